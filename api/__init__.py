@@ -1,0 +1,1 @@
+"""The thin FastAPI service: health, pipeline statistics (and later connectors, data services)."""

@@ -1,0 +1,59 @@
+"""Per-component health probes with latency; each probe has a short timeout so /health stays fast."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import httpx
+import redis
+from confluent_kafka.admin import AdminClient
+from sqlalchemy import text
+
+from deploy.control import engine_for
+from deploy.settings import Settings
+from sinks.clickhouse import client_from_url
+
+
+def _timed(probe: Callable[[], str | None]) -> dict:
+    start = time.perf_counter()
+    try:
+        version = probe()
+        return {"status": "up", "latency_ms": round((time.perf_counter() - start) * 1000, 1), "version": version}
+    except Exception as exc:  # a probe failure is a report, not an error of the endpoint
+        return {"status": "down", "latency_ms": round((time.perf_counter() - start) * 1000, 1),
+                "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+
+
+def probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
+    def broker():
+        md = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=3)
+        return f"{len(md.brokers)} broker(s)"
+
+    def registry():
+        httpx.get(f"{settings.schema_registry_url}/subjects", timeout=3).raise_for_status()
+        return None
+
+    def control_db():
+        with engine_for(settings.resolved_control_db_url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return engine_for(settings.resolved_control_db_url).dialect.name
+
+    def redis_probe():
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        return client.info("server")["redis_version"]
+
+    def clickhouse():
+        client = client_from_url(settings.clickhouse_url)
+        try:
+            return client.execute("SELECT version()")[0][0]
+        finally:
+            client.disconnect()
+
+    return {"broker": broker, "schema_registry": registry, "control_db": control_db, "redis": redis_probe,
+            "clickhouse": clickhouse}
+
+
+def health_report(settings: Settings) -> dict:
+    components = {name: _timed(probe) for name, probe in probes(settings).items()}
+    overall = "ok" if all(c["status"] == "up" for c in components.values()) else "degraded"
+    return {"status": overall, "components": components}

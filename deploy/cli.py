@@ -1,0 +1,105 @@
+"""The `huiliu` command: local stack, pipeline stages, API, registry, demo."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+
+import typer
+from rich.console import Console
+
+from deploy.settings import get_settings
+
+app = typer.Typer(help="Huiliu (汇流): streaming data integration and governance.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Run the stages of a pipeline document.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+console = Console()
+
+try:  # the stack commands live beside the stack code
+    from deploy.stack_cli import stack_app
+    app.add_typer(stack_app, name="stack", help="Start, stop and inspect the local stack.")
+except ImportError:  # pragma: no cover - only while the stack module is absent
+    pass
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@pipeline_app.command("source")
+def pipeline_source(file: str = typer.Argument(..., help="pipeline YAML"),
+                    drain: bool = typer.Option(False, help="stop once no row is left instead of polling on"),
+                    log_level: str = "info") -> None:
+    """Run the pipeline's source connector (captures rows into the source topic)."""
+    from deploy.pipeline import PipelineSpec, build_source
+    _logging(log_level)
+    source = build_source(PipelineSpec.load(file), get_settings())
+    if drain:
+        console.print(f"published {source.drain()} change events")
+        return
+    stop = threading.Event()
+    try:
+        source.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@pipeline_app.command("runner")
+def pipeline_runner(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "warn") -> None:
+    """Run the pipeline's Faust runner (transforms + quality rules; clean and quarantine topics)."""
+    from deploy.pipeline import PipelineSpec, build_faust_app, prepare_topics
+    from streams.faust_runner import run_worker
+    settings = get_settings()
+    spec = PipelineSpec.load(file)
+    prepare_topics(spec, settings)
+    sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
+    run_worker(build_faust_app(spec, settings), loglevel=log_level)
+
+
+@pipeline_app.command("sink")
+def pipeline_sink(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "info") -> None:
+    """Run the pipeline's sink (clean topic -> ClickHouse)."""
+    from deploy.pipeline import PipelineSpec, build_sink, prepare_topics
+    _logging(log_level)
+    settings = get_settings()
+    spec = PipelineSpec.load(file)
+    prepare_topics(spec, settings)
+    stop = threading.Event()
+    try:
+        build_sink(spec, settings).run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command("api")
+def api(host: str = typer.Option(None, help="default: HUILIU_API_HOST"),
+        port: int = typer.Option(None, help="default: HUILIU_API_PORT")) -> None:
+    """Serve the HTTP API (health, pipeline statistics)."""
+    import uvicorn
+    from api.app import create_app
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
+                log_level="warning")
+
+
+@app.command("registry")
+def registry(port: int = typer.Option(None, help="default: the port of HUILIU_SCHEMA_REGISTRY_URL")) -> None:
+    """Serve the Confluent-compatible schema registry."""
+    settings = get_settings()
+    port = port or settings.port_of(settings.schema_registry_url)
+    settings.ensure_dirs()
+    subprocess.run([sys.executable, "-m", "schemas.registry", "--host", "127.0.0.1", "--port", str(port),
+                    "--data-dir", str(settings.state_dir / "data" / "registry")], check=True)
+
+
+@app.command("demo")
+def demo(rows: int = typer.Option(2000, help="people in the demo population register"),
+         keep_running: bool = typer.Option(False, help="leave the stack and API running afterwards")) -> None:
+    """Start the stack, seed a population register, run the pipeline and print a summary."""
+    from deploy.demo.run import run_demo
+    run_demo(get_settings(), rows, console, keep_running)
+
+
+if __name__ == "__main__":
+    app()

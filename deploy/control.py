@@ -1,0 +1,104 @@
+"""The control database: source offsets and per-stage counters (SQLite by default, PostgreSQL in production).
+
+Offsets live here rather than in each connector (the Kafka Connect split: the runtime stores
+offsets). A source writes its offset only after the broker acknowledged the events it covers.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (Column, Integer, MetaData, String, Table, Text, create_engine, event, select,
+                        BigInteger)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+source_offsets = Table(
+    "source_offsets", metadata,
+    Column("connector", String(200), primary_key=True),
+    Column("partition", String(400), primary_key=True, doc="e.g. the table a task reads"),
+    Column("offset", Text, nullable=False, doc="JSON"),
+)
+
+stage_counters = Table(
+    "stage_counters", metadata,
+    Column("pipeline", String(200), primary_key=True),
+    Column("stage", String(50), primary_key=True),
+    Column("metric", String(100), primary_key=True),
+    Column("value", BigInteger, nullable=False, default=0),
+)
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    engine = create_engine(url, future=True, pool_pre_ping=True)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn, _record):  # several processes share the file: WAL + a busy wait
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+    metadata.create_all(engine)
+    return engine
+
+
+class OffsetStore:
+    def __init__(self, url: str, connector: str):
+        self.engine = engine_for(url)
+        self.connector = connector
+
+    def load(self, partition: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(source_offsets.c.offset).where(
+                source_offsets.c.connector == self.connector,
+                source_offsets.c.partition == partition)).first()
+        return json.loads(row[0]) if row else None
+
+    def save(self, partition: str, offset: dict[str, Any]) -> None:
+        text = json.dumps(offset, default=str)
+        with self.engine.begin() as conn:
+            updated = conn.execute(source_offsets.update().where(
+                source_offsets.c.connector == self.connector,
+                source_offsets.c.partition == partition).values(offset=text)).rowcount
+            if not updated:
+                conn.execute(source_offsets.insert().values(
+                    connector=self.connector, partition=partition, offset=text))
+
+    def clear(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(source_offsets.delete().where(source_offsets.c.connector == self.connector))
+
+
+class StageCounters:
+    """Cumulative counts per pipeline stage (read, valid, quarantined, written...)."""
+
+    def __init__(self, url: str, pipeline: str):
+        self.engine = engine_for(url)
+        self.pipeline = pipeline
+
+    def add(self, stage: str, counts: dict[str, int]) -> None:
+        with self.engine.begin() as conn:
+            for metric, n in counts.items():
+                if not n:
+                    continue
+                where = ((stage_counters.c.pipeline == self.pipeline) & (stage_counters.c.stage == stage)
+                         & (stage_counters.c.metric == metric))
+                updated = conn.execute(stage_counters.update().where(where).values(
+                    value=stage_counters.c.value + n)).rowcount
+                if not updated:
+                    conn.execute(stage_counters.insert().values(
+                        pipeline=self.pipeline, stage=stage, metric=metric, value=n))
+
+    def reset(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(stage_counters.delete().where(stage_counters.c.pipeline == self.pipeline))
+
+    def read(self) -> dict[str, dict[str, int]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(stage_counters.c.stage, stage_counters.c.metric, stage_counters.c.value)
+                                .where(stage_counters.c.pipeline == self.pipeline)).all()
+        result: dict[str, dict[str, int]] = {}
+        for stage, metric, value in rows:
+            result.setdefault(stage, {})[metric] = int(value)
+        return result

@@ -1,0 +1,93 @@
+"""One settings model for every Huiliu process.
+
+Values come, in order of precedence, from `HUILIU_*` environment variables, an optional YAML
+file named by `HUILIU_CONFIG`, and the defaults below (an embedded single-machine layout under
+the state directory). Nothing else in the code base names a host or a port.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the file named by HUILIU_CONFIG (if any); environment variables still win."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the base class
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("HUILIU_CONFIG")
+        if not path:
+            return {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"HUILIU_CONFIG file {path} must hold a mapping of setting names to values")
+        return data
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUILIU_", extra="forbid")
+
+    state_dir: Path = Field(Path.home() / ".huiliu", description="data, logs and pid files of the local stack")
+
+    # Kafka spine
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma separated")
+    topic_prefix: str = Field("huiliu", description="first part of every change-event topic name")
+
+    # Schema registry (Confluent API); the local stack serves it on registry_port
+    schema_registry_url: str = Field("http://127.0.0.1:18081")
+
+    # ClickHouse native protocol
+    clickhouse_url: str = Field("clickhouse://default:@127.0.0.1:19000/default")
+    clickhouse_http_port: int = Field(18123, description="HTTP port of the local ClickHouse server")
+
+    # Control plane: connector configs, offsets, stage counters
+    control_db_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file in the state dir")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0")
+
+    # The demo source database (PostgreSQL when reachable, else SQLite)
+    demo_source_url: str = Field("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+    api_key: SecretStr | None = Field(None, description="API key; unset = generated into <state_dir>/api_key")
+    api_host: str = "127.0.0.1"
+    api_port: int = 18000
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, _YamlSource(settings_cls), file_secret_settings)
+
+    @property
+    def resolved_control_db_url(self) -> str:
+        return self.control_db_url or f"sqlite:///{self.state_dir / 'control.db'}"
+
+    def port_of(self, address: str) -> int:
+        return int(address.rsplit(":", 1)[1].split("/")[0])
+
+    def ensure_dirs(self) -> None:
+        for sub in ("data", "logs", "run"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as HUILIU_* variables, so a child process sees exactly the same configuration."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"HUILIU_{name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,202 @@
+"""The local stack: a Kafka-compatible broker (tansu), the schema registry and ClickHouse.
+
+`Stack(settings).up()` starts each component detached (own session, survives the CLI), with
+data under `state_dir/data/<component>`, output in `state_dir/logs/<component>.log` and a pid
+file in `state_dir/run/<component>.pid`; `down()` stops them; `status()` also reports the
+external PostgreSQL (demo source) and Redis, which the stack does not run.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from deploy.components import Broker, ClickHouse, Component, ComponentStatus, Postgres, Redis, SchemaRegistry, StackError
+from deploy.components.base import pid_alive
+from deploy.settings import Settings, get_settings
+
+__all__ = ["Stack", "ComponentStatus", "StackError", "MANAGED", "EXTERNAL"]
+
+MANAGED = ("broker", "registry", "clickhouse")
+EXTERNAL = ("postgres", "redis")
+
+
+@dataclass
+class _Pending:
+    comp: Component
+    deadline: float
+    pid: int | None
+    started: bool
+    task: object = None
+    done: bool = False
+    error: str | None = None
+    version: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Stack:
+    """The local single-machine stack described by `settings`."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        ready_timeout: float = 60.0,
+        stop_timeout: float = 15.0,
+        registry_command: list[str] | None = None,
+    ):
+        """`ready_timeout`: seconds each component gets to answer after start; `stop_timeout`:
+        seconds between SIGTERM and SIGKILL on `down`; `registry_command` replaces the schema
+        registry's command line (placeholders {host}, {port}, {data_dir})."""
+        self.settings = settings or get_settings()
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.components: dict[str, Component] = {
+            "broker": Broker(self.settings),
+            "registry": SchemaRegistry(self.settings, command=registry_command),
+            "clickhouse": ClickHouse(self.settings),
+            "postgres": Postgres(self.settings),
+            "redis": Redis(self.settings),
+        }
+
+    def component(self, name: str) -> Component:
+        try:
+            return self.components[name]
+        except KeyError:
+            raise StackError(f"unknown component {name!r}; known: {', '.join(self.components)}") from None
+
+    def _managed(self, only: list[str] | tuple[str, ...] | None) -> list[Component]:
+        names = list(only) if only else list(MANAGED)
+        comps = [self.component(n) for n in names]
+        for c in comps:
+            if not c.managed:
+                raise StackError(f"{c.name} is not run by the stack (it is only reported by `status`)")
+        return comps
+
+    # ------------------------------------------------------------------ up
+    def up(self, progress: bool = True, only: list[str] | tuple[str, ...] | None = None) -> list[ComponentStatus]:
+        """Start the managed components (all, or those named in `only`) and wait until each answers.
+
+        Components already answering are left alone. Raises StackError naming every component
+        that failed, with its log file and the last lines of that log.
+        """
+        self.settings.ensure_dirs()
+        comps = self._managed(only)
+        pending: list[_Pending] = []
+        failures: list[str] = []
+        results: dict[str, ComponentStatus] = {}
+
+        display = _Display(progress)
+        with display:
+            for comp in comps:
+                task = display.add(comp.name, "checking")
+                ok, version, _ = comp.answering(timeout=1.0)
+                if ok:
+                    display.update(task, f"[green]already up[/] {version or ''}", done=True)
+                    results[comp.name] = ComponentStatus(comp.name, comp.address, True, version, "already up")
+                    continue
+                pid = comp.running_pid()
+                started = False
+                if pid is None:
+                    display.update(task, "starting")
+                    try:
+                        pid = comp.start()
+                        started = True
+                    except StackError as exc:
+                        failures.append(str(exc))
+                        display.update(task, "[red]failed[/]", done=True)
+                        continue
+                    except OSError as exc:
+                        failures.append(str(comp.failure(f"could not launch: {exc}")))
+                        display.update(task, "[red]failed[/]", done=True)
+                        continue
+                display.update(task, f"waiting for {comp.address} (pid {pid})")
+                pending.append(_Pending(comp, time.monotonic() + self.ready_timeout, pid, started, task))
+
+            while any(not p.done for p in pending):
+                for p in pending:
+                    if p.done:
+                        continue
+                    ok, version, err = p.comp.answering(timeout=2.0)
+                    if ok:
+                        try:
+                            after = getattr(p.comp, "after_ready", None)
+                            if after:
+                                after()
+                        except Exception as exc:  # noqa: BLE001
+                            p.error = f"answered but post-start setup failed: {exc}"
+                        else:
+                            p.done, p.version = True, version
+                            display.update(p.task, f"[green]up[/] {version or ''}", done=True)
+                            results[p.comp.name] = ComponentStatus(
+                                p.comp.name, p.comp.address, True, version, f"pid {p.pid}")
+                            continue
+                    elif p.pid is not None and not pid_alive(p.pid):
+                        p.error = "its process exited"
+                    elif time.monotonic() > p.deadline:
+                        p.error = f"no answer within {self.ready_timeout:.0f}s ({err})"
+                        p.comp.stop(timeout=5)
+                    if p.error:
+                        p.done = True
+                        if p.comp.running_pid() is None:
+                            p.comp.pid_path.unlink(missing_ok=True)
+                        failures.append(str(p.comp.failure(p.error)))
+                        display.update(p.task, "[red]failed[/]", done=True)
+                if any(not p.done for p in pending):
+                    time.sleep(0.3)
+
+        if failures:
+            raise StackError("\n\n".join(failures))
+        return [results[c.name] for c in comps if c.name in results]
+
+    # ------------------------------------------------------------------ down
+    def down(self, only: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
+        """Stop the managed components (SIGTERM, SIGKILL after `stop_timeout`); name -> outcome."""
+        outcome: dict[str, str] = {}
+        for comp in reversed(self._managed(only)):
+            outcome[comp.name] = comp.stop(self.stop_timeout)
+        return dict(reversed(list(outcome.items())))
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> list[ComponentStatus]:
+        """One ComponentStatus per component (managed ones first, then postgres and redis)."""
+        comps = list(self.components.values())
+        with ThreadPoolExecutor(max_workers=len(comps)) as pool:
+            return list(pool.map(lambda c: c.status(), comps))
+
+
+class _Display:
+    """A rich progress display on stderr (or nothing when progress=False)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._progress = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(finished_text="•"),
+                TextColumn("[bold]{task.fields[component]:<11}"),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def add(self, name: str, text: str):
+        if self._progress is None:
+            return None
+        return self._progress.add_task(text, total=1, component=name)
+
+    def update(self, task, text: str, done: bool = False) -> None:
+        if self._progress is None or task is None:
+            return
+        self._progress.update(task, description=text, completed=1 if done else 0)

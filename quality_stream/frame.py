@@ -1,0 +1,34 @@
+"""Turn a micro-batch of row dicts into one polars DataFrame (built once per batch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+
+def rows_to_frame(rows: list[dict], ensure_columns: Iterable[str] = ()) -> pl.DataFrame:
+    """Build a frame from row images.
+
+    Scanning every row for the schema (infer_schema_length=None) matters because change
+    events are sparse: a column may be absent from the first rows. Columns that mix
+    types (e.g. int and str phone numbers) are coerced to strings by polars, which is
+    what the format rules want anyway. Columns referenced by rules but absent from the
+    batch are added as nulls so "required" fails instead of raising.
+    """
+    if rows:
+        df = pl.from_dicts(rows, infer_schema_length=None)
+    else:
+        df = pl.DataFrame()
+    missing = [c for c in dict.fromkeys(ensure_columns) if c not in df.columns]
+    if missing:
+        height = len(rows)
+        df = df.with_columns([pl.repeat(None, height, dtype=pl.Null).alias(c) for c in missing]) if height else \
+            df.with_columns([pl.Series(c, [], dtype=pl.Null) for c in missing]) if df.width else \
+            pl.DataFrame({c: pl.Series(c, [], dtype=pl.Null) for c in missing})
+    return df
+
+
+def as_text(expr: pl.Expr) -> pl.Expr:
+    """Cast any column to string so format checks work on ints (e.g. phone 13800138000)."""
+    return expr.cast(pl.Utf8, strict=False)

@@ -1,0 +1,58 @@
+"""Reference tables for lookup rules and enrichment, filled by a runner from a compacted topic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import polars as pl
+
+
+class LookupTable:
+    """Key -> value mapping (value may be None when only membership matters).
+
+    upsert/delete mirror compacted-topic semantics (a None value from the topic is a
+    tombstone: use delete). The polars Series of keys is cached until the next change so
+    membership checks stay vectorised without rebuilding per batch.
+    """
+
+    def __init__(self, data: Mapping[Any, Any] | Iterable[Any] | None = None):
+        self._data: dict[Any, Any] = {}
+        self._keys_cache: pl.Series | None = None
+        if data is not None:
+            self.update(data)
+
+    def update(self, data: Mapping[Any, Any] | Iterable[Any]) -> None:
+        if isinstance(data, Mapping):
+            self._data.update(data)
+        else:
+            self._data.update((k, None) for k in data)
+        self._keys_cache = None
+
+    def upsert(self, key: Any, value: Any = None) -> None:
+        self._data[key] = value
+        self._keys_cache = None
+
+    def delete(self, key: Any) -> None:
+        if self._data.pop(key, _MISSING) is not _MISSING:
+            self._keys_cache = None
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def keys_series(self) -> pl.Series:
+        if self._keys_cache is None:
+            self._keys_cache = pl.Series("key", list(self._data.keys()), strict=False)
+        return self._keys_cache
+
+    def as_dict(self) -> dict[Any, Any]:
+        return dict(self._data)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_MISSING = object()

@@ -1,0 +1,1 @@
+"""Rule kinds, one module per family; importing a module registers its kinds."""

@@ -1,0 +1,1 @@
+"""Chinese national standards (GB) validators, vectorised over polars expressions."""

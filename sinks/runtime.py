@@ -1,0 +1,131 @@
+"""The sink runtime: consume a clean topic, write batches, commit offsets after the store confirmed.
+
+Batches are bounded by size and time (one `consume` call). A failed write is retried with
+exponential backoff while the partitions are paused (back-pressure: nothing more is read and
+nothing is committed), and the state shows `degraded` until the store answers again. A fatal
+error (incompatible schema) stops the sink in state `failed` with the message.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, TopicPartition
+
+from schemas.serde import UndecodableRecord, WireCodec
+from sinks.base import FatalSinkError, SinkError, SinkRecord, SinkTask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SinkState:
+    state: str = "starting"  # starting | running | degraded | failed | stopped
+    last_error: str | None = None
+    written: int = 0
+    batches: int = 0
+    since: float = field(default_factory=time.time)
+
+    def set(self, state: str, error: str | None = None) -> None:
+        if state != self.state:
+            self.since = time.time()
+        self.state, self.last_error = state, error
+
+
+class SinkRunner:
+    def __init__(self, bootstrap: str, group: str, topics: list[str], codec: WireCodec, task: SinkTask,
+                 batch_size: int = 5000, batch_seconds: float = 1.0, counters=None, consumer_extra: dict | None = None,
+                 max_backoff: float = 10.0):
+        conf = {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                "auto.offset.reset": "earliest", "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000}
+        conf.update(consumer_extra or {})
+        self.consumer = Consumer(conf)
+        self.topics = topics
+        self.codec = codec
+        self.task = task
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.counters = counters
+        self.max_backoff = max_backoff
+        self.status = SinkState()
+
+    def _decode(self, messages) -> list[SinkRecord]:
+        records = []
+        for m in messages:
+            key = None
+            try:
+                if m.key():
+                    key = self.codec.decode(m.key())[1]
+                schema_id, value = self.codec.decode(m.value())
+            except UndecodableRecord as exc:
+                # Clean topics only carry what a runner encoded; anything else is a bug upstream.
+                raise FatalSinkError(f"topic {m.topic()} partition {m.partition()} offset {m.offset()}: {exc}") from exc
+            records.append(SinkRecord(m.topic(), m.partition(), m.offset(), key, value, schema_id))
+        return records
+
+    def _write(self, records: list[SinkRecord], stop: threading.Event) -> bool:
+        """Write until it succeeds (True) or we are asked to stop (False)."""
+        backoff = 0.5
+        paused = False
+        try:
+            while True:
+                try:
+                    self.task.put(records)
+                    self.task.flush()
+                    return True
+                except SinkError as exc:
+                    self.status.set("degraded", str(exc))
+                    log.warning("sink write failed, retrying in %.1fs: %s", backoff, exc)
+                    if not paused:
+                        self.consumer.pause(self.consumer.assignment())
+                        paused = True
+                    deadline = time.time() + backoff
+                    while time.time() < deadline:
+                        self.consumer.poll(0.2)  # keeps group membership; paused, so returns nothing
+                        if stop.is_set():
+                            return False
+                    backoff = min(backoff * 2, self.max_backoff)
+        finally:
+            if paused:
+                self.consumer.resume(self.consumer.assignment())
+
+    def _commit(self, records: list[SinkRecord]) -> None:
+        last: dict[tuple[str, int], int] = {}
+        for r in records:
+            last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
+        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False)
+
+    def run_once(self, stop: threading.Event) -> int:
+        messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
+        if not messages:
+            return 0
+        records = self._decode(messages)
+        t0 = time.perf_counter()
+        if not self._write(records, stop):
+            return 0
+        self._commit(records)
+        self.status.set("running")
+        self.status.written += len(records)
+        self.status.batches += 1
+        if self.counters:
+            self.counters.add("sink", {"written": len(records), "deleted": sum(r.op == "d" for r in records)})
+        log.debug("wrote %d records in %.3fs", len(records), time.perf_counter() - t0)
+        return len(records)
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe(self.topics)
+        self.status.set("running")
+        try:
+            while not stop.is_set():
+                self.run_once(stop)
+        except FatalSinkError as exc:
+            self.status.set("failed", str(exc))
+            log.error("sink stopped: %s", exc)
+            raise
+        finally:
+            if self.status.state != "failed":
+                self.status.set("stopped")
+            self.task.close()
+            self.consumer.close()

@@ -1,0 +1,141 @@
+"""Transform base class, kind registry and the Pipeline that chains steps over one frame."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from quality_stream.errors import first_pydantic_problem
+from quality_stream.frame import rows_to_frame
+
+
+class TransformConfigError(ValueError):
+    """A transform definition is invalid; the message names the step and the field."""
+
+    def __init__(self, step: str, field: str | None, problem: str):
+        self.step, self.field, self.problem = step, field, problem
+        where = f"transform {step!r}" + (f", field {field!r}" if field else "")
+        super().__init__(f"{where}: {problem}")
+
+
+class TransformSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    id: str | None = None  # optional name used in error messages and metrics
+
+
+class Transform:
+    kind: ClassVar[str]
+    settings: ClassVar[type[TransformSpec]]
+
+    def __init__(self, spec: TransformSpec, env: "BuildEnv"):
+        self.spec = spec
+        self.env = env
+
+    def apply_frame(self, df: pl.DataFrame) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def apply(self, rows: list[dict]) -> list[dict]:
+        if not rows:
+            return []
+        return self.apply_frame(rows_to_frame(rows)).to_dicts()
+
+
+class BuildEnv:
+    """Things transforms may need that are not in their config: lookup tables, stores, secrets."""
+
+    def __init__(self, lookups: Mapping[str, Any] | None = None, stores: Mapping[str, Any] | None = None,
+                 secrets: Mapping[str, str] | None = None):
+        from quality_stream.lookup import LookupTable
+
+        self.lookups = {k: v if isinstance(v, LookupTable) else LookupTable(v) for k, v in (lookups or {}).items()}
+        self.stores = dict(stores or {})
+        self.secrets = dict(secrets or {})
+
+
+_KINDS: dict[str, type[Transform]] = {}
+
+
+def transform_kind(*names: str):
+    def deco(cls: type[Transform]) -> type[Transform]:
+        for n in names or (cls.kind,):
+            _KINDS[n] = cls
+        return cls
+
+    return deco
+
+
+def _load_builtin() -> None:
+    from streams.transforms import basic, normalise, dedupe, enrich, route, mask, standardise, flatten  # noqa: F401
+
+
+def transform_kinds() -> dict[str, dict]:
+    _load_builtin()
+    return {k: cls.settings.model_json_schema() for k, cls in sorted(_KINDS.items())}
+
+
+def ensure_columns(df: pl.DataFrame, cols: Iterable[str]) -> pl.DataFrame:
+    missing = [c for c in dict.fromkeys(cols) if c not in df.columns]
+    return df.with_columns([pl.lit(None).alias(c) for c in missing]) if missing else df
+
+
+class Pipeline:
+    """Ordered transforms applied to one DataFrame built once per batch."""
+
+    def __init__(self, steps: list[Transform]):
+        self.steps = steps
+
+    def apply_frame(self, df: pl.DataFrame) -> pl.DataFrame:
+        for step in self.steps:
+            df = step.apply_frame(df)
+        return df
+
+    def apply(self, rows: list[dict]) -> list[dict]:
+        if not rows:
+            return []
+        return self.apply_frame(rows_to_frame(rows)).to_dicts()
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+
+def build_transform(cfg: Any, index: int = 0, env: BuildEnv | None = None) -> Transform:
+    _load_builtin()
+    env = env or BuildEnv()
+    if not isinstance(cfg, Mapping):
+        raise TransformConfigError(f"#{index}", None, "transform definition must be a mapping")
+    name = cfg.get("id") or f"#{index} ({cfg.get('kind')})"
+    kind = cfg.get("kind")
+    if kind not in _KINDS:
+        raise TransformConfigError(name, "kind", f"unknown kind {kind!r}; known kinds: {', '.join(sorted(_KINDS))}")
+    cls = _KINDS[kind]
+    try:
+        spec = cls.settings.model_validate(dict(cfg))
+    except ValidationError as exc:
+        loc, msg = first_pydantic_problem(exc)
+        raise TransformConfigError(name, loc, msg) from None
+    try:
+        return cls(spec, env)
+    except TransformConfigError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TransformConfigError(name, getattr(exc, "field", None), str(exc)) from None
+
+
+def build_transforms(configs: Iterable[Mapping[str, Any]], *, lookups: Mapping[str, Any] | None = None,
+                     stores: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None) -> Pipeline:
+    env = BuildEnv(lookups, stores, secrets)
+    return Pipeline([build_transform(c, i, env) for i, c in enumerate(configs)])
+
+
+def config_error(field: str, msg: str) -> ValueError:
+    """ValueError tagged with the offending field, turned into TransformConfigError by the builder."""
+    err = ValueError(msg)
+    err.field = field  # type: ignore[attr-defined]
+    return err

@@ -1,0 +1,203 @@
+"""The local stack (deploy/stack.py): up, status, produce/consume, ClickHouse query, down, failures.
+
+Uses only ports 29081, 29092-29093, 29000 and 29123 so it can run next to other engineers' tests.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from deploy.settings import Settings
+from deploy.stack import Stack, StackError
+
+BROKER = "127.0.0.1:29092"
+REGISTRY = "http://127.0.0.1:29081"
+CLICKHOUSE = "clickhouse://default:@127.0.0.1:29000/default"
+CLICKHOUSE_HTTP = 29123
+BUSY_PORT = 29093
+
+_STANDIN = textwrap.dedent('''
+    """Stand-in for `python -m schemas.registry` (Confluent-style GET /subjects)."""
+    import argparse, json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host"); ap.add_argument("--port", type=int); ap.add_argument("--data-dir")
+    args = ap.parse_args()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = {"/subjects": [], "/v1/metadata/version": {"version": "stand-in"}}.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(body).encode())
+
+        def log_message(self, *a):
+            pass
+
+    ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
+''')
+
+
+def _registry_command(tmp_dir) -> list[str] | None:
+    """The real registry when `python -m schemas.registry` is runnable, else a stand-in."""
+    if not os.environ.get("HUILIU_TEST_REGISTRY_STANDIN"):
+        try:
+            if importlib.util.find_spec("schemas.registry.__main__") is not None:
+                return None
+        except ImportError:
+            pass
+    script = tmp_dir / "registry_standin.py"
+    script.write_text(_STANDIN)
+    return [sys.executable, str(script), "--host", "{host}", "--port", "{port}", "--data-dir", "{data_dir}"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("stack")
+    settings = Settings(
+        state_dir=state,
+        kafka_bootstrap=BROKER,
+        schema_registry_url=REGISTRY,
+        clickhouse_url=CLICKHOUSE,
+        clickhouse_http_port=CLICKHOUSE_HTTP,
+    )
+    st = Stack(settings, ready_timeout=60, stop_timeout=10, registry_command=_registry_command(state))
+    try:
+        st.up(progress=False)
+        yield st
+    finally:
+        st.down()
+
+
+def _by_name(statuses):
+    return {s.name: s for s in statuses}
+
+
+def test_up_then_status_reports_components_up(stack):
+    status = _by_name(stack.status())
+    for name in ("broker", "registry", "clickhouse"):
+        assert status[name].up, status[name]
+        assert status[name].version, status[name]
+    assert status["broker"].version.startswith("tansu")
+    assert status["clickhouse"].version.startswith("18.")
+    assert status["broker"].address == BROKER
+    # the external services are reported, up or not
+    assert {"postgres", "redis"} <= set(status)
+    state = stack.settings.state_dir
+    for name in ("broker", "registry", "clickhouse"):
+        assert (state / "run" / f"{name}.pid").exists()
+        assert (state / "logs" / f"{name}.log").exists()
+        assert (state / "data" / name).is_dir()
+    assert (state / "data" / "clickhouse" / "config.xml").exists()
+
+
+def test_up_is_idempotent(stack):
+    pids = {n: stack.component(n).read_pid() for n in ("broker", "registry", "clickhouse")}
+    results = stack.up(progress=False)
+    assert all(r.up and r.detail == "already up" for r in results)
+    assert pids == {n: stack.component(n).read_pid() for n in pids}
+
+
+def test_produce_and_consume_through_broker(stack):
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"stack-test-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": BROKER})
+    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    futures[topic].result(timeout=10)
+
+    producer = Producer({"bootstrap.servers": BROKER})
+    producer.produce(topic, key=b"k", value=b"hello huiliu")
+    assert producer.flush(10) == 0
+
+    consumer = Consumer({
+        "bootstrap.servers": BROKER,
+        "group.id": f"g-{topic}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        # tansu holds a group join for about the session timeout (default 45 s): keep it short
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 500,
+    })
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 30
+        got = None
+        while time.monotonic() < deadline and got is None:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None:
+                got = msg
+        assert got is not None, "no message consumed within 30s"
+        assert got.value() == b"hello huiliu"
+        assert got.key() == b"k"
+    finally:
+        consumer.close()
+
+
+def test_clickhouse_query(stack):
+    from clickhouse_driver import Client
+
+    client = Client(host="127.0.0.1", port=29000, user="default", password="")
+    try:
+        client.execute("DROP TABLE IF EXISTS default.stack_test")
+        client.execute("CREATE TABLE default.stack_test (id UInt32, name String) ENGINE = MergeTree ORDER BY id")
+        client.execute("INSERT INTO default.stack_test (id, name) VALUES", [(1, "a"), (2, "b")])
+        assert client.execute("SELECT count(), sum(id) FROM default.stack_test") == [(2, 3)]
+        client.execute("DROP TABLE default.stack_test")
+    finally:
+        client.disconnect()
+
+
+def test_status_cli_prints_table(stack, monkeypatch):
+    from typer.testing import CliRunner
+
+    import deploy.stack_cli as cli
+
+    monkeypatch.setattr(cli, "get_settings", lambda: stack.settings)
+    result = CliRunner().invoke(cli.stack_app, ["status"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in ("broker", "registry", "clickhouse", "postgres", "redis"):
+        assert name in result.output
+
+
+def test_down_stops_everything(stack):
+    pids = [stack.component(n).read_pid() for n in ("broker", "registry", "clickhouse")]
+    outcome = stack.down()
+    assert set(outcome) == {"broker", "registry", "clickhouse"}
+    status = _by_name(stack.status())
+    for name in ("broker", "registry", "clickhouse"):
+        assert not status[name].up, status[name]
+        assert not (stack.settings.state_dir / "run" / f"{name}.pid").exists()
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z"
+    assert stack.down() == {"broker": "not running", "registry": "not running", "clickhouse": "not running"}
+
+
+def test_component_that_cannot_start_names_itself_and_its_log(tmp_path):
+    busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    busy.bind(("127.0.0.1", BUSY_PORT))
+    busy.listen(1)
+    try:
+        settings = Settings(state_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{BUSY_PORT}")
+        stack = Stack(settings, ready_timeout=15)
+        started = time.monotonic()
+        with pytest.raises(StackError) as err:
+            stack.up(progress=False, only=["broker"])
+        message = str(err.value)
+        assert "broker" in message
+        assert str(tmp_path / "logs" / "broker.log") in message
+        assert f"port {BUSY_PORT}" in message
+        assert time.monotonic() - started < 15
+        assert not (tmp_path / "run" / "broker.pid").exists()
+    finally:
+        busy.close()
