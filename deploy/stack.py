@@ -7,6 +7,8 @@ external PostgreSQL (demo source) and Redis, which the stack does not run.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -82,6 +84,10 @@ class Stack:
         """
         self.settings.ensure_dirs()
         comps = self._managed(only)
+        with self._lock():
+            return self._up(comps, progress)
+
+    def _up(self, comps: list[Component], progress: bool) -> list[ComponentStatus]:
         pending: list[_Pending] = []
         failures: list[str] = []
         results: dict[str, ComponentStatus] = {}
@@ -153,9 +159,23 @@ class Stack:
     def down(self, only: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
         """Stop the managed components (SIGTERM, SIGKILL after `stop_timeout`); name -> outcome."""
         outcome: dict[str, str] = {}
-        for comp in reversed(self._managed(only)):
-            outcome[comp.name] = comp.stop(self.stop_timeout)
+        comps = self._managed(only)
+        with self._lock():
+            for comp in reversed(comps):
+                outcome[comp.name] = comp.stop(self.stop_timeout)
         return dict(reversed(list(outcome.items())))
+
+    @contextlib.contextmanager
+    def _lock(self):
+        """Serialise up/down of the same state dir across processes (run/stack.lock)."""
+        run = self.settings.state_dir / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        with open(run / "stack.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     # ------------------------------------------------------------------ status
     def status(self) -> list[ComponentStatus]:

@@ -17,7 +17,10 @@ def rows_to_frame(rows: list[dict], ensure_columns: Iterable[str] = ()) -> pl.Da
     batch are added as nulls so "required" fails instead of raising.
     """
     if rows:
-        df = pl.from_dicts(rows, infer_schema_length=None)
+        try:
+            df = pl.from_dicts(rows, infer_schema_length=None)
+        except (pl.exceptions.ComputeError, TypeError, ValueError, OverflowError):
+            df = _column_by_column(rows)
     else:
         df = pl.DataFrame()
     missing = [c for c in dict.fromkeys(ensure_columns) if c not in df.columns]
@@ -27,6 +30,19 @@ def rows_to_frame(rows: list[dict], ensure_columns: Iterable[str] = ()) -> pl.Da
             df.with_columns([pl.Series(c, [], dtype=pl.Null) for c in missing]) if df.width else \
             pl.DataFrame({c: pl.Series(c, [], dtype=pl.Null) for c in missing})
     return df
+
+
+def _column_by_column(rows: list[dict]) -> pl.DataFrame:
+    """Slow path for types polars cannot unify (e.g. str and date): such columns become text."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    series = []
+    for c in cols:
+        values = [r.get(c) for r in rows]
+        try:
+            series.append(pl.Series(c, values))
+        except Exception:
+            series.append(pl.Series(c, [None if v is None else str(v) for v in values], dtype=pl.Utf8))
+    return pl.DataFrame(series)
 
 
 def as_text(expr: pl.Expr) -> pl.Expr:

@@ -19,6 +19,7 @@ class LookupTable:
     def __init__(self, data: Mapping[Any, Any] | Iterable[Any] | None = None):
         self._data: dict[Any, Any] = {}
         self._keys_cache: pl.Series | None = None
+        self.version = 0  # bumped on every change so consumers can cache derived frames
         if data is not None:
             self.update(data)
 
@@ -28,14 +29,17 @@ class LookupTable:
         else:
             self._data.update((k, None) for k in data)
         self._keys_cache = None
+        self.version += 1
 
     def upsert(self, key: Any, value: Any = None) -> None:
         self._data[key] = value
         self._keys_cache = None
+        self.version += 1
 
     def delete(self, key: Any) -> None:
         if self._data.pop(key, _MISSING) is not _MISSING:
             self._keys_cache = None
+            self.version += 1
 
     def get(self, key: Any, default: Any = None) -> Any:
         return self._data.get(key, default)

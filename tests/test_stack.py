@@ -201,3 +201,16 @@ def test_component_that_cannot_start_names_itself_and_its_log(tmp_path):
         assert not (tmp_path / "run" / "broker.pid").exists()
     finally:
         busy.close()
+
+
+def test_component_that_never_answers_is_stopped_after_timeout(tmp_path):
+    settings = Settings(state_dir=tmp_path, schema_registry_url="http://127.0.0.1:29094")
+    hang = [sys.executable, "-c", "import time; time.sleep(120)", "{port}"]
+    stack = Stack(settings, ready_timeout=3, registry_command=hang)
+    with pytest.raises(StackError) as err:
+        stack.up(progress=False, only=["registry"])
+    message = str(err.value)
+    assert "registry failed to start: no answer within 3s" in message
+    assert str(tmp_path / "logs" / "registry.log") in message
+    assert stack.component("registry").running_pid() is None
+    assert not (tmp_path / "run" / "registry.pid").exists()

@@ -1,9 +1,12 @@
 """ClickHouse server (Debian's clickhouse-server package) with a config written under the state dir."""
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
@@ -90,6 +93,21 @@ USERS_XML = """<?xml version="1.0"?>
 """
 
 
+class _ProbeQuiet(logging.Filter):
+    """Drops clickhouse_driver's 'Failed to connect' tracebacks, only for threads running a probe."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return threading.get_ident() not in self.threads
+
+
+_quiet = _ProbeQuiet()
+logging.getLogger("clickhouse_driver.connection").addFilter(_quiet)
+
+
 def find_server() -> str | None:
     found = shutil.which("clickhouse-server")
     if found:
@@ -100,7 +118,7 @@ def find_server() -> str | None:
     return None
 
 
-def install_server(log=print) -> str:
+def install_server(log=None) -> str:
     """Install Debian's clickhouse-server when missing and we are root; return the binary path."""
     found = find_server()
     if found:
@@ -109,7 +127,7 @@ def install_server(log=print) -> str:
         raise StackError(f"clickhouse: clickhouse-server is not installed; {_INSTALL_HINT}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     install = ["apt-get", "install", "-y", "clickhouse-server", "clickhouse-client"]
-    log("clickhouse-server is missing; installing it with apt-get")
+    (log or (lambda msg: print(msg, file=sys.stderr)))("clickhouse-server is missing; installing it with apt-get")
     res = subprocess.run(install, env=env, capture_output=True, text=True)
     if res.returncode != 0:
         subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True)
@@ -177,9 +195,11 @@ class ClickHouse(Component):
         if not port_open(self.host, self.port, min(timeout, 1.0)):
             raise ConnectionError(f"nothing listens on {self.host}:{self.port}")
         client = self.client(timeout)
+        _quiet.threads.add(threading.get_ident())
         try:
             return client.execute("SELECT version()")[0][0]
         finally:
+            _quiet.threads.discard(threading.get_ident())
             client.disconnect()
 
     def after_ready(self) -> None:

@@ -39,11 +39,19 @@ class SchemaRegistry(Component):
             resp = client.get(f"{self.url}/subjects")
             if resp.status_code != 200:
                 raise ConnectionError(f"GET /subjects answered {resp.status_code}")
-            version = None
-            try:
-                meta = client.get(f"{self.url}/v1/metadata/version")
-                if meta.status_code == 200:
-                    version = meta.json().get("version")
-            except Exception:  # noqa: BLE001 - version is best effort
-                pass
-            return version or resp.headers.get("server")
+            return self._version(client) or resp.headers.get("server")
+
+    def _version(self, client) -> str | None:
+        """Confluent's /v1/metadata/version, else the OpenAPI title and version (our registry)."""
+        try:
+            meta = client.get(f"{self.url}/v1/metadata/version")
+            if meta.status_code == 200 and meta.json().get("version"):
+                return str(meta.json()["version"])
+            api = client.get(f"{self.url}/openapi.json")
+            if api.status_code == 200:
+                info = api.json().get("info", {})
+                if info.get("version"):
+                    return f"{info.get('title', '')} {info['version']}".strip()
+        except Exception:  # noqa: BLE001 - the version is best effort
+            pass
+        return None

@@ -49,7 +49,9 @@ def reset_previous_run(run: LocalPipelineRun, settings: Settings) -> None:
 
 def run_demo(settings: Settings, rows: int, console: Console, keep_running: bool = False) -> dict:
     settings.ensure_dirs()
-    Stack(settings).up()
+    stack = Stack(settings)
+    stack.down(only=["broker"])  # the broker keeps topics in memory: a restart gives every demo a clean spine
+    stack.up()
     source_url = pick_source_url(settings, console)
     with console.status(f"seeding {rows} people into {source_url.split('@')[-1]}"):
         seed(source_url, rows)

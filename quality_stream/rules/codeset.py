@@ -81,8 +81,8 @@ class Reference(Rule):
         keys = table.keys_series()
         dtype = df.schema.get(col.meta.output_name())
         if keys.dtype != dtype:
-            return null_safe(~as_text(col).is_in(keys.cast(pl.Utf8, strict=False)))
-        return null_safe(~col.is_in(keys))
+            return null_safe(~as_text(col).is_in(keys.cast(pl.Utf8, strict=False).implode()))
+        return null_safe(~col.is_in(keys.implode()))
 
     def describe_failure(self, field):
         return f"{field} not found in reference table {self.spec.table}"

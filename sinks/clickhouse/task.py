@@ -8,6 +8,7 @@ changed type stops the sink with an error naming topic, field and schema id.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
@@ -145,6 +146,8 @@ def _to_clickhouse(value):
     # clickhouse-driver writes aware datetimes by their instant; naive ones as server-local time.
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
+    if isinstance(value, uuid.UUID):  # mapped to String so 18.16 and newer servers agree
+        return str(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value

@@ -28,12 +28,12 @@ class Lookup(Transform):
         if spec.table not in env.lookups:
             raise config_error("table", f"no lookup table named {spec.table!r} (pass lookups= to build_transforms)")
         self.table = env.lookups[spec.table]
-        self._cache: tuple[int, pl.DataFrame] | None = None
+        self._cache: tuple[int, pl.DataFrame] | None = None  # (table version, frame)
 
     def _frame(self) -> pl.DataFrame:
         # Rebuilt only when the table changed, so per-batch cost is one hash join.
         data = self.table.as_dict()
-        sig = (len(data), id(self.table._keys_cache))
+        sig = self.table.version
         if self._cache is None or self._cache[0] != sig:
             rows = []
             for k, v in data.items():
@@ -45,7 +45,6 @@ class Lookup(Transform):
                 if out not in frame.columns:
                     frame = frame.with_columns(pl.lit(None).alias(out))
             self._cache = (sig, frame)
-            self.table.keys_series()  # pins the cache signature until the next change
         return self._cache[1]
 
     def apply_frame(self, df):

@@ -1,0 +1,201 @@
+"""HdfsSinkTask: change events -> Avro/Parquet files under <root>/<table>/dt=YYYY-MM-DD/.
+
+HDFS files are an append-only change log: every event is one row (deletes too, with op 'd'
+and the before image), plus `_op`, `_ts_ms`, `_position` (source position as JSON),
+`_partition` and `_offset`. Readers take the latest row per key.
+
+Exactly-once files: rows are grouped per (topic, partition, table, day); a file's name is
+`<topic>+<partition>+<first offset>+<last offset>.<ext>`, written under <root>/_tmp/ and
+renamed into place. After a crash the task skips offsets already covered by committed files
+of the same directory, and a rename onto an existing name is dropped, so a replay never
+commits the same rows twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sinks.base import SinkRecord, SinkTask
+from sinks.hdfs.encode import EXTENSIONS, encode
+from sinks.hdfs.settings import HdfsSinkSettings
+from sinks.hdfs.store import INPROGRESS, HdfsStore, file_name, parse_name
+
+log = logging.getLogger(__name__)
+
+DirKey = tuple[str, int, str, str]  # topic, partition, table, day
+_DAY_MS = 86_400_000
+_SIZE_CHECK_EVERY = 256  # rows between size estimates (a repr per row would cost too much)
+
+
+@dataclass
+class _OpenFile:
+    opened: float = field(default_factory=time.monotonic)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    first: int = -1
+    last: int = -1
+    sample_bytes: float = 0.0  # mean repr length of sampled rows
+
+
+@dataclass
+class _Closed:
+    table: str
+    day: str
+    name: str
+    data: bytes | None  # None once written to its temp path
+    rows: int
+
+
+class HdfsSinkTask(SinkTask):
+    def __init__(self, settings: HdfsSinkSettings | dict[str, Any]) -> None:
+        self.settings = settings if isinstance(settings, HdfsSinkSettings) else HdfsSinkSettings(**settings)
+        s = self.settings
+        self.store = HdfsStore(s.url, s.user, s.root, s.timeout_s)
+        self._ext = EXTENSIONS[s.format]
+        self._open: dict[DirKey, _OpenFile] = {}
+        self._pending: dict[DirKey, list[_Closed]] = {}
+        self._committed_upto: dict[DirKey, int] = {}  # highest offset already in committed files
+        self._accepted: dict[tuple[str, int], int] = {}  # highest offset buffered, per partition
+        self._days: dict[int, str] = {}
+        self._bytes_ratio = 1.0  # encoded bytes / repr bytes, learnt from closed files
+        self.files_committed = 0
+        self.bytes_committed = 0
+
+    # -- SinkTask ------------------------------------------------------------------------
+    def put(self, records: list[SinkRecord]) -> None:
+        for rec in records:
+            tp = (rec.topic, rec.partition)
+            if rec.offset <= self._accepted.get(tp, -1):
+                continue  # a retried put: already buffered
+            v = rec.value
+            op = v["op"]
+            src = v.get("source") or {}
+            row = (v.get("before") if op == "d" else v.get("after")) or rec.key or {}
+            table = (src.get("table") or rec.topic.rsplit(".", 1)[-1]).replace("/", "_")
+            key = (rec.topic, rec.partition, table, self._day(row, v))
+            if key not in self._committed_upto:
+                self._load_dir(key)
+            self._accepted[tp] = rec.offset  # before _append: a roll inside it may raise
+            if rec.offset > self._committed_upto[key]:
+                out = dict(row)
+                out["_op"] = op
+                out["_ts_ms"] = v.get("ts_ms")
+                pos = src.get("position")
+                out["_position"] = None if pos is None else json.dumps(pos, sort_keys=True, default=str)
+                out["_partition"] = rec.partition
+                out["_offset"] = rec.offset
+                self._append(key, out, rec.offset)
+        self._roll_aged()
+
+    def flush(self) -> None:
+        for key in list(self._open):
+            self._close(key)
+        for key in list(self._pending):
+            self._commit(key)
+
+    def close(self) -> None:
+        # Uncommitted rows are dropped on purpose: their offsets were not committed either.
+        self._open.clear()
+        self._pending.clear()
+        self.store.close()
+
+    # -- buffering -----------------------------------------------------------------------
+    def _append(self, key: DirKey, row: dict[str, Any], offset: int) -> None:
+        f = self._open.get(key)
+        if f is None:
+            f = self._open[key] = _OpenFile(first=offset)
+        f.rows.append(row)
+        f.last = offset
+        n = len(f.rows)
+        if n == 1 or n % _SIZE_CHECK_EVERY == 0:
+            f.sample_bytes += (len(repr(row)) - f.sample_bytes) / (1 + n // _SIZE_CHECK_EVERY)
+            if n * f.sample_bytes * self._bytes_ratio >= self.settings.roll_bytes:
+                self._close(key)
+                self._commit(key)
+
+    def _roll_aged(self) -> None:
+        now = time.monotonic()
+        for key, f in list(self._open.items()):
+            if now - f.opened >= self.settings.roll_seconds:
+                self._close(key)
+                self._commit(key)
+
+    def _close(self, key: DirKey) -> None:
+        f = self._open.pop(key)
+        topic, partition, table, day = key
+        s = self.settings
+        n = len(f.rows)
+        repr_bytes = n * f.sample_bytes
+        data = encode(s.format, f.rows, table, avro_codec=s.avro_codec, parquet_compression=s.parquet_compression)
+        if repr_bytes > 0:
+            self._bytes_ratio = len(data) / repr_bytes
+        name = file_name(topic, partition, f.first, f.last, self._ext)
+        self._pending.setdefault(key, []).append(_Closed(table, day, name, data, n))
+
+    # -- committing ----------------------------------------------------------------------
+    def _commit(self, key: DirKey) -> None:
+        """Commits the closed files of one directory in offset order (a prefix on failure)."""
+        queue = self._pending.get(key, [])
+        while queue:
+            c = queue[0]
+            temp = posixpath.join(self.store.temp_dir(c.table, c.day), c.name + INPROGRESS)
+            final = posixpath.join(self.store.final_dir(c.table, c.day), c.name)
+            if c.data is not None:
+                self.store.write_temp(temp, c.data)
+                size = len(c.data)
+                c.data = None
+            else:
+                size = 0
+            if self.store.commit(temp, final):
+                self.files_committed += 1
+                self.bytes_committed += size
+            else:
+                log.info("%s already committed (replay); dropped the duplicate", final)
+            self._committed_upto[key] = max(self._committed_upto[key], parse_name(c.name)[3])
+            queue.pop(0)
+        self._pending.pop(key, None)
+
+    def _load_dir(self, key: DirKey) -> None:
+        """First touch of a directory: learn which offsets it already holds; drop stale temps."""
+        topic, partition, table, day = key
+        upto = -1
+        for name in self.store.list_names(self.store.final_dir(table, day)):
+            p = parse_name(name)
+            if p and p[0] == topic and p[1] == partition:
+                upto = max(upto, p[3])
+        temp_dir = self.store.temp_dir(table, day)
+        for name in self.store.list_names(temp_dir):
+            p = parse_name(name)
+            # One task owns a partition, so its leftovers are from a crashed attempt.
+            if p and p[0] == topic and p[1] == partition and name.endswith(INPROGRESS):
+                self.store.delete(posixpath.join(temp_dir, name))
+        self._committed_upto[key] = upto
+
+    # -- partitioning --------------------------------------------------------------------
+    def _day(self, row: dict[str, Any], value: dict[str, Any]) -> str:
+        field_name = self.settings.date_field
+        if field_name is not None:
+            d = row.get(field_name)
+            if isinstance(d, datetime):
+                return (d.astimezone(timezone.utc) if d.tzinfo else d).date().isoformat()
+            if isinstance(d, date):
+                return d.isoformat()
+            if isinstance(d, str) and len(d) >= 10 and d[4] == "-" and d[7] == "-":
+                return d[:10]
+            if isinstance(d, (int, float)) and not isinstance(d, bool):
+                return self._day_of_ms(int(d))
+        ts = value.get("ts_ms")
+        if ts is None:
+            ts = (value.get("source") or {}).get("ts_ms")
+        return self._day_of_ms(int(ts) if ts is not None else int(time.time() * 1000))
+
+    def _day_of_ms(self, ts_ms: int) -> str:
+        n = ts_ms // _DAY_MS
+        day = self._days.get(n)
+        if day is None:
+            day = self._days[n] = datetime.fromtimestamp(n * 86_400, tz=timezone.utc).date().isoformat()
+        return day

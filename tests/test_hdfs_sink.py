@@ -1,0 +1,242 @@
+"""HdfsSinkTask against a real single-node HDFS (NameNode + DataNode from deploy/hdfs)."""
+from __future__ import annotations
+
+import io
+import posixpath
+import shutil
+
+import fastavro
+import pyarrow.parquet as pq
+import pytest
+
+from sinks.base import SinkError, SinkRecord
+from sinks.hdfs import HdfsSinkSettings, HdfsSinkTask
+from sinks.hdfs.store import INPROGRESS
+
+pytestmark = pytest.mark.hdfs
+
+PORT_BASE = 29880  # 29880-29884; the benchmark uses 29885-29889
+DEAD_URL = "http://127.0.0.1:29879"  # in our range, never listened on
+DAY1_MS = 1_700_000_000_000  # 2023-11-14 (UTC)
+DAY2_MS = DAY1_MS + 86_400_000  # 2023-11-15
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    if shutil.which("java") is None:
+        pytest.skip("java is not installed: the HDFS tests need a JVM for the NameNode/DataNode")
+    from deploy.hdfs import jars
+    from deploy.hdfs.cluster import HdfsCluster
+
+    try:
+        jars.ensure_jars()
+    except jars.JarsUnavailable as exc:
+        pytest.skip(f"Hadoop jars cannot be fetched: {exc}")
+    c = HdfsCluster.from_port_base(tmp_path_factory.mktemp("hdfs"), PORT_BASE)
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def root(cluster, request):
+    """A fresh root dir per test, so tests do not see each other's files."""
+    return f"/t/{request.node.name.replace('[', '_').replace(']', '')}"
+
+
+def make_task(cluster, root, **kw) -> HdfsSinkTask:
+    return HdfsSinkTask(HdfsSinkSettings(url=cluster.webhdfs_url, root=root, **kw))
+
+
+def event(topic, offset, table, op, row, ts_ms, partition=0):
+    value = {"op": op, "before": row if op in ("u", "d") else None, "after": None if op == "d" else row,
+             "ts_ms": ts_ms, "transaction": None,
+             "source": {"system": "postgresql", "database": "shop", "schema": "public", "table": table,
+                        "connector": "pg", "position": {"lsn": 1000 + offset}, "snapshot": False}}
+    return SinkRecord(topic, partition, offset, {"id": row["id"]}, value)
+
+
+def two_table_batch() -> list[SinkRecord]:
+    recs, off = [], {"orders": 0, "customers": 0}
+    for i in range(40):
+        table = "orders" if i % 2 == 0 else "customers"
+        ts = DAY1_MS if i < 20 else DAY2_MS
+        op = "d" if i in (30, 31) else ("u" if i % 5 == 0 else "c")
+        row = ({"id": i, "amount": i * 1.25, "status": f"s{i}", "paid": i % 3 == 0} if table == "orders"
+               else {"id": i, "name": f"n{i}", "email": None if i % 4 == 1 else f"c{i}@x.io"})
+        recs.append(event(f"huiliu.shop.{table}", off[table], table, op, row, ts + i))
+        off[table] += 1
+    return recs
+
+
+def expected_rows(recs: list[SinkRecord]) -> dict[str, list[dict]]:
+    """Path (relative to root) -> rows, as the sink should write them."""
+    out: dict[str, list[dict]] = {}
+    for r in recs:
+        table = r.value["source"]["table"]
+        day = "2023-11-14" if r.value["ts_ms"] < DAY2_MS else "2023-11-15"
+        row = dict(r.row)
+        row.update(_op=r.op, _ts_ms=r.value["ts_ms"], _position=f'{{"lsn": {1000 + r.offset}}}',
+                   _partition=r.partition, _offset=r.offset)
+        out.setdefault(f"{table}/dt={day}", []).append(row)
+    return out
+
+
+def files(client, path) -> dict[str, list[str]]:
+    """dir (relative to path) -> sorted file names, over the whole tree."""
+    if client.status(path, strict=False) is None:
+        return {}
+    return {posixpath.relpath(d, path): sorted(fs) for d, _, fs in client.walk(path) if fs}
+
+
+def read_avro(client, path) -> list[dict]:
+    with client.read(path) as r:
+        return list(fastavro.reader(io.BytesIO(r.read())))
+
+
+def read_rows(client, root, fmt="avro") -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for d, names in files(client, root).items():
+        if d.startswith("_tmp"):
+            continue
+        for n in names:
+            p = f"{root}/{d}/{n}"
+            if fmt == "avro":
+                rows = read_avro(client, p)
+            else:
+                with client.read(p) as r:
+                    rows = pq.read_table(io.BytesIO(r.read())).to_pylist()
+            out.setdefault(d, []).extend(rows)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["avro", "parquet"])
+def test_two_tables_two_dates_land_in_partitioned_files(cluster, root, fmt):
+    recs = two_table_batch()
+    task = make_task(cluster, root, format=fmt)
+    task.put(recs)
+    task.flush()
+    c = task.store.client
+    layout = files(c, root)
+    assert set(layout) == {"orders/dt=2023-11-14", "orders/dt=2023-11-15",
+                           "customers/dt=2023-11-14", "customers/dt=2023-11-15"}
+    assert all(len(v) == 1 and v[0].endswith("." + fmt) for v in layout.values())
+    assert layout["orders/dt=2023-11-14"] == [
+        f"huiliu.shop.orders+0+{0:020d}+{9:020d}.{fmt}"]
+    assert read_rows(c, root, fmt) == expected_rows(recs)
+    deletes = [r for rows in read_rows(c, root, fmt).values() for r in rows if r["_op"] == "d"]
+    assert {r["id"] for r in deletes} == {30, 31}  # deletes are rows carrying the before image
+    task.close()
+
+
+def test_no_temp_file_visible_after_flush(cluster, root):
+    task = make_task(cluster, root)
+    task.put(two_table_batch())
+    task.flush()
+    assert not any(n.endswith(INPROGRESS) for ns in files(task.store.client, root).values() for n in ns)
+    assert files(task.store.client, f"{root}/_tmp") == {}
+
+
+def test_replay_after_restart_commits_nothing_twice(cluster, root):
+    recs = two_table_batch()
+    first = make_task(cluster, root)
+    first.put(recs)
+    first.flush()
+    before = files(first.store.client, root)
+    # A crash after flush but before the Kafka offset commit: a new task gets the same offsets.
+    again = make_task(cluster, root)
+    again.put(recs)
+    again.flush()
+    assert files(again.store.client, root) == before
+    assert again.files_committed == 0
+    assert read_rows(again.store.client, root) == expected_rows(recs)
+
+
+def test_crash_between_temp_write_and_rename(cluster, root, monkeypatch):
+    recs = two_table_batch()
+    crashing = make_task(cluster, root)
+
+    def crash(*_a, **_k):
+        raise KeyboardInterrupt("simulated crash before rename")
+
+    monkeypatch.setattr(crashing.store, "commit", crash)
+    crashing.put(recs)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.flush()
+    c = crashing.store.client
+    assert any(n.endswith(INPROGRESS) for ns in files(c, f"{root}/_tmp").values() for n in ns)
+    assert [d for d in files(c, root) if not d.startswith("_tmp")] == []  # readers saw nothing
+
+    replay = make_task(cluster, root)
+    replay.put(recs)
+    replay.flush()
+    layout = files(c, root)
+    assert len(layout) == 4 and all(len(v) == 1 for v in layout.values())  # no _tmp entries left
+    assert read_rows(c, root) == expected_rows(recs)
+
+
+def test_commit_onto_existing_name_is_skipped(cluster, root):
+    """Two attempts at the same offsets (e.g. a zombie task): the second rename is a no-op."""
+    recs = two_table_batch()
+    a, b = make_task(cluster, root), make_task(cluster, root)
+    a.put(recs)
+    b.put(recs)  # b read the directories before a committed anything
+    a.flush()
+    b.flush()
+    assert a.files_committed == 4 and b.files_committed == 0
+    layout = files(a.store.client, root)
+    assert len(layout) == 4 and all(len(v) == 1 for v in layout.values())
+    assert read_rows(a.store.client, root) == expected_rows(recs)
+
+
+def test_retried_put_does_not_duplicate_rows(cluster, root):
+    recs = two_table_batch()
+    task = make_task(cluster, root)
+    task.put(recs[:25])
+    task.put(recs)  # the runtime retries the whole batch after an error
+    task.flush()
+    assert read_rows(task.store.client, root) == expected_rows(recs)
+
+
+def test_roll_by_size_gives_contiguous_offset_ranges(cluster, root):
+    recs = [event("huiliu.shop.logs", i, "logs", "c", {"id": i, "text": "x" * 200}, DAY1_MS) for i in range(3000)]
+    task = make_task(cluster, root, roll_bytes=100_000)
+    task.put(recs)
+    task.flush()
+    names = files(task.store.client, root)["logs/dt=2023-11-14"]
+    assert len(names) > 3
+    ranges = sorted((int(n.split("+")[2]), int(n.split("+")[3].split(".")[0])) for n in names)
+    assert ranges[0][0] == 0 and ranges[-1][1] == 2999
+    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))
+    rows = read_rows(task.store.client, root)["logs/dt=2023-11-14"]
+    assert sorted(r["_offset"] for r in rows) == list(range(3000))
+
+
+def test_date_field_overrides_event_time(cluster, root):
+    recs = [event("huiliu.shop.orders", i, "orders", "c", {"id": i, "created": f"2024-02-0{i + 1}T10:00:00"},
+                  DAY1_MS) for i in range(3)]
+    task = make_task(cluster, root, date_field="created")
+    task.put(recs)
+    task.flush()
+    assert sorted(files(task.store.client, root)) == [f"orders/dt=2024-02-0{i}" for i in (1, 2, 3)]
+
+
+def test_webhdfs_unreachable_raises_sink_error(cluster, root):
+    task = HdfsSinkTask(HdfsSinkSettings(url=DEAD_URL, root=root, timeout_s=5))
+    with pytest.raises(SinkError):
+        task.put(two_table_batch())
+
+
+def test_namenode_down_at_flush_then_retry_succeeds(cluster, root):
+    recs = two_table_batch()
+    task = make_task(cluster, root)
+    task.put(recs)
+    cluster.stop()
+    try:
+        with pytest.raises(SinkError):
+            task.flush()
+    finally:
+        cluster.start()
+    task.flush()  # the runtime's retry
+    assert read_rows(task.store.client, root) == expected_rows(recs)
+    assert files(task.store.client, f"{root}/_tmp") == {}
