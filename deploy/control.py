@@ -55,6 +55,12 @@ class OffsetStore:
                 source_offsets.c.partition == partition)).first()
         return json.loads(row[0]) if row else None
 
+    def load_all(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(source_offsets.c.partition, source_offsets.c.offset).where(
+                source_offsets.c.connector == self.connector)).all()
+        return {p: json.loads(o) for p, o in rows}
+
     def save(self, partition: str, offset: dict[str, Any]) -> None:
         text = json.dumps(offset, default=str)
         with self.engine.begin() as conn:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.runtime import SourceRuntime
 from connectors.relational.timestamp_mode import TimestampSourceConfig, TimestampSourceTask
 from deploy.control import StageCounters
 from deploy.kafka import ensure_topics
@@ -73,10 +74,12 @@ def counters_for(spec: PipelineSpec, settings: Settings) -> StageCounters:
     return StageCounters(settings.resolved_control_db_url, spec.name)
 
 
-def build_source(spec: PipelineSpec, settings: Settings) -> TimestampSourceTask:
-    return TimestampSourceTask(spec.source_config(settings), settings.kafka_bootstrap,
-                               WireCodec(settings.schema_registry_url), settings.resolved_control_db_url,
-                               counters_for(spec, settings))
+def build_source(spec: PipelineSpec, settings: Settings) -> SourceRuntime:
+    config = spec.source_config(settings)
+    return SourceRuntime(TimestampSourceTask(config), bootstrap=settings.kafka_bootstrap,
+                         codec=WireCodec(settings.schema_registry_url), control_db_url=settings.resolved_control_db_url,
+                         topic_prefix=config.topic_prefix, partitions=config.partitions,
+                         counters=counters_for(spec, settings))
 
 
 def prepare_topics(spec: PipelineSpec, settings: Settings) -> None:

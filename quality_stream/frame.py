@@ -25,10 +25,8 @@ def rows_to_frame(rows: list[dict], ensure_columns: Iterable[str] = ()) -> pl.Da
         df = pl.DataFrame()
     missing = [c for c in dict.fromkeys(ensure_columns) if c not in df.columns]
     if missing:
-        height = len(rows)
-        df = df.with_columns([pl.repeat(None, height, dtype=pl.Null).alias(c) for c in missing]) if height else \
-            df.with_columns([pl.Series(c, [], dtype=pl.Null) for c in missing]) if df.width else \
-            pl.DataFrame({c: pl.Series(c, [], dtype=pl.Null) for c in missing})
+        nulls = [pl.Series(c, [None] * len(rows), dtype=pl.Null) for c in missing]
+        df = df.hstack(nulls) if df.width else pl.DataFrame(nulls)
     return df
 
 

@@ -8,7 +8,6 @@ timestamp is still seen. The first pass is the snapshot (op `r`); later rows are
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import date, datetime, timedelta
@@ -18,12 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, create_engine, or_, select
 
+from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
 from connectors.relational.reflect import reflect_table
-from deploy.control import OffsetStore
-from deploy.kafka import AckedProducer, ensure_topics
-from schemas.envelope import envelope_schema, key_schema, make_event
-from schemas.naming import key_subject, topic_name, value_subject
-from schemas.serde import WireCodec
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +39,7 @@ class TimestampSourceConfig(BaseModel):
     unknown_types: str = Field("error", pattern="^(error|string)$")
 
 
-def _to_micros(value: Any) -> int:
+def to_micros(value: Any) -> int:
     if isinstance(value, datetime):
         return int(value.timestamp() * 1_000_000)
     if isinstance(value, date):
@@ -52,7 +47,7 @@ def _to_micros(value: Any) -> int:
     return int(value)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -60,44 +55,35 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _from_json(value: Any, like: Any) -> Any:
-    if isinstance(value, str) and isinstance(like, type) and issubclass(like, datetime):
-        return datetime.fromisoformat(value)
-    return value
-
-
-class TimestampSourceTask:
-    def __init__(self, config: TimestampSourceConfig, bootstrap: str, codec: WireCodec, control_db_url: str,
-                 counters=None):
+class TimestampSourceTask(SourceTask):
+    def __init__(self, config: TimestampSourceConfig):
         self.config = config
+        self.name = config.name
         self.engine = create_engine(config.url, future=True, pool_pre_ping=True)
-        self.table, self.columns = reflect_table(self.engine, config.table, config.db_schema)
+        self.table, columns = reflect_table(self.engine, config.table, config.db_schema)
         if config.timestamp_column not in self.table.c:
             raise ValueError(f"timestamp_column {config.timestamp_column!r} is not a column of {config.table}")
-        self.key_columns = [c.name for c in self.columns if c.primary_key]
+        self.captured = CapturedTable(config.system, config.table, tuple(columns), self.engine.url.database,
+                                      config.db_schema, config.unknown_types)
+        self.key_columns = self.captured.key_columns
         if not self.key_columns:
             raise ValueError(f"table {config.table} has no primary key; timestamp mode needs one to order ties")
-        self.topic = topic_name(config.topic_prefix, config.system, config.db_schema, config.table)
-        self.codec = codec
-        self.value_id = codec.register(value_subject(self.topic), envelope_schema(
-            config.system, config.db_schema, config.table, self.columns, config.unknown_types))
-        self.key_id = codec.register(key_subject(self.topic), key_schema(
-            config.system, config.db_schema, config.table, self.columns, config.unknown_types))
-        ensure_topics(bootstrap, [self.topic], config.partitions)
-        self.producer = AckedProducer(bootstrap)
-        self.offsets = OffsetStore(control_db_url, config.name)
-        self.partition_key = f"{config.db_schema or ''}.{config.table}"
-        self.counters = counters
+        self.offset: dict[str, Any] = {}
 
-    def _query(self, offset: dict | None):
+    def start(self, offsets: dict[str, dict[str, Any]]) -> None:
+        self.offset = dict(offsets.get(self.captured.partition) or {})
+
+    def _query(self):
         ts = self.table.c[self.config.timestamp_column]
         keys = [self.table.c[k] for k in self.key_columns]
         stmt = select(self.table).order_by(ts, *keys).limit(self.config.batch_size)
         if self.config.safety_lag_seconds:
             stmt = stmt.where(ts <= datetime.now() - timedelta(seconds=self.config.safety_lag_seconds))
-        if offset and offset.get("ts") is not None:
-            last_ts = _from_json(offset["ts"], ts.type.python_type if hasattr(ts.type, "python_type") else None)
-            last_key = offset["key"]
+        if self.offset.get("ts") is not None:
+            last_ts = self.offset["ts"]
+            if ts.type.python_type is datetime:
+                last_ts = datetime.fromisoformat(last_ts)
+            last_key = self.offset["key"]
             # (ts, k1, k2...) > (last_ts, last_k1, ...) written out, so every dialect can run it
             ties = [ts > last_ts]
             for i in range(len(keys)):
@@ -105,46 +91,25 @@ class TimestampSourceTask:
             stmt = stmt.where(or_(*ties))
         return stmt
 
-    def poll_once(self) -> int:
-        """Read one batch past the offset, publish it, and store the offset once acknowledged."""
-        offset = self.offsets.load(self.partition_key)
-        snapshot = not (offset and offset.get("snapshot_done"))
+    def poll(self) -> SourceBatch:
+        snapshot = not self.offset.get("snapshot_done")
         with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(self._query(offset))]
+            rows = [dict(r._mapping) for r in conn.execute(self._query())]
+        partition = self.captured.partition
         if not rows:
-            if snapshot:
-                self.offsets.save(self.partition_key, {**(offset or {"ts": None, "key": None}), "snapshot_done": True})
-            return 0
+            if snapshot:  # the snapshot is over once a poll finds nothing more
+                self.offset = {"ts": self.offset.get("ts"), "key": self.offset.get("key"), "snapshot_done": True}
+                return SourceBatch([], {partition: dict(self.offset)})
+            return SourceBatch()
         now_ms = int(time.time() * 1000)
+        events = []
         for row in rows:
-            position = {"ts": _jsonable(row[self.config.timestamp_column]),
-                        "key": [_jsonable(row[k]) for k in self.key_columns]}
-            source = {"system": self.config.system, "database": self.engine.url.database, "schema": self.config.db_schema,
-                      "table": self.config.table, "connector": self.config.name,
-                      "position": json.dumps(position), "sequence": _to_micros(row[self.config.timestamp_column]),
-                      "snapshot": snapshot}
-            event = make_event("r" if snapshot else "u", None, row, now_ms, source)
-            key = self.codec.encode(self.key_id, {k: row[k] for k in self.key_columns})
-            self.producer.produce(self.topic, self.codec.encode(self.value_id, event), key)
-        self.producer.flush_acked()
-        last = rows[-1]
-        # snapshot_done flips only on an empty poll: the snapshot is over once it caught up
-        new_offset = {"ts": _jsonable(last[self.config.timestamp_column]),
-                      "key": [_jsonable(last[k]) for k in self.key_columns],
-                      "snapshot_done": not snapshot}
-        self.offsets.save(self.partition_key, new_offset)
-        if self.counters:
-            self.counters.add("source", {"read": len(rows)})
-        return len(rows)
+            ts_value = row[self.config.timestamp_column]
+            position = {"ts": jsonable(ts_value), "key": [jsonable(row[k]) for k in self.key_columns]}
+            events.append(ChangeEvent(self.captured, "r" if snapshot else "u", None, row, now_ms, position,
+                                      to_micros(ts_value), snapshot))
+        self.offset = {**events[-1].position, "snapshot_done": not snapshot}
+        return SourceBatch(events, {partition: dict(self.offset)})
 
-    def drain(self) -> int:
-        """Poll until no row is left past the offset; returns how many rows were published."""
-        total = 0
-        while (n := self.poll_once()):
-            total += n
-        return total
-
-    def run(self, stop, idle_seconds: float = 1.0) -> None:
-        while not stop.is_set():
-            if not self.poll_once():
-                stop.wait(idle_seconds)
+    def close(self) -> None:
+        self.engine.dispose()

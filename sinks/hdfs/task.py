@@ -21,6 +21,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sinks.base import SinkRecord, SinkTask
+from sinks.hdfs.committer import ClosedFile, Committer
 from sinks.hdfs.encode import EXTENSIONS, encode
 from sinks.hdfs.settings import HdfsSinkSettings
 from sinks.hdfs.store import INPROGRESS, HdfsStore, file_name, parse_name
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DirKey = tuple[str, int, str, str]  # topic, partition, table, day
 _DAY_MS = 86_400_000
+_to_json = json.JSONEncoder(sort_keys=True, default=str).encode  # one encoder: dumps(**kw) builds one per call
 _SIZE_CHECK_EVERY = 256  # rows between size estimates (a repr per row would cost too much)
 
 
@@ -41,15 +43,6 @@ class _OpenFile:
     sample_bytes: float = 0.0  # mean repr length of sampled rows
 
 
-@dataclass
-class _Closed:
-    table: str
-    day: str
-    name: str
-    data: bytes | None  # None once written to its temp path
-    rows: int
-
-
 class HdfsSinkTask(SinkTask):
     def __init__(self, settings: HdfsSinkSettings | dict[str, Any]) -> None:
         self.settings = settings if isinstance(settings, HdfsSinkSettings) else HdfsSinkSettings(**settings)
@@ -57,7 +50,8 @@ class HdfsSinkTask(SinkTask):
         self.store = HdfsStore(s.url, s.user, s.root, s.timeout_s)
         self._ext = EXTENSIONS[s.format]
         self._open: dict[DirKey, _OpenFile] = {}
-        self._pending: dict[DirKey, list[_Closed]] = {}
+        # Encoded files wait for upload up to about two rolls' worth (bounded memory).
+        self._committer = Committer(self.store, self._committed, max_buffered_bytes=2 * s.roll_bytes)
         self._committed_upto: dict[DirKey, int] = {}  # highest offset already in committed files
         self._accepted: dict[tuple[str, int], int] = {}  # highest offset buffered, per partition
         self._days: dict[int, str] = {}
@@ -85,7 +79,7 @@ class HdfsSinkTask(SinkTask):
                 out["_op"] = op
                 out["_ts_ms"] = v.get("ts_ms")
                 pos = src.get("position")
-                out["_position"] = None if pos is None else json.dumps(pos, sort_keys=True, default=str)
+                out["_position"] = None if pos is None else _to_json(pos)
                 out["_partition"] = rec.partition
                 out["_offset"] = rec.offset
                 self._append(key, out, rec.offset)
@@ -94,13 +88,12 @@ class HdfsSinkTask(SinkTask):
     def flush(self) -> None:
         for key in list(self._open):
             self._close(key)
-        for key in list(self._pending):
-            self._commit(key)
+        self._committer.drain()
 
     def close(self) -> None:
         # Uncommitted rows are dropped on purpose: their offsets were not committed either.
         self._open.clear()
-        self._pending.clear()
+        self._committer.discard()
         self.store.close()
 
     # -- buffering -----------------------------------------------------------------------
@@ -115,14 +108,12 @@ class HdfsSinkTask(SinkTask):
             f.sample_bytes += (len(repr(row)) - f.sample_bytes) / (1 + n // _SIZE_CHECK_EVERY)
             if n * f.sample_bytes * self._bytes_ratio >= self.settings.roll_bytes:
                 self._close(key)
-                self._commit(key)
 
     def _roll_aged(self) -> None:
         now = time.monotonic()
         for key, f in list(self._open.items()):
             if now - f.opened >= self.settings.roll_seconds:
                 self._close(key)
-                self._commit(key)
 
     def _close(self, key: DirKey) -> None:
         f = self._open.pop(key)
@@ -134,30 +125,14 @@ class HdfsSinkTask(SinkTask):
         if repr_bytes > 0:
             self._bytes_ratio = len(data) / repr_bytes
         name = file_name(topic, partition, f.first, f.last, self._ext)
-        self._pending.setdefault(key, []).append(_Closed(table, day, name, data, n))
+        self._committer.submit(ClosedFile(key, name, f.last, data, len(data)))
 
-    # -- committing ----------------------------------------------------------------------
-    def _commit(self, key: DirKey) -> None:
-        """Commits the closed files of one directory in offset order (a prefix on failure)."""
-        queue = self._pending.get(key, [])
-        while queue:
-            c = queue[0]
-            temp = posixpath.join(self.store.temp_dir(c.table, c.day), c.name + INPROGRESS)
-            final = posixpath.join(self.store.final_dir(c.table, c.day), c.name)
-            if c.data is not None:
-                self.store.write_temp(temp, c.data)
-                size = len(c.data)
-                c.data = None
-            else:
-                size = 0
-            if self.store.commit(temp, final):
-                self.files_committed += 1
-                self.bytes_committed += size
-            else:
-                log.info("%s already committed (replay); dropped the duplicate", final)
-            self._committed_upto[key] = max(self._committed_upto[key], parse_name(c.name)[3])
-            queue.pop(0)
-        self._pending.pop(key, None)
+    def _committed(self, f: ClosedFile, renamed: bool) -> None:
+        """Runs on the committer thread; plain int/dict updates are safe under the GIL."""
+        if renamed:
+            self.files_committed += 1
+            self.bytes_committed += f.size
+        self._committed_upto[f.key] = max(self._committed_upto.get(f.key, -1), f.last_offset)
 
     def _load_dir(self, key: DirKey) -> None:
         """First touch of a directory: learn which offsets it already holds; drop stale temps."""

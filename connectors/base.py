@@ -1,0 +1,74 @@
+"""The source contract (Kafka Connect's split): a task captures, the runtime publishes and stores offsets.
+
+`SourceTask.poll()` returns change events plus the offsets that are true once those events are
+durable; the runtime produces them, waits for the broker's acknowledgement, stores the offsets,
+and only then calls `committed()` (where a task may purge a change-log table or confirm a
+replication slot position).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.sqltypes import ColumnSpec
+
+
+@dataclass(frozen=True)
+class CapturedTable:
+    system: str
+    table: str
+    columns: tuple[ColumnSpec, ...]
+    database: str | None = None
+    schema: str | None = None
+    unknown_types: str = "error"
+
+    @property
+    def key_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.primary_key]
+
+    def key_of(self, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        keys = self.key_columns
+        return {k: row[k] for k in keys} if keys and row is not None else None
+
+    @property
+    def partition(self) -> str:
+        """The offset partition of this table: one stored offset per captured table."""
+        return f"{self.schema or ''}.{self.table}"
+
+
+@dataclass
+class ChangeEvent:
+    table: CapturedTable
+    op: str  # c, u, d, r
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    ts_ms: int
+    position: dict[str, Any]
+    sequence: int
+    snapshot: bool = False
+    transaction: dict[str, Any] | None = None
+
+
+@dataclass
+class SourceBatch:
+    events: list[ChangeEvent] = field(default_factory=list)
+    offsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # partition -> offset after these events
+
+
+class SourceTask(ABC):
+    name: str
+
+    @abstractmethod
+    def start(self, offsets: dict[str, dict[str, Any]]) -> None:
+        """Resume from the stored offsets (partition -> offset); empty means a first start."""
+
+    @abstractmethod
+    def poll(self) -> SourceBatch:
+        """Capture the next changes; an empty batch means nothing new right now."""
+
+    def committed(self, offsets: dict[str, dict[str, Any]]) -> None:
+        """Called after `offsets` were stored: the events before them are durable in Kafka."""
+
+    def close(self) -> None:
+        """Release connections."""

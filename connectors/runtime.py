@@ -1,0 +1,124 @@
+"""Runs a SourceTask: publish its events as Avro envelopes, store offsets after the broker acked them.
+
+A row that cannot be encoded (a poison row) goes to the table's quarantine topic with the reason
+and capture continues; an error of the broker or the task stops the loop and the caller
+restarts the task from the stored offsets, so nothing is skipped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from deploy.control import OffsetStore
+from deploy.kafka import AckedProducer, ensure_topics
+from schemas.envelope import QUARANTINE_SCHEMA, envelope_schema, key_schema, make_event
+from schemas.naming import key_subject, quarantine_topic, topic_name, value_subject
+from schemas.serde import WireCodec
+
+log = logging.getLogger(__name__)
+
+
+def _json_default(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+class SourceRuntime:
+    def __init__(self, task: SourceTask, *, bootstrap: str, codec: WireCodec, control_db_url: str,
+                 topic_prefix: str = "huiliu", partitions: int = 1, counters=None, producer: AckedProducer | None = None):
+        self.task = task
+        self.bootstrap = bootstrap
+        self.codec = codec
+        self.offsets = OffsetStore(control_db_url, task.name)
+        self.topic_prefix = topic_prefix
+        self.partitions = partitions
+        self.counters = counters
+        self.producer = producer or AckedProducer(bootstrap)
+        self._tables: dict[CapturedTable, tuple[str, int, int | None]] = {}
+        self._quarantine_id: int | None = None
+        self.started = False
+
+    def topic_of(self, table: CapturedTable) -> str:
+        return topic_name(self.topic_prefix, table.system, table.schema, table.table)
+
+    def _prepare(self, table: CapturedTable) -> tuple[str, int, int | None]:
+        """Register the table's schemas and create its topics once per table layout."""
+        if table not in self._tables:
+            topic = self.topic_of(table)
+            ensure_topics(self.bootstrap, [topic, quarantine_topic(topic)], self.partitions)
+            cols = list(table.columns)
+            value_id = self.codec.register(value_subject(topic), envelope_schema(
+                table.system, table.schema, table.table, cols, table.unknown_types))
+            kschema = key_schema(table.system, table.schema, table.table, cols, table.unknown_types)
+            key_id = self.codec.register(key_subject(topic), kschema) if kschema else None
+            self._tables[table] = (topic, value_id, key_id)
+        return self._tables[table]
+
+    def start(self) -> None:
+        self.task.start(self.offsets.load_all())
+        self.started = True
+
+    def _envelope(self, ev: ChangeEvent) -> dict:
+        t = ev.table
+        source = {"system": t.system, "database": t.database, "schema": t.schema, "table": t.table,
+                  "connector": self.task.name, "position": json.dumps(ev.position, default=_json_default),
+                  "sequence": ev.sequence, "snapshot": ev.snapshot}
+        return make_event(ev.op, ev.before, ev.after, ev.ts_ms, source, ev.transaction)
+
+    def _quarantine(self, topic: str, ev: ChangeEvent, reason: str) -> None:
+        if self._quarantine_id is None:
+            self._quarantine_id = self.codec.register(value_subject(quarantine_topic(topic)), QUARANTINE_SCHEMA)
+        record = {"reason": reason, "stage": f"connector:{self.task.name}", "violations": [],
+                  "original_topic": topic, "original_partition": None, "original_offset": None,
+                  "original_key": None, "original_value": None,
+                  "original_json": json.dumps(self._envelope(ev), default=_json_default, ensure_ascii=False),
+                  "ts_ms": int(time.time() * 1000)}
+        self.producer.produce(quarantine_topic(topic), self.codec.encode(self._quarantine_id, record))
+
+    def publish(self, batch: SourceBatch) -> dict[str, int]:
+        counts = {"read": 0, "quarantined": 0}
+        for ev in batch.events:
+            topic, value_id, key_id = self._prepare(ev.table)
+            try:
+                value = self.codec.encode(value_id, self._envelope(ev))
+                key_row = ev.table.key_of(ev.after if ev.after is not None else ev.before)
+                key = self.codec.encode(key_id, key_row) if key_id is not None and key_row else None
+            except Exception as exc:  # poison row: quarantined with the reason, capture goes on
+                log.warning("row of %s cannot be encoded, quarantined: %s", ev.table.table, exc)
+                self._quarantine(topic, ev, f"unencodable row in {ev.table.table}: {exc}")
+                counts["quarantined"] += 1
+                continue
+            self.producer.produce(topic, value, key)
+            counts["read"] += 1
+        self.producer.flush_acked()
+        for partition, offset in batch.offsets.items():
+            self.offsets.save(partition, offset)
+        self.task.committed(batch.offsets)
+        return counts
+
+    def run_once(self) -> int:
+        if not self.started:
+            self.start()
+        batch = self.task.poll()
+        if not batch.events and not batch.offsets:
+            return 0
+        counts = self.publish(batch)
+        if self.counters:
+            self.counters.add("source", counts)
+        return len(batch.events)
+
+    def drain(self) -> int:
+        total = 0
+        while (n := self.run_once()):
+            total += n
+        return total
+
+    def run(self, stop, idle_seconds: float = 1.0) -> None:
+        try:
+            while not stop.is_set():
+                if not self.run_once():
+                    stop.wait(idle_seconds)
+        finally:
+            self.task.close()
