@@ -23,6 +23,15 @@ except ImportError:  # pragma: no cover - only while the stack module is absent
     pass
 
 
+# Feature packages add their own commands: each module below may define `register(app)`.
+for _module in ("connectors.cli", "streams.cli", "sinks.cli", "api.cli", "deploy.ops_cli"):
+    try:
+        __import__(_module, fromlist=["register"]).register(app)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _module:  # the module exists but something it imports is missing: say so
+            raise
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -1,6 +1,6 @@
 """Shared fixtures: one real local stack (tansu broker, schema registry, ClickHouse) per test session.
 
-Ports 39xxx keep the session clear of a developer's own stack (19xxx) and of the per-module
+Ports PORT_BASE+n (39xxx unless HUILIU_TEST_PORT_BASE says otherwise) keep the session clear of a developer's own stack (19xxx) and of the per-module
 stacks some tests start. PostgreSQL and Redis are the machine's own services.
 """
 from __future__ import annotations
@@ -14,7 +14,9 @@ from deploy.settings import Settings
 from deploy.stack import Stack
 
 PG_ADMIN = os.environ.get("HUILIU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_TEST_DB = "huiliu_test"
+# Several test sessions may run side by side (developers, helpers): each takes its own port block.
+PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "39000"))
+PG_TEST_DB = f"huiliu_test_{PORT_BASE}"
 
 
 @pytest.fixture(scope="session")
@@ -22,11 +24,11 @@ def stack_settings(tmp_path_factory) -> Settings:
     state = tmp_path_factory.mktemp("huiliu-state")
     settings = Settings(
         state_dir=state,
-        kafka_bootstrap="127.0.0.1:39092",
-        schema_registry_url="http://127.0.0.1:38081",
-        clickhouse_url="clickhouse://default:@127.0.0.1:39000/default",
-        clickhouse_http_port=38123,
-        api_port=38000,
+        kafka_bootstrap=f"127.0.0.1:{PORT_BASE + 92}",
+        schema_registry_url=f"http://127.0.0.1:{PORT_BASE + 81}",
+        clickhouse_url=f"clickhouse://default:@127.0.0.1:{PORT_BASE}/default",
+        clickhouse_http_port=PORT_BASE + 123,
+        api_port=PORT_BASE + 100,
         demo_source_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_TEST_DB}",
     )
     stack = Stack(settings)
@@ -42,3 +44,18 @@ def pg_url() -> str:
         conn.execute(f"DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {PG_TEST_DB}")
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_TEST_DB}"
+
+
+MYSQL_ADMIN = os.environ.get("HUILIU_TEST_MYSQL_ADMIN", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """A dedicated MariaDB database for the tests, created fresh each session."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(MYSQL_ADMIN)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_TEST_DB}"))
+        conn.execute(text(f"CREATE DATABASE {PG_TEST_DB} CHARACTER SET utf8mb4"))
+    engine.dispose()
+    return f"mysql+pymysql://root@127.0.0.1:3306/{PG_TEST_DB}?charset=utf8mb4"

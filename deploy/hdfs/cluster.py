@@ -58,6 +58,7 @@ class HdfsCluster:
         self.conf_dir = self.base_dir / "conf"
         self.log_dir = self.base_dir / "logs"
         self.run_dir = self.base_dir / "run"
+        self._procs: dict[str, subprocess.Popen] = {}  # daemons this object started
 
     @classmethod
     def from_port_base(cls, base_dir: str | Path, port_base: int, **kw) -> "HdfsCluster":
@@ -144,6 +145,7 @@ class HdfsCluster:
         proc = subprocess.Popen(self._java_cmd(role, main_class), stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.base_dir)
         out.close()
+        self._procs[role] = proc
         (self.run_dir / f"{role}.pid").write_text(str(proc.pid))
 
     def start(self, timeout: float = 180.0) -> None:
@@ -197,6 +199,7 @@ class HdfsCluster:
                 if self._alive(role):
                     os.kill(pid, signal.SIGKILL)
             (self.run_dir / f"{role}.pid").unlink(missing_ok=True)
+            self._procs.pop(role, None)
 
     def status(self) -> dict[str, bool]:
         return {role: self._alive(role) for role in ("namenode", "datanode")}
@@ -207,23 +210,20 @@ class HdfsCluster:
         return int(f.read_text()) if f.exists() else None
 
     def _alive(self, role: str) -> bool:
+        proc = self._procs.get(role)
+        if proc is not None and proc.pid == self._pid(role):
+            return proc.poll() is None  # our child: exact, and reaps it when it exits
         pid = self._pid(role)
         if pid is None:
             return False
         try:
-            os.waitpid(pid, os.WNOHANG)  # reap our own child if it died (else it stays a zombie)
-        except ChildProcessError:
-            pass
-        try:
             os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        # Guard against a recycled pid: the process must be our java for this base dir.
-        try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
+        except (ProcessLookupError, OSError):
             return False
-        return str(self.log_dir).encode() in cmdline
+        # Guard against a recycled pid: it must be our java for this base dir (an empty
+        # cmdline is a process still being exec'd).
+        return not cmdline or str(self.log_dir).encode() in cmdline
 
     def _tail(self, role: str, lines: int = 30) -> str:
         text = ""
