@@ -32,6 +32,7 @@ class SinkSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["clickhouse"]
     config: dict[str, Any]
+    topics: list[str] | None = Field(None, description="topics to read; default: the pipeline's clean topic")
 
 
 class RunnerSpec(BaseModel):
@@ -90,7 +91,8 @@ def build_sink(spec: PipelineSpec, settings: Settings, **runner_kwargs) -> SinkR
     cfg = {"url": settings.clickhouse_url, **spec.sink.config}
     codec = WireCodec(settings.schema_registry_url)
     task = ClickHouseSinkTask(ClickHouseSinkConfig.model_validate(cfg), codec.schema_of)
-    return SinkRunner(settings.kafka_bootstrap, f"huiliu-sink-{spec.name}", [spec.topics(settings)["clean"]],
+    topics = spec.sink.topics or [spec.topics(settings)["clean"]]
+    return SinkRunner(settings.kafka_bootstrap, f"huiliu-sink-{spec.name}", topics,
                       codec, task, counters=counters_for(spec, settings), **runner_kwargs)
 
 
