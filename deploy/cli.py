@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -56,12 +57,18 @@ def pipeline_source(file: str = typer.Argument(..., help="pipeline YAML"),
 
 @pipeline_app.command("runner")
 def pipeline_runner(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "warn") -> None:
-    """Run the pipeline's Faust runner (transforms + quality rules; clean and quarantine topics)."""
-    from deploy.pipeline import PipelineSpec, build_faust_app, prepare_topics
-    from streams.faust_runner import run_worker
+    """Run the pipeline's runner (transforms + quality rules; clean and quarantine topics)."""
+    from deploy.pipeline import PipelineSpec, build_faust_app, build_lean_runner, prepare_topics
     settings = get_settings()
     spec = PipelineSpec.load(file)
     prepare_topics(spec, settings)
+    if spec.runner.kind == "lean":
+        _logging("warning" if log_level == "warn" else log_level)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        build_lean_runner(spec, settings).run(stop)
+        return
+    from streams.faust_runner import run_worker
     sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
     run_worker(build_faust_app(spec, settings), loglevel=log_level)
 

@@ -37,7 +37,7 @@ class SinkSpec(BaseModel):
 
 class RunnerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["faust"] = "faust"
+    kind: Literal["faust", "lean"] = Field("faust", description="faust (default) or lean (confluent-kafka)")
     batch_size: int = Field(1000, gt=0)
     within_seconds: float = Field(0.5, gt=0)
 
@@ -104,3 +104,13 @@ def build_faust_app(spec: PipelineSpec, settings: Settings, session_timeout: flo
                      data_dir=str(settings.state_dir / "data" / f"faust-{spec.name}"),
                      batch_size=spec.runner.batch_size, within_seconds=spec.runner.within_seconds,
                      session_timeout=session_timeout, counters=counters_for(spec, settings))
+
+
+def build_lean_runner(spec: PipelineSpec, settings: Settings, **kwargs):
+    from streams.lean_runner import LeanRunner
+    from streams.processor import BatchProcessor
+    processor = BatchProcessor(WireCodec(settings.schema_registry_url), spec.transforms, spec.rules,
+                               stage=f"runner:{spec.name}")
+    return LeanRunner(settings.kafka_bootstrap, f"huiliu-runner-{spec.name}", [spec.source_topic(settings)],
+                      processor, batch_size=spec.runner.batch_size, batch_seconds=spec.runner.within_seconds,
+                      counters=counters_for(spec, settings), **kwargs)

@@ -17,7 +17,7 @@ from connectors.runtime import SourceRuntime
 from deploy.stack import Stack
 from schemas.serde import WireCodec
 from sinks.base import FatalSinkError
-from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask, client_from_url
+from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask, backend_for, client_from_url
 from sinks.runtime import SinkRunner
 from tests.sources import ListSourceTask, delete, upsert
 
@@ -38,22 +38,22 @@ def _publish(settings, name: str, events) -> str:
     return runtime.topic_of(events[0].table)
 
 
-def _sink(settings, topic: str, table: str, **kw) -> SinkRunner:
+def _sink(settings, topic: str, table: str, url: str | None = None, **kw) -> SinkRunner:
     codec = WireCodec(settings.schema_registry_url)
-    task = ClickHouseSinkTask(ClickHouseSinkConfig(url=settings.clickhouse_url, table=table), codec.schema_of)
+    task = ClickHouseSinkTask(ClickHouseSinkConfig(url=url or settings.clickhouse_url, table=table), codec.schema_of)
     return SinkRunner(settings.kafka_bootstrap, f"sink-{table}", [topic], codec, task,
                       consumer_extra={"session.timeout.ms": 6000}, **kw)
 
 
-def _rows(settings, table: str) -> dict:
-    client = client_from_url(settings.clickhouse_url)
+def _rows(settings, table: str, url: str | None = None) -> dict:
+    backend = backend_for(url or settings.clickhouse_url)
     try:
-        if not client.execute(f"EXISTS TABLE {table}")[0][0]:
+        if not backend.execute(f"EXISTS TABLE {table}")[0][0]:
             return {}
-        return {r[0]: r[1:] for r in client.execute(
+        return {r[0]: r[1:] for r in backend.execute(
             f"SELECT id, name, amount, born FROM {table} FINAL WHERE _deleted = 0 ORDER BY id")}
     finally:
-        client.disconnect()
+        backend.close()
 
 
 def _run_until(runner: SinkRunner, predicate, timeout=90.0):
@@ -72,7 +72,15 @@ def _run_until(runner: SinkRunner, predicate, timeout=90.0):
         thread.join(30)
 
 
-def test_upserts_collapse_and_deletes_apply(stack_settings):
+@pytest.fixture(params=["server", "chdb"])
+def store_url(request, stack_settings, tmp_path_factory):
+    """The same sink against the ClickHouse server and against embedded chdb."""
+    if request.param == "server":
+        return stack_settings.clickhouse_url
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+def test_upserts_collapse_and_deletes_apply(stack_settings, store_url):
     name = f"acct_{uuid.uuid4().hex[:6]}"
     t = _table(name)
     events = [upsert(t, {"id": i, "name": f"n{i}", "amount": Decimal("1.50"), "born": date(1990, 1, i % 28 + 1)}, i)
@@ -82,9 +90,9 @@ def test_upserts_collapse_and_deletes_apply(stack_settings):
     # A replay of an older version must not win over the newer one (version = source sequence).
     events += [upsert(t, {"id": 5, "name": "stale", "amount": Decimal("0.01"), "born": date(1990, 1, 6)}, 150, "u")]
     topic = _publish(stack_settings, name, events)
-    runner = _sink(stack_settings, topic, name)
-    assert _run_until(runner, lambda: len(_rows(stack_settings, name)) == 99)
-    rows = _rows(stack_settings, name)
+    runner = _sink(stack_settings, topic, name, store_url)
+    assert _run_until(runner, lambda: len(_rows(stack_settings, name, store_url)) == 99)
+    rows = _rows(stack_settings, name, store_url)
     assert 7 not in rows
     assert rows[5] == ("five", Decimal("9.99"), date(1990, 1, 6))
     assert rows[42] == ("n42", Decimal("1.50"), date(1990, 1, 15))

@@ -12,12 +12,11 @@ import uuid
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
-from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as ClickHouseError
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.naming import avro_name
 from sinks.base import FatalSinkError, SinkError, SinkRecord, SinkTask
+from sinks.clickhouse.backend import BackendError, backend_for
 from sinks.clickhouse.types import clickhouse_type, is_modern
 
 log = logging.getLogger(__name__)
@@ -28,18 +27,10 @@ META_COLUMNS = [("_op", "String"), ("_version", "UInt64"), ("_deleted", "UInt8")
 class ClickHouseSinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(description="clickhouse://user:password@host:port/database")
+    url: str = Field(description="clickhouse://user:password@host:port/database, or chdb:///dir for embedded chdb")
     table: str
     key: list[str] | None = Field(None, description="ORDER BY columns; default: the topic's key fields")
     partition_by_date_field: str | None = Field(None, description="a non-null Date/DateTime field: PARTITION BY toYYYYMM")
-
-
-def client_from_url(url: str, **kwargs) -> Client:
-    parsed = urlparse(url)
-    return Client(host=parsed.hostname or "127.0.0.1", port=parsed.port or 9000, user=parsed.username or "default",
-                  password=parsed.password or "", database=(parsed.path or "/default").lstrip("/") or "default",
-                  connect_timeout=5, send_receive_timeout=60, **kwargs)
-
 
 
 class ClickHouseSinkTask(SinkTask):
@@ -47,7 +38,7 @@ class ClickHouseSinkTask(SinkTask):
         """`schema_of(schema_id) -> dict` returns the registry's envelope schema for an id."""
         self.config = config
         self.schema_of = schema_of
-        self.client = client_from_url(config.url)
+        self.backend = backend_for(config.url)
         self.table = avro_name(config.table)
         self._columns: dict[str, str] | None = None  # name -> type, as the table has them
         self._schema_fields: dict[int, list[tuple[str, str]]] = {}
@@ -55,12 +46,11 @@ class ClickHouseSinkTask(SinkTask):
         self._modern: bool | None = None
 
     # -- table layout -------------------------------------------------------------------------
-    def _execute(self, sql: str, *args, **kwargs):
+    def _execute(self, sql: str) -> list[tuple]:
         try:
-            return self.client.execute(sql, *args, **kwargs)
-        except (ClickHouseError, OSError, EOFError) as exc:
-            self.client.disconnect()
-            raise SinkError(f"ClickHouse {self.config.table}: {exc}") from exc
+            return self.backend.execute(sql)
+        except BackendError as exc:
+            raise SinkError(f"{self.backend.name} {self.config.table}: {exc}") from exc
 
     def _is_modern(self) -> bool:
         if self._modern is None:
@@ -79,8 +69,9 @@ class ClickHouseSinkTask(SinkTask):
 
     def _table_columns(self) -> dict[str, str]:
         if self._columns is None:
-            rows = self._execute("SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = %(t)s",
-                                 {"t": self.table})
+            # self.table went through avro_name ([A-Za-z0-9_] only), so it is safe to inline
+            rows = self._execute("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                                 f"AND table = '{self.table}'")
             self._columns = dict(rows)
         return self._columns
 
@@ -134,12 +125,14 @@ class ClickHouseSinkTask(SinkTask):
                 columns[base + 1].append(rec.value["source"]["sequence"])
                 columns[base + 2].append(1 if rec.op == "d" else 0)
                 columns[base + 3].append(rec.value["ts_ms"])
-            col_list = ", ".join(f"`{n}`" for n in names + [m for m, _ in META_COLUMNS])
-            self._execute(f"INSERT INTO `{self.table}` ({col_list}) VALUES", columns, columnar=True)
+            try:
+                self.backend.insert_columns(self.table, names + [m for m, _ in META_COLUMNS], columns)
+            except BackendError as exc:
+                raise SinkError(f"{self.backend.name} {self.config.table}: {exc}") from exc
         self._pending.clear()
 
     def close(self) -> None:
-        self.client.disconnect()
+        self.backend.close()
 
 
 def _to_clickhouse(value):

@@ -1,0 +1,106 @@
+"""Where the ClickHouse sink sends SQL: a server over the native protocol (clickhouse-driver) or
+the embedded chdb engine in this process (`chdb:///path/to/dir`), behind one small interface."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as ClickHouseError
+
+
+class BackendError(Exception):
+    """The store did not take the statement (down, timeout, refused)."""
+
+
+class ClickHouseBackend(Protocol):
+    name: str
+
+    def execute(self, sql: str) -> list[tuple]: ...
+
+    def insert_columns(self, table: str, names: list[str], columns: list[list[Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def client_from_url(url: str, **kwargs) -> Client:
+    parsed = urlparse(url)
+    return Client(host=parsed.hostname or "127.0.0.1", port=parsed.port or 9000, user=parsed.username or "default",
+                  password=parsed.password or "", database=(parsed.path or "/default").lstrip("/") or "default",
+                  connect_timeout=5, send_receive_timeout=60, **kwargs)
+
+
+class NativeBackend:
+    name = "ClickHouse"
+
+    def __init__(self, url: str):
+        self.client = client_from_url(url)
+
+    def execute(self, sql: str) -> list[tuple]:
+        try:
+            return self.client.execute(sql)
+        except (ClickHouseError, OSError, EOFError) as exc:
+            self.client.disconnect()  # a half-read socket must not be reused
+            raise BackendError(str(exc).split("Stack trace")[0].strip()) from exc
+
+    def insert_columns(self, table: str, names: list[str], columns: list[list[Any]]) -> None:
+        col_list = ", ".join(f"`{n}`" for n in names)
+        try:
+            self.client.execute(f"INSERT INTO `{table}` ({col_list}) VALUES", columns, columnar=True)
+        except (ClickHouseError, OSError, EOFError) as exc:
+            self.client.disconnect()
+            raise BackendError(str(exc).split("Stack trace")[0].strip()) from exc
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+_chdb_sessions: dict[str, Any] = {}
+_chdb_lock = threading.Lock()
+
+
+class ChdbBackend:
+    """Embedded ClickHouse (chdb): one session per data directory per process, shared."""
+
+    name = "chdb"
+
+    def __init__(self, url: str):
+        from chdb import session  # imported here: only chdb users pay for loading the engine
+
+        path = urlparse(url).path or ":memory:"
+        with _chdb_lock:
+            if path not in _chdb_sessions:
+                _chdb_sessions[path] = session.Session(path)
+        self.session = _chdb_sessions[path]
+
+    def execute(self, sql: str) -> list[tuple]:
+        try:
+            result = self.session.query(sql, "ArrowTable")
+        except Exception as exc:  # chdb raises plain runtime errors
+            raise BackendError(str(exc)) from exc
+        if result is None or not hasattr(result, "to_pylist"):
+            return []
+        return [tuple(row.values()) for row in result.to_pylist()]
+
+    def insert_columns(self, table: str, names: list[str], columns: list[list[Any]]) -> None:
+        import pyarrow as pa
+
+        batch = pa.table({n: pa.array(c) for n, c in zip(names, columns)})  # noqa: F841 - read by Python(batch)
+        col_list = ", ".join(f"`{n}`" for n in names)
+        try:
+            self.session.query(f"INSERT INTO `{table}` ({col_list}) SELECT * FROM Python(batch)")
+        except Exception as exc:
+            raise BackendError(str(exc)) from exc
+
+    def close(self) -> None:
+        """The session is shared by the process; it stays open."""
+
+
+def backend_for(url: str) -> ClickHouseBackend:
+    scheme = urlparse(url).scheme
+    if scheme == "chdb":
+        return ChdbBackend(url)
+    if scheme in ("clickhouse", "clickhouses"):
+        return NativeBackend(url)
+    raise ValueError(f"url: unknown scheme {scheme!r}; use clickhouse://host:port/db or chdb:///path")
