@@ -4,12 +4,13 @@ from __future__ import annotations
 import io
 import posixpath
 import shutil
+import time
 
 import fastavro
 import pyarrow.parquet as pq
 import pytest
 
-from sinks.base import SinkError, SinkRecord
+from sinks.base import FatalSinkError, SinkError, SinkRecord
 from sinks.hdfs import HdfsSinkSettings, HdfsSinkTask
 from sinks.hdfs.store import INPROGRESS
 
@@ -76,7 +77,7 @@ def expected_rows(recs: list[SinkRecord]) -> dict[str, list[dict]]:
         table = r.value["source"]["table"]
         day = "2023-11-14" if r.value["ts_ms"] < DAY2_MS else "2023-11-15"
         row = dict(r.row)
-        row.update(_op=r.op, _ts_ms=r.value["ts_ms"], _position=f'{{"lsn": {1000 + r.offset}}}',
+        row.update(_op=r.op, _ts_ms=r.value["ts_ms"], _position=f'{{"lsn":{1000 + r.offset}}}',
                    _partition=r.partition, _offset=r.offset)
         out.setdefault(f"{table}/dt={day}", []).append(row)
     return out
@@ -215,6 +216,17 @@ def test_roll_by_size_gives_contiguous_offset_ranges(cluster, root):
     assert sorted(r["_offset"] for r in rows) == list(range(3000))
 
 
+def test_roll_by_time_closes_files_between_puts(cluster, root):
+    recs = [event("huiliu.shop.logs", i, "logs", "c", {"id": i}, DAY1_MS) for i in range(6)]
+    task = make_task(cluster, root, roll_seconds=0.001)
+    task.put(recs[:3])
+    time.sleep(0.01)
+    task.put(recs[3:])
+    task.flush()
+    names = files(task.store.client, root)["logs/dt=2023-11-14"]
+    assert [n.split("+", 2)[2] for n in names] == [f"{0:020d}+{2:020d}.avro", f"{3:020d}+{5:020d}.avro"]
+
+
 def test_date_field_overrides_event_time(cluster, root):
     recs = [event("huiliu.shop.orders", i, "orders", "c", {"id": i, "created": f"2024-02-0{i + 1}T10:00:00"},
                   DAY1_MS) for i in range(3)]
@@ -222,6 +234,33 @@ def test_date_field_overrides_event_time(cluster, root):
     task.put(recs)
     task.flush()
     assert sorted(files(task.store.client, root)) == [f"orders/dt=2024-02-0{i}" for i in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("fmt", ["avro", "parquet"])
+def test_value_types_round_trip(cluster, root, fmt):
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    row = {"id": 1, "d": date(2024, 3, 1), "at": datetime(2024, 3, 1, 12, 30, 1, 5, tzinfo=timezone.utc),
+           "price": Decimal("12.50"), "tags": {"a": [1, 2]}, "raw": b"\x00\x01", "nothing": None, "n": 3}
+    task = make_task(cluster, root, format=fmt)
+    task.put([event("huiliu.shop.types", 0, "types", "c", row, DAY1_MS),
+              event("huiliu.shop.types", 1, "types", "c", {**row, "id": 2, "n": 2.5}, DAY1_MS)])
+    task.flush()
+    got = read_rows(task.store.client, root, fmt)["types/dt=2023-11-14"]
+    assert [g["id"] for g in got] == [1, 2]
+    g = got[0]
+    assert g["d"] == date(2024, 3, 1) and g["price"] == "12.50" and g["raw"] == b"\x00\x01"
+    assert g["tags"] == '{"a": [1, 2]}' and g["nothing"] is None
+    assert [x["n"] for x in got] == [3.0, 2.5]  # int and float in one column -> double
+    assert g["at"].replace(tzinfo=timezone.utc) == row["at"]  # Avro keeps UTC wall time
+
+
+def test_unencodable_rows_are_fatal(cluster, root):
+    task = make_task(cluster, root)
+    task.put([event("huiliu.shop.big", 0, "big", "c", {"id": 2**70}, DAY1_MS)])
+    with pytest.raises(FatalSinkError, match="big"):
+        task.flush()
 
 
 def test_webhdfs_unreachable_raises_sink_error(cluster, root):

@@ -11,6 +11,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -120,7 +121,9 @@ class HdfsCluster:
         java = shutil.which("java")
         if java is None:
             raise ClusterError("java not found on PATH")
-        return [java, f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *JAVA_OPENS,
+        # C1 only for the one-shot format (starts faster); daemons need C2 for checksum/IO speed.
+        jit = ["-XX:TieredStopAtLevel=1"] if role == "format" else []
+        return [java, f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", *jit, *JAVA_OPENS,
                 "-Djava.net.preferIPv4Stack=true", f"-Dhadoop.log.dir={self.log_dir}",
                 f"-Dhadoop.log.file={role}.log", f"-Dhadoop.home.dir={self.base_dir}",
                 "-Dhadoop.root.logger=INFO,file", "-cp", cp, main_class, *args]
@@ -153,6 +156,8 @@ class HdfsCluster:
         self.write_config()
         if not (self.base_dir / "name" / "current" / "VERSION").exists():
             self.format()
+        if not any(self.status().values()):
+            self._check_ports_free()
         self._spawn("namenode", "org.apache.hadoop.hdfs.server.namenode.NameNode")
         self._spawn("datanode", "org.apache.hadoop.hdfs.server.datanode.DataNode")
         try:
@@ -205,6 +210,16 @@ class HdfsCluster:
         return {role: self._alive(role) for role in ("namenode", "datanode")}
 
     # -- helpers -------------------------------------------------------------------------
+    def _check_ports_free(self) -> None:
+        """A daemon left over on our ports would answer the readiness probe in our place."""
+        for name, port in self.ports.items():
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Java does: TIME_WAIT is fine
+                try:
+                    sock.bind((HOST, port))
+                except OSError as exc:
+                    raise ClusterError(f"port {port} ({name}) on {HOST} is in use: {exc}") from exc
+
     def _pid(self, role: str) -> int | None:
         f = self.run_dir / f"{role}.pid"
         return int(f.read_text()) if f.exists() else None
@@ -218,6 +233,8 @@ class HdfsCluster:
             return False
         try:
             os.kill(pid, 0)
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return False  # exited, not yet reaped by the process that started it
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (ProcessLookupError, OSError):
             return False

@@ -116,8 +116,10 @@ def _ensure_system_jars() -> None:
 def ensure_jars() -> list[Path]:
     """Fetches what is missing (idempotent, fast when cached) and returns the classpath entries."""
     jar_dir = cache_dir() / "jars"
-    if not any(jar_dir.glob("hadoop-hdfs-*.jar")):
+    stamp = jar_dir / ".prefixes"  # re-extract when the wanted list changes
+    if not stamp.exists() or stamp.read_text() != "\n".join(SDIST_JAR_PREFIXES):
         _extract_jars(_download_sdist(cache_dir()), jar_dir)
+        stamp.write_text("\n".join(SDIST_JAR_PREFIXES))
     _ensure_system_jars()
     return sorted(jar_dir.glob("*.jar")) + [SYSTEM_JAR_DIR / j for j in SYSTEM_JARS]
 

@@ -1,36 +1,28 @@
-"""Infers one column schema per file from the rows it holds, for Avro and Parquet alike.
+"""Turns the rows of one file into an Arrow table, inferring one column type per file.
 
 Change events carry no writer schema the sink can rely on, so each file gets the schema of
 its own rows: a column's type is the type of its non-null values; a column whose values
-disagree (or are nested) is stored as text (JSON for dicts and lists). In Avro a column is a
-["null", T] union only if the file holds a null for it; Parquet columns are all nullable.
+disagree (or are nested) is stored as text (JSON for dicts and lists). Every column is nullable.
 """
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from operator import itemgetter
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Callable
 
 import pyarrow as pa
 
-# kind -> (Avro type, Arrow type)
-_KINDS: dict[str, tuple[Any, pa.DataType]] = {
-    "boolean": ("boolean", pa.bool_()),
-    "long": ("long", pa.int64()),
-    "double": ("double", pa.float64()),
-    "string": ("string", pa.string()),
-    "bytes": ("bytes", pa.binary()),
-    "date": ({"type": "int", "logicalType": "date"}, pa.date32()),
-    "time": ({"type": "long", "logicalType": "time-micros"}, pa.time64("us")),
-    "timestamp": ({"type": "long", "logicalType": "timestamp-micros"}, pa.timestamp("us", tz="UTC")),
+_ARROW = {
+    "boolean": pa.bool_(), "long": pa.int64(), "double": pa.float64(), "string": pa.string(),
+    "bytes": pa.binary(), "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC"),
 }
 _BY_TYPE = {bool: "boolean", int: "long", float: "double", str: "string", bytes: "bytes",
-            bytearray: "bytes", date: "date", time: "time", datetime: "timestamp"}
+            bytearray: "bytes", date: "date", datetime: "timestamp"}
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -47,10 +39,10 @@ class Column:
     name: str  # as in the source row
     kind: str
     convert: Callable[[Any], Any] | None = None  # applied to non-null values before encoding
-    nullable: bool = True
 
 
 def _kind_of(types: set[type]) -> tuple[str, Callable[[Any], Any] | None]:
+    types.discard(type(None))
     if not types:
         return "string", None  # all nulls: any nullable type will do
     if len(types) == 1:
@@ -58,8 +50,8 @@ def _kind_of(types: set[type]) -> tuple[str, Callable[[Any], Any] | None]:
         kind = _BY_TYPE.get(t)
         if kind is not None:
             return kind, (bytes if t is bytearray else None)
-        if t in (Decimal, uuid.UUID):
-            return "string", str  # exact text; the scale of a decimal column is not known here
+        if t in (Decimal, uuid.UUID, time):
+            return "string", str  # exact text: a decimal's scale is unknown here; Avro writers lack time
         return "string", to_text
     if types <= {int, float}:
         return "double", float
@@ -80,15 +72,12 @@ def infer_columns(rows: list[dict[str, Any]]) -> list[Column]:
             types = set(map(type, map(itemgetter(name), rows)))  # C-speed path for the common case
         else:
             types = {type(r.get(name)) for r in rows}
-        nullable = type(None) in types or not same_keys
-        types.discard(type(None))
-        kind, convert = _kind_of(types)
-        cols.append(Column(name, kind, convert, nullable))
+        cols.append(Column(name, *_kind_of(types)))
     return cols
 
 
-def column_values(rows: list[dict[str, Any]], col: Column) -> list[Any]:
-    vals = [r.get(col.name) for r in rows]
+def column_values(rows: list[dict[str, Any]], col: Column, same_keys: bool = False) -> list[Any]:
+    vals = list(map(itemgetter(col.name), rows)) if same_keys else [r.get(col.name) for r in rows]
     if col.convert is not None:
         f = col.convert
         vals = [None if v is None else f(v) for v in vals]
@@ -100,22 +89,13 @@ def avro_name(name: str) -> str:
     return n if n and not n[0].isdigit() else f"_{n}"
 
 
-def avro_schema(record_name: str, cols: list[Column]) -> dict[str, Any]:
-    fields, seen = [], set()
-    for c in cols:
-        n = avro_name(c.name)
-        while n in seen:  # two source names sanitized to the same Avro name
-            n += "_"
-        seen.add(n)
-        # Non-null columns get a plain type: fastavro resolves a union per value, ~3x slower.
-        # A reader schema with ["null", T] still reads such files (Avro schema resolution).
-        field = {"name": n, "type": ["null", _KINDS[c.kind][0]], "default": None} if c.nullable else \
-            {"name": n, "type": _KINDS[c.kind][0]}
-        if n != c.name:
-            field["huiliu.column"] = c.name  # the original column name, for readers that care
-        fields.append(field)
-    return {"type": "record", "name": avro_name(record_name), "namespace": "huiliu.hdfs", "fields": fields}
-
-
-def arrow_schema(cols: list[Column]) -> pa.Schema:
-    return pa.schema([pa.field(c.name, _KINDS[c.kind][1], nullable=True) for c in cols])
+def to_arrow(rows: list[dict[str, Any]], meta: dict[str, pa.Array]) -> pa.Table:
+    """The row columns (inferred) followed by the sink's metadata columns (which win on a name clash)."""
+    first = rows[0].keys() if rows else None
+    same_keys = all(r.keys() == first for r in rows)
+    arrays, names = [], []
+    for c in infer_columns(rows):
+        if c.name not in meta:
+            arrays.append(pa.array(column_values(rows, c, same_keys), type=_ARROW[c.kind]))
+            names.append(c.name)
+    return pa.Table.from_arrays(arrays + list(meta.values()), names=names + list(meta))

@@ -19,8 +19,8 @@ class HdfsSinkSettings(BaseModel):
     # such as Hive and Spark skip paths starting with "_").
     root: str = "/huiliu"
     format: Literal["avro", "parquet"] = "avro"
-    # Avro block codec ("null" is fastest; "deflate" is built into fastavro).
-    avro_codec: Literal["null", "deflate"] = "null"
+    # Avro block codec ("null" is fastest).
+    avro_codec: Literal["null", "deflate", "snappy"] = "null"
     parquet_compression: Literal["none", "snappy", "zstd", "gzip"] = "snappy"
 
     # A file is closed (and committed) once its buffered rows reach about roll_bytes or it has

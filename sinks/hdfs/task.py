@@ -20,9 +20,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sinks.base import SinkRecord, SinkTask
+import polars as pl
+import pyarrow as pa
+
+from sinks.base import FatalSinkError, SinkRecord, SinkTask
 from sinks.hdfs.committer import ClosedFile, Committer
 from sinks.hdfs.encode import EXTENSIONS, encode
+from sinks.hdfs.schema import to_arrow
 from sinks.hdfs.settings import HdfsSinkSettings
 from sinks.hdfs.store import INPROGRESS, HdfsStore, file_name, parse_name
 
@@ -30,17 +34,34 @@ log = logging.getLogger(__name__)
 
 DirKey = tuple[str, int, str, str]  # topic, partition, table, day
 _DAY_MS = 86_400_000
-_to_json = json.JSONEncoder(sort_keys=True, default=str).encode  # one encoder: dumps(**kw) builds one per call
+_to_json = json.JSONEncoder(separators=(",", ":"), default=str).encode  # same text as polars' json_encode
 _SIZE_CHECK_EVERY = 256  # rows between size estimates (a repr per row would cost too much)
 
 
 @dataclass
 class _OpenFile:
+    """Rows of one future file, kept as columns of metadata plus the untouched row dicts."""
+    first: int
     opened: float = field(default_factory=time.monotonic)
     rows: list[dict[str, Any]] = field(default_factory=list)
-    first: int = -1
-    last: int = -1
+    ops: list[str] = field(default_factory=list)
+    ts: list[int | None] = field(default_factory=list)
+    positions: list[Any] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
     sample_bytes: float = 0.0  # mean repr length of sampled rows
+
+
+def _positions_json(positions: list[Any]) -> pa.Array:
+    """Source positions as compact JSON text (one connector per file, so one shape: polars is quick)."""
+    first = next((p for p in positions if p is not None), None)
+    if isinstance(first, dict) and first:
+        keys = first.keys()
+        if all(p is None or (isinstance(p, dict) and p.keys() == keys) for p in positions):
+            try:
+                return pl.Series(positions).struct.json_encode().to_arrow()
+            except Exception:  # noqa: BLE001 - mixed value types: the slow path below handles them
+                pass
+    return pa.array([None if p is None else _to_json(p) for p in positions], pa.string())
 
 
 class HdfsSinkTask(SinkTask):
@@ -61,6 +82,7 @@ class HdfsSinkTask(SinkTask):
 
     # -- SinkTask ------------------------------------------------------------------------
     def put(self, records: list[SinkRecord]) -> None:
+        self._roll_aged()  # before: new rows must not extend a file that is already too old
         for rec in records:
             tp = (rec.topic, rec.partition)
             if rec.offset <= self._accepted.get(tp, -1):
@@ -73,16 +95,19 @@ class HdfsSinkTask(SinkTask):
             key = (rec.topic, rec.partition, table, self._day(row, v))
             if key not in self._committed_upto:
                 self._load_dir(key)
-            self._accepted[tp] = rec.offset  # before _append: a roll inside it may raise
+            self._accepted[tp] = rec.offset  # before the roll below: it may raise
             if rec.offset > self._committed_upto[key]:
-                out = dict(row)
-                out["_op"] = op
-                out["_ts_ms"] = v.get("ts_ms")
-                pos = src.get("position")
-                out["_position"] = None if pos is None else _to_json(pos)
-                out["_partition"] = rec.partition
-                out["_offset"] = rec.offset
-                self._append(key, out, rec.offset)
+                f = self._open.get(key)
+                if f is None:
+                    f = self._open[key] = _OpenFile(first=rec.offset)
+                f.rows.append(row)
+                f.ops.append(op)
+                f.ts.append(v.get("ts_ms"))
+                f.positions.append(src.get("position"))
+                f.offsets.append(rec.offset)
+                n = len(f.rows)
+                if n == 1 or n % _SIZE_CHECK_EVERY == 0:
+                    self._maybe_roll(key, f, row, n)
         self._roll_aged()
 
     def flush(self) -> None:
@@ -97,17 +122,10 @@ class HdfsSinkTask(SinkTask):
         self.store.close()
 
     # -- buffering -----------------------------------------------------------------------
-    def _append(self, key: DirKey, row: dict[str, Any], offset: int) -> None:
-        f = self._open.get(key)
-        if f is None:
-            f = self._open[key] = _OpenFile(first=offset)
-        f.rows.append(row)
-        f.last = offset
-        n = len(f.rows)
-        if n == 1 or n % _SIZE_CHECK_EVERY == 0:
-            f.sample_bytes += (len(repr(row)) - f.sample_bytes) / (1 + n // _SIZE_CHECK_EVERY)
-            if n * f.sample_bytes * self._bytes_ratio >= self.settings.roll_bytes:
-                self._close(key)
+    def _maybe_roll(self, key: DirKey, f: _OpenFile, row: dict[str, Any], n: int) -> None:
+        f.sample_bytes += (len(repr(row)) - f.sample_bytes) / (1 + n // _SIZE_CHECK_EVERY)
+        if n * f.sample_bytes * self._bytes_ratio >= self.settings.roll_bytes:
+            self._close(key)
 
     def _roll_aged(self) -> None:
         now = time.monotonic()
@@ -120,12 +138,20 @@ class HdfsSinkTask(SinkTask):
         topic, partition, table, day = key
         s = self.settings
         n = len(f.rows)
-        repr_bytes = n * f.sample_bytes
-        data = encode(s.format, f.rows, table, avro_codec=s.avro_codec, parquet_compression=s.parquet_compression)
-        if repr_bytes > 0:
-            self._bytes_ratio = len(data) / repr_bytes
-        name = file_name(topic, partition, f.first, f.last, self._ext)
-        self._committer.submit(ClosedFile(key, name, f.last, data, len(data)))
+        meta = {"_op": pa.array(f.ops, pa.string()), "_ts_ms": pa.array(f.ts, pa.int64()),
+                "_position": _positions_json(f.positions), "_partition": pa.array([partition] * n, pa.int32()),
+                "_offset": pa.array(f.offsets, pa.int64())}
+        try:
+            data = encode(s.format, to_arrow(f.rows, meta), table, avro_codec=s.avro_codec,
+                          parquet_compression=s.parquet_compression)
+        except (pa.ArrowException, pl.exceptions.PolarsError, OverflowError, ValueError, TypeError) as exc:
+            # The same rows would fail again on every retry (e.g. an integer beyond 64 bits).
+            raise FatalSinkError(f"cannot encode {table} rows at offsets {f.first}-{f.offsets[-1]} "
+                                 f"of {topic}[{partition}] as {s.format}: {exc}") from exc
+        if f.sample_bytes > 0:
+            self._bytes_ratio = len(data) / (n * f.sample_bytes)
+        name = file_name(topic, partition, f.first, f.offsets[-1], self._ext)
+        self._committer.submit(ClosedFile(key, name, f.offsets[-1], data, len(data)))
 
     def _committed(self, f: ClosedFile, renamed: bool) -> None:
         """Runs on the committer thread; plain int/dict updates are safe under the GIL."""

@@ -8,6 +8,7 @@ rows/s, measured end to end (row building, encoding, WebHDFS upload, rename).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -74,8 +75,9 @@ def main() -> int:
         task.flush()
         secs = time.perf_counter() - t0
         mb = task.bytes_committed / 2**20
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"{args.format}/{args.codec}: {n} rows ({row_bytes:.0f} B/row encoded), {task.files_committed} files, "
-              f"{mb:.1f} MB in {secs:.2f}s -> {mb / secs:.1f} MB/s, {n / secs:,.0f} rows/s")
+              f"{mb:.1f} MB in {secs:.2f}s -> {mb / secs:.1f} MB/s, {n / secs:,.0f} rows/s (load avg {load}, 2 cores)")
     finally:
         cluster.stop()
     return 0
