@@ -49,8 +49,16 @@ def probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
         finally:
             client.disconnect()
 
-    return {"broker": broker, "schema_registry": registry, "control_db": control_db, "redis": redis_probe,
-            "clickhouse": clickhouse}
+    def hdfs():
+        response = httpx.get(f"{settings.hdfs_url}/webhdfs/v1/?op=GETFILESTATUS", timeout=3)
+        response.raise_for_status()
+        return None
+
+    found = {"broker": broker, "schema_registry": registry, "control_db": control_db, "redis": redis_probe,
+             "clickhouse": clickhouse}
+    if settings.hdfs_url:  # HDFS is optional on a single machine
+        found["hdfs"] = hdfs
+    return found
 
 
 def health_report(settings: Settings) -> dict:

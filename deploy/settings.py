@@ -53,6 +53,11 @@ class Settings(BaseSettings):
 
     redis_url: str = Field("redis://127.0.0.1:6379/0")
 
+    # Big-data stores (optional locally: empty = not configured)
+    hdfs_url: str = Field("", description="WebHDFS URL, e.g. http://namenode:9870")
+    hbase_thrift: str = Field("", description="HBase Thrift gateway host:port, e.g. hbase:9090")
+    flink_rest_url: str = Field("", description="Flink REST endpoint for submitting jobs, e.g. http://jobmanager:8081")
+
     # The demo source database (PostgreSQL when reachable, else SQLite)
     demo_source_url: str = Field("postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
