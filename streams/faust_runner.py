@@ -51,11 +51,12 @@ def build_app(pipeline: str, topics: list[str], transforms: list[dict], rules: l
             batch = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
                      for e in events]
             # Decoding and rules are CPU work; the registry look-ups on first sight are blocking HTTP.
-            result = await asyncio.get_running_loop().run_in_executor(None, processor.process, batch)
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(None, processor.process, batch)
             futures = [await outputs[o.topic].send(key=o.key, value=o.value, force=True) for o in result.outputs]
             await asyncio.gather(*futures)
-            if counters:
-                counters.add("runner", result.counts())
+            if counters:  # a control-DB write: kept off the event loop
+                await loop.run_in_executor(None, counters.add, "runner", result.counts())
 
     app.huiliu_processor = processor  # exposed for metrics (per-rule counters)
     return app
