@@ -1,6 +1,6 @@
 """Shared fixtures: one real local stack (tansu broker, schema registry, ClickHouse) per test session.
 
-Ports PORT_BASE+n (39xxx unless HUILIU_TEST_PORT_BASE says otherwise) keep the session clear of a developer's own stack (19xxx) and of the per-module
+Ports PORT_BASE+n (23xxx unless HUILIU_TEST_PORT_BASE says otherwise) keep the session clear of a developer's own stack (19xxx) and of the per-module
 stacks some tests start. PostgreSQL and Redis are the machine's own services.
 """
 from __future__ import annotations
@@ -15,7 +15,9 @@ from deploy.stack import Stack
 
 PG_ADMIN = os.environ.get("HUILIU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Several test sessions may run side by side (developers, helpers): each takes its own port block.
-PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "39000"))
+# The default block sits below Linux's ephemeral range (32768-60999), so no client socket of
+# another test can be holding one of these ports when a server wants it.
+PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "23000"))
 PG_TEST_DB = f"huiliu_test_{PORT_BASE}"
 
 
@@ -32,9 +34,11 @@ def stack_settings(tmp_path_factory) -> Settings:
         demo_source_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_TEST_DB}",
     )
     stack = Stack(settings)
-    stack.up(progress=False)
-    yield settings
-    stack.down()
+    try:
+        stack.up(progress=False)
+        yield settings
+    finally:
+        stack.down()  # also after a failed start: nothing half-started is left behind
 
 
 @pytest.fixture(scope="session")
