@@ -1,11 +1,22 @@
 """FastAPI application factory. Routers per resource (api/routers/*); every route is authorised."""
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
+from api.audit.middleware import AuditMiddleware
 from api.auth import api_key_for
+from api.identity.tokens import signing_key
+from api.request_ids import install_request_ids
 from api.routers import all_routers
 from deploy.settings import Settings, get_settings
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI echoes the rejected input by default; it may be a password or a key, so drop it.
+    errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -13,6 +24,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Huiliu", version="0.1.0", description="Streaming data integration and governance")
     app.state.settings = settings
     app.state.api_key = api_key_for(settings)
+    app.state.jwt_key = signing_key(settings.state_dir)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(AuditMiddleware, url=settings.resolved_control_db_url)
+    install_request_ids(app)  # added last = outermost: the audit entry carries the same request id
     for router in all_routers():
         app.include_router(router)
     return app

@@ -1,7 +1,10 @@
-"""API-key authentication: every route needs `X-API-Key` (or `Authorization: Bearer <key>`).
+"""Credentials: where they are read from, and the bootstrap operator key.
 
-The key comes from HUILIU_API_KEY, or is generated once into `<state_dir>/api_key` (mode 0600)
-so a fresh install is never open. Keys are compared in constant time and never logged.
+A caller sends one credential, as `X-API-Key: <key>` or `Authorization: Bearer <credential>`.
+It is one of: the operator key (superuser, for bootstrap and automation on the host), an API key
+(`hlk_...`, created by an admin), or a JWT access token from `POST /auth/token`.
+The operator key comes from HUILIU_API_KEY, or is generated once into `<state_dir>/api_key`
+(mode 0600) so a fresh install is never open. Keys are compared in constant time and never logged.
 """
 from __future__ import annotations
 
@@ -10,12 +13,13 @@ import os
 import secrets
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from deploy.settings import Settings
 
-_header = APIKeyHeader(name="X-API-Key", auto_error=False)
-_bearer = HTTPBearer(auto_error=False)
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="operator key or an API key (hlk_...)")
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False,
+                               description="JWT from /auth/token, or any key as a bearer credential")
 
 
 def api_key_for(settings: Settings) -> str:
@@ -24,17 +28,34 @@ def api_key_for(settings: Settings) -> str:
     path = settings.state_dir / "api_key"
     if not path.exists():
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # created concurrently by another process
+            return path.read_text().strip()
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
-def require_api_key(request: Request, header: str | None = Depends(_header),
-                    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
-    given = header or (bearer.credentials if bearer else None)
+def unauthorized(message: str = "missing or invalid credentials") -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def presented_credential(header: str | None = Depends(_header), bearer: str | None = Depends(_bearer)) -> str:
+    """The credential the caller sent, or 401."""
+    given = header or bearer
+    if not given:
+        raise unauthorized()
+    return given
+
+
+def is_operator_key(request: Request, given: str) -> bool:
     expected: str = request.app.state.api_key
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid API key",
-                            headers={"WWW-Authenticate": "Bearer"})
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def require_api_key(request: Request, given: str = Depends(presented_credential)) -> str:
+    """Operator key only (kept for callers written before users existed)."""
+    if not is_operator_key(request, given):
+        raise unauthorized("missing or invalid API key")
     return "operator"

@@ -1,0 +1,121 @@
+"""Audit entries in the control database, written only by INSERT.
+
+A database trigger refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL), so not even a bug in
+this service, or someone with the service's own DB login, can rewrite history unnoticed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, insert, select, text
+
+from deploy.control import engine_for
+
+log = logging.getLogger(__name__)
+metadata = MetaData()
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False, index=True, doc="UTC, ISO 8601 with microseconds"),
+    Column("actor", String(200), nullable=False, index=True),
+    Column("actor_kind", String(20), nullable=False),
+    Column("tenant", String(100), nullable=True),
+    Column("action", String(200), nullable=False, index=True),
+    Column("permission", String(100), nullable=True),
+    Column("method", String(10), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("client_ip", String(64), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+
+_SQLITE_TRIGGERS = [
+    f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+    for op in ("UPDATE", "DELETE")
+]
+_PG_TRIGGERS = [
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+    "DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log",
+    "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+    "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
+    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+]
+
+
+def outcome_of(status: int) -> str:
+    if status in (401, 403, 423):
+        return "denied"
+    if status >= 500:
+        return "error"
+    return "rejected" if status >= 400 else "success"
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    moment = moment or datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@lru_cache(maxsize=8)
+def audit_log_for(url: str) -> "AuditLog":
+    return AuditLog(url)
+
+
+class AuditLog:
+    def __init__(self, url: str):
+        self.engine = engine_for(url)
+        metadata.create_all(self.engine)
+        triggers = {"sqlite": _SQLITE_TRIGGERS, "postgresql": _PG_TRIGGERS}.get(self.engine.dialect.name, [])
+        try:
+            with self.engine.begin() as conn:
+                for ddl in triggers:
+                    conn.execute(text(ddl))
+        except Exception:  # a concurrent process installed them; the next start retries
+            log.warning("could not (re)install audit_log triggers", exc_info=True)
+
+    def record(self, *, actor: str, actor_kind: str, action: str, method: str, path: str, status: int,
+               tenant: str | None = None, permission: str | None = None, client_ip: str | None = None,
+               request_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit_log).values(
+                at=utc_iso(), actor=actor, actor_kind=actor_kind, tenant=tenant, action=action,
+                permission=permission, method=method, path=path, status=status, outcome=outcome_of(status),
+                client_ip=client_ip, request_id=request_id, detail=json.dumps(detail or {}, default=str)))
+
+    def query(self, *, actor: str | None = None, action: str | None = None, outcome: str | None = None,
+              since: datetime | None = None, until: datetime | None = None, tenants: set[str] | None = None,
+              limit: int = 100, before_id: int | None = None) -> list[dict]:
+        """Newest first. `action` ending in '*' matches a prefix; `tenants` None = all tenants."""
+        q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if actor:
+            q = q.where(audit_log.c.actor == actor)
+        if action:
+            q = q.where(audit_log.c.action.startswith(action[:-1], autoescape=True) if action.endswith("*")
+                        else audit_log.c.action == action)
+        if outcome:
+            q = q.where(audit_log.c.outcome == outcome)
+        if since:
+            q = q.where(audit_log.c.at >= utc_iso(since))
+        if until:
+            q = q.where(audit_log.c.at < utc_iso(until))
+        if tenants is not None:
+            q = q.where(audit_log.c.tenant.in_(sorted(tenants)))
+        if before_id:
+            q = q.where(audit_log.c.id < before_id)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+        for r in rows:
+            r["detail"] = json.loads(r["detail"] or "{}")
+        return rows

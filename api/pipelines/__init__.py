@@ -1,0 +1,1 @@
+"""Pipeline documents over the API: validation, versioned store, diffs, graphs, secret redaction."""
