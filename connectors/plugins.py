@@ -1,0 +1,191 @@
+"""The connector plugin registry: a plugin name -> its config model and how to build its task.
+
+Registering a plugin is one line. Either in `BUILTIN` below, by dotted path, imported only when
+the plugin is first used (so a mode whose module does not exist yet is simply "unavailable"):
+
+    "relational.snapshot": source("connectors.relational.snapshot_mode"),
+
+where the module decorates its task: `@source_plugin("relational.snapshot", config_model=Cfg)`;
+or naming the classes when the module has no decorator:
+
+    "relational.timestamp": source("mod:TaskClass", config="mod:ConfigModel"),
+
+A task is built by `factory(config, ctx)` when a factory is given, else `TaskClass(config)`.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a factory may need besides the config: settings, a registry codec, the connector name."""
+    connector: str
+    settings: Any
+    codec: Any
+
+
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    kind: str  # "source" | "sink"
+    config_model: type[BaseModel]
+    factory: Callable[[BaseModel, TaskContext], Any]
+    dialects: tuple[str, ...] | None = None  # SQLAlchemy backend names a mode supports; None = any
+    description: str = ""
+    version: str = "0.1.0"
+
+    def build(self, config: BaseModel, ctx: TaskContext):
+        return self.factory(config, ctx)
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A plugin known by dotted path only; resolved (imported) on first use."""
+    kind: str
+    target: str  # "module" (self-registering) or "module:TaskClassOrFactory"
+    config: str | None = None  # "module:ConfigModel" when target names a class
+    dialects: tuple[str, ...] | None = None
+    description: str = ""
+
+
+def source(target: str, config: str | None = None, dialects: tuple[str, ...] | None = None, description: str = "") -> Lazy:
+    return Lazy("source", target, config, dialects, description)
+
+
+def sink(target: str, config: str | None = None, description: str = "") -> Lazy:
+    return Lazy("sink", target, config, None, description)
+
+
+def _clickhouse(config, ctx: TaskContext):
+    from sinks.clickhouse import ClickHouseSinkTask
+    return ClickHouseSinkTask(config, ctx.codec.schema_of)
+
+
+BUILTIN: dict[str, Lazy] = {
+    "relational.timestamp": source("connectors.relational.timestamp_mode:TimestampSourceTask",
+                                   config="connectors.relational.timestamp_mode:TimestampSourceConfig",
+                                   description="timestamp / monotonic column increments (AGG-02)"),
+    "relational.snapshot": source("connectors.relational.snapshot_mode"),
+    "relational.trigger": source("connectors.relational.trigger_mode"),
+    "relational.diff": source("connectors.relational.diff_mode"),
+    "relational.pg_logical": source("connectors.relational.pg_logical:PgLogicalTask",
+                                    config="connectors.relational.pg_logical:PgLogicalConfig", dialects=("postgresql",),
+                                    description="log-based CDC: PostgreSQL logical decoding (AGG-02)"),
+    "relational.mysql_binlog": source("connectors.relational.mysql_binlog:MysqlBinlogTask",
+                                      config="connectors.relational.mysql_binlog:MysqlBinlogConfig",
+                                      dialects=("mysql", "mariadb"), description="log-based CDC: MySQL binlog (AGG-02)"),
+    "files": source("connectors.files.source:FileSourceTask", config="connectors.files.source:FileSourceConfig",
+                    description="files from local/FTP/SFTP/object storage, each read once (AGG-05)"),
+    "bigdata.hbase_scan": source("connectors.bigdata.hbase_scan:HBaseScanTask",
+                                 config="connectors.bigdata.hbase_scan:HBaseScanConfig", description="HBase table scan (AGG-03)"),
+    "bigdata.hive": source("connectors.bigdata.hive:HiveSourceTask", config="connectors.bigdata.hive:HiveSourceConfig",
+                           description="Hive table reads (AGG-03)"),
+    "clickhouse": sink("connectors.plugins:_clickhouse", config="sinks.clickhouse.task:ClickHouseSinkConfig",
+                       description="ReplacingMergeTree tables kept current by key"),
+    "hdfs": sink("sinks.hdfs.task:HdfsSinkTask", config="sinks.hdfs.settings:HdfsSinkSettings",
+                 description="Avro/Parquet files over WebHDFS"),
+    "hbase": sink("sinks.hbase.task:HBaseSinkTask", config="sinks.hbase.settings:HBaseSinkSettings",
+                  description="one HBase table per target"),
+}
+
+_registered: dict[str, Plugin] = {}  # filled by decorators and by resolving BUILTIN entries
+_unavailable: dict[str, str] = {}  # name -> why it could not be loaded
+
+
+class UnknownPlugin(LookupError):
+    pass
+
+
+def register(plugin: Plugin) -> Plugin:
+    _registered[plugin.name] = plugin
+    _unavailable.pop(plugin.name, None)
+    return plugin
+
+
+def _plugin_decorator(kind: str, name: str, config_model: type[BaseModel], dialects=None, description: str = ""):
+    def decorate(obj):
+        factory = obj if not isinstance(obj, type) else (lambda config, ctx: obj(config))
+        register(Plugin(name, kind, config_model, factory, tuple(dialects) if dialects else None,
+                        description or (obj.__doc__ or "").strip().split("\n")[0]))
+        return obj
+    return decorate
+
+
+def source_plugin(name: str, *, config_model: type[BaseModel], dialects=None, description: str = ""):
+    """Decorate a SourceTask class (built as `cls(config)`) or a factory `f(config, ctx)`."""
+    return _plugin_decorator("source", name, config_model, dialects, description)
+
+
+def sink_plugin(name: str, *, config_model: type[BaseModel], description: str = ""):
+    """Decorate a SinkTask class (built as `cls(config)`) or a factory `f(config, ctx)`."""
+    return _plugin_decorator("sink", name, config_model, None, description)
+
+
+def _resolve_path(path: str):
+    module, _, attr = path.partition(":")
+    mod = importlib.import_module(module)
+    return getattr(mod, attr) if attr else mod
+
+
+def _resolve(name: str, entry: Lazy) -> Plugin | None:
+    try:
+        target = _resolve_path(entry.target)
+    except ModuleNotFoundError as exc:
+        _unavailable[name] = f"module {exc.name} is not installed or not written yet"
+        return None
+    except Exception as exc:  # a broken plugin must not take the registry down with it
+        _unavailable[name] = f"{type(exc).__name__}: {exc}"
+        log.warning("connector plugin %s cannot be loaded: %s", name, exc)
+        return None
+    if name in _registered:  # the module registered itself with a decorator
+        plugin = _registered[name]
+        if entry.dialects and not plugin.dialects:
+            plugin = register(replace(plugin, dialects=entry.dialects))
+        return plugin
+    if entry.config is None:
+        _unavailable[name] = f"{entry.target} does not register {name!r} (use @{entry.kind}_plugin)"
+        return None
+    model = _resolve_path(entry.config)
+    factory = target if not isinstance(target, type) else (lambda config, ctx, cls=target: cls(config))
+    return register(Plugin(name, entry.kind, model, factory, entry.dialects, entry.description))
+
+
+def known(name: str) -> bool:
+    return name in _registered or name in BUILTIN
+
+
+def get(name: str) -> Plugin:
+    if name in _registered:
+        return _registered[name]
+    entry = BUILTIN.get(name)
+    if entry is None:
+        raise UnknownPlugin(f"unknown connector plugin {name!r}; known: {', '.join(sorted(BUILTIN))}")
+    plugin = _resolve(name, entry)
+    if plugin is None:
+        raise UnknownPlugin(f"connector plugin {name!r} is not available: {_unavailable[name]}")
+    return plugin
+
+
+def available() -> list[Plugin]:
+    """Every plugin that loads; the others are listed by `unavailable()` with the reason."""
+    for name in BUILTIN:
+        if name not in _registered:
+            try:
+                get(name)
+            except UnknownPlugin:
+                pass
+    return sorted(_registered.values(), key=lambda p: p.name)
+
+
+def unavailable() -> dict[str, str]:
+    available()
+    return dict(_unavailable)
+

@@ -1,0 +1,122 @@
+"""One connector task in a thread: build its runtime, run it until stopped, retry failures.
+
+A failure (lost database connection, broker down) is retried with exponential backoff
+(1 s, 2 s, 4 s ... capped at `max_delay`); meanwhile the task shows state RUNNING with a detail
+`retrying in Ns (attempt k/N): <error>` and the trace. After `max_attempts` consecutive failures
+it becomes FAILED and stays so until a restart. A task that ran healthily for a while before
+failing starts counting again. Config errors and fatal sink errors fail at once: retrying
+cannot fix them.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Callable
+
+from connectors.document import parse
+from connectors.plugins import TaskContext
+from connectors.secrets import scrub
+from connectors.store import ConnectorRecord
+
+log = logging.getLogger(__name__)
+
+Report = Callable[..., None]  # report(state, detail=None, trace=None)
+
+
+class ConfigInvalid(Exception):
+    pass
+
+
+def _summary(exc: BaseException) -> str:
+    """The error's first line: driver errors go on with the SQL and its row values (kept in the trace only)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def build_runtime(record: ConnectorRecord, settings, codec=None):
+    """The SourceRuntime or SinkRunner for a stored connector (imports are late: workers only)."""
+    from schemas.serde import WireCodec
+    spec, errors = parse(record.name, record.config, settings)
+    if spec is None:
+        raise ConfigInvalid("; ".join(f"{e.field}: {e.message}" for e in errors))
+    codec = codec or WireCodec(settings.schema_registry_url)
+    task = spec.plugin.build(spec.plugin_config, TaskContext(record.name, settings, codec))
+    cfg = spec.plugin_config
+    if spec.kind == "source":
+        from connectors.runtime import SourceRuntime
+        if not getattr(task, "name", None):
+            task.name = record.name  # offsets are stored under the task's name
+        return SourceRuntime(task, bootstrap=settings.kafka_bootstrap, codec=codec,
+                             control_db_url=settings.resolved_control_db_url,
+                             topic_prefix=getattr(cfg, "topic_prefix", None) or settings.topic_prefix,
+                             partitions=getattr(cfg, "partitions", 1))
+    from sinks.runtime import SinkRunner
+    return SinkRunner(settings.kafka_bootstrap, f"huiliu-connect-{record.name}", spec.topics, codec, task)
+
+
+class TaskRunner:
+    def __init__(self, record: ConnectorRecord, task_id: int, settings, report: Report,
+                 max_attempts: int = 6, base_delay: float = 1.0, max_delay: float = 30.0):
+        self.record = record
+        self.task_id = task_id
+        self.settings = settings
+        self._report = report
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.stop_event = threading.Event()
+        self.state = "RUNNING"
+        self.thread = threading.Thread(target=self._main, name=f"task-{record.name}-{task_id}", daemon=True)
+
+    def start(self) -> None:
+        self.report("RUNNING", "starting")
+        self.thread.start()
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Ask the task to stop and wait; False when it did not stop in time (it is a daemon thread)."""
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def report(self, state: str, detail: str | None = None, trace: str | None = None) -> None:
+        self.state = state
+        try:
+            self._report(state, scrub(detail, self.record.config), scrub(trace, self.record.config))
+        except Exception as exc:  # a status write must never kill the task itself
+            log.warning("cannot store status of %s/%d: %s", self.record.name, self.task_id, exc)
+
+    def _fail(self, exc: BaseException, prefix: str) -> None:
+        message = scrub(f"{prefix}{_summary(exc)}", self.record.config)
+        log.error("task %s/%d failed: %s", self.record.name, self.task_id, message)
+        self.report("FAILED", message, traceback.format_exc())
+
+    def _main(self) -> None:
+        from sinks.base import FatalSinkError
+        attempts = 0
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                runtime = build_runtime(self.record, self.settings)
+                self.report("RUNNING", "recovered after a retry" if attempts else None)
+                runtime.run(self.stop_event)
+                return
+            except (ConfigInvalid, FatalSinkError) as exc:
+                self._fail(exc, "")
+                return
+            except Exception as exc:  # noqa: BLE001 - every other failure is retried with backoff
+                if self.stop_event.is_set():
+                    return
+                if time.monotonic() - started > 2 * self.max_delay:
+                    attempts = 0  # it was healthy for a while: a new run of failures
+                attempts += 1
+                if attempts >= self.max_attempts:
+                    self._fail(exc, f"gave up after {attempts} attempts: ")
+                    return
+                delay = min(self.base_delay * 2 ** (attempts - 1), self.max_delay)
+                message = f"retrying in {delay:.0f}s (attempt {attempts}/{self.max_attempts}): {_summary(exc)}"
+                log.warning("task %s/%d: %s", self.record.name, self.task_id, scrub(message, self.record.config))
+                self.report("RUNNING", message, traceback.format_exc())
+                self.stop_event.wait(delay)

@@ -1,0 +1,118 @@
+"""Drive a connect cluster from tests and scripts: start the API and workers as processes, make
+and fill a PostgreSQL table, read a change-event topic. Not used by the runtime itself.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from sqlalchemy import create_engine, text
+
+from deploy.settings import settings_env
+from schemas.serde import WireCodec
+
+
+def wait_until(check, timeout: float, interval: float = 0.3, message: str = "condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{message} not reached within {timeout}s (last: {last!r})")
+
+
+def start_api(settings, log: Path) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, **settings_env(settings)}
+    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://{settings.api_host}:{settings.api_port}"
+
+    def up():
+        if proc.poll() is not None:
+            raise AssertionError(f"API exited: {log.read_text()}")
+        try:
+            return httpx.get(base + "/connector-plugins", timeout=2).status_code == 401
+        except httpx.TransportError:
+            return False
+    wait_until(up, 60, message="API up")
+    return proc, base
+
+
+def start_worker(settings, worker_id: str, log: Path, lease: float = 3.0, max_attempts: int = 4) -> subprocess.Popen:
+    env = {**os.environ, **settings_env(settings)}
+    return subprocess.Popen([sys.executable, "-m", "deploy.cli", "worker", "--worker-id", worker_id,
+                             "--lease-seconds", str(lease), "--max-attempts", str(max_attempts)],
+                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def make_table(pg_url: str, table: str) -> None:
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        conn.execute(text(f"CREATE TABLE {table} (id integer PRIMARY KEY, name text, updated_at timestamp NOT NULL)"))
+    engine.dispose()
+
+
+def insert_rows(pg_url: str, table: str, ids) -> None:
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        for i in ids:
+            conn.execute(text(f"INSERT INTO {table} VALUES (:i, :n, clock_timestamp())"), {"i": i, "n": f"row {i}"})
+    engine.dispose()
+
+
+def timestamp_config(pg_url: str, table: str, system: str, password: str | None = None) -> dict:
+    url = pg_url.replace("postgres@", f"postgres:{password}@") if password else pg_url
+    return {"connector.class": "relational.timestamp", "tasks.max": 1, "url": url, "system": system,
+            "db_schema": "public", "table": table, "timestamp_column": "updated_at", "batch_size": 200}
+
+
+class TopicReader:
+    """Reads a topic from the start and keeps what arrived: (op, id) per event."""
+
+    def __init__(self, settings, topic: str):
+        self.codec = WireCodec(settings.schema_registry_url)
+        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                                  "topic.metadata.refresh.interval.ms": 1000})
+        # assign, not subscribe: no group coordination, reading starts at once (topics have 1 partition)
+        self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        self.events: list[tuple[str, int]] = []
+
+    def read(self, seconds: float = 1.0) -> list[tuple[str, int]]:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            for m in self.consumer.consume(500, 0.5):
+                if not m.error():
+                    value = self.codec.decode(m.value())[1]
+                    self.events.append((value["op"], (value["after"] or value["before"])["id"]))
+        return self.events
+
+    def ids(self) -> set[int]:
+        return {i for _, i in self.events}
+
+    def wait_for_ids(self, expected: set[int], timeout: float = 60) -> set[int]:
+        wait_until(lambda: expected <= self.ids() or (self.read(1.0) and False), timeout,
+                   message=f"ids {sorted(expected - self.ids())[:10]}... in the topic")
+        return self.ids()
+
+    def close(self) -> None:
+        self.consumer.close()
