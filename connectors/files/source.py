@@ -1,0 +1,233 @@
+"""File source (AGG-05): every matching file of a directory (local, FTP, SFTP, HDFS) read exactly once.
+
+Tracking lives in the stored offsets, one partition per file (`file:<path>`): size, mtime,
+sha256, the import id and the last row published. Offsets are stored only after the broker
+acknowledged the rows, so a restart resumes a half-read file after its last durable row, and a
+finished file (`done`) is never read again. A file whose size or mtime changed after it was
+read is handled by `on_change`: `reread` imports it again as a new import (its sha256 is checked
+first: identical content is only re-stamped), `ignore` records a `changed_ignored` import report
+and leaves it. Each row is an op `r` event; position = file, row, line; sequence =
+import_id * 1e9 + row (monotonic per source). Rows that fail parsing or typing become
+RejectedEvents (quarantine topic, with file, line and reason) -- run this task with
+`connectors.files.runtime.RejectingRuntime`.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Iterator
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.files.coerce import ColumnDef, RowError, RowTyper, string_columns
+from connectors.files.formats import FileFormatError, FormatConfig, Record, read_records
+from connectors.files.reports import ImportReports
+from connectors.files.runtime import RejectedEvent
+from connectors.files.stores import FileInfo, StoreConfig, make_store
+
+log = logging.getLogger(__name__)
+ROWS_PER_IMPORT = 1_000_000_000
+
+
+class FileSourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="connector name; offsets and import reports are stored under it")
+    system: str
+    table: str
+    db_schema: str | None = None
+    store: StoreConfig
+    format: FormatConfig = Field(default_factory=FormatConfig)
+    columns: list[ColumnDef] = Field(default_factory=list, description="typed columns; empty = all strings, "
+                                     "named by the file's header / first record")
+    mode: str = Field("poll", pattern="^(poll|once)$", description="once = list the directory one time only")
+    on_change: str = Field("reread", pattern="^(reread|ignore)$")
+    settle_seconds: float = Field(2.0, ge=0, description="skip files modified this recently (still being written)")
+    batch_size: int = Field(5000, gt=0)
+    control_db_url: str = Field(description="control DB for import reports (the runtime's)")
+    topic_prefix: str = "huiliu"
+    partitions: int = Field(1, gt=0)
+
+
+@dataclass
+class _Reading:
+    info: FileInfo
+    import_id: int
+    checksum: str
+    stream: BinaryIO
+    records: Iterator[Record]
+    skip: int = 0  # rows already durable (resume)
+    ok: int = 0
+    bad: int = 0
+    row: int = 0
+    errors: list[dict] = field(default_factory=list)  # bad rows since the last commit
+
+
+def _sha256(stream: BinaryIO) -> str:
+    digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    stream.seek(0)
+    return digest
+
+
+class FileSourceTask(SourceTask):
+    def __init__(self, config: FileSourceConfig):
+        self.config = config
+        self.name = config.name
+        self.store = make_store(config.store)
+        self.reports = ImportReports(config.control_db_url)
+        self.tracked: dict[str, dict[str, Any]] = {}
+        self.current: _Reading | None = None
+        self._listing: list[FileInfo] | None = None
+        self._pending: dict[int, list[dict]] = {}  # import id -> bad rows to add to its report
+        self._fixed = tuple(c.spec() for c in config.columns) if config.columns else None
+        self._typer = (RowTyper(self._fixed, {c.name: c.source for c in config.columns if c.source},
+                                {c.name: c.format for c in config.columns}) if self._fixed else None)
+        self._table = self._captured(self._fixed or string_columns(["raw"]))
+
+    def _captured(self, columns) -> CapturedTable:
+        return CapturedTable(self.config.system, self.config.table, tuple(columns), None, self.config.db_schema)
+
+    def start(self, offsets: dict[str, dict[str, Any]]) -> None:
+        self.tracked = {p[5:]: dict(o) for p, o in offsets.items() if p.startswith("file:")}
+
+    # -- choosing the next file ------------------------------------------------------------
+    def _candidates(self) -> list[FileInfo]:
+        if self.config.mode == "once":
+            if self._listing is None:
+                self._listing = self.store.list()
+            return self._listing
+        return self.store.list()
+
+    def _next(self) -> tuple[_Reading | None, SourceBatch | None]:
+        """The next file to read, or an offsets-only batch recording a decision about a changed file."""
+        now = time.time()
+        for info in self._candidates():
+            if self.config.settle_seconds and now - info.mtime < self.config.settle_seconds:
+                continue
+            old = self.tracked.get(info.path)
+            same = old is not None and old["size"] == info.size and old["mtime"] == info.mtime
+            if same and old.get("done"):
+                continue
+            if old is not None and not same and old.get("ignored") == [info.size, info.mtime]:
+                continue
+            stream = self.store.open(info)
+            checksum = _sha256(stream)
+            if same:  # a half-read file: resume after the last durable row
+                return self._open(info, stream, checksum, old["import_id"], old["row"], old), None
+            if old is not None and old.get("done") and old.get("checksum") == checksum:
+                stream.close()  # touched or re-uploaded, same bytes: nothing new to read
+                return None, self._offsets_only(info, {**old, "size": info.size, "mtime": info.mtime})
+            if old is not None and self.config.on_change == "ignore":
+                stream.close()
+                msg = f"changed after import {old['import_id']} (on_change: ignore)"
+                log.warning("%s: %s", info.path, msg)
+                self.reports.begin(self.name, info.path, info.size, info.mtime, checksum, "changed_ignored", msg)
+                return None, self._offsets_only(info, {**old, "ignored": [info.size, info.mtime]})
+            if old is not None and not old.get("done"):
+                self.reports.update(old["import_id"], old.get("ok", 0), old.get("bad", 0), [], "failed",
+                                    "the file changed while it was being read; read again as a new import")
+            import_id = self.reports.begin(self.name, info.path, info.size, info.mtime, checksum)
+            return self._open(info, stream, checksum, import_id, 0, None), None
+        return None, None
+
+    def _offsets_only(self, info: FileInfo, offset: dict) -> SourceBatch:
+        self.tracked[info.path] = offset
+        return SourceBatch([], {f"file:{info.path}": dict(offset)})
+
+    def _open(self, info, stream, checksum, import_id, skip, old) -> _Reading:
+        log.info("reading %s (import %s, resuming after row %s)", info.path, import_id, skip)
+        if self._fixed is None:
+            self._typer = None  # columns are inferred again from this file's header / first record
+        reading = _Reading(info, import_id, checksum, stream, read_records(stream, self.config.format), skip)
+        if old:
+            reading.ok, reading.bad = old.get("ok", 0), old.get("bad", 0)
+        return reading
+
+    # -- reading rows ------------------------------------------------------------------------
+    def poll(self) -> SourceBatch:
+        offsets: dict[str, dict[str, Any]] = {}
+        while True:  # a finished file with nothing left to emit moves straight on to the next one
+            if self.current is None:
+                self.current, decided = self._next()
+                if decided is not None:
+                    offsets.update(decided.offsets)
+                    continue
+                if self.current is None:
+                    return SourceBatch([], offsets)
+            events, partition, offset = self._read(self.current)
+            offsets[partition] = offset
+            if events or not offset["done"]:
+                return SourceBatch(events, offsets)
+
+    def _read(self, r: _Reading) -> tuple[list[ChangeEvent], str, dict[str, Any]]:
+        events: list[ChangeEvent] = []
+        done, status, message = False, "reading", None
+        ts_ms = int(r.info.mtime * 1000)
+        try:
+            for row, line, fields, error in r.records:
+                if row <= r.skip:
+                    continue
+                r.row = row
+                position = {"file": r.info.path, "row": row, "line": line, "import": r.import_id}
+                seq = r.import_id * ROWS_PER_IMPORT + row
+                if error is None:
+                    try:
+                        table, typer = self._layout(fields)
+                        events.append(ChangeEvent(table, "r", None, typer(fields), ts_ms, position, seq, True))
+                        r.ok += 1
+                    except RowError as exc:
+                        error = str(exc)
+                if error is not None:
+                    r.bad += 1
+                    reason = f"{r.info.path} line {line}: {error}"
+                    events.append(RejectedEvent(self._table, "r", None, fields, ts_ms, position, seq, True,
+                                                reason=reason))
+                    r.errors.append({"row": row, "line": line, "reason": error})
+                if len(events) >= self.config.batch_size:
+                    break
+            else:
+                done, status = True, "done"
+        except FileFormatError as exc:  # rows before the damage are kept; the report says why it stopped
+            done, status, message = True, "failed", str(exc)
+            log.warning("%s: %s", r.info.path, exc)
+        offset = {"size": r.info.size, "mtime": r.info.mtime, "checksum": r.checksum, "import_id": r.import_id,
+                  "row": max(r.row, r.skip), "ok": r.ok, "bad": r.bad, "done": done}
+        if done:
+            offset.update(status=status, message=message)
+            r.stream.close()
+            self.current = None
+        self._pending.setdefault(r.import_id, []).extend(r.errors)
+        r.errors = []
+        self.tracked[r.info.path] = offset
+        return events, f"file:{r.info.path}", offset
+
+    def _layout(self, fields: dict[str, Any]) -> tuple[CapturedTable, RowTyper]:
+        if self._typer is not None:
+            return self._table, self._typer
+        # No declared columns: the first record names them (all strings); later unknown fields are errors.
+        self._typer = RowTyper(string_columns(list(fields)), strict_fields=True)
+        self._table = self._captured(self._typer.columns)
+        return self._table, self._typer
+
+    def committed(self, offsets: dict[str, dict[str, Any]]) -> None:
+        for partition, off in offsets.items():
+            if "import_id" not in off or not partition.startswith("file:") or off.get("ignored"):
+                continue
+            status = off.get("status") or ("done" if off.get("done") else "reading")
+            self.reports.update(off["import_id"], off["ok"], off["bad"], self._pending.pop(off["import_id"], []),
+                                status, off.get("message"))
+
+    @property
+    def finished(self) -> bool:
+        """In `once` mode: every listed file has been read."""
+        return self.current is None and self._listing is not None and all(
+            self.tracked.get(f.path, {}).get("done") for f in self._listing)
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.stream.close()
+            self.current = None
+        self.store.close()
