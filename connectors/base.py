@@ -14,7 +14,7 @@ from typing import Any
 from schemas.sqltypes import ColumnSpec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: hashing SQLAlchemy column types per row is costly
 class CapturedTable:
     system: str
     table: str
@@ -51,6 +51,13 @@ class ChangeEvent:
 
 
 @dataclass
+class RejectedEvent(ChangeEvent):
+    """A row the source could not parse or type: the runtime quarantines it with `reason`."""
+
+    reason: str = ""
+
+
+@dataclass
 class SourceBatch:
     events: list[ChangeEvent] = field(default_factory=list)
     offsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # partition -> offset after these events
@@ -66,6 +73,10 @@ class SourceTask(ABC):
     @abstractmethod
     def poll(self) -> SourceBatch:
         """Capture the next changes; an empty batch means nothing new right now."""
+
+    def take_counters(self) -> dict[str, int]:
+        """Counts since the last call that belong in the stage counters (e.g. dropped frames)."""
+        return {}
 
     def committed(self, offsets: dict[str, dict[str, Any]]) -> None:
         """Called after `offsets` were stored: the events before them are durable in Kafka."""

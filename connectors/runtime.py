@@ -1,8 +1,9 @@
 """Runs a SourceTask: publish its events as Avro envelopes, store offsets after the broker acked them.
 
-A row that cannot be encoded (a poison row) goes to the table's quarantine topic with the reason
-and capture continues; an error of the broker or the task stops the loop and the caller
-restarts the task from the stored offsets, so nothing is skipped.
+A row that cannot be encoded (a poison row), or that the source itself could not parse or type
+(a RejectedEvent), goes to the table's quarantine topic with the reason and capture continues;
+the offsets stored afterwards cover it. An error of the broker or the task stops the loop and
+the caller restarts the task from the stored offsets, so nothing is skipped.
 """
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import logging
 import time
 from typing import Any
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
 from deploy.control import OffsetStore
 from deploy.kafka import AckedProducer, ensure_topics
 from schemas.envelope import QUARANTINE_SCHEMA, envelope_schema, key_schema, make_event
-from schemas.naming import key_subject, quarantine_topic, topic_name, value_subject
+from schemas.naming import avro_name, key_subject, quarantine_topic, topic_name, value_subject
 from schemas.serde import WireCodec
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,15 @@ class SourceRuntime:
         self.partitions = partitions
         self.counters = counters
         self.producer = producer or AckedProducer(bootstrap)
-        self._tables: dict[CapturedTable, tuple[str, int, int | None]] = {}
+        self._tables: dict[CapturedTable, tuple[str, int, int | None, str]] = {}
+        self._quarantine_topics: set[str] = set()
         self._quarantine_id: int | None = None
         self.started = False
 
     def topic_of(self, table: CapturedTable) -> str:
         return topic_name(self.topic_prefix, table.system, table.schema, table.table)
 
-    def _prepare(self, table: CapturedTable) -> tuple[str, int, int | None]:
+    def _prepare(self, table: CapturedTable) -> tuple[str, int, int | None, str]:
         """Register the table's schemas and create its topics once per table layout."""
         if table not in self._tables:
             topic = self.topic_of(table)
@@ -53,19 +55,26 @@ class SourceRuntime:
                 table.system, table.schema, table.table, cols, table.unknown_types))
             kschema = key_schema(table.system, table.schema, table.table, cols, table.unknown_types)
             key_id = self.codec.register(key_subject(topic), kschema) if kschema else None
-            self._tables[table] = (topic, value_id, key_id)
+            row_name = ".".join(avro_name(p) for p in ("huiliu", table.system, table.schema or "default",
+                                                          table.table, "Value"))
+            self._tables[table] = (topic, value_id, key_id, row_name)
+            self._quarantine_topics.add(topic)
         return self._tables[table]
 
     def start(self) -> None:
         self.task.start(self.offsets.load_all())
         self.started = True
 
-    def _envelope(self, ev: ChangeEvent) -> dict:
+    def _envelope(self, ev: ChangeEvent, row_name: str | None = None) -> dict:
         t = ev.table
         source = {"system": t.system, "database": t.database, "schema": t.schema, "table": t.table,
                   "connector": self.task.name, "position": json.dumps(ev.position, default=_json_default),
                   "sequence": ev.sequence, "snapshot": ev.snapshot}
-        return make_event(ev.op, ev.before, ev.after, ev.ts_ms, source, ev.transaction)
+        before, after = ev.before, ev.after
+        if row_name:  # fastavro tuple notation names the union branch, so it skips trying each branch
+            before = (row_name, before) if before is not None else None
+            after = (row_name, after) if after is not None else None
+        return make_event(ev.op, before, after, ev.ts_ms, source, ev.transaction)
 
     def _quarantine(self, topic: str, ev: ChangeEvent, reason: str) -> None:
         if self._quarantine_id is None:
@@ -77,12 +86,24 @@ class SourceRuntime:
                   "ts_ms": int(time.time() * 1000)}
         self.producer.produce(quarantine_topic(topic), self.codec.encode(self._quarantine_id, record))
 
+    def _reject(self, ev: RejectedEvent) -> None:
+        # Only the topic names are needed: a rejected row never registers a value schema.
+        topic = self.topic_of(ev.table)
+        if topic not in self._quarantine_topics:
+            ensure_topics(self.bootstrap, [topic, quarantine_topic(topic)], self.partitions)
+            self._quarantine_topics.add(topic)
+        self._quarantine(topic, ev, ev.reason)
+
     def publish(self, batch: SourceBatch) -> dict[str, int]:
         counts = {"read": 0, "quarantined": 0}
         for ev in batch.events:
-            topic, value_id, key_id = self._prepare(ev.table)
+            if isinstance(ev, RejectedEvent):
+                self._reject(ev)
+                counts["quarantined"] += 1
+                continue
+            topic, value_id, key_id, row_name = self._prepare(ev.table)
             try:
-                value = self.codec.encode(value_id, self._envelope(ev))
+                value = self.codec.encode(value_id, self._envelope(ev, row_name))
                 key_row = ev.table.key_of(ev.after if ev.after is not None else ev.before)
                 key = self.codec.encode(key_id, key_row) if key_id is not None and key_row else None
             except Exception as exc:  # poison row: quarantined with the reason, capture goes on
@@ -96,6 +117,7 @@ class SourceRuntime:
         for partition, offset in batch.offsets.items():
             self.offsets.save(partition, offset)
         self.task.committed(batch.offsets)
+        counts.update({k: v for k, v in self.task.take_counters().items() if v})
         return counts
 
     def run_once(self) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.bigdata.hbase_scan import HBaseScanConfig, HBaseScanTask
 from connectors.bigdata.hive import HiveSourceConfig, HiveSourceTask
-from connectors.files.runtime import RejectedEvent
+from connectors.base import RejectedEvent
 
 HBASE_PORT = 45220
 HDFS_PORT_BASE = 45230

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import api_key_for
 from connectors.files.reports import ImportReports
-from connectors.files.runtime import RejectingRuntime
+from connectors.runtime import SourceRuntime
 from connectors.files.source import FileSourceConfig, FileSourceTask
 from schemas.serde import WireCodec
 
@@ -48,12 +48,12 @@ def consume(settings, topic: str, n: int, timeout: float = 60) -> list[dict]:
     return out
 
 
-def make(settings, root, name, table, **kw) -> tuple[FileSourceTask, RejectingRuntime]:
+def make(settings, root, name, table, **kw) -> tuple[FileSourceTask, SourceRuntime]:
     cfg = {"name": name, "system": "files_t", "table": table, "store": {"root": str(root), "pattern": "*.csv"},
            "columns": COLUMNS, "settle_seconds": 0, "batch_size": 2,
            "control_db_url": settings.resolved_control_db_url, **kw}
     task = FileSourceTask(FileSourceConfig(**cfg))
-    rt = RejectingRuntime(task, bootstrap=settings.kafka_bootstrap, codec=WireCodec(settings.schema_registry_url),
+    rt = SourceRuntime(task, bootstrap=settings.kafka_bootstrap, codec=WireCodec(settings.schema_registry_url),
                           control_db_url=settings.resolved_control_db_url)
     return task, rt
 

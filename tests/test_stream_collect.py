@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from connectors.files.runtime import RejectingRuntime
+from connectors.runtime import SourceRuntime
 from connectors.streams.socket_source import SocketSourceConfig, SocketSourceTask
 from connectors.streams.syslog import parse
 from connectors.streams.tail import TailSourceConfig, TailSourceTask
@@ -48,7 +48,7 @@ def test_tcp_syslog_into_kafka_with_quarantine(stack_settings):
     table = f"s{uuid.uuid4().hex[:8]}"
     task = SocketSourceTask(SocketSourceConfig(name=f"sock-{table}", system="net_t", table=table, host="127.0.0.1",
                                                port=45210, parse="syslog"))
-    rt = RejectingRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
+    rt = SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
                           codec=WireCodec(stack_settings.schema_registry_url),
                           control_db_url=stack_settings.resolved_control_db_url)
     rt.start()
@@ -160,7 +160,7 @@ def test_tail_resumes_across_restart_and_rotation_while_down(stack_settings, tmp
 
     def runtime():
         task = TailSourceTask(TailSourceConfig(name=name, system="logs_t", table=table, paths=[str(log)]))
-        return task, RejectingRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
+        return task, SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
                                       codec=WireCodec(stack_settings.schema_registry_url),
                                       control_db_url=stack_settings.resolved_control_db_url)
 

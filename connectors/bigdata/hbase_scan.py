@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
-from connectors.files.runtime import RejectedEvent
+from connectors.base import RejectedEvent
 
 
 class HBaseScanConfig(BaseModel):

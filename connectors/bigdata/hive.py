@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
-from connectors.files.runtime import RejectedEvent
+from connectors.base import RejectedEvent
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -9,7 +9,7 @@ first: identical content is only re-stamped), `ignore` records a `changed_ignore
 and leaves it. Each row is an op `r` event; position = file, row, line; sequence =
 import_id * 1e9 + row (monotonic per source). Rows that fail parsing or typing become
 RejectedEvents (quarantine topic, with file, line and reason) -- run this task with
-`connectors.files.runtime.RejectingRuntime`.
+`connectors.runtime.SourceRuntime`.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper, string_columns
 from connectors.files.formats import FileFormatError, FormatConfig, Record, read_records
 from connectors.files.reports import ImportReports
-from connectors.files.runtime import RejectedEvent
+from connectors.base import RejectedEvent
 from connectors.files.stores import FileInfo, StoreConfig, make_store
 
 log = logging.getLogger(__name__)

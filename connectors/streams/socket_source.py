@@ -4,7 +4,7 @@ raw text or syslog (RFC 3164/5424), into Kafka through the runtime.
 Listener threads put frames into a bounded buffer; `poll()` drains it. When the buffer is full a
 TCP reader waits (`tcp_backpressure`, the sender's window fills: nothing lost) while UDP cannot
 wait, so the frame is dropped and counted. Every drop (full buffer, oversize frame) is counted in
-`stats` and reported through `take_counters()` (stage counters via RejectingRuntime) and a log
+`stats` and reported through `take_counters()` (stage counters via SourceRuntime) and a log
 warning; messages that are not valid text or syslog go to quarantine with the reason.
 A socket cannot be replayed: frames still in the buffer when the process dies are lost (keep
 `buffer_size` small and use TCP with backpressure to bound that); there are no offsets.
@@ -23,7 +23,7 @@ import sqlalchemy.types as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
-from connectors.files.runtime import RejectedEvent
+from connectors.base import RejectedEvent
 from connectors.streams import syslog
 from schemas.sqltypes import ColumnSpec
 
@@ -218,7 +218,7 @@ class SocketSourceTask(SourceTask):
         return SourceBatch(events, {})
 
     def take_counters(self) -> dict[str, int]:
-        """Drops since the last call (added to the stage counters by RejectingRuntime)."""
+        """Drops since the last call (added to the stage counters by SourceRuntime)."""
         with self._lock:
             now = {k: v for k, v in self.stats.items() if k.startswith("dropped")}
         delta = {k: v - self._reported.get(k, 0) for k, v in now.items()}

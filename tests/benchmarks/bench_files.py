@@ -3,7 +3,7 @@
 Run: .venv/bin/python tests/benchmarks/bench_files.py [--csv-rows 500000] [--xml-mb 1024] [--tail-seconds 10]
      [--bootstrap HOST:PORT --registry URL]   (default: starts its own broker + registry, ports 45281/45292)
 Each phase runs in its own process so its peak RSS (ru_maxrss) is its own. End-to-end means
-file -> parse -> type -> Avro envelope -> broker ack -> offsets stored (RejectingRuntime).
+file -> parse -> type -> Avro envelope -> broker ack -> offsets stored (SourceRuntime).
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ def _rss_mb() -> float:
 
 
 def _runtime(task, args, tmp):
-    from connectors.files.runtime import RejectingRuntime
+    from connectors.runtime import SourceRuntime
     from schemas.serde import WireCodec
-    return RejectingRuntime(task, bootstrap=args.bootstrap, codec=WireCodec(args.registry),
+    return SourceRuntime(task, bootstrap=args.bootstrap, codec=WireCodec(args.registry),
                             control_db_url=f"sqlite:///{tmp}/control.db")
 
 
