@@ -94,7 +94,9 @@ def api(host: str = typer.Option(None, help="default: HUILIU_API_HOST"),
     """Serve the HTTP API (health, pipeline statistics)."""
     import uvicorn
     from api.app import create_app
+    from deploy.logs import configure_logging
     settings = get_settings()
+    configure_logging(settings, stderr_level="WARNING")  # JSON lines in state_dir/logs/huiliu.jsonl
     uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
                 log_level="warning")
 

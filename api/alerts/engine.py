@@ -1,0 +1,73 @@
+"""The alert loop: evaluates each enabled rule every `interval_seconds`, records a message in the
+message centre and e-mails it, unless the same (rule, subject) was sent within `throttle_seconds`
+(throttled repeats are counted and mentioned in the next message)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from api.alerts.notify import send_email
+from api.alerts.rules import KINDS
+from api.alerts.store import AlertStore
+from deploy.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class AlertEngine:
+    def __init__(self, settings: Settings, tick_seconds: float = 1.0):
+        self.settings = settings
+        self.store = AlertStore(settings.resolved_control_db_url)
+        self.tick_seconds = tick_seconds
+        self._last_eval: dict[str, float] = {}
+        self._memory: dict[str, dict] = {}  # per rule, e.g. when a sink was first seen down
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = time.time()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            now = time.time()
+            for rule in self.store.rules(redact=False):
+                if rule["enabled"] and now - self._last_eval.get(rule["id"], 0) >= rule["interval_seconds"]:
+                    try:
+                        self.evaluate(rule)
+                    except Exception:  # one broken rule must not silence the others
+                        log.exception("alert rule %s failed to evaluate", rule["name"])
+
+    def evaluate(self, rule: dict) -> list[dict]:
+        """Evaluate one rule now; returns what happened to each alert (sent / throttled)."""
+        now = time.time()
+        since = self._last_eval.get(rule["id"], self._started)
+        self._last_eval[rule["id"]] = now
+        alerts = KINDS[rule["kind"]](rule, self.settings, self._memory.setdefault(rule["id"], {}), since)
+        outcomes = []
+        for alert in alerts:
+            suppressed = self.store.claim(rule["id"], alert.subject, rule["throttle_seconds"])
+            if suppressed is None:
+                outcomes.append({"subject": alert.subject, "outcome": "throttled"})
+                continue
+            body = alert.body + (f"\n\n({suppressed} repeat(s) suppressed since the last notice)" if suppressed else "")
+            mid = self.store.add_message("alert", alert.level, alert.subject, body, rule["id"], "pending")
+            delivery = "none"
+            if rule["channel"]:
+                try:
+                    send_email(rule["channel"], alert.subject, f"Rule: {rule['name']}\n\n{body}")
+                    delivery = "sent"
+                except Exception as exc:  # recorded on the message; the alert is still in the centre
+                    delivery = f"failed: {type(exc).__name__}: {exc}"
+                    log.warning("alert e-mail for rule %s failed: %s", rule["name"], exc)
+            self.store.set_delivery(mid, delivery)
+            log.warning("alert %s: %s (%s)", rule["name"], alert.subject, delivery)
+            outcomes.append({"subject": alert.subject, "outcome": "sent", "message_id": mid, "delivery": delivery})
+        return outcomes

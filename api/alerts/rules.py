@@ -1,0 +1,134 @@
+"""Alert rule kinds: each evaluator looks at the platform and returns the alerts that hold now.
+
+    task_failed      params {"schedule": optional id/name}: schedule runs and jobs that failed
+                     since the previous evaluation (subject per schedule / job type)
+    quarantine_rate  params {"pipeline", "threshold_pct", "min_events": 1}: runner quarantined /
+                     (valid + quarantined) from StageCounters (cumulative counts), above threshold
+    consumer_lag     params {"threshold", "group": optional}: total lag of a group above threshold
+    sink_down        params {"pipeline" or "group", "for_seconds"}: the sink's consumer group has
+                     no live member for at least for_seconds (the API cannot see a sink's in-process
+                     SinkState, so group membership is the signal)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from deploy.control import StageCounters
+from deploy.settings import Settings
+
+
+@dataclass
+class Alert:
+    subject: str
+    body: str
+    level: str = "error"
+
+
+OVERLAP = 120.0  # seconds task_failed looks back beyond its previous evaluation
+Evaluator = Callable[[dict, Settings, dict, float], list[Alert]]
+KINDS: dict[str, Evaluator] = {}
+REQUIRED = {"quarantine_rate": ("pipeline", "threshold_pct"), "consumer_lag": ("threshold",),
+            "sink_down": (), "task_failed": ()}
+
+
+def kind(name: str):
+    def register(fn: Evaluator) -> Evaluator:
+        KINDS[name] = fn
+        return fn
+    return register
+
+
+def validate(kind_name: str, params: dict) -> None:
+    if kind_name not in KINDS:
+        raise ValueError(f"unknown rule kind {kind_name!r}; known: {sorted(KINDS)}")
+    missing = [p for p in REQUIRED.get(kind_name, ()) if p not in params]
+    if kind_name == "sink_down" and not ({"pipeline", "group"} & params.keys()):
+        missing.append("pipeline or group")
+    if missing:
+        raise ValueError(f"{kind_name} needs params {missing}")
+
+
+@kind("task_failed")
+def task_failed(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    from api.jobs.store import JobStore, epoch
+    from api.scheduling.store import ScheduleStore
+    url, only = settings.resolved_control_db_url, rule["params"].get("schedule")
+    store = ScheduleStore(url)
+    alerts, run_jobs = [], set()
+    # A run may commit a finish time slightly older than the previous evaluation: look back further
+    # and remember what was already reported, so no failure slips between two evaluations.
+    seen: set = memory.setdefault("seen", set())
+    since -= OVERLAP
+    for run in store.runs(status="failed", since=since, limit=200):
+        run_jobs.add(run["job_id"])
+        if run["id"] in seen:
+            continue
+        seen.add(run["id"])
+        s = store.get(run["schedule_id"]) or {"name": run["schedule_id"], "id": run["schedule_id"]}
+        if only and only not in (s["name"], s["id"]):
+            continue
+        alerts.append(Alert(f"task failed: schedule {s['name']}",
+                            f"Run {run['id']} of schedule {s['name']} ({run['trigger']}) failed at "
+                            f"{run['finished_at']}:\n{run['error']}"))
+    if not only:  # jobs not started by a schedule (imports, snapshots...) count too
+        for job in JobStore(url).list(state="failed", limit=200):
+            if job["id"] in run_jobs or job["id"] in seen or not job["finished_at"] or epoch(job["finished_at"]) < since:
+                continue
+            seen.add(job["id"])
+            alerts.append(Alert(f"task failed: job {job['type']}",
+                                f"Job {job['id']} ({job['type']}, by {job['operator']}) failed:\n{job['error']}"))
+    if len(seen) > 5000:  # only the overlap window matters; forget the rest
+        seen.clear()
+    return alerts
+
+
+@kind("quarantine_rate")
+def quarantine_rate(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    p = rule["params"]
+    runner = StageCounters(settings.resolved_control_db_url, p["pipeline"]).read().get("runner", {})
+    valid, quarantined = runner.get("valid", 0), runner.get("quarantined", 0)
+    total = valid + quarantined
+    if total < int(p.get("min_events", 1)) or total == 0:
+        return []
+    rate = 100.0 * quarantined / total
+    if rate <= float(p["threshold_pct"]):
+        return []
+    per_rule = {k.split(".", 1)[1]: v for k, v in runner.items() if k.startswith("quarantined.")}
+    return [Alert(f"quarantine rate above {p['threshold_pct']}%: pipeline {p['pipeline']}",
+                  f"{quarantined} of {total} events ({rate:.1f}%) were quarantined.\nBy rule: {per_rule}",
+                  level="warning")]
+
+
+@kind("consumer_lag")
+def consumer_lag(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    from api.lag import consumer_lag as lag
+    p = rule["params"]
+    report = lag(settings, [p["group"]] if p.get("group") else None)
+    totals: dict[str, int] = {}
+    for row in report["partitions"]:
+        totals[row["group"]] = totals.get(row["group"], 0) + row["lag"]
+    return [Alert(f"consumer lag above {p['threshold']}: group {g}", f"Group {g} is {n} events behind.",
+                  level="warning") for g, n in totals.items() if n > int(p["threshold"])]
+
+
+@kind("sink_down")
+def sink_down(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    from confluent_kafka.admin import AdminClient
+    p = rule["params"]
+    group = p.get("group") or f"huiliu-sink-{p['pipeline']}"
+    try:
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})  # must outlive the future
+        desc = admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=10)
+        down, why = not desc.members, f"group {group} has no member (state {desc.state})"
+    except Exception as exc:
+        down, why = True, f"group {group} cannot be described: {exc}"
+    now = time.time()
+    if not down:
+        memory.pop("down_since", None)
+        return []
+    first = memory.setdefault("down_since", now)
+    if now - first < float(p.get("for_seconds", 60)):
+        return []
+    return [Alert(f"sink down: {p.get('pipeline') or group}", f"{why}, for {now - first:.0f}s.")]

@@ -1,0 +1,89 @@
+"""Prometheus exposition of what the control DB and the broker know (ENG-01).
+
+Exported: events per pipeline stage and metric (StageCounters), quarantined events per quality
+rule, consumer lag per group/topic/partition (api/lag.py, end offsets confirmed by a tail read),
+jobs by type and state, schedules and schedule runs by status, alert messages by level.
+Not exported, because nothing the API can read records them: sink write latency (SinkRunner only
+logs it at debug), worker heartbeats / liveness of runners (Faust and sink processes do not
+report to the control DB), per-sink SinkState (in-process only).
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from sqlalchemy import func, select
+
+from deploy.control import engine_for, stage_counters
+from deploy.settings import Settings
+
+
+class PlatformCollector:
+    def __init__(self, settings: Settings, lag_budget: float = 2.0):
+        self.settings = settings
+        self.lag_budget = lag_budget
+
+    def collect(self):
+        url = self.settings.resolved_control_db_url
+        events = CounterMetricFamily("huiliu_stage_events", "Events per pipeline stage and metric",
+                                     labels=["pipeline", "stage", "metric"])
+        quarantine = CounterMetricFamily("huiliu_quarantined_events", "Quarantined events per quality rule",
+                                         labels=["pipeline", "rule"])
+        with engine_for(url).connect() as conn:
+            rows = conn.execute(select(stage_counters.c.pipeline, stage_counters.c.stage, stage_counters.c.metric,
+                                       stage_counters.c.value)).all()
+        for pipeline, stage, metric, value in rows:
+            if metric.startswith("quarantined."):
+                quarantine.add_metric([pipeline, metric.split(".", 1)[1]], float(value))
+            else:
+                events.add_metric([pipeline, stage, metric], float(value))
+        yield events
+        yield quarantine
+        yield from self._jobs_and_schedules(url)
+        yield from self._lag()
+
+    def _jobs_and_schedules(self, url: str):
+        from api.alerts.store import AlertStore, messages
+        from api.jobs.store import JobStore
+        from api.scheduling.store import ScheduleStore, schedules
+        jobs = GaugeMetricFamily("huiliu_jobs", "Background jobs by type and state", labels=["type", "state"])
+        for (type_, state), n in JobStore(url).counts().items():
+            jobs.add_metric([type_, state], n)
+        yield jobs
+        store = ScheduleStore(url)
+        with store.engine.connect() as conn:
+            enabled = conn.execute(select(schedules.c.enabled, func.count()).group_by(schedules.c.enabled)).all()
+        sched = GaugeMetricFamily("huiliu_schedules", "Schedules by enabled flag", labels=["enabled"])
+        for flag, n in enabled:
+            sched.add_metric([str(bool(flag)).lower()], n)
+        yield sched
+        runs = GaugeMetricFamily("huiliu_schedule_runs", "Schedule runs by status", labels=["status"])
+        for status, n in store.status_counts().items():
+            runs.add_metric([status], n)
+        yield runs
+        alerts = AlertStore(url)
+        with alerts.engine.connect() as conn:
+            levels = conn.execute(select(messages.c.level, func.count()).group_by(messages.c.level)).all()
+        msgs = GaugeMetricFamily("huiliu_alert_messages", "Alert messages in the message centre", labels=["level"])
+        for level, n in levels:
+            msgs.add_metric([level], n)
+        yield msgs
+
+    def _lag(self):
+        from api.lag import consumer_lag
+        lag = GaugeMetricFamily("huiliu_consumer_lag", "Events not yet committed by a consumer group",
+                                labels=["group", "topic", "partition"])
+        ok = GaugeMetricFamily("huiliu_consumer_lag_up", "1 when the lag could be read from the broker")
+        try:
+            for row in consumer_lag(self.settings, budget=self.lag_budget)["partitions"]:
+                lag.add_metric([row["group"], row["topic"], str(row["partition"])], row["lag"])
+            ok.add_metric([], 1)
+        except Exception:  # broker down: the rest of the scrape is still useful
+            ok.add_metric([], 0)
+        yield lag
+        yield ok
+
+
+def render(settings: Settings) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PlatformCollector(settings))
+    return generate_latest(registry)

@@ -1,0 +1,67 @@
+"""Log search for operators (ENG-01): GET /logs over the JSON lines of deploy/logs.py."""
+from __future__ import annotations
+
+import json
+from collections import deque
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.security import require
+from deploy.logs import log_path
+
+router = APIRouter(tags=["operations"])
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+def _since(value: str | None) -> str | None:
+    """An ISO time or epoch seconds, as the log's own sortable UTC format."""
+    if not value:
+        return None
+    try:
+        dt = datetime.fromtimestamp(float(value), timezone.utc)
+    except ValueError:
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise HTTPException(422, f"since: not an ISO time or epoch seconds: {value!r}")
+        dt = dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def search(path, q: str | None, level: str | None, since: str | None, request_id: str | None,
+           limit: int) -> list[dict]:
+    files = [p for p in [path.with_name(path.name + f".{i}") for i in range(5, 0, -1)] + [path] if p.exists()]
+    floor = LEVELS.get((level or "DEBUG").upper(), 0)
+    needle = q.lower() if q else None
+    found: deque = deque(maxlen=limit)  # newest `limit` matches; files are read oldest first
+    for f in files:
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if needle and needle not in line.lower():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if LEVELS.get(str(rec.get("level", "")).upper(), 0) < floor:
+                    continue
+                if since and str(rec.get("time", "")) < since:
+                    continue
+                if request_id and rec.get("request_id") != request_id:
+                    continue
+                found.append(rec)
+    return list(reversed(found))
+
+
+@router.get("/logs", summary="Search the structured log, newest first", dependencies=[Depends(require("ops:view"))])
+async def logs(request: Request, q: str | None = Query(None, description="substring, case-insensitive"),
+               level: str | None = Query(None, description="minimum level: DEBUG, INFO, WARNING, ERROR"),
+               since: str | None = Query(None, description="ISO time or epoch seconds"),
+               request_id: str | None = None, limit: int = Query(100, ge=1, le=5000)) -> dict:
+    if level and level.upper() not in LEVELS:
+        raise HTTPException(422, f"level must be one of {sorted(LEVELS)}")
+    path = log_path(request.app.state.settings)
+    lines = await run_in_threadpool(search, path, q, level, _since(since), request_id, limit)
+    return {"file": str(path), "count": len(lines), "lines": lines}

@@ -1,0 +1,307 @@
+"""PostgreSQL log-based CDC (AGG-02, mode 4): a logical replication slot read through the SQL interface.
+
+Route: the built-in `pgoutput` plugin (no server package to install) read with
+`pg_logical_slot_peek_binary_changes`; the slot is advanced with `pg_replication_slot_advance`
+only in `committed()`, i.e. after the runtime stored the offset the broker acknowledged. Peek
+returns whole committed transactions in commit order, so the resume point is always a commit's
+end LSN; a crash between storing the offset and advancing the slot re-reads transactions the
+stored offset already covers, and those (end LSN <= stored LSN) are skipped: no duplicates.
+
+Snapshot then stream, no gap and no duplicate at the hand-over:
+1. The slot is created first; every transaction committing after its consistent point will
+   be decoded. Transactions that committed before it are not decoded but are finished before
+   the slot returns, so any later snapshot sees them.
+2. Then a REPEATABLE READ transaction takes the snapshot S; its first statement records S
+   (`pg_current_snapshot()`: xmin, xmax, in-progress xids) and `bound`, the WAL insert LSN read
+   after S was taken. Tables are read in that one transaction, in batches across polls.
+3. Streaming from the slot, a decoded transaction whose effects S already contains must be
+   dropped, every other one emitted. S contains exactly the transactions visible to it
+   (xid < xmin, or xid < xmax and not in xip); that xid test is what the filter applies. It is
+   only needed while commit LSN < bound: a transaction visible to S committed (wrote its commit
+   record) before S was taken, hence before `bound`, so from the first commit at or past `bound`
+   on the filter is dropped from the offset. An LSN-only cut-off would be wrong: commit records
+   and visibility are not ordered the same way (a later commit record can become visible first).
+A restart during the snapshot (no offset stored yet) redoes it with a new slot and snapshot:
+snapshot rows may repeat, changes are neither lost nor repeated.
+Heartbeat: when the captured tables are idle, a transactional logical message is written every
+`heartbeat_seconds`, so the slot still moves forward and the server can recycle WAL that only
+other tables' changes filled.
+
+Images: captured tables are set to REPLICA IDENTITY FULL so updates and deletes carry the whole
+before image (and unchanged TOAST values can be filled from it). With `replica_identity_full:
+false` the tables must already be FULL; key-only before images are not supported. TRUNCATE and
+DDL are not emitted; columns added after capture started are left out of the events.
+Sequence: the change's LSN (grows per row); snapshot rows carry the slot's restart LSN, lower than
+any decoded change. Server gone (restart, network): `poll` reconnects with backoff by itself.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.adapt import Transformer
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.relational.cdc_common import Backoff, row_converter, ts_now_ms
+from connectors.relational.cdc_pg_events import EventBuilder
+from connectors.relational.cdc_pgoutput import PgOutputDecoder, int_to_lsn, lsn_to_int
+from connectors.relational.reflect import reflect_table
+
+log = logging.getLogger(__name__)
+
+
+class PgLogicalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="connector name; offsets are stored under it")
+    url: str = Field(description="SQLAlchemy URL of the source database (postgresql+psycopg://...)")
+    system: str = Field(description="source system name, second part of the topic name")
+    tables: list[str] = Field(min_length=1, description="captured tables, 'table' or 'schema.table'")
+    db_schema: str = Field("public", description="schema of tables named without one")
+    slot_name: str | None = Field(None, description="replication slot; default huiliu_<name>")
+    publication: str | None = Field(None, description="publication; default huiliu_<name>")
+    replica_identity_full: bool = Field(True, description="set REPLICA IDENTITY FULL on the tables")
+    batch_size: int = Field(5000, gt=0, description="snapshot rows per poll")
+    max_changes: int = Field(20000, gt=0, description="decoded messages per poll (whole transactions)")
+    heartbeat_seconds: float = Field(30.0, gt=0, description="idle time before a heartbeat message")
+    topic_prefix: str = "huiliu"
+    partitions: int = Field(1, gt=0)
+    unknown_types: str = Field("error", pattern="^(error|string)$")
+
+    def ident(self) -> str:
+        return re.sub(r"[^a-z0-9_]", "_", f"huiliu_{self.name}".lower())[:63]
+
+
+class LogicalDecodingNotConfigured(RuntimeError):
+    pass
+
+
+def _xid_visible(xid32: int, snap: dict) -> bool:
+    """Is the (32-bit, from pgoutput) xid visible to the exported snapshot (64-bit xids)?"""
+    xmax = snap["xmax"]
+    diff = (xid32 - xmax) & 0xFFFFFFFF  # circular distance: xids within 2^31 after xmax are newer
+    full = xmax + diff if diff < 1 << 31 else xmax - ((1 << 32) - diff)
+    return full < snap["xmin"] or (full < xmax and full not in snap["xip"])
+
+
+class PgLogicalTask(SourceTask):
+    def __init__(self, config: PgLogicalConfig):
+        self.config = config
+        self.name = config.name
+        self.slot = config.slot_name or config.ident()
+        self.publication = config.publication or config.ident()
+        self.partition = f"pg_logical:{self.slot}"
+        self.conninfo = make_url(config.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        engine = create_engine(config.url, future=True)
+        self.tables: dict[tuple[str, str], CapturedTable] = {}
+        try:
+            for name in config.tables:
+                schema, table = name.split(".", 1) if "." in name else (config.db_schema, name)
+                _, columns = reflect_table(engine, table, schema)
+                self.tables[(schema, table)] = CapturedTable(config.system, table, tuple(columns),
+                                                             engine.url.database, schema, config.unknown_types)
+        finally:
+            engine.dispose()
+        self.convert = {k: row_converter(t.columns, t.table, t.unknown_types) for k, t in self.tables.items()}
+        self.conn: psycopg.Connection | None = None
+        self.backoff = Backoff()
+        self.offset: dict[str, Any] = {}
+        self.confirmed = 0
+        self.last_change = time.monotonic()
+        self._snap: dict[str, Any] | None = None  # the snapshot in progress
+        self.handover_skipped = 0  # transactions dropped because the snapshot already held them
+
+    # --- connections -------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+        level = conn.execute("SHOW wal_level").fetchone()[0]
+        if level != "logical":
+            conn.close()
+            raise LogicalDecodingNotConfigured(
+                f"wal_level is {level}; logical decoding needs wal_level=logical "
+                "(tests.db_setup.ensure_pg_logical() sets it and restarts the server)")
+        self.decoder = PgOutputDecoder()
+        self.events = EventBuilder(self.tables, Transformer(conn))
+        return conn
+
+    def _slot_confirmed(self, conn) -> int | None:
+        row = conn.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                           (self.slot,)).fetchone()
+        return None if row is None else lsn_to_int(row[0] or "0/0")
+
+    def _prepare_tables(self, conn) -> None:
+        names = [sql.Identifier(s, t) for s, t in self.tables]
+        exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,)).fetchone()
+        verb = "ALTER PUBLICATION {} SET TABLE {}" if exists else "CREATE PUBLICATION {} FOR TABLE {}"
+        conn.execute(sql.SQL(verb).format(sql.Identifier(self.publication), sql.SQL(", ").join(names)))
+        for (schema, table), ident in zip(self.tables, names):
+            current = conn.execute("SELECT relreplident FROM pg_class WHERE oid = %s::regclass",
+                                   (f'"{schema}"."{table}"',)).fetchone()[0]
+            if current == "f":
+                continue
+            if not self.config.replica_identity_full:
+                raise ValueError(f"replica_identity_full is false but {schema}.{table} is not REPLICA IDENTITY "
+                                 "FULL; before images need it (ALTER TABLE ... REPLICA IDENTITY FULL)")
+            conn.execute(sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(ident))
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self, offsets: dict[str, dict[str, Any]]) -> None:
+        self.offset = dict(offsets.get(self.partition) or {})
+        self.conn = self._connect()
+        self._prepare_tables(self.conn)
+        confirmed = self._slot_confirmed(self.conn)
+        if self.offset.get("snapshot_done"):
+            if confirmed is None:
+                raise RuntimeError(f"replication slot {self.slot} is gone: changes since offset "
+                                   f"{self.offset.get('lsn')} are lost; clear the offsets to snapshot again")
+            self.confirmed = confirmed
+            self._advance(lsn_to_int(self.offset["lsn"]))
+            return
+        if confirmed is not None and not self.offset:  # a slot left by an earlier run whose offsets are gone
+            self.conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
+            confirmed = None
+        if confirmed is None:
+            self.conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (self.slot,))
+        self._begin_snapshot()
+
+    def _begin_snapshot(self) -> None:
+        restart, consistent = self.conn.execute(
+            "SELECT restart_lsn::text, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+            (self.slot,)).fetchone()
+        snap_conn = psycopg.connect(self.conninfo, connect_timeout=10)
+        snap_conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        snap_conn.read_only = True
+        # one statement: the snapshot is taken when it starts, the insert LSN read after that
+        text, bound = snap_conn.execute(
+            "SELECT pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text").fetchone()
+        xmin, xmax, xip = text.split(":")
+        self._snap = {"conn": snap_conn, "todo": list(self.tables), "cursor": None,
+                      "sequence": lsn_to_int(restart), "lsn": consistent,
+                      "filter": {"xmin": int(xmin), "xmax": int(xmax), "xip": [int(x) for x in xip.split(",") if x],
+                                 "bound": bound}}
+        log.info("%s: snapshot %s (bound %s) after slot %s consistent at %s",
+                 self.name, text, bound, self.slot, consistent)
+
+    def poll(self) -> SourceBatch:
+        return self._poll_snapshot() if self._snap is not None else self._poll_stream()
+
+    def _poll_snapshot(self) -> SourceBatch:
+        snap = self._snap
+        events: list[ChangeEvent] = []
+        now = ts_now_ms()
+        while snap["todo"] and len(events) < self.config.batch_size:
+            key = snap["todo"][0]
+            table = self.tables[key]
+            if snap["cursor"] is None:
+                snap["cursor"] = snap["conn"].cursor(name=f"huiliu_snapshot_{len(snap['todo'])}")
+                snap["cursor"].execute(sql.SQL("SELECT {} FROM {}").format(
+                    sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns), sql.Identifier(*key)))
+            rows = snap["cursor"].fetchmany(self.config.batch_size - len(events))
+            names = [c.name for c in table.columns]
+            for row in rows:
+                after = self.convert[key](dict(zip(names, row)))
+                events.append(ChangeEvent(table, "r", None, after, now, {"lsn": snap["lsn"], "snapshot": True},
+                                          snap["sequence"], True))
+            if len(events) < self.config.batch_size:  # this table is exhausted
+                snap["cursor"].close()
+                snap["cursor"] = None
+                snap["todo"].pop(0)
+        if snap["todo"]:
+            return SourceBatch(events, {})
+        snap["conn"].commit()
+        snap["conn"].close()
+        self._snap = None
+        self.offset = {"snapshot_done": True, "lsn": snap["lsn"], "filter": snap["filter"]}
+        return SourceBatch(events, {self.partition: dict(self.offset)})
+
+    def _poll_stream(self) -> SourceBatch:
+        try:
+            if self.conn is None:
+                if not self.backoff.ready():
+                    return SourceBatch()
+                self.conn = self._connect()
+                self.confirmed = self._slot_confirmed(self.conn) or 0
+                self._advance(lsn_to_int(self.offset["lsn"]))
+            rows = self.conn.execute(
+                "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, "
+                "'proto_version', '1', 'publication_names', %s, 'messages', 'true')",
+                (self.slot, self.config.max_changes, self.publication)).fetchall()
+            self.backoff.ok()
+            if not rows and time.monotonic() - self.last_change > self.config.heartbeat_seconds:
+                self.conn.execute("SELECT pg_logical_emit_message(true, 'huiliu_heartbeat', '')")
+                self.last_change = time.monotonic()
+        except psycopg.OperationalError as exc:
+            self._lost(exc, "reading the slot")
+            return SourceBatch()
+        events: list[ChangeEvent] = []
+        offset = dict(self.offset)  # self.offset changes only once stored (committed)
+        done = lsn_to_int(offset["lsn"])
+        progressed = False
+        for lsn, data in rows:
+            txn = self.decoder.feed(lsn_to_int(lsn), data)
+            if txn is None or txn.end_lsn <= done:
+                continue  # mid-transaction, or already published before a crash
+            progressed = True
+            done = txn.end_lsn
+            filt = offset.get("filter")
+            if filt and txn.commit_lsn >= lsn_to_int(filt["bound"]):
+                offset.pop("filter")  # past the hand-over: no later commit can be in the snapshot
+            elif filt and _xid_visible(txn.xid, filt):
+                self.handover_skipped += 1
+                continue  # its effects are in the snapshot already
+            events.extend(self.events.of(txn))
+        if not progressed:
+            return SourceBatch()
+        self.last_change = time.monotonic()
+        offset["lsn"] = int_to_lsn(done)
+        return SourceBatch(events, {self.partition: offset})
+
+    def _advance(self, lsn: int) -> None:
+        if lsn > self.confirmed:
+            self.conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, int_to_lsn(lsn)))
+            self.confirmed = lsn
+
+    def _lost(self, exc: Exception, what: str) -> None:
+        self.backoff.failed(exc, f"{self.name}: {what}")
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+        self.conn = None
+
+    def committed(self, offsets: dict[str, dict[str, Any]]) -> None:
+        offset = offsets.get(self.partition)
+        if not offset or not offset.get("snapshot_done"):
+            return
+        self.offset = dict(offset)  # what the next poll resumes from, even if this batch is re-polled
+        if self.conn is None:
+            return
+        try:  # confirm to the server only what Kafka acknowledged and the offset store holds
+            self._advance(lsn_to_int(offset["lsn"]))
+        except psycopg.OperationalError as exc:
+            self._lost(exc, "advancing the slot")  # the reconnect advances to the stored offset
+
+    def drop_slot(self) -> None:
+        """Decommission: drop the slot (the server then frees its WAL) and the publication."""
+        conn = self.conn or psycopg.connect(self.conninfo, autocommit=True)
+        conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                     (self.slot,))
+        conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(self.publication)))
+        if conn is not self.conn:
+            conn.close()
+
+    def close(self) -> None:
+        if self._snap is not None:
+            self._snap["conn"].close()
+            self._snap = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None

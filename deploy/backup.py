@@ -1,0 +1,192 @@
+"""Backup and restore of the control database and the schema registry's store (ENG-03).
+
+A backup directory holds `control.db` (SQLite online-backup copy: consistent while other processes
+write) or `control.pgdump` (pg_dump custom format, when the control DB is PostgreSQL),
+`registry/registry.db`, and `manifest.json` (format, versions, time, sha256 and size of each file,
+row counts per table). Restore checks the checksums first and refuses a non-empty target unless
+`force`. Stop the API, pipelines and registry before restoring: SQLite files are replaced under them.
+Not covered: business data in ClickHouse/HBase/HDFS (their own tools) and Kafka topics.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from deploy.settings import Settings
+
+FORMAT = 1
+
+
+class BackupError(RuntimeError):
+    pass
+
+
+def registry_db(settings: Settings) -> Path:
+    return settings.state_dir / "data" / "registry" / "registry.db"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    return Path(u.database) if u.get_backend_name() == "sqlite" and u.database else None
+
+
+def _pg_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sqlite_copy(src: Path, dst: Path) -> None:
+    """SQLite's online backup API: a consistent snapshot even while writers are active."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=30)
+    target = sqlite3.connect(dst, timeout=30)
+    try:
+        source.backup(target)
+        # A backup is one self-contained file: no -wal beside it (WAL mode is copied from the source).
+        target.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        target.close()
+        source.close()
+
+
+def sqlite_row_counts(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                             "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
+    finally:
+        conn.close()
+
+
+def _entry(root: Path, rel: str, kind: str) -> dict:
+    p = root / rel
+    entry = {"file": rel, "kind": kind, "sha256": _sha256(p), "bytes": p.stat().st_size}
+    if kind == "sqlite":
+        entry["rows"] = sqlite_row_counts(p)
+    return entry
+
+
+def backup(settings: Settings, to: Path) -> dict:
+    to = Path(to)
+    if to.exists() and any(to.iterdir()):
+        raise BackupError(f"{to} is not empty; choose a new directory for each backup")
+    to.mkdir(parents=True, exist_ok=True)
+    items = {}
+    url = settings.resolved_control_db_url
+    src = _sqlite_path(url)
+    if src is not None:
+        if not src.exists():
+            raise BackupError(f"control DB {src} does not exist")
+        _sqlite_copy(src, to / "control.db")
+        items["control_db"] = _entry(to, "control.db", "sqlite")
+    elif make_url(url).get_backend_name() == "postgresql":
+        out = to / "control.pgdump"
+        run = subprocess.run(["pg_dump", "--format=custom", "--no-owner", f"--file={out}", f"--dbname={_pg_url(url)}"],
+                             capture_output=True, text=True)
+        if run.returncode:
+            raise BackupError(f"pg_dump failed: {run.stderr.strip()[:500]}")
+        items["control_db"] = _entry(to, "control.pgdump", "pg_dump")
+    else:
+        raise BackupError(f"unsupported control DB {make_url(url).get_backend_name()}")
+    reg = registry_db(settings)
+    if reg.exists():
+        _sqlite_copy(reg, to / "registry" / "registry.db")
+        items["registry"] = _entry(to, "registry/registry.db", "sqlite")
+    manifest = {"format": FORMAT, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "huiliu_version": _version(), "python": platform.python_version(),
+                "sqlite": sqlite3.sqlite_version, "source_state_dir": str(settings.state_dir), "items": items}
+    (to / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return manifest
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("huiliu")
+    except Exception:
+        return "unknown"
+
+
+def verify(src: Path) -> dict:
+    manifest = json.loads((Path(src) / "manifest.json").read_text(encoding="utf-8"))
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"unknown backup format {manifest.get('format')!r}")
+    for name, item in manifest["items"].items():
+        p = Path(src) / item["file"]
+        if not p.exists() or _sha256(p) != item["sha256"]:
+            raise BackupError(f"{name}: {p} is missing or its checksum does not match the manifest")
+    return manifest
+
+
+def _sqlite_nonempty(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0 and any(sqlite_row_counts(path).values())
+
+
+def _sql_nonempty(url: str) -> bool:
+    from sqlalchemy import create_engine, inspect, text
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return any(conn.execute(text(f'SELECT 1 FROM "{t}" LIMIT 1')).first()
+                       for t in inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def restore(settings: Settings, src: Path, force: bool = False) -> dict:
+    manifest = verify(src)
+    src, url = Path(src), settings.resolved_control_db_url
+    target = _sqlite_path(url)
+    items = manifest["items"]
+    if not force:
+        busy = []
+        if target is not None and _sqlite_nonempty(target):
+            busy.append(str(target))
+        elif target is None and _sql_nonempty(url):
+            busy.append(make_url(url).render_as_string(hide_password=True))
+        if "registry" in items and _sqlite_nonempty(registry_db(settings)):
+            busy.append(str(registry_db(settings)))
+        if busy:
+            raise BackupError(f"target not empty: {', '.join(busy)}; use --force to overwrite")
+    ctl = items["control_db"]
+    if ctl["kind"] == "sqlite":
+        if target is None:
+            raise BackupError("backup holds a SQLite control DB but the configured control DB is not SQLite")
+        _replace_sqlite(src / ctl["file"], target)
+    else:
+        if make_url(url).get_backend_name() != "postgresql":
+            raise BackupError("backup holds a pg_dump but the configured control DB is not PostgreSQL")
+        run = subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={_pg_url(url)}",
+                              str(src / ctl["file"])], capture_output=True, text=True)
+        if run.returncode:
+            raise BackupError(f"pg_restore failed: {run.stderr.strip()[:500]}")
+    if "registry" in items:
+        _replace_sqlite(src / items["registry"]["file"], registry_db(settings))
+    return manifest
+
+
+def _replace_sqlite(backup_file: Path, target: Path) -> None:
+    """Copy the backup over the target through the backup API (also clears a stale WAL)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("-wal", "-shm"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    tmp = target.with_name(target.name + ".restoring")
+    tmp.unlink(missing_ok=True)
+    _sqlite_copy(backup_file, tmp)
+    shutil.move(tmp, target)  # atomic rename on one file system
