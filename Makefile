@@ -22,6 +22,7 @@ demo: install
 	$(VENV)/bin/huiliu demo
 
 test: install-test
+	$(PY) -m tests.db_setup   # wal_level=logical, MariaDB binlog ROW: restarts a server only if needed
 	$(PY) -m pytest -q -ra
 
 stack-up: install
