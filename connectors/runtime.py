@@ -120,27 +120,34 @@ class SourceRuntime:
         counts.update({k: v for k, v in self.task.take_counters().items() if v})
         return counts
 
-    def run_once(self) -> int:
+    def _step(self) -> tuple[int, bool]:
+        """One poll: (events published, whether anything moved — events or offsets alone)."""
         if not self.started:
             self.start()
         batch = self.task.poll()
         if not batch.events and not batch.offsets:
-            return 0
+            return 0, False
         counts = self.publish(batch)
         if self.counters:
             self.counters.add("source", counts)
-        return len(batch.events)
+        return len(batch.events), True
+
+    def run_once(self) -> int:
+        return self._step()[0]
 
     def drain(self) -> int:
+        """Poll until a poll moves nothing; returns how many events were published."""
         total = 0
-        while (n := self.run_once()):
+        while True:
+            n, moved = self._step()
             total += n
-        return total
+            if not moved:
+                return total
 
     def run(self, stop, idle_seconds: float = 1.0) -> None:
         try:
             while not stop.is_set():
-                if not self.run_once():
+                if not self._step()[1]:
                     stop.wait(idle_seconds)
         finally:
             self.task.close()
