@@ -9,7 +9,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (Column, Integer, MetaData, String, Table, Text, create_engine, event, select,
+from sqlalchemy import (Column, MetaData, String, Table, Text, create_engine, event, select,
                         BigInteger)
 from sqlalchemy.engine import Engine
 

@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import email
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import httpx
@@ -14,50 +10,12 @@ from aiosmtpd.controller import Controller
 
 from api.auth import api_key_for
 from deploy.control import StageCounters
-from deploy.settings import Settings, settings_env
+from tests.api_process import start_api, stop_api, wait_for
 
 SMTP_PORT = 47210
 
 
 # The API as a real process, as tests/test_api.py does (copied per file: test modules are not importable).
-def start_api(settings: Settings, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    port = port or settings.api_port
-    env = {**os.environ, **settings_env(settings), "HUILIU_API_PORT": str(port)}
-    log = open(settings.state_dir / f"api-{port}.out", "ab")  # a file, never an unread pipe
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log, stderr=log)
-    base = f"http://{settings.api_host}:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            httpx.get(base + "/health", timeout=1)
-            return proc, base
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                pytest.fail(f"API exited: {(settings.state_dir / f'api-{port}.out').read_text()[-3000:]}")
-            time.sleep(0.3)
-    pytest.fail("API did not answer in 60s")
-
-
-def stop_api(proc: subprocess.Popen, kill: bool = False) -> None:
-    proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:  # never leave an API behind on the shared machine
-        proc.kill()
-        proc.wait(10)
-        raise
-
-
-def wait_for(fn, timeout=20.0, every=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met in {timeout}s; last value {value!r}")
-
-
 class Inbox:
     def __init__(self):
         self.messages: list[email.message.Message] = []

@@ -1,46 +1,13 @@
 """Message centre jobs over HTTP against a real API process: progress, cancel, errors, restart."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
 from api.auth import api_key_for
 from api.jobs import JobManager
-from deploy.settings import Settings, settings_env
-
-
-def start_api(settings: Settings, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    port = port or settings.api_port
-    env = {**os.environ, **settings_env(settings), "HUILIU_API_PORT": str(port)}
-    log = open(settings.state_dir / f"api-{port}.out", "ab")  # a file, never an unread pipe
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log, stderr=log)
-    base = f"http://{settings.api_host}:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            httpx.get(base + "/health", timeout=1)
-            return proc, base
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                pytest.fail(f"API exited: {(settings.state_dir / f'api-{port}.out').read_text()[-3000:]}")
-            time.sleep(0.3)
-    pytest.fail("API did not answer in 60s")
-
-
-def stop_api(proc: subprocess.Popen, kill: bool = False) -> None:
-    proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:  # never leave an API behind on the shared machine
-        proc.kill()
-        proc.wait(10)
-        raise
+from tests.api_process import start_api, stop_api, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +17,6 @@ def api(stack_settings):
     yield client
     client.close()
     stop_api(proc)
-
-
-def wait_for(fn, timeout=20.0, every=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met in {timeout}s; last value {value!r}")
 
 
 def test_job_routes_need_the_api_key(api):

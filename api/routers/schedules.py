@@ -10,7 +10,6 @@ from typing import Any
 
 from croniter import croniter
 from fastapi import APIRouter, Query, Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.scheduling import ACTIONS, scheduler_for

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timezone
-from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -13,7 +13,6 @@ and peak RSS; the rate is events / (last - first) over all workers of a run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random

@@ -1,0 +1,53 @@
+"""Start and stop the real API as a process for HTTP tests (settings passed as HUILIU_* variables)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from deploy.settings import Settings, settings_env
+
+
+def start_api(settings: Settings, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    port = port or settings.api_port
+    env = {**os.environ, **settings_env(settings), "HUILIU_API_PORT": str(port)}
+    log = open(settings.state_dir / f"api-{port}.out", "ab")  # a file, never an unread pipe
+    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log, stderr=log)
+    base = f"http://{settings.api_host}:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            httpx.get(base + "/health", timeout=1)
+            return proc, base
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                pytest.fail(f"API exited: {(settings.state_dir / f'api-{port}.out').read_text()[-3000:]}")
+            time.sleep(0.3)
+    pytest.fail("API did not answer in 60s")
+
+
+def stop_api(proc: subprocess.Popen, kill: bool = False) -> None:
+    proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:  # never leave an API behind on the shared machine
+        proc.kill()
+        proc.wait(10)
+        raise
+
+
+def wait_for(fn, timeout=20.0, every=0.2):
+    """Poll `fn` until it returns something truthy; fail with its last value."""
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met in {timeout}s; last value {value!r}")
