@@ -17,10 +17,12 @@ def rows_to_frame(rows: list[dict], ensure_columns: Iterable[str] = ()) -> pl.Da
     batch are added as nulls so "required" fails instead of raising.
     """
     if rows:
-        try:
-            df = pl.from_dicts(rows, infer_schema_length=None)
-        except (pl.exceptions.ComputeError, TypeError, ValueError, OverflowError):
-            df = _column_by_column(rows)
+        df = uniform_frame(rows)
+        if df is None:
+            try:
+                df = pl.from_dicts(rows, infer_schema_length=None)
+            except (pl.exceptions.ComputeError, TypeError, ValueError, OverflowError):
+                df = _column_by_column(rows)
     else:
         df = pl.DataFrame()
     missing = [c for c in dict.fromkeys(ensure_columns) if c not in df.columns]
@@ -28,6 +30,48 @@ def rows_to_frame(rows: list[dict], ensure_columns: Iterable[str] = ()) -> pl.Da
         nulls = [pl.Series(c, [None] * len(rows), dtype=pl.Null) for c in missing]
         df = df.hstack(nulls) if df.width else pl.DataFrame(nulls)
     return df
+
+
+# Column types for which building a Series straight from a column's values gives exactly the
+# dtype pl.from_dicts infers; anything else (structs, lists, decimals, mixed values) takes the
+# from_dicts path so the result never depends on which path ran.
+def _simple(dtype: pl.DataType) -> bool:
+    return dtype in (pl.Null, pl.Boolean, pl.Int64, pl.Float64, pl.Utf8, pl.Date) or isinstance(dtype, pl.Datetime)
+
+
+def uniform_frame(rows: list[dict]) -> pl.DataFrame | None:
+    """Fast path for the common case (every row has the same keys, e.g. rows decoded with one Avro
+    schema): one list per column instead of per-row dict inference, about twice as fast as
+    from_dicts, same columns in the same order. None when the rows are not uniform or a column
+    is not simple."""
+    if not rows:
+        return None
+    first = rows[0]
+    keys = list(first)
+    if not keys:
+        return None
+    first_keys = first.keys()
+    for r in rows:
+        if r.keys() != first_keys:
+            return None
+    series = []
+    try:
+        for k in keys:
+            s = pl.Series(k, [r[k] for r in rows])
+            if not _simple(s.dtype):
+                return None
+            series.append(s)
+    except Exception:  # mixed types: let from_dicts coerce them as it always did
+        return None
+    return pl.DataFrame(series)
+
+
+def frame_to_rows(df: pl.DataFrame) -> list[dict]:
+    """df.to_dicts(), about twice as fast: one to_list per column, then zip."""
+    names = df.columns
+    if not names:
+        return [{} for _ in range(df.height)]
+    return [dict(zip(names, values)) for values in zip(*(df.get_column(n).to_list() for n in names))]
 
 
 def _column_by_column(rows: list[dict]) -> pl.DataFrame:

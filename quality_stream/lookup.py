@@ -14,11 +14,14 @@ class LookupTable:
     upsert/delete mirror compacted-topic semantics (a None value from the topic is a
     tombstone: use delete). The polars Series of keys is cached until the next change so
     membership checks stay vectorised without rebuilding per batch.
+
+    One writer thread (e.g. a compacted-topic follower) may change the table while batches read
+    it: caches are tagged with the version read before the data, so a stale one is never kept.
     """
 
     def __init__(self, data: Mapping[Any, Any] | Iterable[Any] | None = None):
         self._data: dict[Any, Any] = {}
-        self._keys_cache: pl.Series | None = None
+        self._keys_cache: tuple[int, pl.Series] | None = None
         self.version = 0  # bumped on every change so consumers can cache derived frames
         if data is not None:
             self.update(data)
@@ -45,9 +48,12 @@ class LookupTable:
         return self._data.get(key, default)
 
     def keys_series(self) -> pl.Series:
-        if self._keys_cache is None:
-            self._keys_cache = pl.Series("key", list(self._data.keys()), strict=False)
-        return self._keys_cache
+        cached = self._keys_cache
+        version = self.version
+        if cached is None or cached[0] != version:
+            cached = (version, pl.Series("key", list(self._data.keys()), strict=False))
+            self._keys_cache = cached
+        return cached[1]
 
     def as_dict(self) -> dict[Any, Any]:
         return dict(self._data)

@@ -96,3 +96,12 @@ def test_lean_runner_splits_cleans_and_survives_a_restart(stack_settings):
     broken = [q for q in quarantined if q["reason"].startswith("undecodable")]
     assert len(broken) == 1 and broken[0]["original_value"] == b"not avro at all"
     assert "magic byte" in broken[0]["reason"]
+
+
+def test_a_row_dropping_transform_is_refused_when_the_runner_is_built(stack_settings):
+    import pytest
+
+    from streams.transforms import TransformConfigError
+    with pytest.raises(TransformConfigError, match="'filter'.*drops rows"):
+        BatchProcessor(WireCodec(stack_settings.schema_registry_url),
+                       [{"kind": "filter", "expr": "phone != ''"}], RULES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 import polars as pl
@@ -159,6 +160,7 @@ class RegexSpec(FieldsSpec):
         return v
 
 
+@lru_cache(maxsize=1024)  # asked once per rule per batch; the answer never changes
 def rust_regex_ok(pattern: str) -> bool:
     """polars uses the Rust regex engine (no look-around/backrefs); detect that up front."""
     try:

@@ -31,10 +31,11 @@ class Lookup(Transform):
         self._cache: tuple[int, pl.DataFrame] | None = None  # (table version, frame)
 
     def _frame(self) -> pl.DataFrame:
-        # Rebuilt only when the table changed, so per-batch cost is one hash join.
-        data = self.table.as_dict()
+        # Rebuilt only when the table changed, so per-batch cost is one hash join. The version is
+        # read before the data: a change racing with the copy makes the next batch rebuild.
         sig = self.table.version
         if self._cache is None or self._cache[0] != sig:
+            data = self.table.as_dict()
             rows = []
             for k, v in data.items():
                 attrs = v if isinstance(v, dict) else {"value": v}
