@@ -23,7 +23,7 @@ demo: install
 
 test: install-test
 	$(PY) -m tests.db_setup   # wal_level=logical, MariaDB binlog ROW: restarts a server only if needed
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=20
 
 stack-up: install
 	$(VENV)/bin/huiliu stack up
