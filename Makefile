@@ -23,7 +23,7 @@ demo: install
 
 test: install-test
 	$(PY) -m tests.db_setup   # wal_level=logical, MariaDB binlog ROW: restarts a server only if needed
-	$(PY) -m pytest -q -ra --durations=20
+	$(PY) -m pytest -q -ra --durations=20 --basetemp=$(CURDIR)/.pytest-tmp  # own temp root: other pytest sessions on the machine rotate the shared one
 
 stack-up: install
 	$(VENV)/bin/huiliu stack up

@@ -94,6 +94,8 @@ BUILTIN: dict[str, Lazy] = {
                  description="Avro/Parquet files over WebHDFS"),
     "hbase": sink("sinks.hbase.task:HBaseSinkTask", config="sinks.hbase.settings:HBaseSinkSettings",
                   description="one HBase table per target"),
+    "runner.lean": sink("streams.runner_task:lean_runner_plugin", config="streams.runner_task:LeanRunnerConfig",
+                        description="a pipeline's runner stage: transforms and rules, source topic -> clean / quarantine"),
 }
 
 _registered: dict[str, Plugin] = {}  # filled by decorators and by resolving BUILTIN entries

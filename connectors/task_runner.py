@@ -44,6 +44,11 @@ def build_runtime(record: ConnectorRecord, settings, codec=None):
     codec = codec or WireCodec(settings.schema_registry_url)
     task = spec.plugin.build(spec.plugin_config, TaskContext(record.name, settings, codec))
     cfg = spec.plugin_config
+    if callable(getattr(task, "run", None)):
+        # A task that runs itself (a pipeline's runner stage): it reads the connector's topics.
+        if spec.topics:
+            task.topics = list(spec.topics)
+        return task
     if spec.kind == "source":
         from connectors.runtime import SourceRuntime
         if not getattr(task, "name", None):

@@ -25,7 +25,7 @@ from connectors.runtime import SourceRuntime
 from tests.db_setup import PG_ADMIN, PG_CLUSTER, ensure_pg_logical
 from schemas.serde import WireCodec
 
-TEST_DB = f"huiliu_test_{os.environ.get('HUILIU_TEST_PORT_BASE', '39000')}"
+from tests.conftest import PG_TEST_DB as TEST_DB  # noqa: E402 - the session's own database
 RESTART_DB = os.environ.get("HUILIU_TEST_RESTART_DB") == "1"
 
 

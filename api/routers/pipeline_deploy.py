@@ -1,0 +1,84 @@
+"""Deploy / undeploy a pipeline and watch its stages (issue 7).
+
+`POST /pipelines/{name}/deploy` turns the current version into three connectors (source, runner,
+sink; see api.pipelines.deploy) that the workers run; `POST /pipelines/{name}/undeploy` deletes
+them; `GET /pipelines/{name}/deployment` shows the deployed version and, per stage, the connector
+and task states as `GET /connectors/{name}/status` reports them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from api.pipelines import deploy as deployment
+from api.pipelines.access import ensure_pipeline_visible
+from api.pipelines.store import pipeline_store_for
+from api.routers.connectors import _status
+from api.routers.connectors import _store as _connector_store
+from api.security import Principal, require
+from connectors.secrets import scrub
+
+router = APIRouter(tags=["pipelines"])
+
+
+def _audit(request: Request, action: str, **detail) -> None:
+    request.state.audit_action = action
+    request.state.audit_detail = detail
+
+
+def _current(request: Request, name: str) -> dict[str, Any]:
+    current = pipeline_store_for(request.app.state.settings.resolved_control_db_url).document(name)
+    if current is None:
+        raise HTTPException(404, f"no pipeline {name!r}")
+    return current
+
+
+@router.post("/pipelines/{name}/deploy", summary="Start the pipeline's current version: source, runner and sink connectors")
+def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(require("pipeline:deploy"))) -> Any:
+    _audit(request, "pipeline.deploy", name=name)
+    ensure_pipeline_visible(request, principal, name)
+    current = _current(request, name)
+    try:
+        result = deployment.deploy(_connector_store(request), name, current, request.app.state.settings)
+    except deployment.DeployInvalid as exc:
+        config = current["document"].get("source", {}).get("config", {})
+        errors = [{"field": e["field"], "message": scrub(e["message"], config)} for e in exc.errors]
+        return JSONResponse(status_code=400, content={"error_code": 400, "errors": errors,
+                                                      "message": "pipeline cannot be deployed: "
+                                                                 + "; ".join(f"{e['field']}: {e['message']}" for e in errors)})
+    request.state.audit_detail["version"] = result["version"]
+    return result
+
+
+@router.post("/pipelines/{name}/undeploy", summary="Stop the pipeline: delete its connectors (offsets are kept)")
+def undeploy_pipeline(name: str, request: Request, principal: Principal = Depends(require("pipeline:deploy"))) -> dict:
+    _audit(request, "pipeline.undeploy", name=name)
+    ensure_pipeline_visible(request, principal, name)
+    removed = deployment.undeploy(_connector_store(request), name)
+    return {"pipeline": name, "removed": [deployment.connector_name(name, s) for s in removed]}
+
+
+@router.get("/pipelines/{name}/deployment", summary="Deployed version and the state of each stage")
+def get_deployment(name: str, request: Request, principal: Principal = Depends(require("pipeline:view"))) -> dict:
+    ensure_pipeline_visible(request, principal, name)
+    store = _connector_store(request)
+    head = pipeline_store_for(request.app.state.settings.resolved_control_db_url).head(name)
+    stages: dict[str, Any] = {}
+    for stage in deployment.STAGES:
+        cname = deployment.connector_name(name, stage)
+        record = store.get(cname)
+        if record is None:
+            stages[stage] = {"connector": cname, "state": "NOT_DEPLOYED", "tasks": []}
+        else:
+            status = _status(request, record)
+            stages[stage] = {"connector": cname, "state": status["connector"]["state"],
+                             "worker_id": status["connector"]["worker_id"], "tasks": status["tasks"]}
+    if head is None and all(s["state"] == "NOT_DEPLOYED" for s in stages.values()):
+        raise HTTPException(404, f"no pipeline {name!r}")  # a deleted pipeline still deployed stays visible
+    version = deployment.deployed_version(store, name)
+    latest = head["version"] if head else None
+    return {"pipeline": name, "deployed": any(s["state"] != "NOT_DEPLOYED" for s in stages.values()),
+            "version": version, "latest_version": latest, "up_to_date": version is not None and version == latest,
+            "stages": stages}

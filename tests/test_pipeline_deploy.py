@@ -1,0 +1,154 @@
+"""Deploy / undeploy a pipeline over HTTP (issue 7): a real API process and one real worker process.
+
+A PostgreSQL table with valid and invalid rows, a pipeline (trim + required + regex rules,
+ClickHouse sink) saved through the API, deployed: the worker runs its source, runner and sink
+connectors until ClickHouse (FINAL, `_deleted = 0`) holds exactly the valid rows, trimmed, and
+`/deployment` shows the three stages RUNNING with the deployed version. A second deploy changes
+nothing; undeploy removes the connectors.
+"""
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from api.auth import api_key_for
+from sinks.clickhouse import client_from_url
+from tests.connect_cluster import start_api, start_worker, stop, wait_until
+
+RUN = uuid.uuid4().hex[:6]
+NAME = f"deploy-{RUN}"
+TABLE = f"deploy_src_{RUN}"
+CH_TABLE = f"deploy_ch_{RUN}"
+
+ROWS = [  # id, name, phone
+    (1, "  Alice ", "13800000001"),
+    (2, "Bob", " 13900000002 "),
+    (3, "Carol", "13700000003"),
+    (4, None, "13800000004"),      # name_required
+    (5, "Dave", "not-a-phone"),     # phone_format
+    (6, "Erin", "12345"),           # phone_format
+]
+VALID = {1: ("Alice", "13800000001"), 2: ("Bob", "13900000002"), 3: ("Carol", "13700000003")}
+
+
+@pytest.fixture(scope="module")
+def cluster(stack_settings, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("deploy-logs")
+    api, base = start_api(stack_settings, logs / "api.log")
+    worker = start_worker(stack_settings, f"worker-deploy-{RUN}", logs / "worker.log")
+    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=60)
+    yield client, logs
+    client.post(f"/pipelines/{NAME}/undeploy")
+    client.close()
+    stop(worker)
+    stop(api)
+
+
+def _make_source(pg_url: str) -> None:
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {TABLE}"))
+        conn.execute(text(f"CREATE TABLE {TABLE} (id integer PRIMARY KEY, name text, phone text, "
+                          "updated_at timestamp NOT NULL)"))
+        for i, name, phone in ROWS:
+            conn.execute(text(f"INSERT INTO {TABLE} VALUES (:i, :n, :p, clock_timestamp())"),
+                         {"i": i, "n": name, "p": phone})
+    engine.dispose()
+
+
+def _document(pg_url: str) -> dict:
+    return {"name": NAME, "description": "deploy test",
+            "source": {"kind": "relational.timestamp",
+                       "config": {"url": pg_url, "system": f"dep{RUN}", "db_schema": "public", "table": TABLE,
+                                  "timestamp_column": "updated_at"}},
+            "transforms": [{"kind": "trim", "fields": ["name", "phone"]}],
+            "rules": [{"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
+                      {"id": "phone_format", "kind": "regex", "fields": ["phone"], "pattern": "^1\\d{10}$",
+                       "severity": "reject"}],
+            "sink": {"kind": "clickhouse", "config": {"table": CH_TABLE}}}
+
+
+def _clickhouse_rows(settings) -> dict:
+    client = client_from_url(settings.clickhouse_url)
+    try:
+        if not client.execute("EXISTS TABLE " + CH_TABLE)[0][0]:
+            return {}
+        return {i: (n, p) for i, n, p in client.execute(f"SELECT id, name, phone FROM {CH_TABLE} FINAL WHERE _deleted = 0")}
+    finally:
+        client.disconnect()
+
+
+def test_deploy_runs_the_pipeline_and_undeploy_stops_it(cluster, stack_settings, pg_url):
+    client, logs = cluster
+    _make_source(pg_url)
+    r = client.post("/pipelines", json=_document(pg_url))
+    assert r.status_code == 201, r.text
+
+    before = client.get(f"/pipelines/{NAME}/deployment").json()
+    assert before["deployed"] is False and before["version"] is None
+
+    r = client.post(f"/pipelines/{NAME}/deploy")
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 1 and sorted(r.json()["changed"]) == ["runner", "sink", "source"]
+    names = set(client.get("/connectors").json())
+    assert {f"{NAME}-source", f"{NAME}-runner", f"{NAME}-sink"} <= names
+    assert client.get(f"/connectors/{NAME}-runner").json()["type"] == "sink"
+
+    def rows():
+        got = _clickhouse_rows(stack_settings)
+        return got == VALID or None
+
+    try:
+        wait_until(rows, 150, interval=1.0, message="ClickHouse holds exactly the valid rows")
+    except AssertionError:
+        raise AssertionError(f"{_clickhouse_rows(stack_settings)}\n"
+                             f"{client.get(f'/pipelines/{NAME}/deployment').json()}\n"
+                             f"{(logs / 'worker.log').read_text()[-4000:]}")
+
+    def running():
+        d = client.get(f"/pipelines/{NAME}/deployment").json()
+        ok = all(s["state"] == "RUNNING" and s["tasks"] and all(t["state"] == "RUNNING" for t in s["tasks"])
+                 for s in d["stages"].values())
+        return d if ok else None
+
+    d = wait_until(running, 30, message="three stages RUNNING")
+    assert d["deployed"] and d["version"] == 1 and d["latest_version"] == 1 and d["up_to_date"]
+    assert set(d["stages"]) == {"source", "runner", "sink"}
+    assert d["stages"]["runner"]["connector"] == f"{NAME}-runner"
+
+    # Deploying the same version again touches nothing (no restarts).
+    r = client.post(f"/pipelines/{NAME}/deploy")
+    assert r.status_code == 200 and r.json()["changed"] == []
+
+    r = client.post(f"/pipelines/{NAME}/undeploy")
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["removed"]) == sorted(f"{NAME}-{s}" for s in ("source", "runner", "sink"))
+    names = set(client.get("/connectors").json())
+    assert not names & {f"{NAME}-source", f"{NAME}-runner", f"{NAME}-sink"}
+    after = client.get(f"/pipelines/{NAME}/deployment").json()
+    assert after["deployed"] is False and all(s["state"] == "NOT_DEPLOYED" for s in after["stages"].values())
+
+
+def test_deploy_of_an_unknown_pipeline_is_404(cluster):
+    client, _ = cluster
+    assert client.post("/pipelines/no-such-pipeline-xyz/deploy").status_code == 404
+    assert client.get("/pipelines/no-such-pipeline-xyz/deployment").status_code == 404
+
+
+def test_deploy_needs_the_permission_and_the_tenant(cluster, pg_url):
+    from tests.test_security import login, make_user
+    client, _ = cluster
+    base, key = str(client.base_url).rstrip("/"), client.headers["X-API-Key"]
+    doc = {**_document(pg_url), "name": f"{NAME}-t", "tenant": f"dep-a-{RUN}"}
+    assert client.post("/pipelines", json=doc).status_code == 201, "create"
+    make_user(base, key, f"dep-viewer-{RUN}", roles=["viewer"], tenant=f"dep-a-{RUN}")
+    make_user(base, key, f"dep-op-b-{RUN}", roles=["operator"], tenant=f"dep-b-{RUN}")
+    viewer, other = login(base, f"dep-viewer-{RUN}"), login(base, f"dep-op-b-{RUN}")
+    assert httpx.post(f"{base}/pipelines/{NAME}-t/deploy", headers=viewer).status_code == 403
+    assert httpx.get(f"{base}/pipelines/{NAME}-t/deployment", headers=viewer).status_code == 200
+    assert httpx.post(f"{base}/pipelines/{NAME}-t/deploy", headers=other).status_code == 404
+    assert httpx.post(f"{base}/pipelines/{NAME}-t/undeploy", headers=other).status_code == 404
+    assert f"{NAME}-t-source" not in client.get("/connectors").json()
