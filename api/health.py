@@ -54,8 +54,15 @@ def probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
         response.raise_for_status()
         return None
 
+    def workers():
+        from connectors.leases import Leases  # the workers' own heartbeats in Redis
+        live = Leases.for_settings(settings).live_workers()
+        if not live:
+            raise RuntimeError("no live connector worker (start one with `huiliu worker`)")
+        return f"{len(live)} live: {', '.join(live[:10])}"
+
     found = {"broker": broker, "schema_registry": registry, "control_db": control_db, "redis": redis_probe,
-             "clickhouse": clickhouse}
+             "clickhouse": clickhouse, "workers": workers}
     if settings.hdfs_url:  # HDFS is optional on a single machine
         found["hdfs"] = hdfs
     return found

@@ -3,9 +3,9 @@
 Exported: events per pipeline stage and metric (StageCounters), quarantined events per quality
 rule, consumer lag per group/topic/partition (api/lag.py, end offsets confirmed by a tail read),
 jobs by type and state, schedules and schedule runs by status, alert messages by level.
-Not exported, because nothing the API can read records them: sink write latency (SinkRunner only
-logs it at debug), worker heartbeats / liveness of runners (Faust and sink processes do not
-report to the control DB), per-sink SinkState (in-process only).
+Worker liveness comes from the workers' heartbeats in Redis (`huiliu_worker_up`). Not exported,
+because nothing the API can read records them: sink write latency (SinkRunner only logs it at
+debug), per-sink SinkState (in-process only), Faust runners started outside a worker.
 """
 from __future__ import annotations
 
@@ -39,7 +39,18 @@ class PlatformCollector:
         yield events
         yield quarantine
         yield from self._jobs_and_schedules(url)
+        yield from self._workers()
         yield from self._lag()
+
+    def _workers(self):
+        from connectors.leases import Leases
+        up = GaugeMetricFamily("huiliu_worker_up", "Connector workers with a recent heartbeat", labels=["worker"])
+        try:
+            for worker in Leases.for_settings(self.settings).live_workers():
+                up.add_metric([worker], 1)
+        except Exception:  # Redis down: /health says so; the other metrics still matter
+            pass
+        yield up
 
     def _jobs_and_schedules(self, url: str):
         from api.alerts.store import AlertStore, messages

@@ -65,3 +65,21 @@ def test_pipeline_stats_report_per_stage_counts(api, stack_settings):
     assert body["stages"] == {"source": {"read": 10},
                               "runner": {"read": 10, "valid": 8, "quarantined": 2, "quarantined.phone_format": 2},
                               "sink": {"written": 8}}
+
+
+def test_workers_show_in_health_and_metrics_by_their_heartbeats(api, stack_settings):
+    from connectors.leases import Leases
+    base, key = api
+    leases = Leases.for_settings(stack_settings)
+    leases.leave("health-probe-worker")
+    body = httpx.get(base + "/health", headers={"X-API-Key": key}, timeout=30).json()
+    assert body["components"]["workers"]["status"] == "down" and body["status"] == "degraded"
+    leases.heartbeat("health-probe-worker")  # what a running `huiliu worker` does every few seconds
+    try:
+        body = httpx.get(base + "/health", headers={"X-API-Key": key}, timeout=30).json()
+        assert body["components"]["workers"]["status"] == "up"
+        assert "health-probe-worker" in body["components"]["workers"]["version"]
+        metrics = httpx.get(base + "/metrics", headers={"X-API-Key": key}, timeout=60).text
+        assert 'huiliu_worker_up{worker="health-probe-worker"} 1.0' in metrics
+    finally:
+        leases.leave("health-probe-worker")
