@@ -14,7 +14,7 @@ from typing import Any
 from schemas.sqltypes import ColumnSpec
 
 
-@dataclass(frozen=True, eq=False)  # identity hash: hashing SQLAlchemy column types per row is costly
+@dataclass(frozen=True)
 class CapturedTable:
     system: str
     table: str
@@ -22,6 +22,16 @@ class CapturedTable:
     database: str | None = None
     schema: str | None = None
     unknown_types: str = "error"
+
+    def __post_init__(self):
+        # The runtime looks tables up per event; hashing SQLAlchemy column types each time is
+        # costly, so the hash of the (immutable) layout is computed once.
+        layout = tuple((c.name, repr(c.sql_type), c.nullable, c.primary_key) for c in self.columns)
+        object.__setattr__(self, "_hash", hash((self.system, self.database, self.schema, self.table,
+                                                self.unknown_types, layout)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def key_columns(self) -> list[str]:

@@ -117,37 +117,34 @@ class SourceRuntime:
         for partition, offset in batch.offsets.items():
             self.offsets.save(partition, offset)
         self.task.committed(batch.offsets)
-        counts.update({k: v for k, v in self.task.take_counters().items() if v})
+        take = getattr(self.task, "take_counters", None)  # tasks need not subclass SourceTask
+        if take is not None:
+            counts.update({k: v for k, v in take().items() if v})
         return counts
 
-    def _step(self) -> tuple[int, bool]:
-        """One poll: (events published, whether anything moved — events or offsets alone)."""
+    def run_once(self) -> int:
+        """One poll; returns the events published (an offsets-only batch is stored and returns 0)."""
         if not self.started:
             self.start()
         batch = self.task.poll()
         if not batch.events and not batch.offsets:
-            return 0, False
+            return 0
         counts = self.publish(batch)
         if self.counters:
             self.counters.add("source", counts)
-        return len(batch.events), True
-
-    def run_once(self) -> int:
-        return self._step()[0]
+        return len(batch.events)
 
     def drain(self) -> int:
-        """Poll until a poll moves nothing; returns how many events were published."""
+        """Poll until a poll publishes nothing (a round-based task ends its round there)."""
         total = 0
-        while True:
-            n, moved = self._step()
+        while (n := self.run_once()):
             total += n
-            if not moved:
-                return total
+        return total
 
     def run(self, stop, idle_seconds: float = 1.0) -> None:
         try:
             while not stop.is_set():
-                if not self._step()[1]:
+                if not self.run_once():
                     stop.wait(idle_seconds)
         finally:
             self.task.close()
