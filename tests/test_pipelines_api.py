@@ -17,6 +17,14 @@ from tests.test_security import login, make_user, op, start_api
 
 
 @pytest.fixture(scope="module")
+def stack_settings(stack_settings, tmp_path_factory):
+    """The session's servers, but a control database and state dir of this module's own: these
+    tests read the control DB file directly, and other modules' API and worker processes (some
+    killed with SIGKILL on purpose) share the session's one."""
+    return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state")})
+
+
+@pytest.fixture(scope="module")
 def api(stack_settings):
     proc, base, key = start_api(stack_settings)
     make_user(base, key, "pl-dev-a", roles=["developer"], tenant="tenant-a")

@@ -36,6 +36,14 @@ def start_api(stack_settings):
 
 
 @pytest.fixture(scope="module")
+def stack_settings(stack_settings, tmp_path_factory):
+    """The session's servers, but a control database and state dir of this module's own: these
+    tests read the control DB file directly, and other modules' API and worker processes (some
+    killed with SIGKILL on purpose) share the session's one."""
+    return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state")})
+
+
+@pytest.fixture(scope="module")
 def api(stack_settings):
     proc, base, key = start_api(stack_settings)
     yield base, key
