@@ -63,8 +63,9 @@ def test_diff_rounds_emit_creates_updates_deletes(db, request, stack_settings, t
         conn.execute(text("INSERT INTO stock VALUES (:s, :q, :p, :n)"),
                      [{"s": f"A{i:03d}", "q": i, "p": i + 0.25, "n": f"货品{i}"} for i in range(30)])
     system = f"diff_{db}_{uuid.uuid4().hex[:6]}"
+    # Only this table: the session's database also holds other tests' tables.
     config = DiffSourceConfig(name=f"diff-{system}", url=url, system=system, state_dir=str(tmp_path / "state"),
-                              fetch_size=10)
+                              fetch_size=10, tables={"include": ["*.stock"]})
     control = f"sqlite:///{tmp_path / 'control.db'}"
 
     def runtime(task):
