@@ -29,3 +29,27 @@ def upsert(table: CapturedTable, row: dict, seq: int, op: str = "c") -> ChangeEv
 
 def delete(table: CapturedTable, row: dict, seq: int) -> ChangeEvent:
     return ChangeEvent(table, "d", row, None, 1_700_000_000_000 + seq, {"seq": seq}, seq)
+
+
+def consume(settings, topic: str, expected: int, timeout: float = 90.0) -> list[dict]:
+    """Decoded envelopes of `topic` from the start, once `expected` arrived (or the deadline passed)."""
+    import time
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    from schemas.serde import WireCodec
+
+    codec = WireCodec(settings.schema_registry_url)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer.subscribe([topic])
+    out, deadline = [], time.time() + timeout
+    try:
+        while len(out) < expected and time.time() < deadline:
+            msg = consumer.poll(1)
+            if msg is not None and not msg.error():
+                out.append(codec.decode(msg.value())[1])
+    finally:
+        consumer.close()
+    return out

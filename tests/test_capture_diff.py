@@ -2,36 +2,19 @@
 from __future__ import annotations
 
 import json
-import time
 import tracemalloc
 import uuid
 from decimal import Decimal
 
 import pytest
-from confluent_kafka import Consumer
 from sqlalchemy import create_engine, text
 
 from connectors.relational.diff_mode import ROUND_STRIDE, DiffSourceConfig, DiffSourceTask
 from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
+from tests.sources import consume
 
 DATABASES = {"postgresql": "pg_url", "sqlite": None, "mariadb": "mysql_url"}
-
-
-def consume(settings, topic: str, expected: int, timeout: float = 60.0) -> list[dict]:
-    codec = WireCodec(settings.schema_registry_url)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
-    consumer.subscribe([topic])
-    out, deadline = [], time.time() + timeout
-    try:
-        while len(out) < expected and time.time() < deadline:
-            msg = consumer.poll(1)
-            if msg is not None and not msg.error():
-                out.append(codec.decode(msg.value())[1])
-    finally:
-        consumer.close()
-    return out
 
 
 class SkipCommitted:

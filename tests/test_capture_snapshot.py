@@ -2,36 +2,18 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from confluent_kafka import Consumer
 from sqlalchemy import create_engine, text
 
 from connectors.relational.selection import TableSelection, UnsupportedDatabase
 from connectors.relational.snapshot_mode import SnapshotSourceConfig, SnapshotSourceTask
 from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
-
-
-def consume(settings, topic: str, expected: int, timeout: float = 90.0) -> list[dict]:
-    """Decoded envelopes of `topic` from the start, once `expected` arrived (or the deadline passed)."""
-    codec = WireCodec(settings.schema_registry_url)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
-    consumer.subscribe([topic])
-    out, deadline = [], time.time() + timeout
-    try:
-        while len(out) < expected and time.time() < deadline:
-            msg = consumer.poll(1)
-            if msg is not None and not msg.error():
-                out.append(codec.decode(msg.value())[1])
-    finally:
-        consumer.close()
-    return out
+from tests.sources import consume
 
 
 def runtime_for(task, settings, tmp_path) -> SourceRuntime:

@@ -8,32 +8,16 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from confluent_kafka import Consumer
 from sqlalchemy import create_engine, text
 
 from connectors.relational.selection import TableSelection, UnsupportedDatabase
 from connectors.relational.trigger_mode import TriggerSourceConfig, TriggerSourceTask
 from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
+from tests.sources import consume
 
 DATABASES = {"postgresql": ("pg_url", "TIMESTAMP", "DOUBLE PRECISION", "BYTEA"),
              "mariadb": ("mysql_url", "DATETIME(6)", "DOUBLE", "BLOB")}
-
-
-def consume(settings, topic: str, expected: int, timeout: float = 60.0) -> list[dict]:
-    codec = WireCodec(settings.schema_registry_url)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
-    consumer.subscribe([topic])
-    out, deadline = [], time.time() + timeout
-    try:
-        while len(out) < expected and time.time() < deadline:
-            msg = consumer.poll(1)
-            if msg is not None and not msg.error():
-                out.append(codec.decode(msg.value())[1])
-    finally:
-        consumer.close()
-    return out
 
 
 def poll_until(task, want: int, timeout: float = 30.0):
