@@ -14,14 +14,7 @@ import httpx
 import pytest
 
 from tests.test_security import login, make_user, op, start_api
-
-
-@pytest.fixture(scope="module")
-def stack_settings(stack_settings, tmp_path_factory):
-    """The session's servers, but a control database and state dir of this module's own: these
-    tests read the control DB file directly, and other modules' API and worker processes (some
-    killed with SIGKILL on purpose) share the session's one."""
-    return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state")})
+from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 
 from api.auth import api_key_for
 from deploy.settings import settings_env
+from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
 
 PASSWORD = "correct-horse-9"
 
@@ -33,14 +34,6 @@ def start_api(stack_settings):
                 pytest.fail(f"API exited: {proc.stdout.read().decode()}")
             time.sleep(0.3)
     return proc, base, api_key_for(stack_settings)
-
-
-@pytest.fixture(scope="module")
-def stack_settings(stack_settings, tmp_path_factory):
-    """The session's servers, but a control database and state dir of this module's own: these
-    tests read the control DB file directly, and other modules' API and worker processes (some
-    killed with SIGKILL on purpose) share the session's one."""
-    return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state")})
 
 
 @pytest.fixture(scope="module")
