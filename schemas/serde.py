@@ -55,17 +55,24 @@ class WireCodec:
         fastavro.schemaless_writer(buf, self.parsed(schema_id), record)
         return buf.getvalue()
 
-    def decode(self, data: bytes | None) -> tuple[int, dict]:
+    def decode(self, data: bytes | None, whole: bool = False) -> tuple[int, dict]:
+        """(schema id, record). whole=True also refuses a body with bytes left after the record."""
         if data is None or len(data) < 5:
             raise UndecodableRecord("record is shorter than the 5-byte Confluent header")
         magic, schema_id = _HEADER.unpack_from(data)
         if magic != 0:
             raise UndecodableRecord(f"unknown magic byte {magic} (expected 0, Confluent wire format)")
         parsed = self.parsed(schema_id)
+        body = io.BytesIO(data)
+        body.seek(5)
         try:
-            return schema_id, fastavro.schemaless_reader(io.BytesIO(data[5:]), parsed)
+            record = fastavro.schemaless_reader(body, parsed)
         except Exception as exc:
             raise UndecodableRecord(f"Avro body does not match schema id {schema_id}: {exc}") from exc
+        if whole and body.tell() != len(data):
+            raise UndecodableRecord(f"Avro body has {len(data) - body.tell()} bytes after the record "
+                                    f"of schema id {schema_id}")
+        return schema_id, record
 
     def schema_of(self, schema_id: int) -> dict:
         return json.loads(self.registry.get_schema(schema_id).schema_str)

@@ -1,31 +1,27 @@
 """Micro-batch processing shared by every runner (Faust, lean confluent-kafka, benchmarks).
 
-A batch of raw Kafka messages is decoded, its row images transformed and checked by the rule
+A batch of raw Kafka messages is decoded into one polars frame per writer schema
+(schemas.frames), its row images transformed and checked by the rule
 set in one vectorised pass, then split: valid events re-encoded for the clean topic, failing or
 undecodable ones wrapped in a quarantine record with rule ids, reasons and the original bytes.
 The runner publishes both lists and commits its input only after the broker acknowledged them.
 """
 from __future__ import annotations
 
-import io
 import json
-import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import fastavro
 import polars as pl
 
 from quality_stream import LookupTable, RuleSet
-from quality_stream.frame import frame_to_rows, rows_to_frame, uniform_frame
+from quality_stream.frame import frame_to_rows
 from schemas.envelope import QUARANTINE_SCHEMA
 from schemas.naming import clean_topic, quarantine_topic, value_subject
-from schemas.serde import UndecodableRecord, WireCodec
+from schemas.frames import FrameDecoder, FrameRun
+from schemas.serde import WireCodec
 from streams.transforms import TransformConfigError, build_transforms
-
-_HEADER = struct.Struct(">bI")  # the Confluent frame, as in schemas.serde
-
 
 @dataclass(slots=True)
 class RawMessage:
@@ -76,6 +72,7 @@ class BatchProcessor:
                  lookups: dict[str, str] | None = None, bootstrap: str | None = None,
                  lookup_tables: dict[str, LookupTable] | None = None):
         self.codec = codec
+        self.decoder = FrameDecoder(codec)
         self.stage = stage
         for step in transforms:
             if step.get("kind") in ROW_DROPPING:
@@ -149,124 +146,86 @@ class BatchProcessor:
         }
         return Output(self._qtopic(msg.topic), msg.key, self.codec.encode(self._quarantine_id(msg.topic), record))
 
-    def _decode(self, data: bytes | None) -> tuple[int, dict, bool]:
-        """WireCodec.decode (same checks, same messages) plus whether the body was read to its last
-        byte: only then may a record that leaves processing unchanged be forwarded as its input
-        bytes instead of being encoded again (Avro's binary encoding of a value is canonical)."""
-        if data is None or len(data) < 5:
-            raise UndecodableRecord("record is shorter than the 5-byte Confluent header")
-        magic, schema_id = _HEADER.unpack_from(data)
-        if magic != 0:
-            raise UndecodableRecord(f"unknown magic byte {magic} (expected 0, Confluent wire format)")
-        parsed = self.codec.parsed(schema_id)
-        body = io.BytesIO(data)
-        body.seek(5)
-        try:
-            event = fastavro.schemaless_reader(body, parsed)
-        except Exception as exc:
-            raise UndecodableRecord(f"Avro body does not match schema id {schema_id}: {exc}") from exc
-        return schema_id, event, body.tell() == len(data)
-
     def process(self, batch: list[RawMessage]) -> BatchResult:
         result = BatchResult(read=len(batch))
-        outputs = result.outputs
-        by_rule = result.by_rule
-        decoded: list[tuple[RawMessage, int, dict]] = []
-        exact: list[bool] = []
-        for msg in batch:
-            try:
-                schema_id, event, whole = self._decode(msg.value)
-            except UndecodableRecord as exc:
-                outputs.append(self._quarantine(msg, f"undecodable: {exc}", [], None))
-                result.quarantined += 1
-                by_rule["_undecodable"] = by_rule.get("_undecodable", 0) + 1
-                continue
-            decoded.append((msg, schema_id, event))
-            exact.append(whole)
+        decoded = self.decoder.decode([m.value for m in batch])
+        # One slot per input message, so outputs keep the input order (per-key order downstream).
+        slots: list[Output | None] = [None] * len(batch)
+        for i, reason in decoded.errors.items():
+            slots[i] = self._quarantine(batch[i], f"undecodable: {reason}", [], None)
+            result.quarantined += 1
+            result.by_rule["_undecodable"] = result.by_rule.get("_undecodable", 0) + 1
+        for run in decoded.runs:
+            self._process_run(batch, run, slots, result)
+        result.outputs.extend(out for out in slots if out is not None)
+        return result
 
+    def _process_run(self, batch: list[RawMessage], run: FrameRun, slots: list, result: BatchResult) -> None:
+        frame = run.frame
         # Deletes carry no after-image: they pass through untouched (rules judge new data).
-        checked = [i for i, (_, _, ev) in enumerate(decoded) if ev["after"] is not None]
-        originals = [decoded[i][2]["after"] for i in checked]
-        failed: dict[int, list] = {}
-        unchanged: set[int] = set()
+        has_after = frame.get_column("after").is_not_null()
+        checked = has_after.arg_true().to_list()  # frame rows with an after-image
+        position_of = {row: pos for pos, row in enumerate(checked)}
+        rejected: dict[int, list] = {}
+        events: dict[int, dict] = {}  # frame row -> event dict, only for rows not forwarded as is
         if checked:
-            # One frame per batch: transforms run on it and the rules judge the transformed frame.
-            before = uniform_frame(originals)
-            frame = self.transforms.apply_frame(before if before is not None else rows_to_frame(originals))
-            if frame.height != len(checked):
-                raise ValueError(f"transforms changed the batch from {len(checked)} to {frame.height} rows; "
+            before = frame.get_column("after").filter(has_after).struct.unnest()
+            after = self.transforms.apply_frame(before)
+            if after.height != before.height:
+                raise ValueError(f"transforms changed the batch from {before.height} to {after.height} rows; "
                                  "the processor needs one output row per input row")
-            verdict = self.rules.evaluate_frame(frame)
-            failed = {checked[pos]: violations for pos, violations in verdict.rejected.items()}
-            same = _unchanged_rows(before, frame)
-            if same is None:
-                rows = frame_to_rows(frame)
-                for pos, i in enumerate(checked):
-                    decoded[i][2]["after"] = rows[pos]
-                unchanged = {checked[pos] for pos, (row, orig) in enumerate(zip(rows, originals)) if _same(row, orig)}
-            else:
-                # Only rows that changed or are quarantined need their transformed image as a dict;
-                # an unchanged row's after-image equals its decoded one (same values, same types).
-                need = [pos for pos in range(len(checked)) if pos in verdict.rejected or not same[pos]]
-                if need:
-                    for pos, row in zip(need, frame_to_rows(frame[need])):
-                        decoded[checked[pos]][2]["after"] = row
-                unchanged = {checked[pos] for pos, s in enumerate(same) if s}
+            rejected = self.rules.evaluate_frame(after).rejected
+            same = _unchanged_rows(before, after)
+            need = [pos for pos in range(len(checked)) if pos in rejected or not same[pos]]
+            if need:
+                rows = [checked[pos] for pos in need]
+                for row, event, image in zip(rows, frame_to_rows(frame[rows]), frame_to_rows(after[need])):
+                    event["after"] = image
+                    events[row] = event
 
         clean_topics = self._clean_topics
-        for i, (msg, schema_id, event) in enumerate(decoded):
-            violations = failed.get(i)
+        for row, i in enumerate(run.positions):
+            msg = batch[i]
+            pos = position_of.get(row)
+            violations = rejected.get(pos) if pos is not None else None
             if violations:
                 as_dicts = [{"rule_id": v.rule_id, "field": v.field, "message": v.message, "dimension": v.dimension}
                             for v in violations]
                 reason = "; ".join(f"{v.rule_id}: {v.message}" for v in violations)
-                outputs.append(self._quarantine(msg, reason, as_dicts, event))
+                slots[i] = self._quarantine(msg, reason, as_dicts, events[row])
                 result.quarantined += 1
                 for v in violations:
-                    by_rule[v.rule_id] = by_rule.get(v.rule_id, 0) + 1
+                    result.by_rule[v.rule_id] = result.by_rule.get(v.rule_id, 0) + 1
                 continue
-            if exact[i] and (i in unchanged or event["after"] is None):
-                # Decoding then encoding an unchanged record gives back its input bytes.
-                value = msg.value
+            event = events.get(row)
+            if event is None:
+                value = msg.value  # unchanged: Avro's binary encoding is canonical, so these are its bytes
             else:
                 try:
-                    value = self.codec.encode(schema_id, event)
+                    value = self.codec.encode(run.schema_id, event)
                 except Exception as exc:  # a transform produced a value the schema cannot hold
-                    outputs.append(self._quarantine(msg, f"unencodable after transforms: {exc}", [], event))
+                    slots[i] = self._quarantine(msg, f"unencodable after transforms: {exc}", [], event)
                     result.quarantined += 1
-                    by_rule["_unencodable"] = by_rule.get("_unencodable", 0) + 1
+                    result.by_rule["_unencodable"] = result.by_rule.get("_unencodable", 0) + 1
                     continue
-            if (msg.topic, schema_id) not in self._clean_subjects:
-                self._register_clean(msg.topic, schema_id)
-            ctopic = clean_topics.get(msg.topic) or self._ctopic(msg.topic)
-            outputs.append(Output(ctopic, msg.key, value))
+            if (msg.topic, run.schema_id) not in self._clean_subjects:
+                self._register_clean(msg.topic, run.schema_id)
+            slots[i] = Output(clean_topics.get(msg.topic) or self._ctopic(msg.topic), msg.key, value)
             result.valid += 1
-        return result
 
 
-# Column types whose values come back from polars as the very objects the Avro decoder made
-# (same type, equal value); floats are left out because NaN equals itself in polars only.
-def _exact(dtype: pl.DataType) -> bool:
-    return dtype in (pl.Null, pl.Boolean, pl.Int64, pl.Utf8, pl.Date) or isinstance(dtype, pl.Datetime)
-
-
-def _unchanged_rows(before: pl.DataFrame | None, after: pl.DataFrame) -> list[bool] | None:
-    """Per row: did the transforms leave every value as decoded? Columnar, so unchanged rows never
-    become dicts again. None (compare row dicts instead) unless the frame was built straight from
-    the decoded rows (uniform_frame) and keeps the same columns and exact types."""
-    if before is None or after.schema != before.schema or not all(map(_exact, before.schema.values())):
-        return None
-    if not before.width:
-        return [True] * after.height
-    mask = None
-    for name in before.columns:
-        eq = after.get_column(name).eq_missing(before.get_column(name))
-        mask = eq if mask is None else mask & eq
+def _unchanged_rows(before: pl.DataFrame, after: pl.DataFrame) -> list[bool]:
+    """Per row: did the transforms leave every value exactly as decoded (same column types, equal
+    values; floats bit for bit, since 0.0 == -0.0 would encode differently)? Columnar, so an
+    unchanged row never becomes a dict; a changed column type re-encodes every row."""
+    if after.schema != before.schema:
+        return [False] * after.height
+    mask = pl.Series([True] * after.height)
+    for name, dtype in before.schema.items():
+        old, new = before.get_column(name), after.get_column(name)
+        eq = new.eq_missing(old)
+        if dtype.is_float():
+            bits = f"i{8 if dtype == pl.Float64 else 4}"
+            eq = eq & pl.Series(new.fill_null(0).to_numpy().view(bits) == old.fill_null(0).to_numpy().view(bits))
+        mask = mask & eq
     return mask.to_list()
-
-
-def _same(row: dict, original: dict) -> bool:
-    """Equal values of the same types (1 == 1.0 == True is not enough); the encoder writes fields
-    in schema order, so key order does not matter, but it must match for the type comparison."""
-    return (row == original and list(row) == list(original)
-            and list(map(type, row.values())) == list(map(type, original.values())))

@@ -1,0 +1,155 @@
+"""Decode a batch of Confluent-framed Avro records into polars DataFrames in one native call.
+
+Decoding record by record in Python (fastavro) costs ~15-20 µs an envelope and was the largest
+cost of every runner and sink. A batch of records written with one schema is, byte for byte, the
+data block of an Avro object container file: `count, size, datum, datum, ..., sync`. So the
+bodies (header stripped) are framed as a one-block container and read by polars' Rust Avro
+reader: about fifteen times faster, and the result is already the columnar frame the rules and
+the ClickHouse sink work on.
+
+polars' schema parser does not follow named-type references (`"type": "Value"`) and rejects
+field defaults inside nested records, so the container header carries an equivalent *reader
+view* of the schema: references expanded to copies under new names, defaults and docs dropped.
+Neither changes the binary layout, which is all a schemaless datum depends on.
+
+Every record of a frame must be intact: when polars refuses the block, the records are decoded
+one by one (WireCodec.decode) to name the bad ones, and the rest is framed again.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import struct
+from dataclasses import dataclass, field
+
+import fastavro
+import polars as pl
+
+from schemas.serde import UndecodableRecord, WireCodec
+
+_HEADER = struct.Struct(">bI")
+
+
+@dataclass(slots=True)
+class FrameRun:
+    """The records of one writer schema: `positions[i]` is the input index of frame row i."""
+
+    schema_id: int
+    positions: list[int]
+    frame: pl.DataFrame
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    runs: list[FrameRun] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)  # input index -> why it is undecodable
+
+
+def reader_view(schema: dict) -> dict:
+    """The schema with named references inlined (renamed copies) and defaults/docs removed."""
+    defined: dict[str, dict] = {}
+
+    def walk(t, namespace):
+        if isinstance(t, str):
+            target = defined.get(t) or defined.get(f"{namespace}.{t}")
+            if target is None:
+                return t
+            clone = copy.deepcopy(target)
+            clone["name"] = f"{clone['name']}_ref{len(defined)}"
+            defined[clone["name"]] = clone
+            return clone
+        if isinstance(t, list):
+            return [walk(b, namespace) for b in t]
+        if not isinstance(t, dict):
+            return t
+        kind = t.get("type")
+        if kind == "record":
+            ns = t.get("namespace", namespace)
+            out = {"type": "record", "name": t["name"], "namespace": ns} if ns else {"type": "record", "name": t["name"]}
+            out["fields"] = [{"name": f["name"], "type": walk(f["type"], ns)} for f in t["fields"]]
+            defined[t["name"]] = defined[f"{ns}.{t['name']}" if ns else t["name"]] = out
+            return out
+        if kind in ("enum", "fixed"):
+            ns = t.get("namespace", namespace)
+            out = {k: v for k, v in t.items() if k not in ("default", "doc")}
+            defined[t["name"]] = defined[f"{ns}.{t['name']}" if ns else t["name"]] = out
+            return out
+        if kind == "array":
+            return {"type": "array", "items": walk(t["items"], namespace)}
+        if kind == "map":
+            return {"type": "map", "values": walk(t["values"], namespace)}
+        return {k: v for k, v in t.items() if k != "doc"}  # primitives with logical types
+
+    return walk(copy.deepcopy(schema), None)
+
+
+def _zigzag(n: int) -> bytes:
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n & ~0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+class FrameDecoder:
+    def __init__(self, codec: WireCodec):
+        self.codec = codec
+        self._containers: dict[int, tuple[bytes, bytes]] = {}  # schema id -> (header, sync marker)
+
+    def _container(self, schema_id: int) -> tuple[bytes, bytes]:
+        known = self._containers.get(schema_id)
+        if known is None:
+            self.codec.parsed(schema_id)  # raises UndecodableRecord for an unknown id
+            buf = io.BytesIO()
+            fastavro.writer(buf, fastavro.parse_schema(reader_view(self.codec.schema_of(schema_id))), [])
+            header = buf.getvalue()
+            known = self._containers[schema_id] = (header, header[-16:])
+        return known
+
+    def _read(self, schema_id: int, bodies: list[bytes]) -> pl.DataFrame:
+        header, sync = self._container(schema_id)
+        data = b"".join(bodies)
+        frame = pl.read_avro(io.BytesIO(b"".join((header, _zigzag(len(bodies)), _zigzag(len(data)), data, sync))))
+        if frame.height != len(bodies):
+            raise ValueError(f"block of {len(bodies)} records decoded to {frame.height} rows")
+        return frame
+
+    def decode(self, values: list[bytes | None]) -> DecodedBatch:
+        batch = DecodedBatch()
+        by_schema: dict[int, list[int]] = {}
+        for i, value in enumerate(values):
+            if value is None or len(value) < 5:
+                batch.errors[i] = "record is shorter than the 5-byte Confluent header"
+                continue
+            magic, schema_id = _HEADER.unpack_from(value)
+            if magic != 0:
+                batch.errors[i] = f"unknown magic byte {magic} (expected 0, Confluent wire format)"
+                continue
+            by_schema.setdefault(schema_id, []).append(i)
+        for schema_id, positions in by_schema.items():
+            try:
+                frame = self._read(schema_id, [values[i][5:] for i in positions])
+            except UndecodableRecord as exc:  # unknown schema id: every record of it
+                batch.errors.update((i, str(exc)) for i in positions)
+                continue
+            except Exception:
+                positions = self._weed_out(values, positions, batch.errors)
+                if not positions:
+                    continue
+                frame = self._read(schema_id, [values[i][5:] for i in positions])
+            batch.runs.append(FrameRun(schema_id, positions, frame))
+        return batch
+
+    def _weed_out(self, values, positions: list[int], errors: dict[int, str]) -> list[int]:
+        """The positions whose record decodes on its own and to its last byte; the others' reasons."""
+        good = []
+        for i in positions:
+            try:
+                self.codec.decode(values[i], whole=True)
+            except UndecodableRecord as exc:
+                errors[i] = str(exc)
+            else:
+                good.append(i)
+        return good
