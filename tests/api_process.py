@@ -59,3 +59,14 @@ def own_state_settings(stack_settings, tmp_path_factory):
     the module's own (their tests read the control DB file directly, while other modules' API and
     worker processes, some killed with SIGKILL on purpose, share the session's one)."""
     return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state")})
+
+
+@pytest.fixture(scope="module", name="api")
+def api_client(stack_settings):
+    """For modules that import it: the API as a real process and a client with the operator key."""
+    from api.auth import api_key_for
+    proc, base = start_api(stack_settings)
+    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=60)
+    yield client
+    client.close()
+    stop_api(proc)

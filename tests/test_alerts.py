@@ -8,14 +8,13 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from api.auth import api_key_for
 from deploy.control import StageCounters
-from tests.api_process import start_api, stop_api, wait_for
+from tests.api_process import api_client  # noqa: F401 - a fixture: api
+from tests.api_process import wait_for
 
 SMTP_PORT = 47210
 
 
-# The API as a real process, as tests/test_api.py does (copied per file: test modules are not importable).
 class Inbox:
     def __init__(self):
         self.messages: list[email.message.Message] = []
@@ -35,15 +34,6 @@ def inbox():
     controller.start()
     yield box
     controller.stop()
-
-
-@pytest.fixture(scope="module")
-def api(stack_settings):
-    proc, base = start_api(stack_settings)
-    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=30)
-    yield client
-    client.close()
-    stop_api(proc)
 
 
 CHANNEL = {"smtp_host": "127.0.0.1", "smtp_port": SMTP_PORT, "from": "huiliu@test.local", "to": ["ops@test.local"],

@@ -3,20 +3,11 @@ from __future__ import annotations
 
 
 import httpx
-import pytest
 
 from api.auth import api_key_for
 from api.jobs import JobManager
+from tests.api_process import api_client  # noqa: F401 - a fixture: api
 from tests.api_process import start_api, stop_api, wait_for
-
-
-@pytest.fixture(scope="module")
-def api(stack_settings):
-    proc, base = start_api(stack_settings)
-    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=30)
-    yield client
-    client.close()
-    stop_api(proc)
 
 
 def test_job_routes_need_the_api_key(api):

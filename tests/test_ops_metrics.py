@@ -12,23 +12,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.auth import api_key_for
 from api.request_ids import install_request_ids
 from deploy.control import StageCounters
 from deploy.kafka import ensure_topics
 from deploy.logs import configure_logging, log_path
 from deploy.settings import Settings
-from tests.api_process import start_api, stop_api, wait_for
-
-
-# The API as a real process, as tests/test_api.py does (copied per file: test modules are not importable).
-@pytest.fixture(scope="module")
-def api(stack_settings):
-    proc, base = start_api(stack_settings)
-    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=60)
-    yield client
-    client.close()
-    stop_api(proc)
+from tests.api_process import api_client  # noqa: F401 - a fixture: api
+from tests.api_process import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import time
 
-import httpx
-import pytest
 import yaml
 
-from api.auth import api_key_for
 from deploy.demo.seed import seed
+from tests.api_process import api_client  # noqa: F401 - a fixture: api
 from tests.api_process import start_api, stop_api, wait_for
 
 TEMPLATE = "deploy/demo/population.yaml"
-
-
-# The API as a real process, as tests/test_api.py does (copied per file: test modules are not importable).
-@pytest.fixture(scope="module")
-def api(stack_settings):
-    proc, base = start_api(stack_settings)
-    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=30)
-    yield client
-    client.close()
-    stop_api(proc)
 
 
 def runs(api, name):

@@ -14,7 +14,7 @@ from api.security import Principal
 def pipeline_visible(request: Request, principal: Principal, name: str) -> bool:
     """Unknown pipelines (e.g. run from a YAML file, never saved through the API) are visible only
     to principals that see every tenant."""
-    head = pipeline_store_for(request.app.state.settings.resolved_control_db_url).head(name)
+    head = pipeline_store_for(request.app.state.settings).head(name)
     tenant = head["tenant"] if head else None
     return (principal.all_tenants or (head is not None and principal.sees_tenant(tenant))) \
         and principal.may_access("pipeline", name)

@@ -4,7 +4,8 @@
 saved document, never changed. A save names the version it was based on; the row is moved on by
 `UPDATE ... WHERE version = <base>`, so of two concurrent saves from the same base exactly one
 wins and the other is refused (Stale) rather than silently overwriting it.
-Names are global (they name topics and counters), tenants own them.
+Names are global (they name topics and counters), tenants own them. Secrets in documents are
+stored sealed (connectors.secrets.Vault); versions saved before that stay readable as they are.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, 
 from sqlalchemy.exc import IntegrityError
 
 from api.audit.log import utc_iso
+from connectors.secrets import Vault
 from deploy.control import engine_for
 
 metadata = MetaData()
@@ -60,14 +62,19 @@ class Stale(Exception):
         self.current = current
 
 
+def pipeline_store_for(settings) -> "PipelineStore":
+    return _store(settings.resolved_control_db_url, str(settings.state_dir))
+
+
 @lru_cache(maxsize=8)
-def pipeline_store_for(url: str) -> "PipelineStore":
-    return PipelineStore(url)
+def _store(url: str, state_dir: str) -> "PipelineStore":
+    return PipelineStore(url, Vault(state_dir))
 
 
 class PipelineStore:
-    def __init__(self, url: str):
+    def __init__(self, url: str, vault: Vault):
         self.engine = engine_for(url)
+        self.vault = vault
         metadata.create_all(self.engine)
 
     def head(self, name: str, include_deleted: bool = False) -> dict | None:
@@ -97,7 +104,7 @@ class PipelineStore:
         if row is None:
             return None
         d = dict(row._mapping)
-        d["document"] = json.loads(d["document"])
+        d["document"] = self.vault.unseal(json.loads(d["document"]))
         return d
 
     def versions(self, name: str) -> list[dict]:
@@ -151,8 +158,8 @@ class PipelineStore:
             self._add_version(conn, name, base_version + 1, document, op, message, author, now)
         return base_version + 1
 
-    @staticmethod
-    def _add_version(conn, name, version, document, op, message, author, at) -> None:
+    def _add_version(self, conn, name, version, document, op, message, author, at) -> None:
+        sealed = self.vault.seal(document)
         conn.execute(insert(pipeline_versions).values(
-            name=name, version=version, document=json.dumps(document, sort_keys=True, ensure_ascii=False),
+            name=name, version=version, document=json.dumps(sealed, sort_keys=True, ensure_ascii=False),
             op=op, message=message, author=author, at=at))

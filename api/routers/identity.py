@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
+from api.audit import audit_as
 from api.identity import passwords
 from api.identity.policy import check_grantable, covers, home_tenant, visible
 from api.identity.schemas import (ApiKeyCreated, ApiKeyIn, ApiKeyOut, GroupIn, GroupOut, GroupPatch, RoleIn,
@@ -17,11 +18,6 @@ manager = require("users:manage")
 
 def _store(request: Request) -> IdentityStore:
     return store_for(request.app.state.settings.resolved_control_db_url)
-
-
-def _audit(request: Request, action: str, **detail) -> None:
-    request.state.audit_action = action
-    request.state.audit_detail = detail
 
 
 def _strong(secret) -> str:
@@ -47,7 +43,7 @@ def list_users(request: Request, principal: Principal = Depends(manager)) -> lis
 
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_user(body: UserIn, request: Request, principal: Principal = Depends(manager)) -> dict:
-    _audit(request, "user.create", username=body.username)
+    audit_as(request, "user.create", username=body.username)
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)
     check_grantable(principal, store, body.roles, body.groups, body.tenants, body.superuser)
@@ -68,7 +64,7 @@ def update_user(username: str, body: UserPatch, request: Request, principal: Pri
     store = _store(request)
     user = _found(visible(principal, store.user(username)), "user", username)
     changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"password", "unlock"})
-    _audit(request, "user.update", username=username, fields=sorted(body.model_fields_set))
+    audit_as(request, "user.update", username=username, fields=sorted(body.model_fields_set))
     check_grantable(principal, store, changes.get("roles", []), changes.get("groups", []),
                     changes.get("tenants", []))
     if user["superuser"] and not principal.superuser:
@@ -83,7 +79,7 @@ def update_user(username: str, body: UserPatch, request: Request, principal: Pri
 
 @router.delete("/users/{username}", status_code=204)
 def delete_user(username: str, request: Request, principal: Principal = Depends(manager)) -> Response:
-    _audit(request, "user.delete", username=username)
+    audit_as(request, "user.delete", username=username)
     store = _store(request)
     user = _found(visible(principal, store.user(username)), "user", username)
     if user["superuser"] and not principal.superuser:
@@ -105,7 +101,7 @@ def list_groups(request: Request, principal: Principal = Depends(manager)) -> li
 
 @router.post("/groups", response_model=GroupOut, status_code=201)
 def create_group(body: GroupIn, request: Request, principal: Principal = Depends(manager)) -> dict:
-    _audit(request, "group.create", group=body.name)
+    audit_as(request, "group.create", group=body.name)
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)
     check_grantable(principal, store, body.roles)
@@ -123,7 +119,7 @@ def get_group(name: str, request: Request, principal: Principal = Depends(manage
 
 @router.patch("/groups/{name}", response_model=GroupOut)
 def update_group(name: str, body: GroupPatch, request: Request, principal: Principal = Depends(manager)) -> dict:
-    _audit(request, "group.update", group=name, fields=sorted(body.model_fields_set))
+    audit_as(request, "group.update", group=name, fields=sorted(body.model_fields_set))
     store = _store(request)
     _found(visible(principal, store.group(name)), "group", name)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
@@ -133,7 +129,7 @@ def update_group(name: str, body: GroupPatch, request: Request, principal: Princ
 
 @router.delete("/groups/{name}", status_code=204)
 def delete_group(name: str, request: Request, principal: Principal = Depends(manager)) -> Response:
-    _audit(request, "group.delete", group=name)
+    audit_as(request, "group.delete", group=name)
     store = _store(request)
     _found(visible(principal, store.group(name)), "group", name)
     store.delete_group(name)
@@ -148,7 +144,7 @@ def list_roles(request: Request, principal: Principal = Depends(manager)) -> lis
 
 @router.post("/roles", response_model=RoleOut, status_code=201)
 def create_role(body: RoleIn, request: Request, principal: Principal = Depends(manager)) -> dict:
-    _audit(request, "role.create", role=body.name)
+    audit_as(request, "role.create", role=body.name)
     if not covers(principal, set(body.permissions)):
         raise HTTPException(403, "cannot grant permissions you do not hold")
     try:
@@ -171,7 +167,7 @@ def _custom_role(store: IdentityStore, name: str) -> dict:
 
 @router.patch("/roles/{name}", response_model=RoleOut)
 def update_role(name: str, body: RolePatch, request: Request, principal: Principal = Depends(manager)) -> dict:
-    _audit(request, "role.update", role=name, fields=sorted(body.model_fields_set))
+    audit_as(request, "role.update", role=name, fields=sorted(body.model_fields_set))
     store = _store(request)
     role = _custom_role(store, name)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
@@ -182,7 +178,7 @@ def update_role(name: str, body: RolePatch, request: Request, principal: Princip
 
 @router.delete("/roles/{name}", status_code=204)
 def delete_role(name: str, request: Request, principal: Principal = Depends(manager)) -> Response:
-    _audit(request, "role.delete", role=name)
+    audit_as(request, "role.delete", role=name)
     store = _store(request)
     role = _custom_role(store, name)
     if not covers(principal, set(role["permissions"])):
@@ -207,7 +203,7 @@ def create_api_key(body: ApiKeyIn, request: Request, principal: Principal = Depe
     tenant = home_tenant(principal, body.tenant)
     check_grantable(principal, store, body.roles)
     row, key = store.create_api_key(body.name, tenant, body.roles, principal.name)
-    _audit(request, "api_key.create", id=row["id"], name=body.name)
+    audit_as(request, "api_key.create", id=row["id"], name=body.name)
     return {**row, "key": key}
 
 
@@ -218,7 +214,7 @@ def get_api_key(key_id: str, request: Request, principal: Principal = Depends(ma
 
 @router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key (kept, for the audit trail)")
 def revoke_api_key(key_id: str, request: Request, principal: Principal = Depends(manager)) -> Response:
-    _audit(request, "api_key.revoke", id=key_id)
+    audit_as(request, "api_key.revoke", id=key_id)
     store = _store(request)
     _found(visible(principal, store.api_key(key_id)), "API key", key_id)
     store.revoke_api_key(key_id)

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from api.audit import audit_as
 from api.pipelines import deploy as deployment
 from api.pipelines.access import ensure_pipeline_visible
 from api.pipelines.store import pipeline_store_for
@@ -23,13 +24,8 @@ from connectors.secrets import scrub
 router = APIRouter(tags=["pipelines"])
 
 
-def _audit(request: Request, action: str, **detail) -> None:
-    request.state.audit_action = action
-    request.state.audit_detail = detail
-
-
 def _current(request: Request, name: str) -> dict[str, Any]:
-    current = pipeline_store_for(request.app.state.settings.resolved_control_db_url).document(name)
+    current = pipeline_store_for(request.app.state.settings).document(name)
     if current is None:
         raise HTTPException(404, f"no pipeline {name!r}")
     return current
@@ -37,7 +33,7 @@ def _current(request: Request, name: str) -> dict[str, Any]:
 
 @router.post("/pipelines/{name}/deploy", summary="Start the pipeline's current version: source, runner and sink connectors")
 def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(require("pipeline:deploy"))) -> Any:
-    _audit(request, "pipeline.deploy", name=name)
+    audit_as(request, "pipeline.deploy", name=name)
     ensure_pipeline_visible(request, principal, name)
     current = _current(request, name)
     try:
@@ -54,7 +50,7 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
 
 @router.post("/pipelines/{name}/undeploy", summary="Stop the pipeline: delete its connectors (offsets are kept)")
 def undeploy_pipeline(name: str, request: Request, principal: Principal = Depends(require("pipeline:deploy"))) -> dict:
-    _audit(request, "pipeline.undeploy", name=name)
+    audit_as(request, "pipeline.undeploy", name=name)
     ensure_pipeline_visible(request, principal, name)
     removed = deployment.undeploy(_connector_store(request), name)
     return {"pipeline": name, "removed": [deployment.connector_name(name, s) for s in removed]}
@@ -64,7 +60,7 @@ def undeploy_pipeline(name: str, request: Request, principal: Principal = Depend
 def get_deployment(name: str, request: Request, principal: Principal = Depends(require("pipeline:view"))) -> dict:
     ensure_pipeline_visible(request, principal, name)
     store = _connector_store(request)
-    head = pipeline_store_for(request.app.state.settings.resolved_control_db_url).head(name)
+    head = pipeline_store_for(request.app.state.settings).head(name)
     stages: dict[str, Any] = {}
     for stage in deployment.STAGES:
         cname = deployment.connector_name(name, stage)

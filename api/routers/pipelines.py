@@ -11,13 +11,14 @@ import re
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from api.audit import audit_as
 from api.identity.policy import home_tenant
 from api.pipelines import document as documents
 from api.pipelines.diff import diff
 from api.pipelines.graph import graph
-from api.pipelines.redact import redact, restore
 from api.pipelines.store import Exists, NotFound, PipelineStore, Stale, pipeline_store_for
 from api.security import Principal, require
+from connectors.secrets import mask, unmask
 from deploy.pipeline import PipelineSpec
 
 router = APIRouter(tags=["pipelines"])
@@ -47,7 +48,7 @@ class Rollback(BaseModel):
 
 
 def _store(request: Request) -> PipelineStore:
-    return pipeline_store_for(request.app.state.settings.resolved_control_db_url)
+    return pipeline_store_for(request.app.state.settings)
 
 
 def _head(store: PipelineStore, principal: Principal, name: str) -> dict:
@@ -62,7 +63,7 @@ def _out(store: PipelineStore, head: dict, response: Response | None = None) -> 
     if response is not None:
         response.headers["ETag"] = f'"{head["version"]}"'
     return {**{k: head[k] for k in ("name", "tenant", "owner", "version", "updated_at", "updated_by")},
-            "document": redact(current["document"])}
+            "document": mask(current["document"])}
 
 
 def _base_version(if_match: str | None, version: int | None) -> int:
@@ -83,17 +84,12 @@ def _checked(request: Request, spec: PipelineSpec, principal: Principal, old: di
     doc["tenant"] = home_tenant(principal, tenant)
     doc["owner"] = doc["owner"] or (old or {}).get("owner") or principal.name
     if old is not None:
-        doc = restore(doc, old)
+        doc = unmask(doc, old)
     try:
         documents.validate(doc, request.app.state.settings)
     except documents.InvalidDocument as e:
         raise HTTPException(422, e.errors)
     return doc
-
-
-def _audit(request: Request, action: str, **detail) -> None:
-    request.state.audit_action = action
-    request.state.audit_detail = detail
 
 
 def _stale(e: Stale) -> HTTPException:
@@ -110,7 +106,7 @@ def list_pipelines(request: Request, principal: Principal = Depends(require("pip
 @router.post("/pipelines", response_model=PipelineOut, status_code=201, summary="Create a pipeline (version 1)")
 def create_pipeline(spec: PipelineSpec, request: Request, response: Response, message: str = Query("", max_length=2000),
                     principal: Principal = Depends(require("pipeline:create"))) -> dict:
-    _audit(request, "pipeline.create", name=spec.name)
+    audit_as(request, "pipeline.create", name=spec.name)
     if not principal.may_access("pipeline", spec.name):
         raise HTTPException(403, f"no grant for pipeline {spec.name!r}")
     doc = _checked(request, spec, principal, None)
@@ -136,7 +132,7 @@ def save_pipeline(name: str, spec: PipelineSpec, request: Request, response: Res
                   if_match: str | None = Header(None, max_length=40), version: int | None = Query(None, ge=0, le=2**31),
                   message: str = Query("", max_length=2000),
                   principal: Principal = Depends(require("pipeline:edit"))) -> dict:
-    _audit(request, "pipeline.update", name=name)
+    audit_as(request, "pipeline.update", name=name)
     store = _store(request)
     head = _head(store, principal, name)
     base = _base_version(if_match, version)
@@ -156,7 +152,7 @@ def save_pipeline(name: str, spec: PipelineSpec, request: Request, response: Res
 @router.delete("/pipelines/{name}", status_code=204, summary="Delete (its versions stay, for audit and re-creation)")
 def delete_pipeline(name: str, request: Request, if_match: str | None = Header(None, max_length=40),
                     principal: Principal = Depends(require("pipeline:delete"))) -> Response:
-    _audit(request, "pipeline.delete", name=name)
+    audit_as(request, "pipeline.delete", name=name)
     store = _store(request)
     head = _head(store, principal, name)
     base = _base_version(if_match, None) if if_match else head["version"]
@@ -189,7 +185,7 @@ def get_version(name: str, version: int, request: Request,
     store = _store(request)
     _head(store, principal, name)
     found = _version(store, name, version)
-    return {**{k: v for k, v in found.items() if k != "document"}, "document": redact(found["document"])}
+    return {**{k: v for k, v in found.items() if k != "document"}, "document": mask(found["document"])}
 
 
 @router.get("/pipelines/{name}/diff", summary="JSON diff between two versions (default: previous -> current)")
@@ -202,7 +198,7 @@ def diff_versions(name: str, request: Request,
     b = to_version or head["version"]
     a = from_version or max(1, b - 1)
     old, new = _version(store, name, a), _version(store, name, b)
-    return {"pipeline": name, "from": a, "to": b, "changes": diff(redact(old["document"]), redact(new["document"]))}
+    return {"pipeline": name, "from": a, "to": b, "changes": diff(mask(old["document"]), mask(new["document"]))}
 
 
 @router.post("/pipelines/{name}/rollback", response_model=PipelineOut,
@@ -210,7 +206,7 @@ def diff_versions(name: str, request: Request,
 def rollback(name: str, request: Request, response: Response, body: Rollback = Body(...),
              if_match: str | None = Header(None, max_length=40),
              principal: Principal = Depends(require("pipeline:edit"))) -> dict:
-    _audit(request, "pipeline.rollback", name=name, to_content_of=body.version)
+    audit_as(request, "pipeline.rollback", name=name, to_content_of=body.version)
     store = _store(request)
     head = _head(store, principal, name)
     base = _base_version(if_match, None) if if_match else head["version"]
