@@ -2,19 +2,21 @@
 
 Exported: events per pipeline stage and metric (StageCounters), quarantined events per quality
 rule, consumer lag per group/topic/partition (api/lag.py, end offsets confirmed by a tail read),
-jobs by type and state, schedules and schedule runs by status, alert messages by level.
-Worker liveness comes from the workers' heartbeats in Redis (`huiliu_worker_up`). Not exported,
-because nothing the API can read records them: sink write latency (SinkRunner only logs it at
-debug), per-sink SinkState (in-process only), Faust runners started outside a worker.
+jobs by type and state, schedules and schedule runs by status, alert messages by level, sink
+write latency per sink and store (`huiliu_sink_write_seconds`, a histogram SinkRunner keeps in
+the stage counters, see sinks/latency.py). Worker liveness comes from the workers' heartbeats in
+Redis (`huiliu_worker_up`). Not exported, because nothing the API can read records them:
+per-sink SinkState (in-process only), Faust runners started outside a worker.
 """
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import func, select
 
 from deploy.control import engine_for, stage_counters
 from deploy.settings import Settings
+from sinks import latency
 
 
 class PlatformCollector:
@@ -31,13 +33,20 @@ class PlatformCollector:
         with engine_for(url).connect() as conn:
             rows = conn.execute(select(stage_counters.c.pipeline, stage_counters.c.stage, stage_counters.c.metric,
                                        stage_counters.c.value)).all()
+        writes = HistogramMetricFamily("huiliu_sink_write_seconds", "Store write duration per sink batch "
+                                       "(retries included)", labels=["sink", "store"])
+        for (sink, store), h in latency.histograms((p, m, v) for p, s, m, v in rows if s == latency.STAGE).items():
+            writes.add_metric([sink, store], h["buckets"], h["sum"])
         for pipeline, stage, metric, value in rows:
+            if stage == latency.STAGE:
+                continue
             if metric.startswith("quarantined."):
                 quarantine.add_metric([pipeline, metric.split(".", 1)[1]], float(value))
             else:
                 events.add_metric([pipeline, stage, metric], float(value))
         yield events
         yield quarantine
+        yield writes
         yield from self._jobs_and_schedules(url)
         yield from self._workers()
         yield from self._lag()

@@ -57,8 +57,11 @@ def build_runtime(record: ConnectorRecord, settings, codec=None):
                              control_db_url=settings.resolved_control_db_url,
                              topic_prefix=getattr(cfg, "topic_prefix", None) or settings.topic_prefix,
                              partitions=getattr(cfg, "partitions", 1))
+    from deploy.control import StageCounters
     from sinks.runtime import SinkRunner
-    return SinkRunner(settings.kafka_bootstrap, f"huiliu-connect-{record.name}", spec.topics, codec, task)
+    # counters under the connector's name: written/deleted and write latency reach /metrics
+    return SinkRunner(settings.kafka_bootstrap, f"huiliu-connect-{record.name}", spec.topics, codec, task,
+                      counters=StageCounters(settings.resolved_control_db_url, record.name))
 
 
 class TaskRunner:

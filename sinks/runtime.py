@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from schemas.serde import UndecodableRecord, WireCodec
 from sinks.base import FatalSinkError, SinkError, SinkRecord, SinkTask
+from sinks import latency
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class SinkRunner:
         t0 = time.perf_counter()
         if not self._write(records, stop):
             return 0
+        latency.observe(self.counters, latency.store_of(self.task), time.perf_counter() - t0)
         self._commit(records)
         self.status.set("running")
         self.status.written += len(records)

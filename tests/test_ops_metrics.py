@@ -1,9 +1,11 @@
-"""Operations view: consumer lag correct on the local (tansu) broker, /metrics, /logs, request ids."""
+"""Operations view: consumer lag correct on the local (tansu) broker, /metrics (sink write latency
+included), /logs, request ids."""
 from __future__ import annotations
 
 import json
 import logging
 import re
+import threading
 import uuid
 
 import httpx
@@ -13,12 +15,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.request_ids import install_request_ids
+from connectors.base import CapturedTable
+from connectors.runtime import SourceRuntime
 from deploy.control import StageCounters
 from deploy.kafka import ensure_topics
 from deploy.logs import configure_logging, log_path
 from deploy.settings import Settings
+from schemas.serde import WireCodec
+from schemas.sqltypes import ColumnSpec
+from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask
+from sinks.runtime import SinkRunner
 from tests.api_process import api_client  # noqa: F401 - a fixture: api
 from tests.api_process import wait_for
+from tests.sources import ListSourceTask, upsert
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +77,41 @@ def test_metrics_in_prometheus_format(api, lagging_group, stack_settings):
     assert re.search(r'huiliu_jobs\{state="\w+",type="noop"\} \d', text)
     assert "huiliu_consumer_lag_up 1.0" in text and "# TYPE huiliu_schedule_runs gauge" in text
     assert httpx.get(str(api.base_url) + "/metrics").status_code == 401
+
+
+def test_sink_write_latency_per_sink_and_store(api, stack_settings):
+    """A ClickHouse sink over a real topic: SinkRunner counts its write durations in the stage
+    counters, /metrics shows them as a histogram per sink and store."""
+    import sqlalchemy.types as sa
+    name = f"lat_{uuid.uuid4().hex[:6]}"
+    table = CapturedTable("latency", name, (ColumnSpec("id", sa.BigInteger(), False, True),
+                                            ColumnSpec("name", sa.String(40))), None, "public")
+    codec = WireCodec(stack_settings.schema_registry_url)
+    source = SourceRuntime(ListSourceTask(f"src-{name}", [upsert(table, {"id": i, "name": f"n{i}"}, i)
+                                                          for i in range(1, 51)], batch_size=10),
+                           bootstrap=stack_settings.kafka_bootstrap, codec=codec,
+                           control_db_url=stack_settings.resolved_control_db_url)
+    assert source.drain() == 50
+    task = ClickHouseSinkTask(ClickHouseSinkConfig(url=stack_settings.clickhouse_url, table=name), codec.schema_of)
+    runner = SinkRunner(stack_settings.kafka_bootstrap, f"sink-{name}", [source.topic_of(table)], codec, task,
+                        batch_size=20, counters=StageCounters(stack_settings.resolved_control_db_url, name))
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: runner.status.written == 50, timeout=90)
+    finally:
+        stop.set()
+        thread.join(30)
+
+    text = api.get("/metrics").text
+    labels = f'sink="{name}",store="clickhouse"'
+    count = re.search(rf"huiliu_sink_write_seconds_count\{{{labels}\}} (\S+)", text)
+    assert count and float(count.group(1)) == runner.status.batches > 0, text[-3000:]
+    assert float(re.search(rf"huiliu_sink_write_seconds_sum\{{{labels}\}} (\S+)", text).group(1)) > 0
+    assert f'huiliu_sink_write_seconds_bucket{{le="+Inf",{labels}}} {count.group(1)}' in text
+    assert "# TYPE huiliu_sink_write_seconds histogram" in text
+    assert f'pipeline="{name}",stage="sink"}} 50.0' in text  # written, through the same counters
 
 
 def test_logs_are_json_lines_searchable_over_http(api):
