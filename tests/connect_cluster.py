@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -61,6 +62,21 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+@contextmanager
+def api_and_worker(settings, logs: Path, worker_id: str):
+    """An API and one worker process on `settings`; yields a client with the operator key."""
+    from api.auth import api_key_for
+    api, base = start_api(settings, logs / "api.log")
+    worker = start_worker(settings, worker_id, logs / "worker.log")
+    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(settings)}, timeout=60)
+    try:
+        yield client
+    finally:
+        client.close()
+        stop(worker)
+        stop(api)
 
 
 def make_table(pg_url: str, table: str) -> None:

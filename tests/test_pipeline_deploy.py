@@ -14,9 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from api.auth import api_key_for
 from sinks.clickhouse import client_from_url
-from tests.connect_cluster import start_api, start_worker, stop, wait_until
+from tests.connect_cluster import api_and_worker, wait_until
 
 RUN = uuid.uuid4().hex[:6]
 NAME = f"deploy-{RUN}"
@@ -37,14 +36,9 @@ VALID = {1: ("Alice", "13800000001"), 2: ("Bob", "13900000002"), 3: ("Carol", "1
 @pytest.fixture(scope="module")
 def cluster(stack_settings, tmp_path_factory):
     logs = tmp_path_factory.mktemp("deploy-logs")
-    api, base = start_api(stack_settings, logs / "api.log")
-    worker = start_worker(stack_settings, f"worker-deploy-{RUN}", logs / "worker.log")
-    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=60)
-    yield client, logs
-    client.post(f"/pipelines/{NAME}/undeploy")
-    client.close()
-    stop(worker)
-    stop(api)
+    with api_and_worker(stack_settings, logs, f"worker-deploy-{RUN}") as client:
+        yield client, logs
+        client.post(f"/pipelines/{NAME}/undeploy")
 
 
 def _make_source(pg_url: str) -> None:

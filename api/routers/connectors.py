@@ -12,13 +12,17 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.security import require
+from api.audit import audit_as
+from api.jobs import job_manager
+from api.jobs.connector_jobs import follow_snapshot
+from api.security import Principal, require
 from connectors import plugins
 from connectors.document import FieldError
 from connectors.leases import Leases, task_key
 from connectors.secrets import scrub, unmask
 from connectors.store import ConnectorExists, ConnectorRecord, ConnectorStore
 from connectors.validation import validate, validate_response
+from deploy.control import OffsetStore
 
 router = APIRouter(tags=["connectors"], dependencies=[Depends(require("connector:manage"))])
 
@@ -208,15 +212,24 @@ def delete_connector(name: str, request: Request) -> Response:
 
 
 @router.post("/connectors/{name}/snapshot", status_code=202,
-             summary="Re-read chosen tables from the start: {\"tables\": [...]} (empty = all)")
-def snapshot(name: str, request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+             summary="Re-read chosen tables from the start: {\"tables\": [...]} (empty = all); "
+                     "a job (job_id) follows it to the end")
+def snapshot(name: str, request: Request, body: dict[str, Any] = Body(default_factory=dict),
+             principal: Principal = Depends(require("connector:manage"))) -> Any:
+    audit_as(request, "connector.snapshot", name=name)
     record = _record(request, name)
     if record.kind != "source":
         raise HTTPException(400, f"Connector {name} is a sink; snapshots are for sources")
     tables = body.get("tables") or []
     if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
         return _invalid([FieldError("tables", "must be a list of table names")], {})
-    return _store(request).request_snapshot(name, tables)
+    store = _store(request)
+    requested = store.request_snapshot(name, tables)
+    offsets = OffsetStore(request.app.state.settings.resolved_control_db_url, name)
+    job_id = job_manager(request.app).submit("connector.snapshot", principal.name,
+                                             lambda ctx: follow_snapshot(ctx, store, offsets, requested["id"]))
+    request.state.audit_detail.update(snapshot=requested["id"], job=job_id)
+    return {**requested, "job_id": job_id}
 
 
 @router.get("/connectors/{name}/snapshots", summary="Snapshot requests of a connector and their outcome")
