@@ -119,15 +119,14 @@ class FrameDecoder:
     def decode(self, values: list[bytes | None]) -> DecodedBatch:
         batch = DecodedBatch()
         by_schema: dict[int, list[int]] = {}
-        for i, value in enumerate(values):
-            if value is None or len(value) < 5:
-                batch.errors[i] = "record is shorter than the 5-byte Confluent header"
-                continue
-            magic, schema_id = _HEADER.unpack_from(value)
-            if magic != 0:
-                batch.errors[i] = f"unknown magic byte {magic} (expected 0, Confluent wire format)"
-                continue
-            by_schema.setdefault(schema_id, []).append(i)
+        headers = {value[:5] for value in values if value is not None}
+        if len(headers) == 1 and None not in values and len(next(iter(headers))) == 5:
+            # The common case, one schema and well-framed records: no per-record header parsing.
+            magic, schema_id = _HEADER.unpack(next(iter(headers)))
+            if magic == 0 and all(len(v) > 5 for v in values):
+                by_schema[schema_id] = list(range(len(values)))
+        if not by_schema:
+            self._group(values, by_schema, batch.errors)
         for schema_id, positions in by_schema.items():
             try:
                 frame = self._read(schema_id, [values[i][5:] for i in positions])
@@ -141,6 +140,18 @@ class FrameDecoder:
                 frame = self._read(schema_id, [values[i][5:] for i in positions])
             batch.runs.append(FrameRun(schema_id, positions, frame))
         return batch
+
+    @staticmethod
+    def _group(values: list[bytes | None], by_schema: dict[int, list[int]], errors: dict[int, str]) -> None:
+        for i, value in enumerate(values):
+            if value is None or len(value) < 5:
+                errors[i] = "record is shorter than the 5-byte Confluent header"
+                continue
+            magic, schema_id = _HEADER.unpack_from(value)
+            if magic != 0:
+                errors[i] = f"unknown magic byte {magic} (expected 0, Confluent wire format)"
+                continue
+            by_schema.setdefault(schema_id, []).append(i)
 
     def _weed_out(self, values, positions: list[int], errors: dict[int, str]) -> list[int]:
         """The positions whose record decodes on its own and to its last byte; the others' reasons."""

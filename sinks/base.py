@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 
 @dataclass(frozen=True, slots=True)
 class SinkRecord:
@@ -38,6 +40,21 @@ class SinkRecord:
         return self.value["before"] if self.op == "d" else self.value["after"]
 
 
+@dataclass(frozen=True, slots=True)
+class SinkFrame:
+    """Change events of one writer schema, decoded together (schemas.frames) for columnar stores.
+
+    `frame` has the envelope's columns: before, after (structs of the row), op, ts_ms, source
+    (struct), transaction. `topic` and `key` are those of its first record: the key names the
+    key fields when a table has to be created.
+    """
+
+    topic: str
+    schema_id: int
+    key: dict[str, Any] | None
+    frame: pl.DataFrame
+
+
 class SinkError(Exception):
     """A write that failed in a way worth retrying (store down, timeout)."""
 
@@ -47,9 +64,16 @@ class FatalSinkError(Exception):
 
 
 class SinkTask(ABC):
-    @abstractmethod
+    # A columnar task is handed SinkFrames through put_frames instead of records through put.
+    columnar = False
+
     def put(self, records: list[SinkRecord]) -> None:
         """Buffer or write a batch. May raise SinkError (retried) or FatalSinkError."""
+        raise NotImplementedError(f"{type(self).__name__} takes frames (put_frames), not records")
+
+    def put_frames(self, frames: list[SinkFrame]) -> None:
+        """The columnar `put`: same contract, one frame per writer schema."""
+        raise NotImplementedError(f"{type(self).__name__} takes records (put), not frames")
 
     @abstractmethod
     def flush(self) -> None:

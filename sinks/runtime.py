@@ -12,10 +12,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, TopicPartition
-
+from deploy.kafka import batch_consumer
+from schemas.frames import FrameDecoder
 from schemas.serde import UndecodableRecord, WireCodec
-from sinks.base import FatalSinkError, SinkError, SinkRecord, SinkTask
+from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkRecord, SinkTask
 from sinks import latency
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,10 @@ class SinkRunner:
     def __init__(self, bootstrap: str, group: str, topics: list[str], codec: WireCodec, task: SinkTask,
                  batch_size: int = 5000, batch_seconds: float = 1.0, counters=None, consumer_extra: dict | None = None,
                  max_backoff: float = 10.0):
-        conf = {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                "auto.offset.reset": "earliest", "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000}
-        conf.update(consumer_extra or {})
-        self.consumer = Consumer(conf)
+        self.consumer = batch_consumer(bootstrap, group, consumer_extra)
         self.topics = topics
         self.codec = codec
+        self.frames = FrameDecoder(codec) if task.columnar else None
         self.task = task
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
@@ -52,7 +50,9 @@ class SinkRunner:
         self.max_backoff = max_backoff
         self.status = SinkState()
 
-    def _decode(self, messages) -> list[SinkRecord]:
+    def _decode(self, messages) -> list[SinkRecord] | list[SinkFrame]:
+        if self.frames is not None:
+            return self._decode_frames(messages)
         records = []
         for m in messages:
             key = None
@@ -66,14 +66,33 @@ class SinkRunner:
             records.append(SinkRecord(m.topic(), m.partition(), m.offset(), key, value, schema_id))
         return records
 
-    def _write(self, records: list[SinkRecord], stop: threading.Event) -> bool:
+    def _decode_frames(self, messages) -> list[SinkFrame]:
+        batch = self.frames.decode([m.value() for m in messages])
+        for i, reason in batch.errors.items():
+            m = messages[i]
+            raise FatalSinkError(f"topic {m.topic()} partition {m.partition()} offset {m.offset()}: {reason}")
+        frames = []
+        for run in batch.runs:
+            first = messages[run.positions[0]]
+            try:
+                key = self.codec.decode(first.key())[1] if first.key() else None
+            except UndecodableRecord as exc:
+                raise FatalSinkError(f"topic {first.topic()} partition {first.partition()} "
+                                     f"offset {first.offset()}: key: {exc}") from exc
+            frames.append(SinkFrame(first.topic(), run.schema_id, key, run.frame))
+        return frames
+
+    def _write(self, records: list[SinkRecord] | list[SinkFrame], stop: threading.Event) -> bool:
         """Write until it succeeds (True) or we are asked to stop (False)."""
         backoff = 0.5
         paused = False
         try:
             while True:
                 try:
-                    self.task.put(records)
+                    if self.frames is not None:
+                        self.task.put_frames(records)
+                    else:
+                        self.task.put(records)
                     self.task.flush()
                     return True
                 except SinkError as exc:
@@ -92,12 +111,6 @@ class SinkRunner:
             if paused:
                 self.consumer.resume(self.consumer.assignment())
 
-    def _commit(self, records: list[SinkRecord]) -> None:
-        last: dict[tuple[str, int], int] = {}
-        for r in records:
-            last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
-        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False)
-
     def run_once(self, stop: threading.Event) -> int:
         messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
         if not messages:
@@ -107,14 +120,14 @@ class SinkRunner:
         if not self._write(records, stop):
             return 0
         latency.observe(self.counters, latency.store_of(self.task), time.perf_counter() - t0)
-        self._commit(records)
+        self.consumer.commit(asynchronous=False)  # everything consumed, now that the store confirmed it
         self.status.set("running")
-        self.status.written += len(records)
+        self.status.written += len(messages)
         self.status.batches += 1
         if self.counters:
-            self.counters.add("sink", {"written": len(records), "deleted": sum(r.op == "d" for r in records)})
-        log.debug("wrote %d records in %.3fs", len(records), time.perf_counter() - t0)
-        return len(records)
+            self.counters.add("sink", {"written": len(messages), "deleted": _deletes(records)})
+        log.debug("wrote %d records in %.3fs", len(messages), time.perf_counter() - t0)
+        return len(messages)
 
     def run(self, stop: threading.Event) -> None:
         self.consumer.subscribe(self.topics)
@@ -131,3 +144,9 @@ class SinkRunner:
                 self.status.set("stopped")
             self.task.close()
             self.consumer.close()
+
+
+def _deletes(batch: list[SinkRecord] | list[SinkFrame]) -> int:
+    if batch and isinstance(batch[0], SinkFrame):
+        return sum(int((f.frame.get_column("op") == "d").sum()) for f in batch)
+    return sum(r.op == "d" for r in batch)

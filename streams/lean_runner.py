@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from confluent_kafka import Consumer, TopicPartition
 
-from deploy.kafka import AckedProducer
+from deploy.kafka import AckedProducer, batch_consumer
 from streams.processor import BatchProcessor, RawMessage
 
 log = logging.getLogger(__name__)
@@ -21,11 +20,7 @@ log = logging.getLogger(__name__)
 class LeanRunner:
     def __init__(self, bootstrap: str, group: str, topics: list[str], processor: BatchProcessor, *,
                  batch_size: int = 5000, batch_seconds: float = 0.5, counters=None, consumer_extra: dict | None = None):
-        conf = {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                "auto.offset.reset": "earliest", "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000,
-                "fetch.max.bytes": 52428800}
-        conf.update(consumer_extra or {})
-        self.consumer = Consumer(conf)
+        self.consumer = batch_consumer(bootstrap, group, consumer_extra)
         self.producer = AckedProducer(bootstrap)
         self.topics = topics
         self.processor = processor
@@ -43,10 +38,7 @@ class LeanRunner:
         for out in result.outputs:
             self.producer.produce(out.topic, out.value, out.key)
         self.producer.flush_acked()  # outputs durable before the input is committed
-        last: dict[tuple[str, int], int] = {}
-        for m in batch:
-            last[(m.topic, m.partition)] = max(last.get((m.topic, m.partition), -1), m.offset)
-        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False)
+        self.consumer.commit(asynchronous=False)  # the whole batch, now that its outputs are acknowledged
         self.processed += len(batch)
         if self.counters:
             self.counters.add("runner", result.counts())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import date
+from datetime import date, datetime, time as clock, timezone
 from decimal import Decimal
 
 import pytest
@@ -72,12 +72,18 @@ def _run_until(runner: SinkRunner, predicate, timeout=90.0):
         thread.join(30)
 
 
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory):
+    # chdb runs one embedded server per process, bound to the first data directory it opened.
+    return tmp_path_factory.mktemp("chdb")
+
+
 @pytest.fixture(params=["server", "chdb"])
-def store_url(request, stack_settings, tmp_path_factory):
+def store_url(request, stack_settings, chdb_dir):
     """The same sink against the ClickHouse server and against embedded chdb."""
     if request.param == "server":
         return stack_settings.clickhouse_url
-    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+    return f"chdb://{chdb_dir}"
 
 
 def test_upserts_collapse_and_deletes_apply(stack_settings, store_url):
@@ -97,6 +103,32 @@ def test_upserts_collapse_and_deletes_apply(stack_settings, store_url):
     assert rows[5] == ("five", Decimal("9.99"), date(1990, 1, 6))
     assert rows[42] == ("n42", Decimal("1.50"), date(1990, 1, 15))
 
+
+
+def test_every_column_type_lands_with_its_value(stack_settings, store_url):
+    """Timestamps (as seconds on 18.16), booleans, times, UUIDs, bytes and floats through the
+    columnar path, checked value by value."""
+    from schemas.sqltypes import ColumnSpec
+    name = f"typed_{uuid.uuid4().hex[:6]}"
+    t = _table(name, (ColumnSpec("seen", sa.DateTime()), ColumnSpec("ok", sa.Boolean()), ColumnSpec("at", sa.Time()),
+                      ColumnSpec("ref", sa.Uuid()), ColumnSpec("blob", sa.LargeBinary()),
+                      ColumnSpec("score", sa.Float())))
+    ref = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    full = {"id": 1, "name": "张三", "amount": Decimal("3.25"), "born": date(1990, 5, 17),
+            "seen": datetime(2026, 11, 25, 8, 30, 15, tzinfo=timezone.utc), "ok": True, "at": clock(8, 30, 15, 250),
+            "ref": ref, "blob": "二进制".encode(), "score": -1.5}
+    empty = {"id": 2, **{k: None for k in full if k != "id"}}
+    topic = _publish(stack_settings, name, [upsert(t, full, 1), upsert(t, empty, 2)])
+    assert _run_until(_sink(stack_settings, topic, name, store_url), lambda: len(_rows(stack_settings, name, store_url)) == 2)
+    backend = backend_for(store_url)
+    try:
+        got = {r[0]: r[1:] for r in backend.execute(
+            f"SELECT id, toUnixTimestamp(seen), ok, at, ref, blob, score FROM {name} FINAL ORDER BY id")}
+    finally:
+        backend.close()
+    assert got[1] == (int(full["seen"].timestamp()), 1, (8 * 3600 + 30 * 60 + 15) * 1_000_000 + 250, str(ref),
+                      "二进制", -1.5)
+    assert got[2] == (None,) * 6
 
 def test_optional_field_is_added_and_incompatible_change_stops_with_a_clear_error(stack_settings):
     from schemas.sqltypes import ColumnSpec

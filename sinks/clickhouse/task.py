@@ -8,20 +8,16 @@ changed type stops the sink with an error naming topic, field and schema id.
 from __future__ import annotations
 
 import logging
-import uuid
-from datetime import datetime, timezone
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.naming import avro_name
-from sinks.base import FatalSinkError, SinkError, SinkRecord, SinkTask
+from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkTask
 from sinks.clickhouse.backend import BackendError, backend_for
+from sinks.clickhouse.columns import META_COLUMNS, frame_columns
 from sinks.clickhouse.types import clickhouse_type, is_modern
 
 log = logging.getLogger(__name__)
-
-META_COLUMNS = [("_op", "String"), ("_version", "UInt64"), ("_deleted", "UInt8"), ("_ts_ms", "Int64")]
-
 
 class ClickHouseSinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -33,6 +29,8 @@ class ClickHouseSinkConfig(BaseModel):
 
 
 class ClickHouseSinkTask(SinkTask):
+    columnar = True  # batches arrive decoded as frames and are inserted column by column
+
     def __init__(self, config: ClickHouseSinkConfig, schema_of):
         """`schema_of(schema_id) -> dict` returns the registry's envelope schema for an id."""
         self.config = config
@@ -41,7 +39,7 @@ class ClickHouseSinkTask(SinkTask):
         self.table = avro_name(config.table)
         self._columns: dict[str, str] | None = None  # name -> type, as the table has them
         self._schema_fields: dict[int, list[tuple[str, str]]] = {}
-        self._pending: list[SinkRecord] = []
+        self._pending: list[SinkFrame] = []
         self._modern: bool | None = None
 
     # -- table layout -------------------------------------------------------------------------
@@ -74,13 +72,13 @@ class ClickHouseSinkTask(SinkTask):
             self._columns = dict(rows)
         return self._columns
 
-    def _ensure_table(self, record: SinkRecord) -> list[tuple[str, str]]:
-        fields = self._row_fields(record.schema_id)
+    def _ensure_table(self, batch: SinkFrame) -> list[tuple[str, str]]:
+        fields = self._row_fields(batch.schema_id)
         existing = self._table_columns()
         if not existing:
-            key = self.config.key or list((record.key or {}).keys())
+            key = self.config.key or list((batch.key or {}).keys())
             if not key:
-                raise FatalSinkError(f"topic {record.topic}: no key fields; set `key` on the ClickHouse sink")
+                raise FatalSinkError(f"topic {batch.topic}: no key fields; set `key` on the ClickHouse sink")
             cols = ", ".join(f"`{n}` {t}" for n, t in fields + META_COLUMNS)
             partition = f"PARTITION BY toYYYYMM(`{self.config.partition_by_date_field}`) " if self.config.partition_by_date_field else ""
             order = ", ".join(f"`{k}`" for k in key)
@@ -92,40 +90,25 @@ class ClickHouseSinkTask(SinkTask):
             have = existing.get(name)
             if have is None:
                 if not ch_type.startswith("Nullable("):
-                    raise FatalSinkError(f"topic {record.topic}: schema id {record.schema_id} adds required field "
+                    raise FatalSinkError(f"topic {batch.topic}: schema id {batch.schema_id} adds required field "
                                          f"{name!r}; only optional (nullable) fields can be added to {self.table}")
                 self._execute(f"ALTER TABLE `{self.table}` ADD COLUMN `{name}` {ch_type}")
                 self._columns = None
             elif have != ch_type:
-                raise FatalSinkError(f"topic {record.topic}: field {name!r} is {ch_type} in schema id "
-                                     f"{record.schema_id} but {have} in ClickHouse table {self.table}")
+                raise FatalSinkError(f"topic {batch.topic}: field {name!r} is {ch_type} in schema id "
+                                     f"{batch.schema_id} but {have} in ClickHouse table {self.table}")
         return fields
 
     # -- writes -------------------------------------------------------------------------------
-    def put(self, records: list[SinkRecord]) -> None:
-        self._pending.extend(records)
+    def put_frames(self, frames: list[SinkFrame]) -> None:
+        self._pending.extend(frames)
 
     def flush(self) -> None:
-        if not self._pending:
-            return
-        by_schema: dict[int, list[SinkRecord]] = {}
-        for rec in self._pending:
-            by_schema.setdefault(rec.schema_id, []).append(rec)
-        for schema_id, records in by_schema.items():
-            fields = self._ensure_table(records[0])
-            names = [n for n, _ in fields]
-            columns = [[] for _ in names] + [[] for _ in META_COLUMNS]
-            for rec in records:
-                row = rec.row or {}
-                for i, name in enumerate(names):
-                    columns[i].append(_to_clickhouse(row.get(name)))
-                base = len(names)
-                columns[base].append(rec.op)
-                columns[base + 1].append(rec.value["source"]["sequence"])
-                columns[base + 2].append(1 if rec.op == "d" else 0)
-                columns[base + 3].append(rec.value["ts_ms"])
+        for batch in self._pending:
+            fields = self._ensure_table(batch)
+            names = [n for n, _ in fields] + [m for m, _ in META_COLUMNS]
             try:
-                self.backend.insert_columns(self.table, names + [m for m, _ in META_COLUMNS], columns)
+                self.backend.insert_columns(self.table, names, frame_columns(batch.frame, fields))
             except BackendError as exc:
                 raise SinkError(f"{self.backend.name} {self.config.table}: {exc}") from exc
         self._pending.clear()
@@ -133,13 +116,3 @@ class ClickHouseSinkTask(SinkTask):
     def close(self) -> None:
         self.backend.close()
 
-
-def _to_clickhouse(value):
-    # clickhouse-driver writes aware datetimes by their instant; naive ones as server-local time.
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    if isinstance(value, uuid.UUID):  # mapped to String so 18.16 and newer servers agree
-        return str(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value

@@ -42,6 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=20_000)
+    ap.add_argument("--profile", action="store_true", help="print where the sink's time goes (cProfile)")
     ap.add_argument("--url", default=None, help="sink URL (default: the settings' ClickHouse; chdb:///dir works)")
     args = ap.parse_args()
     settings = get_settings()
@@ -67,7 +68,16 @@ def main() -> None:
                         consumer_extra={"session.timeout.ms": 6000, "fetch.max.bytes": 104857600,
                                         "max.partition.fetch.bytes": 52428800})
     stop = threading.Event()
-    thread = threading.Thread(target=lambda: runner.run(stop), daemon=True)
+    def run():
+        if not args.profile:
+            return runner.run(stop)
+        import cProfile
+        import pstats
+        prof = cProfile.Profile()
+        prof.runcall(runner.run, stop)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     while runner.status.written == 0:
         time.sleep(0.01)
