@@ -135,8 +135,18 @@ def worker_faust(settings, topic: str, group: str, per_event: bool) -> None:
         started = state["first"] is not None
         if (started and time.time() - state["last"] > IDLE) or time.time() - state["last"] > 90:
             report(state["count"], state["first"] or 0, state["last"])
+            if profile is not None:  # BENCH_FAUST_PROFILE=<file>: where the event loop's time went
+                import pstats
+                profile.disable()
+                with open(os.environ["BENCH_FAUST_PROFILE"], "w") as out:  # Faust redirects stderr
+                    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(30)
             os._exit(0)
 
+    profile = None
+    if os.environ.get("BENCH_FAUST_PROFILE"):
+        import cProfile
+        profile = cProfile.Profile()
+        profile.enable()
     sys.argv = [sys.argv[0], "worker", "-l", os.environ.get("BENCH_FAUST_LOG", "error")]
     app.main()
 
