@@ -54,7 +54,7 @@ class ChangeEvent:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     ts_ms: int
-    position: dict[str, Any]
+    position: dict[str, Any] | str  # or its JSON text, where the source builds that more cheaply
     sequence: int
     snapshot: bool = False
     transaction: dict[str, Any] | None = None

@@ -26,6 +26,10 @@ def _json_default(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
+# Built once: json.dumps(..., default=...) constructs a new encoder on every call (a position per event).
+_position_json = json.JSONEncoder(default=_json_default).encode
+
+
 class SourceRuntime:
     def __init__(self, task: SourceTask, *, bootstrap: str, codec: WireCodec, control_db_url: str,
                  topic_prefix: str = "huiliu", partitions: int = 1, counters=None, producer: AckedProducer | None = None):
@@ -68,7 +72,7 @@ class SourceRuntime:
     def _envelope(self, ev: ChangeEvent, row_name: str | None = None) -> dict:
         t = ev.table
         source = {"system": t.system, "database": t.database, "schema": t.schema, "table": t.table,
-                  "connector": self.task.name, "position": json.dumps(ev.position, default=_json_default),
+                  "connector": self.task.name, "position": ev.position if isinstance(ev.position, str) else _position_json(ev.position),
                   "sequence": ev.sequence, "snapshot": ev.snapshot}
         before, after = ev.before, ev.after
         if row_name:  # fastavro tuple notation names the union branch, so it skips trying each branch
@@ -94,24 +98,52 @@ class SourceRuntime:
             self._quarantine_topics.add(topic)
         self._quarantine(topic, ev, ev.reason)
 
+    def _encode_table(self, events: list[ChangeEvent]) -> list[tuple[bytes | None, bytes] | str]:
+        """(key, value) for each event of one table, or why it cannot be encoded. One columnar
+        pass for the batch; if any row does not fit, row by row so only that row is refused."""
+        topic, value_id, key_id, row_name = self._prepare(events[0].table)
+        key_rows = [ev.table.key_of(ev.after if ev.after is not None else ev.before) for ev in events]
+        try:
+            values = self.codec.encode_many(value_id, [self._envelope(ev) for ev in events])
+            keys: list[bytes | None] = [None] * len(events)
+            if key_id is not None:
+                keyed = [i for i, row in enumerate(key_rows) if row]
+                for i, key in zip(keyed, self.codec.encode_many(key_id, [key_rows[i] for i in keyed])):
+                    keys[i] = key
+            return list(zip(keys, values))
+        except Exception:
+            pass
+        out: list[tuple[bytes | None, bytes] | str] = []
+        for ev, key_row in zip(events, key_rows):
+            try:
+                value = self.codec.encode(value_id, self._envelope(ev, row_name))
+                out.append((self.codec.encode(key_id, key_row) if key_id is not None and key_row else None, value))
+            except Exception as exc:  # poison row: quarantined with the reason, capture goes on
+                out.append(f"unencodable row in {ev.table.table}: {exc}")
+        return out
+
     def publish(self, batch: SourceBatch) -> dict[str, int]:
         counts = {"read": 0, "quarantined": 0}
-        for ev in batch.events:
+        by_table: dict[CapturedTable, list[int]] = {}
+        for i, ev in enumerate(batch.events):
+            if not isinstance(ev, RejectedEvent):
+                by_table.setdefault(ev.table, []).append(i)
+        encoded: dict[int, tuple[bytes | None, bytes] | str] = {}
+        for positions in by_table.values():
+            encoded.update(zip(positions, self._encode_table([batch.events[i] for i in positions])))
+        for i, ev in enumerate(batch.events):  # in source order: per-key order is kept
             if isinstance(ev, RejectedEvent):
                 self._reject(ev)
                 counts["quarantined"] += 1
                 continue
-            topic, value_id, key_id, row_name = self._prepare(ev.table)
-            try:
-                value = self.codec.encode(value_id, self._envelope(ev, row_name))
-                key_row = ev.table.key_of(ev.after if ev.after is not None else ev.before)
-                key = self.codec.encode(key_id, key_row) if key_id is not None and key_row else None
-            except Exception as exc:  # poison row: quarantined with the reason, capture goes on
-                log.warning("row of %s cannot be encoded, quarantined: %s", ev.table.table, exc)
-                self._quarantine(topic, ev, f"unencodable row in {ev.table.table}: {exc}")
+            topic = self._tables[ev.table][0]
+            result = encoded[i]
+            if isinstance(result, str):
+                log.warning("row of %s cannot be encoded, quarantined: %s", ev.table.table, result)
+                self._quarantine(topic, ev, result)
                 counts["quarantined"] += 1
                 continue
-            self.producer.produce(topic, value, key)
+            self.producer.produce(topic, result[1], result[0])
             counts["read"] += 1
         self.producer.flush_acked()
         for partition, offset in batch.offsets.items():

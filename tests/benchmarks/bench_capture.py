@@ -62,6 +62,19 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _profiled(fn, out_file: str | None):
+    """fn(), under cProfile when --profile FILE is given (the top functions go to FILE)."""
+    if not out_file:
+        return fn()
+    import cProfile
+    import pstats
+    prof = cProfile.Profile()
+    result = prof.runcall(fn)
+    with open(out_file, "w") as out:
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
+    return result
+
+
 def phase_snapshot(args) -> dict:
     from connectors.relational.snapshot_mode import SnapshotSourceConfig, SnapshotSourceTask
     name = f"bench-snap-{int(time.time())}"
@@ -69,7 +82,7 @@ def phase_snapshot(args) -> dict:
                                                    chunk_size=args.chunk, tables={"include": ["*.bench_people"]}))
     rt = _runtime(task, args)
     t0, c0 = time.perf_counter(), time.process_time()
-    n = rt.drain()
+    n = _profiled(rt.drain, args.profile)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     task.close()
     # rows per CPU second of this process: what the code costs, whatever else loads the machine
@@ -112,6 +125,7 @@ def main() -> int:
     p.add_argument("--port-base", type=int, default=41500)
     p.add_argument("--phase", choices=["all", "snapshot", "diff"], default="all")
     p.add_argument("--only", choices=["snapshot", "diff"], help="run one phase only")
+    p.add_argument("--profile", metavar="FILE", help="profile the snapshot phase, top functions into FILE")
     p.add_argument("--bootstrap"), p.add_argument("--registry"), p.add_argument("--work")
     args = p.parse_args()
     if args.phase != "all":  # a child process: one phase, one JSON line
@@ -134,7 +148,8 @@ def main() -> int:
         for phase in [args.only] if args.only else ("snapshot", "diff"):
             out = subprocess.run([sys.executable, __file__, "--phase", phase, "--rows", str(args.rows),
                                   "--chunk", str(args.chunk), "--bootstrap", settings.kafka_bootstrap,
-                                  "--registry", settings.schema_registry_url, "--work", work],
+                                  "--registry", settings.schema_registry_url, "--work", work]
+                                 + (["--profile", args.profile] if args.profile else []),
                                  capture_output=True, text=True, check=False)
             if out.returncode:
                 print(out.stderr[-3000:])
