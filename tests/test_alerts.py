@@ -9,7 +9,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from deploy.control import StageCounters
-from tests.api_process import api_client  # noqa: F401 - a fixture: api
+# Own control DB (overrides stack_settings): these tests write stage counters the API process reads back.
+from tests.api_process import api_client, own_state_settings  # noqa: F401 - fixtures: api, stack_settings
 from tests.api_process import wait_for
 
 SMTP_PORT = 47210

@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.benchmarks.profiling import profiled  # noqa: E402
+
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB = "huiliu_bench_capture"
 URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB}"
@@ -62,19 +64,6 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _profiled(fn, out_file: str | None):
-    """fn(), under cProfile when --profile FILE is given (the top functions go to FILE)."""
-    if not out_file:
-        return fn()
-    import cProfile
-    import pstats
-    prof = cProfile.Profile()
-    result = prof.runcall(fn)
-    with open(out_file, "w") as out:
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
-    return result
-
-
 def phase_snapshot(args) -> dict:
     from connectors.relational.snapshot_mode import SnapshotSourceConfig, SnapshotSourceTask
     name = f"bench-snap-{int(time.time())}"
@@ -82,7 +71,7 @@ def phase_snapshot(args) -> dict:
                                                    chunk_size=args.chunk, tables={"include": ["*.bench_people"]}))
     rt = _runtime(task, args)
     t0, c0 = time.perf_counter(), time.process_time()
-    n = _profiled(rt.drain, args.profile)
+    n = profiled(rt.drain, args.profile)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     task.close()
     # rows per CPU second of this process: what the code costs, whatever else loads the machine

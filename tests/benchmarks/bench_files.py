@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.benchmarks.profiling import profiled  # noqa: E402
+
 PORT_BASE = 45200  # registry 45281, broker 45292
 
 
@@ -65,7 +67,7 @@ def phase_csv(args, tmp) -> dict:
     task = _file_task(tmp, "csvkafka", "*.csv", {"kind": "csv"}, cols, 20000)
     rt = _runtime(task, args, tmp)
     t0 = time.perf_counter()
-    n = rt.drain()
+    n = profiled(rt.drain, os.environ.get("BENCH_PROFILE"))  # BENCH_PROFILE=<file>: where the time goes
     e2e = n / (time.perf_counter() - t0)
     task.close()
     return {"rows": n, "baseline_bare_csv_reader_rows_per_s": round(raw_rate),
@@ -95,7 +97,7 @@ def phase_xml(args, tmp) -> dict:
     path = Path(tmp) / "big.xml"
     _write_xml(path, args.xml_mb)
     fmt = {"kind": "xml", "record_path": "/p:export/p:people/p:person", "namespaces": {"p": "urn:bench"}}
-    task = _file_task(tmp, "xml", "*.xml", fmt, [], 20000)
+    task = _file_task(tmp, "xml", "*.xml", fmt, [], 5000)  # the file connector's default batch
     rt = _runtime(task, args, tmp)
     rt.start()
     samples, t0, n = [], time.perf_counter(), 0
