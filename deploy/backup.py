@@ -2,7 +2,8 @@
 
 A backup directory holds `control.db` (SQLite online-backup copy: consistent while other processes
 write) or `control.pgdump` (pg_dump custom format, when the control DB is PostgreSQL),
-`registry/registry.db`, and `manifest.json` (format, versions, time, sha256 and size of each file,
+`registry/registry.db`, `connector_secrets.key` (the key that opens the secrets stored encrypted in the
+control DB: without it a restored state cannot use its connectors' passwords), and `manifest.json` (format, versions, time, sha256 and size of each file,
 row counts per table). Restore checks the checksums first and refuses a non-empty target unless
 `force`. Stop the API, pipelines and registry before restoring: SQLite files are replaced under them.
 Not covered: business data in ClickHouse/HBase/HDFS (their own tools) and Kafka topics.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import sqlite3
@@ -31,6 +33,18 @@ class BackupError(RuntimeError):
 
 def registry_db(settings: Settings) -> Path:
     return settings.state_dir / "data" / "registry" / "registry.db"
+
+
+def secrets_key(settings: Settings) -> Path:
+    return settings.state_dir / "connector_secrets.key"  # connectors.secrets.Vault's key file
+
+
+def _copy_private(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.unlink(missing_ok=True)
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+    with os.fdopen(fd, "wb") as out:
+        out.write(src.read_bytes())
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -108,6 +122,10 @@ def backup(settings: Settings, to: Path) -> dict:
     if reg.exists():
         _sqlite_copy(reg, to / "registry" / "registry.db")
         items["registry"] = _entry(to, "registry/registry.db", "sqlite")
+    key = secrets_key(settings)
+    if key.exists():
+        _copy_private(key, to / key.name)
+        items["secrets_key"] = _entry(to, key.name, "key")
     manifest = {"format": FORMAT, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "huiliu_version": _version(), "python": platform.python_version(),
                 "sqlite": sqlite3.sqlite_version, "source_state_dir": str(settings.state_dir), "items": items}
@@ -162,6 +180,9 @@ def restore(settings: Settings, src: Path, force: bool = False) -> dict:
             busy.append(make_url(url).render_as_string(hide_password=True))
         if "registry" in items and _sqlite_nonempty(registry_db(settings)):
             busy.append(str(registry_db(settings)))
+        key = secrets_key(settings)
+        if "secrets_key" in items and key.exists() and key.read_bytes() != (src / items["secrets_key"]["file"]).read_bytes():
+            busy.append(f"{key} (another key: secrets sealed with it would no longer open)")
         if busy:
             raise BackupError(f"target not empty: {', '.join(busy)}; use --force to overwrite")
     ctl = items["control_db"]
@@ -178,6 +199,8 @@ def restore(settings: Settings, src: Path, force: bool = False) -> dict:
             raise BackupError(f"pg_restore failed: {run.stderr.strip()[:500]}")
     if "registry" in items:
         _replace_sqlite(src / items["registry"]["file"], registry_db(settings))
+    if "secrets_key" in items:
+        _copy_private(src / items["secrets_key"]["file"], secrets_key(settings))
     return manifest
 
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from api.scheduling.store import ScheduleStore
+from connectors.secrets import Vault
 from deploy.control import OffsetStore, StageCounters
 from deploy.settings import Settings, settings_env
 
@@ -83,6 +84,7 @@ def test_backup_and_restore_round_trip(tmp_path):
     StageCounters(url, "people").add("runner", {"valid": 8, "quarantined": 2})
     OffsetStore(url, "people-source").save("civil.population", {"ts": 123, "id": 9})
     ScheduleStore(url).create("nightly", "noop", {"count": 1}, "0 2 * * *", [], True, "alice")
+    sealed = Vault(source.state_dir).encrypt({"password": "pg-s3cret"})  # as stored for a connector
     with Registry(source) as reg:
         for subject, s in [("a-value", schema("A", "x")), ("b-value", schema("B", "y")), ("a-value", schema("A", "x", "z"))]:
             r = httpx.post(f"{reg.url}/subjects/{subject}/versions", json={"schema": s})
@@ -97,7 +99,8 @@ def test_backup_and_restore_round_trip(tmp_path):
     assert len(before_registry) == 3
     before_control = control_rows(source)
     manifest = json.loads((tmp_path / "bk" / "manifest.json").read_text())
-    assert set(manifest["items"]) == {"control_db", "registry"}
+    assert set(manifest["items"]) == {"control_db", "registry", "secrets_key"}
+    assert (tmp_path / "bk" / "connector_secrets.key").stat().st_mode & 0o077 == 0
     assert manifest["items"]["control_db"]["rows"]["schedules"] == 1 and len(manifest["items"]["registry"]["sha256"]) == 64
     assert manifest["python"] and manifest["created_at"] and manifest["sqlite"]
 
@@ -105,6 +108,7 @@ def test_backup_and_restore_round_trip(tmp_path):
     done = cli(target, "restore", "--from", str(tmp_path / "bk"))
     assert done.returncode == 0, done.stderr
     assert control_rows(target) == before_control
+    assert Vault(target.state_dir).decrypt(sealed) == {"password": "pg-s3cret"}  # the key came along
     with Registry(target) as reg:
         assert reg.snapshot() == before_registry
         r = httpx.post(f"{reg.url}/subjects/c-value/versions", json={"schema": schema("C", "q")})
