@@ -14,6 +14,7 @@ RejectedEvents (quarantine topic, with file, line and reason) -- run this task w
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -166,12 +167,14 @@ class FileSourceTask(SourceTask):
         events: list[ChangeEvent] = []
         done, status, message = False, "reading", None
         ts_ms = int(r.info.mtime * 1000)
+        # The position as JSON text, {"file": ..., "row": n, "line": n, "import": n}; the file part encoded once.
+        file_json = json.dumps(r.info.path)
         try:
             for row, line, fields, error in r.records:
                 if row <= r.skip:
                     continue
                 r.row = row
-                position = {"file": r.info.path, "row": row, "line": line, "import": r.import_id}
+                position = f'{{"file": {file_json}, "row": {row}, "line": {line}, "import": {r.import_id}}}'
                 seq = r.import_id * ROWS_PER_IMPORT + row
                 if error is None:
                     try:
