@@ -102,7 +102,8 @@ def timestamp_config(pg_url: str, table: str, system: str, password: str | None 
 
 
 class TopicReader:
-    """Reads a topic from the start and keeps what arrived: (op, id) per event."""
+    """Reads a topic from the start and keeps what arrived: (op, id) per event, and the decoded
+    envelopes in topic order (`values`)."""
 
     def __init__(self, settings, topic: str):
         self.codec = WireCodec(settings.schema_registry_url)
@@ -112,6 +113,7 @@ class TopicReader:
         # assign, not subscribe: no group coordination, reading starts at once (topics have 1 partition)
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         self.events: list[tuple[str, int]] = []
+        self.values: list[dict] = []
 
     def read(self, seconds: float = 1.0) -> list[tuple[str, int]]:
         deadline = time.time() + seconds
@@ -119,6 +121,7 @@ class TopicReader:
             for m in self.consumer.consume(500, 0.5):
                 if not m.error():
                     value = self.codec.decode(m.value())[1]
+                    self.values.append(value)
                     self.events.append((value["op"], (value["after"] or value["before"])["id"]))
         return self.events
 
