@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 from deploy.kafka import batch_consumer
-from schemas.frames import FrameDecoder
+from quality_stream.frame import frame_to_rows
+from schemas.frames import DecodedBatch, FrameDecoder
 from schemas.serde import UndecodableRecord, WireCodec
 from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkRecord, SinkTask
 from sinks import latency
@@ -42,7 +43,7 @@ class SinkRunner:
         self.consumer = batch_consumer(bootstrap, group, consumer_extra)
         self.topics = topics
         self.codec = codec
-        self.frames = FrameDecoder(codec) if task.columnar else None
+        self.frames = FrameDecoder(codec)
         self.task = task
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
@@ -51,36 +52,40 @@ class SinkRunner:
         self.status = SinkState()
 
     def _decode(self, messages) -> list[SinkRecord] | list[SinkFrame]:
-        if self.frames is not None:
-            return self._decode_frames(messages)
-        records = []
-        for m in messages:
-            key = None
-            try:
-                if m.key():
-                    key = self.codec.decode(m.key())[1]
-                schema_id, value = self.codec.decode(m.value())
-            except UndecodableRecord as exc:
-                # Clean topics only carry what a runner encoded; anything else is a bug upstream.
-                raise FatalSinkError(f"topic {m.topic()} partition {m.partition()} offset {m.offset()}: {exc}") from exc
-            records.append(SinkRecord(m.topic(), m.partition(), m.offset(), key, value, schema_id))
+        """Frames for a columnar task, records (in message order) for the others; both decoded
+        in one native pass per schema (schemas.frames), rows made dicts only where needed."""
+        batch = self._frames([m.value() for m in messages], messages, "")
+        if self.task.columnar:
+            firsts = [messages[run.positions[0]] for run in batch.runs]
+            return [SinkFrame(first.topic(), run.schema_id, self._first_key(first), run.frame)
+                    for first, run in zip(firsts, batch.runs)]
+        keyed = [i for i, m in enumerate(messages) if m.key()]
+        keys: list[dict | None] = [None] * len(messages)
+        for run in self._frames([messages[i].key() for i in keyed], [messages[i] for i in keyed], "key: ").runs:
+            for pos, row in zip(run.positions, frame_to_rows(run.frame)):
+                keys[keyed[pos]] = row
+        records: list[SinkRecord | None] = [None] * len(messages)
+        for run in batch.runs:
+            for i, value in zip(run.positions, frame_to_rows(run.frame)):
+                m = messages[i]
+                records[i] = SinkRecord(m.topic(), m.partition(), m.offset(), keys[i], value, run.schema_id)
         return records
 
-    def _decode_frames(self, messages) -> list[SinkFrame]:
-        batch = self.frames.decode([m.value() for m in messages])
+    def _frames(self, values: list[bytes], messages, what: str) -> DecodedBatch:
+        batch = self.frames.decode(values)
         for i, reason in batch.errors.items():
+            # Clean topics only carry what a runner encoded; anything else is a bug upstream.
             m = messages[i]
-            raise FatalSinkError(f"topic {m.topic()} partition {m.partition()} offset {m.offset()}: {reason}")
-        frames = []
-        for run in batch.runs:
-            first = messages[run.positions[0]]
-            try:
-                key = self.codec.decode(first.key())[1] if first.key() else None
-            except UndecodableRecord as exc:
-                raise FatalSinkError(f"topic {first.topic()} partition {first.partition()} "
-                                     f"offset {first.offset()}: key: {exc}") from exc
-            frames.append(SinkFrame(first.topic(), run.schema_id, key, run.frame))
-        return frames
+            raise FatalSinkError(f"topic {m.topic()} partition {m.partition()} offset {m.offset()}: {what}{reason}")
+        return batch
+
+    def _first_key(self, message) -> dict | None:
+        """The key of a frame's first record: it names the key fields when a table is created."""
+        try:
+            return self.codec.decode(message.key())[1] if message.key() else None
+        except UndecodableRecord as exc:
+            raise FatalSinkError(f"topic {message.topic()} partition {message.partition()} "
+                                 f"offset {message.offset()}: key: {exc}") from exc
 
     def _write(self, records: list[SinkRecord] | list[SinkFrame], stop: threading.Event) -> bool:
         """Write until it succeeds (True) or we are asked to stop (False)."""
@@ -89,7 +94,7 @@ class SinkRunner:
         try:
             while True:
                 try:
-                    if self.frames is not None:
+                    if self.task.columnar:
                         self.task.put_frames(records)
                     else:
                         self.task.put(records)

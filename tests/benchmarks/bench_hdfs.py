@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from deploy.hdfs.cluster import HdfsCluster  # noqa: E402
 from sinks.base import SinkRecord  # noqa: E402
 from sinks.hdfs import HdfsSinkSettings, HdfsSinkTask  # noqa: E402
+from tests.benchmarks.profiling import profiled  # noqa: E402
 
 PORT_BASE = 29885
 DAY_MS = 1_700_000_000_000
@@ -50,6 +51,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=20_000, help="records per put (a runtime batch)")
     ap.add_argument("--flush-every", type=int, default=10, help="flush after this many batches")
     ap.add_argument("--roll-mb", type=float, default=64)
+    ap.add_argument("--profile", metavar="FILE", help="profile the writes, top functions into FILE")
     args = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="bench-hdfs-"))
@@ -67,12 +69,15 @@ def main() -> int:
         n = int(args.mb * 2**20 / row_bytes)
         batches = [make_records(min(args.batch, n - s), args.text_bytes, s) for s in range(0, n, args.batch)]
 
+        def write_all():
+            for i, b in enumerate(batches, 1):
+                task.put(b)
+                if i % args.flush_every == 0:
+                    task.flush()
+            task.flush()
+
         t0 = time.perf_counter()
-        for i, b in enumerate(batches, 1):
-            task.put(b)
-            if i % args.flush_every == 0:
-                task.flush()
-        task.flush()
+        profiled(write_all, args.profile)
         secs = time.perf_counter() - t0
         mb = task.bytes_committed / 2**20
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
