@@ -2,8 +2,8 @@
 
 Same checks as tests/test_cdc_pg.py: each key's `ver` must run without gap or repeat across
 snapshot, hand-over, runtime restart and a lost server connection, and the replayed topic must
-equal the table. HUILIU_TEST_RESTART_DB=1 restarts the real server instead of killing the
-task's connections.
+equal the table. The reconnect test restarts the real server;
+HUILIU_TEST_RESTART_DB=0 kills the task's connections instead (a shared server).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from connectors.relational.mysql_binlog import MysqlBinlogConfig, MysqlBinlogTas
 from tests.db_setup import ensure_mariadb_binlog, restart_mariadb
 from tests.test_cdc_pg import Writer, consume, drain_quiet, make_runtime, pump, pump_until, replay
 
-RESTART_DB = os.environ.get("HUILIU_TEST_RESTART_DB") == "1"
+RESTART_DB = os.environ.get("HUILIU_TEST_RESTART_DB", "1") != "0"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,9 +3,9 @@
 Every captured row carries a version column `ver` the writers bump by one per update, so the
 events of a key must read r/c(v0), u(v0->v0+1), u(v0+1->v0+2)..., d(last): a lost change is a
 gap, a duplicate a repeat. The topic replayed this way must equal the table at the end.
-Set HUILIU_TEST_RESTART_DB=1 to restart the real server in the reconnect test; by default the
-task's connections are killed server-side (what a restart looks like to the client) so other
-sessions sharing the server are not disturbed.
+The reconnect test restarts the real server (pg_ctlcluster); HUILIU_TEST_RESTART_DB=0 kills the
+task's connections server-side instead (what a restart looks like to the client), for machines
+where other sessions share the server and must not be disturbed.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tests.db_setup import PG_ADMIN, PG_CLUSTER, ensure_pg_logical
 from schemas.serde import WireCodec
 
 from tests.conftest import PG_TEST_DB as TEST_DB  # noqa: E402 - the session's own database
-RESTART_DB = os.environ.get("HUILIU_TEST_RESTART_DB") == "1"
+RESTART_DB = os.environ.get("HUILIU_TEST_RESTART_DB", "1") != "0"
 
 
 def _drop_test_slots() -> None:
