@@ -66,6 +66,9 @@ class FatalSinkError(Exception):
 class SinkTask(ABC):
     # A columnar task is handed SinkFrames through put_frames instead of records through put.
     columnar = False
+    # (events, seconds) bounding each batch the runtime hands over and then commits, unless the
+    # runtime is told otherwise; stores that like big writes (files) ask for more.
+    batch_bounds: tuple[int, float] = (5000, 1.0)
 
     def put(self, records: list[SinkRecord]) -> None:
         """Buffer or write a batch. May raise SinkError (retried) or FatalSinkError."""

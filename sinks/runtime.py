@@ -38,15 +38,16 @@ class SinkState:
 
 class SinkRunner:
     def __init__(self, bootstrap: str, group: str, topics: list[str], codec: WireCodec, task: SinkTask,
-                 batch_size: int = 5000, batch_seconds: float = 1.0, counters=None, consumer_extra: dict | None = None,
+                 batch_size: int | None = None, batch_seconds: float | None = None, counters=None,
+                 consumer_extra: dict | None = None,
                  max_backoff: float = 10.0):
         self.consumer = batch_consumer(bootstrap, group, consumer_extra)
         self.topics = topics
         self.codec = codec
         self.frames = FrameDecoder(codec)
         self.task = task
-        self.batch_size = batch_size
-        self.batch_seconds = batch_seconds
+        self.batch_size = batch_size or task.batch_bounds[0]  # the task's own bounds unless told otherwise
+        self.batch_seconds = batch_seconds or task.batch_bounds[1]
         self.counters = counters
         self.max_backoff = max_backoff
         self.status = SinkState()

@@ -27,6 +27,11 @@ class HdfsSinkSettings(BaseModel):
     # been open roll_seconds; flush() closes and commits every open file regardless.
     roll_bytes: int = Field(64 * 1024 * 1024, gt=0)
     roll_seconds: float = Field(600.0, gt=0)
+    # The sink runtime reads up to commit_rows events, or for commit_seconds, before it closes the
+    # files and commits offsets: fewer, bigger files (HDFS dislikes small ones) and fewer upload
+    # round trips; at most one such batch is read again after a crash.
+    commit_rows: int = Field(100_000, gt=0)
+    commit_seconds: float = Field(10.0, gt=0)
 
     # The date partition comes from this row column when set and present (datetime, date,
     # epoch millis or ISO string), else from the event's ts_ms. Dates are UTC.

@@ -68,6 +68,7 @@ class HdfsSinkTask(SinkTask):
     def __init__(self, settings: HdfsSinkSettings | dict[str, Any]) -> None:
         self.settings = settings if isinstance(settings, HdfsSinkSettings) else HdfsSinkSettings(**settings)
         s = self.settings
+        self.batch_bounds = (s.commit_rows, s.commit_seconds)
         self.store = HdfsStore(s.url, s.user, s.root, s.timeout_s)
         self._ext = EXTENSIONS[s.format]
         self._open: dict[DirKey, _OpenFile] = {}
