@@ -45,8 +45,8 @@ class SinkFrame:
     """Change events of one writer schema, decoded together (schemas.frames) for columnar stores.
 
     `frame` has the envelope's columns: before, after (structs of the row), op, ts_ms, source
-    (struct), transaction. `topic` and `key` are those of its first record: the key names the
-    key fields when a table has to be created.
+    (struct), transaction, plus each record's `_partition` and `_offset`. `key` is the first
+    record's key: it names the key fields when a table has to be created.
     """
 
     topic: str

@@ -12,6 +12,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import polars as pl
+
 from deploy.kafka import batch_consumer
 from quality_stream.frame import frame_to_rows
 from schemas.frames import DecodedBatch, FrameDecoder
@@ -57,9 +59,7 @@ class SinkRunner:
         in one native pass per schema (schemas.frames), rows made dicts only where needed."""
         batch = self._frames([m.value() for m in messages], messages, "")
         if self.task.columnar:
-            firsts = [messages[run.positions[0]] for run in batch.runs]
-            return [SinkFrame(first.topic(), run.schema_id, self._first_key(first), run.frame)
-                    for first, run in zip(firsts, batch.runs)]
+            return [frame for run in batch.runs for frame in self._sink_frames(run, messages)]
         keyed = [i for i, m in enumerate(messages) if m.key()]
         keys: list[dict | None] = [None] * len(messages)
         for run in self._frames([messages[i].key() for i in keyed], [messages[i] for i in keyed], "key: ").runs:
@@ -71,6 +71,20 @@ class SinkRunner:
                 m = messages[i]
                 records[i] = SinkRecord(m.topic(), m.partition(), m.offset(), keys[i], value, run.schema_id)
         return records
+
+    def _sink_frames(self, run, messages) -> list[SinkFrame]:
+        """One SinkFrame per topic of a run, with each row's `_partition` and `_offset`."""
+        by_topic: dict[str, list[int]] = {}
+        for row, i in enumerate(run.positions):
+            by_topic.setdefault(messages[i].topic(), []).append(row)
+        out = []
+        for topic, rows in by_topic.items():
+            frame = run.frame if len(rows) == len(run.positions) else run.frame[rows]
+            frame = frame.with_columns(
+                pl.Series("_partition", [messages[run.positions[r]].partition() for r in rows], dtype=pl.Int32),
+                pl.Series("_offset", [messages[run.positions[r]].offset() for r in rows], dtype=pl.Int64))
+            out.append(SinkFrame(topic, run.schema_id, self._first_key(messages[run.positions[rows[0]]]), frame))
+        return out
 
     def _frames(self, values: list[bytes], messages, what: str) -> DecodedBatch:
         batch = self.frames.decode(values)

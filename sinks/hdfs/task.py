@@ -4,6 +4,10 @@ HDFS files are an append-only change log: every event is one row (deletes too, w
 and the before image), plus `_op`, `_ts_ms`, `_position` (source position as JSON),
 `_partition` and `_offset`. Readers take the latest row per key.
 
+Batches arrive as frames (columnar, from SinkRunner: the row image, op, ts_ms, source,
+`_partition`, `_offset`) or as records (`put`, schema inferred per batch); either way each
+batch becomes one Arrow chunk per file, and a file is the concatenation of its chunks.
+
 Exactly-once files: rows are grouped per (topic, partition, table, day); a file's name is
 `<topic>+<partition>+<first offset>+<last offset>.<ext>`, written under <root>/_tmp/ and
 renamed into place. After a crash the task skips offsets already covered by committed files
@@ -23,7 +27,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from sinks.base import FatalSinkError, SinkRecord, SinkTask
+from sinks.base import FatalSinkError, SinkFrame, SinkRecord, SinkTask
 from sinks.hdfs.committer import ClosedFile, Committer
 from sinks.hdfs.encode import EXTENSIONS, encode
 from sinks.hdfs.schema import to_arrow
@@ -35,20 +39,17 @@ log = logging.getLogger(__name__)
 DirKey = tuple[str, int, str, str]  # topic, partition, table, day
 _DAY_MS = 86_400_000
 _to_json = json.JSONEncoder(separators=(",", ":"), default=str).encode  # same text as polars' json_encode
-_SIZE_CHECK_EVERY = 256  # rows between size estimates (a repr per row would cost too much)
+_META = ("_op", "_ts_ms", "_position", "_partition", "_offset")
 
 
 @dataclass
 class _OpenFile:
-    """Rows of one future file, kept as columns of metadata plus the untouched row dicts."""
+    """Rows of one future file, as Arrow chunks (one per batch that reached it)."""
     first: int
     opened: float = field(default_factory=time.monotonic)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    ops: list[str] = field(default_factory=list)
-    ts: list[int | None] = field(default_factory=list)
-    positions: list[Any] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-    sample_bytes: float = 0.0  # mean repr length of sampled rows
+    chunks: list[pa.Table] = field(default_factory=list)
+    last: int = -1
+    nbytes: int = 0  # Arrow bytes buffered: the size estimate, scaled by the learnt encoded ratio
 
 
 def _positions_json(positions: list[Any]) -> pa.Array:
@@ -82,33 +83,41 @@ class HdfsSinkTask(SinkTask):
         self.bytes_committed = 0
 
     # -- SinkTask ------------------------------------------------------------------------
-    def put(self, records: list[SinkRecord]) -> None:
+    columnar = True  # SinkRunner hands frames (put_frames); put(records) stays for direct callers
+
+    def put_frames(self, frames: list[SinkFrame]) -> None:
         self._roll_aged()  # before: new rows must not extend a file that is already too old
+        accepted = dict(self._accepted)  # a retried put skips what the first attempt buffered
+        for sf in frames:
+            rows = self._frame_rows(sf)
+            for (partition, table, day), group in rows.group_by("_partition", "_table", "_day", maintain_order=True):
+                key = (sf.topic, int(partition), str(table).replace("/", "_"), str(day))
+                self._add(key, group.drop("_table", "_day").to_arrow(), group.get_column("_offset"), accepted)
+        self._roll_aged()
+
+    def put(self, records: list[SinkRecord]) -> None:
+        self._roll_aged()
+        accepted = dict(self._accepted)
+        groups: dict[DirKey, list[SinkRecord]] = {}
         for rec in records:
-            tp = (rec.topic, rec.partition)
-            if rec.offset <= self._accepted.get(tp, -1):
-                continue  # a retried put: already buffered
             v = rec.value
-            op = v["op"]
             src = v.get("source") or {}
-            row = (v.get("before") if op == "d" else v.get("after")) or rec.key or {}
+            row = (v.get("before") if rec.op == "d" else v.get("after")) or rec.key or {}
             table = (src.get("table") or rec.topic.rsplit(".", 1)[-1]).replace("/", "_")
-            key = (rec.topic, rec.partition, table, self._day(row, v))
-            if key not in self._committed_upto:
-                self._load_dir(key)
-            self._accepted[tp] = rec.offset  # before the roll below: it may raise
-            if rec.offset > self._committed_upto[key]:
-                f = self._open.get(key)
-                if f is None:
-                    f = self._open[key] = _OpenFile(first=rec.offset)
-                f.rows.append(row)
-                f.ops.append(op)
-                f.ts.append(v.get("ts_ms"))
-                f.positions.append(src.get("position"))
-                f.offsets.append(rec.offset)
-                n = len(f.rows)
-                if n == 1 or n % _SIZE_CHECK_EVERY == 0:
-                    self._maybe_roll(key, f, row, n)
+            groups.setdefault((rec.topic, rec.partition, table, self._day(row, v)), []).append(rec)
+        for key, recs in groups.items():
+            offsets = pl.Series([r.offset for r in recs], dtype=pl.Int64)
+            rows = [(r.value.get("before") if r.op == "d" else r.value.get("after")) or r.key or {} for r in recs]
+            meta = {"_op": pa.array([r.op for r in recs], pa.string()),
+                    "_ts_ms": pa.array([r.value.get("ts_ms") for r in recs], pa.int64()),
+                    "_position": _positions_json([(r.value.get("source") or {}).get("position") for r in recs]),
+                    "_partition": pa.array([key[1]] * len(recs), pa.int32()),
+                    "_offset": offsets.to_arrow()}
+            try:
+                chunk = to_arrow(rows, meta)
+            except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
+                raise self._unencodable(key, offsets, exc) from exc
+            self._add(key, chunk, offsets, accepted)
         self._roll_aged()
 
     def flush(self) -> None:
@@ -122,11 +131,74 @@ class HdfsSinkTask(SinkTask):
         self._committer.discard()
         self.store.close()
 
+    # -- frames ----------------------------------------------------------------------------
+    def _frame_rows(self, sf: SinkFrame) -> pl.DataFrame:
+        """The file rows of a frame: the row image's columns, the metadata columns, and the
+        helper columns _table and _day that place each row."""
+        f = sf.frame
+        image = pl.when(pl.col("op") == "d").then(pl.col("before")).otherwise(pl.col("after"))
+        fields = [fl.name for fl in f.schema["after"].fields if fl.name not in _META]  # metadata wins on a clash
+        out = f.select(*(image.struct.field(n).alias(n) for n in fields),
+                       pl.col("op").cast(pl.Utf8).alias("_op"), pl.col("ts_ms").alias("_ts_ms"),
+                       pl.col("source").struct.field("position").alias("_position"),
+                       pl.col("_partition").cast(pl.Int32), pl.col("_offset").cast(pl.Int64),
+                       pl.col("source").struct.field("table").fill_null(sf.topic.rsplit(".", 1)[-1]).alias("_table"))
+        out = out.with_columns(self._day_expr(out)).with_columns(
+            # Types a file keeps as text, as the record path does: decimals exactly, times, enums.
+            pl.col(pl.Decimal, pl.Time, pl.Categorical, pl.Enum).cast(pl.Utf8))
+        return out
+
+    def _day_expr(self, rows: pl.DataFrame) -> pl.Expr:
+        from_ts = pl.from_epoch(pl.col("_ts_ms"), time_unit="ms").dt.strftime("%Y-%m-%d")
+        name = self.settings.date_field
+        if name is None or name not in rows.columns:
+            return from_ts.alias("_day")
+        dtype = rows.schema[name]
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            day = (col.dt.convert_time_zone("UTC") if dtype.time_zone else col).dt.strftime("%Y-%m-%d")
+        elif dtype == pl.Date:
+            day = col.dt.strftime("%Y-%m-%d")
+        elif dtype == pl.Utf8:
+            day = pl.when(col.str.contains(r"^\d{4}-\d{2}-\d{2}")).then(col.str.slice(0, 10))
+        elif dtype.is_integer() or dtype.is_float():
+            day = pl.from_epoch(col.cast(pl.Int64), time_unit="ms").dt.strftime("%Y-%m-%d")
+        else:
+            return from_ts.alias("_day")
+        return pl.coalesce(day, from_ts).alias("_day")
+
     # -- buffering -----------------------------------------------------------------------
-    def _maybe_roll(self, key: DirKey, f: _OpenFile, row: dict[str, Any], n: int) -> None:
-        f.sample_bytes += (len(repr(row)) - f.sample_bytes) / (1 + n // _SIZE_CHECK_EVERY)
-        if n * f.sample_bytes * self._bytes_ratio >= self.settings.roll_bytes:
-            self._close(key)
+    def _add(self, key: DirKey, chunk: pa.Table, offsets: pl.Series, accepted: dict) -> None:
+        """Buffer a chunk of one directory's rows (offsets ascending), skipping rows already in
+        committed files (a replay) or buffered before this put (`accepted`: a retried put); roll
+        files at roll_bytes."""
+        if key not in self._committed_upto:
+            self._load_dir(key)
+        tp = key[:2]
+        floor = max(self._committed_upto[key], accepted.get(tp, -1))
+        first, last = int(offsets[0]), int(offsets[-1])
+        self._accepted[tp] = max(self._accepted.get(tp, -1), last)
+        if last <= floor:
+            return
+        if first <= floor:
+            keep = (offsets > floor).arg_true()
+            chunk, first = chunk.take(keep.to_arrow()), int(offsets[int(keep[0])])
+        while chunk.num_rows:
+            f = self._open.get(key)
+            if f is None:
+                f = self._open[key] = _OpenFile(first=first)
+            room = self.settings.roll_bytes / self._bytes_ratio - f.nbytes
+            per_row = chunk.nbytes / chunk.num_rows
+            take = chunk.num_rows if per_row * chunk.num_rows <= room else max(1, int(room / per_row))
+            part = chunk.slice(0, take)
+            f.chunks.append(part)
+            f.nbytes += part.nbytes
+            f.last = int(part.column("_offset")[take - 1].as_py())
+            chunk = chunk.slice(take)
+            if chunk.num_rows:
+                first = int(chunk.column("_offset")[0].as_py())
+            if f.nbytes >= self.settings.roll_bytes / self._bytes_ratio:
+                self._close(key)
 
     def _roll_aged(self) -> None:
         now = time.monotonic()
@@ -138,21 +210,22 @@ class HdfsSinkTask(SinkTask):
         f = self._open.pop(key)
         topic, partition, table, day = key
         s = self.settings
-        n = len(f.rows)
-        meta = {"_op": pa.array(f.ops, pa.string()), "_ts_ms": pa.array(f.ts, pa.int64()),
-                "_position": _positions_json(f.positions), "_partition": pa.array([partition] * n, pa.int32()),
-                "_offset": pa.array(f.offsets, pa.int64())}
         try:
-            data = encode(s.format, to_arrow(f.rows, meta), table, avro_codec=s.avro_codec,
-                          parquet_compression=s.parquet_compression)
+            rows = f.chunks[0] if len(f.chunks) == 1 else pa.concat_tables(f.chunks, promote_options="permissive")
+            data = encode(s.format, rows, table, avro_codec=s.avro_codec, parquet_compression=s.parquet_compression)
         except (pa.ArrowException, pl.exceptions.PolarsError, OverflowError, ValueError, TypeError) as exc:
             # The same rows would fail again on every retry (e.g. an integer beyond 64 bits).
-            raise FatalSinkError(f"cannot encode {table} rows at offsets {f.first}-{f.offsets[-1]} "
+            raise FatalSinkError(f"cannot encode {table} rows at offsets {f.first}-{f.last} "
                                  f"of {topic}[{partition}] as {s.format}: {exc}") from exc
-        if f.sample_bytes > 0:
-            self._bytes_ratio = len(data) / (n * f.sample_bytes)
-        name = file_name(topic, partition, f.first, f.offsets[-1], self._ext)
-        self._committer.submit(ClosedFile(key, name, f.offsets[-1], data, len(data)))
+        if f.nbytes:
+            self._bytes_ratio = max(len(data) / f.nbytes, 0.05)
+        name = file_name(topic, partition, f.first, f.last, self._ext)
+        self._committer.submit(ClosedFile(key, name, f.last, data, len(data)))
+
+    def _unencodable(self, key: DirKey, offsets: pl.Series, exc: Exception) -> FatalSinkError:
+        topic, partition, table, _ = key
+        return FatalSinkError(f"cannot encode {table} rows at offsets {offsets.min()}-{offsets.max()} "
+                              f"of {topic}[{partition}] as {self.settings.format}: {exc}")
 
     def _committed(self, f: ClosedFile, renamed: bool) -> None:
         """Runs on the committer thread; plain int/dict updates are safe under the GIL."""
