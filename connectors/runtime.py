@@ -71,8 +71,9 @@ class SourceRuntime:
 
     def _envelope(self, ev: ChangeEvent, row_name: str | None = None) -> dict:
         t = ev.table
+        position = ev.position if isinstance(ev.position, str) else _position_json(ev.position)
         source = {"system": t.system, "database": t.database, "schema": t.schema, "table": t.table,
-                  "connector": self.task.name, "position": ev.position if isinstance(ev.position, str) else _position_json(ev.position),
+                  "connector": self.task.name, "position": position,
                   "sequence": ev.sequence, "snapshot": ev.snapshot}
         before, after = ev.before, ev.after
         if row_name:  # fastavro tuple notation names the union branch, so it skips trying each branch

@@ -106,18 +106,19 @@ def _decimal_bytes(arr: pa.Array, precision: int) -> pa.Array:
         unscaled = int("".join(map(str, digits)) or "0") * (10 ** (exponent + arr.type.scale))
         size = ((unscaled.bit_length() + 1) + 7) // 8
         body = (-unscaled if sign else unscaled).to_bytes(size, "big", signed=True)
-        out.append(bytes(_zigzag_one(len(body))) + body)
+        out.append(encode_long(len(body)) + body)
     return pa.array(out, pa.binary())
 
 
-def _zigzag_one(n: int) -> bytearray:
+def encode_long(n: int) -> bytes:
+    """One Avro long (zig-zag varint), for the few places that write a single one."""
     n = (n << 1) ^ (n >> 63)
     out = bytearray()
     while n & ~0x7F:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
-    return out
+    return bytes(out)
 
 
 class BatchEncoder:

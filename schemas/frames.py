@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import fastavro
 import polars as pl
 
+from schemas.batch_avro import encode_long
 from schemas.serde import UndecodableRecord, WireCodec
 
 _HEADER = struct.Struct(">bI")
@@ -83,16 +84,6 @@ def reader_view(schema: dict) -> dict:
     return walk(copy.deepcopy(schema), None)
 
 
-def _zigzag(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 class FrameDecoder:
     def __init__(self, codec: WireCodec):
         self.codec = codec
@@ -111,7 +102,7 @@ class FrameDecoder:
     def _read(self, schema_id: int, bodies: list[bytes]) -> pl.DataFrame:
         header, sync = self._container(schema_id)
         data = b"".join(bodies)
-        frame = pl.read_avro(io.BytesIO(b"".join((header, _zigzag(len(bodies)), _zigzag(len(data)), data, sync))))
+        frame = pl.read_avro(io.BytesIO(b"".join((header, encode_long(len(bodies)), encode_long(len(data)), data, sync))))
         if frame.height != len(bodies):
             raise ValueError(f"block of {len(bodies)} records decoded to {frame.height} rows")
         return frame

@@ -79,6 +79,27 @@ def api_and_worker(settings, logs: Path, worker_id: str):
         stop(api)
 
 
+@contextmanager
+def api_and_workers(settings, logs: Path, worker_ids: list[str], lease: float):
+    """An API and several workers sharing tasks with a short `lease`; yields {client, workers,
+    logs}. Workers a test adds to `workers` (a restart, a joiner) are stopped too."""
+    from api.auth import api_key_for
+    api, base = start_api(settings, logs / "api.log")
+    state = {"workers": {wid: start_worker(settings, wid, logs / f"{wid}.log", lease=lease) for wid in worker_ids},
+             "client": httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(settings)}, timeout=60),
+             "logs": logs}
+    try:
+        yield state
+    finally:
+        client = state["client"]
+        for name in client.get("/connectors").json():
+            client.delete(f"/connectors/{name}")
+        client.close()
+        for proc in state["workers"].values():
+            stop(proc)
+        stop(api)
+
+
 def make_table(pg_url: str, table: str) -> None:
     engine = create_engine(pg_url)
     with engine.begin() as conn:

@@ -11,13 +11,11 @@ import threading
 import time
 import uuid
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from api.auth import api_key_for
 from schemas.naming import topic_name
-from tests.connect_cluster import (TopicReader, insert_rows, make_table, start_api, start_worker, stop,
+from tests.connect_cluster import (TopicReader, api_and_workers, insert_rows, make_table, start_worker, stop,
                                 timestamp_config, wait_until)
 
 RUN = uuid.uuid4().hex[:6]
@@ -26,19 +24,9 @@ LEASE = 3.0
 
 @pytest.fixture(scope="module")
 def cluster(stack_settings, tmp_path_factory):
-    logs = tmp_path_factory.mktemp("worker-logs")
-    api, base = start_api(stack_settings, logs / "api.log")
-    workers = {wid: start_worker(stack_settings, wid, logs / f"{wid}.log", lease=LEASE)
-               for wid in (f"wa-{RUN}", f"wb-{RUN}")}
-    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=60)
-    state = {"client": client, "workers": workers, "logs": logs}
-    yield state
-    for name in client.get("/connectors").json():
-        client.delete(f"/connectors/{name}")
-    client.close()
-    for proc in state["workers"].values():
-        stop(proc)
-    stop(api)
+    with api_and_workers(stack_settings, tmp_path_factory.mktemp("worker-logs"), [f"wa-{RUN}", f"wb-{RUN}"],
+                         LEASE) as state:
+        yield state
 
 
 def statuses(client, names):

@@ -21,16 +21,14 @@ import signal
 import time
 import uuid
 
-import httpx
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
 from sqlalchemy import create_engine, text
 
-from api.auth import api_key_for
 from connectors.leases import Leases, task_key
 from deploy.control import OffsetStore
 from schemas.naming import topic_name
-from tests.connect_cluster import TopicReader, make_table, start_api, start_worker, stop, wait_until
+from tests.connect_cluster import TopicReader, api_and_workers, make_table, start_worker, wait_until
 
 RUN = uuid.uuid4().hex[:6]
 LEASE = 3.0
@@ -41,18 +39,9 @@ UPDATED = range(ROWS - 299, ROWS + 1)  # far ahead of the snapshot when the work
 
 @pytest.fixture(scope="module")
 def cluster(stack_settings, tmp_path_factory):
-    logs = tmp_path_factory.mktemp("snapshot-kill-logs")
-    api, base = start_api(stack_settings, logs / "api.log")
-    workers = {wid: start_worker(stack_settings, wid, logs / f"{wid}.log", lease=LEASE)
-               for wid in (f"sa-{RUN}", f"sb-{RUN}")}
-    client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=60)
-    yield {"client": client, "workers": workers, "logs": logs}
-    for name in client.get("/connectors").json():
-        client.delete(f"/connectors/{name}")
-    client.close()
-    for proc in workers.values():
-        stop(proc)
-    stop(api)
+    with api_and_workers(stack_settings, tmp_path_factory.mktemp("snapshot-kill-logs"), [f"sa-{RUN}", f"sb-{RUN}"],
+                         LEASE) as state:
+        yield state
 
 
 def task_status(client, name) -> dict:

@@ -78,7 +78,7 @@ class HdfsSinkTask(SinkTask):
         self._committed_upto: dict[DirKey, int] = {}  # highest offset already in committed files
         self._accepted: dict[tuple[str, int], int] = {}  # highest offset buffered, per partition
         self._days: dict[int, str] = {}
-        self._bytes_ratio = 1.0  # encoded bytes / repr bytes, learnt from closed files
+        self._bytes_ratio = 1.0  # encoded bytes / buffered Arrow bytes, learnt from closed files
         self.files_committed = 0
         self.bytes_committed = 0
 
@@ -116,7 +116,7 @@ class HdfsSinkTask(SinkTask):
             try:
                 chunk = to_arrow(rows, meta)
             except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
-                raise self._unencodable(key, offsets, exc) from exc
+                raise self._unencodable(key, int(offsets.min()), int(offsets.max()), exc) from exc
             self._add(key, chunk, offsets, accepted)
         self._roll_aged()
 
@@ -215,16 +215,15 @@ class HdfsSinkTask(SinkTask):
             data = encode(s.format, rows, table, avro_codec=s.avro_codec, parquet_compression=s.parquet_compression)
         except (pa.ArrowException, pl.exceptions.PolarsError, OverflowError, ValueError, TypeError) as exc:
             # The same rows would fail again on every retry (e.g. an integer beyond 64 bits).
-            raise FatalSinkError(f"cannot encode {table} rows at offsets {f.first}-{f.last} "
-                                 f"of {topic}[{partition}] as {s.format}: {exc}") from exc
+            raise self._unencodable(key, f.first, f.last, exc) from exc
         if f.nbytes:
             self._bytes_ratio = max(len(data) / f.nbytes, 0.05)
         name = file_name(topic, partition, f.first, f.last, self._ext)
         self._committer.submit(ClosedFile(key, name, f.last, data, len(data)))
 
-    def _unencodable(self, key: DirKey, offsets: pl.Series, exc: Exception) -> FatalSinkError:
+    def _unencodable(self, key: DirKey, first: int, last: int, exc: Exception) -> FatalSinkError:
         topic, partition, table, _ = key
-        return FatalSinkError(f"cannot encode {table} rows at offsets {offsets.min()}-{offsets.max()} "
+        return FatalSinkError(f"cannot encode {table} rows at offsets {first}-{last} "
                               f"of {topic}[{partition}] as {self.settings.format}: {exc}")
 
     def _committed(self, f: ClosedFile, renamed: bool) -> None:

@@ -26,6 +26,7 @@ from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask, backend_for
 from sinks.runtime import SinkRunner
+from tests.benchmarks.profiling import profiled
 from tests.sources import ListSourceTask
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=20_000)
-    ap.add_argument("--profile", action="store_true", help="print where the sink's time goes (cProfile)")
+    ap.add_argument("--profile", metavar="FILE", help="profile the sink, top functions into FILE")
     ap.add_argument("--url", default=None, help="sink URL (default: the settings' ClickHouse; chdb:///dir works)")
     args = ap.parse_args()
     settings = get_settings()
@@ -68,16 +69,7 @@ def main() -> None:
                         consumer_extra={"session.timeout.ms": 6000, "fetch.max.bytes": 104857600,
                                         "max.partition.fetch.bytes": 52428800})
     stop = threading.Event()
-    def run():
-        if not args.profile:
-            return runner.run(stop)
-        import cProfile
-        import pstats
-        prof = cProfile.Profile()
-        prof.runcall(runner.run, stop)
-        pstats.Stats(prof).sort_stats("tottime").print_stats(15)
-
-    thread = threading.Thread(target=run, daemon=True)
+    thread = threading.Thread(target=lambda: profiled(lambda: runner.run(stop), args.profile), daemon=True)
     thread.start()
     while runner.status.written == 0:
         time.sleep(0.01)

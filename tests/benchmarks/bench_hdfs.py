@@ -82,8 +82,6 @@ def from_topic(task, batches, args) -> tuple[float, int]:
         stop = threading.Event()
         thread = threading.Thread(target=lambda: profiled(lambda: runner.run(stop), args.profile), daemon=True)
         thread.start()
-        if os.environ.get("BENCH_GC_OFF"):
-            gc.disable()
         while runner.status.written == 0:
             time.sleep(0.01)
         t0, first = time.perf_counter(), runner.status.written
