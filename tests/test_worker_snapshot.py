@@ -28,6 +28,9 @@ from sqlalchemy import create_engine, text
 from connectors.leases import Leases, task_key
 from deploy.control import OffsetStore
 from schemas.naming import topic_name
+# Own control DB (overrides stack_settings): the test reads the offsets the workers store, and in a
+# full run the session's shared control DB file was not seen updated by this process (see the note).
+from tests.api_process import own_state_settings  # noqa: F401 - a fixture: stack_settings
 from tests.connect_cluster import TopicReader, api_and_workers, make_table, start_worker, wait_until
 
 RUN = uuid.uuid4().hex[:6]
