@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.sqltypes import ColumnSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,42 @@ class RejectedEvent(ChangeEvent):
 
 
 @dataclass
+class RowFrame:
+    """Many events of one table with the same op, in columns: sources that parse into columns
+    (file imports) hand the runtime this instead of one ChangeEvent per row, and it is encoded
+    column by column. `rows` holds the after images (one column per table column)."""
+
+    table: CapturedTable
+    op: str
+    rows: "pa.Table"
+    positions: "pa.Array"  # string: each row's position as JSON text
+    sequences: "pa.Array"  # int64
+    ts_ms: int
+    snapshot: bool = False
+
+    def __len__(self) -> int:
+        return self.rows.num_rows
+
+    def events(self) -> list[ChangeEvent]:
+        """The same rows one by one (the runtime's fallback when a row does not fit the schema)."""
+        return [ChangeEvent(self.table, self.op, None, row, self.ts_ms, position, sequence, self.snapshot)
+                for row, position, sequence in zip(self.rows.to_pylist(), self.positions.to_pylist(),
+                                                   self.sequences.to_pylist())]
+
+
+@dataclass
 class SourceBatch:
     events: list[ChangeEvent] = field(default_factory=list)
     offsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # partition -> offset after these events
+    frames: list[RowFrame] = field(default_factory=list)  # more events, in columns
+
+    @property
+    def size(self) -> int:
+        return len(self.events) + sum(len(f) for f in self.frames)
+
+    def all_events(self) -> list[ChangeEvent]:
+        """Events, then the frames' rows one by one (for readers that do not take frames)."""
+        return self.events + [ev for frame in self.frames for ev in frame.events()]
 
 
 class SourceTask(ABC):

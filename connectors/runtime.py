@@ -12,9 +12,12 @@ import logging
 import time
 from typing import Any
 
-from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
+import pyarrow as pa
+
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, RowFrame, SourceBatch, SourceTask
 from deploy.control import OffsetStore
 from deploy.kafka import AckedProducer, ensure_topics
+from schemas.batch_avro import BatchEncodeError, UnsupportedSchema
 from schemas.envelope import QUARANTINE_SCHEMA, envelope_schema, key_schema, make_event
 from schemas.naming import avro_name, key_subject, quarantine_topic, topic_name, value_subject
 from schemas.serde import WireCodec
@@ -124,15 +127,29 @@ class SourceRuntime:
         return out
 
     def publish(self, batch: SourceBatch) -> dict[str, int]:
+        """Produce the batch's events, then its frames; store its offsets once all are acked."""
         counts = {"read": 0, "quarantined": 0}
+        self._publish_events(batch.events, counts)
+        for frame in batch.frames:
+            self._publish_frame(frame, counts)
+        self.producer.flush_acked()
+        for partition, offset in batch.offsets.items():
+            self.offsets.save(partition, offset)
+        self.task.committed(batch.offsets)
+        take = getattr(self.task, "take_counters", None)  # tasks need not subclass SourceTask
+        if take is not None:
+            counts.update({k: v for k, v in take().items() if v})
+        return counts
+
+    def _publish_events(self, events: list[ChangeEvent], counts: dict[str, int]) -> None:
         by_table: dict[CapturedTable, list[int]] = {}
-        for i, ev in enumerate(batch.events):
+        for i, ev in enumerate(events):
             if not isinstance(ev, RejectedEvent):
                 by_table.setdefault(ev.table, []).append(i)
         encoded: dict[int, tuple[bytes | None, bytes] | str] = {}
         for positions in by_table.values():
-            encoded.update(zip(positions, self._encode_table([batch.events[i] for i in positions])))
-        for i, ev in enumerate(batch.events):  # in source order: per-key order is kept
+            encoded.update(zip(positions, self._encode_table([events[i] for i in positions])))
+        for i, ev in enumerate(events):  # in source order: per-key order is kept
             if isinstance(ev, RejectedEvent):
                 self._reject(ev)
                 counts["quarantined"] += 1
@@ -146,26 +163,51 @@ class SourceRuntime:
                 continue
             self.producer.produce(topic, result[1], result[0])
             counts["read"] += 1
-        self.producer.flush_acked()
-        for partition, offset in batch.offsets.items():
-            self.offsets.save(partition, offset)
-        self.task.committed(batch.offsets)
-        take = getattr(self.task, "take_counters", None)  # tasks need not subclass SourceTask
-        if take is not None:
-            counts.update({k: v for k, v in take().items() if v})
-        return counts
+
+    def _publish_frame(self, frame: RowFrame, counts: dict[str, int]) -> None:
+        topic, value_id, key_id, _ = self._prepare(frame.table)
+        try:
+            values = self.codec.encode_arrow(value_id, self._frame_envelopes(frame, self.codec.arrow_type(value_id)))
+            keys = None
+            if key_id is not None:
+                keys = self.codec.encode_arrow(key_id, _struct(frame.rows, self.codec.arrow_type(key_id)))
+        except (BatchEncodeError, UnsupportedSchema, pa.ArrowException, TypeError, ValueError):
+            # Some row does not fit the schema: row by row, so only that row is quarantined.
+            self._publish_events(frame.events(), counts)
+            return
+        self.producer.produce_many(topic, values, keys)
+        counts["read"] += len(values)
+
+    def _frame_envelopes(self, frame: RowFrame, envelope: pa.StructType | None) -> pa.StructArray:
+        """The envelopes of a frame's rows as one Arrow struct array of the envelope schema's type."""
+        if envelope is None:
+            raise UnsupportedSchema("the envelope schema is not batch-encodable")
+        n, t = len(frame), frame.table
+        source = envelope.field("source").type
+        constant = {"system": t.system, "database": t.database, "schema": t.schema, "table": t.table,
+                    "connector": self.task.name, "snapshot": frame.snapshot}
+        columns = {"position": frame.positions, "sequence": frame.sequences}
+        source_array = pa.StructArray.from_arrays(
+            [columns[f.name].cast(f.type) if f.name in columns else pa.repeat(pa.scalar(constant[f.name], f.type), n)
+             for f in source], fields=list(source))
+        parts = {"before": pa.nulls(n, envelope.field("before").type),
+                 "after": _struct(frame.rows, envelope.field("after").type),
+                 "op": pa.repeat(pa.scalar(frame.op, pa.string()), n),
+                 "ts_ms": pa.repeat(pa.scalar(frame.ts_ms, pa.int64()), n), "source": source_array,
+                 "transaction": pa.nulls(n, envelope.field("transaction").type)}
+        return pa.StructArray.from_arrays([parts[f.name] for f in envelope], fields=list(envelope))
 
     def run_once(self) -> int:
         """One poll; returns the events published (an offsets-only batch is stored and returns 0)."""
         if not self.started:
             self.start()
         batch = self.task.poll()
-        if not batch.events and not batch.offsets:
+        if not batch.size and not batch.offsets:
             return 0
         counts = self.publish(batch)
         if self.counters:
             self.counters.add("source", counts)
-        return len(batch.events)
+        return batch.size
 
     def drain(self) -> int:
         """Poll until a poll publishes nothing (a round-based task ends its round there)."""
@@ -181,3 +223,9 @@ class SourceRuntime:
                     stop.wait(idle_seconds)
         finally:
             self.task.close()
+
+
+def _struct(rows: pa.Table, arrow_type: pa.StructType) -> pa.StructArray:
+    """The table's columns named by `arrow_type`, cast to its field types, as one struct array."""
+    return pa.StructArray.from_arrays([rows.column(f.name).combine_chunks().cast(f.type) for f in arrow_type],
+                                      fields=list(arrow_type))

@@ -134,9 +134,19 @@ class BatchEncoder:
             out += self._encode_slice(records[start:start + SLICE], prefix)
         return out
 
-    def _encode_slice(self, records: list[dict], prefix: bytes) -> list[bytes]:
+    def encode_arrow(self, records: pa.StructArray, prefix: bytes = b"") -> list[bytes]:
+        """encode() of records already in Arrow, of type `arrow_type` (sources that parse into
+        columns never build one dict per record)."""
+        if not records.type.equals(self.arrow_type):
+            raise BatchEncodeError(f"records are {records.type}, the schema needs {self.arrow_type}")
+        out: list[bytes] = []
+        for start in range(0, len(records), SLICE):
+            out += self._encode_slice(records.slice(start, SLICE), prefix)
+        return out
+
+    def _encode_slice(self, records: list[dict] | pa.StructArray, prefix: bytes) -> list[bytes]:
         try:
-            arr = pa.array(records, type=self.arrow_type)
+            arr = records if isinstance(records, pa.Array) else pa.array(records, type=self.arrow_type)
             pieces = self._encode(arr, np.ones(len(records), bool))
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, BatchEncodeError):
@@ -206,6 +216,8 @@ class BatchEncoder:
         null_byte, value_byte = _NULL_BRANCH[null_index], _NULL_BRANCH[1 - null_index]
 
         def encode(arr: pa.Array, present: np.ndarray) -> pa.Array:
+            if arr.null_count == len(arr):  # e.g. `before` of inserts: nothing inside to encode
+                return pa.repeat(null_byte, len(arr))
             is_null = arr.is_null()
             valid = present & ~is_null.to_numpy(zero_copy_only=False)
             value = pc.binary_join_element_wise(value_byte, inner(arr, valid), b"")

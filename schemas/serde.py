@@ -59,19 +59,35 @@ class WireCodec:
         fastavro.schemaless_writer(buf, self.parsed(schema_id), record)
         return buf.getvalue()
 
-    def encode_many(self, schema_id: int, records: list[dict]) -> list[bytes]:
-        """encode() of each record, in one columnar pass where the schema allows it. Raises
-        BatchEncodeError (or fastavro's error) if any record does not fit: the caller then
-        encodes record by record to find it."""
+    def _batch_encoder(self, schema_id: int) -> BatchEncoder | None:
         if schema_id not in self._batch:
             try:
                 self._batch[schema_id] = BatchEncoder(self.schema_of(schema_id))
             except UnsupportedSchema:
                 self._batch[schema_id] = None
-        encoder = self._batch[schema_id]
+        return self._batch[schema_id]
+
+    def encode_many(self, schema_id: int, records: list[dict]) -> list[bytes]:
+        """encode() of each record, in one columnar pass where the schema allows it. Raises
+        BatchEncodeError (or fastavro's error) if any record does not fit: the caller then
+        encodes record by record to find it."""
+        encoder = self._batch_encoder(schema_id)
         if encoder is None:
             return [self.encode(schema_id, r) for r in records]
         return encoder.encode(records, prefix=_HEADER.pack(0, schema_id))
+
+    def arrow_type(self, schema_id: int):
+        """The Arrow struct type `encode_arrow` takes for this schema, or None if the schema is not
+        batch-encodable (then encode dicts)."""
+        encoder = self._batch_encoder(schema_id)
+        return encoder.arrow_type if encoder is not None else None
+
+    def encode_arrow(self, schema_id: int, records) -> list[bytes]:
+        """encode() of each record of an Arrow struct array of type `arrow_type(schema_id)`."""
+        encoder = self._batch_encoder(schema_id)
+        if encoder is None:
+            raise UnsupportedSchema(f"schema {schema_id} is not batch-encodable")
+        return encoder.encode_arrow(records, prefix=_HEADER.pack(0, schema_id))
 
     def decode(self, data: bytes | None, whole: bool = False) -> tuple[int, dict]:
         """(schema id, record). whole=True also refuses a body with bytes left after the record."""

@@ -127,6 +127,6 @@ def test_hdfs_copy_and_hdfs_as_a_file_store(hdfs_cluster, tmp_path):
         store={"kind": "hdfs", "url": hdfs_cluster.webhdfs_url, "root": "/out", "pattern": "*.csv"},
         control_db_url=f"sqlite:///{tmp_path / 'control.db'}"))
     task.start({})
-    rows = [e.after for e in task.poll().events]
+    rows = [e.after for e in task.poll().all_events()]
     task.close()
     assert rows == [{"id": "1", "name": "甲"}, {"id": "2", "name": "乙"}]

@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
+from connectors.files.columnar import type_batch
 from connectors.files.encoding import detect
 from connectors.files.formats import FileFormatError, FormatConfig, read_records
 
@@ -148,3 +149,31 @@ def test_typing_rejects_with_reasons_and_never_rounds():
                      ({"id": "1", "born": "1990-01-02"}, "'born'"), ({"id": "1", "ok": "maybe"}, "not a boolean")]:
         with pytest.raises(RowError, match=why):
             typer(bad)
+
+
+def test_columnar_typing_accepts_and_refuses_exactly_what_row_typing_does():
+    cols = [ColumnDef(name="id", type="bigint", key=True), ColumnDef(name="amount", type="decimal", precision=10,
+                                                                      scale=2),
+            ColumnDef(name="score", type="double"), ColumnDef(name="born", type="date", format="%Y%m%d"),
+            ColumnDef(name="ok", type="bool"), ColumnDef(name="nm", source="姓名")]
+    typer = RowTyper(tuple(c.spec() for c in cols), {"nm": "姓名"}, {c.name: c.format for c in cols})
+    rows = [{"id": " 7 ", "amount": "12.5", "score": "1e3", "born": "19900102", "ok": "是", "姓名": "张三"},
+            {"id": "8", "amount": "1.255", "score": "1", "born": "", "ok": "", "姓名": ""},  # would round: refused
+            {"id": "", "amount": "1", "score": "1", "born": "", "ok": "", "姓名": "x"},  # key empty: refused
+            {"id": "9", "amount": "-.5", "score": "inf", "born": "", "ok": "no", "姓名": "x"},
+            {"id": "10", "amount": "1", "score": "x", "born": "", "ok": "", "姓名": "x"},  # not a float
+            {"id": "11", "amount": "", "score": "", "born": "1990-01-02", "ok": "", "姓名": "x"}]  # wrong format
+    typed = type_batch(typer, rows)
+    expected_bad = {}
+    for i, row in enumerate(rows):
+        try:
+            typer(row)
+        except RowError as exc:
+            expected_bad[i] = str(exc)
+    assert typed.bad == expected_bad and sorted(expected_bad) == [1, 2, 4, 5]
+    assert typed.rows.to_pylist() == [typer(rows[i]) for i in typed.good]
+    assert typed.rows.to_pylist()[1]["amount"] == Decimal("-0.50") and typed.rows.to_pylist()[0]["nm"] == "张三"
+    # A value only Python's int() takes ("1_000"): the batch is typed row by row instead, never differently.
+    assert type_batch(typer, [dict(rows[0], id="1_000")]) is None and typer(dict(rows[0], id="1_000"))["id"] == 1000
+    # Values that are not text (JSON numbers) also go row by row.
+    assert type_batch(typer, [dict(rows[0], id=7)]) is None

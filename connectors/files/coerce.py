@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time as dtime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import sqlalchemy.types as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -121,6 +121,16 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
     return _text
 
 
+class ColumnPlan(NamedTuple):
+    """How one column is filled: from which field, typed by `convert`."""
+    name: str
+    source: str
+    nullable: bool
+    convert: Callable[[Any], Any]
+    is_text: bool
+    spec: ColumnSpec
+
+
 class RowTyper:
     """Maps a parsed record (field -> raw value) onto the declared columns, typing each value."""
 
@@ -130,18 +140,18 @@ class RowTyper:
         self.strict_fields = strict_fields  # columns were inferred: an unknown field is an error, not ignored
         formats = formats or {}
         sources = sources or {}
-        self._plan = [(c.name, sources.get(c.name, c.name), c.nullable, _converter(c, formats.get(c.name)),
-                       isinstance(c.sql_type, (sa.String, sa.Text)) and not isinstance(c.sql_type, sa.Enum))
-                      for c in columns]
-        self._known = {src for _, src, _, _, _ in self._plan}
+        self.plan = [ColumnPlan(c.name, sources.get(c.name, c.name), c.nullable, _converter(c, formats.get(c.name)),
+                                isinstance(c.sql_type, (sa.String, sa.Text)) and not isinstance(c.sql_type, sa.Enum), c)
+                     for c in columns]
+        self.known = {p.source for p in self.plan}
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
-        if self.strict_fields and len(record) > len(self._known):
-            extra = sorted(set(record) - self._known)
+        if self.strict_fields and len(record) > len(self.known):
+            extra = sorted(set(record) - self.known)
             if extra:
                 raise RowError(f"fields not in the column list: {extra}")
         out = {}
-        for name, src, nullable, conv, is_text in self._plan:
+        for name, src, nullable, conv, is_text, _ in self.plan:
             v = record.get(src)
             if v is None or (v == "" and not is_text):
                 if not nullable:

@@ -7,7 +7,8 @@ finished file (`done`) is never read again. A file whose size or mtime changed a
 read is handled by `on_change`: `reread` imports it again as a new import (its sha256 is checked
 first: identical content is only re-stamped), `ignore` records a `changed_ignored` import report
 and leaves it. Each row is an op `r` event; position = file, row, line; sequence =
-import_id * 1e9 + row (monotonic per source). Rows that fail parsing or typing become
+import_id * 1e9 + row (monotonic per source). A batch's good rows are typed in columns and
+handed over as one RowFrame (connectors.files.columnar); rows that fail parsing or typing become
 RejectedEvents (quarantine topic, with file, line and reason) -- run this task with
 `connectors.runtime.SourceRuntime`.
 """
@@ -20,10 +21,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterator
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RowFrame, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper, string_columns
+from connectors.files.columnar import type_batch
 from connectors.files.formats import FileFormatError, FormatConfig, Record, read_records
 from connectors.files.reports import ImportReports
 from connectors.base import RejectedEvent
@@ -158,44 +163,36 @@ class FileSourceTask(SourceTask):
                     continue
                 if self.current is None:
                     return SourceBatch([], offsets)
-            events, partition, offset = self._read(self.current)
+            events, frames, partition, offset = self._read(self.current)
             offsets[partition] = offset
-            if events or not offset["done"]:
-                return SourceBatch(events, offsets)
+            if events or frames or not offset["done"]:
+                return SourceBatch(events, offsets, frames)
 
-    def _read(self, r: _Reading) -> tuple[list[ChangeEvent], str, dict[str, Any]]:
-        events: list[ChangeEvent] = []
+    def _read(self, r: _Reading) -> tuple[list[ChangeEvent], list[RowFrame], str, dict[str, Any]]:
+        rejected: list[ChangeEvent] = []
+        rows: list[int] = []
+        lines: list[int] = []
+        records: list[dict[str, Any]] = []
         done, status, message = False, "reading", None
-        ts_ms = int(r.info.mtime * 1000)
-        # The position as JSON text, {"file": ..., "row": n, "line": n, "import": n}; the file part encoded once.
-        file_json = json.dumps(r.info.path)
         try:
             for row, line, fields, error in r.records:
                 if row <= r.skip:
                     continue
                 r.row = row
-                position = f'{{"file": {file_json}, "row": {row}, "line": {line}, "import": {r.import_id}}}'
-                seq = r.import_id * ROWS_PER_IMPORT + row
                 if error is None:
-                    try:
-                        table, typer = self._layout(fields)
-                        events.append(ChangeEvent(table, "r", None, typer(fields), ts_ms, position, seq, True))
-                        r.ok += 1
-                    except RowError as exc:
-                        error = str(exc)
-                if error is not None:
-                    r.bad += 1
-                    reason = f"{r.info.path} line {line}: {error}"
-                    events.append(RejectedEvent(self._table, "r", None, fields, ts_ms, position, seq, True,
-                                                reason=reason))
-                    r.errors.append({"row": row, "line": line, "reason": error})
-                if len(events) >= self.config.batch_size:
+                    rows.append(row)
+                    lines.append(line)
+                    records.append(fields)
+                else:
+                    rejected.append(self._rejected(r, row, line, fields, error))
+                if len(records) + len(rejected) >= self.config.batch_size:
                     break
             else:
                 done, status = True, "done"
         except FileFormatError as exc:  # rows before the damage are kept; the report says why it stopped
             done, status, message = True, "failed", str(exc)
             log.warning("%s: %s", r.info.path, exc)
+        events, frames = self._typed(r, rows, lines, records)
         offset = {"size": r.info.size, "mtime": r.info.mtime, "checksum": r.checksum, "import_id": r.import_id,
                   "row": max(r.row, r.skip), "ok": r.ok, "bad": r.bad, "done": done}
         if done:
@@ -205,7 +202,55 @@ class FileSourceTask(SourceTask):
         self._pending.setdefault(r.import_id, []).extend(r.errors)
         r.errors = []
         self.tracked[r.info.path] = offset
-        return events, f"file:{r.info.path}", offset
+        return rejected + events, frames, f"file:{r.info.path}", offset
+
+    def _position(self, r: _Reading, row: int, line: int) -> str:
+        """{"file": ..., "row": n, "line": n, "import": n} as JSON text (what _positions builds in columns)."""
+        return f'{{"file": {json.dumps(r.info.path)}, "row": {row}, "line": {line}, "import": {r.import_id}}}'
+
+    def _positions(self, r: _Reading, rows: np.ndarray, lines: np.ndarray) -> pa.Array:
+        text = lambda a: pa.array(a).cast(pa.string())  # noqa: E731
+        return pc.binary_join_element_wise(f'{{"file": {json.dumps(r.info.path)}, "row": ', text(rows),
+                                           ', "line": ', text(lines), f', "import": {r.import_id}}}', "")
+
+    def _rejected(self, r: _Reading, row: int, line: int, fields: dict | None, error: str) -> RejectedEvent:
+        r.bad += 1
+        r.errors.append({"row": row, "line": line, "reason": error})
+        return RejectedEvent(self._table, "r", None, fields, int(r.info.mtime * 1000), self._position(r, row, line),
+                             r.import_id * ROWS_PER_IMPORT + row, True, reason=f"{r.info.path} line {line}: {error}")
+
+    def _typed(self, r: _Reading, rows: list[int], lines: list[int],
+               records: list[dict[str, Any]]) -> tuple[list[ChangeEvent], list[RowFrame]]:
+        """The parsed records typed: good ones as a frame (in columns), bad ones rejected with the reason."""
+        if not records:
+            return [], []
+        table, typer = self._layout(records[0])
+        typed = type_batch(typer, records)
+        if typed is None:
+            return self._typed_row_by_row(r, rows, lines, records, table, typer), []
+        events = [self._rejected(r, rows[i], lines[i], records[i], reason) for i, reason in typed.bad.items()]
+        r.ok += len(typed.good)
+        if not len(typed.good):
+            return events, []
+        good_rows, good_lines = np.asarray(rows)[typed.good], np.asarray(lines)[typed.good]
+        frame = RowFrame(table, "r", typed.rows, self._positions(r, good_rows, good_lines),
+                         pa.array(good_rows + r.import_id * ROWS_PER_IMPORT, pa.int64()),
+                         int(r.info.mtime * 1000), snapshot=True)
+        return events, [frame]
+
+    def _typed_row_by_row(self, r, rows, lines, records, table, typer) -> list[ChangeEvent]:
+        events: list[ChangeEvent] = []
+        ts_ms = int(r.info.mtime * 1000)
+        for row, line, fields in zip(rows, lines, records):
+            try:
+                after = typer(fields)
+            except RowError as exc:
+                events.append(self._rejected(r, row, line, fields, str(exc)))
+                continue
+            events.append(ChangeEvent(table, "r", None, after, ts_ms, self._position(r, row, line),
+                                      r.import_id * ROWS_PER_IMPORT + row, True))
+            r.ok += 1
+        return events
 
     def _layout(self, fields: dict[str, Any]) -> tuple[CapturedTable, RowTyper]:
         if self._typer is not None:

@@ -60,8 +60,8 @@ def phase_csv(args, tmp) -> dict:
     task = _file_task(tmp, "csvparse", "*.csv", {"kind": "csv"}, cols, 20000)
     task.start({})
     t0, n = time.perf_counter(), 0
-    while (b := task.poll()).events:
-        n += len(b.events)
+    while (b := task.poll()).size:
+        n += b.size
     parse_rate = n / (time.perf_counter() - t0)
     task.close()
     task = _file_task(tmp, "csvkafka", "*.csv", {"kind": "csv"}, cols, 20000)
@@ -119,9 +119,9 @@ def phase_xmlmem(args, tmp) -> dict:
     task = _file_task(tmp, "xmlmem", "*.xml", XML_FMT, [], 20000)
     task.start({})
     samples, t0, n = [], time.perf_counter(), 0
-    while (b := task.poll()).events:
-        n += len(b.events)
-        if n % 500_000 < len(b.events):
+    while (b := task.poll()).size:
+        n += b.size
+        if n % 500_000 < b.size:
             samples.append(round(_rss_mb()))
     dt = time.perf_counter() - t0
     task.close()

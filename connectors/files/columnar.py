@@ -1,0 +1,100 @@
+"""Types a batch of parsed records column by column: the hot path of file imports.
+
+`RowTyper` (coerce.py) stays the authority. Text, integer, float and decimal columns are cast
+for the whole batch at once (polars); a value the cast refuses is typed again by RowTyper,
+which gives the quarantine reason. If RowTyper accepts a value the cast refused (Python's
+int() takes "1_000"), the batch is typed row by row instead, so both paths always give the
+same values. Other types (dates, times, booleans) use RowTyper's converters value by value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy.types as sa
+
+from connectors.files.coerce import ColumnPlan, RowError, RowTyper
+
+
+@dataclass
+class TypedBatch:
+    rows: pa.Table  # the good records, typed, in batch order
+    good: np.ndarray  # their indexes in the batch
+    bad: dict[int, str]  # index -> why the record was refused
+
+
+def _decimal_pattern(scale: int) -> str:
+    """Plain decimals with at most `scale` digits after the point (polars would round the rest)."""
+    fraction = rf"(\.[0-9]{{0,{scale}}})?|\.[0-9]{{1,{scale}}}" if scale else r"\.?"
+    return rf"^[+-]?([0-9]+{fraction})$"
+
+
+def _cast(plan: ColumnPlan, text: pa.Array, empty: np.ndarray) -> tuple[pa.Array, np.ndarray] | None:
+    """(typed column, rows whose value the cast refused), or None when this column cannot be
+    typed as a whole (values of mixed Python types)."""
+    t = plan.spec.sql_type
+    if plan.is_text:
+        return text, np.zeros(len(text), bool)
+    series = pl.from_arrow(text).str.strip_chars()
+    if isinstance(t, (sa.Integer, sa.Float)):
+        typed = series.cast(pl.Int64 if isinstance(t, sa.Integer) else pl.Float64, strict=False)
+    elif isinstance(t, sa.Numeric):
+        scale = t.scale if t.scale is not None else 10
+        plain = series.str.contains(_decimal_pattern(scale))
+        typed = series.zip_with(plain.fill_null(False), pl.Series([None] * len(series), dtype=pl.String)).cast(
+            pl.Decimal(38, scale), strict=False)
+    else:
+        values: list[Any] = []
+        refused = np.zeros(len(text), bool)
+        for i, v in enumerate(text.to_pylist()):
+            try:
+                values.append(None if empty[i] else plan.convert(v))
+            except (ValueError, TypeError, ArithmeticError):
+                values.append(None)
+                refused[i] = True
+        try:
+            return pa.array(values), refused
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+    refused = typed.is_null().to_numpy() & ~empty
+    return typed.to_arrow(), refused
+
+
+def type_batch(typer: RowTyper, records: list[dict[str, Any]]) -> TypedBatch | None:
+    """The batch typed in columns, or None: type it row by row (see the module doc)."""
+    n = len(records)
+    suspect = np.zeros(n, bool)
+    if typer.strict_fields:
+        known = len(typer.known)
+        suspect |= np.fromiter((len(r) > known for r in records), bool, n)
+    columns: dict[str, pa.Array] = {}
+    for plan in typer.plan:
+        try:
+            text = pa.array([r.get(plan.source) for r in records], pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None  # not all text (JSON numbers, nested XML): row by row
+        empty = text.is_null().to_numpy(zero_copy_only=False)
+        if not plan.is_text:
+            empty = empty | pc.equal(text.fill_null(""), "").to_numpy(zero_copy_only=False)
+        if not plan.nullable:
+            suspect |= empty
+        cast = _cast(plan, text, empty)
+        if cast is None:
+            return None
+        columns[plan.name], refused = cast
+        suspect |= refused
+    bad: dict[int, str] = {}
+    for i in np.flatnonzero(suspect):
+        try:
+            typer(records[i])
+        except RowError as exc:
+            bad[int(i)] = str(exc)
+            continue
+        return None  # RowTyper accepts what the cast refused: row by row keeps one behaviour
+    good = np.flatnonzero(~suspect)
+    table = pa.table(columns)
+    return TypedBatch(table.take(good) if bad else table, good, bad)
