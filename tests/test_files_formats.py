@@ -160,7 +160,7 @@ def test_columnar_typing_accepts_and_refuses_exactly_what_row_typing_does():
     rows = [{"id": " 7 ", "amount": "12.5", "score": "1e3", "born": "19900102", "ok": "是", "姓名": "张三"},
             {"id": "8", "amount": "1.255", "score": "1", "born": "", "ok": "", "姓名": ""},  # would round: refused
             {"id": "", "amount": "1", "score": "1", "born": "", "ok": "", "姓名": "x"},  # key empty: refused
-            {"id": "9", "amount": "-.5", "score": "inf", "born": "", "ok": "no", "姓名": "x"},
+            {"id": "+9", "amount": "-.5", "score": "-.5E-3", "born": "", "ok": "no", "姓名": "x"},
             {"id": "10", "amount": "1", "score": "x", "born": "", "ok": "", "姓名": "x"},  # not a float
             {"id": "11", "amount": "", "score": "", "born": "1990-01-02", "ok": "", "姓名": "x"}]  # wrong format
     typed = type_batch(typer, rows)
@@ -173,7 +173,8 @@ def test_columnar_typing_accepts_and_refuses_exactly_what_row_typing_does():
     assert typed.bad == expected_bad and sorted(expected_bad) == [1, 2, 4, 5]
     assert typed.rows.to_pylist() == [typer(rows[i]) for i in typed.good]
     assert typed.rows.to_pylist()[1]["amount"] == Decimal("-0.50") and typed.rows.to_pylist()[0]["nm"] == "张三"
-    # A value only Python's int() takes ("1_000"): the batch is typed row by row instead, never differently.
+    # Values only Python reads ("1_000", "inf"): the batch is typed row by row instead, never differently.
     assert type_batch(typer, [dict(rows[0], id="1_000")]) is None and typer(dict(rows[0], id="1_000"))["id"] == 1000
+    assert type_batch(typer, [dict(rows[0], score="inf")]) is None
     # Values that are not text (JSON numbers) also go row by row.
     assert type_batch(typer, [dict(rows[0], id=7)]) is None
