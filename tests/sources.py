@@ -31,16 +31,13 @@ def delete(table: CapturedTable, row: dict, seq: int) -> ChangeEvent:
     return ChangeEvent(table, "d", row, None, 1_700_000_000_000 + seq, {"seq": seq}, seq)
 
 
-def consume(settings, topic: str, expected: int, timeout: float = 90.0) -> list[dict]:
-    """Decoded envelopes of `topic` from the start, once `expected` arrived (or the deadline passed)."""
+def raw_messages(settings, topic: str, expected: int, timeout: float = 90.0) -> list[tuple[bytes | None, bytes]]:
+    """(key, value) of `topic`'s messages from the start, once `expected` arrived (or the deadline passed)."""
     import time
     import uuid
 
     from confluent_kafka import Consumer
 
-    from schemas.serde import WireCodec
-
-    codec = WireCodec(settings.schema_registry_url)
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
     consumer.subscribe([topic])
@@ -49,7 +46,15 @@ def consume(settings, topic: str, expected: int, timeout: float = 90.0) -> list[
         while len(out) < expected and time.time() < deadline:
             msg = consumer.poll(1)
             if msg is not None and not msg.error():
-                out.append(codec.decode(msg.value())[1])
+                out.append((msg.key(), msg.value()))
     finally:
         consumer.close()
     return out
+
+
+def consume(settings, topic: str, expected: int, timeout: float = 90.0) -> list[dict]:
+    """Decoded envelopes of `topic` from the start, once `expected` arrived (or the deadline passed)."""
+    from schemas.serde import WireCodec
+
+    codec = WireCodec(settings.schema_registry_url)
+    return [codec.decode(value)[1] for _, value in raw_messages(settings, topic, expected, timeout)]

@@ -23,6 +23,7 @@ from connectors.files.reports import ImportReports
 from connectors.runtime import SourceRuntime
 from connectors.files.source import FileSourceConfig, FileSourceTask
 from schemas.serde import WireCodec
+from tests.sources import raw_messages
 
 FTP_PORT, SFTP_PORT = 45201, 45202
 COLUMNS = [{"name": "id", "type": "int", "key": True}, {"name": "name"}, {"name": "amount", "type": "decimal",
@@ -100,21 +101,6 @@ def test_local_files_read_once_bad_rows_quarantined_and_reported(stack_settings,
     one = client.get(f"/imports/{listed[-1]['id']}", headers=headers).json()
     assert one["rows_read"] == 4 and [e["line"] for e in one["errors"]] == [3, 5]
     assert client.get("/imports/999999999", headers=headers).status_code == 404
-
-
-def raw_messages(settings, topic_name: str, n: int, timeout: float = 60) -> list[tuple[bytes | None, bytes]]:
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                  "auto.offset.reset": "earliest"})
-    c.subscribe([topic_name])
-    out, deadline = [], time.time() + timeout
-    try:
-        while time.time() < deadline and len(out) < n:
-            msg = c.poll(1)
-            if msg is not None and not msg.error():
-                out.append((msg.key(), msg.value()))
-    finally:
-        c.close()
-    return out
 
 
 def test_columnar_import_publishes_the_same_bytes_as_row_by_row(stack_settings, tmp_path, monkeypatch):

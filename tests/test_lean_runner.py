@@ -7,7 +7,7 @@ import time
 import uuid
 
 import sqlalchemy.types as sa
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from connectors.base import CapturedTable
 from connectors.runtime import SourceRuntime
@@ -16,7 +16,7 @@ from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from streams.lean_runner import LeanRunner
 from streams.processor import BatchProcessor
-from tests.sources import ListSourceTask, upsert
+from tests.sources import ListSourceTask, consume, upsert
 
 RULES = [{"id": "name_required", "kind": "required", "fields": ["name"], "dimension": "completeness",
           "severity": "reject", "message": "name is required"},
@@ -38,22 +38,6 @@ def _publish(settings, n: int) -> str:
                             codec=WireCodec(settings.schema_registry_url), control_db_url=settings.resolved_control_db_url)
     runtime.drain()
     return runtime.topic_of(table)
-
-
-def _read_all(settings, topic: str, expect: int, timeout: float = 60) -> list:
-    codec = WireCodec(settings.schema_registry_url)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
-    consumer.subscribe([topic])
-    out, deadline = [], time.time() + timeout
-    try:
-        while time.time() < deadline and len(out) < expect:
-            m = consumer.poll(0.5)
-            if m is not None and not m.error():
-                out.append(codec.decode(m.value())[1])
-    finally:
-        consumer.close()
-    return out
 
 
 def _runner(settings, topic: str) -> LeanRunner:
@@ -83,8 +67,8 @@ def test_lean_runner_splits_cleans_and_survives_a_restart(stack_settings):
     thread = threading.Thread(target=lambda: second.run(stop), daemon=True)
     thread.start()
     valid_ids = {i for i in range(1, n + 1) if i % 10 not in (0, 5)}
-    clean = _read_all(stack_settings, clean_topic(topic), len(valid_ids))
-    quarantined = _read_all(stack_settings, quarantine_topic(topic), n - len(valid_ids) + 1)
+    clean = consume(stack_settings, clean_topic(topic), len(valid_ids))
+    quarantined = consume(stack_settings, quarantine_topic(topic), n - len(valid_ids) + 1)
     stop.set()
     thread.join(30)
 

@@ -36,7 +36,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
-from connectors.relational.cdc_common import Backoff, row_converter, ts_now_ms
+from connectors.relational.cdc_common import Backoff, row_converter
+from connectors.relational.log_snapshot import ConsistentSnapshot
 from connectors.relational.reflect import reflect_table
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class MysqlBinlogTask(SourceTask):
         self.offset: dict[str, Any] = {}
         self.stream: BinLogStreamReader | None = None
         self.backoff = Backoff()
-        self._snap: dict[str, Any] | None = None
+        self._snap: ConsistentSnapshot | None = None
         self._next_pass = 0.0
         self._returned: dict[str, Any] | None = None  # offset of the last batch handed out
 
@@ -125,36 +126,26 @@ class MysqlBinlogTask(SourceTask):
         finally:
             cur.execute("UNLOCK TABLES")
         log.info("%s: snapshot at %s:%s", self.name, file, pos)
-        self._snap = {"conn": conn, "cur": cur, "todo": list(self.tables), "open": False, "file": file, "pos": pos}
+        cur.close()
+        self._snap = ConsistentSnapshot(
+            conn, self.tables, self.convert,
+            lambda name, table: self._select(conn, name, table), {"file": file, "pos": pos, "snapshot": True},
+            sequence_of(file, pos), {"snapshot_done": True, "file": file, "pos": pos})
+
+    @staticmethod
+    def _select(conn, name: str, table: CapturedTable):
+        cur = conn.cursor()
+        cur.execute("SELECT {} FROM `{}`".format(", ".join(f"`{c.name}`" for c in table.columns), name))
+        return cur
 
     def poll(self) -> SourceBatch:
         return self._poll_snapshot() if self._snap is not None else self._poll_stream()
 
     def _poll_snapshot(self) -> SourceBatch:
-        snap, size = self._snap, self.config.batch_size
-        events: list[ChangeEvent] = []
-        now, seq = ts_now_ms(), sequence_of(snap["file"], snap["pos"])
-        position = {"file": snap["file"], "pos": snap["pos"], "snapshot": True}
-        while snap["todo"] and len(events) < size:
-            name = snap["todo"][0]
-            table = self.tables[name]
-            names = [c.name for c in table.columns]
-            if not snap["open"]:
-                snap["cur"].execute("SELECT {} FROM `{}`".format(", ".join(f"`{n}`" for n in names), name))
-                snap["open"] = True
-            rows = snap["cur"].fetchmany(size - len(events))
-            for row in rows:
-                events.append(ChangeEvent(table, "r", None, self.convert[name](dict(zip(names, row))), now,
-                                          position, seq, True))
-            if len(events) < size:  # table exhausted
-                snap["open"] = False
-                snap["todo"].pop(0)
-        if snap["todo"]:
+        events = self._snap.read(self.config.batch_size)
+        if not self._snap.finished:
             return SourceBatch(events, {})
-        snap["conn"].commit()
-        snap["conn"].close()
-        self._snap = None
-        self.offset = {"snapshot_done": True, "file": snap["file"], "pos": snap["pos"]}
+        self.offset, self._snap = self._snap.finish(), None
         return SourceBatch(events, {self.partition: dict(self.offset)})
 
     def _open_stream(self) -> BinLogStreamReader:
@@ -236,5 +227,5 @@ class MysqlBinlogTask(SourceTask):
     def close(self) -> None:
         self._close_stream()
         if self._snap is not None:
-            self._snap["conn"].close()
+            self._snap.close()
             self._snap = None

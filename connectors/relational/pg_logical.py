@@ -49,7 +49,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
-from connectors.relational.cdc_common import Backoff, row_converter, ts_now_ms
+from connectors.relational.cdc_common import Backoff, row_converter
+from connectors.relational.log_snapshot import ConsistentSnapshot
 from connectors.relational.cdc_pg_events import EventBuilder
 from connectors.relational.cdc_pgoutput import PgOutputDecoder, int_to_lsn, lsn_to_int
 from connectors.relational.reflect import reflect_table
@@ -115,7 +116,7 @@ class PgLogicalTask(SourceTask):
         self.offset: dict[str, Any] = {}
         self.confirmed = 0
         self.last_change = time.monotonic()
-        self._snap: dict[str, Any] | None = None  # the snapshot in progress
+        self._snap: ConsistentSnapshot | None = None  # the snapshot in progress
         self.handover_skipped = 0  # transactions dropped because the snapshot already held them
 
     # --- connections -------------------------------------------------------------------
@@ -182,43 +183,30 @@ class PgLogicalTask(SourceTask):
         text, bound = snap_conn.execute(
             "SELECT pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text").fetchone()
         xmin, xmax, xip = text.split(":")
-        self._snap = {"conn": snap_conn, "todo": list(self.tables), "cursor": None,
-                      "sequence": lsn_to_int(restart), "lsn": consistent,
-                      "filter": {"xmin": int(xmin), "xmax": int(xmax), "xip": [int(x) for x in xip.split(",") if x],
-                                 "bound": bound}}
+        snap_filter = {"xmin": int(xmin), "xmax": int(xmax), "xip": [int(x) for x in xip.split(",") if x],
+                       "bound": bound}
+        self._snap = ConsistentSnapshot(
+            snap_conn, self.tables, self.convert, lambda key, table: self._select(snap_conn, key, table),
+            {"lsn": consistent, "snapshot": True}, lsn_to_int(restart),
+            {"snapshot_done": True, "lsn": consistent, "filter": snap_filter})
         log.info("%s: snapshot %s (bound %s) after slot %s consistent at %s",
                  self.name, text, bound, self.slot, consistent)
+
+    @staticmethod
+    def _select(conn, key: tuple[str, str], table: CapturedTable):
+        cursor = conn.cursor(name=f"huiliu_snapshot_{key[0]}.{key[1]}")  # server-side: rows come in batches
+        cursor.execute(sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns), sql.Identifier(*key)))
+        return cursor
 
     def poll(self) -> SourceBatch:
         return self._poll_snapshot() if self._snap is not None else self._poll_stream()
 
     def _poll_snapshot(self) -> SourceBatch:
-        snap = self._snap
-        events: list[ChangeEvent] = []
-        now = ts_now_ms()
-        while snap["todo"] and len(events) < self.config.batch_size:
-            key = snap["todo"][0]
-            table = self.tables[key]
-            if snap["cursor"] is None:
-                snap["cursor"] = snap["conn"].cursor(name=f"huiliu_snapshot_{len(snap['todo'])}")
-                snap["cursor"].execute(sql.SQL("SELECT {} FROM {}").format(
-                    sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns), sql.Identifier(*key)))
-            rows = snap["cursor"].fetchmany(self.config.batch_size - len(events))
-            names = [c.name for c in table.columns]
-            for row in rows:
-                after = self.convert[key](dict(zip(names, row)))
-                events.append(ChangeEvent(table, "r", None, after, now, {"lsn": snap["lsn"], "snapshot": True},
-                                          snap["sequence"], True))
-            if len(events) < self.config.batch_size:  # this table is exhausted
-                snap["cursor"].close()
-                snap["cursor"] = None
-                snap["todo"].pop(0)
-        if snap["todo"]:
+        events = self._snap.read(self.config.batch_size)
+        if not self._snap.finished:
             return SourceBatch(events, {})
-        snap["conn"].commit()
-        snap["conn"].close()
-        self._snap = None
-        self.offset = {"snapshot_done": True, "lsn": snap["lsn"], "filter": snap["filter"]}
+        self.offset, self._snap = self._snap.finish(), None
         return SourceBatch(events, {self.partition: dict(self.offset)})
 
     def _poll_stream(self) -> SourceBatch:
@@ -300,7 +288,7 @@ class PgLogicalTask(SourceTask):
 
     def close(self) -> None:
         if self._snap is not None:
-            self._snap["conn"].close()
+            self._snap.close()
             self._snap = None
         if self.conn is not None:
             self.conn.close()
