@@ -32,16 +32,17 @@ class CapturedTable:
         layout = tuple((c.name, repr(c.sql_type), c.nullable, c.primary_key) for c in self.columns)
         object.__setattr__(self, "_hash", hash((self.system, self.database, self.schema, self.table,
                                                 self.unknown_types, layout)))
+        object.__setattr__(self, "_keys", [c.name for c in self.columns if c.primary_key])
 
     def __hash__(self) -> int:
         return self._hash
 
     @property
     def key_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.primary_key]
+        return list(self._keys)
 
     def key_of(self, row: dict[str, Any] | None) -> dict[str, Any] | None:
-        keys = self.key_columns
+        keys = self._keys
         return {k: row[k] for k in keys} if keys and row is not None else None
 
     @property

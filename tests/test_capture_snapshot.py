@@ -13,7 +13,7 @@ from connectors.relational.selection import TableSelection, UnsupportedDatabase
 from connectors.relational.snapshot_mode import SnapshotSourceConfig, SnapshotSourceTask
 from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
-from tests.sources import consume
+from tests.sources import consume, raw_messages
 
 
 def runtime_for(task, settings, tmp_path) -> SourceRuntime:
@@ -141,3 +141,66 @@ def test_unsupported_combinations_name_the_field(tmp_path):
     from connectors.relational.selection import require_dialect
     with pytest.raises(UnsupportedDatabase, match=r"^consistency: snapshot mode supports postgresql"):
         require_dialect(create_engine("sqlite://"), "snapshot", ("postgresql",), field="consistency")
+
+
+class _FrozenClock:
+    """Stands in for snapshot_mode's `time` module: both runs below stamp the same ts and sequence."""
+
+    @staticmethod
+    def time() -> float:
+        return 1_760_000_000.5
+
+
+def test_chunks_in_columns_publish_the_same_bytes_as_row_by_row(pg_url, stack_settings, tmp_path, monkeypatch):
+    """A chunk goes to Kafka as one RowFrame (connectors.columns); the bytes are those of the
+    row-by-row path, type by type; a column whose values do not convert exactly (UUID) sends its
+    chunk row by row, and a string key makes per-row positions."""
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS typed_all, typed_odd"))
+        conn.execute(text(
+            "CREATE TABLE typed_all (id BIGINT PRIMARY KEY, small SMALLINT, n INTEGER, name TEXT, code VARCHAR(8), "
+            "amount NUMERIC(12,2), wide NUMERIC(30,4), score DOUBLE PRECISION, ok BOOLEAN, born DATE, "
+            "seen TIMESTAMP, seen_tz TIMESTAMPTZ, at TIME, blob BYTEA)"))
+        conn.execute(text("CREATE TABLE typed_odd (region VARCHAR(8), no INTEGER, uid UUID, PRIMARY KEY (region, no))"))
+        conn.execute(text(
+            "INSERT INTO typed_all SELECT i, (i % 300) - 150, i * 1000003 - 2000000000, '名字' || i, "
+            "CASE WHEN i % 5 = 0 THEN NULL ELSE 'c' || i END, (i * 37.25) - 999, i * 123456789.1234, "
+            "CASE WHEN i % 7 = 0 THEN NULL ELSE i / 3.0 END, i % 2 = 0, DATE '1960-01-01' + i * 97, "
+            "TIMESTAMP '1969-12-31 23:59:59.5' + i * INTERVAL '3 days 1.000001 seconds', "
+            "TIMESTAMPTZ '2026-01-01 08:00:00+08' + i * INTERVAL '1 minute', TIME '00:00:01' + i * INTERVAL '1 second', "
+            "decode(lpad(to_hex(i), 6, '0'), 'hex') FROM generate_series(1, 45) i"))
+        conn.execute(text("INSERT INTO typed_odd SELECT CASE WHEN i % 2 = 0 THEN 'east' ELSE 'west' END, i, "
+                          "md5(i::text)::uuid FROM generate_series(1, 12) i"))
+    engine.dispose()
+    system = f"snapb_{uuid.uuid4().hex[:6]}"
+    monkeypatch.setattr("connectors.relational.snapshot_mode.time", _FrozenClock)
+
+    def run(control: str) -> tuple[int, SourceRuntime, SnapshotSourceTask]:
+        task = SnapshotSourceTask(SnapshotSourceConfig(name=f"snap-{system}", url=pg_url, system=system,
+                                                       chunk_size=20, tables={"include": ["*.typed_*"]}))
+        rt = SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
+                           codec=WireCodec(stack_settings.schema_registry_url),
+                           control_db_url=f"sqlite:///{tmp_path / control}")
+        n = rt.drain()
+        task.close()
+        return n, rt, task
+
+    framed = []
+    with monkeypatch.context() as m:  # count the chunks that went as frames
+        from connectors.relational import snapshot_mode
+        original = snapshot_mode.frame_of
+        m.setattr(snapshot_mode, "frame_of", lambda *a, **k: framed.append(r := original(*a, **k)) or r)
+        assert run("columns.db")[0] == 57
+    assert sum(f is not None for f in framed) == 3 and sum(f is None for f in framed) == 1
+    with monkeypatch.context() as m:  # the same tables, row by row
+        m.setattr("connectors.relational.snapshot_mode.frame_of", lambda *a, **k: None)
+        n, rt, task = run("rows.db")
+    assert n == 57
+    for unit, rows in zip(task.units, (45, 12)):
+        topic = rt.topic_of(unit.captured)
+        messages = raw_messages(stack_settings, topic, 2 * rows)
+        assert len(messages) == 2 * rows and messages[:rows] == messages[rows:], topic
+    typed = consume(stack_settings, rt.topic_of(task.units[0].captured), 45)
+    assert typed[4]["after"]["code"] is None and typed[4]["after"]["name"] == "名字5"
+    assert json.loads(typed[0]["source"]["position"]) == {"chunk_last_key": [20], "key": [1]}

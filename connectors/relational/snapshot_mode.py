@@ -23,7 +23,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import create_engine
 
-from connectors.base import ChangeEvent, SourceBatch, SourceTask
+from connectors.base import ChangeEvent, RowFrame, SourceBatch, SourceTask
+from connectors.columns import frame_of, json_lists
 from connectors.plugins import source_plugin
 from connectors.relational.rowcodec import from_json, jsonable, keyset_after
 from connectors.relational.selection import (QuerySource, SourceUnit, TableSelection, dialect_family, query_unit,
@@ -123,26 +124,35 @@ class SnapshotSourceTask(SourceTask):
             stmt = stmt.where(keyset_after(unit.key, last))
         result = self._connection().execute(stmt)
         names = list(result.keys())
-        rows = [dict(zip(names, r)) for r in result.all()]  # one fetchall, not a fetchone per row
+        rows = result.all()  # one fetchall, not a fetchone per row
         done = len(rows) <= self.config.chunk_size
         del rows[self.config.chunk_size:]
-        chunk_last = [jsonable(v) for v in unit.key_values(rows[-1])] if rows else offset.get("chunk_last_key")
         key_idx = [names.index(k) for k in unit.key_names]
+        chunk_last = [jsonable(rows[-1][i]) for i in key_idx] if rows else offset.get("chunk_last_key")
         now_ms = int(time.time() * 1000)
-        events = []
         # The position as JSON text, the chunk's part encoded once: {"chunk_last_key": ..., "key": [...]}
         head = '{"chunk_last_key": ' + _json(chunk_last) + ', "key": '
-        for row in rows:
-            values = list(row.values())
-            position = head + _json([jsonable(values[i]) for i in key_idx]) + "}"
-            # one row version per snapshot pass: the pass's start time (kept across a resume)
-            events.append(ChangeEvent(unit.captured, "r", None, row, now_ms, position, started_us, True))
+        # One row version per snapshot pass: the pass's start time (kept across a resume).
+        frame = self._frame(unit, names, rows, key_idx, head, now_ms, started_us)
+        events = [] if frame is not None else [
+            ChangeEvent(unit.captured, "r", None, dict(zip(names, row)), now_ms,
+                        head + _json([jsonable(row[i]) for i in key_idx]) + "}", started_us, True) for row in rows]
         new_offset = {"chunk_last_key": chunk_last, "rows": offset.get("rows", 0) + len(rows),
                       "started_us": started_us, "done": done}
         self.progress[partition] = new_offset
         if done:
             log.info("snapshot of %s finished: %d rows", partition, new_offset["rows"])
-        return SourceBatch(events, {partition: dict(new_offset)})
+        return SourceBatch(events, {partition: dict(new_offset)}, [frame] if frame is not None else [])
+
+    @staticmethod
+    def _frame(unit: SourceUnit, names, rows, key_idx, head, now_ms, started_us) -> RowFrame | None:
+        """The chunk in columns (see connectors.columns), or None: then one event per row."""
+        if not rows:
+            return None
+        keys = [[row[i] for row in rows] for i in key_idx]
+        positions = json_lists(head, keys, "}") or [head + _json([jsonable(row[i]) for i in key_idx]) + "}"
+                                                    for row in rows]
+        return frame_of(unit.captured, names, rows, positions, started_us, now_ms, snapshot=True)
 
     @property
     def finished(self) -> bool:
