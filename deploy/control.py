@@ -6,6 +6,8 @@ offsets). A source writes its offset only after the broker acknowledged the even
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +15,7 @@ from sqlalchemy import (Column, MetaData, String, Table, Text, create_engine, ev
                         BigInteger)
 from sqlalchemy.engine import Engine
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 
 source_offsets = Table(
@@ -31,14 +34,30 @@ stage_counters = Table(
 )
 
 
+# SQLite's WAL mode can corrupt a database when connections of several processes write and
+# checkpoint at the same moment (the "WAL-reset bug" of 3.7.0 to 3.51.2, fixed in 3.51.3).
+# Our API, workers and sources all write to the control DB, and full test runs hit it as
+# "database disk image is malformed". Debian ships 3.40.1: there the control DB keeps SQLite's
+# rollback journal, which that bug cannot reach (writers take turns; its writes are small).
+SQLITE_WAL_SAFE = sqlite3.sqlite_version_info >= (3, 51, 3)
+
+
+def _sqlite_pragmas(conn, _record) -> None:
+    conn.execute("PRAGMA busy_timeout=10000")  # several processes share the file: wait for a turn
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
+    wanted = "wal" if SQLITE_WAL_SAFE else "delete"
+    if mode != wanted:
+        try:  # leaving WAL needs the file to itself: an older release's file switches once it has it
+            conn.execute(f"PRAGMA journal_mode={wanted}")
+        except sqlite3.OperationalError as exc:
+            log.info("control DB stays in journal mode %s for now (%s)", mode, exc)
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if url.startswith("sqlite"):
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(conn, _record):  # several processes share the file: WAL + a busy wait
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=10000")
+        event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
     return engine
 

@@ -33,7 +33,7 @@ COLUMNS = [{"name": "id", "type": "int", "key": True}, {"name": "name"}, {"name"
 def consume(settings, topic: str, n: int, timeout: float = 60) -> list[dict]:
     codec = WireCodec(settings.schema_registry_url)
     c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                  "auto.offset.reset": "earliest"})
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})  # tansu joins in ~half of it
     c.subscribe([topic])
     out, deadline, idle = [], time.time() + timeout, 0
     try:
