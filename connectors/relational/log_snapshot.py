@@ -4,9 +4,11 @@ resumes from once the snapshot is done (PostgreSQL slot LSN, MySQL binlog file:p
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
-from connectors.base import CapturedTable, ChangeEvent
+from connectors.base import CapturedTable, ChangeEvent, RowFrame
+from connectors.columns import frame_of
 from connectors.relational.cdc_common import ts_now_ms
 
 
@@ -21,29 +23,38 @@ class ConsistentSnapshot:
         self.position, self.sequence, self.done_offset = position, sequence, done_offset
         self.todo = list(tables)
         self.cursor = None
+        self._position_text = json.dumps(position)  # as the runtime writes a dict position
 
     @property
     def finished(self) -> bool:
         return not self.todo
 
-    def read(self, size: int) -> list[ChangeEvent]:
-        """Up to `size` rows of the tables still to read, in table order."""
+    def read(self, size: int) -> tuple[list[ChangeEvent], list[RowFrame]]:
+        """Up to `size` rows of the tables still to read, in table order: each table's rows as one
+        frame (connectors.columns), or as events when their values do not convert exactly."""
         events: list[ChangeEvent] = []
-        now = ts_now_ms()
-        while self.todo and len(events) < size:
+        frames: list[RowFrame] = []
+        count, now = 0, ts_now_ms()
+        while self.todo and count < size:
             key = self.todo[0]
             table, convert = self.tables[key], self.convert[key]
             if self.cursor is None:
                 self.cursor = self.select(key, table)
             names = [c.name for c in table.columns]
-            for row in self.cursor.fetchmany(size - len(events)):
-                events.append(ChangeEvent(table, "r", None, convert(dict(zip(names, row))), now, self.position,
-                                          self.sequence, True))
-            if len(events) < size:  # this table is exhausted
+            rows = self.cursor.fetchmany(size - count)
+            frame = frame_of(table, names, rows, [self._position_text] * len(rows), self.sequence, now,
+                             snapshot=True) if rows else None
+            if frame is not None:
+                frames.append(frame)
+            else:
+                events += [ChangeEvent(table, "r", None, convert(dict(zip(names, row))), now, self.position,
+                                       self.sequence, True) for row in rows]
+            count += len(rows)
+            if count < size:  # this table is exhausted
                 self.cursor.close()
                 self.cursor = None
                 self.todo.pop(0)
-        return events
+        return events, frames
 
     def finish(self) -> dict[str, Any]:
         """End the snapshot transaction; the offset the stream starts from."""

@@ -203,11 +203,11 @@ class PgLogicalTask(SourceTask):
         return self._poll_snapshot() if self._snap is not None else self._poll_stream()
 
     def _poll_snapshot(self) -> SourceBatch:
-        events = self._snap.read(self.config.batch_size)
+        events, frames = self._snap.read(self.config.batch_size)
         if not self._snap.finished:
-            return SourceBatch(events, {})
+            return SourceBatch(events, {}, frames)
         self.offset, self._snap = self._snap.finish(), None
-        return SourceBatch(events, {self.partition: dict(self.offset)})
+        return SourceBatch(events, {self.partition: dict(self.offset)}, frames)
 
     def _poll_stream(self) -> SourceBatch:
         try:
