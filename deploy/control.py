@@ -34,23 +34,18 @@ stage_counters = Table(
 )
 
 
-# SQLite's WAL mode can corrupt a database when connections of several processes write and
-# checkpoint at the same moment (the "WAL-reset bug" of 3.7.0 to 3.51.2, fixed in 3.51.3).
-# Our API, workers and sources all write to the control DB, and full test runs hit it as
-# "database disk image is malformed". Debian ships 3.40.1: there the control DB keeps SQLite's
-# rollback journal, which that bug cannot reach (writers take turns; its writes are small).
+# WAL: the API, workers and sources are separate processes; in WAL mode readers never wait for
+# the writer. Known risk: SQLite 3.7.0 to 3.51.2 has the "WAL-reset bug" (fixed in 3.51.3), a rare
+# corruption when connections of several processes write and checkpoint at the same moment;
+# Debian ships 3.40.1. The rollback journal avoids it but lets one slow reader block every
+# writer (tried: workers killed mid-write then locked the API out), so a deployment with many
+# processes should use PostgreSQL as the control DB (HUILIU_CONTROL_DB_URL), as the tests do.
 SQLITE_WAL_SAFE = sqlite3.sqlite_version_info >= (3, 51, 3)
 
 
 def _sqlite_pragmas(conn, _record) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA busy_timeout=10000")  # several processes share the file: wait for a turn
-    mode = conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
-    wanted = "wal" if SQLITE_WAL_SAFE else "delete"
-    if mode != wanted:
-        try:  # leaving WAL needs the file to itself: an older release's file switches once it has it
-            conn.execute(f"PRAGMA journal_mode={wanted}")
-        except sqlite3.OperationalError as exc:
-            log.info("control DB stays in journal mode %s for now (%s)", mode, exc)
 
 
 @lru_cache(maxsize=8)
@@ -58,6 +53,9 @@ def engine_for(url: str) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+        if not SQLITE_WAL_SAFE:
+            log.info("control DB on SQLite %s (WAL-reset bug before 3.51.3): use PostgreSQL when many "
+                     "processes share it", sqlite3.sqlite_version)
     metadata.create_all(engine)
     return engine
 

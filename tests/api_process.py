@@ -55,10 +55,10 @@ def wait_for(fn, timeout=20.0, every=0.2):
 
 @pytest.fixture(scope="module", name="stack_settings")
 def own_state_settings(stack_settings, tmp_path_factory):
-    """For modules that import it: the session's servers, but a control database and state dir of
-    the module's own (their tests read the control DB file directly, while other modules' API and
-    worker processes, some killed with SIGKILL on purpose, share the session's one)."""
-    return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state")})
+    """For modules that import it: the session's servers, but a state dir with a SQLite control
+    database of the module's own (their tests read the control DB file directly)."""
+    return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state"),
+                                             "control_db_url": ""})
 
 
 @pytest.fixture(scope="module", name="api")

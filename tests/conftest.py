@@ -21,11 +21,21 @@ PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "23000"))
 PG_TEST_DB = f"huiliu_test_{PORT_BASE}"
 
 
+PG_CONTROL_DB = f"huiliu_control_{PORT_BASE}"
+
+
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory) -> Settings:
     state = tmp_path_factory.mktemp("huiliu-state")
+    # The session's API, worker and sink processes share one control DB: PostgreSQL, as in a
+    # deployment of many processes (SQLite's WAL has the WAL-reset bug before 3.51.3, see
+    # deploy/control.py). Modules that read a control DB file directly use their own SQLite one.
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_CONTROL_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_CONTROL_DB}")
     settings = Settings(
         state_dir=state,
+        control_db_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_CONTROL_DB}",
         kafka_bootstrap=f"127.0.0.1:{PORT_BASE + 92}",
         schema_registry_url=f"http://127.0.0.1:{PORT_BASE + 81}",
         clickhouse_url=f"clickhouse://default:@127.0.0.1:{PORT_BASE}/default",

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from deploy.control import StageCounters
+from deploy.control import StageCounters, engine_for
 from deploy.settings import settings_env
 from api.auth import api_key_for
 
@@ -42,7 +42,7 @@ def test_every_call_needs_the_api_key(api):
     assert httpx.get(base + "/health", headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
 
-def test_health_reports_each_component_with_latency(api):
+def test_health_reports_each_component_with_latency(api, stack_settings):
     base, key = api
     body = httpx.get(base + "/health", headers={"X-API-Key": key}, timeout=30).json()
     comps = body["components"]
@@ -50,7 +50,7 @@ def test_health_reports_each_component_with_latency(api):
         assert name in comps and "latency_ms" in comps[name]
     assert comps["broker"]["status"] == comps["schema_registry"]["status"] == "up"
     assert comps["clickhouse"]["status"] == "up" and comps["clickhouse"]["version"].startswith("18.")
-    assert comps["control_db"]["version"] == "sqlite"
+    assert comps["control_db"]["version"] == engine_for(stack_settings.resolved_control_db_url).dialect.name
 
 
 def test_pipeline_stats_report_per_stage_counts(api, stack_settings):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
 from api.auth import api_key_for
+from deploy.control import engine_for
 from tests.connect_cluster import (TopicReader, insert_rows, make_table, start_api, start_worker, stop,
                                 timestamp_config, wait_until)
 from schemas.naming import topic_name
@@ -195,8 +195,9 @@ def test_put_config_creates_then_updates_and_keeps_secrets_encrypted(connect, st
     from connectors.store import ConnectorStore
     stored = ConnectorStore.for_settings(stack_settings).get(name)
     assert SECRET in stored.config["url"]  # the real password was kept, not replaced by ****
-    control_db = Path(stack_settings.resolved_control_db_url.removeprefix("sqlite:///"))
-    assert SECRET.encode() not in control_db.read_bytes()
+    with engine_for(stack_settings.resolved_control_db_url).connect() as conn:  # sealed at rest
+        rows = conn.exec_driver_sql("SELECT * FROM connect_connectors").all()
+    assert rows and SECRET not in repr(rows)
     key_file = stack_settings.state_dir / "connector_secrets.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert client.delete(f"/connectors/{name}").status_code == 204
