@@ -92,12 +92,14 @@ def api_and_workers(settings, logs: Path, worker_ids: list[str], lease: float):
         yield state
     finally:
         client = state["client"]
-        for name in client.get("/connectors").json():
-            client.delete(f"/connectors/{name}")
-        client.close()
-        for proc in state["workers"].values():
-            stop(proc)
-        stop(api)
+        try:  # the processes are stopped even when the API cannot answer any more
+            for name in client.get("/connectors").json():
+                client.delete(f"/connectors/{name}")
+        finally:
+            client.close()
+            for proc in state["workers"].values():
+                stop(proc)
+            stop(api)
 
 
 def make_table(pg_url: str, table: str) -> None:
