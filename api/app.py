@@ -4,6 +4,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from api.audit.middleware import AuditMiddleware
 from api.auth import api_key_for
@@ -19,6 +20,13 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse({"detail": errors}, status_code=422)
 
 
+async def _unstorable_value(request: Request, exc: DataError) -> JSONResponse:
+    # A value the control DB cannot hold (on PostgreSQL: an id beyond its integer column, a NUL
+    # character in text) is a bad request, not a server failure. The driver's text may quote the value.
+    return JSONResponse({"detail": "a value does not fit the store: a number out of range or a NUL character "
+                                   "in text"}, status_code=422)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Huiliu", version="0.1.0", description="Streaming data integration and governance")
@@ -26,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_key = api_key_for(settings)
     app.state.jwt_key = signing_key(settings.state_dir)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _unstorable_value)
     app.add_middleware(AuditMiddleware, url=settings.resolved_control_db_url)
     install_request_ids(app)  # added last = outermost: the audit entry carries the same request id
     for router in all_routers():
