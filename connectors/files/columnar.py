@@ -4,7 +4,8 @@
 for the whole batch at once with Arrow compute (polars would add ~50 MB to an import's memory),
 and only values in forms both read alike ("12", "-1.5e3", "0.25"); any other value is typed
 again by RowTyper, which gives the quarantine reason. If RowTyper accepts it ("+1_000", "inf"),
-the batch is typed row by row instead, so both paths always give the same values. Other types (dates, times, booleans) use RowTyper's converters value by value.
+the batch is typed row by row instead, so both paths always give the same values. Other types
+(dates, times, booleans) use RowTyper's converters value by value.
 """
 from __future__ import annotations
 

@@ -70,6 +70,10 @@ class _Reading:
     bad: int = 0
     row: int = 0
     errors: list[dict] = field(default_factory=list)  # bad rows since the last commit
+    position_head: str = field(init=False)  # '{"file": <path>, "row": ' of every position, encoded once
+
+    def __post_init__(self) -> None:
+        self.position_head = f'{{"file": {json.dumps(self.info.path)}, "row": '
 
 
 def _sha256(stream: BinaryIO) -> str:
@@ -206,12 +210,12 @@ class FileSourceTask(SourceTask):
 
     def _position(self, r: _Reading, row: int, line: int) -> str:
         """{"file": ..., "row": n, "line": n, "import": n} as JSON text (what _positions builds in columns)."""
-        return f'{{"file": {json.dumps(r.info.path)}, "row": {row}, "line": {line}, "import": {r.import_id}}}'
+        return f'{r.position_head}{row}, "line": {line}, "import": {r.import_id}}}'
 
     def _positions(self, r: _Reading, rows: np.ndarray, lines: np.ndarray) -> pa.Array:
         text = lambda a: pa.array(a).cast(pa.string())  # noqa: E731
-        return pc.binary_join_element_wise(f'{{"file": {json.dumps(r.info.path)}, "row": ', text(rows),
-                                           ', "line": ', text(lines), f', "import": {r.import_id}}}', "")
+        return pc.binary_join_element_wise(r.position_head, text(rows), ', "line": ', text(lines),
+                                           f', "import": {r.import_id}}}', "")
 
     def _rejected(self, r: _Reading, row: int, line: int, fields: dict | None, error: str) -> RejectedEvent:
         r.bad += 1

@@ -135,8 +135,8 @@ class SnapshotSourceTask(SourceTask):
         # One row version per snapshot pass: the pass's start time (kept across a resume).
         frame = self._frame(unit, names, rows, key_idx, head, now_ms, started_us)
         events = [] if frame is not None else [
-            ChangeEvent(unit.captured, "r", None, dict(zip(names, row)), now_ms,
-                        head + _json([jsonable(row[i]) for i in key_idx]) + "}", started_us, True) for row in rows]
+            ChangeEvent(unit.captured, "r", None, dict(zip(names, row)), now_ms, position, started_us, True)
+            for row, position in zip(rows, _row_positions(head, rows, key_idx))]
         new_offset = {"chunk_last_key": chunk_last, "rows": offset.get("rows", 0) + len(rows),
                       "started_us": started_us, "done": done}
         self.progress[partition] = new_offset
@@ -150,8 +150,7 @@ class SnapshotSourceTask(SourceTask):
         if not rows:
             return None
         keys = [[row[i] for row in rows] for i in key_idx]
-        positions = json_lists(head, keys, "}") or [head + _json([jsonable(row[i]) for i in key_idx]) + "}"
-                                                    for row in rows]
+        positions = json_lists(head, keys, "}") or _row_positions(head, rows, key_idx)
         return frame_of(unit.captured, names, rows, positions, started_us, now_ms, snapshot=True)
 
     @property
@@ -161,3 +160,8 @@ class SnapshotSourceTask(SourceTask):
     def close(self) -> None:
         self._release()
         self.engine.dispose()
+
+
+def _row_positions(head: str, rows, key_idx: list[int]) -> list[str]:
+    """Each row's position: the chunk's `head` + its key values as a JSON list."""
+    return [head + _json([jsonable(row[i]) for i in key_idx]) + "}" for row in rows]
