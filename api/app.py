@@ -1,4 +1,5 @@
 """FastAPI application factory. Routers per resource (api/routers/*); every route is authorised."""
+
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
@@ -23,8 +24,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 async def _unstorable_value(request: Request, exc: DataError) -> JSONResponse:
     # A value the control DB cannot hold (on PostgreSQL: an id beyond its integer column, a NUL
     # character in text) is a bad request, not a server failure. The driver's text may quote the value.
-    return JSONResponse({"detail": "a value does not fit the store: a number out of range or a NUL character "
-                                   "in text"}, status_code=422)
+    return JSONResponse(
+        {"detail": "a value does not fit the store: a number out of range or a NUL character in text"}, status_code=422
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

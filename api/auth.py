@@ -6,6 +6,7 @@ It is one of: the operator key (superuser, for bootstrap and automation on the h
 The operator key comes from HUILIU_API_KEY, or is generated once into `<state_dir>/api_key`
 (mode 0600) so a fresh install is never open. Keys are compared in constant time and never logged.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -18,8 +19,9 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from deploy.settings import Settings
 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="operator key or an API key (hlk_...)")
-_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False,
-                               description="JWT from /auth/token, or any key as a bearer credential")
+_bearer = OAuth2PasswordBearer(
+    tokenUrl="/auth/token", auto_error=False, description="JWT from /auth/token, or any key as a bearer credential"
+)
 
 
 def api_key_for(settings: Settings) -> str:

@@ -1,8 +1,9 @@
 """Per-component health probes with latency; each probe has a short timeout so /health stays fast."""
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 import redis
@@ -20,8 +21,11 @@ def _timed(probe: Callable[[], str | None]) -> dict:
         version = probe()
         return {"status": "up", "latency_ms": round((time.perf_counter() - start) * 1000, 1), "version": version}
     except Exception as exc:  # a probe failure is a report, not an error of the endpoint
-        return {"status": "down", "latency_ms": round((time.perf_counter() - start) * 1000, 1),
-                "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return {
+            "status": "down",
+            "latency_ms": round((time.perf_counter() - start) * 1000, 1),
+            "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+        }
 
 
 def probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
@@ -56,13 +60,20 @@ def probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
 
     def workers():
         from connectors.leases import Leases  # the workers' own heartbeats in Redis
+
         live = Leases.for_settings(settings).live_workers()
         if not live:
             raise RuntimeError("no live connector worker (start one with `huiliu worker`)")
         return f"{len(live)} live: {', '.join(live[:10])}"
 
-    found = {"broker": broker, "schema_registry": registry, "control_db": control_db, "redis": redis_probe,
-             "clickhouse": clickhouse, "workers": workers}
+    found = {
+        "broker": broker,
+        "schema_registry": registry,
+        "control_db": control_db,
+        "redis": redis_probe,
+        "clickhouse": clickhouse,
+        "workers": workers,
+    }
     if settings.hdfs_url:  # HDFS is optional on a single machine
         found["hdfs"] = hdfs
     return found

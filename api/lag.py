@@ -8,6 +8,7 @@ On Apache Kafka that read returns one record and confirms the watermark (method 
 where it finds more, the method says `tail-read`. If the budget runs out the row says
 `method: watermark-unconfirmed` (lag may be under-reported).
 """
+
 from __future__ import annotations
 
 import time
@@ -33,8 +34,15 @@ def groups(admin: AdminClient, timeout: float = 5.0) -> list[str]:
 
 def end_offsets(bootstrap: str, partitions: list[tuple[str, int]], budget: float = 5.0) -> dict:
     """(topic, partition) -> (low, end, method), confirming each high watermark by a tail read."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"huiliu-lag-probe-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "latest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"huiliu-lag-probe-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "latest",
+        }
+    )
     try:
         marks, assign = {}, []
         for topic, part in partitions:
@@ -94,8 +102,20 @@ def consumer_lag(settings: Settings, only_groups: list[str] | None = None, budge
             has = tp.offset is not None and tp.offset >= 0
             # No commit yet: the group would start at the earliest record (our consumers use earliest).
             lag = max(0, end - (tp.offset if has else low))
-            rows.append({"group": g, "topic": tp.topic, "partition": tp.partition,
-                         "committed": tp.offset if has else None, "end": end, "lag": lag, "method": method})
-    return {"partitions": rows, "errors": errors,
-            "note": "end offsets are confirmed by reading each partition's tail (tansu's ListOffsets "
-                    "high watermark is the last batch's base offset + 1)"}
+            rows.append(
+                {
+                    "group": g,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "committed": tp.offset if has else None,
+                    "end": end,
+                    "lag": lag,
+                    "method": method,
+                }
+            )
+    return {
+        "partitions": rows,
+        "errors": errors,
+        "note": "end offsets are confirmed by reading each partition's tail (tansu's ListOffsets "
+        "high watermark is the last batch's base offset + 1)",
+    }

@@ -8,6 +8,7 @@ the stage counters, see sinks/latency.py). Worker liveness comes from the worker
 Redis (`huiliu_worker_up`). Not exported, because nothing the API can read records them:
 per-sink SinkState (in-process only), Faust runners started outside a worker.
 """
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,15 +27,23 @@ class PlatformCollector:
 
     def collect(self):
         url = self.settings.resolved_control_db_url
-        events = CounterMetricFamily("huiliu_stage_events", "Events per pipeline stage and metric",
-                                     labels=["pipeline", "stage", "metric"])
-        quarantine = CounterMetricFamily("huiliu_quarantined_events", "Quarantined events per quality rule",
-                                         labels=["pipeline", "rule"])
+        events = CounterMetricFamily(
+            "huiliu_stage_events", "Events per pipeline stage and metric", labels=["pipeline", "stage", "metric"]
+        )
+        quarantine = CounterMetricFamily(
+            "huiliu_quarantined_events", "Quarantined events per quality rule", labels=["pipeline", "rule"]
+        )
         with engine_for(url).connect() as conn:
-            rows = conn.execute(select(stage_counters.c.pipeline, stage_counters.c.stage, stage_counters.c.metric,
-                                       stage_counters.c.value)).all()
-        writes = HistogramMetricFamily("huiliu_sink_write_seconds", "Store write duration per sink batch "
-                                       "(retries included)", labels=["sink", "store"])
+            rows = conn.execute(
+                select(
+                    stage_counters.c.pipeline, stage_counters.c.stage, stage_counters.c.metric, stage_counters.c.value
+                )
+            ).all()
+        writes = HistogramMetricFamily(
+            "huiliu_sink_write_seconds",
+            "Store write duration per sink batch (retries included)",
+            labels=["sink", "store"],
+        )
         for (sink, store), h in latency.histograms((p, m, v) for p, s, m, v in rows if s == latency.STAGE).items():
             writes.add_metric([sink, store], h["buckets"], h["sum"])
         for pipeline, stage, metric, value in rows:
@@ -53,6 +62,7 @@ class PlatformCollector:
 
     def _workers(self):
         from connectors.leases import Leases
+
         up = GaugeMetricFamily("huiliu_worker_up", "Connector workers with a recent heartbeat", labels=["worker"])
         try:
             for worker in Leases.for_settings(self.settings).live_workers():
@@ -65,6 +75,7 @@ class PlatformCollector:
         from api.alerts.store import AlertStore, messages
         from api.jobs.store import JobStore
         from api.scheduling.store import ScheduleStore, schedules
+
         jobs = GaugeMetricFamily("huiliu_jobs", "Background jobs by type and state", labels=["type", "state"])
         for (type_, state), n in JobStore(url).counts().items():
             jobs.add_metric([type_, state], n)
@@ -90,8 +101,12 @@ class PlatformCollector:
 
     def _lag(self):
         from api.lag import consumer_lag
-        lag = GaugeMetricFamily("huiliu_consumer_lag", "Events not yet committed by a consumer group",
-                                labels=["group", "topic", "partition"])
+
+        lag = GaugeMetricFamily(
+            "huiliu_consumer_lag",
+            "Events not yet committed by a consumer group",
+            labels=["group", "topic", "partition"],
+        )
         ok = GaugeMetricFamily("huiliu_consumer_lag_up", "1 when the lag could be read from the broker")
         try:
             for row in consumer_lag(self.settings, budget=self.lag_budget)["partitions"]:

@@ -4,6 +4,7 @@ returned in the response header and attached to every log line written while ser
     from api.request_ids import install_request_ids
     install_request_ids(app)
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,17 @@ def install_request_ids(app) -> None:
             request_id_var.reset(token)
         response.headers[HEADER] = rid
         # Logged after the reset, so pass the id explicitly; query strings stay out (they may hold secrets).
-        access_log.info("%s %s %s", request.method, request.url.path, response.status_code,
-                        extra={"request_id": rid, "method": request.method, "path": request.url.path,
-                               "status": response.status_code,
-                               "duration_ms": round((time.perf_counter() - start) * 1000, 1)})
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - start) * 1000, 1),
+            },
+        )
         return response

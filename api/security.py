@@ -4,6 +4,7 @@
 401 without a valid credential and 403 without the permission, and returns the Principal.
 Handlers use the Principal for data scope: `sees_tenant(t)` and `may_access(kind, name)`.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -58,9 +59,15 @@ def _user_principal(store, username: str) -> Principal | None:
     if user is None or user["disabled"]:
         return None
     perms, grants = store.resolve(user["roles"], user["groups"])
-    return Principal(name=username, tenant=user["tenant"], permissions=frozenset(perms),
-                     superuser=bool(user["superuser"]), kind="user", tenants=frozenset(user["tenants"]),
-                     grants=frozenset(grants) | frozenset(user["grants"]))
+    return Principal(
+        name=username,
+        tenant=user["tenant"],
+        permissions=frozenset(perms),
+        superuser=bool(user["superuser"]),
+        kind="user",
+        tenants=frozenset(user["tenants"]),
+        grants=frozenset(grants) | frozenset(user["grants"]),
+    )
 
 
 def current_principal(request: Request, given: str = Depends(presented_credential)) -> Principal:
@@ -73,8 +80,13 @@ def current_principal(request: Request, given: str = Depends(presented_credentia
         key = store.check_api_key(given)
         if key is not None:
             perms, grants = store.resolve(key["roles"])
-            principal = Principal(name=f"apikey:{key['name']}", tenant=key["tenant"], permissions=frozenset(perms),
-                                  kind="api_key", grants=frozenset(grants))
+            principal = Principal(
+                name=f"apikey:{key['name']}",
+                tenant=key["tenant"],
+                permissions=frozenset(perms),
+                kind="api_key",
+                grants=frozenset(grants),
+            )
         else:
             username = tokens.subject(request.app.state.jwt_key, given)
             principal = _user_principal(store, username) if username else None

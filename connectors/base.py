@@ -5,6 +5,7 @@ durable; the runtime produces them, waits for the broker's acknowledgement, stor
 and only then calls `committed()` (where a task may purge a change-log table or confirm a
 replication slot position).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -30,8 +31,9 @@ class CapturedTable:
         # The runtime looks tables up per event; hashing SQLAlchemy column types each time is
         # costly, so the hash of the (immutable) layout is computed once.
         layout = tuple((c.name, repr(c.sql_type), c.nullable, c.primary_key) for c in self.columns)
-        object.__setattr__(self, "_hash", hash((self.system, self.database, self.schema, self.table,
-                                                self.unknown_types, layout)))
+        object.__setattr__(
+            self, "_hash", hash((self.system, self.database, self.schema, self.table, self.unknown_types, layout))
+        )
         object.__setattr__(self, "_keys", [c.name for c in self.columns if c.primary_key])
 
     def __hash__(self) -> int:
@@ -79,9 +81,9 @@ class RowFrame:
 
     table: CapturedTable
     op: str
-    rows: "pa.Table"
-    positions: "pa.Array"  # string: each row's position as JSON text
-    sequences: "pa.Array"  # int64
+    rows: pa.Table
+    positions: pa.Array  # string: each row's position as JSON text
+    sequences: pa.Array  # int64
     ts_ms: int
     snapshot: bool = False
 
@@ -90,9 +92,12 @@ class RowFrame:
 
     def events(self) -> list[ChangeEvent]:
         """The same rows one by one (the runtime's fallback when a row does not fit the schema)."""
-        return [ChangeEvent(self.table, self.op, None, row, self.ts_ms, position, sequence, self.snapshot)
-                for row, position, sequence in zip(self.rows.to_pylist(), self.positions.to_pylist(),
-                                                   self.sequences.to_pylist())]
+        return [
+            ChangeEvent(self.table, self.op, None, row, self.ts_ms, position, sequence, self.snapshot)
+            for row, position, sequence in zip(
+                self.rows.to_pylist(), self.positions.to_pylist(), self.sequences.to_pylist()
+            )
+        ]
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """`huiliu worker` and `huiliu connect-apply` (added to the main CLI through `register(app)`)."""
+
 from __future__ import annotations
 
 import typer
@@ -6,10 +7,12 @@ import typer
 
 def register(app: typer.Typer) -> None:
     @app.command("worker")
-    def worker(lease_seconds: float = typer.Option(15.0, help="task lease time: a dead worker's tasks move after this"),
-               worker_id: str = typer.Option(None, help="default: host:pid:random"),
-               max_attempts: int = typer.Option(6, help="consecutive failures before a task is FAILED"),
-               log_level: str = "info") -> None:
+    def worker(
+        lease_seconds: float = typer.Option(15.0, help="task lease time: a dead worker's tasks move after this"),
+        worker_id: str = typer.Option(None, help="default: host:pid:random"),
+        max_attempts: int = typer.Option(6, help="consecutive failures before a task is FAILED"),
+        log_level: str = "info",
+    ) -> None:
         """Run connector tasks: claims its fair share through Redis leases, takes over dead workers' tasks."""
         import logging
         import signal
@@ -26,7 +29,9 @@ def register(app: typer.Typer) -> None:
         Worker(get_settings(), lease_seconds, worker_id, max_attempts).run(stop)
 
     @app.command("connect-apply")
-    def connect_apply(file: str = typer.Argument(..., help="YAML or JSON: one {name, config} document or a list")) -> None:
+    def connect_apply(
+        file: str = typer.Argument(..., help="YAML or JSON: one {name, config} document or a list"),
+    ) -> None:
         """Validate connector documents and create or update them (what PUT /connectors/{name}/config does)."""
         from pathlib import Path
 

@@ -5,6 +5,7 @@ the table's Avro row schema wants it, so the runtime encodes them column by colu
 column, an int beyond 64 bits, a type the columnar encoder does not cover): the source then
 emits those rows one by one, as before, and the row encoder decides about each of them.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -21,14 +22,23 @@ from schemas.envelope import value_schema
 def row_type(table: CapturedTable) -> pa.StructType | None:
     """The Arrow type of the table's Avro row, or None if it is not batch-encodable."""
     try:
-        return BatchEncoder(value_schema(table.system, table.schema, table.table, list(table.columns),
-                                         table.unknown_types)).arrow_type
+        return BatchEncoder(
+            value_schema(table.system, table.schema, table.table, list(table.columns), table.unknown_types)
+        ).arrow_type
     except (UnsupportedSchema, ValueError):
         return None
 
 
-def frame_of(table: CapturedTable, names: list[str], rows: list[tuple], positions: pa.Array | list[str],
-             sequence: int, ts_ms: int, snapshot: bool = False, op: str = "r") -> RowFrame | None:
+def frame_of(
+    table: CapturedTable,
+    names: list[str],
+    rows: list[tuple],
+    positions: pa.Array | list[str],
+    sequence: int,
+    ts_ms: int,
+    snapshot: bool = False,
+    op: str = "r",
+) -> RowFrame | None:
     """`rows` (tuples in the order of `names`) as a frame of one op with one sequence, or None."""
     arrow_type = row_type(table)
     if arrow_type is None:
@@ -41,8 +51,15 @@ def frame_of(table: CapturedTable, names: list[str], rows: list[tuple], position
             positions = pa.array(positions, pa.string())
     except (KeyError, pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
-    return RowFrame(table, op, pa.Table.from_arrays(arrays, schema=pa.schema(list(arrow_type))), positions,
-                    pa.repeat(pa.scalar(sequence, pa.int64()), len(rows)), ts_ms, snapshot)
+    return RowFrame(
+        table,
+        op,
+        pa.Table.from_arrays(arrays, schema=pa.schema(list(arrow_type))),
+        positions,
+        pa.repeat(pa.scalar(sequence, pa.int64()), len(rows)),
+        ts_ms,
+        snapshot,
+    )
 
 
 def json_lists(head: str, columns: list[list], tail: str) -> pa.Array | None:

@@ -8,6 +8,7 @@
 other key belongs to the plugin's config model. `name` and `topic_prefix` are filled in when the
 model has them, so offsets are stored under the connector name; `control_db_url` likewise.
 """
+
 from __future__ import annotations
 
 import re
@@ -111,7 +112,10 @@ def parse(name: str | None, config: Any, settings=None) -> tuple[ConnectorSpec |
     if "name" in fields:
         values["name"] = name
     if settings is not None:  # runtime-wide settings a plugin may ask for by field name
-        for key, value in (("topic_prefix", settings.topic_prefix), ("control_db_url", settings.resolved_control_db_url)):
+        for key, value in (
+            ("topic_prefix", settings.topic_prefix),
+            ("control_db_url", settings.resolved_control_db_url),
+        ):
             if key in fields and key not in values:
                 values[key] = value
     try:

@@ -8,6 +8,7 @@ are compare-and-act Lua scripts, so a worker never extends or drops a lease it n
 Keys live under a namespace derived from the control database URL: processes that share a
 control database share tasks; test sessions with their own state dir never collide.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,15 +38,16 @@ def task_key(connector: str, task: int) -> str:
 
 class Leases:
     def __init__(self, redis_url: str, namespace: str, ttl_seconds: float = 15.0):
-        self.redis = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=5,
-                                          socket_connect_timeout=5, health_check_interval=10)
+        self.redis = redis.Redis.from_url(
+            redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5, health_check_interval=10
+        )
         self.ns = namespace
         self.ttl_ms = int(ttl_seconds * 1000)
         self._renew = self.redis.register_script(_RENEW)
         self._release = self.redis.register_script(_RELEASE)
 
     @classmethod
-    def for_settings(cls, settings, ttl_seconds: float = 15.0) -> "Leases":
+    def for_settings(cls, settings, ttl_seconds: float = 15.0) -> Leases:
         return cls(settings.redis_url, namespace_for(settings), ttl_seconds)
 
     def _lease(self, task: str) -> str:

@@ -12,12 +12,14 @@ or naming the classes when the module has no decorator:
 
 A task is built by `factory(config, ctx)` when a factory is given, else `TaskClass(config)`.
 """
+
 from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TaskContext:
     """What a factory may need besides the config: settings, a registry codec, the connector name."""
+
     connector: str
     settings: Any
     codec: Any
@@ -49,6 +52,7 @@ class Plugin:
 @dataclass(frozen=True)
 class Lazy:
     """A plugin known by dotted path only; resolved (imported) on first use."""
+
     kind: str
     target: str  # "module" (self-registering) or "module:TaskClassOrFactory"
     config: str | None = None  # "module:ConfigModel" when target names a class
@@ -56,7 +60,9 @@ class Lazy:
     description: str = ""
 
 
-def source(target: str, config: str | None = None, dialects: tuple[str, ...] | None = None, description: str = "") -> Lazy:
+def source(
+    target: str, config: str | None = None, dialects: tuple[str, ...] | None = None, description: str = ""
+) -> Lazy:
     return Lazy("source", target, config, dialects, description)
 
 
@@ -66,36 +72,66 @@ def sink(target: str, config: str | None = None, description: str = "") -> Lazy:
 
 def _clickhouse(config, ctx: TaskContext):
     from sinks.clickhouse import ClickHouseSinkTask
+
     return ClickHouseSinkTask(config, ctx.codec.schema_of)
 
 
 BUILTIN: dict[str, Lazy] = {
-    "relational.timestamp": source("connectors.relational.timestamp_mode:TimestampSourceTask",
-                                   config="connectors.relational.timestamp_mode:TimestampSourceConfig",
-                                   description="timestamp / monotonic column increments (AGG-02)"),
+    "relational.timestamp": source(
+        "connectors.relational.timestamp_mode:TimestampSourceTask",
+        config="connectors.relational.timestamp_mode:TimestampSourceConfig",
+        description="timestamp / monotonic column increments (AGG-02)",
+    ),
     "relational.snapshot": source("connectors.relational.snapshot_mode"),
     "relational.trigger": source("connectors.relational.trigger_mode"),
     "relational.diff": source("connectors.relational.diff_mode"),
-    "relational.pg_logical": source("connectors.relational.pg_logical:PgLogicalTask",
-                                    config="connectors.relational.pg_logical:PgLogicalConfig", dialects=("postgresql",),
-                                    description="log-based CDC: PostgreSQL logical decoding (AGG-02)"),
-    "relational.mysql_binlog": source("connectors.relational.mysql_binlog:MysqlBinlogTask",
-                                      config="connectors.relational.mysql_binlog:MysqlBinlogConfig",
-                                      dialects=("mysql", "mariadb"), description="log-based CDC: MySQL binlog (AGG-02)"),
-    "files": source("connectors.files.source:FileSourceTask", config="connectors.files.source:FileSourceConfig",
-                    description="files from local/FTP/SFTP/object storage, each read once (AGG-05)"),
-    "bigdata.hbase_scan": source("connectors.bigdata.hbase_scan:HBaseScanTask",
-                                 config="connectors.bigdata.hbase_scan:HBaseScanConfig", description="HBase table scan (AGG-03)"),
-    "bigdata.hive": source("connectors.bigdata.hive:HiveSourceTask", config="connectors.bigdata.hive:HiveSourceConfig",
-                           description="Hive table reads (AGG-03)"),
-    "clickhouse": sink("connectors.plugins:_clickhouse", config="sinks.clickhouse.task:ClickHouseSinkConfig",
-                       description="ReplacingMergeTree tables kept current by key"),
-    "hdfs": sink("sinks.hdfs.task:HdfsSinkTask", config="sinks.hdfs.settings:HdfsSinkSettings",
-                 description="Avro/Parquet files over WebHDFS"),
-    "hbase": sink("sinks.hbase.task:HBaseSinkTask", config="sinks.hbase.settings:HBaseSinkSettings",
-                  description="one HBase table per target"),
-    "runner.lean": sink("streams.runner_task:lean_runner_plugin", config="streams.runner_task:LeanRunnerConfig",
-                        description="a pipeline's runner stage: transforms and rules, source topic -> clean / quarantine"),
+    "relational.pg_logical": source(
+        "connectors.relational.pg_logical:PgLogicalTask",
+        config="connectors.relational.pg_logical:PgLogicalConfig",
+        dialects=("postgresql",),
+        description="log-based CDC: PostgreSQL logical decoding (AGG-02)",
+    ),
+    "relational.mysql_binlog": source(
+        "connectors.relational.mysql_binlog:MysqlBinlogTask",
+        config="connectors.relational.mysql_binlog:MysqlBinlogConfig",
+        dialects=("mysql", "mariadb"),
+        description="log-based CDC: MySQL binlog (AGG-02)",
+    ),
+    "files": source(
+        "connectors.files.source:FileSourceTask",
+        config="connectors.files.source:FileSourceConfig",
+        description="files from local/FTP/SFTP/object storage, each read once (AGG-05)",
+    ),
+    "bigdata.hbase_scan": source(
+        "connectors.bigdata.hbase_scan:HBaseScanTask",
+        config="connectors.bigdata.hbase_scan:HBaseScanConfig",
+        description="HBase table scan (AGG-03)",
+    ),
+    "bigdata.hive": source(
+        "connectors.bigdata.hive:HiveSourceTask",
+        config="connectors.bigdata.hive:HiveSourceConfig",
+        description="Hive table reads (AGG-03)",
+    ),
+    "clickhouse": sink(
+        "connectors.plugins:_clickhouse",
+        config="sinks.clickhouse.task:ClickHouseSinkConfig",
+        description="ReplacingMergeTree tables kept current by key",
+    ),
+    "hdfs": sink(
+        "sinks.hdfs.task:HdfsSinkTask",
+        config="sinks.hdfs.settings:HdfsSinkSettings",
+        description="Avro/Parquet files over WebHDFS",
+    ),
+    "hbase": sink(
+        "sinks.hbase.task:HBaseSinkTask",
+        config="sinks.hbase.settings:HBaseSinkSettings",
+        description="one HBase table per target",
+    ),
+    "runner.lean": sink(
+        "streams.runner_task:lean_runner_plugin",
+        config="streams.runner_task:LeanRunnerConfig",
+        description="a pipeline's runner stage: transforms and rules, source topic -> clean / quarantine",
+    ),
 }
 
 _registered: dict[str, Plugin] = {}  # filled by decorators and by resolving BUILTIN entries
@@ -115,9 +151,18 @@ def register(plugin: Plugin) -> Plugin:
 def _plugin_decorator(kind: str, name: str, config_model: type[BaseModel], dialects=None, description: str = ""):
     def decorate(obj):
         factory = obj if not isinstance(obj, type) else (lambda config, ctx: obj(config))
-        register(Plugin(name, kind, config_model, factory, tuple(dialects) if dialects else None,
-                        description or (obj.__doc__ or "").strip().split("\n")[0]))
+        register(
+            Plugin(
+                name,
+                kind,
+                config_model,
+                factory,
+                tuple(dialects) if dialects else None,
+                description or (obj.__doc__ or "").strip().split("\n")[0],
+            )
+        )
         return obj
+
     return decorate
 
 
@@ -190,4 +235,3 @@ def available() -> list[Plugin]:
 def unavailable() -> dict[str, str]:
     available()
     return dict(_unavailable)
-

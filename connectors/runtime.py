@@ -5,6 +5,7 @@ A row that cannot be encoded (a poison row), or that the source itself could not
 the offsets stored afterwards cover it. An error of the broker or the task stops the loop and
 the caller restarts the task from the stored offsets, so nothing is skipped.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,18 @@ _position_json = json.JSONEncoder(default=_json_default).encode
 
 
 class SourceRuntime:
-    def __init__(self, task: SourceTask, *, bootstrap: str, codec: WireCodec, control_db_url: str,
-                 topic_prefix: str = "huiliu", partitions: int = 1, counters=None, producer: AckedProducer | None = None):
+    def __init__(
+        self,
+        task: SourceTask,
+        *,
+        bootstrap: str,
+        codec: WireCodec,
+        control_db_url: str,
+        topic_prefix: str = "huiliu",
+        partitions: int = 1,
+        counters=None,
+        producer: AckedProducer | None = None,
+    ):
         self.task = task
         self.bootstrap = bootstrap
         self.codec = codec
@@ -58,12 +69,15 @@ class SourceRuntime:
             topic = self.topic_of(table)
             ensure_topics(self.bootstrap, [topic, quarantine_topic(topic)], self.partitions)
             cols = list(table.columns)
-            value_id = self.codec.register(value_subject(topic), envelope_schema(
-                table.system, table.schema, table.table, cols, table.unknown_types))
+            value_id = self.codec.register(
+                value_subject(topic),
+                envelope_schema(table.system, table.schema, table.table, cols, table.unknown_types),
+            )
             kschema = key_schema(table.system, table.schema, table.table, cols, table.unknown_types)
             key_id = self.codec.register(key_subject(topic), kschema) if kschema else None
-            row_name = ".".join(avro_name(p) for p in ("huiliu", table.system, table.schema or "default",
-                                                          table.table, "Value"))
+            row_name = ".".join(
+                avro_name(p) for p in ("huiliu", table.system, table.schema or "default", table.table, "Value")
+            )
             self._tables[table] = (topic, value_id, key_id, row_name)
             self._quarantine_topics.add(topic)
         return self._tables[table]
@@ -75,9 +89,16 @@ class SourceRuntime:
     def _envelope(self, ev: ChangeEvent, row_name: str | None = None) -> dict:
         t = ev.table
         position = ev.position if isinstance(ev.position, str) else _position_json(ev.position)
-        source = {"system": t.system, "database": t.database, "schema": t.schema, "table": t.table,
-                  "connector": self.task.name, "position": position,
-                  "sequence": ev.sequence, "snapshot": ev.snapshot}
+        source = {
+            "system": t.system,
+            "database": t.database,
+            "schema": t.schema,
+            "table": t.table,
+            "connector": self.task.name,
+            "position": position,
+            "sequence": ev.sequence,
+            "snapshot": ev.snapshot,
+        }
         before, after = ev.before, ev.after
         if row_name:  # fastavro tuple notation names the union branch, so it skips trying each branch
             before = (row_name, before) if before is not None else None
@@ -87,11 +108,18 @@ class SourceRuntime:
     def _quarantine(self, topic: str, ev: ChangeEvent, reason: str) -> None:
         if self._quarantine_id is None:
             self._quarantine_id = self.codec.register(value_subject(quarantine_topic(topic)), QUARANTINE_SCHEMA)
-        record = {"reason": reason, "stage": f"connector:{self.task.name}", "violations": [],
-                  "original_topic": topic, "original_partition": None, "original_offset": None,
-                  "original_key": None, "original_value": None,
-                  "original_json": json.dumps(self._envelope(ev), default=_json_default, ensure_ascii=False),
-                  "ts_ms": int(time.time() * 1000)}
+        record = {
+            "reason": reason,
+            "stage": f"connector:{self.task.name}",
+            "violations": [],
+            "original_topic": topic,
+            "original_partition": None,
+            "original_offset": None,
+            "original_key": None,
+            "original_value": None,
+            "original_json": json.dumps(self._envelope(ev), default=_json_default, ensure_ascii=False),
+            "ts_ms": int(time.time() * 1000),
+        }
         self.producer.produce(quarantine_topic(topic), self.codec.encode(self._quarantine_id, record))
 
     def _reject(self, ev: RejectedEvent) -> None:
@@ -184,17 +212,30 @@ class SourceRuntime:
             raise UnsupportedSchema("the envelope schema is not batch-encodable")
         n, t = len(frame), frame.table
         source = envelope.field("source").type
-        constant = {"system": t.system, "database": t.database, "schema": t.schema, "table": t.table,
-                    "connector": self.task.name, "snapshot": frame.snapshot}
+        constant = {
+            "system": t.system,
+            "database": t.database,
+            "schema": t.schema,
+            "table": t.table,
+            "connector": self.task.name,
+            "snapshot": frame.snapshot,
+        }
         columns = {"position": frame.positions, "sequence": frame.sequences}
         source_array = pa.StructArray.from_arrays(
-            [columns[f.name].cast(f.type) if f.name in columns else pa.repeat(pa.scalar(constant[f.name], f.type), n)
-             for f in source], fields=list(source))
-        parts = {"before": pa.nulls(n, envelope.field("before").type),
-                 "after": _struct(frame.rows, envelope.field("after").type),
-                 "op": pa.repeat(pa.scalar(frame.op, pa.string()), n),
-                 "ts_ms": pa.repeat(pa.scalar(frame.ts_ms, pa.int64()), n), "source": source_array,
-                 "transaction": pa.nulls(n, envelope.field("transaction").type)}
+            [
+                columns[f.name].cast(f.type) if f.name in columns else pa.repeat(pa.scalar(constant[f.name], f.type), n)
+                for f in source
+            ],
+            fields=list(source),
+        )
+        parts = {
+            "before": pa.nulls(n, envelope.field("before").type),
+            "after": _struct(frame.rows, envelope.field("after").type),
+            "op": pa.repeat(pa.scalar(frame.op, pa.string()), n),
+            "ts_ms": pa.repeat(pa.scalar(frame.ts_ms, pa.int64()), n),
+            "source": source_array,
+            "transaction": pa.nulls(n, envelope.field("transaction").type),
+        }
         return pa.StructArray.from_arrays([parts[f.name] for f in envelope], fields=list(envelope))
 
     def run_once(self) -> int:
@@ -212,7 +253,7 @@ class SourceRuntime:
     def drain(self) -> int:
         """Poll until a poll publishes nothing (a round-based task ends its round there)."""
         total = 0
-        while (n := self.run_once()):
+        while n := self.run_once():
             total += n
         return total
 
@@ -227,5 +268,6 @@ class SourceRuntime:
 
 def _struct(rows: pa.Table, arrow_type: pa.StructType) -> pa.StructArray:
     """The table's columns named by `arrow_type`, cast to its field types, as one struct array."""
-    return pa.StructArray.from_arrays([rows.column(f.name).combine_chunks().cast(f.type) for f in arrow_type],
-                                      fields=list(arrow_type))
+    return pa.StructArray.from_arrays(
+        [rows.column(f.name).combine_chunks().cast(f.type) for f in arrow_type], fields=list(arrow_type)
+    )

@@ -7,14 +7,16 @@ documents keep their shape and only their secrets are sealed (`seal`/`unseal`, e
 `enc:<Fernet token>`). The key lives in `<state_dir>/connector_secrets.key`, created 0600 on first
 use, so a copied control database alone reveals no password.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -134,6 +136,6 @@ class Vault:
         if not (isinstance(value, str) and value.startswith(SEALED)):
             return value
         try:
-            return self.decrypt(value[len(SEALED):])
+            return self.decrypt(value[len(SEALED) :])
         except InvalidToken:  # a plain secret that happens to start with "enc:"
             return value

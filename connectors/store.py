@@ -4,6 +4,7 @@ The API writes configs and target states and bumps `version`; workers poll the t
 a changed version (the API only stores and signals). Configs are stored twice: encrypted in
 full (`config_enc`, what workers run) and masked (`config_masked`, safe to show or log).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,8 @@ from deploy.control import engine_for, source_offsets
 connect_metadata = MetaData()
 
 connectors_table = Table(
-    "connect_connectors", connect_metadata,
+    "connect_connectors",
+    connect_metadata,
     Column("name", String(200), primary_key=True),
     Column("kind", String(20), nullable=False),
     Column("plugin", String(200), nullable=False),
@@ -35,7 +37,8 @@ connectors_table = Table(
 )
 
 task_status_table = Table(
-    "connect_task_status", connect_metadata,
+    "connect_task_status",
+    connect_metadata,
     Column("connector", String(200), primary_key=True),
     Column("task", Integer, primary_key=True),
     Column("state", String(20), nullable=False),
@@ -47,7 +50,8 @@ task_status_table = Table(
 )
 
 snapshots_table = Table(
-    "connect_snapshots", connect_metadata,
+    "connect_snapshots",
+    connect_metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("connector", String(200), nullable=False, index=True),
     Column("tables", Text, nullable=False, doc="JSON list; empty = every table"),
@@ -91,29 +95,40 @@ class ConnectorStore:
                 time.sleep(0.5 * (attempt + 1))
 
     @classmethod
-    def for_settings(cls, settings) -> "ConnectorStore":
+    def for_settings(cls, settings) -> ConnectorStore:
         return cls(settings.resolved_control_db_url, settings.state_dir)
 
     # -- configs ------------------------------------------------------------------------------
     def _values(self, spec: ConnectorSpec) -> dict[str, Any]:
-        return {"kind": spec.kind, "plugin": spec.plugin.name, "config_masked": json.dumps(mask(spec.config)),
-                "config_enc": self.vault.encrypt(spec.config), "task_count": spec.task_count(),
-                "updated_at": time.time()}
+        return {
+            "kind": spec.kind,
+            "plugin": spec.plugin.name,
+            "config_masked": json.dumps(mask(spec.config)),
+            "config_enc": self.vault.encrypt(spec.config),
+            "task_count": spec.task_count(),
+            "updated_at": time.time(),
+        }
 
     def create(self, spec: ConnectorSpec) -> None:
         now = time.time()
         try:
             with self.engine.begin() as conn:
-                conn.execute(connectors_table.insert().values(
-                    name=spec.name, target_state="RUNNING", version=1, created_at=now, **self._values(spec)))
+                conn.execute(
+                    connectors_table.insert().values(
+                        name=spec.name, target_state="RUNNING", version=1, created_at=now, **self._values(spec)
+                    )
+                )
         except IntegrityError as exc:
             raise ConnectorExists(spec.name) from exc
 
     def upsert(self, spec: ConnectorSpec) -> bool:
         """Create or replace the config; True when it was created."""
         with self.engine.begin() as conn:
-            n = conn.execute(update(connectors_table).where(connectors_table.c.name == spec.name).values(
-                version=connectors_table.c.version + 1, **self._values(spec))).rowcount
+            n = conn.execute(
+                update(connectors_table)
+                .where(connectors_table.c.name == spec.name)
+                .values(version=connectors_table.c.version + 1, **self._values(spec))
+            ).rowcount
         if n:
             return False
         try:
@@ -123,8 +138,17 @@ class ConnectorStore:
             return self.upsert(spec)
 
     def _record(self, row) -> ConnectorRecord:
-        return ConnectorRecord(row.name, row.kind, row.plugin, self.vault.decrypt(row.config_enc), row.target_state,
-                               row.version, row.task_count, row.created_at, row.updated_at)
+        return ConnectorRecord(
+            row.name,
+            row.kind,
+            row.plugin,
+            self.vault.decrypt(row.config_enc),
+            row.target_state,
+            row.version,
+            row.task_count,
+            row.created_at,
+            row.updated_at,
+        )
 
     def get(self, name: str) -> ConnectorRecord | None:
         with self.engine.connect() as conn:
@@ -146,8 +170,9 @@ class ConnectorStore:
         if target_state:
             values["target_state"] = target_state
         with self.engine.begin() as conn:
-            return bool(conn.execute(update(connectors_table).where(connectors_table.c.name == name)
-                                     .values(**values)).rowcount)
+            return bool(
+                conn.execute(update(connectors_table).where(connectors_table.c.name == name).values(**values)).rowcount
+            )
 
     def delete(self, name: str) -> bool:
         with self.engine.begin() as conn:
@@ -157,10 +182,24 @@ class ConnectorStore:
         return bool(n)
 
     # -- task status --------------------------------------------------------------------------
-    def set_task_status(self, connector: str, task: int, state: str, worker_id: str | None,
-                        detail: str | None = None, trace: str | None = None, version: int | None = None) -> None:
-        values = {"state": state, "worker_id": worker_id, "detail": detail, "trace": trace, "version": version,
-                  "updated_at": time.time()}
+    def set_task_status(
+        self,
+        connector: str,
+        task: int,
+        state: str,
+        worker_id: str | None,
+        detail: str | None = None,
+        trace: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        values = {
+            "state": state,
+            "worker_id": worker_id,
+            "detail": detail,
+            "trace": trace,
+            "version": version,
+            "updated_at": time.time(),
+        }
         where = (task_status_table.c.connector == connector) & (task_status_table.c.task == task)
         with self.engine.begin() as conn:
             if not conn.execute(select(connectors_table.c.name).where(connectors_table.c.name == connector)).first():
@@ -177,34 +216,59 @@ class ConnectorStore:
     def request_snapshot(self, connector: str, tables: list[str]) -> dict[str, Any]:
         now = time.time()
         with self.engine.begin() as conn:
-            result = conn.execute(snapshots_table.insert().values(
-                connector=connector, tables=json.dumps(tables), status="PENDING", requested_at=now))
+            result = conn.execute(
+                snapshots_table.insert().values(
+                    connector=connector, tables=json.dumps(tables), status="PENDING", requested_at=now
+                )
+            )
             snapshot_id = result.inserted_primary_key[0]
         self.signal(connector)
         return {"id": snapshot_id, "connector": connector, "tables": tables, "status": "PENDING", "requested_at": now}
 
     def pending_snapshots(self, connector: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(snapshots_table).where(
-                snapshots_table.c.connector == connector, snapshots_table.c.status == "PENDING")).all()
+            rows = conn.execute(
+                select(snapshots_table).where(
+                    snapshots_table.c.connector == connector, snapshots_table.c.status == "PENDING"
+                )
+            ).all()
         return [{"id": r.id, "tables": json.loads(r.tables)} for r in rows]
 
     def snapshots(self, connector: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(snapshots_table).where(snapshots_table.c.connector == connector)
-                                .order_by(snapshots_table.c.id)).all()
-        return [{"id": r.id, "tables": json.loads(r.tables), "status": r.status, "requested_at": r.requested_at,
-                 "done_at": r.done_at, "cleared": json.loads(r.cleared or "[]")} for r in rows]
+            rows = conn.execute(
+                select(snapshots_table).where(snapshots_table.c.connector == connector).order_by(snapshots_table.c.id)
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "tables": json.loads(r.tables),
+                "status": r.status,
+                "requested_at": r.requested_at,
+                "done_at": r.done_at,
+                "cleared": json.loads(r.cleared or "[]"),
+            }
+            for r in rows
+        ]
 
     def run_snapshot(self, connector: str, snapshot_id: int, tables: list[str]) -> list[str]:
         """Clear the stored offsets of the chosen tables (all when empty): their task re-reads them."""
         with self.engine.begin() as conn:
-            partitions = list(conn.execute(select(source_offsets.c.partition).where(
-                source_offsets.c.connector == connector)).scalars())
+            partitions = list(
+                conn.execute(
+                    select(source_offsets.c.partition).where(source_offsets.c.connector == connector)
+                ).scalars()
+            )
             chosen = [p for p in partitions if not tables or p in tables or p.rsplit(".", 1)[-1] in tables]
             if chosen:
-                conn.execute(delete(source_offsets).where(source_offsets.c.connector == connector,
-                                                          source_offsets.c.partition.in_(chosen)))
-            conn.execute(update(snapshots_table).where(snapshots_table.c.id == snapshot_id).values(
-                status="DONE", done_at=time.time(), cleared=json.dumps(chosen)))
+                conn.execute(
+                    delete(source_offsets).where(
+                        source_offsets.c.connector == connector, source_offsets.c.partition.in_(chosen)
+                    )
+                )
+            conn.execute(
+                update(snapshots_table)
+                .where(snapshots_table.c.id == snapshot_id)
+                .values(status="DONE", done_at=time.time(), cleared=json.dumps(chosen))
+            )
         return chosen

@@ -7,13 +7,14 @@ it becomes FAILED and stays so until a restart. A task that ran healthily for a 
 failing starts counting again. Config errors and fatal sink errors fail at once: retrying
 cannot fix them.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from connectors.document import parse
 from connectors.plugins import TaskContext
@@ -38,6 +39,7 @@ def _summary(exc: BaseException) -> str:
 def build_runtime(record: ConnectorRecord, settings, codec=None):
     """The SourceRuntime or SinkRunner for a stored connector (imports are late: workers only)."""
     from schemas.serde import WireCodec
+
     spec, errors = parse(record.name, record.config, settings)
     if spec is None:
         raise ConfigInvalid("; ".join(f"{e.field}: {e.message}" for e in errors))
@@ -51,22 +53,42 @@ def build_runtime(record: ConnectorRecord, settings, codec=None):
         return task
     if spec.kind == "source":
         from connectors.runtime import SourceRuntime
+
         if not getattr(task, "name", None):
             task.name = record.name  # offsets are stored under the task's name
-        return SourceRuntime(task, bootstrap=settings.kafka_bootstrap, codec=codec,
-                             control_db_url=settings.resolved_control_db_url,
-                             topic_prefix=getattr(cfg, "topic_prefix", None) or settings.topic_prefix,
-                             partitions=getattr(cfg, "partitions", 1))
+        return SourceRuntime(
+            task,
+            bootstrap=settings.kafka_bootstrap,
+            codec=codec,
+            control_db_url=settings.resolved_control_db_url,
+            topic_prefix=getattr(cfg, "topic_prefix", None) or settings.topic_prefix,
+            partitions=getattr(cfg, "partitions", 1),
+        )
     from deploy.control import StageCounters
     from sinks.runtime import SinkRunner
+
     # counters under the connector's name: written/deleted and write latency reach /metrics
-    return SinkRunner(settings.kafka_bootstrap, f"huiliu-connect-{record.name}", spec.topics, codec, task,
-                      counters=StageCounters(settings.resolved_control_db_url, record.name))
+    return SinkRunner(
+        settings.kafka_bootstrap,
+        f"huiliu-connect-{record.name}",
+        spec.topics,
+        codec,
+        task,
+        counters=StageCounters(settings.resolved_control_db_url, record.name),
+    )
 
 
 class TaskRunner:
-    def __init__(self, record: ConnectorRecord, task_id: int, settings, report: Report,
-                 max_attempts: int = 6, base_delay: float = 1.0, max_delay: float = 30.0):
+    def __init__(
+        self,
+        record: ConnectorRecord,
+        task_id: int,
+        settings,
+        report: Report,
+        max_attempts: int = 6,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+    ):
         self.record = record
         self.task_id = task_id
         self.settings = settings
@@ -103,6 +125,7 @@ class TaskRunner:
 
     def _main(self) -> None:
         from sinks.base import FatalSinkError
+
         attempts = 0
         while not self.stop_event.is_set():
             started = time.monotonic()

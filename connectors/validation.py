@@ -4,6 +4,7 @@ live check (connect with a short timeout, the table and named columns exist).
 Errors name the field and never quote a secret. `validate_response` renders them in Kafka
 Connect's `PUT /connector-plugins/{plugin}/config/validate` shape.
 """
+
 from __future__ import annotations
 
 import socket
@@ -18,8 +19,11 @@ from connectors.plugins import Plugin
 from connectors.secrets import host_of, mask, scrub
 
 TIMEOUT_S = 3
-_CONNECT_ARGS = {"postgresql": {"connect_timeout": TIMEOUT_S}, "mysql": {"connect_timeout": TIMEOUT_S},
-                 "mariadb": {"connect_timeout": TIMEOUT_S}}
+_CONNECT_ARGS = {
+    "postgresql": {"connect_timeout": TIMEOUT_S},
+    "mysql": {"connect_timeout": TIMEOUT_S},
+    "mariadb": {"connect_timeout": TIMEOUT_S},
+}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -36,6 +40,7 @@ def _check_database(values: dict[str, Any]) -> list[FieldError]:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         from pathlib import Path
+
         if parsed.database and parsed.database != ":memory:" and not Path(parsed.database).exists():
             return [FieldError("url", f"SQLite database file {parsed.database} does not exist")]
     try:
@@ -70,13 +75,17 @@ def _check_database(values: dict[str, Any]) -> list[FieldError]:
 
 def _check_clickhouse(values: dict[str, Any]) -> list[FieldError]:
     from sinks.clickhouse import client_from_url
+
     client = client_from_url(values["url"])
     try:
         client.execute("SELECT 1")
         return []
     except Exception as exc:  # noqa: BLE001
-        return [FieldError("url", f"cannot connect to ClickHouse at {host_of(values['url'])}: "
-                                  f"{scrub(_first_line(exc), values)}")]
+        return [
+            FieldError(
+                "url", f"cannot connect to ClickHouse at {host_of(values['url'])}: {scrub(_first_line(exc), values)}"
+            )
+        ]
     finally:
         client.disconnect()
 
@@ -98,8 +107,12 @@ def dialect_errors(plugin: Plugin, values: dict[str, Any]) -> list[FieldError]:
     except ArgumentError:
         return []
     if backend not in plugin.dialects:
-        return [FieldError("connector.class", f"mode {plugin.name} does not support {backend} databases "
-                                              f"(supported: {', '.join(plugin.dialects)})")]
+        return [
+            FieldError(
+                "connector.class",
+                f"mode {plugin.name} does not support {backend} databases (supported: {', '.join(plugin.dialects)})",
+            )
+        ]
     return []
 
 
@@ -113,7 +126,11 @@ def live_errors(spec: ConnectorSpec) -> list[FieldError]:
             make_url(url).get_dialect()
         except (ArgumentError, NoSuchModuleError):
             if spec.plugin.name.startswith("relational."):
-                return [FieldError("url", "not a database URL with a known dialect (dialect+driver://user:password@host/db)")]
+                return [
+                    FieldError(
+                        "url", "not a database URL with a known dialect (dialect+driver://user:password@host/db)"
+                    )
+                ]
             return []  # some other kind of URL (ftp, sftp...): the plugin checks it when it runs
         return _check_database(values)
     if isinstance(values.get("host"), str) and values.get("port"):
@@ -121,7 +138,9 @@ def live_errors(spec: ConnectorSpec) -> list[FieldError]:
     return []
 
 
-def validate(name: str | None, config: Any, settings=None, live: bool = True) -> tuple[ConnectorSpec | None, list[FieldError]]:
+def validate(
+    name: str | None, config: Any, settings=None, live: bool = True
+) -> tuple[ConnectorSpec | None, list[FieldError]]:
     spec, errors = parse(name, config, settings)
     if spec is None:
         return None, errors
@@ -131,7 +150,14 @@ def validate(name: str | None, config: Any, settings=None, live: bool = True) ->
     return (spec if not errors else None), errors
 
 
-_TYPES = {"string": "STRING", "integer": "INT", "number": "DOUBLE", "boolean": "BOOLEAN", "array": "LIST", "object": "MAP"}
+_TYPES = {
+    "string": "STRING",
+    "integer": "INT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "array": "LIST",
+    "object": "MAP",
+}
 
 
 def _type_of(schema: dict) -> str:
@@ -148,8 +174,10 @@ def validate_response(plugin: Plugin, config: dict[str, Any], errors: list[Field
     schema = plugin.config_model.model_json_schema()
     props, required = schema.get("properties", {}), set(schema.get("required", []))
     shown = mask(config)
-    definitions = [("connector.class", {"type": "string", "description": "the plugin"}, True, "Common"),
-                   ("tasks.max", {"type": "integer", "default": 1, "description": "maximum number of tasks"}, False, "Common")]
+    definitions = [
+        ("connector.class", {"type": "string", "description": "the plugin"}, True, "Common"),
+        ("tasks.max", {"type": "integer", "default": 1, "description": "maximum number of tasks"}, False, "Common"),
+    ]
     if plugin.kind == "sink":
         definitions.append(("topics", {"type": "array", "description": "topics to read"}, True, "Common"))
     definitions += [(k, p, k in required, plugin.name) for k, p in props.items() if k not in RUNTIME_KEYS]
@@ -161,19 +189,54 @@ def validate_response(plugin: Plugin, config: dict[str, Any], errors: list[Field
     entries = []
     for order, (key, prop, req, group) in enumerate(definitions):
         value = shown.get(key, prop.get("default"))
-        entries.append({"definition": {"name": key, "type": _type_of(prop), "required": req,
-                                       "default_value": None if prop.get("default") is None else str(prop["default"]),
-                                       "importance": "HIGH" if req else "MEDIUM", "documentation": prop.get("description", ""),
-                                       "group": group, "order": order, "width": "NONE", "display_name": key,
-                                       "dependents": []},
-                        "value": {"name": key, "value": None if value is None else str(value), "recommended_values": [],
-                                  "errors": by_key.get(key, []), "visible": True}})
+        entries.append(
+            {
+                "definition": {
+                    "name": key,
+                    "type": _type_of(prop),
+                    "required": req,
+                    "default_value": None if prop.get("default") is None else str(prop["default"]),
+                    "importance": "HIGH" if req else "MEDIUM",
+                    "documentation": prop.get("description", ""),
+                    "group": group,
+                    "order": order,
+                    "width": "NONE",
+                    "display_name": key,
+                    "dependents": [],
+                },
+                "value": {
+                    "name": key,
+                    "value": None if value is None else str(value),
+                    "recommended_values": [],
+                    "errors": by_key.get(key, []),
+                    "visible": True,
+                },
+            }
+        )
     for key in config:  # keys the plugin does not know: listed so their errors have a place
         if key not in known and key not in RUNTIME_KEYS:
-            entries.append({"definition": {"name": key, "type": "STRING", "required": False, "default_value": None,
-                                           "importance": "LOW", "documentation": "not a key of this plugin",
-                                           "group": plugin.name, "order": len(entries), "width": "NONE",
-                                           "display_name": key, "dependents": []},
-                            "value": {"name": key, "value": str(shown[key]), "recommended_values": [],
-                                      "errors": by_key.get(key, []), "visible": True}})
+            entries.append(
+                {
+                    "definition": {
+                        "name": key,
+                        "type": "STRING",
+                        "required": False,
+                        "default_value": None,
+                        "importance": "LOW",
+                        "documentation": "not a key of this plugin",
+                        "group": plugin.name,
+                        "order": len(entries),
+                        "width": "NONE",
+                        "display_name": key,
+                        "dependents": [],
+                    },
+                    "value": {
+                        "name": key,
+                        "value": str(shown[key]),
+                        "recommended_values": [],
+                        "errors": by_key.get(key, []),
+                        "visible": True,
+                    },
+                }
+            )
     return {"name": plugin.name, "error_count": len(errors), "groups": ["Common", plugin.name], "configs": entries}

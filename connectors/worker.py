@@ -7,6 +7,7 @@ snapshot) restarts the task; then it balances: with more tasks than its fair sha
 A separate heartbeat thread renews the leases, so a slow task stop never lets them lapse; a
 lease found lost (another worker holds it) stops that task at once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,14 @@ class Owned:
 
 
 class Worker:
-    def __init__(self, settings, lease_seconds: float = 15.0, worker_id: str | None = None,
-                 max_attempts: int = 6, max_delay: float = 30.0):
+    def __init__(
+        self,
+        settings,
+        lease_seconds: float = 15.0,
+        worker_id: str | None = None,
+        max_attempts: int = 6,
+        max_delay: float = 30.0,
+    ):
         self.settings = settings
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
         self.store = ConnectorStore.for_settings(settings)
@@ -67,6 +74,7 @@ class Worker:
                 self.store.set_task_status(record.name, task, state, self.id, detail, trace, record.version)
             except Exception as exc:  # status is informational: never let it break the lifecycle
                 log.warning("cannot store status of %s/%d: %s", record.name, task, exc)
+
         return report
 
     def _start(self, key: str, record: ConnectorRecord, task: int) -> None:
@@ -128,7 +136,7 @@ class Worker:
     def _balance(self, desired: dict[str, tuple[ConnectorRecord, int]]) -> None:
         share = fair_share(len(desired), len(self.leases.live_workers()))
         surplus = len(self.owned) - share
-        for key in sorted(self.owned, reverse=True)[:max(surplus, 0)]:
+        for key in sorted(self.owned, reverse=True)[: max(surplus, 0)]:
             log.info("releasing %s: %d tasks over the fair share of %d", key, surplus, share)
             self._release(key)
         if len(self.owned) >= share:

@@ -8,6 +8,7 @@ row counts per table). Restore checks the checksums first and refuses a non-empt
 `force`. Stop the API, pipelines and registry before restoring: SQLite files are replaced under them.
 Not covered: business data in ClickHouse/HBase/HDFS (their own tools) and Kafka topics.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -81,8 +82,12 @@ def _sqlite_copy(src: Path, dst: Path) -> None:
 def sqlite_row_counts(path: Path) -> dict[str, int]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' "
-                                             "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         return {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
     finally:
         conn.close()
@@ -111,8 +116,11 @@ def backup(settings: Settings, to: Path) -> dict:
         items["control_db"] = _entry(to, "control.db", "sqlite")
     elif make_url(url).get_backend_name() == "postgresql":
         out = to / "control.pgdump"
-        run = subprocess.run(["pg_dump", "--format=custom", "--no-owner", f"--file={out}", f"--dbname={_pg_url(url)}"],
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            ["pg_dump", "--format=custom", "--no-owner", f"--file={out}", f"--dbname={_pg_url(url)}"],
+            capture_output=True,
+            text=True,
+        )
         if run.returncode:
             raise BackupError(f"pg_dump failed: {run.stderr.strip()[:500]}")
         items["control_db"] = _entry(to, "control.pgdump", "pg_dump")
@@ -126,9 +134,15 @@ def backup(settings: Settings, to: Path) -> dict:
     if key.exists():
         _copy_private(key, to / key.name)
         items["secrets_key"] = _entry(to, key.name, "key")
-    manifest = {"format": FORMAT, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "huiliu_version": _version(), "python": platform.python_version(),
-                "sqlite": sqlite3.sqlite_version, "source_state_dir": str(settings.state_dir), "items": items}
+    manifest = {
+        "format": FORMAT,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "huiliu_version": _version(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "source_state_dir": str(settings.state_dir),
+        "items": items,
+    }
     (to / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
 
@@ -136,6 +150,7 @@ def backup(settings: Settings, to: Path) -> dict:
 def _version() -> str:
     try:
         from importlib.metadata import version
+
         return version("huiliu")
     except Exception:
         return "unknown"
@@ -158,11 +173,13 @@ def _sqlite_nonempty(path: Path) -> bool:
 
 def _sql_nonempty(url: str) -> bool:
     from sqlalchemy import create_engine, inspect, text
+
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return any(conn.execute(text(f'SELECT 1 FROM "{t}" LIMIT 1')).first()
-                       for t in inspect(conn).get_table_names())
+            return any(
+                conn.execute(text(f'SELECT 1 FROM "{t}" LIMIT 1')).first() for t in inspect(conn).get_table_names()
+            )
     finally:
         engine.dispose()
 
@@ -181,7 +198,11 @@ def restore(settings: Settings, src: Path, force: bool = False) -> dict:
         if "registry" in items and _sqlite_nonempty(registry_db(settings)):
             busy.append(str(registry_db(settings)))
         key = secrets_key(settings)
-        if "secrets_key" in items and key.exists() and key.read_bytes() != (src / items["secrets_key"]["file"]).read_bytes():
+        if (
+            "secrets_key" in items
+            and key.exists()
+            and key.read_bytes() != (src / items["secrets_key"]["file"]).read_bytes()
+        ):
             busy.append(f"{key} (another key: secrets sealed with it would no longer open)")
         if busy:
             raise BackupError(f"target not empty: {', '.join(busy)}; use --force to overwrite")
@@ -193,8 +214,11 @@ def restore(settings: Settings, src: Path, force: bool = False) -> dict:
     else:
         if make_url(url).get_backend_name() != "postgresql":
             raise BackupError("backup holds a pg_dump but the configured control DB is not PostgreSQL")
-        run = subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={_pg_url(url)}",
-                              str(src / ctl["file"])], capture_output=True, text=True)
+        run = subprocess.run(
+            ["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={_pg_url(url)}", str(src / ctl["file"])],
+            capture_output=True,
+            text=True,
+        )
         if run.returncode:
             raise BackupError(f"pg_restore failed: {run.stderr.strip()[:500]}")
     if "registry" in items:

@@ -1,4 +1,5 @@
 """The `huiliu` command: local stack, pipeline stages, API, registry, demo."""
+
 from __future__ import annotations
 
 import logging
@@ -19,6 +20,7 @@ console = Console()
 
 try:  # the stack commands live beside the stack code
     from deploy.stack_cli import stack_app
+
     app.add_typer(stack_app, name="stack", help="Start, stop and inspect the local stack.")
 except ImportError:  # pragma: no cover - only while the stack module is absent
     pass
@@ -38,11 +40,14 @@ def _logging(level: str) -> None:
 
 
 @pipeline_app.command("source")
-def pipeline_source(file: str = typer.Argument(..., help="pipeline YAML"),
-                    drain: bool = typer.Option(False, help="stop once no row is left instead of polling on"),
-                    log_level: str = "info") -> None:
+def pipeline_source(
+    file: str = typer.Argument(..., help="pipeline YAML"),
+    drain: bool = typer.Option(False, help="stop once no row is left instead of polling on"),
+    log_level: str = "info",
+) -> None:
     """Run the pipeline's source connector (captures rows into the source topic)."""
     from deploy.pipeline import PipelineSpec, build_source
+
     _logging(log_level)
     source = build_source(PipelineSpec.load(file), get_settings())
     if drain:
@@ -59,6 +64,7 @@ def pipeline_source(file: str = typer.Argument(..., help="pipeline YAML"),
 def pipeline_runner(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "warn") -> None:
     """Run the pipeline's runner (transforms + quality rules; clean and quarantine topics)."""
     from deploy.pipeline import PipelineSpec, build_faust_app, build_lean_runner, prepare_topics
+
     settings = get_settings()
     spec = PipelineSpec.load(file)
     prepare_topics(spec, settings)
@@ -69,6 +75,7 @@ def pipeline_runner(file: str = typer.Argument(..., help="pipeline YAML"), log_l
         build_lean_runner(spec, settings).run(stop)
         return
     from streams.faust_runner import run_worker
+
     sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
     run_worker(build_faust_app(spec, settings), loglevel=log_level)
 
@@ -77,6 +84,7 @@ def pipeline_runner(file: str = typer.Argument(..., help="pipeline YAML"), log_l
 def pipeline_sink(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "info") -> None:
     """Run the pipeline's sink (clean topic -> ClickHouse)."""
     from deploy.pipeline import PipelineSpec, build_sink, prepare_topics
+
     _logging(log_level)
     settings = get_settings()
     spec = PipelineSpec.load(file)
@@ -89,16 +97,21 @@ def pipeline_sink(file: str = typer.Argument(..., help="pipeline YAML"), log_lev
 
 
 @app.command("api")
-def api(host: str = typer.Option(None, help="default: HUILIU_API_HOST"),
-        port: int = typer.Option(None, help="default: HUILIU_API_PORT")) -> None:
+def api(
+    host: str = typer.Option(None, help="default: HUILIU_API_HOST"),
+    port: int = typer.Option(None, help="default: HUILIU_API_PORT"),
+) -> None:
     """Serve the HTTP API (health, pipeline statistics)."""
     import uvicorn
+
     from api.app import create_app
     from deploy.logs import configure_logging
+
     settings = get_settings()
     configure_logging(settings, stderr_level="WARNING")  # JSON lines in state_dir/logs/huiliu.jsonl
-    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-                log_level="warning")
+    uvicorn.run(
+        create_app(settings), host=host or settings.api_host, port=port or settings.api_port, log_level="warning"
+    )
 
 
 @app.command("registry")
@@ -107,15 +120,30 @@ def registry(port: int = typer.Option(None, help="default: the port of HUILIU_SC
     settings = get_settings()
     port = port or settings.port_of(settings.schema_registry_url)
     settings.ensure_dirs()
-    subprocess.run([sys.executable, "-m", "schemas.registry", "--host", "127.0.0.1", "--port", str(port),
-                    "--data-dir", str(settings.state_dir / "data" / "registry")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemas.registry",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(settings.state_dir / "data" / "registry"),
+        ],
+        check=True,
+    )
 
 
 @app.command("demo")
-def demo(rows: int = typer.Option(2000, help="people in the demo population register"),
-         keep_running: bool = typer.Option(False, help="leave the stack and API running afterwards")) -> None:
+def demo(
+    rows: int = typer.Option(2000, help="people in the demo population register"),
+    keep_running: bool = typer.Option(False, help="leave the stack and API running afterwards"),
+) -> None:
     """Start the stack, seed a population register, run the pipeline and print a summary."""
     from deploy.demo.run import run_demo
+
     run_demo(get_settings(), rows, console, keep_running)
 
 

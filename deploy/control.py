@@ -3,6 +3,7 @@
 Offsets live here rather than in each connector (the Kafka Connect split: the runtime stores
 offsets). A source writes its offset only after the broker acknowledged the events it covers.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,22 +12,23 @@ import sqlite3
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (Column, MetaData, String, Table, Text, create_engine, event, select,
-                        BigInteger)
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, create_engine, event, select
 from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
 
 source_offsets = Table(
-    "source_offsets", metadata,
+    "source_offsets",
+    metadata,
     Column("connector", String(200), primary_key=True),
     Column("partition", String(400), primary_key=True, doc="e.g. the table a task reads"),
     Column("offset", Text, nullable=False, doc="JSON"),
 )
 
 stage_counters = Table(
-    "stage_counters", metadata,
+    "stage_counters",
+    metadata,
     Column("pipeline", String(200), primary_key=True),
     Column("stage", String(50), primary_key=True),
     Column("metric", String(100), primary_key=True),
@@ -54,8 +56,10 @@ def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
         if not SQLITE_WAL_SAFE:
-            log.info("control DB on SQLite %s (WAL-reset bug before 3.51.3): use PostgreSQL when many "
-                     "processes share it", sqlite3.sqlite_version)
+            log.info(
+                "control DB on SQLite %s (WAL-reset bug before 3.51.3): use PostgreSQL when many processes share it",
+                sqlite3.sqlite_version,
+            )
     metadata.create_all(engine)
     return engine
 
@@ -67,26 +71,32 @@ class OffsetStore:
 
     def load(self, partition: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(source_offsets.c.offset).where(
-                source_offsets.c.connector == self.connector,
-                source_offsets.c.partition == partition)).first()
+            row = conn.execute(
+                select(source_offsets.c.offset).where(
+                    source_offsets.c.connector == self.connector, source_offsets.c.partition == partition
+                )
+            ).first()
         return json.loads(row[0]) if row else None
 
     def load_all(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(source_offsets.c.partition, source_offsets.c.offset).where(
-                source_offsets.c.connector == self.connector)).all()
+            rows = conn.execute(
+                select(source_offsets.c.partition, source_offsets.c.offset).where(
+                    source_offsets.c.connector == self.connector
+                )
+            ).all()
         return {p: json.loads(o) for p, o in rows}
 
     def save(self, partition: str, offset: dict[str, Any]) -> None:
         text = json.dumps(offset, default=str)
         with self.engine.begin() as conn:
-            updated = conn.execute(source_offsets.update().where(
-                source_offsets.c.connector == self.connector,
-                source_offsets.c.partition == partition).values(offset=text)).rowcount
+            updated = conn.execute(
+                source_offsets.update()
+                .where(source_offsets.c.connector == self.connector, source_offsets.c.partition == partition)
+                .values(offset=text)
+            ).rowcount
             if not updated:
-                conn.execute(source_offsets.insert().values(
-                    connector=self.connector, partition=partition, offset=text))
+                conn.execute(source_offsets.insert().values(connector=self.connector, partition=partition, offset=text))
 
     def clear(self) -> None:
         with self.engine.begin() as conn:
@@ -105,13 +115,18 @@ class StageCounters:
             for metric, n in counts.items():
                 if not n:
                     continue
-                where = ((stage_counters.c.pipeline == self.pipeline) & (stage_counters.c.stage == stage)
-                         & (stage_counters.c.metric == metric))
-                updated = conn.execute(stage_counters.update().where(where).values(
-                    value=stage_counters.c.value + n)).rowcount
+                where = (
+                    (stage_counters.c.pipeline == self.pipeline)
+                    & (stage_counters.c.stage == stage)
+                    & (stage_counters.c.metric == metric)
+                )
+                updated = conn.execute(
+                    stage_counters.update().where(where).values(value=stage_counters.c.value + n)
+                ).rowcount
                 if not updated:
-                    conn.execute(stage_counters.insert().values(
-                        pipeline=self.pipeline, stage=stage, metric=metric, value=n))
+                    conn.execute(
+                        stage_counters.insert().values(pipeline=self.pipeline, stage=stage, metric=metric, value=n)
+                    )
 
     def reset(self) -> None:
         with self.engine.begin() as conn:
@@ -119,8 +134,11 @@ class StageCounters:
 
     def read(self) -> dict[str, dict[str, int]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(stage_counters.c.stage, stage_counters.c.metric, stage_counters.c.value)
-                                .where(stage_counters.c.pipeline == self.pipeline)).all()
+            rows = conn.execute(
+                select(stage_counters.c.stage, stage_counters.c.metric, stage_counters.c.value).where(
+                    stage_counters.c.pipeline == self.pipeline
+                )
+            ).all()
         result: dict[str, dict[str, int]] = {}
         for stage, metric, value in rows:
             result.setdefault(stage, {})[metric] = int(value)

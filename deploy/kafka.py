@@ -1,4 +1,5 @@
 """Kafka plumbing shared by sources, runners and sinks: explicit topic creation and an acked producer."""
+
 from __future__ import annotations
 
 import logging
@@ -9,15 +10,16 @@ from confluent_kafka.admin import AdminClient, NewTopic
 log = logging.getLogger(__name__)
 
 
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 1, replication: int = 1,
-                  config: dict[str, str] | None = None) -> None:
+def ensure_topics(
+    bootstrap: str, topics: list[str], partitions: int = 1, replication: int = 1, config: dict[str, str] | None = None
+) -> None:
     """Create missing topics explicitly (brokers that auto-create pick their own partition count)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=15).topics)
     missing = [NewTopic(t, partitions, replication, config=config or {}) for t in topics if t not in existing]
     if not missing:
         return
-    for topic, future in admin.create_topics(missing, operation_timeout=15).items():
+    for future in admin.create_topics(missing, operation_timeout=15).values():
         try:
             future.result()
         except KafkaException as exc:
@@ -38,9 +40,15 @@ class AckedProducer:
 
     def __init__(self, bootstrap: str, idempotent: bool = True, extra: dict | None = None):
         # Only failed deliveries call back: a Python callback per acknowledged message cost ~1 µs each.
-        conf = {"bootstrap.servers": bootstrap, "enable.idempotence": idempotent, "linger.ms": 5,
-                "compression.type": "lz4", "batch.num.messages": 10000, "queue.buffering.max.messages": 500000,
-                "delivery.report.only.error": True}
+        conf = {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": idempotent,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 500000,
+            "delivery.report.only.error": True,
+        }
         conf.update(extra or {})
         self._producer = Producer(conf)
         self._errors: list[str] = []
@@ -87,8 +95,16 @@ def batch_consumer(bootstrap: str, group: str, extra: dict | None = None) -> Con
     bring 50 MB of a partition: with the default, a topic of 500-byte records arrived at ~11 MB/s,
     one broker round trip per megabyte.
     """
-    conf = {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000,
-            "fetch.max.bytes": 52428800, "max.partition.fetch.bytes": 52428800, "queued.min.messages": 500000}
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+        "fetch.max.bytes": 52428800,
+        "max.partition.fetch.bytes": 52428800,
+        "queued.min.messages": 500000,
+    }
     conf.update(extra or {})
     return Consumer(conf)

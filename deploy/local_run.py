@@ -1,5 +1,6 @@
 """Runs a pipeline's three stages on one machine: source in-process, Faust runner as a child
 process (Faust owns its event loop and signals), sink in a thread; and tells when it drained."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,13 @@ class LocalPipelineRun:
         env = {**os.environ, **settings_env(self.settings)}
         self.runner_log.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.runner_log, "ab")
-        self.runner = subprocess.Popen([sys.executable, "-m", "deploy.cli", "pipeline", "runner", self.spec_path],
-                                       env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.runner = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", "pipeline", "runner", self.spec_path],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop_runner(self, kill: bool = False) -> None:
         if self.runner and self.runner.poll() is None:
@@ -88,8 +94,9 @@ class LocalPipelineRun:
             if read and runner.get("read", 0) >= read and written >= runner.get("valid", 0):
                 return s
             time.sleep(0.5)
-        raise TimeoutError(f"pipeline {self.spec.name} did not drain in {timeout}s: {self.stats()}; "
-                           f"runner log {self.runner_log}")
+        raise TimeoutError(
+            f"pipeline {self.spec.name} did not drain in {timeout}s: {self.stats()}; runner log {self.runner_log}"
+        )
 
     def stop(self) -> None:
         self.stop_runner()

@@ -4,6 +4,7 @@ Each line: {"time", "level", "logger", "message", "request_id", ...extra}. `requ
 a context variable the API's middleware sets (api/request_ids.py), so every line logged while
 serving a request carries its id. Secrets must not be passed to log calls (NFR-03).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -35,16 +36,24 @@ class _Formatter(JsonFormatter):
 
 
 def formatter() -> logging.Formatter:
-    return _Formatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                      rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+    return _Formatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+    )
 
 
 def log_path(settings: Settings) -> Path:
     return settings.state_dir / "logs" / LOG_FILE
 
 
-def configure_logging(settings: Settings, level: str = "INFO", stderr: bool = True, stderr_level: str | None = None,
-                      max_bytes: int = 50_000_000, backups: int = 5) -> Path:
+def configure_logging(
+    settings: Settings,
+    level: str = "INFO",
+    stderr: bool = True,
+    stderr_level: str | None = None,
+    max_bytes: int = 50_000_000,
+    backups: int = 5,
+) -> Path:
     """Install the JSON handlers on the root logger (idempotent); returns the log file's path.
 
     `stderr_level` (default: `level`) lets a console stay quieter than the file."""
@@ -53,8 +62,9 @@ def configure_logging(settings: Settings, level: str = "INFO", stderr: bool = Tr
     if any(getattr(h, _MARK, None) == str(path) for h in root.handlers):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [logging.handlers.RotatingFileHandler(
-        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")]
+    handlers: list[logging.Handler] = [
+        logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    ]
     if stderr:
         console = logging.StreamHandler(sys.stderr)
         console.setLevel((stderr_level or level).upper())

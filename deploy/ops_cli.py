@@ -1,4 +1,5 @@
 """Operations commands added to `huiliu`: backup and restore (ENG-03)."""
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ def register(app: typer.Typer) -> None:
         """Copy the control DB and the schema registry's store, with a manifest (checksums, versions)."""
         from deploy.backup import BackupError, backup
         from deploy.settings import get_settings
+
         try:
             manifest = backup(get_settings(), to)
         except BackupError as exc:
@@ -22,11 +24,14 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"backup written to {to}")
 
     @app.command("restore")
-    def restore_cmd(src: Path = typer.Option(..., "--from", help="a directory written by `huiliu backup`"),
-                    force: bool = typer.Option(False, "--force", help="overwrite a non-empty target")) -> None:
+    def restore_cmd(
+        src: Path = typer.Option(..., "--from", help="a directory written by `huiliu backup`"),
+        force: bool = typer.Option(False, "--force", help="overwrite a non-empty target"),
+    ) -> None:
         """Restore the control DB and the registry's store (stop the API, pipelines and registry first)."""
         from deploy.backup import BackupError, restore
         from deploy.settings import get_settings
+
         try:
             manifest = restore(get_settings(), src, force)
         except BackupError as exc:

@@ -3,6 +3,7 @@
 The stages meet only at topics: the source writes `<prefix>.<system>.<schema>.<table>`, the
 runner reads it and writes `.clean` and `.quarantine`, the sink reads `.clean`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.runtime import SourceRuntime
 from connectors.relational.timestamp_mode import TimestampSourceConfig, TimestampSourceTask
+from connectors.runtime import SourceRuntime
 from deploy.control import StageCounters
 from deploy.kafka import ensure_topics
 from deploy.settings import Settings
@@ -55,7 +56,7 @@ class PipelineSpec(BaseModel):
     sink: SinkSpec
 
     @classmethod
-    def load(cls, path: str | Path) -> "PipelineSpec":
+    def load(cls, path: str | Path) -> PipelineSpec:
         return cls.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
     def source_config(self, settings: Settings) -> TimestampSourceConfig:
@@ -77,10 +78,15 @@ def counters_for(spec: PipelineSpec, settings: Settings) -> StageCounters:
 
 def build_source(spec: PipelineSpec, settings: Settings) -> SourceRuntime:
     config = spec.source_config(settings)
-    return SourceRuntime(TimestampSourceTask(config), bootstrap=settings.kafka_bootstrap,
-                         codec=WireCodec(settings.schema_registry_url), control_db_url=settings.resolved_control_db_url,
-                         topic_prefix=config.topic_prefix, partitions=config.partitions,
-                         counters=counters_for(spec, settings))
+    return SourceRuntime(
+        TimestampSourceTask(config),
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=settings.resolved_control_db_url,
+        topic_prefix=config.topic_prefix,
+        partitions=config.partitions,
+        counters=counters_for(spec, settings),
+    )
 
 
 def prepare_topics(spec: PipelineSpec, settings: Settings) -> None:
@@ -92,25 +98,50 @@ def build_sink(spec: PipelineSpec, settings: Settings, **runner_kwargs) -> SinkR
     codec = WireCodec(settings.schema_registry_url)
     task = ClickHouseSinkTask(ClickHouseSinkConfig.model_validate(cfg), codec.schema_of)
     topics = spec.sink.topics or [spec.topics(settings)["clean"]]
-    return SinkRunner(settings.kafka_bootstrap, f"huiliu-sink-{spec.name}", topics,
-                      codec, task, counters=counters_for(spec, settings), **runner_kwargs)
+    return SinkRunner(
+        settings.kafka_bootstrap,
+        f"huiliu-sink-{spec.name}",
+        topics,
+        codec,
+        task,
+        counters=counters_for(spec, settings),
+        **runner_kwargs,
+    )
 
 
 def build_faust_app(spec: PipelineSpec, settings: Settings, session_timeout: float = 10.0):
     from streams.faust_runner import build_app  # imported late: faust is heavy and only runners need it
+
     settings.ensure_dirs()
-    return build_app(spec.name, [spec.source_topic(settings)], spec.transforms, spec.rules,
-                     bootstrap=settings.kafka_bootstrap, registry_url=settings.schema_registry_url,
-                     data_dir=str(settings.state_dir / "data" / f"faust-{spec.name}"),
-                     batch_size=spec.runner.batch_size, within_seconds=spec.runner.within_seconds,
-                     session_timeout=session_timeout, counters=counters_for(spec, settings))
+    return build_app(
+        spec.name,
+        [spec.source_topic(settings)],
+        spec.transforms,
+        spec.rules,
+        bootstrap=settings.kafka_bootstrap,
+        registry_url=settings.schema_registry_url,
+        data_dir=str(settings.state_dir / "data" / f"faust-{spec.name}"),
+        batch_size=spec.runner.batch_size,
+        within_seconds=spec.runner.within_seconds,
+        session_timeout=session_timeout,
+        counters=counters_for(spec, settings),
+    )
 
 
 def build_lean_runner(spec: PipelineSpec, settings: Settings, **kwargs):
     from streams.lean_runner import LeanRunner
     from streams.processor import BatchProcessor
-    processor = BatchProcessor(WireCodec(settings.schema_registry_url), spec.transforms, spec.rules,
-                               stage=f"runner:{spec.name}")
-    return LeanRunner(settings.kafka_bootstrap, f"huiliu-runner-{spec.name}", [spec.source_topic(settings)],
-                      processor, batch_size=spec.runner.batch_size, batch_seconds=spec.runner.within_seconds,
-                      counters=counters_for(spec, settings), **kwargs)
+
+    processor = BatchProcessor(
+        WireCodec(settings.schema_registry_url), spec.transforms, spec.rules, stage=f"runner:{spec.name}"
+    )
+    return LeanRunner(
+        settings.kafka_bootstrap,
+        f"huiliu-runner-{spec.name}",
+        [spec.source_topic(settings)],
+        processor,
+        batch_size=spec.runner.batch_size,
+        batch_seconds=spec.runner.within_seconds,
+        counters=counters_for(spec, settings),
+        **kwargs,
+    )

@@ -4,6 +4,7 @@ Values come, in order of precedence, from `HUILIU_*` environment variables, an o
 file named by `HUILIU_CONFIG`, and the defaults below (an embedded single-machine layout under
 the state directory). Nothing else in the code base names a host or a port.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,7 +67,9 @@ class Settings(BaseSettings):
     api_port: int = 18000
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return (init_settings, env_settings, _YamlSource(settings_cls), file_secret_settings)
 
     @property

@@ -5,6 +5,7 @@ data under `state_dir/data/<component>`, output in `state_dir/logs/<component>.l
 file in `state_dir/run/<component>.pid`; `down()` stops them; `status()` also reports the
 external PostgreSQL (demo source) and Redis, which the stack does not run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +14,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from deploy.components import Broker, ClickHouse, Component, ComponentStatus, Postgres, Redis, SchemaRegistry, StackError
+from deploy.components import (
+    Broker,
+    ClickHouse,
+    Component,
+    ComponentStatus,
+    Postgres,
+    Redis,
+    SchemaRegistry,
+    StackError,
+)
 from deploy.components.base import pid_alive
 from deploy.settings import Settings, get_settings
 
@@ -135,7 +145,8 @@ class Stack:
                             p.done, p.version = True, version
                             display.update(p.task, f"[green]up[/] {version or ''}", done=True)
                             results[p.comp.name] = ComponentStatus(
-                                p.comp.name, p.comp.address, True, version, f"pid {p.pid}")
+                                p.comp.name, p.comp.address, True, version, f"pid {p.pid}"
+                            )
                             continue
                     elif p.pid is not None and not pid_alive(p.pid):
                         p.error = "its process exited"

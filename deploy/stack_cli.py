@@ -1,7 +1,6 @@
 """`huiliu stack up | down | status`: the local single-machine stack."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import typer
 from rich.console import Console
@@ -23,7 +22,7 @@ _ONLY_HELP = f"Only these components (repeatable): {', '.join(MANAGED)}."
 
 @stack_app.command("up")
 def up(
-    only: Optional[list[str]] = typer.Option(None, "--only", "-c", help=_ONLY_HELP),
+    only: list[str] | None = typer.Option(None, "--only", "-c", help=_ONLY_HELP),
     timeout: float = typer.Option(60.0, help="Seconds each component may take to answer."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a live progress display."),
 ) -> None:
@@ -42,7 +41,7 @@ def up(
 
 @stack_app.command("down")
 def down(
-    only: Optional[list[str]] = typer.Option(None, "--only", "-c", help=_ONLY_HELP),
+    only: list[str] | None = typer.Option(None, "--only", "-c", help=_ONLY_HELP),
     timeout: float = typer.Option(15.0, help="Seconds between SIGTERM and SIGKILL."),
 ) -> None:
     """Stop the stack's processes (SIGTERM, then SIGKILL after the timeout)."""

@@ -10,7 +10,21 @@ from quality_stream.ruleset import RuleSet, compile_rule
 from quality_stream.state import RedisStore, SeenStore, TTLStore
 
 __all__ = [
-    "RuleSet", "BatchVerdict", "Violation", "RuleConfigError", "RuleSpec", "Rule", "EvalContext",
-    "rule_kind", "rule_kinds", "register_rule", "compile_rule", "LookupTable",
-    "TTLStore", "RedisStore", "SeenStore", "compile_expr", "ExpressionError",
+    "RuleSet",
+    "BatchVerdict",
+    "Violation",
+    "RuleConfigError",
+    "RuleSpec",
+    "Rule",
+    "EvalContext",
+    "rule_kind",
+    "rule_kinds",
+    "register_rule",
+    "compile_rule",
+    "LookupTable",
+    "TTLStore",
+    "RedisStore",
+    "SeenStore",
+    "compile_expr",
+    "ExpressionError",
 ]

@@ -24,12 +24,20 @@ class ExpressionError(ValueError):
 
 
 _BINOPS: dict[type, Callable] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
 }
 _CMPOPS: dict[type, Callable] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
-    ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
 
 
@@ -41,8 +49,9 @@ def _to_date(e: pl.Expr) -> pl.Expr:
     # Works for date/datetime columns (cast to ISO text) and for strings in ISO,
     # slash/dot separated or compact YYYYMMDD form, as found in government systems.
     s = _text(e).str.replace_all("[/.]", "-")
-    return pl.coalesce(s.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False),
-                       s.str.slice(0, 8).str.to_date("%Y%m%d", strict=False))
+    return pl.coalesce(
+        s.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False), s.str.slice(0, 8).str.to_date("%Y%m%d", strict=False)
+    )
 
 
 _FUNCS: dict[str, tuple[int, int, Callable[..., pl.Expr]]] = {
@@ -120,8 +129,12 @@ class _Compiler:
 
     def v_Subscript(self, n: ast.Subscript):
         # row["列 名"] lets column names that are not identifiers be referenced.
-        if isinstance(n.value, ast.Name) and n.value.id == "row" and isinstance(n.slice, ast.Constant) \
-                and isinstance(n.slice.value, str):
+        if (
+            isinstance(n.value, ast.Name)
+            and n.value.id == "row"
+            and isinstance(n.slice, ast.Constant)
+            and isinstance(n.slice.value, str)
+        ):
             self.columns.add(n.slice.value)
             return pl.col(n.slice.value)
         raise ExpressionError("only row['column'] subscripts are allowed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,9 @@ class RuleSet:
     stores:  name -> state store for uniqueness windows ("default" is an in-memory TTL store).
     """
 
-    def __init__(self, rules: list[Rule], *, lookups: Mapping[str, Any] | None = None,
-                 stores: Mapping[str, Any] | None = None):
+    def __init__(
+        self, rules: list[Rule], *, lookups: Mapping[str, Any] | None = None, stores: Mapping[str, Any] | None = None
+    ):
         ids = [r.id for r in rules]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
@@ -67,20 +68,20 @@ class RuleSet:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_config(cls, configs: Iterable[Mapping[str, Any]] | Mapping[str, Any], **kw) -> "RuleSet":
+    def from_config(cls, configs: Iterable[Mapping[str, Any]] | Mapping[str, Any], **kw) -> RuleSet:
         if isinstance(configs, Mapping):  # allow {"rules": [...]} documents
             configs = configs.get("rules", [])
         return cls([compile_rule(c, i) for i, c in enumerate(configs)], **kw)
 
     @classmethod
-    def from_yaml(cls, text_or_path: str | Path, **kw) -> "RuleSet":
+    def from_yaml(cls, text_or_path: str | Path, **kw) -> RuleSet:
         import yaml
 
         text = _read(text_or_path)
         return cls.from_config(yaml.safe_load(text) or [], **kw)
 
     @classmethod
-    def from_json(cls, text_or_path: str | Path, **kw) -> "RuleSet":
+    def from_json(cls, text_or_path: str | Path, **kw) -> RuleSet:
         return cls.from_config(json.loads(_read(text_or_path)), **kw)
 
     # -- runner hooks -------------------------------------------------------------------
@@ -111,7 +112,7 @@ class RuleSet:
         n = df.height
         if n == 0:
             return BatchVerdict(row_count=0, valid_rows=[])
-        ctx = EvalContext(now=now or datetime.now(timezone.utc), lookups=self.lookups, stores=self.stores)
+        ctx = EvalContext(now=now or datetime.now(UTC), lookups=self.lookups, stores=self.stores)
 
         plan: list[tuple[Rule, str | None, str]] = []
         exprs: list[pl.Expr] = []
@@ -161,8 +162,12 @@ class RuleSet:
             valid = res.select(~pl.any_horizontal(reject_keys)).to_series().arg_true().to_list()
         else:
             valid = list(range(n))
-        return BatchVerdict(row_count=n, valid_rows=valid,
-                            rejected=dict(sorted(rejected.items())), warnings=dict(sorted(warnings.items())))
+        return BatchVerdict(
+            row_count=n,
+            valid_rows=valid,
+            rejected=dict(sorted(rejected.items())),
+            warnings=dict(sorted(warnings.items())),
+        )
 
     def __len__(self) -> int:
         return len(self.rules)

@@ -13,9 +13,11 @@ Anything else (arrays, maps, fixed, multi-branch unions) raises UnsupportedSchem
 encoder is built; a batch holding a value Arrow cannot take raises BatchEncodeError, and the
 caller falls back to encoding record by record, which names the bad record.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -52,8 +54,9 @@ def _ragged(matrix: np.ndarray, lengths: np.ndarray, right: bool = False) -> pa.
 def _fixed(matrix: np.ndarray) -> pa.Array:
     n, width = matrix.shape
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets),
-                                                  pa.py_buffer(np.ascontiguousarray(matrix))])
+    return pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(matrix))]
+    )
 
 
 def varints(values: np.ndarray) -> pa.Array:
@@ -88,7 +91,7 @@ def _length_prefixed(arr: pa.Array) -> pa.Array:
 def _decimal_bytes(arr: pa.Array, precision: int) -> pa.Array:
     """Two's complement, big-endian, in as many bytes as fastavro writes: ceil((bits(|v|) + 1) / 8)."""
     if precision <= 18:  # the unscaled value fits the low 64-bit word of Arrow's decimal128
-        words = np.frombuffer(arr.buffers()[1], np.int64, count=2 * (len(arr) + arr.offset))[2 * arr.offset::2]
+        words = np.frombuffer(arr.buffers()[1], np.int64, count=2 * (len(arr) + arr.offset))[2 * arr.offset :: 2]
         unscaled = np.where(arr.is_null().to_numpy(zero_copy_only=False), 0, words)
         magnitude = np.abs(unscaled)
         nbytes = np.ones(len(unscaled), np.int64)
@@ -131,7 +134,7 @@ class BatchEncoder:
         out: list[bytes] = []
         # Slices bound the Arrow intermediates (and run faster than one huge batch: cache-sized).
         for start in range(0, len(records), SLICE):
-            out += self._encode_slice(records[start:start + SLICE], prefix)
+            out += self._encode_slice(records[start : start + SLICE], prefix)
         return out
 
     def encode_arrow(self, records: pa.StructArray, prefix: bytes = b"") -> list[bytes]:
@@ -197,7 +200,7 @@ class BatchEncoder:
             if not fields:
                 return pa.array([b""] * len(arr), pa.binary())
             parts = []
-            for i, (fname, _, enc) in enumerate(fields):
+            for i, (_fname, _, enc) in enumerate(fields):
                 child = arr.field(i)
                 parts.append(enc(child, present))
             return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, b"")
@@ -260,14 +263,20 @@ class BatchEncoder:
 
     def _primitive(self, t: Any, name: str):
         if t == "boolean":
-            return pa.bool_(), self._required(name, lambda a: _fixed(
-                a.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8).reshape(-1, 1)))
+            return pa.bool_(), self._required(
+                name,
+                lambda a: _fixed(a.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8).reshape(-1, 1)),
+            )
         if t in ("int", "long"):
             return (pa.int32() if t == "int" else pa.int64()), self._required(name, lambda a: varints(_ints(a)))
         if t in ("float", "double"):
             dtype = "<f4" if t == "float" else "<f8"
-            return (pa.float32() if t == "float" else pa.float64()), self._required(name, lambda a: _fixed(
-                a.fill_null(0).to_numpy(zero_copy_only=False).astype(dtype).view(np.uint8).reshape(len(a), -1)))
+            return (pa.float32() if t == "float" else pa.float64()), self._required(
+                name,
+                lambda a: _fixed(
+                    a.fill_null(0).to_numpy(zero_copy_only=False).astype(dtype).view(np.uint8).reshape(len(a), -1)
+                ),
+            )
         if t in ("string", "bytes"):
             return (pa.string() if t == "string" else pa.binary()), self._required(name, _length_prefixed)
         if t == "null":
@@ -279,4 +288,5 @@ class BatchEncoder:
         def encode(arr: pa.Array, present: np.ndarray) -> pa.Array:
             _check_required(arr, present, name)
             return fn(arr)
+
         return encode

@@ -5,6 +5,7 @@ primary key. `source.sequence` is a number that only grows for a given row's cha
 log position, or the increment column in micro-seconds); sinks use it as the row version so
 replays and duplicates collapse.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,8 +47,9 @@ def _namespace(system: str, schema: str | None, table: str) -> str:
     return ".".join(avro_name(p) for p in ("huiliu", system, schema or "default", table))
 
 
-def value_schema(system: str, schema: str | None, table: str, columns: list[ColumnSpec],
-                 unknown_types: str = "error") -> dict[str, Any]:
+def value_schema(
+    system: str, schema: str | None, table: str, columns: list[ColumnSpec], unknown_types: str = "error"
+) -> dict[str, Any]:
     """The row image record for a table."""
     return {
         "type": "record",
@@ -57,8 +59,9 @@ def value_schema(system: str, schema: str | None, table: str, columns: list[Colu
     }
 
 
-def key_schema(system: str, schema: str | None, table: str, columns: list[ColumnSpec],
-               unknown_types: str = "error") -> dict[str, Any] | None:
+def key_schema(
+    system: str, schema: str | None, table: str, columns: list[ColumnSpec], unknown_types: str = "error"
+) -> dict[str, Any] | None:
     keys = [c for c in columns if c.primary_key]
     if not keys:
         return None
@@ -70,8 +73,9 @@ def key_schema(system: str, schema: str | None, table: str, columns: list[Column
     }
 
 
-def envelope_schema(system: str, schema: str | None, table: str, columns: list[ColumnSpec],
-                    unknown_types: str = "error") -> dict[str, Any]:
+def envelope_schema(
+    system: str, schema: str | None, table: str, columns: list[ColumnSpec], unknown_types: str = "error"
+) -> dict[str, Any]:
     row = value_schema(system, schema, table, columns, unknown_types)
     return {
         "type": "record",
@@ -88,12 +92,12 @@ def envelope_schema(system: str, schema: str | None, table: str, columns: list[C
     }
 
 
-def make_event(op: str, before: dict | None, after: dict | None, ts_ms: int, source: dict,
-               transaction: dict | None = None) -> dict[str, Any]:
+def make_event(
+    op: str, before: dict | None, after: dict | None, ts_ms: int, source: dict, transaction: dict | None = None
+) -> dict[str, Any]:
     if op not in OPS:
         raise ValueError(f"op must be one of {OPS}, got {op!r}")
-    return {"before": before, "after": after, "op": op, "ts_ms": ts_ms, "source": source,
-            "transaction": transaction}
+    return {"before": before, "after": after, "op": op, "ts_ms": ts_ms, "source": source, "transaction": transaction}
 
 
 QUARANTINE_SCHEMA = {
@@ -104,20 +108,34 @@ QUARANTINE_SCHEMA = {
     "fields": [
         {"name": "reason", "type": "string"},
         {"name": "stage", "type": "string", "doc": "connector, runner or sink that quarantined it"},
-        {"name": "violations", "type": {"type": "array", "items": {
-            "type": "record", "name": "Violation", "fields": [
-                {"name": "rule_id", "type": "string"},
-                {"name": "field", "type": ["null", "string"], "default": None},
-                {"name": "message", "type": "string"},
-                {"name": "dimension", "type": ["null", "string"], "default": None},
-            ]}}, "default": []},
+        {
+            "name": "violations",
+            "type": {
+                "type": "array",
+                "items": {
+                    "type": "record",
+                    "name": "Violation",
+                    "fields": [
+                        {"name": "rule_id", "type": "string"},
+                        {"name": "field", "type": ["null", "string"], "default": None},
+                        {"name": "message", "type": "string"},
+                        {"name": "dimension", "type": ["null", "string"], "default": None},
+                    ],
+                },
+            },
+            "default": [],
+        },
         {"name": "original_topic", "type": ["null", "string"], "default": None},
         {"name": "original_partition", "type": ["null", "int"], "default": None},
         {"name": "original_offset", "type": ["null", "long"], "default": None},
         {"name": "original_key", "type": ["null", "bytes"], "default": None},
         {"name": "original_value", "type": ["null", "bytes"], "default": None},
-        {"name": "original_json", "type": ["null", "string"], "default": None,
-         "doc": "the decoded event as JSON when it could be decoded"},
+        {
+            "name": "original_json",
+            "type": ["null", "string"],
+            "default": None,
+            "doc": "the decoded event as JSON when it could be decoded",
+        },
         {"name": "ts_ms", "type": "long"},
     ],
 }

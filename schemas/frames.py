@@ -15,6 +15,7 @@ Neither changes the binary layout, which is all a schemaless datum depends on.
 Every record of a frame must be intact: when polars refuses the block, the records are decoded
 one by one (WireCodec.decode) to name the bad ones, and the rest is framed again.
 """
+
 from __future__ import annotations
 
 import copy
@@ -66,7 +67,9 @@ def reader_view(schema: dict) -> dict:
         kind = t.get("type")
         if kind == "record":
             ns = t.get("namespace", namespace)
-            out = {"type": "record", "name": t["name"], "namespace": ns} if ns else {"type": "record", "name": t["name"]}
+            out = (
+                {"type": "record", "name": t["name"], "namespace": ns} if ns else {"type": "record", "name": t["name"]}
+            )
             out["fields"] = [{"name": f["name"], "type": walk(f["type"], ns)} for f in t["fields"]]
             defined[t["name"]] = defined[f"{ns}.{t['name']}" if ns else t["name"]] = out
             return out
@@ -102,7 +105,9 @@ class FrameDecoder:
     def _read(self, schema_id: int, bodies: list[bytes]) -> pl.DataFrame:
         header, sync = self._container(schema_id)
         data = b"".join(bodies)
-        frame = pl.read_avro(io.BytesIO(b"".join((header, encode_long(len(bodies)), encode_long(len(data)), data, sync))))
+        frame = pl.read_avro(
+            io.BytesIO(b"".join((header, encode_long(len(bodies)), encode_long(len(data)), data, sync)))
+        )
         if frame.height != len(bodies):
             raise ValueError(f"block of {len(bodies)} records decoded to {frame.height} rows")
         return frame

@@ -1,4 +1,5 @@
 """Topic and subject names: `<prefix>.<system>.<schema>.<table>`, with `.clean` / `.quarantine` suffixes."""
+
 from __future__ import annotations
 
 import re

@@ -5,6 +5,7 @@ works against our registry and a Confluent one; parsed schemas are cached per id
 is written with fastavro's schemaless encoder, or for a batch column by column
 (schemas.batch_avro, the hot path of every source).
 """
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,11 @@ class UndecodableRecord(ValueError):
 
 class WireCodec:
     def __init__(self, registry_url: str | SchemaRegistryClient):
-        self.registry = (registry_url if isinstance(registry_url, SchemaRegistryClient)
-                         else SchemaRegistryClient({"url": registry_url}))
+        self.registry = (
+            registry_url
+            if isinstance(registry_url, SchemaRegistryClient)
+            else SchemaRegistryClient({"url": registry_url})
+        )
         self._by_id: dict[int, Any] = {}
         self._ids: dict[tuple[str, str], int] = {}
         self._batch: dict[int, BatchEncoder | None] = {}  # None: schema not batch-encodable
@@ -104,8 +108,9 @@ class WireCodec:
         except Exception as exc:
             raise UndecodableRecord(f"Avro body does not match schema id {schema_id}: {exc}") from exc
         if whole and body.tell() != len(data):
-            raise UndecodableRecord(f"Avro body has {len(data) - body.tell()} bytes after the record "
-                                    f"of schema id {schema_id}")
+            raise UndecodableRecord(
+                f"Avro body has {len(data) - body.tell()} bytes after the record of schema id {schema_id}"
+            )
         return schema_id, record
 
     def schema_of(self, schema_id: int) -> dict:

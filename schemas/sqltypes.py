@@ -3,6 +3,7 @@
 A type with no mapping is an error naming table and column, unless the connector asked for
 unknown types to be passed as strings (`unknown_types="string"`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

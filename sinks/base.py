@@ -5,6 +5,7 @@ batch bound (size or time) is reached, and commits Kafka offsets only after `flu
 A sink that raises from `put`/`flush` is retried with backoff; the runtime stops consuming
 meanwhile (back-pressure), so nothing is lost.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

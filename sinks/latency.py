@@ -5,9 +5,11 @@ one sink and store is stage `sink_latency` with one counter per bucket (`<store>
 not cumulative: a batch changes one row) and the sum in microseconds (`<store>|sum_us`).
 `api/metrics.py` turns them back into a Prometheus histogram with `histograms()`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 STAGE = "sink_latency"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -5,6 +5,7 @@ exponential backoff while the partitions are paused (back-pressure: nothing more
 nothing is committed), and the state shows `degraded` until the store answers again. A fatal
 error (incompatible schema) stops the sink in state `failed` with the message.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,8 @@ from deploy.kafka import batch_consumer
 from quality_stream.frame import frame_to_rows
 from schemas.frames import DecodedBatch, FrameDecoder
 from schemas.serde import UndecodableRecord, WireCodec
-from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkRecord, SinkTask
 from sinks import latency
+from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkRecord, SinkTask
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,19 @@ class SinkState:
 
 
 class SinkRunner:
-    def __init__(self, bootstrap: str, group: str, topics: list[str], codec: WireCodec, task: SinkTask,
-                 batch_size: int | None = None, batch_seconds: float | None = None, counters=None,
-                 consumer_extra: dict | None = None,
-                 max_backoff: float = 10.0):
+    def __init__(
+        self,
+        bootstrap: str,
+        group: str,
+        topics: list[str],
+        codec: WireCodec,
+        task: SinkTask,
+        batch_size: int | None = None,
+        batch_seconds: float | None = None,
+        counters=None,
+        consumer_extra: dict | None = None,
+        max_backoff: float = 10.0,
+    ):
         self.consumer = batch_consumer(bootstrap, group, consumer_extra)
         self.topics = topics
         self.codec = codec
@@ -82,7 +92,8 @@ class SinkRunner:
             frame = run.frame if len(rows) == len(run.positions) else run.frame[rows]
             frame = frame.with_columns(
                 pl.Series("_partition", [messages[run.positions[r]].partition() for r in rows], dtype=pl.Int32),
-                pl.Series("_offset", [messages[run.positions[r]].offset() for r in rows], dtype=pl.Int64))
+                pl.Series("_offset", [messages[run.positions[r]].offset() for r in rows], dtype=pl.Int64),
+            )
             out.append(SinkFrame(topic, run.schema_id, self._first_key(messages[run.positions[rows[0]]]), frame))
         return out
 
@@ -99,8 +110,9 @@ class SinkRunner:
         try:
             return self.codec.decode(message.key())[1] if message.key() else None
         except UndecodableRecord as exc:
-            raise FatalSinkError(f"topic {message.topic()} partition {message.partition()} "
-                                 f"offset {message.offset()}: key: {exc}") from exc
+            raise FatalSinkError(
+                f"topic {message.topic()} partition {message.partition()} offset {message.offset()}: key: {exc}"
+            ) from exc
 
     def _write(self, records: list[SinkRecord] | list[SinkFrame], stop: threading.Event) -> bool:
         """Write until it succeeds (True) or we are asked to stop (False)."""

@@ -11,6 +11,7 @@ producer (deploy.kafka.AckedProducer) in the executor, not Faust's `send`: one a
 record through aiokafka held the runner near 1,700 events/s, the C producer publishes a whole
 batch in a few milliseconds.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,9 +27,21 @@ from streams.processor import BatchProcessor, RawMessage
 log = logging.getLogger(__name__)
 
 
-def build_app(pipeline: str, topics: list[str], transforms: list[dict], rules: list[dict], *, bootstrap: str,
-              registry_url: str, data_dir: str, batch_size: int = 1000, within_seconds: float = 0.5,
-              session_timeout: float = 10.0, counters=None, partitions: int = 1) -> faust.App:
+def build_app(
+    pipeline: str,
+    topics: list[str],
+    transforms: list[dict],
+    rules: list[dict],
+    *,
+    bootstrap: str,
+    registry_url: str,
+    data_dir: str,
+    batch_size: int = 1000,
+    within_seconds: float = 0.5,
+    session_timeout: float = 10.0,
+    counters=None,
+    partitions: int = 1,
+) -> faust.App:
     app = faust.App(
         f"huiliu-runner-{pipeline}",
         broker=[f"kafka://{b}" for b in bootstrap.split(",")],
@@ -59,8 +72,10 @@ def build_app(pipeline: str, topics: list[str], transforms: list[dict], rules: l
     @app.agent(source, name="process")
     async def process(stream):
         async for events in stream.take_events(batch_size, within=within_seconds):
-            batch = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                     for e in events]
+            batch = [
+                RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                for e in events
+            ]
             # Decoding and rules are CPU work; the registry look-ups on first sight are blocking HTTP.
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(None, processor.process, batch)

@@ -5,11 +5,11 @@ more than the rules themselves at high rates; this runner consumes a batch, proc
 publishes clean and quarantine outputs, waits for the broker's acks and only then commits the
 input offsets (at-least-once). Scale out by running more processes in the same group.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
-
 
 from deploy.kafka import AckedProducer, batch_consumer
 from streams.processor import BatchProcessor, RawMessage
@@ -18,8 +18,18 @@ log = logging.getLogger(__name__)
 
 
 class LeanRunner:
-    def __init__(self, bootstrap: str, group: str, topics: list[str], processor: BatchProcessor, *,
-                 batch_size: int = 5000, batch_seconds: float = 0.5, counters=None, consumer_extra: dict | None = None):
+    def __init__(
+        self,
+        bootstrap: str,
+        group: str,
+        topics: list[str],
+        processor: BatchProcessor,
+        *,
+        batch_size: int = 5000,
+        batch_seconds: float = 0.5,
+        counters=None,
+        consumer_extra: dict | None = None,
+    ):
         self.consumer = batch_consumer(bootstrap, group, consumer_extra)
         self.producer = AckedProducer(bootstrap)
         self.topics = topics

@@ -14,6 +14,7 @@ to it, so a slow first fetch cannot end the load with an empty table.
 Keys and values are decoded by `key_decoder` / `value_decoder` (default: UTF-8 text key, JSON
 value, falling back to text); pass e.g. `lambda b: codec.decode(b)[1]` for Confluent Avro.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,11 +45,19 @@ def json_value(data: bytes) -> Any:
 
 
 class CompactedTopicLookup:
-    def __init__(self, bootstrap: str, topic: str, *, table: LookupTable | None = None,
-                 key_decoder: Callable[[bytes], Any] = text_key,
-                 value_decoder: Callable[[bytes], Any] = json_value,
-                 settle_seconds: float = 1.0, load_timeout: float = 60.0, poll_seconds: float = 0.2,
-                 consumer_extra: dict | None = None):
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        table: LookupTable | None = None,
+        key_decoder: Callable[[bytes], Any] = text_key,
+        value_decoder: Callable[[bytes], Any] = json_value,
+        settle_seconds: float = 1.0,
+        load_timeout: float = 60.0,
+        poll_seconds: float = 0.2,
+        consumer_extra: dict | None = None,
+    ):
         self.topic = topic
         self.table = table if table is not None else LookupTable()
         self.key_decoder = key_decoder
@@ -56,12 +65,16 @@ class CompactedTopicLookup:
         self.settle_seconds = settle_seconds
         self.load_timeout = load_timeout
         self.poll_seconds = poll_seconds
-        conf = {"bootstrap.servers": bootstrap,
-                # A private group that never commits: every start reads the table from the beginning.
-                "group.id": f"huiliu-lookup-{topic}-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
-                "topic.metadata.refresh.interval.ms": 5000}
+        conf = {
+            "bootstrap.servers": bootstrap,
+            # A private group that never commits: every start reads the table from the beginning.
+            "group.id": f"huiliu-lookup-{topic}-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 1000,
+            "topic.metadata.refresh.interval.ms": 5000,
+        }
         conf.update(consumer_extra or {})
         self._conf = conf
         self._consumer: Consumer | None = None
@@ -134,8 +147,11 @@ class CompactedTopicLookup:
                 if now - last_record >= self.settle_seconds:
                     break
         else:
-            log.warning("lookup %s: initial load still receiving after %.0fs; following from here",
-                        self.topic, self.load_timeout)
+            log.warning(
+                "lookup %s: initial load still receiving after %.0fs; following from here",
+                self.topic,
+                self.load_timeout,
+            )
         self.loaded.set()
         return applied
 
@@ -151,7 +167,7 @@ class CompactedTopicLookup:
             log.debug("lookup %s: watermark query failed: %s", self.topic, exc)
         return False
 
-    def start(self) -> "CompactedTopicLookup":
+    def start(self) -> CompactedTopicLookup:
         self.load()
         self._stop.clear()
         self._thread = threading.Thread(target=self._follow, name=f"lookup-{self.topic}", daemon=True)
@@ -177,7 +193,7 @@ class CompactedTopicLookup:
                 self._consumer.close()
             self._consumer = None
 
-    def __enter__(self) -> "CompactedTopicLookup":
+    def __enter__(self) -> CompactedTopicLookup:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -6,6 +6,7 @@ set in one vectorised pass, then split: valid events re-encoded for the clean to
 undecodable ones wrapped in a quarantine record with rule ids, reasons and the original bytes.
 The runner publishes both lists and commits its input only after the broker acknowledged them.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,11 @@ import polars as pl
 from quality_stream import LookupTable, RuleSet
 from quality_stream.frame import frame_to_rows
 from schemas.envelope import QUARANTINE_SCHEMA
-from schemas.naming import clean_topic, quarantine_topic, value_subject
 from schemas.frames import FrameDecoder, FrameRun
+from schemas.naming import clean_topic, quarantine_topic, value_subject
 from schemas.serde import WireCodec
 from streams.transforms import TransformConfigError, build_transforms
+
 
 @dataclass(slots=True)
 class RawMessage:
@@ -48,8 +50,12 @@ class BatchResult:
     by_rule: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {"read": self.read, "valid": self.valid, "quarantined": self.quarantined,
-                **{f"quarantined.{rule}": n for rule, n in self.by_rule.items()}}
+        return {
+            "read": self.read,
+            "valid": self.valid,
+            "quarantined": self.quarantined,
+            **{f"quarantined.{rule}": n for rule, n in self.by_rule.items()},
+        }
 
 
 ROW_DROPPING = {"filter", "dedupe"}
@@ -68,9 +74,17 @@ class BatchProcessor:
     naming that table see the same LookupTable. Call close() to stop the followers.
     """
 
-    def __init__(self, codec: WireCodec, transforms: list[dict], rules: list[dict], stage: str = "runner", *,
-                 lookups: dict[str, str] | None = None, bootstrap: str | None = None,
-                 lookup_tables: dict[str, LookupTable] | None = None):
+    def __init__(
+        self,
+        codec: WireCodec,
+        transforms: list[dict],
+        rules: list[dict],
+        stage: str = "runner",
+        *,
+        lookups: dict[str, str] | None = None,
+        bootstrap: str | None = None,
+        lookup_tables: dict[str, LookupTable] | None = None,
+    ):
         self.codec = codec
         self.decoder = FrameDecoder(codec)
         self.stage = stage
@@ -78,9 +92,13 @@ class BatchProcessor:
             if step.get("kind") in ROW_DROPPING:
                 # Refused when the pipeline is loaded, not when the first batch arrives: a runner
                 # maps each output row back to its message, so a step that drops rows cannot run here.
-                raise TransformConfigError(step.get("kind"), None, "drops rows, which a runner cannot map back to "
-                                           "their messages; use a rule with severity reject (quarantine) or the "
-                                           "PyFlink job (streams/flink) for windowed dedupe")
+                raise TransformConfigError(
+                    step.get("kind"),
+                    None,
+                    "drops rows, which a runner cannot map back to "
+                    "their messages; use a rule with severity reject (quarantine) or the "
+                    "PyFlink job (streams/flink) for windowed dedupe",
+                )
         self.lookup_feeds: dict[str, Any] = {}
         tables: dict[str, LookupTable] = dict(lookup_tables or {})
         if lookups:
@@ -138,9 +156,14 @@ class BatchProcessor:
 
     def _quarantine(self, msg: RawMessage, reason: str, violations: list[dict], event: dict | None) -> Output:
         record = {
-            "reason": reason, "stage": self.stage, "violations": violations,
-            "original_topic": msg.topic, "original_partition": msg.partition, "original_offset": msg.offset,
-            "original_key": msg.key, "original_value": msg.value,
+            "reason": reason,
+            "stage": self.stage,
+            "violations": violations,
+            "original_topic": msg.topic,
+            "original_partition": msg.partition,
+            "original_offset": msg.offset,
+            "original_key": msg.key,
+            "original_value": msg.value,
             "original_json": json.dumps(event, default=_json_default, ensure_ascii=False) if event else None,
             "ts_ms": int(time.time() * 1000),
         }
@@ -172,8 +195,10 @@ class BatchProcessor:
             before = frame.get_column("after").filter(has_after).struct.unnest()
             after = self.transforms.apply_frame(before)
             if after.height != before.height:
-                raise ValueError(f"transforms changed the batch from {before.height} to {after.height} rows; "
-                                 "the processor needs one output row per input row")
+                raise ValueError(
+                    f"transforms changed the batch from {before.height} to {after.height} rows; "
+                    "the processor needs one output row per input row"
+                )
             rejected = self.rules.evaluate_frame(after).rejected
             same = _unchanged_rows(before, after)
             need = [pos for pos in range(len(checked)) if pos in rejected or not same[pos]]
@@ -189,8 +214,10 @@ class BatchProcessor:
             pos = position_of.get(row)
             violations = rejected.get(pos) if pos is not None else None
             if violations:
-                as_dicts = [{"rule_id": v.rule_id, "field": v.field, "message": v.message, "dimension": v.dimension}
-                            for v in violations]
+                as_dicts = [
+                    {"rule_id": v.rule_id, "field": v.field, "message": v.message, "dimension": v.dimension}
+                    for v in violations
+                ]
                 reason = "; ".join(f"{v.rule_id}: {v.message}" for v in violations)
                 slots[i] = self._quarantine(msg, reason, as_dicts, events[row])
                 result.quarantined += 1

@@ -6,6 +6,7 @@ input: at-least-once) over the connector's `topics`. The connector document:
 {"connector.class": "runner.lean", "topics": [source topic], "transforms": [...], "rules": [...],
 "pipeline": name}.
 """
+
 from __future__ import annotations
 
 import threading
@@ -29,24 +30,34 @@ class LeanRunnerTask:
     def __init__(self, config: LeanRunnerConfig, settings, connector: str | None = None):
         from schemas.serde import WireCodec
         from streams.processor import BatchProcessor
+
         self.config = config
         self.settings = settings
         self.topics = list(config.topics)
         self.name = config.pipeline or connector or "runner"
         # Built now: a transform that cannot run here is a config error, reported before any batch.
-        self.processor = BatchProcessor(WireCodec(settings.schema_registry_url), config.transforms, config.rules,
-                                        stage=f"runner:{self.name}")
+        self.processor = BatchProcessor(
+            WireCodec(settings.schema_registry_url), config.transforms, config.rules, stage=f"runner:{self.name}"
+        )
         self.counters = None
         if config.pipeline:
             from deploy.control import StageCounters
+
             self.counters = StageCounters(settings.resolved_control_db_url, config.pipeline)
 
     def run(self, stop: threading.Event) -> None:
         from streams.lean_runner import LeanRunner
-        runner = LeanRunner(self.settings.kafka_bootstrap, f"huiliu-runner-{self.name}", self.topics,
-                            self.processor, batch_size=self.config.batch_size,
-                            batch_seconds=self.config.batch_seconds, counters=self.counters,
-                            consumer_extra={"session.timeout.ms": 10000})
+
+        runner = LeanRunner(
+            self.settings.kafka_bootstrap,
+            f"huiliu-runner-{self.name}",
+            self.topics,
+            self.processor,
+            batch_size=self.config.batch_size,
+            batch_seconds=self.config.batch_seconds,
+            counters=self.counters,
+            consumer_extra={"session.timeout.ms": 10000},
+        )
         try:
             runner.run(stop)
         finally:

@@ -1,4 +1,5 @@
 """Start and stop the real API as a process for HTTP tests (settings passed as HUILIU_* variables)."""
+
 from __future__ import annotations
 
 import os
@@ -57,14 +58,14 @@ def wait_for(fn, timeout=20.0, every=0.2):
 def own_state_settings(stack_settings, tmp_path_factory):
     """For modules that import it: the session's servers, but a state dir with a SQLite control
     database of the module's own (their tests read the control DB file directly)."""
-    return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state"),
-                                             "control_db_url": ""})
+    return stack_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("own-state"), "control_db_url": ""})
 
 
 @pytest.fixture(scope="module", name="api")
 def api_client(stack_settings):
     """For modules that import it: the API as a real process and a client with the operator key."""
     from api.auth import api_key_for
+
     proc, base = start_api(stack_settings)
     client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(stack_settings)}, timeout=60)
     yield client

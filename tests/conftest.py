@@ -3,6 +3,7 @@
 Ports PORT_BASE+n (23xxx unless HUILIU_TEST_PORT_BASE says otherwise) keep the session clear of a developer's own stack (19xxx) and of the per-module
 stacks some tests start. PostgreSQL and Redis are the machine's own services.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,6 +68,7 @@ MYSQL_ADMIN = os.environ.get("HUILIU_TEST_MYSQL_ADMIN", "mysql+pymysql://root@12
 def mysql_url() -> str:
     """A dedicated MariaDB database for the tests, created fresh each session."""
     from sqlalchemy import create_engine, text
+
     engine = create_engine(MYSQL_ADMIN)
     with engine.begin() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {PG_TEST_DB}"))

@@ -1,6 +1,7 @@
 """Drive a connect cluster from tests and scripts: start the API and workers as processes, make
 and fill a PostgreSQL table, read a change-event topic. Not used by the runtime itself.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,9 @@ def wait_until(check, timeout: float, interval: float = 0.3, message: str = "con
 
 def start_api(settings, log: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, **settings_env(settings)}
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
     base = f"http://{settings.api_host}:{settings.api_port}"
 
     def up():
@@ -43,15 +45,30 @@ def start_api(settings, log: Path) -> tuple[subprocess.Popen, str]:
             return httpx.get(base + "/connector-plugins", timeout=2).status_code == 401
         except httpx.TransportError:
             return False
+
     wait_until(up, 60, message="API up")
     return proc, base
 
 
 def start_worker(settings, worker_id: str, log: Path, lease: float = 3.0, max_attempts: int = 4) -> subprocess.Popen:
     env = {**os.environ, **settings_env(settings)}
-    return subprocess.Popen([sys.executable, "-m", "deploy.cli", "worker", "--worker-id", worker_id,
-                             "--lease-seconds", str(lease), "--max-attempts", str(max_attempts)],
-                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "worker",
+            "--worker-id",
+            worker_id,
+            "--lease-seconds",
+            str(lease),
+            "--max-attempts",
+            str(max_attempts),
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -68,6 +85,7 @@ def stop(proc: subprocess.Popen) -> None:
 def api_and_worker(settings, logs: Path, worker_id: str):
     """An API and one worker process on `settings`; yields a client with the operator key."""
     from api.auth import api_key_for
+
     api, base = start_api(settings, logs / "api.log")
     worker = start_worker(settings, worker_id, logs / "worker.log")
     client = httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(settings)}, timeout=60)
@@ -84,10 +102,13 @@ def api_and_workers(settings, logs: Path, worker_ids: list[str], lease: float):
     """An API and several workers sharing tasks with a short `lease`; yields {client, workers,
     logs}. Workers a test adds to `workers` (a restart, a joiner) are stopped too."""
     from api.auth import api_key_for
+
     api, base = start_api(settings, logs / "api.log")
-    state = {"workers": {wid: start_worker(settings, wid, logs / f"{wid}.log", lease=lease) for wid in worker_ids},
-             "client": httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(settings)}, timeout=60),
-             "logs": logs}
+    state = {
+        "workers": {wid: start_worker(settings, wid, logs / f"{wid}.log", lease=lease) for wid in worker_ids},
+        "client": httpx.Client(base_url=base, headers={"X-API-Key": api_key_for(settings)}, timeout=60),
+        "logs": logs,
+    }
     try:
         yield state
     finally:
@@ -120,8 +141,16 @@ def insert_rows(pg_url: str, table: str, ids) -> None:
 
 def timestamp_config(pg_url: str, table: str, system: str, password: str | None = None) -> dict:
     url = pg_url.replace("postgres@", f"postgres:{password}@") if password else pg_url
-    return {"connector.class": "relational.timestamp", "tasks.max": 1, "url": url, "system": system,
-            "db_schema": "public", "table": table, "timestamp_column": "updated_at", "batch_size": 200}
+    return {
+        "connector.class": "relational.timestamp",
+        "tasks.max": 1,
+        "url": url,
+        "system": system,
+        "db_schema": "public",
+        "table": table,
+        "timestamp_column": "updated_at",
+        "batch_size": 200,
+    }
 
 
 class TopicReader:
@@ -130,9 +159,15 @@ class TopicReader:
 
     def __init__(self, settings, topic: str):
         self.codec = WireCodec(settings.schema_registry_url)
-        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
-                                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                                  "topic.metadata.refresh.interval.ms": 1000})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": f"reader-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "topic.metadata.refresh.interval.ms": 1000,
+            }
+        )
         # assign, not subscribe: no group coordination, reading starts at once (topics have 1 partition)
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         self.events: list[tuple[str, int]] = []
@@ -152,8 +187,11 @@ class TopicReader:
         return {i for _, i in self.events}
 
     def wait_for_ids(self, expected: set[int], timeout: float = 60) -> set[int]:
-        wait_until(lambda: expected <= self.ids() or (self.read(1.0) and False), timeout,
-                   message=f"ids {sorted(expected - self.ids())[:10]}... in the topic")
+        wait_until(
+            lambda: expected <= self.ids() or (self.read(1.0) and False),
+            timeout,
+            message=f"ids {sorted(expected - self.ids())[:10]}... in the topic",
+        )
         return self.ids()
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ in /etc/mysql/mariadb.conf.d/99-huiliu.cnf; the directory is included from /etc/
 (Debian's layout) if it is not yet. Restarted only when log_bin is OFF or the format is not ROW.
 Both servers are shared by other test sessions: nothing restarts when already configured.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,8 +75,10 @@ def _mysql_vars() -> dict[str, str]:
     conn = pymysql.connect(**MYSQL, connect_timeout=5)
     try:
         with conn.cursor() as cur:
-            cur.execute("SHOW GLOBAL VARIABLES WHERE Variable_name IN "
-                        "('log_bin', 'binlog_format', 'binlog_row_image', 'binlog_row_metadata', 'server_id')")
+            cur.execute(
+                "SHOW GLOBAL VARIABLES WHERE Variable_name IN "
+                "('log_bin', 'binlog_format', 'binlog_row_image', 'binlog_row_metadata', 'server_id')"
+            )
             return {k.lower(): v for k, v in cur.fetchall()}
     finally:
         conn.close()
@@ -112,8 +115,11 @@ def restart_mariadb(timeout: float = 120.0) -> None:
         conn.close()
     if pid is not None:
         _wait(lambda: not Path(f"/proc/{pid}").exists(), "mariadbd did not stop", timeout)
-    subprocess.run(["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"],
-                   check=True, timeout=30)
+    subprocess.run(
+        ["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"],
+        check=True,
+        timeout=30,
+    )
     _wait(lambda: bool(_mysql_vars()), "MariaDB did not answer after the restart", timeout)
 
 
@@ -133,8 +139,10 @@ def ensure_mariadb_binlog(timeout: float = 120.0) -> bool:
     restart_mariadb(timeout)
     v = _mysql_vars()
     if v.get("log_bin") != "ON" or v.get("binlog_format") != "ROW":
-        raise RuntimeError(f"MariaDB restarted but binlog is still not configured ({v}); "
-                           f"is {MARIADB_CONF} read by the server (see {MY_CNF})?")
+        raise RuntimeError(
+            f"MariaDB restarted but binlog is still not configured ({v}); "
+            f"is {MARIADB_CONF} read by the server (see {MY_CNF})?"
+        )
     return True
 
 

@@ -1,5 +1,6 @@
 """A SourceTask that replays a given list of change events: lets sink tests publish through the
 real SourceRuntime (schemas registered, Avro envelopes, acked produce) without a database."""
+
 from __future__ import annotations
 
 from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
@@ -16,7 +17,7 @@ class ListSourceTask(SourceTask):
         self.pos = int((offsets.get("list") or {}).get("pos", 0))
 
     def poll(self) -> SourceBatch:
-        chunk = self.events[self.pos:self.pos + self.batch_size]
+        chunk = self.events[self.pos : self.pos + self.batch_size]
         if not chunk:
             return SourceBatch()
         self.pos += len(chunk)
@@ -38,8 +39,14 @@ def raw_messages(settings, topic: str, expected: int, timeout: float = 90.0) -> 
 
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
     consumer.subscribe([topic])
     out, deadline = [], time.time() + timeout
     try:

@@ -1,4 +1,5 @@
 """Alert rules over HTTP: e-mail to a local aiosmtpd server, message centre, throttling."""
+
 from __future__ import annotations
 
 import email
@@ -9,9 +10,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from deploy.control import StageCounters
+
 # Own control DB (overrides stack_settings): these tests write stage counters the API process reads back.
-from tests.api_process import api_client, own_state_settings  # noqa: F401 - fixtures: api, stack_settings
-from tests.api_process import wait_for
+from tests.api_process import api_client, own_state_settings, wait_for  # noqa: F401 - fixtures: api, stack_settings
 
 SMTP_PORT = 47210
 
@@ -37,13 +38,26 @@ def inbox():
     controller.stop()
 
 
-CHANNEL = {"smtp_host": "127.0.0.1", "smtp_port": SMTP_PORT, "from": "huiliu@test.local", "to": ["ops@test.local"],
-           "password": "s3cret"}
+CHANNEL = {
+    "smtp_host": "127.0.0.1",
+    "smtp_port": SMTP_PORT,
+    "from": "huiliu@test.local",
+    "to": ["ops@test.local"],
+    "password": "s3cret",
+}
 
 
 def test_failed_task_sends_an_email_and_a_message(api, inbox):
-    r = api.post("/alerts/rules", json={"name": "tasks-failing", "kind": "task_failed", "params": {"schedule": "nightly"},
-                                        "channel": CHANNEL, "interval_seconds": 1})
+    r = api.post(
+        "/alerts/rules",
+        json={
+            "name": "tasks-failing",
+            "kind": "task_failed",
+            "params": {"schedule": "nightly"},
+            "channel": CHANNEL,
+            "interval_seconds": 1,
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["channel"]["password"] == "***"  # never handed back
     api.post("/schedules", json={"name": "nightly", "action": "fail", "params": {"message": "table locked"}})
@@ -60,9 +74,17 @@ def test_repeated_alerts_are_throttled(api, inbox, stack_settings):
     counters = StageCounters(stack_settings.resolved_control_db_url, "alert-q")
     counters.reset()
     counters.add("runner", {"read": 10, "valid": 6, "quarantined": 4, "quarantined.phone_format": 4})
-    r = api.post("/alerts/rules", json={"name": "quarantine-high", "kind": "quarantine_rate",
-                                        "params": {"pipeline": "alert-q", "threshold_pct": 20},
-                                        "channel": CHANNEL, "interval_seconds": 1, "throttle_seconds": 3600})
+    r = api.post(
+        "/alerts/rules",
+        json={
+            "name": "quarantine-high",
+            "kind": "quarantine_rate",
+            "params": {"pipeline": "alert-q", "threshold_pct": 20},
+            "channel": CHANNEL,
+            "interval_seconds": 1,
+            "throttle_seconds": 3600,
+        },
+    )
     assert r.status_code == 201, r.text
     wait_for(lambda: inbox.subjects("pipeline alert-q"), timeout=15)
     time.sleep(3)  # evaluated ~3 more times: all throttled
@@ -83,24 +105,49 @@ def test_rate_below_threshold_raises_nothing(api, stack_settings):
     counters = StageCounters(stack_settings.resolved_control_db_url, "alert-ok")
     counters.reset()
     counters.add("runner", {"valid": 99, "quarantined": 1})
-    api.post("/alerts/rules", json={"name": "quarantine-ok", "kind": "quarantine_rate", "enabled": False,
-                                    "params": {"pipeline": "alert-ok", "threshold_pct": 5}})
+    api.post(
+        "/alerts/rules",
+        json={
+            "name": "quarantine-ok",
+            "kind": "quarantine_rate",
+            "enabled": False,
+            "params": {"pipeline": "alert-ok", "threshold_pct": 5},
+        },
+    )
     assert api.post("/alerts/rules/quarantine-ok/evaluate").json() == {"alerts": []}
 
 
 def test_sink_down_and_consumer_lag_rules_without_email(api):
-    api.post("/alerts/rules", json={"name": "sink-gone", "kind": "sink_down", "enabled": False,
-                                    "params": {"pipeline": "never-started", "for_seconds": 0}})
+    api.post(
+        "/alerts/rules",
+        json={
+            "name": "sink-gone",
+            "kind": "sink_down",
+            "enabled": False,
+            "params": {"pipeline": "never-started", "for_seconds": 0},
+        },
+    )
     out = api.post("/alerts/rules/sink-gone/evaluate").json()["alerts"]
     assert out[0]["subject"] == "sink down: never-started" and out[0]["delivery"] == "none"
     assert api.get("/messages", params={"rule": "sink-gone"}).json()[0]["subject"] == "sink down: never-started"
-    api.post("/alerts/rules", json={"name": "lag-wait", "kind": "sink_down", "enabled": False,
-                                    "params": {"pipeline": "never-started", "for_seconds": 3600}})
+    api.post(
+        "/alerts/rules",
+        json={
+            "name": "lag-wait",
+            "kind": "sink_down",
+            "enabled": False,
+            "params": {"pipeline": "never-started", "for_seconds": 3600},
+        },
+    )
     assert api.post("/alerts/rules/lag-wait/evaluate").json() == {"alerts": []}  # not down long enough yet
 
 
 def test_bad_rules_are_refused(api):
     assert api.post("/alerts/rules", json={"name": "r1", "kind": "cpu_hot"}).status_code == 422
-    assert api.post("/alerts/rules", json={"name": "r2", "kind": "quarantine_rate",
-                                           "params": {"pipeline": "p"}}).status_code == 422
+    assert (
+        api.post(
+            "/alerts/rules", json={"name": "r2", "kind": "quarantine_rate", "params": {"pipeline": "p"}}
+        ).status_code
+        == 422
+    )
     assert httpx.get(str(api.base_url) + "/messages").status_code == 401

@@ -1,4 +1,5 @@
 """The HTTP API over a real uvicorn process: authentication, health per component, pipeline stats."""
+
 from __future__ import annotations
 
 import os
@@ -9,16 +10,17 @@ import time
 import httpx
 import pytest
 
+from api.auth import api_key_for
 from deploy.control import StageCounters, engine_for
 from deploy.settings import settings_env
-from api.auth import api_key_for
 
 
 @pytest.fixture(scope="module")
 def api(stack_settings):
     env = {**os.environ, **settings_env(stack_settings)}
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     base = f"http://{stack_settings.api_host}:{stack_settings.api_port}"
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -62,13 +64,16 @@ def test_pipeline_stats_report_per_stage_counts(api, stack_settings):
     counters.add("runner", {"read": 10, "valid": 8, "quarantined": 2, "quarantined.phone_format": 2})
     counters.add("sink", {"written": 8})
     body = httpx.get(base + "/pipelines/api-stats/stats", headers={"X-API-Key": key}).json()
-    assert body["stages"] == {"source": {"read": 10},
-                              "runner": {"read": 10, "valid": 8, "quarantined": 2, "quarantined.phone_format": 2},
-                              "sink": {"written": 8}}
+    assert body["stages"] == {
+        "source": {"read": 10},
+        "runner": {"read": 10, "valid": 8, "quarantined": 2, "quarantined.phone_format": 2},
+        "sink": {"written": 8},
+    }
 
 
 def test_workers_show_in_health_and_metrics_by_their_heartbeats(api, stack_settings):
     from connectors.leases import Leases
+
     base, key = api
     leases = Leases.for_settings(stack_settings)
     leases.leave("health-probe-worker")

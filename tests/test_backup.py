@@ -1,5 +1,6 @@
 """`huiliu backup` / `huiliu restore`: a round trip into a fresh state directory keeps registry
 subjects and schema ids and every control DB row; restore refuses a non-empty target."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ REGISTRY_PORT = 47220
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **settings_env(settings)}
-    return subprocess.run([sys.executable, "-m", "deploy.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 class Registry:
@@ -36,9 +38,21 @@ class Registry:
     def __enter__(self):
         self.log = self.dir.parent.parent / "registry-test.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "schemas.registry", "--host", "127.0.0.1", "--port",
-                                      str(REGISTRY_PORT), "--data-dir", str(self.dir)],
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "schemas.registry",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(REGISTRY_PORT),
+                "--data-dir",
+                str(self.dir),
+            ],
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.time() + 90  # a loaded 2-core machine starts Python slowly
         while time.time() < deadline:
             try:
@@ -86,7 +100,11 @@ def test_backup_and_restore_round_trip(tmp_path):
     ScheduleStore(url).create("nightly", "noop", {"count": 1}, "0 2 * * *", [], True, "alice")
     sealed = Vault(source.state_dir).encrypt({"password": "pg-s3cret"})  # as stored for a connector
     with Registry(source) as reg:
-        for subject, s in [("a-value", schema("A", "x")), ("b-value", schema("B", "y")), ("a-value", schema("A", "x", "z"))]:
+        for subject, s in [
+            ("a-value", schema("A", "x")),
+            ("b-value", schema("B", "y")),
+            ("a-value", schema("A", "x", "z")),
+        ]:
             r = httpx.post(f"{reg.url}/subjects/{subject}/versions", json={"schema": s})
             if r.status_code == 409:  # BACKWARD: a new field without default; relax for the test
                 httpx.put(f"{reg.url}/config/{subject}", json={"compatibility": "NONE"})
@@ -101,7 +119,9 @@ def test_backup_and_restore_round_trip(tmp_path):
     manifest = json.loads((tmp_path / "bk" / "manifest.json").read_text())
     assert set(manifest["items"]) == {"control_db", "registry", "secrets_key"}
     assert (tmp_path / "bk" / "connector_secrets.key").stat().st_mode & 0o077 == 0
-    assert manifest["items"]["control_db"]["rows"]["schedules"] == 1 and len(manifest["items"]["registry"]["sha256"]) == 64
+    assert (
+        manifest["items"]["control_db"]["rows"]["schedules"] == 1 and len(manifest["items"]["registry"]["sha256"]) == 64
+    )
     assert manifest["python"] and manifest["created_at"] and manifest["sqlite"]
 
     target = Settings(state_dir=tmp_path / "fresh")
@@ -164,8 +184,10 @@ def test_postgresql_control_db_goes_through_pg_dump(tmp_path, pg_url):
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
-                return (sorted(conn.exec_driver_sql("SELECT pipeline, stage, metric, value FROM stage_counters").all()),
-                        conn.exec_driver_sql("SELECT name, cron, created_by FROM schedules").all())
+                return (
+                    sorted(conn.exec_driver_sql("SELECT pipeline, stage, metric, value FROM stage_counters").all()),
+                    conn.exec_driver_sql("SELECT name, cron, created_by FROM schedules").all(),
+                )
         finally:
             engine.dispose()
 

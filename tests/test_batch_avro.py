@@ -1,10 +1,11 @@
 """The columnar Avro encoder (schemas.batch_avro) writes exactly fastavro's bytes, type by type,
 and refuses what it cannot hold with an error instead of writing something else."""
+
 from __future__ import annotations
 
 import io
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import fastavro
@@ -15,11 +16,19 @@ from schemas.batch_avro import BatchEncodeError, BatchEncoder, UnsupportedSchema
 from schemas.envelope import envelope_schema, make_event
 from schemas.sqltypes import ColumnSpec
 
-COLUMNS = [ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("small", sa.Integer()),
-           ColumnSpec("name", sa.String()), ColumnSpec("blob", sa.LargeBinary()), ColumnSpec("ok", sa.Boolean()),
-           ColumnSpec("score", sa.Float()), ColumnSpec("money", sa.Numeric(12, 2)),
-           ColumnSpec("wide", sa.Numeric(30, 4)), ColumnSpec("born", sa.Date()), ColumnSpec("seen", sa.DateTime()),
-           ColumnSpec("at", sa.Time())]
+COLUMNS = [
+    ColumnSpec("id", sa.BigInteger(), False, True),
+    ColumnSpec("small", sa.Integer()),
+    ColumnSpec("name", sa.String()),
+    ColumnSpec("blob", sa.LargeBinary()),
+    ColumnSpec("ok", sa.Boolean()),
+    ColumnSpec("score", sa.Float()),
+    ColumnSpec("money", sa.Numeric(12, 2)),
+    ColumnSpec("wide", sa.Numeric(30, 4)),
+    ColumnSpec("born", sa.Date()),
+    ColumnSpec("seen", sa.DateTime()),
+    ColumnSpec("at", sa.Time()),
+]
 
 
 def _fastavro(schema: dict, record: dict) -> bytes:
@@ -29,26 +38,37 @@ def _fastavro(schema: dict, record: dict) -> bytes:
 
 
 def _row(rng: random.Random, i: int) -> dict:
-    edge = [0, 1, -1, 63, 64, -64, -65, 2**31 - 1, -2**31, 2**62, -2**63, 2**63 - 1]
+    edge = [0, 1, -1, 63, 64, -64, -65, 2**31 - 1, -(2**31), 2**62, -(2**63), 2**63 - 1]
     maybe = lambda v: None if rng.random() < 0.2 else v  # noqa: E731
-    cents = rng.choice([0, 1, -1, 127, 128, -128, -129, 32767, -32768, rng.randint(-10**11, 10**11)])
-    return {"id": edge[i % len(edge)] if i < len(edge) else rng.randint(-2**63, 2**63 - 1),
-            "small": maybe(rng.randint(-2**31, 2**31 - 1)),
-            "name": maybe(rng.choice(["", "张三", "欧阳娜娜", "a" * 200, "tab\tnew\nline"])),
-            "blob": maybe(bytes(rng.randrange(256) for _ in range(rng.randint(0, 5)))),
-            "ok": maybe(rng.random() < 0.5), "score": maybe(rng.choice([0.0, -0.0, 1.5, -2.25e300, 3.14159])),
-            "money": maybe(Decimal(cents).scaleb(-2)),
-            "wide": maybe(Decimal(rng.randint(-10**29, 10**29)).scaleb(-4)),
-            "born": maybe(date(1900, 1, 1) + timedelta(days=rng.randint(0, 60000))),
-            "seen": maybe(datetime(1960, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=rng.randint(0, 3 * 10**15))),
-            "at": maybe(time(rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59), rng.randint(0, 999999)))}
+    cents = rng.choice([0, 1, -1, 127, 128, -128, -129, 32767, -32768, rng.randint(-(10**11), 10**11)])
+    return {
+        "id": edge[i % len(edge)] if i < len(edge) else rng.randint(-(2**63), 2**63 - 1),
+        "small": maybe(rng.randint(-(2**31), 2**31 - 1)),
+        "name": maybe(rng.choice(["", "张三", "欧阳娜娜", "a" * 200, "tab\tnew\nline"])),
+        "blob": maybe(bytes(rng.randrange(256) for _ in range(rng.randint(0, 5)))),
+        "ok": maybe(rng.random() < 0.5),
+        "score": maybe(rng.choice([0.0, -0.0, 1.5, -2.25e300, 3.14159])),
+        "money": maybe(Decimal(cents).scaleb(-2)),
+        "wide": maybe(Decimal(rng.randint(-(10**29), 10**29)).scaleb(-4)),
+        "born": maybe(date(1900, 1, 1) + timedelta(days=rng.randint(0, 60000))),
+        "seen": maybe(datetime(1960, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randint(0, 3 * 10**15))),
+        "at": maybe(time(rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59), rng.randint(0, 999999))),
+    }
 
 
 def test_envelopes_encode_byte_for_byte_like_fastavro():
     schema = envelope_schema("gov", "public", "people", COLUMNS)
     rng = random.Random(7)
-    source = {"system": "gov", "database": None, "schema": "public", "table": "people", "connector": "c",
-              "position": '{"lsn": 1}', "sequence": 5, "snapshot": True}
+    source = {
+        "system": "gov",
+        "database": None,
+        "schema": "public",
+        "table": "people",
+        "connector": "c",
+        "position": '{"lsn": 1}',
+        "sequence": 5,
+        "snapshot": True,
+    }
     events = []
     for i in range(600):
         op = rng.choice("cudr")
@@ -64,8 +84,16 @@ def test_envelopes_encode_byte_for_byte_like_fastavro():
 
 def test_a_value_the_schema_cannot_hold_is_refused():
     schema = envelope_schema("gov", "public", "people", COLUMNS[:3])
-    source = {"system": "gov", "database": None, "schema": "public", "table": "people", "connector": "c",
-              "position": "{}", "sequence": 1, "snapshot": False}
+    source = {
+        "system": "gov",
+        "database": None,
+        "schema": "public",
+        "table": "people",
+        "connector": "c",
+        "position": "{}",
+        "sequence": 1,
+        "snapshot": False,
+    }
     good = make_event("c", None, {"id": 1, "small": 2, "name": "x"}, 1, source)
     with pytest.raises(BatchEncodeError, match="'id' is null"):
         BatchEncoder(schema).encode([good, make_event("c", None, {"id": None, "small": 2, "name": "x"}, 1, source)])
@@ -77,5 +105,6 @@ def test_a_value_the_schema_cannot_hold_is_refused():
 
 def test_unsupported_constructs_are_named_when_the_encoder_is_built():
     with pytest.raises(UnsupportedSchema, match="'tags'"):
-        BatchEncoder({"type": "record", "name": "R", "fields": [
-            {"name": "tags", "type": {"type": "array", "items": "string"}}]})
+        BatchEncoder(
+            {"type": "record", "name": "R", "fields": [{"name": "tags", "type": {"type": "array", "items": "string"}}]}
+        )

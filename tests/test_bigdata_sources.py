@@ -1,5 +1,6 @@
 """Big-data inputs (AGG-03): HBase scan (through the Thrift test double), HDFS copy and HDFS as a
 file store (real single-node HDFS on ports 45230-45234), Hive through a fake DB-API connection."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,9 +10,9 @@ from decimal import Decimal
 import happybase
 import pytest
 
+from connectors.base import RejectedEvent
 from connectors.bigdata.hbase_scan import HBaseScanConfig, HBaseScanTask
 from connectors.bigdata.hive import HiveSourceConfig, HiveSourceTask
-from connectors.base import RejectedEvent
 
 HBASE_PORT = 45220
 HDFS_PORT_BASE = 45230
@@ -20,6 +21,7 @@ HDFS_PORT_BASE = 45230
 @pytest.fixture(scope="module")
 def hbase():
     from tests.test_hbase_sink import start_double
+
     d = start_double(HBASE_PORT)
     yield d
     d.stop()
@@ -30,18 +32,33 @@ def test_hbase_scan_is_typed_resumable_and_quarantines(hbase):
     conn.create_table("people", {"p": {}})
     t = conn.table("people")
     for i in range(1, 6):
-        t.put(f"r{i:03d}".encode(), {b"p:name": f"人{i}".encode(), b"p:born": b"1990-01-0%d" % i,
-                                     b"p:score": b"12.5" if i != 4 else b"oops"})
+        t.put(
+            f"r{i:03d}".encode(),
+            {b"p:name": f"人{i}".encode(), b"p:born": b"1990-01-0%d" % i, b"p:score": b"12.5" if i != 4 else b"oops"},
+        )
     t.put(b"x001", {b"p:name": b"other prefix"})
     conn.close()
-    cfg = HBaseScanConfig(name="hb", table="people", port=HBASE_PORT, row_prefix="r", batch_size=2, columns=[
-        {"name": "name", "source": "p:name"}, {"name": "born", "type": "date", "source": "p:born"},
-        {"name": "score", "type": "decimal", "precision": 6, "scale": 2, "source": "p:score"}])
+    cfg = HBaseScanConfig(
+        name="hb",
+        table="people",
+        port=HBASE_PORT,
+        row_prefix="r",
+        batch_size=2,
+        columns=[
+            {"name": "name", "source": "p:name"},
+            {"name": "born", "type": "date", "source": "p:born"},
+            {"name": "score", "type": "decimal", "precision": 6, "scale": 2, "source": "p:score"},
+        ],
+    )
     task = HBaseScanTask(cfg)
     task.start({})
     first = task.poll()
-    assert [e.after for e in first.events][0] == {"row_key": "r001", "name": "人1", "born": date(1990, 1, 1),
-                                                 "score": Decimal("12.5")}
+    assert [e.after for e in first.events][0] == {
+        "row_key": "r001",
+        "name": "人1",
+        "born": date(1990, 1, 1),
+        "score": Decimal("12.5"),
+    }
     task.close()
     task = HBaseScanTask(cfg)  # restart from the stored offset
     task.start(first.offsets)
@@ -71,8 +88,13 @@ def test_hive_typed_read_through_a_dbapi_connection():
     cursor = FakeCursor([(1, "a", "2024-01-01"), (2, "b", "bad"), (3, "c", None)])
     conn = type("Conn", (), {"cursor": lambda self: cursor, "close": lambda self: None})()
     seen = {}
-    cfg = HiveSourceConfig(name="hv", table="people", batch_size=2, where="dt = '2024-01-01'", columns=[
-        {"name": "id", "type": "bigint", "key": True}, {"name": "name"}, {"name": "dt", "type": "date"}])
+    cfg = HiveSourceConfig(
+        name="hv",
+        table="people",
+        batch_size=2,
+        where="dt = '2024-01-01'",
+        columns=[{"name": "id", "type": "bigint", "key": True}, {"name": "name"}, {"name": "dt", "type": "date"}],
+    )
     task = HiveSourceTask(cfg, connect=lambda **kw: seen.update(kw) or conn)
     task.start({})
     assert cursor.sql == "SELECT `id`, `name`, `dt` FROM `default`.`people` WHERE dt = '2024-01-01'"
@@ -93,6 +115,7 @@ def hdfs_cluster(tmp_path_factory):
         pytest.skip("java is not installed")
     from deploy.hdfs import jars
     from deploy.hdfs.cluster import HdfsCluster
+
     try:
         jars.ensure_jars()
     except jars.JarsUnavailable as exc:
@@ -122,10 +145,16 @@ def test_hdfs_copy_and_hdfs_as_a_file_store(hdfs_cluster, tmp_path):
     again = copy_tree(cfg)
     assert again.copied == [] and len(again.skipped) == 2  # idempotent re-run
 
-    task = FileSourceTask(FileSourceConfig(
-        name="hdfs-files", system="hdfs_t", table="people", settle_seconds=0,
-        store={"kind": "hdfs", "url": hdfs_cluster.webhdfs_url, "root": "/out", "pattern": "*.csv"},
-        control_db_url=f"sqlite:///{tmp_path / 'control.db'}"))
+    task = FileSourceTask(
+        FileSourceConfig(
+            name="hdfs-files",
+            system="hdfs_t",
+            table="people",
+            settle_seconds=0,
+            store={"kind": "hdfs", "url": hdfs_cluster.webhdfs_url, "root": "/out", "pattern": "*.csv"},
+            control_db_url=f"sqlite:///{tmp_path / 'control.db'}",
+        )
+    )
     task.start({})
     rows = [e.after for e in task.poll().all_events()]
     task.close()

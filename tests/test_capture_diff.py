@@ -1,4 +1,5 @@
 """Full-table comparison (AGG-02): hash diff rounds through SourceRuntime, crash safety, bounded memory."""
+
 from __future__ import annotations
 
 import json
@@ -40,30 +41,48 @@ def _sql(engine, *statements):
 def test_diff_rounds_emit_creates_updates_deletes(db, request, stack_settings, tmp_path):
     url = request.getfixturevalue(DATABASES[db]) if DATABASES[db] else f"sqlite:///{tmp_path / 'src.db'}"
     engine = create_engine(url)
-    _sql(engine, "DROP TABLE IF EXISTS stock",
-         "CREATE TABLE stock (sku VARCHAR(20) PRIMARY KEY, qty INTEGER NOT NULL, price NUMERIC(10,2), note VARCHAR(50))")
+    _sql(
+        engine,
+        "DROP TABLE IF EXISTS stock",
+        "CREATE TABLE stock (sku VARCHAR(20) PRIMARY KEY, qty INTEGER NOT NULL, price NUMERIC(10,2), note VARCHAR(50))",
+    )
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO stock VALUES (:s, :q, :p, :n)"),
-                     [{"s": f"A{i:03d}", "q": i, "p": i + 0.25, "n": f"货品{i}"} for i in range(30)])
+        conn.execute(
+            text("INSERT INTO stock VALUES (:s, :q, :p, :n)"),
+            [{"s": f"A{i:03d}", "q": i, "p": i + 0.25, "n": f"货品{i}"} for i in range(30)],
+        )
     system = f"diff_{db}_{uuid.uuid4().hex[:6]}"
     # Only this table: the session's database also holds other tests' tables.
-    config = DiffSourceConfig(name=f"diff-{system}", url=url, system=system, state_dir=str(tmp_path / "state"),
-                              fetch_size=10, tables={"include": ["*.stock"]})
+    config = DiffSourceConfig(
+        name=f"diff-{system}",
+        url=url,
+        system=system,
+        state_dir=str(tmp_path / "state"),
+        fetch_size=10,
+        tables={"include": ["*.stock"]},
+    )
     control = f"sqlite:///{tmp_path / 'control.db'}"
 
     def runtime(task):
-        return SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap, control_db_url=control,
-                             codec=WireCodec(stack_settings.schema_registry_url))
+        return SourceRuntime(
+            task,
+            bootstrap=stack_settings.kafka_bootstrap,
+            control_db_url=control,
+            codec=WireCodec(stack_settings.schema_registry_url),
+        )
 
     task = DiffSourceTask(config)
     rt = runtime(task)
     assert rt.drain() == 30  # round 1: everything is new
     topic = rt.topic_of(task.units[0].captured)
 
-    _sql(engine, "INSERT INTO stock VALUES ('B001', 1, 9.99, 'new'), ('B002', 2, NULL, NULL)",
-         "UPDATE stock SET qty = 100, note = '改' WHERE sku IN ('A003', 'A017')",
-         "UPDATE stock SET price = 0.01 WHERE sku = 'A029'",
-         "DELETE FROM stock WHERE sku IN ('A000', 'A020')")
+    _sql(
+        engine,
+        "INSERT INTO stock VALUES ('B001', 1, 9.99, 'new'), ('B002', 2, NULL, NULL)",
+        "UPDATE stock SET qty = 100, note = '改' WHERE sku IN ('A003', 'A017')",
+        "UPDATE stock SET price = 0.01 WHERE sku = 'A029'",
+        "DELETE FROM stock WHERE sku IN ('A000', 'A020')",
+    )
     assert rt.drain() == 7  # round 2
     assert rt.drain() == 0  # round 3: nothing changed, nothing emitted
 
@@ -71,8 +90,15 @@ def test_diff_rounds_emit_creates_updates_deletes(db, request, stack_settings, t
     first, second = events[:30], events[30:]
     assert {e["op"] for e in first} == {"c"} and len({e["after"]["sku"] for e in first}) == 30
     by_key = {(e["after"] or e["before"])["sku"]: e for e in second}
-    assert {k: e["op"] for k, e in by_key.items()} == {"B001": "c", "B002": "c", "A003": "u", "A017": "u",
-                                                       "A029": "u", "A000": "d", "A020": "d"}
+    assert {k: e["op"] for k, e in by_key.items()} == {
+        "B001": "c",
+        "B002": "c",
+        "A003": "u",
+        "A017": "u",
+        "A029": "u",
+        "A000": "d",
+        "A020": "d",
+    }
     assert by_key["A003"]["before"] == {"sku": "A003", "qty": 3, "price": Decimal("3.25"), "note": "货品3"}
     assert by_key["A003"]["after"] == {"sku": "A003", "qty": 100, "price": Decimal("3.25"), "note": "改"}
     assert by_key["A020"]["before"]["note"] == "货品20" and by_key["A020"]["after"] is None
@@ -91,8 +117,12 @@ def test_diff_rounds_emit_creates_updates_deletes(db, request, stack_settings, t
     rt = runtime(task)
     assert rt.drain() == 3
     redo = consume(stack_settings, topic, 41)[37:]
-    assert sorted((e["op"], (e["after"] or e["before"])["sku"]) for e in redo) == \
-        [("d", "A010"), ("u", "A001"), ("u", "A001"), ("u", "A028")]
+    assert sorted((e["op"], (e["after"] or e["before"])["sku"]) for e in redo) == [
+        ("d", "A010"),
+        ("u", "A001"),
+        ("u", "A001"),
+        ("u", "A028"),
+    ]
 
     # Crash after the offset was stored but before the state swap: the restart keeps the new state.
     _sql(engine, "UPDATE stock SET qty = -2 WHERE sku = 'A002'")
@@ -111,9 +141,12 @@ def test_diff_round_memory_is_bounded(pg_url, tmp_path):
     """A 200k-row comparison round against the previous round's state, with a small, fixed memory peak."""
     n = 200_000
     engine = create_engine(pg_url)
-    _sql(engine, "DROP TABLE IF EXISTS big_diff",
-         "CREATE TABLE big_diff (id BIGINT PRIMARY KEY, code VARCHAR(20), amount NUMERIC(12,2), body TEXT)",
-         f"INSERT INTO big_diff SELECT g, 'C' || g, g / 100.0, repeat(md5(g::text), 3) FROM generate_series(1, {n}) g")
+    _sql(
+        engine,
+        "DROP TABLE IF EXISTS big_diff",
+        "CREATE TABLE big_diff (id BIGINT PRIMARY KEY, code VARCHAR(20), amount NUMERIC(12,2), body TEXT)",
+        f"INSERT INTO big_diff SELECT g, 'C' || g, g / 100.0, repeat(md5(g::text), 3) FROM generate_series(1, {n}) g",
+    )
     # What holding the table in memory would cost: 10k rows as dicts, scaled to the table.
     with engine.connect() as conn:
         tracemalloc.start()
@@ -121,8 +154,16 @@ def test_diff_round_memory_is_bounded(pg_url, tmp_path):
         whole_table = tracemalloc.get_traced_memory()[0] * n / len(sample)
         tracemalloc.stop()
     del sample
-    task = DiffSourceTask(DiffSourceConfig(name="diff-mem", url=pg_url, system="mem", state_dir=str(tmp_path),
-                                           fetch_size=2000, tables={"include": ["*.big_diff"]}))
+    task = DiffSourceTask(
+        DiffSourceConfig(
+            name="diff-mem",
+            url=pg_url,
+            system="mem",
+            state_dir=str(tmp_path),
+            fetch_size=2000,
+            tables={"include": ["*.big_diff"]},
+        )
+    )
     task.start({})
 
     def run_round() -> int:
@@ -142,5 +183,6 @@ def test_diff_round_memory_is_bounded(pg_url, tmp_path):
         tracemalloc.stop()
     task.close()
     engine.dispose()
-    assert peak < min(whole_table / 10, 16 * 2 ** 20), \
+    assert peak < min(whole_table / 10, 16 * 2**20), (
         f"peak {peak / 2**20:.1f} MiB; the table as dicts would take {whole_table / 2**20:.0f} MiB"
+    )

@@ -1,4 +1,5 @@
 """Snapshot mode (AGG-01): chunked, consistent, resumable reads through SourceRuntime into Kafka."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,12 @@ from tests.sources import consume, raw_messages
 
 
 def runtime_for(task, settings, tmp_path) -> SourceRuntime:
-    return SourceRuntime(task, bootstrap=settings.kafka_bootstrap, codec=WireCodec(settings.schema_registry_url),
-                         control_db_url=f"sqlite:///{tmp_path / 'control.db'}")
+    return SourceRuntime(
+        task,
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=f"sqlite:///{tmp_path / 'control.db'}",
+    )
 
 
 class StopAfter:
@@ -49,20 +54,41 @@ def _make_tables(url: str, schema_sql: str, n: int) -> None:
     with engine.begin() as conn:
         for t in ("people", "orders", "skipped"):
             conn.execute(text(f"DROP TABLE IF EXISTS {t}"))
-        conn.execute(text(f"CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(40), amount NUMERIC(12,2), "
-                          f"born DATE, seen_at {schema_sql}, secret VARCHAR(20))"))
-        conn.execute(text("CREATE TABLE orders (region VARCHAR(10), no INTEGER, total NUMERIC(10,2), "
-                          "PRIMARY KEY (region, no))"))
+        conn.execute(
+            text(
+                f"CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(40), amount NUMERIC(12,2), "
+                f"born DATE, seen_at {schema_sql}, secret VARCHAR(20))"
+            )
+        )
+        conn.execute(
+            text("CREATE TABLE orders (region VARCHAR(10), no INTEGER, total NUMERIC(10,2), PRIMARY KEY (region, no))")
+        )
         conn.execute(text("CREATE TABLE skipped (id INTEGER PRIMARY KEY)"))
-        conn.execute(text("INSERT INTO people VALUES (:id, :name, :amount, :born, :seen, 'x')"), [
-            {"id": i, "name": f"名字{i}", "amount": i / 4, "born": date(1990, 1, 1 + i % 28),
-             "seen": datetime(2026, 1, 1, 8, 0, i % 60, 123000)} for i in range(1, n + 1)])
-        conn.execute(text("INSERT INTO orders VALUES (:r, :no, :t)"), [
-            {"r": r, "no": no, "t": no} for r in ("east", "west") for no in range(1, 8)])
+        conn.execute(
+            text("INSERT INTO people VALUES (:id, :name, :amount, :born, :seen, 'x')"),
+            [
+                {
+                    "id": i,
+                    "name": f"名字{i}",
+                    "amount": i / 4,
+                    "born": date(1990, 1, 1 + i % 28),
+                    "seen": datetime(2026, 1, 1, 8, 0, i % 60, 123000),
+                }
+                for i in range(1, n + 1)
+            ],
+        )
+        conn.execute(
+            text("INSERT INTO orders VALUES (:r, :no, :t)"),
+            [{"r": r, "no": no, "t": no} for r in ("east", "west") for no in range(1, 8)],
+        )
     engine.dispose()
 
 
-DATABASES = {"postgresql": ("pg_url", "TIMESTAMP"), "sqlite": (None, "TIMESTAMP"), "mariadb": ("mysql_url", "DATETIME(6)")}
+DATABASES = {
+    "postgresql": ("pg_url", "TIMESTAMP"),
+    "sqlite": (None, "TIMESTAMP"),
+    "mariadb": ("mysql_url", "DATETIME(6)"),
+}
 
 
 @pytest.mark.parametrize("db", list(DATABASES))
@@ -71,8 +97,13 @@ def test_snapshot_interrupted_and_resumed_reads_every_row_once(db, request, stac
     url = request.getfixturevalue(fixture) if fixture else f"sqlite:///{tmp_path / 'src.db'}"
     _make_tables(url, ts_type, 95)
     system = f"snap_{db}_{uuid.uuid4().hex[:6]}"
-    config = SnapshotSourceConfig(name=f"snap-{system}", url=url, system=system, chunk_size=10,
-                                  tables=TableSelection(include=["*.people", "*.orders"], exclude_columns=["secret"]))
+    config = SnapshotSourceConfig(
+        name=f"snap-{system}",
+        url=url,
+        system=system,
+        chunk_size=10,
+        tables=TableSelection(include=["*.people", "*.orders"], exclude_columns=["secret"]),
+    )
 
     # First run: orders (2 chunks) and two chunks of people are published, the fifth poll crashes.
     first = runtime_for(StopAfter(SnapshotSourceTask(config), 4), stack_settings, tmp_path)
@@ -97,26 +128,42 @@ def test_snapshot_interrupted_and_resumed_reads_every_row_once(db, request, stac
     assert {e["op"] for e in people} == {"r"} and all(e["source"]["snapshot"] for e in people)
     assert [e["after"]["id"] for e in people] == list(range(1, 96))  # key order
     row = next(e["after"] for e in people if e["after"]["id"] == 42)
-    assert row == {"id": 42, "name": "名字42", "amount": Decimal("10.50"), "born": date(1990, 1, 15),
-                   "seen_at": datetime(2026, 1, 1, 8, 0, 42, 123000,
-                                       tzinfo=row["seen_at"].tzinfo)}  # `secret` excluded
+    assert row == {
+        "id": 42,
+        "name": "名字42",
+        "amount": Decimal("10.50"),
+        "born": date(1990, 1, 15),
+        "seen_at": datetime(2026, 1, 1, 8, 0, 42, 123000, tzinfo=row["seen_at"].tzinfo),
+    }  # `secret` excluded
     position = json.loads(next(e for e in people if e["after"]["id"] == 42)["source"]["position"])
     assert position == {"chunk_last_key": [50], "key": [42]}
     assert len({e["source"]["sequence"] for e in people}) == 1  # one row version per snapshot pass
 
     orders = consume(stack_settings, second.topic_of(task.units[0].captured), 14)
-    assert [(e["after"]["region"], e["after"]["no"]) for e in orders] == \
-        [(r, n) for r in ("east", "west") for n in range(1, 8)]
+    assert [(e["after"]["region"], e["after"]["no"]) for e in orders] == [
+        (r, n) for r in ("east", "west") for n in range(1, 8)
+    ]
     assert not any(p.endswith(".skipped") for p in second.offsets.load_all())
 
 
 def test_snapshot_is_consistent_and_reads_custom_queries(pg_url, stack_settings, tmp_path):
     _make_tables(pg_url, "TIMESTAMP", 30)
     system = f"snapq_{uuid.uuid4().hex[:6]}"
-    config = SnapshotSourceConfig(name=f"snap-{system}", url=pg_url, system=system, chunk_size=10, tables=None,
-                                  queries=[{"name": "rich", "key": ["id"], "columns": {"id": "int", "name": "text",
-                                            "doubled": "numeric(14,2)"},
-                                            "sql": "SELECT id, name, amount * 2 AS doubled FROM people WHERE id > 5"}])
+    config = SnapshotSourceConfig(
+        name=f"snap-{system}",
+        url=pg_url,
+        system=system,
+        chunk_size=10,
+        tables=None,
+        queries=[
+            {
+                "name": "rich",
+                "key": ["id"],
+                "columns": {"id": "int", "name": "text", "doubled": "numeric(14,2)"},
+                "sql": "SELECT id, name, amount * 2 AS doubled FROM people WHERE id > 5",
+            }
+        ],
+    )
     task = SnapshotSourceTask(config)
     rt = runtime_for(task, stack_settings, tmp_path)
     rt.run_once()  # the first chunk opens the snapshot
@@ -139,6 +186,7 @@ def test_unsupported_combinations_name_the_field(tmp_path):
     with pytest.raises(Exception, match="extra"):
         SnapshotSourceConfig(name="x", url=url, system="s", chunk=5)
     from connectors.relational.selection import require_dialect
+
     with pytest.raises(UnsupportedDatabase, match=r"^consistency: snapshot mode supports postgresql"):
         require_dialect(create_engine("sqlite://"), "snapshot", ("postgresql",), field="consistency")
 
@@ -158,30 +206,46 @@ def test_chunks_in_columns_publish_the_same_bytes_as_row_by_row(pg_url, stack_se
     engine = create_engine(pg_url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS typed_all, typed_odd"))
-        conn.execute(text(
-            "CREATE TABLE typed_all (id BIGINT PRIMARY KEY, small SMALLINT, n INTEGER, name TEXT, code VARCHAR(8), "
-            "amount NUMERIC(12,2), wide NUMERIC(30,4), score DOUBLE PRECISION, ok BOOLEAN, born DATE, "
-            "seen TIMESTAMP, seen_tz TIMESTAMPTZ, at TIME, blob BYTEA)"))
+        conn.execute(
+            text(
+                "CREATE TABLE typed_all (id BIGINT PRIMARY KEY, small SMALLINT, n INTEGER, name TEXT, code VARCHAR(8), "
+                "amount NUMERIC(12,2), wide NUMERIC(30,4), score DOUBLE PRECISION, ok BOOLEAN, born DATE, "
+                "seen TIMESTAMP, seen_tz TIMESTAMPTZ, at TIME, blob BYTEA)"
+            )
+        )
         conn.execute(text("CREATE TABLE typed_odd (region VARCHAR(8), no INTEGER, uid UUID, PRIMARY KEY (region, no))"))
-        conn.execute(text(
-            "INSERT INTO typed_all SELECT i, (i % 300) - 150, i * 1000003 - 2000000000, '名字' || i, "
-            "CASE WHEN i % 5 = 0 THEN NULL ELSE 'c' || i END, (i * 37.25) - 999, i * 123456789.1234, "
-            "CASE WHEN i % 7 = 0 THEN NULL ELSE i / 3.0 END, i % 2 = 0, DATE '1960-01-01' + i * 97, "
-            "TIMESTAMP '1969-12-31 23:59:59.5' + i * INTERVAL '3 days 1.000001 seconds', "
-            "TIMESTAMPTZ '2026-01-01 08:00:00+08' + i * INTERVAL '1 minute', TIME '00:00:01' + i * INTERVAL '1 second', "
-            "decode(lpad(to_hex(i), 6, '0'), 'hex') FROM generate_series(1, 45) i"))
-        conn.execute(text("INSERT INTO typed_odd SELECT CASE WHEN i % 2 = 0 THEN 'east' ELSE 'west' END, i, "
-                          "md5(i::text)::uuid FROM generate_series(1, 12) i"))
+        conn.execute(
+            text(
+                "INSERT INTO typed_all SELECT i, (i % 300) - 150, i * 1000003 - 2000000000, '名字' || i, "
+                "CASE WHEN i % 5 = 0 THEN NULL ELSE 'c' || i END, (i * 37.25) - 999, i * 123456789.1234, "
+                "CASE WHEN i % 7 = 0 THEN NULL ELSE i / 3.0 END, i % 2 = 0, DATE '1960-01-01' + i * 97, "
+                "TIMESTAMP '1969-12-31 23:59:59.5' + i * INTERVAL '3 days 1.000001 seconds', "
+                "TIMESTAMPTZ '2026-01-01 08:00:00+08' + i * INTERVAL '1 minute', TIME '00:00:01' + i * INTERVAL '1 second', "
+                "decode(lpad(to_hex(i), 6, '0'), 'hex') FROM generate_series(1, 45) i"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO typed_odd SELECT CASE WHEN i % 2 = 0 THEN 'east' ELSE 'west' END, i, "
+                "md5(i::text)::uuid FROM generate_series(1, 12) i"
+            )
+        )
     engine.dispose()
     system = f"snapb_{uuid.uuid4().hex[:6]}"
     monkeypatch.setattr("connectors.relational.snapshot_mode.time", _FrozenClock)
 
     def run(control: str) -> tuple[int, SourceRuntime, SnapshotSourceTask]:
-        task = SnapshotSourceTask(SnapshotSourceConfig(name=f"snap-{system}", url=pg_url, system=system,
-                                                       chunk_size=20, tables={"include": ["*.typed_*"]}))
-        rt = SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
-                           codec=WireCodec(stack_settings.schema_registry_url),
-                           control_db_url=f"sqlite:///{tmp_path / control}")
+        task = SnapshotSourceTask(
+            SnapshotSourceConfig(
+                name=f"snap-{system}", url=pg_url, system=system, chunk_size=20, tables={"include": ["*.typed_*"]}
+            )
+        )
+        rt = SourceRuntime(
+            task,
+            bootstrap=stack_settings.kafka_bootstrap,
+            codec=WireCodec(stack_settings.schema_registry_url),
+            control_db_url=f"sqlite:///{tmp_path / control}",
+        )
         n = rt.drain()
         task.close()
         return n, rt, task
@@ -189,6 +253,7 @@ def test_chunks_in_columns_publish_the_same_bytes_as_row_by_row(pg_url, stack_se
     framed = []
     with monkeypatch.context() as m:  # count the chunks that went as frames
         from connectors.relational import snapshot_mode
+
         original = snapshot_mode.frame_of
         m.setattr(snapshot_mode, "frame_of", lambda *a, **k: framed.append(r := original(*a, **k)) or r)
         assert run("columns.db")[0] == 57

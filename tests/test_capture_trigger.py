@@ -1,4 +1,5 @@
 """Trigger mode (AGG-02): change-log table + row triggers on PostgreSQL and MariaDB, through SourceRuntime."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,10 @@ from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
 from tests.sources import consume
 
-DATABASES = {"postgresql": ("pg_url", "TIMESTAMP", "DOUBLE PRECISION", "BYTEA"),
-             "mariadb": ("mysql_url", "DATETIME(6)", "DOUBLE", "BLOB")}
+DATABASES = {
+    "postgresql": ("pg_url", "TIMESTAMP", "DOUBLE PRECISION", "BYTEA"),
+    "mariadb": ("mysql_url", "DATETIME(6)", "DOUBLE", "BLOB"),
+}
 
 
 def poll_until(task, want: int, timeout: float = 30.0):
@@ -40,23 +43,39 @@ def test_trigger_capture_insert_update_delete(db, request, stack_settings, tmp_p
     cl = f"cl_{uuid.uuid4().hex[:6]}"
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS accounts"))
-        conn.execute(text(f"CREATE TABLE accounts (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, "
-                          f"amount NUMERIC(12,2), born DATE, seen_at {ts}, score {dbl}, photo {blob}, secret VARCHAR(9))"))
+        conn.execute(
+            text(
+                f"CREATE TABLE accounts (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, "
+                f"amount NUMERIC(12,2), born DATE, seen_at {ts}, score {dbl}, photo {blob}, secret VARCHAR(9))"
+            )
+        )
         conn.execute(text("INSERT INTO accounts (id, name, amount) VALUES (1, 'before install', 1.00)"))
     system = f"trg_{db}_{uuid.uuid4().hex[:6]}"
-    config = TriggerSourceConfig(name=f"trg-{system}", url=url, system=system, changelog_table=cl,
-                                 tables=TableSelection(include=["*.accounts"], exclude_columns=["secret"]))
+    config = TriggerSourceConfig(
+        name=f"trg-{system}",
+        url=url,
+        system=system,
+        changelog_table=cl,
+        tables=TableSelection(include=["*.accounts"], exclude_columns=["secret"]),
+    )
     task = TriggerSourceTask(config)
-    rt = SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap, control_db_url=f"sqlite:///{tmp_path / 'c.db'}",
-                       codec=WireCodec(stack_settings.schema_registry_url))
+    rt = SourceRuntime(
+        task,
+        bootstrap=stack_settings.kafka_bootstrap,
+        control_db_url=f"sqlite:///{tmp_path / 'c.db'}",
+        codec=WireCodec(stack_settings.schema_registry_url),
+    )
     rt.start()  # installs the change log and triggers
-    assert [t for t, _ in task.changelog.triggers()] == [f"{task.units[0].captured.schema}.accounts"] * \
-        (1 if db == "postgresql" else 3)
+    assert [t for t, _ in task.changelog.triggers()] == [f"{task.units[0].captured.schema}.accounts"] * (
+        1 if db == "postgresql" else 3
+    )
 
     seen = datetime(2026, 3, 4, 5, 6, 7, 890000)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO accounts VALUES (2, '张三', 12.50, '1990-03-07', :s, 1.5, :p, 'x')"),
-                     {"s": seen, "p": b"\x00\x01\xff"})
+        conn.execute(
+            text("INSERT INTO accounts VALUES (2, '张三', 12.50, '1990-03-07', :s, 1.5, :p, 'x')"),
+            {"s": seen, "p": b"\x00\x01\xff"},
+        )
         conn.execute(text("INSERT INTO accounts (id, name) VALUES (3, 'gone soon')"))
     with engine.begin() as conn:
         conn.execute(text("UPDATE accounts SET name = '李四', amount = 99999.99 WHERE id = 2"))
@@ -74,10 +93,21 @@ def test_trigger_capture_insert_update_delete(db, request, stack_settings, tmp_p
 
     topic = rt.topic_of(task.units[0].captured)
     events = consume(stack_settings, topic, 5)
-    assert [(e["op"], (e["after"] or e["before"])["id"]) for e in events] == \
-        [("c", 2), ("c", 3), ("u", 2), ("d", 3), ("u", 1)]
-    full = {"id": 2, "name": "张三", "amount": Decimal("12.50"), "born": date(1990, 3, 7), "score": 1.5,
-            "photo": b"\x00\x01\xff"}
+    assert [(e["op"], (e["after"] or e["before"])["id"]) for e in events] == [
+        ("c", 2),
+        ("c", 3),
+        ("u", 2),
+        ("d", 3),
+        ("u", 1),
+    ]
+    full = {
+        "id": 2,
+        "name": "张三",
+        "amount": Decimal("12.50"),
+        "born": date(1990, 3, 7),
+        "score": 1.5,
+        "photo": b"\x00\x01\xff",
+    }
     created = events[0]["after"]
     assert {k: created[k] for k in full} == full and created["seen_at"].replace(tzinfo=None) == seen
     assert "secret" not in created and events[0]["before"] is None
@@ -91,8 +121,12 @@ def test_trigger_capture_insert_update_delete(db, request, stack_settings, tmp_p
     # A transaction still open when a later one committed: its earlier id is not skipped.
     task.close()
     task = TriggerSourceTask(config)
-    rt = SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap, control_db_url=f"sqlite:///{tmp_path / 'c.db'}",
-                       codec=WireCodec(stack_settings.schema_registry_url))
+    rt = SourceRuntime(
+        task,
+        bootstrap=stack_settings.kafka_bootstrap,
+        control_db_url=f"sqlite:///{tmp_path / 'c.db'}",
+        codec=WireCodec(stack_settings.schema_registry_url),
+    )
     rt.start()
     slow = engine.connect()
     slow.execute(text("INSERT INTO accounts (id, name) VALUES (10, 'slow')"))  # takes the next id, uncommitted
@@ -119,5 +153,11 @@ def test_trigger_mode_refuses_sqlite_naming_the_field(tmp_path):
     with pytest.raises(UnsupportedDatabase, match=r"^url: trigger mode supports postgresql, mysql"):
         TriggerSourceTask(TriggerSourceConfig(name="x", url=url, system="s"))
     with pytest.raises(ValueError, match="changelog_table"):
-        TriggerSourceTask(TriggerSourceConfig(name="x", url="postgresql+psycopg://postgres@127.0.0.1/postgres",
-                                              system="s", changelog_table="bad name; drop"))
+        TriggerSourceTask(
+            TriggerSourceConfig(
+                name="x",
+                url="postgresql+psycopg://postgres@127.0.0.1/postgres",
+                system="s",
+                changelog_table="bad name; drop",
+            )
+        )

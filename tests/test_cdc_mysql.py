@@ -5,6 +5,7 @@ snapshot, hand-over, runtime restart and a lost server connection, and the repla
 equal the table. The reconnect test restarts the real server;
 HUILIU_TEST_RESTART_DB=0 kills the task's connections instead (a shared server).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,11 +37,15 @@ def _table(mysql_url: str, name: str, rows: int) -> None:
     conn = _connect(mysql_url, autocommit=True)
     with conn.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {name}")
-        cur.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, ver int NOT NULL, note varchar(20), "
-                    "amount decimal(12, 2) DEFAULT 1.50, changed datetime(6) DEFAULT CURRENT_TIMESTAMP(6), "
-                    "took time DEFAULT '01:02:03', doc json) ENGINE=InnoDB")
-        cur.executemany(f"INSERT INTO {name} (id, ver, note, doc) VALUES (%s, 0, 'seed', '{{\"k\": 1}}')",
-                        [(i,) for i in range(1, rows + 1)])
+        cur.execute(
+            f"CREATE TABLE {name} (id int PRIMARY KEY, ver int NOT NULL, note varchar(20), "
+            "amount decimal(12, 2) DEFAULT 1.50, changed datetime(6) DEFAULT CURRENT_TIMESTAMP(6), "
+            "took time DEFAULT '01:02:03', doc json) ENGINE=InnoDB"
+        )
+        cur.executemany(
+            f"INSERT INTO {name} (id, ver, note, doc) VALUES (%s, 0, 'seed', '{{\"k\": 1}}')",
+            [(i,) for i in range(1, rows + 1)],
+        )
     conn.close()
 
 
@@ -130,8 +135,10 @@ def test_source_restart_during_streaming(stack_settings, mysql_url, tmp_path):
         else:  # kill the binlog dump and every session of the test database, as a restart would
             admin = _connect(mysql_url, autocommit=True)
             with admin.cursor() as cur:
-                cur.execute("SELECT id FROM information_schema.processlist WHERE id <> connection_id() "
-                            "AND (db = database() OR command LIKE 'Binlog Dump%%')")
+                cur.execute(
+                    "SELECT id FROM information_schema.processlist WHERE id <> connection_id() "
+                    "AND (db = database() OR command LIKE 'Binlog Dump%%')"
+                )
                 ids = [r[0] for r in cur.fetchall()]
                 for pid in ids:
                     try:

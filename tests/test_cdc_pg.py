@@ -7,6 +7,7 @@ The reconnect test restarts the real server (pg_ctlcluster); HUILIU_TEST_RESTART
 task's connections server-side instead (what a restart looks like to the client), for machines
 where other sessions share the server and must not be disturbed.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,18 +23,20 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from connectors.relational.pg_logical import PgLogicalConfig, PgLogicalTask
 from connectors.runtime import SourceRuntime
-from tests.db_setup import PG_ADMIN, PG_CLUSTER, ensure_pg_logical
 from schemas.serde import WireCodec
-
 from tests.conftest import PG_TEST_DB as TEST_DB  # noqa: E402 - the session's own database
+from tests.db_setup import PG_ADMIN, PG_CLUSTER, ensure_pg_logical
+
 RESTART_DB = os.environ.get("HUILIU_TEST_RESTART_DB", "1") != "0"
 
 
 def _drop_test_slots() -> None:
     # a slot left behind would keep DROP DATABASE (the pg_url fixture) from working next session
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                     "WHERE database = %s AND NOT active", (TEST_DB,))
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s AND NOT active",
+            (TEST_DB,),
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,8 +53,13 @@ def libpq(url: str) -> str:
 
 # --- shared helpers (the MySQL tests use them too) ---------------------------------------------
 def make_runtime(settings, task, control_db: str) -> SourceRuntime:
-    return SourceRuntime(task, bootstrap=settings.kafka_bootstrap, codec=WireCodec(settings.schema_registry_url),
-                         control_db_url=control_db, topic_prefix=f"cdc{uuid.uuid4().hex[:6]}")
+    return SourceRuntime(
+        task,
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=control_db,
+        topic_prefix=f"cdc{uuid.uuid4().hex[:6]}",
+    )
 
 
 def pump(runtime: SourceRuntime, seconds: float) -> None:
@@ -80,8 +88,14 @@ def drain_quiet(runtime: SourceRuntime, quiet: float = 1.5, timeout: float = 40.
 
 def consume(settings, topic: str, idle: float = 2.5, timeout: float = 60.0) -> list[dict]:
     codec = WireCodec(settings.schema_registry_url)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"cdc-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"cdc-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])  # no group join: tansu's is slow
     out: list[dict] = []
     deadline, last = time.time() + timeout, time.time()
@@ -159,8 +173,10 @@ class Writer(threading.Thread):
 def _table(pg_url: str, name: str, rows: int) -> None:
     with psycopg.connect(libpq(pg_url), autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {name}")
-        conn.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, ver int NOT NULL, note text, "
-                     "amount numeric(12, 2) DEFAULT 1.50, changed timestamp DEFAULT now())")
+        conn.execute(
+            f"CREATE TABLE {name} (id int PRIMARY KEY, ver int NOT NULL, note text, "
+            "amount numeric(12, 2) DEFAULT 1.50, changed timestamp DEFAULT now())"
+        )
         conn.execute(f"INSERT INTO {name} (id, ver, note) SELECT g, 0, 'seed' FROM generate_series(1, {rows}) g")
 
 
@@ -264,8 +280,11 @@ def test_source_restart_during_streaming(stack_settings, pg_url, tmp_path):
             subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *PG_CLUSTER, "restart"], check=True)
         else:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                killed = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                      "WHERE datname = %s AND pid <> pg_backend_pid()", (TEST_DB,)).fetchone()[0]
+                killed = conn.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (TEST_DB,),
+                ).fetchone()[0]
             assert killed >= 1
         pump_until(runtime, lambda: writer.commits > before + 50, 40.0)
         pump(runtime, 1.0)
@@ -306,6 +325,7 @@ def test_idle_slot_still_advances_with_heartbeat(pg_url):
 
 def test_xid_visibility_matches_the_snapshot_rules():
     from connectors.relational.pg_logical import _xid_visible
+
     snap = {"xmin": 100, "xmax": 105, "xip": [101, 103]}
     assert all(_xid_visible(x, snap) for x in (99, 102, 104))  # committed before the snapshot
     assert not any(_xid_visible(x, snap) for x in (101, 103, 105, 200))  # in progress or later

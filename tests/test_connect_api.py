@@ -5,6 +5,7 @@ task runs on the worker (status RUNNING with the worker id) and events reach the
 resume, restart, snapshot and delete act on capture; secrets are masked in every answer and
 encrypted at rest; a ClickHouse sink connector writes the topic into ClickHouse (AGG-09).
 """
+
 from __future__ import annotations
 
 import time
@@ -15,9 +16,17 @@ import pytest
 
 from api.auth import api_key_for
 from deploy.control import engine_for
-from tests.connect_cluster import (TopicReader, insert_rows, make_table, start_api, start_worker, stop,
-                                timestamp_config, wait_until)
 from schemas.naming import topic_name
+from tests.connect_cluster import (
+    TopicReader,
+    insert_rows,
+    make_table,
+    start_api,
+    start_worker,
+    stop,
+    timestamp_config,
+    wait_until,
+)
 
 RUN = uuid.uuid4().hex[:6]  # names unique per run: topics and offsets of other runs never interfere
 SECRET = f"s3cr3t-{RUN}"
@@ -68,8 +77,9 @@ def test_validation_errors_name_the_field(connect, pg_url):
     body = client.put("/connector-plugins/relational.timestamp/config/validate", json=good).json()
     assert body["error_count"] == 0 and any(c["definition"]["name"] == "timestamp_column" for c in body["configs"])
 
-    body = client.put("/connector-plugins/relational.timestamp/config/validate",
-                      json={**good, "bogus_key": 1, "table": None}).json()
+    body = client.put(
+        "/connector-plugins/relational.timestamp/config/validate", json={**good, "bogus_key": 1, "table": None}
+    ).json()
     errors = {c["value"]["name"]: c["value"]["errors"] for c in body["configs"] if c["value"]["errors"]}
     assert body["error_count"] == 2 and errors["bogus_key"] == ["unknown key"] and "table" in errors
 
@@ -118,8 +128,11 @@ def test_timestamp_connector_lifecycle(connect, stack_settings, pg_url):
     assert client.post("/connectors", json={"name": name, "config": config}).status_code == 409
     assert name in client.get("/connectors").json()
 
-    status = wait_until(lambda: (s := status_of(client, name))["tasks"] and s["tasks"][0]["state"] == "RUNNING" and s,
-                        60, message="task RUNNING")
+    status = wait_until(
+        lambda: (s := status_of(client, name))["tasks"] and s["tasks"][0]["state"] == "RUNNING" and s,
+        60,
+        message="task RUNNING",
+    )
     assert status["connector"] == {"state": "RUNNING", "worker_id": worker_id}
     assert status["tasks"][0]["worker_id"] == worker_id
     assert client.get(f"/connectors/{name}/tasks").json()[0]["id"] == {"connector": name, "task": 0}
@@ -145,7 +158,9 @@ def test_timestamp_connector_lifecycle(connect, stack_settings, pg_url):
         assert client.post(f"/connectors/{name}/restart").status_code == 204
         insert_rows(pg_url, table, range(31, 36))
         reader.wait_for_ids(set(range(1, 36)))
-        wait_until(lambda: status_of(client, name)["tasks"][0]["state"] == "RUNNING", 30, message="RUNNING after restart")
+        wait_until(
+            lambda: status_of(client, name)["tasks"][0]["state"] == "RUNNING", 30, message="RUNNING after restart"
+        )
 
         # snapshot: the table's offset is cleared, every row is read again (op r)
         before = sum(1 for op, i in reader.events if i == 1)
@@ -193,6 +208,7 @@ def test_put_config_creates_then_updates_and_keeps_secrets_encrypted(connect, st
     assert r.status_code == 200 and r.json()["config"]["batch_size"] == 50
 
     from connectors.store import ConnectorStore
+
     stored = ConnectorStore.for_settings(stack_settings).get(name)
     assert SECRET in stored.config["url"]  # the real password was kept, not replaced by ****
     with engine_for(stack_settings.resolved_control_db_url).connect() as conn:  # sealed at rest
@@ -205,15 +221,24 @@ def test_put_config_creates_then_updates_and_keeps_secrets_encrypted(connect, st
 
 def test_clickhouse_sink_connector_writes_the_topic(connect, stack_settings, pg_url):
     from sinks.clickhouse import client_from_url
+
     client = connect["client"]
     table = f"chsrc_{RUN}"
     make_table(pg_url, table)
     insert_rows(pg_url, table, range(1, 51))
-    assert client.post("/connectors", json={"name": f"chsrc-{RUN}",
-                                            "config": timestamp_config(pg_url, table, f"ch{RUN}")}).status_code == 201
+    assert (
+        client.post(
+            "/connectors", json={"name": f"chsrc-{RUN}", "config": timestamp_config(pg_url, table, f"ch{RUN}")}
+        ).status_code
+        == 201
+    )
     topic = topic_name(stack_settings.topic_prefix, f"ch{RUN}", "public", table)
-    sink = {"connector.class": "clickhouse", "topics": topic, "url": stack_settings.clickhouse_url,
-            "table": f"connect_{RUN}"}
+    sink = {
+        "connector.class": "clickhouse",
+        "topics": topic,
+        "url": stack_settings.clickhouse_url,
+        "table": f"connect_{RUN}",
+    }
     bad = client.post("/connectors", json={"name": f"chsink-{RUN}", "config": {**sink, "topics": ""}})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "topics"
     r = client.post("/connectors", json={"name": f"chsink-{RUN}", "config": sink})
@@ -225,6 +250,7 @@ def test_clickhouse_sink_connector_writes_the_topic(connect, stack_settings, pg_
         if not ch.execute(f"EXISTS TABLE connect_{RUN}")[0][0]:
             return 0
         return ch.execute(f"SELECT count() FROM connect_{RUN} FINAL WHERE _deleted = 0")[0][0] == 50
+
     try:
         wait_until(rows, 120, interval=1, message="50 rows in ClickHouse")
     finally:
@@ -240,16 +266,27 @@ def test_connect_apply_reads_a_yaml_document(connect, stack_settings, pg_url, tm
     import yaml
 
     from deploy.settings import settings_env
+
     make_table(pg_url, f"yaml_{RUN}")
     doc = {"name": f"yaml-{RUN}", "config": timestamp_config(pg_url, f"yaml_{RUN}", f"y{RUN}", SECRET)}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(doc))
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**doc, "config": {**doc["config"], "oops": 1}}))
     env = {**os.environ, **settings_env(stack_settings)}
-    ok = subprocess.run([sys.executable, "-m", "deploy.cli", "connect-apply", str(tmp_path / "c.yaml")],
-                        env=env, capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "connect-apply", str(tmp_path / "c.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0 and "created" in ok.stdout and SECRET not in ok.stdout + ok.stderr
-    bad = subprocess.run([sys.executable, "-m", "deploy.cli", "connect-apply", str(tmp_path / "bad.yaml")],
-                         env=env, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "connect-apply", str(tmp_path / "bad.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "oops: unknown key" in bad.stderr
     assert connect["client"].get(f"/connectors/yaml-{RUN}").status_code == 200
     assert connect["client"].delete(f"/connectors/yaml-{RUN}").status_code == 204

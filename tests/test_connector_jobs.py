@@ -8,6 +8,7 @@ one-off import of a file connector's path runs as a job whose result is the impo
 refusals (running connector, path outside the root, not a file connector, no permission) and the
 audit entries are checked too.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -45,8 +46,12 @@ def test_snapshot_runs_as_a_job_that_follows_it_to_the_end(cluster, stack_settin
     client, table, name = cluster, f"snapjob_{RUN}", f"snapjob-{RUN}"
     make_table(pg_url, table)
     insert_rows(pg_url, table, range(1, 31))
-    assert client.post("/connectors", json={"name": name, "config": timestamp_config(pg_url, table, f"sj{RUN}")}
-                       ).status_code == 201
+    assert (
+        client.post(
+            "/connectors", json={"name": name, "config": timestamp_config(pg_url, table, f"sj{RUN}")}
+        ).status_code
+        == 201
+    )
     partition = f"public.{table}"
     # the first read is over once the stored offset says so; then pause, so the job can be seen waiting
     wait_until(lambda: task_state(client, name) == "RUNNING", 60, message="task RUNNING")
@@ -59,15 +64,21 @@ def test_snapshot_runs_as_a_job_that_follows_it_to_the_end(cluster, stack_settin
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "PENDING" and r.json()["job_id"]
     job_id = r.json()["job_id"]
-    waiting = wait_until(lambda: (j := job(client, job_id))["state"] == "running" and j["progress"] >= 10 and j,
-                         60, message="offsets cleared, job waiting for the re-read")
+    waiting = wait_until(
+        lambda: (j := job(client, job_id))["state"] == "running" and j["progress"] >= 10 and j,
+        60,
+        message="offsets cleared, job waiting for the re-read",
+    )
     assert waiting["type"] == "connector.snapshot" and waiting["operator"] == "operator"
     assert waiting["message"].startswith("0/1 tables")
     assert client.get(f"/connectors/{name}/snapshots").json()[-1]["status"] == "DONE"
 
     assert client.put(f"/connectors/{name}/resume").status_code == 202
-    done = wait_until(lambda: (j := job(client, job_id))["state"] not in ("queued", "running") and j, 90,
-                      message="snapshot job finished")
+    done = wait_until(
+        lambda: (j := job(client, job_id))["state"] not in ("queued", "running") and j,
+        90,
+        message="snapshot job finished",
+    )
     assert done["state"] == "succeeded", done
     assert done["progress"] == 100 and done["result"]["cleared"] == [partition]
     assert done["result"]["connector"] == name and done["result"]["snapshot"] == r.json()["id"]
@@ -87,10 +98,18 @@ def test_snapshot_runs_as_a_job_that_follows_it_to_the_end(cluster, stack_settin
 
 
 def _file_connector(client, root, name: str, table: str) -> None:
-    config = {"connector.class": "files", "system": f"fj{RUN}", "table": table,
-              "store": {"root": str(root), "pattern": "watched/*.csv"}, "settle_seconds": 0,
-              "columns": [{"name": "id", "type": "int", "key": True}, {"name": "name"},
-                          {"name": "amount", "type": "decimal", "precision": 10, "scale": 2}]}
+    config = {
+        "connector.class": "files",
+        "system": f"fj{RUN}",
+        "table": table,
+        "store": {"root": str(root), "pattern": "watched/*.csv"},
+        "settle_seconds": 0,
+        "columns": [
+            {"name": "id", "type": "int", "key": True},
+            {"name": "name"},
+            {"name": "amount", "type": "decimal", "precision": 10, "scale": 2},
+        ],
+    }
     r = client.post("/connectors", json={"name": name, "config": config})
     assert r.status_code == 201, r.text
 
@@ -106,8 +125,11 @@ def test_one_off_file_import_runs_as_a_job_whose_result_is_the_report(cluster, s
     assert r.status_code == 202, r.text
     started = r.json()
     assert started["type"] == "files.import" and started["operator"] == "operator"
-    done = wait_until(lambda: (j := job(client, started["id"]))["state"] not in ("queued", "running") and j, 90,
-                      message="import job finished")
+    done = wait_until(
+        lambda: (j := job(client, started["id"]))["state"] not in ("queued", "running") and j,
+        90,
+        message="import job finished",
+    )
     assert done["state"] == "succeeded", done
     [report] = done["result"]["imports"]
     assert report["path"].endswith("manual/a.csv") and report["status"] == "done"
@@ -131,5 +153,8 @@ def test_one_off_file_import_runs_as_a_job_whose_result_is_the_report(cluster, s
     base, key = str(client.base_url).rstrip("/"), client.headers["X-API-Key"]
     make_user(base, key, f"imp-viewer-{RUN}", roles=["viewer"])
     viewer = login(base, f"imp-viewer-{RUN}")
-    assert httpx.post(base + "/imports", headers=viewer, json={"connector": name, "path": "manual/a.csv"}).status_code == 403
+    assert (
+        httpx.post(base + "/imports", headers=viewer, json={"connector": name, "path": "manual/a.csv"}).status_code
+        == 403
+    )
     assert httpx.post(base + f"/connectors/{name}/snapshot", headers=viewer, json={}).status_code == 403

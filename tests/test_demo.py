@@ -1,5 +1,6 @@
 """`huiliu demo` as a user runs it, on embedded defaults: PostgreSQL unreachable -> SQLite source,
 its own stack on its own ports; the summary's figures must agree with ClickHouse and the source."""
+
 from __future__ import annotations
 
 import os
@@ -18,16 +19,23 @@ BASE = PORT_BASE + 500  # a block of its own: the demo starts (and stops) its ow
 @pytest.mark.slow
 def test_demo_runs_on_embedded_defaults(tmp_path):
     state = tmp_path / "state"
-    env = {**os.environ,
-           "HUILIU_STATE_DIR": str(state),
-           "HUILIU_KAFKA_BOOTSTRAP": f"127.0.0.1:{BASE + 92}",
-           "HUILIU_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{BASE + 81}",
-           "HUILIU_CLICKHOUSE_URL": f"clickhouse://default:@127.0.0.1:{BASE}/default",
-           "HUILIU_CLICKHOUSE_HTTP_PORT": str(BASE + 123),
-           "HUILIU_DEMO_SOURCE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",  # nothing listens
-           "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "-m", "deploy.cli", "demo", "--rows", "400"], env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "HUILIU_STATE_DIR": str(state),
+        "HUILIU_KAFKA_BOOTSTRAP": f"127.0.0.1:{BASE + 92}",
+        "HUILIU_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{BASE + 81}",
+        "HUILIU_CLICKHOUSE_URL": f"clickhouse://default:@127.0.0.1:{BASE}/default",
+        "HUILIU_CLICKHOUSE_HTTP_PORT": str(BASE + 123),
+        "HUILIU_DEMO_SOURCE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",  # nothing listens
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "demo", "--rows", "400"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert "using embedded SQLite" in out
@@ -41,6 +49,7 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
     engine = create_engine(f"sqlite:///{state / 'data' / 'demo_source.db'}")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT name, phone FROM population")).all()
-    bad = sum(1 for name, phone in rows
-              if not (name or "").strip() or not re.fullmatch(r"1[3-9]\d{9}", (phone or "").strip()))
+    bad = sum(
+        1 for name, phone in rows if not (name or "").strip() or not re.fullmatch(r"1[3-9]\d{9}", (phone or "").strip())
+    )
     assert 0 < bad == quarantined

@@ -1,8 +1,9 @@
 """The change-event envelope: SQL type mapping, Avro logical types, a round trip through the broker."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -48,6 +49,7 @@ def test_sql_types_map_to_avro_logical_types():
 
 def test_unmapped_type_names_table_and_column_unless_passed_as_string():
     from sqlalchemy.dialects.postgresql import INTERVAL
+
     cols = [ColumnSpec("id", sa.Integer(), False, True), ColumnSpec("span", INTERVAL())]
     with pytest.raises(UnmappedTypeError, match=r"table 'jobs' column 'span'"):
         envelope_schema("pg", "public", "jobs", cols)
@@ -61,11 +63,25 @@ def test_envelope_round_trip_through_the_broker(stack_settings):
     value_id = codec.register(value_subject(topic), envelope_schema("finance", "public", "payments", COLUMNS))
     key_id = codec.register(key_subject(topic), key_schema("finance", "public", "payments", COLUMNS))
     assert codec.register(value_subject(topic), envelope_schema("finance", "public", "payments", COLUMNS)) == value_id
-    row = {"id": 7, "amount": Decimal("1234.50"), "born": date(1990, 3, 7),
-           "seen_at": datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=timezone.utc),
-           "token": str(uuid.uuid4()), "name": "张三", "active": True}
-    source = {"system": "finance", "database": "fin", "schema": "public", "table": "payments", "connector": "t",
-              "position": '{"lsn": 42}', "sequence": 42, "snapshot": False}
+    row = {
+        "id": 7,
+        "amount": Decimal("1234.50"),
+        "born": date(1990, 3, 7),
+        "seen_at": datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=UTC),
+        "token": str(uuid.uuid4()),
+        "name": "张三",
+        "active": True,
+    }
+    source = {
+        "system": "finance",
+        "database": "fin",
+        "schema": "public",
+        "table": "payments",
+        "connector": "t",
+        "position": '{"lsn": 42}',
+        "sequence": 42,
+        "snapshot": False,
+    }
     event = make_event("c", None, row, 1764059415000, source)
 
     ensure_topics(stack_settings.kafka_bootstrap, [topic])
@@ -73,8 +89,14 @@ def test_envelope_round_trip_through_the_broker(stack_settings):
     producer.produce(topic, codec.encode(value_id, event), codec.encode(key_id, {"id": 7}))
     producer.flush_acked()
 
-    consumer = Consumer({"bootstrap.servers": stack_settings.kafka_bootstrap, "group.id": f"rt-{topic}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack_settings.kafka_bootstrap,
+            "group.id": f"rt-{topic}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
     consumer.subscribe([topic])
     try:
         msg = None

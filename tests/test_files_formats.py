@@ -1,4 +1,5 @@
 """File formats and typing (AGG-05), no broker needed: CSV/TSV (GBK), XML, xlsx, JSON, fixed width."""
+
 from __future__ import annotations
 
 import io
@@ -46,8 +47,11 @@ def test_tsv_without_header_and_multiline_quoted_field():
 
 def test_fixed_width_layout_and_short_lines():
     data = "0001张三      370102\n0002李四\n\n0003王五      3701\n".encode("gb18030")
-    fields = [{"name": "id", "start": 0, "width": 4}, {"name": "name", "start": 4, "width": 8},
-              {"name": "division", "start": 12, "width": 6}]
+    fields = [
+        {"name": "id", "start": 0, "width": 4},
+        {"name": "name", "start": 4, "width": 8},
+        {"name": "division", "start": 12, "width": 6},
+    ]
     got = rows(data, kind="fixed", fields=fields, encoding="gbk")
     assert got[0][2] == {"id": "0001", "name": "张三", "division": "370102"}
     assert got[1][2] is None and "layout needs 18" in got[1][3]
@@ -130,39 +134,62 @@ def test_json_lines_and_streamed_arrays():
     got = rows(b'{"a": 1}\n[1]\nnot json\n{"a": 2, "b": {"c": 3}}\n', kind="jsonl")
     assert [g[2] for g in got] == [{"a": 1}, None, None, {"a": 2, "b": {"c": 3}}]
     assert "JSON object" in got[1][3] and "not JSON" in got[2][3]
-    got = rows(json.dumps({"data": {"rows": [{"a": 1}, {"a": 2}, 3]}}).encode(), kind="json",
-               record_path="data.rows.item")
+    got = rows(
+        json.dumps({"data": {"rows": [{"a": 1}, {"a": 2}, 3]}}).encode(), kind="json", record_path="data.rows.item"
+    )
     assert [g[2] for g in got] == [{"a": 1}, {"a": 2}, None]
 
 
 def test_typing_rejects_with_reasons_and_never_rounds():
-    cols = [ColumnDef(name="id", type="int", key=True), ColumnDef(name="amount", type="decimal", precision=10, scale=2),
-            ColumnDef(name="born", type="date", format="%Y%m%d"), ColumnDef(name="ok", type="bool"),
-            ColumnDef(name="when", type="datetime"), ColumnDef(name="nm", source="姓名")]
+    cols = [
+        ColumnDef(name="id", type="int", key=True),
+        ColumnDef(name="amount", type="decimal", precision=10, scale=2),
+        ColumnDef(name="born", type="date", format="%Y%m%d"),
+        ColumnDef(name="ok", type="bool"),
+        ColumnDef(name="when", type="datetime"),
+        ColumnDef(name="nm", source="姓名"),
+    ]
     typer = RowTyper(tuple(c.spec() for c in cols), {"nm": "姓名"}, {c.name: c.format for c in cols})
-    out = typer({"id": "7", "amount": "12.5", "born": "19900102", "ok": "是", "when": "2024-01-02T03:04:05",
-                 "姓名": "张三"})
-    assert out == {"id": 7, "amount": Decimal("12.5"), "born": date(1990, 1, 2), "ok": True,
-                   "when": datetime(2024, 1, 2, 3, 4, 5), "nm": "张三"}
-    for bad, why in [({"id": ""}, "'id' is required"), ({"id": "x"}, "'id'"),
-                     ({"id": "1", "amount": "1.234"}, "more than 2 decimals"),
-                     ({"id": "1", "born": "1990-01-02"}, "'born'"), ({"id": "1", "ok": "maybe"}, "not a boolean")]:
+    out = typer(
+        {"id": "7", "amount": "12.5", "born": "19900102", "ok": "是", "when": "2024-01-02T03:04:05", "姓名": "张三"}
+    )
+    assert out == {
+        "id": 7,
+        "amount": Decimal("12.5"),
+        "born": date(1990, 1, 2),
+        "ok": True,
+        "when": datetime(2024, 1, 2, 3, 4, 5),
+        "nm": "张三",
+    }
+    for bad, why in [
+        ({"id": ""}, "'id' is required"),
+        ({"id": "x"}, "'id'"),
+        ({"id": "1", "amount": "1.234"}, "more than 2 decimals"),
+        ({"id": "1", "born": "1990-01-02"}, "'born'"),
+        ({"id": "1", "ok": "maybe"}, "not a boolean"),
+    ]:
         with pytest.raises(RowError, match=why):
             typer(bad)
 
 
 def test_columnar_typing_accepts_and_refuses_exactly_what_row_typing_does():
-    cols = [ColumnDef(name="id", type="bigint", key=True), ColumnDef(name="amount", type="decimal", precision=10,
-                                                                      scale=2),
-            ColumnDef(name="score", type="double"), ColumnDef(name="born", type="date", format="%Y%m%d"),
-            ColumnDef(name="ok", type="bool"), ColumnDef(name="nm", source="姓名")]
+    cols = [
+        ColumnDef(name="id", type="bigint", key=True),
+        ColumnDef(name="amount", type="decimal", precision=10, scale=2),
+        ColumnDef(name="score", type="double"),
+        ColumnDef(name="born", type="date", format="%Y%m%d"),
+        ColumnDef(name="ok", type="bool"),
+        ColumnDef(name="nm", source="姓名"),
+    ]
     typer = RowTyper(tuple(c.spec() for c in cols), {"nm": "姓名"}, {c.name: c.format for c in cols})
-    rows = [{"id": " 7 ", "amount": "12.5", "score": "1e3", "born": "19900102", "ok": "是", "姓名": "张三"},
-            {"id": "8", "amount": "1.255", "score": "1", "born": "", "ok": "", "姓名": ""},  # would round: refused
-            {"id": "", "amount": "1", "score": "1", "born": "", "ok": "", "姓名": "x"},  # key empty: refused
-            {"id": "+9", "amount": "-.5", "score": "-.5E-3", "born": "", "ok": "no", "姓名": "x"},
-            {"id": "10", "amount": "1", "score": "x", "born": "", "ok": "", "姓名": "x"},  # not a float
-            {"id": "11", "amount": "", "score": "", "born": "1990-01-02", "ok": "", "姓名": "x"}]  # wrong format
+    rows = [
+        {"id": " 7 ", "amount": "12.5", "score": "1e3", "born": "19900102", "ok": "是", "姓名": "张三"},
+        {"id": "8", "amount": "1.255", "score": "1", "born": "", "ok": "", "姓名": ""},  # would round: refused
+        {"id": "", "amount": "1", "score": "1", "born": "", "ok": "", "姓名": "x"},  # key empty: refused
+        {"id": "+9", "amount": "-.5", "score": "-.5E-3", "born": "", "ok": "no", "姓名": "x"},
+        {"id": "10", "amount": "1", "score": "x", "born": "", "ok": "", "姓名": "x"},  # not a float
+        {"id": "11", "amount": "", "score": "", "born": "1990-01-02", "ok": "", "姓名": "x"},
+    ]  # wrong format
     typed = type_batch(typer, rows)
     expected_bad = {}
     for i, row in enumerate(rows):

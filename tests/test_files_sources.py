@@ -4,6 +4,7 @@ Real servers on loopback (ports 45201/45202 + passive 45240-45259), the session'
 registry; checks read-once across restarts, resume mid-file, the on_change policies, quarantine
 of bad rows with file/line/reason, and the import reports through the API.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,20 +21,29 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import api_key_for
 from connectors.files.reports import ImportReports
-from connectors.runtime import SourceRuntime
 from connectors.files.source import FileSourceConfig, FileSourceTask
+from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
 from tests.sources import raw_messages
 
 FTP_PORT, SFTP_PORT = 45201, 45202
-COLUMNS = [{"name": "id", "type": "int", "key": True}, {"name": "name"}, {"name": "amount", "type": "decimal",
-                                                                         "precision": 10, "scale": 2}]
+COLUMNS = [
+    {"name": "id", "type": "int", "key": True},
+    {"name": "name"},
+    {"name": "amount", "type": "decimal", "precision": 10, "scale": 2},
+]
 
 
 def consume(settings, topic: str, n: int, timeout: float = 60) -> list[dict]:
     codec = WireCodec(settings.schema_registry_url)
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})  # tansu joins in ~half of it
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )  # tansu joins in ~half of it
     c.subscribe([topic])
     out, deadline, idle = [], time.time() + timeout, 0
     try:
@@ -50,12 +60,24 @@ def consume(settings, topic: str, n: int, timeout: float = 60) -> list[dict]:
 
 
 def make(settings, root, name, table, **kw) -> tuple[FileSourceTask, SourceRuntime]:
-    cfg = {"name": name, "system": "files_t", "table": table, "store": {"root": str(root), "pattern": "*.csv"},
-           "columns": COLUMNS, "settle_seconds": 0, "batch_size": 2,
-           "control_db_url": settings.resolved_control_db_url, **kw}
+    cfg = {
+        "name": name,
+        "system": "files_t",
+        "table": table,
+        "store": {"root": str(root), "pattern": "*.csv"},
+        "columns": COLUMNS,
+        "settle_seconds": 0,
+        "batch_size": 2,
+        "control_db_url": settings.resolved_control_db_url,
+        **kw,
+    }
     task = FileSourceTask(FileSourceConfig(**cfg))
-    rt = SourceRuntime(task, bootstrap=settings.kafka_bootstrap, codec=WireCodec(settings.schema_registry_url),
-                          control_db_url=settings.resolved_control_db_url)
+    rt = SourceRuntime(
+        task,
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=settings.resolved_control_db_url,
+    )
     return task, rt
 
 
@@ -92,7 +114,11 @@ def test_local_files_read_once_bad_rows_quarantined_and_reported(stack_settings,
     task.close()
     reports = ImportReports(stack_settings.resolved_control_db_url).list(connector=name)
     assert [(r["path"].rsplit("/", 1)[1], r["status"], r["rows_ok"], r["rows_bad"]) for r in reports] == [
-        ("b.csv", "done", 3, 0), ("c.csv", "done", 1, 0), ("b.csv", "done", 2, 0), ("a.csv", "done", 2, 2)]
+        ("b.csv", "done", 3, 0),
+        ("c.csv", "done", 1, 0),
+        ("b.csv", "done", 2, 0),
+        ("a.csv", "done", 2, 2),
+    ]
 
     client = TestClient(create_app(stack_settings))
     headers = {"X-API-Key": api_key_for(stack_settings)}
@@ -115,19 +141,38 @@ def test_columnar_import_publishes_the_same_bytes_as_row_by_row(stack_settings, 
         "3,李四,-12345678.99,-1e300,20000229,false,2024-02-29 23:59:59.123456\n"
         "4,\"a,b\",,,,,\n"
         ",nokey,1,1,,,\n"  # key empty
-        "5,e,1.999,1,,,\n", encoding="utf-8")  # would round
-    cols = [{"name": "id", "type": "bigint", "key": True}, {"name": "name"},
-            {"name": "amount", "type": "decimal", "precision": 10, "scale": 2}, {"name": "score", "type": "double"},
-            {"name": "born", "type": "date", "format": "%Y%m%d"}, {"name": "ok", "type": "bool"},
-            {"name": "seen", "type": "datetime"}]
+        "5,e,1.999,1,,,\n",
+        encoding="utf-8",
+    )  # would round
+    cols = [
+        {"name": "id", "type": "bigint", "key": True},
+        {"name": "name"},
+        {"name": "amount", "type": "decimal", "precision": 10, "scale": 2},
+        {"name": "score", "type": "double"},
+        {"name": "born", "type": "date", "format": "%Y%m%d"},
+        {"name": "ok", "type": "bool"},
+        {"name": "seen", "type": "datetime"},
+    ]
 
     def run(control: str) -> int:
         url = f"sqlite:///{tmp_path / control}"
-        task = FileSourceTask(FileSourceConfig(
-            name=name, system="files_t", table=table, store={"root": str(tmp_path / "in"), "pattern": "*.csv"},
-            columns=cols, settle_seconds=0, control_db_url=url))
-        rt = SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
-                           codec=WireCodec(stack_settings.schema_registry_url), control_db_url=url)
+        task = FileSourceTask(
+            FileSourceConfig(
+                name=name,
+                system="files_t",
+                table=table,
+                store={"root": str(tmp_path / "in"), "pattern": "*.csv"},
+                columns=cols,
+                settle_seconds=0,
+                control_db_url=url,
+            )
+        )
+        rt = SourceRuntime(
+            task,
+            bootstrap=stack_settings.kafka_bootstrap,
+            codec=WireCodec(stack_settings.schema_registry_url),
+            control_db_url=url,
+        )
         try:
             return rt.drain()
         finally:
@@ -145,7 +190,10 @@ def test_columnar_import_publishes_the_same_bytes_as_row_by_row(stack_settings, 
     reasons = [b["reason"] for b in consume(stack_settings, topic(table) + ".quarantine", 6)]
     assert len(reasons) == 6 and reasons[:3] == reasons[3:]
     assert [r.split(": ", 1)[1].split(":")[0] for r in reasons[:3]] == [
-        "column 'amount'", "column 'id' is required but empty", "column 'amount'"]
+        "column 'amount'",
+        "column 'id' is required but empty",
+        "column 'amount'",
+    ]
 
 
 def test_restart_mid_file_resumes_after_last_durable_row_and_ignore_policy(stack_settings, tmp_path):
@@ -204,9 +252,15 @@ def sftp_server(tmp_path_factory):
 
     loop = asyncio.new_event_loop()
     key = asyncssh.generate_private_key("ssh-ed25519")
-    server = loop.run_until_complete(asyncssh.listen(
-        "127.0.0.1", SFTP_PORT, server_factory=Server, server_host_keys=[key],
-        sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root))))
+    server = loop.run_until_complete(
+        asyncssh.listen(
+            "127.0.0.1",
+            SFTP_PORT,
+            server_factory=Server,
+            server_host_keys=[key],
+            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root)),
+        )
+    )
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     yield root
@@ -222,8 +276,14 @@ def test_remote_directories(kind, stack_settings, request):
     (root / "in" / "x.jsonl").write_text('{"id": 1, "name": "a", "amount": "1"}\n{"id": "bad"}\n')
     (root / "in" / "y.jsonl").write_text('{"id": 2, "name": "b", "amount": 2.5}\n')
     table, name = f"t{uuid.uuid4().hex[:8]}", f"{kind}-{uuid.uuid4().hex[:6]}"
-    store = {"kind": kind, "root": "/in", "pattern": "*.jsonl", "port": FTP_PORT if kind == "ftp" else SFTP_PORT,
-             "user": "loader", "password": "secret"}
+    store = {
+        "kind": kind,
+        "root": "/in",
+        "pattern": "*.jsonl",
+        "port": FTP_PORT if kind == "ftp" else SFTP_PORT,
+        "user": "loader",
+        "password": "secret",
+    }
     task, rt = make(stack_settings, root, name, table, store=store, format={"kind": "jsonl"}, mode="once")
     assert rt.drain() == 3 and task.finished
     task.close()

@@ -1,9 +1,10 @@
 """Batch decoding into polars frames (schemas.frames) and the processor built on it: values equal
 record-by-record fastavro decoding, bad records are named and isolated, input order is kept."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import sqlalchemy.types as sa
@@ -15,11 +16,25 @@ from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from streams.processor import BatchProcessor, RawMessage
 
-COLUMNS = [ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("name", sa.String()),
-           ColumnSpec("amount", sa.Numeric(12, 2)), ColumnSpec("born", sa.Date()),
-           ColumnSpec("seen", sa.DateTime()), ColumnSpec("score", sa.Float()), ColumnSpec("ok", sa.Boolean())]
-SOURCE = {"system": "t", "database": "d", "schema": "public", "table": "people", "connector": "c",
-          "position": "{}", "sequence": 1, "snapshot": False}
+COLUMNS = [
+    ColumnSpec("id", sa.BigInteger(), False, True),
+    ColumnSpec("name", sa.String()),
+    ColumnSpec("amount", sa.Numeric(12, 2)),
+    ColumnSpec("born", sa.Date()),
+    ColumnSpec("seen", sa.DateTime()),
+    ColumnSpec("score", sa.Float()),
+    ColumnSpec("ok", sa.Boolean()),
+]
+SOURCE = {
+    "system": "t",
+    "database": "d",
+    "schema": "public",
+    "table": "people",
+    "connector": "c",
+    "position": "{}",
+    "sequence": 1,
+    "snapshot": False,
+}
 
 
 def _codec() -> WireCodec:
@@ -27,16 +42,25 @@ def _codec() -> WireCodec:
 
 
 def _row(i: int, name: str | None = None, score: float = 1.5) -> dict:
-    return {"id": i, "name": name if name is not None else f"n{i}", "amount": Decimal("12.34"),
-            "born": date(1990, 5, 17), "seen": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
-            "score": score, "ok": i % 2 == 0}
+    return {
+        "id": i,
+        "name": name if name is not None else f"n{i}",
+        "amount": Decimal("12.34"),
+        "born": date(1990, 5, 17),
+        "seen": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        "score": score,
+        "ok": i % 2 == 0,
+    }
 
 
 def test_frame_values_equal_record_by_record_decoding():
     codec = _codec()
     sid = codec.register("people-value", envelope_schema("t", "public", "people", COLUMNS))
-    events = [make_event("c", None, _row(1), 10, SOURCE), make_event("u", _row(1), _row(1, "x"), 11, SOURCE),
-              make_event("d", _row(1, "x"), None, 12, SOURCE)]
+    events = [
+        make_event("c", None, _row(1), 10, SOURCE),
+        make_event("u", _row(1), _row(1, "x"), 11, SOURCE),
+        make_event("d", _row(1, "x"), None, 12, SOURCE),
+    ]
     values = [codec.encode(sid, e) for e in events]
     batch = FrameDecoder(codec).decode(values)
     assert not batch.errors and len(batch.runs) == 1 and batch.runs[0].positions == [0, 1, 2]
@@ -46,12 +70,20 @@ def test_frame_values_equal_record_by_record_decoding():
 def test_bad_records_are_named_and_the_rest_decoded_in_order():
     codec = _codec()
     v1 = codec.register("people-value", envelope_schema("t", "public", "people", COLUMNS))
-    v2 = codec.register("people-value", envelope_schema("t", "public", "people", COLUMNS + [
-        ColumnSpec("note", sa.String())]))
+    v2 = codec.register(
+        "people-value", envelope_schema("t", "public", "people", COLUMNS + [ColumnSpec("note", sa.String())])
+    )
     good = codec.encode(v1, make_event("c", None, _row(1), 10, SOURCE))
     newer = codec.encode(v2, make_event("c", None, {**_row(2), "note": "hi"}, 10, SOURCE))
-    values = [good, b"\x00\x00\x0f\x42\x3f" + good[5:], good[:5] + b"\xff\xff\xff", good + b"\x01\x02",
-              newer, None, good]
+    values = [
+        good,
+        b"\x00\x00\x0f\x42\x3f" + good[5:],
+        good[:5] + b"\xff\xff\xff",
+        good + b"\x01\x02",
+        newer,
+        None,
+        good,
+    ]
     batch = FrameDecoder(codec).decode(values)
     assert set(batch.errors) == {1, 2, 3, 5}
     assert "unknown schema id 999999" in batch.errors[1]
@@ -66,14 +98,27 @@ def test_bad_records_are_named_and_the_rest_decoded_in_order():
 def test_processor_forwards_unchanged_bytes_reencodes_changed_rows_and_keeps_order():
     codec = _codec()
     sid = codec.register("people-value", envelope_schema("t", "public", "people", COLUMNS))
-    processor = BatchProcessor(codec, [{"kind": "trim", "fields": ["name"]}],
-                               [{"id": "name_required", "kind": "required", "fields": ["name"],
-                                 "dimension": "completeness", "severity": "reject", "message": "name is required"}])
-    events = [make_event("c", None, _row(1), 10, SOURCE),                     # unchanged
-              make_event("c", None, _row(2, "  padded "), 10, SOURCE),        # trimmed
-              make_event("c", None, _row(3, "   "), 10, SOURCE),              # blank after trim: rejected
-              make_event("d", _row(4), None, 10, SOURCE),                     # delete: passes through
-              make_event("c", None, _row(5, score=-0.0), 10, SOURCE)]         # -0.0 stays -0.0
+    processor = BatchProcessor(
+        codec,
+        [{"kind": "trim", "fields": ["name"]}],
+        [
+            {
+                "id": "name_required",
+                "kind": "required",
+                "fields": ["name"],
+                "dimension": "completeness",
+                "severity": "reject",
+                "message": "name is required",
+            }
+        ],
+    )
+    events = [
+        make_event("c", None, _row(1), 10, SOURCE),  # unchanged
+        make_event("c", None, _row(2, "  padded "), 10, SOURCE),  # trimmed
+        make_event("c", None, _row(3, "   "), 10, SOURCE),  # blank after trim: rejected
+        make_event("d", _row(4), None, 10, SOURCE),  # delete: passes through
+        make_event("c", None, _row(5, score=-0.0), 10, SOURCE),
+    ]  # -0.0 stays -0.0
     messages = [RawMessage("t.people", 0, i, str(i).encode(), codec.encode(sid, e)) for i, e in enumerate(events)]
     result = processor.process(messages + [RawMessage("t.people", 0, 9, b"9", b"junk")])
     assert (result.valid, result.quarantined) == (4, 2)
@@ -84,4 +129,6 @@ def test_processor_forwards_unchanged_bytes_reencodes_changed_rows_and_keeps_ord
     assert str(codec.decode(clean[3].value)[1]["after"]["score"]) == "-0.0"
     quarantined = [codec.decode(o.value)[1] for o in result.outputs if o.topic.endswith(".quarantine")]
     assert [q["violations"][0]["rule_id"] if q["violations"] else q["reason"][:11] for q in quarantined] == [
-        "name_required", "undecodable"]
+        "name_required",
+        "undecodable",
+    ]

@@ -4,6 +4,7 @@ No HBase server exists here, so the store is tests/doubles/hbase_thrift_double.p
 DOUBLE speaking HBase Thrift v1), run as a subprocess on a free port in 29090-29099. The sink
 writes through happybase; assertions read back with plain happybase, like any HBase client.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,6 +25,7 @@ PORTS = range(29090, 29100)
 
 
 # -- the double ----------------------------------------------------------------------------
+
 
 class Double:
     def __init__(self, port: int, proc: subprocess.Popen) -> None:
@@ -50,11 +52,15 @@ def _port_free(port: int) -> bool:
 
 def start_double(port: int | None = None, *extra: str) -> Double:
     """Start the double on `port`, or on the first free port of PORTS; `extra`: its CLI flags."""
-    for candidate in ([port] if port else PORTS):
+    for candidate in [port] if port else PORTS:
         if port is None and not _port_free(candidate):
             continue
-        proc = subprocess.Popen([sys.executable, str(DOUBLE), "--port", str(candidate), *extra],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(DOUBLE), "--port", str(candidate), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         line = proc.stdout.readline()  # printed once the port is bound; EOF if bind failed
         if "listening" in line:
             return Double(candidate, proc)
@@ -75,8 +81,15 @@ def table_name() -> str:
 
 
 def make_task(double: Double, table: str, **overrides) -> HBaseSinkTask:
-    settings = {"host": "127.0.0.1", "port": double.port, "table": table, "salt_buckets": 16,
-                "batch_size": 3, "timeout_ms": 5000, **overrides}
+    settings = {
+        "host": "127.0.0.1",
+        "port": double.port,
+        "table": table,
+        "salt_buckets": 16,
+        "batch_size": 3,
+        "timeout_ms": 5000,
+        **overrides,
+    }
     return HBaseSinkTask(settings)
 
 
@@ -90,14 +103,37 @@ def read_all(double: Double, table: str) -> dict[bytes, dict[bytes, bytes]]:
 
 # -- change events ---------------------------------------------------------------------------
 
-def event(table: str, op: str, key: dict, before: dict | None, after: dict | None,
-          offset: int = 0, ts: int = 1_700_000_000_000):
+
+def event(
+    table: str,
+    op: str,
+    key: dict,
+    before: dict | None,
+    after: dict | None,
+    offset: int = 0,
+    ts: int = 1_700_000_000_000,
+):
     return SinkRecord(
-        topic=f"clean.shop.{table}", partition=0, offset=offset, key=key,
-        value={"before": before, "after": after, "op": op, "ts_ms": ts,
-               "source": {"system": "postgres", "database": "shop", "schema": "public", "table": table,
-                          "connector": "pg", "position": {"lsn": 1000 + offset}, "snapshot": False},
-               "transaction": None},
+        topic=f"clean.shop.{table}",
+        partition=0,
+        offset=offset,
+        key=key,
+        value={
+            "before": before,
+            "after": after,
+            "op": op,
+            "ts_ms": ts,
+            "source": {
+                "system": "postgres",
+                "database": "shop",
+                "schema": "public",
+                "table": table,
+                "connector": "pg",
+                "position": {"lsn": 1000 + offset},
+                "snapshot": False,
+            },
+            "transaction": None,
+        },
     )
 
 
@@ -134,6 +170,7 @@ def scenario() -> list[SinkRecord]:
 
 # -- end-to-end through the double -----------------------------------------------------------
 
+
 def test_writes_salted_rows_per_family_and_reads_back(double, table_name):
     task = make_task(double, table_name)
     task.put(scenario())
@@ -150,8 +187,11 @@ def test_writes_salted_rows_per_family_and_reads_back(double, table_name):
 
     # point lookup straight from the key: updated values, NULL column omitted, metadata cells
     assert table.row(expected_key(1)) == {
-        b"orders:id": b"1", b"orders:customer": b"ada", b"orders:amount": b"15.0",
-        b"orders:_op": b"u", b"orders:_ts_ms": b"1700000000000",
+        b"orders:id": b"1",
+        b"orders:customer": b"ada",
+        b"orders:amount": b"15.0",
+        b"orders:_op": b"u",
+        b"orders:_ts_ms": b"1700000000000",
         b"orders:_position": b'{"lsn":1005}',
     }
     assert b"orders:note" not in table.row(expected_key(2))
@@ -193,14 +233,23 @@ def test_update_to_null_across_flushes_deletes_the_cell(double, table_name):
 def test_delete_only_removes_that_source_tables_family(double, table_name):
     # customers and orders with the same pk value share a row key, in different families
     task = make_task(double, table_name)
-    task.put([event("orders", "c", {"id": 9}, None, ORDER_1 | {"id": 9}),
-              event("customers", "c", {"id": 9}, None, {"id": 9, "name": "dee"})])
+    task.put(
+        [
+            event("orders", "c", {"id": 9}, None, ORDER_1 | {"id": 9}),
+            event("customers", "c", {"id": 9}, None, {"id": 9, "name": "dee"}),
+        ]
+    )
     task.flush()
     task.put([event("orders", "d", {"id": 9}, ORDER_1 | {"id": 9}, None)])
     task.flush()
     row = read_all(double, table_name)[expected_key(9)]
-    assert row == {b"customers:id": b"9", b"customers:name": b"dee", b"customers:_op": b"c",
-                   b"customers:_ts_ms": b"1700000000000", b"customers:_position": row[b"customers:_position"]}
+    assert row == {
+        b"customers:id": b"9",
+        b"customers:name": b"dee",
+        b"customers:_op": b"c",
+        b"customers:_ts_ms": b"1700000000000",
+        b"customers:_position": row[b"customers:_position"],
+    }
     task.close()
 
 
@@ -250,6 +299,7 @@ def test_framed_compact_server_settings():
 
 
 # -- failures ----------------------------------------------------------------------------------
+
 
 def test_double_down_raises_sink_error_and_retry_succeeds():
     d = start_double()
@@ -305,6 +355,7 @@ def test_keyless_record_is_fatal():
 
 
 # -- units -------------------------------------------------------------------------------------
+
 
 def test_row_key_escapes_separator_and_null():
     assert row_key({"a": "x|y"}, 16) != row_key({"a": "x", "b": "y"}, 16)

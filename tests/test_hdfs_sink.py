@@ -1,10 +1,12 @@
 """HdfsSinkTask against a real single-node HDFS (NameNode + DataNode from deploy/hdfs)."""
+
 from __future__ import annotations
 
 import io
 import posixpath
 import shutil
 import time
+from datetime import UTC
 
 import fastavro
 import pyarrow.parquet as pq
@@ -50,10 +52,22 @@ def make_task(cluster, root, **kw) -> HdfsSinkTask:
 
 
 def event(topic, offset, table, op, row, ts_ms, partition=0):
-    value = {"op": op, "before": row if op in ("u", "d") else None, "after": None if op == "d" else row,
-             "ts_ms": ts_ms, "transaction": None,
-             "source": {"system": "postgresql", "database": "shop", "schema": "public", "table": table,
-                        "connector": "pg", "position": {"lsn": 1000 + offset}, "snapshot": False}}
+    value = {
+        "op": op,
+        "before": row if op in ("u", "d") else None,
+        "after": None if op == "d" else row,
+        "ts_ms": ts_ms,
+        "transaction": None,
+        "source": {
+            "system": "postgresql",
+            "database": "shop",
+            "schema": "public",
+            "table": table,
+            "connector": "pg",
+            "position": {"lsn": 1000 + offset},
+            "snapshot": False,
+        },
+    }
     return SinkRecord(topic, partition, offset, {"id": row["id"]}, value)
 
 
@@ -63,8 +77,11 @@ def two_table_batch() -> list[SinkRecord]:
         table = "orders" if i % 2 == 0 else "customers"
         ts = DAY1_MS if i < 20 else DAY2_MS
         op = "d" if i in (30, 31) else ("u" if i % 5 == 0 else "c")
-        row = ({"id": i, "amount": i * 1.25, "status": f"s{i}", "paid": i % 3 == 0} if table == "orders"
-               else {"id": i, "name": f"n{i}", "email": None if i % 4 == 1 else f"c{i}@x.io"})
+        row = (
+            {"id": i, "amount": i * 1.25, "status": f"s{i}", "paid": i % 3 == 0}
+            if table == "orders"
+            else {"id": i, "name": f"n{i}", "email": None if i % 4 == 1 else f"c{i}@x.io"}
+        )
         recs.append(event(f"huiliu.shop.{table}", off[table], table, op, row, ts + i))
         off[table] += 1
     return recs
@@ -77,8 +94,13 @@ def expected_rows(recs: list[SinkRecord]) -> dict[str, list[dict]]:
         table = r.value["source"]["table"]
         day = "2023-11-14" if r.value["ts_ms"] < DAY2_MS else "2023-11-15"
         row = dict(r.row)
-        row.update(_op=r.op, _ts_ms=r.value["ts_ms"], _position=f'{{"lsn":{1000 + r.offset}}}',
-                   _partition=r.partition, _offset=r.offset)
+        row.update(
+            _op=r.op,
+            _ts_ms=r.value["ts_ms"],
+            _position=f'{{"lsn":{1000 + r.offset}}}',
+            _partition=r.partition,
+            _offset=r.offset,
+        )
         out.setdefault(f"{table}/dt={day}", []).append(row)
     return out
 
@@ -119,11 +141,14 @@ def test_two_tables_two_dates_land_in_partitioned_files(cluster, root, fmt):
     task.flush()
     c = task.store.client
     layout = files(c, root)
-    assert set(layout) == {"orders/dt=2023-11-14", "orders/dt=2023-11-15",
-                           "customers/dt=2023-11-14", "customers/dt=2023-11-15"}
+    assert set(layout) == {
+        "orders/dt=2023-11-14",
+        "orders/dt=2023-11-15",
+        "customers/dt=2023-11-14",
+        "customers/dt=2023-11-15",
+    }
     assert all(len(v) == 1 and v[0].endswith("." + fmt) for v in layout.values())
-    assert layout["orders/dt=2023-11-14"] == [
-        f"huiliu.shop.orders+0+{0:020d}+{9:020d}.{fmt}"]
+    assert layout["orders/dt=2023-11-14"] == [f"huiliu.shop.orders+0+{0:020d}+{9:020d}.{fmt}"]
     assert read_rows(c, root, fmt) == expected_rows(recs)
     deletes = [r for rows in read_rows(c, root, fmt).values() for r in rows if r["_op"] == "d"]
     assert {r["id"] for r in deletes} == {30, 31}  # deletes are rows carrying the before image
@@ -228,8 +253,10 @@ def test_roll_by_time_closes_files_between_puts(cluster, root):
 
 
 def test_date_field_overrides_event_time(cluster, root):
-    recs = [event("huiliu.shop.orders", i, "orders", "c", {"id": i, "created": f"2024-02-0{i + 1}T10:00:00"},
-                  DAY1_MS) for i in range(3)]
+    recs = [
+        event("huiliu.shop.orders", i, "orders", "c", {"id": i, "created": f"2024-02-0{i + 1}T10:00:00"}, DAY1_MS)
+        for i in range(3)
+    ]
     task = make_task(cluster, root, date_field="created")
     task.put(recs)
     task.flush()
@@ -238,14 +265,26 @@ def test_date_field_overrides_event_time(cluster, root):
 
 @pytest.mark.parametrize("fmt", ["avro", "parquet"])
 def test_value_types_round_trip(cluster, root, fmt):
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
     from decimal import Decimal
 
-    row = {"id": 1, "d": date(2024, 3, 1), "at": datetime(2024, 3, 1, 12, 30, 1, 5, tzinfo=timezone.utc),
-           "price": Decimal("12.50"), "tags": {"a": [1, 2]}, "raw": b"\x00\x01", "nothing": None, "n": 3}
+    row = {
+        "id": 1,
+        "d": date(2024, 3, 1),
+        "at": datetime(2024, 3, 1, 12, 30, 1, 5, tzinfo=UTC),
+        "price": Decimal("12.50"),
+        "tags": {"a": [1, 2]},
+        "raw": b"\x00\x01",
+        "nothing": None,
+        "n": 3,
+    }
     task = make_task(cluster, root, format=fmt)
-    task.put([event("huiliu.shop.types", 0, "types", "c", row, DAY1_MS),
-              event("huiliu.shop.types", 1, "types", "c", {**row, "id": 2, "n": 2.5}, DAY1_MS)])
+    task.put(
+        [
+            event("huiliu.shop.types", 0, "types", "c", row, DAY1_MS),
+            event("huiliu.shop.types", 1, "types", "c", {**row, "id": 2, "n": 2.5}, DAY1_MS),
+        ]
+    )
     task.flush()
     got = read_rows(task.store.client, root, fmt)["types/dt=2023-11-14"]
     assert [g["id"] for g in got] == [1, 2]
@@ -253,7 +292,7 @@ def test_value_types_round_trip(cluster, root, fmt):
     assert g["d"] == date(2024, 3, 1) and g["price"] == "12.50" and g["raw"] == b"\x00\x01"
     assert g["tags"] == '{"a": [1, 2]}' and g["nothing"] is None
     assert [x["n"] for x in got] == [3.0, 2.5]  # int and float in one column -> double
-    assert g["at"].replace(tzinfo=timezone.utc) == row["at"]  # Avro keeps UTC wall time
+    assert g["at"].replace(tzinfo=UTC) == row["at"]  # Avro keeps UTC wall time
 
 
 def test_unencodable_rows_are_fatal(cluster, root):
@@ -299,19 +338,41 @@ def test_sink_runner_hands_records_decoded_from_a_topic_in_offset_order(cluster,
     from sinks.runtime import SinkRunner
     from tests.sources import ListSourceTask, delete, upsert
 
-    t = CapturedTable("shop", f"ledger_{uuid.uuid4().hex[:6]}", (
-        ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("name", sa.String(20)),
-        ColumnSpec("amount", sa.Numeric(12, 2))), "shop", "public")
+    t = CapturedTable(
+        "shop",
+        f"ledger_{uuid.uuid4().hex[:6]}",
+        (
+            ColumnSpec("id", sa.BigInteger(), False, True),
+            ColumnSpec("name", sa.String(20)),
+            ColumnSpec("amount", sa.Numeric(12, 2)),
+        ),
+        "shop",
+        "public",
+    )
     events = [upsert(t, {"id": i, "name": f"n{i}", "amount": Decimal(i).scaleb(-2)}, i) for i in range(1, 31)]
-    events += [upsert(t, {"id": 5, "name": "five", "amount": Decimal("9.99")}, 40, "u"),
-               delete(t, {"id": 7, "name": "n7", "amount": Decimal("0.07")}, 41)]
+    events += [
+        upsert(t, {"id": 5, "name": "five", "amount": Decimal("9.99")}, 40, "u"),
+        delete(t, {"id": 7, "name": "n7", "amount": Decimal("0.07")}, 41),
+    ]
     codec = WireCodec(stack_settings.schema_registry_url)
-    runtime = SourceRuntime(ListSourceTask(f"src-{t.table}", events, 7), bootstrap=stack_settings.kafka_bootstrap,
-                            codec=codec, control_db_url=stack_settings.resolved_control_db_url)
+    runtime = SourceRuntime(
+        ListSourceTask(f"src-{t.table}", events, 7),
+        bootstrap=stack_settings.kafka_bootstrap,
+        codec=codec,
+        control_db_url=stack_settings.resolved_control_db_url,
+    )
     runtime.drain()
     task = make_task(cluster, root, roll_seconds=3600)
-    runner = SinkRunner(stack_settings.kafka_bootstrap, f"hdfs-{t.table}", [runtime.topic_of(t)], codec, task,
-                        batch_size=500, batch_seconds=0.5, consumer_extra={"session.timeout.ms": 6000})
+    runner = SinkRunner(
+        stack_settings.kafka_bootstrap,
+        f"hdfs-{t.table}",
+        [runtime.topic_of(t)],
+        codec,
+        task,
+        batch_size=500,
+        batch_seconds=0.5,
+        consumer_extra={"session.timeout.ms": 6000},
+    )
     stop = threading.Event()
     thread = threading.Thread(target=lambda: runner.run(stop), daemon=True)
     thread.start()

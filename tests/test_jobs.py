@@ -1,13 +1,17 @@
 """Message centre jobs over HTTP against a real API process: progress, cancel, errors, restart."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import httpx
 
 from api.auth import api_key_for
 from api.jobs import JobManager
-from tests.api_process import api_client  # noqa: F401 - a fixture: api
-from tests.api_process import start_api, stop_api, wait_for
+from tests.api_process import (
+    api_client,  # noqa: F401 - a fixture: api
+    start_api,
+    stop_api,
+    wait_for,
+)
 
 
 def test_job_routes_need_the_api_key(api):
@@ -20,8 +24,9 @@ def test_background_job_reports_progress_operator_and_result(api):
     assert r.status_code == 202
     job = r.json()
     assert job["type"] == "sleep" and job["operator"] == "operator" and job["state"] in ("queued", "running")
-    mid = wait_for(lambda: (j := api.get(f"/jobs/{job['id']}").json())["state"] == "running"
-                   and 0 < j["progress"] < 100 and j)
+    mid = wait_for(
+        lambda: (j := api.get(f"/jobs/{job['id']}").json())["state"] == "running" and 0 < j["progress"] < 100 and j
+    )
     assert mid["started_at"] and mid["message"].startswith("step ")
     done = wait_for(lambda: (j := api.get(f"/jobs/{job['id']}").json())["state"] == "succeeded" and j)
     assert done["progress"] == 100 and done["result"] == {"steps": 30} and done["finished_at"]
@@ -50,8 +55,9 @@ def test_jobs_of_a_dead_api_process_show_as_interrupted(stack_settings):
     port = stack_settings.api_port + 101  # a second API on the same control DB (our 47200 block)
     proc, base = start_api(stack_settings, port)
     headers = {"X-API-Key": api_key_for(stack_settings)}
-    job = httpx.post(base + "/jobs", json={"action": "sleep", "params": {"seconds": 120, "steps": 120}},
-                     headers=headers).json()
+    job = httpx.post(
+        base + "/jobs", json={"action": "sleep", "params": {"seconds": 120, "steps": 120}}, headers=headers
+    ).json()
     wait_for(lambda: httpx.get(f"{base}/jobs/{job['id']}", headers=headers).json()["state"] == "running")
     stop_api(proc, kill=True)
     proc, base = start_api(stack_settings, port)

@@ -1,5 +1,6 @@
 """The lean runner (confluent-kafka) over the real broker: clean/quarantine split with reasons,
 undecodable bytes quarantined without stopping, and a restart in the middle losing nothing."""
+
 from __future__ import annotations
 
 import threading
@@ -18,32 +19,66 @@ from streams.lean_runner import LeanRunner
 from streams.processor import BatchProcessor
 from tests.sources import ListSourceTask, consume, upsert
 
-RULES = [{"id": "name_required", "kind": "required", "fields": ["name"], "dimension": "completeness",
-          "severity": "reject", "message": "name is required"},
-         {"id": "phone_format", "kind": "regex", "fields": ["phone"], "pattern": r"^1[3-9]\d{9}$",
-          "dimension": "validity", "severity": "reject", "message": "bad phone"}]
+RULES = [
+    {
+        "id": "name_required",
+        "kind": "required",
+        "fields": ["name"],
+        "dimension": "completeness",
+        "severity": "reject",
+        "message": "name is required",
+    },
+    {
+        "id": "phone_format",
+        "kind": "regex",
+        "fields": ["phone"],
+        "pattern": r"^1[3-9]\d{9}$",
+        "dimension": "validity",
+        "severity": "reject",
+        "message": "bad phone",
+    },
+]
 TRANSFORMS = [{"kind": "trim", "fields": ["name", "phone"]}]
 
 
 def _publish(settings, n: int) -> str:
-    table = CapturedTable("hr", f"staff_{uuid.uuid4().hex[:6]}", (
-        ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("name", sa.String(20)),
-        ColumnSpec("phone", sa.String(20))), "hr", "public")
+    table = CapturedTable(
+        "hr",
+        f"staff_{uuid.uuid4().hex[:6]}",
+        (
+            ColumnSpec("id", sa.BigInteger(), False, True),
+            ColumnSpec("name", sa.String(20)),
+            ColumnSpec("phone", sa.String(20)),
+        ),
+        "hr",
+        "public",
+    )
     events = []
     for i in range(1, n + 1):
         name = None if i % 10 == 0 else f"  员工{i} "
         phone = "12345" if i % 10 == 5 else f" 138{i:08d}"
         events.append(upsert(table, {"id": i, "name": name, "phone": phone}, i))
-    runtime = SourceRuntime(ListSourceTask(f"src-{table.table}", events, 500), bootstrap=settings.kafka_bootstrap,
-                            codec=WireCodec(settings.schema_registry_url), control_db_url=settings.resolved_control_db_url)
+    runtime = SourceRuntime(
+        ListSourceTask(f"src-{table.table}", events, 500),
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=settings.resolved_control_db_url,
+    )
     runtime.drain()
     return runtime.topic_of(table)
 
 
 def _runner(settings, topic: str) -> LeanRunner:
     processor = BatchProcessor(WireCodec(settings.schema_registry_url), TRANSFORMS, RULES, stage="runner:test")
-    return LeanRunner(settings.kafka_bootstrap, f"lean-{topic}", [topic], processor, batch_size=200,
-                      batch_seconds=0.3, consumer_extra={"session.timeout.ms": 6000})
+    return LeanRunner(
+        settings.kafka_bootstrap,
+        f"lean-{topic}",
+        [topic],
+        processor,
+        batch_size=200,
+        batch_seconds=0.3,
+        consumer_extra={"session.timeout.ms": 6000},
+    )
 
 
 def test_lean_runner_splits_cleans_and_survives_a_restart(stack_settings):
@@ -86,6 +121,8 @@ def test_a_row_dropping_transform_is_refused_when_the_runner_is_built(stack_sett
     import pytest
 
     from streams.transforms import TransformConfigError
+
     with pytest.raises(TransformConfigError, match="'filter'.*drops rows"):
-        BatchProcessor(WireCodec(stack_settings.schema_registry_url),
-                       [{"kind": "filter", "expr": "phone != ''"}], RULES)
+        BatchProcessor(
+            WireCodec(stack_settings.schema_registry_url), [{"kind": "filter", "expr": "phone != ''"}], RULES
+        )

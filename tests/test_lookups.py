@@ -1,6 +1,7 @@
 """Reference tables fed from a compacted topic (streams/lookups.py) over the real broker:
 the initial bounded load, values added later picked up, a tombstone removing one, and the
 BatchProcessor wiring (reference rule and lookup transform share the table)."""
+
 from __future__ import annotations
 
 import json
@@ -75,9 +76,17 @@ def test_empty_topic_loads_without_waiting_for_the_timeout(stack_settings):
 @pytest.fixture
 def people(stack_settings):
     codec = WireCodec(stack_settings.schema_registry_url)
-    table = CapturedTable("hr", f"staff_{uuid.uuid4().hex[:6]}", (
-        ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("org", sa.String(10)),
-        ColumnSpec("org_name", sa.String(40))), "hr", "public")
+    table = CapturedTable(
+        "hr",
+        f"staff_{uuid.uuid4().hex[:6]}",
+        (
+            ColumnSpec("id", sa.BigInteger(), False, True),
+            ColumnSpec("org", sa.String(10)),
+            ColumnSpec("org_name", sa.String(40)),
+        ),
+        "hr",
+        "public",
+    )
     topic = f"huiliu.hr.public.{table.table}"
     sid = codec.register(value_subject(topic), envelope_schema("hr", "public", table.table, list(table.columns)))
     offsets = iter(range(10_000))
@@ -86,9 +95,23 @@ def people(stack_settings):
         out = []
         for i, org in enumerate(orgs):
             ev = upsert(table, {"id": i, "org": org, "org_name": None}, i)
-            envelope = {"before": None, "after": ev.after, "op": ev.op, "ts_ms": ev.ts_ms, "transaction": None,
-                        "source": {"system": "hr", "database": "hr", "schema": "public", "table": table.table,
-                                   "connector": "test", "position": "{}", "sequence": i, "snapshot": False}}
+            envelope = {
+                "before": None,
+                "after": ev.after,
+                "op": ev.op,
+                "ts_ms": ev.ts_ms,
+                "transaction": None,
+                "source": {
+                    "system": "hr",
+                    "database": "hr",
+                    "schema": "public",
+                    "table": table.table,
+                    "connector": "test",
+                    "position": "{}",
+                    "sequence": i,
+                    "snapshot": False,
+                },
+            }
             out.append(RawMessage(topic, 0, next(offsets), str(i).encode(), codec.encode(sid, envelope)))
         return out
 
@@ -99,8 +122,9 @@ def test_reference_rule_and_enrich_follow_the_compacted_topic(stack_settings, pe
     codec, batch = people
     topic = _topic(stack_settings)
     _send(stack_settings, topic, [("ORG1", {"name": "Jinan Bureau"}), ("ORG2", {"name": "Qingdao Bureau"})])
-    processor = BatchProcessor(codec, TRANSFORMS, RULES, stage="runner:test", lookups={"orgs": topic},
-                               bootstrap=stack_settings.kafka_bootstrap)
+    processor = BatchProcessor(
+        codec, TRANSFORMS, RULES, stage="runner:test", lookups={"orgs": topic}, bootstrap=stack_settings.kafka_bootstrap
+    )
     try:
         # The same table object behind the rule and the transform.
         assert processor.rules.lookup("orgs") is processor.lookups["orgs"] is processor.transforms.steps[0].table

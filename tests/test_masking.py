@@ -8,8 +8,18 @@ import hmac
 import polars as pl
 import pytest
 
-from streams.transforms.masking import (MaskPolicy, compound_surnames, email, format_preserving, hash_value,
-                                        id_number, keep, name, phone, resolve)
+from streams.transforms.masking import (
+    MaskPolicy,
+    compound_surnames,
+    email,
+    format_preserving,
+    hash_value,
+    id_number,
+    keep,
+    name,
+    phone,
+    resolve,
+)
 
 
 def test_keep_first_last_id_number():
@@ -36,7 +46,7 @@ def test_phone_and_email():
 
 
 def test_hmac_hash_uses_secret():
-    expected = hmac.new(b"k1", "11010519491231002X".encode(), hashlib.sha256).hexdigest()
+    expected = hmac.new(b"k1", b"11010519491231002X", hashlib.sha256).hexdigest()
     assert hash_value("11010519491231002X", "k1") == expected
     assert hash_value("x", "k1") != hash_value("x", "k2")
     with pytest.raises(ValueError):
@@ -54,16 +64,27 @@ def test_format_preserving_is_deterministic_and_keeps_shape():
 
 def test_mask_policy_per_role(monkeypatch):
     monkeypatch.setenv("HUILIU_TEST_SALT", "s3cret")
-    policy = MaskPolicy({
-        "analyst": {"name": "name", "id": "id_number", "phone": "phone",
-                    "pid": {"fn": "hash", "secret_ref": "HUILIU_TEST_SALT"}},
-        "auditor": {"name": "clear", "id": {"fn": "keep", "first": 0, "last": 4}},
-        "default": {"name": "redact", "id": "null", "phone": "redact", "pid": "null"},
-    })
+    policy = MaskPolicy(
+        {
+            "analyst": {
+                "name": "name",
+                "id": "id_number",
+                "phone": "phone",
+                "pid": {"fn": "hash", "secret_ref": "HUILIU_TEST_SALT"},
+            },
+            "auditor": {"name": "clear", "id": {"fn": "keep", "first": 0, "last": 4}},
+            "default": {"name": "redact", "id": "null", "phone": "redact", "pid": "null"},
+        }
+    )
     row = {"name": "张三", "id": "11010519491231002X", "phone": "13812345678", "pid": "A1", "age": 30}
     a = policy.mask_row(row, "analyst")
-    assert a == {"name": "张*", "id": "110105********002X", "phone": "138****5678",
-                 "pid": hash_value("A1", "s3cret"), "age": 30}
+    assert a == {
+        "name": "张*",
+        "id": "110105********002X",
+        "phone": "138****5678",
+        "pid": hash_value("A1", "s3cret"),
+        "age": 30,
+    }
     b = policy.mask_row(row, "auditor")
     assert b["name"] == "张三" and b["id"] == "**************002X" and b["phone"] == "13812345678"
     c = policy.mask_row(row, "someone_else")

@@ -1,5 +1,6 @@
 """Operations view: consumer lag correct on the local (tansu) broker, /metrics (sink write latency
 included), /logs, request ids."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask
 from sinks.runtime import SinkRunner
-from tests.api_process import api_client  # noqa: F401 - a fixture: api
-from tests.api_process import wait_for
+from tests.api_process import (
+    api_client,  # noqa: F401 - a fixture: api
+    wait_for,
+)
 from tests.sources import ListSourceTask, upsert
 
 
@@ -40,8 +43,9 @@ def lagging_group(stack_settings):
         for i in range(10):
             producer.produce(topic, value=f"{batch}-{i}".encode(), partition=0)
         assert producer.flush(15) == 0
-    consumer = Consumer({"bootstrap.servers": stack_settings.kafka_bootstrap, "group.id": group,
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": stack_settings.kafka_bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
     consumer.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
     low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     consumer.close()
@@ -52,8 +56,17 @@ def test_lag_is_right_although_the_broker_reports_a_short_watermark(api, lagging
     topic, group, watermark = lagging_group
     body = api.get("/ops/lag", params={"group": group}).json()
     rows = [r for r in body["partitions"] if r["topic"] == topic]
-    assert rows == [{"group": group, "topic": topic, "partition": 0, "committed": 5, "end": 30, "lag": 25,
-                     "method": "watermark" if watermark == 30 else "tail-read"}], body
+    assert rows == [
+        {
+            "group": group,
+            "topic": topic,
+            "partition": 0,
+            "committed": 5,
+            "end": 30,
+            "lag": 25,
+            "method": "watermark" if watermark == 30 else "tail-read",
+        }
+    ], body
     # tansu answers ListOffsets with the last batch's base offset + 1 (21 here); Kafka with 30.
     assert watermark in (21, 30)
 
@@ -83,18 +96,35 @@ def test_sink_write_latency_per_sink_and_store(api, stack_settings):
     """A ClickHouse sink over a real topic: SinkRunner counts its write durations in the stage
     counters, /metrics shows them as a histogram per sink and store."""
     import sqlalchemy.types as sa
+
     name = f"lat_{uuid.uuid4().hex[:6]}"
-    table = CapturedTable("latency", name, (ColumnSpec("id", sa.BigInteger(), False, True),
-                                            ColumnSpec("name", sa.String(40))), None, "public")
+    table = CapturedTable(
+        "latency",
+        name,
+        (ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("name", sa.String(40))),
+        None,
+        "public",
+    )
     codec = WireCodec(stack_settings.schema_registry_url)
-    source = SourceRuntime(ListSourceTask(f"src-{name}", [upsert(table, {"id": i, "name": f"n{i}"}, i)
-                                                          for i in range(1, 51)], batch_size=10),
-                           bootstrap=stack_settings.kafka_bootstrap, codec=codec,
-                           control_db_url=stack_settings.resolved_control_db_url)
+    source = SourceRuntime(
+        ListSourceTask(
+            f"src-{name}", [upsert(table, {"id": i, "name": f"n{i}"}, i) for i in range(1, 51)], batch_size=10
+        ),
+        bootstrap=stack_settings.kafka_bootstrap,
+        codec=codec,
+        control_db_url=stack_settings.resolved_control_db_url,
+    )
     assert source.drain() == 50
     task = ClickHouseSinkTask(ClickHouseSinkConfig(url=stack_settings.clickhouse_url, table=name), codec.schema_of)
-    runner = SinkRunner(stack_settings.kafka_bootstrap, f"sink-{name}", [source.topic_of(table)], codec, task,
-                        batch_size=20, counters=StageCounters(stack_settings.resolved_control_db_url, name))
+    runner = SinkRunner(
+        stack_settings.kafka_bootstrap,
+        f"sink-{name}",
+        [source.topic_of(table)],
+        codec,
+        task,
+        batch_size=20,
+        counters=StageCounters(stack_settings.resolved_control_db_url, name),
+    )
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
     thread.start()
@@ -117,8 +147,13 @@ def test_sink_write_latency_per_sink_and_store(api, stack_settings):
 def test_logs_are_json_lines_searchable_over_http(api):
     api.post("/schedules", json={"name": "log-me-please", "action": "noop"})
     ran = api.post("/schedules/log-me-please/run", headers={"X-Request-ID": "ops-test-run-1"})
-    lines = wait_for(lambda: [l for l in api.get("/logs", params={"q": "log-me-please", "level": "info"}).json()["lines"]
-                              if l["logger"] == "api.scheduling.scheduler"])
+    lines = wait_for(
+        lambda: [
+            l
+            for l in api.get("/logs", params={"q": "log-me-please", "level": "info"}).json()["lines"]
+            if l["logger"] == "api.scheduling.scheduler"
+        ]
+    )
     assert lines[0]["level"] == "INFO" and "fires (manual" in lines[0]["message"] and "time" in lines[0]
     # api/app.py installs the request-id middleware: the id comes back and tags the request's lines.
     assert ran.headers["X-Request-ID"] == "ops-test-run-1"

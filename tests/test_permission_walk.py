@@ -5,6 +5,7 @@ key) holding no permission -> 403. Path parameters get dummy values: the check m
 the handler's own 404, which it does because `require(...)` is a dependency.
 Routes that are deliberately open, or open to any signed-in caller, are listed here explicitly.
 """
+
 from __future__ import annotations
 
 import httpx

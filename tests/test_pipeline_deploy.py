@@ -6,6 +6,7 @@ connectors until ClickHouse (FINAL, `_deleted = 0`) holds exactly the valid rows
 `/deployment` shows the three stages RUNNING with the deployed version. A second deploy changes
 nothing; undeploy removes the connectors.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -26,9 +27,9 @@ ROWS = [  # id, name, phone
     (1, "  Alice ", "13800000001"),
     (2, "Bob", " 13900000002 "),
     (3, "Carol", "13700000003"),
-    (4, None, "13800000004"),      # name_required
-    (5, "Dave", "not-a-phone"),     # phone_format
-    (6, "Erin", "12345"),           # phone_format
+    (4, None, "13800000004"),  # name_required
+    (5, "Dave", "not-a-phone"),  # phone_format
+    (6, "Erin", "12345"),  # phone_format
 ]
 VALID = {1: ("Alice", "13800000001"), 2: ("Bob", "13900000002"), 3: ("Carol", "13700000003")}
 
@@ -45,24 +46,37 @@ def _make_source(pg_url: str) -> None:
     engine = create_engine(pg_url)
     with engine.begin() as conn:
         conn.execute(text(f"DROP TABLE IF EXISTS {TABLE}"))
-        conn.execute(text(f"CREATE TABLE {TABLE} (id integer PRIMARY KEY, name text, phone text, "
-                          "updated_at timestamp NOT NULL)"))
+        conn.execute(
+            text(f"CREATE TABLE {TABLE} (id integer PRIMARY KEY, name text, phone text, updated_at timestamp NOT NULL)")
+        )
         for i, name, phone in ROWS:
-            conn.execute(text(f"INSERT INTO {TABLE} VALUES (:i, :n, :p, clock_timestamp())"),
-                         {"i": i, "n": name, "p": phone})
+            conn.execute(
+                text(f"INSERT INTO {TABLE} VALUES (:i, :n, :p, clock_timestamp())"), {"i": i, "n": name, "p": phone}
+            )
     engine.dispose()
 
 
 def _document(pg_url: str) -> dict:
-    return {"name": NAME, "description": "deploy test",
-            "source": {"kind": "relational.timestamp",
-                       "config": {"url": pg_url, "system": f"dep{RUN}", "db_schema": "public", "table": TABLE,
-                                  "timestamp_column": "updated_at"}},
-            "transforms": [{"kind": "trim", "fields": ["name", "phone"]}],
-            "rules": [{"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
-                      {"id": "phone_format", "kind": "regex", "fields": ["phone"], "pattern": "^1\\d{10}$",
-                       "severity": "reject"}],
-            "sink": {"kind": "clickhouse", "config": {"table": CH_TABLE}}}
+    return {
+        "name": NAME,
+        "description": "deploy test",
+        "source": {
+            "kind": "relational.timestamp",
+            "config": {
+                "url": pg_url,
+                "system": f"dep{RUN}",
+                "db_schema": "public",
+                "table": TABLE,
+                "timestamp_column": "updated_at",
+            },
+        },
+        "transforms": [{"kind": "trim", "fields": ["name", "phone"]}],
+        "rules": [
+            {"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
+            {"id": "phone_format", "kind": "regex", "fields": ["phone"], "pattern": "^1\\d{10}$", "severity": "reject"},
+        ],
+        "sink": {"kind": "clickhouse", "config": {"table": CH_TABLE}},
+    }
 
 
 def _clickhouse_rows(settings) -> dict:
@@ -70,7 +84,9 @@ def _clickhouse_rows(settings) -> dict:
     try:
         if not client.execute("EXISTS TABLE " + CH_TABLE)[0][0]:
             return {}
-        return {i: (n, p) for i, n, p in client.execute(f"SELECT id, name, phone FROM {CH_TABLE} FINAL WHERE _deleted = 0")}
+        return {
+            i: (n, p) for i, n, p in client.execute(f"SELECT id, name, phone FROM {CH_TABLE} FINAL WHERE _deleted = 0")
+        }
     finally:
         client.disconnect()
 
@@ -98,14 +114,18 @@ def test_deploy_runs_the_pipeline_and_undeploy_stops_it(cluster, stack_settings,
     try:
         wait_until(rows, 150, interval=1.0, message="ClickHouse holds exactly the valid rows")
     except AssertionError:
-        raise AssertionError(f"{_clickhouse_rows(stack_settings)}\n"
-                             f"{client.get(f'/pipelines/{NAME}/deployment').json()}\n"
-                             f"{(logs / 'worker.log').read_text()[-4000:]}")
+        raise AssertionError(
+            f"{_clickhouse_rows(stack_settings)}\n"
+            f"{client.get(f'/pipelines/{NAME}/deployment').json()}\n"
+            f"{(logs / 'worker.log').read_text()[-4000:]}"
+        )
 
     def running():
         d = client.get(f"/pipelines/{NAME}/deployment").json()
-        ok = all(s["state"] == "RUNNING" and s["tasks"] and all(t["state"] == "RUNNING" for t in s["tasks"])
-                 for s in d["stages"].values())
+        ok = all(
+            s["state"] == "RUNNING" and s["tasks"] and all(t["state"] == "RUNNING" for t in s["tasks"])
+            for s in d["stages"].values()
+        )
         return d if ok else None
 
     d = wait_until(running, 30, message="three stages RUNNING")
@@ -134,6 +154,7 @@ def test_deploy_of_an_unknown_pipeline_is_404(cluster):
 
 def test_deploy_needs_the_permission_and_the_tenant(cluster, pg_url):
     from tests.test_security import login, make_user
+
     client, _ = cluster
     base, key = str(client.base_url).rstrip("/"), client.headers["X-API-Key"]
     doc = {**_document(pg_url), "name": f"{NAME}-t", "tenant": f"dep-a-{RUN}"}

@@ -4,6 +4,7 @@
 Includes a kill -9 of the runner and a stop of the sink in the middle, source changes while they
 are down, and a restart: ClickHouse (FINAL) must then equal the valid source rows exactly.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,8 +45,12 @@ def _clickhouse_rows(settings, table: str) -> dict[int, tuple[str, str]]:
     try:
         if not client.execute("EXISTS TABLE " + table)[0][0]:
             return {}
-        return {pid: (name, phone) for pid, name, phone in client.execute(
-            f"SELECT person_id, name, phone FROM {table} FINAL WHERE _deleted = 0")}
+        return {
+            pid: (name, phone)
+            for pid, name, phone in client.execute(
+                f"SELECT person_id, name, phone FROM {table} FINAL WHERE _deleted = 0"
+            )
+        }
     finally:
         client.disconnect()
 
@@ -95,14 +100,24 @@ def test_pipeline_survives_runner_kill_and_sink_restart(stack_settings, pg_url, 
         engine = create_engine(pg_url)
         with engine.begin() as conn:
             now = datetime.now()
-            conn.execute(text("UPDATE population SET phone = '13900000000', updated_at = :now "
-                              "WHERE person_id BETWEEN 100 AND 149"), {"now": now})
-            conn.execute(text("UPDATE population SET name = '补录', updated_at = :now "
-                              "WHERE name IS NULL OR trim(name) = ''"), {"now": now})
-            conn.execute(text(
-                "INSERT INTO population (person_id, citizen_id, name, gender_code, birth_date, division_code, phone, "
-                "updated_at) SELECT 10000 + g, '370102199001011234', '新增' || g, '1', DATE '1990-01-01', '370102', "
-                "'13800000000', :now FROM generate_series(1, 100) g"), {"now": now})
+            conn.execute(
+                text(
+                    "UPDATE population SET phone = '13900000000', updated_at = :now WHERE person_id BETWEEN 100 AND 149"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text("UPDATE population SET name = '补录', updated_at = :now WHERE name IS NULL OR trim(name) = ''"),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO population (person_id, citizen_id, name, gender_code, birth_date, division_code, phone, "
+                    "updated_at) SELECT 10000 + g, '370102199001011234', '新增' || g, '1', DATE '1990-01-01', '370102', "
+                    "'13800000000', :now FROM generate_series(1, 100) g"
+                ),
+                {"now": now},
+            )
         engine.dispose()
 
         run.start_sink(batch_size=500, batch_seconds=0.5)
@@ -114,8 +129,9 @@ def test_pipeline_survives_runner_kill_and_sink_restart(stack_settings, pg_url, 
         assert got[10050] == ("新增50", "13800000000")
 
         client = client_from_url(stack_settings.clickhouse_url)
-        total, distinct = client.execute("SELECT count(), uniqExact(person_id) FROM e2e_population FINAL "
-                                         "WHERE _deleted = 0")[0]
+        total, distinct = client.execute(
+            "SELECT count(), uniqExact(person_id) FROM e2e_population FINAL WHERE _deleted = 0"
+        )[0]
         client.disconnect()
         assert total == distinct == len(expected)
         stats = run.stats()
@@ -137,8 +153,14 @@ def _count_fixed(run) -> int:
 
 def _assert_bad_rows_are_quarantined_with_reasons(settings, topic: str) -> None:
     codec = WireCodec(settings.schema_registry_url)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "e2e-quarantine-reader",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "e2e-quarantine-reader",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
     consumer.subscribe([topic])
     records = []
     deadline = time.time() + 60

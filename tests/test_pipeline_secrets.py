@@ -5,6 +5,7 @@ password (it is sealed with the connector Vault), GET masks it, and deploying ha
 password to the source connector. A version stored in plain text before sealing existed still
 loads, and saving over it seals it.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,17 +28,27 @@ def _with_password(pg_url: str) -> str:
 
 
 def _document(name: str, pg_url: str, table: str) -> dict:
-    return {"name": name, "source": {"kind": "relational.timestamp",
-                                     "config": {"url": _with_password(pg_url), "system": f"sec{RUN}",
-                                                "db_schema": "public", "table": table,
-                                                "timestamp_column": "updated_at"}},
-            "sink": {"kind": "clickhouse", "config": {"table": f"sec_{RUN}"}}}
+    return {
+        "name": name,
+        "source": {
+            "kind": "relational.timestamp",
+            "config": {
+                "url": _with_password(pg_url),
+                "system": f"sec{RUN}",
+                "db_schema": "public",
+                "table": table,
+                "timestamp_column": "updated_at",
+            },
+        },
+        "sink": {"kind": "clickhouse", "config": {"table": f"sec_{RUN}"}},
+    }
 
 
 def _stored(settings, name: str) -> list[str]:
     with sqlite3.connect(settings.state_dir / "control.db") as db:
-        return [r[0] for r in db.execute("SELECT document FROM pipeline_versions WHERE name = ? ORDER BY version",
-                                         (name,))]
+        return [
+            r[0] for r in db.execute("SELECT document FROM pipeline_versions WHERE name = ? ORDER BY version", (name,))
+        ]
 
 
 def _deployed_source_url(client, settings, name: str) -> str:

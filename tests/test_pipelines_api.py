@@ -4,6 +4,7 @@ component catalogue, secret redaction, tenant isolation and their audit entries.
 Tenant isolation answers 404 (not 403) for another tenant's pipeline, so a caller cannot learn
 which names exist elsewhere; only `POST /pipelines` with a taken name says 409 (names are global).
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.test_security import login, make_user, op, start_api
 from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
+from tests.test_security import login, make_user, op, start_api
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +31,26 @@ def api(stack_settings):
 
 
 def document(name: str, **extra) -> dict:
-    return {"name": name, "description": "population register",
-            "source": {"kind": "relational.timestamp",
-                       "config": {"url": "postgresql+psycopg://etl:Sup3rSecret@db.example:5432/civil",
-                                  "system": "civil", "table": "population", "timestamp_column": "updated_at"}},
-            "transforms": [{"kind": "trim", "fields": ["name", "phone"]}],
-            "rules": [{"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
-                      {"id": "phone_format", "kind": "regex", "fields": ["phone"], "pattern": "^1\\d{10}$"}],
-            "sink": {"kind": "clickhouse", "config": {"table": "population"}}, **extra}
+    return {
+        "name": name,
+        "description": "population register",
+        "source": {
+            "kind": "relational.timestamp",
+            "config": {
+                "url": "postgresql+psycopg://etl:Sup3rSecret@db.example:5432/civil",
+                "system": "civil",
+                "table": "population",
+                "timestamp_column": "updated_at",
+            },
+        },
+        "transforms": [{"kind": "trim", "fields": ["name", "phone"]}],
+        "rules": [
+            {"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
+            {"id": "phone_format", "kind": "regex", "fields": ["phone"], "pattern": "^1\\d{10}$"},
+        ],
+        "sink": {"kind": "clickhouse", "config": {"table": "population"}},
+        **extra,
+    }
 
 
 def test_crud_versions_diff_and_rollback(api):
@@ -58,7 +71,10 @@ def test_crud_versions_diff_and_rollback(api):
     assert r.json()["version"] == 2 and r.headers["etag"] == '"2"'
 
     versions = httpx.get(base + "/pipelines/pl-crud/versions", headers=dev).json()
-    assert [(v["version"], v["op"], v["author"]) for v in versions] == [(1, "create", "pl-dev-a"), (2, "update", "pl-dev-a")]
+    assert [(v["version"], v["op"], v["author"]) for v in versions] == [
+        (1, "create", "pl-dev-a"),
+        (2, "update", "pl-dev-a"),
+    ]
     changes = httpx.get(base + "/pipelines/pl-crud/diff", headers=dev, params={"from": 1, "to": 2}).json()["changes"]
     assert {"op": "replace", "path": "/description", "old": "population register", "value": "second"} in changes
     assert any(c["op"] == "add" and c["path"] == "/transforms/1" for c in changes)
@@ -92,6 +108,7 @@ def test_a_stale_save_is_refused_and_nothing_is_lost(api):
         d = copy.deepcopy(doc)
         d["description"] = f"writer {i}"
         return httpx.put(base + "/pipelines/pl-race", headers={**alice, "If-Match": '"2"'}, json=d).status_code
+
     with ThreadPoolExecutor(6) as pool:
         codes = sorted(pool.map(save, range(6)))
     assert codes == [200] + [409] * 5
@@ -151,7 +168,10 @@ def test_viewers_read_but_cannot_change(api):
     viewer = login(base, "pl-viewer-a")
     httpx.post(base + "/pipelines", headers=login(base, "pl-dev-a"), json=document("pl-viewed"))
     assert httpx.get(base + "/pipelines/pl-viewed", headers=viewer).status_code == 200
-    assert httpx.put(base + "/pipelines/pl-viewed?version=1", headers=viewer, json=document("pl-viewed")).status_code == 403
+    assert (
+        httpx.put(base + "/pipelines/pl-viewed?version=1", headers=viewer, json=document("pl-viewed")).status_code
+        == 403
+    )
     assert httpx.delete(base + "/pipelines/pl-viewed", headers=viewer).status_code == 403
 
 
@@ -163,17 +183,26 @@ def test_graph_has_source_topics_transforms_rules_and_sink(api):
     nodes = {n["id"]: n for n in g["nodes"]}
     assert nodes["source"]["type"] == "source" and nodes["sink"]["kind"] == "clickhouse"
     assert nodes["topic:raw"]["label"] == "huiliu.civil.default.population"
-    assert nodes["topic:clean"]["label"].endswith(".clean") and nodes["topic:quarantine"]["label"].endswith(".quarantine")
+    assert nodes["topic:clean"]["label"].endswith(".clean") and nodes["topic:quarantine"]["label"].endswith(
+        ".quarantine"
+    )
     edges = {(e["from"], e["to"]) for e in g["edges"]}
-    assert {("source", "topic:raw"), ("topic:raw", "transform:0"), ("transform:0", "rule:name_required"),
-            ("rule:name_required", "rule:phone_format"), ("rule:phone_format", "topic:clean"),
-            ("rule:phone_format", "topic:quarantine"), ("topic:clean", "sink")} <= edges
+    assert {
+        ("source", "topic:raw"),
+        ("topic:raw", "transform:0"),
+        ("transform:0", "rule:name_required"),
+        ("rule:name_required", "rule:phone_format"),
+        ("rule:phone_format", "topic:clean"),
+        ("rule:phone_format", "topic:quarantine"),
+        ("topic:clean", "sink"),
+    } <= edges
 
 
 def test_components_list_every_kind_with_a_settings_schema(api):
     base, _ = api
     from quality_stream import rule_kinds
     from streams.transforms import transform_kinds
+
     body = httpx.get(base + "/components", headers=login(base, "pl-viewer-a"), timeout=60).json()
     kinds = {cat: {c["kind"]: c for c in items} for cat, items in body.items()}
     assert set(kinds["transforms"]) == set(transform_kinds()) and set(kinds["rules"]) == set(rule_kinds())
@@ -186,12 +215,17 @@ def test_pipeline_changes_are_audited(api):
     base, key = api
     entries = httpx.get(base + "/audit", headers=op(key), params={"action": "pipeline.*", "actor": "pl-dev-a"}).json()
     actions = {(e["action"], e["detail"].get("name")) for e in entries}
-    assert {("pipeline.create", "pl-crud"), ("pipeline.update", "pl-crud"), ("pipeline.rollback", "pl-crud"),
-            ("pipeline.delete", "pl-crud")} <= actions
+    assert {
+        ("pipeline.create", "pl-crud"),
+        ("pipeline.update", "pl-crud"),
+        ("pipeline.rollback", "pl-crud"),
+        ("pipeline.delete", "pl-crud"),
+    } <= actions
     stale = [e for e in entries if e["detail"].get("name") == "pl-race" and e["status"] == 409]
     assert stale and stale[0]["outcome"] == "rejected"
     # A tenant-scoped auditor sees only their tenant's entries.
     make_user(base, key, "pl-auditor-b", tenant="tenant-b", roles=["audit-reader"]) if httpx.post(
-        base + "/roles", headers=op(key), json={"name": "audit-reader", "permissions": ["audit:view"]}).status_code == 201 else None
+        base + "/roles", headers=op(key), json={"name": "audit-reader", "permissions": ["audit:view"]}
+    ).status_code == 201 else None
     seen = httpx.get(base + "/audit", headers=login(base, "pl-auditor-b"), params={"limit": 1000}).json()
     assert seen and {e["tenant"] for e in seen} == {"tenant-b"}

@@ -3,6 +3,7 @@
 The registry runs as a real subprocess (`python -m schemas.registry`) so the
 wire format, startup and persistence are exercised exactly as in deployment.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,9 +67,20 @@ class RegistryProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(self.data_dir / f"registry-{port}-{time.time_ns()}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "schemas.registry", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(self.data_dir)],
-            cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "schemas.registry",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -163,8 +175,10 @@ def test_register_and_fetch(client, subject):
 def test_same_schema_same_id_and_version(client, subject, registry, new_client):
     first = client.register_schema(subject, _avro(V1))
     # Whitespace/key-order differences are the same schema (canonical comparison).
-    spaced = json.dumps({"fields": [{"type": "int", "name": "a"}], "namespace": "huiliu.test",
-                         "name": "User", "type": "record"}, indent=4)
+    spaced = json.dumps(
+        {"fields": [{"type": "int", "name": "a"}], "namespace": "huiliu.test", "name": "User", "type": "record"},
+        indent=4,
+    )
     again = new_client().register_schema(subject, _avro(spaced))
     assert again == first
     assert client.get_versions(subject) == [1]
@@ -192,8 +206,14 @@ def test_serialize_deserialize_roundtrip(client, subject, new_client):
 
 def test_schema_references(registry, client, subject, new_client):
     addr_subject = subject + "-address"
-    address = json.dumps({"type": "record", "name": "Address", "namespace": "huiliu.test",
-                          "fields": [{"name": "city", "type": "string"}]})
+    address = json.dumps(
+        {
+            "type": "record",
+            "name": "Address",
+            "namespace": "huiliu.test",
+            "fields": [{"name": "city", "type": "string"}],
+        }
+    )
     client.register_schema(addr_subject, _avro(address))
     user = _record(A, {"name": "home", "type": "huiliu.test.Address"})
     ref = SchemaReference("huiliu.test.Address", addr_subject, 1)
@@ -206,8 +226,9 @@ def test_schema_references(registry, client, subject, new_client):
     assert _error(lambda: client.delete_subject(addr_subject)).error_code == 42206
     topic = subject[: -len("-value")]
     ctx = SerializationContext(topic, MessageField.VALUE)
-    serializer = AvroSerializer(client, Schema(user, "AVRO", [ref]), conf={"auto.register.schemas": False,
-                                                                         "use.latest.version": True})
+    serializer = AvroSerializer(
+        client, Schema(user, "AVRO", [ref]), conf={"auto.register.schemas": False, "use.latest.version": True}
+    )
     payload = serializer({"a": 1, "home": {"city": "Hangzhou"}}, ctx)
     assert int.from_bytes(payload[1:5], "big") == user_id
     assert AvroDeserializer(new_client())(payload, ctx) == {"a": 1, "home": {"city": "Hangzhou"}}

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
 
-from quality_stream import (BatchVerdict, LookupTable, RuleConfigError, RuleSet, TTLStore, Violation,
-                            register_rule, rule_kinds)
+from quality_stream import (
+    BatchVerdict,
+    LookupTable,
+    RuleConfigError,
+    RuleSet,
+    TTLStore,
+    Violation,
+    register_rule,
+    rule_kinds,
+)
 from quality_stream.expr import ExpressionError, compile_expr
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def one(cfg: dict, rows: list[dict], **kw) -> BatchVerdict:
@@ -24,22 +32,40 @@ def failed(verdict: BatchVerdict) -> list[int]:
 
 
 def test_minimal_core_contract():
-    rules = RuleSet.from_config([
-        {"id": "name_required", "kind": "required", "fields": ["name"], "dimension": "completeness",
-         "severity": "reject", "message": "name is required"},
-        {"id": "phone_format", "kind": "regex", "fields": ["phone"], "pattern": r"^1[3-9]\d{9}$",
-         "dimension": "validity", "severity": "reject"},
-    ])
+    rules = RuleSet.from_config(
+        [
+            {
+                "id": "name_required",
+                "kind": "required",
+                "fields": ["name"],
+                "dimension": "completeness",
+                "severity": "reject",
+                "message": "name is required",
+            },
+            {
+                "id": "phone_format",
+                "kind": "regex",
+                "fields": ["phone"],
+                "pattern": r"^1[3-9]\d{9}$",
+                "dimension": "validity",
+                "severity": "reject",
+            },
+        ]
+    )
     rows = [{"name": "张三", "phone": "13800138000"}, {"name": None, "phone": "12345"}, {"phone": "13900139000"}]
     v = rules.evaluate(rows)
     assert v.valid_rows == [0]
-    assert v.rejected[1] == [Violation("name_required", "name", "name is required", "reject", "completeness"),
-                             Violation("phone_format", "phone", v.rejected[1][1].message, "reject", "validity")]
+    assert v.rejected[1] == [
+        Violation("name_required", "name", "name is required", "reject", "completeness"),
+        Violation("phone_format", "phone", v.rejected[1][1].message, "reject", "validity"),
+    ]
     assert [x.rule_id for x in v.rejected[2]] == ["name_required"]
     assert v.warnings == {}
     rules.evaluate(rows)
-    assert rules.counters == {"name_required": {"evaluated": 6, "failed": 4},
-                              "phone_format": {"evaluated": 6, "failed": 2}}
+    assert rules.counters == {
+        "name_required": {"evaluated": 6, "failed": 4},
+        "phone_format": {"evaluated": 6, "failed": 2},
+    }
 
 
 def test_warn_severity_keeps_row_valid():
@@ -102,8 +128,10 @@ def test_in_set_values_and_code_set():
 
 
 def test_reference_lookup_updates_between_batches():
-    rs = RuleSet.from_config([{"id": "org", "kind": "reference", "fields": ["org"], "table": "orgs"}],
-                             lookups={"orgs": {"A01": {"name": "市局"}}})
+    rs = RuleSet.from_config(
+        [{"id": "org", "kind": "reference", "fields": ["org"], "table": "orgs"}],
+        lookups={"orgs": {"A01": {"name": "市局"}}},
+    )
     assert failed(rs.evaluate([{"org": "A01"}, {"org": "B02"}])) == [1]
     rs.lookup("orgs").upsert("B02", {"name": "区局"})
     rs.lookup("orgs").delete("A01")  # tombstone from the compacted topic
@@ -112,15 +140,18 @@ def test_reference_lookup_updates_between_batches():
 
 def test_reference_empty_table_passes_until_loaded():
     assert failed(one({"kind": "reference", "fields": ["org"], "table": "orgs"}, [{"org": "X"}])) == []
-    assert failed(one({"kind": "reference", "fields": ["org"], "table": "orgs", "pass_when_empty": False},
-                      [{"org": "X"}])) == [0]
+    assert failed(
+        one({"kind": "reference", "fields": ["org"], "table": "orgs", "pass_when_empty": False}, [{"org": "X"}])
+    ) == [0]
 
 
 def test_expression_consistency_with_when_and_nulls():
-    rows = [{"s": "2024-01-01", "e": "2024-02-01", "st": "closed"},
-            {"s": "2024-03-01", "e": "2024-02-01", "st": "closed"},
-            {"s": "2024-03-01", "e": None, "st": "closed"},
-            {"s": "2024-03-01", "e": "2024-02-01", "st": "open"}]
+    rows = [
+        {"s": "2024-01-01", "e": "2024-02-01", "st": "closed"},
+        {"s": "2024-03-01", "e": "2024-02-01", "st": "closed"},
+        {"s": "2024-03-01", "e": None, "st": "closed"},
+        {"s": "2024-03-01", "e": "2024-02-01", "st": "open"},
+    ]
     cfg = {"kind": "expression", "expr": "date(e) >= date(s)", "when": "st == 'closed'", "fields": ["e"]}
     v = one(cfg, rows)
     assert failed(v) == [1]
@@ -147,11 +178,16 @@ def test_unique_within_batch_and_across_batches_with_ttl():
 
 
 def test_unique_event_time_window():
-    rs = RuleSet.from_config([{"id": "u", "kind": "unique", "fields": ["k", "t2"], "window_seconds": 3600,
-                               "time_field": "ts"}])
+    rs = RuleSet.from_config(
+        [{"id": "u", "kind": "unique", "fields": ["k", "t2"], "window_seconds": 3600, "time_field": "ts"}]
+    )
     t0 = datetime(2026, 1, 1, 8, 0)
-    rows = [{"k": 1, "t2": "x", "ts": t0}, {"k": 1, "t2": "x", "ts": t0 + timedelta(minutes=10)},
-            {"k": 1, "t2": "x", "ts": t0 + timedelta(hours=5)}, {"k": 1, "t2": "y", "ts": t0}]
+    rows = [
+        {"k": 1, "t2": "x", "ts": t0},
+        {"k": 1, "t2": "x", "ts": t0 + timedelta(minutes=10)},
+        {"k": 1, "t2": "x", "ts": t0 + timedelta(hours=5)},
+        {"k": 1, "t2": "y", "ts": t0},
+    ]
     assert failed(rs.evaluate(rows)) == [1]
 
 
@@ -163,11 +199,17 @@ def test_ttl_store_is_bounded():
 
 
 def test_freshness():
-    rows = [{"ts": NOW - timedelta(seconds=10)}, {"ts": NOW - timedelta(hours=2)},
-            {"ts": NOW + timedelta(hours=1)}, {"ts": None}]
+    rows = [
+        {"ts": NOW - timedelta(seconds=10)},
+        {"ts": NOW - timedelta(hours=2)},
+        {"ts": NOW + timedelta(hours=1)},
+        {"ts": None},
+    ]
     assert failed(one({"kind": "freshness", "fields": ["ts"], "max_age_seconds": 600}, rows)) == [1, 2]
-    epoch_ms = [{"ts": int((NOW - timedelta(seconds=5)).timestamp() * 1000)},
-                {"ts": int((NOW - timedelta(days=1)).timestamp() * 1000)}]
+    epoch_ms = [
+        {"ts": int((NOW - timedelta(seconds=5)).timestamp() * 1000)},
+        {"ts": int((NOW - timedelta(days=1)).timestamp() * 1000)},
+    ]
     assert failed(one({"kind": "freshness", "fields": ["ts"], "max_age_seconds": 600}, epoch_ms)) == [1]
     # Naive strings are Beijing time: 20:00 Beijing == 12:00 UTC == NOW.
     naive = [{"ts": "2026-11-25 19:59:00"}, {"ts": "2026-11-25 12:00:00"}]
@@ -190,26 +232,39 @@ def _sum_ok(df: pl.DataFrame, total: str) -> pl.Series:
 
 
 def test_custom_rules():
-    assert failed(one({"kind": "custom", "function": "even", "fields": ["n"]}, [{"n": 2}, {"n": 3}, {"n": None}])) == [1]
-    assert failed(one({"kind": "custom", "function": "startswith", "fields": ["c"], "params": {"prefix": "37"}},
-                      [{"c": "370102"}, {"c": "110101"}])) == [1]
-    assert failed(one({"kind": "custom", "function": "sum_ok", "params": {"total": "t"}},
-                      [{"a": 1, "b": 2, "t": 3}, {"a": 1, "b": 2, "t": 4}])) == [1]
+    assert failed(one({"kind": "custom", "function": "even", "fields": ["n"]}, [{"n": 2}, {"n": 3}, {"n": None}])) == [
+        1
+    ]
+    assert failed(
+        one(
+            {"kind": "custom", "function": "startswith", "fields": ["c"], "params": {"prefix": "37"}},
+            [{"c": "370102"}, {"c": "110101"}],
+        )
+    ) == [1]
+    assert failed(
+        one(
+            {"kind": "custom", "function": "sum_ok", "params": {"total": "t"}},
+            [{"a": 1, "b": 2, "t": 3}, {"a": 1, "b": 2, "t": 4}],
+        )
+    ) == [1]
 
 
-@pytest.mark.parametrize("cfg, field", [
-    ({"id": "r1", "kind": "regex", "fields": ["a"], "pattern": "("}, "pattern"),
-    ({"id": "r2", "kind": "range", "fields": ["a"], "mn": 1}, "mn"),
-    ({"id": "r3", "kind": "nope", "fields": ["a"]}, "kind"),
-    ({"id": "r4", "kind": "required", "fields": []}, "fields"),
-    ({"id": "r5", "kind": "required", "fields": ["a"], "severity": "fatal"}, "severity"),
-    ({"id": "r6", "kind": "required", "fields": ["a"], "dimension": "beauty"}, "dimension"),
-    ({"id": "r7", "kind": "expression", "expr": "__import__('os')"}, "expr"),
-    ({"id": "r8", "kind": "custom", "function": "not_registered", "fields": ["a"]}, "function"),
-    ({"id": "r9", "kind": "in_set", "fields": ["a"], "code_set": "no_such_set"}, "code_set"),
-    ({"id": "r10", "kind": "unique", "fields": ["a"]}, "window_seconds"),
-    ({"id": "r11", "kind": "citizen_id", "fields": ["a"], "allow_15_digit": "maybe"}, "allow_15_digit"),
-])
+@pytest.mark.parametrize(
+    "cfg, field",
+    [
+        ({"id": "r1", "kind": "regex", "fields": ["a"], "pattern": "("}, "pattern"),
+        ({"id": "r2", "kind": "range", "fields": ["a"], "mn": 1}, "mn"),
+        ({"id": "r3", "kind": "nope", "fields": ["a"]}, "kind"),
+        ({"id": "r4", "kind": "required", "fields": []}, "fields"),
+        ({"id": "r5", "kind": "required", "fields": ["a"], "severity": "fatal"}, "severity"),
+        ({"id": "r6", "kind": "required", "fields": ["a"], "dimension": "beauty"}, "dimension"),
+        ({"id": "r7", "kind": "expression", "expr": "__import__('os')"}, "expr"),
+        ({"id": "r8", "kind": "custom", "function": "not_registered", "fields": ["a"]}, "function"),
+        ({"id": "r9", "kind": "in_set", "fields": ["a"], "code_set": "no_such_set"}, "code_set"),
+        ({"id": "r10", "kind": "unique", "fields": ["a"]}, "window_seconds"),
+        ({"id": "r11", "kind": "citizen_id", "fields": ["a"], "allow_15_digit": "maybe"}, "allow_15_digit"),
+    ],
+)
 def test_bad_rule_definitions_name_rule_and_field(cfg, field):
     with pytest.raises(RuleConfigError) as exc:
         RuleSet.from_config([cfg])
@@ -224,10 +279,31 @@ def test_duplicate_ids_refused():
 
 def test_rule_kinds_expose_json_schema():
     kinds = rule_kinds()
-    for k in ["required", "not_blank", "type", "length", "regex", "range", "date_range", "in_set", "reference",
-              "expression", "unique", "freshness", "custom", "citizen_id", "social_credit_code", "org_code",
-              "division_code", "gender_code", "mobile", "landline", "postal_code", "id_matches_birth_gender",
-              "id_division_known"]:
+    for k in [
+        "required",
+        "not_blank",
+        "type",
+        "length",
+        "regex",
+        "range",
+        "date_range",
+        "in_set",
+        "reference",
+        "expression",
+        "unique",
+        "freshness",
+        "custom",
+        "citizen_id",
+        "social_credit_code",
+        "org_code",
+        "division_code",
+        "gender_code",
+        "mobile",
+        "landline",
+        "postal_code",
+        "id_matches_birth_gender",
+        "id_division_known",
+    ]:
         assert kinds[k]["type"] == "object" and "properties" in kinds[k], k
     assert "pattern" in kinds["regex"]["required"]
 

@@ -1,5 +1,6 @@
 """Scheduling over HTTP against real API processes: cron (seconds field), dependencies, the
 third-party trigger, run history, no double firing with two API processes, pipeline.capture."""
+
 from __future__ import annotations
 
 import time
@@ -7,8 +8,12 @@ import time
 import yaml
 
 from deploy.demo.seed import seed
-from tests.api_process import api_client  # noqa: F401 - a fixture: api
-from tests.api_process import start_api, stop_api, wait_for
+from tests.api_process import (
+    api_client,  # noqa: F401 - a fixture: api
+    start_api,
+    stop_api,
+    wait_for,
+)
 
 TEMPLATE = "deploy/demo/population.yaml"
 
@@ -19,13 +24,21 @@ def runs(api, name):
 
 def test_cron_schedule_fires_every_two_seconds_with_history(api):
     # 6 fields: croniter reads the last one as seconds, so a test need not wait for minutes.
-    r = api.post("/schedules", json={"name": "every-2s", "action": "noop", "params": {"count": 7},
-                                     "cron": "* * * * * */2"})
+    r = api.post(
+        "/schedules", json={"name": "every-2s", "action": "noop", "params": {"count": 7}, "cron": "* * * * * */2"}
+    )
     assert r.status_code == 201, r.text
-    got = wait_for(lambda: len(done := [x for x in runs(api, "every-2s") if x["status"] == "succeeded"]) >= 2
-                   and done, timeout=15)
-    assert all(x["trigger"] == "cron" and x["counts"] == {"count": 7} and x["duration_ms"] is not None
-               and x["finished_at"] and x["error"] is None for x in got)
+    got = wait_for(
+        lambda: len(done := [x for x in runs(api, "every-2s") if x["status"] == "succeeded"]) >= 2 and done, timeout=15
+    )
+    assert all(
+        x["trigger"] == "cron"
+        and x["counts"] == {"count": 7}
+        and x["duration_ms"] is not None
+        and x["finished_at"]
+        and x["error"] is None
+        for x in got
+    )
     fired = [int(x["fire_key"].split("T")[1][6:8]) for x in got]
     assert all(s % 2 == 0 for s in fired), got  # seconds of the firing times
     api.patch("/schedules/every-2s", json={"enabled": False})
@@ -37,8 +50,12 @@ def test_cron_schedule_fires_every_two_seconds_with_history(api):
 
 def test_dependent_schedule_runs_after_its_parent_succeeded(api):
     assert api.post("/schedules", json={"name": "extract", "action": "noop", "params": {"count": 1}}).status_code == 201
-    assert api.post("/schedules", json={"name": "load", "action": "noop", "params": {"count": 2},
-                                        "depends_on": ["extract"]}).status_code == 201
+    assert (
+        api.post(
+            "/schedules", json={"name": "load", "action": "noop", "params": {"count": 2}, "depends_on": ["extract"]}
+        ).status_code
+        == 201
+    )
     assert runs(api, "load") == []
     parent = api.post("/schedules/extract/run").json()
     assert parent["trigger"] == "manual"
@@ -99,15 +116,18 @@ def test_pipeline_capture_action_publishes_the_source_rows(api, tmp_path, stack_
     doc = yaml.safe_load(open(TEMPLATE, encoding="utf-8"))
     doc["name"] = "sched-capture"
     doc["source"]["config"].update(url=url, system="civil_sched")
-    r = api.post("/schedules", json={"name": "capture-population", "action": "pipeline.capture",
-                                     "params": {"document": doc}})
+    r = api.post(
+        "/schedules", json={"name": "capture-population", "action": "pipeline.capture", "params": {"document": doc}}
+    )
     assert r.status_code == 201, r.text
     run = api.post("/schedules/capture-population/run").json()
-    done = wait_for(lambda: (x := api.get(f"/schedule-runs/{run['id']}").json())["status"] != "running" and x,
-                    timeout=90)
+    done = wait_for(
+        lambda: (x := api.get(f"/schedule-runs/{run['id']}").json())["status"] != "running" and x, timeout=90
+    )
     assert done["status"] == "succeeded", done
     assert done["counts"] == {"published": 40}
     again = api.post("/schedules/capture-population/run").json()  # offsets stored: nothing new
-    done = wait_for(lambda: (x := api.get(f"/schedule-runs/{again['id']}").json())["status"] != "running" and x,
-                    timeout=90)
+    done = wait_for(
+        lambda: (x := api.get(f"/schedule-runs/{again['id']}").json())["status"] != "running" and x, timeout=90
+    )
     assert done["counts"] == {"published": 0}

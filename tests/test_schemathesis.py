@@ -4,6 +4,7 @@ schemathesis sends, the API never answers 5xx. A few examples per operation keep
 Runs the `st` CLI against the real server (same start-up as the other API tests); on failure the
 CLI's report (with reproducing curl commands, secrets sanitised) is the assertion message.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,11 +31,32 @@ def api(stack_settings):
 def test_no_operation_answers_a_server_error(api, tmp_path):
     base, key = api
     st = Path(sys.executable).with_name("st")
-    cmd = [str(st), "run", f"{base}/openapi.json", "--header", f"X-API-Key: {key}",
-           "--checks", "not_a_server_error", "--max-examples", str(MAX_EXAMPLES),
-           "--phases", "examples,fuzzing", "--workers", "1", "--seed", "20261125",
-           "--request-timeout", "30", "--no-shrink", "--suppress-health-check", "all",
-           "--report", "junit", "--report-dir", str(tmp_path)]
+    cmd = [
+        str(st),
+        "run",
+        f"{base}/openapi.json",
+        "--header",
+        f"X-API-Key: {key}",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--phases",
+        "examples,fuzzing",
+        "--workers",
+        "1",
+        "--seed",
+        "20261125",
+        "--request-timeout",
+        "30",
+        "--no-shrink",
+        "--suppress-health-check",
+        "all",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=540)
     output = result.stdout + result.stderr
     assert key not in output

@@ -1,5 +1,6 @@
 """Authentication, users and roles, API keys, lock-out and the audit log, over HTTP against a real
 uvicorn process (the same way tests/test_api.py starts it)."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,9 @@ PASSWORD = "correct-horse-9"
 def start_api(stack_settings):
     """A real API process on the session's port; yields (base url, operator key)."""
     env = {**os.environ, **settings_env(stack_settings)}
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     base = f"http://{stack_settings.api_host}:{stack_settings.api_port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -49,8 +51,11 @@ def op(key: str) -> dict:
 
 
 def make_user(base, key, username, roles=(), tenant="t1", **extra) -> None:
-    r = httpx.post(base + "/users", headers=op(key), json={"username": username, "password": PASSWORD,
-                                                          "tenant": tenant, "roles": list(roles), **extra})
+    r = httpx.post(
+        base + "/users",
+        headers=op(key),
+        json={"username": username, "password": PASSWORD, "tenant": tenant, "roles": list(roles), **extra},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -89,8 +94,10 @@ def test_wrong_password_and_unknown_user_look_the_same(api):
 def test_five_failures_lock_the_account_until_an_admin_unlocks_it(api):
     base, key = api
     make_user(base, key, "sec-locked")
-    codes = [httpx.post(base + "/auth/token", data={"username": "sec-locked", "password": "bad-guess-1"}).status_code
-             for _ in range(5)]
+    codes = [
+        httpx.post(base + "/auth/token", data={"username": "sec-locked", "password": "bad-guess-1"}).status_code
+        for _ in range(5)
+    ]
     assert codes == [401, 401, 401, 401, 423]
     r = httpx.post(base + "/auth/token", data={"username": "sec-locked", "password": PASSWORD})
     assert r.status_code == 423 and "locked" in r.json()["detail"]
@@ -144,7 +151,14 @@ def test_passwords_never_come_back_and_are_stored_as_argon2(api, stack_settings)
 
 def test_user_managers_cannot_grant_more_than_they_hold_or_reach_other_tenants(api):
     base, key = api
-    httpx.post(base + "/roles", headers=op(key), json={"name": "user-admin", "permissions": ["users:manage", "pipeline:view", "ops:view", "imports:view", "metadata:view"]})
+    httpx.post(
+        base + "/roles",
+        headers=op(key),
+        json={
+            "name": "user-admin",
+            "permissions": ["users:manage", "pipeline:view", "ops:view", "imports:view", "metadata:view"],
+        },
+    )
     make_user(base, key, "sec-ua", roles=["user-admin"], tenant="t1")
     make_user(base, key, "sec-other", tenant="t2")
     ua = login(base, "sec-ua")
@@ -192,7 +206,9 @@ def test_audit_records_changes_and_denials_with_who_and_where(api):
     denied = httpx.get(base + "/audit", headers=op(key), params={"actor": "sec-audited", "outcome": "denied"}).json()
     # A denial happens before the handler names its action: the entry has the route and the permission.
     assert {(e["action"], e["permission"], e["status"]) for e in denied} >= {
-        ("POST /users", "users:manage", 403), ("auth.login", None, 401)}
+        ("POST /users", "users:manage", 403),
+        ("auth.login", None, 401),
+    }
     assert all(PASSWORD not in str(e) for e in entries)
     assert httpx.get(base + "/audit", headers=headers).status_code == 403
 

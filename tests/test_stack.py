@@ -2,6 +2,7 @@
 
 Uses only ports 29081, 29092-29093, 29000 and 29123 so it can run next to other engineers' tests.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -120,15 +121,17 @@ def test_produce_and_consume_through_broker(stack):
     producer.produce(topic, key=b"k", value=b"hello huiliu")
     assert producer.flush(10) == 0
 
-    consumer = Consumer({
-        "bootstrap.servers": BROKER,
-        "group.id": f"g-{topic}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        # tansu holds a group join for about the session timeout (default 45 s): keep it short
-        "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 500,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BROKER,
+            "group.id": f"g-{topic}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            # tansu holds a group join for about the session timeout (default 45 s): keep it short
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+        }
+    )
     try:
         consumer.subscribe([topic])
         deadline = time.monotonic() + 30

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
 
 from quality_stream import RuleSet
-from quality_stream.standards.citizen_id import (check_char, citizen_id_problem, gender_from_id,
-                                                 upgrade_15_to_18)
+from quality_stream.standards.citizen_id import check_char, citizen_id_problem, gender_from_id, upgrade_15_to_18
 from quality_stream.standards.contact import landline_valid, mobile_valid, postal_code_valid
-from quality_stream.standards.credit_code import (credit_check_char, credit_code_valid, org_check_char,
-                                                  org_code_valid)
+from quality_stream.standards.credit_code import credit_check_char, credit_code_valid, org_check_char, org_code_valid
 from quality_stream.standards.division import division_name, divisions, is_known_division
 
-NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
 # Worked examples printed in GB 11643-1999 itself.
 GB_EXAMPLE_F = "11010519491231002X"  # Beijing Chaoyang, 1949-12-31, female, check X
 GB_EXAMPLE_M = "440524188001010014"  # Guangdong Shantou, 1880-01-01, male
@@ -44,8 +42,16 @@ def test_citizen_id_rule_vectorised():
     good = body + check_char(body)
     bad_check = body + ("0" if good[-1] != "0" else "1")
     feb30 = "11010519490230002"
-    rows = [{"id": GB_EXAMPLE_F}, {"id": GB_EXAMPLE_M}, {"id": good}, {"id": bad_check},
-            {"id": feb30 + check_char(feb30)}, {"id": "11010519491231002"}, {"id": None}, {"id": "ABCDEFGHIJKLMNOPQR"}]
+    rows = [
+        {"id": GB_EXAMPLE_F},
+        {"id": GB_EXAMPLE_M},
+        {"id": good},
+        {"id": bad_check},
+        {"id": feb30 + check_char(feb30)},
+        {"id": "11010519491231002"},
+        {"id": None},
+        {"id": "ABCDEFGHIJKLMNOPQR"},
+    ]
     assert failing({"kind": "citizen_id", "fields": ["id"]}, rows) == [3, 4, 5, 7]
 
 
@@ -91,8 +97,14 @@ def test_social_credit_code():
     assert credit_code_valid(computed)
     assert not credit_code_valid("91350100M000100Y44")
     assert not credit_code_valid("91350100M000100I43")  # I is not in the GB 32100 alphabet
-    rows = [{"c": published}, {"c": computed}, {"c": "91350100M000100Y44"}, {"c": "9135010"}, {"c": None},
-            {"c": published.lower()}]
+    rows = [
+        {"c": published},
+        {"c": computed},
+        {"c": "91350100M000100Y44"},
+        {"c": "9135010"},
+        {"c": None},
+        {"c": published.lower()},
+    ]
     assert failing({"kind": "social_credit_code", "fields": ["c"]}, rows) == [2, 3]
 
 
@@ -132,19 +144,37 @@ def test_gender_code():
     assert failing({"kind": "gender_code", "fields": ["g"]}, rows) == [4, 5]
 
 
-@pytest.mark.parametrize("value, ok", [
-    ("13800138000", True), ("19912345678", True), ("+8613800138000", True), ("+86 13800138000", True),
-    ("008613800138000", True), ("12800138000", False), ("1380013800", False), ("23800138000", False),
-])
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("13800138000", True),
+        ("19912345678", True),
+        ("+8613800138000", True),
+        ("+86 13800138000", True),
+        ("008613800138000", True),
+        ("12800138000", False),
+        ("1380013800", False),
+        ("23800138000", False),
+    ],
+)
 def test_mobile(value, ok):
     assert mobile_valid(value) is ok
     assert failing({"kind": "mobile", "fields": ["p"]}, [{"p": value}]) == ([] if ok else [0])
 
 
-@pytest.mark.parametrize("value, ok", [
-    ("010-62345678", True), ("0531-8612345", True), ("02112345678", True), ("0755-23456789-123", True),
-    ("+86-10-62345678", True), ("12345678", False), ("010-1234567890", False), ("010-02345678", False),
-])
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("010-62345678", True),
+        ("0531-8612345", True),
+        ("02112345678", True),
+        ("0755-23456789-123", True),
+        ("+86-10-62345678", True),
+        ("12345678", False),
+        ("010-1234567890", False),
+        ("010-02345678", False),
+    ],
+)
 def test_landline(value, ok):
     assert landline_valid(value) is ok
     assert failing({"kind": "landline", "fields": ["t"]}, [{"t": value}]) == ([] if ok else [0])
@@ -163,6 +193,7 @@ def test_postal_code():
 def test_standards_vectorised_over_many_rows():
     ids = [GB_EXAMPLE_F, GB_EXAMPLE_M, "110105194912310021"] * 2000
     v = RuleSet.from_config([{"id": "c", "kind": "citizen_id", "fields": ["id"]}]).evaluate(
-        [{"id": x} for x in ids], now=NOW)
+        [{"id": x} for x in ids], now=NOW
+    )
     assert len(v.valid_rows) == 4000 and len(v.rejected) == 2000
     assert pl.Series(list(v.rejected)).min() == 2

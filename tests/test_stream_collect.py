@@ -3,6 +3,7 @@ through rename and copytruncate rotation, multi-line records, and resume across 
 
 Listeners bind 127.0.0.1:45210-45219; the Kafka tests use the session's real broker.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,13 @@ from tests.test_files_sources import consume
 def test_syslog_rfc5424_rfc3164_and_rejects():
     m = parse('<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - [a@1 k="v\\]x"][b@2] %% It\'s time')
     assert (m["facility"], m["severity"], m["hostname"], m["app_name"], m["procid"], m["msgid"]) == (
-        20, 5, "192.0.2.1", "myproc", "8710", None)
+        20,
+        5,
+        "192.0.2.1",
+        "myproc",
+        "8710",
+        None,
+    )
     assert m["structured_data"] == '[a@1 k="v\\]x"][b@2]' and m["message"] == "%% It's time"
     m = parse("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8")
     assert (m["format"], m["hostname"], m["app_name"], m["message"][:9]) == ("rfc3164", "mymachine", "su", "'su root'")
@@ -46,16 +53,24 @@ def wait_until(cond, timeout=10.0):
 
 def test_tcp_syslog_into_kafka_with_quarantine(stack_settings):
     table = f"s{uuid.uuid4().hex[:8]}"
-    task = SocketSourceTask(SocketSourceConfig(name=f"sock-{table}", system="net_t", table=table, host="127.0.0.1",
-                                               port=45210, parse="syslog"))
-    rt = SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
-                          codec=WireCodec(stack_settings.schema_registry_url),
-                          control_db_url=stack_settings.resolved_control_db_url)
+    task = SocketSourceTask(
+        SocketSourceConfig(
+            name=f"sock-{table}", system="net_t", table=table, host="127.0.0.1", port=45210, parse="syslog"
+        )
+    )
+    rt = SourceRuntime(
+        task,
+        bootstrap=stack_settings.kafka_bootstrap,
+        codec=WireCodec(stack_settings.schema_registry_url),
+        control_db_url=stack_settings.resolved_control_db_url,
+    )
     rt.start()
     try:
         with socket.create_connection(("127.0.0.1", 45210)) as s:
-            s.sendall(b"<13>Feb  5 17:32:18 host1 app[1]: one\n<14>1 2024-01-01T00:00:00Z h2 app - - - two\r\n"
-                      b"garbage line\n<15>Feb  5 17:32:19 host1 app: three")
+            s.sendall(
+                b"<13>Feb  5 17:32:18 host1 app[1]: one\n<14>1 2024-01-01T00:00:00Z h2 app - - - two\r\n"
+                b"garbage line\n<15>Feb  5 17:32:19 host1 app: three"
+            )
         assert wait_until(lambda: task.stats["received"] == 4)
         assert rt.drain() == 4
     finally:
@@ -71,10 +86,13 @@ def test_tcp_syslog_into_kafka_with_quarantine(stack_settings):
 
 
 def test_length_prefixed_and_octet_framing_and_oversize_is_counted():
-    for port, framing, encode in ((45211, "length", lambda b: struct.pack(">I", len(b)) + b),
-                                  (45213, "octet", lambda b: b"%d " % len(b) + b)):
-        task = SocketSourceTask(SocketSourceConfig(name="f", system="s", host="127.0.0.1", port=port,
-                                                   framing=framing, max_frame_bytes=100))
+    for port, framing, encode in (
+        (45211, "length", lambda b: struct.pack(">I", len(b)) + b),
+        (45213, "octet", lambda b: b"%d " % len(b) + b),
+    ):
+        task = SocketSourceTask(
+            SocketSourceConfig(name="f", system="s", host="127.0.0.1", port=port, framing=framing, max_frame_bytes=100)
+        )
         task.start({})
         try:
             with socket.create_connection(("127.0.0.1", port)) as s:
@@ -82,7 +100,7 @@ def test_length_prefixed_and_octet_framing_and_oversize_is_counted():
                 s.sendall(payload[:7])
                 time.sleep(0.1)
                 s.sendall(payload[7:] + encode(b"y" * 500))
-            assert wait_until(lambda: task.stats["dropped_oversize"] == 1)
+            assert wait_until(lambda task=task: task.stats["dropped_oversize"] == 1)
             events = task.poll().events
             assert [e.after["message"] for e in events] == ["多行\nmessage", "x" * 50]
             assert task.take_counters() == {"dropped_buffer_full": 0, "dropped_oversize": 1}
@@ -92,8 +110,9 @@ def test_length_prefixed_and_octet_framing_and_oversize_is_counted():
 
 
 def test_udp_full_buffer_drops_are_counted_never_silent():
-    task = SocketSourceTask(SocketSourceConfig(name="u", system="s", protocol="udp", host="127.0.0.1", port=45212,
-                                               buffer_size=5))
+    task = SocketSourceTask(
+        SocketSourceConfig(name="u", system="s", protocol="udp", host="127.0.0.1", port=45212, buffer_size=5)
+    )
     task.start({})
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -160,9 +179,12 @@ def test_tail_resumes_across_restart_and_rotation_while_down(stack_settings, tmp
 
     def runtime():
         task = TailSourceTask(TailSourceConfig(name=name, system="logs_t", table=table, paths=[str(log)]))
-        return task, SourceRuntime(task, bootstrap=stack_settings.kafka_bootstrap,
-                                      codec=WireCodec(stack_settings.schema_registry_url),
-                                      control_db_url=stack_settings.resolved_control_db_url)
+        return task, SourceRuntime(
+            task,
+            bootstrap=stack_settings.kafka_bootstrap,
+            codec=WireCodec(stack_settings.schema_registry_url),
+            control_db_url=stack_settings.resolved_control_db_url,
+        )
 
     log.write_text("".join(f"a{i}\n" for i in range(100)))
     task, rt = runtime()

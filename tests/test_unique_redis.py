@@ -3,18 +3,19 @@
 Each test uses its own key prefix and deletes its keys afterwards, so parallel sessions and
 re-runs do not see each other's state.
 """
+
 from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 
 from quality_stream import RedisStore, RuleSet, TTLStore
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -40,8 +41,10 @@ def failed(verdict) -> list[int]:
 
 
 def rules(store, **extra) -> RuleSet:
-    return RuleSet.from_config([{"id": "u", "kind": "unique", "fields": ["k"], "window_seconds": 60,
-                                 "store": "redis", **extra}], stores={"redis": store})
+    return RuleSet.from_config(
+        [{"id": "u", "kind": "unique", "fields": ["k"], "window_seconds": 60, "store": "redis", **extra}],
+        stores={"redis": store},
+    )
 
 
 def test_within_batch_and_across_batches_like_ttl_store(store):
@@ -62,11 +65,26 @@ def test_same_answers_as_ttl_store(store):
 
 
 def test_event_time_window(store):
-    rs = RuleSet.from_config([{"id": "u", "kind": "unique", "fields": ["k", "t2"], "window_seconds": 3600,
-                               "time_field": "ts", "store": "redis"}], stores={"redis": store})
+    rs = RuleSet.from_config(
+        [
+            {
+                "id": "u",
+                "kind": "unique",
+                "fields": ["k", "t2"],
+                "window_seconds": 3600,
+                "time_field": "ts",
+                "store": "redis",
+            }
+        ],
+        stores={"redis": store},
+    )
     t0 = datetime(2026, 1, 1, 8, 0)
-    rows = [{"k": 1, "t2": "x", "ts": t0}, {"k": 1, "t2": "x", "ts": t0 + timedelta(minutes=10)},
-            {"k": 1, "t2": "x", "ts": t0 + timedelta(hours=5)}, {"k": 1, "t2": "y", "ts": t0}]
+    rows = [
+        {"k": 1, "t2": "x", "ts": t0},
+        {"k": 1, "t2": "x", "ts": t0 + timedelta(minutes=10)},
+        {"k": 1, "t2": "x", "ts": t0 + timedelta(hours=5)},
+        {"k": 1, "t2": "y", "ts": t0},
+    ]
     assert failed(rs.evaluate(rows)) == [1]
 
 

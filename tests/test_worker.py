@@ -5,6 +5,7 @@ within the lease time and capture continues with no row lost; a third worker joi
 fair share. A lost source table is retried with backoff (RUNNING + `retrying` detail), recovers,
 and becomes FAILED with a trace after the attempts run out; restart brings it back.
 """
+
 from __future__ import annotations
 
 import threading
@@ -15,8 +16,16 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from schemas.naming import topic_name
-from tests.connect_cluster import (TopicReader, api_and_workers, insert_rows, make_table, start_worker, stop,
-                                timestamp_config, wait_until)
+from tests.connect_cluster import (
+    TopicReader,
+    api_and_workers,
+    insert_rows,
+    make_table,
+    start_worker,
+    stop,
+    timestamp_config,
+    wait_until,
+)
 
 RUN = uuid.uuid4().hex[:6]
 LEASE = 3.0
@@ -24,8 +33,9 @@ LEASE = 3.0
 
 @pytest.fixture(scope="module")
 def cluster(stack_settings, tmp_path_factory):
-    with api_and_workers(stack_settings, tmp_path_factory.mktemp("worker-logs"), [f"wa-{RUN}", f"wb-{RUN}"],
-                         LEASE) as state:
+    with api_and_workers(
+        stack_settings, tmp_path_factory.mktemp("worker-logs"), [f"wa-{RUN}", f"wb-{RUN}"], LEASE
+    ) as state:
         yield state
 
 
@@ -44,7 +54,12 @@ def test_lost_table_is_retried_with_backoff_then_fails_and_restart_recovers(clus
     table, name = f"flaky_{RUN}", f"flaky-{RUN}"
     make_table(pg_url, table)
     insert_rows(pg_url, table, range(1, 6))
-    assert client.post("/connectors", json={"name": name, "config": timestamp_config(pg_url, table, f"fl{RUN}")}).status_code == 201
+    assert (
+        client.post(
+            "/connectors", json={"name": name, "config": timestamp_config(pg_url, table, f"fl{RUN}")}
+        ).status_code
+        == 201
+    )
     wait_until(lambda: statuses(client, [name])[name]["state"] == "RUNNING", 60, message="RUNNING")
     reader = TopicReader(stack_settings, topic_name(stack_settings.topic_prefix, f"fl{RUN}", "public", table))
     engine = create_engine(pg_url)
@@ -52,20 +67,31 @@ def test_lost_table_is_retried_with_backoff_then_fails_and_restart_recovers(clus
         reader.wait_for_ids(set(range(1, 6)))
         with engine.begin() as conn:  # the table goes away: every poll fails
             conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_away"))
-        task = wait_until(lambda: (t := statuses(client, [name])[name]).get("detail", "").startswith("retrying") and t,
-                          30, interval=0.1, message="retrying detail")
+        task = wait_until(
+            lambda: (t := statuses(client, [name])[name]).get("detail", "").startswith("retrying") and t,
+            30,
+            interval=0.1,
+            message="retrying detail",
+        )
         assert task["state"] == "RUNNING" and "Traceback" in task["trace"]
         with engine.begin() as conn:
             conn.execute(text(f"ALTER TABLE {table}_away RENAME TO {table}"))
         insert_rows(pg_url, table, range(6, 11))
         reader.wait_for_ids(set(range(1, 11)))
-        wait_until(lambda: "detail" not in statuses(client, [name])[name] or
-                   statuses(client, [name])[name]["detail"] == "recovered after a retry", 30, message="recovered")
+        wait_until(
+            lambda: (
+                "detail" not in statuses(client, [name])[name]
+                or statuses(client, [name])[name]["detail"] == "recovered after a retry"
+            ),
+            30,
+            message="recovered",
+        )
 
         with engine.begin() as conn:  # gone for good: after the attempts (1+2+4 s) the task is FAILED
             conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_away"))
-        task = wait_until(lambda: (t := statuses(client, [name])[name])["state"] == "FAILED" and t, 60,
-                          message="FAILED")
+        task = wait_until(
+            lambda: (t := statuses(client, [name])[name])["state"] == "FAILED" and t, 60, message="FAILED"
+        )
         assert "gave up after 4 attempts" in task["detail"] and "Traceback" in task["trace"]
         assert client.get(f"/connectors/{name}/status").json()["connector"]["state"] == "FAILED"
 
@@ -95,6 +121,7 @@ def test_workers_share_tasks_and_take_over_a_dead_workers_tasks(cluster, stack_s
     def balanced():
         p = placement(client, names)
         return p if p and sorted(list(p.values()).count(w) for w in workers) == [2, 2] else None
+
     place = wait_until(balanced, 90, message="two tasks on each worker")
 
     # rows keep arriving while one worker is killed
@@ -113,6 +140,7 @@ def test_workers_share_tasks_and_take_over_a_dead_workers_tasks(cluster, stack_s
                 i += 1
                 time.sleep(0.01)
         engine.dispose()
+
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
     try:
@@ -121,8 +149,12 @@ def test_workers_share_tasks_and_take_over_a_dead_workers_tasks(cluster, stack_s
         workers[victim].kill()  # kill -9: no lease is released, they must expire
         workers[victim].wait(10)
         killed_at = time.time()
-        moved = wait_until(lambda: (p := placement(client, names)) and set(p.values()) == {survivor} and p,
-                           LEASE + 20, interval=0.2, message="every task on the surviving worker")
+        moved = wait_until(
+            lambda: (p := placement(client, names)) and set(p.values()) == {survivor} and p,
+            LEASE + 20,
+            interval=0.2,
+            message="every task on the surviving worker",
+        )
         took = time.time() - killed_at
         # lease expiry + one reconcile tick + the task's start, with room for a loaded machine
         assert took <= 3 * LEASE, f"takeover took {took:.1f}s with a {LEASE}s lease"
@@ -143,15 +175,23 @@ def test_workers_share_tasks_and_take_over_a_dead_workers_tasks(cluster, stack_s
     # a new worker joins: the survivor hands over its surplus, two tasks each again
     joined = f"wc-{RUN}"
     workers[joined] = start_worker(stack_settings, joined, cluster["logs"] / f"{joined}.log", lease=LEASE)
-    wait_until(lambda: (p := placement(client, names)) and sorted(list(p.values()).count(w) for w in
-                                                                  (survivor, joined)) == [2, 2], 60,
-               message="rebalanced onto the new worker")
+    wait_until(
+        lambda: (
+            (p := placement(client, names)) and sorted(list(p.values()).count(w) for w in (survivor, joined)) == [2, 2]
+        ),
+        60,
+        message="rebalanced onto the new worker",
+    )
 
     # a graceful stop (SIGTERM) releases the leases: the tasks move before any lease could expire
     stop(workers[joined])
     stopped_at = time.time()
-    wait_until(lambda: (p := placement(client, names)) and set(p.values()) == {survivor}, 30, interval=0.2,
-               message="tasks back on the survivor")
+    wait_until(
+        lambda: (p := placement(client, names)) and set(p.values()) == {survivor},
+        30,
+        interval=0.2,
+        message="tasks back on the survivor",
+    )
     assert time.time() - stopped_at < 30
     expanded = client.get("/connectors", params={"expand": "status"}).json()
     assert {expanded[n]["status"]["connector"]["worker_id"] for n in names} == {survivor}

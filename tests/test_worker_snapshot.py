@@ -13,6 +13,7 @@ when the dead worker published it after its stored offset (the chunk in flight),
 carries the same `source.position` (and sequence) as the first one, so a sink can drop it. The
 killed worker, restarted, joins without moving the finished task or publishing anything more.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ from sqlalchemy import create_engine, text
 from connectors.leases import Leases, task_key
 from deploy.control import OffsetStore
 from schemas.naming import topic_name
+
 # Own control DB (overrides stack_settings): the test reads the offsets the workers store, and in a
 # full run the session's shared control DB file was not seen updated by this process (see the note).
 from tests.api_process import own_state_settings  # noqa: F401 - a fixture: stack_settings
@@ -42,8 +44,9 @@ UPDATED = range(ROWS - 299, ROWS + 1)  # far ahead of the snapshot when the work
 
 @pytest.fixture(scope="module")
 def cluster(stack_settings, tmp_path_factory):
-    with api_and_workers(stack_settings, tmp_path_factory.mktemp("snapshot-kill-logs"), [f"sa-{RUN}", f"sb-{RUN}"],
-                         LEASE) as state:
+    with api_and_workers(
+        stack_settings, tmp_path_factory.mktemp("snapshot-kill-logs"), [f"sa-{RUN}", f"sb-{RUN}"], LEASE
+    ) as state:
         yield state
 
 
@@ -67,10 +70,18 @@ def test_kill_9_mid_snapshot_other_worker_finishes_it_with_no_row_lost(cluster, 
     make_table(pg_url, table)
     engine = create_engine(pg_url)
     with engine.begin() as conn:
-        conn.execute(text(f"INSERT INTO {table} SELECT g, 'row ' || g, clock_timestamp() "
-                          f"FROM generate_series(1, :n) g"), {"n": ROWS})
-    config = {"connector.class": "relational.snapshot", "tasks.max": 1, "url": pg_url, "system": system,
-              "tables": {"include": [f"public.{table}"]}, "chunk_size": CHUNK}
+        conn.execute(
+            text(f"INSERT INTO {table} SELECT g, 'row ' || g, clock_timestamp() FROM generate_series(1, :n) g"),
+            {"n": ROWS},
+        )
+    config = {
+        "connector.class": "relational.snapshot",
+        "tasks.max": 1,
+        "url": pg_url,
+        "system": system,
+        "tables": {"include": [f"public.{table}"]},
+        "chunk_size": CHUNK,
+    }
     topic = topic_name(stack_settings.topic_prefix, system, "public", table)
     offsets = OffsetStore(stack_settings.resolved_control_db_url, name)
     partition = f"public.{table}"
@@ -82,8 +93,12 @@ def test_kill_9_mid_snapshot_other_worker_finishes_it_with_no_row_lost(cluster, 
 
         # mid-snapshot: a few chunks are acknowledged and stored (the stored offset answers at once,
         # a new topic's reader needs a metadata refresh or two before it sees anything)
-        wait_until(lambda: (o := offsets.load(partition)) and o["rows"] >= 10 * CHUNK, 60, interval=0.02,
-                   message="first chunks stored")
+        wait_until(
+            lambda: (o := offsets.load(partition)) and o["rows"] >= 10 * CHUNK,
+            60,
+            interval=0.02,
+            message="first chunks stored",
+        )
         first_seen = time.time()
         task = task_status(client, name)
         owner = task["worker_id"]
@@ -92,10 +107,14 @@ def test_kill_9_mid_snapshot_other_worker_finishes_it_with_no_row_lost(cluster, 
 
         # changes while the snapshot's transaction is open: it does not see them, a resumed pass must
         with engine.begin() as conn:
-            conn.execute(text(f"UPDATE {table} SET name = 'updated before kill' WHERE id >= :lo"),
-                         {"lo": UPDATED[0]})
-            conn.execute(text(f"INSERT INTO {table} SELECT g, 'inserted before kill', clock_timestamp() "
-                              f"FROM generate_series(:a, :b) g"), {"a": ROWS + 1, "b": ROWS + 100})
+            conn.execute(text(f"UPDATE {table} SET name = 'updated before kill' WHERE id >= :lo"), {"lo": UPDATED[0]})
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} SELECT g, 'inserted before kill', clock_timestamp() "
+                    f"FROM generate_series(:a, :b) g"
+                ),
+                {"a": ROWS + 1, "b": ROWS + 100},
+            )
 
         # kill -9 with a chunk in the topic whose offset is not stored yet, so the at-least-once path
         # (that chunk read again) is exercised: freeze the worker (SIGSTOP), look, and either kill it
@@ -120,22 +139,37 @@ def test_kill_9_mid_snapshot_other_worker_finishes_it_with_no_row_lost(cluster, 
 
         # changes while nobody runs the task (the dead worker's lease has not expired yet)
         with engine.begin() as conn:
-            conn.execute(text(f"UPDATE {table} SET name = 'updated while down' WHERE id >= :lo AND id % 2 = 0"),
-                         {"lo": UPDATED[0]})
-            conn.execute(text(f"INSERT INTO {table} SELECT g, 'inserted while down', clock_timestamp() "
-                              f"FROM generate_series(:a, :b) g"), {"a": ROWS + 101, "b": ROWS + 200})
+            conn.execute(
+                text(f"UPDATE {table} SET name = 'updated while down' WHERE id >= :lo AND id % 2 = 0"),
+                {"lo": UPDATED[0]},
+            )
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} SELECT g, 'inserted while down', clock_timestamp() "
+                    f"FROM generate_series(:a, :b) g"
+                ),
+                {"a": ROWS + 101, "b": ROWS + 200},
+            )
         # ... and committed while the dead worker's lease still stands: the survivor's pass, which can
         # only start after taking the lease, opens its transaction after these changes
         assert leases.owners([task_key(name, 0)]) == {task_key(name, 0): owner}
 
         # takeover: lease expiry + one reconcile tick + the task's start
-        wait_until(lambda: (t := task_status(client, name))["state"] == "RUNNING" and t["worker_id"] == survivor,
-                   LEASE + 20, interval=0.2, message=f"task running on {survivor}")
+        wait_until(
+            lambda: (t := task_status(client, name))["state"] == "RUNNING" and t["worker_id"] == survivor,
+            LEASE + 20,
+            interval=0.2,
+            message=f"task running on {survivor}",
+        )
         took = time.time() - killed_at
         assert took <= 3 * LEASE, f"takeover took {took:.1f}s with a {LEASE}s lease"
 
-        done = wait_until(lambda: (o := offsets.load(partition)) and o.get("done") and o, 60, interval=0.2,
-                          message="snapshot finished by the survivor")
+        done = wait_until(
+            lambda: (o := offsets.load(partition)) and o.get("done") and o,
+            60,
+            interval=0.2,
+            message="snapshot finished by the survivor",
+        )
         finished = time.time()
         assert done["chunk_last_key"] == [ROWS + 200]
 
@@ -175,8 +209,10 @@ def test_kill_9_mid_snapshot_other_worker_finishes_it_with_no_row_lost(cluster, 
         # at least once, bounded: every row the dead worker published after its stored offset (at most
         # the one chunk in flight) comes again, and only those
         assert duplicated == {k for k in dead if k > resume_after}, (sorted(duplicated), resume_after)
-        assert json.loads(first[ROWS + 200]["source"]["position"]) == {"chunk_last_key": [ROWS + 200],
-                                                                      "key": [ROWS + 200]}
+        assert json.loads(first[ROWS + 200]["source"]["position"]) == {
+            "chunk_last_key": [ROWS + 200],
+            "key": [ROWS + 200],
+        }
         # the killed worker restarted: it joins, the finished snapshot stays where it is, nothing more is read
         events, high = len(reader.values), in_topic_count(reader, topic)
         workers[owner] = start_worker(stack_settings, owner, cluster["logs"] / f"{owner}-restarted.log", lease=LEASE)
@@ -186,10 +222,12 @@ def test_kill_9_mid_snapshot_other_worker_finishes_it_with_no_row_lost(cluster, 
         assert task["state"] == "RUNNING" and task["worker_id"] == survivor, task
         assert in_topic_count(reader, topic) == high and len(reader.read(1.0)) == events
 
-        print(f"\nkilled {owner} {killed_at - first_seen:.2f}s after the first chunks were stored, stored offset "
-              f"{resume_after}/{ROWS}; takeover {took:.1f}s; survivor finished {finished - killed_at:.1f}s after "
-              f"the kill; {len(reader.values)} events, {len(duplicated)} ids repeated with the same position "
-              f"(killed with a chunk acknowledged but not stored: {mid_chunk})")
+        print(
+            f"\nkilled {owner} {killed_at - first_seen:.2f}s after the first chunks were stored, stored offset "
+            f"{resume_after}/{ROWS}; takeover {took:.1f}s; survivor finished {finished - killed_at:.1f}s after "
+            f"the kill; {len(reader.values)} events, {len(duplicated)} ids repeated with the same position "
+            f"(killed with a chunk acknowledged but not stored: {mid_chunk})"
+        )
     finally:
         if reader is not None:
             reader.close()

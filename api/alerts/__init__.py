@@ -1,4 +1,5 @@
 """Alerts (AGG-07, ENG-04): rules on platform metrics, e-mail over SMTP, throttling, message centre."""
+
 from __future__ import annotations
 
 import threading

@@ -1,6 +1,7 @@
 """The alert loop: evaluates each enabled rule every `interval_seconds`, records a message in the
 message centre and e-mails it, unless the same (rule, subject) was sent within `throttle_seconds`
 (throttled repeats are counted and mentioned in the next message)."""
+
 from __future__ import annotations
 
 import logging

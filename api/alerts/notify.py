@@ -1,8 +1,9 @@
 """E-mail delivery of alerts over SMTP (smtplib). Channel shape (on the rule):
 
-    {"smtp_host": "mail.example", "smtp_port": 25, "from": "huiliu@example", "to": ["ops@example"],
-     "starttls": false, "ssl": false, "username": null, "password": null, "timeout": 10}
+{"smtp_host": "mail.example", "smtp_port": 25, "from": "huiliu@example", "to": ["ops@example"],
+ "starttls": false, "ssl": false, "username": null, "password": null, "timeout": 10}
 """
+
 from __future__ import annotations
 
 import smtplib
@@ -21,7 +22,9 @@ def send_email(channel: dict, subject: str, body: str) -> None:
     msg["To"] = ", ".join(to)
     msg.set_content(body)
     cls = smtplib.SMTP_SSL if channel.get("ssl") else smtplib.SMTP
-    with cls(channel["smtp_host"], int(channel.get("smtp_port", 25)), timeout=float(channel.get("timeout", 10))) as smtp:
+    with cls(
+        channel["smtp_host"], int(channel.get("smtp_port", 25)), timeout=float(channel.get("timeout", 10))
+    ) as smtp:
         if channel.get("starttls"):
             smtp.starttls()
         if channel.get("username"):

@@ -1,19 +1,20 @@
 """Alert rule kinds: each evaluator looks at the platform and returns the alerts that hold now.
 
-    task_failed      params {"schedule": optional id/name}: schedule runs and jobs that failed
-                     since the previous evaluation (subject per schedule / job type)
-    quarantine_rate  params {"pipeline", "threshold_pct", "min_events": 1}: runner quarantined /
-                     (valid + quarantined) from StageCounters (cumulative counts), above threshold
-    consumer_lag     params {"threshold", "group": optional}: total lag of a group above threshold
-    sink_down        params {"pipeline" or "group", "for_seconds"}: the sink's consumer group has
-                     no live member for at least for_seconds (the API cannot see a sink's in-process
-                     SinkState, so group membership is the signal)
+task_failed      params {"schedule": optional id/name}: schedule runs and jobs that failed
+                 since the previous evaluation (subject per schedule / job type)
+quarantine_rate  params {"pipeline", "threshold_pct", "min_events": 1}: runner quarantined /
+                 (valid + quarantined) from StageCounters (cumulative counts), above threshold
+consumer_lag     params {"threshold", "group": optional}: total lag of a group above threshold
+sink_down        params {"pipeline" or "group", "for_seconds"}: the sink's consumer group has
+                 no live member for at least for_seconds (the API cannot see a sink's in-process
+                 SinkState, so group membership is the signal)
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from deploy.control import StageCounters
 from deploy.settings import Settings
@@ -29,14 +30,19 @@ class Alert:
 OVERLAP = 120.0  # seconds task_failed looks back beyond its previous evaluation
 Evaluator = Callable[[dict, Settings, dict, float], list[Alert]]
 KINDS: dict[str, Evaluator] = {}
-REQUIRED = {"quarantine_rate": ("pipeline", "threshold_pct"), "consumer_lag": ("threshold",),
-            "sink_down": (), "task_failed": ()}
+REQUIRED = {
+    "quarantine_rate": ("pipeline", "threshold_pct"),
+    "consumer_lag": ("threshold",),
+    "sink_down": (),
+    "task_failed": (),
+}
 
 
 def kind(name: str):
     def register(fn: Evaluator) -> Evaluator:
         KINDS[name] = fn
         return fn
+
     return register
 
 
@@ -54,6 +60,7 @@ def validate(kind_name: str, params: dict) -> None:
 def task_failed(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
     from api.jobs.store import JobStore, epoch
     from api.scheduling.store import ScheduleStore
+
     url, only = settings.resolved_control_db_url, rule["params"].get("schedule")
     store = ScheduleStore(url)
     alerts, run_jobs = [], set()
@@ -69,16 +76,29 @@ def task_failed(rule: dict, settings: Settings, memory: dict, since: float) -> l
         s = store.get(run["schedule_id"]) or {"name": run["schedule_id"], "id": run["schedule_id"]}
         if only and only not in (s["name"], s["id"]):
             continue
-        alerts.append(Alert(f"task failed: schedule {s['name']}",
-                            f"Run {run['id']} of schedule {s['name']} ({run['trigger']}) failed at "
-                            f"{run['finished_at']}:\n{run['error']}"))
+        alerts.append(
+            Alert(
+                f"task failed: schedule {s['name']}",
+                f"Run {run['id']} of schedule {s['name']} ({run['trigger']}) failed at "
+                f"{run['finished_at']}:\n{run['error']}",
+            )
+        )
     if not only:  # jobs not started by a schedule (imports, snapshots...) count too
         for job in JobStore(url).list(state="failed", limit=200):
-            if job["id"] in run_jobs or job["id"] in seen or not job["finished_at"] or epoch(job["finished_at"]) < since:
+            if (
+                job["id"] in run_jobs
+                or job["id"] in seen
+                or not job["finished_at"]
+                or epoch(job["finished_at"]) < since
+            ):
                 continue
             seen.add(job["id"])
-            alerts.append(Alert(f"task failed: job {job['type']}",
-                                f"Job {job['id']} ({job['type']}, by {job['operator']}) failed:\n{job['error']}"))
+            alerts.append(
+                Alert(
+                    f"task failed: job {job['type']}",
+                    f"Job {job['id']} ({job['type']}, by {job['operator']}) failed:\n{job['error']}",
+                )
+            )
     if len(seen) > 5000:  # only the overlap window matters; forget the rest
         seen.clear()
     return alerts
@@ -96,26 +116,35 @@ def quarantine_rate(rule: dict, settings: Settings, memory: dict, since: float) 
     if rate <= float(p["threshold_pct"]):
         return []
     per_rule = {k.split(".", 1)[1]: v for k, v in runner.items() if k.startswith("quarantined.")}
-    return [Alert(f"quarantine rate above {p['threshold_pct']}%: pipeline {p['pipeline']}",
-                  f"{quarantined} of {total} events ({rate:.1f}%) were quarantined.\nBy rule: {per_rule}",
-                  level="warning")]
+    return [
+        Alert(
+            f"quarantine rate above {p['threshold_pct']}%: pipeline {p['pipeline']}",
+            f"{quarantined} of {total} events ({rate:.1f}%) were quarantined.\nBy rule: {per_rule}",
+            level="warning",
+        )
+    ]
 
 
 @kind("consumer_lag")
 def consumer_lag(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
     from api.lag import consumer_lag as lag
+
     p = rule["params"]
     report = lag(settings, [p["group"]] if p.get("group") else None)
     totals: dict[str, int] = {}
     for row in report["partitions"]:
         totals[row["group"]] = totals.get(row["group"], 0) + row["lag"]
-    return [Alert(f"consumer lag above {p['threshold']}: group {g}", f"Group {g} is {n} events behind.",
-                  level="warning") for g, n in totals.items() if n > int(p["threshold"])]
+    return [
+        Alert(f"consumer lag above {p['threshold']}: group {g}", f"Group {g} is {n} events behind.", level="warning")
+        for g, n in totals.items()
+        if n > int(p["threshold"])
+    ]
 
 
 @kind("sink_down")
 def sink_down(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
     from confluent_kafka.admin import AdminClient
+
     p = rule["params"]
     group = p.get("group") or f"huiliu-sink-{p['pipeline']}"
     try:

@@ -1,4 +1,5 @@
 """Alert rules, the message centre's messages and the throttle ledger, in the control DB."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,8 @@ from deploy.control import engine_for
 metadata = MetaData()
 
 alert_rules = Table(
-    "alert_rules", metadata,
+    "alert_rules",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("kind", String(40), nullable=False),
@@ -29,7 +31,8 @@ alert_rules = Table(
 )
 
 messages = Table(
-    "messages", metadata,
+    "messages",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("created_at", Float, nullable=False, index=True),
     Column("category", String(40), nullable=False),
@@ -44,7 +47,8 @@ messages = Table(
 # One row per (rule, subject): who sent last and when; claimed with a conditional UPDATE so that
 # two API processes evaluating the same rule send one e-mail, not two.
 alert_throttle = Table(
-    "alert_throttle", metadata,
+    "alert_throttle",
+    metadata,
     Column("rule_id", String(40), primary_key=True),
     Column("subject", String(500), primary_key=True),
     Column("last_sent_at", Float, nullable=False),
@@ -95,7 +99,9 @@ class AlertStore:
 
     def get_rule(self, rid: str, redact: bool = True) -> dict | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(alert_rules).where((alert_rules.c.id == rid) | (alert_rules.c.name == rid))).first()
+            row = conn.execute(
+                select(alert_rules).where((alert_rules.c.id == rid) | (alert_rules.c.name == rid))
+            ).first()
         return _rule(row, redact) if row else None
 
     def rules(self, redact: bool = True) -> list[dict]:
@@ -110,24 +116,38 @@ class AlertStore:
             row = conn.execute(select(alert_throttle.c.suppressed).where(key)).first()
             if row is None:
                 try:
-                    conn.execute(alert_throttle.insert().values(rule_id=rule_id, subject=subject,
-                                                                last_sent_at=now, suppressed=0))
+                    conn.execute(
+                        alert_throttle.insert().values(rule_id=rule_id, subject=subject, last_sent_at=now, suppressed=0)
+                    )
                     return 0
                 except IntegrityError:
                     return None
-            won = conn.execute(alert_throttle.update().where(key & (alert_throttle.c.last_sent_at <= now - window))
-                               .values(last_sent_at=now, suppressed=0)).rowcount
+            won = conn.execute(
+                alert_throttle.update()
+                .where(key & (alert_throttle.c.last_sent_at <= now - window))
+                .values(last_sent_at=now, suppressed=0)
+            ).rowcount
             if won:
                 return int(row[0])
             conn.execute(alert_throttle.update().where(key).values(suppressed=alert_throttle.c.suppressed + 1))
             return None
 
-    def add_message(self, category: str, level: str, subject: str, body: str, rule_id: str | None = None,
-                    delivery: str = "none") -> int:
+    def add_message(
+        self, category: str, level: str, subject: str, body: str, rule_id: str | None = None, delivery: str = "none"
+    ) -> int:
         with self.engine.begin() as conn:
-            return conn.execute(messages.insert().values(
-                created_at=time.time(), category=category, level=level, rule_id=rule_id, subject=subject[:500],
-                body=body, delivery=delivery[:500], read=0)).inserted_primary_key[0]
+            return conn.execute(
+                messages.insert().values(
+                    created_at=time.time(),
+                    category=category,
+                    level=level,
+                    rule_id=rule_id,
+                    subject=subject[:500],
+                    body=body,
+                    delivery=delivery[:500],
+                    read=0,
+                )
+            ).inserted_primary_key[0]
 
     def set_delivery(self, mid: int, delivery: str) -> None:
         with self.engine.begin() as conn:
@@ -137,8 +157,14 @@ class AlertStore:
         with self.engine.begin() as conn:
             return conn.execute(messages.update().where(messages.c.id == mid).values(read=1)).rowcount > 0
 
-    def messages(self, category: str | None = None, rule_id: str | None = None, since: float | None = None,
-                 unread: bool = False, limit: int = 100) -> list[dict]:
+    def messages(
+        self,
+        category: str | None = None,
+        rule_id: str | None = None,
+        since: float | None = None,
+        unread: bool = False,
+        limit: int = 100,
+    ) -> list[dict]:
         q = select(messages).order_by(messages.c.id.desc()).limit(limit)
         if category:
             q = q.where(messages.c.category == category)

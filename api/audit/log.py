@@ -3,11 +3,12 @@
 A database trigger refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL), so not even a bug in
 this service, or someone with the service's own DB login, can rewrite history unnoticed.
 """
+
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 metadata = MetaData()
 
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("at", String(40), nullable=False, index=True, doc="UTC, ISO 8601 with microseconds"),
     Column("actor", String(200), nullable=False, index=True),
@@ -62,14 +64,14 @@ def outcome_of(status: int) -> str:
 
 
 def utc_iso(moment: datetime | None = None) -> str:
-    moment = moment or datetime.now(timezone.utc)
+    moment = moment or datetime.now(UTC)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @lru_cache(maxsize=8)
-def audit_log_for(url: str) -> "AuditLog":
+def audit_log_for(url: str) -> AuditLog:
     return AuditLog(url)
 
 
@@ -85,25 +87,62 @@ class AuditLog:
         except Exception:  # a concurrent process installed them; the next start retries
             log.warning("could not (re)install audit_log triggers", exc_info=True)
 
-    def record(self, *, actor: str, actor_kind: str, action: str, method: str, path: str, status: int,
-               tenant: str | None = None, permission: str | None = None, client_ip: str | None = None,
-               request_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    def record(
+        self,
+        *,
+        actor: str,
+        actor_kind: str,
+        action: str,
+        method: str,
+        path: str,
+        status: int,
+        tenant: str | None = None,
+        permission: str | None = None,
+        client_ip: str | None = None,
+        request_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(audit_log).values(
-                at=utc_iso(), actor=actor, actor_kind=actor_kind, tenant=tenant, action=action,
-                permission=permission, method=method, path=path, status=status, outcome=outcome_of(status),
-                client_ip=client_ip, request_id=request_id, detail=json.dumps(detail or {}, default=str)))
+            conn.execute(
+                insert(audit_log).values(
+                    at=utc_iso(),
+                    actor=actor,
+                    actor_kind=actor_kind,
+                    tenant=tenant,
+                    action=action,
+                    permission=permission,
+                    method=method,
+                    path=path,
+                    status=status,
+                    outcome=outcome_of(status),
+                    client_ip=client_ip,
+                    request_id=request_id,
+                    detail=json.dumps(detail or {}, default=str),
+                )
+            )
 
-    def query(self, *, actor: str | None = None, action: str | None = None, outcome: str | None = None,
-              since: datetime | None = None, until: datetime | None = None, tenants: set[str] | None = None,
-              limit: int = 100, before_id: int | None = None) -> list[dict]:
+    def query(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        tenants: set[str] | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[dict]:
         """Newest first. `action` ending in '*' matches a prefix; `tenants` None = all tenants."""
         q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if actor:
             q = q.where(audit_log.c.actor == actor)
         if action:
-            q = q.where(audit_log.c.action.startswith(action[:-1], autoescape=True) if action.endswith("*")
-                        else audit_log.c.action == action)
+            q = q.where(
+                audit_log.c.action.startswith(action[:-1], autoescape=True)
+                if action.endswith("*")
+                else audit_log.c.action == action
+            )
         if outcome:
             q = q.where(audit_log.c.outcome == outcome)
         if since:

@@ -4,6 +4,7 @@ Writing before the response start means a client that saw an answer can rely on 
 existing. Routes enrich the entry through `request.state`: `principal` (set by require),
 `permission`, `audit_action`, `audit_detail` and, for failed logins, `audit_actor`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,14 @@ class AuditMiddleware:
                 actor=principal.name if principal else state.get("audit_actor", "anonymous"),
                 actor_kind=principal.kind if principal else "anonymous",
                 tenant=principal.tenant if principal else state.get("audit_tenant"),
-                action=action, permission=state.get("permission"), method=scope["method"],
-                path=scope["path"], status=status, client_ip=client[0] if client else None,
-                request_id=request_id, detail=state.get("audit_detail"))
+                action=action,
+                permission=state.get("permission"),
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                client_ip=client[0] if client else None,
+                request_id=request_id,
+                detail=state.get("audit_detail"),
+            )
         except Exception:  # never lose the response over it, but say so loudly
             log.exception("audit entry could not be written for %s %s", scope["method"], scope["path"])

@@ -3,6 +3,7 @@
 The secret is 32 random bytes, so a fast hash is enough (no dictionary to guess from) and keeps
 per-request verification cheap; the whole key is shown once, at creation.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ def digest(secret: str) -> str:
 def split(key: str) -> tuple[str, str] | None:
     if not key.startswith(PREFIX):
         return None
-    rest = key[len(PREFIX):]
+    rest = key[len(PREFIX) :]
     key_id, sep, secret = rest.partition("_")
     return (key_id, secret) if sep and key_id and secret else None
 

@@ -1,7 +1,8 @@
 """Password hashing (argon2id) and the lock-out policy for repeated failures."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -36,7 +37,7 @@ def check_strength(password: str) -> str | None:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def lock_after(failures: int) -> datetime | None:

@@ -4,6 +4,7 @@ Permissions are `<resource>:<operation>` strings. Roles may hold wildcards (`*`,
 `*:view`) so routers added later by other modules are covered by the admin role without editing
 this file. The catalogue lists the known ones for consoles; unknown well-formed names are allowed.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,15 +35,40 @@ CATALOGUE: dict[str, str] = {
 
 BUILTIN_ROLES: dict[str, dict] = {
     "admin": {"description": "everything inside the tenant, including users", "permissions": ["*"]},
-    "operator": {"description": "runs and watches pipelines",
-                 "permissions": ["pipeline:view", "pipeline:deploy", "ops:view", "jobs:manage",
-                                 "schedules:manage", "alerts:manage", "imports:view", "metadata:view"]},
-    "developer": {"description": "designs pipelines and connections",
-                  "permissions": ["pipeline:view", "pipeline:create", "pipeline:edit", "pipeline:delete",
-                                  "connector:manage", "data:view", "ops:view", "imports:view",
-                                  "metadata:view", "metadata:manage", "standards:manage", "quality:manage"]},
-    "viewer": {"description": "reads pipelines and operations", "permissions":
-               ["pipeline:view", "ops:view", "imports:view", "metadata:view"]},
+    "operator": {
+        "description": "runs and watches pipelines",
+        "permissions": [
+            "pipeline:view",
+            "pipeline:deploy",
+            "ops:view",
+            "jobs:manage",
+            "schedules:manage",
+            "alerts:manage",
+            "imports:view",
+            "metadata:view",
+        ],
+    },
+    "developer": {
+        "description": "designs pipelines and connections",
+        "permissions": [
+            "pipeline:view",
+            "pipeline:create",
+            "pipeline:edit",
+            "pipeline:delete",
+            "connector:manage",
+            "data:view",
+            "ops:view",
+            "imports:view",
+            "metadata:view",
+            "metadata:manage",
+            "standards:manage",
+            "quality:manage",
+        ],
+    },
+    "viewer": {
+        "description": "reads pipelines and operations",
+        "permissions": ["pipeline:view", "ops:view", "imports:view", "metadata:view"],
+    },
 }
 
 

@@ -1,4 +1,5 @@
 """What a user manager may hand out: never more than they hold, never outside their tenants."""
+
 from __future__ import annotations
 
 from fastapi import HTTPException
@@ -27,8 +28,9 @@ def home_tenant(caller: Principal, requested: str | None) -> str | None:
     return tenant
 
 
-def check_grantable(caller: Principal, store, roles: list[str], groups: list[str] = (),
-                    tenants: list[str] = (), superuser: bool = False) -> None:
+def check_grantable(
+    caller: Principal, store, roles: list[str], groups: list[str] = (), tenants: list[str] = (), superuser: bool = False
+) -> None:
     """403 when the assignment would give more than the caller holds; 422 for unknown names."""
     missing = store.missing_roles(roles)
     if missing:

@@ -1,5 +1,6 @@
 """Request and response bodies for users, groups, roles and API keys. No response model has a
 secret field; the one exception is `ApiKeyCreated.key`, shown once at creation."""
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -3,6 +3,7 @@
 Rows leave this module as plain dicts without any secret column (password_hash, secret_hash),
 so a router cannot return a secret by accident.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ def _decode(row) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=8)
-def store_for(url: str) -> "IdentityStore":
+def store_for(url: str) -> IdentityStore:
     return IdentityStore(url)
 
 
@@ -53,8 +54,9 @@ class IdentityStore:
             try:
                 with self.engine.begin() as conn:
                     if conn.execute(select(roles.c.name).where(roles.c.name == name)).first() is None:
-                        conn.execute(insert(roles).values(**_encode({"name": name, "builtin": True, "grants": [],
-                                                                     **spec})))
+                        conn.execute(
+                            insert(roles).values(**_encode({"name": name, "builtin": True, "grants": [], **spec}))
+                        )
             except IntegrityError:  # another process seeded it at the same moment
                 pass
 
@@ -94,8 +96,16 @@ class IdentityStore:
         return self._all(users, users.c.username, tenant, any_tenant)
 
     def create_user(self, username: str, password: str, **fields) -> dict:
-        self._insert(users, {"username": username, "password_hash": passwords.hash_password(password),
-                             "created_at": passwords.now().isoformat(), "failed_logins": 0, **fields})
+        self._insert(
+            users,
+            {
+                "username": username,
+                "password_hash": passwords.hash_password(password),
+                "created_at": passwords.now().isoformat(),
+                "failed_logins": 0,
+                **fields,
+            },
+        )
         return self.user(username)
 
     def update_user(self, username: str, password: str | None = None, **fields) -> dict | None:
@@ -209,9 +219,18 @@ class IdentityStore:
 
     def create_api_key(self, name: str, tenant: str | None, role_names: list[str], created_by: str) -> tuple[dict, str]:
         key_id, key, secret_hash = apikeys.new_key()
-        self._insert(api_keys, {"id": key_id, "name": name, "tenant": tenant, "roles": role_names,
-                                "secret_hash": secret_hash, "created_by": created_by,
-                                "created_at": passwords.now().isoformat()})
+        self._insert(
+            api_keys,
+            {
+                "id": key_id,
+                "name": name,
+                "tenant": tenant,
+                "roles": role_names,
+                "secret_hash": secret_hash,
+                "created_by": created_by,
+                "created_at": passwords.now().isoformat(),
+            },
+        )
         return self.api_key(key_id), key
 
     def revoke_api_key(self, key_id: str) -> bool:

@@ -1,5 +1,6 @@
 """Identity tables in the control database. Lists (roles, groups, grants) are JSON text columns:
 the sets are small and always read whole, and this keeps the schema portable (SQLite, PostgreSQL)."""
+
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
@@ -7,7 +8,8 @@ from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
 metadata = MetaData()
 
 users = Table(
-    "identity_users", metadata,
+    "identity_users",
+    metadata,
     Column("username", String(100), primary_key=True),
     Column("password_hash", Text, nullable=False),
     Column("display_name", String(200), nullable=False, default=""),
@@ -24,7 +26,8 @@ users = Table(
 )
 
 groups = Table(
-    "identity_groups", metadata,
+    "identity_groups",
+    metadata,
     Column("name", String(100), primary_key=True),
     Column("tenant", String(100), nullable=True),
     Column("description", Text, nullable=False, default=""),
@@ -32,7 +35,8 @@ groups = Table(
 )
 
 roles = Table(
-    "identity_roles", metadata,
+    "identity_roles",
+    metadata,
     Column("name", String(100), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("permissions", Text, nullable=False, default="[]"),
@@ -41,7 +45,8 @@ roles = Table(
 )
 
 api_keys = Table(
-    "identity_api_keys", metadata,
+    "identity_api_keys",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("name", String(100), nullable=False),
     Column("tenant", String(100), nullable=True),

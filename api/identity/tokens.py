@@ -1,4 +1,5 @@
 """JWT access tokens for people: HS256, short expiry, signing key kept 0600 in the state dir."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,14 @@ def signing_key(state_dir: Path) -> str:
 
 def issue(key: str, username: str, tenant: str | None) -> tuple[str, int]:
     issued = now()
-    claims = {"sub": username, "tenant": tenant, "typ": "access", "jti": uuid.uuid4().hex,
-              "iat": issued, "exp": issued + EXPIRES}
+    claims = {
+        "sub": username,
+        "tenant": tenant,
+        "typ": "access",
+        "jti": uuid.uuid4().hex,
+        "iat": issued,
+        "exp": issued + EXPIRES,
+    }
     return jwt.encode(claims, key, algorithm=ALGORITHM), int(EXPIRES.total_seconds())
 
 

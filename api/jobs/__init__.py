@@ -5,6 +5,7 @@
 
 `fn(ctx)` gets a JobContext: `ctx.progress(pct, message)`, `ctx.cancelled()`, `ctx.check_cancelled()`.
 """
+
 from __future__ import annotations
 
 import threading

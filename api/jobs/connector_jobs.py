@@ -2,6 +2,7 @@
 one-off file import. The API stays thin: the snapshot is done by the connector's worker (the job
 only watches the control database); the import runs the file source here, in a job thread.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -36,8 +37,10 @@ def follow_snapshot(ctx: JobContext, store: ConnectorStore, offsets: OffsetStore
             done = [p for p in cleared if _finished(found.get(p))]
             rows = {p: (found.get(p) or {}).get("rows") for p in cleared}
             counted = sum(n for n in rows.values() if n)
-            ctx.progress(10 + 90 * len(done) / max(1, len(cleared)),
-                         f"{len(done)}/{len(cleared)} tables read again" + (f", {counted} rows" if counted else ""))
+            ctx.progress(
+                10 + 90 * len(done) / max(1, len(cleared)),
+                f"{len(done)}/{len(cleared)} tables read again" + (f", {counted} rows" if counted else ""),
+            )
             if len(done) == len(cleared):
                 return {"connector": connector, "snapshot": snapshot_id, "cleared": cleared, "rows": rows}
         time.sleep(POLL_SECONDS)
@@ -75,12 +78,18 @@ def import_files(ctx: JobContext, settings, record: ConnectorRecord, path: str) 
     if spec is None:
         raise ImportRefused("; ".join(f"{e.field}: {e.message}" for e in errors))
     cfg = spec.plugin_config
-    cfg = cfg.model_copy(update={"mode": "once", "settle_seconds": 0,
-                                 "store": cfg.store.model_copy(update={"pattern": path})})
+    cfg = cfg.model_copy(
+        update={"mode": "once", "settle_seconds": 0, "store": cfg.store.model_copy(update={"pattern": path})}
+    )
     task = FileSourceTask(cfg)
-    runtime = SourceRuntime(task, bootstrap=settings.kafka_bootstrap, codec=WireCodec(settings.schema_registry_url),
-                            control_db_url=settings.resolved_control_db_url, topic_prefix=cfg.topic_prefix,
-                            partitions=cfg.partitions)
+    runtime = SourceRuntime(
+        task,
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=settings.resolved_control_db_url,
+        topic_prefix=cfg.topic_prefix,
+        partitions=cfg.partitions,
+    )
     try:
         files = task.store.list()
         ctx.progress(0, f"{len(files)} files to import")

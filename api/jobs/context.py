@@ -1,4 +1,5 @@
 """What a job function sees: report progress, ask whether the operator cancelled."""
+
 from __future__ import annotations
 
 import time

@@ -5,18 +5,20 @@ error, `JobCancelled` (or returning after `ctx.cancelled()`) a cancellation. Job
 is gone are marked `interrupted`: at start-up for this host's dead pids, and by the sweeper for
 jobs whose heartbeat stopped (another host's API died).
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 import traceback
 import uuid
-import queue
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from api.jobs.context import JobCancelled, JobContext
 from api.jobs.store import JobStore
@@ -54,13 +56,23 @@ class JobManager:
         self.sweep()
 
     # -- public API
-    def submit(self, type: str, operator: str, fn: Callable[[JobContext], Any],
-               on_done: Callable[[dict], None] | None = None) -> str:
+    def submit(
+        self, type: str, operator: str, fn: Callable[[JobContext], Any], on_done: Callable[[dict], None] | None = None
+    ) -> str:
         """Queue `fn`; returns the job id at once. `on_done(job)` runs after the final state is stored."""
         job_id = uuid.uuid4().hex
         now = time.time()
-        self.store.insert(id=job_id, type=type, operator=operator, state="queued", progress=0.0,
-                          owner=self.owner, created_at=now, heartbeat_at=now, cancel_requested=0)
+        self.store.insert(
+            id=job_id,
+            type=type,
+            operator=operator,
+            state="queued",
+            progress=0.0,
+            owner=self.owner,
+            created_at=now,
+            heartbeat_at=now,
+            cancel_requested=0,
+        )
         self._queue.put((job_id, fn, on_done))
         return job_id
 
@@ -70,8 +82,9 @@ class JobManager:
         if job is None:
             return None
         if job["state"] == "queued":
-            self.store.update(job_id, only_if_active=True, state="cancelled", cancel_requested=1,
-                              finished_at=time.time())
+            self.store.update(
+                job_id, only_if_active=True, state="cancelled", cancel_requested=1, finished_at=time.time()
+            )
         elif job["state"] == "running":
             self.store.update(job_id, cancel_requested=1)
         return self.store.get(job_id)
@@ -79,8 +92,9 @@ class JobManager:
     def get(self, job_id: str) -> dict | None:
         return self.store.get(job_id)
 
-    def list(self, state: str | None = None, type: str | None = None, limit: int = 100,
-             operator: str | None = None) -> list[dict]:
+    def list(
+        self, state: str | None = None, type: str | None = None, limit: int = 100, operator: str | None = None
+    ) -> list[dict]:
         return self.store.list(state, type, limit, operator)
 
     def wait(self, job_id: str, timeout: float = 30.0) -> dict:
@@ -103,8 +117,13 @@ class JobManager:
         now = time.time()
         for job_id, owner, _ in self.store.active():
             if owner == self.owner:
-                self.store.update(job_id, only_if_active=True, state="interrupted", finished_at=now,
-                                  error=f"the API process {owner} stopped while the job was active")
+                self.store.update(
+                    job_id,
+                    only_if_active=True,
+                    state="interrupted",
+                    finished_at=now,
+                    error=f"the API process {owner} stopped while the job was active",
+                )
 
     def sweep(self) -> int:
         """Mark jobs whose process is gone as interrupted; returns how many."""
@@ -114,11 +133,17 @@ class JobManager:
             if owner == self.owner:
                 continue
             o_host, o_pid, _token = ((owner or "::").rsplit(":", 2) + ["", ""])[:3]
-            same_host_gone = o_host == host and o_pid.isdigit() and (
-                int(o_pid) == os.getpid() or not _pid_alive(int(o_pid)))
+            same_host_gone = (
+                o_host == host and o_pid.isdigit() and (int(o_pid) == os.getpid() or not _pid_alive(int(o_pid)))
+            )
             dead = same_host_gone or (beat or 0) < now - STALE_AFTER
-            if dead and self.store.update(job_id, only_if_active=True, state="interrupted", finished_at=now,
-                                          error=f"the API process {owner} stopped while the job was active"):
+            if dead and self.store.update(
+                job_id,
+                only_if_active=True,
+                state="interrupted",
+                finished_at=now,
+                error=f"the API process {owner} stopped while the job was active",
+            ):
                 n += 1
         return n
 
@@ -156,14 +181,20 @@ class JobManager:
             if ctx.cancelled():
                 final = {"state": "cancelled"}
             else:
-                final = {"state": "succeeded", "progress": 100.0,
-                         "result": json.dumps(result, default=str) if result is not None else None}
+                final = {
+                    "state": "succeeded",
+                    "progress": 100.0,
+                    "result": json.dumps(result, default=str) if result is not None else None,
+                }
         except JobCancelled:
             final = {"state": "cancelled"}
         except Exception as exc:
             log.warning("job %s failed: %s", job_id, exc)
-            final = {"state": "failed", "error": f"{type(exc).__name__}: {exc}"[:4000],
-                     "message": traceback.format_exc(limit=5)[-2000:]}
+            final = {
+                "state": "failed",
+                "error": f"{type(exc).__name__}: {exc}"[:4000],
+                "message": traceback.format_exc(limit=5)[-2000:],
+            }
         finally:
             with self._lock:
                 self._running.discard(job_id)

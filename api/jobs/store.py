@@ -1,4 +1,5 @@
 """Persistence of background jobs in the control DB (own table set; deploy/control.py stays untouched)."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ from deploy.control import engine_for
 metadata = MetaData()
 
 jobs = Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("type", String(100), nullable=False),
     Column("operator", String(200), nullable=False),
@@ -46,6 +48,7 @@ def iso_time(ts: float | None) -> str | None:
 def epoch(iso: str) -> float:
     """Inverse of iso_time (UTC, milliseconds)."""
     import calendar
+
     return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + iso[19:23])
 
 
@@ -83,8 +86,9 @@ class JobStore:
         with self.engine.connect() as conn:
             return bool(conn.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar())
 
-    def list(self, state: str | None = None, type_: str | None = None, limit: int = 100,
-             operator: str | None = None) -> list[dict]:
+    def list(
+        self, state: str | None = None, type_: str | None = None, limit: int = 100, operator: str | None = None
+    ) -> list[dict]:
         q = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
         if operator:
             q = q.where(jobs.c.operator == operator)
@@ -97,11 +101,18 @@ class JobStore:
 
     def active(self) -> list[tuple[str, str | None, float | None]]:
         with self.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(select(jobs.c.id, jobs.c.owner, jobs.c.heartbeat_at)
-                                                   .where(jobs.c.state.in_(ACTIVE))).all()]
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    select(jobs.c.id, jobs.c.owner, jobs.c.heartbeat_at).where(jobs.c.state.in_(ACTIVE))
+                ).all()
+            ]
 
     def counts(self) -> dict[tuple[str, str], int]:
         from sqlalchemy import func
+
         with self.engine.connect() as conn:
-            rows = conn.execute(select(jobs.c.type, jobs.c.state, func.count()).group_by(jobs.c.type, jobs.c.state)).all()
+            rows = conn.execute(
+                select(jobs.c.type, jobs.c.state, func.count()).group_by(jobs.c.type, jobs.c.state)
+            ).all()
         return {(t, s): int(n) for t, s, n in rows}

@@ -1,8 +1,9 @@
 """For other routers: may this principal see pipeline `name`? (tenant scope and pipeline grants).
 
-    from api.pipelines.access import ensure_pipeline_visible
-    ensure_pipeline_visible(request, principal, name)   # 404 when not, as the pipelines router does
+from api.pipelines.access import ensure_pipeline_visible
+ensure_pipeline_visible(request, principal, name)   # 404 when not, as the pipelines router does
 """
+
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
@@ -16,8 +17,9 @@ def pipeline_visible(request: Request, principal: Principal, name: str) -> bool:
     to principals that see every tenant."""
     head = pipeline_store_for(request.app.state.settings).head(name)
     tenant = head["tenant"] if head else None
-    return (principal.all_tenants or (head is not None and principal.sees_tenant(tenant))) \
-        and principal.may_access("pipeline", name)
+    return (principal.all_tenants or (head is not None and principal.sees_tenant(tenant))) and principal.may_access(
+        "pipeline", name
+    )
 
 
 def ensure_pipeline_visible(request: Request, principal: Principal, name: str) -> None:

@@ -9,6 +9,7 @@ running); a changed one is replaced (the workers restart it). The deployed pipel
 recorded in the runner connector's config (`pipeline_version`). Configs are checked with the
 connector validation (static and live) before anything is stored.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,11 +40,23 @@ def connector_configs(spec: PipelineSpec, settings, version: int) -> dict[str, d
         sink["url"] = settings.clickhouse_url  # as deploy.pipeline.build_sink
     return {
         "source": {"connector.class": spec.source.kind, "tasks.max": 1, **source},
-        "runner": {"connector.class": "runner.lean", "tasks.max": 1, "topics": [topics["source"]],
-                   "transforms": spec.transforms, "rules": spec.rules, "batch_size": spec.runner.batch_size,
-                   "batch_seconds": spec.runner.within_seconds, "pipeline": spec.name, "pipeline_version": version},
-        "sink": {"connector.class": spec.sink.kind, "tasks.max": 1,
-                 "topics": spec.sink.topics or [topics["clean"]], **sink},
+        "runner": {
+            "connector.class": "runner.lean",
+            "tasks.max": 1,
+            "topics": [topics["source"]],
+            "transforms": spec.transforms,
+            "rules": spec.rules,
+            "batch_size": spec.runner.batch_size,
+            "batch_seconds": spec.runner.within_seconds,
+            "pipeline": spec.name,
+            "pipeline_version": version,
+        },
+        "sink": {
+            "connector.class": spec.sink.kind,
+            "tasks.max": 1,
+            "topics": spec.sink.topics or [topics["clean"]],
+            **sink,
+        },
     }
 
 
@@ -70,8 +83,12 @@ def deploy(store: ConnectorStore, name: str, current: dict[str, Any], settings) 
         if existing is None or existing.config != found.config:
             store.upsert(found)
             changed.append(stage)
-    return {"pipeline": name, "version": current["version"],
-            "connectors": {stage: connector_name(name, stage) for stage in STAGES}, "changed": changed}
+    return {
+        "pipeline": name,
+        "version": current["version"],
+        "connectors": {stage: connector_name(name, stage) for stage in STAGES},
+        "changed": changed,
+    }
 
 
 def undeploy(store: ConnectorStore, name: str) -> list[str]:
@@ -82,4 +99,3 @@ def undeploy(store: ConnectorStore, name: str) -> list[str]:
 def deployed_version(store: ConnectorStore, name: str) -> int | None:
     runner = store.get(connector_name(name, "runner"))
     return runner.config.get("pipeline_version") if runner else None
-

@@ -1,5 +1,6 @@
 """A JSON diff of two documents: a list of add/remove/replace operations at JSON-Pointer paths
 (RFC 6902 shapes, plus the old value, which a reviewer wants to see)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,8 +26,9 @@ def diff(old: Any, new: Any, path: list | None = None) -> list[dict]:
         for i in range(min(len(old), len(new))):
             ops += diff(old[i], new[i], path + [i])
         ops += [{"op": "add", "path": _pointer(path + [i]), "value": new[i]} for i in range(len(old), len(new))]
-        ops += [{"op": "remove", "path": _pointer(path + [i]), "old": old[i]}
-                for i in reversed(range(len(new), len(old)))]
+        ops += [
+            {"op": "remove", "path": _pointer(path + [i]), "old": old[i]} for i in reversed(range(len(new), len(old)))
+        ]
         return ops
     if old != new or type(old) is not type(new):
         return [{"op": "replace", "path": _pointer(path), "old": old, "value": new}]

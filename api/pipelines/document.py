@@ -1,5 +1,6 @@
 """Validating a pipeline document: the PipelineSpec shape, then the parts it leaves open
 (source and sink settings, transform and rule kinds), so a saved document can actually run."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -27,6 +28,7 @@ def _errors(exc: ValidationError, prefix: tuple) -> list[dict]:
 def known_kinds() -> tuple[frozenset[str], frozenset[str]]:
     from quality_stream import rule_kinds  # imported late: the engines pull in polars
     from streams.transforms import transform_kinds
+
     return frozenset(transform_kinds()), frozenset(rule_kinds())
 
 
@@ -48,8 +50,13 @@ def validate(document: dict[str, Any], settings: Settings) -> PipelineSpec:
     for where, items, kinds in (("transforms", spec.transforms, transforms), ("rules", spec.rules, rules)):
         for i, item in enumerate(items):
             if item.get("kind") not in kinds:
-                errors.append({"type": "unknown_kind", "loc": ["body", where, i, "kind"],
-                               "msg": f"unknown {where[:-1]} kind {str(item.get('kind'))[:100]!r}; see GET /components"})
+                errors.append(
+                    {
+                        "type": "unknown_kind",
+                        "loc": ["body", where, i, "kind"],
+                        "msg": f"unknown {where[:-1]} kind {str(item.get('kind'))[:100]!r}; see GET /components",
+                    }
+                )
     if errors:
         raise InvalidDocument(errors)
     return spec

@@ -7,6 +7,7 @@ wins and the other is refused (Stale) rather than silently overwriting it.
 Names are global (they name topics and counters), tenants own them. Secrets in documents are
 stored sealed (connectors.secrets.Vault); versions saved before that stay readable as they are.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,8 @@ from deploy.control import engine_for
 metadata = MetaData()
 
 pipelines = Table(
-    "pipelines", metadata,
+    "pipelines",
+    metadata,
     Column("name", String(200), primary_key=True),
     Column("tenant", String(100), nullable=True, index=True),
     Column("owner", String(200), nullable=True),
@@ -35,7 +37,8 @@ pipelines = Table(
 )
 
 pipeline_versions = Table(
-    "pipeline_versions", metadata,
+    "pipeline_versions",
+    metadata,
     Column("name", String(200), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("document", Text, nullable=False),
@@ -62,12 +65,12 @@ class Stale(Exception):
         self.current = current
 
 
-def pipeline_store_for(settings) -> "PipelineStore":
+def pipeline_store_for(settings) -> PipelineStore:
     return _store(settings.resolved_control_db_url, str(settings.state_dir))
 
 
 @lru_cache(maxsize=8)
-def _store(url: str, state_dir: str) -> "PipelineStore":
+def _store(url: str, state_dir: str) -> PipelineStore:
     return PipelineStore(url, Vault(state_dir))
 
 
@@ -98,9 +101,11 @@ class PipelineStore:
         if head is None:
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(select(pipeline_versions).where(
-                pipeline_versions.c.name == name,
-                pipeline_versions.c.version == (version or head["version"]))).first()
+            row = conn.execute(
+                select(pipeline_versions).where(
+                    pipeline_versions.c.name == name, pipeline_versions.c.version == (version or head["version"])
+                )
+            ).first()
         if row is None:
             return None
         d = dict(row._mapping)
@@ -110,8 +115,12 @@ class PipelineStore:
     def versions(self, name: str) -> list[dict]:
         cols = [c for c in pipeline_versions.c if c.name != "document"]
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(*cols).where(pipeline_versions.c.name == name).order_by(pipeline_versions.c.version))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(*cols).where(pipeline_versions.c.name == name).order_by(pipeline_versions.c.version)
+                )
+            ]
 
     def create(self, name: str, document: dict[str, Any], author: str, message: str = "") -> int:
         """Version 1, or the next version when re-creating a deleted name of the same tenant."""
@@ -123,36 +132,63 @@ class PipelineStore:
                 if not head["deleted"] or head["tenant"] != tenant:
                     raise Exists(head["tenant"])
                 version = head["version"] + 1
-                moved = conn.execute(update(pipelines).where(pipelines.c.name == name,
-                                                             pipelines.c.version == head["version"]).values(
-                    version=version, deleted=False, owner=document.get("owner"), updated_at=now,
-                    updated_by=author)).rowcount
+                moved = conn.execute(
+                    update(pipelines)
+                    .where(pipelines.c.name == name, pipelines.c.version == head["version"])
+                    .values(
+                        version=version, deleted=False, owner=document.get("owner"), updated_at=now, updated_by=author
+                    )
+                ).rowcount
                 if not moved:
                     raise Exists(head["tenant"])
             else:
                 version = 1
                 try:
-                    conn.execute(insert(pipelines).values(
-                        name=name, tenant=tenant, owner=document.get("owner"), version=1, deleted=False,
-                        created_at=now, updated_at=now, updated_by=author))
+                    conn.execute(
+                        insert(pipelines).values(
+                            name=name,
+                            tenant=tenant,
+                            owner=document.get("owner"),
+                            version=1,
+                            deleted=False,
+                            created_at=now,
+                            updated_at=now,
+                            updated_by=author,
+                        )
+                    )
                 except IntegrityError:
                     raise Exists(None)
             self._add_version(conn, name, version, document, "create", message, author, now)
         return version
 
-    def save(self, name: str, document: dict[str, Any], base_version: int, author: str,
-             message: str = "", op: str = "update", deleted: bool = False) -> int:
+    def save(
+        self,
+        name: str,
+        document: dict[str, Any],
+        base_version: int,
+        author: str,
+        message: str = "",
+        op: str = "update",
+        deleted: bool = False,
+    ) -> int:
         """A new version on top of `base_version`; Stale when someone saved since."""
         now = utc_iso()
         with self.engine.begin() as conn:
             head = self.head(name)
             if head is None:
                 raise NotFound(name)
-            moved = conn.execute(update(pipelines).where(
-                pipelines.c.name == name, pipelines.c.version == base_version,
-                pipelines.c.deleted.is_(False)).values(
-                version=base_version + 1, tenant=document.get("tenant"), owner=document.get("owner"),
-                updated_at=now, updated_by=author, deleted=deleted)).rowcount
+            moved = conn.execute(
+                update(pipelines)
+                .where(pipelines.c.name == name, pipelines.c.version == base_version, pipelines.c.deleted.is_(False))
+                .values(
+                    version=base_version + 1,
+                    tenant=document.get("tenant"),
+                    owner=document.get("owner"),
+                    updated_at=now,
+                    updated_by=author,
+                    deleted=deleted,
+                )
+            ).rowcount
             if not moved:
                 raise Stale(self.head(name, include_deleted=True)["version"])
             self._add_version(conn, name, base_version + 1, document, op, message, author, now)
@@ -160,6 +196,14 @@ class PipelineStore:
 
     def _add_version(self, conn, name, version, document, op, message, author, at) -> None:
         sealed = self.vault.seal(document)
-        conn.execute(insert(pipeline_versions).values(
-            name=name, version=version, document=json.dumps(sealed, sort_keys=True, ensure_ascii=False),
-            op=op, message=message, author=author, at=at))
+        conn.execute(
+            insert(pipeline_versions).values(
+                name=name,
+                version=version,
+                document=json.dumps(sealed, sort_keys=True, ensure_ascii=False),
+                op=op,
+                message=message,
+                author=author,
+                at=at,
+            )
+        )

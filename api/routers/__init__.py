@@ -2,6 +2,7 @@
 
 Modules are discovered, so features are added by adding a module, not by editing app.py.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Alert rules (AGG-07, ENG-04): CRUD, and evaluate-now for operators checking a rule."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -60,7 +61,9 @@ def create_rule(body: RuleIn, request: Request, principal=MANAGE) -> dict:
     if _store(request).get_rule(body.name):
         raise HTTPException(409, f"rule {body.name!r} exists")
     values = body.model_dump(exclude={"channel"})
-    return _store(request).create_rule(principal.name, channel=body.channel.as_dict() if body.channel else None, **values)
+    return _store(request).create_rule(
+        principal.name, channel=body.channel.as_dict() if body.channel else None, **values
+    )
 
 
 @router.get("/alerts/rules", summary="All alert rules", dependencies=[MANAGE])
@@ -95,8 +98,9 @@ def delete_rule(rid: str, request: Request) -> None:
     _store(request).delete_rule(get_rule(rid, request)["id"])
 
 
-@router.post("/alerts/rules/{rid}/evaluate", summary="Evaluate a rule now (sends unless throttled)",
-             dependencies=[MANAGE])
+@router.post(
+    "/alerts/rules/{rid}/evaluate", summary="Evaluate a rule now (sends unless throttled)", dependencies=[MANAGE]
+)
 def evaluate(rid: str, request: Request) -> dict:
     get_rule(rid, request)
     engine = alert_engine_for(request.app)

@@ -1,4 +1,5 @@
 """Sign-in for people: OAuth2 password flow -> short-lived JWT. Open route, by necessity."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -29,9 +30,15 @@ class Me(BaseModel):
     grants: list[str]
 
 
-@router.post("/auth/token", response_model=Token, summary="Exchange username and password for an access token",
-             responses={401: {"description": "wrong username or password"},
-                        423: {"description": "account locked after repeated failures"}})
+@router.post(
+    "/auth/token",
+    response_model=Token,
+    summary="Exchange username and password for an access token",
+    responses={
+        401: {"description": "wrong username or password"},
+        423: {"description": "account locked after repeated failures"},
+    },
+)
 async def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> Token:
     request.state.audit_actor = form.username[:200]
     request.state.audit_action = "auth.login"
@@ -40,8 +47,9 @@ async def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -
     if user is not None:
         request.state.audit_tenant = user["tenant"]
     if result == "locked":
-        raise HTTPException(423, "account locked after repeated failed logins; try again later "
-                                 "or ask an administrator to unlock it")
+        raise HTTPException(
+            423, "account locked after repeated failed logins; try again later or ask an administrator to unlock it"
+        )
     if result != "ok":  # unknown user, wrong password and disabled look the same from outside
         raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
     access, expires_in = tokens.issue(request.app.state.jwt_key, user["username"], user["tenant"])
@@ -50,6 +58,12 @@ async def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -
 
 @router.get("/auth/me", response_model=Me, summary="Who the credential belongs to and what it may do")
 def me(principal: Principal = Depends(authenticated)) -> Me:
-    return Me(name=principal.name, kind=principal.kind, tenant=principal.tenant, superuser=principal.superuser,
-              permissions=sorted(principal.permissions), tenants=sorted(principal.tenants),
-              grants=sorted(principal.grants))
+    return Me(
+        name=principal.name,
+        kind=principal.kind,
+        tenant=principal.tenant,
+        superuser=principal.superuser,
+        permissions=sorted(principal.permissions),
+        tenants=sorted(principal.tenants),
+        grants=sorted(principal.grants),
+    )

@@ -1,5 +1,6 @@
 """The component catalogue: every source, transform, rule kind and sink, with the JSON Schema of
 its settings, so a console can render forms and a pipeline author can see what exists."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -23,8 +24,10 @@ def catalogue() -> dict:
     from streams.transforms import transform_kinds
 
     def entries(kinds: dict[str, dict], usable: set[str] | None = None) -> list[dict]:
-        return [{"kind": k, "schema": s, "in_pipeline_documents": usable is None or k in usable}
-                for k, s in sorted(kinds.items())]
+        return [
+            {"kind": k, "schema": s, "in_pipeline_documents": usable is None or k in usable}
+            for k, s in sorted(kinds.items())
+        ]
 
     # Set by the pipeline runner (deploy.pipeline): only these source and sink kinds can be
     # named in a pipeline document today; the others run as stand-alone connectors.
@@ -33,13 +36,21 @@ def catalogue() -> dict:
         "sources": entries({"relational.timestamp": source_schema}),
         "transforms": entries(transform_kinds()),
         "rules": entries(rule_kinds()),
-        "sinks": entries({"clickhouse": ClickHouseSinkConfig.model_json_schema(),
-                          "hbase": HBaseSinkSettings.model_json_schema(),
-                          "hdfs": HdfsSinkSettings.model_json_schema()}, usable={"clickhouse"}),
+        "sinks": entries(
+            {
+                "clickhouse": ClickHouseSinkConfig.model_json_schema(),
+                "hbase": HBaseSinkSettings.model_json_schema(),
+                "hdfs": HdfsSinkSettings.model_json_schema(),
+            },
+            usable={"clickhouse"},
+        ),
     }
 
 
-@router.get("/components", summary="Sources, transforms, rule kinds and sinks with settings schemas",
-            dependencies=[Depends(require("pipeline:view"))])
+@router.get(
+    "/components",
+    summary="Sources, transforms, rule kinds and sinks with settings schemas",
+    dependencies=[Depends(require("pipeline:view"))],
+)
 async def components() -> dict:
     return await run_in_threadpool(catalogue)

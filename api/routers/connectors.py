@@ -5,6 +5,7 @@ workers notice and do the work. Secrets are masked (****) in every answer; a con
 with a masked secret keeps the stored one. Routes are plain `def`: FastAPI runs them in its
 thread pool, as they wait on the database and on live checks.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,13 +50,19 @@ def _record(request: Request, name: str) -> ConnectorRecord:
 def _invalid(errors: list[FieldError], config: dict) -> JSONResponse:
     fields = [{"field": e.field, "message": scrub(e.message, config)} for e in errors]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    return JSONResponse(status_code=400, content={"error_code": 400, "errors": fields,
-                                                  "message": f"Connector configuration is invalid: {summary}"})
+    return JSONResponse(
+        status_code=400,
+        content={"error_code": 400, "errors": fields, "message": f"Connector configuration is invalid: {summary}"},
+    )
 
 
 def _info(record: ConnectorRecord) -> dict[str, Any]:
-    return {"name": record.name, "config": record.masked_config, "type": record.kind,
-            "tasks": [{"connector": record.name, "task": t} for t in range(record.task_count)]}
+    return {
+        "name": record.name,
+        "config": record.masked_config,
+        "type": record.kind,
+        "tasks": [{"connector": record.name, "task": t} for t in range(record.task_count)],
+    }
 
 
 def _status(request: Request, record: ConnectorRecord) -> dict[str, Any]:
@@ -87,14 +94,20 @@ def _status(request: Request, record: ConnectorRecord) -> dict[str, Any]:
         state = "RUNNING"
     else:
         state = "UNASSIGNED"
-    return {"name": record.name, "type": record.kind, "tasks": tasks,
-            "connector": {"state": state, "worker_id": tasks[0]["worker_id"] if tasks else None}}
+    return {
+        "name": record.name,
+        "type": record.kind,
+        "tasks": tasks,
+        "connector": {"state": state, "worker_id": tasks[0]["worker_id"] if tasks else None},
+    }
 
 
 @router.get("/connector-plugins", summary="Installed connector plugins (sources and sinks)")
 def list_plugins() -> list[dict[str, Any]]:
-    return [{"class": p.name, "type": p.kind, "version": p.version, "description": p.description}
-            for p in plugins.available()]
+    return [
+        {"class": p.name, "type": p.kind, "version": p.version, "description": p.description}
+        for p in plugins.available()
+    ]
 
 
 @router.put("/connector-plugins/{plugin}/config/validate", summary="Validate a config (Kafka Connect shape)")
@@ -211,11 +224,18 @@ def delete_connector(name: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/connectors/{name}/snapshot", status_code=202,
-             summary="Re-read chosen tables from the start: {\"tables\": [...]} (empty = all); "
-                     "a job (job_id) follows it to the end")
-def snapshot(name: str, request: Request, body: dict[str, Any] = Body(default_factory=dict),
-             principal: Principal = Depends(require("connector:manage"))) -> Any:
+@router.post(
+    "/connectors/{name}/snapshot",
+    status_code=202,
+    summary="Re-read chosen tables from the start: {\"tables\": [...]} (empty = all); "
+    "a job (job_id) follows it to the end",
+)
+def snapshot(
+    name: str,
+    request: Request,
+    body: dict[str, Any] = Body(default_factory=dict),
+    principal: Principal = Depends(require("connector:manage")),
+) -> Any:
     audit_as(request, "connector.snapshot", name=name)
     record = _record(request, name)
     if record.kind != "source":
@@ -226,8 +246,9 @@ def snapshot(name: str, request: Request, body: dict[str, Any] = Body(default_fa
     store = _store(request)
     requested = store.request_snapshot(name, tables)
     offsets = OffsetStore(request.app.state.settings.resolved_control_db_url, name)
-    job_id = job_manager(request.app).submit("connector.snapshot", principal.name,
-                                             lambda ctx: follow_snapshot(ctx, store, offsets, requested["id"]))
+    job_id = job_manager(request.app).submit(
+        "connector.snapshot", principal.name, lambda ctx: follow_snapshot(ctx, store, offsets, requested["id"])
+    )
     request.state.audit_detail.update(snapshot=requested["id"], job=job_id)
     return {**requested, "job_id": job_id}
 

@@ -1,5 +1,6 @@
 """Users, groups, roles and API keys. Every route needs users:manage; tenant admins see and
 change only their tenant, and can never hand out more than they hold (api.identity.policy)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -7,8 +8,20 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from api.audit import audit_as
 from api.identity import passwords
 from api.identity.policy import check_grantable, covers, home_tenant, visible
-from api.identity.schemas import (ApiKeyCreated, ApiKeyIn, ApiKeyOut, GroupIn, GroupOut, GroupPatch, RoleIn,
-                                  RoleOut, RolePatch, UserIn, UserOut, UserPatch)
+from api.identity.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    GroupIn,
+    GroupOut,
+    GroupPatch,
+    RoleIn,
+    RoleOut,
+    RolePatch,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
 from api.identity.store import Conflict, IdentityStore, store_for
 from api.security import Principal, require
 
@@ -34,7 +47,6 @@ def _found(row: dict | None, what: str, name: str) -> dict:
     return row
 
 
-
 # users --------------------------------------------------------------------------------------
 @router.get("/users", response_model=list[UserOut])
 def list_users(request: Request, principal: Principal = Depends(manager)) -> list[dict]:
@@ -48,8 +60,12 @@ def create_user(body: UserIn, request: Request, principal: Principal = Depends(m
     tenant = home_tenant(principal, body.tenant)
     check_grantable(principal, store, body.roles, body.groups, body.tenants, body.superuser)
     try:
-        return store.create_user(body.username, _strong(body.password), tenant=tenant,
-                                 **body.model_dump(exclude={"username", "password", "tenant"}))
+        return store.create_user(
+            body.username,
+            _strong(body.password),
+            tenant=tenant,
+            **body.model_dump(exclude={"username", "password", "tenant"}),
+        )
     except Conflict:
         raise HTTPException(409, f"user {body.username!r} already exists")
 
@@ -65,8 +81,7 @@ def update_user(username: str, body: UserPatch, request: Request, principal: Pri
     user = _found(visible(principal, store.user(username)), "user", username)
     changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"password", "unlock"})
     audit_as(request, "user.update", username=username, fields=sorted(body.model_fields_set))
-    check_grantable(principal, store, changes.get("roles", []), changes.get("groups", []),
-                    changes.get("tenants", []))
+    check_grantable(principal, store, changes.get("roles", []), changes.get("groups", []), changes.get("tenants", []))
     if user["superuser"] and not principal.superuser:
         raise HTTPException(403, "only a superuser can change a superuser")
     if body.unlock:
@@ -196,8 +211,12 @@ def list_api_keys(request: Request, principal: Principal = Depends(manager)) -> 
     return [k for k in _store(request).api_keys() if visible(principal, k)]
 
 
-@router.post("/api-keys", response_model=ApiKeyCreated, status_code=201,
-             summary="Create an API key; the key is in this response only")
+@router.post(
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    summary="Create an API key; the key is in this response only",
+)
 def create_api_key(body: ApiKeyIn, request: Request, principal: Principal = Depends(manager)) -> dict:
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)

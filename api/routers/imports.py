@@ -1,5 +1,6 @@
 """File imports (AGG-05): reports (rows read, ok and bad per imported file, with a sample of bad
 rows) and one-off imports of a file connector's path, run as message-centre jobs."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -21,14 +22,18 @@ def _reports(request: Request) -> ImportReports:
 
 
 @router.get("/imports", summary="File imports, newest first", dependencies=[Depends(require("imports:view"))])
-async def list_imports(request: Request, connector: str | None = None, status: str | None = None,
-                       limit: int = Query(100, ge=1, le=1000)) -> dict:
+async def list_imports(
+    request: Request, connector: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=1000)
+) -> dict:
     items = await run_in_threadpool(_reports(request).list, connector, status, limit)
     return {"imports": items}
 
 
-@router.get("/imports/{import_id}", summary="One file import with its first bad rows (line and reason)",
-            dependencies=[Depends(require("imports:view"))])
+@router.get(
+    "/imports/{import_id}",
+    summary="One file import with its first bad rows (line and reason)",
+    dependencies=[Depends(require("imports:view"))],
+)
 async def get_import(import_id: int, request: Request) -> dict:
     item = await run_in_threadpool(_reports(request).get, import_id)
     if item is None:
@@ -41,10 +46,12 @@ class ImportRequest(BaseModel):
     path: str = Field(max_length=1000, description="file or glob below the connector's store root")
 
 
-@router.post("/imports", status_code=202, summary="Import a path of a file connector once, as a job "
-                                                   "(result: the import reports)")
-def start_import(body: ImportRequest, request: Request,
-                 principal: Principal = Depends(require("connector:manage"))) -> dict:
+@router.post(
+    "/imports", status_code=202, summary="Import a path of a file connector once, as a job (result: the import reports)"
+)
+def start_import(
+    body: ImportRequest, request: Request, principal: Principal = Depends(require("connector:manage"))
+) -> dict:
     audit_as(request, "import.start", connector=body.connector, path=body.path)
     record = _record(request, body.connector)
     try:

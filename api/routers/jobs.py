@@ -1,9 +1,10 @@
 """Message centre, jobs part (GOV-06): background jobs with progress, state, operator, result."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -25,10 +26,16 @@ def _visible(principal, job: dict | None) -> bool:
 
 
 @router.get("/jobs", summary="Background jobs, newest first")
-async def list_jobs(request: Request, state: str | None = None, type: str | None = None, limit: int = Query(100, ge=1, le=1000),
-                    principal=Depends(require("jobs:manage"))) -> list[dict]:
-    return await run_in_threadpool(job_manager(request.app).list, state, type, limit,
-                                   None if principal.superuser else principal.name)
+async def list_jobs(
+    request: Request,
+    state: str | None = None,
+    type: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    principal=Depends(require("jobs:manage")),
+) -> list[dict]:
+    return await run_in_threadpool(
+        job_manager(request.app).list, state, type, limit, None if principal.superuser else principal.name
+    )
 
 
 @router.get("/jobs/{job_id}", summary="One job: progress, state, result or error")
@@ -44,8 +51,9 @@ async def submit_job(body: JobRequest, request: Request, principal=Depends(requi
     if body.action not in ACTIONS:
         raise HTTPException(422, f"unknown action {body.action!r}; known: {sorted(ACTIONS)}")
     fn, settings, params = ACTIONS[body.action], request.app.state.settings, body.params
-    job_id = await run_in_threadpool(job_manager(request.app).submit, body.action, principal.name,
-                                     lambda ctx: fn(ctx, params, settings))
+    job_id = await run_in_threadpool(
+        job_manager(request.app).submit, body.action, principal.name, lambda ctx: fn(ctx, params, settings)
+    )
     return await run_in_threadpool(job_manager(request.app).get, job_id)
 
 

@@ -1,9 +1,10 @@
 """Log search for operators (ENG-01): GET /logs over the JSON lines of deploy/logs.py."""
+
 from __future__ import annotations
 
 import json
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,18 +21,17 @@ def _since(value: str | None) -> str | None:
     if not value:
         return None
     try:
-        dt = datetime.fromtimestamp(float(value), timezone.utc)
+        dt = datetime.fromtimestamp(float(value), UTC)
     except ValueError:
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise HTTPException(422, f"since: not an ISO time or epoch seconds: {value!r}")
-        dt = dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def search(path, q: str | None, level: str | None, since: str | None, request_id: str | None,
-           limit: int) -> list[dict]:
+def search(path, q: str | None, level: str | None, since: str | None, request_id: str | None, limit: int) -> list[dict]:
     files = [p for p in [path.with_name(path.name + f".{i}") for i in range(5, 0, -1)] + [path] if p.exists()]
     floor = LEVELS.get((level or "DEBUG").upper(), 0)
     needle = q.lower() if q else None
@@ -56,10 +56,14 @@ def search(path, q: str | None, level: str | None, since: str | None, request_id
 
 
 @router.get("/logs", summary="Search the structured log, newest first", dependencies=[Depends(require("ops:view"))])
-async def logs(request: Request, q: str | None = Query(None, description="substring, case-insensitive"),
-               level: str | None = Query(None, description="minimum level: DEBUG, INFO, WARNING, ERROR"),
-               since: str | None = Query(None, description="ISO time or epoch seconds"),
-               request_id: str | None = None, limit: int = Query(100, ge=1, le=5000)) -> dict:
+async def logs(
+    request: Request,
+    q: str | None = Query(None, description="substring, case-insensitive"),
+    level: str | None = Query(None, description="minimum level: DEBUG, INFO, WARNING, ERROR"),
+    since: str | None = Query(None, description="ISO time or epoch seconds"),
+    request_id: str | None = None,
+    limit: int = Query(100, ge=1, le=5000),
+) -> dict:
     if level and level.upper() not in LEVELS:
         raise HTTPException(422, f"level must be one of {sorted(LEVELS)}")
     path = log_path(request.app.state.settings)

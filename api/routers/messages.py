@@ -1,7 +1,8 @@
 """Message centre (GOV-06, ENG-04): alerts raised by rules, newest first."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from api.alerts import alert_engine_for
 from api.security import require
@@ -10,8 +11,14 @@ router = APIRouter(tags=["messages"])
 
 
 @router.get("/messages", summary="Messages (alerts) newest first", dependencies=[Depends(require("ops:view"))])
-def list_messages(request: Request, category: str | None = None, rule: str | None = None,
-                  since: float | None = None, unread: bool = False, limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
+def list_messages(
+    request: Request,
+    category: str | None = None,
+    rule: str | None = None,
+    since: float | None = None,
+    unread: bool = False,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict]:
     store = alert_engine_for(request.app).store
     rule_id = None
     if rule:

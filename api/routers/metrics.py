@@ -1,4 +1,5 @@
 """Prometheus metrics (ENG-01). Scrape with `authorization: {credentials: <api key>}` (Bearer)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response

@@ -1,4 +1,5 @@
 """Operations: component health and per-pipeline stage counts."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -12,8 +13,7 @@ from deploy.control import StageCounters
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/health", summary="Health of every component, with latency",
-            dependencies=[Depends(require("ops:view"))])
+@router.get("/health", summary="Health of every component, with latency", dependencies=[Depends(require("ops:view"))])
 async def health(request: Request) -> dict:
     return await run_in_threadpool(health_report, request.app.state.settings)
 

@@ -5,6 +5,7 @@ sink; see api.pipelines.deploy) that the workers run; `POST /pipelines/{name}/un
 them; `GET /pipelines/{name}/deployment` shows the deployed version and, per stage, the connector
 and task states as `GET /connectors/{name}/status` reports them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +32,9 @@ def _current(request: Request, name: str) -> dict[str, Any]:
     return current
 
 
-@router.post("/pipelines/{name}/deploy", summary="Start the pipeline's current version: source, runner and sink connectors")
+@router.post(
+    "/pipelines/{name}/deploy", summary="Start the pipeline's current version: source, runner and sink connectors"
+)
 def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(require("pipeline:deploy"))) -> Any:
     audit_as(request, "pipeline.deploy", name=name)
     ensure_pipeline_visible(request, principal, name)
@@ -41,9 +44,14 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
     except deployment.DeployInvalid as exc:
         config = current["document"].get("source", {}).get("config", {})
         errors = [{"field": e["field"], "message": scrub(e["message"], config)} for e in exc.errors]
-        return JSONResponse(status_code=400, content={"error_code": 400, "errors": errors,
-                                                      "message": "pipeline cannot be deployed: "
-                                                                 + "; ".join(f"{e['field']}: {e['message']}" for e in errors)})
+        return JSONResponse(
+            status_code=400,
+            content={
+                "error_code": 400,
+                "errors": errors,
+                "message": "pipeline cannot be deployed: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            },
+        )
     request.state.audit_detail["version"] = result["version"]
     return result
 
@@ -69,12 +77,21 @@ def get_deployment(name: str, request: Request, principal: Principal = Depends(r
             stages[stage] = {"connector": cname, "state": "NOT_DEPLOYED", "tasks": []}
         else:
             status = _status(request, record)
-            stages[stage] = {"connector": cname, "state": status["connector"]["state"],
-                             "worker_id": status["connector"]["worker_id"], "tasks": status["tasks"]}
+            stages[stage] = {
+                "connector": cname,
+                "state": status["connector"]["state"],
+                "worker_id": status["connector"]["worker_id"],
+                "tasks": status["tasks"],
+            }
     if head is None and all(s["state"] == "NOT_DEPLOYED" for s in stages.values()):
         raise HTTPException(404, f"no pipeline {name!r}")  # a deleted pipeline still deployed stays visible
     version = deployment.deployed_version(store, name)
     latest = head["version"] if head else None
-    return {"pipeline": name, "deployed": any(s["state"] != "NOT_DEPLOYED" for s in stages.values()),
-            "version": version, "latest_version": latest, "up_to_date": version is not None and version == latest,
-            "stages": stages}
+    return {
+        "pipeline": name,
+        "deployed": any(s["state"] != "NOT_DEPLOYED" for s in stages.values()),
+        "version": version,
+        "latest_version": latest,
+        "up_to_date": version is not None and version == latest,
+        "stages": stages,
+    }

@@ -4,6 +4,7 @@ Every save is a new version. Saves name their base version (`If-Match: "<version
 `?version=`); a stale base answers 409 with the current version, and nothing is overwritten.
 A pipeline of a tenant the caller does not see answers 404, as if it did not exist.
 """
+
 from __future__ import annotations
 
 import re
@@ -62,8 +63,10 @@ def _out(store: PipelineStore, head: dict, response: Response | None = None) -> 
     current = store.document(head["name"])
     if response is not None:
         response.headers["ETag"] = f'"{head["version"]}"'
-    return {**{k: head[k] for k in ("name", "tenant", "owner", "version", "updated_at", "updated_by")},
-            "document": mask(current["document"])}
+    return {
+        **{k: head[k] for k in ("name", "tenant", "owner", "version", "updated_at", "updated_by")},
+        "document": mask(current["document"]),
+    }
 
 
 def _base_version(if_match: str | None, version: int | None) -> int:
@@ -93,19 +96,30 @@ def _checked(request: Request, spec: PipelineSpec, principal: Principal, old: di
 
 
 def _stale(e: Stale) -> HTTPException:
-    return HTTPException(409, f"the pipeline changed since the version you edited: current version is "
-                              f"{e.current}; reload, merge and save again", headers={"ETag": f'"{e.current}"'})
+    return HTTPException(
+        409,
+        f"the pipeline changed since the version you edited: current version is "
+        f"{e.current}; reload, merge and save again",
+        headers={"ETag": f'"{e.current}"'},
+    )
 
 
 @router.get("/pipelines", response_model=list[PipelineOut], summary="Pipelines the caller may see")
 def list_pipelines(request: Request, principal: Principal = Depends(require("pipeline:view"))) -> list[dict]:
     store = _store(request)
-    return [_out(store, h) for h in store.list(principal.visible_tenants()) if principal.may_access("pipeline", h["name"])]
+    return [
+        _out(store, h) for h in store.list(principal.visible_tenants()) if principal.may_access("pipeline", h["name"])
+    ]
 
 
 @router.post("/pipelines", response_model=PipelineOut, status_code=201, summary="Create a pipeline (version 1)")
-def create_pipeline(spec: PipelineSpec, request: Request, response: Response, message: str = Query("", max_length=2000),
-                    principal: Principal = Depends(require("pipeline:create"))) -> dict:
+def create_pipeline(
+    spec: PipelineSpec,
+    request: Request,
+    response: Response,
+    message: str = Query("", max_length=2000),
+    principal: Principal = Depends(require("pipeline:create")),
+) -> dict:
     audit_as(request, "pipeline.create", name=spec.name)
     if not principal.may_access("pipeline", spec.name):
         raise HTTPException(403, f"no grant for pipeline {spec.name!r}")
@@ -120,18 +134,29 @@ def create_pipeline(spec: PipelineSpec, request: Request, response: Response, me
 
 
 @router.get("/pipelines/{name}", response_model=PipelineOut, summary="The current document; ETag = version")
-def get_pipeline(name: str, request: Request, response: Response,
-                 principal: Principal = Depends(require("pipeline:view"))) -> dict:
+def get_pipeline(
+    name: str, request: Request, response: Response, principal: Principal = Depends(require("pipeline:view"))
+) -> dict:
     store = _store(request)
     return _out(store, _head(store, principal, name), response)
 
 
-@router.put("/pipelines/{name}", response_model=PipelineOut, summary="Save a new version (optimistic locking)",
-            responses={409: {"description": "stale base version"}, 428: {"description": "no base version given"}})
-def save_pipeline(name: str, spec: PipelineSpec, request: Request, response: Response,
-                  if_match: str | None = Header(None, max_length=40), version: int | None = Query(None, ge=0, le=2**31),
-                  message: str = Query("", max_length=2000),
-                  principal: Principal = Depends(require("pipeline:edit"))) -> dict:
+@router.put(
+    "/pipelines/{name}",
+    response_model=PipelineOut,
+    summary="Save a new version (optimistic locking)",
+    responses={409: {"description": "stale base version"}, 428: {"description": "no base version given"}},
+)
+def save_pipeline(
+    name: str,
+    spec: PipelineSpec,
+    request: Request,
+    response: Response,
+    if_match: str | None = Header(None, max_length=40),
+    version: int | None = Query(None, ge=0, le=2**31),
+    message: str = Query("", max_length=2000),
+    principal: Principal = Depends(require("pipeline:edit")),
+) -> dict:
     audit_as(request, "pipeline.update", name=name)
     store = _store(request)
     head = _head(store, principal, name)
@@ -150,8 +175,12 @@ def save_pipeline(name: str, spec: PipelineSpec, request: Request, response: Res
 
 
 @router.delete("/pipelines/{name}", status_code=204, summary="Delete (its versions stay, for audit and re-creation)")
-def delete_pipeline(name: str, request: Request, if_match: str | None = Header(None, max_length=40),
-                    principal: Principal = Depends(require("pipeline:delete"))) -> Response:
+def delete_pipeline(
+    name: str,
+    request: Request,
+    if_match: str | None = Header(None, max_length=40),
+    principal: Principal = Depends(require("pipeline:delete")),
+) -> Response:
     audit_as(request, "pipeline.delete", name=name)
     store = _store(request)
     head = _head(store, principal, name)
@@ -180,8 +209,9 @@ def _version(store: PipelineStore, name: str, version: int) -> dict:
 
 
 @router.get("/pipelines/{name}/versions/{version}", summary="One version's document")
-def get_version(name: str, version: int, request: Request,
-                principal: Principal = Depends(require("pipeline:view"))) -> dict:
+def get_version(
+    name: str, version: int, request: Request, principal: Principal = Depends(require("pipeline:view"))
+) -> dict:
     store = _store(request)
     _head(store, principal, name)
     found = _version(store, name, version)
@@ -189,10 +219,13 @@ def get_version(name: str, version: int, request: Request,
 
 
 @router.get("/pipelines/{name}/diff", summary="JSON diff between two versions (default: previous -> current)")
-def diff_versions(name: str, request: Request,
-                  from_version: int | None = Query(None, alias="from", ge=1, le=2**31),
-                  to_version: int | None = Query(None, alias="to", ge=1, le=2**31),
-                  principal: Principal = Depends(require("pipeline:view"))) -> dict:
+def diff_versions(
+    name: str,
+    request: Request,
+    from_version: int | None = Query(None, alias="from", ge=1, le=2**31),
+    to_version: int | None = Query(None, alias="to", ge=1, le=2**31),
+    principal: Principal = Depends(require("pipeline:view")),
+) -> dict:
     store = _store(request)
     head = _head(store, principal, name)
     b = to_version or head["version"]
@@ -201,11 +234,19 @@ def diff_versions(name: str, request: Request,
     return {"pipeline": name, "from": a, "to": b, "changes": diff(mask(old["document"]), mask(new["document"]))}
 
 
-@router.post("/pipelines/{name}/rollback", response_model=PipelineOut,
-             summary="A new version whose content is an earlier version's")
-def rollback(name: str, request: Request, response: Response, body: Rollback = Body(...),
-             if_match: str | None = Header(None, max_length=40),
-             principal: Principal = Depends(require("pipeline:edit"))) -> dict:
+@router.post(
+    "/pipelines/{name}/rollback",
+    response_model=PipelineOut,
+    summary="A new version whose content is an earlier version's",
+)
+def rollback(
+    name: str,
+    request: Request,
+    response: Response,
+    body: Rollback = Body(...),
+    if_match: str | None = Header(None, max_length=40),
+    principal: Principal = Depends(require("pipeline:edit")),
+) -> dict:
     audit_as(request, "pipeline.rollback", name=name, to_content_of=body.version)
     store = _store(request)
     head = _head(store, principal, name)
@@ -214,8 +255,9 @@ def rollback(name: str, request: Request, response: Response, body: Rollback = B
     if not principal.sees_tenant(old.get("tenant")):
         raise HTTPException(403, "that version belongs to a tenant you do not see")
     try:
-        new = store.save(name, old, base, principal.name, body.message or f"rollback to version {body.version}",
-                         op="rollback")
+        new = store.save(
+            name, old, base, principal.name, body.message or f"rollback to version {body.version}", op="rollback"
+        )
     except Stale as e:
         raise _stale(e)
     request.state.audit_detail["version"] = new

@@ -3,13 +3,14 @@
 This router's lifespan starts the API's background loops (jobs, scheduler, alerts): see
 api/scheduling/runtime.py.
 """
+
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
 from croniter import croniter
-from fastapi import APIRouter, Query, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from api.scheduling import ACTIONS, scheduler_for
@@ -41,7 +42,9 @@ class TriggerIn(BaseModel):
     key: str | None = Field(None, max_length=150, description="idempotency key: a retry with it starts nothing new")
 
 
-def _validate(store, sid: str | None, action: str | None, cron: str | None, depends_on: list[str] | None) -> list[str] | None:
+def _validate(
+    store, sid: str | None, action: str | None, cron: str | None, depends_on: list[str] | None
+) -> list[str] | None:
     if action is not None and action not in ACTIONS:
         raise HTTPException(422, f"unknown action {action!r}; known: {sorted(ACTIONS)}")
     if cron is not None and not croniter.is_valid(cron):
@@ -117,8 +120,11 @@ def run_now(sid: str, request: Request, principal=MANAGE) -> dict:
     return scheduler_for(request.app).fire(s, "manual", f"manual:{uuid.uuid4().hex}", principal.name)
 
 
-@router.post("/schedules/{sid}/trigger", status_code=202,
-             summary="Start a run from a third-party scheduler; `key` makes retries idempotent")
+@router.post(
+    "/schedules/{sid}/trigger",
+    status_code=202,
+    summary="Start a run from a third-party scheduler; `key` makes retries idempotent",
+)
 def trigger(sid: str, request: Request, body: TriggerIn | None = None, principal=MANAGE) -> dict:
     s, sched = _get(request, sid), scheduler_for(request.app)
     key = f"http:{body.key}" if body and body.key else f"http:{uuid.uuid4().hex}"

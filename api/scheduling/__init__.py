@@ -1,4 +1,5 @@
 """Scheduling (AGG-07): cron, manual, HTTP-triggered and dependent runs of pluggable actions."""
+
 from __future__ import annotations
 
 import threading
@@ -12,6 +13,7 @@ _lock = threading.Lock()
 def scheduler_for(app) -> Scheduler:
     """The app's Scheduler (created on first use; the ops lifespan starts its loop)."""
     from api.jobs import job_manager
+
     jobs = job_manager(app)
     with _lock:
         sched = getattr(app.state, "scheduler", None)

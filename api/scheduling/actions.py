@@ -4,10 +4,12 @@ An action is `fn(ctx: JobContext, params: dict, settings: Settings) -> dict | No
 the run's result (numbers in it become the run's `counts`). Other modules add their own with
 `@action("name")`; `noop`, `sleep` and `fail` are harmless ones for tests and smoke checks.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from api.jobs import JobContext
 from deploy.settings import Settings
@@ -20,6 +22,7 @@ def action(name: str) -> Callable[[Action], Action]:
     def register(fn: Action) -> Action:
         ACTIONS[name] = fn
         return fn
+
     return register
 
 
@@ -36,6 +39,7 @@ def pipeline_capture(ctx: JobContext, params: dict, settings: Settings) -> dict:
 
     params: `path` (pipeline YAML file) or `document` (the pipeline as a mapping)."""
     from deploy.pipeline import PipelineSpec, build_source, prepare_topics
+
     if "document" in params:
         spec = PipelineSpec.model_validate(params["document"])
     elif "path" in params:

@@ -5,6 +5,7 @@ so they run in every API process. `start_background(app)` / `stop_background(app
 steps for an app that prefers to call them itself. Set HUILIU_OPS_LOOPS=0 to keep an API process
 from running them (e.g. a read-only replica).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,7 @@ def start_background(app) -> None:
     from api.jobs import job_manager
     from api.scheduling import scheduler_for
     from deploy.logs import configure_logging
+
     # The JSON log file that /logs searches (idempotent). stderr stays as the launcher set it up:
     # callers that pipe an API's stderr without reading it must not block on our lines.
     configure_logging(app.state.settings, stderr=False)

@@ -8,12 +8,13 @@ latest fires. Every API process runs this loop; the unique (schedule, fire_key) 
 Dependencies: when a run succeeds, schedules listing it in `depends_on` fire once every one of
 their parents' latest run succeeded.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from croniter import croniter
 
@@ -68,7 +69,7 @@ class Scheduler:
             due = self.due(s["cron"], since, now)
             if due is not None:
                 # The key is in UTC so that API processes in different time zones agree on it.
-                key = f"cron:{due.astimezone(timezone.utc).isoformat()}"
+                key = f"cron:{due.astimezone(UTC).isoformat()}"
                 run = self.fire(s, "cron", key, operator="scheduler")
                 if run:
                     fired.append(run)
@@ -99,9 +100,12 @@ class Scheduler:
             return None
         action, params, settings = get_action(schedule["action"]), schedule["params"], self.settings
         log.info("schedule %s fires (%s, %s): run %s", schedule["name"], trigger, fire_key, run["id"])
-        job_id = self.jobs.submit(f"schedule:{schedule['action']}", operator,
-                                  lambda ctx: action(ctx, params, settings),
-                                  on_done=lambda job, rid=run["id"]: self._finished(schedule["id"], rid, job))
+        job_id = self.jobs.submit(
+            f"schedule:{schedule['action']}",
+            operator,
+            lambda ctx: action(ctx, params, settings),
+            on_done=lambda job, rid=run["id"]: self._finished(schedule["id"], rid, job),
+        )
         self.store.set_job(run["id"], job_id)
         return self.store.get_run(run["id"])
 

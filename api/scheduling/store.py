@@ -4,6 +4,7 @@
 API processes ticking the same cron second (or a third-party scheduler retrying a trigger with
 the same key) start the run only once.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, select)
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 
 from api.jobs.store import iso_time
@@ -20,7 +21,8 @@ from deploy.control import engine_for
 metadata = MetaData()
 
 schedules = Table(
-    "schedules", metadata,
+    "schedules",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("action", String(100), nullable=False),
@@ -34,7 +36,8 @@ schedules = Table(
 )
 
 schedule_runs = Table(
-    "schedule_runs", metadata,
+    "schedule_runs",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("schedule_id", String(40), nullable=False, index=True),
     Column("fire_key", String(200), nullable=False),
@@ -75,14 +78,32 @@ class ScheduleStore:
         metadata.create_all(self.engine)
 
     # -- schedules
-    def create(self, name: str, action: str, params: dict, cron: str | None, depends_on: list[str],
-               enabled: bool, created_by: str) -> dict:
+    def create(
+        self,
+        name: str,
+        action: str,
+        params: dict,
+        cron: str | None,
+        depends_on: list[str],
+        enabled: bool,
+        created_by: str,
+    ) -> dict:
         now, sid = time.time(), uuid.uuid4().hex[:12]
         with self.engine.begin() as conn:
-            conn.execute(schedules.insert().values(
-                id=sid, name=name, action=action, params=json.dumps(params), cron=cron,
-                depends_on=json.dumps(depends_on), enabled=int(enabled), created_by=created_by,
-                created_at=now, updated_at=now))
+            conn.execute(
+                schedules.insert().values(
+                    id=sid,
+                    name=name,
+                    action=action,
+                    params=json.dumps(params),
+                    cron=cron,
+                    depends_on=json.dumps(depends_on),
+                    enabled=int(enabled),
+                    created_by=created_by,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
         return self.get(sid)
 
     def update(self, sid: str, **values) -> dict | None:
@@ -114,23 +135,42 @@ class ScheduleStore:
         rid = uuid.uuid4().hex[:16]
         try:
             with self.engine.begin() as conn:
-                conn.execute(schedule_runs.insert().values(
-                    id=rid, schedule_id=schedule_id, fire_key=fire_key, trigger=trigger, operator=operator,
-                    status="running", started_at=time.time()))
+                conn.execute(
+                    schedule_runs.insert().values(
+                        id=rid,
+                        schedule_id=schedule_id,
+                        fire_key=fire_key,
+                        trigger=trigger,
+                        operator=operator,
+                        status="running",
+                        started_at=time.time(),
+                    )
+                )
         except IntegrityError:
             return None
         return self.get_run(rid)
 
     def finish_run(self, rid: str, status: str, result: Any = None, error: str | None = None) -> None:
-        counts = {k: v for k, v in (result or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)} \
-            if isinstance(result, dict) else {}
+        counts = (
+            {k: v for k, v in (result or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if isinstance(result, dict)
+            else {}
+        )
         now = time.time()
         with self.engine.begin() as conn:
             started = conn.execute(select(schedule_runs.c.started_at).where(schedule_runs.c.id == rid)).scalar()
-            conn.execute(schedule_runs.update().where(schedule_runs.c.id == rid).values(
-                status=status, finished_at=now, duration_ms=int((now - (started or now)) * 1000),
-                counts=json.dumps(counts), result=json.dumps(result, default=str) if result is not None else None,
-                error=error))
+            conn.execute(
+                schedule_runs.update()
+                .where(schedule_runs.c.id == rid)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    duration_ms=int((now - (started or now)) * 1000),
+                    counts=json.dumps(counts),
+                    result=json.dumps(result, default=str) if result is not None else None,
+                    error=error,
+                )
+            )
 
     def set_job(self, rid: str, job_id: str) -> None:
         with self.engine.begin() as conn:
@@ -143,12 +183,16 @@ class ScheduleStore:
 
     def get_run_by_key(self, schedule_id: str, fire_key: str) -> dict | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(schedule_runs).where(schedule_runs.c.schedule_id == schedule_id,
-                                                           schedule_runs.c.fire_key == fire_key)).first()
+            row = conn.execute(
+                select(schedule_runs).where(
+                    schedule_runs.c.schedule_id == schedule_id, schedule_runs.c.fire_key == fire_key
+                )
+            ).first()
         return _run(row) if row else None
 
-    def runs(self, schedule_id: str | None = None, status: str | None = None, limit: int = 50,
-             since: float | None = None) -> list[dict]:
+    def runs(
+        self, schedule_id: str | None = None, status: str | None = None, limit: int = 50, since: float | None = None
+    ) -> list[dict]:
         q = select(schedule_runs).order_by(schedule_runs.c.started_at.desc()).limit(limit)
         if schedule_id:
             q = q.where(schedule_runs.c.schedule_id == schedule_id)
@@ -161,11 +205,16 @@ class ScheduleStore:
 
     def latest_status(self, schedule_id: str) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(schedule_runs.c.status).where(schedule_runs.c.schedule_id == schedule_id)
-                                .order_by(schedule_runs.c.started_at.desc()).limit(1)).scalar()
+            return conn.execute(
+                select(schedule_runs.c.status)
+                .where(schedule_runs.c.schedule_id == schedule_id)
+                .order_by(schedule_runs.c.started_at.desc())
+                .limit(1)
+            ).scalar()
 
     def status_counts(self) -> dict[str, int]:
         from sqlalchemy import func
+
         with self.engine.connect() as conn:
             rows = conn.execute(select(schedule_runs.c.status, func.count()).group_by(schedule_runs.c.status)).all()
         return {s: int(n) for s, n in rows}

@@ -5,6 +5,7 @@ continues after it. Cells are bytes: each declared column (`source: "cf:qualifie
 as UTF-8 text and typed like a file column; a row that does not type goes to quarantine. The
 scan is a snapshot (op `r`); once finished it is not repeated (clear the offsets to rescan).
 """
+
 from __future__ import annotations
 
 import time
@@ -12,9 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
-from connectors.base import RejectedEvent
 
 
 class HBaseScanConfig(BaseModel):
@@ -42,10 +42,12 @@ class HBaseScanTask(SourceTask):
         self.name = config.name
         key = config.row_key.model_copy(update={"key": True})
         defs = [key] + list(config.columns)
-        self.captured = CapturedTable(config.system, config.topic_table or config.table,
-                                      tuple(d.spec() for d in defs), None, None)
-        self.typer = RowTyper(self.captured.columns, {d.name: d.source or d.name for d in defs},
-                              {d.name: d.format for d in defs})
+        self.captured = CapturedTable(
+            config.system, config.topic_table or config.table, tuple(d.spec() for d in defs), None, None
+        )
+        self.typer = RowTyper(
+            self.captured.columns, {d.name: d.source or d.name for d in defs}, {d.name: d.format for d in defs}
+        )
         self.cells = [c.source.encode() for c in config.columns]
         self.offset: dict[str, Any] = {}
         self.conn = None
@@ -64,8 +66,15 @@ class HBaseScanTask(SourceTask):
         prefix = self.config.row_prefix.encode() if self.config.row_prefix else None
         start = last + b"\x00" if last is not None else prefix  # the smallest key after the last one
         stop = _prefix_end(prefix) if prefix else None
-        rows = list(table.scan(row_start=start, row_stop=stop, columns=self.cells,
-                               batch_size=self.config.batch_size, limit=self.config.batch_size))
+        rows = list(
+            table.scan(
+                row_start=start,
+                row_stop=stop,
+                columns=self.cells,
+                batch_size=self.config.batch_size,
+                limit=self.config.batch_size,
+            )
+        )
         n, events, now_ms = self.offset.get("n", 0), [], int(time.time() * 1000)
         for key, cells in rows:
             n += 1
@@ -75,10 +84,24 @@ class HBaseScanTask(SourceTask):
             try:
                 events.append(ChangeEvent(self.captured, "r", None, self.typer(raw), now_ms, position, n, True))
             except RowError as exc:
-                events.append(RejectedEvent(self.captured, "r", None, raw, now_ms, position, n, True,
-                                            reason=f"HBase {self.config.table} row {key!r}: {exc}"))
-        self.offset = {"last_row": rows[-1][0].hex() if rows else self.offset.get("last_row"), "n": n,
-                       "done": len(rows) < self.config.batch_size}
+                events.append(
+                    RejectedEvent(
+                        self.captured,
+                        "r",
+                        None,
+                        raw,
+                        now_ms,
+                        position,
+                        n,
+                        True,
+                        reason=f"HBase {self.config.table} row {key!r}: {exc}",
+                    )
+                )
+        self.offset = {
+            "last_row": rows[-1][0].hex() if rows else self.offset.get("last_row"),
+            "n": n,
+            "done": len(rows) < self.config.batch_size,
+        }
         return SourceBatch(events, {self.captured.partition: dict(self.offset)})
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ that already exists with the same length (and the same HDFS checksum, when both 
 one) is skipped, which makes a re-run after a failure cheap and idempotent. HDFS to a Kafka topic
 is the file source with `store.kind: hdfs`.
 """
+
 from __future__ import annotations
 
 import fnmatch

@@ -7,17 +7,18 @@ through a fake DB-API connection (`connect=` argument); with a real cluster `pip
 no mid-table resume -- after a crash it is read again from the start, and sinks collapse the
 repeats by key and sequence. Incremental reads: give `where` a partition predicate.
 """
+
 from __future__ import annotations
 
 import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
-from connectors.base import RejectedEvent
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -46,10 +47,14 @@ class HiveSourceTask(SourceTask):
                 raise ValueError(f"not a plain Hive identifier: {ident!r}")
         self.config = config
         self.name = config.name
-        self.captured = CapturedTable(config.system, config.table, tuple(c.spec() for c in config.columns),
-                                      config.database, config.database)
-        self.typer = RowTyper(self.captured.columns, {c.name: c.source or c.name for c in config.columns},
-                              {c.name: c.format for c in config.columns})
+        self.captured = CapturedTable(
+            config.system, config.table, tuple(c.spec() for c in config.columns), config.database, config.database
+        )
+        self.typer = RowTyper(
+            self.captured.columns,
+            {c.name: c.source or c.name for c in config.columns},
+            {c.name: c.format for c in config.columns},
+        )
         self.fields = [c.source or c.name for c in config.columns]
         self._connect = connect
         self.cursor = self.conn = None
@@ -62,9 +67,11 @@ class HiveSourceTask(SourceTask):
         connect = self._connect
         if connect is None:
             from pyhive import hive  # optional: pip install 'pyhive[hive]'
+
             connect = hive.connect
-        self.conn = connect(host=self.config.host, port=self.config.port, username=self.config.username,
-                            database=self.config.database)
+        self.conn = connect(
+            host=self.config.host, port=self.config.port, username=self.config.username, database=self.config.database
+        )
         self.cursor = self.conn.cursor()
         sql = f"SELECT {', '.join(f'`{f}`' for f in self.fields)} FROM `{self.config.database}`.`{self.config.table}`"
         self.cursor.execute(sql + (f" WHERE {self.config.where}" if self.config.where else ""))
@@ -81,8 +88,19 @@ class HiveSourceTask(SourceTask):
             try:
                 events.append(ChangeEvent(self.captured, "r", None, self.typer(raw), now_ms, position, self.n, True))
             except RowError as exc:
-                events.append(RejectedEvent(self.captured, "r", None, raw, now_ms, position, self.n, True,
-                                            reason=f"Hive {self.config.table} row {self.n}: {exc}"))
+                events.append(
+                    RejectedEvent(
+                        self.captured,
+                        "r",
+                        None,
+                        raw,
+                        now_ms,
+                        position,
+                        self.n,
+                        True,
+                        reason=f"Hive {self.config.table} row {self.n}: {exc}",
+                    )
+                )
         if len(rows) < self.config.batch_size:
             self.done = True
             return SourceBatch(events, {self.captured.partition: {"done": True, "rows": self.n}})

@@ -3,12 +3,15 @@
 A value that does not fit its declared type raises `RowError`; the source turns that into a
 quarantined row with file, line and reason instead of dropping it.
 """
+
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time as dtime
+from collections.abc import Callable
+from datetime import date, datetime
+from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy.types as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,16 +23,29 @@ class RowError(ValueError):
     """A row that cannot be parsed or typed; the message is the quarantine reason."""
 
 
-TYPES = {"string": sa.String, "text": sa.Text, "int": sa.Integer, "integer": sa.Integer, "bigint": sa.BigInteger,
-         "float": sa.Float, "double": sa.Float, "decimal": sa.Numeric, "numeric": sa.Numeric,
-         "date": sa.Date, "datetime": sa.DateTime, "timestamp": sa.DateTime, "bool": sa.Boolean,
-         "boolean": sa.Boolean}
+TYPES = {
+    "string": sa.String,
+    "text": sa.Text,
+    "int": sa.Integer,
+    "integer": sa.Integer,
+    "bigint": sa.BigInteger,
+    "float": sa.Float,
+    "double": sa.Float,
+    "decimal": sa.Numeric,
+    "numeric": sa.Numeric,
+    "date": sa.Date,
+    "datetime": sa.DateTime,
+    "timestamp": sa.DateTime,
+    "bool": sa.Boolean,
+    "boolean": sa.Boolean,
+}
 _TRUE = {"1", "true", "t", "y", "yes", "是", "真"}
 _FALSE = {"0", "false", "f", "n", "no", "否", "假"}
 
 
 class ColumnDef(BaseModel):
     """A typed column of a file/stream source: `{name: amount, type: decimal, precision: 12, scale: 2}`."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str
@@ -45,8 +61,11 @@ class ColumnDef(BaseModel):
         kind = self.type.lower()
         if kind not in TYPES:
             raise ValueError(f"column {self.name!r}: unknown type {self.type!r}; use one of {sorted(TYPES)}")
-        t = TYPES[kind](self.precision or 38, self.scale if self.scale is not None else 10) if kind in (
-            "decimal", "numeric") else TYPES[kind]()
+        t = (
+            TYPES[kind](self.precision or 38, self.scale if self.scale is not None else 10)
+            if kind in ("decimal", "numeric")
+            else TYPES[kind]()
+        )
         return ColumnSpec(self.name, t, self.nullable and not self.key, self.key)
 
 
@@ -69,6 +88,7 @@ def _text(v: Any) -> str:
 def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
     t = spec.sql_type
     if isinstance(t, sa.Boolean):
+
         def conv(v):
             if isinstance(v, bool):
                 return v
@@ -78,6 +98,7 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
             if s in _FALSE:
                 return False
             raise ValueError(f"not a boolean: {v!r}")
+
         return conv
     if isinstance(t, sa.Integer):
         return lambda v: v if isinstance(v, int) else int(_text(v).strip())
@@ -86,6 +107,7 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
     if isinstance(t, sa.Numeric):
         scale = t.scale if t.scale is not None else 10
         quantum = Decimal(1).scaleb(-scale)
+
         def conv(v):
             try:
                 d = v if isinstance(v, Decimal) else Decimal(_text(v).strip())
@@ -99,15 +121,19 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
             if q != d:  # never rounded silently
                 raise ValueError(f"{v!r} has more than {scale} decimals")
             return q
+
         return conv
     if isinstance(t, sa.DateTime):
+
         def conv(v):
             if isinstance(v, datetime):
                 return v
             s = _text(v).strip()
             return datetime.strptime(s, fmt) if fmt else datetime.fromisoformat(s)
+
         return conv
     if isinstance(t, sa.Date):
+
         def conv(v):
             if isinstance(v, datetime):
                 return v.date()
@@ -115,6 +141,7 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
                 return v
             s = _text(v).strip()
             return datetime.strptime(s, fmt).date() if fmt else date.fromisoformat(s)
+
         return conv
     if isinstance(t, sa.Time):
         return lambda v: v if isinstance(v, dtime) else dtime.fromisoformat(_text(v).strip())
@@ -123,6 +150,7 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
 
 class ColumnPlan(NamedTuple):
     """How one column is filled: from which field, typed by `convert`."""
+
     name: str
     source: str
     nullable: bool
@@ -134,15 +162,28 @@ class ColumnPlan(NamedTuple):
 class RowTyper:
     """Maps a parsed record (field -> raw value) onto the declared columns, typing each value."""
 
-    def __init__(self, columns: tuple[ColumnSpec, ...], sources: dict[str, str] | None = None,
-                 formats: dict[str, str | None] | None = None, strict_fields: bool = False):
+    def __init__(
+        self,
+        columns: tuple[ColumnSpec, ...],
+        sources: dict[str, str] | None = None,
+        formats: dict[str, str | None] | None = None,
+        strict_fields: bool = False,
+    ):
         self.columns = columns
         self.strict_fields = strict_fields  # columns were inferred: an unknown field is an error, not ignored
         formats = formats or {}
         sources = sources or {}
-        self.plan = [ColumnPlan(c.name, sources.get(c.name, c.name), c.nullable, _converter(c, formats.get(c.name)),
-                                isinstance(c.sql_type, (sa.String, sa.Text)) and not isinstance(c.sql_type, sa.Enum), c)
-                     for c in columns]
+        self.plan = [
+            ColumnPlan(
+                c.name,
+                sources.get(c.name, c.name),
+                c.nullable,
+                _converter(c, formats.get(c.name)),
+                isinstance(c.sql_type, (sa.String, sa.Text)) and not isinstance(c.sql_type, sa.Enum),
+                c,
+            )
+            for c in columns
+        ]
         self.known = {p.source for p in self.plan}
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:

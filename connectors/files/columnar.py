@@ -7,6 +7,7 @@ again by RowTyper, which gives the quarantine reason. If RowTyper accepts it ("+
 the batch is typed row by row instead, so both paths always give the same values. Other types
 (dates, times, booleans) use RowTyper's converters value by value.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

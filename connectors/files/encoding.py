@@ -1,4 +1,5 @@
 """Encoding detection for text formats (GBK/GB18030 files are common in government systems)."""
+
 from __future__ import annotations
 
 import codecs

@@ -4,10 +4,11 @@ Written by the file source in `committed()`, i.e. only for rows that are durable
 read by the API (`api/routers/imports.py`). Every bad row also goes to the quarantine topic with
 its file, line and reason; the sample here is the first `MAX_ERRORS` for a quick look.
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, insert, select
@@ -18,7 +19,8 @@ MAX_ERRORS = 100
 metadata = MetaData()
 
 file_imports = Table(
-    "file_imports", metadata,
+    "file_imports",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("connector", String(200), nullable=False, index=True),
     Column("path", String(1000), nullable=False),
@@ -37,7 +39,7 @@ file_imports = Table(
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class ImportReports:
@@ -45,21 +47,48 @@ class ImportReports:
         self.engine = engine_for(url)
         metadata.create_all(self.engine)
 
-    def begin(self, connector: str, path: str, size: int, mtime: float, checksum: str | None,
-              status: str = "reading", message: str | None = None) -> int:
+    def begin(
+        self,
+        connector: str,
+        path: str,
+        size: int,
+        mtime: float,
+        checksum: str | None,
+        status: str = "reading",
+        message: str | None = None,
+    ) -> int:
         with self.engine.begin() as conn:
-            return conn.execute(insert(file_imports).values(
-                connector=connector, path=path, size=size, mtime=mtime, checksum=checksum, status=status,
-                rows_read=0, rows_ok=0, rows_bad=0, errors="[]", message=message, started_at=_now(),
-                finished_at=_now() if status != "reading" else None)).inserted_primary_key[0]
+            return conn.execute(
+                insert(file_imports).values(
+                    connector=connector,
+                    path=path,
+                    size=size,
+                    mtime=mtime,
+                    checksum=checksum,
+                    status=status,
+                    rows_read=0,
+                    rows_ok=0,
+                    rows_bad=0,
+                    errors="[]",
+                    message=message,
+                    started_at=_now(),
+                    finished_at=_now() if status != "reading" else None,
+                )
+            ).inserted_primary_key[0]
 
-    def update(self, import_id: int, ok: int, bad: int, new_errors: list[dict], status: str,
-               message: str | None = None) -> None:
+    def update(
+        self, import_id: int, ok: int, bad: int, new_errors: list[dict], status: str, message: str | None = None
+    ) -> None:
         with self.engine.begin() as conn:
             old = conn.execute(select(file_imports.c.errors).where(file_imports.c.id == import_id)).scalar()
             errors = (json.loads(old) if old else []) + new_errors
-            values: dict[str, Any] = dict(rows_ok=ok, rows_bad=bad, rows_read=ok + bad, status=status,
-                                          errors=json.dumps(errors[:MAX_ERRORS], ensure_ascii=False))
+            values: dict[str, Any] = dict(
+                rows_ok=ok,
+                rows_bad=bad,
+                rows_read=ok + bad,
+                status=status,
+                errors=json.dumps(errors[:MAX_ERRORS], ensure_ascii=False),
+            )
             if message is not None:
                 values["message"] = message
             if status != "reading":

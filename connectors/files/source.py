@@ -12,26 +12,27 @@ handed over as one RowFrame (connectors.files.columnar); rows that fail parsing 
 RejectedEvents (quarantine topic, with file, line and reason) -- run this task with
 `connectors.runtime.SourceRuntime`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import CapturedTable, ChangeEvent, RowFrame, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, RowFrame, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper, string_columns
 from connectors.files.columnar import type_batch
 from connectors.files.formats import FileFormatError, FormatConfig, Record, read_records
 from connectors.files.reports import ImportReports
-from connectors.base import RejectedEvent
 from connectors.files.stores import FileInfo, StoreConfig, make_store
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,10 @@ class FileSourceConfig(BaseModel):
     db_schema: str | None = None
     store: StoreConfig
     format: FormatConfig = Field(default_factory=FormatConfig)
-    columns: list[ColumnDef] = Field(default_factory=list, description="typed columns; empty = all strings, "
-                                     "named by the file's header / first record")
+    columns: list[ColumnDef] = Field(
+        default_factory=list,
+        description="typed columns; empty = all strings, named by the file's header / first record",
+    )
     mode: str = Field("poll", pattern="^(poll|once)$", description="once = list the directory one time only")
     on_change: str = Field("reread", pattern="^(reread|ignore)$")
     settle_seconds: float = Field(2.0, ge=0, description="skip files modified this recently (still being written)")
@@ -93,8 +96,15 @@ class FileSourceTask(SourceTask):
         self._listing: list[FileInfo] | None = None
         self._pending: dict[int, list[dict]] = {}  # import id -> bad rows to add to its report
         self._fixed = tuple(c.spec() for c in config.columns) if config.columns else None
-        self._typer = (RowTyper(self._fixed, {c.name: c.source for c in config.columns if c.source},
-                                {c.name: c.format for c in config.columns}) if self._fixed else None)
+        self._typer = (
+            RowTyper(
+                self._fixed,
+                {c.name: c.source for c in config.columns if c.source},
+                {c.name: c.format for c in config.columns},
+            )
+            if self._fixed
+            else None
+        )
         self._table = self._captured(self._fixed or string_columns(["raw"]))
 
     def _captured(self, columns) -> CapturedTable:
@@ -137,8 +147,14 @@ class FileSourceTask(SourceTask):
                 self.reports.begin(self.name, info.path, info.size, info.mtime, checksum, "changed_ignored", msg)
                 return None, self._offsets_only(info, {**old, "ignored": [info.size, info.mtime]})
             if old is not None and not old.get("done"):
-                self.reports.update(old["import_id"], old.get("ok", 0), old.get("bad", 0), [], "failed",
-                                    "the file changed while it was being read; read again as a new import")
+                self.reports.update(
+                    old["import_id"],
+                    old.get("ok", 0),
+                    old.get("bad", 0),
+                    [],
+                    "failed",
+                    "the file changed while it was being read; read again as a new import",
+                )
             import_id = self.reports.begin(self.name, info.path, info.size, info.mtime, checksum)
             return self._open(info, stream, checksum, import_id, 0, None), None
         return None, None
@@ -197,8 +213,16 @@ class FileSourceTask(SourceTask):
             done, status, message = True, "failed", str(exc)
             log.warning("%s: %s", r.info.path, exc)
         events, frames = self._typed(r, rows, lines, records)
-        offset = {"size": r.info.size, "mtime": r.info.mtime, "checksum": r.checksum, "import_id": r.import_id,
-                  "row": max(r.row, r.skip), "ok": r.ok, "bad": r.bad, "done": done}
+        offset = {
+            "size": r.info.size,
+            "mtime": r.info.mtime,
+            "checksum": r.checksum,
+            "import_id": r.import_id,
+            "row": max(r.row, r.skip),
+            "ok": r.ok,
+            "bad": r.bad,
+            "done": done,
+        }
         if done:
             offset.update(status=status, message=message)
             r.stream.close()
@@ -214,17 +238,28 @@ class FileSourceTask(SourceTask):
 
     def _positions(self, r: _Reading, rows: np.ndarray, lines: np.ndarray) -> pa.Array:
         text = lambda a: pa.array(a).cast(pa.string())  # noqa: E731
-        return pc.binary_join_element_wise(r.position_head, text(rows), ', "line": ', text(lines),
-                                           f', "import": {r.import_id}}}', "")
+        return pc.binary_join_element_wise(
+            r.position_head, text(rows), ', "line": ', text(lines), f', "import": {r.import_id}}}', ""
+        )
 
     def _rejected(self, r: _Reading, row: int, line: int, fields: dict | None, error: str) -> RejectedEvent:
         r.bad += 1
         r.errors.append({"row": row, "line": line, "reason": error})
-        return RejectedEvent(self._table, "r", None, fields, int(r.info.mtime * 1000), self._position(r, row, line),
-                             r.import_id * ROWS_PER_IMPORT + row, True, reason=f"{r.info.path} line {line}: {error}")
+        return RejectedEvent(
+            self._table,
+            "r",
+            None,
+            fields,
+            int(r.info.mtime * 1000),
+            self._position(r, row, line),
+            r.import_id * ROWS_PER_IMPORT + row,
+            True,
+            reason=f"{r.info.path} line {line}: {error}",
+        )
 
-    def _typed(self, r: _Reading, rows: list[int], lines: list[int],
-               records: list[dict[str, Any]]) -> tuple[list[ChangeEvent], list[RowFrame]]:
+    def _typed(
+        self, r: _Reading, rows: list[int], lines: list[int], records: list[dict[str, Any]]
+    ) -> tuple[list[ChangeEvent], list[RowFrame]]:
         """The parsed records typed: good ones as a frame (in columns), bad ones rejected with the reason."""
         if not records:
             return [], []
@@ -237,9 +272,15 @@ class FileSourceTask(SourceTask):
         if not len(typed.good):
             return events, []
         good_rows, good_lines = np.asarray(rows)[typed.good], np.asarray(lines)[typed.good]
-        frame = RowFrame(table, "r", typed.rows, self._positions(r, good_rows, good_lines),
-                         pa.array(good_rows + r.import_id * ROWS_PER_IMPORT, pa.int64()),
-                         int(r.info.mtime * 1000), snapshot=True)
+        frame = RowFrame(
+            table,
+            "r",
+            typed.rows,
+            self._positions(r, good_rows, good_lines),
+            pa.array(good_rows + r.import_id * ROWS_PER_IMPORT, pa.int64()),
+            int(r.info.mtime * 1000),
+            snapshot=True,
+        )
         return events, [frame]
 
     def _typed_row_by_row(self, r, rows, lines, records, table, typer) -> list[ChangeEvent]:
@@ -251,8 +292,18 @@ class FileSourceTask(SourceTask):
             except RowError as exc:
                 events.append(self._rejected(r, row, line, fields, str(exc)))
                 continue
-            events.append(ChangeEvent(table, "r", None, after, ts_ms, self._position(r, row, line),
-                                      r.import_id * ROWS_PER_IMPORT + row, True))
+            events.append(
+                ChangeEvent(
+                    table,
+                    "r",
+                    None,
+                    after,
+                    ts_ms,
+                    self._position(r, row, line),
+                    r.import_id * ROWS_PER_IMPORT + row,
+                    True,
+                )
+            )
             r.ok += 1
         return events
 
@@ -269,14 +320,23 @@ class FileSourceTask(SourceTask):
             if "import_id" not in off or not partition.startswith("file:") or off.get("ignored"):
                 continue
             status = off.get("status") or ("done" if off.get("done") else "reading")
-            self.reports.update(off["import_id"], off["ok"], off["bad"], self._pending.pop(off["import_id"], []),
-                                status, off.get("message"))
+            self.reports.update(
+                off["import_id"],
+                off["ok"],
+                off["bad"],
+                self._pending.pop(off["import_id"], []),
+                status,
+                off.get("message"),
+            )
 
     @property
     def finished(self) -> bool:
         """In `once` mode: every listed file has been read."""
-        return self.current is None and self._listing is not None and all(
-            self.tracked.get(f.path, {}).get("done") for f in self._listing)
+        return (
+            self.current is None
+            and self._listing is not None
+            and all(self.tracked.get(f.path, {}).get("done") for f in self._listing)
+        )
 
     def close(self) -> None:
         if self.current is not None:

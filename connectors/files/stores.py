@@ -5,12 +5,14 @@
 (disk, not memory): readers may seek (encoding sniffing, xlsx zip) and the remote connection is
 not held open while rows trickle through the runtime.
 """
+
 from __future__ import annotations
 
 import fnmatch
 import posixpath
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,6 +76,7 @@ class FtpStore:
 
     def _conn(self):
         import ftplib
+
         if self.ftp is not None:
             try:
                 self.ftp.voidcmd("NOOP")
@@ -87,12 +90,13 @@ class FtpStore:
         return ftp
 
     def list(self) -> list[FileInfo]:
-        from datetime import datetime, timezone
+        from datetime import datetime
+
         ftp, out = self._conn(), []
         # MLSD gives size and modify time in one round trip (RFC 3659).
         for name, facts in ftp.mlsd(self.cfg.root, facts=["type", "size", "modify"]):
             if facts.get("type") == "file" and fnmatch.fnmatch(name, self.cfg.pattern):
-                mtime = datetime.strptime(facts["modify"][:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+                mtime = datetime.strptime(facts["modify"][:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
                 out.append(FileInfo(posixpath.join(self.cfg.root, name), int(facts["size"]), mtime.timestamp()))
         return sorted(out, key=lambda f: (f.mtime, f.path))
 
@@ -116,22 +120,29 @@ class SftpStore:
 
     def _conn(self):
         import paramiko
+
         if self.sftp is not None and self.transport.is_active():
             return self.sftp
         t = paramiko.Transport((self.cfg.host, self.cfg.port or 22))
         t.banner_timeout = self.cfg.timeout
         key = paramiko.PKey.from_path(self.cfg.key_file) if self.cfg.key_file else None
-        t.connect(username=self.cfg.user, password=self.cfg.password.get_secret_value() if self.cfg.password else None,
-                  pkey=key)
+        t.connect(
+            username=self.cfg.user,
+            password=self.cfg.password.get_secret_value() if self.cfg.password else None,
+            pkey=key,
+        )
         self.transport, self.sftp = t, paramiko.SFTPClient.from_transport(t)
         return self.sftp
 
     def list(self) -> list[FileInfo]:
         import stat
+
         sftp = self._conn()
-        out = [FileInfo(posixpath.join(self.cfg.root, a.filename), a.st_size, float(a.st_mtime))
-               for a in sftp.listdir_attr(self.cfg.root)
-               if stat.S_ISREG(a.st_mode or 0) and fnmatch.fnmatch(a.filename, self.cfg.pattern)]
+        out = [
+            FileInfo(posixpath.join(self.cfg.root, a.filename), a.st_size, float(a.st_mtime))
+            for a in sftp.listdir_attr(self.cfg.root)
+            if stat.S_ISREG(a.st_mode or 0) and fnmatch.fnmatch(a.filename, self.cfg.pattern)
+        ]
         return sorted(out, key=lambda f: (f.mtime, f.path))
 
     def open(self, info: FileInfo) -> BinaryIO:
@@ -147,15 +158,18 @@ class SftpStore:
 class HdfsStore:
     def __init__(self, cfg: StoreConfig):
         from hdfs import InsecureClient
+
         if not cfg.url:
             raise ValueError("hdfs store needs `url` (WebHDFS, e.g. http://namenode:9870)")
         self.cfg = cfg
         self.client = InsecureClient(cfg.url, user=cfg.user, timeout=cfg.timeout)
 
     def list(self) -> list[FileInfo]:
-        out = [FileInfo(posixpath.join(self.cfg.root, name), st["length"], st["modificationTime"] / 1000)
-               for name, st in self.client.list(self.cfg.root, status=True)
-               if st["type"] == "FILE" and fnmatch.fnmatch(name, self.cfg.pattern)]
+        out = [
+            FileInfo(posixpath.join(self.cfg.root, name), st["length"], st["modificationTime"] / 1000)
+            for name, st in self.client.list(self.cfg.root, status=True)
+            if st["type"] == "FILE" and fnmatch.fnmatch(name, self.cfg.pattern)
+        ]
         return sorted(out, key=lambda f: (f.mtime, f.path))
 
     def open(self, info: FileInfo) -> BinaryIO:
@@ -163,6 +177,7 @@ class HdfsStore:
             with self.client.read(info.path, chunk_size=CHUNK) as chunks:
                 for chunk in chunks:
                     tmp.write(chunk)
+
         return _spool(copy)
 
     def close(self) -> None:

@@ -1,12 +1,15 @@
 """Pieces both log-based CDC tasks share: value coercion to the reflected column types, reconnect backoff."""
+
 from __future__ import annotations
 
 import json
 import logging
 import time
-from datetime import date, datetime, time as dtime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from schemas.sqltypes import ColumnSpec, base_avro_type
 
@@ -65,6 +68,7 @@ def row_converter(columns: tuple[ColumnSpec, ...], table: str, unknown_types: st
             v = row.get(name)
             out[name] = v if conv is None or v is None else conv(v)
         return out
+
     return convert_row
 
 

@@ -4,6 +4,7 @@ Using psycopg's loaders gives streamed rows exactly the Python types the snapsho
 returns; the per-relation plan (index, column, loader, converter) is built once per layout
 because this runs for every value of every change.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,8 +29,11 @@ class EventBuilder:
         plan = self.plans.get(key)
         if plan is None:
             convs = {c.name: converter(c, table.table, table.unknown_types) for c in table.columns}
-            steps = [(i, name, self.loaders.get_loader(oid, Format.TEXT).load, convs[name])
-                     for i, (name, oid) in enumerate(rel.columns) if name in convs]
+            steps = [
+                (i, name, self.loaders.get_loader(oid, Format.TEXT).load, convs[name])
+                for i, (name, oid) in enumerate(rel.columns)
+                if name in convs
+            ]
             missing = [n for n in convs if n not in {s[1] for s in steps}]  # dropped since capture started
             plan = self.plans[key] = (steps, missing)
         return plan
@@ -63,8 +67,17 @@ class EventBuilder:
             old = self.row(plan, change.old) if change.old is not None else None
             new = self.row(plan, change.new, old) if change.new is not None else None
             per_table[key] = n = per_table.get(key, 0) + 1
-            events.append(ChangeEvent(
-                table, change.op, old, new, ts,
-                {"lsn": int_to_lsn(change.lsn), "commit_lsn": commit_lsn, "txid": txn.xid}, change.lsn, False,
-                {"id": xid, "total_order": len(events) + 1, "data_collection_order": n}))
+            events.append(
+                ChangeEvent(
+                    table,
+                    change.op,
+                    old,
+                    new,
+                    ts,
+                    {"lsn": int_to_lsn(change.lsn), "commit_lsn": commit_lsn, "txid": txn.xid},
+                    change.lsn,
+                    False,
+                    {"id": xid, "total_order": len(events) + 1, "data_collection_order": n},
+                )
+            )
         return events

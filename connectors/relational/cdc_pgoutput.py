@@ -6,14 +6,15 @@ quoting ambiguities of `test_decoding`'s text output. Column values arrive in ea
 output form and are turned into Python values by psycopg's own loaders for the type's OID, so
 streamed rows have exactly the types a SELECT (the snapshot) returns.
 """
+
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 UNCHANGED_TOAST = object()  # 'u': an unchanged TOASTed value the server did not resend
 
 
@@ -99,7 +100,7 @@ def read_tuple(buf: bytes, pos: int) -> tuple[list[Any], int]:
         else:  # 't' (or 'b', which we never ask for)
             (length,) = _I32(buf, pos)
             pos += 4
-            append(buf[pos:pos + length])
+            append(buf[pos : pos + length])
             pos += length
     return values, pos
 

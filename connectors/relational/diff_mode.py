@@ -16,14 +16,16 @@ before that leaves the old state in place, so the next round compares against it
 re-emits the changes (at least once). `source.sequence` = round * 10^12 + row ordinal, so a row's
 versions grow across rounds; `source.position` = {"round", "ordinal", "key"}.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import create_engine
@@ -36,7 +38,7 @@ from connectors.relational.selection import SourceUnit, TableSelection, select_t
 
 log = logging.getLogger(__name__)
 
-ROUND_STRIDE = 10 ** 12  # ordinals per round in `sequence`: tables up to a trillion rows
+ROUND_STRIDE = 10**12  # ordinals per round in `sequence`: tables up to a trillion rows
 
 
 class DiffSourceConfig(BaseModel):
@@ -46,15 +48,22 @@ class DiffSourceConfig(BaseModel):
     url: str = Field(description="SQLAlchemy URL of the source database (any dialect; tables need a primary key)")
     system: str = Field(description="source system name, second part of the topic name")
     tables: TableSelection = Field(default_factory=TableSelection, description="tables to compare")
-    state_dir: str | None = Field(None, description=(
-        "directory for the per-table row state (about the tables' size on disk); "
-        "default under a worker: <settings.state_dir>/diff"))
+    state_dir: str | None = Field(
+        None,
+        description=(
+            "directory for the per-table row state (about the tables' size on disk); "
+            "default under a worker: <settings.state_dir>/diff"
+        ),
+    )
     fetch_size: int = Field(5000, gt=0, description="rows per chunk: fetched, compared and published together")
     interval_seconds: float = Field(0.0, ge=0, description="minimum time between the starts of two rounds")
     topic_prefix: str = Field("huiliu", description="first part of the topic name")
     partitions: int = Field(1, gt=0, description="partitions of topics created for the tables")
-    unknown_types: str = Field("error", pattern="^(error|string)$", description=(
-        "a column type with no Avro mapping: error, or pass the value as a string"))
+    unknown_types: str = Field(
+        "error",
+        pattern="^(error|string)$",
+        description=("a column type with no Avro mapping: error, or pass the value as a string"),
+    )
 
 
 def _hash(img: str) -> bytes:
@@ -107,8 +116,9 @@ class DiffSourceTask(SourceTask):
         held: list[ChangeEvent] = []
         try:
             with self.engine.connect() as conn:
-                result = conn.execution_options(stream_results=True, yield_per=self.config.fetch_size) \
-                    .execute(unit.select())
+                result = conn.execution_options(stream_results=True, yield_per=self.config.fetch_size).execute(
+                    unit.select()
+                )
                 for chunk in result.partitions(self.config.fetch_size):
                     imgs = [canonical(row) for row in chunk]
                     keys = [canonical([row[i] for i in key_idx]) for row in chunk]
@@ -122,8 +132,18 @@ class DiffSourceTask(SourceTask):
                             continue
                         after = dict(zip(names, row))
                         before = self._image(names, types, prev[1]) if prev else None
-                        events.append(self._event(unit, "u" if prev else "c", before, after, ts_ms, round_no,
-                                                  base + ordinal, [jsonable(row[i]) for i in key_idx]))
+                        events.append(
+                            self._event(
+                                unit,
+                                "u" if prev else "c",
+                                before,
+                                after,
+                                ts_ms,
+                                round_no,
+                                base + ordinal,
+                                [jsonable(row[i]) for i in key_idx],
+                            )
+                        )
                     state.add(list(zip(keys, hashes, imgs)))
                     if events:
                         changes += len(events)
@@ -135,8 +155,18 @@ class DiffSourceTask(SourceTask):
                 for _k, img in gone:
                     ordinal += 1
                     before = self._image(names, types, img)
-                    events.append(self._event(unit, "d", before, None, ts_ms, round_no, base + ordinal,
-                                              [jsonable(before[n]) for n in unit.key_names]))
+                    events.append(
+                        self._event(
+                            unit,
+                            "d",
+                            before,
+                            None,
+                            ts_ms,
+                            round_no,
+                            base + ordinal,
+                            [jsonable(before[n]) for n in unit.key_names],
+                        )
+                    )
                 changes += len(events)
                 if held:
                     yield SourceBatch(held)
@@ -177,8 +207,11 @@ class DiffSourceTask(SourceTask):
         self.engine.dispose()
 
 
-@source_plugin("relational.diff", config_model=DiffSourceConfig,
-               description="full-table comparison: hash diff of successive snapshots (AGG-02)")
+@source_plugin(
+    "relational.diff",
+    config_model=DiffSourceConfig,
+    description="full-table comparison: hash diff of successive snapshots (AGG-02)",
+)
 def _plugin_factory(config: DiffSourceConfig, ctx) -> DiffSourceTask:
     if not config.state_dir:  # a worker keeps the state next to its other state
         config = config.model_copy(update={"state_dir": str(Path(ctx.settings.state_dir) / "diff")})

@@ -13,13 +13,14 @@ files. Lookups by key rather than a merge on sort order: the database's ORDER BY
 a locale for text keys) need not agree with any order Python or SQLite would use, and an
 index probe does not care. Memory is one chunk plus SQLite's page cache.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS rows (k TEXT PRIMARY KEY, h BLOB NOT NULL, img TEXT NOT NULL) WITHOUT ROWID"
 _LOOKUP_BATCH = 500  # bound parameters per IN (...) probe
@@ -50,7 +51,7 @@ class DiffState:
     def promote(self, round_no: int) -> None:
         os.replace(self.pending(round_no), self.current)
 
-    def begin(self) -> "RoundState":
+    def begin(self) -> RoundState:
         self.building.unlink(missing_ok=True)
         return RoundState(self)
 
@@ -73,7 +74,7 @@ class RoundState:
     def lookup(self, keys: list[str]) -> dict[str, tuple[bytes, str]]:
         found: dict[str, tuple[bytes, str]] = {}
         for i in range(0, len(keys), _LOOKUP_BATCH):
-            part = keys[i:i + _LOOKUP_BATCH]
+            part = keys[i : i + _LOOKUP_BATCH]
             marks = ",".join("?" * len(part))
             for k, h, img in self.db.execute(f"SELECT k, h, img FROM old.rows WHERE k IN ({marks})", part):
                 found[k] = (h, img)
@@ -85,8 +86,9 @@ class RoundState:
 
     def deleted(self, chunk: int) -> Iterator[list[tuple[str, str]]]:
         """Keys of the old state missing from the new one, with their last image, in chunks."""
-        cur = self.db.execute("SELECT o.k, o.img FROM old.rows o "
-                              "WHERE NOT EXISTS (SELECT 1 FROM main.rows n WHERE n.k = o.k)")
+        cur = self.db.execute(
+            "SELECT o.k, o.img FROM old.rows o WHERE NOT EXISTS (SELECT 1 FROM main.rows n WHERE n.k = o.k)"
+        )
         while rows := cur.fetchmany(chunk):
             yield rows
 

@@ -2,10 +2,12 @@
 transaction, a batch at a time, as op `r` events stamped with the log position the stream
 resumes from once the snapshot is done (PostgreSQL slot LSN, MySQL binlog file:pos).
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from connectors.base import CapturedTable, ChangeEvent, RowFrame
 from connectors.columns import frame_of
@@ -13,9 +15,16 @@ from connectors.relational.cdc_common import ts_now_ms
 
 
 class ConsistentSnapshot:
-    def __init__(self, conn, tables: dict[Any, CapturedTable], convert: dict[Any, Callable[[dict], dict]],
-                 select: Callable[[Any, CapturedTable], Any], position: dict[str, Any], sequence: int,
-                 done_offset: dict[str, Any]):
+    def __init__(
+        self,
+        conn,
+        tables: dict[Any, CapturedTable],
+        convert: dict[Any, Callable[[dict], dict]],
+        select: Callable[[Any, CapturedTable], Any],
+        position: dict[str, Any],
+        sequence: int,
+        done_offset: dict[str, Any],
+    ):
         """`conn` holds the snapshot transaction; `select(key, table)` opens a cursor over one
         table's columns in it; `done_offset` is the source offset once every table is read."""
         self.conn = conn
@@ -42,13 +51,20 @@ class ConsistentSnapshot:
                 self.cursor = self.select(key, table)
             names = [c.name for c in table.columns]
             rows = self.cursor.fetchmany(size - count)
-            frame = frame_of(table, names, rows, [self._position_text] * len(rows), self.sequence, now,
-                             snapshot=True) if rows else None
+            frame = (
+                frame_of(table, names, rows, [self._position_text] * len(rows), self.sequence, now, snapshot=True)
+                if rows
+                else None
+            )
             if frame is not None:
                 frames.append(frame)
             else:
-                events += [ChangeEvent(table, "r", None, convert(dict(zip(names, row))), now, self.position,
-                                       self.sequence, True) for row in rows]
+                events += [
+                    ChangeEvent(
+                        table, "r", None, convert(dict(zip(names, row))), now, self.position, self.sequence, True
+                    )
+                    for row in rows
+                ]
             count += len(rows)
             if count < size:  # this table is exhausted
                 self.cursor.close()

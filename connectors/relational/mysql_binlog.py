@@ -19,6 +19,7 @@ Server requirements: log_bin, binlog_format=ROW, binlog_row_image=FULL, binlog_r
 (column names in the binlog; tests.db_setup.ensure_mariadb_binlog() configures them), and the
 RELOAD + REPLICATION SLAVE/CLIENT privileges. Server gone: `poll` reconnects with backoff.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,8 +75,12 @@ class MysqlBinlogTask(SourceTask):
         self.name = config.name
         url = make_url(config.url)
         self.database = url.database
-        self.conn_settings = {"host": url.host or "127.0.0.1", "port": url.port or 3306,
-                              "user": url.username or "root", "password": url.password or ""}
+        self.conn_settings = {
+            "host": url.host or "127.0.0.1",
+            "port": url.port or 3306,
+            "user": url.username or "root",
+            "password": url.password or "",
+        }
         self.server_id = config.server_id or 1000 + zlib.crc32(config.name.encode()) % 1_000_000
         self.partition = f"mysql_binlog:{self.database}"
         engine = create_engine(config.url, future=True)
@@ -83,8 +88,9 @@ class MysqlBinlogTask(SourceTask):
         try:
             for name in config.tables:
                 _, columns = reflect_table(engine, name)
-                self.tables[name] = CapturedTable(config.system, name, tuple(columns), self.database, None,
-                                                  config.unknown_types)
+                self.tables[name] = CapturedTable(
+                    config.system, name, tuple(columns), self.database, None, config.unknown_types
+                )
         finally:
             engine.dispose()
         self.convert = {k: row_converter(t.columns, t.table, t.unknown_types) for k, t in self.tables.items()}
@@ -96,18 +102,23 @@ class MysqlBinlogTask(SourceTask):
         self._returned: dict[str, Any] | None = None  # offset of the last batch handed out
 
     def _connect(self, **kw) -> pymysql.Connection:
-        return pymysql.connect(**self.conn_settings, database=self.database, charset="utf8mb4",
-                               connect_timeout=10, **kw)
+        return pymysql.connect(
+            **self.conn_settings, database=self.database, charset="utf8mb4", connect_timeout=10, **kw
+        )
 
     def _check_server(self, cur) -> None:
         cur.execute("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image')")
         v = {k.lower(): val for k, val in cur.fetchall()}
         if v.get("log_bin") != "ON":
-            raise BinlogNotConfigured("log_bin is OFF; binlog CDC needs log_bin=ON with binlog_format=ROW "
-                                      "(tests.db_setup.ensure_mariadb_binlog() configures it)")
+            raise BinlogNotConfigured(
+                "log_bin is OFF; binlog CDC needs log_bin=ON with binlog_format=ROW "
+                "(tests.db_setup.ensure_mariadb_binlog() configures it)"
+            )
         if v.get("binlog_format") != "ROW" or v.get("binlog_row_image") != "FULL":
-            raise BinlogNotConfigured(f"binlog_format is {v.get('binlog_format')} and binlog_row_image is "
-                                      f"{v.get('binlog_row_image')}; binlog CDC needs ROW and FULL")
+            raise BinlogNotConfigured(
+                f"binlog_format is {v.get('binlog_format')} and binlog_row_image is "
+                f"{v.get('binlog_row_image')}; binlog CDC needs ROW and FULL"
+            )
 
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
         self.offset = dict(offsets.get(self.partition) or {})
@@ -128,9 +139,14 @@ class MysqlBinlogTask(SourceTask):
         log.info("%s: snapshot at %s:%s", self.name, file, pos)
         cur.close()
         self._snap = ConsistentSnapshot(
-            conn, self.tables, self.convert,
-            lambda name, table: self._select(conn, name, table), {"file": file, "pos": pos, "snapshot": True},
-            sequence_of(file, pos), {"snapshot_done": True, "file": file, "pos": pos})
+            conn,
+            self.tables,
+            self.convert,
+            lambda name, table: self._select(conn, name, table),
+            {"file": file, "pos": pos, "snapshot": True},
+            sequence_of(file, pos),
+            {"snapshot_done": True, "file": file, "pos": pos},
+        )
 
     @staticmethod
     def _select(conn, name: str, table: CapturedTable):
@@ -150,10 +166,17 @@ class MysqlBinlogTask(SourceTask):
 
     def _open_stream(self) -> BinLogStreamReader:
         return BinLogStreamReader(
-            connection_settings=dict(self.conn_settings), server_id=self.server_id, blocking=False,
-            resume_stream=True, log_file=self.offset["file"], log_pos=self.offset["pos"], is_mariadb=False,
+            connection_settings=dict(self.conn_settings),
+            server_id=self.server_id,
+            blocking=False,
+            resume_stream=True,
+            log_file=self.offset["file"],
+            log_pos=self.offset["pos"],
+            is_mariadb=False,
             only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent, XidEvent, QueryEvent, MariadbGtidEvent],
-            only_schemas=[self.database], enable_logging=False)
+            only_schemas=[self.database],
+            enable_logging=False,
+        )
 
     def _poll_stream(self) -> SourceBatch:
         if self._returned != self.offset:  # the last batch was not stored: read it again
@@ -210,10 +233,19 @@ class MysqlBinlogTask(SourceTask):
                 before, after = convert(row["values"]), None
             n = done + i + 1
             counts[ev.table] = counts.get(ev.table, 0) + 1
-            out.append(ChangeEvent(table, op, before, after, ev.timestamp * 1000,
-                                   {"file": file, "pos": pos, "row": i}, sequence_of(file, pos, i), False,
-                                   {"id": txn_id or f"{file}:{pos}", "total_order": n,
-                                    "data_collection_order": counts[ev.table]}))
+            out.append(
+                ChangeEvent(
+                    table,
+                    op,
+                    before,
+                    after,
+                    ev.timestamp * 1000,
+                    {"file": file, "pos": pos, "row": i},
+                    sequence_of(file, pos, i),
+                    False,
+                    {"id": txn_id or f"{file}:{pos}", "total_order": n, "data_collection_order": counts[ev.table]},
+                )
+            )
         return out
 
     def _close_stream(self) -> None:

@@ -34,6 +34,7 @@ DDL are not emitted; columns added after capture started are left out of the eve
 Sequence: the change's LSN (grows per row); snapshot rows carry the slot's restart LSN, lower than
 any decoded change. Server gone (restart, network): `poll` reconnects with backoff by itself.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,9 +51,9 @@ from sqlalchemy.engine import make_url
 
 from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
 from connectors.relational.cdc_common import Backoff, row_converter
-from connectors.relational.log_snapshot import ConsistentSnapshot
 from connectors.relational.cdc_pg_events import EventBuilder
 from connectors.relational.cdc_pgoutput import PgOutputDecoder, int_to_lsn, lsn_to_int
+from connectors.relational.log_snapshot import ConsistentSnapshot
 from connectors.relational.reflect import reflect_table
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,9 @@ class PgLogicalTask(SourceTask):
             for name in config.tables:
                 schema, table = name.split(".", 1) if "." in name else (config.db_schema, name)
                 _, columns = reflect_table(engine, table, schema)
-                self.tables[(schema, table)] = CapturedTable(config.system, table, tuple(columns),
-                                                             engine.url.database, schema, config.unknown_types)
+                self.tables[(schema, table)] = CapturedTable(
+                    config.system, table, tuple(columns), engine.url.database, schema, config.unknown_types
+                )
         finally:
             engine.dispose()
         self.convert = {k: row_converter(t.columns, t.table, t.unknown_types) for k, t in self.tables.items()}
@@ -127,14 +129,16 @@ class PgLogicalTask(SourceTask):
             conn.close()
             raise LogicalDecodingNotConfigured(
                 f"wal_level is {level}; logical decoding needs wal_level=logical "
-                "(tests.db_setup.ensure_pg_logical() sets it and restarts the server)")
+                "(tests.db_setup.ensure_pg_logical() sets it and restarts the server)"
+            )
         self.decoder = PgOutputDecoder()
         self.events = EventBuilder(self.tables, Transformer(conn))
         return conn
 
     def _slot_confirmed(self, conn) -> int | None:
-        row = conn.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
-                           (self.slot,)).fetchone()
+        row = conn.execute(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)
+        ).fetchone()
         return None if row is None else lsn_to_int(row[0] or "0/0")
 
     def _prepare_tables(self, conn) -> None:
@@ -143,13 +147,16 @@ class PgLogicalTask(SourceTask):
         verb = "ALTER PUBLICATION {} SET TABLE {}" if exists else "CREATE PUBLICATION {} FOR TABLE {}"
         conn.execute(sql.SQL(verb).format(sql.Identifier(self.publication), sql.SQL(", ").join(names)))
         for (schema, table), ident in zip(self.tables, names):
-            current = conn.execute("SELECT relreplident FROM pg_class WHERE oid = %s::regclass",
-                                   (f'"{schema}"."{table}"',)).fetchone()[0]
+            current = conn.execute(
+                "SELECT relreplident FROM pg_class WHERE oid = %s::regclass", (f'"{schema}"."{table}"',)
+            ).fetchone()[0]
             if current == "f":
                 continue
             if not self.config.replica_identity_full:
-                raise ValueError(f"replica_identity_full is false but {schema}.{table} is not REPLICA IDENTITY "
-                                 "FULL; before images need it (ALTER TABLE ... REPLICA IDENTITY FULL)")
+                raise ValueError(
+                    f"replica_identity_full is false but {schema}.{table} is not REPLICA IDENTITY "
+                    "FULL; before images need it (ALTER TABLE ... REPLICA IDENTITY FULL)"
+                )
             conn.execute(sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(ident))
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -160,8 +167,10 @@ class PgLogicalTask(SourceTask):
         confirmed = self._slot_confirmed(self.conn)
         if self.offset.get("snapshot_done"):
             if confirmed is None:
-                raise RuntimeError(f"replication slot {self.slot} is gone: changes since offset "
-                                   f"{self.offset.get('lsn')} are lost; clear the offsets to snapshot again")
+                raise RuntimeError(
+                    f"replication slot {self.slot} is gone: changes since offset "
+                    f"{self.offset.get('lsn')} are lost; clear the offsets to snapshot again"
+                )
             self.confirmed = confirmed
             self._advance(lsn_to_int(self.offset["lsn"]))
             return
@@ -175,28 +184,43 @@ class PgLogicalTask(SourceTask):
     def _begin_snapshot(self) -> None:
         restart, consistent = self.conn.execute(
             "SELECT restart_lsn::text, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
-            (self.slot,)).fetchone()
+            (self.slot,),
+        ).fetchone()
         snap_conn = psycopg.connect(self.conninfo, connect_timeout=10)
         snap_conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         snap_conn.read_only = True
         # one statement: the snapshot is taken when it starts, the insert LSN read after that
         text, bound = snap_conn.execute(
-            "SELECT pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text").fetchone()
+            "SELECT pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text"
+        ).fetchone()
         xmin, xmax, xip = text.split(":")
-        snap_filter = {"xmin": int(xmin), "xmax": int(xmax), "xip": [int(x) for x in xip.split(",") if x],
-                       "bound": bound}
+        snap_filter = {
+            "xmin": int(xmin),
+            "xmax": int(xmax),
+            "xip": [int(x) for x in xip.split(",") if x],
+            "bound": bound,
+        }
         self._snap = ConsistentSnapshot(
-            snap_conn, self.tables, self.convert, lambda key, table: self._select(snap_conn, key, table),
-            {"lsn": consistent, "snapshot": True}, lsn_to_int(restart),
-            {"snapshot_done": True, "lsn": consistent, "filter": snap_filter})
-        log.info("%s: snapshot %s (bound %s) after slot %s consistent at %s",
-                 self.name, text, bound, self.slot, consistent)
+            snap_conn,
+            self.tables,
+            self.convert,
+            lambda key, table: self._select(snap_conn, key, table),
+            {"lsn": consistent, "snapshot": True},
+            lsn_to_int(restart),
+            {"snapshot_done": True, "lsn": consistent, "filter": snap_filter},
+        )
+        log.info(
+            "%s: snapshot %s (bound %s) after slot %s consistent at %s", self.name, text, bound, self.slot, consistent
+        )
 
     @staticmethod
     def _select(conn, key: tuple[str, str], table: CapturedTable):
         cursor = conn.cursor(name=f"huiliu_snapshot_{key[0]}.{key[1]}")  # server-side: rows come in batches
-        cursor.execute(sql.SQL("SELECT {} FROM {}").format(
-            sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns), sql.Identifier(*key)))
+        cursor.execute(
+            sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns), sql.Identifier(*key)
+            )
+        )
         return cursor
 
     def poll(self) -> SourceBatch:
@@ -220,7 +244,8 @@ class PgLogicalTask(SourceTask):
             rows = self.conn.execute(
                 "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, "
                 "'proto_version', '1', 'publication_names', %s, 'messages', 'true')",
-                (self.slot, self.config.max_changes, self.publication)).fetchall()
+                (self.slot, self.config.max_changes, self.publication),
+            ).fetchall()
             self.backoff.ok()
             if not rows and time.monotonic() - self.last_change > self.config.heartbeat_seconds:
                 self.conn.execute("SELECT pg_logical_emit_message(true, 'huiliu_heartbeat', '')")
@@ -280,8 +305,9 @@ class PgLogicalTask(SourceTask):
     def drop_slot(self) -> None:
         """Decommission: drop the slot (the server then frees its WAL) and the publication."""
         conn = self.conn or psycopg.connect(self.conninfo, autocommit=True)
-        conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
-                     (self.slot,))
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)
+        )
         conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(self.publication)))
         if conn is not self.conn:
             conn.close()

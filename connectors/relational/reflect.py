@@ -1,4 +1,5 @@
 """Table reflection through SQLAlchemy: columns, types and primary key as ColumnSpecs."""
+
 from __future__ import annotations
 
 from sqlalchemy import MetaData, Table

@@ -6,14 +6,16 @@ trigger change log (the database wrote the row as JSON, the Avro encoder needs `
 `datetime`, `Decimal`...); and the diff state (a canonical text per row whose hash is compared
 and which is decoded back into the before image).
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy.types as sa
 from sqlalchemy import and_, or_
@@ -40,8 +42,11 @@ def _default(value: Any) -> Any:
 # One C encoder built once: json.dumps(..., default=...) builds a new encoder per call, which
 # costs more than encoding a row (diff mode encodes every row of every round).
 _C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE = (_C_ENCODER(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-           if _C_ENCODER else None)
+_ENCODE = (
+    _C_ENCODER(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    if _C_ENCODER
+    else None
+)
 
 
 def canonical(values: Iterable[Any]) -> str:

@@ -5,6 +5,7 @@ Shared by the snapshot, trigger and diff modes. Tables are matched with fnmatch 
 columns on `schema.table.column`, or on the bare column name when the pattern has no dot.
 Key columns are always kept: events are keyed and chunked by them.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -36,7 +37,8 @@ def require_dialect(engine: Engine, mode: str, supported: tuple[str, ...], field
     if family not in supported:
         raise UnsupportedDatabase(
             f"{field}: {mode} mode supports {', '.join(supported)}; the configured database is "
-            f"{engine.dialect.name} ({engine.url.render_as_string(hide_password=True)})")
+            f"{engine.dialect.name} ({engine.url.render_as_string(hide_password=True)})"
+        )
     return family
 
 
@@ -46,15 +48,32 @@ class TableSelection(BaseModel):
     include: list[str] = Field(["*"], description="fnmatch patterns on `schema.table`; a table must match one")
     exclude: list[str] = Field(default_factory=list, description="fnmatch patterns on `schema.table` to leave out")
     schemas: list[str] | None = Field(None, description="schemas/databases to list; default: the connection's own")
-    include_columns: list[str] = Field(default_factory=list, description=(
-        "fnmatch patterns on `schema.table.column` (or a bare column name); empty = every column"))
+    include_columns: list[str] = Field(
+        default_factory=list,
+        description=("fnmatch patterns on `schema.table.column` (or a bare column name); empty = every column"),
+    )
     exclude_columns: list[str] = Field(default_factory=list, description="column patterns to leave out")
 
 
-_TYPE_NAMES = {"int": sa.Integer, "integer": sa.Integer, "smallint": sa.SmallInteger, "bigint": sa.BigInteger,
-               "text": sa.Text, "string": sa.String, "varchar": sa.String, "float": sa.Float, "double": sa.Float,
-               "date": sa.Date, "timestamp": sa.DateTime, "datetime": sa.DateTime, "time": sa.Time,
-               "boolean": sa.Boolean, "bool": sa.Boolean, "bytes": sa.LargeBinary, "uuid": sa.Uuid}
+_TYPE_NAMES = {
+    "int": sa.Integer,
+    "integer": sa.Integer,
+    "smallint": sa.SmallInteger,
+    "bigint": sa.BigInteger,
+    "text": sa.Text,
+    "string": sa.String,
+    "varchar": sa.String,
+    "float": sa.Float,
+    "double": sa.Float,
+    "date": sa.Date,
+    "timestamp": sa.DateTime,
+    "datetime": sa.DateTime,
+    "time": sa.Time,
+    "boolean": sa.Boolean,
+    "bool": sa.Boolean,
+    "bytes": sa.LargeBinary,
+    "uuid": sa.Uuid,
+}
 
 
 def parse_type(name: str) -> Any:
@@ -65,24 +84,31 @@ def parse_type(name: str) -> Any:
     try:
         return _TYPE_NAMES[name.strip().lower()]()
     except KeyError:
-        raise ValueError(f"queries.columns: unknown type {name!r}; use one of numeric(p,s), "
-                         + ", ".join(sorted(_TYPE_NAMES))) from None
+        raise ValueError(
+            f"queries.columns: unknown type {name!r}; use one of numeric(p,s), " + ", ".join(sorted(_TYPE_NAMES))
+        ) from None
 
 
 class QuerySource(BaseModel):
     """A custom SELECT read as if it were a table (snapshot mode)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="name used as the table part of the topic and as the offset partition")
     sql: str = Field(description="the SELECT; it is wrapped as a subquery, so no ORDER BY/LIMIT of its own")
     key: list[str] = Field(min_length=1, description="unique columns of the result; chunks are cut by them")
-    columns: dict[str, str] | None = Field(None, description=(
-        "result column -> type (e.g. bigint, numeric(12,2), timestamp); default: guessed from the first rows"))
+    columns: dict[str, str] | None = Field(
+        None,
+        description=(
+            "result column -> type (e.g. bigint, numeric(12,2), timestamp); default: guessed from the first rows"
+        ),
+    )
 
 
 @dataclass(eq=False)
 class SourceUnit:
     """One thing to read: a table or a custom SELECT, with the columns kept and the key."""
+
     captured: CapturedTable
     source: Any  # a SQLAlchemy Table or subquery
     columns: list[Any]  # selected SQLAlchemy columns
@@ -106,11 +132,18 @@ class SourceUnit:
 def _column_wanted(sel: TableSelection, qualified: str, col: str) -> bool:
     def hit(patterns):
         return any(fnmatch.fnmatchcase(f"{qualified}.{col}" if "." in p else col, p) for p in patterns)
+
     return (not sel.include_columns or hit(sel.include_columns)) and not hit(sel.exclude_columns)
 
 
-def select_tables(engine: Engine, sel: TableSelection, system: str, unknown_types: str = "error",
-                  skip: tuple[str, ...] = (), need_key: str | None = None) -> list[SourceUnit]:
+def select_tables(
+    engine: Engine,
+    sel: TableSelection,
+    system: str,
+    unknown_types: str = "error",
+    skip: tuple[str, ...] = (),
+    need_key: str | None = None,
+) -> list[SourceUnit]:
     """Reflect the selected tables; `skip` names tables the connector owns (its change log);
     `need_key` names the mode that refuses tables without a primary key."""
     insp = inspect(engine)
@@ -126,8 +159,9 @@ def select_tables(engine: Engine, sel: TableSelection, system: str, unknown_type
             table, specs = reflect_table(engine, name, schema)
             keys = [s.name for s in specs if s.primary_key]
             if need_key and not keys:
-                raise ValueError(f"tables: {qualified} has no primary key; {need_key} mode needs one "
-                                 "(exclude it or add a key)")
+                raise ValueError(
+                    f"tables: {qualified} has no primary key; {need_key} mode needs one (exclude it or add a key)"
+                )
             kept = [s for s in specs if s.primary_key or _column_wanted(sel, qualified, s.name)]
             captured = CapturedTable(system, name, tuple(kept), engine.url.database, schema, unknown_types)
             units.append(SourceUnit(captured, table, [table.c[s.name] for s in kept], [table.c[k] for k in keys]))
@@ -137,9 +171,18 @@ def select_tables(engine: Engine, sel: TableSelection, system: str, unknown_type
 def _guess_type(values: list[Any]) -> Any:
     import datetime as dt
     import decimal
+
     sample = next((v for v in values if v is not None), None)
-    for py, sql in ((bool, sa.Boolean), (int, sa.BigInteger), (float, sa.Float), (decimal.Decimal, sa.Numeric),
-                    (dt.datetime, sa.DateTime), (dt.date, sa.Date), (dt.time, sa.Time), (bytes, sa.LargeBinary)):
+    for py, sql in (
+        (bool, sa.Boolean),
+        (int, sa.BigInteger),
+        (float, sa.Float),
+        (decimal.Decimal, sa.Numeric),
+        (dt.datetime, sa.DateTime),
+        (dt.date, sa.Date),
+        (dt.time, sa.Time),
+        (bytes, sa.LargeBinary),
+    ):
         if isinstance(sample, py):
             return sql(38, 10) if sql is sa.Numeric else sql()
     return sa.String()

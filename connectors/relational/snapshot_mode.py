@@ -13,6 +13,7 @@ does not). A resumed snapshot opens a new transaction, so rows changed between t
 restart are read in their newer state. Other SQLAlchemy dialects (Oracle, SQL Server, DB2, DM,
 KingbaseES...) run with `consistency: none` (each chunk its own statement).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,15 @@ from connectors.base import ChangeEvent, RowFrame, SourceBatch, SourceTask
 from connectors.columns import frame_of, json_lists
 from connectors.plugins import source_plugin
 from connectors.relational.rowcodec import from_json, jsonable, keyset_after
-from connectors.relational.selection import (QuerySource, SourceUnit, TableSelection, dialect_family, query_unit,
-                                             require_dialect, select_tables)
+from connectors.relational.selection import (
+    QuerySource,
+    SourceUnit,
+    TableSelection,
+    dialect_family,
+    query_unit,
+    require_dialect,
+    select_tables,
+)
 
 log = logging.getLogger(__name__)
 _json = json.JSONEncoder().encode
@@ -42,22 +50,36 @@ class SnapshotSourceConfig(BaseModel):
     name: str = Field(description="connector name; offsets are stored under it")
     url: str = Field(description="SQLAlchemy URL of the source database")
     system: str = Field(description="source system name, second part of the topic name")
-    tables: TableSelection | None = Field(default_factory=TableSelection, description=(
-        "tables to read (include/exclude patterns on schema.table, column patterns); null = none, "
-        "only the custom queries"))
+    tables: TableSelection | None = Field(
+        default_factory=TableSelection,
+        description=(
+            "tables to read (include/exclude patterns on schema.table, column patterns); null = none, "
+            "only the custom queries"
+        ),
+    )
     queries: list[QuerySource] = Field(default_factory=list, description="custom SELECTs read as tables")
     chunk_size: int = Field(10_000, gt=0, description="rows per chunk (one poll, one stored offset)")
-    consistency: Literal["snapshot", "none"] = Field("snapshot", description=(
-        "snapshot = one consistent transaction (postgresql, mysql/mariadb, sqlite); none = any SQLAlchemy "
-        "dialect, chunks read independently"))
+    consistency: Literal["snapshot", "none"] = Field(
+        "snapshot",
+        description=(
+            "snapshot = one consistent transaction (postgresql, mysql/mariadb, sqlite); none = any SQLAlchemy "
+            "dialect, chunks read independently"
+        ),
+    )
     topic_prefix: str = Field("huiliu", description="first part of the topic name")
     partitions: int = Field(1, gt=0, description="partitions of topics created for the tables")
-    unknown_types: str = Field("error", pattern="^(error|string)$", description=(
-        "a column type with no Avro mapping: error, or pass the value as a string"))
+    unknown_types: str = Field(
+        "error",
+        pattern="^(error|string)$",
+        description=("a column type with no Avro mapping: error, or pass the value as a string"),
+    )
 
 
-@source_plugin("relational.snapshot", config_model=SnapshotSourceConfig,
-               description="snapshot (batch) reads of tables and custom SELECTs, chunked and resumable (AGG-01)")
+@source_plugin(
+    "relational.snapshot",
+    config_model=SnapshotSourceConfig,
+    description="snapshot (batch) reads of tables and custom SELECTs, chunked and resumable (AGG-01)",
+)
 class SnapshotSourceTask(SourceTask):
     def __init__(self, config: SnapshotSourceConfig):
         self.config = config
@@ -65,12 +87,12 @@ class SnapshotSourceTask(SourceTask):
         self.engine = create_engine(config.url, future=True, pool_pre_ping=True)
         self.family = dialect_family(self.engine)
         if config.consistency == "snapshot":
-            require_dialect(self.engine, "snapshot (consistency: snapshot)", CONSISTENT_DATABASES,
-                            field="consistency")
+            require_dialect(self.engine, "snapshot (consistency: snapshot)", CONSISTENT_DATABASES, field="consistency")
         self.units: list[SourceUnit] = []
         if config.tables is not None:
-            self.units += select_tables(self.engine, config.tables, config.system, config.unknown_types,
-                                        need_key="snapshot")
+            self.units += select_tables(
+                self.engine, config.tables, config.system, config.unknown_types, need_key="snapshot"
+            )
         self.units += [query_unit(self.engine, q, config.system, config.unknown_types) for q in config.queries]
         if not self.units:
             raise ValueError("tables/queries: the selection matches no table and no query is given")
@@ -126,7 +148,7 @@ class SnapshotSourceTask(SourceTask):
         names = list(result.keys())
         rows = result.all()  # one fetchall, not a fetchone per row
         done = len(rows) <= self.config.chunk_size
-        del rows[self.config.chunk_size:]
+        del rows[self.config.chunk_size :]
         key_idx = [names.index(k) for k in unit.key_names]
         chunk_last = [jsonable(rows[-1][i]) for i in key_idx] if rows else offset.get("chunk_last_key")
         now_ms = int(time.time() * 1000)
@@ -134,11 +156,20 @@ class SnapshotSourceTask(SourceTask):
         head = '{"chunk_last_key": ' + _json(chunk_last) + ', "key": '
         # One row version per snapshot pass: the pass's start time (kept across a resume).
         frame = self._frame(unit, names, rows, key_idx, head, now_ms, started_us)
-        events = [] if frame is not None else [
-            ChangeEvent(unit.captured, "r", None, dict(zip(names, row)), now_ms, position, started_us, True)
-            for row, position in zip(rows, _row_positions(head, rows, key_idx))]
-        new_offset = {"chunk_last_key": chunk_last, "rows": offset.get("rows", 0) + len(rows),
-                      "started_us": started_us, "done": done}
+        events = (
+            []
+            if frame is not None
+            else [
+                ChangeEvent(unit.captured, "r", None, dict(zip(names, row)), now_ms, position, started_us, True)
+                for row, position in zip(rows, _row_positions(head, rows, key_idx))
+            ]
+        )
+        new_offset = {
+            "chunk_last_key": chunk_last,
+            "rows": offset.get("rows", 0) + len(rows),
+            "started_us": started_us,
+            "done": done,
+        }
         self.progress[partition] = new_offset
         if done:
             log.info("snapshot of %s finished: %d rows", partition, new_offset["rows"])

@@ -6,6 +6,7 @@ the offset so several rows sharing the boundary timestamp are never skipped; row
 timestamp is still seen. The first pass is the snapshot (op `r`); later rows are upserts (op
 `u`): this mode cannot tell inserts from updates, nor see deletes (use trigger, diff or log CDC).
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,8 +64,14 @@ class TimestampSourceTask(SourceTask):
         self.table, columns = reflect_table(self.engine, config.table, config.db_schema)
         if config.timestamp_column not in self.table.c:
             raise ValueError(f"timestamp_column {config.timestamp_column!r} is not a column of {config.table}")
-        self.captured = CapturedTable(config.system, config.table, tuple(columns), self.engine.url.database,
-                                      config.db_schema, config.unknown_types)
+        self.captured = CapturedTable(
+            config.system,
+            config.table,
+            tuple(columns),
+            self.engine.url.database,
+            config.db_schema,
+            config.unknown_types,
+        )
         self.key_columns = self.captured.key_columns
         if not self.key_columns:
             raise ValueError(f"table {config.table} has no primary key; timestamp mode needs one to order ties")
@@ -106,8 +113,11 @@ class TimestampSourceTask(SourceTask):
         for row in rows:
             ts_value = row[self.config.timestamp_column]
             position = {"ts": jsonable(ts_value), "key": [jsonable(row[k]) for k in self.key_columns]}
-            events.append(ChangeEvent(self.captured, "r" if snapshot else "u", None, row, now_ms, position,
-                                      to_micros(ts_value), snapshot))
+            events.append(
+                ChangeEvent(
+                    self.captured, "r" if snapshot else "u", None, row, now_ms, position, to_micros(ts_value), snapshot
+                )
+            )
         self.offset = {**events[-1].position, "snapshot_done": not snapshot}
         return SourceBatch(events, {partition: dict(self.offset)})
 

@@ -6,6 +6,7 @@ no row-to-JSON function, so each table gets three triggers whose `JSON_OBJECT(..
 selected columns as reflected at install time: re-run `install()` after an ALTER TABLE.
 Binary columns are base64-encoded there (JSON strings cannot carry raw bytes).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,7 +46,8 @@ class ChangeLog:
         conn.exec_driver_sql(
             f"CREATE TABLE IF NOT EXISTS {self.qualified} (id bigserial PRIMARY KEY, table_name text NOT NULL, "
             "op char(1) NOT NULL, pk jsonb, before_image jsonb, after_image jsonb, "
-            "changed_at timestamptz NOT NULL DEFAULT clock_timestamp())")
+            "changed_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+        )
         conn.exec_driver_sql(f"""
 CREATE OR REPLACE FUNCTION {self.function}() RETURNS trigger LANGUAGE plpgsql AS $hl$
 DECLARE img jsonb;
@@ -63,8 +65,10 @@ END $hl$""")
             target = f'"{u.captured.schema}"."{u.captured.table}"'
             args = ", ".join("'" + k.replace("'", "''") + "'" for k in u.key_names)
             conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{self.table}_capture" ON {target}')
-            conn.exec_driver_sql(f'CREATE TRIGGER "{self.table}_capture" AFTER INSERT OR UPDATE OR DELETE ON {target} '
-                                 f"FOR EACH ROW EXECUTE FUNCTION {self.function}({args})")
+            conn.exec_driver_sql(
+                f'CREATE TRIGGER "{self.table}_capture" AFTER INSERT OR UPDATE OR DELETE ON {target} '
+                f"FOR EACH ROW EXECUTE FUNCTION {self.function}({args})"
+            )
 
     def _mysql_trigger_name(self, unit: SourceUnit, event: str) -> str:
         digest = hashlib.blake2b(f"{self.table}|{unit.captured.partition}".encode(), digest_size=4).hexdigest()
@@ -74,45 +78,59 @@ END $hl$""")
         conn.exec_driver_sql(
             f"CREATE TABLE IF NOT EXISTS {self.qualified} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
             "table_name VARCHAR(400) NOT NULL, op CHAR(1) NOT NULL, pk LONGTEXT, before_image LONGTEXT, "
-            "after_image LONGTEXT, changed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB")
+            "after_image LONGTEXT, changed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB"
+        )
         for u in units:
+
             def obj(alias: str, cols) -> str:
                 parts = []
                 for c in cols:
                     ref = f"{alias}.`{c.name}`"
                     parts.append(f"'{c.name}', {'TO_BASE64(' + ref + ')' if _binary(c) else ref}")
                 return "JSON_OBJECT(" + ", ".join(parts) + ")"
+
             target = f"`{u.captured.schema}`.`{u.captured.table}`"
             name_lit = "'" + u.captured.partition.replace("'", "''") + "'"
-            for event, op, before, after in (("INSERT", "c", None, "NEW"), ("UPDATE", "u", "OLD", "NEW"),
-                                             ("DELETE", "d", "OLD", None)):
+            for event, op, before, after in (
+                ("INSERT", "c", None, "NEW"),
+                ("UPDATE", "u", "OLD", "NEW"),
+                ("DELETE", "d", "OLD", None),
+            ):
                 trigger = f"`{u.captured.schema}`.`{self._mysql_trigger_name(u, event)}`"
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
                 conn.exec_driver_sql(
                     f"CREATE TRIGGER {trigger} AFTER {event} ON {target} FOR EACH ROW "
                     f"INSERT INTO {self.qualified} (table_name, op, pk, before_image, after_image) VALUES "
                     f"({name_lit}, '{op}', {obj(after or before, u.key)}, "
-                    f"{obj(before, u.columns) if before else 'NULL'}, {obj(after, u.columns) if after else 'NULL'})")
+                    f"{obj(before, u.columns) if before else 'NULL'}, {obj(after, u.columns) if after else 'NULL'})"
+                )
 
     # --- inspect / uninstall ---------------------------------------------------------------------
     def triggers(self) -> list[tuple[str, str]]:
         """(table, trigger) pairs that write into this change log."""
         with self.engine.connect() as conn:
             if self.family == "postgresql":
-                rows = conn.execute(text(
-                    "SELECT tn.nspname || '.' || c.relname, t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
-                    "JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_class c ON c.oid = t.tgrelid "
-                    "JOIN pg_namespace tn ON tn.oid = c.relnamespace WHERE p.proname = :fn AND n.nspname = :s"),
-                    {"fn": f"{self.table}_capture", "s": self.schema}).all()
+                rows = conn.execute(
+                    text(
+                        "SELECT tn.nspname || '.' || c.relname, t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                        "JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_class c ON c.oid = t.tgrelid "
+                        "JOIN pg_namespace tn ON tn.oid = c.relnamespace WHERE p.proname = :fn AND n.nspname = :s"
+                    ),
+                    {"fn": f"{self.table}_capture", "s": self.schema},
+                ).all()
             else:
-                rows = conn.execute(text(
-                    "SELECT CONCAT(EVENT_OBJECT_SCHEMA, '.', EVENT_OBJECT_TABLE), TRIGGER_NAME "
-                    "FROM information_schema.TRIGGERS WHERE ACTION_STATEMENT LIKE :pat"),
-                    {"pat": f"%INSERT INTO {self.qualified} %"}).all()
+                rows = conn.execute(
+                    text(
+                        "SELECT CONCAT(EVENT_OBJECT_SCHEMA, '.', EVENT_OBJECT_TABLE), TRIGGER_NAME "
+                        "FROM information_schema.TRIGGERS WHERE ACTION_STATEMENT LIKE :pat"
+                    ),
+                    {"pat": f"%INSERT INTO {self.qualified} %"},
+                ).all()
         return sorted((r[0], r[1]) for r in rows)
 
     def exists(self) -> bool:
         from sqlalchemy import inspect
+
         return inspect(self.engine).has_table(self.table, schema=self.schema)
 
     def uninstall(self) -> None:

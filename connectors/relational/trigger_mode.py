@@ -13,6 +13,7 @@ transaction that was running when the gap was first seen has ended — PostgreSQ
 xmin passed the xmax noted then; MariaDB: no InnoDB transaction started before that moment is
 left — and only then steps over it. No time-out, so a slow transaction is never skipped.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,21 +42,30 @@ class TriggerSourceConfig(BaseModel):
     system: str = Field(description="source system name, second part of the topic name")
     tables: TableSelection = Field(default_factory=TableSelection, description="tables to capture")
     changelog_table: str = Field("huiliu_changelog", description="name of the change-log table the triggers fill")
-    changelog_schema: str | None = Field(None, description="schema/database of the change log; default: the connection's")
+    changelog_schema: str | None = Field(
+        None, description="schema/database of the change log; default: the connection's"
+    )
     install: bool = Field(True, description="install (or refresh) the change log and triggers when the task starts")
     batch_size: int = Field(1000, gt=0, description="change-log rows read per poll")
     topic_prefix: str = Field("huiliu", description="first part of the topic name")
     partitions: int = Field(1, gt=0, description="partitions of topics created for the tables")
-    unknown_types: str = Field("error", pattern="^(error|string)$", description=(
-        "a column type with no Avro mapping: error, or pass the value as a string"))
+    unknown_types: str = Field(
+        "error",
+        pattern="^(error|string)$",
+        description=("a column type with no Avro mapping: error, or pass the value as a string"),
+    )
 
 
 def _ts_ms(value: Any) -> int:
     return int(value.timestamp() * 1000) if isinstance(value, datetime) else 0
 
 
-@source_plugin("relational.trigger", config_model=TriggerSourceConfig, dialects=("postgresql", "mysql", "mariadb"),
-               description="change-log table + row triggers (AGG-02)")
+@source_plugin(
+    "relational.trigger",
+    config_model=TriggerSourceConfig,
+    dialects=("postgresql", "mysql", "mariadb"),
+    description="change-log table + row triggers (AGG-02)",
+)
 class TriggerSourceTask(SourceTask):
     def __init__(self, config: TriggerSourceConfig):
         self.config = config
@@ -64,8 +74,14 @@ class TriggerSourceTask(SourceTask):
         self.family = require_dialect(self.engine, "trigger", SUPPORTED_DATABASES, field="url")
         schema = config.changelog_schema or inspect(self.engine).default_schema_name
         self.changelog = ChangeLog(self.engine, self.family, config.changelog_table, schema)
-        self.units = select_tables(self.engine, config.tables, config.system, config.unknown_types,
-                                   skip=(config.changelog_table,), need_key="trigger")
+        self.units = select_tables(
+            self.engine,
+            config.tables,
+            config.system,
+            config.unknown_types,
+            skip=(config.changelog_table,),
+            need_key="trigger",
+        )
         self.by_name = {u.captured.partition: u for u in self.units}
         self.columns = {p: [(c.name, c.type) for c in u.columns] for p, u in self.by_name.items()}
         self.partition = f"changelog:{schema}.{config.changelog_table}"
@@ -86,24 +102,38 @@ class TriggerSourceTask(SourceTask):
         self.last_id = int((offsets.get(self.partition) or {}).get("changelog_id", 0))
         issued = self._last_issued_id()
         if self.last_id > issued:  # the log was dropped and re-created: its ids started again
-            log.warning("%s: stored changelog_id %d is past the log's last id %d; reading it from the start",
-                        self.partition, self.last_id, issued)
+            log.warning(
+                "%s: stored changelog_id %d is past the log's last id %d; reading it from the start",
+                self.partition,
+                self.last_id,
+                issued,
+            )
             self.last_id = 0
 
     def _last_issued_id(self) -> int:
         with self.engine.connect() as conn:
             if self.family == "postgresql":
                 seq = f"{self.changelog.schema}.{self.changelog.table}_id_seq"
-                return conn.execute(text("SELECT coalesce(pg_sequence_last_value(CAST(:s AS regclass)), 0)"), {"s": seq}).scalar()
-            return conn.execute(text(
-                "SELECT coalesce(AUTO_INCREMENT, 1) - 1 FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = :s AND TABLE_NAME = :t"), {"s": self.changelog.schema,
-                                                                 "t": self.changelog.table}).scalar() or 0
+                return conn.execute(
+                    text("SELECT coalesce(pg_sequence_last_value(CAST(:s AS regclass)), 0)"), {"s": seq}
+                ).scalar()
+            return (
+                conn.execute(
+                    text(
+                        "SELECT coalesce(AUTO_INCREMENT, 1) - 1 FROM information_schema.TABLES "
+                        "WHERE TABLE_SCHEMA = :s AND TABLE_NAME = :t"
+                    ),
+                    {"s": self.changelog.schema, "t": self.changelog.table},
+                ).scalar()
+                or 0
+            )
 
     def _read_sql(self) -> str:
         cast = "::text" if self.family == "postgresql" else ""
-        return (f"SELECT id, table_name, op, before_image{cast}, after_image{cast}, changed_at "
-                f"FROM {self.changelog.qualified} WHERE id > :last ORDER BY id LIMIT :n")
+        return (
+            f"SELECT id, table_name, op, before_image{cast}, after_image{cast}, changed_at "
+            f"FROM {self.changelog.qualified} WHERE id > :last ORDER BY id LIMIT :n"
+        )
 
     def _marker(self, conn) -> Any:
         if self.family == "postgresql":
@@ -113,11 +143,16 @@ class TriggerSourceTask(SourceTask):
     def _writers_done(self, conn, marker: Any) -> bool:
         """Have all transactions running when `marker` was taken ended?"""
         if self.family == "postgresql":
-            return bool(conn.execute(text("SELECT txid_snapshot_xmin(txid_current_snapshot()) >= :m"),
-                                     {"m": marker}).scalar())
-        return not conn.execute(text(
-            "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_started <= :m "
-            "AND trx_mysql_thread_id <> CONNECTION_ID()"), {"m": marker}).scalar()
+            return bool(
+                conn.execute(text("SELECT txid_snapshot_xmin(txid_current_snapshot()) >= :m"), {"m": marker}).scalar()
+            )
+        return not conn.execute(
+            text(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_started <= :m "
+                "AND trx_mysql_thread_id <> CONNECTION_ID()"
+            ),
+            {"m": marker},
+        ).scalar()
 
     def _may_pass_gap(self, conn, missing: int) -> bool:
         if self._gap is None or self._gap[0] != missing:
@@ -146,8 +181,7 @@ class TriggerSourceTask(SourceTask):
             cols = self.columns[table_name]
             before = decode_row(cols, loads(before_text)) if before_text is not None else None
             after = decode_row(cols, loads(after_text)) if after_text is not None else None
-            events.append(ChangeEvent(unit.captured, op, before, after, _ts_ms(changed_at),
-                                      {"changelog_id": cid}, cid))
+            events.append(ChangeEvent(unit.captured, op, before, after, _ts_ms(changed_at), {"changelog_id": cid}, cid))
         self.last_id = accepted[-1][0]
         return SourceBatch(events, {self.partition: {"changelog_id": self.last_id}})
 

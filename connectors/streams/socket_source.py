@@ -9,6 +9,7 @@ warning; messages that are not valid text or syslog go to quarantine with the re
 A socket cannot be replayed: frames still in the buffer when the process dies are lost (keep
 `buffer_size` small and use TCP with backpressure to bound that); there are no offsets.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,19 +18,21 @@ import socket
 import struct
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy.types as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
-from connectors.base import RejectedEvent
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
 from connectors.streams import syslog
 from schemas.sqltypes import ColumnSpec
 
 log = logging.getLogger(__name__)
-RAW_COLUMNS = (ColumnSpec("message", sa.String()), ColumnSpec("peer", sa.String()),
-               ColumnSpec("received_at", sa.DateTime()))
+RAW_COLUMNS = (
+    ColumnSpec("message", sa.String()),
+    ColumnSpec("peer", sa.String()),
+    ColumnSpec("received_at", sa.DateTime()),
+)
 
 
 class SocketSourceConfig(BaseModel):
@@ -42,9 +45,12 @@ class SocketSourceConfig(BaseModel):
     protocol: str = Field("tcp", pattern="^(tcp|udp)$")
     host: str = "0.0.0.0"
     port: int = Field(gt=0, lt=65536)
-    framing: str = Field("line", pattern="^(line|length|octet)$",
-                         description="tcp: line = newline-terminated; length = 4-byte big-endian length prefix; "
-                                     "octet = RFC 6587 octet counting ('LEN SP MSG'); udp: one datagram = one message")
+    framing: str = Field(
+        "line",
+        pattern="^(line|length|octet)$",
+        description="tcp: line = newline-terminated; length = 4-byte big-endian length prefix; "
+        "octet = RFC 6587 octet counting ('LEN SP MSG'); udp: one datagram = one message",
+    )
     parse: str = Field("raw", pattern="^(raw|syslog)$")
     encoding: str = "utf-8"
     max_frame_bytes: int = Field(65536, gt=0)
@@ -99,8 +105,9 @@ class SocketSourceTask(SourceTask):
     def _offer(self, frame: bytes, peer: str, block: bool) -> None:
         if len(frame) > self.config.max_frame_bytes:
             self._count("dropped_oversize")
-            log.warning("%s: frame of %d bytes from %s over max_frame_bytes, dropped (counted)",
-                        self.name, len(frame), peer)
+            log.warning(
+                "%s: frame of %d bytes from %s over max_frame_bytes, dropped (counted)", self.name, len(frame), peer
+            )
             return
         item = (frame, peer, time.time())
         try:
@@ -121,7 +128,7 @@ class SocketSourceTask(SourceTask):
         while not self._stop.is_set():
             try:
                 data, addr = self._sock.recvfrom(65535)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -131,7 +138,7 @@ class SocketSourceTask(SourceTask):
         while not self._stop.is_set():
             try:
                 conn, addr = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -144,7 +151,7 @@ class SocketSourceTask(SourceTask):
             while not self._stop.is_set():
                 try:
                     data = conn.recv(1 << 16)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     break
@@ -190,8 +197,8 @@ class SocketSourceTask(SourceTask):
                 raise ConnectionError(f"{peer}: frame of {size} bytes, over max_frame_bytes; connection dropped")
             if len(buf) < head + size:
                 return buf
-            self._offer(buf[head:head + size], peer, block)
-            buf = buf[head + size:]
+            self._offer(buf[head : head + size], peer, block)
+            buf = buf[head + size :]
 
     # -- the runtime side --------------------------------------------------------------------
     def poll(self) -> SourceBatch:
@@ -203,7 +210,7 @@ class SocketSourceTask(SourceTask):
             except queue.Empty:
                 break
             self._seq = max(self._seq + 1, int(received * 1_000_000))  # monotonic across restarts too
-            at = datetime.fromtimestamp(received, timezone.utc).replace(tzinfo=None)
+            at = datetime.fromtimestamp(received, UTC).replace(tzinfo=None)
             ts_ms, position = int(received * 1000), {"peer": peer, "received_us": int(received * 1_000_000)}
             try:
                 text = frame.decode(self.config.encoding)
@@ -213,8 +220,18 @@ class SocketSourceTask(SourceTask):
             except ValueError as exc:  # UnicodeDecodeError is a ValueError too
                 self._count("quarantined")
                 raw = {"message": frame.decode(self.config.encoding, "replace"), "peer": peer}
-                events.append(RejectedEvent(self.table, "c", None, raw, ts_ms, position, self._seq,
-                                            reason=f"{self.config.protocol} message from {peer}: {exc}"))
+                events.append(
+                    RejectedEvent(
+                        self.table,
+                        "c",
+                        None,
+                        raw,
+                        ts_ms,
+                        position,
+                        self._seq,
+                        reason=f"{self.config.protocol} message from {peer}: {exc}",
+                    )
+                )
         return SourceBatch(events, {})
 
     def take_counters(self) -> dict[str, int]:

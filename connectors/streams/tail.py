@@ -11,6 +11,7 @@ is the nature of copytruncate; a file that regrows past our position between two
 seen as truncated -- poll often or prefer rename rotation). Records are op `c` events; sequence
 is time based and monotonic.
 """
+
 from __future__ import annotations
 
 import glob
@@ -28,8 +29,12 @@ from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
 from schemas.sqltypes import ColumnSpec
 
 log = logging.getLogger(__name__)
-COLUMNS = (ColumnSpec("file", sa.String()), ColumnSpec("line", sa.BigInteger()),
-           ColumnSpec("offset", sa.BigInteger()), ColumnSpec("message", sa.String()))
+COLUMNS = (
+    ColumnSpec("file", sa.String()),
+    ColumnSpec("line", sa.BigInteger()),
+    ColumnSpec("offset", sa.BigInteger()),
+    ColumnSpec("message", sa.String()),
+)
 
 
 class TailSourceConfig(BaseModel):
@@ -41,8 +46,9 @@ class TailSourceConfig(BaseModel):
     db_schema: str | None = None
     paths: list[str] = Field(min_length=1, description="files to follow (the live names, not the rotated ones)")
     start_at: str = Field("beginning", pattern="^(beginning|end)$", description="for a file with no stored offset")
-    multiline_start: str | None = Field(None, description="regex: a line matching it starts a new record; "
-                                                          "other lines are appended to the current one")
+    multiline_start: str | None = Field(
+        None, description="regex: a line matching it starts a new record; other lines are appended to the current one"
+    )
     multiline_max_lines: int = Field(1000, gt=0)
     multiline_flush_seconds: float = Field(2.0, ge=0, description="emit a pending record after this quiet time")
     encoding: str = "utf-8"
@@ -190,8 +196,17 @@ class TailSourceTask(SourceTask):
         now = time.time()
         self._seq = max(self._seq + 1, int(now * 1_000_000))
         row = {"file": f.path, "line": line, "offset": offset, "message": "\n".join(lines)}
-        events.append(ChangeEvent(self.table, "c", None, row, int(now * 1000),
-                                  {"file": f.path, "ino": f.ino, "offset": offset, "line": line}, self._seq))
+        events.append(
+            ChangeEvent(
+                self.table,
+                "c",
+                None,
+                row,
+                int(now * 1000),
+                {"file": f.path, "ino": f.ino, "offset": offset, "line": line},
+                self._seq,
+            )
+        )
 
     def close(self) -> None:
         for f in self.files:

@@ -1,4 +1,5 @@
 """Components of the local stack (`huiliu stack`): one module per component."""
+
 from deploy.components.base import Component, ComponentStatus, StackError
 from deploy.components.broker import Broker
 from deploy.components.clickhouse import ClickHouse

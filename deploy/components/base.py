@@ -1,4 +1,5 @@
 """Shared pieces of the local stack: status record, error type, detached process management."""
+
 from __future__ import annotations
 
 import json
@@ -126,7 +127,9 @@ def spawn_detached(cmd: list[str], log_path: Path, cwd: Path, env: dict[str, str
     spec = {"cmd": cmd, "cwd": str(cwd), "log": str(log_path), "env": dict(env if env is not None else os.environ)}
     out = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     if out.returncode != 0 or not out.stdout.strip().isdigit():
         raise OSError(f"could not start {cmd[0]}: {out.stderr.strip() or out.stdout.strip()}")

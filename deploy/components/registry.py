@@ -1,4 +1,5 @@
 """Schema registry (Confluent REST API), served by Huiliu's own `schemas.registry` module."""
+
 from __future__ import annotations
 
 import sys
@@ -27,8 +28,15 @@ class SchemaRegistry(Component):
     def command(self) -> list[str]:
         host, port = host_port(self.url)
         template = self._command or [
-            sys.executable, "-m", "schemas.registry",
-            "--host", "{host}", "--port", "{port}", "--data-dir", "{data_dir}",
+            sys.executable,
+            "-m",
+            "schemas.registry",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+            "--data-dir",
+            "{data_dir}",
         ]
         return [part.format(host=host, port=port, data_dir=self.data_dir) for part in template]
 

@@ -1,4 +1,5 @@
 """`huiliu demo`: stack up, seed the population register, run the pipeline, print a summary."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,10 @@ TEMPLATE = Path(__file__).with_name("population.yaml")
 def pick_source_url(settings: Settings, console: Console) -> str:
     """PostgreSQL when it answers, else an embedded SQLite file: the demo never fails for want of a server."""
     try:
-        engine = create_engine(settings.demo_source_url, connect_args={"connect_timeout": 3}
-                               if settings.demo_source_url.startswith("postgresql") else {})
+        engine = create_engine(
+            settings.demo_source_url,
+            connect_args={"connect_timeout": 3} if settings.demo_source_url.startswith("postgresql") else {},
+        )
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
@@ -63,9 +66,12 @@ def run_demo(settings: Settings, rows: int, console: Console, keep_running: bool
         with console.status("capturing") as status:
             captured = run.capture()
             status.update(f"captured {captured} rows; cleansing, checking and loading into ClickHouse")
-            stats = run.wait_drained(progress=lambda s: status.update(
-                f"runner read {s.get('runner', {}).get('read', 0)}/{captured}, "
-                f"ClickHouse rows written {s.get('sink', {}).get('written', 0)}"))
+            stats = run.wait_drained(
+                progress=lambda s: status.update(
+                    f"runner read {s.get('runner', {}).get('read', 0)}/{captured}, "
+                    f"ClickHouse rows written {s.get('sink', {}).get('written', 0)}"
+                )
+            )
     finally:
         run.stop()
     table = run.spec.sink.config["table"]
@@ -90,10 +96,12 @@ def print_summary(console: Console, stats: dict, in_clickhouse: int, settings: S
             summary.add_row(f"  quarantined by {key.split('.', 1)[1]}", str(n))
     summary.add_row("rows in ClickHouse (FINAL)", str(in_clickhouse))
     console.print(summary)
-    console.print(f"Next: HUILIU_* settings in effect point at {settings.kafka_bootstrap} (Kafka) and "
-                  f"{settings.clickhouse_url.split('@')[-1]} (ClickHouse).\n"
-                  f"  clickhouse-client --port {settings.port_of(settings.clickhouse_url)} "
-                  f"--query 'SELECT * FROM {table} FINAL WHERE _deleted = 0 LIMIT 10'\n"
-                  f"  huiliu api   then   curl -H \"X-API-Key: $(cat {settings.state_dir}/api_key)\" "
-                  f"http://{settings.api_host}:{settings.api_port}/pipelines/population/stats\n"
-                  f"  quarantined records: topic huiliu.civil.default.population.quarantine")
+    console.print(
+        f"Next: HUILIU_* settings in effect point at {settings.kafka_bootstrap} (Kafka) and "
+        f"{settings.clickhouse_url.split('@')[-1]} (ClickHouse).\n"
+        f"  clickhouse-client --port {settings.port_of(settings.clickhouse_url)} "
+        f"--query 'SELECT * FROM {table} FINAL WHERE _deleted = 0 LIMIT 10'\n"
+        f"  huiliu api   then   curl -H \"X-API-Key: $(cat {settings.state_dir}/api_key)\" "
+        f"http://{settings.api_host}:{settings.api_port}/pipelines/population/stats\n"
+        f"  quarantined records: topic huiliu.civil.default.population.quarantine"
+    )

@@ -1,5 +1,6 @@
 """A realistic population register for the demo: citizen ID, name, gender code, birth date,
 division code, phone; a few percent deliberately bad so the quality rules have work to do."""
+
 from __future__ import annotations
 
 import random
@@ -11,14 +12,30 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 COMPOUND = ["欧阳", "司马", "上官", "诸葛", "东方"]
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍鹏辉建红文斌宇浩凯晨欣怡子涵梓轩一诺佳琪思远"
 # GB/T 2260 county-level codes in Shandong (Jinan, Qingdao, Zibo, Yantai, Weifang)
-DIVISIONS = ["370102", "370103", "370104", "370105", "370112", "370202", "370203", "370211", "370212",
-             "370302", "370303", "370602", "370611", "370702", "370705"]
+DIVISIONS = [
+    "370102",
+    "370103",
+    "370104",
+    "370105",
+    "370112",
+    "370202",
+    "370203",
+    "370211",
+    "370212",
+    "370302",
+    "370303",
+    "370602",
+    "370611",
+    "370702",
+    "370705",
+]
 _WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _CHECK = "10X98765432"
 
 metadata = MetaData()
 population = Table(
-    "population", metadata,
+    "population",
+    metadata,
     Column("person_id", BigInteger, primary_key=True),
     Column("citizen_id", String(18)),
     Column("name", String(40)),
@@ -54,11 +71,11 @@ def person(i: int, rng: random.Random, now: datetime) -> dict:
     }
     roll = rng.random()
     if roll < 0.02:
-        row["name"] = rng.choice([None, "", "   "])          # missing name
+        row["name"] = rng.choice([None, "", "   "])  # missing name
     elif roll < 0.04:
         row["phone"] = rng.choice(["12345", "0531-8888", "1381234567x"])  # malformed phone
     elif roll < 0.09:
-        row["name"] = f"  {row['name']} "                    # padded: trimmed, then valid
+        row["name"] = f"  {row['name']} "  # padded: trimmed, then valid
         row["phone"] = f" {row['phone']}"
     return row
 
@@ -73,5 +90,5 @@ def seed(url: str, rows: int, seed_value: int = 2026) -> None:
     people = [person(i, rng, now) for i in range(1, rows + 1)]
     with engine.begin() as conn:
         for start in range(0, len(people), 1000):
-            conn.execute(insert(population), people[start:start + 1000])
+            conn.execute(insert(population), people[start : start + 1000])
     engine.dispose()

@@ -11,6 +11,7 @@ committed. Prints the python, the venv and the jar paths (JSON with --json).
 
 Uses only the standard library, so any Python 3.11 can run it (the test fixture does).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,8 @@ REQUIREMENTS = [
     "apache-flink==2.3.0",
     "fastavro>=1.9",
     "pyyaml>=6",
-    "polars>=1.0",      # quality_stream evaluates the rules with polars ...
-    "pydantic>=2.6",    # ... and validates rule definitions with pydantic
+    "polars>=1.0",  # quality_stream evaluates the rules with polars ...
+    "pydantic>=2.6",  # ... and validates rule definitions with pydantic
 ]
 LIBS_PACKAGE = "shigawire-apache-flink-libraries==2.0.0.post1"
 # name in the cache -> (path inside the wheel, expected version prefix, how to read the version)
@@ -111,7 +112,9 @@ def ensure_jars(target: Path | None = None, python: str = sys.executable) -> lis
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--venv", type=Path, default=DEFAULT_VENV)
-    ap.add_argument("--jars", type=Path, default=None, help="jar cache (default $HUILIU_FLINK_JARS or ~/.cache/huiliu/flink-jars)")
+    ap.add_argument(
+        "--jars", type=Path, default=None, help="jar cache (default $HUILIU_FLINK_JARS or ~/.cache/huiliu/flink-jars)"
+    )
     ap.add_argument("--json", action="store_true", help="print the paths as one JSON object")
     args = ap.parse_args(argv)
     # Several test sessions may start at once: one creates, the others wait and then find it done.
@@ -121,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)
         py = ensure_venv(args.venv)
         jars = ensure_jars(args.jars, python=str(py))
-    info = {"python": str(py), "venv": str(args.venv), "jars": [str(j) for j in jars],
-            "jar_versions": {j.name: jar_version(j) for j in jars}}
+    info = {
+        "python": str(py),
+        "venv": str(args.venv),
+        "jars": [str(j) for j in jars],
+        "jar_versions": {j.name: jar_version(j) for j in jars},
+    }
     if args.json:
         print(json.dumps(info))
     else:

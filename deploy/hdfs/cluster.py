@@ -5,6 +5,7 @@ explicit and bound to 127.0.0.1, so several clusters can run side by side on one
 
 CLI: python -m deploy.hdfs.cluster {fetch|format|start|stop|status} --base-dir DIR [--port-base N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,10 @@ log4j.appender.file.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
 WEBAPPS = ("hdfs", "datanode", "secondary", "static")
 WEB_XML = '<?xml version="1.0"?>\n<web-app xmlns="http://java.sun.com/xml/ns/javaee" version="2.5"/>\n'
 # Hadoop 2.7 predates the module system; these opens keep its reflection working on Java 17.
-JAVA_OPENS = [f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in
-              ("java.lang", "java.nio", "sun.nio.ch", "java.util", "java.lang.reflect", "java.net")]
+JAVA_OPENS = [
+    f"--add-opens=java.base/{pkg}=ALL-UNNAMED"
+    for pkg in ("java.lang", "java.nio", "sun.nio.ch", "java.util", "java.lang.reflect", "java.net")
+]
 
 
 class ClusterError(RuntimeError):
@@ -43,18 +46,31 @@ class ClusterError(RuntimeError):
 
 
 def _site_xml(props: dict[str, str]) -> str:
-    body = "".join(f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
-                   for k, v in props.items())
+    body = "".join(
+        f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n" for k, v in props.items()
+    )
     return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
 
 
 class HdfsCluster:
-    def __init__(self, base_dir: str | Path, namenode_rpc_port: int = 29870, namenode_http_port: int = 29871,
-                 datanode_port: int = 29872, datanode_http_port: int = 29873, datanode_ipc_port: int = 29874,
-                 heap_mb: int = 384) -> None:
+    def __init__(
+        self,
+        base_dir: str | Path,
+        namenode_rpc_port: int = 29870,
+        namenode_http_port: int = 29871,
+        datanode_port: int = 29872,
+        datanode_http_port: int = 29873,
+        datanode_ipc_port: int = 29874,
+        heap_mb: int = 384,
+    ) -> None:
         self.base_dir = Path(base_dir).resolve()
-        self.ports = {"nn_rpc": namenode_rpc_port, "nn_http": namenode_http_port, "dn": datanode_port,
-                      "dn_http": datanode_http_port, "dn_ipc": datanode_ipc_port}
+        self.ports = {
+            "nn_rpc": namenode_rpc_port,
+            "nn_http": namenode_http_port,
+            "dn": datanode_port,
+            "dn_http": datanode_http_port,
+            "dn_ipc": datanode_ipc_port,
+        }
         self.heap_mb = heap_mb
         self.conf_dir = self.base_dir / "conf"
         self.log_dir = self.base_dir / "logs"
@@ -62,7 +78,7 @@ class HdfsCluster:
         self._procs: dict[str, subprocess.Popen] = {}  # daemons this object started
 
     @classmethod
-    def from_port_base(cls, base_dir: str | Path, port_base: int, **kw) -> "HdfsCluster":
+    def from_port_base(cls, base_dir: str | Path, port_base: int, **kw) -> HdfsCluster:
         """Five consecutive ports starting at port_base."""
         return cls(base_dir, *range(port_base, port_base + 5), **kw)
 
@@ -123,10 +139,22 @@ class HdfsCluster:
             raise ClusterError("java not found on PATH")
         # C1 only for the one-shot format (starts faster); daemons need C2 for checksum/IO speed.
         jit = ["-XX:TieredStopAtLevel=1"] if role == "format" else []
-        return [java, f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", *jit, *JAVA_OPENS,
-                "-Djava.net.preferIPv4Stack=true", f"-Dhadoop.log.dir={self.log_dir}",
-                f"-Dhadoop.log.file={role}.log", f"-Dhadoop.home.dir={self.base_dir}",
-                "-Dhadoop.root.logger=INFO,file", "-cp", cp, main_class, *args]
+        return [
+            java,
+            f"-Xmx{self.heap_mb}m",
+            "-XX:+UseSerialGC",
+            *jit,
+            *JAVA_OPENS,
+            "-Djava.net.preferIPv4Stack=true",
+            f"-Dhadoop.log.dir={self.log_dir}",
+            f"-Dhadoop.log.file={role}.log",
+            f"-Dhadoop.home.dir={self.base_dir}",
+            "-Dhadoop.root.logger=INFO,file",
+            "-cp",
+            cp,
+            main_class,
+            *args,
+        ]
 
     # -- lifecycle -----------------------------------------------------------------------
     def format(self) -> None:
@@ -134,19 +162,33 @@ class HdfsCluster:
         self.write_config()
         for d in ("name", "data", "tmp"):
             shutil.rmtree(self.base_dir / d, ignore_errors=True)
-        cmd = self._java_cmd("format", "org.apache.hadoop.hdfs.server.namenode.NameNode",
-                             "-format", "-force", "-nonInteractive", "-clusterid", "huiliu")
+        cmd = self._java_cmd(
+            "format",
+            "org.apache.hadoop.hdfs.server.namenode.NameNode",
+            "-format",
+            "-force",
+            "-nonInteractive",
+            "-clusterid",
+            "huiliu",
+        )
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         if proc.returncode != 0:
-            raise ClusterError(f"namenode -format failed (rc={proc.returncode}); see {self.log_dir}/format.log\n"
-                               f"{proc.stderr[-2000:]}")
+            raise ClusterError(
+                f"namenode -format failed (rc={proc.returncode}); see {self.log_dir}/format.log\n{proc.stderr[-2000:]}"
+            )
 
     def _spawn(self, role: str, main_class: str) -> None:
         if self._alive(role):
             return
         out = open(self.log_dir / f"{role}.out", "ab")
-        proc = subprocess.Popen(self._java_cmd(role, main_class), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.base_dir)
+        proc = subprocess.Popen(
+            self._java_cmd(role, main_class),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.base_dir,
+        )
         out.close()
         self._procs[role] = proc
         (self.run_dir / f"{role}.pid").write_text(str(proc.pid))
@@ -176,8 +218,12 @@ class HdfsCluster:
                     raise ClusterError(f"{role} exited; last lines of {self.log_dir}/{role}.log:\n{self._tail(role)}")
             try:
                 # Two-step create: the NameNode answers 307 only once a DataNode can take blocks.
-                r = requests.put(probe, params={"op": "CREATE", "overwrite": "true", "user.name": "huiliu"},
-                                 allow_redirects=False, timeout=5)
+                r = requests.put(
+                    probe,
+                    params={"op": "CREATE", "overwrite": "true", "user.name": "huiliu"},
+                    allow_redirects=False,
+                    timeout=5,
+                )
                 if r.status_code == 307:
                     w = requests.put(r.headers["Location"], data=b"ok", timeout=10)
                     if w.status_code == 201:
@@ -250,7 +296,7 @@ class HdfsCluster:
                 text += "\n".join(f.read_text(errors="replace").splitlines()[-lines:]) + "\n"
         return text
 
-    def __enter__(self) -> "HdfsCluster":
+    def __enter__(self) -> HdfsCluster:
         self.start()
         return self
 

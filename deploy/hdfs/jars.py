@@ -4,6 +4,7 @@ The jars come from the `pyspark==2.4.8` sdist on PyPI (its `deps/jars/` bundles 
 plus Debian's Jersey 1 packages (WebHDFS is a Jersey 1 application; the sdist only has
 Jersey 2). Everything lives in a cache dir outside the repo. CLI: `python -m deploy.hdfs.jars`.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,23 +22,70 @@ SDIST_NAME = "pyspark-2.4.8.tar.gz"
 # reading NoClassDefFoundErrors). Jersey 2 / JAX-RS 2 jars are left out on purpose: they
 # shadow the JSR-311 API Jersey 1 needs.
 SDIST_JAR_PREFIXES = (
-    "hadoop-common-", "hadoop-hdfs-", "hadoop-auth-", "hadoop-annotations-",
-    "guava-", "commons-cli-", "commons-logging-", "commons-lang-2", "commons-collections-",
-    "commons-configuration-", "commons-io-", "commons-codec-", "commons-math3-", "commons-net-",
-    "commons-compress-", "commons-beanutils-", "commons-digester-", "commons-httpclient-",
-    "log4j-1", "slf4j-api-", "slf4j-log4j12-", "protobuf-java-", "htrace-core-",
-    "jetty-6", "jetty-util-6", "javax.servlet-api-", "jsp-api-",
-    "jackson-core-asl-", "jackson-mapper-asl-", "jackson-jaxrs-", "jackson-xc-",
-    "xmlenc-", "netty-3", "netty-all-", "leveldbjni-all-", "xercesImpl-", "jsr305-",
-    "httpclient-", "httpcore-", "apacheds-", "api-asn1-api-", "api-util-", "zookeeper-",
-    "curator-", "gson-", "avro-1", "paranamer-", "snappy-java-", "xz-", "activation-",
+    "hadoop-common-",
+    "hadoop-hdfs-",
+    "hadoop-auth-",
+    "hadoop-annotations-",
+    "guava-",
+    "commons-cli-",
+    "commons-logging-",
+    "commons-lang-2",
+    "commons-collections-",
+    "commons-configuration-",
+    "commons-io-",
+    "commons-codec-",
+    "commons-math3-",
+    "commons-net-",
+    "commons-compress-",
+    "commons-beanutils-",
+    "commons-digester-",
+    "commons-httpclient-",
+    "log4j-1",
+    "slf4j-api-",
+    "slf4j-log4j12-",
+    "protobuf-java-",
+    "htrace-core-",
+    "jetty-6",
+    "jetty-util-6",
+    "javax.servlet-api-",
+    "jsp-api-",
+    "jackson-core-asl-",
+    "jackson-mapper-asl-",
+    "jackson-jaxrs-",
+    "jackson-xc-",
+    "xmlenc-",
+    "netty-3",
+    "netty-all-",
+    "leveldbjni-all-",
+    "xercesImpl-",
+    "jsr305-",
+    "httpclient-",
+    "httpcore-",
+    "apacheds-",
+    "api-asn1-api-",
+    "api-util-",
+    "zookeeper-",
+    "curator-",
+    "gson-",
+    "avro-1",
+    "paranamer-",
+    "snappy-java-",
+    "xz-",
+    "activation-",
 )
 
 # Debian packages and the jars (in /usr/share/java) taken from them.
-APT_PACKAGES = ("libjersey1-core-java", "libjersey1-server-java", "libjersey1-servlet-java",
-                "libjersey1-json-java")
-SYSTEM_JARS = ("jersey1-core.jar", "jersey1-server.jar", "jersey1-servlet.jar", "jersey1-json.jar",
-               "jsr311-api.jar", "jettison.jar", "jaxb-api.jar", "jaxb-impl.jar")
+APT_PACKAGES = ("libjersey1-core-java", "libjersey1-server-java", "libjersey1-servlet-java", "libjersey1-json-java")
+SYSTEM_JARS = (
+    "jersey1-core.jar",
+    "jersey1-server.jar",
+    "jersey1-servlet.jar",
+    "jersey1-json.jar",
+    "jsr311-api.jar",
+    "jettison.jar",
+    "jaxb-api.jar",
+    "jaxb-impl.jar",
+)
 SYSTEM_JAR_DIR = Path("/usr/share/java")
 
 
@@ -62,15 +110,23 @@ def _download_sdist(cache: Path) -> Path:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as bc:
         bc.write("pypandoc<1.8\n")
     # `--no-binary pyspark` (not `:all:`): only pyspark must be the sdist; its build deps may be wheels.
-    base = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "pyspark",
-            "-d", str(cache), PYSPARK_SDIST]
+    base = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        "pyspark",
+        "-d",
+        str(cache),
+        PYSPARK_SDIST,
+    ]
     try:
-        proc = subprocess.run(base[:4] + ["--build-constraint", bc.name] + base[4:],
-                              capture_output=True, text=True)
+        proc = subprocess.run(base[:4] + ["--build-constraint", bc.name] + base[4:], capture_output=True, text=True)
         if proc.returncode != 0 and "no such option" in proc.stderr:
             # Older pip: constraints from the environment also apply to build envs.
-            proc = subprocess.run(base, capture_output=True, text=True,
-                                  env={**os.environ, "PIP_CONSTRAINT": bc.name})
+            proc = subprocess.run(base, capture_output=True, text=True, env={**os.environ, "PIP_CONSTRAINT": bc.name})
     finally:
         os.unlink(bc.name)
     if proc.returncode != 0 or not sdist.exists():

@@ -8,7 +8,7 @@ single DataFrame.select so polars can run them in parallel over the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import polars as pl
@@ -22,7 +22,7 @@ Mask = pl.Expr | pl.Series
 class EvalContext:
     """Per-batch inputs that are not part of the rows: clock, lookup tables, state stores."""
 
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     lookups: dict[str, Any] = field(default_factory=dict)
     stores: dict[str, Any] = field(default_factory=dict)
 
@@ -83,7 +83,7 @@ def rule_kinds() -> dict[str, dict]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their kinds; done lazily to avoid import cycles.
-    from quality_stream.rules import basic, ranges, codeset, consistency, uniqueness, freshness, custom  # noqa: F401
+    from quality_stream.rules import basic, codeset, consistency, custom, freshness, ranges, uniqueness  # noqa: F401
     from quality_stream.standards import rules as _std  # noqa: F401
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from typing import Literal
 
 import polars as pl
@@ -51,7 +51,7 @@ class Freshness(Rule):
         dtype = df.schema.get(col.meta.output_name(), pl.Null)
         if dtype == pl.Null:
             return pl.lit(False)
-        now = ctx.now if ctx.now.tzinfo else ctx.now.replace(tzinfo=timezone.utc)
+        now = ctx.now if ctx.now.tzinfo else ctx.now.replace(tzinfo=UTC)
         now_s = now.timestamp()
         ts = to_epoch_seconds(col, dtype, s.epoch_unit, s.naive_timezone)
         bad = col.is_not_null() & ts.is_null()

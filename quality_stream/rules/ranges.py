@@ -99,5 +99,3 @@ class DateRange(Rule):
 
     def describe_failure(self, field):
         return f"{field} date out of range"
-
-

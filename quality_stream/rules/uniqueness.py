@@ -46,8 +46,10 @@ class Unique(Rule):
         if store is None:
             raise KeyError(f"rule {s.id!r}: no state store named {s.store!r}")
         keyed = pl.all_horizontal([pl.col(f).is_not_null() for f in s.fields])
-        exprs = [keyed.alias("__keyed"),
-                 pl.concat_str([pl.lit(s.id)] + [as_text(pl.col(f)) for f in s.fields], separator="\x1f").alias("__key")]
+        exprs = [
+            keyed.alias("__keyed"),
+            pl.concat_str([pl.lit(s.id)] + [as_text(pl.col(f)) for f in s.fields], separator="\x1f").alias("__key"),
+        ]
         if s.time_field:
             dtype = df.schema.get(s.time_field, pl.Null)
             if dtype == pl.Null:

@@ -56,8 +56,13 @@ def citizen_id_valid_expr(col: pl.Expr, today: date, allow_15: bool = False) -> 
     """True for valid IDs, False for invalid, null for null input."""
     s = normalised(col)
     birth = birth_date_expr(s)
-    ok18 = (s.str.contains(r"^[0-9]{17}[0-9X]$") & birth.is_not_null()
-            & (birth >= pl.lit(EARLIEST_BIRTH)) & (birth <= pl.lit(today)) & check_ok_expr(s))
+    ok18 = (
+        s.str.contains(r"^[0-9]{17}[0-9X]$")
+        & birth.is_not_null()
+        & (birth >= pl.lit(EARLIEST_BIRTH))
+        & (birth <= pl.lit(today))
+        & check_ok_expr(s)
+    )
     ok18 = ok18.fill_null(False)
     if allow_15:
         # First-generation IDs (before 1999): 6 division + YYMMDD (19xx) + 3 sequence, no check digit.

@@ -48,10 +48,12 @@ def org_code_valid(value: str) -> bool:
 
 def _sum_weighted(s: pl.Expr, values: dict[str, int], weights: list[int]) -> pl.Expr:
     keys, vals = list(values), list(values.values())
-    return pl.sum_horizontal([
-        s.str.slice(i, 1).replace_strict(keys, vals, default=None, return_dtype=pl.Int32) * w
-        for i, w in enumerate(weights)
-    ])
+    return pl.sum_horizontal(
+        [
+            s.str.slice(i, 1).replace_strict(keys, vals, default=None, return_dtype=pl.Int32) * w
+            for i, w in enumerate(weights)
+        ]
+    )
 
 
 def org_code_valid_expr(col: pl.Expr) -> pl.Expr:
@@ -65,8 +67,9 @@ def org_code_valid_expr(col: pl.Expr) -> pl.Expr:
 def credit_code_valid_expr(col: pl.Expr, check_org_code: bool = False) -> pl.Expr:
     s = col.cast(pl.Utf8, strict=False).str.strip_chars().str.to_uppercase()
     total = _sum_weighted(s, CREDIT_VALUE, CREDIT_WEIGHTS)
-    expected = ((31 - total % 31) % 31).replace_strict(list(range(31)), list(CREDIT_CHARS), default=None,
-                                                       return_dtype=pl.Utf8)
+    expected = ((31 - total % 31) % 31).replace_strict(
+        list(range(31)), list(CREDIT_CHARS), default=None, return_dtype=pl.Utf8
+    )
     ok = s.str.contains(f"^[{CREDIT_CHARS}]{{2}}[0-9]{{6}}[{CREDIT_CHARS}]{{10}}$") & (s.str.slice(17, 1) == expected)
     if check_org_code:
         ok = ok & org_code_valid_expr(s.str.slice(8, 9))

@@ -11,8 +11,14 @@ from quality_stream.model import RuleSpec
 from quality_stream.rules.base import Rule, rule_kind
 from quality_stream.standards import codesets
 from quality_stream.standards.citizen_id import birth_date_expr, citizen_id_valid_expr, normalised
-from quality_stream.standards.contact import (GENDER_CODES, LANDLINE, LANDLINE_LOCAL_OK, MOBILE, POSTAL,
-                                              pattern_valid_expr)
+from quality_stream.standards.contact import (
+    GENDER_CODES,
+    LANDLINE,
+    LANDLINE_LOCAL_OK,
+    MOBILE,
+    POSTAL,
+    pattern_valid_expr,
+)
 from quality_stream.standards.credit_code import credit_code_valid_expr, org_code_valid_expr
 from quality_stream.standards.division import Match, _sets, division_known_expr
 

@@ -1,4 +1,5 @@
 """`python -m schemas.registry --host H --port N --data-dir DIR` runs the service."""
+
 from __future__ import annotations
 
 import argparse

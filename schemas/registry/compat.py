@@ -5,6 +5,7 @@ FORWARD: old schemas (readers) must read data written with the new one.
 FULL: both. Non-transitive levels compare with the latest live version only,
 _TRANSITIVE ones with every live version.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """Confluent-style registry errors: an HTTP status plus a numeric error_code."""
+
 from __future__ import annotations
 
 
@@ -26,15 +27,11 @@ def schema_not_found(detail: str = "Schema not found") -> RegistryError:
 
 
 def subject_soft_deleted(subject: str) -> RegistryError:
-    return RegistryError(
-        404, 40404, f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently"
-    )
+    return RegistryError(404, 40404, f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently")
 
 
 def subject_not_soft_deleted(subject: str) -> RegistryError:
-    return RegistryError(
-        404, 40405, f"Subject '{subject}' was not deleted first before being permanently deleted"
-    )
+    return RegistryError(404, 40405, f"Subject '{subject}' was not deleted first before being permanently deleted")
 
 
 def version_soft_deleted(subject: str, version: int) -> RegistryError:
@@ -54,9 +51,7 @@ def version_not_soft_deleted(subject: str, version: int) -> RegistryError:
 
 
 def subject_config_not_found(subject: str) -> RegistryError:
-    return RegistryError(
-        404, 40408, f"Subject '{subject}' does not have subject-level compatibility configured"
-    )
+    return RegistryError(404, 40408, f"Subject '{subject}' does not have subject-level compatibility configured")
 
 
 def invalid_schema(detail: str) -> RegistryError:

@@ -5,6 +5,7 @@ ignores whitespace, key order and full-name-vs-namespace spelling, but keeps
 defaults, docs and aliases (Avro's Parsing Canonical Form drops those, and two
 schemas differing only in a default must not share an id).
 """
+
 from __future__ import annotations
 
 import json

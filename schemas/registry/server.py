@@ -1,9 +1,10 @@
 """HTTP routes: Confluent Schema Registry REST API (Avro subset) on FastAPI."""
+
 from __future__ import annotations
 
 import json
-from contextlib import asynccontextmanager
 import logging
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _version_json(v: SubjectVersion) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "subject": v.subject, "version": v.version, "id": v.schema.id, "schema": v.schema.text
-    }
+    out: dict[str, Any] = {"subject": v.subject, "version": v.version, "id": v.schema.id, "schema": v.schema.text}
     if v.schema.schema_type != "AVRO":  # Confluent omits the default type
         out["schemaType"] = v.schema.schema_type
     if v.schema.references:
@@ -89,9 +88,7 @@ def create_app(data_dir: Path) -> FastAPI:
         yield
         store.close()  # release the SQLite file cleanly on shutdown
 
-    app = FastAPI(
-        title="Huiliu Schema Registry", default_response_class=RegistryJSONResponse, lifespan=lifespan
-    )
+    app = FastAPI(title="Huiliu Schema Registry", default_response_class=RegistryJSONResponse, lifespan=lifespan)
     app.state.registry = reg
     _install_error_handlers(app)
     # Handlers are `async def` on purpose: the store calls are short and

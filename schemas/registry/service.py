@@ -4,6 +4,7 @@ Callers run on one asyncio event loop and these methods never await, so each
 call is atomic: the "check compatibility, then append version" sequence in
 register() cannot interleave with another registration.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -120,9 +121,7 @@ class Registry:
         )
         return schema_id
 
-    def test_compatibility(
-        self, subject: str, raw_version: str | None, body: dict[str, Any]
-    ) -> tuple[bool, list[str]]:
+    def test_compatibility(self, subject: str, raw_version: str | None, body: dict[str, Any]) -> tuple[bool, list[str]]:
         """raw_version None means "against the versions the level selects"."""
         parsed = self.parse_body(body)
         level = self.level(subject)

@@ -4,6 +4,7 @@ Global schema ids live in their own table and are never reused or removed, so
 the same schema text keeps its id across subjects, deletes and restarts, as
 in Confluent. Soft deletes only flag a version; hard deletes remove the row.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,9 +78,7 @@ class Store:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         # check_same_thread off: FastAPI may call us from its threadpool.
-        self._engine = create_engine(
-            f"sqlite:///{data_dir / 'registry.db'}", connect_args={"check_same_thread": False}
-        )
+        self._engine = create_engine(f"sqlite:///{data_dir / 'registry.db'}", connect_args={"check_same_thread": False})
         _Base.metadata.create_all(self._engine)
 
     def close(self) -> None:
@@ -100,7 +99,9 @@ class Store:
             select(_SchemaRow).where(_SchemaRow.schema_type == schema_type, _SchemaRow.canonical == canonical)
         ).first()
         if row is None:
-            row = _SchemaRow(schema_type=schema_type, canonical=canonical, schema_text=text, references=json.dumps(refs))
+            row = _SchemaRow(
+                schema_type=schema_type, canonical=canonical, schema_text=text, references=json.dumps(refs)
+            )
             s.add(row)
             s.flush()
         return row.id
@@ -137,8 +138,10 @@ class Store:
             return sorted(
                 row.id
                 for row in rows
-                if any(r.get("subject") == subject and str(r.get("version")) == str(version)
-                       for r in json.loads(row.references))
+                if any(
+                    r.get("subject") == subject and str(r.get("version")) == str(version)
+                    for r in json.loads(row.references)
+                )
             )
 
     def add_version(self, subject: str, schema_type: str, canonical: str, text: str, refs: list) -> tuple[int, int]:

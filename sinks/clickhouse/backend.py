@@ -1,5 +1,6 @@
 """Where the ClickHouse sink sends SQL: a server over the native protocol (clickhouse-driver) or
 the embedded chdb engine in this process (`chdb:///path/to/dir`), behind one small interface."""
+
 from __future__ import annotations
 
 import threading
@@ -26,9 +27,16 @@ class ClickHouseBackend(Protocol):
 
 def client_from_url(url: str, **kwargs) -> Client:
     parsed = urlparse(url)
-    return Client(host=parsed.hostname or "127.0.0.1", port=parsed.port or 9000, user=parsed.username or "default",
-                  password=parsed.password or "", database=(parsed.path or "/default").lstrip("/") or "default",
-                  connect_timeout=5, send_receive_timeout=60, **kwargs)
+    return Client(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 9000,
+        user=parsed.username or "default",
+        password=parsed.password or "",
+        database=(parsed.path or "/default").lstrip("/") or "default",
+        connect_timeout=5,
+        send_receive_timeout=60,
+        **kwargs,
+    )
 
 
 class NativeBackend:

@@ -4,6 +4,7 @@ Conversions run in polars, per column, so the driver gets values it writes witho
 work where it allows it: DateTime as epoch seconds (the driver's fast path for ints; 18.16 has
 seconds only), decimals as text, booleans as 0/1, enums and UUIDs as text, times as micro-seconds.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,8 +36,14 @@ def frame_columns(frame: pl.DataFrame, fields: list[tuple[str, str]]) -> list[li
     """Row columns (after-image, or before-image for deletes) then META_COLUMNS, in that order."""
     deleted = pl.col("op") == "d"
     rows = frame.select(pl.when(deleted).then(pl.col("before")).otherwise(pl.col("after")).alias("row")).unnest("row")
-    columns = [_column(rows.get_column(name), ch_type) if name in rows.columns else [None] * frame.height
-               for name, ch_type in fields]
-    meta = frame.select(pl.col("op").cast(pl.Utf8).alias("_op"), pl.col("source").struct.field("sequence"),
-                        deleted.cast(pl.UInt8).alias("_deleted"), pl.col("ts_ms"))
+    columns = [
+        _column(rows.get_column(name), ch_type) if name in rows.columns else [None] * frame.height
+        for name, ch_type in fields
+    ]
+    meta = frame.select(
+        pl.col("op").cast(pl.Utf8).alias("_op"),
+        pl.col("source").struct.field("sequence"),
+        deleted.cast(pl.UInt8).alias("_deleted"),
+        pl.col("ts_ms"),
+    )
     return columns + [meta.to_series(i).to_list() for i in range(meta.width)]

@@ -5,6 +5,7 @@ under FINAL, and `_deleted` so deletes are applied as tombstones (readers filter
 The table follows the registry schema: a new optional field is added as a Nullable column; a
 changed type stops the sink with an error naming topic, field and schema id.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,13 +20,16 @@ from sinks.clickhouse.types import clickhouse_type, is_modern
 
 log = logging.getLogger(__name__)
 
+
 class ClickHouseSinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(description="clickhouse://user:password@host:port/database, or chdb:///dir for embedded chdb")
     table: str
     key: list[str] | None = Field(None, description="ORDER BY columns; default: the topic's key fields")
-    partition_by_date_field: str | None = Field(None, description="a non-null Date/DateTime field: PARTITION BY toYYYYMM")
+    partition_by_date_field: str | None = Field(
+        None, description="a non-null Date/DateTime field: PARTITION BY toYYYYMM"
+    )
 
 
 class ClickHouseSinkTask(SinkTask):
@@ -67,8 +71,9 @@ class ClickHouseSinkTask(SinkTask):
     def _table_columns(self) -> dict[str, str]:
         if self._columns is None:
             # self.table went through avro_name ([A-Za-z0-9_] only), so it is safe to inline
-            rows = self._execute("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
-                                 f"AND table = '{self.table}'")
+            rows = self._execute(
+                f"SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '{self.table}'"
+            )
             self._columns = dict(rows)
         return self._columns
 
@@ -80,23 +85,33 @@ class ClickHouseSinkTask(SinkTask):
             if not key:
                 raise FatalSinkError(f"topic {batch.topic}: no key fields; set `key` on the ClickHouse sink")
             cols = ", ".join(f"`{n}` {t}" for n, t in fields + META_COLUMNS)
-            partition = f"PARTITION BY toYYYYMM(`{self.config.partition_by_date_field}`) " if self.config.partition_by_date_field else ""
+            partition = (
+                f"PARTITION BY toYYYYMM(`{self.config.partition_by_date_field}`) "
+                if self.config.partition_by_date_field
+                else ""
+            )
             order = ", ".join(f"`{k}`" for k in key)
-            self._execute(f"CREATE TABLE IF NOT EXISTS `{self.table}` ({cols}) "
-                          f"ENGINE = ReplacingMergeTree(_version) {partition}ORDER BY ({order})")
+            self._execute(
+                f"CREATE TABLE IF NOT EXISTS `{self.table}` ({cols}) "
+                f"ENGINE = ReplacingMergeTree(_version) {partition}ORDER BY ({order})"
+            )
             self._columns = None
             return fields
         for name, ch_type in fields:
             have = existing.get(name)
             if have is None:
                 if not ch_type.startswith("Nullable("):
-                    raise FatalSinkError(f"topic {batch.topic}: schema id {batch.schema_id} adds required field "
-                                         f"{name!r}; only optional (nullable) fields can be added to {self.table}")
+                    raise FatalSinkError(
+                        f"topic {batch.topic}: schema id {batch.schema_id} adds required field "
+                        f"{name!r}; only optional (nullable) fields can be added to {self.table}"
+                    )
                 self._execute(f"ALTER TABLE `{self.table}` ADD COLUMN `{name}` {ch_type}")
                 self._columns = None
             elif have != ch_type:
-                raise FatalSinkError(f"topic {batch.topic}: field {name!r} is {ch_type} in schema id "
-                                     f"{batch.schema_id} but {have} in ClickHouse table {self.table}")
+                raise FatalSinkError(
+                    f"topic {batch.topic}: field {name!r} is {ch_type} in schema id "
+                    f"{batch.schema_id} but {have} in ClickHouse table {self.table}"
+                )
         return fields
 
     # -- writes -------------------------------------------------------------------------------
@@ -115,4 +130,3 @@ class ClickHouseSinkTask(SinkTask):
 
     def close(self) -> None:
         self.backend.close()
-

@@ -4,6 +4,7 @@ ClickHouse 18.16 (Debian's server) has no DateTime64: timestamps become DateTime
 on 20.1 and newer they become DateTime64(3|6). Decimals keep precision and scale; UUIDs and
 bytes are String; unions with null become Nullable(T).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,8 +32,15 @@ def _plain(avro: Any, modern: bool) -> str:
         if avro.get("type") == "enum":
             return "String"
         return _plain(avro["type"], modern)
-    mapping = {"boolean": "UInt8", "int": "Int32", "long": "Int64", "float": "Float32", "double": "Float64",
-               "string": "String", "bytes": "String"}
+    mapping = {
+        "boolean": "UInt8",
+        "int": "Int32",
+        "long": "Int64",
+        "float": "Float32",
+        "double": "Float64",
+        "string": "String",
+        "bytes": "String",
+    }
     if avro in mapping:
         return mapping[avro]
     raise UnsupportedAvroType(f"Avro type {avro!r} has no ClickHouse column type")

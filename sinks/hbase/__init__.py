@@ -1,4 +1,5 @@
 """HBase sink: change events -> one HBase table per target, one column family per source table."""
+
 from .rowkey import row_key
 from .settings import HBaseSinkSettings
 from .task import HBaseSinkTask

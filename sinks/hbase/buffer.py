@@ -6,6 +6,7 @@ followed by a re-insert of the same key in one flush would therefore lose the re
 Keeping only the final state per (row, family) makes each flush order-independent and
 idempotent when replayed after a failure.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """happybase connection handling: table/family provisioning, batched writes, error translation."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,16 +29,23 @@ RETRYABLE = (TException, OSError, EOFError)
 
 def open_connection(settings: HBaseSinkSettings) -> happybase.Connection:
     return happybase.Connection(
-        host=settings.host, port=settings.port, timeout=settings.timeout_ms,
-        transport=settings.transport, protocol=settings.protocol, autoconnect=True,
+        host=settings.host,
+        port=settings.port,
+        timeout=settings.timeout_ms,
+        transport=settings.transport,
+        protocol=settings.protocol,
+        autoconnect=True,
     )
 
 
 class HBaseClient:
     """One lazily (re)opened connection; dropped on any wire error so the retry reconnects."""
 
-    def __init__(self, settings: HBaseSinkSettings,
-                 connect: Callable[[HBaseSinkSettings], happybase.Connection] = open_connection) -> None:
+    def __init__(
+        self,
+        settings: HBaseSinkSettings,
+        connect: Callable[[HBaseSinkSettings], happybase.Connection] = open_connection,
+    ) -> None:
         self._settings = settings
         self._connect = connect
         self._conn: happybase.Connection | None = None
@@ -54,8 +62,10 @@ class HBaseClient:
             raise FatalSinkError(f"HBase {what} on {self._settings.table_name} rejected: {_msg(e)}") from e
         except RETRYABLE as e:
             self.close()
-            raise SinkError(f"HBase {what} on {self._settings.table_name} via "
-                            f"{self._settings.host}:{self._settings.port} failed: {type(e).__name__}: {_msg(e)}") from e
+            raise SinkError(
+                f"HBase {what} on {self._settings.table_name} via "
+                f"{self._settings.host}:{self._settings.port} failed: {type(e).__name__}: {_msg(e)}"
+            ) from e
 
     def _connection(self) -> happybase.Connection:
         if self._conn is None:
@@ -78,7 +88,8 @@ class HBaseClient:
             alters = ", ".join(f"{{NAME => '{f}', VERSIONS => 1}}" for f in sorted(missing))
             raise FatalSinkError(
                 f"HBase table {self._settings.table_name} has no column families {sorted(missing)}; "
-                f"add them in the hbase shell: alter '{self._settings.table_name}', {alters}")
+                f"add them in the hbase shell: alter '{self._settings.table_name}', {alters}"
+            )
 
     def _existing_families(self) -> set[str] | None:
         conn = self._connection()

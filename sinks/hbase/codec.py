@@ -1,4 +1,5 @@
 """Cell value encoding: every value is stored as a UTF-8 string, readable from any HBase client."""
+
 from __future__ import annotations
 
 import base64

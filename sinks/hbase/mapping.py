@@ -1,4 +1,5 @@
 """Map a change event onto HBase coordinates: column family, row key, cells."""
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ The 2-hex-char salt spreads monotonically increasing keys (ids, timestamps) over
 `salt_buckets` key ranges, i.e. over regions once the table is pre-split, while staying
 computable from the key alone so point lookups remain a single `get`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,4 +34,4 @@ def salt(body: str, buckets: int) -> str:
 
 def row_key(key: dict[str, Any], buckets: int) -> bytes:
     body = key_body(key)
-    return f"{salt(body, buckets)}{SEP}{body}".encode("utf-8")
+    return f"{salt(body, buckets)}{SEP}{body}".encode()

@@ -1,4 +1,5 @@
 """Settings of the HBase sink (one sink task writes one Huiliu target = one HBase table)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """HBaseSinkTask: the SinkTask contract on top of happybase (HBase Thrift v1)."""
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,11 @@ class HBaseSinkTask(SinkTask):
     re-`put` of the same records) rewrites the same final cells: writes are idempotent.
     """
 
-    def __init__(self, settings: HBaseSinkSettings | Mapping[str, Any],
-                 connect: Callable[[HBaseSinkSettings], happybase.Connection] = open_connection) -> None:
+    def __init__(
+        self,
+        settings: HBaseSinkSettings | Mapping[str, Any],
+        connect: Callable[[HBaseSinkSettings], happybase.Connection] = open_connection,
+    ) -> None:
         self.settings = settings if isinstance(settings, HBaseSinkSettings) else HBaseSinkSettings(**settings)
         self._client = HBaseClient(self.settings, connect)
         self._buffer = ChangeBuffer()
@@ -42,8 +46,9 @@ class HBaseSinkTask(SinkTask):
             return
         self._client.ensure_families(self._buffer.families())
         rows = self._client.write(self._buffer.items())
-        log.debug("flushed %d records as %d row/family writes to %s",
-                  self._buffer.records, rows, self.settings.table_name)
+        log.debug(
+            "flushed %d records as %d row/family writes to %s", self._buffer.records, rows, self.settings.table_name
+        )
         self._buffer.clear()
 
     def close(self) -> None:

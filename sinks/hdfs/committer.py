@@ -6,14 +6,15 @@ after a failure nothing later is attempted until the error has been reported to 
 (the next `submit` or `drain`), and the failed file is retried first after that, so each
 directory always holds a contiguous prefix of its offsets.
 """
+
 from __future__ import annotations
 
 import logging
 import posixpath
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sinks.hdfs.store import INPROGRESS, HdfsStore
 
@@ -30,8 +31,9 @@ class ClosedFile:
 
 
 class Committer:
-    def __init__(self, store: HdfsStore, on_committed: Callable[[ClosedFile, bool], None],
-                 max_buffered_bytes: int) -> None:
+    def __init__(
+        self, store: HdfsStore, on_committed: Callable[[ClosedFile, bool], None], max_buffered_bytes: int
+    ) -> None:
         self._store = store
         self._on_committed = on_committed
         self._max = max_buffered_bytes

@@ -6,6 +6,7 @@ with the schema in the header (every field a ["null", T] union); any Avro reader
 included, reads them. Timestamps are stored as UTC wall time (`local-timestamp-micros`),
 since the writer has no zoned timestamp type.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,8 +44,9 @@ def encode_parquet(table: pa.Table, compression: str = "snappy") -> bytes:
     return buf.getvalue()
 
 
-def encode(fmt: str, table: pa.Table, record_name: str, *, avro_codec: str = "null",
-           parquet_compression: str = "snappy") -> bytes:
+def encode(
+    fmt: str, table: pa.Table, record_name: str, *, avro_codec: str = "null", parquet_compression: str = "snappy"
+) -> bytes:
     if fmt == "avro":
         return encode_avro(table, record_name, avro_codec)
     if fmt == "parquet":

@@ -4,25 +4,40 @@ Change events carry no writer schema the sink can rely on, so each file gets the
 its own rows: a column's type is the type of its non-null values; a column whose values
 disagree (or are nested) is stored as text (JSON for dicts and lists). Every column is nullable.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 
 _ARROW = {
-    "boolean": pa.bool_(), "long": pa.int64(), "double": pa.float64(), "string": pa.string(),
-    "bytes": pa.binary(), "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC"),
+    "boolean": pa.bool_(),
+    "long": pa.int64(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "bytes": pa.binary(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
 }
-_BY_TYPE = {bool: "boolean", int: "long", float: "double", str: "string", bytes: "bytes",
-            bytearray: "bytes", date: "date", datetime: "timestamp"}
+_BY_TYPE = {
+    bool: "boolean",
+    int: "long",
+    float: "double",
+    str: "string",
+    bytes: "bytes",
+    bytearray: "bytes",
+    date: "date",
+    datetime: "timestamp",
+}
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_]")
 
 

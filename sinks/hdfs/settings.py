@@ -1,4 +1,5 @@
 """Settings of the HDFS sink (WebHDFS endpoint, layout, file format, roll bounds)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -4,6 +4,7 @@ Every failure of the NameNode/DataNode (refused, timeout, HTTP error) becomes a 
 the runtime retries. Commit is idempotent: file names are deterministic, and an existing final
 file means an earlier attempt already committed the same rows.
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,6 +45,7 @@ def _translated(fn):
         except (HdfsError, requests.RequestException, OSError) as exc:
             self._made_dirs.clear()  # a directory may have vanished with the failure; check again
             raise SinkError(f"WebHDFS {fn.__name__} failed at {self.url}: {exc}") from exc
+
     return wrapper
 
 

@@ -14,6 +14,7 @@ renamed into place. After a crash the task skips offsets already covered by comm
 of the same directory, and a rename onto an existing name is dropped, so a replay never
 commits the same rows twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ import logging
 import posixpath
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -45,6 +46,7 @@ _META = ("_op", "_ts_ms", "_position", "_partition", "_offset")
 @dataclass
 class _OpenFile:
     """Rows of one future file, as Arrow chunks (one per batch that reached it)."""
+
     first: int
     opened: float = field(default_factory=time.monotonic)
     chunks: list[pa.Table] = field(default_factory=list)
@@ -108,11 +110,13 @@ class HdfsSinkTask(SinkTask):
         for key, recs in groups.items():
             offsets = pl.Series([r.offset for r in recs], dtype=pl.Int64)
             rows = [(r.value.get("before") if r.op == "d" else r.value.get("after")) or r.key or {} for r in recs]
-            meta = {"_op": pa.array([r.op for r in recs], pa.string()),
-                    "_ts_ms": pa.array([r.value.get("ts_ms") for r in recs], pa.int64()),
-                    "_position": _positions_json([(r.value.get("source") or {}).get("position") for r in recs]),
-                    "_partition": pa.array([key[1]] * len(recs), pa.int32()),
-                    "_offset": offsets.to_arrow()}
+            meta = {
+                "_op": pa.array([r.op for r in recs], pa.string()),
+                "_ts_ms": pa.array([r.value.get("ts_ms") for r in recs], pa.int64()),
+                "_position": _positions_json([(r.value.get("source") or {}).get("position") for r in recs]),
+                "_partition": pa.array([key[1]] * len(recs), pa.int32()),
+                "_offset": offsets.to_arrow(),
+            }
             try:
                 chunk = to_arrow(rows, meta)
             except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
@@ -138,14 +142,19 @@ class HdfsSinkTask(SinkTask):
         f = sf.frame
         image = pl.when(pl.col("op") == "d").then(pl.col("before")).otherwise(pl.col("after"))
         fields = [fl.name for fl in f.schema["after"].fields if fl.name not in _META]  # metadata wins on a clash
-        out = f.select(*(image.struct.field(n).alias(n) for n in fields),
-                       pl.col("op").cast(pl.Utf8).alias("_op"), pl.col("ts_ms").alias("_ts_ms"),
-                       pl.col("source").struct.field("position").alias("_position"),
-                       pl.col("_partition").cast(pl.Int32), pl.col("_offset").cast(pl.Int64),
-                       pl.col("source").struct.field("table").fill_null(sf.topic.rsplit(".", 1)[-1]).alias("_table"))
+        out = f.select(
+            *(image.struct.field(n).alias(n) for n in fields),
+            pl.col("op").cast(pl.Utf8).alias("_op"),
+            pl.col("ts_ms").alias("_ts_ms"),
+            pl.col("source").struct.field("position").alias("_position"),
+            pl.col("_partition").cast(pl.Int32),
+            pl.col("_offset").cast(pl.Int64),
+            pl.col("source").struct.field("table").fill_null(sf.topic.rsplit(".", 1)[-1]).alias("_table"),
+        )
         out = out.with_columns(self._day_expr(out)).with_columns(
             # Types a file keeps as text, as the record path does: decimals exactly, times, enums.
-            pl.col(pl.Decimal, pl.Time, pl.Categorical, pl.Enum).cast(pl.Utf8))
+            pl.col(pl.Decimal, pl.Time, pl.Categorical, pl.Enum).cast(pl.Utf8)
+        )
         return out
 
     def _day_expr(self, rows: pl.DataFrame) -> pl.Expr:
@@ -223,8 +232,10 @@ class HdfsSinkTask(SinkTask):
 
     def _unencodable(self, key: DirKey, first: int, last: int, exc: Exception) -> FatalSinkError:
         topic, partition, table, _ = key
-        return FatalSinkError(f"cannot encode {table} rows at offsets {first}-{last} "
-                              f"of {topic}[{partition}] as {self.settings.format}: {exc}")
+        return FatalSinkError(
+            f"cannot encode {table} rows at offsets {first}-{last} "
+            f"of {topic}[{partition}] as {self.settings.format}: {exc}"
+        )
 
     def _committed(self, f: ClosedFile, renamed: bool) -> None:
         """Runs on the committer thread; plain int/dict updates are safe under the GIL."""
@@ -255,7 +266,7 @@ class HdfsSinkTask(SinkTask):
         if field_name is not None:
             d = row.get(field_name)
             if isinstance(d, datetime):
-                return (d.astimezone(timezone.utc) if d.tzinfo else d).date().isoformat()
+                return (d.astimezone(UTC) if d.tzinfo else d).date().isoformat()
             if isinstance(d, date):
                 return d.isoformat()
             if isinstance(d, str) and len(d) >= 10 and d[4] == "-" and d[7] == "-":
@@ -271,5 +282,5 @@ class HdfsSinkTask(SinkTask):
         n = ts_ms // _DAY_MS
         day = self._days.get(n)
         if day is None:
-            day = self._days[n] = datetime.fromtimestamp(n * 86_400, tz=timezone.utc).date().isoformat()
+            day = self._days[n] = datetime.fromtimestamp(n * 86_400, tz=UTC).date().isoformat()
         return day

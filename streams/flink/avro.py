@@ -3,6 +3,7 @@
 Writer schemas are fetched once per id from the registry over HTTP (`GET /schemas/ids/{id}`)
 with plain urllib, so this works in the PyFlink venv without confluent-kafka.
 """
+
 from __future__ import annotations
 
 import io

@@ -38,6 +38,7 @@ Config (YAML):
 Key paths are dotted paths into the decoded envelope (`after.id`, `source.sequence`); `row.x`
 reads `after.x`, falling back to `before.x` for deletes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,6 +106,7 @@ def load_config(path: str | Path) -> dict:
                 raise SystemExit(f"config: join {j.get('name')!r}: {side} topic {j[side]['topic']!r} is not an input")
     # Compile the rules here too, so a bad definition fails before the JVM starts.
     from quality_stream import RuleSet
+
     for inp in cfg["inputs"]:
         RuleSet.from_config(inp.get("rules") or [])
     return cfg
@@ -122,8 +124,13 @@ def _operators():
     from pyflink.common.time import Time
     from pyflink.common.typeinfo import Types
     from pyflink.common.watermark_strategy import TimestampAssigner
-    from pyflink.datastream.functions import (FlatMapFunction, KeyedCoProcessFunction, KeyedProcessFunction,
-                                              MapFunction, ProcessWindowFunction)
+    from pyflink.datastream.functions import (
+        FlatMapFunction,
+        KeyedCoProcessFunction,
+        KeyedProcessFunction,
+        MapFunction,
+        ProcessWindowFunction,
+    )
     from pyflink.datastream.state import ListStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
     class Decode(MapFunction):
@@ -134,6 +141,7 @@ def _operators():
 
         def open(self, runtime_context):
             from streams.flink.avro import ConfluentAvroDecoder
+
             self.decoder = ConfluentAvroDecoder(self.registry_url)
 
         def map(self, row):
@@ -156,10 +164,12 @@ def _operators():
 
         def open(self, runtime_context):
             desc = ValueStateDescriptor("first_seen_ms", Types.LONG())
-            desc.enable_time_to_live(StateTtlConfig.new_builder(Time.milliseconds(self.ttl_ms))
-                                     .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                                     .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                                     .build())
+            desc.enable_time_to_live(
+                StateTtlConfig.new_builder(Time.milliseconds(self.ttl_ms))
+                .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .build()
+            )
             self.first_seen = runtime_context.get_state(desc)
 
         def process_element(self, value, ctx):
@@ -182,6 +192,7 @@ def _operators():
 
         def open(self, runtime_context):
             from quality_stream import RuleSet
+
             self.ruleset = RuleSet.from_config(self.rules)
 
         def flat_map(self, value):
@@ -203,8 +214,18 @@ def _operators():
         def process(self, key, context, elements):
             for topic, table, rule, valid, invalid in elements:
                 w = context.window()
-                yield json.dumps({"window_start": w.start, "window_end": w.end, "topic": topic, "table": table,
-                                  "rule": rule, "valid": valid, "invalid": invalid}, sort_keys=True)
+                yield json.dumps(
+                    {
+                        "window_start": w.start,
+                        "window_end": w.end,
+                        "topic": topic,
+                        "table": table,
+                        "rule": rule,
+                        "valid": valid,
+                        "invalid": invalid,
+                    },
+                    sort_keys=True,
+                )
 
     class IntervalJoin(KeyedCoProcessFunction):
         """Left l and right r with equal keys join when l.ts + lower <= r.ts <= l.ts + upper.
@@ -221,10 +242,18 @@ def _operators():
             self.right = runtime_context.get_list_state(ListStateDescriptor("right", Types.PICKLED_BYTE_ARRAY()))
 
         def _out(self, key, l, r):
-            return json.dumps({"join": self.name, "key": json.loads(key), "left_ts": l[2], "right_ts": r[2],
-                               "left": l[3].get("after") or l[3].get("before"),
-                               "right": r[3].get("after") or r[3].get("before")},
-                              default=json_default, sort_keys=True)
+            return json.dumps(
+                {
+                    "join": self.name,
+                    "key": json.loads(key),
+                    "left_ts": l[2],
+                    "right_ts": r[2],
+                    "left": l[3].get("after") or l[3].get("before"),
+                    "right": r[3].get("after") or r[3].get("before"),
+                },
+                default=json_default,
+                sort_keys=True,
+            )
 
         def process_element1(self, value, ctx):
             self.left.add(value)
@@ -246,8 +275,15 @@ def _operators():
             self.right.update([r for r in self.right.get() or [] if r[2] - self.lower >= wm])
             return iter(())
 
-    return dict(Decode=Decode, EventTime=EventTime, Dedupe=Dedupe, ToBytesRow=ToBytesRow, Check=Check,
-                EmitWindow=EmitWindow, IntervalJoin=IntervalJoin)
+    return dict(
+        Decode=Decode,
+        EventTime=EventTime,
+        Dedupe=Dedupe,
+        ToBytesRow=ToBytesRow,
+        Check=Check,
+        EmitWindow=EmitWindow,
+        IntervalJoin=IntervalJoin,
+    )
 
 
 # ----------------------------------------------------------------------------- job graph
@@ -289,22 +325,28 @@ def build(cfg: dict):
     t_env = StreamTableEnvironment.create(env)
 
     wm_cfg = cfg.get("watermark") or {}
-    strategy = (WatermarkStrategy.for_bounded_out_of_orderness(
-        Duration.of_millis(int(float(wm_cfg.get("out_of_orderness_seconds", 5)) * 1000)))
-        .with_timestamp_assigner(ops["EventTime"]()))
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(
+        Duration.of_millis(int(float(wm_cfg.get("out_of_orderness_seconds", 5)) * 1000))
+    ).with_timestamp_assigner(ops["EventTime"]())
     if wm_cfg.get("idle_seconds"):
         strategy = strategy.with_idleness(Duration.of_millis(int(float(wm_cfg["idle_seconds"]) * 1000)))
 
     def sink(topic: str, raw: bool) -> KafkaSink:
         ser = KafkaRecordSerializationSchema.builder().set_topic(topic)
         if raw:
-            ser = ser.set_key_serialization_schema(RowFieldExtractorSchema(0)) \
-                     .set_value_serialization_schema(RowFieldExtractorSchema(1))
+            ser = ser.set_key_serialization_schema(RowFieldExtractorSchema(0)).set_value_serialization_schema(
+                RowFieldExtractorSchema(1)
+            )
         else:
             ser = ser.set_value_serialization_schema(SimpleStringSchema())
         # tansu has no transactions: at-least-once (flush on checkpoint and at end of input).
-        return (KafkaSink.builder().set_bootstrap_servers(bootstrap).set_record_serializer(ser.build())
-                .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build())
+        return (
+            KafkaSink.builder()
+            .set_bootstrap_servers(bootstrap)
+            .set_record_serializer(ser.build())
+            .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+            .build()
+        )
 
     def with_props(extra: dict) -> str:
         return ", ".join(f"'{k}' = '{v}'" for k, v in extra.items())
@@ -315,31 +357,45 @@ def build(cfg: dict):
     for n, inp in enumerate(cfg["inputs"]):
         topic = inp["topic"]
         options = {
-            "connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap,
+            "connector": "kafka",
+            "topic": topic,
+            "properties.bootstrap.servers": bootstrap,
             "properties.group.id": f"{group}.{topic}",
             # bounded runs read the topic from the start; unbounded ones resume from the group's
             # offsets (committed on checkpoints), the first time from the earliest offset.
             "scan.startup.mode": inp.get("startup") or ("earliest-offset" if kafka.get("bounded") else "group-offsets"),
             "properties.auto.offset.reset": "earliest",
-            "key.format": "raw", "key.fields": "k", "value.format": "raw", "value.fields-include": "EXCEPT_KEY",
+            "key.format": "raw",
+            "key.fields": "k",
+            "value.format": "raw",
+            "value.fields-include": "EXCEPT_KEY",
             **{f"properties.{k}": v for k, v in props.items()},
         }
         if kafka.get("bounded"):
             options["scan.bounded.mode"] = "latest-offset"
         t_env.execute_sql(f"CREATE TEMPORARY TABLE src_{n} (k BYTES, v BYTES) WITH ({with_props(options)})")
         raw = t_env.to_data_stream(t_env.from_path(f"src_{n}"))
-        events = (raw.map(ops["Decode"](topic, registry)).name(f"decode {topic}")
-                  .assign_timestamps_and_watermarks(strategy))
+        events = (
+            raw.map(ops["Decode"](topic, registry)).name(f"decode {topic}").assign_timestamps_and_watermarks(strategy)
+        )
         dd = inp.get("dedupe")
         if dd:
             paths = list(dd.get("key") or ["row.id", "source.sequence"])
             window_ms = int(float(dd.get("window_seconds", 60)) * 1000)
             ttl_ms = int(float(dd.get("ttl_seconds", 0)) * 1000) or 2 * window_ms
-            events = (events.key_by(lambda e, paths=paths: key_string(e[3] or {}, paths) if e[3] else e[5].hex(),
-                                    key_type=Types.STRING())
-                      .process(ops["Dedupe"](window_ms, ttl_ms)).name(f"dedupe {topic}"))
-            (events.map(ops["ToBytesRow"](), output_type=bytes_row)
-             .sink_to(sink(dd.get("output") or f"{topic}.dedup", raw=True)).name(f"dedupe sink {topic}"))
+            events = (
+                events.key_by(
+                    lambda e, paths=paths: key_string(e[3] or {}, paths) if e[3] else e[5].hex(),
+                    key_type=Types.STRING(),
+                )
+                .process(ops["Dedupe"](window_ms, ttl_ms))
+                .name(f"dedupe {topic}")
+            )
+            (
+                events.map(ops["ToBytesRow"](), output_type=bytes_row)
+                .sink_to(sink(dd.get("output") or f"{topic}.dedup", raw=True))
+                .name(f"dedupe sink {topic}")
+            )
         streams[topic] = events
         if cfg.get("metrics"):
             checked.append(events.flat_map(ops["Check"](inp.get("rules") or [])).name(f"check {topic}"))
@@ -348,25 +404,41 @@ def build(cfg: dict):
     if metrics and checked:
         allc = checked[0].union(*checked[1:]) if len(checked) > 1 else checked[0]
         size = Time.milliseconds(int(float(metrics.get("window_seconds", 60)) * 1000))
-        (allc.key_by(lambda c: json.dumps([c[0], c[1], c[2]]), key_type=Types.STRING())
-         .window(TumblingEventTimeWindows.of(size))
-         .reduce(lambda a, b: (a[0], a[1], a[2], a[3] + b[3], a[4] + b[4]),
-                 window_function=ops["EmitWindow"](), output_type=Types.STRING())
-         .name("metrics window")
-         .sink_to(sink(metrics["topic"], raw=False)).name("metrics sink"))
+        (
+            allc.key_by(lambda c: json.dumps([c[0], c[1], c[2]]), key_type=Types.STRING())
+            .window(TumblingEventTimeWindows.of(size))
+            .reduce(
+                lambda a, b: (a[0], a[1], a[2], a[3] + b[3], a[4] + b[4]),
+                window_function=ops["EmitWindow"](),
+                output_type=Types.STRING(),
+            )
+            .name("metrics window")
+            .sink_to(sink(metrics["topic"], raw=False))
+            .name("metrics sink")
+        )
 
     for j in cfg.get("joins") or []:
         name = j.get("name", f"{j['left']['topic']}+{j['right']['topic']}")
         lk, rk = j["left"]["key"], j["right"]["key"]
-        left = streams[j["left"]["topic"]].filter(lambda e: e[3] is not None) \
+        left = (
+            streams[j["left"]["topic"]]
+            .filter(lambda e: e[3] is not None)
             .key_by(lambda e, p=lk: key_string(e[3], [p]), key_type=Types.STRING())
-        right = streams[j["right"]["topic"]].filter(lambda e: e[3] is not None) \
+        )
+        right = (
+            streams[j["right"]["topic"]]
+            .filter(lambda e: e[3] is not None)
             .key_by(lambda e, p=rk: key_string(e[3], [p]), key_type=Types.STRING())
+        )
         lower = int(float(j.get("lower_seconds", -60)) * 1000)
         upper = int(float(j.get("upper_seconds", 60)) * 1000)
-        (left.connect(right).process(ops["IntervalJoin"](name, lower, upper), output_type=Types.STRING())
-         .name(f"join {name}")
-         .sink_to(sink(j["output"], raw=False)).name(f"join sink {name}"))
+        (
+            left.connect(right)
+            .process(ops["IntervalJoin"](name, lower, upper), output_type=Types.STRING())
+            .name(f"join {name}")
+            .sink_to(sink(j["output"], raw=False))
+            .name(f"join sink {name}")
+        )
     return env
 
 
@@ -380,8 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     # In thread mode (python.execution-mode: thread) the interpreter embedded in the JVM does not
     # know it belongs to a venv: list this interpreter's site-packages too.
     import site
-    paths = [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] \
+
+    paths = (
+        [str(REPO)]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         + list(site.getsitepackages())
+    )
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env = build(cfg)
     env.execute(args.name or cfg.get("name") or "huiliu-flink")
@@ -392,4 +468,5 @@ if __name__ == "__main__":
     # Run through the importable module (not __main__) so the Python workers unpickle the
     # operators by reference to streams.flink.job.
     from streams.flink import job as _job
+
     raise SystemExit(_job.main())

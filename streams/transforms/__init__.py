@@ -1,9 +1,23 @@
 """Stream transforms: config-driven steps over micro-batches (see README.md)."""
 
 from streams.transforms.base import (
-    BuildEnv, Pipeline, Transform, TransformConfigError, TransformSpec, build_transform, build_transforms,
+    BuildEnv,
+    Pipeline,
+    Transform,
+    TransformConfigError,
+    TransformSpec,
+    build_transform,
+    build_transforms,
     transform_kinds,
 )
 
-__all__ = ["build_transforms", "build_transform", "transform_kinds", "TransformConfigError", "Transform",
-           "TransformSpec", "Pipeline", "BuildEnv"]
+__all__ = [
+    "build_transforms",
+    "build_transform",
+    "transform_kinds",
+    "TransformConfigError",
+    "Transform",
+    "TransformSpec",
+    "Pipeline",
+    "BuildEnv",
+]

@@ -31,7 +31,7 @@ class Transform:
     kind: ClassVar[str]
     settings: ClassVar[type[TransformSpec]]
 
-    def __init__(self, spec: TransformSpec, env: "BuildEnv"):
+    def __init__(self, spec: TransformSpec, env: BuildEnv):
         self.spec = spec
         self.env = env
 
@@ -47,8 +47,12 @@ class Transform:
 class BuildEnv:
     """Things transforms may need that are not in their config: lookup tables, stores, secrets."""
 
-    def __init__(self, lookups: Mapping[str, Any] | None = None, stores: Mapping[str, Any] | None = None,
-                 secrets: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        lookups: Mapping[str, Any] | None = None,
+        stores: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, str] | None = None,
+    ):
         from quality_stream.lookup import LookupTable
 
         self.lookups = {k: v if isinstance(v, LookupTable) else LookupTable(v) for k, v in (lookups or {}).items()}
@@ -69,7 +73,7 @@ def transform_kind(*names: str):
 
 
 def _load_builtin() -> None:
-    from streams.transforms import basic, normalise, dedupe, enrich, route, mask, standardise, flatten  # noqa: F401
+    from streams.transforms import basic, dedupe, enrich, flatten, mask, normalise, route, standardise  # noqa: F401
 
 
 def transform_kinds() -> dict[str, dict]:
@@ -128,8 +132,13 @@ def build_transform(cfg: Any, index: int = 0, env: BuildEnv | None = None) -> Tr
         raise TransformConfigError(name, getattr(exc, "field", None), str(exc)) from None
 
 
-def build_transforms(configs: Iterable[Mapping[str, Any]], *, lookups: Mapping[str, Any] | None = None,
-                     stores: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None) -> Pipeline:
+def build_transforms(
+    configs: Iterable[Mapping[str, Any]],
+    *,
+    lookups: Mapping[str, Any] | None = None,
+    stores: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> Pipeline:
     env = BuildEnv(lookups, stores, secrets)
     return Pipeline([build_transform(c, i, env) for i, c in enumerate(configs)])
 

@@ -72,8 +72,13 @@ class Rename(Transform):
 
 CastType = Literal["string", "integer", "float", "decimal", "boolean", "date", "datetime"]
 _DTYPES: dict[str, pl.DataType] = {
-    "string": pl.Utf8, "integer": pl.Int64, "float": pl.Float64, "decimal": pl.Decimal(38, 6),
-    "boolean": pl.Boolean, "date": pl.Date, "datetime": pl.Datetime("us"),
+    "string": pl.Utf8,
+    "integer": pl.Int64,
+    "float": pl.Float64,
+    "decimal": pl.Decimal(38, 6),
+    "boolean": pl.Boolean,
+    "date": pl.Date,
+    "datetime": pl.Datetime("us"),
 }
 
 
@@ -98,8 +103,11 @@ class Cast(Transform):
             col = pl.col(c)
             if df.schema[c] == pl.Utf8 and t in ("date", "datetime"):
                 col = col.str.strip_chars()
-                e = col.str.to_date(s.date_format, strict=s.strict) if t == "date" else \
-                    col.str.to_datetime(s.date_format, time_unit="us", strict=s.strict)
+                e = (
+                    col.str.to_date(s.date_format, strict=s.strict)
+                    if t == "date"
+                    else col.str.to_datetime(s.date_format, time_unit="us", strict=s.strict)
+                )
             elif df.schema[c] == pl.Utf8 and t in ("integer", "float", "decimal"):
                 e = col.str.strip_chars().cast(_DTYPES[t], strict=s.strict)
             else:

@@ -40,8 +40,11 @@ class Lookup(Transform):
             for k, v in data.items():
                 attrs = v if isinstance(v, dict) else {"value": v}
                 rows.append({"__lk": str(k), **{out: attrs.get(src) for out, src in self.spec.fields.items()}})
-            frame = pl.from_dicts(rows, infer_schema_length=None) if rows else \
-                pl.DataFrame({"__lk": []}, schema={"__lk": pl.Utf8})
+            frame = (
+                pl.from_dicts(rows, infer_schema_length=None)
+                if rows
+                else pl.DataFrame({"__lk": []}, schema={"__lk": pl.Utf8})
+            )
             for out in self.spec.fields:
                 if out not in frame.columns:
                     frame = frame.with_columns(pl.lit(None).alias(out))
@@ -54,8 +57,11 @@ class Lookup(Transform):
             return df.with_columns([pl.lit(s.defaults.get(o)).alias(o) for o in s.fields])
         right = self._frame()
         left = df.drop([o for o in s.fields if o in df.columns])
-        out = left.with_columns(pl.col(s.key).cast(pl.Utf8, strict=False).alias("__lk")) \
-            .join(right, on="__lk", how="left", maintain_order="left").drop("__lk")
+        out = (
+            left.with_columns(pl.col(s.key).cast(pl.Utf8, strict=False).alias("__lk"))
+            .join(right, on="__lk", how="left", maintain_order="left")
+            .drop("__lk")
+        )
         if s.defaults:
             out = out.with_columns([pl.col(o).fill_null(pl.lit(v)) for o, v in s.defaults.items() if o in out.columns])
         return out

@@ -25,15 +25,20 @@ class Flatten(Transform):
         s = self.spec
         targets = set(s.fields) if s.fields is not None else None
         for _ in range(s.max_depth):
-            structs = [c for c, t in df.schema.items() if isinstance(t, pl.Struct)
-                       and (targets is None or c in targets or any(c.startswith(p + s.separator) for p in targets))]
+            structs = [
+                c
+                for c, t in df.schema.items()
+                if isinstance(t, pl.Struct)
+                and (targets is None or c in targets or any(c.startswith(p + s.separator) for p in targets))
+            ]
             if not structs:
                 break
             exprs = []
             for c in df.columns:
                 if c in structs:
-                    exprs += [pl.col(c).struct.field(f.name).alias(f"{c}{s.separator}{f.name}")
-                              for f in df.schema[c].fields]
+                    exprs += [
+                        pl.col(c).struct.field(f.name).alias(f"{c}{s.separator}{f.name}") for f in df.schema[c].fields
+                    ]
                 else:
                     exprs.append(pl.col(c))
             df = df.select(exprs)

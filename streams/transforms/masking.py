@@ -26,7 +26,7 @@ def keep(value: str, first: int = 0, last: int = 0, char: str = MASK_CHAR) -> st
     if first + last >= len(s):
         # Too short to keep both ends without revealing everything: mask all but the first.
         return s[:1] + char * (len(s) - 1) if len(s) > 1 else char
-    return s[:first] + char * (len(s) - first - last) + (s[len(s) - last:] if last else "")
+    return s[:first] + char * (len(s) - first - last) + (s[len(s) - last :] if last else "")
 
 
 def id_number(value: str) -> str:
@@ -128,8 +128,14 @@ def _secret(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> str:
 
 
 MASKERS: dict[str, Callable[..., str]] = {
-    "keep": keep, "id_number": id_number, "name": name, "phone": phone, "email": email,
-    "redact": redact, "hash": hash_value, "format_preserving": format_preserving,
+    "keep": keep,
+    "id_number": id_number,
+    "name": name,
+    "phone": phone,
+    "email": email,
+    "redact": redact,
+    "hash": hash_value,
+    "format_preserving": format_preserving,
 }
 
 
@@ -148,8 +154,9 @@ def resolve(spec: str | Mapping[str, Any] | None, secrets: Mapping[str, str] | N
         secret = _secret(spec, secrets or {})
         return lambda v: None if v is None else hash_value(v, secret)
     if fn_name == "format_preserving":
-        secret = _secret({"secret_ref": spec["key_ref"]} if "key_ref" in spec else
-                         {"secret": spec.get("key")}, secrets or {})
+        secret = _secret(
+            {"secret_ref": spec["key_ref"]} if "key_ref" in spec else {"secret": spec.get("key")}, secrets or {}
+        )
         return lambda v: None if v is None else format_preserving(v, secret)
     if fn_name == "keep":
         first, last, char = int(spec.get("first", 0)), int(spec.get("last", 0)), spec.get("char", MASK_CHAR)
@@ -171,8 +178,9 @@ class MaskPolicy:
     (refusing beats leaking clear data to an unconfigured consumer)."""
 
     def __init__(self, roles: Mapping[str, Mapping[str, Any]], secrets: Mapping[str, str] | None = None):
-        self._roles = {role: {f: resolve(spec, secrets) for f, spec in fields.items()}
-                       for role, fields in roles.items()}
+        self._roles = {
+            role: {f: resolve(spec, secrets) for f, spec in fields.items()} for role, fields in roles.items()
+        }
 
     def functions(self, role: str) -> dict[str, Callable[[Any], Any]]:
         if role in self._roles:

@@ -10,6 +10,7 @@ registry on --port-base (+92, +81) and stops them at the end.
 
 Run: .venv/bin/python tests/benchmarks/bench_capture.py [--rows 1000000] [--port-base 41500]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB}"
 
 def prepare_table(rows: int) -> None:
     import psycopg
+
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)).fetchone():
             conn.execute(f"CREATE DATABASE {DB}")
@@ -56,8 +58,13 @@ def prepare_table(rows: int) -> None:
 def _runtime(task, args):
     from connectors.runtime import SourceRuntime
     from schemas.serde import WireCodec
-    return SourceRuntime(task, bootstrap=args.bootstrap, codec=WireCodec(args.registry),
-                         control_db_url=f"sqlite:///{args.work}/control-{task.name}.db")
+
+    return SourceRuntime(
+        task,
+        bootstrap=args.bootstrap,
+        codec=WireCodec(args.registry),
+        control_db_url=f"sqlite:///{args.work}/control-{task.name}.db",
+    )
 
 
 def _rss_mb() -> float:
@@ -66,25 +73,49 @@ def _rss_mb() -> float:
 
 def phase_snapshot(args) -> dict:
     from connectors.relational.snapshot_mode import SnapshotSourceConfig, SnapshotSourceTask
+
     name = f"bench-snap-{int(time.time())}"
-    task = SnapshotSourceTask(SnapshotSourceConfig(name=name, url=URL, system=name.replace("-", "_"),
-                                                   chunk_size=args.chunk, tables={"include": ["*.bench_people"]}))
+    task = SnapshotSourceTask(
+        SnapshotSourceConfig(
+            name=name,
+            url=URL,
+            system=name.replace("-", "_"),
+            chunk_size=args.chunk,
+            tables={"include": ["*.bench_people"]},
+        )
+    )
     rt = _runtime(task, args)
     t0, c0 = time.perf_counter(), time.process_time()
     n = profiled(rt.drain, args.profile)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     task.close()
     # rows per CPU second of this process: what the code costs, whatever else loads the machine
-    return {"phase": "snapshot", "rows": n, "seconds": round(secs, 1), "rows_per_s": round(n / secs),
-            "rows_per_cpu_s": round(n / cpu), "peak_rss_mb": round(_rss_mb())}
+    return {
+        "phase": "snapshot",
+        "rows": n,
+        "seconds": round(secs, 1),
+        "rows_per_s": round(n / secs),
+        "rows_per_cpu_s": round(n / cpu),
+        "peak_rss_mb": round(_rss_mb()),
+    }
 
 
 def phase_diff(args) -> dict:
     import psycopg
+
     from connectors.relational.diff_mode import DiffSourceConfig, DiffSourceTask
+
     name = f"bench-diff-{int(time.time())}"
-    task = DiffSourceTask(DiffSourceConfig(name=name, url=URL, system=name.replace("-", "_"), fetch_size=5000,
-                                           state_dir=f"{args.work}/diff", tables={"include": ["*.bench_people"]}))
+    task = DiffSourceTask(
+        DiffSourceConfig(
+            name=name,
+            url=URL,
+            system=name.replace("-", "_"),
+            fetch_size=5000,
+            state_dir=f"{args.work}/diff",
+            tables={"include": ["*.bench_people"]},
+        )
+    )
     rt = _runtime(task, args)
     t0, c0 = time.perf_counter(), time.process_time()
     first = rt.drain()
@@ -100,11 +131,20 @@ def phase_diff(args) -> dict:
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB}", autocommit=True) as conn:
         conn.execute("DROP TABLE bench_people")  # changed by this phase: rebuilt by the next run
     state_mb = sum(p.stat().st_size for p in Path(args.work, "diff").rglob("*")) / 2**20
-    return {"phase": "diff", "round1_events": first, "round1_seconds": round(round1, 1),
-            "round1_rows_per_s": round(first / round1), "round1_rows_per_cpu_s": round(first / cpu1),
-            "round2_events": second, "round2_seconds": round(round2, 1), "round2_rows_per_s": round(args.rows / round2),
-            "round2_rows_per_cpu_s": round(args.rows / cpu2), "peak_rss_mb_after_round1": round(rss1),
-            "peak_rss_mb": round(_rss_mb()), "state_mb_on_disk": round(state_mb)}
+    return {
+        "phase": "diff",
+        "round1_events": first,
+        "round1_seconds": round(round1, 1),
+        "round1_rows_per_s": round(first / round1),
+        "round1_rows_per_cpu_s": round(first / cpu1),
+        "round2_events": second,
+        "round2_seconds": round(round2, 1),
+        "round2_rows_per_s": round(args.rows / round2),
+        "round2_rows_per_cpu_s": round(args.rows / cpu2),
+        "peak_rss_mb_after_round1": round(rss1),
+        "peak_rss_mb": round(_rss_mb()),
+        "state_mb_on_disk": round(state_mb),
+    }
 
 
 def main() -> int:
@@ -123,23 +163,45 @@ def main() -> int:
 
     from deploy.settings import Settings
     from deploy.stack import Stack
+
     work = tempfile.mkdtemp(prefix="bench-capture-")
     base = args.port_base
-    settings = Settings(state_dir=Path(work) / "stack", kafka_bootstrap=f"127.0.0.1:{base + 92}",
-                        schema_registry_url=f"http://127.0.0.1:{base + 81}",
-                        clickhouse_url=f"clickhouse://default:@127.0.0.1:{base}/default",
-                        clickhouse_http_port=base + 123, api_port=base + 100)
+    settings = Settings(
+        state_dir=Path(work) / "stack",
+        kafka_bootstrap=f"127.0.0.1:{base + 92}",
+        schema_registry_url=f"http://127.0.0.1:{base + 81}",
+        clickhouse_url=f"clickhouse://default:@127.0.0.1:{base}/default",
+        clickhouse_http_port=base + 123,
+        api_port=base + 100,
+    )
     print(f"preparing {args.rows} rows ...", flush=True)
     prepare_table(args.rows)
     stack = Stack(settings)
     stack.up(progress=False, only=["broker", "registry"])
     try:
         for phase in [args.only] if args.only else ("snapshot", "diff"):
-            out = subprocess.run([sys.executable, __file__, "--phase", phase, "--rows", str(args.rows),
-                                  "--chunk", str(args.chunk), "--bootstrap", settings.kafka_bootstrap,
-                                  "--registry", settings.schema_registry_url, "--work", work]
-                                 + (["--profile", args.profile] if args.profile else []),
-                                 capture_output=True, text=True, check=False)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--phase",
+                    phase,
+                    "--rows",
+                    str(args.rows),
+                    "--chunk",
+                    str(args.chunk),
+                    "--bootstrap",
+                    settings.kafka_bootstrap,
+                    "--registry",
+                    settings.schema_registry_url,
+                    "--work",
+                    work,
+                ]
+                + (["--profile", args.profile] if args.profile else []),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if out.returncode:
                 print(out.stderr[-3000:])
                 return out.returncode

@@ -8,6 +8,7 @@ Target (NFR-01, AGG-02): >= 20k changes/s sustained, p99 latency < 1 s.
 Run: .venv/bin/python tests/benchmarks/bench_cdc.py [--rate 25000 --seconds 15 --port-base 42500]
 Needs wal_level=logical (tests/db_setup.py) and starts its own broker + registry on --port-base.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,17 @@ def writer(rate: int, seconds: float, tx_rows: int, done) -> None:
     next_id, sent, t0 = 1, 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         ins = int(tx_rows * 0.7)
-        cur = conn.execute("INSERT INTO bench (id, ver, payload, amount, changed) SELECT g, 0, md5(g::text), g * 0.01, "
-                     "now() FROM generate_series(%s::bigint, %s::bigint) g", (next_id, next_id + ins - 1))
+        cur = conn.execute(
+            "INSERT INTO bench (id, ver, payload, amount, changed) SELECT g, 0, md5(g::text), g * 0.01, "
+            "now() FROM generate_series(%s::bigint, %s::bigint) g",
+            (next_id, next_id + ins - 1),
+        )
         changes = cur.rowcount
         if next_id > tx_rows:
             lo = max(1, next_id - 20 * tx_rows)
-            changes += conn.execute("UPDATE bench SET ver = ver + 1 WHERE id BETWEEN %s AND %s",
-                         (lo, lo + tx_rows - ins - 1)).rowcount
+            changes += conn.execute(
+                "UPDATE bench SET ver = ver + 1 WHERE id BETWEEN %s AND %s", (lo, lo + tx_rows - ins - 1)
+            ).rowcount
         conn.commit()
         next_id += ins
         sent += changes
@@ -70,22 +75,39 @@ def main() -> int:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB}")
     with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute("CREATE TABLE bench (id bigint PRIMARY KEY, ver int NOT NULL, payload text, "
-                     "amount numeric(14, 2), changed timestamp)")
+        conn.execute(
+            "CREATE TABLE bench (id bigint PRIMARY KEY, ver int NOT NULL, payload text, "
+            "amount numeric(14, 2), changed timestamp)"
+        )
 
     base = args.port_base
     state = Path(tempfile.mkdtemp(prefix="bench-cdc-"))
-    settings = Settings(state_dir=state, kafka_bootstrap=f"127.0.0.1:{base + 92}",
-                        schema_registry_url=f"http://127.0.0.1:{base + 81}",
-                        clickhouse_url=f"clickhouse://default:@127.0.0.1:{base}/default",
-                        clickhouse_http_port=base + 123, api_port=base + 100)
+    settings = Settings(
+        state_dir=state,
+        kafka_bootstrap=f"127.0.0.1:{base + 92}",
+        schema_registry_url=f"http://127.0.0.1:{base + 81}",
+        clickhouse_url=f"clickhouse://default:@127.0.0.1:{base}/default",
+        clickhouse_http_port=base + 123,
+        api_port=base + 100,
+    )
     stack = Stack(settings)
     stack.up(progress=False, only=["broker", "registry"])
-    task = PgLogicalTask(PgLogicalConfig(name="bench", url=PG.replace("postgresql://", "postgresql+psycopg://"),
-                                         system="bench", tables=["bench"],
-                                         max_changes=args.max_changes))
-    runtime = SourceRuntime(task, bootstrap=settings.kafka_bootstrap, codec=WireCodec(settings.schema_registry_url),
-                            control_db_url=f"sqlite:///{state}/control.db", topic_prefix="bench")
+    task = PgLogicalTask(
+        PgLogicalConfig(
+            name="bench",
+            url=PG.replace("postgresql://", "postgresql+psycopg://"),
+            system="bench",
+            tables=["bench"],
+            max_changes=args.max_changes,
+        )
+    )
+    runtime = SourceRuntime(
+        task,
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=f"sqlite:///{state}/control.db",
+        topic_prefix="bench",
+    )
     try:
         runtime.start()
         runtime.publish(task.poll())  # the (empty) snapshot and the hand-over offset
@@ -115,9 +137,11 @@ def main() -> int:
         latencies.sort()
         pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] / 1000  # noqa: E731
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-        print(f"written {done.value} changes at target {args.rate}/s for {args.seconds:.0f}s; captured {captured} "
-              f"in {secs:.1f}s -> {captured / secs:,.0f} changes/s; latency p50 {pct(0.5):.3f}s p99 {pct(0.99):.3f}s "
-              f"max {latencies[-1] / 1000:.3f}s (load avg {load}, {os.cpu_count()} cores)")
+        print(
+            f"written {done.value} changes at target {args.rate}/s for {args.seconds:.0f}s; captured {captured} "
+            f"in {secs:.1f}s -> {captured / secs:,.0f} changes/s; latency p50 {pct(0.5):.3f}s p99 {pct(0.99):.3f}s "
+            f"max {latencies[-1] / 1000:.3f}s (load avg {load}, {os.cpu_count()} cores)"
+        )
         return 0 if captured == done.value else 1
     finally:
         task.drop_slot()

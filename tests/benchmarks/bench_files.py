@@ -5,6 +5,7 @@ Run: .venv/bin/python tests/benchmarks/bench_files.py [--csv-rows 500000] [--xml
 Each phase runs in its own process so its peak RSS (ru_maxrss) is its own. End-to-end means
 file -> parse -> type -> Avro envelope -> broker ack -> offsets stored (SourceRuntime).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,16 +34,29 @@ def _rss_mb() -> float:
 def _runtime(task, args, tmp):
     from connectors.runtime import SourceRuntime
     from schemas.serde import WireCodec
-    return SourceRuntime(task, bootstrap=args.bootstrap, codec=WireCodec(args.registry),
-                            control_db_url=f"sqlite:///{tmp}/control.db")
+
+    return SourceRuntime(
+        task, bootstrap=args.bootstrap, codec=WireCodec(args.registry), control_db_url=f"sqlite:///{tmp}/control.db"
+    )
 
 
 def _file_task(tmp, name, pattern, fmt, columns, batch):
     from connectors.files.source import FileSourceConfig, FileSourceTask
-    return FileSourceTask(FileSourceConfig(
-        name=name, system="bench", table=name + str(int(time.time())), settle_seconds=0, batch_size=batch,
-        store={"root": str(tmp), "pattern": pattern}, format=fmt, columns=columns, mode="once",
-        control_db_url=f"sqlite:///{tmp}/control.db"))
+
+    return FileSourceTask(
+        FileSourceConfig(
+            name=name,
+            system="bench",
+            table=name + str(int(time.time())),
+            settle_seconds=0,
+            batch_size=batch,
+            store={"root": str(tmp), "pattern": pattern},
+            format=fmt,
+            columns=columns,
+            mode="once",
+            control_db_url=f"sqlite:///{tmp}/control.db",
+        )
+    )
 
 
 def phase_csv(args, tmp) -> dict:
@@ -52,11 +66,18 @@ def phase_csv(args, tmp) -> dict:
         for i in range(args.csv_rows):
             f.write(f"{i},姓名{i % 997},37010219900101{i % 10000:04d},370102,{i % 1000}.25,1380000{i % 10000:04d}\n")
     import csv
+
     t0 = time.perf_counter()
     with open(path, encoding="utf-8", newline="") as f:
         raw_rate = sum(1 for _ in csv.reader(f)) / (time.perf_counter() - t0)  # the machine's speed today
-    cols = [{"name": "id", "type": "bigint", "key": True}, {"name": "name"}, {"name": "citizen_id"},
-            {"name": "division"}, {"name": "amount", "type": "decimal", "precision": 12, "scale": 2}, {"name": "phone"}]
+    cols = [
+        {"name": "id", "type": "bigint", "key": True},
+        {"name": "name"},
+        {"name": "citizen_id"},
+        {"name": "division"},
+        {"name": "amount", "type": "decimal", "precision": 12, "scale": 2},
+        {"name": "phone"},
+    ]
     task = _file_task(tmp, "csvparse", "*.csv", {"kind": "csv"}, cols, 20000)
     task.start({})
     t0, n = time.perf_counter(), 0
@@ -70,15 +91,21 @@ def phase_csv(args, tmp) -> dict:
     n = profiled(rt.drain, os.environ.get("BENCH_PROFILE"))  # BENCH_PROFILE=<file>: where the time goes
     e2e = n / (time.perf_counter() - t0)
     task.close()
-    return {"rows": n, "baseline_bare_csv_reader_rows_per_s": round(raw_rate),
-            "parse_type_rows_per_s": round(parse_rate), "end_to_end_rows_per_s": round(e2e),
-            "file_mb": round(path.stat().st_size / 2**20, 1)}
+    return {
+        "rows": n,
+        "baseline_bare_csv_reader_rows_per_s": round(raw_rate),
+        "parse_type_rows_per_s": round(parse_rate),
+        "end_to_end_rows_per_s": round(e2e),
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+    }
 
 
 def _write_xml(path: Path, mb: int) -> None:
     target = mb * 2**20
-    rec = ('<p:person id="{i}"><p:name>姓名{i}</p:name><p:citizen>370102199001011234</p:citizen>'
-           '<p:addr><p:city>济南</p:city><p:street>经十路{i}号</p:street></p:addr><p:note>{pad}</p:note></p:person>\n')
+    rec = (
+        '<p:person id="{i}"><p:name>姓名{i}</p:name><p:citizen>370102199001011234</p:citizen>'
+        '<p:addr><p:city>济南</p:city><p:street>经十路{i}号</p:street></p:addr><p:note>{pad}</p:note></p:person>\n'
+    )
     with open(path, "w", encoding="utf-8") as f:
         f.write('<?xml version="1.0" encoding="UTF-8"?>\n<p:export xmlns:p="urn:bench"><p:people>\n')
         i, size, pad = 0, 0, "x" * 120
@@ -107,9 +134,14 @@ def phase_xml(args, tmp) -> dict:
             samples.append(round(_rss_mb()))
     dt = time.perf_counter() - t0
     task.close()
-    return {"file_mb": round(path.stat().st_size / 2**20), "records": n, "seconds": round(dt, 1),
-            "records_per_s": round(n / dt), "rss_mb_every_200k_records": samples,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "file_mb": round(path.stat().st_size / 2**20),
+        "records": n,
+        "seconds": round(dt, 1),
+        "records_per_s": round(n / dt),
+        "rss_mb_every_200k_records": samples,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def phase_xmlmem(args, tmp) -> dict:
@@ -125,13 +157,19 @@ def phase_xmlmem(args, tmp) -> dict:
             samples.append(round(_rss_mb()))
     dt = time.perf_counter() - t0
     task.close()
-    return {"file_mb": round(path.stat().st_size / 2**20), "records": n, "seconds": round(dt, 1),
-            "records_per_s": round(n / dt), "rss_mb_every_500k_records": samples,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "file_mb": round(path.stat().st_size / 2**20),
+        "records": n,
+        "seconds": round(dt, 1),
+        "records_per_s": round(n / dt),
+        "rss_mb_every_500k_records": samples,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def phase_tail(args, tmp) -> dict:
     from connectors.streams.tail import TailSourceConfig, TailSourceTask
+
     path = Path(tmp) / "app.log"
     path.write_text("")
     rate, seconds, written = args.tail_rate, args.tail_seconds, [0]
@@ -158,8 +196,11 @@ def phase_tail(args, tmp) -> dict:
     read_only = n / (time.perf_counter() - t0)
     only.close()
 
-    task = TailSourceTask(TailSourceConfig(name="tail", system="bench", table=f"tail{int(time.time())}",
-                                           paths=[str(path)], batch_size=20000))
+    task = TailSourceTask(
+        TailSourceConfig(
+            name="tail", system="bench", table=f"tail{int(time.time())}", paths=[str(path)], batch_size=20000
+        )
+    )
     rt = _runtime(task, args, tmp)
     rt.start()
     w = threading.Thread(target=writer)
@@ -172,9 +213,16 @@ def phase_tail(args, tmp) -> dict:
             break
     dt = time.perf_counter() - t0
     task.close()
-    return {"target_lines_per_s": rate, "tail_read_only_lines_per_s": round(read_only), "lines_written": written[0], "lines_into_kafka": read,
-            "seconds": round(dt, 1), "achieved_lines_per_s": round(read / dt), "max_lag_lines": max_lag,
-            "kept_up": read == written[0] and dt < seconds * 1.2}
+    return {
+        "target_lines_per_s": rate,
+        "tail_read_only_lines_per_s": round(read_only),
+        "lines_written": written[0],
+        "lines_into_kafka": read,
+        "seconds": round(dt, 1),
+        "achieved_lines_per_s": round(read / dt),
+        "max_lag_lines": max_lag,
+        "kept_up": read == written[0] and dt < seconds * 1.2,
+    }
 
 
 def main() -> int:
@@ -191,18 +239,28 @@ def main() -> int:
     args = p.parse_args()
     if args.phase:
         with tempfile.TemporaryDirectory(prefix="bench-files-") as tmp:
-            print(json.dumps({"csv": phase_csv, "xml": phase_xml, "xmlmem": phase_xmlmem,
-                                "tail": phase_tail}[args.phase](args, tmp)))
+            print(
+                json.dumps(
+                    {"csv": phase_csv, "xml": phase_xml, "xmlmem": phase_xmlmem, "tail": phase_tail}[args.phase](
+                        args, tmp
+                    )
+                )
+            )
         return 0
     stack = None
     if not args.bootstrap:
         from deploy.settings import Settings
         from deploy.stack import Stack
+
         state = tempfile.mkdtemp(prefix="bench-files-stack-")
-        settings = Settings(state_dir=state, kafka_bootstrap=f"127.0.0.1:{PORT_BASE + 92}",
-                            schema_registry_url=f"http://127.0.0.1:{PORT_BASE + 81}",
-                            clickhouse_url=f"clickhouse://default:@127.0.0.1:{PORT_BASE}/default",
-                            clickhouse_http_port=PORT_BASE + 23, api_port=PORT_BASE + 10)
+        settings = Settings(
+            state_dir=state,
+            kafka_bootstrap=f"127.0.0.1:{PORT_BASE + 92}",
+            schema_registry_url=f"http://127.0.0.1:{PORT_BASE + 81}",
+            clickhouse_url=f"clickhouse://default:@127.0.0.1:{PORT_BASE}/default",
+            clickhouse_http_port=PORT_BASE + 23,
+            api_port=PORT_BASE + 10,
+        )
         stack = Stack(settings)
         stack.up(progress=False, only=["broker", "registry"])
         args.bootstrap, args.registry = settings.kafka_bootstrap, settings.schema_registry_url
@@ -210,9 +268,26 @@ def main() -> int:
         for phase in ("csv", "xml", "xmlmem", "tail"):
             if phase in args.skip:
                 continue
-            cmd = [sys.executable, __file__, "--phase", phase, "--bootstrap", args.bootstrap, "--registry",
-                   args.registry, "--csv-rows", str(args.csv_rows), "--xml-mb", str(args.xml_mb), "--xml-mem-mb", str(args.xml_mem_mb),
-                   "--tail-seconds", str(args.tail_seconds), "--tail-rate", str(args.tail_rate)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--phase",
+                phase,
+                "--bootstrap",
+                args.bootstrap,
+                "--registry",
+                args.registry,
+                "--csv-rows",
+                str(args.csv_rows),
+                "--xml-mb",
+                str(args.xml_mb),
+                "--xml-mem-mb",
+                str(args.xml_mem_mb),
+                "--tail-seconds",
+                str(args.tail_seconds),
+                "--tail-rate",
+                str(args.tail_rate),
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True)
             result = out.stdout.strip().splitlines()[-1] if out.returncode == 0 else out.stderr[-2000:]
             print(f"{phase}: {result}", flush=True)

@@ -5,6 +5,7 @@ Starts its own cluster on ports 29885-29889 under a temp dir, writes change even
 table in runtime-sized batches (put + occasional flush), and reports committed file MB/s and
 rows/s, measured end to end (row building, encoding, WebHDFS upload, rename).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,12 +34,33 @@ def make_records(n: int, text_bytes: int, start: int = 0) -> list[SinkRecord]:
     recs = []
     for i in range(start, start + n):
         o = rnd.randrange(4096 - text_bytes)
-        row = {"id": i, "customer_id": rnd.randrange(1_000_000), "amount": rnd.random() * 1000,
-               "currency": "EUR", "status": rnd.choice(("new", "paid", "shipped")), "qty": rnd.randrange(100),
-               "paid": rnd.random() < 0.5, "created_ms": DAY_MS + i, "note": text[o:o + text_bytes]}
-        value = {"op": "c", "before": None, "after": row, "ts_ms": DAY_MS + i, "transaction": None,
-                 "source": {"system": "postgresql", "database": "shop", "schema": "public", "table": "orders",
-                            "connector": "pg", "position": {"lsn": 10_000 + i}, "snapshot": False}}
+        row = {
+            "id": i,
+            "customer_id": rnd.randrange(1_000_000),
+            "amount": rnd.random() * 1000,
+            "currency": "EUR",
+            "status": rnd.choice(("new", "paid", "shipped")),
+            "qty": rnd.randrange(100),
+            "paid": rnd.random() < 0.5,
+            "created_ms": DAY_MS + i,
+            "note": text[o : o + text_bytes],
+        }
+        value = {
+            "op": "c",
+            "before": None,
+            "after": row,
+            "ts_ms": DAY_MS + i,
+            "transaction": None,
+            "source": {
+                "system": "postgresql",
+                "database": "shop",
+                "schema": "public",
+                "table": "orders",
+                "connector": "pg",
+                "position": {"lsn": 10_000 + i},
+                "snapshot": False,
+            },
+        }
         recs.append(SinkRecord("huiliu.shop.orders", 0, i, {"id": i}, value))
     return recs
 
@@ -60,25 +82,48 @@ def from_topic(task, batches, args) -> tuple[float, int]:
     from tests.sources import ListSourceTask
 
     base = PORT_BASE + 100
-    settings = Settings(state_dir=tempfile.mkdtemp(prefix="bench-hdfs-stack-"), kafka_bootstrap=f"127.0.0.1:{base + 92}",
-                        schema_registry_url=f"http://127.0.0.1:{base + 81}")
+    settings = Settings(
+        state_dir=tempfile.mkdtemp(prefix="bench-hdfs-stack-"),
+        kafka_bootstrap=f"127.0.0.1:{base + 92}",
+        schema_registry_url=f"http://127.0.0.1:{base + 81}",
+    )
     stack = Stack(settings)
     stack.up(progress=False, only=["broker", "registry"])
     try:
-        cols = (ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("customer_id", sa.BigInteger()),
-                ColumnSpec("amount", sa.Float()), ColumnSpec("currency", sa.String()), ColumnSpec("status", sa.String()),
-                ColumnSpec("qty", sa.Integer()), ColumnSpec("paid", sa.Boolean()), ColumnSpec("created_ms", sa.BigInteger()),
-                ColumnSpec("note", sa.String()))
+        cols = (
+            ColumnSpec("id", sa.BigInteger(), False, True),
+            ColumnSpec("customer_id", sa.BigInteger()),
+            ColumnSpec("amount", sa.Float()),
+            ColumnSpec("currency", sa.String()),
+            ColumnSpec("status", sa.String()),
+            ColumnSpec("qty", sa.Integer()),
+            ColumnSpec("paid", sa.Boolean()),
+            ColumnSpec("created_ms", sa.BigInteger()),
+            ColumnSpec("note", sa.String()),
+        )
         table = CapturedTable("shop", "orders", cols, "shop", "public")
-        events = [ChangeEvent(table, r.op, None, r.value["after"], r.value["ts_ms"], {"lsn": r.offset}, r.offset)
-                  for b in batches for r in b]
+        events = [
+            ChangeEvent(table, r.op, None, r.value["after"], r.value["ts_ms"], {"lsn": r.offset}, r.offset)
+            for b in batches
+            for r in b
+        ]
         codec = WireCodec(settings.schema_registry_url)
-        runtime = SourceRuntime(ListSourceTask("bench-hdfs", events, 20_000), bootstrap=settings.kafka_bootstrap,
-                                codec=codec, control_db_url=f"sqlite:///{settings.state_dir}/control.db")
+        runtime = SourceRuntime(
+            ListSourceTask("bench-hdfs", events, 20_000),
+            bootstrap=settings.kafka_bootstrap,
+            codec=codec,
+            control_db_url=f"sqlite:///{settings.state_dir}/control.db",
+        )
         n = runtime.drain()
         del events, batches[:]
-        runner = SinkRunner(settings.kafka_bootstrap, "bench-hdfs", [runtime.topic_of(table)], codec, task,
-                            consumer_extra={"session.timeout.ms": 6000})  # the task's batch bounds
+        runner = SinkRunner(
+            settings.kafka_bootstrap,
+            "bench-hdfs",
+            [runtime.topic_of(table)],
+            codec,
+            task,
+            consumer_extra={"session.timeout.ms": 6000},
+        )  # the task's batch bounds
         stop = threading.Event()
         thread = threading.Thread(target=lambda: profiled(lambda: runner.run(stop), args.profile), daemon=True)
         thread.start()
@@ -105,19 +150,30 @@ def main() -> int:
     ap.add_argument("--flush-every", type=int, default=10, help="flush after this many batches")
     ap.add_argument("--roll-mb", type=float, default=64)
     ap.add_argument("--profile", metavar="FILE", help="profile the writes, top functions into FILE")
-    ap.add_argument("--from-topic", action="store_true",
-                    help="publish the rows to a topic first and time SinkRunner (consume, decode, write)")
+    ap.add_argument(
+        "--from-topic",
+        action="store_true",
+        help="publish the rows to a topic first and time SinkRunner (consume, decode, write)",
+    )
     args = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="bench-hdfs-"))
     cluster = HdfsCluster.from_port_base(base, PORT_BASE, heap_mb=768)
     cluster.start()
     try:
-        task = HdfsSinkTask(HdfsSinkSettings(url=cluster.webhdfs_url, root="/bench", format=args.format,
-                                             avro_codec=args.codec, roll_bytes=int(args.roll_mb * 2**20)))
+        task = HdfsSinkTask(
+            HdfsSinkSettings(
+                url=cluster.webhdfs_url,
+                root="/bench",
+                format=args.format,
+                avro_codec=args.codec,
+                roll_bytes=int(args.roll_mb * 2**20),
+            )
+        )
         # Probe the encoded row size so the run writes about --mb.
-        probe = HdfsSinkTask(HdfsSinkSettings(url=cluster.webhdfs_url, root="/bench-probe", format=args.format,
-                                              avro_codec=args.codec))
+        probe = HdfsSinkTask(
+            HdfsSinkSettings(url=cluster.webhdfs_url, root="/bench-probe", format=args.format, avro_codec=args.codec)
+        )
         probe.put(make_records(5000, args.text_bytes, start=10**9))
         probe.flush()
         row_bytes = probe.bytes_committed / 5000
@@ -147,9 +203,11 @@ def main() -> int:
         mb = task.bytes_committed / 2**20 * timed / n  # the timed rows' share of the files
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         how = " from a topic (SinkRunner)" if args.from_topic else ""
-        print(f"{args.format}/{args.codec}{how}: {n} rows ({row_bytes:.0f} B/row encoded), {task.files_committed} files, "
-              f"{mb:.1f} MB timed in {secs:.2f}s -> {mb / secs:.1f} MB/s, {timed / secs:,.0f} rows/s "
-              f"(load avg {load}, 2 cores)")
+        print(
+            f"{args.format}/{args.codec}{how}: {n} rows ({row_bytes:.0f} B/row encoded), {task.files_committed} files, "
+            f"{mb:.1f} MB timed in {secs:.2f}s -> {mb / secs:.1f} MB/s, {timed / secs:,.0f} rows/s "
+            f"(load avg {load}, 2 cores)"
+        )
     finally:
         cluster.stop()
     return 0

@@ -10,6 +10,7 @@ Reported: events/s (best of --repeat passes; the machine may be shared, so compa
 back to back rather than absolute figures), the split, and peak RSS. --profile prints the top of
 a cProfile of one pass instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,16 @@ def make_messages(n: int, seed: int = 1, now: datetime | None = None):
     now = now or datetime.now().replace(microsecond=0)
     messages = []
     for i in range(1, n + 1):
-        source = {"system": "bench", "database": "bench", "schema": "public", "table": "people",
-                  "connector": "bench", "position": json.dumps({"i": i}), "sequence": i, "snapshot": True}
+        source = {
+            "system": "bench",
+            "database": "bench",
+            "schema": "public",
+            "table": "people",
+            "connector": "bench",
+            "position": json.dumps({"i": i}),
+            "sequence": i,
+            "snapshot": True,
+        }
         event = make_event("r", None, person(i, rng, now), 1_764_000_000_000, source)
         messages.append(RawMessage(topic, i % 2, i // 2, str(i).encode(), codec.encode(value_id, event)))
     return codec, messages
@@ -61,7 +70,7 @@ def one_pass(processor, messages, batch: int) -> tuple[float, dict, float]:
     totals: dict[str, int] = {}
     c0, t0 = time.process_time(), time.perf_counter()
     for start in range(0, len(messages), batch):
-        for k, v in processor.process(messages[start:start + batch]).counts().items():
+        for k, v in processor.process(messages[start : start + batch]).counts().items():
             totals[k] = totals.get(k, 0) + v
     return time.perf_counter() - t0, totals, time.process_time() - c0
 
@@ -103,13 +112,21 @@ def main() -> None:
         runs.append(seconds)
         cpu.append(cpu_seconds)
     best = min(runs)
-    print(json.dumps({"events": len(messages), "batch": args.batch,
-                      "events_per_s_best": round(len(messages) / best),
-                      "events_per_s_median": round(len(messages) / sorted(runs)[len(runs) // 2]),
-                      "events_per_cpu_s_best": round(len(messages) / min(cpu)),
-                      "seconds": [round(s, 2) for s in runs], "cpu_seconds": [round(s, 2) for s in cpu],
-                      "split": totals,
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+    print(
+        json.dumps(
+            {
+                "events": len(messages),
+                "batch": args.batch,
+                "events_per_s_best": round(len(messages) / best),
+                "events_per_s_median": round(len(messages) / sorted(runs)[len(runs) // 2]),
+                "events_per_cpu_s_best": round(len(messages) / min(cpu)),
+                "seconds": [round(s, 2) for s in runs],
+                "cpu_seconds": [round(s, 2) for s in cpu],
+                "split": totals,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

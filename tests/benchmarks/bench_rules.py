@@ -22,18 +22,20 @@ def make_rows(n: int, seed: int = 7) -> list[dict]:
     for i in range(n):
         body = f"{rnd.choice(prefixes)}{rnd.randint(1950, 2005)}{rnd.randint(1, 12):02d}{rnd.randint(1, 28):02d}{rnd.randint(0, 999):03d}"
         cid = body + (check_char(body) if rnd.random() > 0.05 else "0")
-        rows.append({
-            "seq": i,
-            "name": rnd.choice([" 张三 ", "李四", "欧阳娜娜", "", None]),
-            "id_number": cid,
-            "gender": rnd.choice(["1", "2", "9", "男"]),
-            "phone": rnd.choice(["13800138000", "１３９００１３９０００", "12345", None]),
-            "postcode": rnd.choice(["250001", "10008"]),
-            "amount": rnd.uniform(-10, 1000),
-            "start": "2024-01-01",
-            "end": rnd.choice(["2024-02-01", "2023-12-01"]),
-            "org": rnd.choice(["A01", "B02", "Z99"]),
-        })
+        rows.append(
+            {
+                "seq": i,
+                "name": rnd.choice([" 张三 ", "李四", "欧阳娜娜", "", None]),
+                "id_number": cid,
+                "gender": rnd.choice(["1", "2", "9", "男"]),
+                "phone": rnd.choice(["13800138000", "１３９００１３９０００", "12345", None]),
+                "postcode": rnd.choice(["250001", "10008"]),
+                "amount": rnd.uniform(-10, 1000),
+                "start": "2024-01-01",
+                "end": rnd.choice(["2024-02-01", "2023-12-01"]),
+                "org": rnd.choice(["A01", "B02", "Z99"]),
+            }
+        )
     return rows
 
 
@@ -65,7 +67,7 @@ def main() -> None:
     valid = 0
     t_transform = t_rules = 0.0
     for i in range(0, TOTAL, BATCH):
-        batch = rows[i:i + BATCH]
+        batch = rows[i : i + BATCH]
         a = time.perf_counter()
         # Realistic order: clean up, validate, then mask what goes downstream.
         out = clean.apply(batch)
@@ -77,8 +79,10 @@ def main() -> None:
         t_transform += (b - a) + (time.perf_counter() - c)
         valid += len(verdict.valid_rows)
     elapsed = time.perf_counter() - t0
-    print(f"{TOTAL} events in {elapsed:.2f}s -> {TOTAL / elapsed:,.0f} events/s "
-          f"(transforms {t_transform:.2f}s, rules {t_rules:.2f}s, valid {valid})")
+    print(
+        f"{TOTAL} events in {elapsed:.2f}s -> {TOTAL / elapsed:,.0f} events/s "
+        f"(transforms {t_transform:.2f}s, rules {t_rules:.2f}s, valid {valid})"
+    )
     for rid, c in rules.counters.items():
         print(f"  {rid:14s} evaluated={c['evaluated']} failed={c['failed']}")
 

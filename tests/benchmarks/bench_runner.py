@@ -10,6 +10,7 @@ runs, one after another, each in fresh worker processes with their own consumer 
 Each worker stops after IDLE (10) s without input and reports its count, first/last processing time
 and peak RSS; the rate is events / (last - first) over all workers of a run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,12 +56,19 @@ def publish(settings, topic_table: str, n: int) -> str:
     table = CapturedTable("bench", topic_table, cols, "bench", "public")
     rng = random.Random(1)
     from datetime import datetime
+
     now = datetime.now().replace(microsecond=0)
-    events = [ChangeEvent(table, "r", None, person(i, rng, now), 1_764_000_000_000, {"i": i}, i, True)
-              for i in range(1, n + 1)]
-    runtime = SourceRuntime(ListSourceTask(f"bench-{topic_table}", events, 20000), bootstrap=settings.kafka_bootstrap,
-                            codec=WireCodec(settings.schema_registry_url),
-                            control_db_url=settings.resolved_control_db_url, partitions=2)
+    events = [
+        ChangeEvent(table, "r", None, person(i, rng, now), 1_764_000_000_000, {"i": i}, i, True)
+        for i in range(1, n + 1)
+    ]
+    runtime = SourceRuntime(
+        ListSourceTask(f"bench-{topic_table}", events, 20000),
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=settings.resolved_control_db_url,
+        partitions=2,
+    )
     runtime.drain()
     return runtime.topic_of(table)
 
@@ -77,9 +85,15 @@ def worker_lean(settings, topic: str, group: str) -> None:
     from streams.lean_runner import LeanRunner
     from streams.processor import BatchProcessor
 
-    runner = LeanRunner(settings.kafka_bootstrap, group, [topic],
-                        BatchProcessor(WireCodec(settings.schema_registry_url), TRANSFORMS, RULES),
-                        batch_size=5000, batch_seconds=0.2, consumer_extra={"session.timeout.ms": 6000})
+    runner = LeanRunner(
+        settings.kafka_bootstrap,
+        group,
+        [topic],
+        BatchProcessor(WireCodec(settings.schema_registry_url), TRANSFORMS, RULES),
+        batch_size=5000,
+        batch_seconds=0.2,
+        consumer_extra={"session.timeout.ms": 6000},
+    )
     runner.consumer.subscribe([topic])
     first = last = None
     idle_since = time.time()
@@ -101,9 +115,16 @@ def worker_faust(settings, topic: str, group: str, per_event: bool) -> None:
 
     state = {"count": 0, "first": None, "last": time.time()}
     if per_event:
-        app = faust.App(group, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://", web_enabled=False,
-                        consumer_auto_offset_reset="earliest", broker_session_timeout=6, topic_partitions=2,
-                        datadir=f"/tmp/{group}")
+        app = faust.App(
+            group,
+            broker=f"kafka://{settings.kafka_bootstrap}",
+            store="memory://",
+            web_enabled=False,
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=6,
+            topic_partitions=2,
+            datadir=f"/tmp/{group}",
+        )
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         src = app.topic(topic, **raw)
         outs = {t: app.topic(t, **raw) for t in (clean_topic(topic), quarantine_topic(topic))}
@@ -120,14 +141,27 @@ def worker_faust(settings, topic: str, group: str, per_event: bool) -> None:
                 state["first"] = state["first"] or time.time()
                 state["last"] = time.time()
     else:
+
         class Counting:
             def add(self, stage, counts):
                 state["count"] += counts.get("read", 0)
                 state["first"] = state["first"] or time.time()
                 state["last"] = time.time()
-        app = build_app(group, [topic], TRANSFORMS, RULES, bootstrap=settings.kafka_bootstrap,
-                        registry_url=settings.schema_registry_url, data_dir=f"/tmp/{group}", batch_size=5000,
-                        within_seconds=0.2, session_timeout=6, counters=Counting(), partitions=2)
+
+        app = build_app(
+            group,
+            [topic],
+            TRANSFORMS,
+            RULES,
+            bootstrap=settings.kafka_bootstrap,
+            registry_url=settings.schema_registry_url,
+            data_dir=f"/tmp/{group}",
+            batch_size=5000,
+            within_seconds=0.2,
+            session_timeout=6,
+            counters=Counting(),
+            partitions=2,
+        )
         app.conf.id = group
 
     @app.timer(1.0)
@@ -137,6 +171,7 @@ def worker_faust(settings, topic: str, group: str, per_event: bool) -> None:
             report(state["count"], state["first"] or 0, state["last"])
             if profile is not None:  # BENCH_FAUST_PROFILE=<file>: where the event loop's time went
                 import pstats
+
                 profile.disable()
                 with open(os.environ["BENCH_FAUST_PROFILE"], "w") as out:  # Faust redirects stderr
                     pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(30)
@@ -145,6 +180,7 @@ def worker_faust(settings, topic: str, group: str, per_event: bool) -> None:
     profile = None
     if os.environ.get("BENCH_FAUST_PROFILE"):
         import cProfile
+
         profile = cProfile.Profile()
         profile.enable()
     sys.argv = [sys.argv[0], "worker", "-l", os.environ.get("BENCH_FAUST_LOG", "error")]
@@ -153,9 +189,16 @@ def worker_faust(settings, topic: str, group: str, per_event: bool) -> None:
 
 def run(mode: str, processes: int, topic: str, events: int) -> dict:
     group = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", mode, "--topic", topic, "--group", group],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=os.environ)
-             for _ in range(processes)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", mode, "--topic", topic, "--group", group],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=os.environ,
+        )
+        for _ in range(processes)
+    ]
     results = []
     for p in procs:
         out, _ = p.communicate(timeout=1200)
@@ -164,9 +207,14 @@ def run(mode: str, processes: int, topic: str, events: int) -> dict:
     active = [r for r in results if r["count"]]
     total = sum(r["count"] for r in results)
     span = max(r["last"] for r in active) - min(r["first"] for r in active) if active else float("inf")
-    return {"mode": mode, "processes": processes, "events": total, "seconds": round(span, 2),
-            "events_per_s": round(total / span) if span else None,
-            "peak_rss_mb_per_worker": max(r["rss_mb"] for r in results)}
+    return {
+        "mode": mode,
+        "processes": processes,
+        "events": total,
+        "seconds": round(span, 2),
+        "events_per_s": round(total / span) if span else None,
+        "peak_rss_mb_per_worker": max(r["rss_mb"] for r in results),
+    }
 
 
 def main() -> None:
@@ -178,6 +226,7 @@ def main() -> None:
     ap.add_argument("--modes", default="lean:1,lean:2,faust-batch:1,faust-event:1")
     args = ap.parse_args()
     from deploy.settings import get_settings
+
     settings = get_settings()
     if args.worker == "lean":
         return worker_lean(settings, args.topic, args.group)
@@ -185,6 +234,7 @@ def main() -> None:
         return worker_faust(settings, args.topic, args.group, per_event=args.worker == "faust-event")
 
     from deploy.stack import Stack
+
     Stack(settings).up(progress=False)
     t0 = time.time()
     topic = publish(settings, f"people_{uuid.uuid4().hex[:6]}", args.events)

@@ -1,4 +1,5 @@
 """`profiled(fn, out_file)`: run fn under cProfile and write its top functions to out_file."""
+
 from __future__ import annotations
 
 import cProfile

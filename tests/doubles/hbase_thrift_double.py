@@ -14,6 +14,7 @@ UNKNOWN_METHOD error instead of dropping the connection.
 
 Run standalone:  python tests/doubles/hbase_thrift_double.py --port 29090
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,10 @@ class HBaseDoubleHandler:
             raise AttributeError(name)
 
         def not_implemented(*_args):
-            raise TApplicationException(TApplicationException.UNKNOWN_METHOD,
-                                        f"{name} is not implemented by the HBase test double")
+            raise TApplicationException(
+                TApplicationException.UNKNOWN_METHOD, f"{name} is not implemented by the HBase test double"
+            )
+
         return not_implemented
 
     # -- helpers
@@ -113,7 +116,9 @@ class HBaseDoubleHandler:
         return hbase.TRowResult(
             row=row,
             columns={k: hbase.TCell(value=v, timestamp=ts) for k, (v, ts) in ordered},
-            sortedColumns=[hbase.TColumn(columnName=k, cell=hbase.TCell(value=v, timestamp=ts)) for k, (v, ts) in ordered],
+            sortedColumns=[
+                hbase.TColumn(columnName=k, cell=hbase.TCell(value=v, timestamp=ts)) for k, (v, ts) in ordered
+            ],
         )
 
     def _get_rows(self, table_name: bytes, rows: list[bytes], columns: list[bytes] | None):
@@ -194,8 +199,11 @@ class HBaseDoubleHandler:
     def getTableRegions(self, tableName):
         with self._lock:
             self._table(tableName)
-            return [hbase.TRegionInfo(startKey=b"", endKey=b"", id=1, name=tableName + b",,1",
-                                      version=1, serverName=b"double", port=0)]
+            return [
+                hbase.TRegionInfo(
+                    startKey=b"", endKey=b"", id=1, name=tableName + b",,1", version=1, serverName=b"double", port=0
+                )
+            ]
 
     # -- writes
 
@@ -317,8 +325,9 @@ class _ExclusiveServerSocket(TServerSocket):
         self.ready.set()  # bound and listening: clients may connect now
 
 
-def build_server(host: str = "127.0.0.1", port: int = 9090, transport: str = "buffered",
-                 protocol: str = "binary") -> TThreadedServer:
+def build_server(
+    host: str = "127.0.0.1", port: int = 9090, transport: str = "buffered", protocol: str = "binary"
+) -> TThreadedServer:
     """A thriftpy2 TThreadedServer serving a fresh in-memory double; call `.serve()` to run it.
 
     `server.trans.ready` is set once the port is bound, e.g. when serving from a thread.

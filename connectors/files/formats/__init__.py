@@ -5,9 +5,11 @@
 has `fields=None` and the reason in `error`, and reading goes on. A file-level problem (XML
 that is not well formed, a corrupt xlsx) raises `FileFormatError` after the rows before it.
 """
+
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,8 +36,11 @@ class FormatConfig(BaseModel):
     quotechar: str = '"'
     header: bool = Field(True, description="csv/xlsx: first row names the fields")
     skip_rows: int = Field(0, ge=0, description="rows to skip before the header (titles in spreadsheets)")
-    record_path: str | None = Field(None, description="xml: element path of one record, e.g. /root/items/item or "
-                                                      "ns:item; json: ijson prefix of the array items (default item)")
+    record_path: str | None = Field(
+        None,
+        description="xml: element path of one record, e.g. /root/items/item or "
+        "ns:item; json: ijson prefix of the array items (default item)",
+    )
     namespaces: dict[str, str] = Field(default_factory=dict, description="xml: prefix -> namespace URI")
     sheet: str | None = Field(None, description="xlsx: sheet name; default the first")
     fields: list[FixedField] = Field(default_factory=list, description="fixed: the field layout")
@@ -46,15 +51,20 @@ def read_records(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
     kind = fmt.kind
     if kind in ("csv", "tsv"):
         from connectors.files.formats.text import read_csv
+
         return read_csv(stream, fmt)
     if kind == "fixed":
         from connectors.files.formats.text import read_fixed
+
         return read_fixed(stream, fmt)
     if kind == "xml":
         from connectors.files.formats.xmldoc import read_xml
+
         return read_xml(stream, fmt)
     if kind == "xlsx":
         from connectors.files.formats.excel import read_xlsx
+
         return read_xlsx(stream, fmt)
     from connectors.files.formats.jsondoc import read_json, read_jsonl
+
     return read_jsonl(stream, fmt) if kind == "jsonl" else read_json(stream, fmt)

@@ -1,7 +1,9 @@
 """xlsx through openpyxl in read-only mode (rows stream from the zip; the sheet is never all in memory)."""
+
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from connectors.files.formats import FileFormatError, FormatConfig, Record
 
@@ -37,7 +39,7 @@ def read_xlsx(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
             row += 1
             if names is None:
                 names = [f"col{i + 1}" for i in range(len(values))]
-            extra = [v for v in values[len(names):] if v not in (None, "")]
+            extra = [v for v in values[len(names) :] if v not in (None, "")]
             if extra:
                 yield row, line, None, f"{len(extra)} value(s) beyond the {len(names)} named columns"
                 continue

@@ -1,9 +1,11 @@
 """JSON lines, and JSON arrays streamed with ijson (a 1 GB array is never loaded whole)."""
+
 from __future__ import annotations
 
 import io
 import json
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from connectors.files.encoding import detect
 from connectors.files.formats import FileFormatError, FormatConfig, Record

@@ -3,13 +3,15 @@
 Bytes that do not decode are kept as surrogate escapes and the row is rejected with the
 reason, so one bad byte costs one row, not the whole file and not silently.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import re
 import sys
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from connectors.files.encoding import detect
 from connectors.files.formats import FormatConfig, Record

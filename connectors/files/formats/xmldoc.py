@@ -4,10 +4,12 @@ Each record element becomes a flat dict: its attributes, then each child element
 the child's local name (repeated children are joined into a JSON list; nested children are
 flattened as `parent.child`). Processed elements are cleared and detached from the tree.
 """
+
 from __future__ import annotations
 
 import json
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -42,8 +44,7 @@ def _flatten(elem, out: dict, prefix: str = "") -> None:
         value = (child.text or "").strip()
         if name in out:  # repeated element: keep every value
             prev = out[name]
-            out[name] = json.dumps((json.loads(prev) if prev.startswith("[") else [prev]) + [value],
-                                   ensure_ascii=False)
+            out[name] = json.dumps((json.loads(prev) if prev.startswith("[") else [prev]) + [value], ensure_ascii=False)
         else:
             out[name] = value
 
