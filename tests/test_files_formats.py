@@ -84,6 +84,33 @@ def test_xml_that_breaks_midway_raises_after_the_good_records():
         next(it)
 
 
+@pytest.mark.parametrize("good", [1, 3_000, 40_000])  # break in the first buffer, near one, deep in the file
+def test_xml_delivers_every_record_before_a_break_then_its_line(good):
+    from connectors.files.formats import xmldoc
+
+    body = b"".join(b"<record><id>%d</id><name>\xe5\xbc\xa0</name></record>\n" % i for i in range(good))
+    data = b"<root>\n" + body + b"<record><id>bad</id></recor>\n<record><id>never</id></record></root>"
+    assert len(data) > xmldoc.CHUNK or good == 1
+    got, error = [], None
+    try:
+        for record in read_records(io.BytesIO(data), FormatConfig(kind="xml")):
+            got.append(record)
+    except FileFormatError as exc:
+        error = str(exc)
+    assert [r[2]["id"] for r in got] == [str(i) for i in range(good)]
+    assert got[-1][2]["name"] == "张" and got[-1][1] == good + 1  # line of the last good record
+    assert error is not None and f"at line {good + 2}" in error and "not well formed" in error
+
+
+def test_xml_truncated_file_keeps_its_records_and_says_where_it_ended():
+    data = b"<root>" + b"<record><id>1</id></record>" * 5 + b"<record><id>6</id>"
+    got = []
+    with pytest.raises(FileFormatError, match="not well formed at line 1"):
+        for record in read_records(io.BytesIO(data), FormatConfig(kind="xml")):
+            got.append(record[2]["id"])
+    assert got == ["1"] * 5
+
+
 def test_xml_streaming_keeps_memory_flat():
     def doc(n):
         yield b"<root>"

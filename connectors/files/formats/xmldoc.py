@@ -1,4 +1,9 @@
-"""XML records by element path, streamed with lxml iterparse: memory stays flat for any file size.
+"""XML records by element path, streamed with lxml's pull parser: memory stays flat for any file size.
+
+The file is fed to the parser in bounded chunks and the finished records are taken after every
+chunk, also when the chunk ends in a syntax error: every complete record before a break is
+delivered, then the break is reported with its line, whatever lxml buffers internally (lxml 6.2's
+iterparse dropped the records read in the same buffer as the error).
 
 Each record element becomes a flat dict: its attributes, then each child element's text under
 the child's local name (repeated children are joined into a JSON list; nested children are
@@ -49,15 +54,27 @@ def _flatten(elem, out: dict, prefix: str = "") -> None:
             out[name] = value
 
 
+CHUNK = 64 * 1024  # bytes fed to the parser at a time: bounds memory, not correctness
+
+
 def read_xml(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
     path = fmt.record_path or "record"
     steps = [_qname(s, fmt.namespaces) for s in path.strip("/").split("/") if s]
     tag, parents = steps[-1], steps[:-1]
     anchored = path.startswith("/")
     kwargs = {"encoding": fmt.encoding} if fmt.encoding.lower() != "auto" else {}
-    events = etree.iterparse(stream, events=("end",), tag=tag, huge_tree=True, recover=False, **kwargs)
+    parser = etree.XMLPullParser(events=("end",), tag=tag, huge_tree=True, recover=False, **kwargs)
     row = 0
-    try:
+    while True:
+        chunk = stream.read(CHUNK)
+        error = None
+        try:
+            parser.feed(chunk) if chunk else parser.close()
+        except etree.XMLSyntaxError as exc:
+            error = exc
+        # What the parser finished before any error. A close() that fails reports the elements it
+        # closed itself (a truncated file's open record): those are not records, so they are dropped.
+        events = parser.read_events() if chunk or error is None else ()
         for _, elem in events:
             if parents and not _matches(elem, parents, anchored):
                 continue
@@ -65,13 +82,19 @@ def read_xml(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
             fields: dict = {}
             _flatten(elem, fields)
             yield row, elem.sourceline or 0, fields, None
-            # Why: iterparse keeps the whole tree; clearing and dropping finished siblings keeps it flat.
-            elem.clear()
-            parent = elem.getparent()
-            while elem.getprevious() is not None and parent is not None:
-                del parent[0]
-    except etree.XMLSyntaxError as exc:
-        raise FileFormatError(f"XML is not well formed at line {exc.lineno}: {exc.msg}") from None
+            _release(elem)
+        if error is not None:
+            raise FileFormatError(f"XML is not well formed at line {error.lineno}: {error.msg}") from None
+        if not chunk:
+            return
+
+
+def _release(elem) -> None:
+    """Why: the parser keeps the whole tree; clearing and dropping finished siblings keeps it flat."""
+    elem.clear()
+    parent = elem.getparent()
+    while elem.getprevious() is not None and parent is not None:
+        del parent[0]
 
 
 def _matches(elem, parents: list[str], anchored: bool) -> bool:
