@@ -1,29 +1,58 @@
 # Two commands for a fresh machine (see README.md): `make demo` and `make test`.
+# Installs are locked: uv.lock (every package, test extras included, with hashes) is what runs;
+# pyproject.toml keeps the ranges the code supports. `make lock` regenerates the lock after a
+# change to pyproject.toml; `make upgrade-check` tries the newest allowed versions in a scratch
+# environment and reports what broke.
 PYTHON ?= python3
 VENV   ?= .venv
+TOOLS  ?= .tools
 PY     := $(VENV)/bin/python
-PIP    := $(VENV)/bin/pip
+UV     := $(TOOLS)/bin/uv
+# uv: the venv it fills, the Python it uses, and no Python downloads of its own.
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: venv install install-test demo test stack-up stack-down clean
+.PHONY: tools install install-test demo test lint lock upgrade-check wheel stack-up stack-down clean
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+# uv itself, pinned by hash, in its own small venv (the project's venv is synced exactly to the lock).
+$(UV): requirements/uv.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --require-hashes --no-deps -r requirements/uv.txt
+	@touch $(UV)
 
-venv: $(PY)
+tools: $(UV)
 
-install: venv
-	$(PIP) install --quiet -e .
+# --frozen: install exactly what uv.lock says; nothing is resolved.
+install: $(UV)
+	$(UV) sync --frozen --extra stack
 
-install-test: venv
-	$(PIP) install --quiet -e '.[test]'
+install-test: $(UV)
+	$(UV) sync --frozen --extra test
+	@$(UV) sync --frozen --extra test --check --quiet && echo "environment = uv.lock (installed --frozen: nothing resolved; lxml $$($(PY) -c 'import lxml.etree as e; print(".".join(map(str, e.LXML_VERSION[:3])))'))"
 
 demo: install
 	$(VENV)/bin/huiliu demo
 
-test: install-test
-	$(PY) -m tests.db_setup   # wal_level=logical, MariaDB binlog ROW: restarts a server only if needed
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(VENV)/bin/huiliu servers prepare   # wal_level=logical, MariaDB binlog ROW: restarts a server only if needed
 	$(PY) -m pytest -q -ra --durations=20 --basetemp=$(CURDIR)/.pytest-tmp  # own temp root: other pytest sessions on the machine rotate the shared one
+
+lock: $(UV)
+	$(UV) lock
+	$(UV) pip compile requirements/uv.in --generate-hashes --universal --no-header -q -o requirements/uv.txt
+	$(UV) pip compile deploy/flink/requirements.in --generate-hashes --python-version 3.11 --no-header -q -o deploy/flink/requirements.lock
+	$(UV) pip compile deploy/flink/jars.in --no-deps --generate-hashes --python-version 3.11 --no-header -q -o deploy/flink/jars.lock
+
+upgrade-check: $(UV)
+	$(PYTHON) deploy/upgrade_check.py --uv $(UV) -- $(PYTEST_ARGS)
+
+wheel: $(UV)
+	$(UV) build --wheel --out-dir dist
 
 stack-up: install
 	$(VENV)/bin/huiliu stack up
@@ -32,4 +61,4 @@ stack-down: install
 	$(VENV)/bin/huiliu stack down
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(TOOLS) *.egg-info .pytest_cache dist build

@@ -18,10 +18,13 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel
+
+from deploy.version import huiliu_version
+from schemas.optional import MissingExtra
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class Plugin:
     factory: Callable[[BaseModel, TaskContext], Any]
     dialects: tuple[str, ...] | None = None  # SQLAlchemy backend names a mode supports; None = any
     description: str = ""
-    version: str = "0.1.0"
+    version: str = field(default_factory=huiliu_version)
 
     def build(self, config: BaseModel, ctx: TaskContext):
         return self.factory(config, ctx)
@@ -185,6 +188,9 @@ def _resolve_path(path: str):
 def _resolve(name: str, entry: Lazy) -> Plugin | None:
     try:
         target = _resolve_path(entry.target)
+    except MissingExtra as exc:  # e.g. "happybase is not installed; install it with: pip install 'huiliu[hbase]'"
+        _unavailable[name] = str(exc)
+        return None
     except ModuleNotFoundError as exc:
         _unavailable[name] = f"module {exc.name} is not installed or not written yet"
         return None

@@ -18,6 +18,22 @@ pipeline_app = typer.Typer(help="Run the stages of a pipeline document.", no_arg
 app.add_typer(pipeline_app, name="pipeline")
 console = Console()
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from deploy.version import huiliu_version
+
+        console.print(f"huiliu {huiliu_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="print the version"),
+) -> None:
+    """Huiliu (汇流): streaming data integration and governance."""
+
+
 try:  # the stack commands live beside the stack code
     from deploy.stack_cli import stack_app
 
@@ -134,6 +150,19 @@ def registry(port: int = typer.Option(None, help="default: the port of HUILIU_SC
         ],
         check=True,
     )
+
+
+servers_app = typer.Typer(help="Prepare the database servers Huiliu captures from.", no_args_is_help=True)
+app.add_typer(servers_app, name="servers")
+
+
+@servers_app.command("prepare")
+def servers_prepare() -> None:
+    """PostgreSQL wal_level=logical and MariaDB ROW binlog for log-based CDC (restarts only if needed)."""
+    from deploy.servers import prepare
+
+    for server, restarted in prepare().items():
+        console.print(f"{server}: {'configured and restarted' if restarted else 'ready'}")
 
 
 @app.command("demo")

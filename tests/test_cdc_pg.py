@@ -23,9 +23,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from connectors.relational.pg_logical import PgLogicalConfig, PgLogicalTask
 from connectors.runtime import SourceRuntime
+from deploy.servers import PG_ADMIN, PG_CLUSTER, ensure_pg_logical
 from schemas.serde import WireCodec
 from tests.conftest import PG_TEST_DB as TEST_DB  # noqa: E402 - the session's own database
-from tests.db_setup import PG_ADMIN, PG_CLUSTER, ensure_pg_logical
 
 RESTART_DB = os.environ.get("HUILIU_TEST_RESTART_DB", "1") != "0"
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
+from schemas.optional import optional_import
 
 
 class HBaseScanConfig(BaseModel):
@@ -53,7 +54,7 @@ class HBaseScanTask(SourceTask):
         self.conn = None
 
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
-        import happybase
+        happybase = optional_import("happybase", extra="hbase")
 
         self.offset = dict(offsets.get(self.captured.partition) or {})
         self.conn = happybase.Connection(self.config.host, self.config.port)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.optional import optional_import
+
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
@@ -57,7 +59,7 @@ def _files(client, root: str, pattern: str, recursive: bool):
 
 
 def copy_tree(config: HdfsCopyConfig) -> CopyReport:
-    from hdfs import InsecureClient
+    InsecureClient = optional_import("hdfs", extra="hdfs").InsecureClient
 
     src = InsecureClient(config.source_url, user=config.user)
     dst = InsecureClient(config.target_url, user=config.user) if config.target_url else src

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
+from schemas.optional import optional_import
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -66,7 +67,7 @@ class HiveSourceTask(SourceTask):
             return
         connect = self._connect
         if connect is None:
-            from pyhive import hive  # optional: pip install 'pyhive[hive]'
+            hive = optional_import("pyhive.hive", extra="hive")
 
             connect = hive.connect
         self.conn = connect(

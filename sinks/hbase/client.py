@@ -7,13 +7,14 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-import happybase
-from thriftpy2.thrift import TException
-
+from schemas.optional import optional_import
 from sinks.base import FatalSinkError, SinkError
 
 from .buffer import FamilyState
 from .settings import HBaseSinkSettings
+
+happybase = optional_import("happybase", extra="hbase")
+TException = optional_import("thriftpy2.thrift", extra="hbase").TException  # happybase's Thrift
 
 log = logging.getLogger(__name__)
 

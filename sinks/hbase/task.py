@@ -6,14 +6,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import happybase
-
+from schemas.optional import optional_import
 from sinks.base import SinkRecord, SinkTask
 
 from .buffer import ChangeBuffer
 from .client import HBaseClient, open_connection
 from .mapping import to_change
 from .settings import HBaseSinkSettings
+
+happybase = optional_import("happybase", extra="hbase")
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,12 @@ import functools
 import posixpath
 
 import requests
-from hdfs import HdfsError, InsecureClient
 
+from schemas.optional import optional_import
 from sinks.base import SinkError
+
+_hdfs = optional_import("hdfs", extra="hdfs")
+HdfsError, InsecureClient = _hdfs.HdfsError, _hdfs.InsecureClient
 
 SEP = "+"  # never valid in a Kafka topic name, so names parse back unambiguously
 INPROGRESS = ".inprogress"

@@ -6,7 +6,7 @@ broker. Latency of a change = time its batch was acknowledged - its commit times
 Target (NFR-01, AGG-02): >= 20k changes/s sustained, p99 latency < 1 s.
 
 Run: .venv/bin/python tests/benchmarks/bench_cdc.py [--rate 25000 --seconds 15 --port-base 42500]
-Needs wal_level=logical (tests/db_setup.py) and starts its own broker + registry on --port-base.
+Needs wal_level=logical (`huiliu servers prepare`, deploy/servers.py) and starts its own broker + registry on --port-base.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from connectors.relational.pg_logical import PgLogicalConfig, PgLogicalTask  # noqa: E402
 from connectors.runtime import SourceRuntime  # noqa: E402
+from deploy.servers import PG_ADMIN, ensure_pg_logical  # noqa: E402
 from deploy.settings import Settings  # noqa: E402
 from deploy.stack import Stack  # noqa: E402
 from schemas.serde import WireCodec  # noqa: E402
-from tests.db_setup import PG_ADMIN, ensure_pg_logical  # noqa: E402
 
 DB = "huiliu_bench_cdc"
 PG = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB

@@ -1,6 +1,9 @@
-"""Prepare the machine's PostgreSQL and MariaDB for log-based CDC (AGG-02); idempotent, CI calls it too.
+"""Prepare PostgreSQL and MariaDB servers for log-based CDC (AGG-02); idempotent, `make test` calls it too.
 
-    .venv/bin/python -m tests.db_setup          # or: ensure_pg_logical(); ensure_mariadb_binlog()
+    huiliu servers prepare          # or: ensure_pg_logical(); ensure_mariadb_binlog()
+
+Needs the database superuser (and, for a restart, the machine's service tools: pg_ctlcluster,
+start-stop-daemon); a DBA may instead set the values below by hand.
 
 PostgreSQL: `wal_level=logical` (ALTER SYSTEM) and enough slots/senders; restarted with
 pg_ctlcluster only when `SHOW wal_level` is not yet logical. The built-in `pgoutput` plugin is
@@ -21,13 +24,20 @@ from pathlib import Path
 import psycopg
 import pymysql
 
-PG_ADMIN = os.environ.get("HUILIU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "HUILIU_PG_ADMIN", os.environ.get("HUILIU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+)
 PG_CLUSTER = os.environ.get("HUILIU_PG_CLUSTER", "15 main").split()  # version and name for pg_ctlcluster
-MYSQL = dict(host=os.environ.get("HUILIU_TEST_MYSQL_HOST", "127.0.0.1"), port=3306, user="root", password="")
+MYSQL = dict(
+    host=os.environ.get("HUILIU_MYSQL_HOST", os.environ.get("HUILIU_TEST_MYSQL_HOST", "127.0.0.1")),
+    port=int(os.environ.get("HUILIU_MYSQL_PORT", "3306")),
+    user=os.environ.get("HUILIU_MYSQL_ADMIN_USER", "root"),
+    password=os.environ.get("HUILIU_MYSQL_ADMIN_PASSWORD", ""),
+)
 MARIADB_CONF_DIR = Path("/etc/mysql/mariadb.conf.d")
 MARIADB_CONF = MARIADB_CONF_DIR / "99-huiliu.cnf"
 MY_CNF = Path("/etc/mysql/my.cnf")
-MARIADB_SETTINGS = """# written by tests/db_setup.py: binlog for log-based CDC (huiliu AGG-02)
+MARIADB_SETTINGS = """# written by `huiliu servers prepare`: binlog for log-based CDC (huiliu AGG-02)
 [mysqld]
 server_id = 1
 log_bin = mysql-bin
@@ -146,6 +156,6 @@ def ensure_mariadb_binlog(timeout: float = 120.0) -> bool:
     return True
 
 
-if __name__ == "__main__":
-    print("postgresql restarted:", ensure_pg_logical())
-    print("mariadb restarted:", ensure_mariadb_binlog())
+def prepare() -> dict[str, bool]:
+    """Both servers; returns which of them had to restart."""
+    return {"postgresql": ensure_pg_logical(), "mariadb": ensure_mariadb_binlog()}
