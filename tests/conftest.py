@@ -24,6 +24,17 @@ PG_TEST_DB = f"huiliu_test_{PORT_BASE}"
 
 PG_CONTROL_DB = f"huiliu_control_{PORT_BASE}"
 
+# A test that needs one of these talks to live servers: it is marked `integration`, so
+# `pytest -m "not integration"` is the fast loop of pure logic. Modules that start servers of
+# their own without these fixtures mark themselves (`pytestmark = pytest.mark.integration`).
+SERVICE_FIXTURES = {"stack_settings", "pg_url", "mysql_url"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory) -> Settings:

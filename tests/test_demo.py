@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import PORT_BASE
 
+pytestmark = pytest.mark.integration  # starts a stack of its own
+
 BASE = PORT_BASE + 500  # a block of its own: the demo starts (and stops) its own stack
 
 

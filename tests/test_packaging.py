@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import PORT_BASE
 
+pytestmark = pytest.mark.integration  # builds and installs a wheel, starts a stack
+
 REPO = Path(__file__).resolve().parents[1]
 UV = shutil.which("uv", path=str(REPO / ".tools" / "bin")) or shutil.which("uv")
 BASE = PORT_BASE + 600  # the demo and stack below run on a port block of their own

@@ -21,6 +21,8 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+pytestmark = pytest.mark.integration  # starts registry servers
+
 REPO = Path(__file__).resolve().parents[1]
 PORTS = range(28081, 28090)
 VND = "application/vnd.schemaregistry.v1+json"

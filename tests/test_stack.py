@@ -18,6 +18,8 @@ import pytest
 from deploy.settings import Settings
 from deploy.stack import Stack, StackError
 
+pytestmark = pytest.mark.integration  # starts the stack's servers
+
 BROKER = "127.0.0.1:29092"
 REGISTRY = "http://127.0.0.1:29081"
 CLICKHOUSE = "clickhouse://default:@127.0.0.1:29000/default"

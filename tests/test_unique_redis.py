@@ -15,6 +15,8 @@ import redis
 
 from quality_stream import RedisStore, RuleSet, TTLStore
 
+pytestmark = pytest.mark.integration  # the machine's Redis
+
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
