@@ -1,1 +1,1 @@
-"""The thin FastAPI service: health, pipeline statistics (and later connectors, data services)."""
+"""The thin FastAPI service: routes, authentication, permissions and audit over the domain modules (see README.md)."""

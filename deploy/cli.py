@@ -117,7 +117,7 @@ def api(
     host: str = typer.Option(None, help="default: HUILIU_API_HOST"),
     port: int = typer.Option(None, help="default: HUILIU_API_PORT"),
 ) -> None:
-    """Serve the HTTP API (health, pipeline statistics)."""
+    """Serve the HTTP API (pipelines, connectors, jobs, schedules, alerts, users, audit, health, metrics)."""
     import uvicorn
 
     from api.app import create_app
