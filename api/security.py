@@ -16,6 +16,7 @@ from api.auth import is_operator_key, presented_credential, unauthorized
 from api.identity import tokens
 from api.identity.permissions import grants as _grants
 from api.identity.store import store_for
+from deploy.logs import set_request_tenant
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,14 @@ class Principal:
         return not scoped or any(fnmatch.fnmatchcase(name, pattern) for pattern in scoped)
 
 
-def _user_principal(store, username: str) -> Principal | None:
-    user = store.user(username)
-    if user is None or user["disabled"]:
-        return None
-    perms, grants = store.resolve(user["roles"], user["groups"])
+def _user_principal(store, claims: dict) -> Principal | None:
+    user = store.user(claims["sub"])
+    if user is None or user["disabled"] or not store.token_claims_match(user, claims.get("uid"), claims.get("gen")):
+        return None  # deleted (or recreated), disabled, or changed since the token was issued
+    username = user["username"]
+    perms, grants = store.resolve(
+        user["roles"], user["groups"], tenant=user["tenant"], any_tenant=bool(user["superuser"])
+    )
     return Principal(
         name=username,
         tenant=user["tenant"],
@@ -79,7 +83,7 @@ def current_principal(request: Request, given: str = Depends(presented_credentia
         store = store_for(settings.resolved_control_db_url)
         key = store.check_api_key(given)
         if key is not None:
-            perms, grants = store.resolve(key["roles"])
+            perms, grants = store.resolve(key["roles"], tenant=key["tenant"])
             principal = Principal(
                 name=f"apikey:{key['name']}",
                 tenant=key["tenant"],
@@ -88,11 +92,12 @@ def current_principal(request: Request, given: str = Depends(presented_credentia
                 grants=frozenset(grants),
             )
         else:
-            username = tokens.subject(request.app.state.jwt_key, given)
-            principal = _user_principal(store, username) if username else None
+            claims = tokens.claims_of(request.app.state.jwt_key, given)
+            principal = _user_principal(store, claims) if claims else None
     if principal is None:
         raise unauthorized()
     request.state.principal = principal  # read by the audit middleware
+    set_request_tenant(None if principal.all_tenants else principal.tenant)  # log lines: GET /logs scope
     return principal
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, create_engine, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, create_engine, event, inspect, select, text
+from sqlalchemy.engine import Engine, make_url
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -50,8 +52,54 @@ def _sqlite_pragmas(conn, _record) -> None:
     conn.execute("PRAGMA busy_timeout=10000")  # several processes share the file: wait for a turn
 
 
+def private_sqlite_file(url: str) -> Path | None:
+    """The control DB holds password hashes, key hashes and sealed secrets: its file is created
+    0600 before SQLite opens it (SQLite gives the -wal and -shm files the database file's mode),
+    and an existing file readable by others is tightened, with its -wal/-shm."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    path = Path(u.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except FileNotFoundError:
+            pass
+        except PermissionError:  # not ours to change: say so, do not stop the service
+            log.warning("control DB file %s is readable by others and cannot be changed", p)
+    return path
+
+
+def add_missing_columns(engine: Engine, meta: MetaData) -> None:
+    """The control DB has no migration tool yet: columns added to a table definition after the
+    table was created are added here (nullable or with a server default, as ALTER TABLE needs)."""
+    existing = inspect(engine)
+    for table in meta.sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.type.compile(engine.dialect)}'
+            if column.server_default is not None:
+                ddl += f" DEFAULT {column.server_default.arg.text}"
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(ddl))
+            except Exception:  # another process added it at the same moment
+                log.info("column %s.%s not added (added concurrently?)", table.name, column.name, exc_info=True)
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
+    private_sqlite_file(url)
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)

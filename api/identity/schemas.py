@@ -41,7 +41,7 @@ class UserPatch(_In):
     tenants: list[TenantGrant] | None = None
     grants: list[Grant] | None = None
     disabled: bool | None = None
-    unlock: bool = Field(False, description="clear a lock-out after failed logins")
+    unlock: bool = Field(False, description="clear the sign-in back-off of every source for this user")
 
 
 class UserOut(BaseModel):
@@ -54,7 +54,6 @@ class UserOut(BaseModel):
     groups: list[str]
     tenants: list[str]
     grants: list[str]
-    locked_until: str | None
     created_at: str
 
 
@@ -80,6 +79,9 @@ class GroupOut(BaseModel):
 
 class RoleIn(_In):
     name: Name
+    tenant: Tenant | None = Field(
+        None, description="default: the caller's tenant; only a superuser creates global roles (no tenant)"
+    )
     description: str = Field("", max_length=2000)
     permissions: list[Permission] = []
     grants: list[Grant] = []
@@ -93,6 +95,7 @@ class RolePatch(_In):
 
 class RoleOut(BaseModel):
     name: str
+    tenant: str | None = Field(description="owner tenant; null = global")
     description: str
     permissions: list[str]
     grants: list[str]
@@ -103,6 +106,12 @@ class ApiKeyIn(_In):
     name: Name
     tenant: Tenant | None = None
     roles: list[Name] = []
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="default: no expiry")
+    owner: Name | None = Field(None, description="user answerable for the key; default: the creator")
+
+
+class ApiKeyPatch(_In):
+    owner: Name = Field(description="reassign the key to this user (keys die with their owner otherwise)")
 
 
 class ApiKeyOut(BaseModel):
@@ -111,7 +120,9 @@ class ApiKeyOut(BaseModel):
     tenant: str | None
     roles: list[str]
     created_by: str
+    owner: str | None
     created_at: str
+    expires_at: str | None
     revoked_at: str | None
 
 

@@ -1,4 +1,9 @@
-"""JWT access tokens for people: HS256, short expiry, signing key kept 0600 in the state dir."""
+"""JWT access tokens for people: HS256, short expiry, signing key kept 0600 in the state dir.
+
+A token names its user (`sub`), the account (`uid`, random per created account) and the account's
+`gen`eration at issue; the API refuses it once either no longer matches the user row, so a
+password change or reset, disabling, a change of roles/groups/tenants/grants, or deleting the user
+(even if the name is created again) ends every token issued before."""
 
 from __future__ import annotations
 
@@ -29,10 +34,12 @@ def signing_key(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def issue(key: str, username: str, tenant: str | None) -> tuple[str, int]:
+def issue(key: str, username: str, tenant: str | None, user_id: str, generation: int) -> tuple[str, int]:
     issued = now()
     claims = {
         "sub": username,
+        "uid": user_id,
+        "gen": generation,
         "tenant": tenant,
         "typ": "access",
         "jti": uuid.uuid4().hex,
@@ -42,10 +49,16 @@ def issue(key: str, username: str, tenant: str | None) -> tuple[str, int]:
     return jwt.encode(claims, key, algorithm=ALGORITHM), int(EXPIRES.total_seconds())
 
 
-def subject(key: str, token: str) -> str | None:
-    """The username of a valid, unexpired access token, else None (reason never disclosed)."""
+def claims_of(key: str, token: str) -> dict | None:
+    """The claims of a valid, unexpired access token, else None (reason never disclosed)."""
     try:
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "uid", "gen"]})
     except jwt.PyJWTError:
         return None
-    return claims.get("sub") if claims.get("typ") == "access" else None
+    return claims if claims.get("typ") == "access" else None
+
+
+def subject(key: str, token: str) -> str | None:
+    """The username of a valid, unexpired access token, else None."""
+    claims = claims_of(key, token)
+    return claims.get("sub") if claims else None

@@ -30,29 +30,40 @@ class Me(BaseModel):
     grants: list[str]
 
 
+BAD_CREDENTIALS = "wrong username or password"
+
+
 @router.post(
     "/auth/token",
     response_model=Token,
     summary="Exchange username and password for an access token",
     responses={
-        401: {"description": "wrong username or password"},
-        423: {"description": "account locked after repeated failures"},
+        401: {"description": "wrong username or password (also: unknown or disabled user)"},
+        429: {"description": "too many failed sign-ins from this address for this name; see Retry-After"},
     },
 )
 async def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> Token:
+    """Failed sign-ins are counted per (source address, typed name), known or not: after 5 the
+    source waits 2 s, then 4 s, 8 s... (at most 15 minutes) before it may try that name again
+    (429 with Retry-After). The account itself is never locked, so nobody can lock its owner out,
+    and nothing here tells whether a name exists."""
     request.state.audit_actor = form.username[:200]
     request.state.audit_action = "auth.login"
     store = store_for(request.app.state.settings.resolved_control_db_url)
+    source = request.client.host if request.client else "unknown"
+    wait = await run_in_threadpool(store.throttled_for, source, form.username)
+    if wait:
+        raise HTTPException(429, "too many failed sign-ins; try again later", headers={"Retry-After": str(wait)})
     result, user = await run_in_threadpool(store.check_login, form.username, form.password)
     if user is not None:
         request.state.audit_tenant = user["tenant"]
-    if result == "locked":
-        raise HTTPException(
-            423, "account locked after repeated failed logins; try again later or ask an administrator to unlock it"
-        )
     if result != "ok":  # unknown user, wrong password and disabled look the same from outside
-        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
-    access, expires_in = tokens.issue(request.app.state.jwt_key, user["username"], user["tenant"])
+        await run_in_threadpool(store.note_failure, source, form.username)
+        raise HTTPException(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
+    await run_in_threadpool(store.clear_throttle, form.username, source)
+    access, expires_in = tokens.issue(
+        request.app.state.jwt_key, user["username"], user["tenant"], user["user_id"], user["generation"]
+    )
     return Token(access_token=access, expires_in=expires_in)
 
 

@@ -1,17 +1,30 @@
 """Users, groups, roles and API keys. Every route needs users:manage; tenant admins see and
-change only their tenant, and can never hand out more than they hold (api.identity.policy)."""
+change only their tenant, can never hand out more than they hold, and cannot act on an account
+(or its keys) holding more than they do (api.identity.policy). Roles belong to the tenant that
+created them; global roles (built-in, or created by a superuser without a tenant) are changed by
+superusers only. Names of other tenants' objects answer like unknown names."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from api.audit import audit_as
+from api.audit.affected import note_affected_tenant
 from api.identity import passwords
-from api.identity.policy import check_grantable, covers, home_tenant, visible
+from api.identity.policy import (
+    check_grantable,
+    check_key_target,
+    check_target,
+    covers,
+    home_tenant,
+    role_visible,
+    visible,
+)
 from api.identity.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
+    ApiKeyPatch,
     GroupIn,
     GroupOut,
     GroupPatch,
@@ -33,9 +46,9 @@ def _store(request: Request) -> IdentityStore:
     return store_for(request.app.state.settings.resolved_control_db_url)
 
 
-def _strong(secret) -> str:
+def _strong(secret, username: str) -> str:
     password = secret.get_secret_value()
-    reason = passwords.check_strength(password)
+    reason = passwords.check_strength(password, username)
     if reason:
         raise HTTPException(422, reason)
     return password
@@ -44,6 +57,13 @@ def _strong(secret) -> str:
 def _found(row: dict | None, what: str, name: str) -> dict:
     if row is None:
         raise HTTPException(404, f"no {what} {name!r}")
+    return row
+
+
+def _looked_up(request: Request, row: dict | None) -> dict | None:
+    """Note the owner tenant of what the caller looked at (found or not), for its audit entry."""
+    if row is not None:
+        note_affected_tenant(request, row.get("tenant"))
     return row
 
 
@@ -58,48 +78,56 @@ def create_user(body: UserIn, request: Request, principal: Principal = Depends(m
     audit_as(request, "user.create", username=body.username)
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)
-    check_grantable(principal, store, body.roles, body.groups, body.tenants, body.superuser)
+    check_grantable(principal, store, body.roles, body.groups, body.tenants, body.superuser, holder_tenant=tenant)
+    password = _strong(body.password, body.username)
     try:
         return store.create_user(
-            body.username,
-            _strong(body.password),
-            tenant=tenant,
-            **body.model_dump(exclude={"username", "password", "tenant"}),
+            body.username, password, tenant=tenant, **body.model_dump(exclude={"username", "password", "tenant"})
         )
     except Conflict:
-        raise HTTPException(409, f"user {body.username!r} already exists")
+        # User names are global (sign-in takes only the name); the answer is the same whoever holds it.
+        raise HTTPException(409, f"user name {body.username!r} is not available")
+
+
+def _user(request: Request, principal: Principal, store: IdentityStore, username: str) -> dict:
+    return _found(visible(principal, _looked_up(request, store.user(username))), "user", username)
 
 
 @router.get("/users/{username}", response_model=UserOut)
 def get_user(username: str, request: Request, principal: Principal = Depends(manager)) -> dict:
-    return _found(visible(principal, _store(request).user(username)), "user", username)
+    return _user(request, principal, _store(request), username)
 
 
 @router.patch("/users/{username}", response_model=UserOut)
 def update_user(username: str, body: UserPatch, request: Request, principal: Principal = Depends(manager)) -> dict:
-    store = _store(request)
-    user = _found(visible(principal, store.user(username)), "user", username)
-    changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"password", "unlock"})
     audit_as(request, "user.update", username=username, fields=sorted(body.model_fields_set))
-    check_grantable(principal, store, changes.get("roles", []), changes.get("groups", []), changes.get("tenants", []))
-    if user["superuser"] and not principal.superuser:
-        raise HTTPException(403, "only a superuser can change a superuser")
-    if body.unlock:
-        changes.update(failed_logins=0, locked_until=None)
-    password = _strong(body.password) if body.password is not None else None
-    if password is not None:  # a new password also clears a lock-out
-        changes.update(failed_logins=0, locked_until=None)
-    return store.update_user(username, password=password, **changes)
+    store = _store(request)
+    user = _user(request, principal, store, username)
+    check_target(principal, store, user)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"password", "unlock"})
+    check_grantable(
+        principal,
+        store,
+        changes.get("roles", []),
+        changes.get("groups", []),
+        changes.get("tenants", []),
+        holder_tenant=user["tenant"],
+    )
+    password = _strong(body.password, username) if body.password is not None else None
+    updated = store.update_user(username, password=password, **changes)
+    if body.unlock or password is not None:  # a new password also ends the sign-in back-off
+        store.clear_throttle(username)
+    return updated
 
 
-@router.delete("/users/{username}", status_code=204)
+@router.delete("/users/{username}", status_code=204, summary="Delete a user; their API keys are revoked")
 def delete_user(username: str, request: Request, principal: Principal = Depends(manager)) -> Response:
     audit_as(request, "user.delete", username=username)
     store = _store(request)
-    user = _found(visible(principal, store.user(username)), "user", username)
-    if user["superuser"] and not principal.superuser:
-        raise HTTPException(403, "only a superuser can delete a superuser")
+    user = _user(request, principal, store, username)
+    check_target(principal, store, user, "delete")
     store.delete_user(username)
+    store.clear_throttle(username)
     return Response(status_code=204)
 
 
@@ -119,26 +147,37 @@ def create_group(body: GroupIn, request: Request, principal: Principal = Depends
     audit_as(request, "group.create", group=body.name)
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)
-    check_grantable(principal, store, body.roles)
+    check_grantable(principal, store, body.roles, holder_tenant=tenant)
     try:
         return _group_out(store, store.create_group(**{**body.model_dump(), "tenant": tenant}))
     except Conflict:
-        raise HTTPException(409, f"group {body.name!r} already exists")
+        raise HTTPException(409, f"group name {body.name!r} is not available")
+
+
+def _group(request: Request, principal: Principal, store: IdentityStore, name: str) -> dict:
+    return _found(visible(principal, _looked_up(request, store.group(name))), "group", name)
+
+
+def _check_group_target(principal: Principal, store: IdentityStore, group: dict, action: str) -> None:
+    perms, _ = store.resolve(group["roles"], tenant=group["tenant"])
+    if not covers(principal, perms):
+        raise HTTPException(403, f"cannot {action} group {group['name']!r}: it holds permissions you do not hold")
 
 
 @router.get("/groups/{name}", response_model=GroupOut)
 def get_group(name: str, request: Request, principal: Principal = Depends(manager)) -> dict:
     store = _store(request)
-    return _group_out(store, _found(visible(principal, store.group(name)), "group", name))
+    return _group_out(store, _group(request, principal, store, name))
 
 
 @router.patch("/groups/{name}", response_model=GroupOut)
 def update_group(name: str, body: GroupPatch, request: Request, principal: Principal = Depends(manager)) -> dict:
     audit_as(request, "group.update", group=name, fields=sorted(body.model_fields_set))
     store = _store(request)
-    _found(visible(principal, store.group(name)), "group", name)
+    group = _group(request, principal, store, name)
+    _check_group_target(principal, store, group, "change")
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    check_grantable(principal, store, changes.get("roles", []))
+    check_grantable(principal, store, changes.get("roles", []), holder_tenant=group["tenant"])
     return _group_out(store, store.update_group(name, **changes))
 
 
@@ -146,37 +185,47 @@ def update_group(name: str, body: GroupPatch, request: Request, principal: Princ
 def delete_group(name: str, request: Request, principal: Principal = Depends(manager)) -> Response:
     audit_as(request, "group.delete", group=name)
     store = _store(request)
-    _found(visible(principal, store.group(name)), "group", name)
+    group = _group(request, principal, store, name)
+    _check_group_target(principal, store, group, "delete")
     store.delete_group(name)
     return Response(status_code=204)
 
 
-# roles (global: a role is a set of permissions; tenant scope comes from the holder) ----------
+# roles: a tenant's own (visible and usable only there), or global (superusers change them) ----
 @router.get("/roles", response_model=list[RoleOut])
 def list_roles(request: Request, principal: Principal = Depends(manager)) -> list[dict]:
-    return _store(request).roles()
+    return [r for r in _store(request).roles() if role_visible(principal, r)]
 
 
 @router.post("/roles", response_model=RoleOut, status_code=201)
 def create_role(body: RoleIn, request: Request, principal: Principal = Depends(manager)) -> dict:
     audit_as(request, "role.create", role=body.name)
+    tenant = home_tenant(principal, body.tenant)
     if not covers(principal, set(body.permissions)):
         raise HTTPException(403, "cannot grant permissions you do not hold")
     try:
-        return _store(request).create_role(**body.model_dump())
+        return _store(request).create_role(**{**body.model_dump(), "tenant": tenant})
     except Conflict:
-        raise HTTPException(409, f"role {body.name!r} already exists")
+        # Role names are unique across tenants; the answer never says whose the name is.
+        raise HTTPException(409, f"role name {body.name!r} is not available")
+
+
+def _role(request: Request, principal: Principal, store: IdentityStore, name: str) -> dict:
+    return _found(role_visible(principal, _looked_up(request, store.role(name))), "role", name)
 
 
 @router.get("/roles/{name}", response_model=RoleOut)
 def get_role(name: str, request: Request, principal: Principal = Depends(manager)) -> dict:
-    return _found(_store(request).role(name), "role", name)
+    store = _store(request)
+    return _role(request, principal, store, name)
 
 
-def _custom_role(store: IdentityStore, name: str) -> dict:
-    role = _found(store.role(name), "role", name)
+def _custom_role(request: Request, principal: Principal, store: IdentityStore, name: str) -> dict:
+    role = _role(request, principal, store, name)
     if role["builtin"]:
         raise HTTPException(409, f"role {name!r} is built in and cannot be changed")
+    if role["tenant"] is None and not principal.superuser:
+        raise HTTPException(403, f"role {name!r} is global: only a superuser can change it")
     return role
 
 
@@ -184,7 +233,7 @@ def _custom_role(store: IdentityStore, name: str) -> dict:
 def update_role(name: str, body: RolePatch, request: Request, principal: Principal = Depends(manager)) -> dict:
     audit_as(request, "role.update", role=name, fields=sorted(body.model_fields_set))
     store = _store(request)
-    role = _custom_role(store, name)
+    role = _custom_role(request, principal, store, name)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if not covers(principal, set(role["permissions"]) | set(changes.get("permissions", []))):
         raise HTTPException(403, "cannot change a role holding permissions you do not hold")
@@ -195,9 +244,13 @@ def update_role(name: str, body: RolePatch, request: Request, principal: Princip
 def delete_role(name: str, request: Request, principal: Principal = Depends(manager)) -> Response:
     audit_as(request, "role.delete", role=name)
     store = _store(request)
-    role = _custom_role(store, name)
+    role = _custom_role(request, principal, store, name)
     if not covers(principal, set(role["permissions"])):
         raise HTTPException(403, "cannot delete a role holding permissions you do not hold")
+    holders = store.role_holders(name)
+    if holders:  # name only the holders the caller may see
+        shown = sorted(f"{h['kind']} {h['name']}" for h in holders if principal.sees_tenant(h["tenant"]))
+        raise HTTPException(409, f"role {name!r} is still held" + (f" by: {', '.join(shown[:10])}" if shown else ""))
     try:
         store.delete_role(name)
     except Conflict as e:
@@ -218,23 +271,51 @@ def list_api_keys(request: Request, principal: Principal = Depends(manager)) -> 
     summary="Create an API key; the key is in this response only",
 )
 def create_api_key(body: ApiKeyIn, request: Request, principal: Principal = Depends(manager)) -> dict:
+    audit_as(request, "api_key.create", name=body.name)
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)
-    check_grantable(principal, store, body.roles)
-    row, key = store.create_api_key(body.name, tenant, body.roles, principal.name)
-    audit_as(request, "api_key.create", id=row["id"], name=body.name)
+    check_grantable(principal, store, body.roles, holder_tenant=tenant)
+    owner = body.owner or (principal.name if principal.kind == "user" else None)
+    if body.owner:
+        _owner(request, principal, store, body.owner)
+    row, key = store.create_api_key(body.name, tenant, body.roles, principal.name, body.expires_in_days, owner)
+    audit_as(request, "api_key.create", id=row["id"], name=body.name, owner=owner)
     return {**row, "key": key}
+
+
+def _owner(request: Request, principal: Principal, store: IdentityStore, username: str) -> dict:
+    """A key's owner: a user the caller sees and could act on, and who is not disabled."""
+    user = visible(principal, _looked_up(request, store.user(username)))
+    if user is None or user["disabled"]:
+        raise HTTPException(422, f"unknown user {username!r}")
+    check_target(principal, store, user, "hand an API key to")
+    return user
+
+
+def _key(request: Request, principal: Principal, store: IdentityStore, key_id: str) -> dict:
+    return _found(visible(principal, _looked_up(request, store.api_key(key_id))), "API key", key_id)
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyOut)
 def get_api_key(key_id: str, request: Request, principal: Principal = Depends(manager)) -> dict:
-    return _found(visible(principal, _store(request).api_key(key_id)), "API key", key_id)
+    return _key(request, principal, _store(request), key_id)
+
+
+@router.patch("/api-keys/{key_id}", response_model=ApiKeyOut, summary="Reassign an API key to another owner")
+def update_api_key(key_id: str, body: ApiKeyPatch, request: Request, principal: Principal = Depends(manager)) -> dict:
+    audit_as(request, "api_key.update", id=key_id, owner=body.owner)
+    store = _store(request)
+    key = _key(request, principal, store, key_id)
+    check_key_target(principal, store, key)
+    _owner(request, principal, store, body.owner)
+    return store.reassign_api_key(key_id, body.owner)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key (kept, for the audit trail)")
 def revoke_api_key(key_id: str, request: Request, principal: Principal = Depends(manager)) -> Response:
     audit_as(request, "api_key.revoke", id=key_id)
     store = _store(request)
-    _found(visible(principal, store.api_key(key_id)), "API key", key_id)
+    key = _key(request, principal, store, key_id)
+    check_key_target(principal, store, key, "revoke")
     store.revoke_api_key(key_id)
     return Response(status_code=204)
