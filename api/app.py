@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit.middleware import AuditMiddleware
 from api.auth import api_key_for
 from api.identity.tokens import signing_key
 from api.request_ids import install_request_ids
 from api.routers import all_routers
+from api.security_headers import SecurityHeadersMiddleware
 from deploy.settings import Settings, get_settings
 from deploy.version import huiliu_version
 
@@ -30,16 +33,25 @@ async def _unstorable_value(request: Request, exc: DataError) -> JSONResponse:
     )
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    # Refusals carry their reason into the audit entry (our own messages: no secrets in them).
+    if exc.status_code >= 400:
+        request.state.audit_reason = str(exc.detail)[:300]
+    return await http_exception_handler(request, exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Huiliu", version=huiliu_version(), description="Streaming data integration and governance")
     app.state.settings = settings
     app.state.api_key = api_key_for(settings)
     app.state.jwt_key = signing_key(settings.state_dir)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _unstorable_value)
     app.add_middleware(AuditMiddleware, url=settings.resolved_control_db_url)
-    install_request_ids(app)  # added last = outermost: the audit entry carries the same request id
+    install_request_ids(app)  # outside the audit: the audit entry carries the same request id
+    app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: on every response
     for router in all_routers():
         app.include_router(router)
     return app

@@ -1,4 +1,5 @@
-"""Request ids: every request gets one (the caller's `X-Request-ID` if sane, else a new one); it is
+"""Request ids: every request gets one (the caller's `X-Request-ID` if sane and at most 64
+characters, else a new one, returned in the header so the caller learns it); it is
 returned in the response header and attached to every log line written while serving it.
 
     from api.request_ids import install_request_ids
@@ -15,7 +16,9 @@ import uuid
 from deploy.logs import request_id_var
 
 HEADER = "X-Request-ID"
-_SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")  # a caller's id goes into logs: no control characters
+MAX_LENGTH = 64  # what the audit log stores (audit_log.request_id); a longer id is replaced, not cut
+# A caller's id goes into logs and the audit log: no control characters, at most MAX_LENGTH.
+_SANE = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{MAX_LENGTH}}}$")
 access_log = logging.getLogger("huiliu.access")
 
 

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, insert, select, text
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, insert, or_, select, text
 
-from deploy.control import engine_for
+from api.request_ids import MAX_LENGTH as REQUEST_ID_LENGTH
+from deploy.control import add_missing_columns, engine_for
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -34,8 +35,11 @@ audit_log = Table(
     Column("status", Integer, nullable=False),
     Column("outcome", String(20), nullable=False),
     Column("client_ip", String(64), nullable=True),
-    Column("request_id", String(64), nullable=True),
+    Column("request_id", String(REQUEST_ID_LENGTH), nullable=True),
     Column("detail", Text, nullable=False, default="{}"),
+    # The tenant whose object the request touched (found or refused), when not the caller's own:
+    # the attacked tenant sees the attempt in its own audit log.
+    Column("affected_tenant", String(100), nullable=True, index=True),
 )
 
 _SQLITE_TRIGGERS = [
@@ -56,7 +60,7 @@ _PG_TRIGGERS = [
 
 
 def outcome_of(status: int) -> str:
-    if status in (401, 403, 423):
+    if status in (401, 403, 423, 429):
         return "denied"
     if status >= 500:
         return "error"
@@ -79,6 +83,7 @@ class AuditLog:
     def __init__(self, url: str):
         self.engine = engine_for(url)
         metadata.create_all(self.engine)
+        add_missing_columns(self.engine, metadata)
         triggers = {"sqlite": _SQLITE_TRIGGERS, "postgresql": _PG_TRIGGERS}.get(self.engine.dialect.name, [])
         try:
             with self.engine.begin() as conn:
@@ -97,6 +102,7 @@ class AuditLog:
         path: str,
         status: int,
         tenant: str | None = None,
+        affected_tenant: str | None = None,
         permission: str | None = None,
         client_ip: str | None = None,
         request_id: str | None = None,
@@ -109,6 +115,7 @@ class AuditLog:
                     actor=actor,
                     actor_kind=actor_kind,
                     tenant=tenant,
+                    affected_tenant=affected_tenant,
                     action=action,
                     permission=permission,
                     method=method,
@@ -133,7 +140,8 @@ class AuditLog:
         limit: int = 100,
         before_id: int | None = None,
     ) -> list[dict]:
-        """Newest first. `action` ending in '*' matches a prefix; `tenants` None = all tenants."""
+        """Newest first. `action` ending in '*' matches a prefix; `tenants` None = all tenants,
+        else entries of those tenants' callers or touching those tenants (affected_tenant)."""
         q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if actor:
             q = q.where(audit_log.c.actor == actor)
@@ -150,7 +158,7 @@ class AuditLog:
         if until:
             q = q.where(audit_log.c.at < utc_iso(until))
         if tenants is not None:
-            q = q.where(audit_log.c.tenant.in_(sorted(tenants)))
+            q = q.where(or_(audit_log.c.tenant.in_(sorted(tenants)), audit_log.c.affected_tenant.in_(sorted(tenants))))
         if before_id:
             q = q.where(audit_log.c.id < before_id)
         with self.engine.connect() as conn:

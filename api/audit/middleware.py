@@ -1,17 +1,23 @@
 """ASGI middleware: one audit entry per API request, written before the response leaves.
 
 Writing before the response start means a client that saw an answer can rely on its audit entry
-existing. Routes enrich the entry through `request.state`: `principal` (set by require),
-`permission`, `audit_action`, `audit_detail` and, for failed logins, `audit_actor`.
+existing; when the entry cannot be written, the answer is withheld and replaced by a 503 naming the
+request id (nothing is served unaudited; a change the handler already made stays made, and the
+log line says so). Routes enrich the entry through `request.state`: `principal` (set by require),
+`permission`, `audit_action`, `audit_detail`, `affected_tenant` (api.audit.affected) and, for
+failed logins, `audit_actor`; refusals add the reason of the 4xx (`audit_reason`, from app.py's
+HTTPException handler).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
 from starlette.concurrency import run_in_threadpool
 
+from api.audit.affected import affected_tenant
 from api.audit.log import audit_log_for
 from deploy.logs import request_id_var
 
@@ -19,6 +25,10 @@ log = logging.getLogger(__name__)
 
 # Static documentation is not an operation on the platform.
 UNAUDITED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/favicon.ico"}
+
+
+class AuditUnavailable(Exception):
+    pass
 
 
 class AuditMiddleware:
@@ -33,19 +43,31 @@ class AuditMiddleware:
         # The id api.request_ids gave this request (it also returns it as X-Request-ID).
         request_id = request_id_var.get() or uuid.uuid4().hex
         written = False
+        withheld = False
 
         async def audited_send(message):
-            nonlocal written
+            nonlocal written, withheld
             if message["type"] == "http.response.start" and not written:
                 written = True
-                await self._write(scope, state, message["status"], request_id)
+                try:
+                    await self._write(scope, state, message["status"], request_id)
+                except AuditUnavailable:
+                    withheld = True
+                    await _unaudited(send, request_id)
+                    return
+            if withheld:
+                return  # the handler's answer is not served
             await send(message)
 
         try:
             await self.app(scope, receive, audited_send)
         except Exception:
             if not written:
-                await self._write(scope, state, 500, request_id)
+                written = True
+                try:
+                    await self._write(scope, state, 500, request_id)
+                except AuditUnavailable:
+                    pass  # logged; the server answers 500 for the exception anyway
             raise
 
     async def _write(self, scope, state: dict, status: int, request_id: str) -> None:
@@ -54,12 +76,18 @@ class AuditMiddleware:
         template = getattr(route, "path", None) or scope["path"]
         action = state.get("audit_action") or f"{scope['method']} {template}"
         client = scope.get("client")
+        tenant = principal.tenant if principal else state.get("audit_tenant")
+        affected = affected_tenant(state)
+        detail = dict(state.get("audit_detail") or {})
+        if status >= 400 and state.get("audit_reason"):
+            detail["reason"] = state["audit_reason"]
         try:
             await run_in_threadpool(
                 audit_log_for(self.url).record,
                 actor=principal.name if principal else state.get("audit_actor", "anonymous"),
                 actor_kind=principal.kind if principal else "anonymous",
-                tenant=principal.tenant if principal else state.get("audit_tenant"),
+                tenant=tenant,
+                affected_tenant=affected if affected != tenant else None,
                 action=action,
                 permission=state.get("permission"),
                 method=scope["method"],
@@ -67,7 +95,37 @@ class AuditMiddleware:
                 status=status,
                 client_ip=client[0] if client else None,
                 request_id=request_id,
-                detail=state.get("audit_detail"),
+                detail=detail,
             )
-        except Exception:  # never lose the response over it, but say so loudly
-            log.exception("audit entry could not be written for %s %s", scope["method"], scope["path"])
+        except Exception as exc:
+            log.exception(
+                "audit entry could not be written for %s %s (status %s, request %s): answer withheld",
+                scope["method"],
+                scope["path"],
+                status,
+                request_id,
+            )
+            raise AuditUnavailable from exc
+
+
+async def _unaudited(send, request_id: str) -> None:
+    body = json.dumps(
+        {
+            "detail": "the audit log could not record this request, so its answer is withheld; "
+            "a change it made may have been applied: check before retrying",
+            "request_id": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"retry-after", b"5"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -20,6 +20,7 @@ class AuditEntry(BaseModel):
     actor: str
     actor_kind: str
     tenant: str | None
+    affected_tenant: str | None = None
     action: str
     permission: str | None
     method: str
@@ -43,7 +44,8 @@ def audit(
     before_id: int | None = Query(None, ge=1, le=2**62, description="page: entries older than this id"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict]:
-    # People see their own tenant's entries; only cross-tenant principals see everything.
+    # People see their own tenant's entries and those touching their tenant (affected_tenant: an
+    # attempt on their objects from another tenant); only cross-tenant principals see everything.
     return audit_log_for(request.app.state.settings.resolved_control_db_url).query(
         actor=actor,
         action=action,
