@@ -2,15 +2,24 @@
 
 A backup directory holds `control.db` (SQLite online-backup copy: consistent while other processes
 write) or `control.pgdump` (pg_dump custom format, when the control DB is PostgreSQL),
-`registry/registry.db`, `connector_secrets.key` (the key that opens the secrets stored encrypted in the
-control DB: without it a restored state cannot use its connectors' passwords), and `manifest.json` (format, versions, time, sha256 and size of each file,
+`registry/registry.db`, and `manifest.json` (format, versions, time, sha256 and size of each file,
 row counts per table). Restore checks the checksums first and refuses a non-empty target unless
 `force`. Stop the API, pipelines and registry before restoring: SQLite files are replaced under them.
 Not covered: business data in ClickHouse/HBase/HDFS (their own tools) and Kafka topics.
+
+The control DB holds password hashes, API key hashes and sealed connector secrets, so a backup is
+private: directory 0700, every file 0600. The key that opens the sealed secrets
+(`connector_secrets.key`) is left out unless `include_keys` (`--include-keys`): a backup kept with
+its key is as good as the secrets in clear. Keep the key apart (restore puts back a key only when
+the backup has one; without it the target's own key must be the one the secrets were sealed with).
+With a passphrase (`HUILIU_BACKUP_PASSPHRASE`) every file is encrypted (Fernet, key derived with
+scrypt from the passphrase and a random salt kept in the manifest) and named `<file>.enc`;
+restore needs the same passphrase.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -18,6 +27,7 @@ import platform
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +36,7 @@ from sqlalchemy.engine import make_url
 from deploy.settings import Settings
 
 FORMAT = 1
+PASSPHRASE_ENV = "HUILIU_BACKUP_PASSPHRASE"
 
 
 class BackupError(RuntimeError):
@@ -65,9 +76,26 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 (before anything writes to it), or tighten it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        path.chmod(0o600)
+
+
+def _fernet(passphrase: str, salt: bytes):
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    key = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
 def _sqlite_copy(src: Path, dst: Path) -> None:
     """SQLite's online backup API: a consistent snapshot even while writers are active."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(dst)
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=30)
     target = sqlite3.connect(dst, timeout=30)
     try:
@@ -101,11 +129,14 @@ def _entry(root: Path, rel: str, kind: str) -> dict:
     return entry
 
 
-def backup(settings: Settings, to: Path) -> dict:
+def backup(settings: Settings, to: Path, include_keys: bool = False, passphrase: str | None = None) -> dict:
+    """`passphrase` None = from HUILIU_BACKUP_PASSPHRASE (unset or empty: not encrypted)."""
     to = Path(to)
     if to.exists() and any(to.iterdir()):
         raise BackupError(f"{to} is not empty; choose a new directory for each backup")
     to.mkdir(parents=True, exist_ok=True)
+    to.chmod(0o700)
+    passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV) or None
     items = {}
     url = settings.resolved_control_db_url
     src = _sqlite_path(url)
@@ -116,6 +147,7 @@ def backup(settings: Settings, to: Path) -> dict:
         items["control_db"] = _entry(to, "control.db", "sqlite")
     elif make_url(url).get_backend_name() == "postgresql":
         out = to / "control.pgdump"
+        _private_file(out)  # pg_dump truncates and writes it: the mode stays 0600
         run = subprocess.run(
             ["pg_dump", "--format=custom", "--no-owner", f"--file={out}", f"--dbname={_pg_url(url)}"],
             capture_output=True,
@@ -131,9 +163,21 @@ def backup(settings: Settings, to: Path) -> dict:
         _sqlite_copy(reg, to / "registry" / "registry.db")
         items["registry"] = _entry(to, "registry/registry.db", "sqlite")
     key = secrets_key(settings)
-    if key.exists():
+    if include_keys and key.exists():
         _copy_private(key, to / key.name)
         items["secrets_key"] = _entry(to, key.name, "key")
+    encryption = None
+    if passphrase:
+        salt = os.urandom(16)
+        fernet = _fernet(passphrase, salt)
+        for item in items.values():
+            plain = to / item["file"]
+            sealed = plain.with_name(plain.name + ".enc")
+            _private_file(sealed)
+            sealed.write_bytes(fernet.encrypt(plain.read_bytes()))
+            plain.unlink()
+            item.update(file=item["file"] + ".enc", sha256=_sha256(sealed), bytes=sealed.stat().st_size)
+        encryption = {"scheme": "fernet-scrypt", "salt": base64.b64encode(salt).decode(), "n": 2**15, "r": 8, "p": 1}
     manifest = {
         "format": FORMAT,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -141,8 +185,11 @@ def backup(settings: Settings, to: Path) -> dict:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "source_state_dir": str(settings.state_dir),
+        "keys_included": "secrets_key" in items,
+        "encryption": encryption,
         "items": items,
     }
+    _private_file(to / "manifest.json")
     (to / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
 
@@ -184,9 +231,37 @@ def _sql_nonempty(url: str) -> bool:
         engine.dispose()
 
 
-def restore(settings: Settings, src: Path, force: bool = False) -> dict:
+def _decrypted(manifest: dict, src: Path, work: Path, passphrase: str | None) -> Path:
+    """The backup directory to restore from: `src` itself, or a private copy with the files decrypted."""
+    enc = manifest.get("encryption")
+    if not enc:
+        return src
+    passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV) or None
+    if not passphrase:
+        raise BackupError(f"the backup is encrypted: set {PASSPHRASE_ENV} to its passphrase")
+    from cryptography.fernet import InvalidToken
+
+    fernet = _fernet(passphrase, base64.b64decode(enc["salt"]))
+    for item in manifest["items"].values():
+        plain_name = item["file"].removesuffix(".enc")
+        target = work / plain_name
+        _private_file(target)
+        try:
+            target.write_bytes(fernet.decrypt((src / item["file"]).read_bytes()))
+        except InvalidToken:
+            raise BackupError("wrong passphrase for this backup") from None
+        item["file"] = plain_name
+    return work
+
+
+def restore(settings: Settings, src: Path, force: bool = False, passphrase: str | None = None) -> dict:
     manifest = verify(src)
-    src, url = Path(src), settings.resolved_control_db_url
+    with tempfile.TemporaryDirectory(prefix="huiliu-restore-") as work:
+        return _restore(settings, _decrypted(manifest, Path(src), Path(work), passphrase), manifest, force)
+
+
+def _restore(settings: Settings, src: Path, manifest: dict, force: bool) -> dict:
+    url = settings.resolved_control_db_url
     target = _sqlite_path(url)
     items = manifest["items"]
     if not force:
@@ -225,6 +300,9 @@ def restore(settings: Settings, src: Path, force: bool = False) -> dict:
         _replace_sqlite(src / items["registry"]["file"], registry_db(settings))
     if "secrets_key" in items:
         _copy_private(src / items["secrets_key"]["file"], secrets_key(settings))
+    target_db = _sqlite_path(url)
+    if target_db is not None and target_db.exists():
+        target_db.chmod(0o600)
     return manifest
 
 

@@ -10,13 +10,19 @@ import typer
 
 def register(app: typer.Typer) -> None:
     @app.command("backup")
-    def backup_cmd(to: Path = typer.Option(..., "--to", help="an empty or new directory")) -> None:
-        """Copy the control DB and the schema registry's store, with a manifest (checksums, versions)."""
+    def backup_cmd(
+        to: Path = typer.Option(..., "--to", help="an empty or new directory"),
+        include_keys: bool = typer.Option(
+            False, "--include-keys", help="also copy connector_secrets.key (keep such a backup as safe as the key)"
+        ),
+    ) -> None:
+        """Copy the control DB and the schema registry's store, with a manifest (checksums, versions).
+        Files are 0600; with HUILIU_BACKUP_PASSPHRASE set they are encrypted."""
         from deploy.backup import BackupError, backup
         from deploy.settings import get_settings
 
         try:
-            manifest = backup(get_settings(), to)
+            manifest = backup(get_settings(), to, include_keys=include_keys)
         except BackupError as exc:
             typer.echo(f"backup failed: {exc}", err=True)
             raise typer.Exit(1)
@@ -38,3 +44,5 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"restore refused: {exc}", err=True)
             raise typer.Exit(1)
         typer.echo(f"restored {', '.join(manifest['items'])} from backup of {manifest['created_at']}")
+        if "secrets_key" not in manifest["items"]:
+            typer.echo("the backup holds no connector_secrets.key: put the original key in the state directory")

@@ -112,7 +112,8 @@ def test_backup_and_restore_round_trip(tmp_path):
             assert r.status_code == 200, r.text
         before_registry = reg.snapshot()
         # Backups are taken while the registry is running: SQLite's online backup keeps them consistent.
-        done = cli(source, "backup", "--to", str(tmp_path / "bk"))
+        # --include-keys: the connector key is left out by default (tests/test_backup_privacy.py).
+        done = cli(source, "backup", "--to", str(tmp_path / "bk"), "--include-keys")
     assert done.returncode == 0, done.stderr
     assert len(before_registry) == 3
     before_control = control_rows(source)
