@@ -121,10 +121,12 @@ def api(
     import uvicorn
 
     from api.app import create_app
+    from deploy.control import engine_for
     from deploy.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings, stderr_level="WARNING")  # JSON lines in state_dir/logs/huiliu.jsonl
+    engine_for(settings.resolved_control_db_url)  # migrates the control DB before the first request
     uvicorn.run(
         create_app(settings), host=host or settings.api_host, port=port or settings.api_port, log_level="warning"
     )
@@ -163,6 +165,49 @@ def servers_prepare() -> None:
 
     for server, restarted in prepare().items():
         console.print(f"{server}: {'configured and restarted' if restarted else 'ready'}")
+
+
+db_app = typer.Typer(help="The control database: migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
+    """Migrate the control DB (HUILIU_CONTROL_DB_URL) to the newest revision; keeps its data."""
+    from sqlalchemy import create_engine
+
+    from deploy.control import private_sqlite_file
+    from deploy.migrate import upgrade
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    private_sqlite_file(settings.resolved_control_db_url)  # a new SQLite file is created 0600
+    before, after = upgrade(create_engine(settings.resolved_control_db_url), revision)
+    console.print(f"control DB: {before or 'empty'} -> {after}" if before != after else f"control DB at {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The control DB's revision and the newest one this release knows."""
+    from pathlib import Path
+
+    from sqlalchemy import create_engine, make_url
+
+    from deploy.migrate import current, head
+
+    url = make_url(get_settings().resolved_control_db_url)
+    missing = url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
+    now = None if missing else current(create_engine(url))
+    console.print(f"control DB at {now or 'nothing (not created yet)'}; newest {head()}")
+
+
+@db_app.command("history")
+def db_history() -> None:
+    """Every migration, oldest first."""
+    from deploy.migrate import history
+
+    for revision, message in history():
+        console.print(f"{revision}  {message}")
 
 
 @app.command("demo")

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 
+from deploy.migrate import ensure_current
+
 log = logging.getLogger(__name__)
 metadata = MetaData()
 
@@ -108,7 +110,7 @@ def engine_for(url: str) -> Engine:
                 "control DB on SQLite %s (WAL-reset bug before 3.51.3): use PostgreSQL when many processes share it",
                 sqlite3.sqlite_version,
             )
-    metadata.create_all(engine)
+    ensure_current(engine)  # the control DB's tables come from the migrations (deploy/migrations)
     return engine
 
 

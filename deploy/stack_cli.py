@@ -36,6 +36,11 @@ def up(
         raise typer.Exit(1)
     for st in results:
         _out.print(f"[green]up[/] {st.name:<11} {st.address:<28} {st.version or ''}", highlight=False)
+    from deploy.control import engine_for
+    from deploy.migrate import current
+
+    revision = current(engine_for(settings.resolved_control_db_url))  # engine_for migrates it
+    _out.print(f"[green]up[/] {'control DB':<11} revision {revision}", highlight=False)
     _out.print(f"state, data and logs under {settings.state_dir}", highlight=False)
 
 
