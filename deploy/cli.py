@@ -201,6 +201,16 @@ def db_current() -> None:
     console.print(f"control DB at {now or 'nothing (not created yet)'}; newest {head()}")
 
 
+@db_app.command("revision")
+def db_revision(message: str = typer.Option(..., "-m", "--message", help="what the migration does")) -> None:
+    """(Developers) Write a migration for table definitions the migrations do not build yet."""
+    from sqlalchemy import create_engine
+
+    from deploy.migrate import revision
+
+    console.print(revision(create_engine(get_settings().resolved_control_db_url), message))
+
+
 @db_app.command("history")
 def db_history() -> None:
     """Every migration, oldest first."""

@@ -94,6 +94,26 @@ def upgrade_url(url: str, revision: str = "head") -> tuple[str | None, str | Non
         engine.dispose()
 
 
+def revision(engine: Engine, message: str) -> str:
+    """Write a new migration from the difference between the DB (at head) and the table definitions."""
+    from deploy.migrations.tables import control_metadata
+
+    upgrade(engine)
+    with engine.begin() as conn:
+        script = command.revision(_config(conn, control_metadata()), message=message, autogenerate=True)
+    return script.path
+
+
+def differences(engine: Engine) -> list:
+    """What the table definitions have that the migrated DB lacks (or the other way round)."""
+    from alembic.autogenerate import compare_metadata
+
+    from deploy.migrations.tables import control_metadata
+
+    with engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), control_metadata())
+
+
 def history() -> list[tuple[str, str]]:
     """(revision, first line of its message), oldest first."""
     scripts = ScriptDirectory(str(SCRIPTS))

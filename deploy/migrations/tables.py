@@ -1,0 +1,31 @@
+"""Where the control DB's table definitions live, for autogenerating a migration and for the test
+that the migrations build exactly these tables. Imported only by those (by name, lazily): the
+runtime upgrade runs the migration scripts alone, so deploy/ does not import the layers above it."""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import MetaData
+
+DEFINITIONS = (
+    "deploy.control:metadata",
+    "api.identity.tables:metadata",
+    "api.scheduling.store:metadata",
+    "api.jobs.store:metadata",
+    "api.pipelines.store:metadata",
+    "api.audit.log:metadata",
+    "api.alerts.store:metadata",
+    "connectors.files.reports:metadata",
+    "connectors.store:connect_metadata",
+)
+
+
+def control_metadata() -> MetaData:
+    """One MetaData holding every control-DB table."""
+    union = MetaData()
+    for path in DEFINITIONS:
+        module, attr = path.split(":")
+        for table in getattr(importlib.import_module(module), attr).tables.values():
+            table.to_metadata(union)
+    return union
