@@ -108,6 +108,12 @@ def test_wider_tenants_or_data_access_also_protect_an_account(api, tenants):
     narrow = login(base, "ta-narrow-um")
     r = httpx.patch(base + "/users/ta-viewer", headers=narrow, json={"disabled": True})
     assert r.status_code == 403 and "data access is wider" in r.json()["detail"]
+    # Nor can a narrow manager create (or widen) someone beyond their own data access.
+    new = {"username": "ta-narrow-new", "password": PASSWORD, "roles": ["viewer"]}
+    assert httpx.post(base + "/users", headers=narrow, json=new).status_code == 403
+    assert httpx.post(base + "/users", headers=narrow, json={**new, "grants": ["pipeline:p1"]}).status_code == 201
+    r = httpx.patch(base + "/users/ta-narrow-new", headers=narrow, json={"grants": []})
+    assert r.status_code == 403 and "data access" in r.json()["detail"]
 
 
 def test_groups_holding_more_cannot_be_changed(api, tenants):

@@ -71,9 +71,10 @@ def check_grantable(
     tenants: list[str] = (),
     superuser: bool = False,
     holder_tenant: str | None = None,
+    grants: list[str] | None = None,
 ) -> None:
     """403 when the assignment would give more than the caller holds; 422 for unknown names.
-    Roles must be usable in the holder's tenant (global, or that tenant's own) and groups must be
+    `grants`: the holder's direct data grants after the change (None = unchanged). Roles must be usable in the holder's tenant (global, or that tenant's own) and groups must be
     of that tenant; others answer as unknown, whether or not they exist elsewhere."""
     any_tenant = caller.superuser and holder_tenant is None
     missing = [
@@ -97,9 +98,12 @@ def check_grantable(
             unknown.append(g)
     if unknown:
         raise HTTPException(422, f"unknown groups: {', '.join(unknown)}")
-    perms, _ = store.resolve(roles, groups, tenant=holder_tenant, any_tenant=any_tenant)
+    perms, role_grants = store.resolve(roles, groups, tenant=holder_tenant, any_tenant=any_tenant)
     if not covers(caller, perms):
         raise HTTPException(403, "cannot grant permissions you do not hold")
+    if grants is not None and not covers_grants(caller, role_grants | set(grants)):
+        # A manager limited by data grants cannot give (or leave) wider data access than their own.
+        raise HTTPException(403, "cannot grant data access wider than yours")
     if (superuser or tenants) and not caller.all_tenants:
         raise HTTPException(403, "only a cross-tenant administrator can grant superuser or other tenants")
     if superuser and not caller.superuser:

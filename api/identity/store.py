@@ -191,6 +191,10 @@ class IdentityStore:
         source, account = source[:64], account[:200]
         where = (login_throttle.c.source == source) & (login_throttle.c.account == account)
         moment = passwords.now()
+        if secrets.randbelow(100) == 0:  # now and then, forget failures nobody is waiting on any more
+            stale = (moment - passwords.FORGET_AFTER - passwords.MAX_DELAY).isoformat()
+            with self.engine.begin() as conn:
+                conn.execute(delete(login_throttle).where(login_throttle.c.last_failure < stale))
         for _ in range(3):  # insert races with another process: retry as an update
             with self.engine.begin() as conn:
                 row = conn.execute(

@@ -78,7 +78,16 @@ def create_user(body: UserIn, request: Request, principal: Principal = Depends(m
     audit_as(request, "user.create", username=body.username)
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)
-    check_grantable(principal, store, body.roles, body.groups, body.tenants, body.superuser, holder_tenant=tenant)
+    check_grantable(
+        principal,
+        store,
+        body.roles,
+        body.groups,
+        body.tenants,
+        body.superuser,
+        holder_tenant=tenant,
+        grants=body.grants,
+    )
     password = _strong(body.password, body.username)
     try:
         return store.create_user(
@@ -108,10 +117,11 @@ def update_user(username: str, body: UserPatch, request: Request, principal: Pri
     check_grantable(
         principal,
         store,
-        changes.get("roles", []),
-        changes.get("groups", []),
+        changes.get("roles", user["roles"] if "grants" in changes else []),
+        changes.get("groups", user["groups"] if "grants" in changes else []),
         changes.get("tenants", []),
         holder_tenant=user["tenant"],
+        grants=changes.get("grants", user["grants"]) if {"roles", "groups", "grants"} & changes.keys() else None,
     )
     password = _strong(body.password, username) if body.password is not None else None
     updated = store.update_user(username, password=password, **changes)
@@ -132,14 +142,16 @@ def delete_user(username: str, request: Request, principal: Principal = Depends(
 
 
 # groups -------------------------------------------------------------------------------------
-def _group_out(store: IdentityStore, group: dict) -> dict:
-    return {**group, "members": [u["username"] for u in store.users() if group["name"] in u["groups"]]}
+def _group_out(store: IdentityStore, group: dict, principal: Principal) -> dict:
+    """Members the caller may see (a name of another tenant's user is never shown)."""
+    members = [u["username"] for u in store.users() if group["name"] in u["groups"] and visible(principal, u)]
+    return {**group, "members": members}
 
 
 @router.get("/groups", response_model=list[GroupOut])
 def list_groups(request: Request, principal: Principal = Depends(manager)) -> list[dict]:
     store = _store(request)
-    return [_group_out(store, g) for g in store.groups() if visible(principal, g)]
+    return [_group_out(store, g, principal) for g in store.groups() if visible(principal, g)]
 
 
 @router.post("/groups", response_model=GroupOut, status_code=201)
@@ -149,7 +161,7 @@ def create_group(body: GroupIn, request: Request, principal: Principal = Depends
     tenant = home_tenant(principal, body.tenant)
     check_grantable(principal, store, body.roles, holder_tenant=tenant)
     try:
-        return _group_out(store, store.create_group(**{**body.model_dump(), "tenant": tenant}))
+        return _group_out(store, store.create_group(**{**body.model_dump(), "tenant": tenant}), principal)
     except Conflict:
         raise HTTPException(409, f"group name {body.name!r} is not available")
 
@@ -167,7 +179,7 @@ def _check_group_target(principal: Principal, store: IdentityStore, group: dict,
 @router.get("/groups/{name}", response_model=GroupOut)
 def get_group(name: str, request: Request, principal: Principal = Depends(manager)) -> dict:
     store = _store(request)
-    return _group_out(store, _group(request, principal, store, name))
+    return _group_out(store, _group(request, principal, store, name), principal)
 
 
 @router.patch("/groups/{name}", response_model=GroupOut)
@@ -178,7 +190,7 @@ def update_group(name: str, body: GroupPatch, request: Request, principal: Princ
     _check_group_target(principal, store, group, "change")
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     check_grantable(principal, store, changes.get("roles", []), holder_tenant=group["tenant"])
-    return _group_out(store, store.update_group(name, **changes))
+    return _group_out(store, store.update_group(name, **changes), principal)
 
 
 @router.delete("/groups/{name}", status_code=204)
@@ -274,7 +286,7 @@ def create_api_key(body: ApiKeyIn, request: Request, principal: Principal = Depe
     audit_as(request, "api_key.create", name=body.name)
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)
-    check_grantable(principal, store, body.roles, holder_tenant=tenant)
+    check_grantable(principal, store, body.roles, holder_tenant=tenant, grants=[])
     owner = body.owner or (principal.name if principal.kind == "user" else None)
     if body.owner:
         _owner(request, principal, store, body.owner)
