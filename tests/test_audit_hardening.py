@@ -106,3 +106,16 @@ def test_failed_sign_ins_are_denied_entries_with_the_reason(api):
     found = [e for e in entries(base, op(key), actor="aud-signin", action="auth.login") if e["status"] == 401]
     assert found and found[0]["outcome"] == "denied" and found[0]["tenant"] == "aud-ta"
     assert found[0]["detail"]["reason"] == "wrong username or password"
+
+
+def test_caller_chosen_values_longer_than_their_column_are_still_audited(api):
+    base, key = api
+    path = "/no-such-route/" + "x" * 400
+    r = httpx.get(base + path, headers={**op(key), "X-Request-ID": "aud-long-path"})
+    assert r.status_code == 404  # served, not 503: the action (the unknown path) is cut to fit
+    r = httpx.request("PROPFINDXXXXXXX", base + "/auth/me", headers={**op(key), "X-Request-ID": "aud-long-method"})
+    assert r.status_code != 503
+    r = httpx.post(base + "/auth/token", data={"username": "u" * 5000, "password": "p" * 100_000})
+    assert r.status_code == 401
+    ids = {e["request_id"] for e in entries(base, op(key))}
+    assert {"aud-long-path", "aud-long-method"} <= ids

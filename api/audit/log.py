@@ -108,25 +108,30 @@ class AuditLog:
         request_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        values = dict(
+            at=utc_iso(),
+            actor=actor,
+            actor_kind=actor_kind,
+            tenant=tenant,
+            affected_tenant=affected_tenant,
+            action=action,
+            permission=permission,
+            method=method,
+            path=path,
+            status=status,
+            outcome=outcome_of(status),
+            client_ip=client_ip,
+            request_id=request_id,
+            detail=json.dumps(detail or {}, default=str),
+        )
+        # Values a caller chooses (a method, an unknown route's path as action, a typed user name)
+        # are cut to their column: PostgreSQL refuses longer ones, and the request would go unaudited.
+        for name, value in values.items():
+            limit = getattr(audit_log.c[name].type, "length", None)
+            if limit and isinstance(value, str) and len(value) > limit:
+                values[name] = value[: limit - 1] + "…"
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(audit_log).values(
-                    at=utc_iso(),
-                    actor=actor,
-                    actor_kind=actor_kind,
-                    tenant=tenant,
-                    affected_tenant=affected_tenant,
-                    action=action,
-                    permission=permission,
-                    method=method,
-                    path=path,
-                    status=status,
-                    outcome=outcome_of(status),
-                    client_ip=client_ip,
-                    request_id=request_id,
-                    detail=json.dumps(detail or {}, default=str),
-                )
-            )
+            conn.execute(insert(audit_log).values(**values))
 
     def query(
         self,
