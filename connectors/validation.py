@@ -1,52 +1,76 @@
-"""Validate a connector before it runs: static checks (document.parse), mode vs database, and a
-live check (connect with a short timeout, the table and named columns exist).
+"""Validate a connector before it runs: static checks (document.parse), mode vs database, where
+the config points (paths inside the caller's data root, hosts and ports on the tenant's allow-list:
+connectors/paths.py, connectors/probes.py), and a live check (connect with a bounded timeout, the
+table and named columns exist), rate-limited per principal.
 
-Errors name the field and never quote a secret. `validate_response` renders them in Kafka
+Errors name the field and never quote a secret, a driver's message or a file's content: a live
+check says "cannot connect to host:port" or "authentication failed", nothing finer (closed,
+filtered and wrong-protocol ports look the same). `validate_response` renders them in Kafka
 Connect's `PUT /connector-plugins/{plugin}/config/validate` shape.
 """
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from connectors import paths, probes
 from connectors.document import RUNTIME_KEYS, ConnectorSpec, FieldError, parse
 from connectors.plugins import Plugin
-from connectors.secrets import host_of, mask, scrub
+from connectors.secrets import mask
 
-TIMEOUT_S = 3
-_CONNECT_ARGS = {
-    "postgresql": {"connect_timeout": TIMEOUT_S},
-    "mysql": {"connect_timeout": TIMEOUT_S},
-    "mariadb": {"connect_timeout": TIMEOUT_S},
-}
+TIMEOUT_S = 5  # default; the settings' probe_timeout_s wins
+SERVER_KEYS = ("control_db_url",)  # filled in from the settings, never from a config
+_AUTH_WORDS = ("password", "authentication", "access denied", "auth failed", "not authorized", "login")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _connect_args(backend: str, timeout: float) -> dict:
+    t = max(1, int(round(timeout)))
+    if backend == "postgresql":
+        return {"connect_timeout": t}
+    if backend in ("mysql", "mariadb"):
+        return {"connect_timeout": t, "read_timeout": t, "write_timeout": t}
+    if backend == "sqlite":
+        return {"timeout": timeout}
+    return {}
 
 
-def _check_database(values: dict[str, Any]) -> list[FieldError]:
+def _where(url: str) -> str:
+    try:
+        parsed = make_url(url)
+        return f"{parsed.host}:{parsed.port or probes.DEFAULT_PORTS.get(parsed.get_backend_name(), '')}"
+    except ArgumentError:
+        return "the server"
+
+
+def _failure(exc: BaseException, where: str) -> FieldError:
+    """Only two outcomes, whatever the driver said: rejected credentials or no connection."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if any(w in text for w in _AUTH_WORDS):
+        return FieldError("url", f"authentication failed at {where}")
+    return FieldError("url", f"cannot connect to {where}")
+
+
+def _check_database(values: dict[str, Any], timeout: float) -> list[FieldError]:
     url = values["url"]
     try:
         parsed = make_url(url)
     except ArgumentError:
         return [FieldError("url", "not a database URL (dialect+driver://user:password@host:port/database)")]
     backend = parsed.get_backend_name()
+    where = "the SQLite file" if backend == "sqlite" else _where(url)
     if backend == "sqlite":
-        from pathlib import Path
-
-        if parsed.database and parsed.database != ":memory:" and not Path(parsed.database).exists():
-            return [FieldError("url", f"SQLite database file {parsed.database} does not exist")]
+        if parsed.database and parsed.database != ":memory:" and not Path(parsed.database).is_file():
+            return [FieldError("url", "SQLite database file does not exist")]
     try:
-        engine = create_engine(url, connect_args=_CONNECT_ARGS.get(backend, {}))
-    except (NoSuchModuleError, ImportError) as exc:
-        return [FieldError("url", f"no driver for {parsed.drivername}: {exc}")]
+        engine = create_engine(url, connect_args=_connect_args(backend, timeout))
+    except (NoSuchModuleError, ImportError):
+        return [FieldError("url", f"no driver for {parsed.drivername}")]
     errors: list[FieldError] = []
     try:
         with engine.connect() as conn:
@@ -55,47 +79,42 @@ def _check_database(values: dict[str, Any]) -> list[FieldError]:
             if isinstance(table, str):
                 insp = inspect(conn)
                 if not insp.has_table(table, schema=schema):
-                    where = f" in schema {schema}" if schema else ""
-                    errors.append(FieldError("table", f"table {table!r} does not exist{where}"))
+                    where_s = f" in schema {schema}" if schema else ""
+                    errors.append(FieldError("table", f"table {table!r} does not exist{where_s}"))
                 else:
                     columns = {c["name"] for c in insp.get_columns(table, schema=schema)}
                     for key, value in values.items():  # timestamp_column, key_column...: must be real columns
                         if key.endswith("_column") and isinstance(value, str) and value not in columns:
                             errors.append(FieldError(key, f"{value!r} is not a column of {table}"))
     except Exception as exc:  # noqa: BLE001 - any driver error is a reason not to run
-        text = _first_line(exc)
-        if "password" in text.lower() or "authentication" in text.lower() or "access denied" in text.lower():
-            errors.append(FieldError("url", f"credentials rejected by {host_of(url)}: {scrub(text, values)}"))
+        if backend == "sqlite":
+            errors.append(FieldError("url", "the SQLite file cannot be opened as a database"))
         else:
-            errors.append(FieldError("url", f"cannot connect to {backend} at {host_of(url)}: {scrub(text, values)}"))
+            errors.append(_failure(exc, where))
     finally:
         engine.dispose()
     return errors
 
 
-def _check_clickhouse(values: dict[str, Any]) -> list[FieldError]:
+def _check_clickhouse(values: dict[str, Any], timeout: float) -> list[FieldError]:
     from sinks.clickhouse import client_from_url
 
-    client = client_from_url(values["url"])
+    client = client_from_url(values["url"], connect_timeout=timeout, send_receive_timeout=timeout)
     try:
         client.execute("SELECT 1")
         return []
     except Exception as exc:  # noqa: BLE001
-        return [
-            FieldError(
-                "url", f"cannot connect to ClickHouse at {host_of(values['url'])}: {scrub(_first_line(exc), values)}"
-            )
-        ]
+        return [_failure(exc, _where(values["url"]))]
     finally:
         client.disconnect()
 
 
-def _check_socket(values: dict[str, Any]) -> list[FieldError]:
+def _check_socket(values: dict[str, Any], timeout: float) -> list[FieldError]:
     try:
-        socket.create_connection((values["host"], int(values["port"])), TIMEOUT_S).close()
+        socket.create_connection((values["host"], int(values["port"])), timeout).close()
         return []
-    except OSError as exc:
-        return [FieldError("host", f"cannot reach {values['host']}:{values['port']}: {exc}")]
+    except OSError:
+        return [FieldError("host", f"cannot connect to {values['host']}:{values['port']}")]
 
 
 def dialect_errors(plugin: Plugin, values: dict[str, Any]) -> list[FieldError]:
@@ -116,11 +135,11 @@ def dialect_errors(plugin: Plugin, values: dict[str, Any]) -> list[FieldError]:
     return []
 
 
-def live_errors(spec: ConnectorSpec) -> list[FieldError]:
+def live_errors(spec: ConnectorSpec, timeout: float = TIMEOUT_S) -> list[FieldError]:
     values = spec.plugin_config.model_dump()
     url = values.get("url")
     if isinstance(url, str) and url.startswith("clickhouse"):
-        return _check_clickhouse(values)
+        return _check_clickhouse(values, timeout)
     if isinstance(url, str) and not url.startswith(("http://", "https://")):
         try:
             make_url(url).get_dialect()
@@ -132,21 +151,110 @@ def live_errors(spec: ConnectorSpec) -> list[FieldError]:
                     )
                 ]
             return []  # some other kind of URL (ftp, sftp...): the plugin checks it when it runs
-        return _check_database(values)
+        return _check_database(values, timeout)
     if isinstance(values.get("host"), str) and values.get("port"):
-        return _check_socket(values)
+        return _check_socket(values, timeout)
     return []
 
 
+# -- where a config points ---------------------------------------------------------------------
+_PATH_KEYS = ("paths", "key_file", "state_dir", "path")
+_PATH_SUFFIXES = ("_file", "_dir", "_path")
+
+
+def _is_path_key(key: str) -> bool:
+    return key in _PATH_KEYS or key.endswith(_PATH_SUFFIXES)
+
+
+def _walk(values: dict[str, Any], prefix: str, settings, tenant, root: Path) -> list[FieldError]:
+    errors: list[FieldError] = []
+
+    def guard(field: str, fn, *args) -> None:
+        try:
+            fn(*args)
+        except (paths.PathRefused, probes.HostRefused) as exc:
+            errors.append(FieldError(field, str(exc).split(": ", 1)[-1]))
+
+    local_store = values.get("kind") == "local" and "root" in values
+    for key, value in values.items():
+        field = f"{prefix}{key}"
+        if value is None or key in SERVER_KEYS:
+            continue
+        if isinstance(value, dict):
+            errors += _walk(value, field + ".", settings, tenant, root)
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for i, v in enumerate(value):
+                errors += _walk(v, f"{field}.{i}.", settings, tenant, root)
+        elif isinstance(value, str) and (key == "url" or key.endswith(("_url", "_uri"))):
+            if _is_sqlite(value):
+                guard(field, paths.check_sqlite_url, value, root, field, settings)
+            else:
+                guard(field, probes.check_url, settings, tenant, value, field)
+        elif key == "root" and local_store:
+            guard(field, paths.resolve_inside, root, value, field, settings)
+        elif key == "pattern" and local_store:
+            guard(field, paths.check_pattern, value, field)
+        elif _is_path_key(key) and isinstance(value, str):
+            guard(field, paths.resolve_inside, root, value, field, settings)
+        elif _is_path_key(key) and isinstance(value, list):
+            for i, v in enumerate(value):
+                guard(f"{field}.{i}", paths.resolve_inside, root, str(v), f"{field}.{i}", settings)
+        elif key == "host" and isinstance(value, str) and values.get("kind") not in ("local", "hdfs"):
+            port = values.get("port") or probes.DEFAULT_PORTS.get(str(values.get("kind")))
+            guard(field, probes.check_host, settings, tenant, value, port, field)
+    return errors
+
+
+def _is_sqlite(url: str) -> bool:
+    try:
+        return make_url(url).get_backend_name() == "sqlite"
+    except ArgumentError:
+        return False
+
+
+def scope_errors(config: dict[str, Any], values: dict[str, Any], settings, tenant, superuser: bool) -> list[FieldError]:
+    """Paths outside the caller's data root, hosts/ports off the tenant's allow-list, server-only
+    keys set by the caller: checked before anything is opened or connected."""
+    errors = [FieldError(k, "set by the server, not by a config") for k in SERVER_KEYS if k in config]
+    try:
+        root = paths.root_for(settings, tenant, superuser)
+    except paths.PathRefused as exc:
+        return errors + [FieldError(exc.param, exc.reason)]
+    return errors + _walk(values, "", settings, None if superuser else tenant, root)
+
+
 def validate(
-    name: str | None, config: Any, settings=None, live: bool = True
+    name: str | None,
+    config: Any,
+    settings=None,
+    live: bool = True,
+    principal=None,
+    tenant: str | None = None,
+    superuser: bool | None = None,
 ) -> tuple[ConnectorSpec | None, list[FieldError]]:
+    """Static checks, scope checks, then (rate-limited per `principal`) the live check.
+
+    Scope: the principal's tenant (superusers: the whole data root), else `tenant`; with neither
+    (CLI, a pipeline without tenant) the whole data root. Raises `probes.ProbeRateLimited`."""
     spec, errors = parse(name, config, settings)
     if spec is None:
         return None, errors
     errors = dialect_errors(spec.plugin, spec.plugin_config.model_dump())
+    if errors:
+        return None, errors
+    if settings is None:
+        from deploy.settings import get_settings
+
+        settings = get_settings()
+    if principal is not None:
+        tenant, superuser = principal.tenant, bool(principal.superuser)
+    if superuser is None:
+        superuser = tenant is None
+    errors = scope_errors(config, spec.plugin_config.model_dump(), settings, tenant, superuser)
     if not errors and live:
-        errors = live_errors(spec)
+        if principal is not None:
+            probes.take_probe_token(settings, principal)
+        errors = live_errors(spec, float(settings.probe_timeout_s))
     return (spec if not errors else None), errors
 
 

@@ -7,10 +7,11 @@ the state directory). Nothing else in the code base names a host or a port.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr
@@ -41,6 +42,10 @@ class Settings(BaseSettings):
     # Kafka spine
     kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma separated")
     topic_prefix: str = Field("huiliu", description="first part of every change-event topic name")
+    # The local stack's broker keeps its log in an S3 object store (SeaweedFS, started by the stack)
+    # so a restart loses nothing; "memory" only when asked for (tests of the spine, throw-away runs).
+    broker_storage: Literal["s3", "memory"] = Field("s3", description="local broker storage: s3 (durable) or memory")
+    objectstore_port: int = Field(0, description="S3 port of the local object store; 0 = Kafka port + 241")
 
     # Schema registry (Confluent API); the local stack serves it on registry_port
     schema_registry_url: str = Field("http://127.0.0.1:18081")
@@ -66,6 +71,20 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 18000
 
+    # Files callers may name (job/schedule params, imports, file connectors, SQLite URLs): only
+    # inside <data_root>/<tenant>/ (superusers: data_root); see connectors/paths.py
+    data_root: Path | None = Field(None, description="root of the tenants' file areas; unset = <state_dir>/files")
+    path_deny: list[str] = Field([], description="more server paths never reachable by callers (e.g. backups)")
+
+    # Outbound connections callers may ask for (connector live checks, pipeline captures); see
+    # connectors/probes.py. Entries: "<address|CIDR|host name>:<port|lo-hi|*>", IPv6 as [::1]:5432
+    probe_allow: list[str] = Field([], description="allowed host:port for every tenant")
+    probe_allow_tenants: dict[str, list[str]] = Field({}, description="tenant -> more allowed host:port entries")
+    probe_allow_local: bool = Field(True, description="allow 127.0.0.1/::1 on local DB and stack ports")
+    probe_timeout_s: float = Field(5.0, gt=0, description="connect/resolve timeout of a live check")
+    probe_rate_per_minute: float = Field(12.0, gt=0, description="live checks per principal per minute")
+    probe_burst: int = Field(6, ge=1, description="live checks a principal may make at once")
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
@@ -75,6 +94,14 @@ class Settings(BaseSettings):
     @property
     def resolved_control_db_url(self) -> str:
         return self.control_db_url or f"sqlite:///{self.state_dir / 'control.db'}"
+
+    @property
+    def resolved_data_root(self) -> Path:
+        return self.data_root or self.state_dir / "files"
+
+    @property
+    def resolved_objectstore_port(self) -> int:
+        return self.objectstore_port or self.port_of(self.kafka_bootstrap.split(",")[0]) + 241
 
     def port_of(self, address: str) -> int:
         return int(address.rsplit(":", 1)[1].split("/")[0])
@@ -97,5 +124,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
-        env[f"HUILIU_{name.upper()}"] = str(value)
+        # lists and mappings as JSON, the form pydantic-settings reads back from the environment
+        env[f"HUILIU_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
     return env

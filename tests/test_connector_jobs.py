@@ -114,8 +114,10 @@ def _file_connector(client, root, name: str, table: str) -> None:
     assert r.status_code == 201, r.text
 
 
-def test_one_off_file_import_runs_as_a_job_whose_result_is_the_report(cluster, stack_settings, tmp_path):
+def test_one_off_file_import_runs_as_a_job_whose_result_is_the_report(cluster, stack_settings):
     client, name, table = cluster, f"filejob-{RUN}", f"filejob_{RUN}"
+    tmp_path = stack_settings.resolved_data_root / f"filejob-{RUN}"  # connector roots: inside the data root
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "watched").mkdir()
     (tmp_path / "manual").mkdir()
     (tmp_path / "manual" / "a.csv").write_text("id,name,amount\n1,a,1.5\n2,b,x\n3,c,3\n4,d,4\n", encoding="utf-8")

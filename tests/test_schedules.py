@@ -110,8 +110,10 @@ def test_two_api_processes_do_not_fire_twice(api, stack_settings):
         stop_api(proc)
 
 
-def test_pipeline_capture_action_publishes_the_source_rows(api, tmp_path, stack_settings):
-    url = f"sqlite:///{tmp_path / 'source.db'}"
+def test_pipeline_capture_action_publishes_the_source_rows(api, stack_settings):
+    inside = stack_settings.resolved_data_root / "sched"  # the operator's paths: inside the data root
+    inside.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{inside / 'source.db'}"
     seed(url, 40)
     doc = yaml.safe_load(open(TEMPLATE, encoding="utf-8"))
     doc["name"] = "sched-capture"

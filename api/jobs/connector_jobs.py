@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from api.jobs import JobContext
+from connectors import paths
 from connectors.store import ConnectorRecord, ConnectorStore
 from deploy.control import OffsetStore
 
@@ -52,14 +53,36 @@ class ImportRefused(ValueError):
         self.status = status  # 409: conflicts with the connector's own task
 
 
-def check_import(record: ConnectorRecord, path: str) -> None:
-    """Raise ImportRefused unless `path` is a file (or glob) below a file connector's root that its
-    own task would not pick up meanwhile (both would read it under the same tracking)."""
+def import_root(record: ConnectorRecord, settings) -> Path:
+    """The data root a connector's files must stay in: its tenant's (no tenant: the whole root)."""
+    tenant = getattr(record, "tenant", None)
+    return paths.root_for(settings, tenant, superuser=tenant is None)
+
+
+def _store_root(record: ConnectorRecord, settings) -> Path:
+    store = record.config.get("store") or {}
+    if store.get("kind", "local") != "local":
+        raise ImportRefused(f"connector {record.name} does not read a local directory")
+    try:
+        return paths.resolve_inside(import_root(record, settings), str(store.get("root", "")), "store.root", settings)
+    except paths.PathRefused as exc:
+        raise ImportRefused(f"connector {record.name}: {exc}") from None
+
+
+def check_import(record: ConnectorRecord, path: str, settings=None) -> None:
+    """Raise ImportRefused unless `path` is a file (or glob) below a file connector's root (itself
+    inside the tenant's data root) that its own task would not pick up meanwhile (both would read
+    it under the same tracking)."""
     if record.plugin != "files":
         raise ImportRefused(f"connector {record.name} is not a file connector")
     parts = PurePosixPath(path).parts
-    if not path.strip() or PurePosixPath(path).is_absolute() or ".." in parts:
+    if not path.strip() or PurePosixPath(path).is_absolute() or ".." in parts or "\x00" in path:
         raise ImportRefused("path must be relative to the connector's store root, without '..'")
+    if settings is None:
+        from deploy.settings import get_settings
+
+        settings = get_settings()
+    _store_root(record, settings)
     pattern = (record.config.get("store") or {}).get("pattern", "*")
     if record.target_state == "RUNNING" and fnmatch.fnmatch(path, pattern):
         raise ImportRefused(f"connector {record.name} is running and imports {path!r} itself; pause it first", 409)
@@ -90,8 +113,15 @@ def import_files(ctx: JobContext, settings, record: ConnectorRecord, path: str) 
         topic_prefix=cfg.topic_prefix,
         partitions=cfg.partitions,
     )
+    root, data = _store_root(record, settings), import_root(record, settings)
     try:
-        files = task.store.list()
+        # every matching file must resolve (symlinks followed) inside the store root and the
+        # tenant's data root, outside the server's state; others are not read at all
+        listed = task.store.list()
+        files = [f for f in listed if _readable(f.path, root, data, settings)]
+        skipped = len(listed) - len(files)
+        if skipped:
+            task.store.list = lambda: files  # the runtime lists again: only what passed
         ctx.progress(0, f"{len(files)} files to import")
         while runtime.run_once():  # a poll without events: every matching file is read
             ctx.check_cancelled()
@@ -101,4 +131,15 @@ def import_files(ctx: JobContext, settings, record: ConnectorRecord, path: str) 
         task.close()
     reports = ImportReports(settings.resolved_control_db_url)
     imports = [reports.get(task.tracked[f.path]["import_id"]) for f in files if f.path in task.tracked]
-    return {"connector": record.name, "path": path, "imports": imports}
+    result = {"connector": record.name, "path": path, "imports": imports}
+    if skipped:
+        result["refused"] = skipped  # matched, but outside the root (e.g. a symlink): not read
+    return result
+
+
+def _readable(file: str, root: Path, data: Path, settings) -> bool:
+    try:
+        inside = paths.resolve_inside(data, file, "path", settings)
+    except paths.PathRefused:
+        return False
+    return inside.is_relative_to(root)

@@ -15,12 +15,12 @@ import queue
 import socket
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from api.jobs.context import JobCancelled, JobContext
+from api.jobs.errors import describe, trace
 from api.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -189,12 +189,9 @@ class JobManager:
         except JobCancelled:
             final = {"state": "cancelled"}
         except Exception as exc:
-            log.warning("job %s failed: %s", job_id, exc)
-            final = {
-                "state": "failed",
-                "error": f"{type(exc).__name__}: {exc}"[:4000],
-                "message": traceback.format_exc(limit=5)[-2000:],
-            }
+            # describe(): problem and position only; a parser's or driver's text may quote a file
+            log.warning("job %s failed: %s", job_id, describe(exc))
+            final = {"state": "failed", "error": describe(exc)[:4000], "message": trace(exc)}
         finally:
             with self._lock:
                 self._running.discard(job_id)

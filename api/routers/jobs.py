@@ -9,8 +9,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.jobs import job_manager
-from api.scheduling.actions import ACTIONS
+from api.scheduling.actions import ACTIONS, Scope, bind, check_params
+from api.scoping import target_problem
 from api.security import require
+from connectors.paths import PathRefused
+from connectors.probes import HostRefused
 
 router = APIRouter(tags=["jobs"])
 
@@ -50,10 +53,16 @@ async def get_job(job_id: str, request: Request, principal=Depends(require("jobs
 async def submit_job(body: JobRequest, request: Request, principal=Depends(require("jobs:manage"))) -> dict:
     if body.action not in ACTIONS:
         raise HTTPException(422, f"unknown action {body.action!r}; known: {sorted(ACTIONS)}")
-    fn, settings, params = ACTIONS[body.action], request.app.state.settings, body.params
-    job_id = await run_in_threadpool(
-        job_manager(request.app).submit, body.action, principal.name, lambda ctx: fn(ctx, params, settings)
-    )
+    settings, scope = request.app.state.settings, Scope.of(principal)
+    problem = None if principal.all_tenants else target_problem(settings, principal.tenant, body.params)
+    if problem:  # another tenant's pipeline/connector reads as unknown (api.scoping)
+        raise HTTPException(422, problem)
+    try:  # paths inside the caller's data root, hosts on the tenant's allow-list: else 422
+        await run_in_threadpool(check_params, body.action, body.params, settings, scope)
+    except (PathRefused, HostRefused) as exc:
+        raise HTTPException(422, str(exc)) from None
+    job_fn = bind(body.action, body.params, settings, scope)
+    job_id = await run_in_threadpool(job_manager(request.app).submit, body.action, principal.name, job_fn)
     return await run_in_threadpool(job_manager(request.app).get, job_id)
 
 
