@@ -67,7 +67,7 @@ def deploy(store: ConnectorStore, name: str, current: dict[str, Any], settings) 
     specs, errors = {}, []
     for stage, config in configs.items():
         cname = connector_name(name, stage)
-        found, errs = validate(cname, config, settings)
+        found, errs = validate(cname, config, settings, tenant=current["document"].get("tenant"))  # its scope
         errors += [{"field": f"{stage}.{e.field}", "message": e.message} for e in errs]
         specs[stage] = found
     if errors:

@@ -118,7 +118,7 @@ def validate_plugin_config(plugin: str, request: Request, config: dict[str, Any]
         raise HTTPException(404, str(exc))
     config = {**config, "connector.class": config.get("connector.class") or plugin}
     name = config.get("name") or "validate"
-    _, errors = validate(name, config, request.app.state.settings)
+    _, errors = validate(name, config, request.app.state.settings, principal=request.state.principal)
     return validate_response(found, config, errors)
 
 
@@ -144,7 +144,7 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...)) -> Any:
         return _invalid([FieldError("config", "field required: an object of configuration keys")], {})
     if name and _store(request).get(name) is not None:
         raise HTTPException(409, f"Connector {name} already exists")
-    spec, errors = validate(name, config, request.app.state.settings)
+    spec, errors = validate(name, config, request.app.state.settings, principal=request.state.principal)
     if spec is None:
         return _invalid(errors, config)
     try:
@@ -188,7 +188,7 @@ def put_config(name: str, request: Request, response: Response, config: dict[str
     existing = _store(request).get(name)
     if existing is not None:
         config = unmask(config, existing.config)  # a masked secret sent back means "unchanged"
-    spec, errors = validate(name, config, request.app.state.settings)
+    spec, errors = validate(name, config, request.app.state.settings, principal=request.state.principal)
     if spec is None:
         return _invalid(errors, config)
     created = _store(request).upsert(spec)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from api.scheduling import ACTIONS, scheduler_for
+from api.scheduling.actions import Scope, check_params
 from api.scheduling.runtime import lifespan
 from api.security import require
 
@@ -82,6 +83,7 @@ def create_schedule(body: ScheduleIn, request: Request, principal=MANAGE) -> dic
     if store.get(body.name):
         raise HTTPException(409, f"schedule {body.name!r} exists")
     deps = _validate(store, None, body.action, body.cron, body.depends_on)
+    check_params(body.action, body.params, request.app.state.settings, Scope.of(principal))  # paths/hosts: 422
     return store.create(body.name, body.action, body.params, body.cron, deps, body.enabled, principal.name)
 
 
@@ -100,6 +102,10 @@ def patch_schedule(sid: str, body: SchedulePatch, request: Request) -> dict:
     s, store = _get(request, sid), scheduler_for(request.app).store
     values = body.model_dump(exclude_unset=True)
     deps = _validate(store, s["id"], values.get("action"), values.get("cron"), values.get("depends_on"))
+    scope = Scope.of(request.state.principal)  # paths inside the caller's data root, else 422
+    check_params(
+        values.get("action", s["action"]), values.get("params", s["params"]), request.app.state.settings, scope
+    )
     if deps is not None:
         values["depends_on"] = deps
     return store.update(s["id"], **values)

@@ -20,7 +20,7 @@ from croniter import croniter
 
 from api.jobs import JobManager
 from api.jobs.store import epoch
-from api.scheduling.actions import get_action
+from api.scheduling.actions import Scope, bind
 from api.scheduling.store import ScheduleStore
 from deploy.settings import Settings
 
@@ -98,16 +98,34 @@ class Scheduler:
         run = self.store.insert_run(schedule["id"], fire_key, trigger, operator)
         if run is None:
             return None
-        action, params, settings = get_action(schedule["action"]), schedule["params"], self.settings
+        job_fn = bind(schedule["action"], schedule["params"], self.settings, self.scope_of(schedule))
         log.info("schedule %s fires (%s, %s): run %s", schedule["name"], trigger, fire_key, run["id"])
         job_id = self.jobs.submit(
             f"schedule:{schedule['action']}",
             operator,
-            lambda ctx: action(ctx, params, settings),
+            job_fn,
             on_done=lambda job, rid=run["id"]: self._finished(schedule["id"], rid, job),
         )
         self.store.set_job(run["id"], job_id)
         return self.store.get_run(run["id"])
+
+    def scope_of(self, schedule: dict) -> Scope:
+        """Whose files and hosts the schedule's action may reach: the schedule's tenant when it has
+        one, else its creator's (the operator key: the whole data root; unknown: no paths at all)."""
+        if "tenant" in schedule:
+            return Scope(schedule["tenant"], schedule["tenant"] is None and schedule.get("created_by") == "operator")
+        creator = schedule.get("created_by")
+        if creator == "operator":
+            return Scope(None, True)
+        try:
+            from api.identity.store import store_for
+
+            user = store_for(self.settings.resolved_control_db_url).user(creator) if creator else None
+        except Exception:  # identity tables unreachable: the narrowest scope
+            user = None
+        if user is None:
+            return Scope(None, False)
+        return Scope(user["tenant"], bool(user["superuser"]))
 
     def _finished(self, schedule_id: str, run_id: str, job: dict) -> None:
         self.store.finish_run(run_id, job["state"], job.get("result"), job.get("error"))

@@ -53,18 +53,26 @@ def _spool(copy) -> BinaryIO:
 
 
 class LocalStore:
+    """Files below `root`; a match resolving outside it (a symlink, `..` in the pattern) is
+    neither listed nor opened."""
+
     def __init__(self, cfg: StoreConfig):
         self.root, self.pattern = Path(cfg.root), cfg.pattern
+
+    def _inside(self, p: Path) -> bool:
+        return p.resolve().is_relative_to(self.root.resolve())
 
     def list(self) -> list[FileInfo]:
         out = []
         for p in self.root.glob(self.pattern):
-            if p.is_file():
+            if p.is_file() and self._inside(p):
                 st = p.stat()
                 out.append(FileInfo(str(p), st.st_size, st.st_mtime))
         return sorted(out, key=lambda f: (f.mtime, f.path))
 
     def open(self, info: FileInfo) -> BinaryIO:
+        if not self._inside(Path(info.path)):
+            raise PermissionError("the file resolves outside the store root")
         return open(info.path, "rb", buffering=CHUNK)
 
     def close(self) -> None:
