@@ -119,3 +119,18 @@ def test_caller_chosen_values_longer_than_their_column_are_still_audited(api):
     assert r.status_code == 401
     ids = {e["request_id"] for e in entries(base, op(key))}
     assert {"aud-long-path", "aud-long-method"} <= ids
+
+
+def test_a_probe_of_another_tenants_pipeline_shows_in_the_owners_log(api):
+    from tests.test_pipelines_api import document
+
+    base, key = api
+    make_user(base, key, "aud-pl-a", roles=["admin"], tenant="aud-pa")
+    make_user(base, key, "aud-pl-b", roles=["admin"], tenant="aud-pb")
+    a, b = login(base, "aud-pl-a"), login(base, "aud-pl-b")
+    r = httpx.post(base + "/pipelines", headers=a, json=document("aud-pa-people"))
+    assert r.status_code == 201, r.text
+    # /stats goes through api.pipelines.access.ensure_pipeline_visible
+    assert httpx.get(base + "/pipelines/aud-pa-people/stats", headers=b).status_code == 404
+    probes = [e for e in entries(base, a) if e["actor"] == "aud-pl-b"]
+    assert probes and probes[0]["affected_tenant"] == "aud-pa" and probes[0]["status"] == 404

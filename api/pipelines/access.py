@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
+from api.audit.affected import note_affected_tenant
 from api.pipelines.store import pipeline_store_for
 from api.security import Principal
 
@@ -17,6 +18,7 @@ def pipeline_visible(request: Request, principal: Principal, name: str) -> bool:
     to principals that see every tenant."""
     head = pipeline_store_for(request.app.state.settings).head(name)
     tenant = head["tenant"] if head else None
+    note_affected_tenant(request, tenant)  # the owner sees the attempt in its audit log
     return (principal.all_tenants or (head is not None and principal.sees_tenant(tenant))) and principal.may_access(
         "pipeline", name
     )
