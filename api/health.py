@@ -31,6 +31,8 @@ def _timed(probe: Callable[[], str | None]) -> dict:
 def probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
     def broker():
         md = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=3)
+        if settings.broker_storage == "memory":  # said plainly: a restart of this broker loses every event
+            return f"{len(md.brokers)} broker(s); storage memory: NOT durable"
         return f"{len(md.brokers)} broker(s)"
 
     def registry():

@@ -1,9 +1,12 @@
-"""The local stack: a Kafka-compatible broker (tansu), the schema registry and ClickHouse.
+"""The local stack: a Kafka-compatible broker (tansu) on a local object store (SeaweedFS), the
+schema registry and ClickHouse.
 
 `Stack(settings).up()` starts each component detached (own session, survives the CLI), with
 data under `state_dir/data/<component>`, output in `state_dir/logs/<component>.log` and a pid
 file in `state_dir/run/<component>.pid`; `down()` stops them; `status()` also reports the
-external PostgreSQL (demo source) and Redis, which the stack does not run.
+external PostgreSQL (demo source) and Redis, which the stack does not run. A component with
+`depends_on` is started once those answer (the broker after the object store holding its log);
+with `broker_storage: memory` the object store is not run and the broker keeps nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from deploy.components import (
     ClickHouse,
     Component,
     ComponentStatus,
+    ObjectStore,
     Postgres,
     Redis,
     SchemaRegistry,
@@ -29,7 +33,7 @@ from deploy.settings import Settings, get_settings
 
 __all__ = ["Stack", "ComponentStatus", "StackError", "MANAGED", "EXTERNAL"]
 
-MANAGED = ("broker", "registry", "clickhouse")
+MANAGED = ("objectstore", "broker", "registry", "clickhouse")
 EXTERNAL = ("postgres", "redis")
 
 
@@ -64,6 +68,7 @@ class Stack:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.components: dict[str, Component] = {
+            "objectstore": ObjectStore(self.settings),
             "broker": Broker(self.settings),
             "registry": SchemaRegistry(self.settings, command=registry_command),
             "clickhouse": ClickHouse(self.settings),
@@ -78,7 +83,8 @@ class Stack:
             raise StackError(f"unknown component {name!r}; known: {', '.join(self.components)}") from None
 
     def _managed(self, only: list[str] | tuple[str, ...] | None) -> list[Component]:
-        names = list(only) if only else list(MANAGED)
+        durable = self.settings.broker_storage == "s3"
+        names = list(only) if only else [n for n in MANAGED if durable or n != "objectstore"]
         comps = [self.component(n) for n in names]
         for c in comps:
             if not c.managed:
@@ -98,12 +104,33 @@ class Stack:
             return self._up(comps, progress)
 
     def _up(self, comps: list[Component], progress: bool) -> list[ComponentStatus]:
-        pending: list[_Pending] = []
-        failures: list[str] = []
         results: dict[str, ComponentStatus] = {}
-
+        failures: list[str] = []
         display = _Display(progress)
         with display:
+            # Two waves: components nothing waits for, then those that depend on one of them (the
+            # broker on the object store holding its log), each started once its dependencies answer.
+            first = [c for c in comps if not c.depends_on]
+            for wave in (first, [c for c in comps if c.depends_on]):
+                ready = []
+                for comp in wave:
+                    missing = [d for d in comp.depends_on if not self._answers(d, results)]
+                    if missing:
+                        failures.append(f"{comp.name} not started: {', '.join(missing)} does not answer")
+                    else:
+                        ready.append(comp)
+                self._start_wave(ready, display, results, failures)
+        if failures:
+            raise StackError("\n\n".join(failures))
+        return [results[c.name] for c in comps if c.name in results]
+
+    def _answers(self, name: str, results: dict[str, ComponentStatus]) -> bool:
+        return name in results or self.components[name].answering(timeout=1.0)[0]
+
+    def _start_wave(self, comps: list[Component], display, results: dict, failures: list[str]) -> None:
+        """Start each component, then wait until each answers (or fails); results and failures are filled."""
+        pending: list[_Pending] = []
+        if comps:
             for comp in comps:
                 task = display.add(comp.name, "checking")
                 ok, version, _ = comp.answering(timeout=1.0)
@@ -162,10 +189,6 @@ class Stack:
                 if any(not p.done for p in pending):
                     time.sleep(0.3)
 
-        if failures:
-            raise StackError("\n\n".join(failures))
-        return [results[c.name] for c in comps if c.name in results]
-
     # ------------------------------------------------------------------ down
     def down(self, only: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
         """Stop the managed components (SIGTERM, SIGKILL after `stop_timeout`); name -> outcome."""
@@ -173,7 +196,7 @@ class Stack:
         comps = self._managed(only)
         with self._lock():
             for comp in reversed(comps):
-                outcome[comp.name] = comp.stop(self.stop_timeout)
+                outcome[comp.name] = comp.stop(min(self.stop_timeout, comp.stop_timeout))
         return dict(reversed(list(outcome.items())))
 
     @contextlib.contextmanager

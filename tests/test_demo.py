@@ -41,6 +41,7 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert "using embedded SQLite" in out
+    assert "broker storage: durable" in out
     captured = int(re.search(r"rows captured \(source\)\s*│\s*(\d+)", out).group(1))
     passed = int(re.search(r"passed quality rules\s*│\s*(\d+)", out).group(1))
     in_clickhouse = int(re.search(r"rows in ClickHouse \(FINAL\)\s*│\s*(\d+)", out).group(1))

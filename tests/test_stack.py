@@ -1,6 +1,7 @@
 """The local stack (deploy/stack.py): up, status, produce/consume, ClickHouse query, down, failures.
 
-Uses only ports 29081, 29092-29093, 29000 and 29123 so it can run next to other engineers' tests.
+Uses only ports 29081, 29092-29093, 29000, 29123 and 29333-29340 (object store) so it can run next
+to other engineers' tests.
 """
 
 from __future__ import annotations
@@ -110,18 +111,21 @@ def test_up_is_idempotent(stack):
     assert pids == {n: stack.component(n).read_pid() for n in pids}
 
 
-def test_produce_and_consume_through_broker(stack):
-    from confluent_kafka import Consumer, Producer
+def _produce(topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    topic = f"stack-test-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": BROKER})
     futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     futures[topic].result(timeout=10)
-
     producer = Producer({"bootstrap.servers": BROKER})
-    producer.produce(topic, key=b"k", value=b"hello huiliu")
+    for key, value in messages:
+        producer.produce(topic, key=key, value=value)
     assert producer.flush(10) == 0
+
+
+def _consume(topic: str, count: int, timeout: float = 30) -> list:
+    from confluent_kafka import Consumer
 
     consumer = Consumer(
         {
@@ -134,19 +138,45 @@ def test_produce_and_consume_through_broker(stack):
             "heartbeat.interval.ms": 500,
         }
     )
+    got = []
     try:
         consumer.subscribe([topic])
-        deadline = time.monotonic() + 30
-        got = None
-        while time.monotonic() < deadline and got is None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(got) < count:
             msg = consumer.poll(1.0)
             if msg is not None and msg.error() is None:
-                got = msg
-        assert got is not None, "no message consumed within 30s"
-        assert got.value() == b"hello huiliu"
-        assert got.key() == b"k"
+                got.append(msg)
     finally:
         consumer.close()
+    return got
+
+
+def test_produce_and_consume_through_broker(stack):
+    topic = f"stack-test-{uuid.uuid4().hex[:8]}"
+    _produce(topic, [(b"k", b"hello huiliu")])
+    got = _consume(topic, 1)
+    assert len(got) == 1, "no message consumed within 30s"
+    assert got[0].value() == b"hello huiliu"
+    assert got[0].key() == b"k"
+
+
+def test_the_broker_is_durable_by_default_and_keeps_events_across_a_restart(stack):
+    assert "durable" in _by_name(stack.status())["broker"].detail
+    topic = f"stack-durable-{uuid.uuid4().hex[:8]}"
+    sent = [(str(i).encode(), f"event {i}".encode()) for i in range(2000)]
+    _produce(topic, sent)
+    outcome = stack.down()  # the whole stack, object store included, as a machine restart would
+    assert set(outcome) == {"objectstore", "broker", "registry", "clickhouse"}
+    stack.up(progress=False)
+    got = _consume(topic, len(sent), timeout=60)
+    assert [(m.key(), m.value()) for m in got] == sent
+
+
+def test_memory_storage_is_only_used_when_asked_and_says_so(tmp_path):
+    settings = Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:29192", broker_storage="memory")
+    memory = Stack(settings)
+    assert "objectstore" not in [c.name for c in memory._managed(None)]
+    assert "NOT durable" in memory.component("broker").status().detail
 
 
 def test_clickhouse_query(stack):
@@ -176,16 +206,16 @@ def test_status_cli_prints_table(stack, monkeypatch):
 
 
 def test_down_stops_everything(stack):
-    pids = [stack.component(n).read_pid() for n in ("broker", "registry", "clickhouse")]
+    pids = [stack.component(n).read_pid() for n in ("objectstore", "broker", "registry", "clickhouse")]
     outcome = stack.down()
-    assert set(outcome) == {"broker", "registry", "clickhouse"}
+    assert set(outcome) == {"objectstore", "broker", "registry", "clickhouse"}
     status = _by_name(stack.status())
     for name in ("broker", "registry", "clickhouse"):
         assert not status[name].up, status[name]
         assert not (stack.settings.state_dir / "run" / f"{name}.pid").exists()
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z"
-    assert stack.down() == {"broker": "not running", "registry": "not running", "clickhouse": "not running"}
+    assert set(stack.down().values()) == {"not running"}
 
 
 def test_component_that_cannot_start_names_itself_and_its_log(tmp_path):
@@ -193,7 +223,7 @@ def test_component_that_cannot_start_names_itself_and_its_log(tmp_path):
     busy.bind(("127.0.0.1", BUSY_PORT))
     busy.listen(1)
     try:
-        settings = Settings(state_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{BUSY_PORT}")
+        settings = Settings(state_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{BUSY_PORT}", broker_storage="memory")
         stack = Stack(settings, ready_timeout=15)
         started = time.monotonic()
         with pytest.raises(StackError) as err:

@@ -4,6 +4,7 @@ from deploy.components.base import Component, ComponentStatus, StackError
 from deploy.components.broker import Broker
 from deploy.components.clickhouse import ClickHouse
 from deploy.components.external import Postgres, Redis
+from deploy.components.objectstore import ObjectStore
 from deploy.components.registry import SchemaRegistry
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "ClickHouse",
     "Component",
     "ComponentStatus",
+    "ObjectStore",
     "Postgres",
     "Redis",
     "SchemaRegistry",

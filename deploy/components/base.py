@@ -148,6 +148,7 @@ class Component:
 
     name: str = ""
     managed: bool = True
+    depends_on: tuple[str, ...] = ()  # components that must answer before this one starts
     ready_timeout: float = 60.0
     stop_timeout: float = 15.0
 

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from deploy.components.base import Component, StackError, host_port, port_open
+from deploy.components.objectstore import BUCKET
 from deploy.settings import Settings
 from schemas.optional import MissingExtra, optional_import
 
@@ -53,6 +54,19 @@ class Broker(Component):
         host, port = self.host_port
         return f"{host}:{port}"
 
+    @property
+    def durable(self) -> bool:
+        return self.settings.broker_storage == "s3"
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """Started only once these answer: the object store holding the log."""
+        return ("objectstore",) if self.durable else ()
+
+    @property
+    def storage(self) -> str:
+        return "s3 (durable, SeaweedFS)" if self.durable else "memory: NOT durable, a restart loses every event"
+
     def command(self) -> list[str]:
         host, port = self.host_port
         url = f"tcp://{host}:{port}"
@@ -64,7 +78,7 @@ class Broker(Component):
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            f"s3://{BUCKET}/" if self.durable else "memory://tansu/",
         ]
 
     def env(self) -> dict[str, str]:
@@ -72,7 +86,20 @@ class Broker(Component):
         # tansu also reads these; the command line must win over anything inherited.
         for key in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY"):
             env.pop(key, None)
+        if self.durable:  # tansu's S3 client (object_store) reads its endpoint from these
+            env.update(
+                AWS_ENDPOINT=f"http://127.0.0.1:{self.settings.resolved_objectstore_port}",
+                AWS_ALLOW_HTTP="true",
+                AWS_DEFAULT_REGION="us-east-1",
+                AWS_ACCESS_KEY_ID="huiliu",  # the local store runs without IAM: any key is accepted
+                AWS_SECRET_ACCESS_KEY="huiliu",
+            )
         return env
+
+    def status(self):
+        status = super().status()
+        status.detail = f"{status.detail}; storage {self.storage}" if status.detail else f"storage {self.storage}"
+        return status
 
     def version(self) -> str | None:
         if self._version is None:

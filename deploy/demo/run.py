@@ -96,6 +96,10 @@ def print_summary(console: Console, stats: dict, in_clickhouse: int, settings: S
             summary.add_row(f"  quarantined by {key.split('.', 1)[1]}", str(n))
     summary.add_row("rows in ClickHouse (FINAL)", str(in_clickhouse))
     console.print(summary)
+    if settings.broker_storage == "memory":
+        console.print("[bold yellow]broker storage: memory — NOT durable, a broker restart loses every event[/]")
+    else:
+        console.print(f"broker storage: durable (SeaweedFS S3 on port {settings.resolved_objectstore_port})")
     console.print(
         f"Next: HUILIU_* settings in effect point at {settings.kafka_bootstrap} (Kafka) and "
         f"{settings.clickhouse_url.split('@')[-1]} (ClickHouse).\n"
