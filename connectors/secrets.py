@@ -71,13 +71,74 @@ def scrub(text: str | None, config: dict[str, Any]) -> str | None:
     return re.sub(r"([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@", rf"\1{MASK}@", text)
 
 
-def unmask(new: Any, old: Any, key: str = "") -> Any:
-    """`new` with every masked form of a stored secret (a client's GET -> PUT) taken from `old`."""
+class EndpointChanged(ValueError):
+    """A masked secret was sent back for an endpoint other than the one it authenticates to."""
+
+    def __init__(self, field: str):
+        super().__init__(f"{field}: send the password again: the endpoint changed")
+        self.field = field
+
+
+# Fields naming where a secret is sent: a masked secret is kept only while these are unchanged.
+_ENDPOINT_KEY = re.compile(
+    r"(^|[_.])(host|hostname|server|address|port|user|username|login|scheme|protocol|url|uri|dsn|endpoint|"
+    r"kind|ssl|starttls|tls)$",
+    re.I,
+)
+
+
+def _endpoint_of_url(value: Any) -> Any:
+    """(scheme, host, port, user) of a URL-like string; other values as they are."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port, parts.username)
+    except ValueError:
+        return value
+
+
+def _endpoint(scope: dict) -> dict:
+    return {str(k): _endpoint_of_url(v) for k, v in scope.items() if _ENDPOINT_KEY.search(str(k))}
+
+
+def unmask(new: Any, old: Any, key: str = "", *, path: str = "", _scopes: tuple = ()) -> Any:
+    """`new` with every masked form of a stored secret (a client's GET -> PUT) taken from `old`.
+
+    The endpoint rule: a masked secret is kept only when what it authenticates to is unchanged —
+    the scheme, host, port and user of a URL carrying it, and the endpoint fields (host, port,
+    user, url, kind, ...) of the object holding it and of the objects around it. Otherwise
+    EndpointChanged names the field: the caller must send the secret again."""
     if isinstance(new, dict) and isinstance(old, dict):
-        return {k: unmask(v, old[k], str(k)) if k in old else v for k, v in new.items()}
+        scopes = (*_scopes, (old, new))
+        return {
+            k: unmask(v, old[k], str(k), path=f"{path}.{k}" if path else str(k), _scopes=scopes) if k in old else v
+            for k, v in new.items()
+        }
     if isinstance(new, list) and isinstance(old, list):
-        return [unmask(v, old[i], key) if i < len(old) else v for i, v in enumerate(new)]
-    return old if new != old and new == mask(old, key) else new
+        return [
+            unmask(v, old[i], key, path=f"{path}[{i}]", _scopes=_scopes) if i < len(old) else v
+            for i, v in enumerate(new)
+        ]
+    field = path or key or "value"
+    if isinstance(new, str) and isinstance(old, str) and not is_secret_key(key):
+        m_new, m_old = _URL_PASSWORD.match(new), _URL_PASSWORD.match(old)
+        if m_new and m_new.group("pw") == MASK and m_old and m_old.group("pw") and m_old.group("pw") != MASK:
+            if _endpoint_of_url(new) != _endpoint_of_url(old):
+                raise EndpointChanged(field)
+            _check_scopes(_scopes, field)
+            return m_new.group("head") + m_old.group("pw") + m_new.group("tail")
+        return new
+    if new != old and new == mask(old, key):
+        _check_scopes(_scopes, field)
+        return old
+    return new
+
+
+def _check_scopes(scopes: tuple, field: str) -> None:
+    for old_scope, new_scope in scopes:
+        if _endpoint(old_scope) != _endpoint(new_scope):
+            raise EndpointChanged(field)
 
 
 def host_of(url: str) -> str:

@@ -1,7 +1,8 @@
 """Connector configs, task status and snapshot requests in the control database.
 
 The API writes configs and target states and bumps `version`; workers poll the table and act on
-a changed version (the API only stores and signals). Configs are stored twice: encrypted in
+a changed version (the API only stores and signals). Each connector belongs to a tenant (`tenant`,
+checked by the API; workers run every tenant's connectors). Configs are stored twice: encrypted in
 full (`config_enc`, what workers run) and masked (`config_masked`, safe to show or log).
 """
 
@@ -25,6 +26,7 @@ connectors_table = Table(
     "connect_connectors",
     connect_metadata,
     Column("name", String(200), primary_key=True),
+    Column("tenant", String(100), nullable=True, index=True, doc="owner; NULL = only all-tenant principals see it"),
     Column("kind", String(20), nullable=False),
     Column("plugin", String(200), nullable=False),
     Column("config_masked", Text, nullable=False),
@@ -62,6 +64,9 @@ snapshots_table = Table(
 )
 
 
+KEEP = object()  # upsert: leave an existing connector's tenant as it is
+
+
 class ConnectorExists(Exception):
     pass
 
@@ -77,6 +82,7 @@ class ConnectorRecord:
     task_count: int
     created_at: float
     updated_at: float
+    tenant: str | None = None
 
     @property
     def masked_config(self) -> dict[str, Any]:
@@ -109,33 +115,56 @@ class ConnectorStore:
             "updated_at": time.time(),
         }
 
-    def create(self, spec: ConnectorSpec) -> None:
+    def create(self, spec: ConnectorSpec, tenant: str | None = None) -> None:
         now = time.time()
         try:
             with self.engine.begin() as conn:
                 conn.execute(
                     connectors_table.insert().values(
-                        name=spec.name, target_state="RUNNING", version=1, created_at=now, **self._values(spec)
+                        name=spec.name,
+                        tenant=tenant,
+                        target_state="RUNNING",
+                        version=1,
+                        created_at=now,
+                        **self._values(spec),
                     )
                 )
         except IntegrityError as exc:
             raise ConnectorExists(spec.name) from exc
 
-    def upsert(self, spec: ConnectorSpec) -> bool:
-        """Create or replace the config; True when it was created."""
+    def upsert(self, spec: ConnectorSpec, tenant: Any = KEEP, only_tenant: bool = False) -> bool:
+        """Create or replace the config; True when it was created. A new connector belongs to
+        `tenant` (KEEP: none); an existing one keeps its tenant unless `tenant` is given (callers
+        check that the caller sees both). With `only_tenant`, an existing connector of another
+        tenant is left alone: ConnectorExists."""
+        where, moved = connectors_table.c.name == spec.name, {}
+        if tenant is not KEEP:
+            moved = {"tenant": tenant}
+            if only_tenant:
+                where = where & (
+                    connectors_table.c.tenant.is_(None) if tenant is None else connectors_table.c.tenant == tenant
+                )
         with self.engine.begin() as conn:
             n = conn.execute(
                 update(connectors_table)
-                .where(connectors_table.c.name == spec.name)
-                .values(version=connectors_table.c.version + 1, **self._values(spec))
+                .where(where)
+                .values(version=connectors_table.c.version + 1, **moved, **self._values(spec))
             ).rowcount
         if n:
             return False
         try:
-            self.create(spec)
+            self.create(spec, None if tenant is KEEP else tenant)
             return True
         except ConnectorExists:  # created meanwhile by another request: update that one
-            return self.upsert(spec)
+            if only_tenant:
+                raise
+            return self.upsert(spec, tenant)
+
+    def tenant_of(self, name: str) -> tuple[bool, str | None]:
+        """(exists, tenant) of a connector, without decrypting its config."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(connectors_table.c.tenant).where(connectors_table.c.name == name)).first()
+        return (row is not None, row.tenant if row else None)
 
     def _record(self, row) -> ConnectorRecord:
         return ConnectorRecord(
@@ -148,6 +177,7 @@ class ConnectorStore:
             row.task_count,
             row.created_at,
             row.updated_at,
+            row.tenant,
         )
 
     def get(self, name: str) -> ConnectorRecord | None:
@@ -155,14 +185,21 @@ class ConnectorStore:
             row = conn.execute(select(connectors_table).where(connectors_table.c.name == name)).first()
         return self._record(row) if row else None
 
-    def all(self) -> list[ConnectorRecord]:
+    def all(self, tenants: set[str] | None = None) -> list[ConnectorRecord]:
+        """Every connector, or those of `tenants` (None = all)."""
+        q = select(connectors_table).order_by(connectors_table.c.name)
+        if tenants is not None:
+            q = q.where(connectors_table.c.tenant.in_(sorted(tenants)))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(connectors_table).order_by(connectors_table.c.name)).all()
+            rows = conn.execute(q).all()
         return [self._record(r) for r in rows]
 
-    def names(self) -> list[str]:
+    def names(self, tenants: set[str] | None = None) -> list[str]:
+        q = select(connectors_table.c.name).order_by(connectors_table.c.name)
+        if tenants is not None:
+            q = q.where(connectors_table.c.tenant.in_(sorted(tenants)))
         with self.engine.connect() as conn:
-            return list(conn.execute(select(connectors_table.c.name).order_by(connectors_table.c.name)).scalars())
+            return list(conn.execute(q).scalars())
 
     def signal(self, name: str, target_state: str | None = None) -> bool:
         """Bump the version (workers restart the tasks), optionally setting RUNNING / PAUSED."""

@@ -59,7 +59,7 @@ def test_failed_task_sends_an_email_and_a_message(api, inbox):
         },
     )
     assert r.status_code == 201, r.text
-    assert r.json()["channel"]["password"] == "***"  # never handed back
+    assert r.json()["channel"]["password"] == "****"  # never handed back
     api.post("/schedules", json={"name": "nightly", "action": "fail", "params": {"message": "table locked"}})
     api.post("/schedules/nightly/run")
     wait_for(lambda: inbox.subjects("task failed: schedule nightly"), timeout=20)

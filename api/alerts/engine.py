@@ -1,6 +1,10 @@
 """The alert loop: evaluates each enabled rule every `interval_seconds`, records a message in the
 message centre and e-mails it, unless the same (rule, subject) was sent within `throttle_seconds`
-(throttled repeats are counted and mentioned in the next message)."""
+(throttled repeats are counted and mentioned in the next message).
+
+A rule acts in its tenant: its messages carry the rule's tenant, and a rule whose params point at
+another tenant's pipeline, schedule, connector or consumer group (say, the pipeline moved) is not
+evaluated (api.scoping.target_problem)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import time
 from api.alerts.notify import send_email
 from api.alerts.rules import KINDS
 from api.alerts.store import AlertStore
+from api.scoping import target_problem
 from deploy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,7 +24,7 @@ log = logging.getLogger(__name__)
 class AlertEngine:
     def __init__(self, settings: Settings, tick_seconds: float = 1.0):
         self.settings = settings
-        self.store = AlertStore(settings.resolved_control_db_url)
+        self.store = AlertStore(settings.resolved_control_db_url, settings.state_dir)
         self.tick_seconds = tick_seconds
         self._last_eval: dict[str, float] = {}
         self._memory: dict[str, dict] = {}  # per rule, e.g. when a sink was first seen down
@@ -51,6 +56,11 @@ class AlertEngine:
         now = time.time()
         since = self._last_eval.get(rule["id"], self._started)
         self._last_eval[rule["id"]] = now
+        tenant = rule.get("tenant")
+        problem = target_problem(self.settings, tenant, rule["params"])
+        if problem:
+            log.warning("alert rule %s not evaluated: %s", rule["name"], problem, extra={"tenant": tenant})
+            return [{"outcome": "refused", "reason": problem}]
         alerts = KINDS[rule["kind"]](rule, self.settings, self._memory.setdefault(rule["id"], {}), since)
         outcomes = []
         for alert in alerts:
@@ -59,7 +69,7 @@ class AlertEngine:
                 outcomes.append({"subject": alert.subject, "outcome": "throttled"})
                 continue
             body = alert.body + (f"\n\n({suppressed} repeat(s) suppressed since the last notice)" if suppressed else "")
-            mid = self.store.add_message("alert", alert.level, alert.subject, body, rule["id"], "pending")
+            mid = self.store.add_message("alert", alert.level, alert.subject, body, rule["id"], "pending", tenant)
             delivery = "none"
             if rule["channel"]:
                 try:
@@ -67,8 +77,8 @@ class AlertEngine:
                     delivery = "sent"
                 except Exception as exc:  # recorded on the message; the alert is still in the centre
                     delivery = f"failed: {type(exc).__name__}: {exc}"
-                    log.warning("alert e-mail for rule %s failed: %s", rule["name"], exc)
+                    log.warning("alert e-mail for rule %s failed: %s", rule["name"], exc, extra={"tenant": tenant})
             self.store.set_delivery(mid, delivery)
-            log.warning("alert %s: %s (%s)", rule["name"], alert.subject, delivery)
+            log.warning("alert %s: %s (%s)", rule["name"], alert.subject, delivery, extra={"tenant": tenant})
             outcomes.append({"subject": alert.subject, "outcome": "sent", "message_id": mid, "delivery": delivery})
         return outcomes

@@ -1,10 +1,12 @@
 """Alert rule kinds: each evaluator looks at the platform and returns the alerts that hold now.
 
 task_failed      params {"schedule": optional id/name}: schedule runs and jobs that failed
-                 since the previous evaluation (subject per schedule / job type)
+                 since the previous evaluation (subject per schedule / job type); a tenant's
+                 rule: its tenant's schedules only (jobs have no tenant)
 quarantine_rate  params {"pipeline", "threshold_pct", "min_events": 1}: runner quarantined /
                  (valid + quarantined) from StageCounters (cumulative counts), above threshold
 consumer_lag     params {"threshold", "group": optional}: total lag of a group above threshold
+                 (a tenant's rule without group: the groups of its connectors and pipelines)
 sink_down        params {"pipeline" or "group", "for_seconds"}: the sink's consumer group has
                  no live member for at least for_seconds (the API cannot see a sink's in-process
                  SinkState, so group membership is the signal)
@@ -62,6 +64,7 @@ def task_failed(rule: dict, settings: Settings, memory: dict, since: float) -> l
     from api.scheduling.store import ScheduleStore
 
     url, only = settings.resolved_control_db_url, rule["params"].get("schedule")
+    tenant = rule.get("tenant")  # a tenant's rule sees its tenant's schedules only
     store = ScheduleStore(url)
     alerts, run_jobs = [], set()
     # A run may commit a finish time slightly older than the previous evaluation: look back further
@@ -73,7 +76,9 @@ def task_failed(rule: dict, settings: Settings, memory: dict, since: float) -> l
         if run["id"] in seen:
             continue
         seen.add(run["id"])
-        s = store.get(run["schedule_id"]) or {"name": run["schedule_id"], "id": run["schedule_id"]}
+        s = store.get(run["schedule_id"]) or {"name": run["schedule_id"], "id": run["schedule_id"], "tenant": None}
+        if tenant is not None and s["tenant"] != tenant:
+            continue
         if only and only not in (s["name"], s["id"]):
             continue
         alerts.append(
@@ -83,7 +88,9 @@ def task_failed(rule: dict, settings: Settings, memory: dict, since: float) -> l
                 f"{run['finished_at']}:\n{run['error']}",
             )
         )
-    if not only:  # jobs not started by a schedule (imports, snapshots...) count too
+    # Jobs not started by a schedule (imports, snapshots...) count too; jobs have no tenant, so
+    # only for rules without one (the operator's).
+    if not only and tenant is None:
         for job in JobStore(url).list(state="failed", limit=200):
             if (
                 job["id"] in run_jobs
@@ -128,9 +135,18 @@ def quarantine_rate(rule: dict, settings: Settings, memory: dict, since: float) 
 @kind("consumer_lag")
 def consumer_lag(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
     from api.lag import consumer_lag as lag
+    from api.scoping import groups_of
 
     p = rule["params"]
-    report = lag(settings, [p["group"]] if p.get("group") else None)
+    if p.get("group"):
+        groups = [p["group"]]
+    elif rule.get("tenant") is not None:  # a tenant's rule: its connectors' and pipelines' groups only
+        groups = groups_of(settings, rule["tenant"])
+        if not groups:
+            return []
+    else:
+        groups = None
+    report = lag(settings, groups)
     totals: dict[str, int] = {}
     for row in report["partitions"]:
         totals[row["group"]] = totals.get(row["group"], 0) + row["lag"]

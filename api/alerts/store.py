@@ -1,4 +1,9 @@
-"""Alert rules, the message centre's messages and the throttle ledger, in the control DB."""
+"""Alert rules, the message centre's messages and the throttle ledger, in the control DB.
+
+Rules and messages belong to a tenant (`tenant`; rule names are unique per tenant). Secrets in a
+rule's params and e-mail channel (the SMTP password) are stored sealed (connectors.secrets.Vault)
+when the store has the state dir's key, and masked (`****`) unless `redact=False`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 
 from api.jobs.store import iso_time
+from connectors.secrets import Vault, mask
 from deploy.control import engine_for
 
 metadata = MetaData()
@@ -19,21 +25,24 @@ alert_rules = Table(
     "alert_rules",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("tenant", String(100), nullable=True, index=True, doc="owner; NULL = the operator's (all-tenant only)"),
+    Column("name", String(200), nullable=False),
     Column("kind", String(40), nullable=False),
-    Column("params", Text, nullable=False, default="{}"),
-    Column("channel", Text, doc="JSON e-mail settings; NULL = message centre only"),
+    Column("params", Text, nullable=False, default="{}", doc="JSON, secrets sealed"),
+    Column("channel", Text, doc="JSON e-mail settings, password sealed; NULL = message centre only"),
     Column("throttle_seconds", Integer, nullable=False, default=600),
     Column("interval_seconds", Integer, nullable=False, default=30),
     Column("enabled", Integer, nullable=False, default=1),
     Column("created_by", String(200)),
     Column("created_at", Float, nullable=False),
+    UniqueConstraint("tenant", "name", name="uq_alert_rule_tenant_name"),
 )
 
 messages = Table(
     "messages",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(100), nullable=True, index=True, doc="tenant of the subject (rule, connector, pipeline)"),
     Column("created_at", Float, nullable=False, index=True),
     Column("category", String(40), nullable=False),
     Column("level", String(20), nullable=False),
@@ -55,28 +64,36 @@ alert_throttle = Table(
     Column("suppressed", Integer, nullable=False, default=0),
 )
 
-_SECRET_KEYS = {"password"}
 
-
-def _rule(row, redact: bool = True) -> dict[str, Any]:
+def _rule(row, redact: bool = True, vault: Vault | None = None) -> dict[str, Any]:
     d = dict(row._mapping)
-    d["params"] = json.loads(d["params"] or "{}")
+    params = json.loads(d["params"] or "{}")
     channel = json.loads(d["channel"]) if d["channel"] else None
-    if channel and redact:  # never hand the SMTP password back
-        channel = {k: ("***" if k in _SECRET_KEYS else v) for k, v in channel.items()}
-    d["channel"], d["enabled"], d["created_at"] = channel, bool(d["enabled"]), iso_time(d["created_at"])
+    if vault is not None:
+        params, channel = vault.unseal(params), vault.unseal(channel)
+    if redact:  # never hand the SMTP password (or any secret) back
+        params, channel = mask(params), mask(channel)
+    d["params"], d["channel"] = params, channel
+    d["enabled"], d["created_at"] = bool(d["enabled"]), iso_time(d["created_at"])
     return d
 
 
 class AlertStore:
-    def __init__(self, url: str):
+    def __init__(self, url: str, state_dir=None):
+        """Without `state_dir` the store cannot seal or open secrets (counts and messages only)."""
         self.engine = engine_for(url)
+        self.vault = Vault(state_dir) if state_dir is not None else None
         metadata.create_all(self.engine)
+
+    def _sealed(self, value: Any) -> str:
+        if self.vault is None:
+            raise RuntimeError("AlertStore needs the state dir to store rules (secrets are sealed)")
+        return json.dumps(self.vault.seal(value))
 
     def create_rule(self, created_by: str, **values) -> dict:
         rid = uuid.uuid4().hex[:12]
-        values["params"] = json.dumps(values.get("params") or {})
-        values["channel"] = json.dumps(values["channel"]) if values.get("channel") else None
+        values["params"] = self._sealed(values.get("params") or {})
+        values["channel"] = self._sealed(values["channel"]) if values.get("channel") else None
         values["enabled"] = int(values.get("enabled", True))
         with self.engine.begin() as conn:
             conn.execute(alert_rules.insert().values(id=rid, created_by=created_by, created_at=time.time(), **values))
@@ -84,9 +101,9 @@ class AlertStore:
 
     def update_rule(self, rid: str, **values) -> dict | None:
         if "params" in values:
-            values["params"] = json.dumps(values["params"] or {})
+            values["params"] = self._sealed(values["params"] or {})
         if "channel" in values:
-            values["channel"] = json.dumps(values["channel"]) if values["channel"] else None
+            values["channel"] = self._sealed(values["channel"]) if values["channel"] else None
         if "enabled" in values:
             values["enabled"] = int(values["enabled"])
         with self.engine.begin() as conn:
@@ -98,15 +115,27 @@ class AlertStore:
             return conn.execute(alert_rules.delete().where(alert_rules.c.id == rid)).rowcount > 0
 
     def get_rule(self, rid: str, redact: bool = True) -> dict | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(alert_rules).where((alert_rules.c.id == rid) | (alert_rules.c.name == rid))
-            ).first()
-        return _rule(row, redact) if row else None
+        """By id, else the first rule of that name (names are unique per tenant: see lookup)."""
+        found = self.lookup(rid, redact)
+        return next((r for r in found if r["id"] == rid), found[0] if found else None)
 
-    def rules(self, redact: bool = True) -> list[dict]:
+    def lookup(self, ref: str, redact: bool = True) -> list[dict]:
+        """Every rule whose id or name is `ref`."""
         with self.engine.connect() as conn:
-            return [_rule(r, redact) for r in conn.execute(select(alert_rules).order_by(alert_rules.c.name)).all()]
+            rows = conn.execute(
+                select(alert_rules)
+                .where((alert_rules.c.id == ref) | (alert_rules.c.name == ref))
+                .order_by(alert_rules.c.id)
+            ).all()
+        return [_rule(r, redact, self.vault) for r in rows]
+
+    def rules(self, redact: bool = True, tenants: set[str] | None = None) -> list[dict]:
+        """Every rule, or those of `tenants` (None = all)."""
+        q = select(alert_rules).order_by(alert_rules.c.name, alert_rules.c.tenant)
+        if tenants is not None:
+            q = q.where(alert_rules.c.tenant.in_(sorted(tenants)))
+        with self.engine.connect() as conn:
+            return [_rule(r, redact, self.vault) for r in conn.execute(q).all()]
 
     def claim(self, rule_id: str, subject: str, window: float) -> int | None:
         """Claim the right to send (rule, subject) now; None when throttled, else repeats suppressed since."""
@@ -133,11 +162,20 @@ class AlertStore:
             return None
 
     def add_message(
-        self, category: str, level: str, subject: str, body: str, rule_id: str | None = None, delivery: str = "none"
+        self,
+        category: str,
+        level: str,
+        subject: str,
+        body: str,
+        rule_id: str | None = None,
+        delivery: str = "none",
+        tenant: str | None = None,
     ) -> int:
+        """`tenant`: the tenant of the message's subject (its rule, connector or pipeline)."""
         with self.engine.begin() as conn:
             return conn.execute(
                 messages.insert().values(
+                    tenant=tenant,
                     created_at=time.time(),
                     category=category,
                     level=level,
@@ -157,6 +195,12 @@ class AlertStore:
         with self.engine.begin() as conn:
             return conn.execute(messages.update().where(messages.c.id == mid).values(read=1)).rowcount > 0
 
+    def message_tenant(self, mid: int) -> tuple[bool, str | None]:
+        """(exists, tenant) of a message."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(messages.c.tenant).where(messages.c.id == mid)).first()
+        return (row is not None, row.tenant if row else None)
+
     def messages(
         self,
         category: str | None = None,
@@ -164,8 +208,12 @@ class AlertStore:
         since: float | None = None,
         unread: bool = False,
         limit: int = 100,
+        tenants: set[str] | None = None,
     ) -> list[dict]:
+        """Newest first; `tenants` limits them to those tenants' messages (None = all)."""
         q = select(messages).order_by(messages.c.id.desc()).limit(limit)
+        if tenants is not None:
+            q = q.where(messages.c.tenant.in_(sorted(tenants)))
         if category:
             q = q.where(messages.c.category == category)
         if rule_id:

@@ -8,10 +8,16 @@ Deploying is idempotent: a connector whose config is unchanged is left alone (it
 running); a changed one is replaced (the workers restart it). The deployed pipeline version is
 recorded in the runner connector's config (`pipeline_version`). Configs are checked with the
 connector validation (static and live) before anything is stored.
+
+Tenants: the connectors belong to the pipeline's tenant. A connector of that name owned by a
+tenant the deploying caller does not see is never replaced, deleted or reported (its name is
+"not available"); one the caller sees (e.g. the pipeline moved between the caller's tenants) moves
+with the pipeline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from connectors.store import ConnectorStore
@@ -60,15 +66,33 @@ def connector_configs(spec: PipelineSpec, settings, version: int) -> dict[str, d
     }
 
 
-def deploy(store: ConnectorStore, name: str, current: dict[str, Any], settings) -> dict[str, Any]:
-    """`current` is the pipeline store's {version, document}. Raises DeployInvalid before storing anything."""
+def _own(store: ConnectorStore, cname: str, tenant: str | None) -> bool:
+    """Does connector `cname` exist and belong to `tenant`?"""
+    exists, owner = store.tenant_of(cname)
+    return exists and owner == tenant
+
+
+def deploy(
+    store: ConnectorStore,
+    name: str,
+    current: dict[str, Any],
+    settings,
+    sees: Callable[[str | None], bool] = lambda tenant: True,
+) -> dict[str, Any]:
+    """`current` is the pipeline store's {version, document}; the connectors get the document's
+    tenant. `sees(tenant)`: may the caller take over a same-named connector of that tenant?
+    Raises DeployInvalid before storing anything."""
     spec = PipelineSpec.model_validate(current["document"])
+    tenant = current["document"].get("tenant")
     configs = connector_configs(spec, settings, current["version"])
     specs, errors = {}, []
     for stage, config in configs.items():
         cname = connector_name(name, stage)
-        found, errs = validate(cname, config, settings, tenant=current["document"].get("tenant"))  # its scope
+        found, errs = validate(cname, config, settings, tenant=tenant)  # its paths and hosts: the tenant's
         errors += [{"field": f"{stage}.{e.field}", "message": e.message} for e in errs]
+        exists, owner = store.tenant_of(cname)
+        if exists and owner != tenant and not sees(owner):
+            errors.append({"field": stage, "message": f"connector name {cname} is not available"})
         specs[stage] = found
     if errors:
         raise DeployInvalid(errors)
@@ -80,8 +104,8 @@ def deploy(store: ConnectorStore, name: str, current: dict[str, Any], settings) 
     for stage in reversed(STAGES):  # sink first, source last: nothing is produced before it is read
         found = specs[stage]
         existing = store.get(found.name)
-        if existing is None or existing.config != found.config:
-            store.upsert(found)
+        if existing is None or existing.config != found.config or existing.tenant != tenant:
+            store.upsert(found, tenant=tenant)
             changed.append(stage)
     return {
         "pipeline": name,
@@ -91,11 +115,15 @@ def deploy(store: ConnectorStore, name: str, current: dict[str, Any], settings) 
     }
 
 
-def undeploy(store: ConnectorStore, name: str) -> list[str]:
-    """Delete the pipeline's connectors (source first); the names that existed."""
-    return [stage for stage in STAGES if store.delete(connector_name(name, stage))]
+def undeploy(store: ConnectorStore, name: str, tenant: str | None = None) -> list[str]:
+    """Delete the pipeline's connectors of `tenant` (source first); the stages that existed."""
+    return [
+        stage
+        for stage in STAGES
+        if _own(store, connector_name(name, stage), tenant) and store.delete(connector_name(name, stage))
+    ]
 
 
-def deployed_version(store: ConnectorStore, name: str) -> int | None:
+def deployed_version(store: ConnectorStore, name: str, tenant: str | None = None) -> int | None:
     runner = store.get(connector_name(name, "runner"))
-    return runner.config.get("pipeline_version") if runner else None
+    return runner.config.get("pipeline_version") if runner and runner.tenant == tenant else None

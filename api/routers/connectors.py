@@ -2,8 +2,15 @@
 
 The API validates, stores and signals (bumps the connector version in the control database);
 workers notice and do the work. Secrets are masked (****) in every answer; a config sent back
-with a masked secret keeps the stored one. Routes are plain `def`: FastAPI runs them in its
-thread pool, as they wait on the database and on live checks.
+with a masked secret keeps the stored one only while the endpoint it authenticates to (scheme,
+host, port, user) is unchanged, else 422 (connectors.secrets.unmask). Routes are plain `def`:
+FastAPI runs them in its thread pool, as they wait on the database and on live checks.
+
+Tenants: a connector belongs to a tenant (the creator's home tenant, or `tenant` in the create
+body / `?tenant=` on PUT, one the caller sees). Another tenant's connector answers 404 for every
+route (its existence is not revealed); creating in or moving to a tenant the caller does not see
+answers 403. Names are global (they key offsets, consumer groups and task leases): a name taken in
+any tenant answers the same 409 "not available", whoever owns it.
 """
 
 from __future__ import annotations
@@ -14,18 +21,21 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 from fastapi.responses import JSONResponse
 
 from api.audit import audit_as
+from api.audit.affected import note_affected_tenant
+from api.identity.policy import home_tenant
 from api.jobs import job_manager
 from api.jobs.connector_jobs import follow_snapshot
 from api.security import Principal, require
 from connectors import plugins
 from connectors.document import FieldError
 from connectors.leases import Leases, task_key
-from connectors.secrets import scrub, unmask
+from connectors.secrets import EndpointChanged, scrub, unmask
 from connectors.store import ConnectorExists, ConnectorRecord, ConnectorStore
 from connectors.validation import validate, validate_response
 from deploy.control import OffsetStore
 
-router = APIRouter(tags=["connectors"], dependencies=[Depends(require("connector:manage"))])
+MANAGE = require("connector:manage")  # one callable: FastAPI resolves it once per request
+router = APIRouter(tags=["connectors"], dependencies=[Depends(MANAGE)])
 
 
 def _store(request: Request) -> ConnectorStore:
@@ -40,11 +50,46 @@ def _leases(request: Request) -> Leases:
     return request.app.state.connector_leases
 
 
-def _record(request: Request, name: str) -> ConnectorRecord:
+def connector_visible(principal: Principal, tenant: str | None, name: str) -> bool:
+    """Tenant scope (a connector without tenant: only all-tenant principals) and connector grants."""
+    return (principal.all_tenants or principal.sees_tenant(tenant)) and principal.may_access("connector", name)
+
+
+def _not_found(name: str) -> HTTPException:
+    return HTTPException(404, f"Connector {name} not found")
+
+
+def _record(request: Request, name: str, principal: Principal) -> ConnectorRecord:
+    """The connector when the caller may see it; 404 alike for another tenant's and a missing one.
+    The owner is noted for the audit log either way (the attacked tenant sees the attempt)."""
     record = _store(request).get(name)
     if record is None:
-        raise HTTPException(404, f"Connector {name} not found")
+        raise _not_found(name)
+    note_affected_tenant(request, record.tenant)
+    if not connector_visible(principal, record.tenant, name):
+        raise _not_found(name)
     return record
+
+
+def _check_visible(request: Request, name: str, principal: Principal) -> None:
+    """As _record, without decrypting the config (for signals and deletion)."""
+    exists, tenant = _store(request).tenant_of(name)
+    if exists:
+        note_affected_tenant(request, tenant)
+    if not exists or not connector_visible(principal, tenant, name):
+        raise _not_found(name)
+
+
+def _taken(name: str) -> HTTPException:
+    # The same answer whoever owns the name: another tenant's connector names are not revealed.
+    return HTTPException(409, f"Connector name {name} is not available")
+
+
+def _endpoint_changed(exc: EndpointChanged) -> JSONResponse:
+    return JSONResponse(
+        status_code=422,
+        content={"error_code": 422, "errors": [{"field": exc.field, "message": str(exc)}], "message": str(exc)},
+    )
 
 
 def _invalid(errors: list[FieldError], config: dict) -> JSONResponse:
@@ -122,12 +167,17 @@ def validate_plugin_config(plugin: str, request: Request, config: dict[str, Any]
     return validate_response(found, config, errors)
 
 
-@router.get("/connectors", summary="Connector names; ?expand=status and/or ?expand=info")
-def list_connectors(request: Request, expand: list[str] = Query(default=[])) -> Any:
+@router.get("/connectors", summary="Connector names (the caller's tenants); ?expand=status and/or ?expand=info")
+def list_connectors(
+    request: Request, expand: list[str] = Query(default=[]), principal: Principal = Depends(MANAGE)
+) -> Any:
+    tenants = principal.visible_tenants()
     if not expand:
-        return _store(request).names()
+        return [n for n in _store(request).names(tenants) if principal.may_access("connector", n)]
     result = {}
-    for record in _store(request).all():
+    for record in _store(request).all(tenants):
+        if not principal.may_access("connector", record.name):
+            continue
         entry = {}
         if "info" in expand:
             entry["info"] = _info(record)
@@ -137,90 +187,127 @@ def list_connectors(request: Request, expand: list[str] = Query(default=[])) -> 
     return result
 
 
-@router.post("/connectors", status_code=201, summary="Create a connector: {name, config}")
-def create_connector(request: Request, body: dict[str, Any] = Body(...)) -> Any:
-    name, config = body.get("name"), body.get("config")
+@router.post("/connectors", status_code=201, summary="Create a connector: {name, config, tenant?}")
+def create_connector(request: Request, body: dict[str, Any] = Body(...), principal: Principal = Depends(MANAGE)) -> Any:
+    name, config, requested = body.get("name"), body.get("config"), body.get("tenant")
+    if requested is not None and not isinstance(requested, str):
+        return _invalid([FieldError("tenant", "must be a tenant name")], {})
+    tenant = home_tenant(principal, requested)  # 403 for a tenant the caller does not see
+    if name and not principal.may_access("connector", str(name)):
+        raise HTTPException(403, f"no grant for connector {name!r}")
     if not isinstance(config, dict):
         return _invalid([FieldError("config", "field required: an object of configuration keys")], {})
-    if name and _store(request).get(name) is not None:
-        raise HTTPException(409, f"Connector {name} already exists")
+    if name:
+        exists, owner = _store(request).tenant_of(name)
+        if exists:
+            note_affected_tenant(request, owner)
+            raise _taken(name)
     spec, errors = validate(name, config, request.app.state.settings, principal=request.state.principal)
     if spec is None:
         return _invalid(errors, config)
     try:
-        _store(request).create(spec)
+        _store(request).create(spec, tenant)
     except ConnectorExists:
-        raise HTTPException(409, f"Connector {name} already exists")
-    return _info(_record(request, spec.name))
+        raise _taken(spec.name)
+    return _info(_record(request, spec.name, principal))
 
 
 @router.get("/connectors/{name}", summary="A connector: config (masked) and tasks")
-def get_connector(name: str, request: Request) -> dict[str, Any]:
-    return _info(_record(request, name))
+def get_connector(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    return _info(_record(request, name, principal))
 
 
 @router.get("/connectors/{name}/config", summary="The connector's config, secrets masked")
-def get_config(name: str, request: Request) -> dict[str, Any]:
-    return _record(request, name).masked_config
+def get_config(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    return _record(request, name, principal).masked_config
 
 
 @router.get("/connectors/{name}/status", summary="Connector and task states, worker ids, last error")
-def get_status(name: str, request: Request) -> dict[str, Any]:
-    return _status(request, _record(request, name))
+def get_status(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    return _status(request, _record(request, name, principal))
 
 
 @router.get("/connectors/{name}/tasks", summary="The connector's tasks and their configs (masked)")
-def get_tasks(name: str, request: Request) -> list[dict[str, Any]]:
-    record = _record(request, name)
+def get_tasks(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> list[dict[str, Any]]:
+    record = _record(request, name, principal)
     return [{"id": {"connector": name, "task": t}, "config": record.masked_config} for t in range(record.task_count)]
 
 
 @router.get("/connectors/{name}/tasks/{task}/status", summary="One task's state, worker id and last error")
-def get_task_status(name: str, task: int, request: Request) -> dict[str, Any]:
-    tasks = _status(request, _record(request, name))["tasks"]
+def get_task_status(name: str, task: int, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    tasks = _status(request, _record(request, name, principal))["tasks"]
     if not 0 <= task < len(tasks):
         raise HTTPException(404, f"Task {name}/{task} not found")
     return tasks[task]
 
 
-@router.put("/connectors/{name}/config", summary="Create or update a connector (201 created, 200 updated)")
-def put_config(name: str, request: Request, response: Response, config: dict[str, Any] = Body(...)) -> Any:
-    existing = _store(request).get(name)
+@router.put(
+    "/connectors/{name}/config",
+    summary="Create or update a connector (201 created, 200 updated); ?tenant= creates in / moves to a tenant",
+)
+def put_config(
+    name: str,
+    request: Request,
+    response: Response,
+    config: dict[str, Any] = Body(...),
+    tenant: str | None = Query(None, max_length=100, description="the connector's tenant (default: unchanged / yours)"),
+    principal: Principal = Depends(MANAGE),
+) -> Any:
+    store = _store(request)
+    exists, _ = store.tenant_of(name)
+    existing = _record(request, name, principal) if exists else None  # another tenant's: 404
+    if existing is None and not principal.may_access("connector", name):
+        raise HTTPException(403, f"no grant for connector {name!r}")
+    target = home_tenant(principal, tenant) if tenant is not None or existing is None else existing.tenant
     if existing is not None:
-        config = unmask(config, existing.config)  # a masked secret sent back means "unchanged"
+        try:  # a masked secret sent back means "unchanged", while its endpoint is unchanged
+            config = unmask(config, existing.config)
+        except EndpointChanged as exc:
+            return _endpoint_changed(exc)
     spec, errors = validate(name, config, request.app.state.settings, principal=request.state.principal)
     if spec is None:
         return _invalid(errors, config)
-    created = _store(request).upsert(spec)
-    response.status_code = 201 if created else 200
-    return _info(_record(request, name))
+    if existing is None:
+        try:
+            store.create(spec, target)
+        except ConnectorExists:  # created meanwhile, maybe by another tenant
+            raise _taken(name)
+        response.status_code = 201
+    else:
+        store.upsert(spec, tenant=target)
+        response.status_code = 200
+    return _info(_record(request, name, principal))
+
+
+def _signal(request: Request, name: str, principal: Principal, target_state: str | None = None) -> None:
+    _check_visible(request, name, principal)
+    if not _store(request).signal(name, target_state):
+        raise _not_found(name)
 
 
 @router.put("/connectors/{name}/pause", status_code=202, summary="Pause: tasks stop capturing, keep their place")
-def pause(name: str, request: Request) -> Response:
-    if not _store(request).signal(name, "PAUSED"):
-        raise HTTPException(404, f"Connector {name} not found")
+def pause(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
+    _signal(request, name, principal, "PAUSED")
     return Response(status_code=202)
 
 
 @router.put("/connectors/{name}/resume", status_code=202, summary="Resume a paused connector")
-def resume(name: str, request: Request) -> Response:
-    if not _store(request).signal(name, "RUNNING"):
-        raise HTTPException(404, f"Connector {name} not found")
+def resume(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
+    _signal(request, name, principal, "RUNNING")
     return Response(status_code=202)
 
 
 @router.post("/connectors/{name}/restart", status_code=204, summary="Restart the connector's tasks")
-def restart(name: str, request: Request) -> Response:
-    if not _store(request).signal(name):
-        raise HTTPException(404, f"Connector {name} not found")
+def restart(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
+    _signal(request, name, principal)
     return Response(status_code=204)
 
 
 @router.delete("/connectors/{name}", status_code=204, summary="Stop and delete a connector (offsets are kept)")
-def delete_connector(name: str, request: Request) -> Response:
+def delete_connector(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
+    _check_visible(request, name, principal)
     if not _store(request).delete(name):
-        raise HTTPException(404, f"Connector {name} not found")
+        raise _not_found(name)
     return Response(status_code=204)
 
 
@@ -234,10 +321,10 @@ def snapshot(
     name: str,
     request: Request,
     body: dict[str, Any] = Body(default_factory=dict),
-    principal: Principal = Depends(require("connector:manage")),
+    principal: Principal = Depends(MANAGE),
 ) -> Any:
     audit_as(request, "connector.snapshot", name=name)
-    record = _record(request, name)
+    record = _record(request, name, principal)
     if record.kind != "source":
         raise HTTPException(400, f"Connector {name} is a sink; snapshots are for sources")
     tables = body.get("tables") or []
@@ -254,6 +341,6 @@ def snapshot(
 
 
 @router.get("/connectors/{name}/snapshots", summary="Snapshot requests of a connector and their outcome")
-def snapshots(name: str, request: Request) -> list[dict[str, Any]]:
-    _record(request, name)
+def snapshots(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> list[dict[str, Any]]:
+    _check_visible(request, name, principal)
     return _store(request).snapshots(name)

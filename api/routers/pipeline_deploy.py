@@ -32,6 +32,12 @@ def _current(request: Request, name: str) -> dict[str, Any]:
     return current
 
 
+def _tenant(request: Request, name: str) -> str | None:
+    """The pipeline's tenant (also of a deleted one): its deployed connectors belong to it."""
+    head = pipeline_store_for(request.app.state.settings).head(name, include_deleted=True)
+    return head["tenant"] if head else None
+
+
 @router.post(
     "/pipelines/{name}/deploy", summary="Start the pipeline's current version: source, runner and sink connectors"
 )
@@ -40,7 +46,13 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
     ensure_pipeline_visible(request, principal, name)
     current = _current(request, name)
     try:
-        result = deployment.deploy(_connector_store(request), name, current, request.app.state.settings)
+        result = deployment.deploy(
+            _connector_store(request),
+            name,
+            current,
+            request.app.state.settings,
+            sees=lambda tenant: principal.all_tenants or principal.sees_tenant(tenant),
+        )
     except deployment.DeployInvalid as exc:
         config = current["document"].get("source", {}).get("config", {})
         errors = [{"field": e["field"], "message": scrub(e["message"], config)} for e in exc.errors]
@@ -60,7 +72,7 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
 def undeploy_pipeline(name: str, request: Request, principal: Principal = Depends(require("pipeline:deploy"))) -> dict:
     audit_as(request, "pipeline.undeploy", name=name)
     ensure_pipeline_visible(request, principal, name)
-    removed = deployment.undeploy(_connector_store(request), name)
+    removed = deployment.undeploy(_connector_store(request), name, _tenant(request, name))
     return {"pipeline": name, "removed": [deployment.connector_name(name, s) for s in removed]}
 
 
@@ -69,11 +81,12 @@ def get_deployment(name: str, request: Request, principal: Principal = Depends(r
     ensure_pipeline_visible(request, principal, name)
     store = _connector_store(request)
     head = pipeline_store_for(request.app.state.settings).head(name)
+    tenant = _tenant(request, name)
     stages: dict[str, Any] = {}
     for stage in deployment.STAGES:
         cname = deployment.connector_name(name, stage)
         record = store.get(cname)
-        if record is None:
+        if record is None or record.tenant != tenant:  # another tenant's connector of that name is not ours
             stages[stage] = {"connector": cname, "state": "NOT_DEPLOYED", "tasks": []}
         else:
             status = _status(request, record)
@@ -85,7 +98,7 @@ def get_deployment(name: str, request: Request, principal: Principal = Depends(r
             }
     if head is None and all(s["state"] == "NOT_DEPLOYED" for s in stages.values()):
         raise HTTPException(404, f"no pipeline {name!r}")  # a deleted pipeline still deployed stays visible
-    version = deployment.deployed_version(store, name)
+    version = deployment.deployed_version(store, name, tenant)
     latest = head["version"] if head else None
     return {
         "pipeline": name,

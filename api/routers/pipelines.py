@@ -13,13 +13,14 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Requ
 from pydantic import BaseModel, Field
 
 from api.audit import audit_as
+from api.audit.affected import note_affected_tenant
 from api.identity.policy import home_tenant
 from api.pipelines import document as documents
 from api.pipelines.diff import diff
 from api.pipelines.graph import graph
 from api.pipelines.store import Exists, NotFound, PipelineStore, Stale, pipeline_store_for
 from api.security import Principal, require
-from connectors.secrets import mask, unmask
+from connectors.secrets import EndpointChanged, mask, unmask
 from deploy.pipeline import PipelineSpec
 
 router = APIRouter(tags=["pipelines"])
@@ -52,8 +53,10 @@ def _store(request: Request) -> PipelineStore:
     return pipeline_store_for(request.app.state.settings)
 
 
-def _head(store: PipelineStore, principal: Principal, name: str) -> dict:
+def _head(store: PipelineStore, principal: Principal, name: str, request: Request | None = None) -> dict:
     head = store.head(name)
+    if head is not None and request is not None:
+        note_affected_tenant(request, head["tenant"])  # the owner sees the attempt in its audit log
     if head is None or not principal.sees_tenant(head["tenant"]) or not principal.may_access("pipeline", name):
         raise HTTPException(404, f"no pipeline {name!r}")
     return head
@@ -87,7 +90,12 @@ def _checked(request: Request, spec: PipelineSpec, principal: Principal, old: di
     doc["tenant"] = home_tenant(principal, tenant)
     doc["owner"] = doc["owner"] or (old or {}).get("owner") or principal.name
     if old is not None:
-        doc = unmask(doc, old)
+        try:  # a masked secret is kept only while the endpoint it authenticates to is unchanged
+            doc = unmask(doc, old)
+        except EndpointChanged as e:
+            raise HTTPException(
+                422, [{"type": "endpoint_changed", "loc": ["body", *e.field.split(".")], "msg": str(e)}]
+            )
     try:
         documents.validate(doc, request.app.state.settings)
     except documents.InvalidDocument as e:
@@ -138,7 +146,7 @@ def get_pipeline(
     name: str, request: Request, response: Response, principal: Principal = Depends(require("pipeline:view"))
 ) -> dict:
     store = _store(request)
-    return _out(store, _head(store, principal, name), response)
+    return _out(store, _head(store, principal, name, request), response)
 
 
 @router.put(
@@ -159,7 +167,7 @@ def save_pipeline(
 ) -> dict:
     audit_as(request, "pipeline.update", name=name)
     store = _store(request)
-    head = _head(store, principal, name)
+    head = _head(store, principal, name, request)
     base = _base_version(if_match, version)
     if spec.name != name:
         raise HTTPException(422, "the document's name must match the pipeline's name (renaming is not supported)")
@@ -183,7 +191,7 @@ def delete_pipeline(
 ) -> Response:
     audit_as(request, "pipeline.delete", name=name)
     store = _store(request)
-    head = _head(store, principal, name)
+    head = _head(store, principal, name, request)
     base = _base_version(if_match, None) if if_match else head["version"]
     try:
         store.save(name, store.document(name)["document"], base, principal.name, "deleted", op="delete", deleted=True)
@@ -197,7 +205,7 @@ def delete_pipeline(
 @router.get("/pipelines/{name}/versions", response_model=list[VersionOut], summary="Every saved version, oldest first")
 def list_versions(name: str, request: Request, principal: Principal = Depends(require("pipeline:view"))) -> list[dict]:
     store = _store(request)
-    _head(store, principal, name)
+    _head(store, principal, name, request)
     return store.versions(name)
 
 
@@ -213,7 +221,7 @@ def get_version(
     name: str, version: int, request: Request, principal: Principal = Depends(require("pipeline:view"))
 ) -> dict:
     store = _store(request)
-    _head(store, principal, name)
+    _head(store, principal, name, request)
     found = _version(store, name, version)
     return {**{k: v for k, v in found.items() if k != "document"}, "document": mask(found["document"])}
 
@@ -227,7 +235,7 @@ def diff_versions(
     principal: Principal = Depends(require("pipeline:view")),
 ) -> dict:
     store = _store(request)
-    head = _head(store, principal, name)
+    head = _head(store, principal, name, request)
     b = to_version or head["version"]
     a = from_version or max(1, b - 1)
     old, new = _version(store, name, a), _version(store, name, b)
@@ -249,7 +257,7 @@ def rollback(
 ) -> dict:
     audit_as(request, "pipeline.rollback", name=name, to_content_of=body.version)
     store = _store(request)
-    head = _head(store, principal, name)
+    head = _head(store, principal, name, request)
     base = _base_version(if_match, None) if if_match else head["version"]
     old = _version(store, name, body.version)["document"]
     if not principal.sees_tenant(old.get("tenant")):
@@ -267,6 +275,6 @@ def rollback(
 @router.get("/pipelines/{name}/graph", summary="Nodes and edges: source, topics, transforms, rules, sink")
 def pipeline_graph(name: str, request: Request, principal: Principal = Depends(require("pipeline:view"))) -> dict:
     store = _store(request)
-    head = _head(store, principal, name)
+    head = _head(store, principal, name, request)
     spec = PipelineSpec.model_validate(store.document(name)["document"])
     return {**graph(spec, request.app.state.settings.topic_prefix), "version": head["version"]}

@@ -31,7 +31,7 @@ class Scheduler:
     def __init__(self, settings: Settings, jobs: JobManager, tick_seconds: float = 1.0):
         self.settings = settings
         self.jobs = jobs
-        self.store = ScheduleStore(settings.resolved_control_db_url)
+        self.store = ScheduleStore(settings.resolved_control_db_url, settings.state_dir)
         self.tick_seconds = tick_seconds
         self._cursor: dict[str, float] = {}  # schedule id -> time up to which firings were considered
         self._started = time.time()
@@ -98,6 +98,11 @@ class Scheduler:
         run = self.store.insert_run(schedule["id"], fire_key, trigger, operator)
         if run is None:
             return None
+        problem = self._outside_tenant(schedule)
+        if problem:  # e.g. the pipeline moved to another tenant since the schedule was saved
+            self.store.finish_run(run["id"], "failed", error=f"refused: {problem}")
+            log.warning("schedule %s refused: %s", schedule["name"], problem, extra={"tenant": schedule.get("tenant")})
+            return self.store.get_run(run["id"])
         job_fn = bind(schedule["action"], schedule["params"], self.settings, self.scope_of(schedule))
         log.info("schedule %s fires (%s, %s): run %s", schedule["name"], trigger, fire_key, run["id"])
         job_id = self.jobs.submit(
@@ -132,9 +137,19 @@ class Scheduler:
         if job["state"] == "succeeded":
             self._fire_dependents(schedule_id, run_id)
 
+    def _outside_tenant(self, schedule: dict) -> str | None:
+        """Why the schedule's params point at another tenant's pipeline, connector or consumer group
+        (runs act in the schedule's tenant), or None."""
+        from api.scoping import target_problem
+
+        return target_problem(self.settings, schedule.get("tenant"), schedule["params"])
+
     def _fire_dependents(self, parent_id: str, parent_run_id: str) -> None:
+        parent = self.store.get(parent_id)
         for child in self.store.list():
             if not child["enabled"] or parent_id not in child["depends_on"]:
                 continue
+            if parent is not None and child.get("tenant") != parent.get("tenant"):
+                continue  # dependencies never cross tenants
             if all(self.store.latest_status(p) == "succeeded" for p in child["depends_on"]):
                 self.fire(child, "dependency", f"after:{parent_run_id}", operator="scheduler")

@@ -3,6 +3,10 @@
 `schedule_runs` has a unique (schedule_id, fire_key): every firing inserts its row first, so two
 API processes ticking the same cron second (or a third-party scheduler retrying a trigger with
 the same key) start the run only once.
+
+A schedule belongs to a tenant (`tenant`); names are unique per tenant. Secrets in `params`
+(connection URLs, password-like keys) are stored sealed (connectors.secrets.Vault, `enc:<token>`)
+when the store has the state dir's key; `get`/`list` hand them back opened, for the scheduler.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, Un
 from sqlalchemy.exc import IntegrityError
 
 from api.jobs.store import iso_time
+from connectors.secrets import Vault
 from deploy.control import engine_for
 
 metadata = MetaData()
@@ -24,15 +29,17 @@ schedules = Table(
     "schedules",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("tenant", String(100), nullable=True, index=True, doc="owner; NULL = the operator's (all-tenant only)"),
+    Column("name", String(200), nullable=False),
     Column("action", String(100), nullable=False),
-    Column("params", Text, nullable=False, default="{}"),
+    Column("params", Text, nullable=False, default="{}", doc="JSON, secrets sealed (enc:<Fernet token>)"),
     Column("cron", String(120), doc="5 fields, or 6 with seconds last; NULL = manual/dependency only"),
     Column("depends_on", Text, nullable=False, default="[]", doc="JSON list of schedule ids"),
     Column("enabled", Integer, nullable=False, default=1),
     Column("created_by", String(200)),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    UniqueConstraint("tenant", "name", name="uq_schedule_tenant_name"),
 )
 
 schedule_runs = Table(
@@ -55,9 +62,11 @@ schedule_runs = Table(
 )
 
 
-def _schedule(row) -> dict[str, Any]:
+def _schedule(row, vault: Vault | None = None) -> dict[str, Any]:
     d = dict(row._mapping)
     d["params"] = json.loads(d["params"] or "{}")
+    if vault is not None:
+        d["params"] = vault.unseal(d["params"])
     d["depends_on"] = json.loads(d["depends_on"] or "[]")
     d["enabled"] = bool(d["enabled"])
     d["created_at"], d["updated_at"] = iso_time(d["created_at"]), iso_time(d["updated_at"])
@@ -73,9 +82,16 @@ def _run(row) -> dict[str, Any]:
 
 
 class ScheduleStore:
-    def __init__(self, url: str):
+    def __init__(self, url: str, state_dir=None):
+        """Without `state_dir` the store cannot open sealed params (counts and names only)."""
         self.engine = engine_for(url)
+        self.vault = Vault(state_dir) if state_dir is not None else None
         metadata.create_all(self.engine)
+
+    def _sealed(self, params: dict) -> str:
+        if self.vault is None:
+            raise RuntimeError("ScheduleStore needs the state dir to store params (secrets are sealed)")
+        return json.dumps(self.vault.seal(params))
 
     # -- schedules
     def create(
@@ -87,15 +103,17 @@ class ScheduleStore:
         depends_on: list[str],
         enabled: bool,
         created_by: str,
+        tenant: str | None = None,
     ) -> dict:
         now, sid = time.time(), uuid.uuid4().hex[:12]
         with self.engine.begin() as conn:
             conn.execute(
                 schedules.insert().values(
                     id=sid,
+                    tenant=tenant,
                     name=name,
                     action=action,
-                    params=json.dumps(params),
+                    params=self._sealed(params),
                     cron=cron,
                     depends_on=json.dumps(depends_on),
                     enabled=int(enabled),
@@ -107,9 +125,10 @@ class ScheduleStore:
         return self.get(sid)
 
     def update(self, sid: str, **values) -> dict | None:
-        for k in ("params", "depends_on"):
-            if k in values:
-                values[k] = json.dumps(values[k])
+        if "params" in values:
+            values["params"] = self._sealed(values["params"])
+        if "depends_on" in values:
+            values["depends_on"] = json.dumps(values["depends_on"])
         if "enabled" in values:
             values["enabled"] = int(values["enabled"])
         with self.engine.begin() as conn:
@@ -120,14 +139,30 @@ class ScheduleStore:
         with self.engine.begin() as conn:
             return conn.execute(schedules.delete().where(schedules.c.id == sid)).rowcount > 0
 
-    def get(self, sid: str) -> dict | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(schedules).where((schedules.c.id == sid) | (schedules.c.name == sid))).first()
-        return _schedule(row) if row else None
+    def get(self, sid: str, tenant: Any = None, any_tenant: bool = True) -> dict | None:
+        """By id, else by name (of `tenant` unless `any_tenant`; an id match comes first)."""
+        found = self.lookup(sid)
+        by_id = [s for s in found if s["id"] == sid]
+        if by_id:
+            return by_id[0]
+        named = [s for s in found if any_tenant or s["tenant"] == tenant]
+        return named[0] if named else None
 
-    def list(self) -> list[dict]:
+    def lookup(self, ref: str) -> list[dict]:
+        """Every schedule whose id or name is `ref` (names are unique per tenant only)."""
         with self.engine.connect() as conn:
-            return [_schedule(r) for r in conn.execute(select(schedules).order_by(schedules.c.name)).all()]
+            rows = conn.execute(
+                select(schedules).where((schedules.c.id == ref) | (schedules.c.name == ref)).order_by(schedules.c.id)
+            ).all()
+        return [_schedule(r, self.vault) for r in rows]
+
+    def list(self, tenants: set[str] | None = None) -> list[dict]:
+        """Every schedule, or those of `tenants` (None = all)."""
+        q = select(schedules).order_by(schedules.c.name, schedules.c.tenant)
+        if tenants is not None:
+            q = q.where(schedules.c.tenant.in_(sorted(tenants)))
+        with self.engine.connect() as conn:
+            return [_schedule(r, self.vault) for r in conn.execute(q).all()]
 
     # -- runs
     def insert_run(self, schedule_id: str, fire_key: str, trigger: str, operator: str) -> dict | None:

@@ -100,8 +100,13 @@ class ImportReports:
             row = conn.execute(select(file_imports).where(file_imports.c.id == import_id)).first()
         return _as_dict(row) if row else None
 
-    def list(self, connector: str | None = None, status: str | None = None, limit: int = 100) -> list[dict]:
+    def list(
+        self, connector: str | None = None, status: str | None = None, limit: int = 100, connectors=None
+    ) -> list[dict]:
+        """Newest first; `connectors` (a list of names) limits the reports to those connectors."""
         stmt = select(file_imports).order_by(file_imports.c.id.desc()).limit(limit)
+        if connectors is not None:
+            stmt = stmt.where(file_imports.c.connector.in_(list(connectors)))
         if connector:
             stmt = stmt.where(file_imports.c.connector == connector)
         if status:
