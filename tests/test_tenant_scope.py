@@ -453,3 +453,14 @@ def test_schedule_and_rule_json_rows_are_sealed(world, a_schedule, a_rule):
         params = db.execute("SELECT params FROM schedules WHERE id = ?", (a_schedule["id"],)).fetchone()[0]
         channel = db.execute("SELECT channel FROM alert_rules WHERE id = ?", (a_rule["id"],)).fetchone()[0]
     assert json.loads(params)["token"].startswith("enc:") and json.loads(channel)["password"].startswith("enc:")
+
+
+def test_metrics_show_a_tenant_only_its_own_pipelines(world, a_rule):
+    pipe = a_rule["pipeline"]
+    a_metrics = as_(world, A, "operator").get("/metrics")
+    b_metrics = as_(world, B, "operator").get("/metrics")
+    assert a_metrics.status_code == b_metrics.status_code == 200
+    assert f'pipeline="{pipe}"' in a_metrics.text
+    assert pipe not in b_metrics.text and A not in b_metrics.text
+    assert "huiliu_jobs" in b_metrics.text  # installation-wide counts stay
+    assert f'pipeline="{pipe}"' in world["op"].get("/metrics").text

@@ -1,4 +1,8 @@
-"""Consumer lag per group, topic and partition (ENG-01); see api/lag.py for the tansu caveat."""
+"""Consumer lag per group, topic and partition (ENG-01); see api/lag.py for the tansu caveat.
+
+Group names carry connector and pipeline names (`huiliu-connect-<connector>`,
+`huiliu-sink-<pipeline>`): a tenant's caller sees the groups of its tenants' connectors and
+pipelines only; superusers and all-tenant callers see every group."""
 
 from __future__ import annotations
 
@@ -6,19 +10,27 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.lag import consumer_lag
-from api.security import require
+from api.scoping import groups_of
+from api.security import Principal, require
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get(
-    "/ops/lag",
-    summary="Committed offset, end offset, lag and method per partition",
-    dependencies=[Depends(require("ops:view"))],
-)
+def _scoped_lag(settings, principal: Principal, group: list[str] | None, budget: float) -> dict:
+    tenants = principal.visible_tenants()
+    if tenants is not None:
+        own = [g for t in sorted(tenants) for g in groups_of(settings, t)]
+        group = [g for g in group if g in own] if group else own
+        if not group:  # nothing of the caller's: never "every group"
+            return {"partitions": [], "errors": {}}
+    return consumer_lag(settings, group, budget)
+
+
+@router.get("/ops/lag", summary="Committed offset, end offset, lag and method per partition (your groups)")
 async def lag(
     request: Request,
     group: list[str] | None = Query(None),
     budget: float = Query(5.0, ge=0.1, le=30, description="seconds allowed for confirming end offsets"),
+    principal: Principal = Depends(require("ops:view")),
 ) -> dict:
-    return await run_in_threadpool(consumer_lag, request.app.state.settings, group, budget)
+    return await run_in_threadpool(_scoped_lag, request.app.state.settings, principal, group, budget)
