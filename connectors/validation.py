@@ -99,7 +99,8 @@ def _check_database(values: dict[str, Any], timeout: float) -> list[FieldError]:
 def _check_clickhouse(values: dict[str, Any], timeout: float) -> list[FieldError]:
     from sinks.clickhouse import client_from_url
 
-    client = client_from_url(values["url"], connect_timeout=timeout, send_receive_timeout=timeout)
+    client = client_from_url(values["url"])
+    client.connection.connect_timeout = client.connection.send_receive_timeout = timeout  # a check is short
     try:
         client.execute("SELECT 1")
         return []
