@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, create_engine, event, inspect, select, text
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, create_engine, event, select
 from sqlalchemy.engine import Engine, make_url
 
 from deploy.migrate import ensure_current
@@ -76,27 +76,6 @@ def private_sqlite_file(url: str) -> Path | None:
         except PermissionError:  # not ours to change: say so, do not stop the service
             log.warning("control DB file %s is readable by others and cannot be changed", p)
     return path
-
-
-def add_missing_columns(engine: Engine, meta: MetaData) -> None:
-    """The control DB has no migration tool yet: columns added to a table definition after the
-    table was created are added here (nullable or with a server default, as ALTER TABLE needs)."""
-    existing = inspect(engine)
-    for table in meta.sorted_tables:
-        if not existing.has_table(table.name):
-            continue
-        have = {c["name"] for c in existing.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in have:
-                continue
-            ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.type.compile(engine.dialect)}'
-            if column.server_default is not None:
-                ddl += f" DEFAULT {column.server_default.arg.text}"
-            try:
-                with engine.begin() as conn:
-                    conn.execute(text(ddl))
-            except Exception:  # another process added it at the same moment
-                log.info("column %s.%s not added (added concurrently?)", table.name, column.name, exc_info=True)
 
 
 @lru_cache(maxsize=8)

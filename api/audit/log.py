@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, insert, or_, select, text
 
 from api.request_ids import MAX_LENGTH as REQUEST_ID_LENGTH
-from deploy.control import add_missing_columns, engine_for
+from deploy.control import engine_for
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -83,7 +83,6 @@ class AuditLog:
     def __init__(self, url: str):
         self.engine = engine_for(url)
         metadata.create_all(self.engine)
-        add_missing_columns(self.engine, metadata)
         triggers = {"sqlite": _SQLITE_TRIGGERS, "postgresql": _PG_TRIGGERS}.get(self.engine.dialect.name, [])
         try:
             with self.engine.begin() as conn:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from api.identity import apikeys, passwords
 from api.identity.permissions import BUILTIN_ROLES
 from api.identity.tables import JSON_COLUMNS, api_keys, groups, login_throttle, metadata, roles, users
-from deploy.control import add_missing_columns, engine_for
+from deploy.control import engine_for
 
 SECRET_COLUMNS = {"password_hash", "secret_hash"}
 
@@ -49,7 +49,6 @@ class IdentityStore:
     def __init__(self, url: str):
         self.engine = engine_for(url)
         metadata.create_all(self.engine)
-        add_missing_columns(self.engine, metadata)
         self._ensure_builtin_roles()
         self._ensure_user_ids()
 
