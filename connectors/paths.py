@@ -4,8 +4,9 @@ Every path that comes from a request (job and schedule params, pipeline document
 file connectors' local roots, SQLite URLs in source configs, key files, tail paths) goes through
 `resolve_inside(root, given, param, settings)`: relative paths are taken from the root, symlinks
 are followed and `..` collapsed (`Path.resolve`), and the result must lie inside the root and
-outside the server's own state (control DB, key files, api_key, logs, run, backups), even when a
-root is misconfigured to include them. A refusal is a `PathRefused` naming the parameter; it never
+outside the server's own state (every file directly in the state dir: control DB, key files,
+api_key; and logs/, run/, backups/, diff/, the stack's data/, the HUILIU_CONFIG file, `path_deny`),
+even when a root is misconfigured to include them. A refusal is a `PathRefused` naming the parameter; it never
 says what (if anything) is at the path.
 
 Roots: `<data_root>/<tenant>/` for a tenant's callers, the data root itself for superusers
@@ -69,6 +70,10 @@ def denied(settings) -> list[Path]:
         state / "backups",
         state / "diff",
     ]
+    if not data_root(settings).resolve().is_relative_to(state / "data"):
+        out.append(state / "data")  # the local stack's servers' own files (configs, users)
+    if os.environ.get("HUILIU_CONFIG"):
+        out.append(Path(os.environ["HUILIU_CONFIG"]).resolve())
     try:
         url = make_url(settings.resolved_control_db_url)
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
@@ -81,6 +86,8 @@ def denied(settings) -> list[Path]:
 
 
 def _is_denied(path: Path, settings) -> bool:
+    if path.parent == Path(settings.state_dir).resolve():
+        return True  # every file directly in the state dir is the server's (keys, api_key, DBs)
     for d in denied(settings):
         # the control DB's -wal/-shm/-journal companions count as the DB itself
         if path == d or path.is_relative_to(d) or (path.parent == d.parent and path.name.startswith(d.name + "-")):

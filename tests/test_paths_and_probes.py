@@ -182,6 +182,44 @@ def test_schedules_refuse_paths_outside_the_root(api):
     assert r.status_code == 422 and "params.path" in r.text
 
 
+def test_a_scheduled_run_is_checked_again_when_it_fires(api):
+    """Saved while the file was inside the root; by the run it is a symlink to a key file."""
+    base, op, settings = api
+    operator = user(base, op, f"ops-run-{RUN}", "operator", "ta")
+    root_a = settings.resolved_data_root / "ta"
+    root_a.mkdir(parents=True, exist_ok=True)
+    doc = root_a / f"swap-{RUN}.yaml"
+    doc.write_text(yaml.safe_dump(capture_doc(f"sqlite:///{root_a / 'nothing.db'}", f"swap-{RUN}")), "utf-8")
+    body = {"name": f"swap-{RUN}", "action": "pipeline.capture", "params": {"path": doc.name}}
+    r = httpx.post(base + "/schedules", headers=operator, json=body)
+    assert r.status_code == 201, r.text
+    doc.unlink()
+    os.symlink(settings.state_dir / "jwt_signing_key", doc)
+    run = httpx.post(base + f"/schedules/swap-{RUN}/run", headers=operator)
+    assert run.status_code in (200, 201, 202), run.text
+    done = wait_for(
+        lambda: (
+            (x := httpx.get(base + f"/schedule-runs/{run.json()['id']}", headers=operator).json())["status"]
+            != "running"
+            and x
+        ),
+        60,
+    )
+    assert done["status"] == "failed" and "params.path" in done["error"], done
+    assert_nothing_quoted(str(done), settings)
+
+
+def test_capture_sources_must_be_on_the_allow_list(api):
+    base, op, settings = api
+    operator = user(base, op, f"ops-h-{RUN}", "operator", "ta")
+    for url in ("postgresql+psycopg://u:p@10.9.8.7:5432/db", "postgresql+psycopg://u:p@127.0.0.1:22/db"):
+        doc = capture_doc(url, f"far-{RUN}")
+        r = httpx.post(
+            base + "/jobs", headers=operator, json={"action": "pipeline.capture", "params": {"document": doc}}
+        )
+        assert r.status_code == 422 and "params.document.source.config.url" in r.text and "allowed" in r.text, r.text
+
+
 def test_a_file_inside_the_root_still_works_and_other_tenants_cannot_reach_it(api):
     from deploy.demo.seed import seed
 
