@@ -97,7 +97,7 @@ def test_backup_and_restore_round_trip(tmp_path):
     source.state_dir.mkdir()
     StageCounters(url, "people").add("runner", {"valid": 8, "quarantined": 2})
     OffsetStore(url, "people-source").save("civil.population", {"ts": 123, "id": 9})
-    ScheduleStore(url).create("nightly", "noop", {"count": 1}, "0 2 * * *", [], True, "alice")
+    ScheduleStore(url, source.state_dir).create("nightly", "noop", {"count": 1}, "0 2 * * *", [], True, "alice")
     sealed = Vault(source.state_dir).encrypt({"password": "pg-s3cret"})  # as stored for a connector
     with Registry(source) as reg:
         for subject, s in [
@@ -171,7 +171,7 @@ def test_postgresql_control_db_goes_through_pg_dump(tmp_path, pg_url):
         conn.execute(f"CREATE DATABASE {restored_url.rsplit('/', 1)[1]}")
     source = Settings(state_dir=tmp_path / "pg-source", control_db_url=pg_url)
     StageCounters(pg_url, "pg-people").add("runner", {"valid": 3, "quarantined": 1})
-    ScheduleStore(pg_url).create("pg-nightly", "noop", {}, "0 3 * * *", [], True, "bob")
+    ScheduleStore(pg_url, source.state_dir).create("pg-nightly", "noop", {}, "0 3 * * *", [], True, "bob")
     done = cli(source, "backup", "--to", str(tmp_path / "bk"))
     assert done.returncode == 0, done.stderr
     manifest = json.loads((tmp_path / "bk" / "manifest.json").read_text())
