@@ -30,15 +30,18 @@ def register(app: typer.Typer) -> None:
 
     @app.command("connect-apply")
     def connect_apply(
-        file: str = typer.Argument(..., help="YAML or JSON: one {name, config} document or a list"),
+        file: str = typer.Argument(..., help="YAML or JSON: one {name, config, tenant?} document or a list"),
     ) -> None:
-        """Validate connector documents and create or update them (what PUT /connectors/{name}/config does)."""
+        """Validate connector documents and create or update them (what PUT /connectors/{name}/config does).
+
+        `tenant` makes (or moves) the connector that tenant's, checked in its scope; without it a new
+        connector has no tenant (only all-tenant callers see it) and an existing one keeps its own."""
         from pathlib import Path
 
         import yaml
 
         from connectors.secrets import mask
-        from connectors.store import ConnectorStore
+        from connectors.store import KEEP, ConnectorStore
         from connectors.validation import validate
         from deploy.settings import get_settings
 
@@ -47,13 +50,13 @@ def register(app: typer.Typer) -> None:
         docs = docs if isinstance(docs, list) else [docs]
         store, failed = ConnectorStore.for_settings(settings), False
         for doc in docs:
-            name, config = (doc or {}).get("name"), (doc or {}).get("config")
-            spec, errors = validate(name, config, settings)
+            name, config, tenant = (doc or {}).get("name"), (doc or {}).get("config"), (doc or {}).get("tenant")
+            spec, errors = validate(name, config, settings, tenant=tenant)
             if spec is None:
                 failed = True
                 for e in errors:
                     typer.echo(f"{name}: {e.field}: {e.message}", err=True)
                 continue
-            created = store.upsert(spec)
+            created = store.upsert(spec, tenant=KEEP if tenant is None else tenant)
             typer.echo(f"{name}: {'created' if created else 'updated'} {mask(spec.config)}")
         raise typer.Exit(1 if failed else 0)

@@ -464,3 +464,37 @@ def test_metrics_show_a_tenant_only_its_own_pipelines(world, a_rule):
     assert pipe not in b_metrics.text and A not in b_metrics.text
     assert "huiliu_jobs" in b_metrics.text  # installation-wide counts stay
     assert f'pipeline="{pipe}"' in world["op"].get("/metrics").text
+
+
+def test_deployed_connectors_belong_to_the_pipelines_tenant(tmp_path, monkeypatch):
+    """api.pipelines.deploy in-process (a real deploy needs the whole stack): the connectors get the
+    pipeline's tenant; a same-named connector of a tenant the deployer does not see is refused and
+    left alone, undeploy removes only the pipeline's own tenant's connectors."""
+    from types import SimpleNamespace
+
+    from api.pipelines import deploy as deployment
+    from connectors.store import ConnectorStore
+
+    def fake_validate(name, config, settings, **_):
+        plugin = SimpleNamespace(name=config["connector.class"], kind="source")
+        return SimpleNamespace(name=name, plugin=plugin, kind="source", config=config, task_count=lambda: 1), []
+
+    monkeypatch.setattr(deployment, "validate", fake_validate)
+    monkeypatch.setattr(deployment, "prepare_topics", lambda spec, settings: None)
+    settings = Settings(state_dir=tmp_path, control_db_url="")
+    store = ConnectorStore.for_settings(settings)
+    current = {"version": 1, "document": {**pipeline_document("pdep"), "tenant": A}}
+
+    result = deployment.deploy(store, "pdep", current, settings, sees=lambda t: t == A)
+    assert sorted(result["changed"]) == ["runner", "sink", "source"]
+    assert {store.get(f"pdep-{s}").tenant for s in deployment.STAGES} == {A}
+    assert deployment.deployed_version(store, "pdep", A) == 1 and deployment.deployed_version(store, "pdep", B) is None
+
+    # tenant b's pipeline of a name whose connectors tenant a holds: refused, a's connectors untouched
+    theirs = {"version": 7, "document": {**pipeline_document("pdep"), "tenant": B}}
+    with pytest.raises(deployment.DeployInvalid) as refused:
+        deployment.deploy(store, "pdep", theirs, settings, sees=lambda t: t == B)
+    assert "not available" in str(refused.value) and A not in str(refused.value)
+    assert store.get("pdep-runner").tenant == A and store.get("pdep-runner").config["pipeline_version"] == 1
+    assert deployment.undeploy(store, "pdep", B) == [] and store.get("pdep-source") is not None
+    assert deployment.undeploy(store, "pdep", A) == ["source", "runner", "sink"]

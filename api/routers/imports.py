@@ -71,6 +71,9 @@ async def list_imports(
 ) -> dict:
     scope = await run_in_threadpool(_scope, request, principal)
     if scope is not None and connector is not None and connector not in scope:
+        exists, tenant = await run_in_threadpool(_store(request).tenant_of, connector)
+        if exists:  # another tenant's connector: nothing, and its owner sees the attempt
+            note_affected_tenant(request, tenant)
         return {"imports": []}
     items = await run_in_threadpool(_reports(request).list, connector, status, limit, scope)
     return {"imports": items}
