@@ -1,0 +1,157 @@
+"""The tenant rule of every route: what another tenant's caller may see or do through it.
+
+Every operation in the OpenAPI document ("METHOD /path/template") is declared here with one of the
+rules below. tests/security reads the running API's /openapi.json and fails, naming the route, when
+an operation has no rule (or a rule names an operation that no longer exists); the rule decides
+what the attacker's suite expects when tenant b's callers use the route on tenant a's objects.
+A new route is not done until it has a line here.
+
+    from api.tenancy_rules import ROUTES, RULES, rule_for, undeclared
+    rule_for("GET", "/pipelines/{name}")   # "tenant-object"
+"""
+
+from __future__ import annotations
+
+RULES: dict[str, str] = {
+    "public": "no credential needed (sign-in); answers never depend on another tenant's data",
+    "self": "the caller's own account (who am I); shows only the caller's tenant",
+    "tenant-object": (
+        "the path names an object owned by a tenant: callers of other tenants get 404 (403 when they lack the "
+        "permission), as if it did not exist, and the object is left unchanged"
+    ),
+    "tenant-upsert": (
+        "PUT creates or replaces the object the path names: a name held by another tenant answers 404/403/409 "
+        "and is never replaced or moved"
+    ),
+    "tenant-list": (
+        "a collection or search: results are limited to the caller's tenants; a filter naming another tenant's "
+        "object answers 404 or nothing"
+    ),
+    "tenant-create": (
+        "creates in the caller's tenant: a body naming another tenant, or another tenant's objects (a connector "
+        "to import from, a schedule to depend on, a group or role to hand out), is refused (403/404/422)"
+    ),
+    "shared-read": (
+        "read-only facts about the installation (plugin and component catalogues, health, metrics, lag): "
+        "no tenant's object names, documents or secrets"
+    ),
+    "probe": (
+        "checks a config the caller sends, storing nothing: paths stay inside the caller's data root and "
+        "connections inside the allow-list; no other tenant's data comes back"
+    ),
+    "global-superuser": "changes state shared by all tenants: only superusers may (everyone else: 403)",
+}
+
+ROUTES: dict[str, str] = {
+    # sign-in and the caller's own account
+    "POST /auth/token": "public",
+    "GET /auth/me": "self",
+    # pipelines
+    "GET /pipelines": "tenant-list",
+    "POST /pipelines": "tenant-create",
+    "GET /pipelines/{name}": "tenant-object",
+    "PUT /pipelines/{name}": "tenant-object",
+    "DELETE /pipelines/{name}": "tenant-object",
+    "GET /pipelines/{name}/versions": "tenant-object",
+    "GET /pipelines/{name}/versions/{version}": "tenant-object",
+    "GET /pipelines/{name}/diff": "tenant-object",
+    "POST /pipelines/{name}/rollback": "tenant-object",
+    "GET /pipelines/{name}/graph": "tenant-object",
+    "GET /pipelines/{name}/stats": "tenant-object",
+    "POST /pipelines/{name}/deploy": "tenant-object",
+    "POST /pipelines/{name}/undeploy": "tenant-object",
+    "GET /pipelines/{name}/deployment": "tenant-object",
+    "GET /components": "shared-read",
+    # connectors
+    "GET /connector-plugins": "shared-read",
+    "PUT /connector-plugins/{plugin}/config/validate": "probe",
+    "GET /connectors": "tenant-list",
+    "POST /connectors": "tenant-create",
+    "GET /connectors/{name}": "tenant-object",
+    "DELETE /connectors/{name}": "tenant-object",
+    "GET /connectors/{name}/config": "tenant-object",
+    "PUT /connectors/{name}/config": "tenant-upsert",
+    "GET /connectors/{name}/status": "tenant-object",
+    "GET /connectors/{name}/tasks": "tenant-object",
+    "GET /connectors/{name}/tasks/{task}/status": "tenant-object",
+    "PUT /connectors/{name}/pause": "tenant-object",
+    "PUT /connectors/{name}/resume": "tenant-object",
+    "POST /connectors/{name}/restart": "tenant-object",
+    "POST /connectors/{name}/snapshot": "tenant-object",
+    "GET /connectors/{name}/snapshots": "tenant-object",
+    # file imports
+    "GET /imports": "tenant-list",
+    "POST /imports": "tenant-create",
+    "GET /imports/{import_id}": "tenant-object",
+    # identity
+    "GET /users": "tenant-list",
+    "POST /users": "tenant-create",
+    "GET /users/{username}": "tenant-object",
+    "PATCH /users/{username}": "tenant-object",
+    "DELETE /users/{username}": "tenant-object",
+    "GET /groups": "tenant-list",
+    "POST /groups": "tenant-create",
+    "GET /groups/{name}": "tenant-object",
+    "PATCH /groups/{name}": "tenant-object",
+    "DELETE /groups/{name}": "tenant-object",
+    "GET /roles": "tenant-list",
+    "POST /roles": "tenant-create",
+    "GET /roles/{name}": "tenant-object",
+    "PATCH /roles/{name}": "tenant-object",
+    "DELETE /roles/{name}": "tenant-object",
+    "GET /api-keys": "tenant-list",
+    "POST /api-keys": "tenant-create",
+    "GET /api-keys/{key_id}": "tenant-object",
+    "PATCH /api-keys/{key_id}": "tenant-object",
+    "DELETE /api-keys/{key_id}": "tenant-object",
+    # jobs, schedules, alerts, messages
+    "GET /jobs": "tenant-list",
+    "POST /jobs": "tenant-create",
+    "GET /jobs/{job_id}": "tenant-object",
+    "POST /jobs/{job_id}/cancel": "tenant-object",
+    "GET /schedules": "tenant-list",
+    "POST /schedules": "tenant-create",
+    "GET /schedules/{sid}": "tenant-object",
+    "PATCH /schedules/{sid}": "tenant-object",
+    "DELETE /schedules/{sid}": "tenant-object",
+    "POST /schedules/{sid}/run": "tenant-object",
+    "POST /schedules/{sid}/trigger": "tenant-object",
+    "GET /schedules/{sid}/runs": "tenant-object",
+    "GET /schedule-runs/{run_id}": "tenant-object",
+    "GET /alerts/rules": "tenant-list",
+    "POST /alerts/rules": "tenant-create",
+    "GET /alerts/rules/{rid}": "tenant-object",
+    "PATCH /alerts/rules/{rid}": "tenant-object",
+    "DELETE /alerts/rules/{rid}": "tenant-object",
+    "POST /alerts/rules/{rid}/evaluate": "tenant-object",
+    "GET /messages": "tenant-list",
+    "POST /messages/{mid}/read": "tenant-object",
+    # operations and audit
+    "GET /audit": "tenant-list",
+    "GET /logs": "tenant-list",
+    "GET /health": "shared-read",
+    "GET /metrics": "shared-read",
+    "GET /ops/lag": "shared-read",
+}
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def rule_for(method: str, template: str) -> str | None:
+    return ROUTES.get(f"{method.upper()} {template}")
+
+
+def operations(openapi: dict) -> list[str]:
+    """Every operation of an OpenAPI document as "METHOD /path/template"."""
+    return [f"{m.upper()} {path}" for path, item in openapi.get("paths", {}).items() for m in METHODS if m in item]
+
+
+def undeclared(openapi: dict) -> list[str]:
+    """Operations in the document without a rule here."""
+    return [op for op in operations(openapi) if op not in ROUTES]
+
+
+def stale(openapi: dict) -> list[str]:
+    """Rules here for operations the document no longer has."""
+    present = set(operations(openapi))
+    return [op for op in ROUTES if op not in present]

@@ -1,0 +1,365 @@
+"""Tenant b attacks tenant a through every route of the API.
+
+For each route declared in api/tenancy_rules.py (test_tenancy_rules.py checks that this is every
+route of the running API's /openapi.json) and each of tenant b's principals (a user of every
+built-in role, a user manager, an admin API key), the route is called with tenant a's objects in
+its path (and, for creating routes, a body naming tenant a or tenant a's objects). The route's rule
+says what must come back; in every case no secret (key files, tenant a's passwords) may be in the
+answer, and tenant a's objects, read by tenant a's admin before and after, must be unchanged.
+An attack that changed or removed an object is reported and the object restored for later cases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from api.tenancy_rules import ROUTES, RULES
+from tests.security.world import ATTACKERS, PASSWORD, A, B, files_config, pipeline_document, tenant_root
+
+pytestmark = pytest.mark.security
+
+# Which of tenant a's objects a route can touch (by its first path segment): compared before/after.
+KINDS_OF = {
+    "pipelines": ("pipeline",),
+    "connectors": ("connector", "import"),
+    "imports": ("import", "connector"),
+    "users": ("user",),
+    "groups": ("group",),
+    "roles": ("role",),
+    "api-keys": ("apikey",),
+    "jobs": ("job",),
+    "messages": ("message",),
+    "schedules": ("schedule",),
+    "schedule-runs": ("schedule",),
+    "alerts": ("alert", "message"),
+    "auth": ("user",),
+}
+
+
+def segment(template: str) -> str:
+    return template.strip("/").split("/")[0]
+
+
+def fill(world, template: str) -> str:
+    """The template with tenant a's object ids in its path parameters."""
+    o, seg = world.a.objects, segment(template)
+    values = {
+        ("pipelines", "name"): o["pipeline"],
+        ("pipelines", "version"): 1,
+        ("connectors", "name"): o["connector"],
+        ("connectors", "task"): 0,
+        ("connector-plugins", "plugin"): "files",
+        ("users", "username"): o["victim"],
+        ("groups", "name"): o["group"],
+        ("roles", "name"): o["role"],
+        ("api-keys", "key_id"): o["apikey"],
+        ("imports", "import_id"): o["import"],
+        ("jobs", "job_id"): o["job"],
+        ("messages", "mid"): o["message"],
+        ("schedules", "sid"): o["schedule"],
+        ("schedule-runs", "run_id"): o["run"],
+        ("alerts", "rid"): o["rule"],
+    }
+
+    def one(m: re.Match) -> str:
+        key = (seg, m.group(1))
+        if key not in values:
+            pytest.fail(f"{template}: no tenant-a value for path parameter {m.group(1)!r}; add it to fill()")
+        return quote(str(values[key]), safe="")
+
+    return re.sub(r"\{([^}]+)\}", one, template)
+
+
+def has_tenant_field(openapi: dict, method: str, template: str) -> bool:
+    """The operation's JSON body schema has a `tenant` property (or takes any object)."""
+    op = openapi["paths"][template][method.lower()]
+    schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    if "$ref" in schema:
+        schema = openapi["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return "tenant" in schema.get("properties", {}) or (
+        schema.get("type") == "object" and not schema.get("properties") and schema.get("additionalProperties", True)
+    )
+
+
+def b_files_config(world, who: str) -> dict:
+    return files_config(tenant_root(world.settings, B), f"sb{who}", f"t_{who}")
+
+
+def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, dict, bool]:
+    """(path, request keywords, whether the body names tenant a or its objects) for one attack."""
+    o, route = world.a.objects, f"{method} {template}"
+    path = fill(world, template)
+    mine = f"{B}-{who}-x"  # names of objects tenant b's attacker creates
+    tenant = {"tenant": A} if has_tenant_field(openapi, method, template) else {}
+    bodies: dict[str, tuple[dict, bool]] = {
+        # creating: the body names tenant a, or tenant a's objects
+        "POST /pipelines": ({"json": pipeline_document(mine, "x", tenant=A)}, True),
+        # a free-form body: a `tenant` key may be ignored, but the connector must not land in tenant a
+        "POST /connectors": ({"json": {"name": mine, "config": b_files_config(world, who), **tenant}}, False),
+        "POST /imports": ({"json": {"connector": o["connector"], "path": "manual/a.csv"}}, True),
+        "POST /users": ({"json": {"username": mine, "password": PASSWORD, "tenant": A, "roles": ["viewer"]}}, True),
+        "POST /groups": ({"json": {"name": mine, "tenant": A, "roles": []}}, True),
+        "POST /roles": ({"json": {"name": mine, "permissions": ["pipeline:view"], **tenant}}, bool(tenant)),
+        "POST /api-keys": ({"json": {"name": mine, "tenant": A, "roles": ["viewer"]}}, True),
+        "POST /jobs": ({"json": {"action": "noop", "params": {}, **tenant}}, bool(tenant)),
+        "POST /schedules": (
+            {"json": {"name": mine, "action": "noop", "params": {}, "depends_on": [o["schedule"]], **tenant}},
+            True,
+        ),
+        "POST /alerts/rules": (
+            {"json": {"name": mine, "kind": "task_failed", "params": {}, "interval_seconds": 86400, **tenant}},
+            bool(tenant),
+        ),
+        # changing tenant a's objects
+        "PUT /pipelines/{name}": (
+            {
+                "json": pipeline_document(o["pipeline"], "x", description="changed by tenant b"),
+                "headers": {"If-Match": '"1"'},
+                "params": {"version": _version(world)},
+            },
+            True,
+        ),
+        "POST /pipelines/{name}/rollback": ({"json": {"version": 1}}, True),
+        "PUT /connectors/{name}/config": ({"json": b_files_config(world, who)}, True),
+        "POST /connectors/{name}/snapshot": ({"json": {"tables": []}}, True),
+        "PATCH /users/{username}": ({"json": {"display_name": "changed by tenant b", "disabled": True}}, True),
+        "PATCH /groups/{name}": ({"json": {"description": "changed by tenant b", "roles": ["viewer"]}}, True),
+        "PATCH /roles/{name}": ({"json": {"description": "changed by tenant b", "permissions": ["ops:view"]}}, True),
+        "PATCH /api-keys/{key_id}": ({"json": {"owner": f"{B}-admin"}}, True),
+        "PATCH /schedules/{sid}": ({"json": {"enabled": False}}, True),
+        "POST /schedules/{sid}/trigger": ({"json": {"key": f"b-{who}"}}, True),
+        "PATCH /alerts/rules/{rid}": ({"json": {"enabled": False, "throttle_seconds": 1}}, True),
+        # a config reading tenant a's file area
+        "PUT /connector-plugins/{plugin}/config/validate": (
+            {"json": files_config(tenant_root(world.settings, A), f"sb{who}", "probe", pattern="manual/*.csv")},
+            True,
+        ),
+        "POST /auth/token": ({"data": {"username": o["victim"], "password": "Wrong-Password-1234"}}, True),
+        # searches filtered by tenant a's objects, and full lists
+        "GET /pipelines/{name}/diff": ({"params": {"from": 1, "to": 1}}, True),
+        "GET /imports": ({"params": {"connector": o["connector"]}}, True),
+        "GET /messages": ({"params": {"rule": o["rule"], "limit": 1000}}, True),
+        "GET /connectors": ({"params": {"expand": ["info", "status"]}}, False),
+        "GET /audit": ({"params": {"limit": 1000}}, False),
+        "GET /logs": ({"params": {"limit": 5000}}, False),
+        "GET /jobs": ({"params": {"limit": 1000}}, False),
+        "GET /alerts/rules": ({}, False),
+    }
+    if route in bodies:
+        kw, names_a = bodies[route]
+        return path, kw, names_a
+    op = openapi["paths"][template][method.lower()]
+    if op.get("requestBody", {}).get("required"):
+        pytest.fail(f"{route}: needs a body; add a minimal valid one to attack()")
+    return path, {}, "{" in template
+
+
+def _version(world) -> int:
+    r = world.as_a("admin", "GET", f"/pipelines/{world.a.objects['pipeline']}")
+    return r.json().get("version", 1) if r.status_code == 200 else 1
+
+
+def created_path(template: str, kw: dict, r: httpx.Response) -> str | None:
+    """Where the object a creating route made can be read (and deleted)."""
+    body = kw.get("json") or {}
+    try:
+        out = r.json()
+    except ValueError:
+        out = {}
+    seg = segment(template)
+    if seg in ("pipelines", "connectors", "groups", "roles"):
+        return f"/{seg}/{body.get('name')}"
+    if seg == "users":
+        return f"/users/{body.get('username')}"
+    if seg in ("api-keys", "schedules", "jobs") and isinstance(out, dict) and "id" in out:
+        return f"/{seg}/{out['id']}"
+    if template == "/alerts/rules" and isinstance(out, dict) and "id" in out:
+        return f"/alerts/rules/{out['id']}"
+    if seg == "imports" and isinstance(out, dict) and "id" in out:
+        return f"/jobs/{out['id']}"
+    return None
+
+
+def expect(world, rule: str, route: str, who: str, kw: dict, names_a: bool, r: httpx.Response) -> list[str]:
+    """What is wrong with answer `r` under the route's rule (empty: as the rule says)."""
+    method, template = route.split(" ", 1)
+    status, problems = r.status_code, []
+    if status >= 500:
+        return [f"server error {status}: {r.text[:300]}"]
+    if rule == "tenant-object":
+        if status not in (403, 404):
+            problems.append(f"expected 404 (or 403), got {status}: {r.text[:300]}")
+    elif rule == "tenant-upsert":
+        if status not in (403, 404, 409):
+            problems.append(f"expected 404/403/409 for tenant a's name, got {status}: {r.text[:300]}")
+    elif rule == "tenant-list":
+        if status == 404 and names_a:
+            pass  # a filter naming tenant a's object: 404 is as good as nothing
+        elif status not in (200, 403):
+            problems.append(f"expected 200 (own tenant only) or 403, got {status}: {r.text[:300]}")
+        elif status == 200:
+            problems += _list_leaks(world, template, r)
+    elif rule == "tenant-create":
+        if 200 <= status < 300:
+            where = created_path(template, kw, r)
+            if names_a:
+                problems.append(f"created although the body names tenant a or its objects: {status} {r.text[:300]}")
+            if where is not None:
+                seen = world.as_a("admin", "GET", where)
+                if seen.status_code == 200:
+                    problems.append(f"tenant b's new object {where} is visible to tenant a's admin: {seen.text[:200]}")
+                if template not in ("/jobs", "/imports"):
+                    world.op("DELETE", where)  # tidy: later cases and lists start clean
+        elif status not in (403, 404, 409, 422):
+            problems.append(f"expected 403/404/422, got {status}: {r.text[:300]}")
+    elif rule == "public":
+        if status not in (401, 429):
+            problems.append(f"a wrong password for tenant a's user answered {status}")
+    elif rule == "self":
+        if status != 200 or r.json().get("tenant") != B:
+            problems.append(f"expected the caller's own account (tenant {B}), got {status}: {r.text[:200]}")
+    elif rule == "shared-read":
+        if status not in (200, 403):
+            problems.append(f"expected 200 or 403, got {status}")
+        elif status == 200 and A in r.text:
+            problems.append(f"names tenant a's objects ({A}...)")
+    elif rule == "probe":
+        if status == 200 and r.json().get("error_count", 0) == 0:
+            problems.append("a config reading tenant a's file area validated without errors")
+        elif status not in (200, 400, 403, 404, 422, 429):
+            problems.append(f"unexpected {status}: {r.text[:300]}")
+    elif rule == "global-superuser":
+        if status != 403:
+            problems.append(f"expected 403 (superusers only), got {status}")
+    else:
+        problems.append(f"rule {rule!r} has no expectation in this suite")
+    return problems
+
+
+def _list_leaks(world, template: str, r: httpx.Response) -> list[str]:
+    if template == "/audit":
+        # Entries are filed under the caller's tenant (with the attacked tenant as affected_tenant):
+        # none may be tenant a's own.
+        theirs = [e for e in r.json() if e.get("tenant") == A]
+        return [f"{len(theirs)} audit entries of tenant a, e.g. {theirs[0]}"] if theirs else []
+    if template == "/logs":
+        lines = r.json().get("lines", [])
+        theirs = [ln for ln in lines if ln.get("request_id") in world.a_request_ids]
+        problems = [f"{len(theirs)} log lines of tenant a's requests, e.g. {theirs[0]}"] if theirs else []
+        if world.failure_canary in r.text:
+            problems.append("tenant a's job error is in the log search")
+        return problems
+    # Every name of tenant a's objects (and its job error) contains tenant a's name.
+    if A in r.text:
+        at = r.text.index(A)
+        return [f"lists tenant a's data: ...{r.text[max(0, at - 120) : at + 80]}..."]
+    return []
+
+
+CASES = [(route, who) for route in sorted(ROUTES) for who in ATTACKERS]
+
+
+@pytest.mark.parametrize("route,who", CASES, ids=[f"{r}-as-{w}" for r, w in CASES])
+def test_tenant_b_cannot_reach_tenant_a(world, openapi, route, who):
+    method, template = route.split(" ", 1)
+    if template not in openapi["paths"] or method.lower() not in openapi["paths"][template]:
+        pytest.fail(f"{route} is declared in api/tenancy_rules.py but not in the running API's /openapi.json")
+    rule = ROUTES[route]
+    assert rule in RULES
+    kinds = KINDS_OF.get(segment(template), ())
+    before = world.snapshot(kinds)
+    path, kw, names_a = attack(world, openapi, method, template, who)
+    headers = {} if rule == "public" else world.b.headers[who]
+    r = world.call(headers, method, path, **kw)
+    problems = [f"{method} {path} as tenant b's {who}: {p}" for p in expect(world, rule, route, who, kw, names_a, r)]
+    problems += [f"answer contains {leak}" for leak in world.leaks(r.text)]
+    after = world.snapshot(kinds)
+    changed = [k for k in before if before[k] != after.get(k)]
+    for k in changed:
+        problems.append(f"tenant a's object changed: {k}\n  before: {_short(before[k])}\n  after:  {_short(after[k])}")
+    if changed:
+        repaired = world.repair(kinds)
+        if repaired:
+            problems.append(f"(re-created tenant a's {repaired} for later cases)")
+    assert not problems, "\n".join(problems)
+
+
+def _short(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+# ------------------------------------------------------------------------------ beyond one route
+def test_tenant_a_has_one_object_of_every_kind(world):
+    """The matrix attacks real objects: every kind exists, and the file import ran through the API
+    (not a report seeded by the suite because the import job could not run)."""
+    kinds = ("pipeline", "connector", "import", "schedule", "run", "rule", "message", "role", "group")
+    missing = [k for k in (*kinds, "victim", "apikey", "job") if world.a.objects.get(k) in (None, "")]
+    assert not missing, f"tenant a lacks {missing}"
+    assert not world.seeded_import, "tenant a's file import did not run through the API; its report was seeded"
+
+
+def test_tenant_b_alert_rules_never_report_tenant_a_failures(world):
+    """A rule of tenant b watching everything (or tenant a's schedule by name) must not bring tenant
+    a's failed runs, job errors or schedule names into tenant b's alerts or messages."""
+    op = world.b.headers["operator"]
+    created, problems = [], []
+    for params in ({}, {"schedule": world.a.objects["schedule_name"]}, {"schedule": world.a.objects["schedule"]}):
+        body = {"name": f"{B}-watch-{len(created)}", "kind": "task_failed", "params": params, "interval_seconds": 86400}
+        r = world.call(op, "POST", "/alerts/rules", json=body)
+        if r.status_code != 201:
+            continue  # refusing a rule about tenant a's schedule is fine
+        created.append(r.json()["id"])
+        ev = world.call(op, "POST", f"/alerts/rules/{r.json()['id']}/evaluate")
+        if A in ev.text:
+            problems.append(f"evaluating {params} reports tenant a: {ev.text[:300]}")
+    msgs = world.call(op, "GET", "/messages", params={"limit": 1000})
+    if A in msgs.text:
+        problems.append("tenant b's messages name tenant a's schedule or job error")
+    for rid in created:
+        world.op("DELETE", f"/alerts/rules/{rid}")
+    assert not problems, "\n".join(problems)
+
+
+def test_attempts_on_tenant_a_are_in_its_audit_log(world):
+    """The attacked tenant sees the attempt: tenant b's probe of tenant a's pipeline is filed under
+    tenant b with affected_tenant = a, and tenant a's admin finds it in GET /audit."""
+    rid = f"sec-probe-{A}"
+    r = world.call(
+        world.b.headers["developer"], "GET", f"/pipelines/{world.a.objects['pipeline']}", headers={"X-Request-ID": rid}
+    )
+    assert r.status_code == 404
+    every = world.op("GET", "/audit", params={"limit": 1000}).json()
+    entry = next((e for e in every if e["request_id"] == rid), None)
+    assert entry is not None and entry["tenant"] == B
+    problems = []
+    if entry.get("affected_tenant") != A:
+        problems.append(f"GET /audit shows no affected_tenant {A!r}: {entry}")
+    theirs = world.as_a("admin", "GET", "/audit", params={"limit": 1000}).json()
+    if not any(e["request_id"] == rid for e in theirs):
+        problems.append("tenant a's admin does not see the attempt on its pipeline in GET /audit")
+    assert not problems, "\n".join(problems)
+
+
+def test_secrets_of_tenant_a_are_masked_for_tenant_a_too(world):
+    """Tenant a's own reads show its secrets masked (the canaries never come back to anyone)."""
+    o, problems = world.a.objects, []
+    for path in (
+        f"/pipelines/{o['pipeline']}",
+        f"/pipelines/{o['pipeline']}/versions/1",
+        f"/connectors/{o['connector']}",
+        f"/connectors/{o['connector']}/config",
+        f"/connectors/{o['connector']}/tasks",
+        f"/alerts/rules/{o['rule']}",
+        "/alerts/rules",
+        "/messages",
+    ):
+        r = world.as_a("admin", "GET", path)
+        assert r.status_code == 200, f"{path}: {r.status_code}"
+        problems += [f"{path}: {leak}" for leak in world.leaks(r.text)]
+    assert not problems, "\n".join(problems)
