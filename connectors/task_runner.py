@@ -41,6 +41,11 @@ def build_runtime(record: ConnectorRecord, settings, codec=None):
     from schemas.serde import WireCodec
 
     spec, errors = parse(record.name, record.config, settings)
+    if spec is not None:  # paths outside the connector's data root are never opened (issue 20)
+        from connectors.validation import stored_path_errors
+
+        errors = stored_path_errors(record, spec, settings)
+        spec = None if errors else spec
     if spec is None:
         raise ConfigInvalid("; ".join(f"{e.field}: {e.message}" for e in errors))
     codec = codec or WireCodec(settings.schema_registry_url)

@@ -167,7 +167,7 @@ def _is_path_key(key: str) -> bool:
     return key in _PATH_KEYS or key.endswith(_PATH_SUFFIXES)
 
 
-def _walk(values: dict[str, Any], prefix: str, settings, tenant, root: Path) -> list[FieldError]:
+def _walk(values: dict[str, Any], prefix: str, settings, tenant, root: Path, hosts: bool = True) -> list[FieldError]:
     errors: list[FieldError] = []
 
     def guard(field: str, fn, *args) -> None:
@@ -182,14 +182,14 @@ def _walk(values: dict[str, Any], prefix: str, settings, tenant, root: Path) -> 
         if value is None or key in SERVER_KEYS:
             continue
         if isinstance(value, dict):
-            errors += _walk(value, field + ".", settings, tenant, root)
+            errors += _walk(value, field + ".", settings, tenant, root, hosts)
         elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
             for i, v in enumerate(value):
-                errors += _walk(v, f"{field}.{i}.", settings, tenant, root)
+                errors += _walk(v, f"{field}.{i}.", settings, tenant, root, hosts)
         elif isinstance(value, str) and (key == "url" or key.endswith(("_url", "_uri"))):
             if _is_sqlite(value):
                 guard(field, paths.check_sqlite_url, value, root, field, settings)
-            else:
+            elif hosts:
                 guard(field, probes.check_url, settings, tenant, value, field)
         elif key == "root" and local_store:
             guard(field, paths.resolve_inside, root, value, field, settings)
@@ -200,7 +200,7 @@ def _walk(values: dict[str, Any], prefix: str, settings, tenant, root: Path) -> 
         elif _is_path_key(key) and isinstance(value, list):
             for i, v in enumerate(value):
                 guard(f"{field}.{i}", paths.resolve_inside, root, str(v), f"{field}.{i}", settings)
-        elif key == "host" and isinstance(value, str) and values.get("kind") not in ("local", "hdfs"):
+        elif hosts and key == "host" and isinstance(value, str) and values.get("kind") not in ("local", "hdfs"):
             port = values.get("port") or probes.DEFAULT_PORTS.get(str(values.get("kind")))
             guard(field, probes.check_host, settings, tenant, value, port, field)
     return errors
@@ -213,15 +213,27 @@ def _is_sqlite(url: str) -> bool:
         return False
 
 
-def scope_errors(config: dict[str, Any], values: dict[str, Any], settings, tenant, superuser: bool) -> list[FieldError]:
-    """Paths outside the caller's data root, hosts/ports off the tenant's allow-list, server-only
-    keys set by the caller: checked before anything is opened or connected."""
+def scope_errors(
+    config: dict[str, Any], values: dict[str, Any], settings, tenant, superuser: bool, hosts: bool = True
+) -> list[FieldError]:
+    """Paths outside the caller's data root, hosts/ports off the tenant's allow-list (unless
+    `hosts=False`), server-only keys set by the caller: checked before anything is opened or
+    connected."""
     errors = [FieldError(k, "set by the server, not by a config") for k in SERVER_KEYS if k in config]
     try:
         root = paths.root_for(settings, tenant, superuser)
     except paths.PathRefused as exc:
         return errors + [FieldError(exc.param, exc.reason)]
-    return errors + _walk(values, "", settings, None if superuser else tenant, root)
+    return errors + _walk(values, "", settings, None if superuser else tenant, root, hosts)
+
+
+def stored_path_errors(record, spec: ConnectorSpec, settings) -> list[FieldError]:
+    """For a worker about to run a stored connector (perhaps saved before these checks): its
+    paths must be inside its tenant's data root (no tenant: the whole root), never server state."""
+    tenant = getattr(record, "tenant", None)
+    return scope_errors(
+        record.config, spec.plugin_config.model_dump(), settings, tenant, superuser=tenant is None, hosts=False
+    )
 
 
 def validate(

@@ -504,3 +504,26 @@ def _get(url):
         return httpx.get(url, timeout=5)
     except httpx.TransportError:
         return None
+
+
+def test_a_worker_never_runs_a_stored_connector_pointing_outside_its_root(own_state_settings_local):
+    """Connectors saved before the checks (or straight into the control DB) fail at once."""
+    from connectors.store import ConnectorRecord
+    from connectors.task_runner import ConfigInvalid, build_runtime
+
+    settings = own_state_settings_local
+    inside = settings.resolved_data_root / "ta" / "in"
+    inside.mkdir(parents=True)
+    for tenant, root in (
+        ("ta", "/etc"),
+        ("ta", str(settings.resolved_data_root / "tb")),
+        (None, str(settings.state_dir)),
+    ):
+        config = {"connector.class": "files", "system": "s", "table": "t", "store": {"root": root}}
+        record = ConnectorRecord(f"old-{RUN}", "source", "files", config, "RUNNING", 1, 1, 0.0, 0.0, tenant)
+        with pytest.raises(ConfigInvalid, match="store.root"):
+            build_runtime(record, settings, codec=object())
+    config = {"connector.class": "files", "system": "s", "table": "t", "store": {"root": str(inside)}}
+    record = ConnectorRecord(f"ok-{RUN}", "source", "files", config, "RUNNING", 1, 1, 0.0, 0.0, "ta")
+    runtime = build_runtime(record, settings, codec=object())  # builds (nothing read yet)
+    runtime.task.close()
