@@ -35,9 +35,10 @@ async def _unstorable_value(request: Request, exc: DataError) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException):
-    # Refusals carry their reason into the audit entry (our own messages: no secrets in them).
-    if exc.status_code >= 400:
-        request.state.audit_reason = str(exc.detail)[:300]
+    # Refusals carry their reason into the audit entry: the plain-text messages of 401/403/404/429,
+    # written by this service (no secrets, no echoed input documents).
+    if exc.status_code in (401, 403, 404, 429) and isinstance(exc.detail, str):
+        request.state.audit_reason = exc.detail[:300]
     return await http_exception_handler(request, exc)
 
 
