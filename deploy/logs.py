@@ -49,6 +49,20 @@ def set_request_tenant(tenant: str | None) -> None:
             _request_tenants.popitem(last=False)
 
 
+def in_tenant(tenant: str | None, fn):
+    """`fn` wrapped so that the lines it logs (in whatever thread runs it, e.g. a job worker) carry
+    `tenant`; the thread's previous tenant is restored afterwards."""
+
+    def run(*args, **kwargs):
+        token = tenant_var.set(tenant)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            tenant_var.reset(token)
+
+    return run
+
+
 def request_tenant(request_id: str | None) -> str | None:
     if not request_id:
         return None

@@ -498,3 +498,38 @@ def test_deployed_connectors_belong_to_the_pipelines_tenant(tmp_path, monkeypatc
     assert store.get("pdep-runner").tenant == A and store.get("pdep-runner").config["pipeline_version"] == 1
     assert deployment.undeploy(store, "pdep", B) == [] and store.get("pdep-source") is not None
     assert deployment.undeploy(store, "pdep", A) == ["source", "runner", "sink"]
+
+
+def test_log_records_carry_the_tenant_of_their_request_or_job():
+    import contextvars
+    import logging
+    import threading
+
+    from deploy.logs import RequestIdFilter, in_tenant, request_id_var, set_request_tenant
+
+    def tenant_of_a_line(**extra) -> str | None:
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "line", None, None)
+        for k, v in extra.items():
+            setattr(record, k, v)
+        RequestIdFilter().filter(record)
+        return record.tenant
+
+    rid = f"unit-{RUN}"
+    token = request_id_var.set(rid)
+    try:
+        context = contextvars.copy_context()  # as a threadpool dependency runs: in a copy of the context
+        threading.Thread(target=context.run, args=(set_request_tenant, A)).start()
+    finally:
+        request_id_var.reset(token)
+    wait_for(lambda: tenant_of_a_line(request_id=rid) == A, timeout=5)
+    token = request_id_var.set(rid)  # the same id claimed by a caller of another tenant
+    try:
+        contextvars.copy_context().run(set_request_tenant, B)
+    finally:
+        request_id_var.reset(token)
+    assert tenant_of_a_line(request_id=rid) is None  # neither tenant gets the other's lines
+    seen = []
+    job = in_tenant(A, lambda: seen.append(tenant_of_a_line()))
+    threading.Thread(target=job).start()
+    wait_for(lambda: seen, timeout=5)
+    assert seen == [A] and tenant_of_a_line() is None

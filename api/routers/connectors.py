@@ -33,6 +33,7 @@ from connectors.secrets import EndpointChanged, scrub, unmask
 from connectors.store import ConnectorExists, ConnectorRecord, ConnectorStore
 from connectors.validation import validate, validate_response
 from deploy.control import OffsetStore
+from deploy.logs import in_tenant
 
 MANAGE = require("connector:manage")  # one callable: FastAPI resolves it once per request
 router = APIRouter(tags=["connectors"], dependencies=[Depends(MANAGE)])
@@ -334,7 +335,9 @@ def snapshot(
     requested = store.request_snapshot(name, tables)
     offsets = OffsetStore(request.app.state.settings.resolved_control_db_url, name)
     job_id = job_manager(request.app).submit(
-        "connector.snapshot", principal.name, lambda ctx: follow_snapshot(ctx, store, offsets, requested["id"])
+        "connector.snapshot",
+        principal.name,
+        in_tenant(record.tenant, lambda ctx: follow_snapshot(ctx, store, offsets, requested["id"])),
     )
     request.state.audit_detail.update(snapshot=requested["id"], job=job_id)
     return {**requested, "job_id": job_id}

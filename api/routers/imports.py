@@ -21,6 +21,7 @@ from api.jobs.connector_jobs import ImportRefused, check_import, import_files
 from api.routers.connectors import _record, _store, connector_visible
 from api.security import Principal, require
 from connectors.files.reports import ImportReports
+from deploy.logs import in_tenant
 
 router = APIRouter(tags=["imports"])
 
@@ -114,6 +115,7 @@ def start_import(
     except ImportRefused as exc:
         raise HTTPException(exc.status, str(exc))
     settings, manager = request.app.state.settings, job_manager(request.app)
-    job_id = manager.submit("files.import", principal.name, lambda ctx: import_files(ctx, settings, record, body.path))
+    job = in_tenant(record.tenant, lambda ctx: import_files(ctx, settings, record, body.path))  # its log lines
+    job_id = manager.submit("files.import", principal.name, job)
     request.state.audit_detail["job"] = job_id
     return manager.get(job_id)

@@ -22,6 +22,7 @@ from api.jobs import JobManager
 from api.jobs.store import epoch
 from api.scheduling.actions import Scope, bind
 from api.scheduling.store import ScheduleStore
+from deploy.logs import in_tenant
 from deploy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,15 @@ class Scheduler:
             log.warning("schedule %s refused: %s", schedule["name"], problem, extra={"tenant": schedule.get("tenant")})
             return self.store.get_run(run["id"])
         job_fn = bind(schedule["action"], schedule["params"], self.settings, self.scope_of(schedule))
-        log.info("schedule %s fires (%s, %s): run %s", schedule["name"], trigger, fire_key, run["id"])
+        job_fn = in_tenant(schedule.get("tenant"), job_fn)  # the run's log lines: the schedule's tenant
+        log.info(
+            "schedule %s fires (%s, %s): run %s",
+            schedule["name"],
+            trigger,
+            fire_key,
+            run["id"],
+            extra={"tenant": schedule.get("tenant")},
+        )
         job_id = self.jobs.submit(
             f"schedule:{schedule['action']}",
             operator,
