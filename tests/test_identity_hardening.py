@@ -264,3 +264,25 @@ def test_other_tenants_names_are_not_confirmed(api, tenants):
     )
     assert httpx.get(base + "/users/ta-viewer", headers=tb).status_code == 404
     assert httpx.get(base + "/groups/ta-team", headers=tb).status_code == 404
+
+
+def test_parallel_guesses_all_count(api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, key = api
+    make_user(base, key, "sec-parallel", tenant="ta")
+    transport = httpx.HTTPTransport(local_address="127.0.0.4")
+    with httpx.Client(transport=transport, timeout=60) as attacker, ThreadPoolExecutor(8) as pool:
+        codes = list(
+            pool.map(
+                lambda i: (
+                    attacker.post(
+                        base + "/auth/token", data={"username": "sec-parallel", "password": f"guess-{i}-xxxx"}
+                    ).status_code
+                ),
+                range(8),
+            )
+        )
+        assert set(codes) <= {401, 429}
+        r = attacker.post(base + "/auth/token", data={"username": "sec-parallel", "password": PASSWORD})
+    assert r.status_code == 429, (codes, r.status_code)

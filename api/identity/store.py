@@ -194,33 +194,33 @@ class IdentityStore:
             stale = (moment - passwords.FORGET_AFTER - passwords.MAX_DELAY).isoformat()
             with self.engine.begin() as conn:
                 conn.execute(delete(login_throttle).where(login_throttle.c.last_failure < stale))
-        for _ in range(3):  # insert races with another process: retry as an update
-            with self.engine.begin() as conn:
-                row = conn.execute(
-                    select(login_throttle.c.failures, login_throttle.c.last_failure).where(where)
-                ).first()
-                try:
+        for _ in range(3):  # an insert racing another process's: retry, then as an update
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(select(login_throttle.c.last_failure).where(where)).first()
                     if row is None:
-                        failures = 1
                         conn.execute(
                             insert(login_throttle).values(
                                 source=source, account=account, failures=1, last_failure=moment.isoformat()
                             )
                         )
-                    else:
-                        stale = moment - _parse(row[1]) > passwords.FORGET_AFTER
-                        failures = 1 if stale else row[0] + 1
+                    else:  # counted in SQL, so parallel guesses all count
+                        forgotten = moment - _parse(row[0]) > passwords.FORGET_AFTER
                         conn.execute(
                             update(login_throttle)
                             .where(where)
-                            .values(failures=failures, last_failure=moment.isoformat())
+                            .values(
+                                failures=1 if forgotten else login_throttle.c.failures + 1,
+                                last_failure=moment.isoformat(),
+                            )
                         )
+                    failures = conn.execute(select(login_throttle.c.failures).where(where)).scalar_one()
                     delay = passwords.backoff(failures)
                     until = (moment + delay).isoformat() if delay else None
                     conn.execute(update(login_throttle).where(where).values(blocked_until=until))
                     return int(delay.total_seconds()) if delay else 0
-                except IntegrityError:
-                    continue
+            except IntegrityError:
+                continue
         return 0
 
     def clear_throttle(self, account: str, source: str | None = None) -> None:
