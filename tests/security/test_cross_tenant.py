@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -45,9 +45,15 @@ def segment(template: str) -> str:
     return template.strip("/").split("/")[0]
 
 
-def fill(world, template: str) -> str:
-    """The template with tenant a's object ids in its path parameters."""
+GHOSTS = {"import": 987654321, "message": 987654321}  # ids no object has (others: a name no object has)
+
+
+def fill(world, template: str, ghost: bool = False) -> str:
+    """The template with tenant a's object ids in its path parameters; `ghost`: with ids of objects
+    that exist nowhere instead (the answer for tenant a's object must not differ from that)."""
     o, seg = world.a.objects, segment(template)
+    if ghost:
+        o = {k: GHOSTS.get(k, f"{A}-ghost-{k}") for k in o}
     values = {
         ("pipelines", "name"): o["pipeline"],
         ("pipelines", "version"): 1,
@@ -278,6 +284,14 @@ def test_tenant_b_cannot_reach_tenant_a(world, openapi, route, who):
     r = world.call(headers, method, path, **kw)
     problems = [f"{method} {path} as tenant b's {who}: {p}" for p in expect(world, rule, route, who, kw, names_a, r)]
     problems += [f"answer contains {leak}" for leak in world.leaks(r.text)]
+    if rule == "tenant-object":  # existence is not revealed: the same answer as for no object at all
+        ghost = fill(world, template, ghost=True)
+        g = world.call(headers, method, ghost, **kw)
+        if (r.status_code, _unnamed(r.text, path, ghost)) != (g.status_code, _unnamed(g.text, ghost, path)):
+            problems.append(
+                f"answers differently than for a missing object ({ghost}): "
+                f"{r.status_code} {r.text[:200]} / {g.status_code} {g.text[:200]}"
+            )
     after = world.snapshot(kinds)
     changed = [k for k in before if before[k] != after.get(k)]
     for k in changed:
@@ -287,6 +301,14 @@ def test_tenant_b_cannot_reach_tenant_a(world, openapi, route, who):
         if repaired:
             problems.append(f"(re-created tenant a's {repaired} for later cases)")
     assert not problems, "\n".join(problems)
+
+
+def _unnamed(text: str, path: str, other: str) -> str:
+    """`text` with the path segments that differ from `other`'s (the object's id) as a placeholder."""
+    for mine, theirs in zip(path.strip("/").split("/"), other.strip("/").split("/")):
+        if mine != theirs:
+            text = re.sub(rf"(?<![\w-]){re.escape(unquote(mine))}(?![\w-])", "<id>", text)
+    return text
 
 
 def _short(value) -> str:

@@ -70,3 +70,35 @@ def test_an_open_and_a_closed_local_port_answer_alike(world):
         )
         answers.append((r.status_code, r.text.replace(f"127.0.0.1:{port}", "<target>")))
     assert answers[0] == answers[1], f"different answers:\n{answers[0]}\n{answers[1]}"
+
+
+def test_live_checks_are_rate_limited_per_principal(world, sec_settings):
+    """With the default limits (the package's own API runs with them raised), a second API process
+    on the same state answers 429 with Retry-After once a principal has used its burst of live
+    checks (checks refused by the allow-list connect nowhere and are not counted)."""
+    from deploy.settings import Settings
+    from tests.api_process import start_api, stop_api
+    from tests.security.world import PORT_BASE
+
+    limits = {"probe_rate_per_minute": 12.0, "probe_burst": 6}
+    missing = [k for k in limits if k not in Settings.model_fields]
+    assert not missing, f"no setting for a live-check rate limit: {missing}"
+    settings = sec_settings.model_copy(update={**limits, "api_port": PORT_BASE + 301})
+    proc, base = start_api(settings)
+    try:
+        prober = world.b.headers["developer"]
+        codes, retry_after = [], None
+        for _ in range(limits["probe_burst"] + 4):
+            r = world.client.put(
+                base + "/connector-plugins/relational.timestamp/config/validate",
+                headers=prober,
+                json=_config("127.0.0.1:5432"),  # allowed (local PostgreSQL port): a real live check
+            )
+            codes.append(r.status_code)
+            if r.status_code == 429:
+                retry_after = r.headers.get("retry-after")
+                break
+        assert 429 in codes, f"no 429 after {len(codes)} live checks in a row: {codes}"
+        assert retry_after and int(retry_after) > 0, "429 without Retry-After"
+    finally:
+        stop_api(proc)
