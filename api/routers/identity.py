@@ -114,15 +114,19 @@ def update_user(username: str, body: UserPatch, request: Request, principal: Pri
     user = _user(request, principal, store, username)
     check_target(principal, store, user)
     changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"password", "unlock"})
-    check_grantable(
-        principal,
-        store,
-        changes.get("roles", user["roles"] if "grants" in changes else []),
-        changes.get("groups", user["groups"] if "grants" in changes else []),
-        changes.get("tenants", []),
-        holder_tenant=user["tenant"],
-        grants=changes.get("grants", user["grants"]) if {"roles", "groups", "grants"} & changes.keys() else None,
-    )
+    if {"roles", "groups", "grants"} & changes.keys():  # the holdings after the change, whole
+        after = {k: changes.get(k, user[k]) for k in ("roles", "groups", "grants")}
+        check_grantable(
+            principal,
+            store,
+            after["roles"],
+            after["groups"],
+            changes.get("tenants", []),
+            holder_tenant=user["tenant"],
+            grants=after["grants"],
+        )
+    elif changes.get("tenants"):
+        check_grantable(principal, store, [], tenants=changes["tenants"], holder_tenant=user["tenant"])
     password = _strong(body.password, username) if body.password is not None else None
     updated = store.update_user(username, password=password, **changes)
     if body.unlock or password is not None:  # a new password also ends the sign-in back-off
