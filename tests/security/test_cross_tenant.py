@@ -223,6 +223,14 @@ def expect(world, rule: str, route: str, who: str, kw: dict, names_a: bool, r: h
                     world.op("DELETE", where)  # tidy: later cases and lists start clean
         elif status not in (403, 404, 409, 422):
             problems.append(f"expected 403/404/422, got {status}: {r.text[:300]}")
+        elif status == 422 and (kw.get("json") or {}).get("tenant") == A:
+            # the refusal must be about tenant a: the same body for the caller's own tenant is valid
+            control = {**kw["json"], "tenant": B}
+            c = world.call(world.b.headers[who], method, template, json=control)
+            if c.status_code == 422:
+                problems.append(f"the attack body is invalid even for tenant b (fix the suite): {c.text[:300]}")
+            elif 200 <= c.status_code < 300 and (where := created_path(template, {"json": control}, c)):
+                world.op("DELETE", where)
     elif rule == "public":
         if status not in (401, 429):
             problems.append(f"a wrong password for tenant a's user answered {status}")
@@ -324,6 +332,20 @@ def test_tenant_a_has_one_object_of_every_kind(world):
     missing = [k for k in (*kinds, "victim", "apikey", "job") if world.a.objects.get(k) in (None, "")]
     assert not missing, f"tenant a lacks {missing}"
     assert not world.seeded_import, "tenant a's file import did not run through the API; its report was seeded"
+
+
+def test_tenant_a_admin_reads_every_object_the_matrix_compares(world):
+    """The before/after comparison means something only if tenant a's admin can read the objects."""
+    unread = []
+    for kind in world.KINDS:
+        for path, params in world._snapshot_paths(kind):
+            r = world.as_a("admin", "GET", path, params=params)
+            if r.status_code != 200:
+                unread.append(f"{path}: {r.status_code} {r.text[:120]}")
+    mine = world.as_a("admin", "GET", "/messages", params={"limit": 1000}).json()
+    if not any(m.get("id") == world.a.objects["message"] for m in mine):
+        unread.append("GET /messages: tenant a's message is not listed for tenant a's admin")
+    assert not unread, "tenant a's admin cannot read its own objects:\n" + "\n".join(unread)
 
 
 def test_tenant_b_alert_rules_never_report_tenant_a_failures(world):
