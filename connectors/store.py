@@ -67,6 +67,18 @@ snapshots_table = Table(
 KEEP = object()  # upsert: leave an existing connector's tenant as it is
 
 
+# The last tenant that owned each connector name. A deleted connector's offsets, file tracking and
+# import reports stay under its name, so the name stays its tenant's: another tenant's caller may
+# not create a connector of that name (it would resume from them and see those reports).
+name_owners_table = Table(
+    "connect_name_owners",
+    connect_metadata,
+    Column("name", String(200), primary_key=True),
+    Column("tenant", String(100), nullable=True, doc="NULL = the operator's (no tenant)"),
+    Column("updated_at", Float, nullable=False),
+)
+
+
 class ConnectorExists(Exception):
     pass
 
@@ -105,6 +117,21 @@ class ConnectorStore:
         return cls(settings.resolved_control_db_url, settings.state_dir)
 
     # -- configs ------------------------------------------------------------------------------
+    def _own_name(self, conn, name: str, tenant: str | None) -> None:
+        where = name_owners_table.c.name == name
+        if not conn.execute(
+            update(name_owners_table).where(where).values(tenant=tenant, updated_at=time.time())
+        ).rowcount:
+            conn.execute(name_owners_table.insert().values(name=name, tenant=tenant, updated_at=time.time()))
+
+    def last_owner(self, name: str) -> tuple[bool, str | None]:
+        """(known, tenant): who owns or last owned the name (its offsets and reports are theirs)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(connectors_table.c.tenant).where(connectors_table.c.name == name)).first()
+            if row is None:
+                row = conn.execute(select(name_owners_table.c.tenant).where(name_owners_table.c.name == name)).first()
+        return (row is not None, row.tenant if row else None)
+
     def _values(self, spec: ConnectorSpec) -> dict[str, Any]:
         return {
             "kind": spec.kind,
@@ -129,6 +156,7 @@ class ConnectorStore:
                         **self._values(spec),
                     )
                 )
+                self._own_name(conn, spec.name, tenant)
         except IntegrityError as exc:
             raise ConnectorExists(spec.name) from exc
 
@@ -150,6 +178,8 @@ class ConnectorStore:
                 .where(where)
                 .values(version=connectors_table.c.version + 1, **moved, **self._values(spec))
             ).rowcount
+            if n and moved:
+                self._own_name(conn, spec.name, tenant)
         if n:
             return False
         try:

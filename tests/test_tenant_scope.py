@@ -533,3 +533,32 @@ def test_log_records_carry_the_tenant_of_their_request_or_job():
     threading.Thread(target=job).start()
     wait_for(lambda: seen, timeout=5)
     assert seen == [A] and tenant_of_a_line() is None
+
+
+def test_a_deleted_connectors_name_stays_with_its_tenant(world):
+    """Offsets, file tracking and import reports stay under a deleted connector's name: another
+    tenant's new connector of that name would resume from them and see those reports."""
+    name = f"{A}-gone"
+    a = as_(world, A, "developer")
+    assert a.post("/connectors", json={"name": name, "config": files_config(world, A, "gone")}).status_code == 201
+    assert a.delete(f"/connectors/{name}").status_code == 204
+    b = as_(world, B, "developer")
+    taken = b.post("/connectors", json={"name": name, "config": files_config(world, B, "gone")})
+    assert taken.status_code == 409 and "not available" in taken.text
+    assert b.put(f"/connectors/{name}/config", json=files_config(world, B, "gone")).status_code == 409
+    assert a.post("/connectors", json={"name": name, "config": files_config(world, A, "gone")}).status_code == 201
+    assert stored_connector(world, name).tenant == A
+
+
+def test_the_migrations_build_the_tenant_columns(tmp_path):
+    from sqlalchemy import create_engine, inspect
+
+    from deploy.migrate import differences, upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgrade(engine)
+    mine = ("connect_connectors", "connect_name_owners", "schedules", "alert_rules", "messages")
+    assert [d for d in differences(engine) if any(t in str(d) for t in mine)] == []
+    uniques = {u["name"]: u["column_names"] for u in inspect(engine).get_unique_constraints("schedules")}
+    assert uniques == {"uq_schedule_tenant_name": ["tenant", "name"]}
+    engine.dispose()

@@ -90,8 +90,8 @@ def deploy(
         cname = connector_name(name, stage)
         found, errs = validate(cname, config, settings, tenant=tenant)  # its paths and hosts: the tenant's
         errors += [{"field": f"{stage}.{e.field}", "message": e.message} for e in errs]
-        exists, owner = store.tenant_of(cname)
-        if exists and owner != tenant and not sees(owner):
+        known, owner = store.last_owner(cname)  # also a deleted one's: its offsets are that tenant's
+        if known and owner != tenant and not sees(owner):
             errors.append({"field": stage, "message": f"connector name {cname} is not available"})
         specs[stage] = found
     if errors:

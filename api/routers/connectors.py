@@ -86,6 +86,15 @@ def _taken(name: str) -> HTTPException:
     return HTTPException(409, f"Connector name {name} is not available")
 
 
+def _check_name_free(request: Request, name: str, tenant: str | None, principal: Principal) -> None:
+    """409 when a deleted connector of that name belonged to a tenant the caller does not see: its
+    offsets, file tracking and import reports stay under the name and must not pass to `tenant`."""
+    known, last = _store(request).last_owner(name)
+    if known and last != tenant and not (principal.all_tenants or principal.sees_tenant(last)):
+        note_affected_tenant(request, last)
+        raise _taken(name)
+
+
 def _endpoint_changed(exc: EndpointChanged) -> JSONResponse:
     return JSONResponse(
         status_code=422,
@@ -203,6 +212,7 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...), princip
         if exists:
             note_affected_tenant(request, owner)
             raise _taken(name)
+        _check_name_free(request, str(name), tenant, principal)
     spec, errors = validate(name, config, request.app.state.settings, principal=request.state.principal)
     if spec is None:
         return _invalid(errors, config)
@@ -269,6 +279,7 @@ def put_config(
     if spec is None:
         return _invalid(errors, config)
     if existing is None:
+        _check_name_free(request, name, target, principal)
         try:
             store.create(spec, target)
         except ConnectorExists:  # created meanwhile, maybe by another tenant

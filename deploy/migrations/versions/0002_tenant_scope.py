@@ -3,6 +3,8 @@
 Adds `tenant` (nullable, indexed) to connect_connectors, schedules, alert_rules and messages; rows
 made before have no tenant (only all-tenant principals see them: give them one with an UPDATE).
 Schedule and alert rule names become unique per tenant: UNIQUE(name) -> UNIQUE(tenant, name).
+New table connect_name_owners: the tenant that owns (or last owned) each connector name, so a
+deleted connector's offsets and import reports never pass to another tenant's new connector.
 Secrets in schedules.params and alert_rules.params/channel are sealed by the application when a
 row is next saved; rows stored in plain text by older releases still load.
 
@@ -33,6 +35,14 @@ def _unique_on(table: str, columns: list[str]) -> list[str | None]:
 
 def upgrade() -> None:
     inspector = sa.inspect(op.get_bind())
+    if "connect_name_owners" not in inspector.get_table_names():
+        op.create_table(
+            "connect_name_owners",
+            sa.Column("name", sa.String(length=200), nullable=False),
+            sa.Column("tenant", sa.String(length=100), nullable=True),
+            sa.Column("updated_at", sa.Float(), nullable=False),
+            sa.PrimaryKeyConstraint("name"),
+        )
     for table in TENANT_TABLES:
         if "tenant" in {c["name"] for c in inspector.get_columns(table)}:
             continue  # added by an application that ran before this revision existed
@@ -48,6 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("connect_name_owners")
     for table, constraint in PER_TENANT_NAMES.items():
         with op.batch_alter_table(table, naming_convention=NAMING) as batch:
             batch.drop_constraint(constraint, type_="unique")
