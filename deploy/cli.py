@@ -128,7 +128,12 @@ def api(
     configure_logging(settings, stderr_level="WARNING")  # JSON lines in state_dir/logs/huiliu.jsonl
     engine_for(settings.resolved_control_db_url)  # migrates the control DB before the first request
     uvicorn.run(
-        create_app(settings), host=host or settings.api_host, port=port or settings.api_port, log_level="warning"
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="warning",
+        proxy_headers=bool(settings.api_trusted_proxies),
+        forwarded_allow_ips=",".join(settings.api_trusted_proxies) or None,
     )
 
 

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="API key; unset = generated into <state_dir>/api_key")
     api_host: str = "127.0.0.1"
     api_port: int = 18000
+    # Only these proxies' X-Forwarded-For is believed (the client address drives sign-in back-off
+    # and the audit log); empty = the header is ignored, even from 127.0.0.1.
+    api_trusted_proxies: list[str] = Field([], description="proxy addresses whose X-Forwarded-For is trusted")
 
     # Files callers may name (job/schedule params, imports, file connectors, SQLite URLs): only
     # inside <data_root>/<tenant>/ (superusers: data_root); see connectors/paths.py

@@ -142,6 +142,21 @@ def test_the_owner_signs_in_from_elsewhere_while_an_attacker_is_slowed_down(api)
     assert r.status_code == 200, r.text
 
 
+def test_a_forged_forwarded_for_does_not_dodge_the_back_off(api):
+    """No proxy is trusted by default: rotating X-Forwarded-For still counts as one source."""
+    base, key = api
+    make_user(base, key, "sec-forged", tenant="ta")
+    codes = [
+        httpx.post(
+            base + "/auth/token",
+            data={"username": "sec-forged", "password": "guess-1234"},
+            headers={"X-Forwarded-For": f"10.9.8.{i}"},
+        ).status_code
+        for i in range(7)
+    ]
+    assert codes[:5] == [401] * 5 and 429 in codes[5:], codes
+
+
 def test_unknown_disabled_and_wrong_look_the_same_in_status_body_and_time(api):
     base, key = api
     make_user(base, key, "sec-timing", tenant="ta")
