@@ -258,3 +258,24 @@ def test_a_masked_secret_is_kept_only_while_its_endpoint_is_unchanged(world):
         original = {**shown, "password": world.canaries["smtp password"]}
         world.call(aop, "PATCH", f"/alerts/rules/{rule}", json={"channel": original})
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("who", ["admin", "usermgr", "apikey"])
+def test_tenant_b_cannot_grant_itself_tenant_a_or_superuser(world, who):
+    auth, problems = world.b.headers[who], []
+    for method, path, body in (
+        ("POST", "/users", {"username": f"{B}-{who}-wide", "password": PASSWORD, "tenant": B, "tenants": [A]}),
+        ("POST", "/users", {"username": f"{B}-{who}-all", "password": PASSWORD, "tenant": B, "tenants": ["*"]}),
+        ("POST", "/users", {"username": f"{B}-{who}-su", "password": PASSWORD, "tenant": B, "superuser": True}),
+        ("PATCH", f"/users/{B}-viewer", {"tenants": [A]}),
+        ("PATCH", f"/users/{B}-viewer", {"tenants": ["*"]}),
+        ("POST", "/api-keys", {"name": f"{B}-{who}-key-a", "tenant": A, "roles": []}),
+    ):
+        r = world.call(auth, method, path, json=body)
+        if r.status_code not in (403, 422):
+            problems.append(f"{method} {path} {body} as tenant b's {who}: {r.status_code} {r.text[:200]}")
+    me = world.op("GET", f"/users/{B}-viewer").json()
+    if me.get("tenants"):
+        problems.append(f"tenant b's viewer now sees tenants {me['tenants']}")
+        world.op("PATCH", f"/users/{B}-viewer", json={"tenants": []})
+    assert not problems, "\n".join(problems)
