@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from deploy.control import OffsetStore
-from deploy.migrate import head
+from deploy.migrate import differences, head, upgrade
 from tests.conftest import PG_ADMIN, PORT_BASE
 
 pytestmark = pytest.mark.integration  # PostgreSQL, and the previous release's code from git
@@ -111,3 +111,14 @@ def test_processes_starting_at_once_migrate_exactly_once(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head()
     engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_defines(control_url):
+    """A column or table added to a definition without a migration turns this red (`huiliu db
+    revision -m ...` writes the migration)."""
+    engine = create_engine(control_url)
+    try:
+        upgrade(engine)
+        assert differences(engine) == []
+    finally:
+        engine.dispose()
