@@ -562,3 +562,45 @@ def test_the_migrations_build_the_tenant_columns(tmp_path):
     uniques = {u["name"]: u["column_names"] for u in inspect(engine).get_unique_constraints("schedules")}
     assert uniques == {"uq_schedule_tenant_name": ["tenant", "name"]}
     engine.dispose()
+
+
+def test_the_migration_gives_existing_rows_their_known_tenant(tmp_path):
+    """A control DB of the previous release: schedules and rules get their creator's tenant, a
+    pipeline's deployed connectors the pipeline's, messages their rule's; the rest none."""
+    from sqlalchemy import create_engine, text
+
+    from deploy.migrate import upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0001")
+    rows = [
+        "INSERT INTO identity_users (username, password_hash, display_name, tenant, superuser, disabled, roles,"
+        " groups, tenants, grants, failed_logins, created_at) VALUES ('ann', 'x', 'Ann', 'ta', 0, 0, '[]', '[]',"
+        " '[]', '[]', 0, '2026')",
+        "INSERT INTO schedules (id, name, action, params, depends_on, enabled, created_by, created_at, updated_at)"
+        " VALUES ('s1', 'nightly', 'noop', '{}', '[]', 1, 'ann', 1, 1),"
+        " ('s2', 'other', 'noop', '{}', '[]', 1, 'operator', 1, 1)",
+        "INSERT INTO alert_rules (id, name, kind, params, throttle_seconds, interval_seconds, enabled, created_by,"
+        " created_at) VALUES ('r1', 'lag', 'consumer_lag', '{}', 1, 1, 1, 'ann', 1)",
+        "INSERT INTO messages (created_at, category, level, rule_id, subject, read) VALUES (1, 'alert', 'error',"
+        " 'r1', 'x', 0)",
+        "INSERT INTO pipelines (name, tenant, version, deleted, created_at, updated_at, updated_by) VALUES"
+        " ('pop', 'ta', 1, 0, '1', '1', 'ann')",
+        "INSERT INTO connect_connectors (name, kind, plugin, config_masked, config_enc, target_state, version,"
+        " task_count, created_at, updated_at) VALUES ('pop-runner', 'sink', 'runner.lean', '{}', 'x', 'RUNNING',"
+        " 1, 1, 1, 1), ('handmade', 'source', 'files', '{}', 'x', 'RUNNING', 1, 1, 1, 1)",
+    ]
+    with engine.begin() as conn:
+        for statement in rows:
+            conn.execute(text(statement))
+    upgrade(engine)
+    with engine.connect() as conn:
+
+        def tenants(table, key):
+            return dict(conn.execute(text(f"SELECT {key}, tenant FROM {table}")).all())
+
+        assert tenants("schedules", "id") == {"s1": "ta", "s2": None}
+        assert tenants("alert_rules", "id") == {"r1": "ta"}
+        assert tenants("messages", "rule_id") == {"r1": "ta"}
+        assert tenants("connect_connectors", "name") == {"pop-runner": "ta", "handmade": None}
+    engine.dispose()

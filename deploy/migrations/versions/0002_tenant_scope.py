@@ -1,7 +1,9 @@
 """Tenant scope (issue 20): connectors, schedules, alert rules and messages belong to a tenant.
 
-Adds `tenant` (nullable, indexed) to connect_connectors, schedules, alert_rules and messages; rows
-made before have no tenant (only all-tenant principals see them: give them one with an UPDATE).
+Adds `tenant` (nullable, indexed) to connect_connectors, schedules, alert_rules and messages, and
+fills it where the owner is known: a schedule's or rule's from the user who created it, a pipeline's
+deployed connectors (`<pipeline>-source|runner|sink`) from the pipeline, a message from its rule.
+Other rows stay without a tenant (only all-tenant principals see them: give them one by UPDATE).
 Schedule and alert rule names become unique per tenant: UNIQUE(name) -> UNIQUE(tenant, name).
 New table connect_name_owners: the tenant that owns (or last owned) each connector name, so a
 deleted connector's offsets and import reports never pass to another tenant's new connector.
@@ -28,6 +30,18 @@ PER_TENANT_NAMES = {"schedules": "uq_schedule_tenant_name", "alert_rules": "uq_a
 NAMING = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
 
+BACKFILL = (
+    "UPDATE schedules SET tenant = (SELECT u.tenant FROM identity_users u WHERE u.username = schedules.created_by)"
+    " WHERE tenant IS NULL",
+    "UPDATE alert_rules SET tenant = (SELECT u.tenant FROM identity_users u"
+    " WHERE u.username = alert_rules.created_by) WHERE tenant IS NULL",
+    "UPDATE connect_connectors SET tenant = (SELECT p.tenant FROM pipelines p WHERE connect_connectors.name"
+    " IN (p.name || '-source', p.name || '-runner', p.name || '-sink')) WHERE tenant IS NULL",
+    "UPDATE messages SET tenant = (SELECT r.tenant FROM alert_rules r WHERE r.id = messages.rule_id)"
+    " WHERE tenant IS NULL",
+)
+
+
 def _unique_on(table: str, columns: list[str]) -> list[str | None]:
     inspector = sa.inspect(op.get_bind())
     return [u["name"] for u in inspector.get_unique_constraints(table) if u["column_names"] == columns]
@@ -49,6 +63,8 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("tenant", sa.String(length=100), nullable=True))
         op.create_index(f"ix_{table}_tenant", table, ["tenant"], unique=False)
+    for statement in BACKFILL:
+        op.execute(statement)
     for table, constraint in PER_TENANT_NAMES.items():
         with op.batch_alter_table(table, naming_convention=NAMING) as batch:
             for name in _unique_on(table, ["name"]):
