@@ -604,3 +604,25 @@ def test_the_migration_gives_existing_rows_their_known_tenant(tmp_path):
         assert tenants("messages", "rule_id") == {"r1": "ta"}
         assert tenants("connect_connectors", "name") == {"pop-runner": "ta", "handmade": None}
     engine.dispose()
+
+
+def test_a_capture_cannot_write_into_another_tenants_pipeline(world):
+    """pipeline.capture with a document (or a YAML file) named like another tenant's pipeline would
+    publish to its topics and move its offsets: refused like an unknown name, by jobs and schedules."""
+    import yaml
+
+    pipe = f"{A}-pipe-capture"
+    assert as_(world, A, "developer").post("/pipelines", json=pipeline_document(pipe)).status_code == 201
+    root_b = world["settings"].resolved_data_root / B
+    root_b.mkdir(parents=True, exist_ok=True)
+    doc = pipeline_document(pipe)
+    doc["source"]["config"]["url"] = f"sqlite:///{root_b / 'source.db'}"
+    (root_b / "steal.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    b = as_(world, B, "operator")
+    for params in ({"document": doc}, {"path": "steal.yaml"}):
+        r = b.post("/jobs", json={"action": "pipeline.capture", "params": params})
+        assert r.status_code == 422 and "not available" in r.text, (params, r.text)
+        r = b.post(
+            "/schedules", json={"name": f"{B}-steal-{len(params)}", "action": "pipeline.capture", "params": params}
+        )
+        assert r.status_code == 422 and "not available" in r.text, (params, r.text)

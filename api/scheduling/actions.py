@@ -127,6 +127,11 @@ def _load_capture_spec(params: dict, settings: Settings, scope: Scope):
     except ValidationError as exc:
         raise paths.PathRefused(param, describe(exc).split(": ", 1)[1]) from None
     _source_checks(spec, settings, scope, param)
+    from api.scoping import target_problem  # another tenant's pipeline (its topics, offsets): refused
+
+    problem = target_problem(settings, scope.allow_tenant, {"document": document})
+    if problem:
+        raise paths.PathRefused(param, problem.split(": ", 1)[1])
     return spec
 
 
