@@ -183,6 +183,25 @@ def check_url(settings, tenant: str | None, url: str, param: str) -> None:
     check_host(settings, tenant, host, port, param)
 
 
+def pinned_address(settings, tenant: str | None, url: str) -> str | None:
+    """An address the URL's host resolved to *and was checked as* (IPv4 first), for the live check
+    to connect to instead of resolving the name again (a DNS answer changing between check and
+    connect cannot redirect it); None for URLs without a network host. Raises HostRefused."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite" or not parsed.host:
+            return None
+        host, port = parsed.host, parsed.port or DEFAULT_PORTS.get(backend)
+    except ArgumentError:
+        return None
+    addresses = check_host(settings, tenant, host, port, "url")
+    return sorted(addresses, key=lambda a: (":" in a, a))[0]
+
+
 class TokenBuckets:
     """`burst` tokens per key, refilled at `rate_per_minute`; `take(key)` or ProbeRateLimited."""
 

@@ -56,7 +56,7 @@ def _failure(exc: BaseException, where: str) -> FieldError:
     return FieldError("url", f"cannot connect to {where}")
 
 
-def _check_database(values: dict[str, Any], timeout: float) -> list[FieldError]:
+def _check_database(values: dict[str, Any], timeout: float, pinned: str | None = None) -> list[FieldError]:
     url = values["url"]
     try:
         parsed = make_url(url)
@@ -67,8 +67,13 @@ def _check_database(values: dict[str, Any], timeout: float) -> list[FieldError]:
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not Path(parsed.database).is_file():
             return [FieldError("url", "SQLite database file does not exist")]
+    connect_args, target = _connect_args(backend, timeout), url
+    if pinned and backend == "postgresql":
+        connect_args["hostaddr"] = pinned  # libpq connects there; `host` still names the server (TLS)
+    elif pinned:
+        target = parsed.set(host=pinned)
     try:
-        engine = create_engine(url, connect_args=_connect_args(backend, timeout))
+        engine = create_engine(target, connect_args=connect_args)
     except (NoSuchModuleError, ImportError):
         return [FieldError("url", f"no driver for {parsed.drivername}")]
     errors: list[FieldError] = []
@@ -96,11 +101,15 @@ def _check_database(values: dict[str, Any], timeout: float) -> list[FieldError]:
     return errors
 
 
-def _check_clickhouse(values: dict[str, Any], timeout: float) -> list[FieldError]:
+def _check_clickhouse(values: dict[str, Any], timeout: float, pinned: str | None = None) -> list[FieldError]:
+    from collections import deque
+
     from sinks.clickhouse import client_from_url
 
     client = client_from_url(values["url"])
     client.connection.connect_timeout = client.connection.send_receive_timeout = timeout  # a check is short
+    if pinned:
+        client.connection.hosts = deque([(pinned, port) for _, port in client.connection.hosts])
     try:
         client.execute("SELECT 1")
         return []
@@ -110,9 +119,9 @@ def _check_clickhouse(values: dict[str, Any], timeout: float) -> list[FieldError
         client.disconnect()
 
 
-def _check_socket(values: dict[str, Any], timeout: float) -> list[FieldError]:
+def _check_socket(values: dict[str, Any], timeout: float, pinned: str | None = None) -> list[FieldError]:
     try:
-        socket.create_connection((values["host"], int(values["port"])), timeout).close()
+        socket.create_connection((pinned or values["host"], int(values["port"])), timeout).close()
         return []
     except OSError:
         return [FieldError("host", f"cannot connect to {values['host']}:{values['port']}")]
@@ -136,11 +145,12 @@ def dialect_errors(plugin: Plugin, values: dict[str, Any]) -> list[FieldError]:
     return []
 
 
-def live_errors(spec: ConnectorSpec, timeout: float = TIMEOUT_S) -> list[FieldError]:
+def live_errors(spec: ConnectorSpec, timeout: float = TIMEOUT_S, pinned: str | None = None) -> list[FieldError]:
+    """`pinned`: the checked address to connect to (probes.pinned_address), else the URL's host."""
     values = spec.plugin_config.model_dump()
     url = values.get("url")
     if isinstance(url, str) and url.startswith("clickhouse"):
-        return _check_clickhouse(values, timeout)
+        return _check_clickhouse(values, timeout, pinned)
     if isinstance(url, str) and not url.startswith(("http://", "https://")):
         try:
             make_url(url).get_dialect()
@@ -152,7 +162,7 @@ def live_errors(spec: ConnectorSpec, timeout: float = TIMEOUT_S) -> list[FieldEr
                     )
                 ]
             return []  # some other kind of URL (ftp, sftp...): the plugin checks it when it runs
-        return _check_database(values, timeout)
+        return _check_database(values, timeout, pinned)
     if isinstance(values.get("host"), str) and values.get("port"):
         return _check_socket(values, timeout)
     return []
@@ -267,7 +277,13 @@ def validate(
     if not errors and live:
         if principal is not None:
             probes.take_probe_token(settings, principal)
-        errors = live_errors(spec, float(settings.probe_timeout_s))
+        values = spec.plugin_config.model_dump()
+        url, allow_tenant = values.get("url"), None if superuser else tenant
+        try:  # connect to an address that was checked, not to whatever the name resolves to next
+            pinned = probes.pinned_address(settings, allow_tenant, url) if isinstance(url, str) else None
+        except probes.HostRefused as exc:
+            return None, [FieldError("url", str(exc).split(": ", 1)[-1])]
+        errors = live_errors(spec, float(settings.probe_timeout_s), pinned)
     return (spec if not errors else None), errors
 
 
