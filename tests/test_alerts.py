@@ -10,11 +10,22 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from deploy.control import StageCounters
-
-# Own control DB (overrides stack_settings): these tests write stage counters the API process reads back.
-from tests.api_process import api_client, own_state_settings, wait_for  # noqa: F401 - fixtures: api, stack_settings
+from tests.api_process import api_client, wait_for  # noqa: F401 - fixture: api
 
 SMTP_PORT = 47210
+
+
+@pytest.fixture(scope="module", name="stack_settings")
+def own_state_settings(stack_settings, tmp_path_factory):
+    """Own control DB (these tests write stage counters the API process reads back), and the local
+    SMTP server on the allow-list of hosts alert e-mails may go to."""
+    return stack_settings.model_copy(
+        update={
+            "state_dir": tmp_path_factory.mktemp("own-state"),
+            "control_db_url": "",
+            "probe_allow": [f"127.0.0.1:{SMTP_PORT}"],
+        }
+    )
 
 
 class Inbox:

@@ -527,3 +527,24 @@ def test_a_worker_never_runs_a_stored_connector_pointing_outside_its_root(own_st
     record = ConnectorRecord(f"ok-{RUN}", "source", "files", config, "RUNNING", 1, 1, 0.0, 0.0, "ta")
     runtime = build_runtime(record, settings, codec=object())  # builds (nothing read yet)
     runtime.task.close()
+
+
+def test_alert_email_to_a_host_off_the_allow_list_is_not_attempted(api):
+    base, op, settings = api
+    listener = Listener()
+    try:
+        channel = {"smtp_host": "127.0.0.1", "smtp_port": listener.port, "to": ["ops@example.org"]}
+        rule = {
+            "name": f"smtp-probe-{RUN}",
+            "kind": "sink_down",
+            "enabled": False,
+            "params": {"pipeline": f"never-{RUN}", "for_seconds": 0},
+            "channel": channel,
+        }
+        assert httpx.post(base + "/alerts/rules", headers=op, json=rule).status_code in (200, 201)
+        out = httpx.post(base + f"/alerts/rules/smtp-probe-{RUN}/evaluate", headers=op).json()["alerts"]
+        assert out[0]["delivery"].startswith("refused:") and "allowed hosts" in out[0]["delivery"], out
+        time.sleep(0.3)
+        assert listener.accepted == 0
+    finally:
+        listener.close()

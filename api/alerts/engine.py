@@ -16,6 +16,7 @@ from api.alerts.notify import send_email
 from api.alerts.rules import KINDS
 from api.alerts.store import AlertStore
 from api.scoping import target_problem
+from connectors.probes import HostRefused, check_host
 from deploy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,23 @@ class AlertEngine:
             delivery = "none"
             if rule["channel"]:
                 try:
-                    send_email(rule["channel"], alert.subject, f"Rule: {rule['name']}\n\n{body}")
+                    # the SMTP host is the rule's choice: only on the tenant's allow-list (issue 20)
+                    channel = rule["channel"]
+                    port = int(channel.get("smtp_port", 25))
+                    check_host(self.settings, tenant, str(channel.get("smtp_host") or ""), port, "channel.smtp_host")
+                    send_email(channel, alert.subject, f"Rule: {rule['name']}\n\n{body}")
                     delivery = "sent"
+                except HostRefused as exc:
+                    delivery = f"refused: {exc}"
                 except Exception as exc:  # recorded on the message; the alert is still in the centre
-                    delivery = f"failed: {type(exc).__name__}: {exc}"
-                    log.warning("alert e-mail for rule %s failed: %s", rule["name"], exc, extra={"tenant": tenant})
+                    # no driver text: refused / timed out / not SMTP must look alike (no port probing)
+                    delivery = "failed: the e-mail could not be delivered"
+                    log.warning(
+                        "alert e-mail for rule %s failed: %s",
+                        rule["name"],
+                        type(exc).__name__,
+                        extra={"tenant": tenant},
+                    )
             self.store.set_delivery(mid, delivery)
             log.warning("alert %s: %s (%s)", rule["name"], alert.subject, delivery, extra={"tenant": tenant})
             outcomes.append({"subject": alert.subject, "outcome": "sent", "message_id": mid, "delivery": delivery})
