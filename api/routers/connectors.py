@@ -202,6 +202,8 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...), princip
     name, config, requested = body.get("name"), body.get("config"), body.get("tenant")
     if requested is not None and not isinstance(requested, str):
         return _invalid([FieldError("tenant", "must be a tenant name")], {})
+    if name is not None and not isinstance(name, str):
+        return _invalid([FieldError("name", "must be a string")], {})
     tenant = home_tenant(principal, requested)  # 403 for a tenant the caller does not see
     if name and not principal.may_access("connector", str(name)):
         raise HTTPException(403, f"no grant for connector {name!r}")
@@ -213,7 +215,7 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...), princip
             note_affected_tenant(request, owner)
             raise _taken(name)
         _check_name_free(request, str(name), tenant, principal)
-    spec, errors = validate(name, config, request.app.state.settings, principal=request.state.principal)
+    spec, errors = validate(name, config, request.app.state.settings, principal=principal, tenant=tenant)
     if spec is None:
         return _invalid(errors, config)
     try:
@@ -275,7 +277,7 @@ def put_config(
             config = unmask(config, existing.config)
         except EndpointChanged as exc:
             return _endpoint_changed(exc)
-    spec, errors = validate(name, config, request.app.state.settings, principal=request.state.principal)
+    spec, errors = validate(name, config, request.app.state.settings, principal=principal, tenant=target)
     if spec is None:
         return _invalid(errors, config)
     if existing is None:
