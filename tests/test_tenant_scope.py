@@ -626,3 +626,24 @@ def test_a_capture_cannot_write_into_another_tenants_pipeline(world):
             "/schedules", json={"name": f"{B}-steal-{len(params)}", "action": "pipeline.capture", "params": params}
         )
         assert r.status_code == 422 and "not available" in r.text, (params, r.text)
+
+
+def test_a_tenants_task_failed_rule_sees_only_its_own_schedules(world):
+    canary = f"B-failure-{RUN}"
+    b = as_(world, B, "operator")
+    made = b.post("/schedules", json={"name": f"{B}-failing", "action": "fail", "params": {"message": canary}})
+    assert made.status_code == 201, made.text
+    run = b.post(f"/schedules/{made.json()['id']}/run").json()
+    wait_for(lambda: b.get(f"/schedule-runs/{run['id']}").json()["status"] == "failed")
+    outcomes = {}
+    for tenant in (A, B):
+        client = as_(world, tenant, "operator")
+        rule = client.post(
+            "/alerts/rules", json={"name": f"{tenant}-failures", "kind": "task_failed", "interval_seconds": 3600}
+        )
+        assert rule.status_code == 201, rule.text
+        outcomes[tenant] = client.post(f"/alerts/rules/{rule.json()['id']}/evaluate").json()["alerts"]
+    assert not any(f"{B}-failing" in o["subject"] for o in outcomes[A])
+    assert any(f"{B}-failing" in o["subject"] for o in outcomes[B])
+    assert canary not in str(as_(world, A, "operator").get("/messages").json())
+    assert canary in str(b.get("/messages").json())
