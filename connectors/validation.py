@@ -257,8 +257,9 @@ def validate(
 ) -> tuple[ConnectorSpec | None, list[FieldError]]:
     """Static checks, scope checks, then (rate-limited per `principal`) the live check.
 
-    Scope: the principal's tenant (superusers: the whole data root), else `tenant`; with neither
-    (CLI, a pipeline without tenant) the whole data root. Raises `probes.ProbeRateLimited`."""
+    Scope: `tenant` (the connector's, which the caller was checked to see), else the principal's
+    (superusers: the whole data root); with neither (CLI, a pipeline without tenant) the whole data
+    root. The rate limit counts the principal's live checks. Raises `probes.ProbeRateLimited`."""
     spec, errors = parse(name, config, settings)
     if spec is None:
         return None, errors
@@ -269,7 +270,7 @@ def validate(
         from deploy.settings import get_settings
 
         settings = get_settings()
-    if principal is not None:
+    if principal is not None and tenant is None:
         tenant, superuser = principal.tenant, bool(principal.superuser)
     if superuser is None:
         superuser = tenant is None

@@ -548,3 +548,18 @@ def test_alert_email_to_a_host_off_the_allow_list_is_not_attempted(api):
         assert listener.accepted == 0
     finally:
         listener.close()
+
+
+def test_a_connector_is_checked_in_its_own_tenants_scope(api):
+    """The operator creating tenant a's connector: its paths must be inside tenant a's root."""
+    base, op, settings = api
+    other = settings.resolved_data_root / "tb" / f"x-{RUN}"
+    other.mkdir(parents=True, exist_ok=True)
+    config = {"connector.class": "files", "system": "s", "table": "t", "store": {"root": str(other)}}
+    r = httpx.post(base + "/connectors", headers=op, json={"name": f"cross-{RUN}", "config": config, "tenant": "ta"})
+    assert r.status_code == 400 and "store.root" in r.text, r.text
+    mine = settings.resolved_data_root / "ta" / f"x-{RUN}"
+    mine.mkdir(parents=True, exist_ok=True)
+    config["store"]["root"] = str(mine)
+    r = httpx.post(base + "/connectors", headers=op, json={"name": f"own-{RUN}", "config": config, "tenant": "ta"})
+    assert r.status_code == 201, r.text
