@@ -31,7 +31,7 @@ connectors_table = Table(
     Column("plugin", String(200), nullable=False),
     Column("config_masked", Text, nullable=False),
     Column("config_enc", Text, nullable=False),
-    Column("target_state", String(20), nullable=False, doc="RUNNING or PAUSED"),
+    Column("target_state", String(20), nullable=False, doc="RUNNING, PAUSED or STOPPED"),
     Column("version", Integer, nullable=False, doc="bumped by every change and restart; workers poll it"),
     Column("task_count", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
@@ -142,7 +142,8 @@ class ConnectorStore:
             "updated_at": time.time(),
         }
 
-    def create(self, spec: ConnectorSpec, tenant: str | None = None) -> None:
+    def create(self, spec: ConnectorSpec, tenant: str | None = None, target_state: str = "RUNNING") -> None:
+        """`target_state`: RUNNING, PAUSED or STOPPED from the start (Kafka Connect's initial_state)."""
         now = time.time()
         try:
             with self.engine.begin() as conn:
@@ -150,7 +151,7 @@ class ConnectorStore:
                     connectors_table.insert().values(
                         name=spec.name,
                         tenant=tenant,
-                        target_state="RUNNING",
+                        target_state=target_state,
                         version=1,
                         created_at=now,
                         **self._values(spec),
@@ -232,7 +233,7 @@ class ConnectorStore:
             return list(conn.execute(q).scalars())
 
     def signal(self, name: str, target_state: str | None = None) -> bool:
-        """Bump the version (workers restart the tasks), optionally setting RUNNING / PAUSED."""
+        """Bump the version (workers restart the tasks), optionally setting RUNNING / PAUSED / STOPPED."""
         values: dict[str, Any] = {"version": connectors_table.c.version + 1, "updated_at": time.time()}
         if target_state:
             values["target_state"] = target_state

@@ -84,8 +84,8 @@ class Worker:
                 cleared = self.store.run_snapshot(record.name, snap["id"], snap["tables"])
                 log.info("snapshot %s of %s: cleared offsets of %s", snap["id"], record.name, cleared or "nothing")
         runner = None
-        if record.target_state == "PAUSED":
-            report("PAUSED")
+        if record.target_state in ("PAUSED", "STOPPED"):  # STOPPED: Kafka Connect's stop, no task runs
+            report(record.target_state)
         else:
             runner = TaskRunner(record, task, self.settings, report, self.max_attempts, max_delay=self.max_delay)
             runner.start()
