@@ -62,7 +62,10 @@ class ObjectStore(Component):
             f"-master.port.grpc={p + 2}",
             f"-volume.port={p + 3}",
             f"-volume.port.grpc={p + 4}",
-            "-volume.max=0",  # as many volumes as the disk holds
+            # Volumes of 256 MB, as many as the free disk holds: with the 30 GB default a disk of
+            # 80 GB held 2 volumes and S3 writes failed with "no writable volumes" under load.
+            "-master.volumeSizeLimitMB=256",
+            "-volume.max=0",
             "-volume.preStopSeconds=0",  # its default waits 10 s on SIGTERM for a load balancer there is none of
             "-filer",
             f"-filer.port={p + 5}",
