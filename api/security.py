@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Depends, HTTPException, Request, status
 
-from api.auth import is_operator_key, presented_credential, unauthorized
+from api.auth import BasicLogin, is_operator_key, presented_credential, unauthorized
 from api.identity import tokens
 from api.identity.permissions import grants as _grants
 from api.identity.store import store_for
@@ -59,6 +59,33 @@ def _user_principal(store, claims: dict) -> Principal | None:
     user = store.user(claims["sub"])
     if user is None or user["disabled"] or not store.token_claims_match(user, claims.get("uid"), claims.get("gen")):
         return None  # deleted (or recreated), disabled, or changed since the token was issued
+    return _principal_of(store, user)
+
+
+def _basic_principal(request: Request, store, login: BasicLogin) -> Principal:
+    """HTTP Basic with a user's name and password: the sign-in rules of POST /auth/token on every
+    request (back-off per source address and typed name, 429 with Retry-After; one 401 for an unknown
+    user, a wrong password and a disabled account; failures audited under the typed name)."""
+    source = request.client.host if request.client else "unknown"
+    wait = store.throttled_for(source, login.username)
+    if wait:
+        request.state.audit_actor = login.username[:200]
+        raise HTTPException(429, "too many failed sign-ins; try again later", headers={"Retry-After": str(wait)})
+    result, user = store.check_login(login.username[:200], login.password[:257])
+    if result != "ok" or user is None:
+        request.state.audit_actor = login.username[:200]
+        store.note_failure(source, login.username)
+        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Basic"})
+    store.clear_throttle(login.username, source)
+    principal = _principal_of(store, store.user(user["username"]) or user)
+    if principal is None:
+        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Basic"})
+    return principal
+
+
+def _principal_of(store, user: dict) -> Principal | None:
+    if user.get("disabled"):
+        return None
     username = user["username"]
     perms, grants = store.resolve(
         user["roles"], user["groups"], tenant=user["tenant"], any_tenant=bool(user["superuser"])
@@ -74,10 +101,12 @@ def _user_principal(store, claims: dict) -> Principal | None:
     )
 
 
-def current_principal(request: Request, given: str = Depends(presented_credential)) -> Principal:
+def current_principal(request: Request, given: str | BasicLogin = Depends(presented_credential)) -> Principal:
     settings = request.app.state.settings
     principal: Principal | None
-    if is_operator_key(request, given):
+    if isinstance(given, BasicLogin):
+        principal = _basic_principal(request, store_for(settings.resolved_control_db_url), given)
+    elif is_operator_key(request, given):
         principal = Principal(name="operator", superuser=True, kind="operator")
     else:
         store = store_for(settings.resolved_control_db_url)

@@ -63,6 +63,7 @@ ROUTES: dict[str, str] = {
     "GET /pipelines/{name}/deployment": "tenant-object",
     "GET /components": "shared-read",
     # connectors
+    "GET /": "shared-read",
     "GET /connector-plugins": "shared-read",
     "PUT /connector-plugins/{plugin}/config/validate": "probe",
     "GET /connectors": "tenant-list",
@@ -77,6 +78,11 @@ ROUTES: dict[str, str] = {
     "PUT /connectors/{name}/pause": "tenant-object",
     "PUT /connectors/{name}/resume": "tenant-object",
     "POST /connectors/{name}/restart": "tenant-object",
+    "PUT /connectors/{name}/stop": "tenant-object",
+    "POST /connectors/{name}/tasks/{task}/restart": "tenant-object",
+    "GET /connectors/{name}/topics": "tenant-object",
+    "PUT /connectors/{name}/topics/reset": "tenant-object",
+    "POST /connectors/{name}/decommission": "tenant-object",
     "POST /connectors/{name}/snapshot": "tenant-object",
     "GET /connectors/{name}/snapshots": "tenant-object",
     # file imports
@@ -130,6 +136,7 @@ ROUTES: dict[str, str] = {
     "GET /audit": "tenant-list",
     "GET /logs": "tenant-list",
     "GET /health": "shared-read",
+    "GET /livez": "public",
     "GET /metrics": "shared-read",
     "GET /ops/lag": "shared-read",
 }

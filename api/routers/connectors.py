@@ -11,14 +11,27 @@ body / `?tenant=` on PUT, one the caller sees). Another tenant's connector answe
 route (its existence is not revealed); creating in or moving to a tenant the caller does not see
 answers 403. Names are global (they key offsets, consumer groups and task leases): a name taken in
 any tenant answers the same 409 "not available", whoever owns it.
+
+Kafka Connect clients work unchanged: `GET /` (cluster info), stop, task restart, topics,
+`initial_state` on create, restart with includeTasks/onlyFailed (202 with the states), and every error
+of these routes in Kafka Connect's body `{"error_code": <status>, "message": "..."}` (ConnectRoute).
+Deleting a log-CDC connector drops its replication slot and publication first (connectors.decommission).
 """
 
 from __future__ import annotations
 
+import subprocess
+import time
+from functools import lru_cache
+from pathlib import Path as FilePath
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit import audit_as
 from api.audit.affected import note_affected_tenant
@@ -27,16 +40,60 @@ from api.jobs import job_manager
 from api.jobs.connector_jobs import follow_snapshot
 from api.security import Principal, require
 from connectors import plugins
-from connectors.document import FieldError
+from connectors.decommission import DecommissionFailed, decommission, describe, is_log_cdc
+from connectors.document import FieldError, parse
 from connectors.leases import Leases, task_key
+from connectors.paths import PathRefused
+from connectors.probes import HostRefused, ProbeRateLimited
 from connectors.secrets import EndpointChanged, scrub, unmask
 from connectors.store import ConnectorExists, ConnectorRecord, ConnectorStore
 from connectors.validation import validate, validate_response
 from deploy.control import OffsetStore
 from deploy.logs import in_tenant
+from deploy.version import huiliu_version
+from schemas.naming import topic_name
+
+
+def _connect_error(request: Request, status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    if status in (401, 403, 404, 409, 422, 429):  # refusals carry their reason into the audit entry
+        request.state.audit_reason = message[:300]
+    return JSONResponse({"error_code": status, "message": message}, status_code=status, headers=headers)
+
+
+class ConnectRoute(APIRoute):
+    """Every error of a connector route (authentication, permission, validation, 404, refusals) in
+    Kafka Connect's body {"error_code": <http status>, "message": "..."}; input is never echoed."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except StarletteHTTPException as exc:
+                message = exc.detail if isinstance(exc.detail, str) else "request refused"
+                return _connect_error(request, exc.status_code, message, exc.headers)
+            except RequestValidationError as exc:
+                fields = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()
+                )
+                return _connect_error(request, 422, f"invalid request: {fields}"[:1000])
+            except (PathRefused, HostRefused) as exc:
+                return _connect_error(request, 422, str(exc))
+            except ProbeRateLimited as exc:
+                return _connect_error(request, 429, str(exc), {"Retry-After": str(exc.retry_after)})
+            except DataError:
+                return _connect_error(
+                    request, 422, "a value does not fit the store: a number out of range or a NUL character in text"
+                )
+
+        return route
+
 
 MANAGE = require("connector:manage")  # one callable: FastAPI resolves it once per request
-router = APIRouter(tags=["connectors"], dependencies=[Depends(MANAGE)])
+router = APIRouter(tags=["connectors"], dependencies=[Depends(MANAGE)], route_class=ConnectRoute)
+TARGET_STATES = ("RUNNING", "PAUSED", "STOPPED")
+STOP_WAIT_S = 20.0  # how long delete/decommission waits for the workers to stop a log-CDC task
 
 
 def _store(request: Request) -> ConnectorStore:
@@ -141,8 +198,8 @@ def _status(request: Request, record: ConnectorRecord) -> dict[str, Any]:
         if row.get("trace") and owner is not None and (state == "FAILED" or "retrying" in (row.get("detail") or "")):
             entry["trace"] = row["trace"]
         tasks.append(entry)
-    if record.target_state == "PAUSED":
-        state = "PAUSED"
+    if record.target_state in ("PAUSED", "STOPPED"):
+        state = record.target_state
     elif tasks and all(t["state"] == "FAILED" for t in tasks):
         state = "FAILED"
     elif any(t["worker_id"] for t in tasks):
@@ -155,6 +212,34 @@ def _status(request: Request, record: ConnectorRecord) -> dict[str, Any]:
         "tasks": tasks,
         "connector": {"state": state, "worker_id": tasks[0]["worker_id"] if tasks else None},
     }
+
+
+@lru_cache(maxsize=1)
+def _commit() -> str:
+    try:  # a checkout: its commit; an installed wheel has none
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=FilePath(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@router.get("/", summary="Cluster info (Kafka Connect's GET /): version, commit, kafka_cluster_id")
+def cluster_info(request: Request) -> dict[str, Any]:
+    from confluent_kafka.admin import AdminClient
+
+    cluster_id = None
+    try:
+        settings = request.app.state.settings
+        cluster_id = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=3).cluster_id
+    except Exception:  # the broker away: the rest of the answer still holds
+        pass
+    return {"version": huiliu_version(), "commit": _commit(), "kafka_cluster_id": cluster_id}
 
 
 @router.get("/connector-plugins", summary="Installed connector plugins (sources and sinks)")
@@ -197,11 +282,14 @@ def list_connectors(
     return result
 
 
-@router.post("/connectors", status_code=201, summary="Create a connector: {name, config, tenant?}")
+@router.post("/connectors", status_code=201, summary="Create a connector: {name, config, tenant?, initial_state?}")
 def create_connector(request: Request, body: dict[str, Any] = Body(...), principal: Principal = Depends(MANAGE)) -> Any:
     name, config, requested = body.get("name"), body.get("config"), body.get("tenant")
+    initial = body.get("initial_state", "RUNNING")
     if requested is not None and not isinstance(requested, str):
         return _invalid([FieldError("tenant", "must be a tenant name")], {})
+    if initial not in TARGET_STATES:
+        return _invalid([FieldError("initial_state", "must be RUNNING, PAUSED or STOPPED")], {})
     if name is not None and not isinstance(name, str):
         return _invalid([FieldError("name", "must be a string")], {})
     tenant = home_tenant(principal, requested)  # 403 for a tenant the caller does not see
@@ -219,7 +307,7 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...), princip
     if spec is None:
         return _invalid(errors, config)
     try:
-        _store(request).create(spec, tenant)
+        _store(request).create(spec, tenant, target_state=initial)
     except ConnectorExists:
         raise _taken(spec.name)
     return _info(_record(request, spec.name, principal))
@@ -232,7 +320,7 @@ def get_connector(name: str, request: Request, principal: Principal = Depends(MA
 
 @router.get("/connectors/{name}/config", summary="The connector's config, secrets masked")
 def get_config(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
-    return _record(request, name, principal).masked_config
+    return {**_record(request, name, principal).masked_config, "name": name}  # Kafka Connect includes it
 
 
 @router.get("/connectors/{name}/status", summary="Connector and task states, worker ids, last error")
@@ -247,7 +335,9 @@ def get_tasks(name: str, request: Request, principal: Principal = Depends(MANAGE
 
 
 @router.get("/connectors/{name}/tasks/{task}/status", summary="One task's state, worker id and last error")
-def get_task_status(name: str, task: int, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+def get_task_status(
+    name: str, request: Request, task: int = Path(ge=0, le=1_000_000), principal: Principal = Depends(MANAGE)
+) -> dict[str, Any]:
     tasks = _status(request, _record(request, name, principal))["tasks"]
     if not 0 <= task < len(tasks):
         raise HTTPException(404, f"Task {name}/{task} not found")
@@ -311,18 +401,191 @@ def resume(name: str, request: Request, principal: Principal = Depends(MANAGE)) 
     return Response(status_code=202)
 
 
-@router.post("/connectors/{name}/restart", status_code=204, summary="Restart the connector's tasks")
-def restart(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
-    _signal(request, name, principal)
+@router.put("/connectors/{name}/stop", status_code=204, summary="Stop: no task runs until resumed (Kafka Connect)")
+def stop(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
+    _signal(request, name, principal, "STOPPED")
     return Response(status_code=204)
 
 
-@router.delete("/connectors/{name}", status_code=204, summary="Stop and delete a connector (offsets are kept)")
-def delete_connector(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
+@router.post(
+    "/connectors/{name}/restart",
+    status_code=204,
+    summary="Restart the connector; with includeTasks/onlyFailed: 202 and the states (Kafka Connect 3.x)",
+    responses={202: {"description": "restart requested; the connector and task states, RESTARTING where restarted"}},
+)
+def restart(
+    name: str,
+    request: Request,
+    include_tasks: bool = Query(False, alias="includeTasks"),
+    only_failed: bool = Query(False, alias="onlyFailed"),
+    principal: Principal = Depends(MANAGE),
+) -> Response:
+    if not include_tasks and not only_failed:
+        _signal(request, name, principal)
+        return Response(status_code=204)
+    record = _record(request, name, principal)
+    status = _status(request, record)
+    connector_failed = status["connector"]["state"] == "FAILED"
+    tasks = [t for t in status["tasks"] if include_tasks and (not only_failed or t["state"] == "FAILED")]
+    if not only_failed or connector_failed or tasks:
+        # One signal restarts every task of the connector (the workers' unit is the connector version).
+        if not _store(request).signal(name):
+            raise _not_found(name)
+        if not only_failed or connector_failed:
+            status["connector"]["state"] = "RESTARTING"
+        for task in tasks:
+            task["state"] = "RESTARTING"
+    return JSONResponse(status, status_code=202)
+
+
+@router.post("/connectors/{name}/tasks/{task}/restart", status_code=204, summary="Restart one task")
+def restart_task(
+    name: str, request: Request, task: int = Path(ge=0, le=1_000_000), principal: Principal = Depends(MANAGE)
+) -> Response:
+    record = _record(request, name, principal)
+    if task >= record.task_count:
+        raise HTTPException(404, f"Task {name}/{task} not found")
+    _signal(request, name, principal)  # the workers restart a connector's tasks together
+    return Response(status_code=204)
+
+
+def _topics(request: Request, record: ConnectorRecord) -> list[str]:
+    """The topics a connector writes (sources: from system, schema and tables) or reads (sinks)."""
+    settings = request.app.state.settings
+    spec, _ = parse(record.name, record.config, settings)
+    if spec is None:
+        return []
+    if spec.kind == "sink":
+        return sorted(spec.topics)
+    cfg = spec.plugin_config.model_dump()
+    system = cfg.get("system")
+    if not system:
+        return []
+    default_schema = cfg.get("db_schema") or cfg.get("schema")
+    tables = list(cfg.get("tables") or []) + ([cfg["table"]] if isinstance(cfg.get("table"), str) else [])
+    tables += [q["name"] for q in cfg.get("queries") or [] if isinstance(q, dict) and q.get("name")]
+    prefix = cfg.get("topic_prefix") or settings.topic_prefix
+    found = set()
+    for table in tables:
+        schema, table = table.split(".", 1) if "." in table else (default_schema, table)
+        found.add(topic_name(prefix, system, schema, table))
+    return sorted(found)
+
+
+@router.get("/connectors/{name}/topics", summary="Topics the connector writes or reads: {name: {topics}}")
+def topics(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    record = _record(request, name, principal)
+    return {name: {"topics": _topics(request, record)}}
+
+
+@router.put(
+    "/connectors/{name}/topics/reset",
+    status_code=202,
+    summary="Reset the topic list (Kafka Connect); here topics follow the config, so nothing is kept to reset",
+)
+def reset_topics(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
     _check_visible(request, name, principal)
+    return Response(status_code=202)
+
+
+def _stop_tasks(request: Request, record: ConnectorRecord) -> None:
+    """Set STOPPED and wait until no worker runs a task of the connector (a running log-CDC task would
+    create its slot again). Redis away: the workers' last stored states decide."""
+    store, name = _store(request), record.name
+    if not store.signal(name, "STOPPED"):
+        raise _not_found(name)
+    current = store.get(name)
+    version = current.version if current else record.version + 1
+    keys = [task_key(name, t) for t in range(record.task_count)]
+    deadline = time.monotonic() + STOP_WAIT_S
+    while True:
+        rows = store.task_statuses(name)
+        try:
+            owners: dict[str, Any] | None = _leases(request).owners(keys)
+        except Exception:
+            owners = None
+        running = []
+        for t, key in enumerate(keys):
+            row = rows.get(t, {})
+            owner = owners.get(key) if owners is not None else row.get("worker_id")
+            if owner is not None and not (row.get("state") == "STOPPED" and row.get("version") == version):
+                running.append(t)
+        if not running:
+            return
+        if time.monotonic() > deadline:
+            raise DecommissionFailed(f"its task did not stop within {STOP_WAIT_S:.0f}s (is the worker busy?)")
+        time.sleep(0.3)
+
+
+def _decommission(request: Request, record: ConnectorRecord) -> dict[str, Any]:
+    """Stop the tasks, drop what the connector holds on its source server; on failure the connector's
+    previous target state is restored and DecommissionFailed raised."""
+    try:
+        if is_log_cdc(record.plugin) and record.plugin != "relational.mysql_binlog":
+            _stop_tasks(request, record)
+        return decommission(record.name, record.plugin, record.config, request.app.state.settings)
+    except DecommissionFailed:
+        _store(request).signal(record.name, record.target_state)
+        raise
+
+
+@router.post(
+    "/connectors/{name}/decommission",
+    summary="Log CDC: stop the connector and drop its replication slot and publication on the source server",
+)
+def decommission_connector(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    record = _record(request, name, principal)
+    if not is_log_cdc(record.plugin):
+        raise HTTPException(400, f"Connector {name} ({record.plugin}) holds nothing on a source server")
+    try:
+        result = _decommission(request, record)
+    except DecommissionFailed as exc:
+        raise HTTPException(409, f"Connector {name} was not decommissioned: {exc}")
+    request.state.audit_detail = {"decommission": describe(result)}
+    if record.plugin == "relational.mysql_binlog":
+        return {"connector": name, "state": record.target_state, **result}
+    return {
+        "connector": name,
+        "state": "STOPPED",
+        **result,
+        "note": "resuming it creates a new slot and reads the tables again (snapshot)",
+    }
+
+
+@router.delete(
+    "/connectors/{name}",
+    status_code=204,
+    summary="Stop and delete a connector (offsets are kept); a log-CDC connector's slot and publication are "
+    "dropped first (X-Huiliu-Decommissioned says what; ?decommission=false leaves them)",
+)
+def delete_connector(
+    name: str,
+    request: Request,
+    decommission_source: bool = Query(
+        True, alias="decommission", description="drop the replication slot and publication of a log-CDC connector"
+    ),
+    principal: Principal = Depends(MANAGE),
+) -> Response:
+    _check_visible(request, name, principal)
+    headers = {}
+    record = _store(request).get(name) if decommission_source else None
+    if record is not None and is_log_cdc(record.plugin):
+        try:
+            result = _decommission(request, record)
+        except DecommissionFailed as exc:
+            raise HTTPException(
+                409,
+                f"Connector {name} was not deleted: {exc}. Retry when the source server answers, or delete it with "
+                "?decommission=false and drop the slot and publication yourself",
+            )
+        said = describe(result)
+        request.state.audit_detail = {"decommission": said}
+        headers["X-Huiliu-Decommissioned"] = said.encode("ascii", "replace").decode()
+    elif not decommission_source:
+        request.state.audit_detail = {"decommission": "skipped (?decommission=false)"}
     if not _store(request).delete(name):
         raise _not_found(name)
-    return Response(status_code=204)
+    return Response(status_code=204, headers=headers)
 
 
 @router.post(
