@@ -1,4 +1,5 @@
-"""Per-component health probes with latency; each probe has a short timeout so /health stays fast."""
+"""Per-component health probes with latency; each probe has a short timeout so /health stays fast.
+With log-CDC connectors, `replication_slots` lists the `huiliu_*` slots and the WAL they keep."""
 
 from __future__ import annotations
 
@@ -81,7 +82,56 @@ def probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
     return found
 
 
-def health_report(settings: Settings) -> dict:
+def replication_slots(settings: Settings, principal=None) -> dict | None:
+    """`huiliu_*` replication slots on the PostgreSQL servers of the log-CDC connectors, with the WAL
+    each keeps (connectors.decommission). Status `inactive` when a slot no running connector reads
+    holds WAL (an orphan, or a paused/stopped connector's): the server keeps its WAL until its disk
+    fills. A tenant's caller sees its own connectors' slots by name, the others only counted."""
+    from connectors.decommission import replication_slots as find
+    from connectors.store import ConnectorStore
+
+    store = ConnectorStore.for_settings(settings)
+    records = {r.name: r for r in store.all()}
+    if not any(r.plugin == "relational.pg_logical" for r in records.values()):
+        return None
+    start = time.perf_counter()
+    try:
+        slots = find(store, settings)
+    except Exception as exc:
+        return {"status": "down", "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+
+    def shown(slot: dict) -> bool:
+        if principal is None or principal.all_tenants:
+            return True
+        owner = records.get(slot.get("connector") or "")
+        return owner is not None and principal.sees_tenant(owner.tenant)
+
+    listed = [s for s in slots if shown(s)]
+    hidden = [s for s in slots if not shown(s) and "error" not in s]
+    inactive = [s for s in slots if s.get("inactive")]
+    report = {
+        "status": "inactive" if inactive else "up",
+        "latency_ms": round((time.perf_counter() - start) * 1000, 1),
+        "version": f"{len([s for s in slots if 'slot' in s])} slot(s), {len(inactive)} inactive, "
+        f"{sum(s['retained_bytes'] for s in inactive)} bytes of WAL retained by inactive slots",
+        "slots": listed,
+    }
+    if hidden:
+        report["other_tenants"] = {
+            "slots": len(hidden),
+            "inactive": sum(1 for s in hidden if s["inactive"]),
+            "inactive_retained_bytes": sum(s["retained_bytes"] for s in hidden if s["inactive"]),
+        }
+    return report
+
+
+def health_report(settings: Settings, principal=None) -> dict:
     components = {name: _timed(probe) for name, probe in probes(settings).items()}
+    try:
+        slots = replication_slots(settings, principal)
+    except Exception as exc:  # the control DB away: its own probe says so
+        slots = {"status": "down", "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    if slots is not None:
+        components["replication_slots"] = slots
     overall = "ok" if all(c["status"] == "up" for c in components.values()) else "degraded"
     return {"status": overall, "components": components}

@@ -10,6 +10,10 @@ consumer_lag     params {"threshold", "group": optional}: total lag of a group a
 sink_down        params {"pipeline" or "group", "for_seconds"}: the sink's consumer group has
                  no live member for at least for_seconds (the API cannot see a sink's in-process
                  SinkState, so group membership is the signal)
+replication_slot_inactive  params {"threshold_bytes": 0}: a `huiliu_*` replication slot that no
+                 running connector reads (left behind, or its connector paused/stopped) keeps more
+                 WAL than threshold_bytes on its PostgreSQL server (connectors.decommission); a
+                 tenant's rule: its connectors' slots only (slots of no connector: rules without tenant)
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ REQUIRED = {
     "consumer_lag": ("threshold",),
     "sink_down": (),
     "task_failed": (),
+    "replication_slot_inactive": (),
 }
 
 
@@ -177,3 +182,35 @@ def sink_down(rule: dict, settings: Settings, memory: dict, since: float) -> lis
     if now - first < float(p.get("for_seconds", 60)):
         return []
     return [Alert(f"sink down: {p.get('pipeline') or group}", f"{why}, for {now - first:.0f}s.")]
+
+
+@kind("replication_slot_inactive")
+def replication_slot_inactive(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    from connectors.decommission import replication_slots
+    from connectors.store import ConnectorStore
+
+    threshold = int(rule["params"].get("threshold_bytes", 0))
+    tenant = rule.get("tenant")
+    store = ConnectorStore.for_settings(settings)
+    owners = {r.name: r.tenant for r in store.all()}
+    alerts = []
+    for slot in replication_slots(store, settings):
+        if "error" in slot or not slot["inactive"] or slot["retained_bytes"] < threshold:
+            continue
+        connector = slot["connector"]
+        if tenant is not None and (connector is None or owners.get(connector) != tenant):
+            continue
+        why = (
+            f"its connector {connector} is not running (paused or stopped)"
+            if connector
+            else "no connector reads it (left behind by a deleted connector or another tool)"
+        )
+        alerts.append(
+            Alert(
+                f"replication slot inactive: {slot['slot']} on {slot['server']}",
+                f"Replication slot {slot['slot']} on {slot['server']} keeps {slot['retained_bytes']} bytes of WAL: "
+                f"{why}. The server keeps WAL for it until its disk fills: resume the connector, or drop the slot "
+                f"(POST /connectors/<name>/decommission, or SELECT pg_drop_replication_slot('{slot['slot']}')).",
+            )
+        )
+    return alerts

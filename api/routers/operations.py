@@ -13,9 +13,9 @@ from deploy.control import StageCounters
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/health", summary="Health of every component, with latency", dependencies=[Depends(require("ops:view"))])
-async def health(request: Request) -> dict:
-    return await run_in_threadpool(health_report, request.app.state.settings)
+@router.get("/health", summary="Health of every component, with latency")
+async def health(request: Request, principal: Principal = Depends(require("ops:view"))) -> dict:
+    return await run_in_threadpool(health_report, request.app.state.settings, principal)
 
 
 @router.get("/pipelines/{name}/stats", summary="Per-stage counts: read, valid, quarantined, written")
