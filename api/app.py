@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit.middleware import AuditMiddleware
 from api.auth import api_key_for
+from api.edge import install_edge
 from api.identity.tokens import signing_key
 from api.refusals import install as install_refusals
 from api.request_ids import install_request_ids
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _unstorable_value)
     install_refusals(app)  # 422 for paths/hosts out of scope, 429 for too many live checks
+    install_edge(app, settings)  # innermost: size, numeric/time/text bounds of every route; 500 with request id
     app.add_middleware(AuditMiddleware, url=settings.resolved_control_db_url)
     install_request_ids(app)  # outside the audit: the audit entry carries the same request id
     app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: on every response

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     # Only these proxies' X-Forwarded-For is believed (the client address drives sign-in back-off
     # and the audit log); empty = the header is ignored, even from 127.0.0.1.
     api_trusted_proxies: list[str] = Field([], description="proxy addresses whose X-Forwarded-For is trusted")
+    # Issue 14: what the API accepts at all (api/edge.py) and how the first steps go
+    api_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest request body; beyond it: 413")
+    schedule_min_interval_s: int = Field(60, ge=1, description="shortest time between two firings of a cron schedule")
+    default_tenant: str = Field(
+        "default",
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9_\-]{0,99})?$",
+        description="tenant of a non-superuser created without one (the first admin); empty = tenant required",
+    )
 
     # Files callers may name (job/schedule params, imports, file connectors, SQLite URLs): only
     # inside <data_root>/<tenant>/ (superusers: data_root); see connectors/paths.py

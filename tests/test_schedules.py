@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import yaml
 
 from deploy.demo.seed import seed
@@ -16,6 +17,12 @@ from tests.api_process import (
 )
 
 TEMPLATE = "deploy/demo/population.yaml"
+
+
+@pytest.fixture(scope="module", name="stack_settings")
+def seconds_allowed(stack_settings):
+    """These tests fire schedules every second or two: the minimum interval (60 s by default) is lowered."""
+    return stack_settings.model_copy(update={"schedule_min_interval_s": 1})
 
 
 def runs(api, name):
@@ -86,6 +93,10 @@ def test_third_party_trigger_is_idempotent_by_key(api):
 
 def test_bad_schedules_are_refused(api):
     assert api.post("/schedules", json={"name": "x1", "action": "noop", "cron": "every day"}).status_code == 422
+    # exactly 5 fields or 6 (seconds last): a 7th field was read as seconds and fired every second
+    seven = api.post("/schedules", json={"name": "x7", "action": "noop", "cron": "0 0 * * * * *"})
+    assert seven.status_code == 422 and "5 fields" in seven.json()["detail"], seven.text
+    assert api.post("/schedules", json={"name": "x8", "action": "noop", "cron": "@hourly"}).status_code == 422
     assert api.post("/schedules", json={"name": "x2", "action": "nope"}).status_code == 422
     assert api.post("/schedules", json={"name": "x3", "action": "noop", "depends_on": ["ghost"]}).status_code == 422
     api.post("/schedules", json={"name": "c1", "action": "noop"})
@@ -111,7 +122,8 @@ def test_two_api_processes_do_not_fire_twice(api, stack_settings):
 
 
 def test_pipeline_capture_action_publishes_the_source_rows(api, stack_settings):
-    inside = stack_settings.resolved_data_root / "sched"  # the operator's paths: inside the data root
+    # the pipeline (tenant demo) reads only inside its tenant's file area
+    inside = stack_settings.resolved_data_root / "demo" / "sched"
     inside.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{inside / 'source.db'}"
     seed(url, 40)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from api.edge import parse_time
 from api.security import Principal, require
 from deploy.logs import log_path
 
@@ -22,18 +22,10 @@ LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRIT
 
 
 def _since(value: str | None) -> str | None:
-    """An ISO time or epoch seconds, as the log's own sortable UTC format."""
+    """An ISO time or epoch seconds (bounded like every time at the edge), as the log's own sortable UTC format."""
     if not value:
         return None
-    try:
-        dt = datetime.fromtimestamp(float(value), UTC)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise HTTPException(422, f"since: not an ISO time or epoch seconds: {value!r}")
-        dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return parse_time(value, "since").strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def search(

@@ -1,8 +1,9 @@
 """The scheduler loop, run inside the API process: a daemon thread ticking every second.
 
 Cron expressions have 5 fields (minute hour day month weekday) or 6, the 6th being seconds
-(croniter's convention), e.g. `* * * * * */5` = every 5 seconds. Times are the server's local
-time. A missed firing (API down) is not replayed; if several were missed within one tick, only the
+(croniter's convention), e.g. `0 * * * * 30` = every minute at second 30; never more often than
+`schedule_min_interval_s` (api/scheduling/cron.py, checked on save and again before firing).
+Times are the server's local time. A missed firing (API down) is not replayed; if several were missed within one tick, only the
 latest fires. Every API process runs this loop; the unique (schedule, fire_key) row in
 `schedule_runs` decides which one actually starts the run, so nothing fires twice.
 Dependencies: when a run succeeds, schedules listing it in `depends_on` fire once every one of
@@ -21,6 +22,7 @@ from croniter import croniter
 from api.jobs import JobManager
 from api.jobs.store import epoch
 from api.scheduling.actions import Scope, bind
+from api.scheduling.cron import CronRefused, check_cron
 from api.scheduling.store import ScheduleStore
 from deploy.logs import in_tenant
 from deploy.settings import Settings
@@ -34,6 +36,7 @@ class Scheduler:
         self.jobs = jobs
         self.store = ScheduleStore(settings.resolved_control_db_url, settings.state_dir)
         self.tick_seconds = tick_seconds
+        self._refused: set[str] = set()  # schedules whose stored cron is not accepted (logged once)
         self._cursor: dict[str, float] = {}  # schedule id -> time up to which firings were considered
         self._started = time.time()
         self._stop = threading.Event()
@@ -65,7 +68,7 @@ class Scheduler:
             # for disabled schedules too, so re-enabling one does not replay what it skipped.
             since = self._cursor.get(s["id"]) or max(self._started, epoch(s["created_at"]))
             self._cursor[s["id"]] = now
-            if not s["enabled"] or not s["cron"]:
+            if not s["enabled"] or not s["cron"] or not self._cron_allowed(s):
                 continue
             due = self.due(s["cron"], since, now)
             if due is not None:
@@ -75,6 +78,18 @@ class Scheduler:
                 if run:
                     fired.append(run)
         return fired
+
+    def _cron_allowed(self, schedule: dict) -> bool:
+        """A cron stored before the forms were checked (a 7-field one read as every second) or
+        firing more often than the minimum interval does not fire; said once in the log."""
+        try:
+            check_cron(schedule["cron"], self.settings.schedule_min_interval_s)
+            return True
+        except CronRefused as exc:
+            if schedule["id"] not in self._refused:
+                self._refused.add(schedule["id"])
+                log.warning("schedule %s (%s) does not fire: %s", schedule["name"], schedule["id"], exc)
+            return False
 
     def _reconcile(self) -> None:
         """Close runs whose job ended without telling us (its API process died: job `interrupted`)."""
