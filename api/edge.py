@@ -15,7 +15,8 @@ without doing anything):
   ... and every path parameter) `NAME_MAX` (200), descriptions and messages `TEXT_MAX`
   (2000), other text `FREE_MAX` (65,536; query and header values `TEXT_MAX`).
 - A refusal is 422 with FastAPI's shape, naming the parameter (`loc`), never echoing the value:
-  `{"detail": [{"type", "loc", "msg"}]}`.
+  `{"detail": [{"type", "loc", "msg"}], "error_code": 422, "message"}` (the last two are Kafka
+  Connect's error shape, which the connector routes answer in).
 - **Server errors**: an exception no handler turned into an answer is logged with its traceback
   and answered `500 {"detail", "request_id"}` here, without re-raising, so uvicorn keeps the
   keep-alive connection usable (a re-raised exception made it reset the next request).
@@ -93,7 +94,11 @@ class EdgeRefusal(Exception):
         self.loc, self.msg, self.kind = tuple(loc), msg, kind
 
     def body(self) -> dict:
-        return {"detail": [{"type": self.kind, "loc": list(self.loc), "msg": self.msg}]}
+        where = ".".join(str(p) for p in self.loc)
+        return {
+            "detail": [{"type": self.kind, "loc": list(self.loc), "msg": self.msg}],
+            **_connect_shape(422, f"invalid request: {where}: {self.msg}"),
+        }
 
 
 def parse_time(value: str | float | int | datetime, name: str, where: str = "query") -> datetime:
@@ -358,7 +363,11 @@ class EdgeMiddleware:
                 await _json(
                     send,
                     500,
-                    {"detail": "internal server error; the server log has the details", "request_id": request_id},
+                    {
+                        "detail": "internal server error; the server log has the details",
+                        "request_id": request_id,
+                        **_connect_shape(500, "internal server error"),
+                    },
                 )
 
     def _check(self, scope, body: bytes | None) -> None:
@@ -398,7 +407,13 @@ class EdgeMiddleware:
     async def _too_large(self, scope, send) -> None:
         msg = f"request body larger than {self.max_body} bytes (setting api_max_body_bytes)"
         scope.setdefault("state", {})["audit_reason"] = msg
-        await _json(send, 413, {"detail": msg}, close=True)
+        await _json(send, 413, {"detail": msg, **_connect_shape(413, msg)}, close=True)
+
+
+def _connect_shape(status: int, message: str) -> dict:
+    """Kafka Connect's error fields, next to `detail`: the connector routes answer every error in
+    that shape (api/routers/connectors.py), and a refusal here comes before any route."""
+    return {"error_code": status, "message": message}
 
 
 def _header(scope, name: bytes) -> str | None:

@@ -19,9 +19,13 @@ def register(app: typer.Typer) -> None:
         import threading
 
         from connectors.worker import Worker
+        from deploy.logs import configure_logging
         from deploy.settings import get_settings
 
-        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # The same JSON log as the API (state_dir/logs/huiliu.jsonl), so GET /logs finds task failures;
+        # a task's lines carry its connector's tenant (connectors/task_runner.py).
+        path = configure_logging(get_settings(), level=log_level.upper())
+        logging.getLogger(__name__).info("worker logging to %s", path)
         stop = threading.Event()
         # SIGTERM stops gracefully: tasks stop and leases are released, so others take over at once
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -20,6 +20,7 @@ from connectors.document import parse
 from connectors.plugins import TaskContext
 from connectors.secrets import scrub
 from connectors.store import ConnectorRecord
+from deploy.logs import in_tenant
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ class TaskRunner:
         self.max_delay = max_delay
         self.stop_event = threading.Event()
         self.state = "RUNNING"
-        self.thread = threading.Thread(target=self._main, name=f"task-{record.name}-{task_id}", daemon=True)
+        # its log lines carry the connector's tenant, so GET /logs shows them to that tenant
+        main = in_tenant(record.tenant, self._main)
+        self.thread = threading.Thread(target=main, name=f"task-{record.name}-{task_id}", daemon=True)
 
     def start(self) -> None:
         self.report("RUNNING", "starting")

@@ -127,10 +127,17 @@ def api(
     settings = get_settings()
     configure_logging(settings, stderr_level="WARNING")  # JSON lines in state_dir/logs/huiliu.jsonl
     engine_for(settings.resolved_control_db_url)  # migrates the control DB before the first request
+    application = create_app(settings)
+    host, port = host or settings.api_host, port or settings.api_port
+    address = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    key = "the HUILIU_API_KEY setting" if settings.api_key else str(settings.state_dir / "api_key")
+    console.print(f"Huiliu API on {address}  (docs: {address}/docs, liveness: {address}/livez)", soft_wrap=True)
+    console.print(f"operator key: {key} (send it as X-API-Key)", soft_wrap=True)
+    console.print("deployed pipelines and connectors run in workers: start `huiliu worker`", soft_wrap=True)
     uvicorn.run(
-        create_app(settings),
-        host=host or settings.api_host,
-        port=port or settings.api_port,
+        application,
+        host=host,
+        port=port,
         log_level="warning",
         proxy_headers=bool(settings.api_trusted_proxies),
         forwarded_allow_ips=",".join(settings.api_trusted_proxies) or None,

@@ -63,16 +63,22 @@ def down(
 @stack_app.command("status")
 def status() -> None:
     """Show each component (and the external PostgreSQL and Redis): address, up/down, version."""
-    rows = Stack(get_settings()).status()
+    settings = get_settings()
+    rows = Stack(settings).status()
+    # Readable at 100 columns: long addresses and details wrap (folded), never cut with an ellipsis.
     table = Table(title="huiliu stack")
-    table.add_column("component", style="bold")
-    table.add_column("address")
-    table.add_column("state")
-    table.add_column("version")
+    table.add_column("component", style="bold", no_wrap=True)
+    table.add_column("address", overflow="fold", min_width=22)
+    table.add_column("state", no_wrap=True)
+    table.add_column("version", overflow="fold", max_width=18)
     table.add_column("detail", overflow="fold", max_width=60)
     for st in rows:
         state = "[green]up[/]" if st.up else "[red]down[/]"
-        table.add_row(st.name, st.address, state, st.version or "", st.detail or "")
+        address = st.address
+        if st.name == "clickhouse":  # the native port, and the HTTP port clients and the web UI use
+            host = st.address.rsplit(":", 1)[0].split("://")[-1].split("@")[-1] or "127.0.0.1"
+            address = f"native {st.address}\nhttp {host}:{settings.clickhouse_http_port}"
+        table.add_row(st.name, address, state, st.version or "", st.detail or "")
     _out.print(table)
 
 

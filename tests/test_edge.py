@@ -34,7 +34,8 @@ def test_integers_beyond_the_control_db_answer_422_naming_the_parameter(api):
     assert _loc(api.get(f"/imports/{huge}")) == ["path", "import_id"]
     assert _loc(api.post(f"/messages/{huge}/read")) == ["path", "mid"]
     assert _loc(api.get(f"/pipelines/p-{RUN}/versions/-{huge}")) == ["path", "version"]
-    assert _loc(api.get(f"/connectors/c-{RUN}/tasks/{huge}/status")) == ["path", "task"]
+    r = api.get(f"/connectors/c-{RUN}/tasks/{huge}/status")
+    assert _loc(r) == ["path", "task"] and r.json()["error_code"] == 422  # Kafka Connect's shape too
     assert _loc(api.get("/audit", params={"before_id": huge})) == ["query", "before_id"]
     assert _loc(api.get("/jobs", params={"limit": huge})) == ["query", "limit"]
     # in bodies too: nothing in a request may exceed a 64-bit integer

@@ -24,7 +24,8 @@ from deploy.logs import request_id_var
 log = logging.getLogger(__name__)
 
 # Static documentation is not an operation on the platform.
-UNAUDITED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/favicon.ico"}
+# Liveness probes (GET /livez, every few seconds from a load balancer) neither.
+UNAUDITED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/favicon.ico", "/livez"}
 
 
 class AuditUnavailable(Exception):

@@ -50,9 +50,18 @@ def home_tenant(caller: Principal, requested: str | None) -> str | None:
     """The tenant a new user/group/key/role lands in: the requested one if the caller sees it."""
     tenant = requested if requested is not None else caller.tenant
     if tenant is None and not caller.superuser:
-        raise HTTPException(422, "tenant is required")
+        raise HTTPException(
+            422,
+            f"tenant is required: your account ({caller.name}) has no home tenant, so name one you have access "
+            "to in `tenant`, or ask a user manager to give your account a tenant",
+        )
     if tenant is not None and not caller.sees_tenant(tenant):
-        raise HTTPException(403, f"no access to tenant {tenant!r}")
+        yours = sorted(t for t in {caller.tenant, *caller.tenants} if t)
+        raise HTTPException(
+            403,
+            f"no access to tenant {tenant!r}: your account ({caller.name}) has access to "
+            + (", ".join(repr(t) for t in yours) if yours else "no tenant; ask a user manager to give it one"),
+        )
     return tenant
 
 

@@ -78,6 +78,14 @@ def create_user(body: UserIn, request: Request, principal: Principal = Depends(m
     audit_as(request, "user.create", username=body.username)
     store = _store(request)
     tenant = home_tenant(principal, body.tenant)
+    if tenant is None and not body.superuser:  # a superuser without a tenant creating, e.g. the first admin
+        tenant = request.app.state.settings.default_tenant or None
+        if tenant is None:
+            raise HTTPException(
+                422,
+                "tenant is required: a user who is not a superuser belongs to a tenant (send `tenant`; "
+                "the setting default_tenant is empty)",
+            )
     check_grantable(
         principal,
         store,

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from api.audit import audit_as
 from api.pipelines import deploy as deployment
 from api.pipelines.access import ensure_pipeline_visible
+from api.pipelines.sharing import raw_topic_owner
 from api.pipelines.store import pipeline_store_for
 from api.routers.connectors import _status
 from api.routers.connectors import _store as _connector_store
@@ -45,6 +46,15 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
     audit_as(request, "pipeline.deploy", name=name)
     ensure_pipeline_visible(request, principal, name)
     current = _current(request, name)
+    shared = raw_topic_owner(_connector_store(request), name, current["document"], request.app.state.settings)
+    if shared:  # two pipelines on one raw topic: one's re-snapshot would reach the other (issue 14)
+        seen = principal.all_tenants or principal.sees_tenant(shared["tenant"])
+        other = f"pipeline {shared['pipeline']!r}" if seen else "a pipeline of another tenant"
+        raise HTTPException(
+            409,
+            f"{other} already reads raw topic {shared['topic']} (the same source table); two pipelines may not "
+            "share a raw topic: read the table in that pipeline, or give this one its own source system name",
+        )
     try:
         result = deployment.deploy(
             _connector_store(request),

@@ -18,6 +18,7 @@ from api.identity.policy import home_tenant
 from api.pipelines import document as documents
 from api.pipelines.diff import diff
 from api.pipelines.graph import graph
+from api.pipelines.sharing import connector_store_for, deployed_stages
 from api.pipelines.store import Exists, NotFound, PipelineStore, Stale, pipeline_store_for
 from api.security import Principal, require
 from connectors.secrets import EndpointChanged, mask, unmask
@@ -193,6 +194,12 @@ def delete_pipeline(
     store = _store(request)
     head = _head(store, principal, name, request)
     base = _base_version(if_match, None) if if_match else head["version"]
+    running = deployed_stages(connector_store_for(request.app), name, head["tenant"])
+    if running:  # deleting it would orphan its connectors (issue 14): they keep running, unreachable
+        raise HTTPException(
+            409,
+            f"pipeline {name!r} is deployed ({', '.join(running)} running): undeploy first (POST /pipelines/{name}/undeploy)",
+        )
     try:
         store.save(name, store.document(name)["document"], base, principal.name, "deleted", op="delete", deleted=True)
     except Stale as e:
