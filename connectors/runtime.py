@@ -19,8 +19,8 @@ from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, RowFrame,
 from deploy.control import OffsetStore
 from deploy.kafka import AckedProducer, ensure_topics
 from schemas.batch_avro import BatchEncodeError, UnsupportedSchema
-from schemas.envelope import QUARANTINE_SCHEMA, envelope_schema, key_schema, make_event
-from schemas.naming import avro_name, key_subject, quarantine_topic, topic_name, value_subject
+from schemas.envelope import QUARANTINE_SCHEMA, envelope_schema, key_schema, make_event, row_fields
+from schemas.naming import NameCollision, avro_name, key_subject, quarantine_topic, topic_name, value_subject
 from schemas.serde import WireCodec
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,9 @@ class SourceRuntime:
         self.counters = counters
         self.producer = producer or AckedProducer(bootstrap)
         self._tables: dict[CapturedTable, tuple[str, int, int | None, str]] = {}
+        # source column name -> Avro field name, for tables with names Avro does not allow (schemas.naming)
+        self._renames: dict[CapturedTable, dict[str, str]] = {}
+        self._topic_sources: dict[str, tuple] = {}  # topic -> (system, schema, table): two on one is refused
         self._quarantine_topics: set[str] = set()
         self._quarantine_id: int | None = None
         self.started = False
@@ -67,8 +70,18 @@ class SourceRuntime:
         """Register the table's schemas and create its topics once per table layout."""
         if table not in self._tables:
             topic = self.topic_of(table)
-            ensure_topics(self.bootstrap, [topic, quarantine_topic(topic)], self.partitions)
+            origin = (table.system, table.schema, table.table)
+            other = self._topic_sources.setdefault(topic, origin)
+            if other != origin:
+                raise NameCollision(
+                    f"tables {'.'.join(map(str, other))!r} and {'.'.join(map(str, origin))!r} "
+                    f"would both be written to topic {topic!r}"
+                )
             cols = list(table.columns)
+            renames = {o: n for o, n in row_fields(cols, table.table).items() if o != n}  # NameCollision: refused
+            if renames:
+                self._renames[table] = renames
+            ensure_topics(self.bootstrap, [topic, quarantine_topic(topic)], self.partitions)
             value_id = self.codec.register(
                 value_subject(topic),
                 envelope_schema(table.system, table.schema, table.table, cols, table.unknown_types),
@@ -100,6 +113,10 @@ class SourceRuntime:
             "snapshot": ev.snapshot,
         }
         before, after = ev.before, ev.after
+        renames = self._renames.get(t)
+        if renames:  # rows carry source column names; the schema has Avro field names
+            before = _renamed(before, renames)
+            after = _renamed(after, renames)
         if row_name:  # fastavro tuple notation names the union branch, so it skips trying each branch
             before = (row_name, before) if before is not None else None
             after = (row_name, after) if after is not None else None
@@ -135,6 +152,9 @@ class SourceRuntime:
         pass for the batch; if any row does not fit, row by row so only that row is refused."""
         topic, value_id, key_id, row_name = self._prepare(events[0].table)
         key_rows = [ev.table.key_of(ev.after if ev.after is not None else ev.before) for ev in events]
+        renames = self._renames.get(events[0].table)
+        if renames:
+            key_rows = [_renamed(row, renames) for row in key_rows]
         try:
             values = self.codec.encode_many(value_id, [self._envelope(ev) for ev in events])
             keys: list[bytes | None] = [None] * len(events)
@@ -198,7 +218,8 @@ class SourceRuntime:
             values = self.codec.encode_arrow(value_id, self._frame_envelopes(frame, self.codec.arrow_type(value_id)))
             keys = None
             if key_id is not None:
-                keys = self.codec.encode_arrow(key_id, _struct(frame.rows, self.codec.arrow_type(key_id)))
+                key_rows = _renamed_columns(frame.rows, self._renames.get(frame.table))
+                keys = self.codec.encode_arrow(key_id, _struct(key_rows, self.codec.arrow_type(key_id)))
         except (BatchEncodeError, UnsupportedSchema, pa.ArrowException, TypeError, ValueError):
             # Some row does not fit the schema: row by row, so only that row is quarantined.
             self._publish_events(frame.events(), counts)
@@ -211,6 +232,7 @@ class SourceRuntime:
         if envelope is None:
             raise UnsupportedSchema("the envelope schema is not batch-encodable")
         n, t = len(frame), frame.table
+        rows = _renamed_columns(frame.rows, self._renames.get(t))
         source = envelope.field("source").type
         constant = {
             "system": t.system,
@@ -230,7 +252,7 @@ class SourceRuntime:
         )
         parts = {
             "before": pa.nulls(n, envelope.field("before").type),
-            "after": _struct(frame.rows, envelope.field("after").type),
+            "after": _struct(rows, envelope.field("after").type),
             "op": pa.repeat(pa.scalar(frame.op, pa.string()), n),
             "ts_ms": pa.repeat(pa.scalar(frame.ts_ms, pa.int64()), n),
             "source": source_array,
@@ -264,6 +286,14 @@ class SourceRuntime:
                     stop.wait(idle_seconds)
         finally:
             self.task.close()
+
+
+def _renamed(row: dict[str, Any] | None, renames: dict[str, str]) -> dict[str, Any] | None:
+    return None if row is None else {renames.get(k, k): v for k, v in row.items()}
+
+
+def _renamed_columns(rows: pa.Table, renames: dict[str, str] | None) -> pa.Table:
+    return rows.rename_columns([renames.get(c, c) for c in rows.column_names]) if renames else rows
 
 
 def _struct(rows: pa.Table, arrow_type: pa.StructType) -> pa.StructArray:

@@ -4,13 +4,19 @@ Every source emits `{before, after, op, ts_ms, source, transaction}`; the messag
 primary key. `source.sequence` is a number that only grows for a given row's changes (the
 log position, or the increment column in micro-seconds); sinks use it as the row version so
 replays and duplicates collapse.
+
+Column names that are not Avro names (Chinese, spaces, a leading digit) become the field names of
+`schemas.naming.field_names` (pinyin); such a field keeps its source name as `doc` and as the property
+`huiliu.original_name`, and the row record names its source `{system, schema, table}` in
+`huiliu.original_name` when any of them was renamed. `row_fields(columns, table)` gives the mapping
+(source name -> field name) that rows must be renamed with before encoding (connectors.runtime).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from schemas.naming import avro_name
+from schemas.naming import ORIGINAL_NAME, avro_name, field_names
 from schemas.sqltypes import ColumnSpec, avro_field
 
 OPS = ("c", "u", "d", "r")
@@ -47,15 +53,39 @@ def _namespace(system: str, schema: str | None, table: str) -> str:
     return ".".join(avro_name(p) for p in ("huiliu", system, schema or "default", table))
 
 
+def row_fields(columns: list[ColumnSpec], table: str = "") -> dict[str, str]:
+    """Source column name -> Avro field name (NameCollision when two would be one)."""
+    return field_names([c.name for c in columns], table)
+
+
+def _fields(columns: list[ColumnSpec], table: str, unknown_types: str, names: dict[str, str]) -> list[dict]:
+    fields = []
+    for c in columns:
+        field = avro_field(c, table, unknown_types)
+        if names[c.name] != c.name:
+            field = {**field, "name": names[c.name], "doc": c.name, ORIGINAL_NAME: c.name}
+        fields.append(field)
+    return fields
+
+
+def _originals(system: str, schema: str | None, table: str) -> dict[str, Any]:
+    parts = {"system": system, "schema": schema, "table": table}
+    if all(p is None or avro_name(p) == p for p in parts.values()):
+        return {}
+    return {"doc": f"{system}.{schema or 'default'}.{table}", ORIGINAL_NAME: parts}
+
+
 def value_schema(
     system: str, schema: str | None, table: str, columns: list[ColumnSpec], unknown_types: str = "error"
 ) -> dict[str, Any]:
     """The row image record for a table."""
+    names = row_fields(columns, table)
     return {
         "type": "record",
         "name": "Value",
         "namespace": _namespace(system, schema, table),
-        "fields": [avro_field(c, table, unknown_types) for c in columns],
+        **_originals(system, schema, table),
+        "fields": _fields(columns, table, unknown_types, names),
     }
 
 
@@ -65,11 +95,12 @@ def key_schema(
     keys = [c for c in columns if c.primary_key]
     if not keys:
         return None
+    names = row_fields(columns, table)  # the same names as the row's fields
     return {
         "type": "record",
         "name": "Key",
         "namespace": _namespace(system, schema, table),
-        "fields": [avro_field(ColumnSpec(c.name, c.sql_type, False, True), table, unknown_types) for c in keys],
+        "fields": _fields([ColumnSpec(c.name, c.sql_type, False, True) for c in keys], table, unknown_types, names),
     }
 
 
