@@ -133,11 +133,28 @@ class SourceRuntime:
             "original_partition": None,
             "original_offset": None,
             "original_key": None,
-            "original_value": None,
-            "original_json": json.dumps(self._envelope(ev), default=_json_default, ensure_ascii=False),
+            "original_value": getattr(ev, "raw", None),
+            "original_json": json.dumps(self._quarantined_json(ev), default=_json_default, ensure_ascii=False),
             "ts_ms": int(time.time() * 1000),
         }
         self.producer.produce(quarantine_topic(topic), self.codec.encode(self._quarantine_id, record))
+
+    def _quarantined_json(self, ev: ChangeEvent) -> dict:
+        """The event's envelope; a refused file row adds `raw`: the record as it stood in the file
+        (decoded text, encoding, bytes kept, truncated) and its reason's catalogue `code`/`params`;
+        `original_value` holds the original bytes (both bounded by the source, 64 KiB)."""
+        doc = self._envelope(ev)
+        raw_text = getattr(ev, "raw_text", None)
+        if raw_text is not None or getattr(ev, "raw", None) is not None:
+            doc["raw"] = {
+                "text": raw_text,
+                "encoding": getattr(ev, "encoding", None),
+                "bytes": len(ev.raw or b""),
+                "truncated": bool(getattr(ev, "truncated", False)),
+            }
+        if getattr(ev, "code", None):
+            doc["reason_code"], doc["reason_params"] = ev.code, ev.params
+        return doc
 
     def _reject(self, ev: RejectedEvent) -> None:
         # Only the topic names are needed: a rejected row never registers a value schema.

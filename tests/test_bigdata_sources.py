@@ -68,7 +68,7 @@ def test_hbase_scan_is_typed_resumable_and_quarantines(hbase):
     task.close()
     assert [e.position["row"] for e in rest] == [f"r{i:03d}".encode().hex() for i in (3, 4, 5)]
     bad = [e for e in rest if isinstance(e, RejectedEvent)]
-    assert len(bad) == 1 and "column 'score'" in bad[0].reason and bad[0].after["row_key"] == "r004"
+    assert len(bad) == 1 and "column 'p:score'" in bad[0].reason and bad[0].after["row_key"] == "r004"
     assert task.captured.key_columns == ["row_key"]
 
 

@@ -134,7 +134,7 @@ def test_one_off_file_import_runs_as_a_job_whose_result_is_the_report(cluster, s
     )
     assert done["state"] == "succeeded", done
     [report] = done["result"]["imports"]
-    assert report["path"].endswith("manual/a.csv") and report["status"] == "done"
+    assert report["path"].endswith("manual/a.csv") and report["status"] == "done_with_errors"  # 1 of 4 bad
     assert (report["rows_ok"], report["rows_bad"]) == (3, 1) and report["errors"][0]["line"] == 3
     assert client.get(f"/imports/{report['id']}").json()["rows_read"] == 4
     assert sorted(e["after"]["id"] for e in consume(stack_settings, f"huiliu.fj{RUN}.default.{table}", 3)) == [1, 3, 4]

@@ -18,7 +18,7 @@ from connectors.files.formats import FileFormatError, FormatConfig, read_records
 
 
 def rows(data: bytes, **fmt) -> list:
-    return list(read_records(io.BytesIO(data), FormatConfig(**fmt)))
+    return [r[:4] for r in read_records(io.BytesIO(data), FormatConfig(**fmt))]
 
 
 def test_csv_in_gbk_is_detected_and_quoting_is_honoured():

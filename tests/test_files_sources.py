@@ -117,7 +117,7 @@ def test_local_files_read_once_bad_rows_quarantined_and_reported(stack_settings,
         ("b.csv", "done", 3, 0),
         ("c.csv", "done", 1, 0),
         ("b.csv", "done", 2, 0),
-        ("a.csv", "done", 2, 2),
+        ("a.csv", "done_with_errors", 2, 2),  # half its rows bad: past bad_row_ratio
     ]
 
     client = TestClient(create_app(stack_settings))

@@ -69,10 +69,34 @@ def _store_root(record: ConnectorRecord, settings) -> Path:
         raise ImportRefused(f"connector {record.name}: {exc}") from None
 
 
+def glob_matches(path: str, pattern: str) -> bool:
+    """Whether `path` (relative, '/'-separated) is one the connector's `store.pattern` lists, with
+    Path.glob's rules: each segment is matched alone (`*.csv` does not reach into subfolders) and
+    `**` stands for any number of folders."""
+
+    def match(parts: tuple[str, ...], pats: tuple[str, ...]) -> bool:
+        if not pats:
+            return not parts
+        if pats[0] == "**":
+            return any(match(parts[i:], pats[1:]) for i in range(len(parts) + 1))
+        return bool(parts) and fnmatch.fnmatchcase(parts[0], pats[0]) and match(parts[1:], pats[1:])
+
+    return match(PurePosixPath(path).parts, PurePosixPath(pattern).parts)
+
+
+def _once_finished(record: ConnectorRecord, settings) -> bool:
+    """A `mode: once` connector is done when it stored offsets and every file's says `done`: it
+    lists its directory only once, so it will not read anything else."""
+    offsets = OffsetStore(settings.resolved_control_db_url, record.name).load_all()
+    files = [o for p, o in offsets.items() if p.startswith("file:")]
+    return bool(files) and all(o.get("done") for o in files)
+
+
 def check_import(record: ConnectorRecord, path: str, settings=None) -> None:
     """Raise ImportRefused unless `path` is a file (or glob) below a file connector's root (itself
     inside the tenant's data root) that its own task would not pick up meanwhile (both would read
-    it under the same tracking)."""
+    it under the same tracking): 409 only while the connector runs, its pattern lists the path
+    (glob rules: not subfolders a `*.csv` does not reach) and, in `mode: once`, it has not finished."""
     if record.plugin != "files":
         raise ImportRefused(f"connector {record.name} is not a file connector")
     parts = PurePosixPath(path).parts
@@ -84,13 +108,41 @@ def check_import(record: ConnectorRecord, path: str, settings=None) -> None:
         settings = get_settings()
     _store_root(record, settings)
     pattern = (record.config.get("store") or {}).get("pattern", "*")
-    if record.target_state == "RUNNING" and fnmatch.fnmatch(path, pattern):
-        raise ImportRefused(f"connector {record.name} is running and imports {path!r} itself; pause it first", 409)
+    if record.target_state != "RUNNING" or not _may_overlap(path, pattern):
+        return
+    if record.config.get("mode") == "once" and _once_finished(record, settings):
+        return
+    raise ImportRefused(f"connector {record.name} is running and imports {path!r} itself; pause it first", 409)
 
 
-def import_files(ctx: JobContext, settings, record: ConnectorRecord, path: str) -> dict:
+def _may_overlap(path: str, pattern: str) -> bool:
+    """`path` (a file or a glob) names files the pattern lists: the path itself matches, or, for a
+    glob, segment by segment each pair could name the same name (literal ones equal, a literal
+    matching a glob, two globs)."""
+    if glob_matches(path, pattern):
+        return True
+    if not any(c in path for c in "*?["):
+        return False
+    parts, pats = PurePosixPath(path).parts, PurePosixPath(pattern).parts
+    if "**" in pats or "**" in parts:
+        return True
+    if len(parts) != len(pats):
+        return False
+
+    def wild(s: str) -> bool:
+        return any(c in s for c in "*?[")
+
+    return all(
+        (wild(a) and wild(b)) or (fnmatch.fnmatchcase(a, b) if not wild(a) else fnmatch.fnmatchcase(b, a))
+        for a, b in zip(parts, pats)
+    )
+
+
+def import_files(ctx: JobContext, settings, record: ConnectorRecord, path: str, force: bool = False) -> dict:
     """Read the files matching `path` once, under the connector's tracking: a file it already
-    imported unchanged is not read again; the result holds each file's import report."""
+    imported unchanged is not read again unless `force`, or the connector's `format`/`columns`
+    changed since (then it is read again as a new import); the result holds each file's import
+    report and `unchanged`, the files not read again."""
     from connectors.document import parse
     from connectors.files.reports import ImportReports
     from connectors.files.source import FileSourceTask
@@ -102,7 +154,12 @@ def import_files(ctx: JobContext, settings, record: ConnectorRecord, path: str) 
         raise ImportRefused("; ".join(f"{e.field}: {e.message}" for e in errors))
     cfg = spec.plugin_config
     cfg = cfg.model_copy(
-        update={"mode": "once", "settle_seconds": 0, "store": cfg.store.model_copy(update={"pattern": path})}
+        update={
+            "mode": "once",
+            "settle_seconds": 0,
+            "reread_on_format_change": True,
+            "store": cfg.store.model_copy(update={"pattern": path}),
+        }
     )
     task = FileSourceTask(cfg)
     runtime = SourceRuntime(
@@ -123,15 +180,31 @@ def import_files(ctx: JobContext, settings, record: ConnectorRecord, path: str) 
         if skipped:
             task.store.list = lambda: files  # the runtime lists again: only what passed
         ctx.progress(0, f"{len(files)} files to import")
+        runtime.start()
+        before = {f.path: (task.tracked.get(f.path) or {}).get("import_id") for f in files}
+        if force:
+            task.force = {f.path for f in files}
         while runtime.run_once():  # a poll without events: every matching file is read
             ctx.check_cancelled()
             done = sum(1 for f in files if task.tracked.get(f.path, {}).get("done"))
-            ctx.progress(100 * done / max(1, len(files)), f"{done}/{len(files)} files imported")
+            ctx.progress(100 * done / max(1, len(files)), f"{done}/{len(files)} files read")
     finally:
         task.close()
     reports = ImportReports(settings.resolved_control_db_url)
     imports = [reports.get(task.tracked[f.path]["import_id"]) for f in files if f.path in task.tracked]
-    result = {"connector": record.name, "path": path, "imports": imports}
+    unchanged = [
+        f.path for f in files if f.path in task.tracked and task.tracked[f.path].get("import_id") == before[f.path]
+    ]
+    fresh = [i for i in imports if i and i["path"] not in unchanged]
+    ok, bad = sum(i["rows_ok"] for i in fresh), sum(i["rows_bad"] for i in fresh)
+    statuses = sorted({i["status"] for i in fresh})
+    message = f"{len(fresh)} of {len(files)} files imported: {ok} rows ok, {bad} bad" + (
+        f" ({', '.join(statuses)})" if statuses else ""
+    )
+    if unchanged:
+        message += f"; {len(unchanged)} already imported unchanged, not read again (force: true reads them again)"
+    ctx.progress(100, message)
+    result = {"connector": record.name, "path": path, "imports": imports, "unchanged": unchanged}
     if skipped:
         result["refused"] = skipped  # matched, but outside the root (e.g. a symlink): not read
     return result

@@ -7,6 +7,7 @@ quarantined row with file, line and reason instead of dropping it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from datetime import time as dtime
@@ -16,11 +17,26 @@ from typing import Any, NamedTuple
 import sqlalchemy.types as sa
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.files.messages import looks_sensitive, quote, render
 from schemas.sqltypes import ColumnSpec
 
 
 class RowError(ValueError):
-    """A row that cannot be parsed or typed; the message is the quarantine reason."""
+    """A row that cannot be parsed or typed; the message is the quarantine reason (English), `code`
+    and `params` render it in other languages (connectors.files.messages)."""
+
+    def __init__(self, message: str, code: str = "other", params: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = params if params is not None else {"detail": message}
+
+
+class _Refused(ValueError):
+    """A converter's refusal: catalogue code and params (column and value are added by RowTyper)."""
+
+    def __init__(self, code: str, **params):
+        super().__init__(code)
+        self.code, self.params = code, params
 
 
 TYPES = {
@@ -54,8 +70,22 @@ class ColumnDef(BaseModel):
     key: bool = Field(False, description="part of the message key")
     precision: int | None = None
     scale: int | None = None
-    format: str | None = Field(None, description="strptime format for date/datetime, e.g. %Y%m%d")
-    source: str | None = Field(None, description="field name in the file when it differs from `name`")
+    format: str | list[str] | None = Field(
+        None,
+        description="strptime format(s) for date/datetime, tried in order, e.g. ['%Y/%m/%d', '%Y年%m月%d日']",
+    )
+    source: str | None = Field(
+        None, description="field name in the file when it differs from `name`; JSON: a dotted path (a.b.c)"
+    )
+    thousands: str | None = Field(
+        None, description="numbers: accept this thousands separator in groups of three (',': 1,000.00)"
+    )
+    fullwidth: bool = Field(False, description="accept full-width digits, signs and points (１２３．５ -> 123.5)")
+    sensitive: bool | None = Field(
+        None,
+        description="mask this column's values in refusal reasons; default: guessed from names that look "
+        "like ID numbers or phones (no data classification yet)",
+    )
 
     def spec(self) -> ColumnSpec:
         kind = self.type.lower()
@@ -85,8 +115,36 @@ def _text(v: Any) -> str:
     return str(v)
 
 
-def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
+_FULLWIDTH = {i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def preparer(fullwidth: bool, thousands: str | None) -> Callable[[str], str] | None:
+    """The declared text normalisation of a column (None: none): full-width characters to ASCII,
+    then a thousands separator removed where it groups digits by three (`1,000.00`; `1,00` stays
+    and is refused)."""
+    if not fullwidth and not thousands:
+        return None
+    grouped = (
+        re.compile(rf"^\s*[+-]?[0-9]{{1,3}}({re.escape(thousands)}[0-9]{{3}})+(\.[0-9]*)?\s*$") if thousands else None
+    )
+
+    def prepare(text: str) -> str:
+        if fullwidth:
+            text = text.translate(_FULLWIDTH)
+        if grouped is not None and grouped.match(text):
+            text = text.replace(thousands, "")
+        return text
+
+    return prepare
+
+
+def _converter(spec: ColumnSpec, fmt: str | list[str] | None, type_name: str = "") -> Callable[[Any], Any]:
     t = spec.sql_type
+    formats = [fmt] if isinstance(fmt, str) else list(fmt or [])
+
+    def refuse(v, kind: str):
+        raise _Refused("type", type=kind, value=v)
+
     if isinstance(t, sa.Boolean):
 
         def conv(v):
@@ -97,13 +155,31 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
                 return True
             if s in _FALSE:
                 return False
-            raise ValueError(f"not a boolean: {v!r}")
+            refuse(v, "boolean")
 
         return conv
     if isinstance(t, sa.Integer):
-        return lambda v: v if isinstance(v, int) else int(_text(v).strip())
+
+        def conv(v):
+            if isinstance(v, int):
+                return v
+            try:
+                return int(_text(v).strip())
+            except ValueError:
+                refuse(v, "integer")
+
+        return conv
     if isinstance(t, sa.Float):
-        return lambda v: float(v) if isinstance(v, (int, float)) else float(_text(v).strip())
+
+        def conv(v):
+            if isinstance(v, (int, float)):
+                return float(v)
+            try:
+                return float(_text(v).strip())
+            except ValueError:
+                refuse(v, "float")
+
+        return conv
     if isinstance(t, sa.Numeric):
         scale = t.scale if t.scale is not None else 10
         quantum = Decimal(1).scaleb(-scale)
@@ -112,24 +188,37 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
             try:
                 d = v if isinstance(v, Decimal) else Decimal(_text(v).strip())
             except InvalidOperation:
-                raise ValueError(f"not a decimal: {v!r}") from None
+                refuse(v, "decimal")
             if not d.is_finite():
-                raise ValueError(f"not a finite decimal: {v!r}")
+                refuse(v, "decimal")
             if d.as_tuple().exponent >= -scale:
                 return d
             q = d.quantize(quantum)
             if q != d:  # never rounded silently
-                raise ValueError(f"{v!r} has more than {scale} decimals")
+                raise _Refused("decimals", value=v, scale=scale)
             return q
 
         return conv
+
+    def parse_time(s: str, kind: str, iso):
+        if not formats:
+            try:
+                return iso(s)
+            except ValueError:
+                refuse(s, kind)
+        for f in formats:
+            try:
+                return datetime.strptime(s, f)
+            except ValueError:
+                continue
+        raise _Refused("format", value=s, format=" | ".join(formats))
+
     if isinstance(t, sa.DateTime):
 
         def conv(v):
             if isinstance(v, datetime):
                 return v
-            s = _text(v).strip()
-            return datetime.strptime(s, fmt) if fmt else datetime.fromisoformat(s)
+            return parse_time(_text(v).strip(), "datetime", datetime.fromisoformat)
 
         return conv
     if isinstance(t, sa.Date):
@@ -139,12 +228,21 @@ def _converter(spec: ColumnSpec, fmt: str | None) -> Callable[[Any], Any]:
                 return v.date()
             if isinstance(v, date):
                 return v
-            s = _text(v).strip()
-            return datetime.strptime(s, fmt).date() if fmt else date.fromisoformat(s)
+            parsed = parse_time(_text(v).strip(), "date", date.fromisoformat)
+            return parsed.date() if isinstance(parsed, datetime) else parsed
 
         return conv
     if isinstance(t, sa.Time):
-        return lambda v: v if isinstance(v, dtime) else dtime.fromisoformat(_text(v).strip())
+
+        def conv(v):
+            if isinstance(v, dtime):
+                return v
+            try:
+                return dtime.fromisoformat(_text(v).strip())
+            except ValueError:
+                refuse(v, "time")
+
+        return conv
     return _text
 
 
@@ -157,6 +255,36 @@ class ColumnPlan(NamedTuple):
     convert: Callable[[Any], Any]
     is_text: bool
     spec: ColumnSpec
+    prepare: Callable[[str], str] | None = None  # declared normalisation of the text (full-width, thousands)
+    sensitive: bool = False  # values masked in reasons
+    get: Callable[[dict], Any] | None = None  # the value of a record (a path into nested JSON)
+
+    def value(self, record: dict) -> Any:
+        return record.get(self.source) if self.get is None else self.get(record)
+
+
+def path_getter(source: str) -> Callable[[dict], Any] | None:
+    """For `a.b.c`: the field named so, else the nested value (dicts, list indexes); None for plain names."""
+    if "." not in source:
+        return None
+    steps = source.split(".")
+
+    def get(record: dict) -> Any:
+        if source in record:
+            return record[source]
+        node: Any = record
+        for step in steps:
+            if isinstance(node, dict):
+                node = node.get(step)
+            elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
+                node = node[int(step)]
+            else:
+                return None
+            if node is None:
+                return None
+        return node
+
+    return get
 
 
 class RowTyper:
@@ -166,44 +294,64 @@ class RowTyper:
         self,
         columns: tuple[ColumnSpec, ...],
         sources: dict[str, str] | None = None,
-        formats: dict[str, str | None] | None = None,
+        formats: dict[str, Any] | None = None,
         strict_fields: bool = False,
+        defs: list[ColumnDef] | None = None,
     ):
         self.columns = columns
         self.strict_fields = strict_fields  # columns were inferred: an unknown field is an error, not ignored
         formats = formats or {}
         sources = sources or {}
-        self.plan = [
-            ColumnPlan(
-                c.name,
-                sources.get(c.name, c.name),
-                c.nullable,
-                _converter(c, formats.get(c.name)),
-                isinstance(c.sql_type, (sa.String, sa.Text)) and not isinstance(c.sql_type, sa.Enum),
-                c,
+        by_name = {d.name: d for d in defs or []}
+        self.plan = []
+        for c in columns:
+            d = by_name.get(c.name)
+            src = sources.get(c.name, c.name)
+            sensitive = d.sensitive if d is not None and d.sensitive is not None else looks_sensitive(c.name, src)
+            self.plan.append(
+                ColumnPlan(
+                    c.name,
+                    src,
+                    c.nullable,
+                    _converter(c, formats.get(c.name)),
+                    isinstance(c.sql_type, (sa.String, sa.Text)) and not isinstance(c.sql_type, sa.Enum),
+                    c,
+                    preparer(d.fullwidth, d.thousands) if d is not None else None,
+                    bool(sensitive),
+                    path_getter(src),
+                )
             )
-            for c in columns
-        ]
         self.known = {p.source for p in self.plan}
+        self._plain = all(p.prepare is None and p.get is None for p in self.plan)
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
         if self.strict_fields and len(record) > len(self.known):
             extra = sorted(set(record) - self.known)
             if extra:
-                raise RowError(f"fields not in the column list: {extra}")
+                raise RowError(f"fields not in the column list: {extra}", "extra_fields", {"fields": extra})
         out = {}
-        for name, src, nullable, conv, is_text, _ in self.plan:
-            v = record.get(src)
+        plain = self._plain
+        for plan in self.plan:
+            name, src, nullable, conv, is_text = plan[:5]
+            v = record.get(src) if plain or plan.get is None else plan.get(record)
             if v is None or (v == "" and not is_text):
                 if not nullable:
-                    raise RowError(f"column {name!r} is required but empty")
+                    raise RowError(f"column {src!r} is required but empty", "required", {"column": src})
                 out[name] = None
                 continue
             if is_text and type(v) is str:  # the hot path of all-string CSV
                 out[name] = v
                 continue
+            if plan.prepare is not None and type(v) is str:
+                v = plan.prepare(v)
             try:
                 out[name] = conv(v)
+            except _Refused as exc:
+                params = {"column": src, **exc.params}
+                if "value" in params:
+                    params["value"] = quote(params["value"], plan.sensitive)
+                raise RowError(render(exc.code, params), exc.code, params) from None
             except (ValueError, TypeError, ArithmeticError) as exc:
-                raise RowError(f"column {name!r}: {exc}") from None
+                params = {"column": src, "detail": f"column {src!r}: {exc}"}
+                raise RowError(params["detail"], "other", params) from None
         return out

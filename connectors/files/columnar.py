@@ -19,13 +19,14 @@ import pyarrow.compute as pc
 import sqlalchemy.types as sa
 
 from connectors.files.coerce import ColumnPlan, RowError, RowTyper
+from connectors.files.formats import Refusal
 
 
 @dataclass
 class TypedBatch:
     rows: pa.Table  # the good records, typed, in batch order
     good: np.ndarray  # their indexes in the batch
-    bad: dict[int, str]  # index -> why the record was refused
+    bad: dict[int, str]  # index -> why the record was refused (a formats.Refusal)
 
 
 # Forms the Arrow casts below read exactly as Python does; anything else is left to RowTyper.
@@ -86,8 +87,12 @@ def type_batch(typer: RowTyper, records: list[dict[str, Any]]) -> TypedBatch | N
         suspect |= np.fromiter((len(r) > known for r in records), bool, n)
     columns: dict[str, pa.Array] = {}
     for plan in typer.plan:
+        values = [r.get(plan.source) for r in records] if plan.get is None else [plan.get(r) for r in records]
+        if plan.prepare is not None and not plan.is_text:  # declared normalisation, as RowTyper does it
+            prepare = plan.prepare
+            values = [prepare(v) if type(v) is str else v for v in values]
         try:
-            text = pa.array([r.get(plan.source) for r in records], pa.string())
+            text = pa.array(values, pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return None  # not all text (JSON numbers, nested XML): row by row
         empty = text.is_null().to_numpy(zero_copy_only=False)
@@ -105,7 +110,7 @@ def type_batch(typer: RowTyper, records: list[dict[str, Any]]) -> TypedBatch | N
         try:
             typer(records[i])
         except RowError as exc:
-            bad[int(i)] = str(exc)
+            bad[int(i)] = Refusal(exc.code, **exc.params)  # the text, with its catalogue entry
             continue
         return None  # RowTyper accepts what the cast refused: row by row keeps one behaviour
     good = np.flatnonzero(~suspect)

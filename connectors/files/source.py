@@ -37,6 +37,37 @@ from connectors.files.stores import FileInfo, StoreConfig, make_store
 
 log = logging.getLogger(__name__)
 ROWS_PER_IMPORT = 1_000_000_000
+RAW_LIMIT = 64 * 1024  # bytes of a refused row kept in its quarantine record and report
+
+
+@dataclass
+class FileRejectedEvent(RejectedEvent):
+    """A refused file row with the record as it stood in the file (bounded): `raw` its original
+    bytes, `raw_text` decoded, `code`/`params` the reason's catalogue entry."""
+
+    raw: bytes | None = None
+    raw_text: str | None = None
+    encoding: str | None = None
+    truncated: bool = False
+    code: str = "other"
+    params: dict | None = None
+
+
+def raw_of(raw: bytes | str | None, encoding: str | None) -> tuple[bytes | None, str | None, bool]:
+    """(original bytes, decoded text, truncated) of a record's raw content, bounded by RAW_LIMIT."""
+    if raw is None:
+        return None, None, False
+    if isinstance(raw, str):
+        data = raw.encode("utf-8", "surrogateescape")
+        text = raw
+    else:
+        data = raw
+        text = raw.decode(encoding or "utf-8", "replace") if encoding else raw.decode("utf-8", "replace")
+    truncated = len(data) > RAW_LIMIT
+    if truncated:
+        data = data[:RAW_LIMIT]
+        text = text[:RAW_LIMIT]
+    return data, text.rstrip("\r\n"), truncated
 
 
 class FileSourceConfig(BaseModel):
@@ -54,6 +85,17 @@ class FileSourceConfig(BaseModel):
     )
     mode: str = Field("poll", pattern="^(poll|once)$", description="once = list the directory one time only")
     on_change: str = Field("reread", pattern="^(reread|ignore)$")
+    bad_row_ratio: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="an import whose bad rows exceed this share of its rows ends `on_bad_ratio` and "
+        "a message goes to the connector's tenant",
+    )
+    on_bad_ratio: str = Field("done_with_errors", pattern="^(done_with_errors|failed)$")
+    reread_on_format_change: bool = Field(
+        False, description="import a finished file again when `format`/`columns` changed since it was read"
+    )
     settle_seconds: float = Field(2.0, ge=0, description="skip files modified this recently (still being written)")
     batch_size: int = Field(5000, gt=0)
     control_db_url: str = Field(description="control DB for import reports (the runtime's)")
@@ -73,10 +115,26 @@ class _Reading:
     bad: int = 0
     row: int = 0
     errors: list[dict] = field(default_factory=list)  # bad rows since the last commit
+    notes: dict = field(default_factory=dict)  # what the reader decided (header, skipped rows, encoding)
     position_head: str = field(init=False)  # '{"file": <path>, "row": ' of every position, encoded once
 
     def __post_init__(self) -> None:
         self.position_head = f'{{"file": {json.dumps(self.info.path)}, "row": '
+
+
+def format_fingerprint(config: FileSourceConfig) -> str:
+    """Identifies how files are read (format and columns): a finished file read under another one
+    is imported again when `reread_on_format_change` says so."""
+    layout = {
+        "format": config.format.model_dump(mode="json"),
+        "columns": [c.model_dump(mode="json") for c in config.columns],
+    }
+    return hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _bounded_notes(notes: dict) -> dict:
+    """The reader's notes as kept in the offset and report (skipped rows: the first 100)."""
+    return {k: v for k, v in notes.items() if v not in (None, [], {})}
 
 
 def _sha256(stream: BinaryIO) -> str:
@@ -101,10 +159,14 @@ class FileSourceTask(SourceTask):
                 self._fixed,
                 {c.name: c.source for c in config.columns if c.source},
                 {c.name: c.format for c in config.columns},
+                defs=config.columns,
             )
             if self._fixed
             else None
         )
+        self._declared = {c.source or c.name for c in config.columns} or None
+        self.layout_id = format_fingerprint(config)
+        self.force: set[str] = set()  # paths to import again whatever their offset says (POST /imports force)
         self._table = self._captured(self._fixed or string_columns(["raw"]))
 
     def _captured(self, columns) -> CapturedTable:
@@ -128,6 +190,16 @@ class FileSourceTask(SourceTask):
             if self.config.settle_seconds and now - info.mtime < self.config.settle_seconds:
                 continue
             old = self.tracked.get(info.path)
+            if info.path in self.force:
+                self.force.discard(info.path)
+                old = None  # a new import, whatever was read before
+            elif (
+                old is not None
+                and old.get("done")
+                and self.config.reread_on_format_change
+                and old.get("layout", self.layout_id) != self.layout_id
+            ):
+                old = None  # read with another format or columns: read again under the current ones
             same = old is not None and old["size"] == info.size and old["mtime"] == info.mtime
             if same and old.get("done"):
                 continue
@@ -167,7 +239,9 @@ class FileSourceTask(SourceTask):
         log.info("reading %s (import %s, resuming after row %s)", info.path, import_id, skip)
         if self._fixed is None:
             self._typer = None  # columns are inferred again from this file's header / first record
-        reading = _Reading(info, import_id, checksum, stream, read_records(stream, self.config.format), skip)
+        notes: dict = {}
+        records = read_records(stream, self.config.format, notes, self._declared)
+        reading = _Reading(info, import_id, checksum, stream, records, skip, notes=notes)
         if old:
             reading.ok, reading.bad = old.get("ok", 0), old.get("bad", 0)
         return reading
@@ -193,9 +267,10 @@ class FileSourceTask(SourceTask):
         rows: list[int] = []
         lines: list[int] = []
         records: list[dict[str, Any]] = []
+        raws: list[bytes | str | None] = []
         done, status, message = False, "reading", None
         try:
-            for row, line, fields, error in r.records:
+            for row, line, fields, error, raw in r.records:
                 if row <= r.skip:
                     continue
                 r.row = row
@@ -203,8 +278,9 @@ class FileSourceTask(SourceTask):
                     rows.append(row)
                     lines.append(line)
                     records.append(fields)
+                    raws.append(raw)
                 else:
-                    rejected.append(self._rejected(r, row, line, fields, error))
+                    rejected.append(self._rejected(r, row, line, fields, error, raw))
                 if len(records) + len(rejected) >= self.config.batch_size:
                     break
             else:
@@ -212,7 +288,9 @@ class FileSourceTask(SourceTask):
         except FileFormatError as exc:  # rows before the damage are kept; the report says why it stopped
             done, status, message = True, "failed", str(exc)
             log.warning("%s: %s", r.info.path, exc)
-        events, frames = self._typed(r, rows, lines, records)
+        events, frames = self._typed(r, rows, lines, records, raws)
+        if done and status == "done":
+            status, message = self._verdict(r)
         offset = {
             "size": r.info.size,
             "mtime": r.info.mtime,
@@ -222,9 +300,10 @@ class FileSourceTask(SourceTask):
             "ok": r.ok,
             "bad": r.bad,
             "done": done,
+            "layout": self.layout_id,
         }
         if done:
-            offset.update(status=status, message=message)
+            offset.update(status=status, message=message, notes=_bounded_notes(r.notes))
             r.stream.close()
             self.current = None
         self._pending.setdefault(r.import_id, []).extend(r.errors)
@@ -242,10 +321,40 @@ class FileSourceTask(SourceTask):
             r.position_head, text(rows), ', "line": ', text(lines), f', "import": {r.import_id}}}', ""
         )
 
-    def _rejected(self, r: _Reading, row: int, line: int, fields: dict | None, error: str) -> RejectedEvent:
+    def _verdict(self, r: _Reading) -> tuple[str, str | None]:
+        """A finished file's status: `done`, or `on_bad_ratio` when its bad rows pass the ratio."""
+        read = r.ok + r.bad
+        if r.bad and read and r.bad / read > self.config.bad_row_ratio:
+            share = 100 * r.bad / read
+            return self.config.on_bad_ratio, (
+                f"{r.bad} of {read} rows refused ({share:.1f}%, more than the "
+                f"{100 * self.config.bad_row_ratio:g}% allowed by bad_row_ratio)"
+            )
+        return "done", None
+
+    def _rejected(
+        self, r: _Reading, row: int, line: int, fields: dict | None, error: str, raw: bytes | str | None = None
+    ) -> RejectedEvent:
         r.bad += 1
-        r.errors.append({"row": row, "line": line, "reason": error})
-        return RejectedEvent(
+        code = getattr(error, "code", "other")
+        params = getattr(error, "params", None)
+        if params is None:
+            params = {"detail": str(error)}
+        encoding = r.notes.get("encoding")
+        data, text, truncated = raw_of(raw, encoding)
+        r.errors.append(
+            {
+                "row": row,
+                "line": line,
+                "reason": str(error),
+                "code": code,
+                "params": params,
+                "raw": text,
+                "truncated": truncated,
+                "fields": fields,
+            }
+        )
+        return FileRejectedEvent(
             self._table,
             "r",
             None,
@@ -255,10 +364,16 @@ class FileSourceTask(SourceTask):
             r.import_id * ROWS_PER_IMPORT + row,
             True,
             reason=f"{r.info.path} line {line}: {error}",
+            raw=data,
+            raw_text=text,
+            encoding=encoding if isinstance(raw, bytes) else "utf-8",
+            truncated=truncated,
+            code=code,
+            params=params,
         )
 
     def _typed(
-        self, r: _Reading, rows: list[int], lines: list[int], records: list[dict[str, Any]]
+        self, r: _Reading, rows: list[int], lines: list[int], records: list[dict[str, Any]], raws: list
     ) -> tuple[list[ChangeEvent], list[RowFrame]]:
         """The parsed records typed: good ones as a frame (in columns), bad ones rejected with the reason."""
         if not records:
@@ -266,8 +381,8 @@ class FileSourceTask(SourceTask):
         table, typer = self._layout(records[0])
         typed = type_batch(typer, records)
         if typed is None:
-            return self._typed_row_by_row(r, rows, lines, records, table, typer), []
-        events = [self._rejected(r, rows[i], lines[i], records[i], reason) for i, reason in typed.bad.items()]
+            return self._typed_row_by_row(r, rows, lines, records, raws, table, typer), []
+        events = [self._rejected(r, rows[i], lines[i], records[i], reason, raws[i]) for i, reason in typed.bad.items()]
         r.ok += len(typed.good)
         if not len(typed.good):
             return events, []
@@ -283,14 +398,14 @@ class FileSourceTask(SourceTask):
         )
         return events, [frame]
 
-    def _typed_row_by_row(self, r, rows, lines, records, table, typer) -> list[ChangeEvent]:
+    def _typed_row_by_row(self, r, rows, lines, records, raws, table, typer) -> list[ChangeEvent]:
         events: list[ChangeEvent] = []
         ts_ms = int(r.info.mtime * 1000)
-        for row, line, fields in zip(rows, lines, records):
+        for row, line, fields, raw in zip(rows, lines, records, raws):
             try:
                 after = typer(fields)
             except RowError as exc:
-                events.append(self._rejected(r, row, line, fields, str(exc)))
+                events.append(self._rejected(r, row, line, fields, exc, raw))
                 continue
             events.append(
                 ChangeEvent(
@@ -320,6 +435,8 @@ class FileSourceTask(SourceTask):
             if "import_id" not in off or not partition.startswith("file:") or off.get("ignored"):
                 continue
             status = off.get("status") or ("done" if off.get("done") else "reading")
+            if off.get("done") and status in ("done_with_errors", "failed"):  # before the report says so
+                self.reports.notify(self.name, off["import_id"], partition[5:], status, off.get("message"))
             self.reports.update(
                 off["import_id"],
                 off["ok"],
@@ -327,6 +444,7 @@ class FileSourceTask(SourceTask):
                 self._pending.pop(off["import_id"], []),
                 status,
                 off.get("message"),
+                details=off.get("notes"),
             )
 
     @property

@@ -1,9 +1,18 @@
-"""Readers: each turns a binary stream into records `(row, line, fields | None, error | None)`.
+"""Readers: each turns a binary stream into records `(row, line, fields | None, error | None, raw)`.
 
 `row` counts records from 1 in file order (the resume position); `line` is the physical line
 (or XML source line, or Excel row) for the quarantine report; a record that cannot be parsed
-has `fields=None` and the reason in `error`, and reading goes on. A file-level problem (XML
-that is not well formed, a corrupt xlsx) raises `FileFormatError` after the rows before it.
+has `fields=None` and the reason in `error` (a `Refusal`: English text, catalogue code and
+params), and reading goes on. `raw` is the record as it stood in the file: `bytes` (the original
+bytes of a text line, an XML element) or `str` (an xlsx row's cells joined by tabs, a JSON array
+item), kept with refused rows so they can be repaired without the file. A file-level problem
+(XML that is not well formed without `recover`, a corrupt xlsx) raises `FileFormatError` after
+the rows before it.
+
+`notes` (a dict the caller passes) receives what the reader decided: `encoding` (and
+`encoding_switch` {from, to, line} when a file detected as UTF-8 turned out to be GB18030 later),
+`sheet`, `header_line`, `title_rows`, `columns` (the header as written), `skipped` (rows left out
+by `skip_patterns`: line, pattern, text; the first 100) and `skipped_count`, `broken_elements`.
 """
 
 from __future__ import annotations
@@ -13,11 +22,35 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Record = tuple[int, int, dict[str, Any] | None, str | None]
+from connectors.files.messages import render
+
+Record = tuple[int, int, dict[str, Any] | None, "Refusal | None", "bytes | str | None"]
 
 
 class FileFormatError(ValueError):
     pass
+
+
+class Refusal(str):
+    """A reader's reason (the English text) with its catalogue code and params."""
+
+    code: str
+    params: dict
+
+    def __new__(cls, code: str, **params):
+        self = super().__new__(cls, render(code, params))
+        self.code, self.params = code, params
+        return self
+
+
+# Rows that are not data in spreadsheets made by people, matched against a row's first non-empty
+# cell with its blanks removed: totals, then the footer block (who filled it in, when, notes).
+DEFAULT_SKIP_PATTERNS = [
+    r"^(合计|小计|总计|共计|累计|总合计)",
+    r"^(填报单位|填表单位|报送单位|填报人|填表人|制表人|制表|审核人|审核|负责人|单位负责人|统计负责人|"
+    r"联系人|联系电话|填报日期|填表日期|制表日期|报送日期)[:：]",
+    r"^(注|说明|备注|附注)[:：]",
+]
 
 
 class FixedField(BaseModel):
@@ -42,29 +75,52 @@ class FormatConfig(BaseModel):
         "ns:item; json: ijson prefix of the array items (default item)",
     )
     namespaces: dict[str, str] = Field(default_factory=dict, description="xml: prefix -> namespace URI")
-    sheet: str | None = Field(None, description="xlsx: sheet name; default the first")
+    sheet: str | int | None = Field(None, description="xlsx: sheet name, or its 0-based index; default the first")
+    header_detect: bool = Field(
+        True,
+        description="csv/xlsx with header and skip_rows 0: the header is the first of the first "
+        "`header_search_rows` rows filled at least half as wide as the widest (or naming most declared "
+        "columns); rows above it are title rows, reported",
+    )
+    header_search_rows: int = Field(10, ge=1, le=100)
+    skip_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SKIP_PATTERNS),
+        description="csv/xlsx: regexes; a row whose first non-empty cell (blanks removed) matches one is "
+        "not data (totals, footers) and is reported as skipped; [] keeps every row",
+    )
+    fallback_encoding: str | None = Field(
+        "gb18030",
+        description="encoding auto: when a file detected as UTF-8 has a line that is not, and the line "
+        "decodes in this encoding, the rest of the file is read in it (reported); null = never",
+    )
+    recover: bool = Field(
+        False, description="xml: skip a malformed record element (counted bad, with its line) and go on"
+    )
     fields: list[FixedField] = Field(default_factory=list, description="fixed: the field layout")
     strip: bool = Field(True, description="fixed/csv: strip surrounding blanks from values")
 
 
-def read_records(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
-    kind = fmt.kind
+def read_records(
+    stream: BinaryIO, fmt: FormatConfig, notes: dict | None = None, declared: set[str] | None = None
+) -> Iterator[Record]:
+    """`declared`: the field names the connector's columns read (help to find the header row)."""
+    kind, notes = fmt.kind, notes if notes is not None else {}
     if kind in ("csv", "tsv"):
         from connectors.files.formats.text import read_csv
 
-        return read_csv(stream, fmt)
+        return read_csv(stream, fmt, notes, declared)
     if kind == "fixed":
         from connectors.files.formats.text import read_fixed
 
-        return read_fixed(stream, fmt)
+        return read_fixed(stream, fmt, notes)
     if kind == "xml":
         from connectors.files.formats.xmldoc import read_xml
 
-        return read_xml(stream, fmt)
+        return read_xml(stream, fmt, notes)
     if kind == "xlsx":
         from connectors.files.formats.excel import read_xlsx
 
-        return read_xlsx(stream, fmt)
+        return read_xlsx(stream, fmt, notes, declared)
     from connectors.files.formats.jsondoc import read_json, read_jsonl
 
-    return read_jsonl(stream, fmt) if kind == "jsonl" else read_json(stream, fmt)
+    return read_jsonl(stream, fmt, notes) if kind == "jsonl" else read_json(stream, fmt, notes)

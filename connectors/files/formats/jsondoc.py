@@ -2,37 +2,40 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from connectors.files.encoding import detect
-from connectors.files.formats import FileFormatError, FormatConfig, Record
+from connectors.files.formats import FileFormatError, FormatConfig, Record, Refusal
 
 
-def read_jsonl(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
-    text = io.TextIOWrapper(stream, encoding=detect(stream, fmt.encoding), errors="replace", newline=None)
+def read_jsonl(stream: BinaryIO, fmt: FormatConfig, notes: dict | None = None) -> Iterator[Record]:
+    enc = detect(stream, fmt.encoding)
+    if notes is not None:
+        notes["encoding"] = enc
     row = 0
-    for line_no, line in enumerate(text, 1):
-        if not line.strip():
+    for line_no, data in enumerate(stream, 1):
+        if not data.strip():
             continue
         row += 1
-        if "\ufffd" in line:
-            yield row, line_no, None, "bytes that are not valid in the file's encoding"
+        try:
+            line = data.decode(enc)
+        except UnicodeDecodeError:
+            yield row, line_no, None, Refusal("encoding", encoding=enc), data
             continue
         try:
             value = json.loads(line)
         except ValueError as exc:
-            yield row, line_no, None, f"not JSON: {exc}"
+            yield row, line_no, None, Refusal("not_json", detail=str(exc)), data
             continue
         if not isinstance(value, dict):
-            yield row, line_no, None, f"expected a JSON object, found {type(value).__name__}"
+            yield row, line_no, None, Refusal("not_object", found=type(value).__name__), data
             continue
-        yield row, line_no, value, None
+        yield row, line_no, value, None, data
 
 
-def read_json(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
+def read_json(stream: BinaryIO, fmt: FormatConfig, notes: dict | None = None) -> Iterator[Record]:
     try:
         import ijson
     except ImportError:  # pragma: no cover - ijson is a dependency of this connector
@@ -42,9 +45,10 @@ def read_json(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
     try:
         for value in ijson.items(stream, prefix):
             row += 1
+            raw = json.dumps(value, ensure_ascii=False, default=str)
             if not isinstance(value, dict):
-                yield row, row, None, f"expected a JSON object, found {type(value).__name__}"
+                yield row, row, None, Refusal("not_object", found=type(value).__name__), raw
                 continue
-            yield row, row, value, None  # ijson gives no line numbers: `line` is the item index
+            yield row, row, value, None, raw  # ijson gives no line numbers: `line` is the item index
     except ijson.JSONError as exc:
         raise FileFormatError(f"JSON is not well formed after item {row}: {exc}") from None

@@ -54,10 +54,11 @@ def _flatten(elem, out: dict, prefix: str = "") -> None:
             out[name] = value
 
 
+RAW_LIMIT = 64 * 1024  # bytes of a record element kept as its raw content
 CHUNK = 64 * 1024  # bytes fed to the parser at a time: bounds memory, not correctness
 
 
-def read_xml(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
+def read_xml(stream: BinaryIO, fmt: FormatConfig, notes: dict | None = None) -> Iterator[Record]:
     path = fmt.record_path or "record"
     steps = [_qname(s, fmt.namespaces) for s in path.strip("/").split("/") if s]
     tag, parents = steps[-1], steps[:-1]
@@ -81,7 +82,8 @@ def read_xml(stream: BinaryIO, fmt: FormatConfig) -> Iterator[Record]:
             row += 1
             fields: dict = {}
             _flatten(elem, fields)
-            yield row, elem.sourceline or 0, fields, None
+            raw = etree.tostring(elem, encoding="utf-8", with_tail=False)[:RAW_LIMIT]
+            yield row, elem.sourceline or 0, fields, None, raw
             _release(elem)
         if error is not None:
             raise FileFormatError(f"XML is not well formed at line {error.lineno}: {error.msg}") from None
