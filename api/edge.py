@@ -10,7 +10,7 @@ without doing anything):
   to must fit the control DB (path/query/header: its INTEGER columns, -2**31..2**31-1; body:
   BIGINT, -2**63..2**63-1), a number must be finite, a time (`date-time`, and the ISO/epoch
   `since` of /logs through `parse_time`) must lie in 1970..2999 in UTC. Declared bounds win.
-- **Text**: a string a route gives no maxLength to is bounded by what it holds: names and
+- **Text**: no NUL character anywhere (no store of ours holds one). A string a route gives no maxLength to is bounded by what it holds: names and
   identifiers (`name`, `username`, `tenant`, `owner`, `action`, `kind`, `cron`, `depends_on`,
   ... and every path parameter) `NAME_MAX` (200), descriptions and messages `TEXT_MAX`
   (2000), other text `FREE_MAX` (65,536; query and header values `TEXT_MAX`).
@@ -161,6 +161,7 @@ class _Checker:
 
     # values from path, query and headers: strings as sent
     def check_text(self, raw: str, schema: dict, loc: tuple, name_max: int, other_max: int) -> None:
+        _no_nul(raw, loc)
         branches = self.branches(schema)
         if any(b.get("type") == "array" for b in branches):
             branches = [self.resolve(b.get("items", {})) for b in branches if b.get("type") == "array"] or branches
@@ -221,6 +222,7 @@ class _Checker:
         elif isinstance(value, float):
             _check_number(value, schema, loc)
         elif isinstance(value, str):
+            _no_nul(value, loc)
             if schema.get("format") == "date-time":
                 try:
                     parse_time(value, str(loc[-1]), "body")
@@ -240,12 +242,19 @@ class _Checker:
             props = schema.get("properties", {}) if schema else {}
             extra = schema.get("additionalProperties") if schema else None
             for k, v in value.items():
+                _no_nul(k, (*loc, "(key)"))
                 if len(k) > NAME_MAX:
                     raise EdgeRefusal(
                         (*loc, k[:40] + "..."), f"key of at most {NAME_MAX} characters", "string_too_long"
                     )
                 sub = props.get(k, extra if isinstance(extra, dict) else None)
                 self.check_value(v, sub, (*loc, k), k)
+
+
+def _no_nul(text: str, loc: tuple) -> None:
+    # No store of ours holds a NUL character (PostgreSQL text cannot), nor does any name or path.
+    if "\x00" in text:
+        raise EdgeRefusal(loc, "the NUL character is not allowed", "string_nul")
 
 
 def _fits(value, schema: dict) -> bool:

@@ -57,6 +57,16 @@ def test_times_and_numbers_out_of_range_answer_422(api):
     assert api.get("/audit", params={"since": "2026-01-01T00:00:00+08:00", "limit": 1}).status_code == 200
 
 
+def test_nul_characters_are_refused_and_the_refusal_is_audited(api):
+    # PostgreSQL text holds no NUL: it made the audit entry fail (503) on every route with a name in the path
+    assert _loc(api.get("/pipelines/a%00b")) == ["path", "name"]
+    assert _loc(api.post("/schedules", json={"name": "a\x00b", "action": "noop"})) == ["body", "name"]
+    r = httpx.post(str(api.base_url) + "/auth/token", data={"username": "a\x00b", "password": "x"})
+    assert _loc(r) == ["body", "username"]
+    entries = api.get("/audit", params={"action": "GET /pipelines/*", "limit": 50}).json()
+    assert any(e["path"] == "/pipelines/a\ufffdb" and e["status"] == 422 for e in entries), entries
+
+
 def test_refusals_leave_the_keep_alive_connection_usable(api):
     host, port = api.base_url.host, api.base_url.port
     conn = http.client.HTTPConnection(host, port, timeout=30)

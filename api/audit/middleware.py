@@ -74,7 +74,9 @@ class AuditMiddleware:
     async def _write(self, scope, state: dict, status: int, request_id: str) -> None:
         principal = state.get("principal")
         route = scope.get("route")
-        template = getattr(route, "path", None) or scope["path"]
+        # a NUL in the request path (refused with 422 at the edge) cannot be stored: shown as U+FFFD
+        path = scope["path"].replace("\x00", "\ufffd")
+        template = getattr(route, "path", None) or path
         action = state.get("audit_action") or f"{scope['method']} {template}"
         client = scope.get("client")
         tenant = principal.tenant if principal else state.get("audit_tenant")
@@ -92,7 +94,7 @@ class AuditMiddleware:
                 action=action,
                 permission=state.get("permission"),
                 method=scope["method"],
-                path=scope["path"],
+                path=path,
                 status=status,
                 client_ip=client[0] if client else None,
                 request_id=request_id,
