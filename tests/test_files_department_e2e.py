@@ -313,3 +313,35 @@ def test_json_lines_with_nesting_read_through_source_paths(cluster, stack_settin
         "t3",
     )
     assert ch.execute(f"SELECT phone FROM {ch_table} FINAL WHERE id = 5")[0][0] is None
+
+
+def test_marker_file_completes_a_file_and_temporary_names_are_never_read(cluster, stack_settings):
+    import time
+
+    client, name = cluster, f"dept-marker-{RUN}"
+    root = stack_settings.resolved_data_root / name
+    root.mkdir(parents=True, exist_ok=True)
+    config = {
+        "connector.class": "files",
+        "system": f"dmark{RUN}",
+        "table": "t",
+        "store": {"root": str(root), "pattern": "*"},
+        "settle_seconds": 0,
+        "ready_marker": ".ok",
+    }
+    assert client.post("/connectors", json={"name": name, "config": config}).status_code == 201
+    (root / "a.csv").write_text("序号,名称\n1,a\n", encoding="utf-8")  # the writer pauses here
+    (root / "b.csv.tmp").write_text("序号,名称\n9,never\n", encoding="utf-8")
+    time.sleep(4)  # the worker polled meanwhile: no marker, nothing read
+    assert reports(client, name) == []
+    with open(root / "a.csv", "a", encoding="utf-8") as f:
+        f.write("2,b\n")
+    (root / "a.csv.ok").write_text("")
+    report = wait_until(
+        lambda: (r := reports(client, name)) and r[0]["status"] != "reading" and r[0], 60, message="read"
+    )
+    assert report["path"].endswith("/a.csv") and (report["status"], report["rows_ok"]) == ("done", 2)
+    (root / "c.csv").write_text("序号,名称\n3,c\n", encoding="utf-8")
+    (root / "c.ok").write_text("")  # the marker may also replace the extension
+    wait_until(lambda: len(reports(client, name)) == 2, 60, message="c.csv read")
+    assert sorted(r["path"].rsplit("/", 1)[1] for r in reports(client, name)) == ["a.csv", "c.csv"]

@@ -158,6 +158,7 @@ def import_files(ctx: JobContext, settings, record: ConnectorRecord, path: str, 
             "mode": "once",
             "settle_seconds": 0,
             "reread_on_format_change": True,
+            "ready_marker": None,  # the caller says the file is complete
             "store": cfg.store.model_copy(update={"pattern": path}),
         }
     )

@@ -15,6 +15,7 @@ RejectedEvents (quarantine topic, with file, line and reason) -- run this task w
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -37,6 +38,8 @@ from connectors.files.stores import FileInfo, StoreConfig, make_store
 
 log = logging.getLogger(__name__)
 ROWS_PER_IMPORT = 1_000_000_000
+# Names writers give files while they write or copy them (uploads, office lock files, rsync, browsers).
+TEMPORARY_NAMES = ("*.tmp", "*.temp", "*.part", "*.partial", "*.filepart", "*.crdownload", "*.swp", "~$*", ".*")
 RAW_LIMIT = 64 * 1024  # bytes of a refused row kept in its quarantine record and report
 
 
@@ -96,7 +99,19 @@ class FileSourceConfig(BaseModel):
     reread_on_format_change: bool = Field(
         False, description="import a finished file again when `format`/`columns` changed since it was read"
     )
-    settle_seconds: float = Field(2.0, ge=0, description="skip files modified this recently (still being written)")
+    settle_seconds: float = Field(
+        2.0, ge=0, description="skip files modified this recently (still being written); not with ready_marker"
+    )
+    ready_marker: str | None = Field(
+        None,
+        description="a file is complete (read) only once a marker file exists next to it: `<file><marker>` "
+        "or `<file without its extension><marker>`, e.g. '.ok' (a.csv.ok or a.ok) or '.done'; markers "
+        "are never read as data",
+    )
+    ignore_patterns: list[str] = Field(
+        default_factory=lambda: list(TEMPORARY_NAMES),
+        description="file names never read: temporary names of files still being written or copied",
+    )
     batch_size: int = Field(5000, gt=0)
     control_db_url: str = Field(description="control DB for import reports (the runtime's)")
     topic_prefix: str = "huiliu"
@@ -179,17 +194,41 @@ class FileSourceTask(SourceTask):
     def _candidates(self) -> list[FileInfo]:
         if self.config.mode == "once":
             if self._listing is None:
-                self._listing = self.store.list()
+                self._listing = self._listed()
             return self._listing
-        return self.store.list()
+        return self._listed()
+
+    def _listed(self) -> list[FileInfo]:
+        """The store's files without temporary names and marker files."""
+        marker, ignore = self.config.ready_marker, self.config.ignore_patterns
+        out = []
+        for info in self.store.list():
+            base = info.path.rsplit("/", 1)[-1]
+            if any(fnmatch.fnmatchcase(base, p) for p in ignore) or (marker and base.endswith(marker)):
+                continue
+            out.append(info)
+        return out
+
+    def _ready(self, info: FileInfo, now: float) -> bool:
+        """Complete: its marker exists (ready_marker), else not modified for settle_seconds."""
+        marker = self.config.ready_marker
+        if marker:
+            stem = info.path.rsplit(".", 1)[0] if "." in info.path.rsplit("/", 1)[-1] else info.path
+            return self.store.exists(info.path + marker) or self.store.exists(stem + marker)
+        return not (self.config.settle_seconds and now - info.mtime < self.config.settle_seconds)
 
     def _next(self) -> tuple[_Reading | None, SourceBatch | None]:
         """The next file to read, or an offsets-only batch recording a decision about a changed file."""
         now = time.time()
         for info in self._candidates():
-            if self.config.settle_seconds and now - info.mtime < self.config.settle_seconds:
-                continue
             old = self.tracked.get(info.path)
+            if old is not None and old.get("done") and old["size"] == info.size and old["mtime"] == info.mtime:
+                if info.path not in self.force and not (
+                    self.config.reread_on_format_change and old.get("layout", self.layout_id) != self.layout_id
+                ):
+                    continue  # read already: no marker lookup
+            if not self._ready(info, now):
+                continue
             if info.path in self.force:
                 self.force.discard(info.path)
                 old = None  # a new import, whatever was read before

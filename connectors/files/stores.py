@@ -75,6 +75,10 @@ class LocalStore:
             raise PermissionError("the file resolves outside the store root")
         return open(info.path, "rb", buffering=CHUNK)
 
+    def exists(self, path: str) -> bool:
+        p = Path(path)
+        return p.is_file() and self._inside(p)
+
     def close(self) -> None:
         pass
 
@@ -113,6 +117,15 @@ class FtpStore:
     def open(self, info: FileInfo) -> BinaryIO:
         ftp = self._conn()
         return _spool(lambda tmp: ftp.retrbinary(f"RETR {info.path}", tmp.write, CHUNK))
+
+    def exists(self, path: str) -> bool:
+        import ftplib
+
+        directory, name = posixpath.split(path)
+        try:
+            return any(n == name for n, _ in self._conn().mlsd(directory, facts=["type"]))
+        except ftplib.all_errors:
+            return False
 
     def close(self) -> None:
         if self.ftp is not None:
@@ -159,6 +172,13 @@ class SftpStore:
         sftp = self._conn()
         return _spool(lambda tmp: sftp.getfo(info.path, tmp))
 
+    def exists(self, path: str) -> bool:
+        try:
+            self._conn().stat(path)
+            return True
+        except OSError:
+            return False
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
@@ -189,6 +209,9 @@ class HdfsStore:
                     tmp.write(chunk)
 
         return _spool(copy)
+
+    def exists(self, path: str) -> bool:
+        return self.client.status(path, strict=False) is not None
 
     def close(self) -> None:
         pass
