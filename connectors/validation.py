@@ -23,6 +23,7 @@ from connectors import paths, probes
 from connectors.document import RUNTIME_KEYS, ConnectorSpec, FieldError, parse
 from connectors.plugins import Plugin
 from connectors.secrets import mask
+from schemas.naming import NameCollision, field_names
 
 TIMEOUT_S = 5  # default; the settings' probe_timeout_s wins
 SERVER_KEYS = ("control_db_url",)  # filled in from the settings, never from a config
@@ -87,10 +88,16 @@ def _check_database(values: dict[str, Any], timeout: float, pinned: str | None =
                     where_s = f" in schema {schema}" if schema else ""
                     errors.append(FieldError("table", f"table {table!r} does not exist{where_s}"))
                 else:
-                    columns = {c["name"] for c in insp.get_columns(table, schema=schema)}
+                    names = [c["name"] for c in insp.get_columns(table, schema=schema)]
+                    columns = set(names)
                     for key, value in values.items():  # timestamp_column, key_column...: must be real columns
                         if key.endswith("_column") and isinstance(value, str) and value not in columns:
                             errors.append(FieldError(key, f"{value!r} is not a column of {table}"))
+                    try:  # column names that would meet as one Avro field name (schemas.naming)
+                        if not values.get("include_columns") and not values.get("exclude_columns"):
+                            field_names(names, table)
+                    except NameCollision as exc:
+                        errors.append(FieldError("table", str(exc)))
     except Exception as exc:  # noqa: BLE001 - any driver error is a reason not to run
         if backend == "sqlite":
             errors.append(FieldError("url", "the SQLite file cannot be opened as a database"))

@@ -149,3 +149,27 @@ def test_chinese_names_from_postgresql_to_kafka_and_clickhouse(connect, stack_se
         assert name_of_7 == "企业7"
     finally:
         ch.disconnect()
+
+
+def test_a_table_whose_columns_would_meet_is_refused_on_create(connect, pg_url):
+    clash = f"clash_{RUN}"
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f'CREATE TABLE "{clash}" (id integer PRIMARY KEY, "qiye_00c5fd" text, "企业" text, '
+                '"起夜" text, updated_at timestamp NOT NULL)'
+            )
+        )
+    engine.dispose()
+    config = {
+        "connector.class": "relational.timestamp",
+        "url": pg_url,
+        "system": "企业登记",
+        "table": clash,
+        "timestamp_column": "updated_at",
+    }
+    r = connect.post("/connectors", json={"name": f"clash-{RUN}", "config": config})
+    assert r.status_code == 400, r.text
+    [error] = r.json()["errors"]
+    assert error["field"] == "table" and "'qiye_00c5fd'" in error["message"] and "'企业'" in error["message"]
