@@ -150,6 +150,50 @@ def test_explicit_decommission_refuses_connectors_without_server_state(cluster, 
     assert "X-Huiliu-Decommissioned" not in cluster.delete(f"/connectors/{name}").headers
 
 
-def test_binlog_connectors_hold_nothing_on_the_server(stack_settings):
+def test_binlog_connectors_hold_nothing_on_the_server(cluster, stack_settings, mysql_url):
     result = decommission("b", "relational.mysql_binlog", {}, stack_settings)
     assert result == {"kind": "mysql", "dropped": [], "note": BINLOG_NOTE}
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(mysql_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE IF NOT EXISTS dc_binlog_{RUN} (id int PRIMARY KEY)"))
+    engine.dispose()
+    name = f"dc-binlog-{RUN}"
+    config = {
+        "connector.class": "relational.mysql_binlog",
+        "url": mysql_url,
+        "system": "dc",
+        "tables": [f"dc_binlog_{RUN}"],
+    }
+    r = cluster.post("/connectors", json={"name": name, "config": config, "initial_state": "STOPPED"})
+    assert r.status_code == 201, r.text
+    said = cluster.post(f"/connectors/{name}/decommission").json()
+    assert said["kind"] == "mysql" and said["dropped"] == [] and said["note"] == BINLOG_NOTE
+    gone = cluster.delete(f"/connectors/{name}")
+    assert gone.status_code == 204 and gone.headers["X-Huiliu-Decommissioned"] == BINLOG_NOTE
+
+
+def test_a_server_that_cannot_be_reached_keeps_the_connector(cluster, pg_url):
+    """Decommission fails (the source database is gone): the connector is kept with its state and the
+    answer says why; ?decommission=false deletes it anyway."""
+    db = f"huiliu_dc_gone_{RUN}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {db}")
+    url = pg_url.rsplit("/", 1)[0] + f"/{db}"
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    name = f"dc-gone-{RUN}"
+    config = {"connector.class": "relational.pg_logical", "url": url, "system": "dc", "tables": ["t"]}
+    r = cluster.post("/connectors", json={"name": name, "config": config, "initial_state": "PAUSED"})
+    assert r.status_code == 201, r.text
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {db} WITH (FORCE)")
+    refused = cluster.delete(f"/connectors/{name}")
+    assert refused.status_code == 409, refused.text
+    message = refused.json()["message"]
+    assert refused.json()["error_code"] == 409 and f"Connector {name} was not deleted" in message
+    assert f"huiliu_dc_gone_{RUN}" in message and "?decommission=false" in message
+    assert cluster.get(f"/connectors/{name}/status").json()["connector"]["state"] == "PAUSED"  # as it was
+    assert cluster.delete(f"/connectors/{name}", params={"decommission": "false"}).status_code == 204
+    assert cluster.get(f"/connectors/{name}").status_code == 404
