@@ -173,3 +173,32 @@ def replication_slots(store, settings, running: set[str] | None = None) -> list[
                 }
             )
     return found
+
+
+def slot_clash(store, settings, name: str, config: dict[str, Any]) -> str | None:
+    """Why a pg_logical connector may not use its slot: another connector on the same server has a
+    slot or publication of that name (slots are per server; names such as `people-1`, `people.1` and
+    `People_1` share the default `huiliu_people_1`, and a start would take over, even drop, the other's
+    slot). None when it is free. The other connector is not named (it may be another tenant's)."""
+    try:
+        _, server, slot, publication = _pg_target(name, config, settings)
+    except DecommissionFailed:
+        return None
+    host = server.split("/", 1)[0]
+    for record in store.all():
+        if record.name == name or record.plugin != "relational.pg_logical":
+            continue
+        try:
+            _, other_server, other_slot, other_pub = _pg_target(record.name, record.config, settings)
+        except DecommissionFailed:
+            continue
+        if other_server.split("/", 1)[0] != host:
+            continue
+        if other_slot == slot:
+            return (
+                f"replication slot {slot} on {host} is another connector's (names differing only in case, "
+                "'.' or '-' share the default slot); set slot_name and publication"
+            )
+        if other_server == server and other_pub == publication:
+            return f"publication {publication} on {server} is another connector's; set publication"
+    return None

@@ -197,3 +197,21 @@ def test_a_server_that_cannot_be_reached_keeps_the_connector(cluster, pg_url):
     assert cluster.get(f"/connectors/{name}/status").json()["connector"]["state"] == "PAUSED"  # as it was
     assert cluster.delete(f"/connectors/{name}", params={"decommission": "false"}).status_code == 204
     assert cluster.get(f"/connectors/{name}").status_code == 404
+
+
+def test_connectors_sharing_a_default_slot_are_refused(cluster, pg_url):
+    table = f"dc_twin_{RUN}"
+    make_table(pg_url, table)
+    config = {"connector.class": "relational.pg_logical", "url": pg_url, "system": "dc", "tables": [table]}
+    first = cluster.post("/connectors", json={"name": f"dc-twin-{RUN}", "config": config, "initial_state": "STOPPED"})
+    assert first.status_code == 201, first.text
+    twin = cluster.post("/connectors", json={"name": f"dc.twin.{RUN}", "config": config, "initial_state": "STOPPED"})
+    assert twin.status_code == 400, twin.text
+    [error] = twin.json()["errors"]
+    assert error["field"] == "slot_name" and f"huiliu_dc_twin_{RUN}" in error["message"]
+    assert f"dc-twin-{RUN}" not in error["message"]  # the other connector is not named
+    own = {**config, "slot_name": f"huiliu_twin2_{RUN}", "publication": f"huiliu_twin2_{RUN}"}
+    ok = cluster.post("/connectors", json={"name": f"dc.twin.{RUN}", "config": own, "initial_state": "STOPPED"})
+    assert ok.status_code == 201, ok.text
+    for name in (f"dc-twin-{RUN}", f"dc.twin.{RUN}"):
+        assert cluster.delete(f"/connectors/{name}").status_code == 204

@@ -40,7 +40,7 @@ from api.jobs import job_manager
 from api.jobs.connector_jobs import follow_snapshot
 from api.security import Principal, require
 from connectors import plugins
-from connectors.decommission import DecommissionFailed, decommission, describe, is_log_cdc
+from connectors.decommission import DecommissionFailed, decommission, describe, is_log_cdc, slot_clash
 from connectors.document import FieldError, parse
 from connectors.leases import Leases, task_key
 from connectors.paths import PathRefused
@@ -166,6 +166,14 @@ def _invalid(errors: list[FieldError], config: dict) -> JSONResponse:
         status_code=400,
         content={"error_code": 400, "errors": fields, "message": f"Connector configuration is invalid: {summary}"},
     )
+
+
+def _slot_clash(request: Request, spec) -> FieldError | None:
+    """Log CDC on PostgreSQL: the slot and publication must not be another connector's."""
+    if spec.plugin.name != "relational.pg_logical":
+        return None
+    why = slot_clash(_store(request), request.app.state.settings, spec.name, spec.config)
+    return FieldError("slot_name", why) if why else None
 
 
 def _info(record: ConnectorRecord) -> dict[str, Any]:
@@ -306,6 +314,8 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...), princip
     spec, errors = validate(name, config, request.app.state.settings, principal=principal, tenant=tenant)
     if spec is None:
         return _invalid(errors, config)
+    if clash := _slot_clash(request, spec):
+        return _invalid([clash], config)
     try:
         _store(request).create(spec, tenant, target_state=initial)
     except ConnectorExists:
@@ -370,6 +380,8 @@ def put_config(
     spec, errors = validate(name, config, request.app.state.settings, principal=principal, tenant=target)
     if spec is None:
         return _invalid(errors, config)
+    if clash := _slot_clash(request, spec):
+        return _invalid([clash], config)
     if existing is None:
         _check_name_free(request, name, target, principal)
         try:
