@@ -202,3 +202,48 @@ def slot_clash(store, settings, name: str, config: dict[str, Any]) -> str | None
         if other_server == server and other_pub == publication:
             return f"publication {publication} on {server} is another connector's; set publication"
     return None
+
+
+def stop_tasks(store, leases, record, wait: float = 20.0) -> None:
+    """Set the connector STOPPED and wait until no worker runs a task of it (a running log-CDC task
+    would create its slot again). Redis away: the workers' last stored states decide."""
+    from connectors.leases import task_key
+
+    name = record.name
+    if not store.signal(name, "STOPPED"):
+        raise DecommissionFailed(f"connector {name} is gone")
+    current = store.get(name)
+    version = current.version if current else record.version + 1
+    keys = [task_key(name, t) for t in range(record.task_count)]
+    deadline = time.monotonic() + wait
+    while True:
+        rows = store.task_statuses(name)
+        try:
+            owners: dict[str, Any] | None = leases.owners(keys)
+        except Exception:
+            owners = None
+        running = []
+        for t, key in enumerate(keys):
+            row = rows.get(t, {})
+            owner = owners.get(key) if owners is not None else row.get("worker_id")
+            if owner is not None and not (row.get("state") == "STOPPED" and row.get("version") == version):
+                running.append(t)
+        if not running:
+            return
+        if time.monotonic() > deadline:
+            raise DecommissionFailed(f"its task did not stop within {wait:.0f}s (is the worker busy?)")
+        time.sleep(0.3)
+
+
+def retire(store, leases, settings, record, wait: float = 20.0) -> dict[str, Any]:
+    """What to call before deleting a connector (the API's DELETE, a pipeline's undeploy): for a
+    pg_logical connector, stop its tasks and drop its slot and publication; for others, say there
+    is nothing to drop. On failure the connector's previous target state is restored and
+    DecommissionFailed raised: keep the connector, so the slot is not forgotten."""
+    try:
+        if record.plugin == "relational.pg_logical":
+            stop_tasks(store, leases, record, wait)
+        return decommission(record.name, record.plugin, record.config, settings)
+    except DecommissionFailed:
+        store.signal(record.name, record.target_state)
+        raise

@@ -21,7 +21,6 @@ Deleting a log-CDC connector drops its replication slot and publication first (c
 from __future__ import annotations
 
 import subprocess
-import time
 from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Any
@@ -40,7 +39,7 @@ from api.jobs import job_manager
 from api.jobs.connector_jobs import follow_snapshot
 from api.security import Principal, require
 from connectors import plugins
-from connectors.decommission import DecommissionFailed, decommission, describe, is_log_cdc, slot_clash
+from connectors.decommission import DecommissionFailed, describe, is_log_cdc, retire, slot_clash
 from connectors.document import FieldError, parse
 from connectors.leases import Leases, task_key
 from connectors.paths import PathRefused
@@ -500,45 +499,9 @@ def reset_topics(name: str, request: Request, principal: Principal = Depends(MAN
     return Response(status_code=202)
 
 
-def _stop_tasks(request: Request, record: ConnectorRecord) -> None:
-    """Set STOPPED and wait until no worker runs a task of the connector (a running log-CDC task would
-    create its slot again). Redis away: the workers' last stored states decide."""
-    store, name = _store(request), record.name
-    if not store.signal(name, "STOPPED"):
-        raise _not_found(name)
-    current = store.get(name)
-    version = current.version if current else record.version + 1
-    keys = [task_key(name, t) for t in range(record.task_count)]
-    deadline = time.monotonic() + STOP_WAIT_S
-    while True:
-        rows = store.task_statuses(name)
-        try:
-            owners: dict[str, Any] | None = _leases(request).owners(keys)
-        except Exception:
-            owners = None
-        running = []
-        for t, key in enumerate(keys):
-            row = rows.get(t, {})
-            owner = owners.get(key) if owners is not None else row.get("worker_id")
-            if owner is not None and not (row.get("state") == "STOPPED" and row.get("version") == version):
-                running.append(t)
-        if not running:
-            return
-        if time.monotonic() > deadline:
-            raise DecommissionFailed(f"its task did not stop within {STOP_WAIT_S:.0f}s (is the worker busy?)")
-        time.sleep(0.3)
-
-
 def _decommission(request: Request, record: ConnectorRecord) -> dict[str, Any]:
-    """Stop the tasks, drop what the connector holds on its source server; on failure the connector's
-    previous target state is restored and DecommissionFailed raised."""
-    try:
-        if is_log_cdc(record.plugin) and record.plugin != "relational.mysql_binlog":
-            _stop_tasks(request, record)
-        return decommission(record.name, record.plugin, record.config, request.app.state.settings)
-    except DecommissionFailed:
-        _store(request).signal(record.name, record.target_state)
-        raise
+    """Stop the tasks, drop what the connector holds on its source server (connectors.decommission)."""
+    return retire(_store(request), _leases(request), request.app.state.settings, record, STOP_WAIT_S)
 
 
 @router.post(
