@@ -318,8 +318,12 @@ class EdgeMiddleware:
         """The OpenAPI operation of the route this request goes to, and its path parameters (the
         first documented path template matching the path and method, as the router picks)."""
         if self._openapi is None:
-            self._openapi = self.api.openapi()
-            self._paths = [(compile_path(path)[0], ops) for path, ops in self._openapi.get("paths", {}).items()]
+            try:
+                self._openapi = self.api.openapi()
+                self._paths = [(compile_path(path)[0], ops) for path, ops in self._openapi.get("paths", {}).items()]
+            except Exception:  # no description, no parameter checks; the size limit and 500s still hold
+                log.exception("the OpenAPI description could not be built: parameters are not checked at the edge")
+                self._openapi, self._paths = {}, []
         method = scope["method"].lower()
         for regex, ops in self._paths:
             found = regex.match(scope["path"])

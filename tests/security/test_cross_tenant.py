@@ -231,6 +231,9 @@ def expect(world, rule: str, route: str, who: str, kw: dict, names_a: bool, r: h
                 problems.append(f"the attack body is invalid even for tenant b (fix the suite): {c.text[:300]}")
             elif 200 <= c.status_code < 300 and (where := created_path(template, {"json": control}, c)):
                 world.op("DELETE", where)
+    elif rule == "public" and route == "GET /livez":  # liveness: constant, nothing of any tenant
+        if status != 200 or r.json() != {"status": "ok"}:
+            problems.append(f"expected 200 {{'status': 'ok'}} and nothing else, got {status}: {r.text[:200]}")
     elif rule == "public":
         if status not in (401, 429):
             problems.append(f"a wrong password for tenant a's user answered {status}")
