@@ -150,3 +150,27 @@ def test_stack_status_is_readable_at_100_columns_with_the_clickhouse_http_port(s
 def test_the_readme_tells_an_operator_to_start_a_worker():
     operating = (ROOT / "README.md").read_text(encoding="utf-8").split("## Operating it", 1)[1]
     assert "huiliu worker" in operating and "/livez" in operating
+
+
+def test_a_pipeline_deleted_while_deployed_earlier_can_be_undeployed_by_its_tenant(api, pg_url, stack_settings):
+    from api.pipelines.store import pipeline_store_for
+
+    base, name, table, tenant = str(api.base_url).rstrip("/"), f"orphan-{RUN}", f"orphan_src_{RUN}", f"orph{RUN}"
+    make_table(pg_url, table)
+    doc = {**_document(name, pg_url, table, f"orph{RUN}"), "tenant": tenant}
+    assert api.post("/pipelines", json=doc).status_code == 201
+    assert api.post(f"/pipelines/{name}/deploy").status_code == 200
+    store = pipeline_store_for(stack_settings)  # deleted as an older release allowed: connectors left behind
+    head = store.head(name)
+    store.save(
+        name, store.document(name)["document"], head["version"], "old-release", "deleted", op="delete", deleted=True
+    )
+    r = api.post(
+        "/users", json={"username": f"orph-admin-{RUN}", "password": PASSWORD, "roles": ["admin"], "tenant": tenant}
+    )
+    assert r.status_code == 201, r.text
+    outsider = f"orph-other-{RUN}"
+    api.post("/users", json={"username": outsider, "password": PASSWORD, "roles": ["admin"], "tenant": f"x{tenant}"})
+    assert httpx.post(f"{base}/pipelines/{name}/undeploy", headers=login(base, outsider)).status_code == 404
+    r = httpx.post(f"{base}/pipelines/{name}/undeploy", headers=login(base, f"orph-admin-{RUN}"))
+    assert r.status_code == 200 and len(r.json()["removed"]) == 3, r.text

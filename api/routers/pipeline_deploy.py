@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from api.audit import audit_as
 from api.pipelines import deploy as deployment
-from api.pipelines.access import ensure_pipeline_visible
+from api.pipelines.access import ensure_pipeline_visible, pipeline_visible
 from api.pipelines.sharing import raw_topic_owner
 from api.pipelines.store import pipeline_store_for
 from api.routers.connectors import _status
@@ -81,8 +81,13 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
 @router.post("/pipelines/{name}/undeploy", summary="Stop the pipeline: delete its connectors (offsets are kept)")
 def undeploy_pipeline(name: str, request: Request, principal: Principal = Depends(require("pipeline:deploy"))) -> dict:
     audit_as(request, "pipeline.undeploy", name=name)
-    ensure_pipeline_visible(request, principal, name)
-    removed = deployment.undeploy(_connector_store(request), name, _tenant(request, name))
+    tenant = _tenant(request, name)
+    if not pipeline_visible(request, principal, name):
+        # a pipeline deleted while deployed (before that was refused) can still be undeployed by its tenant
+        head = pipeline_store_for(request.app.state.settings).head(name, include_deleted=True)
+        if not (head and principal.sees_tenant(tenant) and principal.may_access("pipeline", name)):
+            raise HTTPException(404, f"no pipeline {name!r}")
+    removed = deployment.undeploy(_connector_store(request), name, tenant)
     return {"pipeline": name, "removed": [deployment.connector_name(name, s) for s in removed]}
 
 
