@@ -195,6 +195,7 @@ def test_errors_are_kafka_connect_bodies_and_tenants_stay_apart(cluster, pg_url)
     assert taken.json() == {"error_code": 409, "message": f"Connector name {name} is not available"}
     big = httpx.get(base + f"/connectors/{name}/tasks/99999999999999999999/status", auth=auth)
     assert big.status_code == 422 and "99999" not in big.text  # refused at the edge (api/edge.py), not echoed
+    assert big.json()["error_code"] == 422 and big.json()["message"]
     bad_json = httpx.post(
         base + "/connectors", auth=auth, content=b"{not json", headers={"content-type": "application/json"}
     )
