@@ -46,12 +46,13 @@ def transliterate(value: str) -> str:
     to what stands next to them; other characters NFKC-folded (full-width letters, digits)."""
     from pypinyin import Style, lazy_pinyin  # imported when a name needs it
 
-    parts = []
+    out = ""
     for i, run in enumerate(_HAN.split(unicodedata.normalize("NFKC", value))):
         if not run:
             continue
-        parts.append("".join(lazy_pinyin(run, style=Style.NORMAL)) if i % 2 else run)
-    return "_".join(parts)
+        text = "".join(lazy_pinyin(run, style=Style.NORMAL)) if i % 2 else run
+        out += ("_" if out[-1:].isalnum() and text[:1].isalnum() else "") + text
+    return out
 
 
 def _mapped(value: str, unsafe: str) -> str:
@@ -104,6 +105,15 @@ def avro_name(value: str) -> str:
         cleaned = re.sub(r"[^A-Za-z0-9_]", "_", value)
         return cleaned if not cleaned[:1].isdigit() else "_" + cleaned
     return f"{_avro_base(value).rstrip('_') or '_'}_{short_hash(value)}"
+
+
+def ascii_name(value: str, unsafe: str = r"[^A-Za-z0-9_.-]") -> str:
+    """A file, directory or HBase family name from a source name: an ASCII name has the characters
+    `unsafe` matches replaced by `_` (as before), a name with other characters is transliterated and
+    ends in `_<hash>` (`public.企业` and `public.个人` no longer both become `public.__`)."""
+    if value.isascii():
+        return re.sub(unsafe, "_", value)
+    return f"{re.sub(unsafe, '_', transliterate(value)).strip('_') or 'x'}_{short_hash(value)}"
 
 
 def field_names(originals: list[str], where: str = "") -> dict[str, str]:

@@ -173,3 +173,14 @@ def test_a_table_whose_columns_would_meet_is_refused_on_create(connect, pg_url):
     assert r.status_code == 400, r.text
     [error] = r.json()["errors"]
     assert error["field"] == "table" and "'qiye_00c5fd'" in error["message"] and "'企业'" in error["message"]
+
+
+def test_state_directories_and_hbase_families_keep_chinese_tables_apart(tmp_path):
+    from connectors.relational.diff_state import table_dir
+    from sinks.hbase.mapping import sanitize_family
+
+    assert table_dir(tmp_path, "public.企业") != table_dir(tmp_path, "public.个人")
+    assert table_dir(tmp_path, "public.企业").name.startswith("public.qiye_")
+    assert table_dir(tmp_path, "public.people").name == "public.people"  # ASCII names as before
+    assert sanitize_family("企业登记") != sanitize_family("个人登记")
+    assert sanitize_family("企业登记").startswith("qiyedengji_") and sanitize_family("a b") == "a_b"

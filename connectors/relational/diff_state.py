@@ -17,7 +17,6 @@ index probe does not care. Memory is one chunk plus SQLite's page cache.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,10 @@ _LOOKUP_BATCH = 500  # bound parameters per IN (...) probe
 
 
 def table_dir(root: Path, partition: str) -> Path:
-    return root / re.sub(r"[^A-Za-z0-9_.-]", "_", partition)
+    # Chinese table names: pinyin + hash, so two tables never share a state (schemas.naming.ascii_name)
+    from schemas.naming import ascii_name
+
+    return root / ascii_name(partition, r"[^A-Za-z0-9_.-]")
 
 
 class DiffState:

@@ -22,8 +22,11 @@ _FAMILY_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 def sanitize_family(name: str) -> str:
-    # HBase family names must be printable, without ':' and not start with '.'.
-    safe = _FAMILY_UNSAFE.sub("_", name)
+    # HBase family names must be printable ASCII, without ':' and not start with '.'. Chinese table
+    # names become pinyin + hash (schemas.naming.ascii_name): two tables never share one family.
+    from schemas.naming import ascii_name
+
+    safe = ascii_name(name, _FAMILY_UNSAFE.pattern)
     return "_" + safe[1:] if safe.startswith(".") else safe
 
 
