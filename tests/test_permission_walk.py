@@ -13,7 +13,8 @@ import pytest
 
 from tests.test_security import login, make_user, op, start_api
 
-OPEN = {("POST", "/auth/token"), ("GET", "/livez")}  # /docs, /redoc, /openapi.json are not in the document but are open too
+# /docs, /redoc, /openapi.json are not in the document but are open too
+OPEN = {("POST", "/auth/token"), ("GET", "/livez")}
 ANY_SIGNED_IN = {("GET", "/auth/me")}
 METHODS = ("get", "post", "put", "patch", "delete")
 
