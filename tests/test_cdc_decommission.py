@@ -168,6 +168,8 @@ def test_binlog_connectors_hold_nothing_on_the_server(cluster, stack_settings, m
     }
     r = cluster.post("/connectors", json={"name": name, "config": config, "initial_state": "STOPPED"})
     assert r.status_code == 201, r.text
+    topics = cluster.get(f"/connectors/{name}/topics").json()[name]["topics"]
+    assert topics == [topic_name(stack_settings.topic_prefix, "dc", None, f"dc_binlog_{RUN}")]
     said = cluster.post(f"/connectors/{name}/decommission").json()
     assert said["kind"] == "mysql" and said["dropped"] == [] and said["note"] == BINLOG_NOTE
     gone = cluster.delete(f"/connectors/{name}")

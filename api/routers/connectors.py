@@ -461,7 +461,8 @@ def restart_task(
 
 
 def _topics(request: Request, record: ConnectorRecord) -> list[str]:
-    """The topics a connector writes (sources: from system, schema and tables) or reads (sinks)."""
+    """The topics a connector writes (sources: from system, schema and named tables; tables chosen by
+    include patterns are not known before they are read) or reads (sinks)."""
     settings = request.app.state.settings
     spec, _ = parse(record.name, record.config, settings)
     if spec is None:
@@ -472,14 +473,21 @@ def _topics(request: Request, record: ConnectorRecord) -> list[str]:
     system = cfg.get("system")
     if not system:
         return []
-    default_schema = cfg.get("db_schema") or cfg.get("schema")
-    tables = list(cfg.get("tables") or []) + ([cfg["table"]] if isinstance(cfg.get("table"), str) else [])
-    tables += [q["name"] for q in cfg.get("queries") or [] if isinstance(q, dict) and q.get("name")]
+    # where each source puts a table's schema part (the CapturedTable it builds): MySQL binlog and
+    # custom queries have none, Hive its database, the rest db_schema; HBase may name its topic table
+    default_schema = None if spec.plugin.name == "relational.mysql_binlog" else cfg.get("db_schema")
+    if spec.plugin.name.startswith("bigdata.hive") or "database" in cfg and "db_schema" not in cfg:
+        default_schema = cfg.get("database")
+    single = cfg.get("topic_table") or cfg.get("table")
+    tables = list(cfg.get("tables") or []) + ([single] if isinstance(single, str) else [])
     prefix = cfg.get("topic_prefix") or settings.topic_prefix
     found = set()
     for table in tables:
-        schema, table = table.split(".", 1) if "." in table else (default_schema, table)
+        schema, table = table.split(".", 1) if "." in table and "db_schema" in cfg else (default_schema, table)
         found.add(topic_name(prefix, system, schema, table))
+    for q in cfg.get("queries") or []:
+        if isinstance(q, dict) and q.get("name"):
+            found.add(topic_name(prefix, system, None, q["name"]))
     return sorted(found)
 
 
