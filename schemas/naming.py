@@ -36,6 +36,8 @@ ORIGINAL_NAME = "huiliu.original_name"  # Avro property holding a renamed field'
 class NameCollision(ValueError):
     """Two different source names would get one topic or field name."""
 
+    config_error = True  # a task meeting it fails at once (connectors.task_runner): retrying cannot help
+
 
 def short_hash(value: str) -> str:
     return hashlib.sha1(value.encode("utf-8")).hexdigest()[:6]
