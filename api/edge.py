@@ -173,7 +173,7 @@ class _Checker:
                 if not lo <= int(raw) <= hi:
                     raise EdgeRefusal(loc, f"integer out of range: between {lo} and {hi}", "int_out_of_range")
                 return
-            if t == "number" and "integer" not in types:
+            if t == "number":
                 try:
                     number = float(raw)
                 except ValueError:
