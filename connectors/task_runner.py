@@ -31,6 +31,14 @@ class ConfigInvalid(Exception):
     pass
 
 
+def _is_config_error(exc: BaseException) -> bool:
+    """Errors no retry can fix: the stored config is invalid (also when a task finds out itself,
+    e.g. a pydantic ValidationError building its model, or an error marked `config_error = True`)."""
+    from pydantic import ValidationError
+
+    return isinstance(exc, (ConfigInvalid, ValidationError)) or getattr(exc, "config_error", False) is True
+
+
 def _summary(exc: BaseException) -> str:
     """The error's first line: driver errors go on with the SQL and its row values (kept in the trace only)."""
     lines = str(exc).strip().splitlines()
@@ -131,6 +139,52 @@ class TaskRunner:
         log.error("task %s/%d failed: %s", self.record.name, self.task_id, message)
         self.report("FAILED", message, traceback.format_exc())
 
+    def _watch_sink(self, runtime) -> None:
+        """A sink retries a failing write itself, forever (the store may come back): its status says
+        so meanwhile, like a retried task's (`retrying in Ns (attempt k, failing since ...)` with the
+        error), and after `max_attempts` failures in a row a message goes to the connector's tenant."""
+        from sinks.runtime import SinkRunner
+
+        if not isinstance(runtime, SinkRunner):
+            return
+        status = runtime.status
+        original, max_backoff = status.set, getattr(runtime, "max_backoff", 10.0)
+        failing = {"count": 0, "since": None, "alerted": False}
+
+        def observed(state: str, error: str | None = None) -> None:
+            original(state, error)
+            if state == "degraded":
+                failing["count"] += 1
+                failing["since"] = failing["since"] or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                delay = min(0.5 * 2 ** (failing["count"] - 1), max_backoff)
+                self.report(
+                    "RUNNING",
+                    f"retrying in {delay:g}s (attempt {failing['count']}, failing since {failing['since']}): {error}",
+                )
+                if failing["count"] >= self.max_attempts and not failing["alerted"]:
+                    failing["alerted"] = True
+                    self._alert(f"failing since {failing['since']} ({failing['count']} attempts): {error}")
+            elif state == "running" and failing["count"]:
+                failing.update(count=0, since=None, alerted=False)
+                self.report("RUNNING", "recovered after a retry")
+
+        status.set = observed
+
+    def _alert(self, detail: str) -> None:
+        """A message to the connector's tenant in the message centre (never fatal to the task)."""
+        try:
+            from api.alerts.store import AlertStore
+
+            AlertStore(self.settings.resolved_control_db_url).add_message(
+                "connector",
+                "error",
+                f"connector {self.record.name} task {self.task_id} is failing",
+                scrub(detail, self.record.config),
+                tenant=getattr(self.record, "tenant", None),
+            )
+        except Exception as exc:
+            log.warning("cannot raise the message for %s/%d: %s", self.record.name, self.task_id, exc)
+
     def _main(self) -> None:
         from sinks.base import FatalSinkError
 
@@ -140,6 +194,7 @@ class TaskRunner:
             try:
                 runtime = build_runtime(self.record, self.settings)
                 self.report("RUNNING", "recovered after a retry" if attempts else None)
+                self._watch_sink(runtime)
                 runtime.run(self.stop_event)
                 return
             except (ConfigInvalid, FatalSinkError) as exc:
@@ -148,11 +203,15 @@ class TaskRunner:
             except Exception as exc:  # noqa: BLE001 - every other failure is retried with backoff
                 if self.stop_event.is_set():
                     return
+                if _is_config_error(exc):  # found by the task itself: retrying cannot fix it
+                    self._fail(exc, "config error: ")
+                    return
                 if time.monotonic() - started > 2 * self.max_delay:
                     attempts = 0  # it was healthy for a while: a new run of failures
                 attempts += 1
                 if attempts >= self.max_attempts:
                     self._fail(exc, f"gave up after {attempts} attempts: ")
+                    self._alert(f"FAILED after {attempts} attempts: {_summary(exc)}")
                     return
                 delay = min(self.base_delay * 2 ** (attempts - 1), self.max_delay)
                 message = f"retrying in {delay:.0f}s (attempt {attempts}/{self.max_attempts}): {_summary(exc)}"

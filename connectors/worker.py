@@ -16,6 +16,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from connectors.leases import Leases, fair_share, task_key
 from connectors.store import ConnectorRecord, ConnectorStore
@@ -43,6 +44,8 @@ class Worker:
     ):
         self.settings = settings
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
+        # first start: the state dir (control DB file, secrets key, task state) may not exist yet
+        Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
         self.store = ConnectorStore.for_settings(settings)
         self.leases = Leases.for_settings(settings, lease_seconds)
         self.tick = lease_seconds / 3

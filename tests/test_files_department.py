@@ -174,3 +174,23 @@ def test_reasons_name_the_header_quote_the_value_mask_id_like_columns_in_two_lan
     assert "'****'" in str(refusal({"代码": "abcd"}))
     assert "'abcdefghij'" in str(refusal({"电话号码备注": "abcdefghij"}))  # declared not sensitive
     assert mask("13800001234") == "138******34"
+
+
+def test_xml_recover_skips_a_broken_record_counts_it_with_its_line_and_goes_on():
+    from connectors.files.formats import xmldoc
+
+    records = [f"  <企业 id=\"{i}\"><名称>企业{i}</名称><资本>{i}.5</资本></企业>\n" for i in range(1, 3001)]
+    records[1499] = "  <企业 id=\"1500\"><名称>坏<名称><资本>1</资本></企业>\n"  # a tag never closed
+    records[2999] = "  <企业 id=\"3000\"><名称>截断</名称>\n"  # the file ends inside the last record
+    data = ('<?xml version="1.0" encoding="GB18030"?>\n<数据 xmlns:r="urn:x">\n' + "".join(records)).encode("gb18030")
+    assert len(data) > 2 * xmldoc.CHUNK
+    got, notes = read(data, kind="xml", record_path="/数据/企业", recover=True)
+    bad = [g for g in got if g[3] is not None]
+    assert len(got) == 3000 and [(g[0], g[1]) for g in bad] == [(1500, 1502), (3000, 3002)]
+    assert bad[0][3].code == "xml_broken" and bad[0][4].decode("gb18030").startswith('<企业 id="1500">')
+    assert got[1500][2] == {"id": "1501", "名称": "企业1501", "资本": "1501.5"} and notes["broken_elements"] == 2
+    # without recover the break still stops the file, after the records before it
+    from connectors.files.formats import FileFormatError
+
+    with pytest.raises(FileFormatError):
+        read(data, kind="xml", record_path="/数据/企业")

@@ -345,3 +345,73 @@ def test_marker_file_completes_a_file_and_temporary_names_are_never_read(cluster
     (root / "c.ok").write_text("")  # the marker may also replace the extension
     wait_until(lambda: len(reports(client, name)) == 2, 60, message="c.csv read")
     assert sorted(r["path"].rsplit("/", 1)[1] for r in reports(client, name)) == ["a.csv", "c.csv"]
+
+
+def _file_source(client, stack_settings, name: str, system: str, table: str) -> None:
+    root = stack_settings.resolved_data_root / name
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "a.csv").write_text("序号,联系电话\n1,13800000001\n2,\n", encoding="utf-8")
+    config = {
+        "connector.class": "files",
+        "system": system,
+        "table": table,
+        "store": {"root": str(root), "pattern": "*.csv"},
+        "settle_seconds": 0,
+        "columns": [
+            {"name": "id", "type": "int", "key": True, "source": "序号"},
+            {"name": "phone", "source": "联系电话"},
+        ],
+    }
+    assert client.post("/connectors", json={"name": name, "config": config}).status_code == 201
+
+
+def task_status(client, name: str) -> dict:
+    tasks = client.get(f"/connectors/{name}/status").json()["tasks"]
+    return tasks[0] if tasks else {}
+
+
+def test_nullable_key_column_fails_the_clickhouse_sink_at_once_with_the_reason(cluster, stack_settings):
+    client, system, table = cluster, f"dnull{RUN}", f"nullkey_{RUN}"
+    _file_source(client, stack_settings, f"dept-nullsrc-{RUN}", system, table)
+    sink_name = f"dept-nullsink-{RUN}"
+    config = {
+        "connector.class": "clickhouse",
+        "topics": topic_name(stack_settings.topic_prefix, system, None, table),
+        "url": stack_settings.clickhouse_url,
+        "table": f"{table}_ch",
+        "key": ["phone"],
+    }
+    assert client.post("/connectors", json={"name": sink_name, "config": config}).status_code == 201
+    failed = wait_until(
+        lambda: (t := task_status(client, sink_name)).get("state") == "FAILED" and t, 60, message="FAILED"
+    )
+    assert "['phone'] are nullable" in failed["detail"] and "gave up" not in failed["detail"]
+
+
+def test_a_sink_that_keeps_failing_is_shown_as_failing_and_raises_a_message(cluster, stack_settings, ch):
+    client, system, table = cluster, f"dfail{RUN}", f"failing_{RUN}"
+    source = f"dept-failsrc-{RUN}"
+    _file_source(client, stack_settings, source, system, table)
+    sink_name = f"dept-failsink-{RUN}"
+    ch_table = sink(client, stack_settings, sink_name, system, table)
+    wait_until(lambda: ch_rows(ch, ch_table) == 2, 120, interval=1, message="2 rows in ClickHouse")
+    # the table becomes a view with the same columns: the sink's inserts now fail, again and again
+    ch.execute(f"RENAME TABLE {ch_table} TO {ch_table}_old")
+    ch.execute(f"CREATE VIEW {ch_table} AS SELECT * FROM {ch_table}_old")
+    (stack_settings.resolved_data_root / source / "b.csv").write_text("序号,联系电话\n3,x\n", encoding="utf-8")
+    failing = wait_until(
+        lambda: "retrying in" in ((t := task_status(client, sink_name)).get("detail") or "") and t,
+        60,
+        message="failing",
+    )
+    assert failing["state"] == "RUNNING" and "failing since" in failing["detail"] and "(attempt " in failing["detail"]
+    assert ch_table in failing["detail"]
+    wait_until(
+        lambda: any(
+            m["subject"] == f"connector {sink_name} task 0 is failing"
+            for m in client.get("/messages", params={"category": "connector"}).json()
+        ),
+        60,
+        message="a message about the failing sink",
+    )
+    assert client.delete(f"/connectors/{sink_name}").status_code == 204

@@ -9,12 +9,26 @@ from urllib.parse import urlparse
 
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
+from clickhouse_driver.errors import ServerException
 
 from schemas.optional import optional_import
 
 
 class BackendError(Exception):
     """The store did not take the statement (down, timeout, refused)."""
+
+
+class StatementRefused(BackendError):
+    """The server answered and refused the statement itself (bad DDL, unsupported on this version):
+    sending it again cannot succeed. `code` is ClickHouse's error code."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+# Server error codes that are about the server's state, not the statement: worth retrying.
+RETRYABLE_CODES = {159, 160, 202, 203, 209, 210, 241, 242, 252, 319, 425, 473}  # timeouts, limits, readonly...
 
 
 class ClickHouseBackend(Protocol):
@@ -50,6 +64,12 @@ class NativeBackend:
     def execute(self, sql: str) -> list[tuple]:
         try:
             return self.client.execute(sql)
+        except ServerException as exc:  # the server answered: the statement itself was refused
+            self.client.disconnect()
+            message = str(exc).split("Stack trace")[0].strip()
+            if exc.code in RETRYABLE_CODES:
+                raise BackendError(message) from exc
+            raise StatementRefused(message, exc.code) from exc
         except (ClickHouseError, OSError, EOFError) as exc:
             self.client.disconnect()  # a half-read socket must not be reused
             raise BackendError(str(exc).split("Stack trace")[0].strip()) from exc

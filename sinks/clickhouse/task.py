@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.naming import avro_name
 from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkTask
-from sinks.clickhouse.backend import BackendError, backend_for
+from sinks.clickhouse.backend import BackendError, StatementRefused, backend_for
 from sinks.clickhouse.columns import META_COLUMNS, frame_columns
 from sinks.clickhouse.types import clickhouse_type, is_modern
 
@@ -47,9 +47,15 @@ class ClickHouseSinkTask(SinkTask):
         self._modern: bool | None = None
 
     # -- table layout -------------------------------------------------------------------------
-    def _execute(self, sql: str) -> list[tuple]:
+    def _execute(self, sql: str, ddl: bool = False) -> list[tuple]:
+        """A DDL statement the server refuses fails the sink at once (retrying sends the same
+        statement again); anything else, and any connection trouble, is retried."""
         try:
             return self.backend.execute(sql)
+        except StatementRefused as exc:
+            if ddl:
+                raise FatalSinkError(f"{self.backend.name} refused to change table {self.config.table}: {exc}") from exc
+            raise SinkError(f"{self.backend.name} {self.config.table}: {exc}") from exc
         except BackendError as exc:
             raise SinkError(f"{self.backend.name} {self.config.table}: {exc}") from exc
 
@@ -84,6 +90,14 @@ class ClickHouseSinkTask(SinkTask):
             key = self.config.key or list((batch.key or {}).keys())
             if not key:
                 raise FatalSinkError(f"topic {batch.topic}: no key fields; set `key` on the ClickHouse sink")
+            types = dict(fields)
+            nullable = [k for k in key if types.get(k, "").startswith("Nullable(")]
+            if nullable:
+                raise FatalSinkError(
+                    f"topic {batch.topic}: key column(s) {nullable} are nullable in schema id {batch.schema_id}; "
+                    "ClickHouse cannot order a table by nullable columns: declare them required at the source "
+                    "(a key column, or nullable: false) or choose non-nullable `key` fields for this sink"
+                )
             cols = ", ".join(f"`{n}` {t}" for n, t in fields + META_COLUMNS)
             partition = (
                 f"PARTITION BY toYYYYMM(`{self.config.partition_by_date_field}`) "
@@ -93,7 +107,8 @@ class ClickHouseSinkTask(SinkTask):
             order = ", ".join(f"`{k}`" for k in key)
             self._execute(
                 f"CREATE TABLE IF NOT EXISTS `{self.table}` ({cols}) "
-                f"ENGINE = ReplacingMergeTree(_version) {partition}ORDER BY ({order})"
+                f"ENGINE = ReplacingMergeTree(_version) {partition}ORDER BY ({order})",
+                ddl=True,
             )
             self._columns = None
             return fields
@@ -105,7 +120,7 @@ class ClickHouseSinkTask(SinkTask):
                         f"topic {batch.topic}: schema id {batch.schema_id} adds required field "
                         f"{name!r}; only optional (nullable) fields can be added to {self.table}"
                     )
-                self._execute(f"ALTER TABLE `{self.table}` ADD COLUMN `{name}` {ch_type}")
+                self._execute(f"ALTER TABLE `{self.table}` ADD COLUMN `{name}` {ch_type}", ddl=True)
                 self._columns = None
             elif have != ch_type:
                 raise FatalSinkError(

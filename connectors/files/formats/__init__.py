@@ -17,10 +17,11 @@ by `skip_patterns`: line, pattern, text; the first 100) and `skipped_count`, `br
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.files.messages import render
 
@@ -29,6 +30,12 @@ Record = tuple[int, int, dict[str, Any] | None, "Refusal | None", "bytes | str |
 
 class FileFormatError(ValueError):
     pass
+
+
+class FormatConfigError(ValueError):
+    """The format config cannot work (a task finding this fails at once: no retry fixes it)."""
+
+    config_error = True
 
 
 class Refusal(str):
@@ -96,8 +103,24 @@ class FormatConfig(BaseModel):
     recover: bool = Field(
         False, description="xml: skip a malformed record element (counted bad, with its line) and go on"
     )
+
+    @model_validator(mode="after")
+    def _valid(self) -> FormatConfig:
+        return _check(self)
+
     fields: list[FixedField] = Field(default_factory=list, description="fixed: the field layout")
     strip: bool = Field(True, description="fixed/csv: strip surrounding blanks from values")
+
+
+def _check(fmt: FormatConfig) -> FormatConfig:
+    if fmt.kind == "fixed" and not fmt.fields:
+        raise ValueError("fixed-width format needs `fields` (name, start, width)")
+    for pattern in fmt.skip_patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"skip_patterns: {pattern!r} is not a regular expression: {exc}") from None
+    return fmt
 
 
 def read_records(

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from connectors.files.encoding import detect
-from connectors.files.formats import FormatConfig, Record, Refusal
+from connectors.files.formats import FormatConfig, FormatConfigError, Record, Refusal
 from connectors.files.formats.layout import Skipper, choose_header
 
 _BAD = re.compile("[\udc80-\udcff]")
@@ -157,7 +157,7 @@ def read_csv(stream: BinaryIO, fmt: FormatConfig, notes: dict, declared: set[str
 
 def read_fixed(stream: BinaryIO, fmt: FormatConfig, notes: dict) -> Iterator[Record]:
     if not fmt.fields:
-        raise ValueError("fixed-width format needs `fields` (name, start, width)")
+        raise FormatConfigError("fixed-width format needs `fields` (name, start, width)")
     lines, text, enc = _lines(stream, fmt, notes)
     need = max(f.start + f.width for f in fmt.fields)
     layout = [(f.name, f.start, f.start + f.width) for f in fmt.fields]

@@ -13,19 +13,20 @@ flattened as `parent.child`). Processed elements are cleared and detached from t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from lxml import etree
 
-from connectors.files.formats import FileFormatError, FormatConfig, Record
+from connectors.files.formats import FileFormatError, FormatConfig, FormatConfigError, Record, Refusal
 
 
 def _qname(step: str, namespaces: dict[str, str]) -> str:
     if ":" in step:
         prefix, local = step.split(":", 1)
         if prefix not in namespaces:
-            raise ValueError(f"record_path uses prefix {prefix!r} not in namespaces {sorted(namespaces)}")
+            raise FormatConfigError(f"record_path uses prefix {prefix!r} not in namespaces {sorted(namespaces)}")
         return f"{{{namespaces[prefix]}}}{local}"
     return step
 
@@ -59,6 +60,9 @@ CHUNK = 64 * 1024  # bytes fed to the parser at a time: bounds memory, not corre
 
 
 def read_xml(stream: BinaryIO, fmt: FormatConfig, notes: dict | None = None) -> Iterator[Record]:
+    if fmt.recover:
+        yield from read_xml_recovering(stream, fmt, notes if notes is not None else {})
+        return
     path = fmt.record_path or "record"
     steps = [_qname(s, fmt.namespaces) for s in path.strip("/").split("/") if s]
     tag, parents = steps[-1], steps[:-1]
@@ -106,3 +110,72 @@ def _matches(elem, parents: list[str], anchored: bool) -> bool:
             return False
         node = node.getparent()
     return not anchored or node is None
+
+
+_START = re.compile(rb"<(?![?!/])[^>]*>")  # the root element's start tag (its namespace declarations)
+_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>")
+
+
+def read_xml_recovering(stream: BinaryIO, fmt: FormatConfig, notes: dict) -> Iterator[Record]:
+    """`recover: true`: each record element (by the last step of `record_path`, as written in the
+    file) is cut out of the byte stream and parsed alone inside the root's start tag (so its
+    namespaces resolve); a malformed one is refused (`xml_broken`, its line, its bytes) and
+    reading goes on with the next. Parent steps of the path are not checked, and a record element
+    may not contain an element of its own name. Memory: one record plus one chunk."""
+    last = (fmt.record_path or "record").strip("/").split("/")[-1]
+    buf = stream.read(CHUNK)
+    declared = re.match(rb"""\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""", buf)
+    encoding = fmt.encoding if fmt.encoding.lower() != "auto" else declared.group(1).decode() if declared else "utf-8"
+    name = re.escape(last.encode(encoding))  # the tag as the file's bytes spell it
+    opening = re.compile(rb"<" + name + rb"(?=[\s>/])")
+    closing = re.compile(rb"</" + name + rb"\s*>|<" + name + rb"(?=[\s/])[^>]*/>")
+    consumed_lines, row = 1, 0  # consumed_lines: line number at buf[0]
+    decl, root_start, root_end = b"", None, b""
+    eof = False
+    broken = 0
+    while True:
+        start = opening.search(buf)
+        if root_start is None:
+            m = _DECL.match(buf)
+            if m:
+                decl = m.group(0)
+            rm = _START.search(buf, m.end() if m else 0)
+            if rm and (start is None or rm.start() < start.start()):
+                root_start = rm.group(0)
+                tag = re.match(rb"<([^\s>/]+)", root_start).group(1)
+                root_end = b"</" + tag + b">"
+        empty = closing.match(buf, start.start()) if start else None  # <record/>
+        end = empty or (closing.search(buf, start.end()) if start else None)
+        nxt = opening.search(buf, start.end()) if start else None
+        if start and nxt and not empty and (end is None or nxt.start() < end.start()):
+            end = None  # the record never closed before the next began: broken up to there
+            piece, stop = buf[start.start() : nxt.start()], nxt.start()
+        elif start and end:
+            piece, stop = buf[start.start() : end.end()], end.end()
+        elif eof:
+            if start:  # a truncated last record
+                piece, stop = buf[start.start() :], len(buf)
+            else:
+                return
+        else:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                eof = True
+            buf += chunk
+            continue
+        line = consumed_lines + buf.count(b"\n", 0, start.start())
+        row += 1
+        document = decl + (root_start or b"<root>") + piece + (root_end if root_start else b"</root>")
+        try:
+            elem = etree.fromstring(document, etree.XMLParser(huge_tree=True, resolve_entities=False))[0]
+        except (etree.XMLSyntaxError, IndexError) as exc:
+            broken += 1
+            notes["broken_elements"] = broken
+            detail = re.sub(r",? line \d+, column \d+$", "", getattr(exc, "msg", None) or str(exc))
+            yield row, line, None, Refusal("xml_broken", detail=detail), piece[:RAW_LIMIT]
+        else:
+            fields: dict = {}
+            _flatten(elem, fields)
+            yield row, line, fields, None, piece[:RAW_LIMIT]  # line: where the record begins
+        consumed_lines += buf.count(b"\n", 0, stop)
+        buf = buf[stop:]
