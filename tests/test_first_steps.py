@@ -174,3 +174,20 @@ def test_a_pipeline_deleted_while_deployed_earlier_can_be_undeployed_by_its_tena
     assert httpx.post(f"{base}/pipelines/{name}/undeploy", headers=login(base, outsider)).status_code == 404
     r = httpx.post(f"{base}/pipelines/{name}/undeploy", headers=login(base, f"orph-admin-{RUN}"))
     assert r.status_code == 200 and len(r.json()["removed"]) == 3, r.text
+
+
+def test_a_pipeline_onto_a_stand_alone_connectors_table_is_refused_naming_it(api, pg_url):
+    from tests.connect_cluster import timestamp_config
+
+    name, table, system, connector = f"solo-p-{RUN}", f"solo_src_{RUN}", f"solo{RUN}", f"solo-c-{RUN}"
+    make_table(pg_url, table)
+    r = api.post("/connectors", json={"name": connector, "config": timestamp_config(pg_url, table, system)})
+    assert r.status_code == 201, r.text
+    try:
+        assert api.post("/pipelines", json=_document(name, pg_url, table, system)).status_code == 201
+        r = api.post(f"/pipelines/{name}/deploy")
+        assert r.status_code == 409 and f"connector {connector!r}" in r.json()["detail"], r.text
+    finally:
+        api.delete(f"/connectors/{connector}")
+    assert api.post(f"/pipelines/{name}/deploy").status_code == 200
+    api.post(f"/pipelines/{name}/undeploy")

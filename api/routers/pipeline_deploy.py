@@ -49,11 +49,13 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
     shared = raw_topic_owner(_connector_store(request), name, current["document"], request.app.state.settings)
     if shared:  # two pipelines on one raw topic: one's re-snapshot would reach the other (issue 14)
         seen = principal.all_tenants or principal.sees_tenant(shared["tenant"])
-        other = f"pipeline {shared['pipeline']!r}" if seen else "a pipeline of another tenant"
+        kind = "pipeline" if "pipeline" in shared else "connector"
+        other = f"{kind} {shared[kind]!r}" if seen else f"a {kind} of another tenant"
         raise HTTPException(
             409,
-            f"{other} already reads raw topic {shared['topic']} (the same source table); two pipelines may not "
-            "share a raw topic: read the table in that pipeline, or give this one its own source system name",
+            f"{other} already {'reads' if kind == 'pipeline' else 'writes'} raw topic {shared['topic']} (the same "
+            "source table); a raw topic has one source and one pipeline: read the table in that "
+            f"{kind}, or give this pipeline its own source system name",
         )
     try:
         result = deployment.deploy(
