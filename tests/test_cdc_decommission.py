@@ -94,6 +94,10 @@ def test_slots_are_reported_decommissioned_and_dropped_on_delete(cluster, stack_
         assert client.post("/alerts/rules", json=rule).status_code == 201, rule
         subjects = {a["subject"] for a in client.post(f"/alerts/rules/slots-{RUN}/evaluate").json()["alerts"]}
         assert any(orphan in s for s in subjects) and any(slot in s for s in subjects), subjects
+        bad = client.post(
+            "/alerts/rules", json={**rule, "name": f"slots-bad-{RUN}", "params": {"threshold_bytes": "1G"}}
+        )
+        assert bad.status_code == 422 and "threshold_bytes" in bad.text, bad.text
         high = {**rule, "name": f"slots-high-{RUN}", "params": {"threshold_bytes": 2**50}}
         assert client.post("/alerts/rules", json=high).status_code == 201
         assert client.post(f"/alerts/rules/slots-high-{RUN}/evaluate").json() == {"alerts": []}

@@ -61,6 +61,10 @@ def validate(kind_name: str, params: dict) -> None:
         missing.append("pipeline or group")
     if missing:
         raise ValueError(f"{kind_name} needs params {missing}")
+    if kind_name == "replication_slot_inactive":
+        value = params.get("threshold_bytes", 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("replication_slot_inactive: threshold_bytes must be a whole number of bytes, 0 or more")
 
 
 @kind("task_failed")
