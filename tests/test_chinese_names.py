@@ -145,6 +145,9 @@ def test_chinese_names_from_postgresql_to_kafka_and_clickhouse(connect, stack_se
         wait_until(rows, 120, interval=1, message="20 rows in ClickHouse")
         columns = {name for (name,) in ch.execute(f"SELECT name FROM system.columns WHERE table = '{sink_table}'")}
         assert {"bianhao", "qiyemingcheng", "gengxinshijian", by_original["企业"], by_original["起夜"]} <= columns
+        comments = dict(ch.execute(f"SELECT name, comment FROM system.columns WHERE table = '{sink_table}'"))
+        assert comments["qiyemingcheng"] == "企业名称" and comments["bianhao"] == "编号"  # the source names
+        assert comments["_version"] == ""
         name_of_7 = ch.execute(f"SELECT qiyemingcheng FROM {sink_table} FINAL WHERE bianhao = 7")[0][0]
         assert name_of_7 == "企业7"
     finally:

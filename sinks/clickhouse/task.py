@@ -12,7 +12,7 @@ import logging
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.naming import avro_name
+from schemas.naming import ORIGINAL_NAME, avro_name
 from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkTask
 from sinks.clickhouse.backend import BackendError, StatementRefused, backend_for
 from sinks.clickhouse.columns import META_COLUMNS, frame_columns
@@ -43,6 +43,7 @@ class ClickHouseSinkTask(SinkTask):
         self.table = avro_name(config.table)
         self._columns: dict[str, str] | None = None  # name -> type, as the table has them
         self._schema_fields: dict[int, list[tuple[str, str]]] = {}
+        self._comments: dict[str, str] = {}  # field -> its source name, when it was renamed (schemas.naming)
         self._pending: list[SinkFrame] = []
         self._modern: bool | None = None
 
@@ -72,7 +73,15 @@ class ClickHouseSinkTask(SinkTask):
             row = next(b for b in before["type"] if isinstance(b, dict))
             modern = self._is_modern()
             self._schema_fields[schema_id] = [(f["name"], clickhouse_type(f["type"], modern)) for f in row["fields"]]
+            self._comments.update({f["name"]: f[ORIGINAL_NAME] for f in row["fields"] if f.get(ORIGINAL_NAME)})
         return self._schema_fields[schema_id]
+
+    def _comment(self, field: str) -> str:
+        """` COMMENT '<source name>'` for a field renamed from a Chinese (or otherwise invalid) name."""
+        original = self._comments.get(field)
+        if not original:
+            return ""
+        return " COMMENT '" + original.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
     def _table_columns(self) -> dict[str, str]:
         if self._columns is None:
@@ -98,7 +107,7 @@ class ClickHouseSinkTask(SinkTask):
                     "ClickHouse cannot order a table by nullable columns: declare them required at the source "
                     "(a key column, or nullable: false) or choose non-nullable `key` fields for this sink"
                 )
-            cols = ", ".join(f"`{n}` {t}" for n, t in fields + META_COLUMNS)
+            cols = ", ".join(f"`{n}` {t}{self._comment(n)}" for n, t in fields + META_COLUMNS)
             partition = (
                 f"PARTITION BY toYYYYMM(`{self.config.partition_by_date_field}`) "
                 if self.config.partition_by_date_field
@@ -120,7 +129,9 @@ class ClickHouseSinkTask(SinkTask):
                         f"topic {batch.topic}: schema id {batch.schema_id} adds required field "
                         f"{name!r}; only optional (nullable) fields can be added to {self.table}"
                     )
-                self._execute(f"ALTER TABLE `{self.table}` ADD COLUMN `{name}` {ch_type}", ddl=True)
+                self._execute(
+                    f"ALTER TABLE `{self.table}` ADD COLUMN `{name}` {ch_type}{self._comment(name)}", ddl=True
+                )
                 self._columns = None
             elif have != ch_type:
                 raise FatalSinkError(
