@@ -21,7 +21,7 @@ from connectors import plugins
 from connectors.plugins import Plugin
 
 CLASS_KEYS = ("connector.class", "class", "plugin")
-RUNTIME_KEYS = {"connector.class", "class", "plugin", "mode", "tasks.max", "topics", "name"}
+RUNTIME_KEYS = {"connector.class", "class", "plugin", "mode", "tasks.max", "topics", "name", "pipeline"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 
 
@@ -42,6 +42,7 @@ class ConnectorSpec:
     plugin_config: BaseModel
     tasks_max: int
     topics: list[str]
+    pipeline: str | None = None  # the pipeline this connector is a stage of (stage counters go there)
 
     @property
     def kind(self) -> str:
@@ -107,8 +108,13 @@ def parse(name: str | None, config: Any, settings=None) -> tuple[ConnectorSpec |
     elif plugin.kind == "source" and "topics" in config:
         errors.append(FieldError("topics", "unknown key for a source (topics are named from system, schema, table)"))
     fields = plugin.config_model.model_fields
-    # `mode` picks the plugin unless the plugin's own model has a `mode` setting
-    values = {k: v for k, v in config.items() if k not in RUNTIME_KEYS or (k == "mode" and "mode" in fields)}
+    # `mode` picks the plugin unless the plugin's own model has a `mode` setting; `pipeline` goes to
+    # the runtime, and to the plugin too when its model asks for it (a runner labels its stage)
+    values = {k: v for k, v in config.items() if k not in RUNTIME_KEYS or (k in ("mode", "pipeline") and k in fields)}
+    pipeline = config.get("pipeline")
+    if pipeline is not None and (not isinstance(pipeline, str) or not NAME_PATTERN.match(pipeline)):
+        errors.append(FieldError("pipeline", "must be a pipeline name"))
+        pipeline = None
     if "name" in fields:
         values["name"] = name
     if settings is not None:  # runtime-wide settings a plugin may ask for by field name
@@ -123,6 +129,8 @@ def parse(name: str | None, config: Any, settings=None) -> tuple[ConnectorSpec |
     except ValidationError as exc:
         errors += [FieldError(_field_name(e["loc"]), _message(e)) for e in exc.errors()]
         model = None
+    if model is not None and plugin.check is not None:  # the plugin's own checks (e.g. rules compile)
+        errors += plugin.check(model)
     if errors or model is None:
         return None, errors
-    return ConnectorSpec(name, plugin, dict(config), model, tasks_max, list(topics)), []
+    return ConnectorSpec(name, plugin, dict(config), model, tasks_max, list(topics), pipeline), []

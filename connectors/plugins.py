@@ -47,6 +47,8 @@ class Plugin:
     dialects: tuple[str, ...] | None = None  # SQLAlchemy backend names a mode supports; None = any
     description: str = ""
     version: str = field(default_factory=huiliu_version)
+    # Checks beyond the config model, without connecting (e.g. a runner's rules compile): -> FieldErrors
+    check: Callable[[BaseModel], list] | None = None
 
     def build(self, config: BaseModel, ctx: TaskContext):
         return self.factory(config, ctx)
@@ -61,6 +63,7 @@ class Lazy:
     config: str | None = None  # "module:ConfigModel" when target names a class
     dialects: tuple[str, ...] | None = None
     description: str = ""
+    check: str | None = None  # "module:function" (see Plugin.check)
 
 
 def source(
@@ -69,8 +72,8 @@ def source(
     return Lazy("source", target, config, dialects, description)
 
 
-def sink(target: str, config: str | None = None, description: str = "") -> Lazy:
-    return Lazy("sink", target, config, None, description)
+def sink(target: str, config: str | None = None, description: str = "", check: str | None = None) -> Lazy:
+    return Lazy("sink", target, config, None, description, check)
 
 
 def _clickhouse(config, ctx: TaskContext):
@@ -134,6 +137,13 @@ BUILTIN: dict[str, Lazy] = {
         "streams.runner_task:lean_runner_plugin",
         config="streams.runner_task:LeanRunnerConfig",
         description="a pipeline's runner stage: transforms and rules, source topic -> clean / quarantine",
+        check="streams.runner_task:check_runner",
+    ),
+    "runner.faust": sink(
+        "streams.runner_task:faust_runner_plugin",
+        config="streams.runner_task:LeanRunnerConfig",
+        description="a pipeline's runner stage as Faust agents, in a worker process of its own",
+        check="streams.runner_task:check_runner",
     ),
 }
 
@@ -208,7 +218,8 @@ def _resolve(name: str, entry: Lazy) -> Plugin | None:
         return None
     model = _resolve_path(entry.config)
     factory = target if not isinstance(target, type) else (lambda config, ctx, cls=target: cls(config))
-    return register(Plugin(name, entry.kind, model, factory, entry.dialects, entry.description))
+    check = _resolve_path(entry.check) if entry.check else None
+    return register(Plugin(name, entry.kind, model, factory, entry.dialects, entry.description, check=check))
 
 
 def known(name: str) -> bool:

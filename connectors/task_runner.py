@@ -45,8 +45,10 @@ def _summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
-def build_runtime(record: ConnectorRecord, settings, codec=None):
-    """The SourceRuntime or SinkRunner for a stored connector (imports are late: workers only)."""
+def build_runtime(record: ConnectorRecord, settings, codec=None, **sink_kwargs):
+    """The SourceRuntime or SinkRunner for a stored connector (imports are late: workers only).
+    A stage of a pipeline (`pipeline` in its document) counts under the pipeline's name, so
+    /pipelines/{name}/stats shows every stage; a stand-alone sink counts under its own name."""
     from schemas.serde import WireCodec
 
     spec, errors = parse(record.name, record.config, settings)
@@ -70,6 +72,8 @@ def build_runtime(record: ConnectorRecord, settings, codec=None):
 
         if not getattr(task, "name", None):
             task.name = record.name  # offsets are stored under the task's name
+        from deploy.control import StageCounters
+
         return SourceRuntime(
             task,
             bootstrap=settings.kafka_bootstrap,
@@ -77,18 +81,20 @@ def build_runtime(record: ConnectorRecord, settings, codec=None):
             control_db_url=settings.resolved_control_db_url,
             topic_prefix=getattr(cfg, "topic_prefix", None) or settings.topic_prefix,
             partitions=getattr(cfg, "partitions", 1),
+            counters=StageCounters(settings.resolved_control_db_url, spec.pipeline) if spec.pipeline else None,
         )
     from deploy.control import StageCounters
     from sinks.runtime import SinkRunner
 
-    # counters under the connector's name: written/deleted and write latency reach /metrics
+    # counters under the pipeline's or the connector's name: written/deleted and write latency reach /metrics
     return SinkRunner(
         settings.kafka_bootstrap,
         f"huiliu-connect-{record.name}",
         spec.topics,
         codec,
         task,
-        counters=StageCounters(settings.resolved_control_db_url, record.name),
+        counters=StageCounters(settings.resolved_control_db_url, spec.pipeline or record.name),
+        **sink_kwargs,
     )
 
 

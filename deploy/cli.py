@@ -55,13 +55,18 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
 @pipeline_app.command("source")
 def pipeline_source(
     file: str = typer.Argument(..., help="pipeline YAML"),
     drain: bool = typer.Option(False, help="stop once no row is left instead of polling on"),
     log_level: str = "info",
 ) -> None:
-    """Run the pipeline's source connector (captures rows into the source topic)."""
+    """Run the pipeline's source stage (captures rows into the source topic)."""
     from deploy.pipeline import PipelineSpec, build_source
 
     _logging(log_level)
@@ -70,35 +75,34 @@ def pipeline_source(
         console.print(f"published {source.drain()} change events")
         return
     stop = threading.Event()
-    try:
-        source.run(stop)
-    except KeyboardInterrupt:
-        stop.set()
+    _stop_on_signals(stop)
+    source.run(stop)
 
 
 @pipeline_app.command("runner")
 def pipeline_runner(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "warn") -> None:
-    """Run the pipeline's runner (transforms + quality rules; clean and quarantine topics)."""
-    from deploy.pipeline import PipelineSpec, build_faust_app, build_lean_runner, prepare_topics
+    """Run the pipeline's runner stage (transforms + quality rules; clean and quarantine topics)."""
+    from deploy.pipeline import PipelineSpec, build_stage, prepare_topics, stage_documents
 
+    _logging("warning" if log_level == "warn" else log_level)
     settings = get_settings()
     spec = PipelineSpec.load(file)
     prepare_topics(spec, settings)
-    if spec.runner.kind == "lean":
-        _logging("warning" if log_level == "warn" else log_level)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        build_lean_runner(spec, settings).run(stop)
-        return
-    from streams.faust_runner import run_worker
+    if spec.runner.kind == "faust":  # this process is the Faust worker (what runner.faust starts)
+        from streams.runner_task import LeanRunnerConfig, run_faust_worker
 
-    sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
-    run_worker(build_faust_app(spec, settings), loglevel=log_level)
+        document = stage_documents(spec, settings)["runner"]
+        config = {k: v for k, v in document.items() if k in LeanRunnerConfig.model_fields}
+        run_faust_worker(LeanRunnerConfig.model_validate(config), settings, loglevel=log_level)
+        return
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    build_stage(spec, "runner", settings).run(stop)
 
 
 @pipeline_app.command("sink")
 def pipeline_sink(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "info") -> None:
-    """Run the pipeline's sink (clean topic -> ClickHouse)."""
+    """Run the pipeline's sink stage (clean topic -> the sink's store)."""
     from deploy.pipeline import PipelineSpec, build_sink, prepare_topics
 
     _logging(log_level)
@@ -106,10 +110,43 @@ def pipeline_sink(file: str = typer.Argument(..., help="pipeline YAML"), log_lev
     spec = PipelineSpec.load(file)
     prepare_topics(spec, settings)
     stop = threading.Event()
-    try:
-        build_sink(spec, settings).run(stop)
-    except KeyboardInterrupt:
-        stop.set()
+    _stop_on_signals(stop)
+    build_sink(spec, settings).run(stop)
+
+
+@pipeline_app.command("run")
+def pipeline_run(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "info") -> None:
+    """Run all three stages in this process, as the workers would after an API deploy (Ctrl-C stops)."""
+    from deploy.pipeline import STAGES, PipelineSpec, build_stage, prepare_topics
+
+    _logging(log_level)
+    settings = get_settings()
+    spec = PipelineSpec.load(file)
+    prepare_topics(spec, settings)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    runtimes = {stage: build_stage(spec, stage, settings) for stage in reversed(STAGES)}  # sink first
+    threads = [threading.Thread(target=rt.run, args=(stop,), name=f"{spec.name}-{st}") for st, rt in runtimes.items()]
+    for t in threads:
+        t.start()
+    console.print(f"pipeline {spec.name}: {', '.join(runtimes)} running (runner {spec.runner.kind}); Ctrl-C stops")
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(0.5)
+    stop.set()
+
+
+@pipeline_app.command("faust-worker", hidden=True)
+def pipeline_faust_worker(
+    config: str = typer.Argument(..., help="runner config JSON (written by runner.faust)"),
+) -> None:
+    """The Faust worker process of a `runner.faust` stage."""
+    import json
+    from pathlib import Path
+
+    from streams.runner_task import LeanRunnerConfig, run_faust_worker
+
+    run_faust_worker(LeanRunnerConfig.model_validate(json.loads(Path(config).read_text())), get_settings())
 
 
 @app.command("api")

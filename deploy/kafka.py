@@ -27,6 +27,21 @@ def ensure_topics(
                 raise
 
 
+def delete_topics_and_groups(bootstrap: str, topics: list[str], groups: list[str]) -> None:
+    """Remove topics and consumer groups that exist (what is already gone is fine)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=15).topics)
+    gone = [t for t in topics if t in existing]
+    futures = list(admin.delete_topics(gone, operation_timeout=15).values()) if gone else []
+    futures += list(admin.delete_consumer_groups(groups).values()) if groups else []
+    for future in futures:
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() not in (KafkaError.GROUP_ID_NOT_FOUND, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                raise
+
+
 class DeliveryFailed(RuntimeError):
     pass
 

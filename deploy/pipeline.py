@@ -1,7 +1,15 @@
-"""A pipeline document (source -> transforms and rules -> sink) and the three stages it starts.
+"""A pipeline document (source -> transforms and rules -> sink) and the one way it is assembled.
 
 The stages meet only at topics: the source writes `<prefix>.<system>.<schema>.<table>`, the
 runner reads it and writes `.clean` and `.quarantine`, the sink reads `.clean`.
+
+Assembly happens once: `stage_documents(spec)` turns a document into three connector documents
+(Kafka Connect shape) — `<name>-source` (any source plugin), `<name>-runner` (`runner.lean` or
+`runner.faust`) and `<name>-sink` (any sink plugin) — each carrying `pipeline: <name>`. The API
+deploys them to the workers; the CLI (`huiliu pipeline run FILE`) and the local runs build the very
+same runtimes from them in-process (`build_stage`). So consumer groups (`huiliu-connect-<name>-sink`,
+`huiliu-runner-<name>`), stage counters (`/pipelines/<name>/stats`: source, runner, sink) and the
+runner kind are the same whichever way a pipeline runs.
 """
 
 from __future__ import annotations
@@ -12,33 +20,35 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.relational.timestamp_mode import TimestampSourceConfig, TimestampSourceTask
-from connectors.runtime import SourceRuntime
 from deploy.control import StageCounters
 from deploy.kafka import ensure_topics
 from deploy.settings import Settings
 from schemas.naming import clean_topic, quarantine_topic, topic_name
-from schemas.serde import WireCodec
-from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask
-from sinks.runtime import SinkRunner
+
+STAGES = ("source", "runner", "sink")
 
 
 class SourceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["relational.timestamp"]
+    kind: str = Field(description="a source plugin (GET /connector-plugins), e.g. relational.timestamp, files")
     config: dict[str, Any]
+    topic: str | None = Field(
+        None, description="the raw topic the runner reads, when the source captures several tables"
+    )
 
 
 class SinkSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["clickhouse"]
+    kind: str = Field(description="a sink plugin, e.g. clickhouse, hdfs, hbase")
     config: dict[str, Any]
     topics: list[str] | None = Field(None, description="topics to read; default: the pipeline's clean topic")
 
 
 class RunnerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["faust", "lean"] = Field("faust", description="faust (default) or lean (confluent-kafka)")
+    kind: Literal["lean", "faust"] = Field(
+        "lean", description="lean (confluent-kafka, the default) or faust (Faust agents in a worker process)"
+    )
     batch_size: int = Field(1000, gt=0)
     within_seconds: float = Field(0.5, gt=0)
 
@@ -59,89 +69,85 @@ class PipelineSpec(BaseModel):
     def load(cls, path: str | Path) -> PipelineSpec:
         return cls.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
-    def source_config(self, settings: Settings) -> TimestampSourceConfig:
-        cfg = {"name": f"{self.name}-source", "topic_prefix": settings.topic_prefix, **self.source.config}
-        return TimestampSourceConfig.model_validate(cfg)
+    def source_document(self) -> dict[str, Any]:
+        source = {k: v for k, v in self.source.config.items() if k != "name"}
+        return {"connector.class": self.source.kind, "tasks.max": 1, "pipeline": self.name, **source}
 
     def source_topic(self, settings: Settings) -> str:
-        c = self.source_config(settings)
-        return topic_name(c.topic_prefix, c.system, c.db_schema, c.table)
+        """The raw topic: stated (`source.topic`), or named from the source's system, schema and table."""
+        if self.source.topic:
+            return self.source.topic
+        c = self.source.config
+        table, schema = c.get("table"), c.get("db_schema")
+        tables = c.get("tables")
+        if not table and isinstance(tables, list) and len(tables) == 1 and isinstance(tables[0], str):
+            schema_part, _, table = tables[0].rpartition(".")
+            schema = schema_part or schema
+        if not table or not c.get("system"):
+            raise ValueError("source.topic is required: this source does not name exactly one table (system + table)")
+        return topic_name(c.get("topic_prefix") or settings.topic_prefix, c["system"], schema, table)
 
     def topics(self, settings: Settings) -> dict[str, str]:
         t = self.source_topic(settings)
         return {"source": t, "clean": clean_topic(t), "quarantine": quarantine_topic(t)}
 
 
+def stage_name(pipeline: str, stage: str) -> str:
+    return f"{pipeline}-{stage}"
+
+
+def stage_documents(spec: PipelineSpec, settings: Settings, version: int | None = None) -> dict[str, dict[str, Any]]:
+    """The three connector documents of a pipeline (the one assembly: API deploy and CLI alike)."""
+    topics = spec.topics(settings)
+    sink = {k: v for k, v in spec.sink.config.items() if k != "name"}
+    if spec.sink.kind == "clickhouse" and "url" not in sink:
+        sink["url"] = settings.clickhouse_url
+    return {
+        "source": spec.source_document(),
+        "runner": {
+            "connector.class": f"runner.{spec.runner.kind}",
+            "tasks.max": 1,
+            "topics": [topics["source"]],
+            "transforms": spec.transforms,
+            "rules": spec.rules,
+            "batch_size": spec.runner.batch_size,
+            "batch_seconds": spec.runner.within_seconds,
+            "pipeline": spec.name,
+            "pipeline_version": version,
+        },
+        "sink": {
+            "connector.class": spec.sink.kind,
+            "tasks.max": 1,
+            "topics": spec.sink.topics or [topics["clean"]],
+            "pipeline": spec.name,
+            **sink,
+        },
+    }
+
+
 def counters_for(spec: PipelineSpec, settings: Settings) -> StageCounters:
     return StageCounters(settings.resolved_control_db_url, spec.name)
-
-
-def build_source(spec: PipelineSpec, settings: Settings) -> SourceRuntime:
-    config = spec.source_config(settings)
-    return SourceRuntime(
-        TimestampSourceTask(config),
-        bootstrap=settings.kafka_bootstrap,
-        codec=WireCodec(settings.schema_registry_url),
-        control_db_url=settings.resolved_control_db_url,
-        topic_prefix=config.topic_prefix,
-        partitions=config.partitions,
-        counters=counters_for(spec, settings),
-    )
 
 
 def prepare_topics(spec: PipelineSpec, settings: Settings) -> None:
     ensure_topics(settings.kafka_bootstrap, list(spec.topics(settings).values()))
 
 
-def build_sink(spec: PipelineSpec, settings: Settings, **runner_kwargs) -> SinkRunner:
-    cfg = {"url": settings.clickhouse_url, **spec.sink.config}
-    codec = WireCodec(settings.schema_registry_url)
-    task = ClickHouseSinkTask(ClickHouseSinkConfig.model_validate(cfg), codec.schema_of)
-    topics = spec.sink.topics or [spec.topics(settings)["clean"]]
-    return SinkRunner(
-        settings.kafka_bootstrap,
-        f"huiliu-sink-{spec.name}",
-        topics,
-        codec,
-        task,
-        counters=counters_for(spec, settings),
-        **runner_kwargs,
-    )
+def build_stage(spec: PipelineSpec, stage: str, settings: Settings, **sink_kwargs):
+    """The runtime of one stage, built from its connector document exactly as a worker builds it:
+    a SourceRuntime (source), a task that runs itself (runner), a SinkRunner (sink)."""
+    from connectors.store import ConnectorRecord
+    from connectors.task_runner import build_runtime
+
+    document = stage_documents(spec, settings)[stage]
+    name = stage_name(spec.name, stage)
+    record = ConnectorRecord(name, stage, document["connector.class"], document, "RUNNING", 0, 1, 0.0, 0.0, spec.tenant)
+    return build_runtime(record, settings, **sink_kwargs)
 
 
-def build_faust_app(spec: PipelineSpec, settings: Settings, session_timeout: float = 10.0):
-    from streams.faust_runner import build_app  # imported late: faust is heavy and only runners need it
-
-    settings.ensure_dirs()
-    return build_app(
-        spec.name,
-        [spec.source_topic(settings)],
-        spec.transforms,
-        spec.rules,
-        bootstrap=settings.kafka_bootstrap,
-        registry_url=settings.schema_registry_url,
-        data_dir=str(settings.state_dir / "data" / f"faust-{spec.name}"),
-        batch_size=spec.runner.batch_size,
-        within_seconds=spec.runner.within_seconds,
-        session_timeout=session_timeout,
-        counters=counters_for(spec, settings),
-    )
+def build_source(spec: PipelineSpec, settings: Settings):
+    return build_stage(spec, "source", settings)
 
 
-def build_lean_runner(spec: PipelineSpec, settings: Settings, **kwargs):
-    from streams.lean_runner import LeanRunner
-    from streams.processor import BatchProcessor
-
-    processor = BatchProcessor(
-        WireCodec(settings.schema_registry_url), spec.transforms, spec.rules, stage=f"runner:{spec.name}"
-    )
-    return LeanRunner(
-        settings.kafka_bootstrap,
-        f"huiliu-runner-{spec.name}",
-        [spec.source_topic(settings)],
-        processor,
-        batch_size=spec.runner.batch_size,
-        batch_seconds=spec.runner.within_seconds,
-        counters=counters_for(spec, settings),
-        **kwargs,
-    )
+def build_sink(spec: PipelineSpec, settings: Settings, **runner_kwargs):
+    return build_stage(spec, "sink", settings, **runner_kwargs)

@@ -1,4 +1,7 @@
-"""The lean runner as a connector plugin (`runner.lean`), so a worker can run a pipeline's runner stage.
+"""A pipeline's runner stage as connector plugins, so a worker runs it: `runner.lean` (confluent-kafka,
+in the worker's thread) and `runner.faust` (Faust agents, in a worker process of their own: Faust
+owns its event loop and signals). Both read the same config and check it the same way
+(`check_runner`: the transforms and rules compile, as the runner will build them).
 
 The task runs itself: the worker calls `run(stop)`, which is a LeanRunner (consume a batch,
 process it, publish clean and quarantine outputs, wait for the broker's acks, then commit the
@@ -9,7 +12,14 @@ input: at-least-once) over the connector's `topics`. The connector document:
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,3 +76,121 @@ class LeanRunnerTask:
 
 def lean_runner_plugin(config: LeanRunnerConfig, ctx) -> LeanRunnerTask:
     return LeanRunnerTask(config, ctx.settings, ctx.connector)
+
+
+def check_runner(config: LeanRunnerConfig) -> list:
+    """The transforms and rules of a runner compile (what BatchProcessor will build), as field errors."""
+    from connectors.document import FieldError
+    from quality_stream.errors import RuleConfigError
+    from quality_stream.ruleset import RuleSet
+    from streams.processor import ROW_DROPPING
+    from streams.transforms.base import TransformConfigError, build_transforms
+
+    errors: list[FieldError] = []
+    for i, step in enumerate(config.transforms):
+        if step.get("kind") in ROW_DROPPING:
+            errors.append(FieldError(f"transforms.{i}.kind", "drops rows, which a runner cannot map back to messages"))
+    try:
+        build_transforms(config.transforms, lookups={})
+    except TransformConfigError as exc:
+        index = re.match(r"#(\d+)", str(exc.step))  # steps are named "#<index> (<kind>)"
+        i = int(index.group(1)) if index else None
+        where = f"transforms.{i}" if i is not None else "transforms"
+        errors.append(FieldError(f"{where}.{exc.field}" if exc.field else where, str(exc)))
+    try:
+        RuleSet.from_config(config.rules, lookups={})
+    except RuleConfigError as exc:
+        i = next((n for n, r in enumerate(config.rules) if isinstance(r, dict) and r.get("id") == exc.rule_id), None)
+        if i is None and str(exc.rule_id or "").startswith("#"):
+            i = int(str(exc.rule_id)[1:])
+        where = f"rules.{i}" if i is not None else "rules"
+        errors.append(FieldError(f"{where}.{exc.field}" if exc.field else where, str(exc)))
+    return errors
+
+
+class FaustRunnerTask:
+    """Supervises a Faust worker process running the stage (`huiliu pipeline faust-worker CONFIG`):
+    started by `run`, stopped (SIGTERM, then SIGKILL) when the worker asks; a worker that dies is
+    an error, which the task runner retries."""
+
+    def __init__(self, config: LeanRunnerConfig, settings, connector: str | None = None):
+        self.config = config
+        self.settings = settings
+        self.topics = list(config.topics)
+        self.name = config.pipeline or connector or "runner"
+
+    def run(self, stop: threading.Event) -> None:
+        from deploy.settings import settings_env
+
+        run_dir = Path(self.settings.state_dir) / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config_path = run_dir / f"faust-{self.name}.json"
+        fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({**self.config.model_dump(), "topics": self.topics}, f)
+        log_path = Path(self.settings.state_dir) / "logs" / f"faust-{self.name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **settings_env(self.settings)}
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "deploy.cli", "pipeline", "faust-worker", str(config_path)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        try:
+            while not stop.wait(0.5):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the Faust worker exited with status {proc.returncode} (log: {log_path})")
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the worker that started it dies, even by SIGKILL (Linux)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def faust_runner_plugin(config: LeanRunnerConfig, ctx) -> FaustRunnerTask:
+    return FaustRunnerTask(config, ctx.settings, ctx.connector)
+
+
+def run_faust_worker(config: LeanRunnerConfig, settings, loglevel: str = "warn") -> None:
+    """In this process's main thread: the Faust app of a runner stage, until SIGTERM."""
+    from deploy.control import StageCounters
+    from deploy.kafka import ensure_topics
+    from schemas.naming import clean_topic, quarantine_topic
+    from streams.faust_runner import build_app, run_worker
+
+    name = config.pipeline or "runner"
+    settings.ensure_dirs()
+    ensure_topics(
+        settings.kafka_bootstrap,
+        config.topics + [out(t) for t in config.topics for out in (clean_topic, quarantine_topic)],
+    )
+    app = build_app(
+        name,
+        config.topics,
+        config.transforms,
+        config.rules,
+        bootstrap=settings.kafka_bootstrap,
+        registry_url=settings.schema_registry_url,
+        data_dir=str(Path(settings.state_dir) / "data" / f"faust-{name}"),
+        batch_size=config.batch_size,
+        within_seconds=config.batch_seconds,
+        counters=StageCounters(settings.resolved_control_db_url, config.pipeline) if config.pipeline else None,
+    )
+    sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
+    run_worker(app, loglevel=loglevel)

@@ -49,7 +49,7 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
     assert captured == 400 and passed == in_clickhouse and passed + quarantined == 400
 
     # The deliberately bad rows are exactly what the rules refused.
-    engine = create_engine(f"sqlite:///{state / 'data' / 'demo_source.db'}")
+    engine = create_engine(f"sqlite:///{state / 'files' / 'demo' / 'demo_source.db'}")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT name, phone FROM population")).all()
     bad = sum(

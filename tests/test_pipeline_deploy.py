@@ -133,6 +133,17 @@ def test_deploy_runs_the_pipeline_and_undeploy_stops_it(cluster, stack_settings,
     assert set(d["stages"]) == {"source", "runner", "sink"}
     assert d["stages"]["runner"]["connector"] == f"{NAME}-runner"
 
+    # What an operator sees: every stage counted under the pipeline's name (one assembly path).
+    stats = wait_until(
+        lambda: (
+            (s := client.get(f"/pipelines/{NAME}/stats").json()["stages"]).get("sink", {}).get("written") == 3 and s
+        ),
+        30,
+        message="stats of every stage",
+    )
+    assert stats["source"]["read"] == 6
+    assert stats["runner"]["read"] == 6 and stats["runner"]["valid"] == 3 and stats["runner"]["quarantined"] == 3
+
     # Deploying the same version again touches nothing (no restarts).
     r = client.post(f"/pipelines/{NAME}/deploy")
     assert r.status_code == 200 and r.json()["changed"] == []
@@ -167,3 +178,55 @@ def test_deploy_needs_the_permission_and_the_tenant(cluster, pg_url):
     assert httpx.post(f"{base}/pipelines/{NAME}-t/deploy", headers=other).status_code == 404
     assert httpx.post(f"{base}/pipelines/{NAME}-t/undeploy", headers=other).status_code == 404
     assert f"{NAME}-t-source" not in client.get("/connectors").json()
+
+
+def test_a_faust_runner_and_any_registered_sink_deploy_through_the_same_path(cluster, stack_settings, pg_url):
+    """`runner: {kind: faust}` is honoured by API deploy (a Faust worker process under the worker)."""
+    client, logs = cluster
+    name, table = f"faust-{RUN}", f"deploy_ch_faust_{RUN}"
+    _make_source(pg_url)
+    doc = {**_document(pg_url), "name": name, "runner": {"kind": "faust", "within_seconds": 0.2}}
+    doc["source"] = {**doc["source"], "config": {**doc["source"]["config"], "system": f"fst{RUN}"}}
+    doc["sink"] = {"kind": "clickhouse", "config": {"table": table}}
+    assert client.post("/pipelines", json=doc).status_code == 201
+    try:
+        assert client.post(f"/pipelines/{name}/deploy").status_code == 200
+        assert client.get(f"/connectors/{name}-runner/config").json()["connector.class"] == "runner.faust"
+
+        def loaded():
+            ch = client_from_url(stack_settings.clickhouse_url)
+            try:
+                if not ch.execute("EXISTS TABLE " + table)[0][0]:
+                    return None
+                return ch.execute(f"SELECT count() FROM {table} FINAL WHERE _deleted = 0")[0][0] == 3 or None
+            finally:
+                ch.disconnect()
+
+        try:
+            wait_until(loaded, 180, interval=1.0, message="the Faust runner's clean rows in ClickHouse")
+        except AssertionError:
+            raise AssertionError((logs / "worker.log").read_text()[-4000:])
+        stages = client.get(f"/pipelines/{name}/stats").json()["stages"]
+        assert stages["runner"]["valid"] == 3 and stages["runner"]["quarantined"] == 3
+    finally:
+        client.post(f"/pipelines/{name}/undeploy")
+
+
+def test_a_document_that_cannot_run_is_refused_on_save_naming_the_field(cluster, pg_url):
+    client, _ = cluster
+    doc = {**_document(pg_url), "name": f"bad-{RUN}"}
+    cases = {
+        ("rules", 0, "id"): [{"kind": "required", "fields": ["name"]}],
+        ("rules", 0, "pattern"): [{"id": "r", "kind": "regex", "fields": ["phone"], "pattern": "("}],
+        ("rules", 0, "bogus"): [{"id": "r", "kind": "required", "fields": ["name"], "bogus": 1}],
+    }
+    for loc, rules in cases.items():
+        r = client.post("/pipelines", json={**doc, "rules": rules})
+        assert r.status_code == 422, r.text
+        assert any(tuple(e["loc"][1:]) == loc for e in r.json()["detail"]), (loc, r.json())
+    dup = [{"id": "r", "kind": "required", "fields": ["name"]}, {"id": "r", "kind": "required", "fields": ["phone"]}]
+    assert client.post("/pipelines", json={**doc, "rules": dup}).status_code == 422
+    r = client.post("/pipelines", json={**doc, "sink": {"kind": "runner.lean", "config": {}}})
+    assert r.status_code == 422 and any(e["loc"] == ["body", "sink", "kind"] for e in r.json()["detail"])
+    r = client.post("/pipelines", json={**doc, "sink": {"kind": "hdfs", "config": {"url": "http://127.0.0.1:9"}}})
+    assert r.status_code == 201, r.text  # any registered sink plugin is a pipeline sink

@@ -8,6 +8,7 @@ are down, and a restart: ClickHouse (FINAL) must then equal the valid source row
 from __future__ import annotations
 
 import re
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +76,7 @@ def pipeline_file(tmp_path, pg_url) -> Path:
     doc["name"] = "e2e"
     doc["source"]["config"].update(url=pg_url, system="civil_e2e", db_schema="public")
     doc["sink"]["config"]["table"] = "e2e_population"
+    doc["runner"]["kind"] = os.environ.get("E2E_RUNNER", doc["runner"]["kind"])
     path = tmp_path / "e2e.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path

@@ -1,8 +1,10 @@
 """Deploy a stored pipeline as three connectors the workers run: `<name>-source`, `<name>-runner`, `<name>-sink`.
 
-    source  relational.timestamp   the document's source config        -> <prefix>.<system>.<schema>.<table>
-    runner  runner.lean            topics = [the source topic], transforms, rules -> .clean / .quarantine
-    sink    clickhouse             topics = [the clean topic] (or the sink's own topics)
+    source  any source plugin        the document's source config        -> <prefix>.<system>.<schema>.<table>
+    runner  runner.lean/.faust       topics = [the source topic], transforms, rules -> .clean / .quarantine
+    sink    any sink plugin          topics = [the clean topic] (or the sink's own topics)
+
+The documents come from `deploy.pipeline.stage_documents`, the one assembly the CLI uses too.
 
 Deploying is idempotent: a connector whose config is unchanged is left alone (its tasks keep
 running); a changed one is replaced (the workers restart it). The deployed pipeline version is
@@ -22,9 +24,7 @@ from typing import Any
 
 from connectors.store import ConnectorStore
 from connectors.validation import validate
-from deploy.pipeline import PipelineSpec, prepare_topics
-
-STAGES = ("source", "runner", "sink")
+from deploy.pipeline import STAGES, PipelineSpec, prepare_topics, stage_documents
 
 
 class DeployInvalid(ValueError):
@@ -39,31 +39,7 @@ def connector_name(pipeline: str, stage: str) -> str:
 
 def connector_configs(spec: PipelineSpec, settings, version: int) -> dict[str, dict[str, Any]]:
     """The three connector documents (Kafka Connect shape) of a pipeline version."""
-    topics = spec.topics(settings)
-    source = {k: v for k, v in spec.source.config.items() if k != "name"}
-    sink = {k: v for k, v in spec.sink.config.items() if k != "name"}
-    if spec.sink.kind == "clickhouse" and "url" not in sink:
-        sink["url"] = settings.clickhouse_url  # as deploy.pipeline.build_sink
-    return {
-        "source": {"connector.class": spec.source.kind, "tasks.max": 1, **source},
-        "runner": {
-            "connector.class": "runner.lean",
-            "tasks.max": 1,
-            "topics": [topics["source"]],
-            "transforms": spec.transforms,
-            "rules": spec.rules,
-            "batch_size": spec.runner.batch_size,
-            "batch_seconds": spec.runner.within_seconds,
-            "pipeline": spec.name,
-            "pipeline_version": version,
-        },
-        "sink": {
-            "connector.class": spec.sink.kind,
-            "tasks.max": 1,
-            "topics": spec.sink.topics or [topics["clean"]],
-            **sink,
-        },
-    }
+    return stage_documents(spec, settings, version)
 
 
 def _own(store: ConnectorStore, cname: str, tenant: str | None) -> bool:

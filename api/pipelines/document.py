@@ -1,16 +1,17 @@
-"""Validating a pipeline document: the PipelineSpec shape, then the parts it leaves open
-(source and sink settings, transform and rule kinds), so a saved document can actually run."""
+"""Validating a pipeline document with the code that will run it: the PipelineSpec shape, then each
+stage's connector document (`deploy.pipeline.stage_documents`) parsed as a worker parses it — the
+plugin's own settings model, and for the runner the transforms and rules compiled as the runner
+builds them — so a saved document can actually run. Errors name the field path in the document."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 
-from deploy.pipeline import PipelineSpec
+from connectors.document import parse
+from deploy.pipeline import PipelineSpec, stage_documents, stage_name
 from deploy.settings import Settings
-from sinks.clickhouse import ClickHouseSinkConfig
 
 
 class InvalidDocument(ValueError):
@@ -24,39 +25,49 @@ def _errors(exc: ValidationError, prefix: tuple) -> list[dict]:
     return [{"type": e["type"], "loc": [*prefix, *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
 
 
-@lru_cache(maxsize=1)
-def known_kinds() -> tuple[frozenset[str], frozenset[str]]:
-    from quality_stream import rule_kinds  # imported late: the engines pull in polars
-    from streams.transforms import transform_kinds
+def _path(part: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in part.split(".")]
 
-    return frozenset(transform_kinds()), frozenset(rule_kinds())
+
+RUNNER_FIELDS = {"batch_size": ["runner", "batch_size"], "batch_seconds": ["runner", "within_seconds"]}
+
+
+def _loc(stage: str, field: str) -> list[Any]:
+    """Where a connector-document field lives in the pipeline document."""
+    if field == "connector.class":
+        return ["body", stage, "kind"] if stage != "runner" else ["body", "runner", "kind"]
+    if stage == "runner":
+        head = field.split(".", 1)[0]
+        if head in ("transforms", "rules"):
+            return ["body", *_path(field)]
+        return ["body", *RUNNER_FIELDS.get(field, ["runner", field])]
+    if field in ("topics", "pipeline"):
+        return ["body", stage, field]
+    return ["body", stage, "config", *_path(field)]
 
 
 def validate(document: dict[str, Any], settings: Settings) -> PipelineSpec:
     try:
         spec = PipelineSpec.model_validate(document)
     except ValidationError as e:
-        raise InvalidDocument(_errors(e, ("body",)))
+        raise InvalidDocument(_errors(e, ("body",))) from None
+    try:
+        documents = stage_documents(spec, settings)
+    except ValueError as exc:
+        raise InvalidDocument([{"type": "value_error", "loc": ["body", "source", "topic"], "msg": str(exc)}]) from None
     errors: list[dict] = []
-    try:
-        spec.source_config(settings)
-    except ValidationError as e:
-        errors += _errors(e, ("body", "source", "config"))
-    try:
-        ClickHouseSinkConfig.model_validate({"url": settings.clickhouse_url, **spec.sink.config})
-    except ValidationError as e:
-        errors += _errors(e, ("body", "sink", "config"))
-    transforms, rules = known_kinds()
-    for where, items, kinds in (("transforms", spec.transforms, transforms), ("rules", spec.rules, rules)):
-        for i, item in enumerate(items):
-            if item.get("kind") not in kinds:
-                errors.append(
-                    {
-                        "type": "unknown_kind",
-                        "loc": ["body", where, i, "kind"],
-                        "msg": f"unknown {where[:-1]} kind {str(item.get('kind'))[:100]!r}; see GET /components",
-                    }
-                )
+    for stage, config in documents.items():
+        found, problems = parse(stage_name(spec.name, stage), config, settings)
+        errors += [{"type": "invalid", "loc": _loc(stage, p.field), "msg": p.message} for p in problems]
+        runner = found is not None and found.plugin.name.startswith("runner.")
+        if found is not None and stage != "runner" and (found.kind != stage or runner):
+            errors.append(
+                {
+                    "type": "wrong_kind",
+                    "loc": _loc(stage, "connector.class"),
+                    "msg": f"{found.plugin.name} is not a {stage} plugin",
+                }
+            )
     if errors:
         raise InvalidDocument(errors)
     return spec

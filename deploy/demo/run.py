@@ -10,7 +10,9 @@ from sqlalchemy import create_engine, text
 
 from deploy.control import OffsetStore
 from deploy.demo.seed import seed
+from deploy.kafka import delete_topics_and_groups
 from deploy.local_run import LocalPipelineRun
+from deploy.pipeline import prepare_topics, stage_name
 from deploy.settings import Settings
 from deploy.stack import Stack
 from sinks.clickhouse import client_from_url
@@ -31,7 +33,10 @@ def pick_source_url(settings: Settings, console: Console) -> str:
         return settings.demo_source_url
     except Exception as exc:
         console.print(f"[yellow]PostgreSQL not reachable ({type(exc).__name__}); using embedded SQLite[/]")
-        return f"sqlite:///{settings.state_dir / 'data' / 'demo_source.db'}"
+        # inside the demo tenant's file area: sources may only read files there (connectors/paths.py)
+        path = settings.resolved_data_root / "demo" / "demo_source.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
 
 
 def write_pipeline(settings: Settings, source_url: str) -> Path:
@@ -42,8 +47,13 @@ def write_pipeline(settings: Settings, source_url: str) -> Path:
 
 
 def reset_previous_run(run: LocalPipelineRun, settings: Settings) -> None:
-    """A second demo starts clean: offsets, counters and the ClickHouse table of the last run go."""
-    OffsetStore(settings.resolved_control_db_url, run.spec.source_config(settings).name).clear()
+    """A second demo starts clean: the last run's topics and consumer groups (the broker keeps them
+    across restarts), offsets, counters and ClickHouse table go."""
+    topics = list(run.spec.topics(settings).values())
+    groups = [f"huiliu-runner-{run.spec.name}", f"huiliu-connect-{stage_name(run.spec.name, 'sink')}"]
+    delete_topics_and_groups(settings.kafka_bootstrap, topics, groups)
+    prepare_topics(run.spec, settings)
+    OffsetStore(settings.resolved_control_db_url, stage_name(run.spec.name, "source")).clear()
     run.counters.reset()
     client = client_from_url(settings.clickhouse_url)
     client.execute(f"DROP TABLE IF EXISTS `{run.spec.sink.config['table']}`")
@@ -53,35 +63,36 @@ def reset_previous_run(run: LocalPipelineRun, settings: Settings) -> None:
 def run_demo(settings: Settings, rows: int, console: Console, keep_running: bool = False) -> dict:
     settings.ensure_dirs()
     stack = Stack(settings)
-    stack.down(only=["broker"])  # the broker keeps topics in memory: a restart gives every demo a clean spine
     stack.up()
-    source_url = pick_source_url(settings, console)
-    with console.status(f"seeding {rows} people into {source_url.split('@')[-1]}"):
-        seed(source_url, rows)
-    run = LocalPipelineRun(write_pipeline(settings, source_url), settings)
-    reset_previous_run(run, settings)
-    run.start_sink()
-    run.start_runner()
     try:
-        with console.status("capturing") as status:
-            captured = run.capture()
-            status.update(f"captured {captured} rows; cleansing, checking and loading into ClickHouse")
-            stats = run.wait_drained(
-                progress=lambda s: status.update(
-                    f"runner read {s.get('runner', {}).get('read', 0)}/{captured}, "
-                    f"ClickHouse rows written {s.get('sink', {}).get('written', 0)}"
+        source_url = pick_source_url(settings, console)
+        with console.status(f"seeding {rows} people into {source_url.split('@')[-1]}"):
+            seed(source_url, rows)
+        run = LocalPipelineRun(write_pipeline(settings, source_url), settings)
+        reset_previous_run(run, settings)
+        run.start_sink()
+        run.start_runner()
+        try:
+            with console.status("capturing") as status:
+                captured = run.capture()
+                status.update(f"captured {captured} rows; cleansing, checking and loading into ClickHouse")
+                stats = run.wait_drained(
+                    progress=lambda s: status.update(
+                        f"runner read {s.get('runner', {}).get('read', 0)}/{captured}, "
+                        f"ClickHouse rows written {s.get('sink', {}).get('written', 0)}"
+                    )
                 )
-            )
+        finally:
+            run.stop()
+        table = run.spec.sink.config["table"]
+        client = client_from_url(settings.clickhouse_url)
+        in_clickhouse = client.execute(f"SELECT count() FROM `{table}` FINAL WHERE _deleted = 0")[0][0]
+        client.disconnect()
+        print_summary(console, stats, in_clickhouse, settings, table)
+        return {"stats": stats, "clickhouse_rows": in_clickhouse}
     finally:
-        run.stop()
-    table = run.spec.sink.config["table"]
-    client = client_from_url(settings.clickhouse_url)
-    in_clickhouse = client.execute(f"SELECT count() FROM `{table}` FINAL WHERE _deleted = 0")[0][0]
-    client.disconnect()
-    print_summary(console, stats, in_clickhouse, settings, table)
-    if not keep_running:
-        Stack(settings).down()
-    return {"stats": stats, "clickhouse_rows": in_clickhouse}
+        if not keep_running:  # also after a failure: nothing is left running
+            Stack(settings).down()
 
 
 def print_summary(console: Console, stats: dict, in_clickhouse: int, settings: Settings, table: str) -> None:
