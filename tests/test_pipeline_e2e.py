@@ -7,8 +7,8 @@ are down, and a restart: ClickHouse (FINAL) must then equal the valid source row
 
 from __future__ import annotations
 
-import re
 import os
+import re
 import time
 from datetime import datetime
 from pathlib import Path
