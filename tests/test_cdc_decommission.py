@@ -221,3 +221,25 @@ def test_connectors_sharing_a_default_slot_are_refused(cluster, pg_url):
     assert ok.status_code == 201, ok.text
     for name in (f"dc-twin-{RUN}", f"dc.twin.{RUN}"):
         assert cluster.delete(f"/connectors/{name}").status_code == 204
+
+
+def test_undeploying_a_log_cdc_pipeline_drops_its_slot(cluster, stack_settings, pg_url):
+    """A pipeline whose source is log CDC: undeploy retires the source stage like DELETE does."""
+    client = cluster
+    table, name = f"dc_pipe_{RUN}", f"dcpipe-{RUN}"
+    slot = f"huiliu_dcpipe_{RUN}_source"
+    make_table(pg_url, table)
+    insert_rows(pg_url, table, range(1, 3))
+    doc = {
+        "name": name,
+        "source": {"kind": "relational.pg_logical", "config": {"url": pg_url, "system": "dcp", "tables": [table]}},
+        "sink": {"kind": "clickhouse", "config": {"table": f"dc_pipe_ch_{RUN}"}},
+    }
+    assert client.post("/pipelines", json=doc).status_code == 201
+    assert client.post(f"/pipelines/{name}/deploy").status_code == 200
+    wait_until(lambda: slot in server_objects(pg_url)[0], 60, message="the pipeline's slot created")
+    r = client.post(f"/pipelines/{name}/undeploy")
+    assert r.status_code == 200, r.text
+    assert f"{name}-source" in r.json()["removed"]
+    slots, pubs = server_objects(pg_url)
+    assert slot not in slots and slot not in pubs

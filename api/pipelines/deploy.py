@@ -91,13 +91,23 @@ def deploy(
     }
 
 
-def undeploy(store: ConnectorStore, name: str, tenant: str | None = None) -> list[str]:
-    """Delete the pipeline's connectors of `tenant` (source first); the stages that existed."""
-    return [
-        stage
-        for stage in STAGES
-        if _own(store, connector_name(name, stage), tenant) and store.delete(connector_name(name, stage))
-    ]
+def undeploy(
+    store: ConnectorStore, name: str, tenant: str | None = None, retire: Callable[[Any], Any] | None = None
+) -> list[str]:
+    """Delete the pipeline's connectors of `tenant` (source first); the stages that existed.
+    `retire(record)` runs before each deletion (a log-CDC source drops its replication slot there;
+    if it raises, that connector and the later stages are kept)."""
+    removed = []
+    for stage in STAGES:
+        cname = connector_name(name, stage)
+        if not _own(store, cname, tenant):
+            continue
+        record = store.get(cname)
+        if retire is not None and record is not None:
+            retire(record)
+        if store.delete(cname):
+            removed.append(stage)
+    return removed
 
 
 def deployed_version(store: ConnectorStore, name: str, tenant: str | None = None) -> int | None:

@@ -21,6 +21,8 @@ from api.pipelines.store import pipeline_store_for
 from api.routers.connectors import _status
 from api.routers.connectors import _store as _connector_store
 from api.security import Principal, require
+from connectors.decommission import DecommissionFailed, retire
+from connectors.leases import Leases
 from connectors.secrets import scrub
 
 router = APIRouter(tags=["pipelines"])
@@ -89,7 +91,14 @@ def undeploy_pipeline(name: str, request: Request, principal: Principal = Depend
         head = pipeline_store_for(request.app.state.settings).head(name, include_deleted=True)
         if not (head and principal.sees_tenant(tenant) and principal.may_access("pipeline", name)):
             raise HTTPException(404, f"no pipeline {name!r}")
-    removed = deployment.undeploy(_connector_store(request), name, tenant)
+    store, settings = _connector_store(request), request.app.state.settings
+    leases = Leases.for_settings(settings)
+    try:  # a log-CDC source drops its replication slot before it goes (no slot is orphaned)
+        removed = deployment.undeploy(
+            store, name, tenant, retire=lambda record: retire(store, leases, settings, record)
+        )
+    except DecommissionFailed as exc:
+        raise HTTPException(409, f"pipeline {name!r} not undeployed: {exc}") from None
     return {"pipeline": name, "removed": [deployment.connector_name(name, s) for s in removed]}
 
 
