@@ -259,7 +259,6 @@ def test_xlsx_title_totals_footer_and_second_sheet_into_clickhouse(cluster, stac
         "columns": cols,
     }
     assert client.post("/connectors", json={"name": name, "config": config}).status_code == 201
-    ch_table = sink(client, stack_settings, f"dept-xlsx-sink-{RUN}", system, table)
     report = wait_until(
         lambda: (r := reports(client, name)) and r[0]["status"] != "reading" and r[0], 120, message="xlsx import"
     )
@@ -268,6 +267,8 @@ def test_xlsx_title_totals_footer_and_second_sheet_into_clickhouse(cluster, stac
     assert details["sheet"] == "企业名录" and details["header_line"] == 2
     assert details["title_rows"] == [{"line": 1, "text": "某市企业登记情况表"}]
     assert [s["line"] for s in details["skipped"]] == [13, 14]
+    # the sink subscribes once the topic exists (a consumer may take minutes to see a topic made after it)
+    ch_table = sink(client, stack_settings, f"dept-xlsx-sink-{RUN}", system, table)
     wait_until(lambda: ch_rows(ch, ch_table) == 10, 120, interval=1, message="10 rows in ClickHouse")
     assert ch_rows(ch, ch_table, "sum(capital)") == Decimal("10005.00")
 
@@ -299,13 +300,13 @@ def test_json_lines_with_nesting_read_through_source_paths(cluster, stack_settin
         ],
     }
     assert client.post("/connectors", json={"name": name, "config": config}).status_code == 201
-    ch_table = sink(client, stack_settings, f"dept-json-sink-{RUN}", system, table)
     report = wait_until(
         lambda: (r := reports(client, name)) and r[0]["status"] != "reading" and r[0], 120, message="jsonl import"
     )
     assert report["status"] == "done" and (report["rows_ok"], report["rows_bad"]) == (20, 1)
     bad = client.get(f"/imports/{report['id']}/rows").json()["rows"]
     assert bad[0]["code"] == "not_json" and bad[0]["raw"] == "{broken" and bad[0]["line"] == 21
+    ch_table = sink(client, stack_settings, f"dept-json-sink-{RUN}", system, table)
     wait_until(lambda: ch_rows(ch, ch_table) == 20, 120, interval=1, message="20 rows in ClickHouse")
     assert ch.execute(f"SELECT org_name, phone, tag FROM {ch_table} FINAL WHERE id = 3")[0] == (
         "企业3",
@@ -363,6 +364,7 @@ def _file_source(client, stack_settings, name: str, system: str, table: str) -> 
         ],
     }
     assert client.post("/connectors", json={"name": name, "config": config}).status_code == 201
+    wait_until(lambda: (r := reports(client, name)) and r[0]["status"] == "done", 60, message="source read")
 
 
 def task_status(client, name: str) -> dict:
@@ -415,3 +417,35 @@ def test_a_sink_that_keeps_failing_is_shown_as_failing_and_raises_a_message(clus
         message="a message about the failing sink",
     )
     assert client.delete(f"/connectors/{sink_name}").status_code == 204
+
+
+def test_append_mode_reads_only_what_was_added(cluster, stack_settings):
+    import os
+    import time
+
+    client, name = cluster, f"dept-append-{RUN}"
+    root = stack_settings.resolved_data_root / name
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "流水.csv"
+    path.write_bytes("日报\r\n序号,金额\r\n1,1\r\n2,2\r\n".encode("gb18030"))
+    config = {
+        "connector.class": "files",
+        "system": f"dapp{RUN}",
+        "table": "t",
+        "store": {"root": str(root), "pattern": "*.csv"},
+        "settle_seconds": 0,
+        "on_change": "append",
+        "columns": [{"name": "id", "type": "int", "key": True, "source": "序号"}, {"name": "amount", "source": "金额"}],
+    }
+    assert client.post("/connectors", json={"name": name, "config": config}).status_code == 201
+    wait_until(lambda: (r := reports(client, name)) and r[0]["status"] == "done", 60, message="first read")
+    with open(path, "ab") as f:
+        f.write("3,3\r\nx,4\r\n".encode("gb18030"))
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    second = wait_until(
+        lambda: len(r := reports(client, name)) == 2 and r[0]["status"] != "reading" and r[0], 60, message="append read"
+    )
+    assert (second["rows_ok"], second["rows_bad"]) == (1, 1)
+    one = client.get(f"/imports/{second['id']}").json()
+    assert one["errors"][0]["line"] == 6 and one["details"]["appended_from_byte"] > 0
+    assert one["errors"][0]["raw"] == "x,4"

@@ -19,6 +19,8 @@ import fnmatch
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -87,7 +89,13 @@ class FileSourceConfig(BaseModel):
         description="typed columns; empty = all strings, named by the file's header / first record",
     )
     mode: str = Field("poll", pattern="^(poll|once)$", description="once = list the directory one time only")
-    on_change: str = Field("reread", pattern="^(reread|ignore)$")
+    on_change: str = Field(
+        "reread",
+        pattern="^(reread|ignore|append)$",
+        description="a read file changed: reread it whole as a new import, ignore it, or (csv, tsv, jsonl, "
+        "fixed) append: when its old bytes are unchanged, read only what was added (a new import; appends "
+        "must end at a line end), else read it whole",
+    )
     bad_row_ratio: float = Field(
         0.01,
         ge=0,
@@ -131,6 +139,7 @@ class _Reading:
     row: int = 0
     errors: list[dict] = field(default_factory=list)  # bad rows since the last commit
     notes: dict = field(default_factory=dict)  # what the reader decided (header, skipped rows, encoding)
+    append: dict | None = None  # on_change append: {from: byte, lines: lines before it, header: lines of header}
     position_head: str = field(init=False)  # '{"file": <path>, "row": ' of every position, encoded once
 
     def __post_init__(self) -> None:
@@ -247,10 +256,15 @@ class FileSourceTask(SourceTask):
             stream = self.store.open(info)
             checksum = _sha256(stream)
             if same:  # a half-read file: resume after the last durable row
-                return self._open(info, stream, checksum, old["import_id"], old["row"], old), None
+                return self._open(info, stream, checksum, old["import_id"], old["row"], old, old.get("append")), None
             if old is not None and old.get("done") and old.get("checksum") == checksum:
                 stream.close()  # touched or re-uploaded, same bytes: nothing new to read
                 return None, self._offsets_only(info, {**old, "size": info.size, "mtime": info.mtime})
+            if old is not None and old.get("done") and self.config.on_change == "append":
+                grown = self._appended(info, stream, old)
+                if grown is not None:
+                    import_id = self.reports.begin(self.name, info.path, info.size, info.mtime, checksum)
+                    return self._open(info, stream, checksum, import_id, 0, None, grown), None
             if old is not None and self.config.on_change == "ignore":
                 stream.close()
                 msg = f"changed after import {old['import_id']} (on_change: ignore)"
@@ -274,13 +288,42 @@ class FileSourceTask(SourceTask):
         self.tracked[info.path] = offset
         return SourceBatch([], {f"file:{info.path}": dict(offset)})
 
-    def _open(self, info, stream, checksum, import_id, skip, old) -> _Reading:
+    def _appended(self, info: FileInfo, stream: BinaryIO, old: dict) -> dict | None:
+        """For on_change append: where the added part begins, when the file only grew (its first
+        `old size` bytes hash to the old checksum); None: read it whole."""
+        if self.config.format.kind not in ("csv", "tsv", "jsonl", "fixed") or info.size <= old["size"]:
+            return None
+        digest, lines, left = hashlib.sha256(), 0, old["size"]
+        while left > 0:
+            chunk = stream.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            lines += chunk.count(b"\n")
+            left -= len(chunk)
+        stream.seek(0)
+        if digest.hexdigest() != old.get("checksum"):
+            return None
+        header = (old.get("notes") or {}).get("header_line", 0) if self.config.format.kind in ("csv", "tsv") else 0
+        return {"from": old["size"], "lines": lines, "header": header, "after_import": old["import_id"]}
+
+    def _open(self, info, stream, checksum, import_id, skip, old, append: dict | None = None) -> _Reading:
         log.info("reading %s (import %s, resuming after row %s)", info.path, import_id, skip)
         if self._fixed is None:
             self._typer = None  # columns are inferred again from this file's header / first record
         notes: dict = {}
-        records = read_records(stream, self.config.format, notes, self._declared)
-        reading = _Reading(info, import_id, checksum, stream, records, skip, notes=notes)
+        source = stream
+        if append:  # the header lines, then only the added bytes
+            source = tempfile.TemporaryFile(prefix="huiliu-append-")
+            for _ in range(append["header"]):
+                source.write(stream.readline())
+            stream.seek(append["from"])
+            shutil.copyfileobj(stream, source, 1 << 20)
+            source.seek(0)
+            stream.close()
+            notes["appended_from_byte"] = append["from"]
+        records = read_records(source, self.config.format, notes, self._declared)
+        reading = _Reading(info, import_id, checksum, source, records, skip, notes=notes, append=append)
         if old:
             reading.ok, reading.bad = old.get("ok", 0), old.get("bad", 0)
         return reading
@@ -309,9 +352,11 @@ class FileSourceTask(SourceTask):
         raws: list[bytes | str | None] = []
         done, status, message = False, "reading", None
         try:
+            adjust = r.append["lines"] - r.append["header"] if r.append else 0
             for row, line, fields, error, raw in r.records:
                 if row <= r.skip:
                     continue
+                line += adjust  # appended part: lines of the whole file
                 r.row = row
                 if error is None:
                     rows.append(row)
@@ -341,6 +386,8 @@ class FileSourceTask(SourceTask):
             "done": done,
             "layout": self.layout_id,
         }
+        if r.append:
+            offset["append"] = r.append
         if done:
             offset.update(status=status, message=message, notes=_bounded_notes(r.notes))
             r.stream.close()
