@@ -11,6 +11,8 @@ or naming the classes when the module has no decorator:
     "relational.timestamp": source("mod:TaskClass", config="mod:ConfigModel"),
 
 A task is built by `factory(config, ctx)` when a factory is given, else `TaskClass(config)`.
+Third-party plugins need no edit here: an installed distribution declares them in the
+`huiliu.plugins` entry-point group (see `_load_entry_points`).
 """
 
 from __future__ import annotations
@@ -107,6 +109,16 @@ BUILTIN: dict[str, Lazy] = {
         "connectors.files.source:FileSourceTask",
         config="connectors.files.source:FileSourceConfig",
         description="files from local/FTP/SFTP/object storage, each read once (AGG-05)",
+    ),
+    "streams.socket": source(
+        "connectors.streams.socket_source:SocketSourceTask",
+        config="connectors.streams.socket_source:SocketSourceConfig",
+        description="TCP/UDP listener: lines, length-prefixed or octet-counted frames, syslog (AGG-04)",
+    ),
+    "streams.tail": source(
+        "connectors.streams.tail:TailSourceTask",
+        config="connectors.streams.tail:TailSourceConfig",
+        description="follows log files through rotation, multi-line records (AGG-04)",
     ),
     "bigdata.hbase_scan": source(
         "connectors.bigdata.hbase_scan:HBaseScanTask",
@@ -222,11 +234,40 @@ def _resolve(name: str, entry: Lazy) -> Plugin | None:
     return register(Plugin(name, entry.kind, model, factory, entry.dialects, entry.description, check=check))
 
 
+ENTRY_POINT_GROUP = "huiliu.plugins"
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    """Third-party plugins: installed distributions name them in the `huiliu.plugins` entry-point
+    group, `name = package.module` (a module that registers itself with @source_plugin /
+    @sink_plugin) or `name = package.module:PLUGIN` (a Plugin object). Loaded once, lazily."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not take the registry down
+            _unavailable[ep.name] = f"entry point {ep.value}: {type(exc).__name__}: {exc}"
+            log.warning("connector plugin %s (entry point %s) cannot be loaded: %s", ep.name, ep.value, exc)
+            continue
+        if isinstance(loaded, Plugin):
+            register(loaded)
+        elif ep.name not in _registered:
+            _unavailable[ep.name] = f"entry point {ep.value} did not register a plugin named {ep.name!r}"
+
+
 def known(name: str) -> bool:
+    _load_entry_points()
     return name in _registered or name in BUILTIN
 
 
 def get(name: str) -> Plugin:
+    _load_entry_points()
     if name in _registered:
         return _registered[name]
     entry = BUILTIN.get(name)
@@ -240,6 +281,7 @@ def get(name: str) -> Plugin:
 
 def available() -> list[Plugin]:
     """Every plugin that loads; the others are listed by `unavailable()` with the reason."""
+    _load_entry_points()
     for name in BUILTIN:
         if name not in _registered:
             try:

@@ -15,35 +15,33 @@ router = APIRouter(tags=["components"])
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict:
+    """Derived from the plugin registry (sources, sinks: every plugin a pipeline document may name)
+    and the transform and rule engines; plugins that cannot load are listed with the reason."""
     # Imported here: the transform and rule engines pull in polars, which slows every API start.
-    from connectors.relational.timestamp_mode import TimestampSourceConfig
+    from connectors import plugins
     from quality_stream import rule_kinds
-    from sinks.clickhouse import ClickHouseSinkConfig
-    from sinks.hbase import HBaseSinkSettings
-    from sinks.hdfs import HdfsSinkSettings
     from streams.transforms import transform_kinds
 
-    def entries(kinds: dict[str, dict], usable: set[str] | None = None) -> list[dict]:
-        return [
-            {"kind": k, "schema": s, "in_pipeline_documents": usable is None or k in usable}
-            for k, s in sorted(kinds.items())
-        ]
+    def entries(kinds: dict[str, dict]) -> list[dict]:
+        return [{"kind": k, "schema": s, "in_pipeline_documents": True} for k, s in sorted(kinds.items())]
 
-    # Set by the pipeline runner (deploy.pipeline): only these source and sink kinds can be
-    # named in a pipeline document today; the others run as stand-alone connectors.
-    source_schema = TimestampSourceConfig.model_json_schema()
+    loaded = plugins.available()
+    sources = {p.name: p.config_model.model_json_schema() for p in loaded if p.kind == "source"}
+    sinks = {
+        p.name: p.config_model.model_json_schema()
+        for p in loaded
+        if p.kind == "sink" and not p.name.startswith("runner.")
+    }
+    runners = {
+        p.name.split(".", 1)[1]: p.config_model.model_json_schema() for p in loaded if p.name.startswith("runner.")
+    }
     return {
-        "sources": entries({"relational.timestamp": source_schema}),
+        "sources": entries(sources),
+        "runners": entries(runners),
         "transforms": entries(transform_kinds()),
         "rules": entries(rule_kinds()),
-        "sinks": entries(
-            {
-                "clickhouse": ClickHouseSinkConfig.model_json_schema(),
-                "hbase": HBaseSinkSettings.model_json_schema(),
-                "hdfs": HdfsSinkSettings.model_json_schema(),
-            },
-            usable={"clickhouse"},
-        ),
+        "sinks": entries(sinks),
+        "unavailable": [{"kind": k, "reason": why} for k, why in sorted(plugins.unavailable().items())],
     }
 
 
