@@ -449,3 +449,14 @@ def test_append_mode_reads_only_what_was_added(cluster, stack_settings):
     one = client.get(f"/imports/{second['id']}").json()
     assert one["errors"][0]["line"] == 6 and one["details"]["appended_from_byte"] > 0
     assert one["errors"][0]["raw"] == "x,4"
+
+
+def test_snapshot_of_unknown_tables_is_refused_and_of_a_file_rereads_it(cluster, stack_settings):
+    client, name = cluster, f"dept-snap-{RUN}"
+    _file_source(client, stack_settings, name, f"dsnap{RUN}", "t")
+    r = client.post(f"/connectors/{name}/snapshot", json={"tables": ["no_such_table"]})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "tables"
+    path = reports(client, name)[0]["path"]
+    r = client.post(f"/connectors/{name}/snapshot", json={"tables": [f"file:{path}"]})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: len(reports(client, name)) == 2, 60, message="the file read again")

@@ -47,6 +47,22 @@ def follow_snapshot(ctx: JobContext, store: ConnectorStore, offsets: OffsetStore
         time.sleep(POLL_SECONDS)
 
 
+def unknown_snapshot_tables(record: ConnectorRecord, tables: list[str], offsets: OffsetStore) -> list[str]:
+    """The requested tables a snapshot of this connector cannot re-read, where its tables are known:
+    a file connector's are its files' offset partitions (`file:<path>`), a single-table mode's its
+    `table` (and its stored partitions). Modes selecting tables by pattern are not checked."""
+    if not tables:
+        return []
+    if record.plugin == "files":
+        known = set(offsets.load_all())
+    elif isinstance(record.config.get("table"), str) and not record.config.get("include"):
+        partitions = set(offsets.load_all())
+        known = partitions | {p.rsplit(".", 1)[-1] for p in partitions} | {record.config["table"]}
+    else:
+        return []
+    return [t for t in tables if t not in known]
+
+
 class ImportRefused(ValueError):
     def __init__(self, message: str, status: int = 422):
         super().__init__(message)

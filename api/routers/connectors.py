@@ -36,7 +36,7 @@ from api.audit import audit_as
 from api.audit.affected import note_affected_tenant
 from api.identity.policy import home_tenant
 from api.jobs import job_manager
-from api.jobs.connector_jobs import follow_snapshot
+from api.jobs.connector_jobs import follow_snapshot, unknown_snapshot_tables
 from api.security import Principal, require
 from connectors import plugins
 from connectors.decommission import DecommissionFailed, describe, is_log_cdc, retire, slot_clash
@@ -591,8 +591,11 @@ def snapshot(
     if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
         return _invalid([FieldError("tables", "must be a list of table names")], {})
     store = _store(request)
-    requested = store.request_snapshot(name, tables)
     offsets = OffsetStore(request.app.state.settings.resolved_control_db_url, name)
+    unknown = unknown_snapshot_tables(record, tables, offsets)
+    if unknown:  # nothing would be re-read and the job would wait for ever
+        return _invalid([FieldError("tables", f"unknown to connector {name}: {unknown}")], {})
+    requested = store.request_snapshot(name, tables)
     job_id = job_manager(request.app).submit(
         "connector.snapshot",
         principal.name,
