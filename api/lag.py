@@ -119,3 +119,51 @@ def consumer_lag(settings: Settings, only_groups: list[str] | None = None, budge
         "note": "end offsets are confirmed by reading each partition's tail (tansu's ListOffsets "
         "high watermark is the last batch's base offset + 1)",
     }
+
+
+def lost_data(
+    settings: Settings, only_groups: list[str] | None = None, budget: float = 5.0, tenant: str | None = None
+) -> list[dict]:
+    """Events the broker no longer has although they were acknowledged: a partition whose log ends
+    below a consumer group's committed offset, a topic that vanished under a group's commits, and a
+    source connector with stored offsets (it published and moved on) whose topic is gone. Each
+    finding names topic, partition, the offsets and the source connectors that wrote the topic."""
+    from connectors.store import ConnectorStore
+    from connectors.topics import connector_topics
+    from deploy.control import OffsetStore
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    present = set(admin.list_topics(timeout=budget).topics)
+    store = ConnectorStore.for_settings(settings)
+    sources = [r for r in store.all() if r.kind == "source" and (tenant is None or r.tenant == tenant)]
+    writes = {r.name: set(connector_topics(r, settings)) for r in sources}
+    findings: list[dict] = []
+
+    def finding(kind: str, topic: str, **more) -> None:
+        writers = sorted(n for n, ts in writes.items() if topic in ts)
+        findings.append({"kind": kind, "topic": topic, "writers": writers, **more})
+
+    commits: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for g in only_groups if only_groups else groups(admin, budget):
+        try:
+            tps = [tp for tp in _committed(admin, g, budget) if tp.topic and tp.offset is not None and tp.offset >= 0]
+        except Exception:  # noqa: BLE001 - a group that vanished meanwhile
+            continue
+        for tp in tps:
+            if tp.topic not in present:
+                finding("topic_vanished", tp.topic, partition=tp.partition, group=g, committed=tp.offset, end=None)
+            else:
+                commits.setdefault((tp.topic, tp.partition), []).append((g, tp.offset))
+    ends = end_offsets(settings.kafka_bootstrap, sorted(commits), budget) if commits else {}
+    for (topic, part), by_group in commits.items():
+        end = ends[(topic, part)][1]
+        for g, offset in by_group:
+            if offset > end:
+                finding("log_below_committed", topic, partition=part, group=g, committed=offset, end=end)
+    for record in sources:
+        if not OffsetStore(settings.resolved_control_db_url, record.name).load_all():
+            continue  # nothing published yet
+        for topic in sorted(writes[record.name] - present):
+            if not any(f["topic"] == topic for f in findings):
+                finding("topic_vanished", topic, partition=None, group=None, committed=None, end=None)
+    return findings

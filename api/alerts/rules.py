@@ -10,6 +10,10 @@ consumer_lag     params {"threshold", "group": optional}: total lag of a group a
 sink_down        params {"pipeline" or "group", "for_seconds"}: the sink's consumer group has
                  no live member for at least for_seconds (the API cannot see a sink's in-process
                  SinkState, so group membership is the signal)
+lost_data        params {}: acknowledged events the broker no longer has (a log that ends below a
+                 group's committed offset, a topic that vanished under commits or under a source's
+                 stored offsets); names topic, partition, offsets and the connectors that wrote it,
+                 which can re-read the tables: POST /connectors/{name}/snapshot (api.lag.lost_data)
 replication_slot_inactive  params {"threshold_bytes": 0}: a `huiliu_*` replication slot that no
                  running connector reads (left behind, or its connector paused/stopped) keeps more
                  WAL than threshold_bytes on its PostgreSQL server (connectors.decommission); a
@@ -42,6 +46,7 @@ REQUIRED = {
     "sink_down": (),
     "task_failed": (),
     "replication_slot_inactive": (),
+    "lost_data": (),
 }
 
 
@@ -217,4 +222,28 @@ def replication_slot_inactive(rule: dict, settings: Settings, memory: dict, sinc
                 f"(POST /connectors/<name>/decommission, or SELECT pg_drop_replication_slot('{slot['slot']}')).",
             )
         )
+    return alerts
+
+
+@kind("lost_data")
+def lost_data(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    from api.lag import lost_data as find
+    from api.scoping import groups_of
+
+    groups = groups_of(settings, rule["tenant"]) if rule.get("tenant") is not None else None
+    alerts = []
+    for f in find(settings, groups, tenant=rule.get("tenant")):
+        if rule.get("tenant") is not None and not (f["group"] or f["writers"]):
+            continue  # neither a group nor a connector of this tenant: not its data
+        where = f"topic {f['topic']}" + (f" partition {f['partition']}" if f["partition"] is not None else "")
+        if f["kind"] == "log_below_committed":
+            what = f"ends at offset {f['end']} but group {f['group']} had committed {f['committed']}"
+        elif f["group"]:
+            what = f"vanished; group {f['group']} had committed offset {f['committed']}"
+        else:
+            what = "vanished although its source connector stored offsets (the events were acknowledged)"
+        fix = "; ".join(f"POST /connectors/{w}/snapshot re-reads its tables" for w in f["writers"]) or (
+            "no stored source connector writes it"
+        )
+        alerts.append(Alert(f"data lost: {where}", f"{where} {what}. {fix}.", level="error"))
     return alerts

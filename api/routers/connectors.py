@@ -40,17 +40,17 @@ from api.jobs.connector_jobs import follow_snapshot, unknown_snapshot_tables
 from api.security import Principal, require
 from connectors import plugins
 from connectors.decommission import DecommissionFailed, describe, is_log_cdc, retire, slot_clash
-from connectors.document import FieldError, parse
+from connectors.document import FieldError
 from connectors.leases import Leases, task_key
 from connectors.paths import PathRefused
 from connectors.probes import HostRefused, ProbeRateLimited
 from connectors.secrets import EndpointChanged, scrub, unmask
 from connectors.store import ConnectorExists, ConnectorRecord, ConnectorStore
+from connectors.topics import connector_topics
 from connectors.validation import validate, validate_response
 from deploy.control import OffsetStore
 from deploy.logs import in_tenant
 from deploy.version import huiliu_version
-from schemas.naming import topic_name
 
 
 def _connect_error(request: Request, status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -461,34 +461,7 @@ def restart_task(
 
 
 def _topics(request: Request, record: ConnectorRecord) -> list[str]:
-    """The topics a connector writes (sources: from system, schema and named tables; tables chosen by
-    include patterns are not known before they are read) or reads (sinks)."""
-    settings = request.app.state.settings
-    spec, _ = parse(record.name, record.config, settings)
-    if spec is None:
-        return []
-    if spec.kind == "sink":
-        return sorted(spec.topics)
-    cfg = spec.plugin_config.model_dump()
-    system = cfg.get("system")
-    if not system:
-        return []
-    # where each source puts a table's schema part (the CapturedTable it builds): MySQL binlog and
-    # custom queries have none, Hive its database, the rest db_schema; HBase may name its topic table
-    default_schema = None if spec.plugin.name == "relational.mysql_binlog" else cfg.get("db_schema")
-    if spec.plugin.name.startswith("bigdata.hive") or "database" in cfg and "db_schema" not in cfg:
-        default_schema = cfg.get("database")
-    single = cfg.get("topic_table") or cfg.get("table")
-    tables = list(cfg.get("tables") or []) + ([single] if isinstance(single, str) else [])
-    prefix = cfg.get("topic_prefix") or settings.topic_prefix
-    found = set()
-    for table in tables:
-        schema, table = table.split(".", 1) if "." in table and "db_schema" in cfg else (default_schema, table)
-        found.add(topic_name(prefix, system, schema, table))
-    for q in cfg.get("queries") or []:
-        if isinstance(q, dict) and q.get("name"):
-            found.add(topic_name(prefix, system, None, q["name"]))
-    return sorted(found)
+    return connector_topics(record, request.app.state.settings)
 
 
 @router.get("/connectors/{name}/topics", summary="Topics the connector writes or reads: {name: {topics}}")
