@@ -165,6 +165,7 @@ def test_gb18030_csv_fails_then_is_reimported_after_the_fix_into_clickhouse(clus
     assert one["details"]["header_line"] == 3 and [t["line"] for t in one["details"]["title_rows"]] == [1, 2]
     assert one["details"]["skipped_count"] == 3 and one["details"]["skipped"][0]["text"].startswith("合计")
     assert one["details"]["encoding"] == "gb18030" and one["details"]["columns"] == HEADER
+    assert one["details"]["reread_of"] == first["id"] and one["details"]["duplicates"].startswith("keyed table")
     assert {(g["code"], g["column"]): g["count"] for g in one["reasons"]} == {
         ("type", "注册资本"): 12,
         ("format", "成立日期"): 6,

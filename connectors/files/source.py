@@ -230,7 +230,7 @@ class FileSourceTask(SourceTask):
         """The next file to read, or an offsets-only batch recording a decision about a changed file."""
         now = time.time()
         for info in self._candidates():
-            old = self.tracked.get(info.path)
+            old = previous = self.tracked.get(info.path)
             if old is not None and old.get("done") and old["size"] == info.size and old["mtime"] == info.mtime:
                 if info.path not in self.force and not (
                     self.config.reread_on_format_change and old.get("layout", self.layout_id) != self.layout_id
@@ -281,7 +281,16 @@ class FileSourceTask(SourceTask):
                     "the file changed while it was being read; read again as a new import",
                 )
             import_id = self.reports.begin(self.name, info.path, info.size, info.mtime, checksum)
-            return self._open(info, stream, checksum, import_id, 0, None), None
+            reading = self._open(info, stream, checksum, import_id, 0, None)
+            if previous is not None:  # the whole file again: what happens to the rows read before
+                keyed = any(c.key for c in self.config.columns)
+                reading.notes["reread_of"] = previous.get("import_id")
+                reading.notes["duplicates"] = (
+                    "keyed table: sinks keep one row per key (ClickHouse: the newest _version under FINAL)"
+                    if keyed
+                    else "no key columns: the rows read before are delivered again (duplicates downstream)"
+                )
+            return reading, None
         return None, None
 
     def _offsets_only(self, info: FileInfo, offset: dict) -> SourceBatch:
