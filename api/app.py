@@ -16,6 +16,7 @@ from api.identity.tokens import signing_key
 from api.refusals import install as install_refusals
 from api.request_ids import install_request_ids
 from api.routers import all_routers
+from api.scheduling.runtime import lifespan
 from api.security_headers import SecurityHeadersMiddleware
 from deploy.settings import Settings, get_settings
 from deploy.version import huiliu_version
@@ -45,7 +46,13 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Huiliu", version=huiliu_version(), description="Streaming data integration and governance")
+    # lifespan: the background loops every API process runs (job heartbeat, scheduler, alerts)
+    app = FastAPI(
+        title="Huiliu",
+        version=huiliu_version(),
+        description="Streaming data integration and governance",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.api_key = api_key_for(settings)
     app.state.jwt_key = signing_key(settings.state_dir)
@@ -57,6 +64,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware, url=settings.resolved_control_db_url)
     install_request_ids(app)  # outside the audit: the audit entry carries the same request id
     app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: on every response
-    for router in all_routers():
+    for router in all_routers():  # api/routers/__init__.py ROUTERS: every router, listed
         app.include_router(router)
     return app

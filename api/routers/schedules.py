@@ -1,8 +1,5 @@
 """Schedules (AGG-07): cron / manual / dependency runs of actions, run history, third-party trigger.
 
-This router's lifespan starts the API's background loops (jobs, scheduler, alerts): see
-api/scheduling/runtime.py.
-
 Tenants: a schedule belongs to a tenant (the creator's home tenant or `tenant` in the body, one
 the caller sees); names are unique per tenant, so another tenant's names are never revealed.
 Another tenant's schedule (and its runs) answers 404 for every route; depends_on resolves only in
@@ -25,12 +22,11 @@ from api.identity.policy import home_tenant
 from api.scheduling import ACTIONS, scheduler_for
 from api.scheduling.actions import Scope, check_params
 from api.scheduling.cron import CronRefused, check_cron
-from api.scheduling.runtime import lifespan
 from api.scoping import sees, target_problem
 from api.security import Principal, require
 from connectors.secrets import EndpointChanged, mask, unmask
 
-router = APIRouter(tags=["schedules"], lifespan=lifespan)
+router = APIRouter(tags=["schedules"])
 _manage = require("schedules:manage")  # one callable: resolved once per request
 MANAGE = Depends(_manage)
 

@@ -1,7 +1,6 @@
 """Starts and stops the API's background loops: job heartbeat, scheduler, alert evaluation.
 
-Included through the schedules router's `lifespan` (routers' lifespans are merged into the app's),
-so they run in every API process. `start_background(app)` / `stop_background(app)` are the same
+`lifespan` is the app's (api/app.py create_app), so they run in every API process. `start_background(app)` / `stop_background(app)` are the same
 steps for an app that prefers to call them itself. Set HUILIU_OPS_LOOPS=0 to keep an API process
 from running them (e.g. a read-only replica).
 """
