@@ -60,7 +60,17 @@ def _reason(e: dict, lang: str) -> str:
 
 def _without_samples(item: dict, principal: Principal, lang: str = "en") -> dict:
     """Bad-row samples only with data:view; otherwise row and line numbers and the reasons, with the
-    values they quote elided."""
+    values they quote elided (and the text of title and skipped rows: line numbers only)."""
+    details = item.get("details")
+    if details and not principal.can("data:view"):
+        item = {
+            **item,
+            "details": {
+                **details,
+                "title_rows": [{"line": t.get("line")} for t in details.get("title_rows") or []],
+                "skipped": [{"line": t.get("line"), "pattern": t.get("pattern")} for t in details.get("skipped") or []],
+            },
+        }
     if not item.get("errors"):
         return item
     if principal.can("data:view"):
@@ -101,7 +111,7 @@ async def list_imports(
     reports = _reports(request)
 
     def listed() -> list[dict]:
-        items = reports.list(connector, status, limit, scope)
+        items = [_without_samples(i, principal) for i in reports.list(connector, status, limit, scope)]
         for item in items:  # the list shows why rows were refused, most frequent first
             if item["rows_bad"]:
                 item["reasons"] = reports.reason_counts(item["id"])[1][:5]
