@@ -3,6 +3,7 @@ With log-CDC connectors, `replication_slots` lists the `huiliu_*` slots and the 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -125,6 +126,56 @@ def replication_slots(settings: Settings, principal=None) -> dict | None:
     return report
 
 
+_RETRY = re.compile(r"^retrying in ([0-9.]+)s \(attempt (\d+)")
+
+
+def connector_tasks(settings: Settings, principal=None) -> dict | None:
+    """Connector tasks that keep failing: FAILED, or RUNNING while retrying (their status detail
+    `retrying in Ns (attempt k...)`), with the last error, the attempt and the next retry. Status
+    `failing` when there is one (overall `degraded`); a tenant's caller sees its own connectors'
+    tasks by name, the others only counted. None without connectors."""
+    from sqlalchemy import select
+
+    from connectors.store import connectors_table, task_status_table
+
+    engine = engine_for(settings.resolved_control_db_url)
+    start = time.perf_counter()
+    with engine.connect() as conn:
+        owners = dict(conn.execute(select(connectors_table.c.name, connectors_table.c.tenant)).all())
+        rows = conn.execute(select(task_status_table)).all()
+    if not owners:
+        return None
+    failing, hidden = [], 0
+    for r in rows:
+        detail = r.detail or ""
+        retry = _RETRY.match(detail) if r.state == "RUNNING" else None
+        if r.connector not in owners or not (r.state == "FAILED" or retry):
+            continue
+        if principal is not None and not principal.all_tenants and not principal.sees_tenant(owners[r.connector]):
+            hidden += 1
+            continue
+        failing.append(
+            {
+                "connector": r.connector,
+                "task": r.task,
+                "state": "FAILED" if r.state == "FAILED" else "FAILING",
+                "last_error": detail.split("): ", 1)[-1] if retry else detail,
+                "attempt": int(retry.group(2)) if retry else None,
+                "next_retry_s": float(retry.group(1)) if retry else None,
+                "reported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.updated_at)),
+            }
+        )
+    report = {
+        "status": "failing" if failing or hidden else "up",
+        "latency_ms": round((time.perf_counter() - start) * 1000, 1),
+        "version": f"{len(rows)} task(s), {len(failing) + hidden} failing",
+        "failing": failing,
+    }
+    if hidden:
+        report["other_tenants"] = {"failing": hidden}
+    return report
+
+
 def health_report(settings: Settings, principal=None) -> dict:
     components = {name: _timed(probe) for name, probe in probes(settings).items()}
     try:
@@ -133,5 +184,11 @@ def health_report(settings: Settings, principal=None) -> dict:
         slots = {"status": "down", "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     if slots is not None:
         components["replication_slots"] = slots
+    try:
+        tasks = connector_tasks(settings, principal)
+    except Exception as exc:  # the control DB away: its own probe says so
+        tasks = {"status": "down", "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    if tasks is not None:
+        components["connector_tasks"] = tasks
     overall = "ok" if all(c["status"] == "up" for c in components.values()) else "degraded"
     return {"status": overall, "components": components}

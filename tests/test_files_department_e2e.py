@@ -389,6 +389,8 @@ def test_nullable_key_column_fails_the_clickhouse_sink_at_once_with_the_reason(c
         lambda: (t := task_status(client, sink_name)).get("state") == "FAILED" and t, 60, message="FAILED"
     )
     assert "['phone'] are nullable" in failed["detail"] and "gave up" not in failed["detail"]
+    shown = client.get("/health").json()["components"]["connector_tasks"]["failing"]
+    assert any(t["connector"] == sink_name and t["state"] == "FAILED" for t in shown)
 
 
 def test_a_sink_that_keeps_failing_is_shown_as_failing_and_raises_a_message(cluster, stack_settings, ch):
@@ -409,6 +411,12 @@ def test_a_sink_that_keeps_failing_is_shown_as_failing_and_raises_a_message(clus
     )
     assert failing["state"] == "RUNNING" and "failing since" in failing["detail"] and "(attempt " in failing["detail"]
     assert ch_table in failing["detail"]
+    health = client.get("/health").json()
+    tasks = health["components"]["connector_tasks"]
+    mine = next(t for t in tasks["failing"] if t["connector"] == sink_name)
+    assert tasks["status"] == "failing" and health["status"] == "degraded"
+    assert mine["state"] == "FAILING" and mine["attempt"] >= 1 and mine["next_retry_s"] > 0
+    assert "Method write is not supported" in mine["last_error"]
     wait_until(
         lambda: any(
             m["subject"] == f"connector {sink_name} task 0 is failing"
