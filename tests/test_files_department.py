@@ -194,3 +194,12 @@ def test_xml_recover_skips_a_broken_record_counts_it_with_its_line_and_goes_on()
 
     with pytest.raises(FileFormatError):
         read(data, kind="xml", record_path="/数据/企业")
+
+
+def test_json_lines_in_gbk_after_utf8_sample_switch_and_are_recorded():
+    head = b"".join(b'{"id": %d, "name": "ascii"}\n' % i for i in range(1, 15_000))
+    assert len(head) > SAMPLE
+    tail = '{"id": 15000, "org": {"name": "张三"}}\n'.encode("gbk")
+    got, notes = read(head + tail, kind="jsonl")
+    assert all(g[3] is None for g in got) and got[-1][2] == {"id": 15000, "org": {"name": "张三"}}
+    assert notes["encoding_switch"] == {"from": "utf-8", "to": "gb18030", "line": 15_000}

@@ -8,12 +8,14 @@ from typing import BinaryIO
 
 from connectors.files.encoding import detect
 from connectors.files.formats import FileFormatError, FormatConfig, Record, Refusal
+from connectors.files.formats.text import _encoding_refusal
 
 
 def read_jsonl(stream: BinaryIO, fmt: FormatConfig, notes: dict | None = None) -> Iterator[Record]:
     enc = detect(stream, fmt.encoding)
     if notes is not None:
         notes["encoding"] = enc
+    detected = fmt.encoding.lower() == "auto"
     row = 0
     for line_no, data in enumerate(stream, 1):
         if not data.strip():
@@ -22,8 +24,18 @@ def read_jsonl(stream: BinaryIO, fmt: FormatConfig, notes: dict | None = None) -
         try:
             line = data.decode(enc)
         except UnicodeDecodeError:
-            yield row, line_no, None, Refusal("encoding", encoding=enc), data
-            continue
+            fallback = fmt.fallback_encoding if detected and enc in ("utf-8", "utf-8-sig") else None
+            try:
+                if fallback is None:
+                    raise
+                line = data.decode(fallback)
+            except (UnicodeDecodeError, LookupError):
+                yield row, line_no, None, _encoding_refusal(enc, data), data
+                continue
+            if notes is not None:  # the rest of the file in the fallback encoding, recorded
+                notes["encoding_switch"] = {"from": enc, "to": fallback, "line": line_no}
+                notes["encoding"] = fallback
+            enc = fallback
         try:
             value = json.loads(line)
         except ValueError as exc:
