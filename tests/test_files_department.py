@@ -203,3 +203,25 @@ def test_json_lines_in_gbk_after_utf8_sample_switch_and_are_recorded():
     got, notes = read(head + tail, kind="jsonl")
     assert all(g[3] is None for g in got) and got[-1][2] == {"id": 15000, "org": {"name": "张三"}}
     assert notes["encoding_switch"] == {"from": "utf-8", "to": "gb18030", "line": 15_000}
+
+
+def test_a_config_error_found_inside_a_task_fails_it_at_once(monkeypatch):
+    """The connectors README promises it: no six retries for what no retry can fix."""
+    from types import SimpleNamespace
+
+    from connectors import task_runner
+    from connectors.files.formats import FormatConfigError
+
+    class Broken:
+        def run(self, stop):
+            raise FormatConfigError("record_path uses prefix 'x' not in namespaces []")
+
+    monkeypatch.setattr(task_runner, "build_runtime", lambda record, settings: Broken())
+    reports = []
+    record = SimpleNamespace(name="cfg-broken", config={}, tenant=None)
+    runner = task_runner.TaskRunner(record, 0, None, lambda *a: reports.append(a), max_attempts=6, base_delay=0.01)
+    runner.start()
+    assert runner.thread.join(10) is None and not runner.thread.is_alive()
+    states = [r[0] for r in reports]
+    assert states[-1] == "FAILED" and "retrying" not in " ".join(str(r[1]) for r in reports)
+    assert reports[-1][1].startswith("config error: FormatConfigError: record_path uses prefix")
