@@ -225,3 +225,10 @@ def test_a_config_error_found_inside_a_task_fails_it_at_once(monkeypatch):
     states = [r[0] for r in reports]
     assert states[-1] == "FAILED" and "retrying" not in " ".join(str(r[1]) for r in reports)
     assert reports[-1][1].startswith("config error: FormatConfigError: record_path uses prefix")
+
+
+def test_a_wide_malformed_data_row_does_not_take_the_header_over():
+    data = "编号,名称,金额\n1,a,2\n2,b,3,x,y,z,w,v\n".encode()
+    got, notes = read(data)
+    assert notes["header_line"] == 1 and notes.get("title_rows") == []
+    assert got[1][3].code == "field_count" and got[1][4] == b"2,b,3,x,y,z,w,v\n"

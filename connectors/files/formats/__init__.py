@@ -86,8 +86,8 @@ class FormatConfig(BaseModel):
     header_detect: bool = Field(
         True,
         description="csv/xlsx with header and skip_rows 0: the header is the first of the first "
-        "`header_search_rows` rows filled at least half as wide as the widest (or naming most declared "
-        "columns); rows above it are title rows, reported",
+        "`header_search_rows` rows with 2+ cells filled and at least half of its own width filled (or the "
+        "row naming most declared columns); rows above it are title rows, reported",
     )
     header_search_rows: int = Field(10, ge=1, le=100)
     skip_patterns: list[str] = Field(

@@ -2,8 +2,8 @@
 
 Shared by the CSV and xlsx readers. `choose_header` looks at the first rows: when the connector
 declares the fields it reads, the row naming most of them is the header; otherwise the first row
-filled at least half as wide as the widest one (a merged title cell or a "填报单位: ..., 日期: ..."
-line is narrower). `Skipper` recognises totals and footer rows by the first non-empty cell.
+with two or more cells filled and at least half of its own width filled (a merged title cell or a
+"填报单位: ..., 日期: ..." line is sparser). `Skipper` recognises totals and footer rows by the first non-empty cell.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ def filled(values) -> int:
 
 
 def choose_header(rows: list[list[Any]], declared: set[str] | None) -> int:
-    """Index of the header among `rows` (the first non-blank rows of the sheet)."""
+    """Index of the header among `rows` (the first non-blank rows of the sheet): the row naming
+    most declared fields; else the first with at least two cells filled and at least half of its
+    own width (up to its last filled cell) filled. A title (one merged cell) or a
+    "填报单位：…, 填报日期：…" line is sparser; a wide malformed data row below cannot take over."""
     if not rows:
         return 0
     if declared:
@@ -35,10 +38,11 @@ def choose_header(rows: list[list[Any]], declared: set[str] | None) -> int:
         best = max(hits)
         if best:
             return hits.index(best)
-    widest = max(filled(values) for values in rows)
-    need = max(2, (widest + 1) // 2) if widest >= 2 else 1
     for i, values in enumerate(rows):
-        if filled(values) >= need:
+        texts = [cell_text(v) for v in values]
+        width = max((j + 1 for j, t in enumerate(texts) if t), default=0)
+        count = sum(1 for t in texts if t)
+        if count >= 2 and 2 * count >= width:
             return i
     return 0
 
