@@ -469,3 +469,23 @@ def test_snapshot_of_unknown_tables_is_refused_and_of_a_file_rereads_it(cluster,
     r = client.post(f"/connectors/{name}/snapshot", json={"tables": [f"file:{path}"]})
     assert r.status_code == 202, r.text
     wait_until(lambda: len(reports(client, name)) == 2, 60, message="the file read again")
+
+
+def test_a_finished_once_connector_does_not_block_an_import(cluster, stack_settings):
+    client, name = cluster, f"dept-once-{RUN}"
+    root = stack_settings.resolved_data_root / name
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "a.csv").write_text("序号,名称\n1,a\n", encoding="utf-8")
+    config = {
+        "connector.class": "files",
+        "system": f"donce{RUN}",
+        "table": "t",
+        "store": {"root": str(root), "pattern": "*.csv"},
+        "settle_seconds": 0,
+        "mode": "once",
+    }
+    assert client.post("/connectors", json={"name": name, "config": config}).status_code == 201
+    wait_until(lambda: (x := reports(client, name)) and x[0]["status"] == "done", 60, message="read once")
+    r = client.post("/imports", json={"connector": name, "path": "a.csv", "force": True})
+    assert r.status_code == 202, r.text  # it lists its directory only once: it will not read this again
+    assert job_done(client, r.json()["id"])["result"]["imports"][0]["rows_ok"] == 1
