@@ -89,6 +89,9 @@ ROUTES: dict[str, str] = {
     "GET /imports": "tenant-list",
     "POST /imports": "tenant-create",
     "GET /imports/{import_id}": "tenant-object",
+    "GET /imports/{import_id}/rows": "tenant-object",
+    "GET /imports/{import_id}/rows.csv": "tenant-object",
+    "GET /imports/{import_id}/rows.xlsx": "tenant-object",
     # identity
     "GET /users": "tenant-list",
     "POST /users": "tenant-create",
