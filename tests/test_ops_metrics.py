@@ -67,8 +67,9 @@ def test_lag_is_right_although_the_broker_reports_a_short_watermark(api, lagging
             "method": "watermark" if watermark == 30 else "tail-read",
         }
     ], body
-    # tansu answers ListOffsets with the last batch's base offset + 1 (21 here); Kafka with 30.
-    assert watermark in (21, 30)
+    # tansu answers ListOffsets short (memory engine: the last batch's base offset + 1, 21 here; s3
+    # engine: lower still); Kafka with 30. The lag above is right either way.
+    assert 0 < watermark <= 30
 
 
 def test_metrics_in_prometheus_format(api, lagging_group, stack_settings):

@@ -179,7 +179,7 @@ def test_workers_share_tasks_and_take_over_a_dead_workers_tasks(cluster, stack_s
         lambda: (
             (p := placement(client, names)) and sorted(list(p.values()).count(w) for w in (survivor, joined)) == [2, 2]
         ),
-        60,
+        120,  # the survivor first stops its surplus tasks (each flushes to the durable broker)
         message="rebalanced onto the new worker",
     )
 

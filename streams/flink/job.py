@@ -28,6 +28,8 @@ Config (YAML):
     flink_config: {}                   # extra Flink options, e.g. {python.execution-mode: process}
     inputs:
       - topic: t1
+        end_offsets: {0: 30}           # optional, bounded runs: stop here instead of at ListOffsets'
+                                       # latest (tansu reports a short high watermark, see api/lag.py)
         dedupe: {key: [after.id, source.sequence], window_seconds: 60, output: t1.dedup}
         rules: [{id: name_required, kind: required, fields: [name]}]    # quality_stream format
     metrics: {topic: huiliu.metrics, window_seconds: 60}
@@ -371,7 +373,11 @@ def build(cfg: dict):
             "value.fields-include": "EXCEPT_KEY",
             **{f"properties.{k}": v for k, v in props.items()},
         }
-        if kafka.get("bounded"):
+        if inp.get("end_offsets"):  # bounded at offsets the caller read off the log itself
+            ends = ";".join(f"partition:{p},offset:{o}" for p, o in sorted(inp["end_offsets"].items()))
+            options["scan.bounded.mode"] = "specific-offsets"
+            options["scan.bounded.specific-offsets"] = ends
+        elif kafka.get("bounded"):
             options["scan.bounded.mode"] = "latest-offset"
         t_env.execute_sql(f"CREATE TEMPORARY TABLE src_{n} (k BYTES, v BYTES) WITH ({with_props(options)})")
         raw = t_env.to_data_stream(t_env.from_path(f"src_{n}"))
