@@ -99,6 +99,8 @@ def sink(client, stack_settings, name: str, system: str, table: str) -> str:
     return ch_table
 
 
+# Waits for ClickHouse are long: the module's one worker also runs whatever connectors earlier
+# modules left in the session's control DB, which slows it in a full run.
 def ch_rows(ch, table: str, what: str = "count()"):
     if not ch.execute(f"EXISTS TABLE {table}")[0][0]:
         return None
@@ -208,7 +210,7 @@ def test_gb18030_csv_fails_then_is_reimported_after_the_fix_into_clickhouse(clus
 
     # ClickHouse: the good rows, the totals row absent (sum not doubled)
     assert client.put(f"/connectors/{name}/resume").status_code == 202
-    wait_until(lambda: ch_rows(ch, ch_table) == good, 120, interval=1, message=f"{good} rows in ClickHouse")
+    wait_until(lambda: ch_rows(ch, ch_table) == good, 300, interval=1, message=f"{good} rows in ClickHouse")
     assert ch_rows(ch, ch_table, "sum(capital)") == total
     assert ch_rows(ch, ch_table, "countIf(name = '企业1䶮堃')") == 1
 
@@ -270,7 +272,7 @@ def test_xlsx_title_totals_footer_and_second_sheet_into_clickhouse(cluster, stac
     assert [s["line"] for s in details["skipped"]] == [13, 14]
     # the sink subscribes once the topic exists (a consumer may take minutes to see a topic made after it)
     ch_table = sink(client, stack_settings, f"dept-xlsx-sink-{RUN}", system, table)
-    wait_until(lambda: ch_rows(ch, ch_table) == 10, 120, interval=1, message="10 rows in ClickHouse")
+    wait_until(lambda: ch_rows(ch, ch_table) == 10, 300, interval=1, message="10 rows in ClickHouse")
     assert ch_rows(ch, ch_table, "sum(capital)") == Decimal("10005.00")
 
 
@@ -308,7 +310,7 @@ def test_json_lines_with_nesting_read_through_source_paths(cluster, stack_settin
     bad = client.get(f"/imports/{report['id']}/rows").json()["rows"]
     assert bad[0]["code"] == "not_json" and bad[0]["raw"] == "{broken" and bad[0]["line"] == 21
     ch_table = sink(client, stack_settings, f"dept-json-sink-{RUN}", system, table)
-    wait_until(lambda: ch_rows(ch, ch_table) == 20, 120, interval=1, message="20 rows in ClickHouse")
+    wait_until(lambda: ch_rows(ch, ch_table) == 20, 300, interval=1, message="20 rows in ClickHouse")
     assert ch.execute(f"SELECT org_name, phone, tag FROM {ch_table} FINAL WHERE id = 3")[0] == (
         "企业3",
         "13800000003",
@@ -399,7 +401,7 @@ def test_a_sink_that_keeps_failing_is_shown_as_failing_and_raises_a_message(clus
     _file_source(client, stack_settings, source, system, table)
     sink_name = f"dept-failsink-{RUN}"
     ch_table = sink(client, stack_settings, sink_name, system, table)
-    wait_until(lambda: ch_rows(ch, ch_table) == 2, 120, interval=1, message="2 rows in ClickHouse")
+    wait_until(lambda: ch_rows(ch, ch_table) == 2, 300, interval=1, message="2 rows in ClickHouse")
     # the table becomes a view with the same columns: the sink's inserts now fail, again and again
     ch.execute(f"RENAME TABLE {ch_table} TO {ch_table}_old")
     ch.execute(f"CREATE VIEW {ch_table} AS SELECT * FROM {ch_table}_old")
