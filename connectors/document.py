@@ -29,9 +29,14 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 class FieldError:
     field: str
     message: str
+    message_zh: str | None = None  # the Chinese text, where the check has one
 
     def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+        return {
+            "field": self.field,
+            "message": self.message,
+            **({"message_zh": self.message_zh} if self.message_zh else {}),
+        }
 
 
 @dataclass

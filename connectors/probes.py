@@ -226,7 +226,9 @@ class TokenBuckets:
 BUCKETS = TokenBuckets()
 
 
-def take_probe_token(settings, principal) -> None:
-    """Rate limit of live checks per principal (superusers included: a leaked key is one too)."""
-    key = f"{getattr(principal, 'kind', 'user')}:{getattr(principal, 'name', '?')}"
+def take_probe_token(settings, principal, purpose: str = "") -> None:
+    """Rate limit of live checks per principal (superusers included: a leaked key is one too).
+    `purpose` gives a bucket of its own (reading a source's columns on save must not use up the
+    checks a deploy needs next)."""
+    key = f"{purpose}{getattr(principal, 'kind', 'user')}:{getattr(principal, 'name', '?')}"
     BUCKETS.take(key, float(settings.probe_rate_per_minute), int(settings.probe_burst))

@@ -57,6 +57,18 @@ def _failure(exc: BaseException, where: str) -> FieldError:
     return FieldError("url", f"cannot connect to {where}")
 
 
+def database_engine(url: str, timeout: float, pinned: str | None = None):
+    """An engine whose connections time out and go to `pinned` (an address that was checked), not
+    to whatever the URL's host resolves to next. Raises NoSuchModuleError/ImportError (no driver)."""
+    parsed = make_url(url)
+    connect_args, target = _connect_args(parsed.get_backend_name(), timeout), url
+    if pinned and parsed.get_backend_name() == "postgresql":
+        connect_args["hostaddr"] = pinned  # libpq connects there; `host` still names the server (TLS)
+    elif pinned:
+        target = parsed.set(host=pinned)
+    return create_engine(target, connect_args=connect_args)
+
+
 def _check_database(values: dict[str, Any], timeout: float, pinned: str | None = None) -> list[FieldError]:
     url = values["url"]
     try:
@@ -68,13 +80,8 @@ def _check_database(values: dict[str, Any], timeout: float, pinned: str | None =
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not Path(parsed.database).is_file():
             return [FieldError("url", "SQLite database file does not exist")]
-    connect_args, target = _connect_args(backend, timeout), url
-    if pinned and backend == "postgresql":
-        connect_args["hostaddr"] = pinned  # libpq connects there; `host` still names the server (TLS)
-    elif pinned:
-        target = parsed.set(host=pinned)
     try:
-        engine = create_engine(target, connect_args=connect_args)
+        engine = database_engine(url, timeout, pinned)
     except (NoSuchModuleError, ImportError):
         return [FieldError("url", f"no driver for {parsed.drivername}")]
     errors: list[FieldError] = []
@@ -261,8 +268,11 @@ def validate(
     principal=None,
     tenant: str | None = None,
     superuser: bool | None = None,
+    store=None,
 ) -> tuple[ConnectorSpec | None, list[FieldError]]:
-    """Static checks, scope checks, then (rate-limited per `principal`) the live check.
+    """Static checks, scope checks, then (rate-limited per `principal`) the live check; for a
+    runner, its rules and transforms against its input's columns (registry, else a source
+    connector of the tenant in `store`: connectors.column_errors).
 
     Scope: `tenant` (the connector's, which the caller was checked to see), else the principal's
     (superusers: the whole data root); with neither (CLI, a pipeline without tenant) the whole data
@@ -292,6 +302,10 @@ def validate(
         except probes.HostRefused as exc:
             return None, [FieldError("url", str(exc).split(": ", 1)[-1])]
         errors = live_errors(spec, float(settings.probe_timeout_s), pinned)
+        if not errors and spec.plugin.name.startswith("runner."):
+            from connectors.column_errors import runner_column_errors
+
+            errors = runner_column_errors(spec, settings, store, tenant)
     return (spec if not errors else None), errors
 
 

@@ -64,7 +64,7 @@ def deploy(
     specs, errors = {}, []
     for stage, config in configs.items():
         cname = connector_name(name, stage)
-        found, errs = validate(cname, config, settings, tenant=tenant)  # its paths and hosts: the tenant's
+        found, errs = validate(cname, config, settings, tenant=tenant, store=store)  # paths, hosts: the tenant's
         errors += [{"field": f"{stage}.{e.field}", "message": e.message} for e in errs]
         known, owner = store.last_owner(cname)  # also a deleted one's: its offsets are that tenant's
         if known and owner != tenant and not sees(owner):

@@ -1,7 +1,8 @@
 """Validating a pipeline document with the code that will run it: the PipelineSpec shape, then each
 stage's connector document (`deploy.pipeline.stage_documents`) parsed as a worker parses it — the
 plugin's own settings model, and for the runner the transforms and rules compiled as the runner
-builds them — so a saved document can actually run. Errors name the field path in the document."""
+builds them — so a saved document can actually run; then the columns its rules and transforms
+name against the source's (connectors.column_errors). Errors name the field path in the document."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.column_errors import pipeline_column_errors
 from connectors.document import parse
 from deploy.pipeline import PipelineSpec, stage_documents, stage_name
 from deploy.settings import Settings
@@ -46,7 +48,17 @@ def _loc(stage: str, field: str) -> list[Any]:
     return ["body", stage, "config", *_path(field)]
 
 
-def validate(document: dict[str, Any], settings: Settings) -> PipelineSpec:
+def _column_errors(spec: PipelineSpec, source, topic: str, settings: Settings, principal) -> list[dict]:
+    """Rules and transforms naming columns the source does not have (its registry subject, else
+    the source connector's table or declared columns), in English and Chinese."""
+    found = pipeline_column_errors(topic, spec.transforms, spec.rules, source, settings, spec.tenant, principal)
+    return [
+        {"type": "unknown_column", "loc": ["body", *_path(p.field)], "msg": p.message, "msg_zh": p.message_zh}
+        for p in found
+    ]
+
+
+def validate(document: dict[str, Any], settings: Settings, principal=None) -> PipelineSpec:
     try:
         spec = PipelineSpec.model_validate(document)
     except ValidationError as e:
@@ -56,8 +68,10 @@ def validate(document: dict[str, Any], settings: Settings) -> PipelineSpec:
     except ValueError as exc:
         raise InvalidDocument([{"type": "value_error", "loc": ["body", "source", "topic"], "msg": str(exc)}]) from None
     errors: list[dict] = []
+    parsed = {}
     for stage, config in documents.items():
         found, problems = parse(stage_name(spec.name, stage), config, settings)
+        parsed[stage] = found
         errors += [{"type": "invalid", "loc": _loc(stage, p.field), "msg": p.message} for p in problems]
         runner = found is not None and found.plugin.name.startswith("runner.")
         if found is not None and stage != "runner" and (found.kind != stage or runner):
@@ -68,6 +82,8 @@ def validate(document: dict[str, Any], settings: Settings) -> PipelineSpec:
                     "msg": f"{found.plugin.name} is not a {stage} plugin",
                 }
             )
+    if not errors:  # only a document that can run is worth reading the source's columns for
+        errors = _column_errors(spec, parsed["source"], documents["runner"]["topics"][0], settings, principal)
     if errors:
         raise InvalidDocument(errors)
     return spec

@@ -98,7 +98,7 @@ def _checked(request: Request, spec: PipelineSpec, principal: Principal, old: di
                 422, [{"type": "endpoint_changed", "loc": ["body", *e.field.split(".")], "msg": str(e)}]
             )
     try:
-        documents.validate(doc, request.app.state.settings)
+        documents.validate(doc, request.app.state.settings, principal)
     except documents.InvalidDocument as e:
         raise HTTPException(422, e.errors)
     return doc

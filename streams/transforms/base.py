@@ -26,6 +26,16 @@ class TransformSpec(BaseModel):
     kind: str
     id: str | None = None  # optional name used in error messages and metrics
 
+    # Column flow, read without data when a pipeline is saved (streams.column_check): a step that
+    # names a column its input lacks would silently work on nulls (ensure_columns adds them).
+    def reads(self) -> list[str]:
+        """Columns this step names as its input."""
+        return []
+
+    def after(self, columns: list[str]) -> list[str] | None:
+        """The columns after this step, given those before it; None when only data can tell."""
+        return list(columns)
+
 
 class Transform:
     kind: ClassVar[str]
@@ -74,6 +84,11 @@ def transform_kind(*names: str):
 
 def _load_builtin() -> None:
     from streams.transforms import basic, dedupe, enrich, flatten, mask, normalise, route, standardise  # noqa: F401
+
+
+def transform_class(kind: Any) -> type[Transform] | None:
+    _load_builtin()
+    return _KINDS.get(kind) if isinstance(kind, str) else None
 
 
 def transform_kinds() -> dict[str, dict]:

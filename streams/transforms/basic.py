@@ -25,6 +25,9 @@ class FilterSpec(TransformSpec):
 
     _v = field_validator("expr")(classmethod(lambda cls, v: _valid_expr(v)))
 
+    def reads(self):
+        return sorted(compile_expr(self.expr)[1])
+
 
 @transform_kind("filter")
 class Filter(Transform):
@@ -40,6 +43,13 @@ class ProjectSpec(TransformSpec):
     fields: list[str] | None = None  # keep these, in this order
     drop: list[str] = []
     rename: dict[str, str] = {}
+
+    def reads(self):
+        return list(dict.fromkeys([*(self.fields or []), *self.drop, *self.rename]))
+
+    def after(self, columns):
+        kept = list(self.fields) if self.fields is not None else [c for c in columns if c not in self.drop]
+        return [self.rename.get(c, c) for c in kept]
 
 
 @transform_kind("project")
@@ -60,6 +70,12 @@ class Project(Transform):
 class RenameSpec(TransformSpec):
     kind: Literal["rename"]
     mapping: dict[str, str] = Field(min_length=1)
+
+    def reads(self):
+        return list(self.mapping)
+
+    def after(self, columns):
+        return [self.mapping.get(c, c) for c in columns]
 
 
 @transform_kind("rename")
@@ -88,6 +104,9 @@ class CastSpec(TransformSpec):
     # Non-strict: values that do not convert become null (a quality rule can flag them).
     strict: bool = False
     date_format: str | None = None
+
+    def reads(self):
+        return list(self.types)
 
 
 @transform_kind("cast")
@@ -130,6 +149,17 @@ class DeriveSpec(TransformSpec):
                 raise ValueError(f"{name}: {exc}") from None
         return v
 
+    def reads(self):
+        made: set[str] = set()  # sequential: a field may use one derived before it
+        names: list[str] = []
+        for name, text in self.fields.items():
+            names += [c for c in sorted(compile_expr(text)[1]) if c not in made]
+            made.add(name)
+        return list(dict.fromkeys(names))
+
+    def after(self, columns):
+        return list(dict.fromkeys([*columns, *self.fields]))
+
 
 @transform_kind("derive")
 class Derive(Transform):
@@ -147,6 +177,9 @@ class DefaultSpec(TransformSpec):
     kind: Literal["default"]
     values: dict[str, Any] = Field(min_length=1)
     blank_as_null: bool = True  # "" is treated as missing, common in legacy systems
+
+    def reads(self):  # fills a column's missing values: a new constant column is `derive`'s job
+        return list(self.values)
 
 
 @transform_kind("default")

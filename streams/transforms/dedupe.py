@@ -21,6 +21,9 @@ class DedupeSpec(TransformSpec):
     store: str | None = None  # name in build env; default: a private in-memory TTL store
     max_keys: int = Field(default=1_000_000, gt=0)
 
+    def reads(self):
+        return [*self.fields, *([self.time_field] if self.time_field else [])]
+
 
 @transform_kind("dedupe")
 class Dedupe(Transform):

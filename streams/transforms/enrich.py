@@ -18,6 +18,12 @@ class LookupSpec(TransformSpec):
     fields: dict[str, str] = Field(min_length=1)
     defaults: dict[str, Any] = {}
 
+    def reads(self):
+        return [self.key]
+
+    def after(self, columns):
+        return list(dict.fromkeys([*columns, *self.fields]))
+
 
 @transform_kind("lookup", "enrich")
 class Lookup(Transform):

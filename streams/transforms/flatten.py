@@ -16,6 +16,12 @@ class FlattenSpec(TransformSpec):
     separator: str = Field(default=".", min_length=1)
     max_depth: int = Field(default=8, ge=1)
 
+    def reads(self):
+        return list(self.fields or [])
+
+    def after(self, columns):
+        return None  # the new columns come from the structs' fields, known only from data
+
 
 @transform_kind("flatten")
 class Flatten(Transform):

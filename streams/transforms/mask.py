@@ -24,6 +24,12 @@ class MaskSpec(TransformSpec):
             raise ValueError("role is required with policy")
         return self
 
+    def reads(self):
+        if self.fields is not None:
+            return list(self.fields)
+        policy = self.policy or {}
+        return list(policy.get(self.role or "", policy.get("default")) or {})  # as MaskPolicy.functions picks
+
 
 @transform_kind("mask")
 class Mask(Transform):

@@ -35,6 +35,9 @@ class NormaliseSpec(TransformSpec):
     case: Literal["lower", "upper"] | None = None
     empty_to_null: bool = False
 
+    def reads(self):
+        return list(self.fields)
+
     @model_validator(mode="after")
     def _normalise_defaults(self):
         # "normalise" is "trim" with the Chinese-input clean-ups switched on unless overridden.

@@ -33,6 +33,12 @@ class RouteSpec(TransformSpec):
     default: str = "default"
     route_field: str = "_route"
 
+    def reads(self):
+        return sorted({c for case in self.routes for c in compile_expr(case.when)[1]})
+
+    def after(self, columns):
+        return list(dict.fromkeys([*columns, self.route_field]))
+
 
 @transform_kind("route", "split")
 class Route(Transform):

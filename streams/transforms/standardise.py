@@ -18,6 +18,12 @@ class StandardiseSpec(TransformSpec):
     target: str | None = None  # output column (default: overwrite field)
     unmapped: Literal["keep", "null"] = "keep"
 
+    def reads(self):
+        return [self.field]
+
+    def after(self, columns):
+        return list(dict.fromkeys([*columns, self.target or self.field]))
+
 
 @transform_kind("standardise", "standardize")
 class Standardise(Transform):
