@@ -92,6 +92,15 @@ ROUTES: dict[str, str] = {
     "GET /imports/{import_id}/rows": "tenant-object",
     "GET /imports/{import_id}/rows.csv": "tenant-object",
     "GET /imports/{import_id}/rows.xlsx": "tenant-object",
+    # metadata catalogue (entries belong to the tenant of the connector they were harvested through)
+    "POST /metadata/harvest": "tenant-create",
+    "GET /metadata/systems": "tenant-list",
+    "GET /metadata/datasets": "tenant-list",
+    "GET /metadata/datasets/{urn}": "tenant-object",
+    "PATCH /metadata/datasets/{urn}": "tenant-object",
+    "GET /metadata/datasets/{urn}/versions": "tenant-object",
+    "GET /metadata/datasets/{urn}/versions/{version}": "tenant-object",
+    "GET /metadata/datasets/{urn}/diff": "tenant-object",
     # identity
     "GET /users": "tenant-list",
     "POST /users": "tenant-create",

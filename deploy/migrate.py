@@ -108,10 +108,11 @@ def differences(engine: Engine) -> list:
     """What the table definitions have that the migrated DB lacks (or the other way round)."""
     from alembic.autogenerate import compare_metadata
 
-    from deploy.migrations.tables import control_metadata
+    from deploy.migrations.tables import control_metadata, tracked
 
     with engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), control_metadata())
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": tracked})
+        return compare_metadata(context, control_metadata())
 
 
 def history() -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ ROUTERS = (
     "components",
     "connectors",
     "imports",
+    "metadata",
     "jobs",
     "schedules",
     "alerts",

@@ -93,6 +93,7 @@ def world(sec_api, sec_settings) -> World:
     w.create_alert()
     w.create_message()
     w.create_job()
+    w.create_dataset()
     yield w
     w.client.close()
 

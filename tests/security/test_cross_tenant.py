@@ -38,6 +38,7 @@ KINDS_OF = {
     "schedule-runs": ("schedule",),
     "alerts": ("alert", "message"),
     "auth": ("user",),
+    "metadata": ("dataset",),
 }
 
 
@@ -45,7 +46,11 @@ def segment(template: str) -> str:
     return template.strip("/").split("/")[0]
 
 
-GHOSTS = {"import": 987654321, "message": 987654321}  # ids no object has (others: a name no object has)
+GHOSTS = {
+    "import": 987654321,
+    "message": 987654321,
+    "dataset": f"hl:dataset:kafka://127.0.0.1:9/{A}-ghost",
+}  # ids no object has (others: a name no object has)
 
 
 def fill(world, template: str, ghost: bool = False) -> str:
@@ -70,6 +75,8 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("schedules", "sid"): o["schedule"],
         ("schedule-runs", "run_id"): o["run"],
         ("alerts", "rid"): o["rule"],
+        ("metadata", "urn"): o["dataset"],
+        ("metadata", "version"): 1,
     }
 
     def one(m: re.Match) -> str:
@@ -148,6 +155,9 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "POST /auth/token": ({"data": {"username": o["victim"], "password": "Wrong-Password-1234"}}, True),
         # searches filtered by tenant a's objects, and full lists
         "GET /pipelines/{name}/diff": ({"params": {"from": 1, "to": 1}}, True),
+        "GET /metadata/datasets/{urn}/diff": ({"params": {"from": 1, "to": 1}}, True),
+        "PATCH /metadata/datasets/{urn}": ({"json": {"description": "changed by tenant b"}}, True),
+        "POST /metadata/harvest": ({"json": {"connectors": [o["connector"]]}}, True),
         "GET /imports": ({"params": {"connector": o["connector"]}}, True),
         "GET /messages": ({"params": {"rule": o["rule"], "limit": 1000}}, True),
         "GET /connectors": ({"params": {"expand": ["info", "status"]}}, False),

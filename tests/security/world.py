@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -191,6 +192,7 @@ class World:
             "user": [(f"/users/{o['victim']}", None)],
             "apikey": [(f"/api-keys/{o['apikey']}", None)],
             "job": [(f"/jobs/{o['job']}", None)],
+            "dataset": [(f"/metadata/datasets/{quote(o['dataset'], safe='')}", None)],
         }
         return table[kind]
 
@@ -206,6 +208,7 @@ class World:
         "user",
         "apikey",
         "job",
+        "dataset",
     )
 
     def snapshot(self, kinds) -> dict:
@@ -354,6 +357,20 @@ class World:
         job_id = r.json()["id"]
         wait_until(lambda: self.as_a("admin", "GET", f"/jobs/{job_id}").json().get("state") == "succeeded")
         self.a.objects["job"] = job_id
+
+    def create_dataset(self) -> None:
+        """Tenant a's connector harvested into the catalogue (its topic), with business metadata."""
+        r = self.as_a("developer", "POST", "/metadata/harvest", json={"connectors": [self.a.objects["connector"]]})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        job = wait_until(
+            lambda: (j := self.op("GET", f"/jobs/{job_id}").json()).get("state") not in ("queued", "running") and j
+        )
+        assert job["state"] == "succeeded", job
+        items = self.as_a("developer", "GET", "/metadata/datasets").json()["items"]
+        self.a.objects["dataset"] = items[0]["urn"]
+        path = f"/metadata/datasets/{quote(items[0]['urn'], safe='')}"
+        assert self.as_a("developer", "PATCH", path, json={"owner": f"{A}-steward"}).status_code == 200
 
     def repair(self, kinds) -> list[str]:
         """Re-create tenant a's objects an attack removed (tenant a's admin gets 404); names what it did."""

@@ -1,0 +1,174 @@
+"""The metadata catalogue (issue 15): harvest, datasets, versions and diffs, business metadata.
+Thin: the domain is schemas/catalog, the wiring api/metadata. URNs are path parameters with their
+slashes (`/metadata/datasets/hl:dataset:postgres://h:5432/db.s.t/versions`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, ValidationError
+
+from api.audit import audit_as
+from api.audit.affected import note_affected_tenant
+from api.jobs import job_manager
+from api.metadata import catalog_store, scopes_of
+from api.metadata.harvest import harvest_job, harvest_targets
+from api.security import Principal, require
+from deploy.logs import in_tenant
+from schemas.catalog import BadUrn, NoSuchVersion, NotInCatalogue, parse_urn
+from schemas.catalog.business import BusinessPatch
+
+router = APIRouter(tags=["metadata"])
+VIEW = require("metadata:view")
+MANAGE = require("metadata:manage")
+UrnPath = Path(max_length=1000, description="a catalogue URN, e.g. hl:dataset:postgres://host:5432/db.schema.table")
+NOT_FOUND = "no such dataset in the catalogue"
+
+
+class HarvestRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    connectors: list[str] | None = Field(
+        None, max_length=1000, description="connectors to harvest (default: every connector you may see)"
+    )
+
+
+def _settings(request: Request):
+    return request.app.state.settings
+
+
+def _urn(urn: str, kind: str = "dataset") -> str:
+    try:
+        parsed = parse_urn(urn)
+    except BadUrn as exc:
+        raise HTTPException(422, f"urn: {exc}") from None
+    if parsed.kind != kind:
+        raise HTTPException(422, f"urn: a {kind} URN is needed here (hl:{kind}:...)")
+    return urn
+
+
+def _missing(request: Request, principal: Principal, urn: str) -> HTTPException:
+    """404 whether the dataset is unknown or another tenant's; the attacked tenant sees the attempt."""
+    scopes = scopes_of(principal)
+    owner = catalog_store(_settings(request)).owner(urn)
+    if owner and scopes is not None and owner not in scopes:
+        note_affected_tenant(request, owner)
+    return HTTPException(404, NOT_FOUND)
+
+
+@router.post(
+    "/metadata/harvest", status_code=202, summary="Harvest connectors' sources, topics and sink tables (a job)"
+)
+def harvest(
+    request: Request,
+    body: HarvestRequest = Body(default_factory=HarvestRequest),
+    principal: Principal = Depends(MANAGE),
+) -> dict[str, Any]:
+    audit_as(request, "metadata.harvest", connectors=body.connectors)
+    settings = _settings(request)
+    try:
+        targets = harvest_targets(settings, scopes_of(principal), body.connectors)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    if not targets:
+        raise HTTPException(422, "connectors: none of your connectors has anything to harvest")
+    tenant = principal.tenant if not principal.all_tenants else None
+    job_id = job_manager(request.app).submit(
+        "metadata.harvest", principal.name, in_tenant(tenant, harvest_job(settings, targets))
+    )
+    request.state.audit_detail["job"] = job_id
+    return {"job_id": job_id, "connectors": [t.connector for t in targets]}
+
+
+@router.get("/metadata/systems", summary="Systems (data sources, the broker, sink databases) in the catalogue")
+async def systems(request: Request, principal: Principal = Depends(VIEW)) -> list[dict[str, Any]]:
+    return await run_in_threadpool(catalog_store(_settings(request)).systems, scopes_of(principal))
+
+
+@router.get("/metadata/datasets", summary="Datasets (tables, views, topics, sink tables), filtered by system or kind")
+async def datasets(
+    request: Request,
+    system: str | None = Query(None, max_length=1000, description="a system URN"),
+    kind: str | None = Query(None, pattern="^(table|view|topic|sink_table)$"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=10_000_000),
+    principal: Principal = Depends(VIEW),
+) -> dict[str, Any]:
+    if system:
+        _urn(system, "system")
+    store = catalog_store(_settings(request))
+    total, items = await run_in_threadpool(store.datasets, scopes_of(principal), system, kind, limit, offset)
+    return {"total": total, "items": items}
+
+
+@router.get("/metadata/datasets/{urn:path}/versions/{version}", summary="One version of a dataset: its shape and diff")
+async def dataset_version(
+    request: Request, urn: str = UrnPath, version: int = Path(ge=1), principal: Principal = Depends(VIEW)
+) -> dict[str, Any]:
+    store = catalog_store(_settings(request))
+    try:
+        return await run_in_threadpool(store.version, scopes_of(principal), _urn(urn), version)
+    except NotInCatalogue:
+        raise _missing(request, principal, urn) from None
+    except NoSuchVersion as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/metadata/datasets/{urn:path}/versions", summary="A dataset's versions, newest first")
+async def dataset_versions(request: Request, urn: str = UrnPath, principal: Principal = Depends(VIEW)) -> list[dict]:
+    store = catalog_store(_settings(request))
+    try:
+        return await run_in_threadpool(store.versions, scopes_of(principal), _urn(urn))
+    except NotInCatalogue:
+        raise _missing(request, principal, urn) from None
+
+
+@router.get("/metadata/datasets/{urn:path}/diff", summary="What changed between two versions (?from=&to=)")
+async def dataset_diff(
+    request: Request,
+    urn: str = UrnPath,
+    from_: int = Query(alias="from", ge=1),
+    to: int = Query(ge=1),
+    principal: Principal = Depends(VIEW),
+) -> dict[str, Any]:
+    store = catalog_store(_settings(request))
+    try:
+        return await run_in_threadpool(store.diff, scopes_of(principal), _urn(urn), from_, to)
+    except NotInCatalogue:
+        raise _missing(request, principal, urn) from None
+    except NoSuchVersion as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/metadata/datasets/{urn:path}", summary="A dataset: fields, properties, business metadata")
+async def dataset(request: Request, urn: str = UrnPath, principal: Principal = Depends(VIEW)) -> dict[str, Any]:
+    store = catalog_store(_settings(request))
+    try:
+        return await run_in_threadpool(store.dataset, scopes_of(principal), _urn(urn))
+    except NotInCatalogue:
+        raise _missing(request, principal, urn) from None
+
+
+@router.patch("/metadata/datasets/{urn:path}", summary="Edit business metadata (only the keys sent; null clears)")
+async def edit_dataset(
+    request: Request,
+    urn: str = UrnPath,
+    body: dict[str, Any] = Body(...),
+    principal: Principal = Depends(MANAGE),
+) -> dict[str, Any]:
+    audit_as(request, "metadata.update", urn=urn[:300], keys=sorted(body)[:20] if isinstance(body, dict) else [])
+    _urn(urn)
+    try:
+        patch = BusinessPatch.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
+        raise HTTPException(422, f"invalid business metadata: {problems}") from None
+    store = catalog_store(_settings(request))
+    try:
+        return await run_in_threadpool(store.update_business, scopes_of(principal), urn, patch)
+    except NotInCatalogue:
+        raise _missing(request, principal, urn) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)[:500]) from None

@@ -1,0 +1,107 @@
+"""The catalogue's pure parts: URNs (OpenLineage naming, refusals), shape diffs, business patches."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.catalog import BadUrn, parse_urn
+from schemas.catalog.business import BusinessPatch, apply
+from schemas.catalog.diff import diff_shapes, is_empty, summary
+from schemas.catalog.urns import relational_urn, system_urn, topic_urn
+
+
+def test_urns_follow_openlineage_naming():
+    assert relational_urn("postgresql+psycopg://u:p@db.local/civil", "public", "people") == (
+        "hl:dataset:postgres://db.local:5432/civil.public.people"
+    )
+    assert (
+        relational_urn("mysql+pymysql://root@127.0.0.1:3307/hr", None, "staff")
+        == "hl:dataset:mysql://127.0.0.1:3307/hr.staff"
+    )
+    assert relational_urn("sqlite:////tmp/a.db", "main", "t") == "hl:dataset:sqlite:///tmp/a.db.main.t"
+    assert (
+        topic_urn("127.0.0.1:19092,other:1", "huiliu.civil.public.people")
+        == "hl:dataset:kafka://127.0.0.1:19092/huiliu.civil.public.people"
+    )
+    assert system_urn("postgres://h:5432", "civil") == "hl:system:postgres://h:5432/civil"
+    for urn in (
+        "hl:dataset:postgres://db.local:5432/civil.public.people",
+        "hl:dataset:sqlite:///tmp/a.db.main.t",
+        "hl:system:kafka://127.0.0.1:19092",
+        "hl:job:huiliu/people-runner",
+    ):
+        assert str(parse_urn(urn)) == urn
+
+
+@pytest.mark.parametrize(
+    "urn",
+    [
+        "",
+        "x" * 1001,
+        "urn:li:dataset:x",
+        "hl:table:postgres://h/x",
+        "hl:dataset:ftp://h/x",
+        "hl:dataset:postgres://h:1/",
+        "hl:dataset:postgres://h h/x",
+        "hl:job:other/x",
+        "hl:dataset:kafka://h:1/a\x00b",
+    ],
+)
+def test_malformed_urns_are_refused_with_a_reason(urn):
+    with pytest.raises(BadUrn) as err:
+        parse_urn(urn)
+    assert str(err.value) and (len(urn) < 5 or urn not in str(err.value))
+
+
+def _f(name, type_, pos, **kw):
+    return {
+        "name": name,
+        "type": type_,
+        "position": pos,
+        "nullable": True,
+        "key": False,
+        "default": None,
+        "comment": None,
+        **kw,
+    }
+
+
+def test_diff_names_every_kind_of_change():
+    old = {
+        "kind": "table",
+        "fields": [_f("id", "INT", 1, key=True), _f("nm", "TEXT", 2), _f("age", "INT", 3, comment="年龄")],
+        "properties": {},
+    }
+    new = {
+        "kind": "table",
+        "fields": [
+            _f("id", "BIGINT", 1, key=True),
+            _f("name", "TEXT", 2),
+            _f("age", "INT", 3, comment="年龄（岁）"),
+            _f("phone", "TEXT", 4),
+        ],
+        "properties": {"comment": "人口"},
+    }
+    d = diff_shapes(old, new)
+    assert d["renamed"] == [{"from": "nm", "to": "name", "position": 2}]
+    assert d["added"] == [{"name": "phone", "type": "TEXT", "position": 4}] and d["removed"] == []
+    assert d["type_changed"] == [{"name": "id", "from": "INT", "to": "BIGINT"}]
+    assert d["comment_changed"] == [{"name": "age", "from": "年龄", "to": "年龄（岁）"}]
+    assert d["properties_changed"] == [{"name": "comment", "from": None, "to": "人口"}]
+    assert summary(d) == "1 added, 1 renamed, 1 type changed, 1 comment changed, 1 properties changed"
+    assert is_empty(diff_shapes(new, new))
+
+
+def test_business_patch_refuses_unknown_keys_and_values_and_merges_fields():
+    with pytest.raises(ValidationError):
+        BusinessPatch.model_validate({"colour": "red"})
+    with pytest.raises(ValidationError):
+        BusinessPatch.model_validate({"classification": "top-secret"})
+    with pytest.raises(ValidationError):
+        BusinessPatch.model_validate({"fields": {"a": {"owner": "x"}}})
+    current = apply(
+        {}, BusinessPatch.model_validate({"owner": "a", "fields": {"id": {"description": "key", "tags": ["k"]}}})
+    )
+    after = apply(current, BusinessPatch.model_validate({"owner": None, "fields": {"id": {"tags": None}}}))
+    assert after == {"fields": {"id": {"description": "key"}}}
