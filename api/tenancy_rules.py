@@ -95,6 +95,7 @@ ROUTES: dict[str, str] = {
     # metadata catalogue (entries belong to the tenant of the connector they were harvested through)
     "POST /metadata/harvest": "tenant-create",
     "GET /metadata/systems": "tenant-list",
+    "GET /metadata/search": "tenant-list",
     "GET /metadata/datasets": "tenant-list",
     "GET /metadata/datasets/{urn}": "tenant-object",
     "PATCH /metadata/datasets/{urn}": "tenant-object",

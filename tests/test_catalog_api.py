@@ -270,3 +270,31 @@ def test_bad_urns_answer_4xx(harvested, urn, status):
     assert client.get("/metadata/datasets", params={"system": "nope"}).status_code == 422
     assert client.post("/metadata/harvest", json={"everything": True}).status_code == 422
     assert time.time()  # the answers above were all refusals, none a 500
+
+
+def test_search_finds_chinese_comments_and_english_names_ranked_with_facets(harvested, tenants):
+    client = harvested["client"]
+    r = client.get("/metadata/search", params={"q": "身份证"})
+    assert r.status_code == 200, r.text
+    hits = r.json()
+    fields = [h for h in hits["items"] if h["kind"] == "field"]
+    assert any(h["field"] == "citizen_id" and h["urn"].endswith(f"{SCHEMA}.population") for h in fields), hits
+    assert {"value": "field", "count": len([h for h in hits["items"] if h["kind"] == "field"])} in hits["facets"][
+        "kind"
+    ] or hits["total"] > len(hits["items"])
+    english = client.get("/metadata/search", params={"q": "citizen_id"}).json()["items"]
+    assert english[0]["name"] == "citizen_id"  # the exact name ranks first
+    both = client.get("/metadata/search", params={"q": "population 人口", "kind": "dataset"}).json()
+    assert [h["name"] for h in both["items"]][:1] == [f"{SCHEMA}.population"]
+    # business metadata is searchable too: tags and descriptions
+    urn = _find(client, f"{SCHEMA}.population")["urn"]
+    assert client.patch(_path(urn), json={"tags": ["户籍"], "description": "household register"}).status_code == 200
+    tagged = client.get("/metadata/search", params={"q": "户籍"}).json()
+    assert any(h["urn"] == urn and h["kind"] == "dataset" for h in tagged["items"])
+    assert {"value": "户籍", "count": 1} in tagged["facets"]["tag"]
+    assert client.get("/metadata/search", params={"q": "household"}).json()["items"][0]["urn"] == urn
+    with httpx.Client(base_url=str(client.base_url), headers=tenants[TB], timeout=30) as other:
+        assert all(h["tenant"] != TA for h in other.get("/metadata/search", params={"q": "身份证"}).json()["items"])
+    assert client.get("/metadata/search", params={"q": "  "}).status_code == 422
+    assert client.get("/metadata/search", params={"q": 'x" OR "y'}).status_code == 200
+    assert client.get("/metadata/search", params={"q": "%_\\"}).status_code == 200

@@ -105,3 +105,31 @@ def test_business_patch_refuses_unknown_keys_and_values_and_merges_fields():
     )
     after = apply(current, BusinessPatch.model_validate({"owner": None, "fields": {"id": {"tags": None}}}))
     assert after == {"fields": {"id": {"description": "key"}}}
+
+
+def test_search_on_a_sqlite_control_db_uses_fts5_trigrams(tmp_path):
+    from sqlalchemy import create_engine
+
+    from deploy.migrate import upgrade
+    from schemas.catalog import CatalogStore, DatasetInfo, FieldInfo, Harvest, SystemInfo
+    from schemas.catalog.search import BadQuery, search
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'control.db'}")
+    upgrade(engine)
+    fields = [FieldInfo("sfzh", "VARCHAR(18)", 1, comment="公民身份证号码"), FieldInfo("xm", "TEXT", 2, comment="姓名")]
+    others = [FieldInfo(f"c{i}", "INT", i + 1, comment=f"指标{i}") for i in range(50)]
+    harvest = Harvest(
+        SystemInfo("hl:system:sqlite:///x.db", "civil", "sqlite"),
+        [
+            DatasetInfo("hl:dataset:sqlite:///x.db.main.people", "main.people", "table", fields, {"comment": "人口"}),
+            DatasetInfo("hl:dataset:sqlite:///x.db.main.stats", "main.stats", "table", others),
+        ],
+    )
+    CatalogStore(engine).record(harvest, "a")
+    hits = search(engine, {"a"}, "身份证")
+    assert [(h["kind"], h["field"]) for h in hits["items"]] == [("field", "sfzh")]
+    assert search(engine, {"b"}, "身份证")["items"] == []
+    assert search(engine, {"a"}, "xm")["items"][0]["field"] == "xm"  # short words: LIKE
+    assert search(engine, {"a"}, "指标4")["total"] == 1 + 10  # 指标4 and 指标40..49
+    with pytest.raises(BadQuery):
+        search(engine, None, " ")

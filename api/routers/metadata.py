@@ -19,6 +19,7 @@ from api.security import Principal, require
 from deploy.logs import in_tenant
 from schemas.catalog import BadUrn, NoSuchVersion, NotInCatalogue, parse_urn
 from schemas.catalog.business import BusinessPatch
+from schemas.catalog.search import BadQuery, search
 
 router = APIRouter(tags=["metadata"])
 VIEW = require("metadata:view")
@@ -101,6 +102,27 @@ async def datasets(
     store = catalog_store(_settings(request))
     total, items = await run_in_threadpool(store.datasets, scopes_of(principal), system, kind, limit, offset)
     return {"total": total, "items": items}
+
+
+@router.get(
+    "/metadata/search", summary="Search systems, datasets and fields (Chinese and English), ranked, with facets"
+)
+async def search_catalogue(
+    request: Request,
+    q: str = Query(max_length=200, description="words that must all occur: names, comments, descriptions, tags"),
+    kind: str | None = Query(None, pattern="^(system|dataset|field)$"),
+    system: str | None = Query(None, max_length=1000, description="a system URN"),
+    limit: int = Query(20, ge=1, le=200),
+    offset: int = Query(0, ge=0, le=1000),
+    principal: Principal = Depends(VIEW),
+) -> dict[str, Any]:
+    if system:
+        _urn(system, "system")
+    engine = catalog_store(_settings(request)).engine
+    try:
+        return await run_in_threadpool(search, engine, scopes_of(principal), q, kind, system, limit, offset)
+    except BadQuery as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/metadata/datasets/{urn:path}/versions/{version}", summary="One version of a dataset: its shape and diff")

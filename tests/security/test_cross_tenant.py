@@ -158,6 +158,7 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "GET /metadata/datasets/{urn}/diff": ({"params": {"from": 1, "to": 1}}, True),
         "PATCH /metadata/datasets/{urn}": ({"json": {"description": "changed by tenant b"}}, True),
         "POST /metadata/harvest": ({"json": {"connectors": [o["connector"]]}}, True),
+        "GET /metadata/search": ({"params": {"q": A[2:]}}, False),  # the run id: in tenant a's topic names
         "GET /imports": ({"params": {"connector": o["connector"]}}, True),
         "GET /messages": ({"params": {"rule": o["rule"], "limit": 1000}}, True),
         "GET /connectors": ({"params": {"expand": ["info", "status"]}}, False),

@@ -1,0 +1,127 @@
+"""Search over systems, datasets and fields (names, comments, descriptions, tags, owners), Chinese and
+English: a query's words must all occur (substring, case-insensitive for Latin letters), so `身份证`
+finds a column whose comment is `公民身份证号码`. The index is the control DB's own: SQLite FTS5 with
+the trigram tokenizer, PostgreSQL pg_trgm (GIN); words under three characters are checked with LIKE.
+Matches are ranked (exact name, name prefix, name, text; datasets before their fields on ties) and
+counted into facets by kind, system, type, tag, classification and owner.
+
+    search(engine, scopes, "身份证", kind=None, system=None, limit=20, offset=0) -> dict
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import Integer, and_, or_, select, text
+from sqlalchemy.engine import Engine
+
+from schemas.catalog.tables import catalog_search_docs as docs
+
+CANDIDATES = 1000  # matches ranked and counted per query; `total` says when there were more
+MAX_WORDS = 8
+KIND_WEIGHT = {"dataset": 3, "system": 2, "field": 1}
+
+
+class BadQuery(ValueError):
+    pass
+
+
+def _words(q: str) -> list[str]:
+    words = [w for w in (q or "").split() if w][:MAX_WORDS]
+    if not words:
+        raise BadQuery("q: give at least one word to search for")
+    return [w[:100] for w in words]
+
+
+def _like(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _fts(words: list[str]) -> str:
+    return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _conditions(engine: Engine, words: list[str]) -> list:
+    if engine.dialect.name == "sqlite":
+        long = [w for w in words if len(w) >= 3]  # the trigram index holds 3-character grams
+        out = [docs.c.body.like(_like(w), escape="\\") for w in words if len(w) < 3]
+        if long:
+            matched = text("SELECT rowid FROM catalog_search_fts WHERE catalog_search_fts MATCH :fts")
+            matched = matched.bindparams(fts=_fts(long)).columns(rowid=Integer)
+            out.append(docs.c.id.in_(matched))
+        return out
+    return [docs.c.body.ilike(_like(w), escape="\\") for w in words]
+
+
+def _score(row, words: list[str]) -> float:
+    name, body = (row.name or "").lower(), (row.body or "").lower()
+    score = 0.0
+    for w in (w.lower() for w in words):
+        if name == w:
+            score += 100
+        elif name.startswith(w):
+            score += 60
+        elif w in name:
+            score += 40
+        elif w in body:
+            score += 20 - min(10, body.index(w) / 20)  # earlier in the text: more central
+    return score + KIND_WEIGHT.get(row.kind, 0)
+
+
+def search(
+    engine: Engine,
+    scopes: set[str] | None,
+    q: str,
+    kind: str | None = None,
+    system: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, Any]:
+    words = _words(q)
+    where = _conditions(engine, words)
+    if scopes is not None:
+        where.append(docs.c.scope.in_(sorted(scopes)))
+    if kind:
+        where.append(docs.c.kind == kind)
+    if system:
+        where.append(or_(docs.c.system_urn == system, docs.c.urn == system))
+    with engine.connect() as conn:
+        rows = conn.execute(select(docs).where(and_(*where)).limit(CANDIDATES + 1)).all()
+    more = len(rows) > CANDIDATES
+    rows = rows[:CANDIDATES]
+    ranked = sorted(rows, key=lambda r: (-_score(r, words), r.name, r.urn, r.field or ""))
+    facets: dict[str, Counter] = {k: Counter() for k in ("kind", "system", "type", "tag", "classification", "owner")}
+    for r in rows:
+        facets["kind"][r.kind] += 1
+        facets["system"][r.system_urn] += 1
+        for key in ("type", "classification", "owner"):
+            if getattr(r, key):
+                facets[key][getattr(r, key)] += 1
+        for tag in json.loads(r.tags) if r.tags else []:
+            facets["tag"][tag] += 1
+    items = [
+        {
+            "kind": r.kind,
+            "urn": r.urn,
+            "field": r.field,
+            "name": r.name,
+            "type": r.type,
+            "system": r.system_urn,
+            "tenant": r.scope or None,
+            "classification": r.classification,
+            "owner": r.owner,
+            "tags": json.loads(r.tags) if r.tags else [],
+            "text": r.body[:300],
+            "score": round(_score(r, words), 2),
+        }
+        for r in ranked[offset : offset + limit]
+    ]
+    return {
+        "q": q,
+        "total": len(rows),
+        "total_is_lower_bound": more,
+        "items": items,
+        "facets": {k: [{"value": v, "count": n} for v, n in c.most_common(20)] for k, c in facets.items()},
+    }
