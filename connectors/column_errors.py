@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.document import FieldError, parse
-from connectors.source_columns import SourceColumns, for_topic, from_connector, from_registry
+from connectors.document import FieldError
+from connectors.source_columns import SourceColumns, topic_columns
 from streams.column_check import MissingColumn, missing_columns
 
 
@@ -40,49 +40,11 @@ def column_errors(transforms: list[dict], rules: list[dict], columns: SourceColu
     return errors
 
 
-def pipeline_column_errors(
-    topic: str, transforms: list[dict], rules: list[dict], source, settings, tenant: str | None, principal=None
-) -> list[FieldError]:
-    """`source`: the pipeline's parsed source connector (ConnectorSpec); `topic` its raw topic."""
-    values = source.plugin_config.model_dump()
-    found = for_topic(topic, settings, (source.plugin.name, source.config, values, settings, tenant, principal))
-    return column_errors(transforms, rules, found) if found is not None else []
-
-
-def _writer_columns(topic: str, settings, store, tenant: str | None) -> SourceColumns | None:
-    """The columns of a stored source connector of `tenant` that writes `topic`."""
-    from connectors.topics import connector_topics
-
-    for record in store.all({tenant} if tenant is not None else None):
-        if record.kind != "source" or topic not in connector_topics(record, settings):
-            continue
-        spec, _ = parse(record.name, record.config, settings)
-        if spec is not None:
-            values = spec.plugin_config.model_dump()
-            found = from_connector(spec.plugin.name, record.config, values, settings, record.tenant)
-            if found is not None:
-                return found
-    return None
-
-
 def runner_column_errors(spec, settings, store=None, tenant: str | None = None) -> list[FieldError]:
     """A runner connector (`runner.*`): each input topic's columns (its registry subject, else a
     source connector of the same tenant in `store` writing it) against its transforms and rules."""
     values: dict[str, Any] = spec.plugin_config.model_dump()
     errors: list[FieldError] = []
-    own = None  # a store opened here only when a topic has no schema, closed at the end
-    try:
-        for topic in spec.topics:
-            found = from_registry(settings.schema_registry_url, topic)
-            if found is None:
-                if store is None and own is None:
-                    from connectors.store import ConnectorStore
-
-                    own = ConnectorStore.for_settings(settings)
-                found = _writer_columns(topic, settings, store or own, tenant)
-            if found is not None:
-                errors += column_errors(values.get("transforms") or [], values.get("rules") or [], found)
-    finally:
-        if own is not None:
-            own.engine.dispose()
+    for found in topic_columns(spec.topics, settings, store, tenant):
+        errors += column_errors(values.get("transforms") or [], values.get("rules") or [], found)
     return errors

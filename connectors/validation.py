@@ -271,8 +271,9 @@ def validate(
     store=None,
 ) -> tuple[ConnectorSpec | None, list[FieldError]]:
     """Static checks, scope checks, then (rate-limited per `principal`) the live check; for a
-    runner, its rules and transforms against its input's columns (registry, else a source
-    connector of the tenant in `store`: connectors.column_errors).
+    runner, its rules and transforms against its input's columns, for a ClickHouse sink its key
+    (registry, else a source connector of the tenant in `store`: connectors.column_errors,
+    connectors.sink_keys).
 
     Scope: `tenant` (the connector's, which the caller was checked to see), else the principal's
     (superusers: the whole data root); with neither (CLI, a pipeline without tenant) the whole data
@@ -306,6 +307,10 @@ def validate(
             from connectors.column_errors import runner_column_errors
 
             errors = runner_column_errors(spec, settings, store, tenant)
+        elif not errors and spec.plugin.name == "clickhouse":
+            from connectors.sink_keys import sink_key_errors
+
+            errors = sink_key_errors(spec, settings, store, tenant)
     return (spec if not errors else None), errors
 
 

@@ -24,6 +24,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
+from deploy.kafka import ensure_topics
 from schemas.naming import topic_name
 from tests.connect_cluster import api_and_worker, wait_until
 from tests.sources import consume
@@ -377,22 +378,30 @@ def task_status(client, name: str) -> dict:
 
 def test_nullable_key_column_fails_the_clickhouse_sink_at_once_with_the_reason(cluster, stack_settings):
     client, system, table = cluster, f"dnull{RUN}", f"nullkey_{RUN}"
-    _file_source(client, stack_settings, f"dept-nullsrc-{RUN}", system, table)
+    topic = topic_name(stack_settings.topic_prefix, system, None, table)
+    ensure_topics(stack_settings.kafka_bootstrap, [topic])
     sink_name = f"dept-nullsink-{RUN}"
     config = {
         "connector.class": "clickhouse",
-        "topics": topic_name(stack_settings.topic_prefix, system, None, table),
+        "topics": topic,
         "url": stack_settings.clickhouse_url,
         "table": f"{table}_ch",
         "key": ["phone"],
     }
+    # saved before the topic has a schema: nothing to check it against yet, so it fails at run
     assert client.post("/connectors", json={"name": sink_name, "config": config}).status_code == 201
+    _file_source(client, stack_settings, f"dept-nullsrc-{RUN}", system, table)
     failed = wait_until(
         lambda: (t := task_status(client, sink_name)).get("state") == "FAILED" and t, 60, message="FAILED"
     )
     assert "['phone'] are nullable" in failed["detail"] and "gave up" not in failed["detail"]
     shown = client.get("/health").json()["components"]["connector_tasks"]["failing"]
     assert any(t["connector"] == sink_name and t["state"] == "FAILED" for t in shown)
+    # once the schema is known, the same config is refused when it is saved, with the reason
+    r = client.put(f"/connectors/{sink_name}/config", json=config)
+    assert r.status_code == 400, r.text
+    [error] = r.json()["errors"]
+    assert error["field"] == "key" and "key column(s) phone are nullable" in error["message"]
 
 
 def test_a_sink_that_keeps_failing_is_shown_as_failing_and_raises_a_message(cluster, stack_settings, ch):

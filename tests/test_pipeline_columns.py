@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Integer, Numeric, String, create_engine, text
 
 from deploy.pipeline import PipelineSpec
-from schemas.envelope import envelope_schema
-from schemas.naming import field_names, value_subject
+from schemas.envelope import envelope_schema, key_schema
+from schemas.naming import field_names, key_subject, value_subject
 from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
@@ -64,6 +64,13 @@ def _pg_source(pg_url: str) -> dict:
         "kind": "relational.timestamp",
         "config": {"url": pg_url, "system": f"cols{RUN}", "table": TABLE, "timestamp_column": "updated_at"},
     }
+
+
+def _register(settings, topic: str, system: str, table: str, columns: list[ColumnSpec]) -> None:
+    """The topic's value and key subjects, as a source registers them."""
+    codec = WireCodec(settings.schema_registry_url)
+    codec.register(value_subject(topic), envelope_schema(system, None, table, columns))
+    codec.register(key_subject(topic), key_schema(system, None, table, columns))
 
 
 def _refusal(r: httpx.Response) -> list[dict]:
@@ -131,9 +138,7 @@ def test_the_registry_subject_of_the_topic_is_used_when_it_has_a_schema(api, sta
 
     topic = PipelineSpec.model_validate(doc).topics(stack_settings)["source"]
     columns = [ColumnSpec("code", String(), False, True), ColumnSpec("amount", Numeric(12, 2), True, False)]
-    WireCodec(stack_settings.schema_registry_url).register(
-        value_subject(topic), envelope_schema(f"colsreg{RUN}", None, "licences", columns)
-    )
+    _register(stack_settings, topic, f"colsreg{RUN}", "licences", columns)
     doc["name"] = f"cols-reg2-{RUN}"
     [error] = _refusal(httpx.post(base + "/pipelines", headers=dev, json=doc))
     assert "'total'" in error["msg"] and "its columns: code, amount" in error["msg"]
@@ -169,9 +174,7 @@ def test_a_runner_connector_document_with_rules_is_checked_against_its_input_top
     base, dev = api
     topic = f"huiliu.colsrun{RUN}.orders"
     columns = [ColumnSpec("id", Integer(), False, True), ColumnSpec("status", String(), True, False)]
-    WireCodec(stack_settings.schema_registry_url).register(
-        value_subject(topic), envelope_schema(f"colsrun{RUN}", None, "orders", columns)
-    )
+    _register(stack_settings, topic, f"colsrun{RUN}", "orders", columns)
     config = {
         "connector.class": "runner.lean",
         "topics": [topic],
@@ -186,4 +189,51 @@ def test_a_runner_connector_document_with_rules_is_checked_against_its_input_top
     )
     config["rules"][0]["fields"] = ["status"]
     r = httpx.post(base + "/connectors", headers=dev, json={"name": f"cols-runner-{RUN}", "config": config})
+    assert r.status_code == 201, r.text
+
+
+# -- issue 21: a ClickHouse sink's key columns nullable in the schema are refused at save ----------
+
+
+def test_a_clickhouse_key_that_is_nullable_or_not_a_column_is_refused_when_the_pipeline_is_saved(api, pg_url, table):
+    base, dev = api
+    doc = _pipeline(f"cols-key-{RUN}", _pg_source(pg_url))
+    doc["sink"]["config"]["key"] = ["phone"]  # a nullable column
+    r = httpx.post(base + "/pipelines", headers=dev, json=doc)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["type"] == "invalid_key" and error["loc"] == ["body", "sink", "config", "key"]
+    assert "key column(s) phone are nullable in table" in error["msg"] and "ClickHouse cannot order" in error["msg"]
+    assert "主键列 phone" in error["msg_zh"] and "可为空" in error["msg_zh"]
+
+    doc["sink"]["config"]["key"] = ["idd"]
+    [error] = httpx.post(base + "/pipelines", headers=dev, json=doc).json()["detail"]
+    assert "key field(s) idd are not columns" in error["msg"]
+
+    doc["sink"]["config"]["key"] = ["id"]  # NOT NULL (the primary key)
+    assert httpx.post(base + "/pipelines", headers=dev, json=doc).status_code == 201
+    del doc["sink"]["config"]["key"]  # default: the table's primary key
+    doc["name"] = f"cols-key2-{RUN}"
+    assert httpx.post(base + "/pipelines", headers=dev, json=doc).status_code == 201
+
+
+def test_a_clickhouse_sink_connector_with_a_nullable_key_is_refused_on_save(api, stack_settings):
+    base, dev = api
+    topic = f"huiliu.colskey{RUN}.permits"
+    columns = [ColumnSpec("id", Integer(), False, True), ColumnSpec("holder", String(), True, False)]
+    _register(stack_settings, topic, f"colskey{RUN}", "permits", columns)
+    config = {
+        "connector.class": "clickhouse",
+        "topics": [topic + ".clean"],  # the clean topic carries its source topic's schema
+        "url": stack_settings.clickhouse_url,
+        "table": f"colskey_{RUN}",
+        "key": ["holder"],
+    }
+    r = httpx.post(base + "/connectors", headers=dev, json={"name": f"cols-sink-{RUN}", "config": config})
+    assert r.status_code == 400, r.text
+    [error] = r.json()["errors"]
+    assert error["field"] == "key" and "holder are nullable" in error["message"]
+    assert f"registry subject {value_subject(topic)}" in error["message"]
+    config["key"] = ["id"]
+    r = httpx.post(base + "/connectors", headers=dev, json={"name": f"cols-sink-{RUN}", "config": config})
     assert r.status_code == 201, r.text

@@ -10,8 +10,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.column_errors import pipeline_column_errors
+from connectors.column_errors import column_errors
 from connectors.document import parse
+from connectors.sink_keys import clickhouse_key_errors
+from connectors.source_columns import for_topic
 from deploy.pipeline import PipelineSpec, stage_documents, stage_name
 from deploy.settings import Settings
 
@@ -49,13 +51,23 @@ def _loc(stage: str, field: str) -> list[Any]:
 
 
 def _column_errors(spec: PipelineSpec, source, topic: str, settings: Settings, principal) -> list[dict]:
-    """Rules and transforms naming columns the source does not have (its registry subject, else
-    the source connector's table or declared columns), in English and Chinese."""
-    found = pipeline_column_errors(topic, spec.transforms, spec.rules, source, settings, spec.tenant, principal)
-    return [
+    """Rules and transforms naming columns the source does not have, and a ClickHouse sink's key
+    that is not a column or is nullable, against the source's columns (its topic's registry
+    subject, else the source connector's table or declared columns), in English and Chinese."""
+    values = source.plugin_config.model_dump()
+    found = for_topic(topic, settings, (source.plugin.name, source.config, values, settings, spec.tenant, principal))
+    if found is None:
+        return []
+    errors = [
         {"type": "unknown_column", "loc": ["body", *_path(p.field)], "msg": p.message, "msg_zh": p.message_zh}
-        for p in found
+        for p in column_errors(spec.transforms, spec.rules, found)
     ]
+    if spec.sink.kind == "clickhouse" and not spec.sink.topics:  # the clean topic carries the source's schema
+        errors += [
+            {"type": "invalid_key", "loc": ["body", "sink", "config", "key"], "msg": p.message, "msg_zh": p.message_zh}
+            for p in clickhouse_key_errors(spec.sink.config.get("key"), found)
+        ]
+    return errors
 
 
 def validate(document: dict[str, Any], settings: Settings, principal=None) -> PipelineSpec:
