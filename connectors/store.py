@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from connectors.document import ConnectorSpec
 from connectors.secrets import Vault, mask
@@ -105,12 +105,6 @@ class ConnectorStore:
     def __init__(self, control_db_url: str, state_dir):
         self.engine = engine_for(control_db_url)
         self.vault = Vault(state_dir)
-        for attempt in range(3):  # processes starting together may race on CREATE TABLE
-            try:
-                connect_metadata.create_all(self.engine)
-                break
-            except OperationalError:
-                time.sleep(0.5 * (attempt + 1))
 
     @classmethod
     def for_settings(cls, settings) -> ConnectorStore:

@@ -4,6 +4,7 @@ and fill a PostgreSQL table, read a change-event topic. Not used by the runtime 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -13,11 +14,30 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
+import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from sqlalchemy import create_engine, text
 
 from deploy.settings import settings_env
 from schemas.serde import WireCodec
+
+
+@pytest.fixture(scope="module", name="stack_settings")
+def own_control_db(stack_settings, request):
+    """For modules that import it and run workers: the session's servers with a PostgreSQL control
+    DB of the module's own. Workers run every connector in their control DB, so in the session's
+    shared one they also ran what other modules left there, and slowed or unbalanced the tests."""
+    from tests.conftest import PG_ADMIN, PORT_BASE
+
+    tag = hashlib.sha1(request.module.__name__.encode()).hexdigest()[:10]
+    db = f"huiliu_ctl_{PORT_BASE}_{tag}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db}")
+    yield stack_settings.model_copy(update={"control_db_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"})
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
 def wait_until(check, timeout: float, interval: float = 0.3, message: str = "condition"):

@@ -18,7 +18,16 @@ from connectors.decommission import BINLOG_NOTE, decommission
 from deploy.servers import PG_ADMIN, ensure_pg_logical
 from schemas.naming import topic_name
 from tests.conftest import PG_TEST_DB
-from tests.connect_cluster import TopicReader, insert_rows, make_table, start_api, start_worker, stop, wait_until
+from tests.connect_cluster import (
+    TopicReader,
+    insert_rows,
+    make_table,
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
+    start_api,
+    start_worker,
+    stop,
+    wait_until,
+)
 
 RUN = uuid.uuid4().hex[:6]
 

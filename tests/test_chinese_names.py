@@ -20,7 +20,13 @@ from schemas.envelope import envelope_schema
 from schemas.naming import ORIGINAL_NAME, NameCollision, avro_name, field_names, topic_name
 from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
-from tests.connect_cluster import start_api, start_worker, stop, wait_until
+from tests.connect_cluster import (
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
+    start_api,
+    start_worker,
+    stop,
+    wait_until,
+)
 
 RUN = uuid.uuid4().hex[:6]
 TABLE = f"企业信息_{RUN}"

@@ -21,6 +21,7 @@ from tests.connect_cluster import (
     TopicReader,
     insert_rows,
     make_table,
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
     start_api,
     start_worker,
     stop,

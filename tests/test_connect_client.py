@@ -17,7 +17,16 @@ from kafka_connect.kafka_connect import KafkaConnect
 
 from api.auth import api_key_for
 from schemas.naming import topic_name
-from tests.connect_cluster import TopicReader, insert_rows, make_table, start_api, start_worker, stop, wait_until
+from tests.connect_cluster import (
+    TopicReader,
+    insert_rows,
+    make_table,
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
+    start_api,
+    start_worker,
+    stop,
+    wait_until,
+)
 
 RUN = uuid.uuid4().hex[:6]
 PASSWORD = "Kc-client-pw-7731"  # no ':' (the client splits "user:password" on it)

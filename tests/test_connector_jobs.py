@@ -17,7 +17,14 @@ import httpx
 import pytest
 
 from deploy.control import OffsetStore
-from tests.connect_cluster import api_and_worker, insert_rows, make_table, timestamp_config, wait_until
+from tests.connect_cluster import (
+    api_and_worker,
+    insert_rows,
+    make_table,
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
+    timestamp_config,
+    wait_until,
+)
 from tests.sources import consume
 from tests.test_security import login, make_user
 

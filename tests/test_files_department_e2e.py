@@ -26,7 +26,11 @@ import pytest
 
 from deploy.kafka import ensure_topics
 from schemas.naming import topic_name
-from tests.connect_cluster import api_and_worker, wait_until
+from tests.connect_cluster import (
+    api_and_worker,
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
+    wait_until,
+)
 from tests.sources import consume
 from tests.test_files_department import HEADER, department_xlsx
 

@@ -16,7 +16,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from sinks.clickhouse import client_from_url
-from tests.connect_cluster import api_and_worker, wait_until
+from tests.connect_cluster import (
+    api_and_worker,
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
+    wait_until,
+)
 
 RUN = uuid.uuid4().hex[:6]
 NAME = f"deploy-{RUN}"
@@ -146,7 +150,7 @@ def test_deploy_runs_the_pipeline_and_undeploy_stops_it(cluster, stack_settings,
 
     # Deploying the same version again touches nothing (no restarts).
     r = client.post(f"/pipelines/{NAME}/deploy")
-    assert r.status_code == 200 and r.json()["changed"] == []
+    assert r.status_code == 200 and r.json()["changed"] == [], r.text
 
     r = client.post(f"/pipelines/{NAME}/undeploy")
     assert r.status_code == 200, r.text

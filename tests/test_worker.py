@@ -21,6 +21,7 @@ from tests.connect_cluster import (
     api_and_workers,
     insert_rows,
     make_table,
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
     start_worker,
     stop,
     timestamp_config,

@@ -83,7 +83,6 @@ class AlertStore:
         """Without `state_dir` the store cannot seal or open secrets (counts and messages only)."""
         self.engine = engine_for(url)
         self.vault = Vault(state_dir) if state_dir is not None else None
-        metadata.create_all(self.engine)
 
     def _sealed(self, value: Any) -> str:
         if self.vault is None:

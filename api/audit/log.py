@@ -82,7 +82,6 @@ def audit_log_for(url: str) -> AuditLog:
 class AuditLog:
     def __init__(self, url: str):
         self.engine = engine_for(url)
-        metadata.create_all(self.engine)
         triggers = {"sqlite": _SQLITE_TRIGGERS, "postgresql": _PG_TRIGGERS}.get(self.engine.dialect.name, [])
         try:
             with self.engine.begin() as conn:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.identity import apikeys, passwords
 from api.identity.permissions import BUILTIN_ROLES
-from api.identity.tables import JSON_COLUMNS, api_keys, groups, login_throttle, metadata, roles, users
+from api.identity.tables import JSON_COLUMNS, api_keys, groups, login_throttle, roles, users
 from deploy.control import engine_for
 
 SECRET_COLUMNS = {"password_hash", "secret_hash"}
@@ -48,7 +48,6 @@ def store_for(url: str) -> IdentityStore:
 class IdentityStore:
     def __init__(self, url: str):
         self.engine = engine_for(url)
-        metadata.create_all(self.engine)
         self._ensure_builtin_roles()
         self._ensure_user_ids()
 

@@ -36,9 +36,7 @@ ACTIVE = ("queued", "running")
 
 
 def jobs_engine(url: str) -> Engine:
-    engine = engine_for(url)
-    metadata.create_all(engine)
-    return engine
+    return engine_for(url)  # its tables come from the migrations
 
 
 def iso_time(ts: float | None) -> str | None:

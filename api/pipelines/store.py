@@ -78,7 +78,6 @@ class PipelineStore:
     def __init__(self, url: str, vault: Vault):
         self.engine = engine_for(url)
         self.vault = vault
-        metadata.create_all(self.engine)
 
     def head(self, name: str, include_deleted: bool = False) -> dict | None:
         with self.engine.connect() as conn:

@@ -34,6 +34,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit import audit_as
 from api.audit.affected import note_affected_tenant
+from api.connector_access import (
+    check_connector_visible,
+    connector_leases,
+    connector_not_found,
+    connector_store,
+    live_status,
+    visible_connector,
+)
 from api.identity.policy import home_tenant
 from api.jobs import job_manager
 from api.jobs.connector_jobs import follow_snapshot, unknown_snapshot_tables
@@ -41,11 +49,10 @@ from api.security import Principal, require
 from connectors import plugins
 from connectors.decommission import DecommissionFailed, describe, is_log_cdc, retire, slot_clash
 from connectors.document import FieldError
-from connectors.leases import Leases, task_key
 from connectors.paths import PathRefused
 from connectors.probes import HostRefused, ProbeRateLimited
 from connectors.secrets import EndpointChanged, scrub, unmask
-from connectors.store import ConnectorExists, ConnectorRecord, ConnectorStore
+from connectors.store import ConnectorExists, ConnectorRecord
 from connectors.topics import connector_topics
 from connectors.validation import validate, validate_response
 from deploy.control import OffsetStore
@@ -95,48 +102,6 @@ TARGET_STATES = ("RUNNING", "PAUSED", "STOPPED")
 STOP_WAIT_S = 20.0  # how long delete/decommission waits for the workers to stop a log-CDC task
 
 
-def _store(request: Request) -> ConnectorStore:
-    if not hasattr(request.app.state, "connector_store"):
-        request.app.state.connector_store = ConnectorStore.for_settings(request.app.state.settings)
-    return request.app.state.connector_store
-
-
-def _leases(request: Request) -> Leases:
-    if not hasattr(request.app.state, "connector_leases"):
-        request.app.state.connector_leases = Leases.for_settings(request.app.state.settings)
-    return request.app.state.connector_leases
-
-
-def connector_visible(principal: Principal, tenant: str | None, name: str) -> bool:
-    """Tenant scope (a connector without tenant: only all-tenant principals) and connector grants."""
-    return (principal.all_tenants or principal.sees_tenant(tenant)) and principal.may_access("connector", name)
-
-
-def _not_found(name: str) -> HTTPException:
-    return HTTPException(404, f"Connector {name} not found")
-
-
-def _record(request: Request, name: str, principal: Principal) -> ConnectorRecord:
-    """The connector when the caller may see it; 404 alike for another tenant's and a missing one.
-    The owner is noted for the audit log either way (the attacked tenant sees the attempt)."""
-    record = _store(request).get(name)
-    if record is None:
-        raise _not_found(name)
-    note_affected_tenant(request, record.tenant)
-    if not connector_visible(principal, record.tenant, name):
-        raise _not_found(name)
-    return record
-
-
-def _check_visible(request: Request, name: str, principal: Principal) -> None:
-    """As _record, without decrypting the config (for signals and deletion)."""
-    exists, tenant = _store(request).tenant_of(name)
-    if exists:
-        note_affected_tenant(request, tenant)
-    if not exists or not connector_visible(principal, tenant, name):
-        raise _not_found(name)
-
-
 def _taken(name: str) -> HTTPException:
     # The same answer whoever owns the name: another tenant's connector names are not revealed.
     return HTTPException(409, f"Connector name {name} is not available")
@@ -145,7 +110,7 @@ def _taken(name: str) -> HTTPException:
 def _check_name_free(request: Request, name: str, tenant: str | None, principal: Principal) -> None:
     """409 when a deleted connector of that name belonged to a tenant the caller does not see: its
     offsets, file tracking and import reports stay under the name and must not pass to `tenant`."""
-    known, last = _store(request).last_owner(name)
+    known, last = connector_store(request).last_owner(name)
     if known and last != tenant and not (principal.all_tenants or principal.sees_tenant(last)):
         note_affected_tenant(request, last)
         raise _taken(name)
@@ -171,7 +136,7 @@ def _slot_clash(request: Request, spec) -> FieldError | None:
     """Log CDC on PostgreSQL: the slot and publication must not be another connector's."""
     if spec.plugin.name != "relational.pg_logical":
         return None
-    why = slot_clash(_store(request), request.app.state.settings, spec.name, spec.config)
+    why = slot_clash(connector_store(request), request.app.state.settings, spec.name, spec.config)
     return FieldError("slot_name", why) if why else None
 
 
@@ -181,43 +146,6 @@ def _info(record: ConnectorRecord) -> dict[str, Any]:
         "config": record.masked_config,
         "type": record.kind,
         "tasks": [{"connector": record.name, "task": t} for t in range(record.task_count)],
-    }
-
-
-def _status(request: Request, record: ConnectorRecord) -> dict[str, Any]:
-    rows = _store(request).task_statuses(record.name)
-    keys = [task_key(record.name, t) for t in range(record.task_count)]
-    try:
-        owners = _leases(request).owners(keys)
-    except Exception:  # Redis away: report what the workers last stored
-        owners = {key: rows.get(t, {}).get("worker_id") for t, key in enumerate(keys)}
-    tasks = []
-    for t, key in enumerate(keys):
-        row, owner = rows.get(t, {}), owners.get(key)
-        state = row.get("state", "UNASSIGNED")
-        if owner is None:
-            state = "UNASSIGNED"
-        elif row.get("worker_id") != owner:
-            state = "RESTARTING"  # a worker just took it over and has not reported yet
-        entry = {"id": t, "state": state, "worker_id": owner}
-        if row.get("detail") and owner is not None:
-            entry["detail"] = row["detail"]
-        if row.get("trace") and owner is not None and (state == "FAILED" or "retrying" in (row.get("detail") or "")):
-            entry["trace"] = row["trace"]
-        tasks.append(entry)
-    if record.target_state in ("PAUSED", "STOPPED"):
-        state = record.target_state
-    elif tasks and all(t["state"] == "FAILED" for t in tasks):
-        state = "FAILED"
-    elif any(t["worker_id"] for t in tasks):
-        state = "RUNNING"
-    else:
-        state = "UNASSIGNED"
-    return {
-        "name": record.name,
-        "type": record.kind,
-        "tasks": tasks,
-        "connector": {"state": state, "worker_id": tasks[0]["worker_id"] if tasks else None},
     }
 
 
@@ -275,16 +203,16 @@ def list_connectors(
 ) -> Any:
     tenants = principal.visible_tenants()
     if not expand:
-        return [n for n in _store(request).names(tenants) if principal.may_access("connector", n)]
+        return [n for n in connector_store(request).names(tenants) if principal.may_access("connector", n)]
     result = {}
-    for record in _store(request).all(tenants):
+    for record in connector_store(request).all(tenants):
         if not principal.may_access("connector", record.name):
             continue
         entry = {}
         if "info" in expand:
             entry["info"] = _info(record)
         if "status" in expand:
-            entry["status"] = _status(request, record)
+            entry["status"] = live_status(request, record)
         result[record.name] = entry
     return result
 
@@ -305,7 +233,7 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...), princip
     if not isinstance(config, dict):
         return _invalid([FieldError("config", "field required: an object of configuration keys")], {})
     if name:
-        exists, owner = _store(request).tenant_of(name)
+        exists, owner = connector_store(request).tenant_of(name)
         if exists:
             note_affected_tenant(request, owner)
             raise _taken(name)
@@ -316,30 +244,30 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...), princip
     if clash := _slot_clash(request, spec):
         return _invalid([clash], config)
     try:
-        _store(request).create(spec, tenant, target_state=initial)
+        connector_store(request).create(spec, tenant, target_state=initial)
     except ConnectorExists:
         raise _taken(spec.name)
-    return _info(_record(request, spec.name, principal))
+    return _info(visible_connector(request, spec.name, principal))
 
 
 @router.get("/connectors/{name}", summary="A connector: config (masked) and tasks")
 def get_connector(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
-    return _info(_record(request, name, principal))
+    return _info(visible_connector(request, name, principal))
 
 
 @router.get("/connectors/{name}/config", summary="The connector's config, secrets masked")
 def get_config(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
-    return {**_record(request, name, principal).masked_config, "name": name}  # Kafka Connect includes it
+    return {**visible_connector(request, name, principal).masked_config, "name": name}  # Kafka Connect includes it
 
 
 @router.get("/connectors/{name}/status", summary="Connector and task states, worker ids, last error")
 def get_status(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
-    return _status(request, _record(request, name, principal))
+    return live_status(request, visible_connector(request, name, principal))
 
 
 @router.get("/connectors/{name}/tasks", summary="The connector's tasks and their configs (masked)")
 def get_tasks(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> list[dict[str, Any]]:
-    record = _record(request, name, principal)
+    record = visible_connector(request, name, principal)
     return [{"id": {"connector": name, "task": t}, "config": record.masked_config} for t in range(record.task_count)]
 
 
@@ -347,7 +275,7 @@ def get_tasks(name: str, request: Request, principal: Principal = Depends(MANAGE
 def get_task_status(
     name: str, request: Request, task: int = Path(ge=0, le=1_000_000), principal: Principal = Depends(MANAGE)
 ) -> dict[str, Any]:
-    tasks = _status(request, _record(request, name, principal))["tasks"]
+    tasks = live_status(request, visible_connector(request, name, principal))["tasks"]
     if not 0 <= task < len(tasks):
         raise HTTPException(404, f"Task {name}/{task} not found")
     return tasks[task]
@@ -365,9 +293,9 @@ def put_config(
     tenant: str | None = Query(None, max_length=100, description="the connector's tenant (default: unchanged / yours)"),
     principal: Principal = Depends(MANAGE),
 ) -> Any:
-    store = _store(request)
+    store = connector_store(request)
     exists, _ = store.tenant_of(name)
-    existing = _record(request, name, principal) if exists else None  # another tenant's: 404
+    existing = visible_connector(request, name, principal) if exists else None  # another tenant's: 404
     if existing is None and not principal.may_access("connector", name):
         raise HTTPException(403, f"no grant for connector {name!r}")
     target = home_tenant(principal, tenant) if tenant is not None or existing is None else existing.tenant
@@ -391,13 +319,13 @@ def put_config(
     else:
         store.upsert(spec, tenant=target)
         response.status_code = 200
-    return _info(_record(request, name, principal))
+    return _info(visible_connector(request, name, principal))
 
 
 def _signal(request: Request, name: str, principal: Principal, target_state: str | None = None) -> None:
-    _check_visible(request, name, principal)
-    if not _store(request).signal(name, target_state):
-        raise _not_found(name)
+    check_connector_visible(request, name, principal)
+    if not connector_store(request).signal(name, target_state):
+        raise connector_not_found(name)
 
 
 @router.put("/connectors/{name}/pause", status_code=202, summary="Pause: tasks stop capturing, keep their place")
@@ -434,14 +362,14 @@ def restart(
     if not include_tasks and not only_failed:
         _signal(request, name, principal)
         return Response(status_code=204)
-    record = _record(request, name, principal)
-    status = _status(request, record)
+    record = visible_connector(request, name, principal)
+    status = live_status(request, record)
     connector_failed = status["connector"]["state"] == "FAILED"
     tasks = [t for t in status["tasks"] if include_tasks and (not only_failed or t["state"] == "FAILED")]
     if not only_failed or connector_failed or tasks:
         # One signal restarts every task of the connector (the workers' unit is the connector version).
-        if not _store(request).signal(name):
-            raise _not_found(name)
+        if not connector_store(request).signal(name):
+            raise connector_not_found(name)
         if not only_failed or connector_failed:
             status["connector"]["state"] = "RESTARTING"
         for task in tasks:
@@ -453,7 +381,7 @@ def restart(
 def restart_task(
     name: str, request: Request, task: int = Path(ge=0, le=1_000_000), principal: Principal = Depends(MANAGE)
 ) -> Response:
-    record = _record(request, name, principal)
+    record = visible_connector(request, name, principal)
     if task >= record.task_count:
         raise HTTPException(404, f"Task {name}/{task} not found")
     _signal(request, name, principal)  # the workers restart a connector's tasks together
@@ -466,7 +394,7 @@ def _topics(request: Request, record: ConnectorRecord) -> list[str]:
 
 @router.get("/connectors/{name}/topics", summary="Topics the connector writes or reads: {name: {topics}}")
 def topics(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
-    record = _record(request, name, principal)
+    record = visible_connector(request, name, principal)
     return {name: {"topics": _topics(request, record)}}
 
 
@@ -476,13 +404,13 @@ def topics(name: str, request: Request, principal: Principal = Depends(MANAGE)) 
     summary="Reset the topic list (Kafka Connect); here topics follow the config, so nothing is kept to reset",
 )
 def reset_topics(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
-    _check_visible(request, name, principal)
+    check_connector_visible(request, name, principal)
     return Response(status_code=202)
 
 
 def _decommission(request: Request, record: ConnectorRecord) -> dict[str, Any]:
     """Stop the tasks, drop what the connector holds on its source server (connectors.decommission)."""
-    return retire(_store(request), _leases(request), request.app.state.settings, record, STOP_WAIT_S)
+    return retire(connector_store(request), connector_leases(request), request.app.state.settings, record, STOP_WAIT_S)
 
 
 @router.post(
@@ -490,7 +418,7 @@ def _decommission(request: Request, record: ConnectorRecord) -> dict[str, Any]:
     summary="Log CDC: stop the connector and drop its replication slot and publication on the source server",
 )
 def decommission_connector(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
-    record = _record(request, name, principal)
+    record = visible_connector(request, name, principal)
     if not is_log_cdc(record.plugin):
         raise HTTPException(400, f"Connector {name} ({record.plugin}) holds nothing on a source server")
     try:
@@ -522,9 +450,9 @@ def delete_connector(
     ),
     principal: Principal = Depends(MANAGE),
 ) -> Response:
-    _check_visible(request, name, principal)
+    check_connector_visible(request, name, principal)
     headers = {}
-    record = _store(request).get(name) if decommission_source else None
+    record = connector_store(request).get(name) if decommission_source else None
     if record is not None and is_log_cdc(record.plugin):
         try:
             result = _decommission(request, record)
@@ -539,8 +467,8 @@ def delete_connector(
         headers["X-Huiliu-Decommissioned"] = said.encode("ascii", "replace").decode()
     elif not decommission_source:
         request.state.audit_detail = {"decommission": "skipped (?decommission=false)"}
-    if not _store(request).delete(name):
-        raise _not_found(name)
+    if not connector_store(request).delete(name):
+        raise connector_not_found(name)
     return Response(status_code=204, headers=headers)
 
 
@@ -557,13 +485,13 @@ def snapshot(
     principal: Principal = Depends(MANAGE),
 ) -> Any:
     audit_as(request, "connector.snapshot", name=name)
-    record = _record(request, name, principal)
+    record = visible_connector(request, name, principal)
     if record.kind != "source":
         raise HTTPException(400, f"Connector {name} is a sink; snapshots are for sources")
     tables = body.get("tables") or []
     if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
         return _invalid([FieldError("tables", "must be a list of table names")], {})
-    store = _store(request)
+    store = connector_store(request)
     offsets = OffsetStore(request.app.state.settings.resolved_control_db_url, name)
     unknown = unknown_snapshot_tables(record, tables, offsets)
     if unknown:  # nothing would be re-read and the job would wait for ever
@@ -580,5 +508,5 @@ def snapshot(
 
 @router.get("/connectors/{name}/snapshots", summary="Snapshot requests of a connector and their outcome")
 def snapshots(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> list[dict[str, Any]]:
-    _check_visible(request, name, principal)
-    return _store(request).snapshots(name)
+    check_connector_visible(request, name, principal)
+    return connector_store(request).snapshots(name)

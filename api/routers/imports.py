@@ -21,9 +21,9 @@ from pydantic import BaseModel, Field
 
 from api.audit import audit_as
 from api.audit.affected import note_affected_tenant
+from api.connector_access import connector_store, connector_visible, visible_connector
 from api.jobs import job_manager
 from api.jobs.connector_jobs import ImportRefused, check_import, import_files
-from api.routers.connectors import _record, _store, connector_visible
 from api.security import Principal, require
 from connectors.files.messages import label, render
 from connectors.files.reports import ImportReports
@@ -40,7 +40,7 @@ def _scope(request: Request, principal: Principal) -> list[str] | None:
     """The connector names whose reports the caller sees; None = all."""
     if principal.all_tenants:
         return None
-    names = _store(request).names(principal.visible_tenants())
+    names = connector_store(request).names(principal.visible_tenants())
     return [n for n in names if principal.may_access("connector", n)]
 
 
@@ -104,7 +104,7 @@ async def list_imports(
 ) -> dict:
     scope = await run_in_threadpool(_scope, request, principal)
     if scope is not None and connector is not None and connector not in scope:
-        exists, tenant = await run_in_threadpool(_store(request).tenant_of, connector)
+        exists, tenant = await run_in_threadpool(connector_store(request).tenant_of, connector)
         if exists:  # another tenant's connector: nothing, and its owner sees the attempt
             note_affected_tenant(request, tenant)
         return {"imports": []}
@@ -124,7 +124,7 @@ def _visible_import(request: Request, import_id: int, principal: Principal, lang
     item = _reports(request).get(import_id)
     if item is None:
         raise HTTPException(404, f"no import {import_id}")
-    exists, tenant = _store(request).tenant_of(item["connector"])
+    exists, tenant = connector_store(request).tenant_of(item["connector"])
     if exists:
         note_affected_tenant(request, tenant)
     if not (principal.all_tenants or (exists and connector_visible(principal, tenant, item["connector"]))):
@@ -289,7 +289,7 @@ def start_import(
     body: ImportRequest, request: Request, principal: Principal = Depends(require("connector:manage"))
 ) -> dict:
     audit_as(request, "import.start", connector=body.connector, path=body.path)
-    record = _record(request, body.connector, principal)  # another tenant's connector: 404
+    record = visible_connector(request, body.connector, principal)  # another tenant's connector: 404
     try:
         check_import(record, body.path)
     except ImportRefused as exc:

@@ -14,12 +14,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from api.audit import audit_as
+from api.connector_access import connector_store, live_status
 from api.pipelines import deploy as deployment
 from api.pipelines.access import ensure_pipeline_visible, pipeline_visible
 from api.pipelines.sharing import raw_topic_owner
 from api.pipelines.store import pipeline_store_for
-from api.routers.connectors import _status
-from api.routers.connectors import _store as _connector_store
 from api.security import Principal, require
 from connectors.decommission import DecommissionFailed, retire
 from connectors.leases import Leases
@@ -48,7 +47,7 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
     audit_as(request, "pipeline.deploy", name=name)
     ensure_pipeline_visible(request, principal, name)
     current = _current(request, name)
-    shared = raw_topic_owner(_connector_store(request), name, current["document"], request.app.state.settings)
+    shared = raw_topic_owner(connector_store(request), name, current["document"], request.app.state.settings)
     if shared:  # two pipelines on one raw topic: one's re-snapshot would reach the other (issue 14)
         seen = principal.all_tenants or principal.sees_tenant(shared["tenant"])
         kind = "pipeline" if "pipeline" in shared else "connector"
@@ -61,7 +60,7 @@ def deploy_pipeline(name: str, request: Request, principal: Principal = Depends(
         )
     try:
         result = deployment.deploy(
-            _connector_store(request),
+            connector_store(request),
             name,
             current,
             request.app.state.settings,
@@ -91,7 +90,7 @@ def undeploy_pipeline(name: str, request: Request, principal: Principal = Depend
         head = pipeline_store_for(request.app.state.settings).head(name, include_deleted=True)
         if not (head and principal.sees_tenant(tenant) and principal.may_access("pipeline", name)):
             raise HTTPException(404, f"no pipeline {name!r}")
-    store, settings = _connector_store(request), request.app.state.settings
+    store, settings = connector_store(request), request.app.state.settings
     leases = Leases.for_settings(settings)
     try:  # a log-CDC source drops its replication slot before it goes (no slot is orphaned)
         removed = deployment.undeploy(
@@ -105,7 +104,7 @@ def undeploy_pipeline(name: str, request: Request, principal: Principal = Depend
 @router.get("/pipelines/{name}/deployment", summary="Deployed version and the state of each stage")
 def get_deployment(name: str, request: Request, principal: Principal = Depends(require("pipeline:view"))) -> dict:
     ensure_pipeline_visible(request, principal, name)
-    store = _connector_store(request)
+    store = connector_store(request)
     head = pipeline_store_for(request.app.state.settings).head(name)
     tenant = _tenant(request, name)
     stages: dict[str, Any] = {}
@@ -115,7 +114,7 @@ def get_deployment(name: str, request: Request, principal: Principal = Depends(r
         if record is None or record.tenant != tenant:  # another tenant's connector of that name is not ours
             stages[stage] = {"connector": cname, "state": "NOT_DEPLOYED", "tasks": []}
         else:
-            status = _status(request, record)
+            status = live_status(request, record)
             stages[stage] = {
                 "connector": cname,
                 "state": status["connector"]["state"],

@@ -86,7 +86,6 @@ class ScheduleStore:
         """Without `state_dir` the store cannot open sealed params (counts and names only)."""
         self.engine = engine_for(url)
         self.vault = Vault(state_dir) if state_dir is not None else None
-        metadata.create_all(self.engine)
 
     def _sealed(self, params: dict) -> str:
         if self.vault is None:

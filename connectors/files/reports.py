@@ -81,7 +81,6 @@ def _now() -> datetime:
 class ImportReports:
     def __init__(self, url: str):
         self.engine = engine_for(url)
-        metadata.create_all(self.engine)
 
     def begin(
         self,
