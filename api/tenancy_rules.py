@@ -102,6 +102,8 @@ ROUTES: dict[str, str] = {
     "GET /metadata/datasets/{urn}/versions": "tenant-object",
     "GET /metadata/datasets/{urn}/versions/{version}": "tenant-object",
     "GET /metadata/datasets/{urn}/diff": "tenant-object",
+    "GET /lineage/{urn}": "tenant-object",
+    "GET /impact/{urn}": "tenant-object",
     # identity
     "GET /users": "tenant-list",
     "POST /users": "tenant-create",

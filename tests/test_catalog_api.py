@@ -298,3 +298,82 @@ def test_search_finds_chinese_comments_and_english_names_ranked_with_facets(harv
     assert client.get("/metadata/search", params={"q": "  "}).status_code == 422
     assert client.get("/metadata/search", params={"q": 'x" OR "y'}).status_code == 200
     assert client.get("/metadata/search", params={"q": "%_\\"}).status_code == 200
+
+
+def test_field_lineage_and_impact_follow_the_running_documents(api, pg_source, pg_url, tenants, stack_settings):
+    """Source table -> raw topic -> (rename, mask, derive) -> clean topic -> ClickHouse, column by column."""
+    with pg_source.begin() as c:
+        c.execute(
+            text(
+                f"CREATE TABLE {SCHEMA}.people (id bigint PRIMARY KEY, name text, phone text, born date, ts timestamp)"
+            )
+        )
+    system = f"lin{RUN}"
+    raw = f"huiliu.{system}.{SCHEMA}.people"
+    src, runner, sink = f"lsrc{RUN}", f"lrun{RUN}", f"lsink{RUN}"
+    _connector(
+        api,
+        src,
+        {
+            "connector.class": "relational.timestamp",
+            "url": pg_url,
+            "system": system,
+            "db_schema": SCHEMA,
+            "table": "people",
+            "timestamp_column": "ts",
+        },
+        TA,
+    )
+    transforms = [
+        {"kind": "rename", "mapping": {"name": "full_name"}},
+        {"kind": "mask", "fields": {"phone": "phone"}},
+        {"kind": "derive", "fields": {"year": "year(born)"}},
+    ]
+    rules = [{"id": "name_required", "kind": "required", "fields": ["full_name"], "severity": "reject"}]
+    _connector(
+        api, runner, {"connector.class": "runner.lean", "topics": [raw], "transforms": transforms, "rules": rules}, TA
+    )
+    _connector(
+        api,
+        sink,
+        {
+            "connector.class": "clickhouse",
+            "topics": [f"{raw}.clean"],
+            "table": f"people{RUN}",
+            "url": stack_settings.clickhouse_url,
+        },
+        TA,
+    )
+    client = httpx.Client(base_url=str(api.base_url), headers=tenants[TA], timeout=60)
+    _harvest(client, [src, runner, sink], api)
+    table = next(
+        d["urn"]
+        for d in client.get("/metadata/datasets", params={"limit": 1000}).json()["items"]
+        if d["name"] == f"{SCHEMA}.people"
+    )
+    graph = client.get(f"/lineage/{quote(table, safe='')}", params={"direction": "downstream", "depth": 5}).json()
+    names = {n["dataset"].rsplit("/", 1)[-1] for n in graph["nodes"]}
+    assert {raw, f"{raw}.clean", f"{raw}.quarantine"} <= names and not graph["partial"]
+    fl = client.get(
+        f"/lineage/{quote(table, safe='')}",
+        params={"level": "field", "field": "name", "direction": "downstream", "depth": 5},
+    ).json()
+    targets = {e["target"].rsplit("/", 1)[-1]: e["transformation"] for e in fl["edges"]}
+    assert f"{raw}#name" in targets and f"{raw}.clean#full_name" in targets
+    assert targets[f"{raw}.clean#full_name"]["subtype"] == "IDENTITY"
+    phone = client.get(
+        f"/lineage/{quote(table, safe='')}",
+        params={"level": "field", "field": "phone", "direction": "downstream", "depth": 5},
+    ).json()
+    masked = [e["transformation"] for e in phone["edges"] if e["target"].endswith(".clean#phone")]
+    assert masked and masked[0]["masking"] is True and masked[0]["subtype"] == "TRANSFORMATION"
+    born = client.get(
+        f"/lineage/{quote(table, safe='')}", params={"level": "field", "field": "born", "direction": "downstream"}
+    ).json()
+    assert any(e["target"].endswith(".clean#year") for e in born["edges"])
+    impact = client.get(f"/impact/{quote(table, safe='')}", params={"field": "name"}).json()
+    assert any(f.endswith(".clean#full_name") for f in impact["fields"])
+    assert "name_required" in impact["rules"] and f"hl:job:huiliu/{runner}" in impact["jobs"]
+    assert client.get("/lineage/not-a-urn").status_code == 422
+    assert client.get("/impact/hl:dataset:kafka://127.0.0.1:1/none").status_code == 404
+    client.close()

@@ -13,9 +13,11 @@ from typing import Any
 
 from api.jobs import JobContext
 from api.metadata import catalog_store
+from api.metadata.lineage import connector_edges
 from api.scoping import connector_store
 from connectors.catalog import Step, harvest_steps
 from connectors.topics import connector_topics
+from schemas.catalog.lineage import replace_edges
 from schemas.catalog.store import scope_of
 
 
@@ -24,6 +26,7 @@ class Target:
     connector: str
     tenant: str | None
     steps: tuple[Step, ...]
+    record: Any = None
 
 
 def harvest_targets(settings, tenants: set[str] | None, names: list[str] | None = None) -> list[Target]:
@@ -42,7 +45,7 @@ def harvest_targets(settings, tenants: set[str] | None, names: list[str] | None 
             topics = []
         steps = harvest_steps(record.plugin, record.config, settings, topics)
         if steps:
-            targets.append(Target(record.name, record.tenant, tuple(steps)))
+            targets.append(Target(record.name, record.tenant, tuple(steps), record))
     return targets
 
 
@@ -61,6 +64,7 @@ def harvest_job(settings, targets: list[Target]):
                 except Exception as exc:  # one unreachable source must not stop the others' harvest
                     errors.append(f"{target.connector} ({step.label}): {type(exc).__name__}: {str(exc)[:300]}")
                 done += 1
+        _lineage(settings, store, targets, errors)
         if errors and not outcomes:
             raise RuntimeError("nothing could be harvested: " + "; ".join(errors)[:1500])
         new = sum(o["new"] for o in outcomes)
@@ -69,3 +73,19 @@ def harvest_job(settings, targets: list[Target]):
         return {"connectors": [t.connector for t in targets], "harvested": outcomes, "errors": errors}
 
     return run
+
+
+def _order(target: Target) -> int:
+    plugin = target.record.plugin if target.record is not None else ""
+    return 2 if plugin.startswith("runner.") else 3 if target.record.kind == "sink" else 1
+
+
+def _lineage(settings, store, targets: list[Target], errors: list[str]) -> None:
+    """Edges of each connector, writers first: a topic without a subject yet gets its writer's fields."""
+    for target in sorted((t for t in targets if t.record is not None), key=_order):
+        scope = scope_of(target.tenant)
+        try:
+            edges = connector_edges(target.record, settings, store, scope)
+            replace_edges(store.engine, scope, f"connector:{target.connector}", edges)
+        except Exception as exc:  # lineage of one document must not hide the harvest of the others
+            errors.append(f"{target.connector} (lineage): {type(exc).__name__}: {str(exc)[:300]}")

@@ -19,6 +19,7 @@ from api.security import Principal, require
 from deploy.logs import in_tenant
 from schemas.catalog import BadUrn, NoSuchVersion, NotInCatalogue, parse_urn
 from schemas.catalog.business import BusinessPatch
+from schemas.catalog.lineage import traverse
 from schemas.catalog.search import BadQuery, search
 
 router = APIRouter(tags=["metadata"])
@@ -194,3 +195,52 @@ async def edit_dataset(
         raise _missing(request, principal, urn) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)[:500]) from None
+
+
+@router.get("/lineage/{urn:path}", summary="Lineage graph of a dataset (nodes, edges; bounded, says when partial)")
+async def lineage(
+    request: Request,
+    urn: str = UrnPath,
+    direction: str = Query("both", pattern="^(upstream|downstream|both)$"),
+    depth: int = Query(3, ge=1, le=20),
+    level: str = Query("dataset", pattern="^(dataset|field)$"),
+    field: str | None = Query(None, max_length=500),
+    principal: Principal = Depends(VIEW),
+) -> dict[str, Any]:
+    store = catalog_store(_settings(request))
+    scopes = scopes_of(principal)
+    try:
+        await run_in_threadpool(store.dataset, scopes, _urn(urn))
+    except NotInCatalogue:
+        raise _missing(request, principal, urn) from None
+    return await run_in_threadpool(traverse, store.engine, scopes, urn, direction, depth, level, field)
+
+
+@router.get(
+    "/impact/{urn:path}", summary="What is downstream of a dataset or one field: datasets, fields, jobs, owners"
+)
+async def impact(
+    request: Request,
+    urn: str = UrnPath,
+    field: str | None = Query(None, max_length=500),
+    depth: int = Query(10, ge=1, le=20),
+    principal: Principal = Depends(VIEW),
+) -> dict[str, Any]:
+    store = catalog_store(_settings(request))
+    scopes = scopes_of(principal)
+    try:
+        await run_in_threadpool(store.dataset, scopes, _urn(urn))
+    except NotInCatalogue:
+        raise _missing(request, principal, urn) from None
+    level = "field" if field else "dataset"
+    graph = await run_in_threadpool(traverse, store.engine, scopes, urn, "downstream", depth, level, field)
+    affected = [n for n in graph["nodes"] if n["hops"] > 0]
+    return {
+        "root": graph["root"],
+        "datasets": sorted({n["dataset"] for n in affected}),
+        "fields": [n["id"] for n in affected if n["field"]],
+        "jobs": sorted({e["job"] for e in graph["edges"]}),
+        "rules": sorted({r for e in graph["edges"] for r in (e["transformation"] or {}).get("rules", [])}),
+        "owners": sorted({n["owner"] for n in affected if n.get("owner")}),
+        "partial": graph["partial"],
+    }

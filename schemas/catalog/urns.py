@@ -98,7 +98,7 @@ def relational_namespace(url: str) -> tuple[str, str]:
 
 def relational_urn(url: str, schema: str | None, table: str) -> str:
     namespace, database = relational_namespace(url)
-    parts = [p for p in (database, schema, table) if p]
+    parts = [p for p in (database, None if schema == database else schema, table) if p]  # MySQL: schema = db
     return dataset_urn(namespace, ".".join(parts))
 
 

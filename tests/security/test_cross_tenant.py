@@ -39,6 +39,8 @@ KINDS_OF = {
     "alerts": ("alert", "message"),
     "auth": ("user",),
     "metadata": ("dataset",),
+    "lineage": ("dataset",),
+    "impact": ("dataset",),
 }
 
 
@@ -77,6 +79,8 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("alerts", "rid"): o["rule"],
         ("metadata", "urn"): o["dataset"],
         ("metadata", "version"): 1,
+        ("lineage", "urn"): o["dataset"],
+        ("impact", "urn"): o["dataset"],
     }
 
     def one(m: re.Match) -> str:

@@ -1,0 +1,139 @@
+"""Lineage from what the platform runs: each connector document says which datasets it reads and
+writes (a relational source: table -> raw topic; a runner: raw topic -> clean and quarantine
+topics; a ClickHouse sink: clean topic -> its table), and a runner's transforms say how each clean
+column derives from the raw ones (their declared column flow: `reads()` / `after()`).
+
+    edges = connector_edges(record, settings, catalogue)    # -> [schemas.catalog.lineage.Edge]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.catalog import runner_topics
+from schemas.catalog.lineage import Edge
+from schemas.catalog.urns import dataset_urn, host_namespace, job_urn, relational_urn, topic_urn
+from schemas.naming import avro_name, clean_topic, quarantine_topic, topic_name
+
+IDENTITY = {"type": "DIRECT", "subtype": "IDENTITY", "masking": False}
+FILTERS = {"filter", "dedupe", "route"}  # steps that choose rows, not change values
+
+
+def _step(kind: str, reads: set[str], col: str, was: dict[str, Any]) -> dict[str, Any]:
+    if col not in reads or kind == "rename":
+        return was
+    if kind in FILTERS:
+        return was
+    return {"type": "DIRECT", "subtype": "TRANSFORMATION", "masking": was["masking"] or kind == "mask"}
+
+
+def field_flow(transforms: list[dict[str, Any]], columns: list[str]) -> tuple[dict[str, list], bool]:
+    """{output column: [(input column, transformation)]} through `transforms`; complete flag False
+    when a step's output columns depend on data (then the flow stops there)."""
+    from streams.transforms.base import transform_class
+
+    origin: dict[str, list[tuple[str, dict]]] = {c: [(c, IDENTITY)] for c in columns}
+    cols = list(columns)
+    for cfg in transforms:
+        cls = transform_class(cfg.get("kind"))
+        if cls is None:
+            return origin, False
+        spec = cls.settings.model_validate(cfg)
+        after, reads, kind = spec.after(cols), set(spec.reads()), cfg["kind"]
+        if after is None:
+            return origin, False
+        new: dict[str, list[tuple[str, dict]]] = {}
+        positional = len(after) >= len(cols) and kind == "rename"
+        for i, col in enumerate(after):
+            before = cols[i] if positional and i < len(cols) else col
+            if before in origin:
+                new[col] = [(src, _step(kind, reads, before, t)) for src, t in origin[before]]
+            else:  # a new column: made from the columns the step reads
+                made = {"type": "DIRECT", "subtype": "TRANSFORMATION", "masking": kind == "mask"}
+                new[col] = [(src, made) for r in sorted(reads) for src, _ in origin.get(r, [])]
+        origin, cols = new, after
+    return origin, True
+
+
+def _fields(catalogue, scope: str, urn: str) -> list[str]:
+    try:
+        return [f["name"] for f in catalogue.dataset({scope}, urn)["fields"]]
+    except LookupError:
+        return []
+
+
+def _identity(job: str, source: str, target: str, names: list[str]) -> list[Edge]:
+    return [Edge(job, source, target, n, n, IDENTITY) for n in names]
+
+
+def connector_edges(record, settings, catalogue, scope: str) -> list[Edge]:
+    cfg, job = record.config, job_urn(record.name)
+    bootstrap = settings.kafka_bootstrap
+    if record.plugin.startswith("relational.") and isinstance(cfg.get("url"), str) and cfg.get("system"):
+        tables = (
+            [cfg["table"]]
+            if isinstance(cfg.get("table"), str)
+            else [t for t in cfg.get("tables") or [] if isinstance(t, str)]
+        )
+        edges = []
+        for table in tables:
+            schema, _, name = table.rpartition(".")
+            schema = schema or cfg.get("db_schema") or ("public" if cfg["url"].startswith("postgres") else None)
+            source = relational_urn(cfg["url"], schema, name)
+            topic = topic_urn(
+                bootstrap,
+                topic_name(cfg.get("topic_prefix") or settings.topic_prefix, cfg["system"], cfg.get("db_schema"), name),
+            )
+            edges.append(Edge(job, source, topic))
+            edges += _identity(job, source, topic, _fields(catalogue, scope, source))
+        return edges
+    if record.plugin.startswith("runner."):
+        edges = []
+        for raw in [t for t in cfg.get("topics") or [] if isinstance(t, str)]:
+            raw_urn, clean_urn = topic_urn(bootstrap, raw), topic_urn(bootstrap, clean_topic(raw))
+            rules = [r.get("id") for r in cfg.get("rules") or [] if isinstance(r, dict)]
+            edges.append(Edge(job, raw_urn, clean_urn, transformation={"rules": rules}))
+            edges.append(
+                Edge(job, raw_urn, topic_urn(bootstrap, quarantine_topic(raw)), transformation={"rules": rules})
+            )
+            columns = _fields(catalogue, scope, raw_urn) or _upstream_fields(catalogue, scope, raw_urn)
+            flow, _complete = field_flow(cfg.get("transforms") or [], columns)
+            for out, sources in flow.items():
+                edges += [Edge(job, raw_urn, clean_urn, src, out, {**t, "rules": rules}) for src, t in sources]
+        return edges
+    if record.plugin == "clickhouse" and cfg.get("table"):
+        from urllib.parse import urlparse
+
+        url = urlparse(cfg.get("url") or settings.clickhouse_url)
+        database = (url.path or "/default").strip("/") or "default"
+        target = dataset_urn(
+            host_namespace("clickhouse", f"{url.hostname or '127.0.0.1'}:{url.port or 9000}"),
+            f"{database}.{avro_name(cfg['table'])}",
+        )
+        edges = []
+        for topic in runner_topics({"topics": cfg.get("topics")})[: len(cfg.get("topics") or [])]:
+            source = topic_urn(bootstrap, topic)
+            edges.append(Edge(job, source, target))
+            names = _fields(catalogue, scope, source) or _upstream_fields(catalogue, scope, source)
+            edges += _identity(job, source, target, names)
+        return edges
+    return []
+
+
+def _upstream_fields(catalogue, scope: str, urn: str) -> list[str]:
+    """A topic without a registry subject yet: the fields its writers' field edges bring into it."""
+    from sqlalchemy import select
+
+    from schemas.catalog.tables import catalog_edges
+
+    with catalogue.engine.connect() as conn:
+        rows = conn.execute(
+            select(catalog_edges.c.target_field, catalog_edges.c.id)
+            .where(
+                catalog_edges.c.scope == scope,
+                catalog_edges.c.target_urn == urn,
+                catalog_edges.c.target_field.isnot(None),
+            )
+            .order_by(catalog_edges.c.id)
+        ).all()
+    return list(dict.fromkeys(r[0] for r in rows))
