@@ -3,7 +3,6 @@ With log-CDC connectors, `replication_slots` lists the `huiliu_*` slots and the 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
@@ -12,6 +11,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import text
 
+from connectors.task_health import failing as task_failing
 from deploy.control import engine_for
 from deploy.settings import Settings
 from sinks.clickhouse import client_from_url
@@ -126,9 +126,6 @@ def replication_slots(settings: Settings, principal=None) -> dict | None:
     return report
 
 
-_RETRY = re.compile(r"^retrying in ([0-9.]+)s \(attempt (\d+)")
-
-
 def connector_tasks(settings: Settings, principal=None) -> dict | None:
     """Connector tasks that keep failing: FAILED, or RUNNING while retrying (their status detail
     `retrying in Ns (attempt k...)`), with the last error, the attempt and the next retry. Status
@@ -147,9 +144,8 @@ def connector_tasks(settings: Settings, principal=None) -> dict | None:
         return None
     failing, hidden = [], 0
     for r in rows:
-        detail = r.detail or ""
-        retry = _RETRY.match(detail) if r.state == "RUNNING" else None
-        if r.connector not in owners or not (r.state == "FAILED" or retry):
+        reading = task_failing(r.state, r.detail)
+        if r.connector not in owners or reading is None:
             continue
         if principal is not None and not principal.all_tenants and not principal.sees_tenant(owners[r.connector]):
             hidden += 1
@@ -158,10 +154,7 @@ def connector_tasks(settings: Settings, principal=None) -> dict | None:
             {
                 "connector": r.connector,
                 "task": r.task,
-                "state": "FAILED" if r.state == "FAILED" else "FAILING",
-                "last_error": detail.split("): ", 1)[-1] if retry else detail,
-                "attempt": int(retry.group(2)) if retry else None,
-                "next_retry_s": float(retry.group(1)) if retry else None,
+                **reading,
                 "reported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.updated_at)),
             }
         )

@@ -82,17 +82,31 @@ def end_offsets(bootstrap: str, partitions: list[tuple[str, int]], budget: float
         consumer.close()
 
 
-def consumer_lag(settings: Settings, only_groups: list[str] | None = None, budget: float = 5.0) -> dict:
+def consumer_lag(
+    settings: Settings, only_groups: list[str] | None = None, budget: float = 5.0, known: dict | None = None
+) -> dict:
+    """`known`: group -> {connector, topics, state, ...} of the sink connectors
+    (connectors.sink_groups): shown even when the broker has no commit (or no group) for them,
+    their uncommitted partitions with everything unread, each row with the connector's state."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    admin.list_topics(timeout=budget)  # raises when the broker is unreachable, rather than "no groups"
-    names = only_groups if only_groups else groups(admin, budget)
+    metadata = admin.list_topics(timeout=budget)  # raises when the broker is unreachable, not "no groups"
+    known = {g: v for g, v in (known or {}).items() if not only_groups or g in only_groups}
+    names = only_groups if only_groups else sorted(set(groups(admin, budget)) | set(known))
     committed: dict[str, list[TopicPartition]] = {}
     errors = {}
     for g in names:
         try:
             committed[g] = [tp for tp in _committed(admin, g, budget) if tp.topic]
         except Exception as exc:  # a group that vanished or a broker without the API: report, go on
-            errors[g] = f"{type(exc).__name__}: {exc}"
+            if g not in known:
+                errors[g] = f"{type(exc).__name__}: {exc}"
+                continue
+            committed[g] = []  # a sink's group the broker does not know (it never committed)
+        if g in known:  # partitions of its topics it has not committed to yet
+            have = {(tp.topic, tp.partition) for tp in committed[g]}
+            for topic in known[g]["topics"]:
+                parts = metadata.topics[topic].partitions if topic in metadata.topics else {}
+                committed[g] += [TopicPartition(topic, p, NO_OFFSET) for p in sorted(parts) if (topic, p) not in have]
     wanted = sorted({(tp.topic, tp.partition) for tps in committed.values() for tp in tps})
     ends = end_offsets(settings.kafka_bootstrap, wanted, budget) if wanted else {}
     rows = []
@@ -111,10 +125,12 @@ def consumer_lag(settings: Settings, only_groups: list[str] | None = None, budge
                     "end": end,
                     "lag": lag,
                     "method": method,
+                    **({"connector": known[g]["connector"], "state": known[g]["state"]} if g in known else {}),
                 }
             )
     return {
         "partitions": rows,
+        "groups": {g: {k: v for k, v in info.items() if k != "topics"} for g, info in known.items()},
         "errors": errors,
         "note": "end offsets are confirmed by reading each partition's tail (tansu's ListOffsets "
         "high watermark is the last batch's base offset + 1)",

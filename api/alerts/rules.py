@@ -1,8 +1,11 @@
 """Alert rule kinds: each evaluator looks at the platform and returns the alerts that hold now.
 
-task_failed      params {"schedule": optional id/name}: schedule runs and jobs that failed
-                 since the previous evaluation (subject per schedule / job type); a tenant's
-                 rule: its tenant's schedules only (jobs have no tenant)
+task_failed      params {"schedule": optional id/name, "connector": optional name}: schedule runs
+                 and jobs that failed since the previous evaluation (subject per schedule / job
+                 type), and connector tasks FAILED or failing with retries (a sink that cannot
+                 write: subject per connector, body its state and last error; not with
+                 `schedule`); a tenant's rule: its tenant's schedules and connectors only (jobs
+                 have no tenant)
 quarantine_rate  params {"pipeline", "threshold_pct", "min_events": 1}: runner quarantined /
                  (valid + quarantined) from StageCounters (cumulative counts), above threshold
 consumer_lag     params {"threshold", "group": optional}: total lag of a group above threshold
@@ -120,8 +123,46 @@ def task_failed(rule: dict, settings: Settings, memory: dict, since: float) -> l
                     f"Job {job['id']} ({job['type']}, by {job['operator']}) failed:\n{job['error']}",
                 )
             )
+    if not only:
+        alerts += _failing_connectors(settings, rule, seen)
     if len(seen) > 5000:  # only the overlap window matters; forget the rest
         seen.clear()
+    return alerts
+
+
+def _failing_connectors(settings: Settings, rule: dict, seen: set) -> list[Alert]:
+    """Connector tasks (a sink that cannot write, a source that cannot read) that are FAILED or
+    keep failing (connectors.task_health), once per task and error; `params.connector` narrows."""
+    from connectors.store import ConnectorStore
+    from connectors.task_health import failing
+
+    tenant, only = rule.get("tenant"), rule["params"].get("connector")
+    store = ConnectorStore.for_settings(settings)
+    alerts = []
+    try:
+        for record in store.all({tenant} if tenant is not None else None):
+            if only and record.name != only:
+                continue
+            for task, status in sorted(store.task_statuses(record.name).items()):
+                reading = failing(status["state"], status["detail"])
+                key = ("connector", record.name, task, reading and reading["state"], reading and reading["last_error"])
+                if reading is None or key in seen:
+                    continue
+                seen.add(key)
+                retry = (
+                    f" (attempt {reading['attempt']}, next retry in {reading['next_retry_s']:g}s)"
+                    if reading["attempt"]
+                    else ""
+                )
+                alerts.append(
+                    Alert(
+                        f"task failed: {record.kind} connector {record.name}",
+                        f"The {record.kind} connector {record.name} (task {task}) is {reading['state']}{retry}:\n"
+                        f"{reading['last_error']}",
+                    )
+                )
+    finally:
+        store.engine.dispose()
     return alerts
 
 

@@ -2,7 +2,9 @@
 
 Group names carry connector and pipeline names (`huiliu-connect-<connector>`,
 `huiliu-sink-<pipeline>`): a tenant's caller sees the groups of its tenants' connectors and
-pipelines only; superusers and all-tenant callers see every group."""
+pipelines only; superusers and all-tenant callers see every group. Sink connectors' groups are
+listed with their state (`groups`, and `connector`/`state` on their rows) even before they commit
+anything: a sink failing from its first batch shows with everything unread and its last error."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.lag import consumer_lag
-from api.scoping import groups_of
+from api.scoping import connector_store, groups_of
 from api.security import Principal, require
+from connectors.sink_groups import sink_groups
 
 router = APIRouter(tags=["operations"])
 
@@ -22,8 +25,10 @@ def _scoped_lag(settings, principal: Principal, group: list[str] | None, budget:
         own = [g for t in sorted(tenants) for g in groups_of(settings, t)]
         group = [g for g in group if g in own] if group else own
         if not group:  # nothing of the caller's: never "every group"
-            return {"partitions": [], "errors": {}}
-    return consumer_lag(settings, group, budget)
+            return {"partitions": [], "groups": {}, "errors": {}}
+    # sink connectors' groups with their state, also when they never committed (a failing sink)
+    known = sink_groups(connector_store(settings), settings, tenants)
+    return consumer_lag(settings, group, budget, known)
 
 
 @router.get("/ops/lag", summary="Committed offset, end offset, lag and method per partition (your groups)")
