@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: tools install install-test demo test lint lock upgrade-check wheel stack-up stack-down clean
+.PHONY: tools install install-test demo test lint lock upgrade-check wheel stack-up stack-down clean console-assets
 
 # uv itself, pinned by hash, in its own small venv (the project's venv is synced exactly to the lock).
 $(UV): requirements/uv.txt
@@ -47,6 +47,11 @@ lock: $(UV)
 	$(UV) pip compile requirements/uv.in --generate-hashes --universal --no-header -q -o requirements/uv.txt
 	$(UV) pip compile deploy/flink/requirements.in --generate-hashes --python-version 3.11 --no-header -q -o deploy/flink/requirements.lock
 	$(UV) pip compile deploy/flink/jars.in --no-deps --generate-hashes --python-version 3.11 --no-header -q -o deploy/flink/jars.lock
+
+# The web console's front-end libraries are committed under api/console/static/vendor/ (no npm on a
+# fresh machine); this re-fetches them with `npm pack` at the pinned versions and checks their sha512.
+console-assets: install
+	$(PY) -m deploy.console_assets
 
 upgrade-check: $(UV)
 	$(PYTHON) deploy/upgrade_check.py --uv $(UV) -- $(PYTEST_ARGS)

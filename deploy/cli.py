@@ -209,11 +209,13 @@ app.add_typer(servers_app, name="servers")
 
 @servers_app.command("prepare")
 def servers_prepare() -> None:
-    """PostgreSQL wal_level=logical and MariaDB ROW binlog for log-based CDC (restarts only if needed)."""
+    """PostgreSQL wal_level=logical and MariaDB ROW binlog for log-based CDC (restarts only if needed);
+    Chromium and CJK fonts for the console's browser tests (apt-get, when /usr/bin/chromium is missing)."""
     from deploy.servers import prepare
 
     for server, restarted in prepare().items():
-        console.print(f"{server}: {'configured and restarted' if restarted else 'ready'}")
+        done = "installed" if server == "chromium" else "configured and restarted"
+        console.print(f"{server}: {done if restarted else 'ready'}")
 
 
 db_app = typer.Typer(help="The control database: migrations.", no_args_is_help=True)

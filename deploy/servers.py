@@ -156,6 +156,22 @@ def ensure_mariadb_binlog(timeout: float = 120.0) -> bool:
     return True
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_PACKAGES = ("chromium", "fonts-noto-cjk")
+
+
+def ensure_browser() -> bool:
+    """Debian's Chromium and the CJK fonts the console's browser tests drive (Playwright never
+    downloads a browser of its own); installed with apt-get when /usr/bin/chromium is missing.
+    Returns whether it installed them."""
+    if CHROMIUM.exists():
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-q", *BROWSER_PACKAGES], check=True, env=env)
+    return True
+
+
 def prepare() -> dict[str, bool]:
-    """Both servers; returns which of them had to restart."""
-    return {"postgresql": ensure_pg_logical(), "mariadb": ensure_mariadb_binlog()}
+    """Both servers and the console tests' browser; returns which of them had to restart (install)."""
+    return {"postgresql": ensure_pg_logical(), "mariadb": ensure_mariadb_binlog(), "chromium": ensure_browser()}

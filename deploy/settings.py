@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     # Only these proxies' X-Forwarded-For is believed (the client address drives sign-in back-off
     # and the audit log); empty = the header is ignored, even from 127.0.0.1.
     api_trusted_proxies: list[str] = Field([], description="proxy addresses whose X-Forwarded-For is trusted")
+    console_timezone: str = Field("Asia/Shanghai", description="time zone the web console shows dates in")
     # Issue 14: what the API accepts at all (api/edge.py) and how the first steps go
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest request body; beyond it: 413")
     schedule_min_interval_s: int = Field(60, ge=1, description="shortest time between two firings of a cron schedule")

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Static documentation is not an operation on the platform.
 # Liveness probes (GET /livez, every few seconds from a load balancer) neither.
 UNAUDITED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/favicon.ico", "/livez"}
+# Nor the web console's static files (scripts, styles, licences); its pages and actions are audited.
+UNAUDITED_PREFIXES = ("/console/static/",)
 
 
 class AuditUnavailable(Exception):
@@ -38,7 +40,7 @@ class AuditMiddleware:
         self.url = url
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in UNAUDITED:
+        if scope["type"] != "http" or scope["path"] in UNAUDITED or scope["path"].startswith(UNAUDITED_PREFIXES):
             return await self.app(scope, receive, send)
         state = scope.setdefault("state", {})
         # The id api.request_ids gave this request (it also returns it as X-Request-ID).

@@ -29,6 +29,7 @@ ROUTERS = (
     "ops_lag",
     "metrics",
     "liveness",
+    "console",
 )
 
 

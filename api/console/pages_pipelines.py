@@ -1,0 +1,71 @@
+"""Pipelines: list, one pipeline's graph (`GET /pipelines/{name}/graph`, drawn by cytoscape.js),
+its deployment and the deploy/undeploy buttons (shown with `pipeline:deploy`; the API decides)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from api.console.backend import Backend, detail_of, segment
+from api.console.session import Session, render, signed_in
+
+router = APIRouter()
+
+
+@router.get("/pipelines")
+async def pipelines_page(request: Request, session: Session = Depends(signed_in)) -> Response:
+    answer = await Backend(request, session.token).get("/pipelines")
+    ok = answer.status_code == 200
+    context = {"pipelines": answer.json() if ok else [], "error": None if ok else detail_of(answer)}
+    return render(request, "pipelines.html", context, session=session)
+
+
+def graph_json(graph: dict) -> str:
+    """The graph for the page's script, safe inside <script type="application/json">."""
+    return json.dumps(graph, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+async def _deployment(api: Backend, name: str) -> tuple[dict | None, str | None]:
+    answer = await api.get(f"/pipelines/{segment(name)}/deployment")
+    if answer.status_code == 200:
+        return answer.json(), None
+    return None, detail_of(answer)
+
+
+@router.get("/pipelines/{name}")
+async def pipeline_page(name: str, request: Request, session: Session = Depends(signed_in)) -> Response:
+    api = Backend(request, session.token)
+    graph = await api.get(f"/pipelines/{segment(name)}/graph")
+    if graph.status_code != 200:
+        context = {"name": name, "error": detail_of(graph)}
+        return render(request, "pipeline.html", context, status_code=graph.status_code, session=session)
+    document = await api.get(f"/pipelines/{segment(name)}")
+    deployment, deployment_error = await _deployment(api, name)
+    context = {
+        "name": name,
+        "graph": graph_json(graph.json()),
+        "pipeline": document.json() if document.status_code == 200 else {},
+        "deployment": deployment,
+        "deployment_error": deployment_error,
+    }
+    return render(request, "pipeline.html", context, session=session)
+
+
+@router.post("/pipelines/{name}/{action}")
+async def pipeline_action(name: str, action: str, request: Request, session: Session = Depends(signed_in)) -> Response:
+    """deploy / undeploy; answers the deployment panel again."""
+    if action not in ("deploy", "undeploy"):
+        return Response(status_code=404)
+    api = Backend(request, session.token)
+    answer = await api.post(f"/pipelines/{segment(name)}/{action}")
+    deployment, deployment_error = await _deployment(api, name)
+    context = {
+        "name": name,
+        "deployment": deployment,
+        "deployment_error": deployment_error,
+        "action_error": detail_of(answer) if answer.status_code >= 400 else None,
+        "action_done": action if answer.status_code < 400 else None,
+    }
+    return render(request, "_deployment.html", context, session=session)

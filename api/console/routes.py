@@ -1,0 +1,15 @@
+"""The console's routes under /console (left out of the OpenAPI document: pages, not API).
+
+Each route's tenant rule is in api/tenancy_rules.py CONSOLE_ROUTES; tests/test_console.py checks
+that every route here has one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.console import pages_auth, pages_connectors, pages_ops, pages_pipelines
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+PAGES = (pages_auth, pages_ops, pages_connectors, pages_pipelines)
+for module in PAGES:
+    router.include_router(module.router)

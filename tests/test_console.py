@@ -1,0 +1,133 @@
+"""The web console's pieces that need no browser: catalogues, routes and their tenant rules,
+vendored libraries, metric parsing, dates. The pages themselves: tests/test_console_browser.py."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from api.console import i18n
+from api.console.pages_ops import metric_samples
+from api.console.pages_pipelines import graph_json
+from api.console.routes import PAGES
+from api.tenancy_rules import CONSOLE_ROUTES, RULES
+from deploy import console_assets
+
+# keys built in templates from a prefix and a value the API reports: each prefix's known values
+DYNAMIC = {
+    "lang.": set(i18n.LANGUAGES),
+    "graph.": {"source", "topic", "transform", "rule", "sink"},
+    "connectors.": {"pause", "resume", "restart"},
+    "pipelines.done_": {"deploy", "undeploy"},
+}
+
+
+def _keys(lang: str) -> set[str]:
+    return set(i18n.catalogue(lang).messages)
+
+
+def test_both_catalogues_have_the_same_keys():
+    zh, en = _keys("zh-CN"), _keys("en")
+    assert len(zh) > 80
+    assert zh == en, f"only in zh-CN: {sorted(zh - en)}; only in en: {sorted(en - zh)}"
+
+
+def test_catalogues_translate_and_keep_placeholders():
+    zh, en = i18n.catalogue("zh-CN").messages, i18n.catalogue("en").messages
+    for key in zh:
+        assert zh[key] and en[key], key
+        assert re.findall(r"%\((\w+)\)s", zh[key]) == re.findall(r"%\((\w+)\)s", en[key]), key
+    assert zh["nav.overview"] == "概览" and en["nav.overview"] == "Overview"
+
+
+def test_every_text_of_the_templates_is_a_catalogue_key():
+    used: set[str] = set()
+    for template in i18n.TEMPLATES.glob("*.html"):
+        text = template.read_text()
+        used |= set(re.findall(r"""_\(["']([\w.-]+)["'](?!\s*~)""", text))
+        for prefix in re.findall(r"""_\(["']([\w.-]+)["'] ~""", text):
+            used |= {prefix + value for value in DYNAMIC[prefix]}
+        # no visible text outside tags and expressions: every word comes from the catalogue
+        stripped = re.sub(r"{%.*?%}|{{.*?}}|{#.*?#}|<[^>]*>", " ", text, flags=re.S)
+        assert not re.findall(r"[A-Za-z\u4e00-\u9fff]{2,}", stripped), (template.name, stripped.split())
+    keys = _keys("zh-CN")
+    assert used, "no keys found"
+    assert not used - keys, f"keys used but not in the catalogues: {sorted(used - keys)}"
+
+
+def test_dates_are_shown_in_shanghai_time():
+    assert i18n.localtime("2026-12-06T16:00:00Z") == "2026-12-07 00:00:00"
+    assert i18n.localtime(0, "Asia/Shanghai") == "1970-01-01 08:00:00"
+    assert i18n.localtime("2026-12-06T16:00:00Z", "UTC") == "2026-12-06 16:00:00"
+    assert i18n.localtime(None) == ""
+
+
+def _console_routes() -> set[str]:
+    found = set()
+    for module in PAGES:
+        for route in module.router.routes:
+            for method in route.methods - {"HEAD"}:
+                found.add(f"{method} /console{route.path}")
+    return found
+
+
+def test_every_console_route_has_a_tenant_rule():
+    routes = _console_routes()
+    assert "POST /console/login" in routes and "GET /console/pipelines/{name}" in routes
+    assert routes == set(CONSOLE_ROUTES), (
+        f"undeclared: {sorted(routes - set(CONSOLE_ROUTES))}; gone: {sorted(set(CONSOLE_ROUTES) - routes)}"
+    )
+    assert set(CONSOLE_ROUTES.values()) <= set(RULES)
+
+
+def test_console_pages_are_not_in_the_openapi_document(tmp_path):
+    from api.app import create_app
+    from deploy.settings import Settings
+
+    app = create_app(Settings(state_dir=tmp_path))
+    paths = app.openapi()["paths"]
+    assert "/pipelines/{name}/graph" in paths
+    assert not [p for p in paths if p.startswith("/console")]
+
+
+def test_vendored_libraries_match_their_manifest():
+    assert console_assets.check() == []
+    for lib in console_assets.LIBRARIES:
+        assert (console_assets.VENDOR / lib.name / "LICENSE").stat().st_size > 500
+        assert lib.integrity.startswith("sha512-")
+
+
+def test_a_changed_vendored_file_is_found(monkeypatch, tmp_path):
+    import shutil
+
+    copy = tmp_path / "vendor"
+    shutil.copytree(console_assets.VENDOR, copy)
+    (copy / "htmx.org" / "htmx.min.js").write_text("alert(1)")
+    monkeypatch.setattr(console_assets, "VENDOR", copy)
+    monkeypatch.setattr(console_assets, "MANIFEST", copy / "manifest.json")
+    assert console_assets.check() == ["htmx.org: htmx.min.js is missing or differs from the manifest"]
+
+
+def test_metric_samples_sum_stage_counters_and_lag_per_group():
+    text = (
+        "# TYPE huiliu_stage_events counter\n"
+        'huiliu_stage_events_total{pipeline="p",stage="source",metric="read"} 10.0\n'
+        'huiliu_stage_events_total{pipeline="p",stage="sink",metric="written"} 7.0\n'
+        "# TYPE huiliu_consumer_lag gauge\n"
+        'huiliu_consumer_lag{group="g",topic="t",partition="0"} 3.0\n'
+        'huiliu_consumer_lag{group="g",topic="t",partition="1"} 4.0\n'
+    )
+    assert metric_samples(text) == {"stages": {"p/source/read": 10.0, "p/sink/written": 7.0}, "lag": {"g": 7.0}}
+
+
+def test_graph_json_cannot_close_its_script_element():
+    text = graph_json({"nodes": [{"label": "</script><script>alert(1)</script>"}]})
+    assert "</script>" not in text and "\\u003c/script\\u003e" in text
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/console/", "/console\\..\\x", ""])
+def test_sign_in_never_redirects_off_the_console(target):
+    from api.console.pages_auth import _next
+
+    assert _next(target) == "/console/"

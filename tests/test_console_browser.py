@@ -1,0 +1,313 @@
+"""The web console in a real browser: Playwright driving Debian's Chromium (installed by
+`huiliu servers prepare`; Playwright never downloads its own) against the API as a process.
+
+An admin signs in (after a wrong password), sees the overview's charts fed by polling, creates a
+connector from the plugin's form (a field error first), pauses, resumes and deletes it, opens a
+pipeline's graph, deploys and undeploys it, watches a job's progress rise without a reload, and
+switches to English; a viewer sees no edit buttons and the server refuses the deploy anyway;
+CSRF, sign-out and an expired session are checked. Screenshots: <pytest tmp>/console-shots/.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.api_process import start_api, stop_api
+from tests.conftest import PORT_BASE
+
+pytestmark = pytest.mark.integration  # starts an API process of its own and a browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "Console-Test-Pass-42"
+RUN = uuid.uuid4().hex[:6]
+ADMIN, VIEWER = f"con-admin-{RUN}", f"con-viewer-{RUN}"
+TENANT = f"con-{RUN}"
+PIPELINE = f"con-pipe-{RUN}"
+TABLE = f"con_src_{RUN}"
+# Creating a connector with host and port checks the address answers (connectors/validation.py), so
+# the module listens there itself; the connector would listen only once a worker ran it (none does).
+SOCKET_PORT = PORT_BASE + 171
+VIEWPORT = {"width": 1366, "height": 768}
+
+
+@pytest.fixture(scope="module")
+def console(stack_settings, pg_url):
+    settings = stack_settings.model_copy(update={"probe_allow": [f"127.0.0.1:{SOCKET_PORT}"]})
+    proc, base = start_api(settings, port=PORT_BASE + 160)
+    key = (settings.state_dir / "api_key").read_text().strip()
+    op = {"X-API-Key": key}
+    for name, role in ((ADMIN, "admin"), (VIEWER, "viewer")):
+        r = httpx.post(
+            base + "/users",
+            headers=op,
+            json={"username": name, "password": PASSWORD, "roles": [role], "tenant": TENANT},
+        )
+        assert r.status_code == 201, r.text
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {TABLE} (id integer PRIMARY KEY, name text, updated_at timestamp NOT NULL)"))
+    engine.dispose()
+    document = {
+        "name": PIPELINE,
+        "tenant": TENANT,
+        "source": {
+            "kind": "relational.timestamp",
+            "config": {
+                "url": pg_url,
+                "system": f"con{RUN}",
+                "db_schema": "public",
+                "table": TABLE,
+                "timestamp_column": "updated_at",
+            },
+        },
+        "transforms": [{"kind": "trim", "fields": ["name"]}],
+        "rules": [{"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"}],
+        "sink": {"kind": "clickhouse", "config": {"table": f"con_{RUN}"}},
+    }
+    r = httpx.post(base + "/pipelines", headers=op, json=document, timeout=60)
+    assert r.status_code == 201, r.text
+    listener = socket.create_server(("127.0.0.1", SOCKET_PORT))
+    yield {"base": base, "op": op}
+    listener.close()
+    httpx.post(f"{base}/pipelines/{PIPELINE}/undeploy", headers=op, timeout=60)
+    stop_api(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `huiliu servers prepare` (installs chromium and fonts-noto-cjk)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("console-shots")
+
+
+def new_page(browser, console):
+    context = browser.new_context(viewport=VIEWPORT, base_url=console["base"], locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return page, problems
+
+
+def sign_in(page, user: str, password: str = PASSWORD) -> None:
+    page.goto("/console/login")
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
+@pytest.fixture(scope="module")
+def admin(browser, console):
+    page, problems = new_page(browser, console)
+    page.goto("/console/")
+    assert page.url.endswith("/console/login?next=/console/")  # not signed in: the sign-in page
+    sign_in(page, ADMIN, "wrong-password-123")
+    assert page.locator("#login-error").inner_text() == "用户名或密码错误。"
+    sign_in(page, ADMIN)
+    page.wait_for_url("**/console/")
+    problems.clear()  # the browser logs the refused sign-in's 401; from here on nothing may fail
+    yield page, problems
+    page.context.close()
+
+
+def test_overview_shows_health_and_live_charts(admin, console, shots):
+    page, problems = admin
+    assert page.locator("h1").inner_text() == "运行概览"
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.locator("#health-table tbody tr").count() >= 3  # broker, registry, control DB, ...
+    for chart in ("#chart-events", "#chart-lag"):
+        page.wait_for_selector(f"{chart} canvas")
+
+    # two polls (5 s apart) reached the charts: the JSON endpoint answers under the session cookie
+    # (polled from here: the page's CSP forbids the eval Playwright's wait_for_function would use)
+    def samples(chart: str) -> int:
+        return int(page.locator(chart).get_attribute("data-samples") or 0)
+
+    for _ in range(60):
+        if samples("#chart-events") >= 2 and samples("#chart-lag") >= 2:
+            break
+        page.wait_for_timeout(500)
+    assert samples("#chart-events") >= 2 and samples("#chart-lag") >= 2
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies["huiliu_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/console"
+    page.screenshot(path=str(shots / "overview.png"), full_page=True)
+    assert not problems, problems  # no script errors, nothing the CSP blocked
+
+
+def test_create_connector_from_the_form_then_pause_resume_delete(admin, console, shots):
+    page, problems = admin
+    name = f"con-sock-{RUN}"
+    page.get_by_role("link", name="连接器").click()
+    page.get_by_role("link", name="新建连接器").click()
+    page.get_by_label("插件").select_option("streams.socket")
+    page.get_by_role("button", name="填写配置").click()
+    page.get_by_label("名称").fill(name)
+    page.get_by_label("system").fill("sensors")
+    page.get_by_label("host").fill("127.0.0.1")
+    page.get_by_label("port").fill("not-a-port")
+    page.get_by_role("button", name="创建").click()
+    error = page.locator('.field-error[data-field="port"]')
+    assert "integer" in error.inner_text()
+    assert page.get_by_label("port").get_attribute("aria-invalid") == "true"
+    assert page.get_by_label("名称").input_value() == name  # what was typed stays
+    page.screenshot(path=str(shots / "connector-form-error.png"), full_page=True)
+    assert problems == ["Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"]
+    problems.clear()
+
+    page.get_by_label("port").fill(str(SOCKET_PORT))
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/console/connectors"), page.locator("main").inner_text()
+    row = page.locator(f'tr[data-connector="{name}"]')
+    assert row.count() == 1
+
+    row.get_by_role("button", name=f"暂停 {name}").click()
+    page.wait_for_selector(f'tr[data-connector="{name}"] [data-state="PAUSED"]')
+    assert "已暂停" in page.locator(f'tr[data-connector="{name}"]').inner_text()
+    page.screenshot(path=str(shots / "connectors-paused.png"), full_page=True)
+    page.locator(f'tr[data-connector="{name}"]').get_by_role("button", name=f"恢复 {name}").click()
+    page.wait_for_selector(f'tr[data-connector="{name}"] [data-state]:not([data-state="PAUSED"])')
+
+    status = httpx.get(f"{console['base']}/connectors/{name}/status", headers=console["op"]).json()
+    assert status["connector"]["state"] != "PAUSED"
+
+    page.once("dialog", lambda d: d.accept())
+    page.locator(f'tr[data-connector="{name}"]').get_by_role("button", name=f"删除 {name}").click()
+    page.wait_for_selector(f'tr[data-connector="{name}"]', state="detached")
+    assert httpx.get(f"{console['base']}/connectors/{name}", headers=console["op"]).status_code == 404
+    assert not problems, problems
+
+
+def test_pipeline_graph_and_deploy_undeploy(admin, console, shots):
+    page, problems = admin
+    page.get_by_role("link", name="管道").first.click()
+    page.get_by_role("link", name=PIPELINE).click()
+    page.wait_for_selector("#pipeline-graph canvas")
+    graph = httpx.get(f"{console['base']}/pipelines/{PIPELINE}/graph", headers=console["op"]).json()
+    drawn = page.locator("#pipeline-graph")
+    assert int(drawn.get_attribute("data-nodes")) == len(graph["nodes"]) == 7
+    assert int(drawn.get_attribute("data-edges")) == len(graph["edges"])
+    assert page.locator("#deployment-state").get_attribute("data-deployed") == "false"
+    page.screenshot(path=str(shots / "pipeline-graph.png"), full_page=True)
+
+    page.get_by_role("button", name="部署", exact=True).click()
+    page.wait_for_selector('#deployment-state[data-deployed="true"]', timeout=60_000)
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="取消部署").click()
+    page.wait_for_selector('#deployment-state[data-deployed="false"]', timeout=60_000)
+    assert not problems, problems
+
+
+def test_job_progress_rises_without_a_reload(admin, console):
+    page, problems = admin
+    token = httpx.post(f"{console['base']}/auth/token", data={"username": ADMIN, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    job = httpx.post(
+        f"{console['base']}/jobs", headers=bearer, json={"action": "sleep", "params": {"seconds": 8, "steps": 8}}
+    )
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+    page.goto("/console/jobs")
+    page.evaluate("window.__sameDocument = true")
+    bar = page.locator(f'tr[data-job="{job_id}"] progress')
+    seen = set()
+    for _ in range(40):
+        value = bar.get_attribute("value")
+        seen.add(float(value))
+        if float(value) >= 100:
+            break
+        page.wait_for_timeout(500)
+    assert page.evaluate("window.__sameDocument === true")  # polled into the page, never reloaded
+    assert max(seen) == 100 and len(seen) >= 3, seen  # intermediate values on the way
+    page.wait_for_selector(f'tr[data-job="{job_id}"] .state-succeeded')
+    assert not problems, problems
+
+
+def test_viewer_sees_no_edit_buttons_and_the_server_refuses(browser, console, shots):
+    page, _ = new_page(browser, console)
+    sign_in(page, VIEWER)
+    page.wait_for_url("**/console/")
+    page.goto(f"/console/pipelines/{PIPELINE}")
+    page.wait_for_selector("#pipeline-graph canvas")
+    assert page.locator("#deploy").count() == 0 and page.locator("#undeploy").count() == 0
+    page.goto("/console/connectors")
+    assert "connector:manage" in page.locator(".error").inner_text()  # the API's refusal, shown
+    assert page.locator("#new-connector").count() == 0
+    page.screenshot(path=str(shots / "viewer-connectors.png"), full_page=True)
+    # The button is hidden, and the action is refused anyway: post it with the viewer's own session.
+    page.goto(f"/console/pipelines/{PIPELINE}")
+    csrf = json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
+    answer = page.request.post(f"/console/pipelines/{PIPELINE}/deploy", headers={"X-CSRF-Token": csrf})
+    assert "pipeline:deploy" in answer.text()
+    audit = httpx.get(
+        f"{console['base']}/audit", headers=console["op"], params={"actor": VIEWER, "outcome": "denied"}
+    ).json()
+    assert any(e["path"] == f"/pipelines/{PIPELINE}/deploy" and e["status"] == 403 for e in audit), audit
+    deployment = httpx.get(f"{console['base']}/pipelines/{PIPELINE}/deployment", headers=console["op"]).json()
+    assert deployment["deployed"] is False
+    page.context.close()
+
+
+def test_csrf_sign_out_and_expired_session(browser, console):
+    page, _ = new_page(browser, console)
+    sign_in(page, ADMIN)
+    page.wait_for_url("**/console/")
+    refused = page.request.post(f"/console/pipelines/{PIPELINE}/deploy")  # no CSRF token
+    assert refused.status == 403
+    forged = page.request.post(f"/console/pipelines/{PIPELINE}/deploy", headers={"X-CSRF-Token": "0" * 64})
+    assert forged.status == 403
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_url("**/console/login")
+    page.goto("/console/connectors")
+    assert "/console/login?next=/console/connectors" in page.url
+    # a token that no longer verifies (expired, or the key changed) sends the person back to sign in
+    page.context.add_cookies(
+        [{"name": "huiliu_session", "value": "eyJhbGciOiJIUzI1NiJ9.e30.x", "url": console["base"] + "/console/"}]
+    )
+    page.goto("/console/pipelines")
+    assert "expired=1" in page.url
+    assert page.locator(".notice").inner_text() == "会话已过期，请重新登录。"
+    page.context.close()
+
+
+def test_language_switches_to_english_and_stays(admin, shots):
+    page, problems = admin
+    page.goto("/console/")
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url("**lang=en")
+    assert page.locator("h1").inner_text() == "Overview"
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.get_by_role("link", name="Pipelines").click()
+    assert page.locator("h1").inner_text() == "Pipelines"  # the cookie keeps the choice
+    assert "Asia/Shanghai" in page.locator("footer").inner_text()
+    page.screenshot(path=str(shots / "pipelines-en.png"), full_page=True)
+    page.get_by_role("link", name="中文").click()
+    assert page.locator("h1").inner_text() == "管道"
+    assert not problems, problems
