@@ -6,6 +6,7 @@ The same files through the HTTP API into ClickHouse: tests/test_files_department
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -232,3 +233,25 @@ def test_a_wide_malformed_data_row_does_not_take_the_header_over():
     got, notes = read(data)
     assert notes["header_line"] == 1 and notes.get("title_rows") == []
     assert got[1][3].code == "field_count" and got[1][4] == b"2,b,3,x,y,z,w,v\n"
+
+
+def test_xml_recover_reads_records_holding_elements_of_their_own_name():
+    records = [
+        '<项目 id="1"><名称>总项目</名称><子项><项目 id="1.1"><名称>子项目</名称></项目></子项></项目>',
+        '<项目 id="2"><名称>未闭合</名称>',  # never closed: broken up to the next 项目
+        '<项目 id="3"><名称>第三</名称><项目 id="3.1"/><项目 id="3.2"><项目 id="3.2.1"/></项目></项目>',
+        '<项目 id="4"><名称>坏<名称></项目>',  # closed, malformed inside
+        '<项目 id="5"><名称>第五</名称></项目>',
+    ]
+    data = ('<?xml version="1.0" encoding="UTF-8"?>\n<数据>\n' + "\n".join(records) + "\n</数据>\n").encode()
+    got, notes = read(data, kind="xml", record_path="//项目", recover=True)
+    assert [(g[0], g[1], g[3].code if g[3] else None) for g in got] == [
+        (1, 3, None),
+        (2, 4, "xml_broken"),
+        (3, 5, None),
+        (4, 6, "xml_broken"),
+        (5, 7, None),
+    ]
+    assert got[0][2]["id"] == "1" and "子项目" in json.dumps(got[0][2], ensure_ascii=False)
+    assert got[2][2]["名称"] == "第三" and got[4][2] == {"id": "5", "名称": "第五"}
+    assert notes["broken_elements"] == 2 and got[1][4].decode() == records[1] + "\n"

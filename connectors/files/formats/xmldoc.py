@@ -112,6 +112,23 @@ def _matches(elem, parents: list[str], anchored: bool) -> bool:
     return not anchored or node is None
 
 
+MAX_RECORD = 8 * 1024 * 1024  # bytes looked through for the end of one record (recover mode)
+
+
+def _record_end(tags: re.Pattern, buf: bytes, start: int) -> int | None:
+    """The end of the record element starting at `start`: after the closing tag where the depth of
+    its name returns to zero (nested elements of the same name counted), or None if not in `buf`."""
+    depth = 0
+    for tag in tags.finditer(buf, start):
+        if tag.group(1):
+            depth -= 1
+        elif not tag.group(0).endswith(b"/>"):
+            depth += 1
+        if depth <= 0:
+            return tag.end()
+    return None
+
+
 _START = re.compile(rb"<(?![?!/])[^>]*>")  # the root element's start tag (its namespace declarations)
 _DECL = re.compile(rb"^\s*<\?xml[^>]*\?>")
 
@@ -120,15 +137,17 @@ def read_xml_recovering(stream: BinaryIO, fmt: FormatConfig, notes: dict) -> Ite
     """`recover: true`: each record element (by the last step of `record_path`, as written in the
     file) is cut out of the byte stream and parsed alone inside the root's start tag (so its
     namespaces resolve); a malformed one is refused (`xml_broken`, its line, its bytes) and
-    reading goes on with the next. Parent steps of the path are not checked, and a record element
-    may not contain an element of its own name. Memory: one record plus one chunk."""
+    reading goes on with the next. Parent steps of the path are not checked. A record element may
+    contain elements of its own name: its end is where the depth of that name returns to zero; a
+    record that never gets there (unclosed; looked for up to MAX_RECORD bytes) is broken up to the
+    next opening tag of the name. Memory: one record plus one chunk."""
     last = (fmt.record_path or "record").strip("/").split("/")[-1]
     buf = stream.read(CHUNK)
     declared = re.match(rb"""\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""", buf)
     encoding = fmt.encoding if fmt.encoding.lower() != "auto" else declared.group(1).decode() if declared else "utf-8"
     name = re.escape(last.encode(encoding))  # the tag as the file's bytes spell it
     opening = re.compile(rb"<" + name + rb"(?=[\s>/])")
-    closing = re.compile(rb"</" + name + rb"\s*>|<" + name + rb"(?=[\s/])[^>]*/>")
+    tags = re.compile(rb"<(/?)" + name + rb"(?=[\s>/])[^>]*>")  # opening, closing and empty tags of the name
     consumed_lines, row = 1, 0  # consumed_lines: line number at buf[0]
     decl, root_start, root_end = b"", None, b""
     eof = False
@@ -144,15 +163,14 @@ def read_xml_recovering(stream: BinaryIO, fmt: FormatConfig, notes: dict) -> Ite
                 root_start = rm.group(0)
                 tag = re.match(rb"<([^\s>/]+)", root_start).group(1)
                 root_end = b"</" + tag + b">"
-        empty = closing.match(buf, start.start()) if start else None  # <record/>
-        end = empty or (closing.search(buf, start.end()) if start else None)
+        end = _record_end(tags, buf, start.start()) if start else None
         nxt = opening.search(buf, start.end()) if start else None
-        if start and nxt and not empty and (end is None or nxt.start() < end.start()):
-            end = None  # the record never closed before the next began: broken up to there
+        unclosed = start and end is None and (eof or len(buf) - start.start() > MAX_RECORD)
+        if unclosed and nxt:  # never closed before the next began: broken up to there
             piece, stop = buf[start.start() : nxt.start()], nxt.start()
         elif start and end:
-            piece, stop = buf[start.start() : end.end()], end.end()
-        elif eof:
+            piece, stop = buf[start.start() : end], end
+        elif eof or unclosed:
             if start:  # a truncated last record
                 piece, stop = buf[start.start() :], len(buf)
             else:
