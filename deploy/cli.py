@@ -169,6 +169,7 @@ def api(
     address = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     key = "the HUILIU_API_KEY setting" if settings.api_key else str(settings.state_dir / "api_key")
     console.print(f"Huiliu API on {address}  (docs: {address}/docs, liveness: {address}/livez)", soft_wrap=True)
+    console.print(f"web console: {address}/console/", soft_wrap=True)
     console.print(f"operator key: {key} (send it as X-API-Key)", soft_wrap=True)
     console.print("deployed pipelines and connectors run in workers: start `huiliu worker`", soft_wrap=True)
     uvicorn.run(
@@ -277,9 +278,17 @@ def demo(
     keep_running: bool = typer.Option(False, help="leave the stack and API running afterwards"),
 ) -> None:
     """Start the stack, seed a population register, run the pipeline and print a summary."""
+    from api.console.demo_login import demo_login
     from deploy.demo.run import run_demo
 
-    run_demo(get_settings(), rows, console, keep_running)
+    settings = get_settings()
+    run_demo(settings, rows, console, keep_running)
+    user, password, where = demo_login(settings)
+    console.print(
+        f"Web console: `huiliu api`, then open http://{settings.api_host}:{settings.api_port}/console/ and sign in "
+        f"as {user} with password {password} (kept in {where})",
+        soft_wrap=True,
+    )
 
 
 if __name__ == "__main__":

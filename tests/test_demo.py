@@ -48,6 +48,16 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
     quarantined = sum(int(n) for n in re.findall(r"quarantined by \w+\s*│\s*(\d+)", out))
     assert captured == 400 and passed == in_clickhouse and passed + quarantined == 400
 
+    # It ends with the console's address and a sign-in that works.
+    login = re.search(r"open (http://\S+/console/) and sign in as (\S+) with password (\S+)", out)
+    assert login, out[-1500:]
+    from api.identity.store import store_for
+    from deploy.settings import Settings
+
+    store = store_for(Settings(state_dir=state).resolved_control_db_url)
+    assert store.check_login(login.group(2), login.group(3))[0] == "ok"
+    assert (state / "console_demo_password").stat().st_mode & 0o777 == 0o600
+
     # The deliberately bad rows are exactly what the rules refused.
     engine = create_engine(f"sqlite:///{state / 'files' / 'demo' / 'demo_source.db'}")
     with engine.connect() as conn:
