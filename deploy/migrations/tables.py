@@ -19,6 +19,7 @@ DEFINITIONS = (
     "connectors.files.reports:metadata",
     "connectors.store:connect_metadata",
     "schemas.catalog.tables:metadata",
+    "quality_stream.governance.tables:metadata",
 )
 # Objects a migration makes per dialect that no table definition can state (the catalogue's FTS5
 # table and its shadow tables, its pg_trgm index): left out of the definitions-equal-migrations check.

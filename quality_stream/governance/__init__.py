@@ -1,0 +1,1 @@
+"""Data standards management (issue 16): see README.md."""
