@@ -211,6 +211,9 @@ def topic_columns(topics: list[str], settings, store=None, tenant: str | None = 
             columns = from_registry(settings.schema_registry_url, topic)
             if columns is None and raw != topic:
                 columns = from_registry(settings.schema_registry_url, raw)
+            elif columns is not None and raw != topic and not columns.keys:
+                # the runner registers the clean topic's value schema only; its key is the raw topic's
+                columns.keys = _key_fields(settings.schema_registry_url, raw, 5.0)
             if columns is None:
                 if store is None and own is None:
                     from connectors.store import ConnectorStore
