@@ -35,8 +35,8 @@ ARGS = [
 ]
 PASSWORD = "Console-Test-Pass-42"
 RUN = uuid.uuid4().hex[:6]
-ADMIN, VIEWER = f"con-admin-{RUN}", f"con-viewer-{RUN}"
-TENANT = f"con-{RUN}"
+ADMIN, VIEWER, OTHER = f"con-admin-{RUN}", f"con-viewer-{RUN}", f"con-other-{RUN}"
+TENANT, OTHER_TENANT = f"con-{RUN}", f"con-b-{RUN}"
 PIPELINE = f"con-pipe-{RUN}"
 TABLE = f"con_src_{RUN}"
 # Creating a connector with host and port checks the address answers (connectors/validation.py), so
@@ -51,11 +51,11 @@ def console(stack_settings, pg_url):
     proc, base = start_api(settings, port=PORT_BASE + 160)
     key = (settings.state_dir / "api_key").read_text().strip()
     op = {"X-API-Key": key}
-    for name, role in ((ADMIN, "admin"), (VIEWER, "viewer")):
+    for name, role, tenant in ((ADMIN, "admin", TENANT), (VIEWER, "viewer", TENANT), (OTHER, "admin", OTHER_TENANT)):
         r = httpx.post(
             base + "/users",
             headers=op,
-            json={"username": name, "password": PASSWORD, "roles": [role], "tenant": TENANT},
+            json={"username": name, "password": PASSWORD, "roles": [role], "tenant": tenant},
         )
         assert r.status_code == 201, r.text
     engine = create_engine(pg_url)
@@ -272,6 +272,33 @@ def test_viewer_sees_no_edit_buttons_and_the_server_refuses(browser, console, sh
     assert any(e["path"] == f"/pipelines/{PIPELINE}/deploy" and e["status"] == 403 for e in audit), audit
     deployment = httpx.get(f"{console['base']}/pipelines/{PIPELINE}/deployment", headers=console["op"]).json()
     assert deployment["deployed"] is False
+    page.context.close()
+
+
+def test_another_tenants_admin_finds_nothing(browser, console):
+    page, _ = new_page(browser, console)
+    sign_in(page, OTHER)
+    page.wait_for_url("**/console/")
+    page.goto("/console/pipelines")
+    assert page.get_by_role("link", name=PIPELINE).count() == 0
+    answer = page.goto(f"/console/pipelines/{PIPELINE}")
+    assert answer.status == 404 and page.locator("#pipeline-graph").count() == 0  # as if it did not exist
+    csrf = json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
+    refused = page.request.post(f"/console/pipelines/{PIPELINE}/deploy", headers={"X-CSRF-Token": csrf})
+    assert f'id="deploy-error">no pipeline &#39;{PIPELINE}&#39;' in refused.text()  # the API's 404, shown
+    deployment = httpx.get(f"{console['base']}/pipelines/{PIPELINE}/deployment", headers=console["op"]).json()
+    assert deployment["deployed"] is False
+    page.context.close()
+
+
+def test_keyboard_reaches_the_skip_link_and_the_menu(browser, console):
+    page, _ = new_page(browser, console)
+    sign_in(page, VIEWER)
+    page.wait_for_url("**/console/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "概览"
     page.context.close()
 
 

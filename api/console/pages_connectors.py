@@ -140,9 +140,8 @@ async def create_connector(request: Request, session: Session = Depends(signed_i
     config: dict[str, Any] = {"connector.class": plugin}
     for field in fields:
         raw = values[field["name"]]
-        if field["type"] == "BOOLEAN":
-            if field["name"] in {k[4:] for k in form.keys() if k.startswith("cfg.")}:
-                config[field["name"]] = _value(field, raw)
+        if field["type"] == "BOOLEAN":  # every box is on the form: an unticked one means false
+            config[field["name"]] = _value(field, raw)
         elif raw.strip():
             config[field["name"]] = _value(field, raw.strip())
     if name:

@@ -80,7 +80,7 @@
     var cy = cytoscape({
       container: el,
       elements: elements,
-      layout: { name: "breadthfirst", directed: true, spacingFactor: 1.1, roots: ["source"] },
+      layout: { name: "breadthfirst", directed: true, spacingFactor: 1.5, roots: ["source"] },
       style: [
         { selector: "node", style: {
           "label": "data(label)", "color": "#1b1f24", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4,
