@@ -131,3 +131,47 @@ def test_sign_in_never_redirects_off_the_console(target):
     from api.console.pages_auth import _next
 
     assert _next(target) == "/console/"
+
+
+def test_a_session_is_renewed_before_its_token_expires_and_ends_after_12_hours(tmp_path):
+    """In-process (SQLite control DB of its own): the renewal and the 12-hour cap of session.py."""
+    import hashlib
+    import hmac
+    import time
+
+    import jwt
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.identity.store import store_for
+    from deploy.settings import Settings
+
+    app = create_app(Settings(state_dir=tmp_path))
+    store = store_for(app.state.settings.resolved_control_db_url)
+    user = store.create_user("renew-me", "Renewal-pass-123", tenant="default", roles=["viewer"])
+    key = app.state.jwt_key
+    now = int(time.time())
+
+    def cookie(exp: int, since: int) -> str:
+        claims = {"sub": "renew-me", "uid": user["user_id"], "gen": user["generation"], "tenant": "default"}
+        token = jwt.encode({**claims, "typ": "access", "jti": "j", "iat": now, "exp": exp}, key, algorithm="HS256")
+        signed = hmac.new(key.encode(), f"since:renew-me:{since}".encode(), hashlib.sha256).hexdigest()
+        return f"huiliu_session={token}; huiliu_since={since}.{signed}"
+
+    client = TestClient(app, follow_redirects=False)
+    fresh = client.get("/console/pipelines", headers={"Cookie": cookie(now + 900, now)})
+    assert fresh.status_code == 200 and "huiliu_session=" not in fresh.headers.get("set-cookie", "")
+
+    ending = client.get("/console/pipelines", headers={"Cookie": cookie(now + 120, now - 3600)})
+    assert ending.status_code == 200
+    renewed = re.search(r"huiliu_session=([^;]+);[^,]*HttpOnly", ending.headers["set-cookie"], re.I).group(1)
+    claims = jwt.decode(renewed, key, algorithms=["HS256"])
+    assert claims["exp"] >= now + 800 and claims["uid"] == user["user_id"] and claims["gen"] == user["generation"]
+    csrf = hmac.new(key.encode(), f"csrf:renew-me:{now - 3600}".encode(), hashlib.sha256).hexdigest()
+    assert csrf in ending.text  # the page's CSRF token outlives the renewal
+
+    too_old = now - 13 * 3600
+    ended = client.get("/console/pipelines", headers={"Cookie": cookie(now + 900, too_old)})
+    assert ended.status_code == 303 and ended.headers["location"].endswith("expired=1")
+    forged = client.get("/console/pipelines", headers={"Cookie": cookie(now + 900, now).replace("huiliu_since=", "x=")})
+    assert forged.status_code == 303

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import mimetypes
+import time
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -14,6 +15,7 @@ from api.console.session import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
     PATH,
+    ConsoleRoute,
     Session,
     clear_session,
     new_login_csrf,
@@ -23,7 +25,7 @@ from api.console.session import (
     signed_in,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)
 STATIC = (Path(__file__).resolve().parent / "static").resolve()
 
 
@@ -78,7 +80,7 @@ async def login(
     request.state.audit_actor = username[:200]
     request.state.audit_action = "console.login"
     response = RedirectResponse(_next(next), status_code=303)
-    set_session(response, request, body["access_token"], int(body["expires_in"]))
+    set_session(response, request, body["access_token"], int(body["expires_in"]), since=int(time.time()))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=PATH)
     return response
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.console.backend import Backend, detail_of, segment
-from api.console.session import CSRF_FIELD, PATH, Session, render, signed_in
+from api.console.session import CSRF_FIELD, PATH, ConsoleRoute, Session, render, signed_in
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)
 ACTIONS = {"pause": ("PUT", "pause"), "resume": ("PUT", "resume"), "restart": ("POST", "restart")}
 HIDDEN = {"connector.class", "name"}  # the plugin is chosen above the form; the name has its own field
 

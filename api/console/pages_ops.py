@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.console.backend import Backend, detail_of, segment
-from api.console.session import Session, render, signed_in
+from api.console.session import ConsoleRoute, Session, render, signed_in
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)
 
 
 async def _json_or_refusal(api: Backend, path: str, **kwargs) -> tuple[object | None, str | None]:

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.console.backend import Backend, detail_of, segment
-from api.console.session import Session, render, signed_in
+from api.console.session import ConsoleRoute, Session, render, signed_in
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)
 
 
 @router.get("/pipelines")

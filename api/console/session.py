@@ -3,8 +3,12 @@
 - Sign-in posts the form to `POST /auth/token` (in-process: same back-off, audit, 401/429); the
   access token goes into `huiliu_session`: HttpOnly, SameSite=Strict, path /console, Secure when
   the request came over https, lifetime = the token's. Nothing else is stored on the server.
+- Renewal: a page request made when the token has less than 10 minutes left gets a fresh token
+  (same account, uid and generation, so a password or role change still ends the session), up to
+  12 hours after sign-in (`huiliu_since`: the sign-in time, signed); then the person signs in again.
 - CSRF: every state-changing console request carries `csrf_token` (form field) or `X-CSRF-Token`
-  (htmx header) equal to HMAC(jwt signing key, token id): a per-session token checked server side.
+  (htmx header) equal to HMAC(jwt signing key, user and sign-in time): a per-session token checked
+  server side, unchanged by renewals.
   The sign-in form has its own double-submit token (cookie `huiliu_login_csrf` = form field).
 - `signed_in` (a dependency of every page): the cookie's token resolved exactly as the API resolves
   a Bearer token (api.security.current_principal: expiry, disabled, password/role changes), so the
@@ -18,12 +22,14 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 
 from api.console.i18n import COOKIE as LANG_COOKIE
 from api.console.i18n import LANGUAGES, environment, language_of
@@ -31,6 +37,9 @@ from api.identity import tokens
 from api.security import Principal, current_principal
 
 SESSION_COOKIE = "huiliu_session"
+SINCE_COOKIE = "huiliu_since"
+MAX_SESSION_S = 12 * 3600
+RENEW_BELOW_S = 600
 LOGIN_CSRF_COOKIE = "huiliu_login_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -54,30 +63,45 @@ class Session:
         return self.principal.can(permission)
 
 
-def csrf_for(request: Request, token: str) -> str:
-    claims = tokens.claims_of(request.app.state.jwt_key, token) or {}
-    key = request.app.state.jwt_key.encode()
-    return hmac.new(key, f"csrf:{claims.get('jti', '')}".encode(), hashlib.sha256).hexdigest()
+def _sign(request: Request, text: str) -> str:
+    return hmac.new(request.app.state.jwt_key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_for(request: Request, subject: str, since: int) -> str:
+    return _sign(request, f"csrf:{subject}:{since}")
+
+
+def session_start(request: Request, subject: str) -> int | None:
+    """The sign-in time of this browser's session for `subject`, when its signature holds."""
+    value = request.cookies.get(SINCE_COOKIE, "")
+    started, _, signature = value.partition(".")
+    if not started.isdigit() or not hmac.compare_digest(signature, _sign(request, f"since:{subject}:{started}")):
+        return None
+    return int(started)
 
 
 def secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def set_session(response: Response, request: Request, token: str, lifetime: int) -> None:
+def _cookie(response: Response, request: Request, name: str, value: str, lifetime: int) -> None:
     response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=lifetime,
-        path=PATH,
-        httponly=True,
-        samesite="strict",
-        secure=secure(request),
+        name, value, max_age=lifetime, path=PATH, httponly=True, samesite="strict", secure=secure(request)
     )
 
 
+def set_session(response: Response, request: Request, token: str, lifetime: int, since: int | None = None) -> None:
+    """The token's cookie; at sign-in (`since`) also the signed sign-in time."""
+    _cookie(response, request, SESSION_COOKIE, token, lifetime)
+    if since is not None:
+        subject = tokens.subject(request.app.state.jwt_key, token) or ""
+        signed = f"{since}.{_sign(request, f'since:{subject}:{since}')}"
+        _cookie(response, request, SINCE_COOKIE, signed, MAX_SESSION_S)
+
+
 def clear_session(response: Response, request: Request) -> None:
-    response.delete_cookie(SESSION_COOKIE, path=PATH, httponly=True, samesite="strict", secure=secure(request))
+    for name in (SESSION_COOKIE, SINCE_COOKIE):
+        response.delete_cookie(name, path=PATH, httponly=True, samesite="strict", secure=secure(request))
 
 
 def new_login_csrf() -> str:
@@ -115,7 +139,16 @@ async def signed_in(request: Request) -> Session:
         principal = await run_in_threadpool(current_principal, request, token)
     except HTTPException:
         raise not_signed_in(request, expired=True)
-    session = Session(token, principal, csrf_for(request, token))
+    claims = tokens.claims_of(request.app.state.jwt_key, token) or {}
+    since, now = session_start(request, principal.name), time.time()
+    if since is None or now - since > MAX_SESSION_S:
+        raise not_signed_in(request, expired=True)
+    if claims.get("exp", 0) - now < RENEW_BELOW_S:
+        token, lifetime = tokens.issue(
+            request.app.state.jwt_key, claims["sub"], claims.get("tenant"), claims["uid"], claims["gen"]
+        )
+        request.state.console_renewed = (token, lifetime)
+    session = Session(token, principal, csrf_for(request, principal.name, since))
     if request.method not in SAFE_METHODS:
         sent = await _sent_csrf(request)
         if not sent or not hmac.compare_digest(sent, session.csrf):
@@ -161,3 +194,19 @@ def render(
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, path=PATH, samesite="lax", max_age=365 * 86400, secure=secure(request))
     return response
+
+
+class ConsoleRoute(APIRoute):
+    """Console routes: a token renewed while serving the request goes back in the cookie."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            response = await handler(request)
+            renewed = getattr(request.state, "console_renewed", None)
+            if renewed is not None:
+                set_session(response, request, *renewed)
+            return response
+
+        return route
