@@ -25,6 +25,7 @@ def connector_topics(record, settings) -> list[str]:
         default_schema = cfg.get("database")
     single = cfg.get("topic_table") or cfg.get("table")
     tables = list(cfg.get("tables") or []) + ([single] if isinstance(single, str) else [])
+    tables += [c["table"] for c in cfg.get("children") or [] if isinstance(c, dict)]  # file arrays: child tables
     prefix = cfg.get("topic_prefix") or settings.topic_prefix
     found = set()
     for table in tables:

@@ -45,6 +45,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "line has {length} characters, the layout needs {need}",
         "该行只有 {length} 个字符，布局需要 {need} 个",
     ),
+    "not_array": ("field '{path}' is not an array: {found}", "字段“{path}”不是数组，实际为 {found}"),
+    "child_row": ("array '{path}' item {index}: {detail}", "数组“{path}”第 {index} 项：{detail_zh}"),
     "other": ("{detail}", "{detail}"),
 }
 

@@ -29,9 +29,10 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, RowFrame, SourceBatch, SourceTask
+from connectors.files.children import ChildRows, ChildTable, child_problems
 from connectors.files.coerce import ColumnDef, RowError, RowTyper, string_columns
 from connectors.files.columnar import type_batch
 from connectors.files.formats import FileFormatError, FormatConfig, Record, read_records
@@ -120,10 +121,21 @@ class FileSourceConfig(BaseModel):
         default_factory=lambda: list(TEMPORARY_NAMES),
         description="file names never read: temporary names of files still being written or copied",
     )
+    children: list[ChildTable] = Field(
+        default_factory=list,
+        description="json/jsonl: arrays inside records as rows of child tables with the parent's key",
+    )
     batch_size: int = Field(5000, gt=0)
     control_db_url: str = Field(description="control DB for import reports (the runtime's)")
     topic_prefix: str = "huiliu"
     partitions: int = Field(1, gt=0)
+
+    @model_validator(mode="after")
+    def _children_can_work(self):
+        problems = child_problems(self.children, self.columns, self.table, self.format.kind)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 @dataclass
@@ -152,6 +164,7 @@ def format_fingerprint(config: FileSourceConfig) -> str:
     layout = {
         "format": config.format.model_dump(mode="json"),
         "columns": [c.model_dump(mode="json") for c in config.columns],
+        **({"children": [c.model_dump(mode="json") for c in config.children]} if config.children else {}),
     }
     return hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -192,6 +205,8 @@ class FileSourceTask(SourceTask):
         self.layout_id = format_fingerprint(config)
         self.force: set[str] = set()  # paths to import again whatever their offset says (POST /imports force)
         self._table = self._captured(self._fixed or string_columns(["raw"]))
+        keys = [c for c in self._fixed or () if c.primary_key]
+        self._children = [ChildRows(c, keys, config.system, config.db_schema) for c in config.children]
 
     def _captured(self, columns) -> CapturedTable:
         return CapturedTable(self.config.system, self.config.table, tuple(columns), None, self.config.db_schema)
@@ -474,7 +489,7 @@ class FileSourceTask(SourceTask):
         if not records:
             return [], []
         table, typer = self._layout(records[0])
-        typed = type_batch(typer, records)
+        typed = None if self._children else type_batch(typer, records)  # children: record by record
         if typed is None:
             return self._typed_row_by_row(r, rows, lines, records, raws, table, typer), []
         events = [self._rejected(r, rows[i], lines[i], records[i], reason, raws[i]) for i, reason in typed.bad.items()]
@@ -499,21 +514,16 @@ class FileSourceTask(SourceTask):
         for row, line, fields, raw in zip(rows, lines, records, raws):
             try:
                 after = typer(fields)
-            except RowError as exc:
+                children = [(c.table, c.rows(fields, after)) for c in self._children]
+            except RowError as exc:  # the record is one unit: its children go to quarantine with it
                 events.append(self._rejected(r, row, line, fields, exc, raw))
                 continue
-            events.append(
-                ChangeEvent(
-                    table,
-                    "r",
-                    None,
-                    after,
-                    ts_ms,
-                    self._position(r, row, line),
-                    r.import_id * ROWS_PER_IMPORT + row,
-                    True,
-                )
-            )
+            position, sequence = self._position(r, row, line), r.import_id * ROWS_PER_IMPORT + row
+            events.append(ChangeEvent(table, "r", None, after, ts_ms, position, sequence, True))
+            for child, rows in children:
+                events += [ChangeEvent(child, "r", None, kid, ts_ms, position, sequence, True) for kid in rows]
+                counted = r.notes.setdefault("child_rows", {})
+                counted[child.table] = counted.get(child.table, 0) + len(rows)
             r.ok += 1
         return events
 
