@@ -28,7 +28,9 @@ CATALOGUE: dict[str, str] = {
     "alerts:manage": "alert rules and notifications",
     "metadata:view": "technical and business metadata, lineage",
     "metadata:manage": "edit business metadata",
-    "standards:manage": "data standards and code sets",
+    "standards:view": "read data standards, code sets, reviews, mappings and conformance",
+    "standards:manage": "data standards and code sets: drafts, imports, submitting for review, field mappings",
+    "standards:review": "approve or reject submitted standards (never one's own), retire published ones",
     "quality:manage": "quality rules and tickets",
     "users:manage": "users, groups, roles, API keys",
 }
@@ -61,13 +63,14 @@ BUILTIN_ROLES: dict[str, dict] = {
             "imports:view",
             "metadata:view",
             "metadata:manage",
+            "standards:view",
             "standards:manage",
             "quality:manage",
         ],
     },
     "viewer": {
         "description": "reads pipelines and operations",
-        "permissions": ["pipeline:view", "ops:view", "imports:view", "metadata:view"],
+        "permissions": ["pipeline:view", "ops:view", "imports:view", "metadata:view", "standards:view"],
     },
 }
 

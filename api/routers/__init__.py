@@ -19,6 +19,7 @@ ROUTERS = (
     "connectors",
     "imports",
     "metadata",
+    "standards",
     "jobs",
     "schedules",
     "alerts",

@@ -94,6 +94,7 @@ def world(sec_api, sec_settings) -> World:
     w.create_message()
     w.create_job()
     w.create_dataset()
+    w.create_standard()
     yield w
     w.client.close()
 

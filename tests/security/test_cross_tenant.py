@@ -41,6 +41,7 @@ KINDS_OF = {
     "metadata": ("dataset",),
     "lineage": ("dataset",),
     "impact": ("dataset",),
+    "standards": ("standard",),
 }
 
 
@@ -52,6 +53,7 @@ GHOSTS = {
     "import": 987654321,
     "message": 987654321,
     "dataset": f"hl:dataset:kafka://127.0.0.1:9/{A}-ghost",
+    "review": 987654321,
 }  # ids no object has (others: a name no object has)
 
 
@@ -81,6 +83,8 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("metadata", "version"): 1,
         ("lineage", "urn"): o["dataset"],
         ("impact", "urn"): o["dataset"],
+        ("standards", "code"): o["standard"],
+        ("standards", "rid"): o["review"],
     }
 
     def one(m: re.Match) -> str:
@@ -170,6 +174,19 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "GET /logs": ({"params": {"limit": 5000}}, False),
         "GET /jobs": ({"params": {"limit": 1000}}, False),
         "GET /alerts/rules": ({}, False),
+        # data standards: codes and reviews of tenant a in paths and bodies
+        "POST /standards/elements": ({"json": {"code": mine, "name_zh": "乙方数据元"}}, False),
+        "POST /standards/code-sets": (
+            {"json": {"code": mine, "name": "乙方代码集", "items": [{"code": "1", "label": "x"}]}},
+            False,
+        ),
+        "PATCH /standards/elements/{code}": ({"json": {"definition": "changed by tenant b"}}, True),
+        "PATCH /standards/code-sets/{code}": ({"json": {"description": "changed by tenant b"}}, True),
+        "GET /standards/elements/{code}/diff": ({"params": {"from": 1, "to": 1}}, True),
+        "GET /standards/code-sets/{code}/diff": ({"params": {"from": 1, "to": 1}}, True),
+        "POST /standards/categories": ({"json": {"code": mine, "name": "x", "parent": o["standard"]}}, True),
+        "POST /standards/reviews": ({"json": {"items": [{"kind": "element", "code": o["standard"]}]}}, True),
+        "POST /standards/reviews/{rid}/decision": ({"json": {"approve": True}}, True),
     }
     if route in bodies:
         kw, names_a = bodies[route]
@@ -201,6 +218,8 @@ def created_path(template: str, kw: dict, r: httpx.Response) -> str | None:
         return f"/{seg}/{out['id']}"
     if template == "/alerts/rules" and isinstance(out, dict) and "id" in out:
         return f"/alerts/rules/{out['id']}"
+    if template in ("/standards/elements", "/standards/code-sets"):
+        return f"{template}/{body.get('code')}"
     if seg == "imports" and isinstance(out, dict) and "id" in out:
         return f"/jobs/{out['id']}"
     return None

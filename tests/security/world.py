@@ -193,6 +193,12 @@ class World:
             "apikey": [(f"/api-keys/{o['apikey']}", None)],
             "job": [(f"/jobs/{o['job']}", None)],
             "dataset": [(f"/metadata/datasets/{quote(o['dataset'], safe='')}", None)],
+            "standard": [
+                (f"/standards/elements/{o['standard']}", None),
+                (f"/standards/code-sets/{o['standard']}", None),
+                (f"/standards/reviews/{o['review']}", None),
+                ("/standards/categories", None),
+            ],
         }
         return table[kind]
 
@@ -209,6 +215,7 @@ class World:
         "apikey",
         "job",
         "dataset",
+        "standard",
     )
 
     def snapshot(self, kinds) -> dict:
@@ -371,6 +378,22 @@ class World:
         self.a.objects["dataset"] = items[0]["urn"]
         path = f"/metadata/datasets/{quote(items[0]['urn'], safe='')}"
         assert self.as_a("developer", "PATCH", path, json={"owner": f"{A}-steward"}).status_code == 200
+
+    def create_standard(self) -> None:
+        """Tenant a's category, code set and element (same code), submitted as an open review."""
+        code = f"{A}std"
+        self.a.objects["standard"] = code
+        r = self.as_a("admin", "POST", "/standards/categories", json={"code": code, "name": f"{A} 基础类"})
+        assert r.status_code == 201, r.text
+        items = [{"code": "1", "label": f"{A} secret label"}]
+        r = self.as_a("admin", "POST", "/standards/code-sets", json={"code": code, "name": f"{A} set", "items": items})
+        assert r.status_code == 201, r.text
+        element = {"code": code, "name_zh": f"{A} 数据元", "code_set": code, "category": code}
+        assert self.as_a("admin", "POST", "/standards/elements", json=element).status_code == 201
+        items = [{"kind": "code_set", "code": code}, {"kind": "element", "code": code}]
+        r = self.as_a("admin", "POST", "/standards/reviews", json={"items": items})
+        assert r.status_code == 201, r.text
+        self.a.objects["review"] = r.json()["id"]
 
     def repair(self, kinds) -> list[str]:
         """Re-create tenant a's objects an attack removed (tenant a's admin gets 404); names what it did."""
