@@ -70,7 +70,7 @@ BUILTIN_ROLES: dict[str, dict] = {
     },
     "viewer": {
         "description": "reads pipelines and operations",
-        "permissions": ["pipeline:view", "ops:view", "imports:view", "metadata:view", "standards:view"],
+        "permissions": ["pipeline:view", "ops:view", "imports:view", "metadata:view"],
     },
 }
 
