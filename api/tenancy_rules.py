@@ -126,6 +126,8 @@ ROUTES: dict[str, str] = {
     "GET /standards/reviews": "tenant-list",
     "GET /standards/reviews/{rid}": "tenant-object",
     "POST /standards/reviews/{rid}/decision": "tenant-object",
+    "GET /standards/export": "tenant-list",
+    "POST /standards/import": "tenant-create",
     "GET /impact/{urn}": "tenant-object",
     # identity
     "GET /users": "tenant-list",

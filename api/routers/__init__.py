@@ -20,6 +20,7 @@ ROUTERS = (
     "imports",
     "metadata",
     "standards",
+    "standard_files",
     "jobs",
     "schedules",
     "alerts",

@@ -87,41 +87,72 @@ class StandardsStore:
     def save_drafts(self, scope: str, kind: str, specs: list, author: str, now: float | None = None) -> list[dict]:
         """Each spec becomes its code's draft: a new code's version 1, the draft edited in place, or
         the next version after a published/retired one. A code in review refuses the whole batch."""
-        table, _ = KINDS[kind]
-        now = now or time.time()
-        out = []
         with self.engine.begin() as conn:
-            for spec in specs:
-                body = _dumps(body_of(spec))
-                latest = self._latest(conn, table, scope, spec.code)
-                if latest is not None and latest.status == "in_review":
-                    en, zh = LABELS[kind]
-                    raise Conflict(
-                        [
-                            problem(
-                                "code",
-                                f"{en} {spec.code!r} is in review (review {latest.review_id}); wait for its decision",
-                                f"{zh} {spec.code!r} 正在审核（审核单 {latest.review_id}），请等待审核结果",
-                            )
-                        ]
-                    )
-                if latest is not None and latest.status == "draft":
-                    conn.execute(update(table).where(table.c.id == latest.id).values(body=body, updated_at=now))
-                else:
-                    conn.execute(
-                        insert(table).values(
-                            scope=scope,
-                            code=spec.code,
-                            version=(latest.version + 1) if latest is not None else 1,
-                            status="draft",
-                            body=body,
-                            author=author,
-                            review_id=None,
-                            created_at=now,
-                            updated_at=now,
+            return self._save(conn, scope, kind, specs, author, now or time.time())
+
+    def import_drafts(self, scope: str, kind: str, specs: list, author: str, title: str) -> dict[str, Any]:
+        """Save every spec as a draft and submit them all as one review, in one transaction: a
+        refusal of any item (in review already, an unknown category or code set) applies nothing.
+        Specs equal to their published version are left alone (`unchanged`)."""
+        table, _ = KINDS[kind]
+        with self.engine.begin() as conn:
+            index = [n for n, s in enumerate(specs) if not self._unchanged(conn, table, scope, s)]
+            changed = [specs[n] for n in index]
+            if not changed:
+                return {"saved": 0, "unchanged": len(specs), "review": None}
+            try:
+                self._save(conn, scope, kind, changed, author, time.time(), batch=True)
+                review_id = self._submit(conn, scope, author, [(kind, spec.code) for spec in changed], title)
+            except StandardsError as exc:  # items.<n> of the changed ones -> items.<n> of `specs`
+                for p in exc.problems:
+                    head, _, rest = p["field"].partition(".")
+                    n, _, tail = rest.partition(".")
+                    if head == "items" and n.isdigit():
+                        p["field"] = ".".join(x for x in ("items", str(index[int(n)]), tail) if x)
+                raise
+        return {"saved": len(changed), "unchanged": len(specs) - len(changed), "review": self.review(scope, review_id)}
+
+    def _unchanged(self, conn: Connection, table: Table, scope: str, spec) -> bool:
+        """The code's latest version is published with exactly these attributes (no new version needed)."""
+        latest = self._latest(conn, table, scope, spec.code)
+        return latest is not None and latest.status == "published" and json.loads(latest.body) == body_of(spec)
+
+    def _save(
+        self, conn: Connection, scope: str, kind: str, specs: list, author: str, now: float, batch: bool = False
+    ) -> list[dict]:
+        table, _ = KINDS[kind]
+        out = []
+        for n, spec in enumerate(specs):
+            body = _dumps(body_of(spec))
+            latest = self._latest(conn, table, scope, spec.code)
+            if latest is not None and latest.status == "in_review":
+                en, zh = LABELS[kind]
+                raise Conflict(
+                    [
+                        problem(
+                            f"items.{n}.code" if batch or len(specs) > 1 else "code",
+                            f"{en} {spec.code!r} is in review (review {latest.review_id}); wait for its decision",
+                            f"{zh} {spec.code!r} 正在审核（审核单 {latest.review_id}），请等待审核结果",
                         )
+                    ]
+                )
+            if latest is not None and latest.status == "draft":
+                conn.execute(update(table).where(table.c.id == latest.id).values(body=body, updated_at=now))
+            else:
+                conn.execute(
+                    insert(table).values(
+                        scope=scope,
+                        code=spec.code,
+                        version=(latest.version + 1) if latest is not None else 1,
+                        status="draft",
+                        body=body,
+                        author=author,
+                        review_id=None,
+                        created_at=now,
+                        updated_at=now,
                     )
-                out.append(_plain(kind, self._latest(conn, table, scope, spec.code)))
+                )
+            out.append(_plain(kind, self._latest(conn, table, scope, spec.code)))
         return out
 
     def get(self, scope: str, kind: str, code: str, version: int | None = None) -> dict[str, Any]:
@@ -226,49 +257,53 @@ class StandardsStore:
     def submit(self, scope: str, author: str, items: list[tuple[str, str]], title: str = "") -> dict[str, Any]:
         """Drafts -> in_review, together as one review. Every item must be a draft; an element's
         code set and category must exist (a code set may be published or in this same review)."""
+        with self.engine.begin() as conn:
+            review_id = self._submit(conn, scope, author, items, title)
+        return self.review(scope, review_id)
+
+    def _submit(self, conn: Connection, scope: str, author: str, items: list[tuple[str, str]], title: str) -> int:
         if not items:
             raise StandardsError([problem("items", "nothing to review", "没有要审核的条目")])
         now, problems, rows = time.time(), [], []
-        with self.engine.begin() as conn:
-            in_batch = {code for kind, code in items if kind == "code_set"}
-            for n, (kind, code) in enumerate(items):
-                table, _ = KINDS[kind]
-                en, zh = LABELS[kind]
-                row = self._latest(conn, table, scope, code)
-                if row is None:
-                    problems.append(problem(f"items.{n}", f"no {en} {code!r}", f"没有{zh} {code!r}"))
-                    continue
-                if row.status != "draft":
-                    problems.append(
-                        problem(
-                            f"items.{n}",
-                            f"{en} {code!r} version {row.version} is {row.status}, not a draft",
-                            f"{zh} {code!r} 第 {row.version} 版状态为 {row.status}，不是草稿",
-                        )
+        in_batch = {code for kind, code in items if kind == "code_set"}
+        for n, (kind, code) in enumerate(items):
+            table, _ = KINDS[kind]
+            en, zh = LABELS[kind]
+            row = self._latest(conn, table, scope, code)
+            if row is None:
+                problems.append(problem(f"items.{n}", f"no {en} {code!r}", f"没有{zh} {code!r}"))
+                continue
+            if row.status != "draft":
+                problems.append(
+                    problem(
+                        f"items.{n}",
+                        f"{en} {code!r} version {row.version} is {row.status}, not a draft",
+                        f"{zh} {code!r} 第 {row.version} 版状态为 {row.status}，不是草稿",
                     )
-                    continue
-                if kind == "element":
-                    problems += self._references(conn, scope, n, json.loads(row.body), in_batch)
-                rows.append((table, row))
-            if problems:
-                raise Conflict(problems)
-            review_id = conn.execute(
-                insert(std_reviews).values(
-                    scope=scope,
-                    title=title or f"{len(items)} item(s)",
-                    author=author,
-                    status="open",
-                    items=_dumps([{"kind": k, "code": c, "version": r.version} for (k, c), (_, r) in zip(items, rows)]),
-                    created_at=now,
                 )
-            ).inserted_primary_key[0]
-            for table, row in rows:
-                conn.execute(
-                    update(table)
-                    .where(table.c.id == row.id)
-                    .values(status="in_review", review_id=review_id, updated_at=now)
-                )
-        return self.review(scope, review_id)
+                continue
+            if kind == "element":
+                problems += self._references(conn, scope, n, json.loads(row.body), in_batch)
+            rows.append((table, row))
+        if problems:
+            raise Conflict(problems)
+        review_id = conn.execute(
+            insert(std_reviews).values(
+                scope=scope,
+                title=title or f"{len(items)} item(s)",
+                author=author,
+                status="open",
+                items=_dumps([{"kind": k, "code": c, "version": r.version} for (k, c), (_, r) in zip(items, rows)]),
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+        for table, row in rows:
+            conn.execute(
+                update(table)
+                .where(table.c.id == row.id)
+                .values(status="in_review", review_id=review_id, updated_at=now)
+            )
+        return review_id
 
     @staticmethod
     def _references(conn: Connection, scope: str, n: int, body: dict, in_batch: set[str]) -> list[dict]:

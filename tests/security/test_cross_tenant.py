@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from api.tenancy_rules import ROUTES, RULES
+from quality_stream.governance.excel import export_elements
 from tests.security.world import ATTACKERS, PASSWORD, A, B, files_config, pipeline_document, tenant_root
 
 pytestmark = pytest.mark.security
@@ -187,6 +188,13 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "POST /standards/categories": ({"json": {"code": mine, "name": "x", "parent": o["standard"]}}, True),
         "POST /standards/reviews": ({"json": {"items": [{"kind": "element", "code": o["standard"]}]}}, True),
         "POST /standards/reviews/{rid}/decision": ({"json": {"approve": True}}, True),
+        "POST /standards/import": (
+            {
+                "content": export_elements([{"code": mine, "name_zh": "乙方", "category": o["standard"]}]),
+                "headers": {"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+            },
+            True,
+        ),
     }
     if route in bodies:
         kw, names_a = bodies[route]
