@@ -118,7 +118,7 @@ def traverse(
                             continue
                         seen[nid] = hop
                         frontier.append(nxt)
-        if frontier:
+        if frontier and _edges_beyond(conn, scopes, list(frontier), directions, fields):
             partial = True  # depth reached with edges left to follow
         owners = _datasets(conn, scopes, {n.split("#", 1)[0] for n in seen})
     nodes = []
@@ -135,6 +135,22 @@ def traverse(
         "partial": partial,
         "limits": {"depth": depth, "max_nodes": max_nodes},
     }
+
+
+def _edges_beyond(conn, scopes, frontier: list[tuple], directions: tuple, fields: bool) -> bool:
+    """Whether any node of the last hop has an edge the traversal did not follow."""
+    wanted = set(frontier)
+    for way in directions:
+        here = "source" if way == "downstream" else "target"
+        q = select(catalog_edges.c[f"{here}_urn"], catalog_edges.c[f"{here}_field"]).where(
+            catalog_edges.c[f"{here}_urn"].in_(sorted({u for u, _ in frontier})),
+            catalog_edges.c.source_field.isnot(None) if fields else catalog_edges.c.source_field.is_(None),
+        )
+        if scopes is not None:
+            q = q.where(catalog_edges.c.scope.in_(sorted(scopes)))
+        if any((u, f) in wanted for u, f in conn.execute(q)):
+            return True
+    return False
 
 
 def _datasets(conn, scopes: set[str] | None, urns: set[str]) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Integer, and_, or_, select, text
+from sqlalchemy import Integer, and_, func, or_, select, text
 from sqlalchemy.engine import Engine
 
 from schemas.catalog.tables import catalog_search_docs as docs
@@ -43,6 +43,10 @@ def _fts(words: list[str]) -> str:
     return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
+def _caseless(word: str) -> bool:
+    return word.lower() == word.upper()  # Chinese, digits: LIKE is ILIKE, and cheaper
+
+
 def _conditions(engine: Engine, words: list[str]) -> list:
     if engine.dialect.name == "sqlite":
         long = [w for w in words if len(w) >= 3]  # the trigram index holds 3-character grams
@@ -52,21 +56,33 @@ def _conditions(engine: Engine, words: list[str]) -> list:
             matched = matched.bindparams(fts=_fts(long)).columns(rowid=Integer)
             out.append(docs.c.id.in_(matched))
         return out
-    return [docs.c.body.ilike(_like(w), escape="\\") for w in words]
+    out = []
+    for w in words:
+        if len(w) >= 3:  # pg_trgm's GIN index answers these
+            out.append(
+                docs.c.body.like(_like(w), escape="\\") if _caseless(w) else docs.c.body.ilike(_like(w), escape="\\")
+            )
+        else:  # no trigram to look up: a plain check on the rows the long words found (or a scan)
+            out.append(func.strpos(docs.c.body if _caseless(w) else func.lower(docs.c.body), w.lower()) > 0)
+    return out
 
 
 def _score(row, words: list[str]) -> float:
-    name, body = (row.name or "").lower(), (row.body or "").lower()
+    """`words` lower-cased by the caller."""
+    name, body = (row.name or "").lower(), None
     score = 0.0
-    for w in (w.lower() for w in words):
+    for w in words:
         if name == w:
             score += 100
         elif name.startswith(w):
             score += 60
         elif w in name:
             score += 40
-        elif w in body:
-            score += 20 - min(10, body.index(w) / 20)  # earlier in the text: more central
+        else:
+            body = body if body is not None else (row.body or "").lower()
+            at = body.find(w)
+            if at >= 0:
+                score += 20 - min(10, at / 20)  # earlier in the text: more central
     return score + KIND_WEIGHT.get(row.kind, 0)
 
 
@@ -87,20 +103,26 @@ def search(
         where.append(docs.c.kind == kind)
     if system:
         where.append(or_(docs.c.system_urn == system, docs.c.urn == system))
-    with engine.connect() as conn:
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql" and any(len(w) >= 3 for w in words):
+            # With LIMIT the planner prefers a sequential scan that reads ~25x the rows it keeps
+            # (a common word's 1,000 candidates among 100,000 fields: 15-50 ms against 3-7 ms).
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         rows = conn.execute(select(docs).where(and_(*where)).limit(CANDIDATES + 1)).all()
     more = len(rows) > CANDIDATES
     rows = rows[:CANDIDATES]
-    ranked = sorted(rows, key=lambda r: (-_score(r, words), r.name, r.urn, r.field or ""))
+    lowered = [w.lower() for w in words]
+    scored = sorted(
+        ((-_score(r, lowered), r.name, r.urn, r.field or "", i) for i, r in enumerate(rows)),
+    )
+    ranked = [(rows[k[-1]], -k[0]) for k in scored[offset : offset + limit]]
     facets: dict[str, Counter] = {k: Counter() for k in ("kind", "system", "type", "tag", "classification", "owner")}
-    for r in rows:
-        facets["kind"][r.kind] += 1
-        facets["system"][r.system_urn] += 1
-        for key in ("type", "classification", "owner"):
-            if getattr(r, key):
-                facets[key][getattr(r, key)] += 1
-        for tag in json.loads(r.tags) if r.tags else []:
-            facets["tag"][tag] += 1
+    facets["kind"].update(r.kind for r in rows)
+    facets["system"].update(r.system_urn for r in rows)
+    facets["type"].update(r.type for r in rows if r.type)
+    facets["classification"].update(r.classification for r in rows if r.classification)
+    facets["owner"].update(r.owner for r in rows if r.owner)
+    facets["tag"].update(tag for r in rows if r.tags for tag in json.loads(r.tags))
     items = [
         {
             "kind": r.kind,
@@ -114,9 +136,9 @@ def search(
             "owner": r.owner,
             "tags": json.loads(r.tags) if r.tags else [],
             "text": r.body[:300],
-            "score": round(_score(r, words), 2),
+            "score": round(score, 2),
         }
-        for r in ranked[offset : offset + limit]
+        for r, score in ranked
     ]
     return {
         "q": q,
