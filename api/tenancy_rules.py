@@ -103,6 +103,8 @@ ROUTES: dict[str, str] = {
     "GET /metadata/datasets/{urn}/versions/{version}": "tenant-object",
     "GET /metadata/datasets/{urn}/diff": "tenant-object",
     "GET /lineage/{urn}": "tenant-object",
+    "POST /lineage/edges": "tenant-create",  # kept in the caller's tenant
+    "POST /api/v1/lineage": "tenant-create",
     # data standards (kept per the author's home tenant: another tenant's code reads as unknown)
     "GET /standards/elements": "tenant-list",
     "POST /standards/elements": "tenant-create",
@@ -128,6 +130,11 @@ ROUTES: dict[str, str] = {
     "POST /standards/reviews/{rid}/decision": "tenant-object",
     "GET /standards/export": "tenant-list",
     "POST /standards/import": "tenant-create",
+    "GET /standards/mappings": "tenant-list",
+    "POST /standards/mappings": "tenant-create",
+    "DELETE /standards/mappings": "tenant-object",
+    "GET /standards/suggestions": "tenant-list",
+    "GET /standards/conformance": "tenant-list",
     "GET /impact/{urn}": "tenant-object",
     # identity
     "GET /users": "tenant-list",
@@ -200,6 +207,7 @@ CONSOLE_ROUTES: dict[str, str] = {
     "POST /console/connectors/{name}/{action}": "tenant-object",
     "GET /console/pipelines": "tenant-list",
     "GET /console/pipelines/{name}": "tenant-object",
+    "GET /console/pipelines/{name}/stats.json": "tenant-object",
     "POST /console/pipelines/{name}/{action}": "tenant-object",
 }
 

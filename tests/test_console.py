@@ -9,7 +9,7 @@ import pytest
 
 from api.console import i18n
 from api.console.pages_ops import metric_samples
-from api.console.pages_pipelines import graph_json
+from api.console.pages_pipelines import graph_json, node_counts
 from api.console.routes import PAGES
 from api.tenancy_rules import CONSOLE_ROUTES, RULES
 from deploy import console_assets
@@ -119,6 +119,24 @@ def test_metric_samples_sum_stage_counters_and_lag_per_group():
         'huiliu_consumer_lag{group="g",topic="t",partition="1"} 4.0\n'
     )
     assert metric_samples(text) == {"stages": {"p/source/read": 10.0, "p/sink/written": 7.0}, "lag": {"g": 7.0}}
+
+
+def test_stage_counters_land_on_the_graph_nodes():
+    stages = {
+        "source": {"read": 10},
+        "runner": {"read": 10, "valid": 7, "quarantined": 3, "quarantined.phone_format": 2, "quarantined.name": 1},
+        "sink": {"written": 7},
+    }
+    assert node_counts(stages) == {
+        "source": 10,
+        "topic:raw": 10,
+        "topic:clean": 7,
+        "topic:quarantine": 3,
+        "rule:phone_format": 2,
+        "rule:name": 1,
+        "sink": 7,
+    }
+    assert node_counts({}) == {}
 
 
 def test_graph_json_cannot_close_its_script_element():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -43,6 +44,16 @@ TABLE = f"con_src_{RUN}"
 # the module listens there itself; the connector would listen only once a worker ran it (none does).
 SOCKET_PORT = PORT_BASE + 171
 VIEWPORT = {"width": 1366, "height": 768}
+
+
+def _answer(listener: socket.socket) -> None:
+    """Accept and close every connection (the connector check connects once per create)."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:  # closed at the end of the module
+            return
+        conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +93,8 @@ def console(stack_settings, pg_url):
     r = httpx.post(base + "/pipelines", headers=op, json=document, timeout=60)
     assert r.status_code == 201, r.text
     listener = socket.create_server(("127.0.0.1", SOCKET_PORT))
-    yield {"base": base, "op": op}
+    threading.Thread(target=_answer, args=(listener,), daemon=True).start()
+    yield {"base": base, "op": op, "settings": settings}
     listener.close()
     httpx.post(f"{base}/pipelines/{PIPELINE}/undeploy", headers=op, timeout=60)
     stop_api(proc)
@@ -108,7 +120,7 @@ def shots(tmp_path_factory) -> Path:
 def new_page(browser, console):
     context = browser.new_context(viewport=VIEWPORT, base_url=console["base"], locale="zh-CN")
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(30_000)  # a shared 2-core machine: sign-in hashing can queue
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
@@ -184,7 +196,8 @@ def test_create_connector_from_the_form_then_pause_resume_delete(admin, console,
     page.get_by_label("port").fill(str(SOCKET_PORT))
     page.get_by_role("button", name="创建").click()
     page.wait_for_load_state()
-    assert page.url.endswith("/console/connectors"), page.locator("main").inner_text()
+    errors = page.locator(".field-error, .error").all_inner_texts()
+    assert page.url.endswith("/console/connectors"), errors
     row = page.locator(f'tr[data-connector="{name}"]')
     assert row.count() == 1
 
@@ -205,8 +218,15 @@ def test_create_connector_from_the_form_then_pause_resume_delete(admin, console,
     assert not problems, problems
 
 
-def test_pipeline_graph_and_deploy_undeploy(admin, console, shots):
+def test_pipeline_graph_with_counts_and_deploy_undeploy(admin, console, shots):
+    from deploy.control import StageCounters
+
     page, problems = admin
+    # what a running pipeline's stages report (stands in for a worker here)
+    counters = StageCounters(console["settings"].resolved_control_db_url, PIPELINE)
+    counters.add("source", {"read": 12})
+    counters.add("runner", {"read": 12, "valid": 9, "quarantined": 3, "quarantined.name_required": 3})
+    counters.add("sink", {"written": 9})
     page.get_by_role("link", name="管道").first.click()
     page.get_by_role("link", name=PIPELINE).click()
     page.wait_for_selector("#pipeline-graph canvas")
@@ -215,6 +235,15 @@ def test_pipeline_graph_and_deploy_undeploy(admin, console, shots):
     assert int(drawn.get_attribute("data-nodes")) == len(graph["nodes"]) == 7
     assert int(drawn.get_attribute("data-edges")) == len(graph["edges"])
     assert page.locator("#deployment-state").get_attribute("data-deployed") == "false"
+    page.wait_for_selector("#pipeline-graph[data-counts-seen]")
+    assert json.loads(drawn.get_attribute("data-counts-seen")) == {
+        "source": 12,
+        "topic:raw": 12,
+        "topic:clean": 9,
+        "topic:quarantine": 3,
+        "rule:name_required": 3,
+        "sink": 9,
+    }
     page.screenshot(path=str(shots / "pipeline-graph.png"), full_page=True)
 
     page.get_by_role("button", name="部署", exact=True).click()

@@ -1,12 +1,13 @@
-"""Pipelines: list, one pipeline's graph (`GET /pipelines/{name}/graph`, drawn by cytoscape.js),
-its deployment and the deploy/undeploy buttons (shown with `pipeline:deploy`; the API decides)."""
+"""Pipelines: list, one pipeline's graph (`GET /pipelines/{name}/graph`, drawn by cytoscape.js) with
+its per-stage counts (`GET /pipelines/{name}/stats`, polled), its deployment and the deploy/undeploy
+buttons (shown with `pipeline:deploy`; the API decides)."""
 
 from __future__ import annotations
 
 import json
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from api.console.backend import Backend, detail_of, segment
 from api.console.session import ConsoleRoute, Session, render, signed_in
@@ -51,6 +52,35 @@ async def pipeline_page(name: str, request: Request, session: Session = Depends(
         "deployment_error": deployment_error,
     }
     return render(request, "pipeline.html", context, session=session)
+
+
+def node_counts(stages: dict[str, dict[str, int]]) -> dict[str, int]:
+    """The stage counters as counts on the graph's nodes (ids of api/pipelines/graph.py): what the
+    source read, the runner read from the raw topic, each rule rejected, went clean / to quarantine,
+    and the sink wrote."""
+    runner = stages.get("runner", {})
+    counts = {
+        "source": stages.get("source", {}).get("read"),
+        "topic:raw": runner.get("read"),
+        "topic:clean": runner.get("valid"),
+        "topic:quarantine": runner.get("quarantined"),
+        "sink": stages.get("sink", {}).get("written"),
+    }
+    for key, value in runner.items():
+        if key.startswith("quarantined."):
+            counts[f"rule:{key.split('.', 1)[1]}"] = value
+    return {node: int(n) for node, n in counts.items() if n is not None}
+
+
+@router.get("/pipelines/{name}/stats.json")
+async def pipeline_counts(name: str, request: Request, session: Session = Depends(signed_in)) -> Response:
+    """Counts per graph node; {} before the pipeline has run (the API's 404 for no statistics)."""
+    answer = await Backend(request, session.token).get(f"/pipelines/{segment(name)}/stats")
+    if answer.status_code == 200:
+        return JSONResponse({"counts": node_counts(answer.json().get("stages", {}))})
+    if answer.status_code == 404 and "no statistics" in detail_of(answer):
+        return JSONResponse({"counts": {}})
+    return JSONResponse({"error": detail_of(answer)}, status_code=answer.status_code)
 
 
 @router.post("/pipelines/{name}/{action}")

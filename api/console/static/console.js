@@ -95,6 +95,27 @@
     });
     el.dataset.nodes = String(cy.nodes().length);
     el.dataset.edges = String(cy.edges().length);
+    if (el.dataset.counts) pollCounts(el, cy);
+  }
+
+  // Per-stage counts on the nodes while the pipeline runs (the label gains "· n").
+  function pollCounts(el, cy) {
+    cy.nodes().forEach(function (n) { n.data("base", n.data("label")); });
+    function tick() {
+      fetch(el.dataset.counts, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.json(); })
+        .then(function (body) {
+          if (!body.counts) return;
+          cy.nodes().forEach(function (n) {
+            var count = body.counts[n.id()];
+            n.data("label", count === undefined ? n.data("base") : n.data("base") + " · " + count);
+          });
+          el.dataset.countsSeen = JSON.stringify(body.counts);
+        })
+        .catch(function () {});
+    }
+    tick();
+    window.setInterval(tick, parseInt(el.dataset.every || "5000", 10));
   }
 
   document.addEventListener("DOMContentLoaded", function () {
