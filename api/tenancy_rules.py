@@ -103,8 +103,6 @@ ROUTES: dict[str, str] = {
     "GET /metadata/datasets/{urn}/versions/{version}": "tenant-object",
     "GET /metadata/datasets/{urn}/diff": "tenant-object",
     "GET /lineage/{urn}": "tenant-object",
-    "POST /lineage/edges": "tenant-create",  # kept in the caller's tenant
-    "POST /api/v1/lineage": "tenant-create",
     # data standards (kept per the author's home tenant: another tenant's code reads as unknown)
     "GET /standards/elements": "tenant-list",
     "POST /standards/elements": "tenant-create",
@@ -130,11 +128,6 @@ ROUTES: dict[str, str] = {
     "POST /standards/reviews/{rid}/decision": "tenant-object",
     "GET /standards/export": "tenant-list",
     "POST /standards/import": "tenant-create",
-    "GET /standards/mappings": "tenant-list",
-    "POST /standards/mappings": "tenant-create",
-    "DELETE /standards/mappings": "tenant-object",
-    "GET /standards/suggestions": "tenant-list",
-    "GET /standards/conformance": "tenant-list",
     "GET /impact/{urn}": "tenant-object",
     # identity
     "GET /users": "tenant-list",
