@@ -128,6 +128,11 @@ ROUTES: dict[str, str] = {
     "POST /standards/reviews/{rid}/decision": "tenant-object",
     "GET /standards/export": "tenant-list",
     "POST /standards/import": "tenant-create",
+    "GET /standards/mappings": "tenant-list",
+    "POST /standards/mappings": "tenant-create",
+    "DELETE /standards/mappings": "tenant-object",
+    "GET /standards/suggestions": "tenant-list",
+    "GET /standards/conformance": "tenant-list",
     "GET /impact/{urn}": "tenant-object",
     # identity
     "GET /users": "tenant-list",

@@ -21,6 +21,7 @@ ROUTERS = (
     "metadata",
     "standards",
     "standard_files",
+    "standard_mappings",
     "jobs",
     "schedules",
     "alerts",

@@ -47,3 +47,15 @@ def http_error(exc: Exception) -> HTTPException:
     if isinstance(exc, StandardsError):
         return HTTPException(422, problems_detail(exc.problems, "invalid input", "输入有误"))
     raise exc
+
+
+@lru_cache(maxsize=8)
+def _mappings(url: str):
+    from deploy.control import engine_for
+    from quality_stream.governance.mappings import MappingStore
+
+    return MappingStore(engine_for(url))
+
+
+def mapping_store(settings):
+    return _mappings(settings.resolved_control_db_url)

@@ -188,6 +188,11 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "POST /standards/categories": ({"json": {"code": mine, "name": "x", "parent": o["standard"]}}, True),
         "POST /standards/reviews": ({"json": {"items": [{"kind": "element", "code": o["standard"]}]}}, True),
         "POST /standards/reviews/{rid}/decision": ({"json": {"approve": True}}, True),
+        "POST /standards/mappings": ({"json": {"field_urn": f"{o['dataset']}#x", "element": mine}}, True),
+        "DELETE /standards/mappings": ({"params": {"field_urn": f"{o['dataset']}#x"}}, True),
+        "GET /standards/mappings": ({"params": {"dataset": o["dataset"]}}, True),
+        "GET /standards/suggestions": ({"params": {"dataset": o["dataset"]}}, True),
+        "GET /standards/conformance": ({"params": {"dataset": o["dataset"]}}, True),
         "POST /standards/import": (
             {
                 "content": export_elements([{"code": mine, "name_zh": "乙方", "category": o["standard"]}]),

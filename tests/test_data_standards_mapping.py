@@ -1,0 +1,165 @@
+"""Catalogue fields mapped to data elements through HTTP (issue 16): suggestions from names and
+comments (pinyin field names included), confirmed by a person or mapped by hand, conformance per
+dataset and per system, unmapping, bad input answering 4xx, another tenant's dataset unknown."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.api_process import api_client, wait_for  # noqa: F401  (fixture)
+
+RUN = uuid.uuid4().hex[:6]
+SCHEMA = f"stdmap{RUN}"
+TA, TB = f"sma{RUN}", f"smb{RUN}"
+PASSWORD = "Quartz-Lumen-7741-Tarn"
+
+
+def _user(api, name: str, tenant: str, roles: list[str]) -> httpx.Client:
+    r = api.post("/users", json={"username": name, "password": PASSWORD, "tenant": tenant, "roles": roles})
+    assert r.status_code == 201, r.text
+    token = api.post("/auth/token", data={"username": name, "password": PASSWORD}).json()["access_token"]
+    return httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def source(pg_url):
+    engine = create_engine(pg_url)
+    with engine.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+        c.execute(
+            text(
+                f"CREATE TABLE {SCHEMA}.people (id bigint PRIMARY KEY, xingming text, sfzh varchar(18), "
+                "xb varchar(1), income numeric(12,2), updated_at timestamp NOT NULL DEFAULT now())"
+            )
+        )
+        c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.people.sfzh IS '公民身份证号码'"))
+        c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.people.xb IS '性别'"))
+    yield engine
+    with engine.begin() as c:
+        c.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def world(api, source, pg_url):
+    people = {
+        "author": _user(api, f"{TA}-author", TA, ["developer"]),
+        "reviewer": _user(api, f"{TA}-reviewer", TA, ["admin"]),
+        "other": _user(api, f"{TB}-admin", TB, ["admin"]),
+    }
+    connector = f"stdmap{RUN}"
+    config = {
+        "connector.class": "relational.snapshot",
+        "url": pg_url,
+        "system": f"reg{RUN}",
+        "tables": {"schemas": [SCHEMA], "include": [f"{SCHEMA}.*"]},
+    }
+    r = api.post("/connectors", json={"name": connector, "config": config, "initial_state": "STOPPED", "tenant": TA})
+    assert r.status_code == 201, r.text
+    job_id = people["author"].post("/metadata/harvest", json={"connectors": [connector]}).json()["job_id"]
+    wait_for(lambda: api.get(f"/jobs/{job_id}").json().get("state") == "succeeded", 120)
+    items = people["author"].get("/metadata/datasets", params={"limit": 1000}).json()["items"]
+    dataset = next(d for d in items if d["name"].endswith(f"{SCHEMA}.people"))
+    author, reviewer = people["author"], people["reviewer"]
+    assert author.post("/standards/national/gb2261_1/install").status_code == 201
+    elements = [
+        {"code": "full_name", "name_zh": "姓名", "name_en": "name", "length": 50},
+        {
+            "code": "citizen_id",
+            "name_zh": "公民身份号码",
+            "synonyms": ["身份证号"],
+            "length": 18,
+            "format": r"\d{17}[\dX]",
+        },
+        {"code": "gender_code", "name_zh": "性别代码", "length": 1, "code_set": "gb2261_1"},
+    ]
+    for e in elements:
+        assert author.post("/standards/elements", json=e).status_code == 201
+    items = [{"kind": "code_set", "code": "gb2261_1"}] + [{"kind": "element", "code": e["code"]} for e in elements]
+    rid = author.post("/standards/reviews", json={"items": items}).json()["id"]
+    assert reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True}).status_code == 200
+    yield {**people, "dataset": dataset, "api": api}
+    for c in people.values():
+        c.close()
+
+
+def test_suggestions_from_names_and_comments(world):
+    r = world["author"].get("/standards/suggestions", params={"dataset": world["dataset"]["urn"]})
+    assert r.status_code == 200, r.text
+    best = {f["field"]: (f["suggestions"][0]["element"] if f["suggestions"] else None) for f in r.json()["fields"]}
+    assert best == {
+        "id": None,
+        "xingming": "full_name",  # pinyin of 姓名
+        "sfzh": "citizen_id",  # comment 公民身份证号码 ~ 公民身份号码
+        "xb": "gender_code",  # comment 性别 inside 性别代码
+        "income": None,
+        "updated_at": None,
+    }
+    sfzh = next(f for f in r.json()["fields"] if f["field"] == "sfzh")["suggestions"][0]
+    assert "公民身份证号码" in sfzh["why"] and 0.7 <= sfzh["score"] <= 1
+
+
+def test_mapping_by_hand_and_by_suggestion_and_conformance(world):
+    author, urn = world["author"], world["dataset"]["urn"]
+    r = author.post(
+        "/standards/mappings",
+        json={"field_urn": f"{urn}#sfzh", "element": "citizen_id", "method": "suggested", "score": 0.92},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["method"], r.json()["mapped_by"]) == ("suggested", f"{TA}-author")
+    for field, element in (("xingming", "full_name"), ("xb", "gender_code")):
+        assert (
+            author.post("/standards/mappings", json={"field_urn": f"{urn}#{field}", "element": element}).status_code
+            == 200
+        )
+    got = {m["field"]: m["element"] for m in author.get("/standards/mappings", params={"dataset": urn}).json()}
+    assert got == {"sfzh": "citizen_id", "xingming": "full_name", "xb": "gender_code"}
+    after = author.get("/standards/suggestions", params={"dataset": urn}).json()
+    assert {f["field"] for f in after["fields"]} == {"id", "income", "updated_at"}  # mapped ones are not suggested
+
+    c = author.get("/standards/conformance", params={"dataset": urn}).json()
+    assert (c["fields"], c["mapped"], c["ratio"]) == (6, 3, 0.5)
+    assert c["datasets"][0]["unmapped"] == ["id", "income", "updated_at"]
+    by_system = author.get("/standards/conformance", params={"system": world["dataset"]["system"]}).json()
+    assert by_system["mapped"] == 3 and by_system["fields"] >= 6
+
+    r = author.delete("/standards/mappings", params={"field_urn": f"{urn}#xingming"})
+    assert r.status_code == 200 and r.json()["element"] == "full_name"
+    assert author.delete("/standards/mappings", params={"field_urn": f"{urn}#xingming"}).status_code == 404
+    assert author.get("/standards/conformance", params={"dataset": urn}).json()["mapped"] == 2
+    audit = world["api"].get("/audit", params={"action": "standards.mapping.*", "limit": 100}).json()
+    assert {e["action"] for e in audit if e["actor"] == f"{TA}-author"} == {
+        "standards.mapping.put",
+        "standards.mapping.remove",
+    }
+
+
+def test_bad_mappings_answer_4xx(world):
+    author, urn = world["author"], world["dataset"]["urn"]
+    cases = [
+        ({"field_urn": urn, "element": "full_name"}, 422, "字段 URN"),
+        ({"field_urn": f"{urn}#nosuch", "element": "full_name"}, 422, "nosuch"),
+        ({"field_urn": f"{urn}#xingming", "element": "no_such_element"}, 422, "没有数据元"),
+        ({"field_urn": "hl:dataset:kafka://127.0.0.1:9/ghost#x", "element": "full_name"}, 404, "目录中没有该数据集"),
+        ({"field_urn": "nonsense#x", "element": "full_name"}, 422, "field_urn"),
+    ]
+    for body, status, words in cases:
+        r = author.post("/standards/mappings", json=body)
+        assert r.status_code == status and words in r.text, (body, r.status_code, r.text)
+    assert author.get("/standards/conformance").status_code == 422
+    assert author.get("/standards/conformance", params={"system": urn}).status_code == 422
+
+
+def test_another_tenant_cannot_map_or_read_them(world):
+    other, urn = world["other"], world["dataset"]["urn"]
+    assert other.post("/standards/mappings", json={"field_urn": f"{urn}#sfzh", "element": "x"}).status_code == 404
+    assert other.get("/standards/mappings", params={"dataset": urn}).status_code == 404
+    assert other.get("/standards/mappings").json() == []
+    assert other.get("/standards/suggestions", params={"dataset": urn}).status_code == 404
+    assert other.delete("/standards/mappings", params={"field_urn": f"{urn}#sfzh"}).status_code == 404
+    assert world["author"].get(f"/metadata/datasets/{quote(urn, safe='')}").status_code == 200
