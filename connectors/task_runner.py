@@ -21,6 +21,7 @@ from connectors.plugins import TaskContext
 from connectors.secrets import scrub
 from connectors.store import ConnectorRecord
 from deploy.logs import in_tenant
+from deploy.openlineage import streaming_run
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,8 @@ class TaskRunner:
                 runtime = build_runtime(self.record, self.settings)
                 self.report("RUNNING", "recovered after a retry" if attempts else None)
                 self._watch_sink(runtime)
-                runtime.run(self.stop_event)
+                with streaming_run(self.settings, self.record, self.task_id):  # OpenLineage, when on
+                    runtime.run(self.stop_event)
                 return
             except (ConfigInvalid, FatalSinkError) as exc:
                 self._fail(exc, "")

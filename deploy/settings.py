@@ -83,6 +83,14 @@ class Settings(BaseSettings):
         description="tenant of a non-superuser created without one (the first admin); empty = tenant required",
     )
 
+    # Metadata catalogue (issue 15): harvest a connector's sources, topics and tables when it starts
+    metadata_harvest_on_start: bool = Field(True, description="queue a catalogue harvest when a connector starts")
+    # OpenLineage RunEvents of every job (deploy/openlineage.py): empty = off
+    openlineage_url: str = Field(
+        "", description="OpenLineage transport: http(s)://host[:port], file:///path.jsonl or kafka://host:port/topic"
+    )
+    openlineage_snapshot_s: float = Field(60.0, gt=0, description="seconds between a streaming job's RUNNING events")
+
     # Files callers may name (job/schedule params, imports, file connectors, SQLite URLs): only
     # inside <data_root>/<tenant>/ (superusers: data_root); see connectors/paths.py
     data_root: Path | None = Field(None, description="root of the tenants' file areas; unset = <state_dir>/files")

@@ -254,7 +254,7 @@ def test_view_permission_reads_but_cannot_edit_or_harvest(harvested, tenants):
     [
         ("hl:dataset:postgres://127.0.0.1:5432/nowhere.public.none", 404),
         ("not-a-urn", 422),
-        ("hl:dataset:ftp://host/x", 422),
+        ("hl:dataset:gopher://host/x", 422),
         ("hl:dataset:postgres://127.0.0.1:5432/", 422),
         ("hl:system:postgres://127.0.0.1:5432", 422),
         ("hl:dataset:kafka://bad host:1/t", 422),

@@ -41,7 +41,7 @@ def test_urns_follow_openlineage_naming():
         "x" * 1001,
         "urn:li:dataset:x",
         "hl:table:postgres://h/x",
-        "hl:dataset:ftp://h/x",
+        "hl:dataset:gopher://h/x",
         "hl:dataset:postgres://h:1/",
         "hl:dataset:postgres://h h/x",
         "hl:job:other/x",

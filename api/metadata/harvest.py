@@ -4,6 +4,9 @@ fails is reported and the others go on; the job fails only when nothing could be
 
     targets = harvest_targets(settings, tenants, names)   # LookupError naming an unknown connector
     job_fn = harvest_job(settings, targets)               # fn(ctx) for JobManager.submit
+
+The schedule action `metadata.harvest` (params: optional `connectors`, a list of names) runs the
+same job for the schedule's tenant; api/metadata/triggers.py queues it when a connector starts.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from typing import Any
 from api.jobs import JobContext
 from api.metadata import catalog_store
 from api.metadata.lineage import connector_edges
+from api.scheduling.actions import Scope, action
 from api.scoping import connector_store
 from connectors.catalog import Step, harvest_steps
+from connectors.paths import PathRefused
 from connectors.topics import connector_topics
 from schemas.catalog.lineage import replace_edges
 from schemas.catalog.store import scope_of
@@ -89,3 +94,44 @@ def _lineage(settings, store, targets: list[Target], errors: list[str]) -> None:
             replace_edges(store.engine, scope, f"connector:{target.connector}", edges)
         except Exception as exc:  # lineage of one document must not hide the harvest of the others
             errors.append(f"{target.connector} (lineage): {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _schedule_names(params: dict) -> list[str] | None:
+    unknown = sorted(set(params) - {"connectors"})
+    if unknown:
+        raise PathRefused(f"params.{unknown[0]}", "metadata.harvest takes only `connectors` (a list of names)")
+    names = params.get("connectors")
+    if names is not None and (
+        not isinstance(names, list) or not all(isinstance(n, str) and n for n in names) or len(names) > 1000
+    ):
+        raise PathRefused("params.connectors", "must be a list of connector names")
+    return names or None
+
+
+def _scope_tenants(scope: Scope) -> set[str] | None:
+    if scope.superuser:
+        return None
+    return {scope.tenant} if scope.tenant else set()
+
+
+def _check_schedule(params: dict, settings, scope: Scope) -> None:
+    try:
+        harvest_targets(settings, _scope_tenants(scope), _schedule_names(params))
+    except LookupError as exc:
+        raise PathRefused("params.connectors", str(exc).split(": ", 1)[-1]) from None
+
+
+@action("metadata.harvest", scoped=True, check=_check_schedule)
+def scheduled_harvest(ctx: JobContext, params: dict, settings, scope: Scope) -> dict[str, Any]:
+    """Harvest the connectors of the schedule's tenant (or the ones named in params.connectors)."""
+    try:
+        targets = harvest_targets(settings, _scope_tenants(scope), _schedule_names(params))
+    except LookupError as exc:  # a connector deleted since the schedule was saved
+        raise PathRefused("params.connectors", str(exc).split(": ", 1)[-1]) from None
+    if not targets:
+        ctx.progress(100, "no connector has anything to harvest")
+        return {"connectors": [], "harvested": [], "errors": []}
+    result = harvest_job(settings, targets)(ctx)
+    result["datasets"] = sum(o["datasets"] for o in result["harvested"])
+    result["new"] = sum(o["new"] for o in result["harvested"])
+    return result

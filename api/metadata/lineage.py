@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.catalog import runner_topics
+from connectors.catalog import hdfs_table, runner_topics, sink_topics
 from schemas.catalog.lineage import Edge
 from schemas.catalog.urns import dataset_urn, host_namespace, job_urn, relational_urn, topic_urn
 from schemas.naming import avro_name, clean_topic, quarantine_topic, topic_name
@@ -101,6 +101,19 @@ def connector_edges(record, settings, catalogue, scope: str) -> list[Edge]:
             for out, sources in flow.items():
                 edges += [Edge(job, raw_urn, clean_urn, src, out, {**t, "rules": rules}) for src, t in sources]
         return edges
+    if record.plugin == "files" and isinstance(cfg.get("store"), dict) and cfg.get("table") and cfg.get("system"):
+        return _file_edges(cfg, job, settings, catalogue, scope)
+    if record.plugin == "hdfs" and isinstance(cfg.get("url"), str):
+        from schemas.catalog.files import file_namespace
+
+        root = str(cfg.get("root") or "/huiliu").rstrip("/")
+        edges = []
+        for topic in sink_topics(cfg):
+            source = topic_urn(bootstrap, topic)
+            target = dataset_urn(file_namespace("hdfs", url=cfg["url"]), f"{root}/{hdfs_table(topic)}".strip("/"))
+            edges.append(Edge(job, source, target))
+            edges += _identity(job, source, target, _fields(catalogue, scope, source))
+        return edges
     if record.plugin == "clickhouse" and cfg.get("table"):
         from urllib.parse import urlparse
 
@@ -118,6 +131,29 @@ def connector_edges(record, settings, catalogue, scope: str) -> list[Edge]:
             edges += _identity(job, source, target, names)
         return edges
     return []
+
+
+def _file_edges(cfg: dict[str, Any], job: str, settings, catalogue, scope: str) -> list[Edge]:
+    """A file source: its directory -> its topic; field edges from each file column to the topic
+    field made of it (a renamed field keeps the column's name as its comment)."""
+    from schemas.catalog.files import file_urn
+
+    store = cfg["store"]
+    where = {"host": store.get("host"), "port": store.get("port"), "url": store.get("url")}
+    source = file_urn(store.get("kind") or "local", store.get("root") or "/", store.get("pattern") or "*", **where)
+    prefix = cfg.get("topic_prefix") or settings.topic_prefix
+    target = topic_urn(settings.kafka_bootstrap, topic_name(prefix, cfg["system"], cfg.get("db_schema"), cfg["table"]))
+    columns = set(_fields(catalogue, scope, source))
+    edges = [Edge(job, source, target)]
+    try:
+        made = catalogue.dataset({scope}, target)["fields"]
+    except LookupError:
+        made = []
+    for f in made:
+        origin = f.get("comment") if f.get("comment") in columns else f["name"]
+        if origin in columns:
+            edges.append(Edge(job, source, target, origin, f["name"], IDENTITY))
+    return edges
 
 
 def _upstream_fields(catalogue, scope: str, urn: str) -> list[str]:

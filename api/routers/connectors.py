@@ -45,6 +45,7 @@ from api.connector_access import (
 from api.identity.policy import home_tenant
 from api.jobs import job_manager
 from api.jobs.connector_jobs import follow_snapshot, unknown_snapshot_tables
+from api.metadata.triggers import harvest_on_start
 from api.security import Principal, require
 from connectors import plugins
 from connectors.decommission import DecommissionFailed, describe, is_log_cdc, retire, slot_clash
@@ -57,6 +58,7 @@ from connectors.topics import connector_topics
 from connectors.validation import validate, validate_response
 from deploy.control import OffsetStore
 from deploy.logs import in_tenant
+from deploy.openlineage import batch_run
 from deploy.version import huiliu_version
 
 
@@ -247,7 +249,10 @@ def create_connector(request: Request, body: dict[str, Any] = Body(...), princip
         connector_store(request).create(spec, tenant, target_state=initial)
     except ConnectorExists:
         raise _taken(spec.name)
-    return _info(visible_connector(request, spec.name, principal))
+    record = visible_connector(request, spec.name, principal)
+    if initial == "RUNNING":
+        harvest_on_start(request.app, record, principal.name)  # a job: the create does not wait
+    return _info(record)
 
 
 @router.get("/connectors/{name}", summary="A connector: config (masked) and tasks")
@@ -337,6 +342,7 @@ def pause(name: str, request: Request, principal: Principal = Depends(MANAGE)) -
 @router.put("/connectors/{name}/resume", status_code=202, summary="Resume a paused connector")
 def resume(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> Response:
     _signal(request, name, principal, "RUNNING")
+    harvest_on_start(request.app, visible_connector(request, name, principal), principal.name)
     return Response(status_code=202)
 
 
@@ -497,10 +503,14 @@ def snapshot(
     if unknown:  # nothing would be re-read and the job would wait for ever
         return _invalid([FieldError("tables", f"unknown to connector {name}: {unknown}")], {})
     requested = store.request_snapshot(name, tables)
+    settings = request.app.state.settings
     job_id = job_manager(request.app).submit(
         "connector.snapshot",
         principal.name,
-        in_tenant(record.tenant, lambda ctx: follow_snapshot(ctx, store, offsets, requested["id"])),
+        in_tenant(
+            record.tenant,
+            batch_run(settings, record, lambda ctx: follow_snapshot(ctx, store, offsets, requested["id"])),
+        ),
     )
     request.state.audit_detail.update(snapshot=requested["id"], job=job_id)
     return {**requested, "job_id": job_id}

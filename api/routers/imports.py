@@ -28,6 +28,7 @@ from api.security import Principal, require
 from connectors.files.messages import label, render
 from connectors.files.reports import ImportReports
 from deploy.logs import in_tenant
+from deploy.openlineage import batch_run
 
 router = APIRouter(tags=["imports"])
 
@@ -295,9 +296,10 @@ def start_import(
     except ImportRefused as exc:
         raise HTTPException(exc.status, str(exc))
     settings, manager = request.app.state.settings, job_manager(request.app)
-    job = in_tenant(
-        record.tenant, lambda ctx: import_files(ctx, settings, record, body.path, body.force)
-    )  # its log lines
+    job = in_tenant(  # its log lines; an OpenLineage BATCH run when emission is on
+        record.tenant,
+        batch_run(settings, record, lambda ctx: import_files(ctx, settings, record, body.path, body.force)),
+    )
     job_id = manager.submit("files.import", principal.name, job)
     request.state.audit_detail["job"] = job_id
     return manager.get(job_id)

@@ -93,7 +93,7 @@ async def systems(request: Request, principal: Principal = Depends(VIEW)) -> lis
 async def datasets(
     request: Request,
     system: str | None = Query(None, max_length=1000, description="a system URN"),
-    kind: str | None = Query(None, pattern="^(table|view|topic|sink_table)$"),
+    kind: str | None = Query(None, pattern="^(table|view|topic|sink_table|files)$"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000_000),
     principal: Principal = Depends(VIEW),

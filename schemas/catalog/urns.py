@@ -17,7 +17,21 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 KINDS = ("dataset", "system", "job")
-SCHEMES = ("postgres", "mysql", "sqlite", "kafka", "clickhouse", "hdfs", "file", "hbase", "hive", "mssql", "oracle")
+SCHEMES = (
+    "postgres",
+    "mysql",
+    "sqlite",
+    "kafka",
+    "clickhouse",
+    "hdfs",
+    "file",
+    "ftp",
+    "sftp",
+    "hbase",
+    "hive",
+    "mssql",
+    "oracle",
+)
 MAX_URN = 1000
 JOB_NAMESPACE = "huiliu"
 _AUTHORITY = re.compile(r"^[A-Za-z0-9._\-\[\]:]*$")
