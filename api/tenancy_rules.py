@@ -103,6 +103,8 @@ ROUTES: dict[str, str] = {
     "GET /metadata/datasets/{urn}/versions/{version}": "tenant-object",
     "GET /metadata/datasets/{urn}/diff": "tenant-object",
     "GET /lineage/{urn}": "tenant-object",
+    "POST /lineage/edges": "tenant-create",  # kept in the caller's tenant
+    "POST /api/v1/lineage": "tenant-create",
     # data standards (kept per the author's home tenant: another tenant's code reads as unknown)
     "GET /standards/elements": "tenant-list",
     "POST /standards/elements": "tenant-create",

@@ -20,7 +20,9 @@ from deploy.logs import in_tenant
 from schemas.catalog import BadUrn, NoSuchVersion, NotInCatalogue, parse_urn
 from schemas.catalog.business import BusinessPatch
 from schemas.catalog.lineage import traverse
+from schemas.catalog.received import BadLineage, EdgesIn, edges_from_openlineage, edges_from_request, record_edges
 from schemas.catalog.search import BadQuery, search
+from schemas.catalog.store import scope_of
 
 router = APIRouter(tags=["metadata"])
 VIEW = require("metadata:view")
@@ -244,3 +246,46 @@ async def impact(
         "owners": sorted({n["owner"] for n in affected if n.get("owner")}),
         "partial": graph["partial"],
     }
+
+
+def _home_scope(principal: Principal) -> str:
+    """Where reported lineage is kept: the caller's tenant ("" for all-tenant callers)."""
+    return scope_of(principal.tenant if not principal.all_tenants else None)
+
+
+def _record(request: Request, principal: Principal, origin: str, parsed) -> dict[str, Any]:
+    job, edges, named = parsed
+    store = catalog_store(_settings(request))
+    try:
+        stored = record_edges(store, _home_scope(principal), origin, edges, named)
+    except BadLineage as exc:
+        raise HTTPException(422, str(exc)[:1000]) from None
+    request.state.audit_detail.update(job=job[:300], edges=stored["edges"])
+    return {"job": job, **stored}
+
+
+@router.post("/lineage/edges", summary="Report lineage edges of an external job (they replace its earlier ones)")
+def post_edges(request: Request, body: EdgesIn, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    audit_as(request, "lineage.report", job=body.job)
+    try:
+        parsed = edges_from_request(body)
+    except BadLineage as exc:
+        raise HTTPException(422, str(exc)[:1000]) from None
+    return _record(request, principal, f"api:{body.job}", parsed)
+
+
+@router.post(
+    "/api/v1/lineage", summary="Receive an OpenLineage RunEvent (as Marquez does); its lineage joins the graph"
+)
+def receive_openlineage(
+    request: Request, event: dict[str, Any] = Body(...), principal: Principal = Depends(MANAGE)
+) -> dict[str, Any]:
+    audit_as(request, "lineage.openlineage", event_type=str(event.get("eventType"))[:20])
+    try:
+        parsed = edges_from_openlineage(event)
+    except BadLineage as exc:
+        raise HTTPException(422, str(exc)[:1000]) from None
+    job = event["job"]
+    if not parsed[1]:  # START events often carry no datasets: nothing to replace
+        return {"job": parsed[0], "edges": 0, "new_datasets": []}
+    return _record(request, principal, f"openlineage:{job['namespace']}/{job['name']}"[:300], parsed)

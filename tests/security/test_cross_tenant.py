@@ -168,6 +168,15 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "PATCH /metadata/datasets/{urn}": ({"json": {"description": "changed by tenant b"}}, True),
         "POST /metadata/harvest": ({"json": {"connectors": [o["connector"]]}}, True),
         "GET /metadata/search": ({"params": {"q": A[2:]}}, False),  # the run id: in tenant a's topic names
+        # lineage reported by tenant b about the dataset tenant a catalogued: b's own copy, a's untouched
+        "POST /lineage/edges": (
+            {"json": {"job": f"b-{who}", "edges": [{"source": o["dataset"], "target": f"{o['dataset']}-b"}]}},
+            False,
+        ),
+        "POST /api/v1/lineage": (
+            {"json": {"job": {"namespace": "b", "name": who}, "inputs": [_ol(o["dataset"])], "outputs": []}},
+            False,
+        ),
         "GET /imports": ({"params": {"connector": o["connector"]}}, True),
         "GET /messages": ({"params": {"rule": o["rule"], "limit": 1000}}, True),
         "GET /connectors": ({"params": {"expand": ["info", "status"]}}, False),
@@ -208,6 +217,13 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
     if op.get("requestBody", {}).get("required"):
         pytest.fail(f"{route}: needs a body; add a minimal valid one to attack()")
     return path, {}, "{" in template
+
+
+def _ol(urn: str) -> dict:
+    """An OpenLineage dataset {namespace, name} of a catalogue URN."""
+    scheme, _, rest = urn.removeprefix("hl:dataset:").partition("://")
+    host, _, name = rest.partition("/")
+    return {"namespace": f"{scheme}://{host}", "name": name}
 
 
 def _version(world) -> int:
