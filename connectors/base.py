@@ -10,12 +10,30 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.sqltypes import ColumnSpec
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+
+class SourceSettings(BaseModel):
+    """What every source's config holds: its name and where its topics go. Plugins extend it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="connector name; offsets are stored under it")
+    topic_prefix: str = Field("huiliu", description="first part of the topic name")
+    partitions: int = Field(1, gt=0, description="partitions of topics created for the tables")
+
+
+class RelationalSourceSettings(SourceSettings):
+    unknown_types: Literal["error", "string"] = Field(
+        "error", description="a column type with no Avro mapping: error, or pass the value as a string"
+    )
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,14 @@ PG_CONTROL_DB = f"huiliu_control_{PORT_BASE}"
 SERVICE_FIXTURES = {"stack_settings", "pg_url", "mysql_url"}
 
 
+# Out of the fast loop too: Hadoop clusters, Flink mini-clusters, and tests slow by nature
+SERVER_MARKS = {"hdfs", "flink", "slow"}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        marks = {m.name for m in item.iter_markers()}
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or SERVER_MARKS & marks:
             item.add_marker(pytest.mark.integration)
 
 

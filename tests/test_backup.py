@@ -20,6 +20,8 @@ from deploy.settings import Settings, settings_env
 
 REGISTRY_PORT = 47220
 
+pytestmark = pytest.mark.integration  # starts the schema registry and the API's stores
+
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **settings_env(settings)}

@@ -7,6 +7,8 @@ import json
 import os
 import stat
 
+import pytest
+
 from connectors.secrets import Vault
 from deploy.control import StageCounters
 from deploy.settings import Settings
@@ -37,6 +39,7 @@ def test_the_live_control_db_and_its_wal_are_private(tmp_path):
     assert private(db)
 
 
+@pytest.mark.slow  # key derivation (10 s)
 def test_a_backup_is_private_and_leaves_the_key_out_unless_asked(tmp_path):
     source = source_state(tmp_path)
     Vault(source.state_dir).encrypt({"password": "pg-s3cret"})  # creates connector_secrets.key
@@ -52,6 +55,7 @@ def test_a_backup_is_private_and_leaves_the_key_out_unless_asked(tmp_path):
     assert private(tmp_path / "target" / "control.db")
 
 
+@pytest.mark.slow  # key derivation per file (10 s)
 def test_a_passphrase_encrypts_every_file(tmp_path):
     source = source_state(tmp_path)
     Vault(source.state_dir).encrypt({"password": "pg-s3cret"})

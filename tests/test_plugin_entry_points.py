@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 PLUGIN = textwrap.dedent(
@@ -51,6 +53,7 @@ def install(site: Path) -> None:
     )
 
 
+@pytest.mark.slow  # builds and installs a distribution into a scratch venv
 def test_an_installed_distribution_adds_a_plugin_and_a_broken_one_is_reported(tmp_path):
     install(tmp_path)
     script = textwrap.dedent(

@@ -28,6 +28,7 @@ from tests.api_process import start_api, stop_api, wait_for
 PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "23000"))
 RUN = uuid.uuid4().hex[:6]
 A, B = f"ta{RUN}", f"tb{RUN}"
+pytestmark = pytest.mark.integration  # runs the API as a process
 PASSWORD = "Quartz-Lumen-7741-Tarn"
 CONN_SECRET = f"ConnSecret{RUN}x9"
 SCHED_SECRET = f"SchedSecret{RUN}x9"

@@ -11,17 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceSettings, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
 from schemas.optional import optional_import
 
 
-class HBaseScanConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
+class HBaseScanConfig(SourceSettings):
     system: str = "hbase"
     table: str = Field(description="HBase table name")
     topic_table: str | None = Field(None, description="table part of the topic name; default `table`")
@@ -31,8 +28,6 @@ class HBaseScanConfig(BaseModel):
     columns: list[ColumnDef] = Field(min_length=1, description="each with source: 'family:qualifier'")
     row_prefix: str | None = None
     batch_size: int = Field(1000, gt=0)
-    topic_prefix: str = "huiliu"
-    partitions: int = Field(1, gt=0)
 
 
 class HBaseScanTask(SourceTask):

@@ -15,19 +15,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceSettings, SourceTask
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
 from schemas.optional import optional_import
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class HiveSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
+class HiveSourceConfig(SourceSettings):
     system: str = "hive"
     host: str = "127.0.0.1"
     port: int = 10000
@@ -37,8 +34,6 @@ class HiveSourceConfig(BaseModel):
     columns: list[ColumnDef] = Field(min_length=1)
     where: str | None = Field(None, description="HiveQL predicate, e.g. a partition: dt = '2024-01-01'")
     batch_size: int = Field(5000, gt=0)
-    topic_prefix: str = "huiliu"
-    partitions: int = Field(1, gt=0)
 
 
 class HiveSourceTask(SourceTask):

@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import create_engine
 
-from connectors.base import ChangeEvent, SourceBatch, SourceTask
+from connectors.base import ChangeEvent, RelationalSourceSettings, SourceBatch, SourceTask
 from connectors.plugins import source_plugin
 from connectors.relational.diff_state import DiffState, table_dir
 from connectors.relational.rowcodec import canonical, from_json, jsonable
@@ -41,10 +41,7 @@ log = logging.getLogger(__name__)
 ROUND_STRIDE = 10**12  # ordinals per round in `sequence`: tables up to a trillion rows
 
 
-class DiffSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="connector name; offsets are stored under it")
+class DiffSourceConfig(RelationalSourceSettings):
     url: str = Field(description="SQLAlchemy URL of the source database (any dialect; tables need a primary key)")
     system: str = Field(description="source system name, second part of the topic name")
     tables: TableSelection = Field(default_factory=TableSelection, description="tables to compare")
@@ -57,13 +54,6 @@ class DiffSourceConfig(BaseModel):
     )
     fetch_size: int = Field(5000, gt=0, description="rows per chunk: fetched, compared and published together")
     interval_seconds: float = Field(0.0, ge=0, description="minimum time between the starts of two rounds")
-    topic_prefix: str = Field("huiliu", description="first part of the topic name")
-    partitions: int = Field(1, gt=0, description="partitions of topics created for the tables")
-    unknown_types: str = Field(
-        "error",
-        pattern="^(error|string)$",
-        description=("a column type with no Avro mapping: error, or pass the value as a string"),
-    )
 
 
 def _hash(img: str) -> bytes:

@@ -29,7 +29,7 @@ import zlib
 from typing import Any
 
 import pymysql
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from schemas.optional import missing_extra
 
@@ -43,7 +43,7 @@ except ModuleNotFoundError as exc:
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RelationalSourceSettings, SourceBatch, SourceTask
 from connectors.relational.cdc_common import Backoff, row_converter
 from connectors.relational.log_snapshot import ConsistentSnapshot
 from connectors.relational.reflect import reflect_table
@@ -52,19 +52,13 @@ log = logging.getLogger(__name__)
 STREAM_ERRORS = (pymysql.err.Error, OSError, EOFError, struct.error)
 
 
-class MysqlBinlogConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="connector name; offsets are stored under it")
+class MysqlBinlogConfig(RelationalSourceSettings):
     url: str = Field(description="SQLAlchemy URL of the source database (mysql+pymysql://...)")
     system: str = Field(description="source system name, second part of the topic name")
     tables: list[str] = Field(min_length=1, description="captured tables of the URL's database")
     server_id: int | None = Field(None, gt=0, description="replica id; unique per connector (default from name)")
     batch_size: int = Field(5000, gt=0, description="snapshot rows / streamed rows per poll")
     idle_wait_seconds: float = Field(0.2, ge=0, description="pause after reaching the binlog's end")
-    topic_prefix: str = "huiliu"
-    partitions: int = Field(1, gt=0)
-    unknown_types: str = Field("error", pattern="^(error|string)$")
 
 
 class BinlogNotConfigured(RuntimeError):

@@ -45,11 +45,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.adapt import Transformer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RelationalSourceSettings, SourceBatch, SourceTask
 from connectors.relational.cdc_common import Backoff, row_converter
 from connectors.relational.cdc_pg_events import EventBuilder
 from connectors.relational.cdc_pgoutput import PgOutputDecoder, int_to_lsn, lsn_to_int
@@ -59,10 +59,7 @@ from connectors.relational.reflect import reflect_table
 log = logging.getLogger(__name__)
 
 
-class PgLogicalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="connector name; offsets are stored under it")
+class PgLogicalConfig(RelationalSourceSettings):
     url: str = Field(description="SQLAlchemy URL of the source database (postgresql+psycopg://...)")
     system: str = Field(description="source system name, second part of the topic name")
     tables: list[str] = Field(min_length=1, description="captured tables, 'table' or 'schema.table'")
@@ -73,9 +70,6 @@ class PgLogicalConfig(BaseModel):
     batch_size: int = Field(5000, gt=0, description="snapshot rows per poll")
     max_changes: int = Field(20000, gt=0, description="decoded messages per poll (whole transactions)")
     heartbeat_seconds: float = Field(30.0, gt=0, description="idle time before a heartbeat message")
-    topic_prefix: str = "huiliu"
-    partitions: int = Field(1, gt=0)
-    unknown_types: str = Field("error", pattern="^(error|string)$")
 
     def ident(self) -> str:
         return re.sub(r"[^a-z0-9_]", "_", f"huiliu_{self.name}".lower())[:63]

@@ -21,10 +21,10 @@ import logging
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import create_engine
 
-from connectors.base import ChangeEvent, RowFrame, SourceBatch, SourceTask
+from connectors.base import ChangeEvent, RelationalSourceSettings, RowFrame, SourceBatch, SourceTask
 from connectors.columns import frame_of, json_lists
 from connectors.plugins import source_plugin
 from connectors.relational.rowcodec import from_json, jsonable, keyset_after
@@ -44,10 +44,7 @@ _json = json.JSONEncoder().encode
 CONSISTENT_DATABASES = ("postgresql", "mysql", "sqlite")
 
 
-class SnapshotSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="connector name; offsets are stored under it")
+class SnapshotSourceConfig(RelationalSourceSettings):
     url: str = Field(description="SQLAlchemy URL of the source database")
     system: str = Field(description="source system name, second part of the topic name")
     tables: TableSelection | None = Field(
@@ -65,13 +62,6 @@ class SnapshotSourceConfig(BaseModel):
             "snapshot = one consistent transaction (postgresql, mysql/mariadb, sqlite); none = any SQLAlchemy "
             "dialect, chunks read independently"
         ),
-    )
-    topic_prefix: str = Field("huiliu", description="first part of the topic name")
-    partitions: int = Field(1, gt=0, description="partitions of topics created for the tables")
-    unknown_types: str = Field(
-        "error",
-        pattern="^(error|string)$",
-        description=("a column type with no Avro mapping: error, or pass the value as a string"),
     )
 
 

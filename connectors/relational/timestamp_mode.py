@@ -15,19 +15,16 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import and_, create_engine, or_, select
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RelationalSourceSettings, SourceBatch, SourceTask
 from connectors.relational.reflect import reflect_table
 
 log = logging.getLogger(__name__)
 
 
-class TimestampSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="connector name; offsets are stored under it")
+class TimestampSourceConfig(RelationalSourceSettings):
     url: str = Field(description="SQLAlchemy URL of the source database")
     system: str = Field(description="source system name, second part of the topic name")
     table: str
@@ -35,9 +32,6 @@ class TimestampSourceConfig(BaseModel):
     timestamp_column: str
     safety_lag_seconds: float = Field(0.0, ge=0)
     batch_size: int = Field(5000, gt=0)
-    topic_prefix: str = "huiliu"
-    partitions: int = Field(1, gt=0)
-    unknown_types: str = Field("error", pattern="^(error|string)$")
 
 
 def to_micros(value: Any) -> int:

@@ -20,10 +20,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import create_engine, inspect, text
 
-from connectors.base import ChangeEvent, SourceBatch, SourceTask
+from connectors.base import ChangeEvent, RelationalSourceSettings, SourceBatch, SourceTask
 from connectors.plugins import source_plugin
 from connectors.relational.rowcodec import decode_row, loads
 from connectors.relational.selection import TableSelection, require_dialect, select_tables
@@ -34,10 +34,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_DATABASES = ("postgresql", "mysql")
 
 
-class TriggerSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="connector name; offsets are stored under it")
+class TriggerSourceConfig(RelationalSourceSettings):
     url: str = Field(description="SQLAlchemy URL of the source database (postgresql or mysql/mariadb)")
     system: str = Field(description="source system name, second part of the topic name")
     tables: TableSelection = Field(default_factory=TableSelection, description="tables to capture")
@@ -47,13 +44,6 @@ class TriggerSourceConfig(BaseModel):
     )
     install: bool = Field(True, description="install (or refresh) the change log and triggers when the task starts")
     batch_size: int = Field(1000, gt=0, description="change-log rows read per poll")
-    topic_prefix: str = Field("huiliu", description="first part of the topic name")
-    partitions: int = Field(1, gt=0, description="partitions of topics created for the tables")
-    unknown_types: str = Field(
-        "error",
-        pattern="^(error|string)$",
-        description=("a column type with no Avro mapping: error, or pass the value as a string"),
-    )
 
 
 def _ts_ms(value: Any) -> int:

@@ -21,9 +21,9 @@ import time
 from datetime import UTC, datetime
 
 import sqlalchemy.types as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, SourceBatch, SourceSettings, SourceTask
 from connectors.streams import syslog
 from schemas.sqltypes import ColumnSpec
 
@@ -35,10 +35,7 @@ RAW_COLUMNS = (
 )
 
 
-class SocketSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
+class SocketSourceConfig(SourceSettings):
     system: str
     table: str = "messages"
     db_schema: str | None = None
@@ -57,8 +54,6 @@ class SocketSourceConfig(BaseModel):
     buffer_size: int = Field(100_000, gt=0, description="messages held between the listener and the runtime")
     tcp_backpressure: bool = True
     batch_size: int = Field(5000, gt=0)
-    topic_prefix: str = "huiliu"
-    partitions: int = Field(1, gt=0)
 
 
 class SocketSourceTask(SourceTask):

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import sqlalchemy.types as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceSettings, SourceTask
 from schemas.sqltypes import ColumnSpec
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,7 @@ COLUMNS = (
 )
 
 
-class TailSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
+class TailSourceConfig(SourceSettings):
     system: str
     table: str = "log"
     db_schema: str | None = None
@@ -54,8 +51,6 @@ class TailSourceConfig(BaseModel):
     encoding: str = "utf-8"
     chunk_bytes: int = Field(1 << 20, gt=0)
     batch_size: int = Field(5000, gt=0)
-    topic_prefix: str = "huiliu"
-    partitions: int = Field(1, gt=0)
 
 
 @dataclass
