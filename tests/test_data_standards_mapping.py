@@ -1,6 +1,8 @@
 """Catalogue fields mapped to data elements through HTTP (issue 16): suggestions from names and
 comments (pinyin field names included), confirmed by a person or mapped by hand, conformance per
-dataset and per system, unmapping, bad input answering 4xx, another tenant's dataset unknown."""
+dataset and per system, unmapping, bad input answering 4xx, another tenant's dataset unknown; and
+standards becoming rules: a mapping, a newly published element version, a retirement and an
+unmapping each give the pipeline reading the table a new version with the generated rules."""
 
 from __future__ import annotations
 
@@ -83,7 +85,7 @@ def world(api, source, pg_url):
     items = [{"kind": "code_set", "code": "gb2261_1"}] + [{"kind": "element", "code": e["code"]} for e in elements]
     rid = author.post("/standards/reviews", json={"items": items}).json()["id"]
     assert reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True}).status_code == 200
-    yield {**people, "dataset": dataset, "api": api}
+    yield {**people, "dataset": dataset, "api": api, "pg_url": pg_url}
     for c in people.values():
         c.close()
 
@@ -163,3 +165,75 @@ def test_another_tenant_cannot_map_or_read_them(world):
     assert other.get("/standards/suggestions", params={"dataset": urn}).status_code == 404
     assert other.delete("/standards/mappings", params={"field_urn": f"{urn}#sfzh"}).status_code == 404
     assert world["author"].get(f"/metadata/datasets/{quote(urn, safe='')}").status_code == 200
+
+
+def _rules(client, name: str) -> dict[str, dict]:
+    return {r["id"]: r for r in client.get(f"/pipelines/{name}").json()["document"]["rules"]}
+
+
+def test_standards_become_rules_in_a_new_pipeline_version(world):
+    api, author, reviewer, urn = world["api"], world["author"], world["reviewer"], world["dataset"]["urn"]
+    name = f"stdpipe{RUN}"
+    document = {
+        "name": name,
+        "tenant": TA,
+        "source": {
+            "kind": "relational.timestamp",
+            "config": {
+                "url": world["pg_url"],
+                "system": f"reg{RUN}",
+                "db_schema": SCHEMA,
+                "table": "people",
+                "timestamp_column": "updated_at",
+            },
+        },
+        "rules": [{"id": "id_required", "kind": "required", "fields": ["id"]}],
+        "sink": {"kind": "clickhouse", "config": {"table": f"std_people_{RUN}", "key": ["id"]}},
+    }
+    r = api.post("/pipelines", json=document)
+    assert r.status_code == 201, r.text
+
+    # a mapping: the pipeline reading the table gets every mapped field's rules as version 2
+    r = author.post("/standards/mappings", json={"field_urn": f"{urn}#xingming", "element": "full_name"})
+    assert r.status_code == 200, r.text
+    assert r.json()["pipelines"] == [{"pipeline": name, "version": 2}]
+    rules = _rules(author, name)
+    assert sorted(rules) == [
+        "id_required",  # the hand-written rule stays
+        "std.citizen_id.format",
+        "std.citizen_id.length",
+        "std.full_name.length",
+        "std.gender_code.code_set",
+        "std.gender_code.length",
+    ]
+    assert rules["std.gender_code.code_set"]["values"] == ["0", "1", "2", "9"]  # GB/T 2261.1
+    assert rules["std.gender_code.code_set"]["fields"] == ["xb"]
+    fmt = rules["std.citizen_id.format"]
+    assert (fmt["kind"], fmt["pattern"], fmt["fullmatch"], fmt["fields"]) == ("regex", r"\d{17}[\dX]", True, ["sfzh"])
+    assert "性别代码" in rules["std.gender_code.code_set"]["message"]
+    history = author.get(f"/pipelines/{name}/versions").json()
+    assert history[-1]["version"] == 2 and history[-1]["message"].startswith("data standards:")
+    assert history[-1]["author"] == f"{TA}-author"
+    diff = author.get(f"/pipelines/{name}/diff", params={"from": 1, "to": 2})
+    assert diff.status_code == 200 and "std.full_name.length" in diff.text
+
+    # the same mapping again changes nothing: no version
+    r = author.post("/standards/mappings", json={"field_urn": f"{urn}#xingming", "element": "full_name"})
+    assert r.json()["pipelines"] == []
+
+    # a new published version of an element: the rules follow
+    assert author.patch("/standards/elements/gender_code", json={"length": 2}).json()["version"] == 2
+    rid = author.post("/standards/reviews", json={"items": [{"kind": "element", "code": "gender_code"}]}).json()["id"]
+    r = reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True})
+    assert r.json()["pipelines"] == [{"pipeline": name, "version": 3}]
+    assert _rules(author, name)["std.gender_code.length"]["max"] == 2
+
+    # retiring an element and unmapping a field remove their rules the same way
+    r = reviewer.post("/standards/elements/full_name/retire")
+    assert r.json()["pipelines"] == [{"pipeline": name, "version": 4}]
+    assert not any(i.startswith("std.full_name.") for i in _rules(author, name))
+    r = author.delete("/standards/mappings", params={"field_urn": f"{urn}#sfzh"})
+    assert r.json()["pipelines"] == [{"pipeline": name, "version": 5}]
+    assert sorted(_rules(author, name)) == ["id_required", "std.gender_code.code_set", "std.gender_code.length"]
+    audit = api.get("/audit", params={"action": "standards.mapping.remove", "limit": 20}).json()
+    assert any(e["detail"].get("pipelines") == [{"pipeline": name, "version": 5}] for e in audit)

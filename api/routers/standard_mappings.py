@@ -13,6 +13,7 @@ from api.audit import audit_as
 from api.security import Principal, require
 from api.standards import http_error, mapping_store, scope_of, standards_store
 from api.standards.catalogue import dataset_of, datasets_of_system
+from api.standards.sync import after_change
 from quality_stream.governance.mappings import conformance, split_field_urn
 from quality_stream.governance.model import CODE_PATTERN, StandardsError
 from quality_stream.governance.suggest import suggest
@@ -64,7 +65,9 @@ def put_mapping(request: Request, body: Mapping, principal: Principal = Depends(
     settings = request.app.state.settings
     if not standards_store(settings).exists(scope, "element", body.element):
         raise HTTPException(422, f"element: no data element {body.element!r} / 没有数据元 {body.element!r}")
-    return mapping_store(settings).put(scope, dataset, field, body.element, body.method, body.score, principal.name)
+    mapped = mapping_store(settings).put(scope, dataset, field, body.element, body.method, body.score, principal.name)
+    mapped["pipelines"] = after_change(request, scope, principal, f"{body.field_urn[-200:]} mapped to {body.element}")
+    return mapped
 
 
 @router.delete("/standards/mappings", summary="Remove a field's mapping (?field_urn=)")
@@ -73,9 +76,11 @@ def remove_mapping(
 ) -> dict:
     audit_as(request, "standards.mapping.remove", field_urn=field_urn[:400])
     dataset, field = _field(request, principal, field_urn)
-    removed = mapping_store(request.app.state.settings).remove(scope_of(principal), dataset, field)
+    scope = scope_of(principal)
+    removed = mapping_store(request.app.state.settings).remove(scope, dataset, field)
     if removed is None:
         raise HTTPException(404, "the field has no mapping / 该字段没有映射")
+    removed["pipelines"] = after_change(request, scope, principal, f"{field_urn[-200:]} unmapped")
     return removed
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from api.audit import audit_as
 from api.security import Principal, require
 from api.standards import http_error, problems_detail, scope_of, standards_store
+from api.standards.sync import after_change
 from quality_stream.governance.model import CODE_PATTERN, CodeSetSpec, ElementSpec, StandardsError, problems_of
 from quality_stream.governance.national import NOT_SHIPPED, national_code_set, national_code_sets
 
@@ -117,8 +118,10 @@ def _versioned_routes(kind: str, base: str, label: str) -> None:
     @router.post(f"{base}/{{code}}/retire", summary=f"Retire the published {label}", name=f"retire_{kind}")
     def retire(request: Request, code: str = CodePath, principal: Principal = Depends(REVIEW)) -> dict:
         audit_as(request, f"standards.{kind}.retire", code=code)
-        retired = _call(_store(request).retire, scope_of(principal), kind, code, principal.name)
+        scope = scope_of(principal)
+        retired = _call(_store(request).retire, scope, kind, code, principal.name)
         request.state.audit_detail.update(version=retired["version"], status="retired")
+        retired["pipelines"] = after_change(request, scope, principal, f"{label} {code} retired")
         return retired
 
 
@@ -215,6 +218,9 @@ def decide(
     request: Request, body: Decision, rid: int = Path(ge=1, le=2**31 - 1), principal: Principal = Depends(REVIEW)
 ) -> dict:
     audit_as(request, f"standards.review.{'approve' if body.approve else 'reject'}", review=rid)
-    decided = _call(_store(request).decide, scope_of(principal), rid, principal.name, body.approve, body.comment)
+    scope = scope_of(principal)
+    decided = _call(_store(request).decide, scope, rid, principal.name, body.approve, body.comment)
     request.state.audit_detail["items"] = [f"{i['kind']}:{i['code']}@{i['version']}" for i in decided["items"]][:500]
+    if body.approve:
+        decided["pipelines"] = after_change(request, scope, principal, f"review {rid} approved")
     return decided

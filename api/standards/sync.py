@@ -1,0 +1,113 @@
+"""Standards reach the pipelines: after elements or code sets are published or retired, or a field
+is mapped or unmapped, every pipeline of the tenant whose source reads a mapped dataset (its source
+table, or its raw topic) gets the rules its mapped fields' published elements generate, as a new
+pipeline version (in its history and diff, deployable like any change). Hand-written rules stay;
+rules with the reserved `std.` prefix are replaced; a pipeline whose rules come out the same gets no
+version. A failing pipeline is reported in the answer and the rest still updated.
+
+    after_change(request, scope, principal, reason) -> [{"pipeline", "version"} | {"pipeline", "error"}]
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+
+from api.pipelines.store import Stale, pipeline_store_for
+from api.standards import mapping_store, standards_store
+from deploy.pipeline import PipelineSpec
+from quality_stream.governance.generate import element_rules, merge_rules
+from schemas.catalog.urns import relational_urn, topic_urn
+from schemas.naming import field_names
+
+log = logging.getLogger(__name__)
+
+
+def _relational_source(spec: PipelineSpec) -> str | None:
+    """The catalogue URN of the one table a relational source reads (as the harvester names it)."""
+    c = spec.source.config
+    if not spec.source.kind.startswith("relational.") or not isinstance(c.get("url"), str):
+        return None
+    table, tables = c.get("table"), c.get("tables")
+    if not table and isinstance(tables, list) and len(tables) == 1 and isinstance(tables[0], str):
+        table = tables[0]
+    if not isinstance(table, str):
+        return None
+    schema, _, name = table.rpartition(".")
+    schema = schema or c.get("db_schema") or ("public" if c["url"].startswith("postgres") else None)
+    try:
+        return relational_urn(c["url"], schema, name)
+    except ValueError:
+        return None
+
+
+def datasets_read(spec: PipelineSpec, settings) -> dict[str, str]:
+    """{dataset URN: "table" | "topic"} of what the pipeline's runner reads."""
+    out = {}
+    try:
+        out[topic_urn(settings.kafka_bootstrap, spec.source_topic(settings))] = "topic"
+    except ValueError:
+        pass
+    table = _relational_source(spec)
+    if table:
+        out[table] = "table"
+    return out
+
+
+def generated_rules(settings, scope: str, reads: dict[str, str]) -> list[dict[str, Any]]:
+    standards, maps = standards_store(settings), mapping_store(settings)
+    fields_of: dict[str, set[str]] = {}
+    for urn, kind in reads.items():
+        for m in maps.list(scope, urn):
+            name = m["field"] if kind == "topic" else field_names([m["field"]])[m["field"]]
+            fields_of.setdefault(m["element"], set()).add(name)
+    rules = []
+    for code, fields in sorted(fields_of.items()):
+        element = standards.published(scope, "element", code)
+        if element is None:  # draft, in review or retired: no rules
+            continue
+        code_set = standards.published(scope, "code_set", element["code_set"]) if element.get("code_set") else None
+        rules += element_rules(element, sorted(fields), code_set)
+    return rules
+
+
+def _update(store, settings, scope: str, head: dict, author: str, reason: str) -> dict[str, Any] | None:
+    for _ in range(3):  # a concurrent save moves the version on: read again and retry
+        current = store.document(head["name"])
+        document = current["document"]
+        spec = PipelineSpec.model_validate(document)
+        merged = merge_rules(
+            document.get("rules") or [], generated_rules(settings, scope, datasets_read(spec, settings))
+        )
+        if merged == (document.get("rules") or []):
+            return None
+        try:
+            version = store.save(
+                head["name"], {**document, "rules": merged}, current["version"], author, f"data standards: {reason}"
+            )
+        except Stale:
+            continue
+        return {"pipeline": head["name"], "version": version}
+    return {"pipeline": head["name"], "error": "the pipeline kept changing; try again"}
+
+
+def after_change(request: Request, scope: str, principal, reason: str) -> list[dict[str, Any]]:
+    settings = request.app.state.settings
+    store = pipeline_store_for(settings)
+    tenant = scope or None
+    out = []
+    for head in store.list({tenant} if tenant else None):
+        if head["tenant"] != tenant:
+            continue
+        try:
+            done = _update(store, settings, scope, head, principal.name, reason)
+        except Exception as exc:  # one broken document must not stop the others; it is named
+            log.warning("standards: pipeline %s not updated: %s", head["name"], exc)
+            done = {"pipeline": head["name"], "error": str(exc)[:300]}
+        if done:
+            out.append(done)
+    if out and hasattr(request.state, "audit_detail"):
+        request.state.audit_detail["pipelines"] = out[:100]
+    return out
