@@ -29,9 +29,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, RowFrame, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, RowFrame, SourceBatch, SourceSettings, SourceTask
 from connectors.files.children import ChildRows, ChildTable, child_problems
 from connectors.files.coerce import ColumnDef, RowError, RowTyper, string_columns
 from connectors.files.columnar import type_batch
@@ -76,9 +76,7 @@ def raw_of(raw: bytes | str | None, encoding: str | None) -> tuple[bytes | None,
     return data, text.rstrip("\r\n"), truncated
 
 
-class FileSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class FileSourceConfig(SourceSettings):
     name: str = Field(description="connector name; offsets and import reports are stored under it")
     system: str
     table: str
@@ -127,8 +125,6 @@ class FileSourceConfig(BaseModel):
     )
     batch_size: int = Field(5000, gt=0)
     control_db_url: str = Field(description="control DB for import reports (the runtime's)")
-    topic_prefix: str = "huiliu"
-    partitions: int = Field(1, gt=0)
 
     @model_validator(mode="after")
     def _children_can_work(self):
