@@ -9,10 +9,12 @@
     var kind = el.dataset.kind;
     var every = parseInt(el.dataset.every || "5000", 10);
     var previous = null;
+    var first = null; // the axis runs from the first sample (at most an hour back) to now
     var series = {}; // name -> [[time, value], ...]
     chart.setOption({ title: { text: el.dataset.empty, left: "center", top: "middle", textStyle: { fontSize: 14, color: "#555" } } });
 
     function rates(sample) {
+      if (first === null) first = sample.ts * 1000;
       if (previous) {
         var dt = sample.ts - previous.ts;
         Object.keys(sample.stages).forEach(function (name) {
@@ -31,9 +33,11 @@
         tooltip: { trigger: "axis" },
         legend: { type: "scroll", bottom: 0 },
         grid: { left: 50, right: 20, top: 20, bottom: 60 },
-        xAxis: { type: "time" },
+        xAxis: { type: "time", min: Math.max(first, cut), max: sample.ts * 1000 },
         yAxis: { type: "value", name: "/s" },
-        series: names.map(function (n) { return { name: n, type: "line", showSymbol: false, data: series[n] }; })
+        series: names.map(function (n) {
+          return { name: n, type: "line", showSymbol: series[n].length < 60, data: series[n] };
+        })
       }, { replaceMerge: ["series"] });
     }
 
