@@ -1,0 +1,159 @@
+"""Standards become rules, end to end (issue 16): a PostgreSQL table harvested into the catalogue,
+GB/T 2261.1 installed and a gender element referencing it published after review by a second
+person, the table's gender field mapped to the element -> the pipeline reading the table gets a new
+version with the generated rules -> deployed, its runner (a real worker process) quarantines the
+row whose value is not in the code set, naming the generated rule, and ClickHouse holds the others."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+from confluent_kafka import Consumer
+from sqlalchemy import create_engine, text
+
+from schemas.naming import quarantine_topic, topic_name
+from schemas.serde import WireCodec
+from sinks.clickhouse import client_from_url
+from tests.api_process import wait_for
+from tests.connect_cluster import (
+    api_and_worker,
+    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
+    wait_until,
+)
+
+RUN = uuid.uuid4().hex[:6]
+TENANT = f"srun{RUN}"
+NAME = f"stdrun-{RUN}"
+TABLE = f"stdrun_{RUN}"
+CH_TABLE = f"stdrun_ch_{RUN}"
+SYSTEM = f"reg{RUN}"
+PASSWORD = "Quartz-Lumen-7741-Tarn"
+ROWS = [(1, "1"), (2, "2"), (3, "7"), (4, "9")]  # 7 is no GB/T 2261.1 gender code
+
+
+@pytest.fixture(scope="module")
+def cluster(stack_settings, tmp_path_factory, pg_url):
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"CREATE TABLE {TABLE} (id integer PRIMARY KEY, xb varchar(1), updated_at timestamp NOT NULL)")
+        )
+        conn.execute(text(f"COMMENT ON COLUMN {TABLE}.xb IS '性别'"))
+        for i, xb in ROWS:
+            conn.execute(text(f"INSERT INTO {TABLE} VALUES (:i, :x, clock_timestamp())"), {"i": i, "x": xb})
+    logs = tmp_path_factory.mktemp("stdrun-logs")
+    with api_and_worker(stack_settings, logs, f"worker-stdrun-{RUN}") as client:
+        yield client, logs
+        client.post(f"/pipelines/{NAME}/undeploy")
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {TABLE}"))
+    engine.dispose()
+
+
+def _user(api: httpx.Client, name: str, roles: list[str]) -> httpx.Client:
+    r = api.post("/users", json={"username": name, "password": PASSWORD, "tenant": TENANT, "roles": roles})
+    assert r.status_code == 201, r.text
+    token = api.post("/auth/token", data={"username": name, "password": PASSWORD}).json()["access_token"]
+    return httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def _quarantined(settings, topic: str) -> list[dict]:
+    codec = WireCodec(settings.schema_registry_url)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"stdrun-quarantine-{RUN}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    records, deadline = [], time.time() + 60
+    try:
+        while time.time() < deadline:
+            msg = consumer.poll(1)
+            if msg is None:
+                if records:
+                    break
+                continue
+            if not msg.error():
+                records.append(codec.decode(msg.value())[1])
+    finally:
+        consumer.close()
+    return records
+
+
+def _clickhouse_ids(settings) -> set[int]:
+    client = client_from_url(settings.clickhouse_url)
+    try:
+        if not client.execute("EXISTS TABLE " + CH_TABLE)[0][0]:
+            return set()
+        return {r[0] for r in client.execute(f"SELECT id FROM {CH_TABLE} FINAL WHERE _deleted = 0")}
+    finally:
+        client.disconnect()
+
+
+def test_a_published_element_quarantines_a_value_outside_its_code_set(cluster, stack_settings, pg_url):
+    api, logs = cluster
+    author, reviewer = _user(api, f"{TENANT}-author", ["developer"]), _user(api, f"{TENANT}-reviewer", ["admin"])
+    source = {"url": pg_url, "system": SYSTEM, "db_schema": "public", "table": TABLE, "timestamp_column": "updated_at"}
+    document = {
+        "name": NAME,
+        "tenant": TENANT,
+        "source": {"kind": "relational.timestamp", "config": source},
+        "rules": [{"id": "id_required", "kind": "required", "fields": ["id"]}],
+        "sink": {"kind": "clickhouse", "config": {"table": CH_TABLE}},
+    }
+    assert api.post("/pipelines", json=document).status_code == 201
+
+    # the table in the catalogue (through a stopped connector of the tenant)
+    tables = {"schemas": ["public"], "include": [f"public.{TABLE}"]}  # its own system: another raw topic
+    config = {"connector.class": "relational.snapshot", "url": pg_url, "system": f"{SYSTEM}c", "tables": tables}
+    r = api.post(
+        "/connectors", json={"name": f"cat-{RUN}", "config": config, "initial_state": "STOPPED", "tenant": TENANT}
+    )
+    assert r.status_code == 201, r.text
+    job = author.post("/metadata/harvest", json={"connectors": [f"cat-{RUN}"]}).json()["job_id"]
+    wait_for(lambda: api.get(f"/jobs/{job}").json().get("state") == "succeeded", 120)
+    dataset = next(d for d in author.get("/metadata/datasets").json()["items"] if d["name"].endswith(TABLE))
+
+    # the standard: GB/T 2261.1 and an element using it, published by a second person
+    assert author.post("/standards/national/gb2261_1/install").status_code == 201
+    element = {"code": "gender_code", "name_zh": "性别代码", "length": 1, "code_set": "gb2261_1"}
+    assert author.post("/standards/elements", json=element).status_code == 201
+    items = [{"kind": "code_set", "code": "gb2261_1"}, {"kind": "element", "code": "gender_code"}]
+    rid = author.post("/standards/reviews", json={"items": items}).json()["id"]
+    assert reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True}).status_code == 200
+
+    # the field mapped (the suggestion's choice, confirmed): the pipeline gets version 2
+    suggested = author.get("/standards/suggestions", params={"dataset": dataset["urn"]}).json()
+    xb = next(f for f in suggested["fields"] if f["field"] == "xb")
+    assert xb["suggestions"][0]["element"] == "gender_code"
+    body = {
+        "field_urn": xb["field_urn"],
+        "element": "gender_code",
+        "method": "suggested",
+        "score": xb["suggestions"][0]["score"],
+    }
+    r = author.post("/standards/mappings", json=body)
+    assert r.status_code == 200 and r.json()["pipelines"] == [{"pipeline": NAME, "version": 2}], r.text
+
+    # deployed like any change: the runner quarantines 7, ClickHouse holds the rest
+    r = api.post(f"/pipelines/{NAME}/deploy")
+    assert r.status_code == 200 and r.json()["version"] == 2, r.text
+    try:
+        wait_until(
+            lambda: _clickhouse_ids(stack_settings) == {1, 2, 4} or None, 150, interval=1.0, message="valid rows"
+        )
+    except AssertionError:
+        raise AssertionError(f"{_clickhouse_ids(stack_settings)}\n{(logs / 'worker.log').read_text()[-4000:]}")
+    raw = topic_name(stack_settings.topic_prefix, SYSTEM, "public", TABLE)
+    records = _quarantined(stack_settings, quarantine_topic(raw))
+    assert len(records) == 1, records
+    assert [v["rule_id"] for v in records[0]["violations"]] == ["std.gender_code.code_set"]
+    assert '"xb": "7"' in records[0]["original_json"] or '"xb":"7"' in records[0]["original_json"]
+    author.close()
+    reviewer.close()
