@@ -209,6 +209,9 @@ CONSOLE_ROUTES: dict[str, str] = {
     "GET /console/pipelines/{name}": "tenant-object",
     "GET /console/pipelines/{name}/stats.json": "tenant-object",
     "POST /console/pipelines/{name}/{action}": "tenant-object",
+    "GET /console/schedules": "tenant-list",
+    "GET /console/schedules/{sid}/runs": "tenant-object",
+    "POST /console/schedules/{sid}/run": "tenant-object",
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")

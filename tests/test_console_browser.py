@@ -289,6 +289,27 @@ def test_job_progress_rises_without_a_reload(admin, console):
     assert not problems, problems
 
 
+def test_schedule_runs_now_and_its_history_fills_in(admin, console):
+    page, problems = admin
+    token = httpx.post(f"{console['base']}/auth/token", data={"username": ADMIN, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    name = f"con-sched-{RUN}"
+    made = httpx.post(
+        f"{console['base']}/schedules",
+        headers=bearer,
+        json={"name": name, "action": "sleep", "params": {"seconds": 1, "steps": 2}},
+    )
+    assert made.status_code == 201, made.text
+    page.get_by_role("link", name="调度").click()
+    row = page.locator(f'tr[data-schedule="{name}"]')
+    row.get_by_role("button", name=f"立即运行 {name}").click()
+    page.wait_for_selector('#runs-table [data-status="succeeded"]', timeout=60_000)
+    runs = httpx.get(f"{console['base']}/schedules/{made.json()['id']}/runs", headers=bearer).json()
+    assert [r["trigger"] for r in runs] == ["manual"] and runs[0]["operator"] == ADMIN
+    assert "手动" in page.locator("#runs-table").inner_text()
+    assert not problems, problems
+
+
 def test_viewer_sees_no_edit_buttons_and_the_server_refuses(browser, console, shots):
     page, _ = new_page(browser, console)
     sign_in(page, VIEWER)
