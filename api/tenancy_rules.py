@@ -105,6 +105,8 @@ ROUTES: dict[str, str] = {
     "GET /lineage/{urn}": "tenant-object",
     "POST /lineage/edges": "tenant-create",  # kept in the caller's tenant
     "POST /api/v1/lineage": "tenant-create",
+    "GET /assets/summary": "tenant-list",
+    "GET /map": "tenant-list",
     # data standards (kept per the author's home tenant: another tenant's code reads as unknown)
     "GET /standards/elements": "tenant-list",
     "POST /standards/elements": "tenant-create",

@@ -70,11 +70,12 @@ def connector_edges(record, settings, catalogue, scope: str) -> list[Edge]:
     cfg, job = record.config, job_urn(record.name)
     bootstrap = settings.kafka_bootstrap
     if record.plugin.startswith("relational.") and isinstance(cfg.get("url"), str) and cfg.get("system"):
-        tables = (
-            [cfg["table"]]
-            if isinstance(cfg.get("table"), str)
-            else [t for t in cfg.get("tables") or [] if isinstance(t, str)]
-        )
+        if isinstance(cfg.get("table"), str):
+            tables = [cfg["table"]]
+        elif isinstance(cfg.get("tables"), dict):  # chosen by patterns: the tables the harvest found
+            tables = _selected(catalogue, scope, cfg)
+        else:
+            tables = [t for t in cfg.get("tables") or [] if isinstance(t, str)]
         edges = []
         for table in tables:
             schema, _, name = table.rpartition(".")
@@ -154,6 +155,30 @@ def _file_edges(cfg: dict[str, Any], job: str, settings, catalogue, scope: str) 
         if origin in columns:
             edges.append(Edge(job, source, target, origin, f["name"], IDENTITY))
     return edges
+
+
+def _selected(catalogue, scope: str, cfg: dict[str, Any]) -> list[str]:
+    """`schema.table` of the harvested tables a pattern selection ({schemas, include, exclude}) takes."""
+    import fnmatch
+
+    from connectors.catalog import _selection
+    from schemas.catalog.urns import relational_namespace, system_urn
+
+    schemas, include, exclude = _selection(cfg)
+    namespace, database = relational_namespace(cfg["url"])
+    _, found = catalogue.datasets({scope}, system_urn(namespace, database), None, 10_000)
+
+    def hit(name: str, table: str, patterns) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(table, p) for p in patterns)
+
+    out = []
+    for d in found:
+        schema, _, table = d["name"].rpartition(".")
+        if schemas and schema not in schemas:
+            continue
+        if (not include or hit(d["name"], table, include)) and not hit(d["name"], table, exclude or ()):
+            out.append(d["name"])
+    return out
 
 
 def _upstream_fields(catalogue, scope: str, urn: str) -> list[str]:

@@ -18,6 +18,7 @@ from api.metadata.harvest import harvest_job, harvest_targets
 from api.security import Principal, require
 from deploy.logs import in_tenant
 from schemas.catalog import BadUrn, NoSuchVersion, NotInCatalogue, parse_urn
+from schemas.catalog.assets import data_map, summary
 from schemas.catalog.business import BusinessPatch
 from schemas.catalog.lineage import traverse
 from schemas.catalog.received import BadLineage, EdgesIn, edges_from_openlineage, edges_from_request, record_edges
@@ -289,3 +290,21 @@ def receive_openlineage(
     if not parsed[1]:  # START events often carry no datasets: nothing to replace
         return {"job": parsed[0], "edges": 0, "new_datasets": []}
     return _record(request, principal, f"openlineage:{job['namespace']}/{job['name']}"[:300], parsed)
+
+
+@router.get("/assets/summary", summary="Asset totals per system, department and classification level")
+async def assets_summary(request: Request, principal: Principal = Depends(VIEW)) -> dict[str, Any]:
+    engine = catalog_store(_settings(request)).engine
+    return await run_in_threadpool(summary, engine, scopes_of(principal))
+
+
+@router.get("/map", summary="Data map: systems and the flows between them; ?system= drills down to its datasets")
+async def map_(
+    request: Request,
+    system: str | None = Query(None, max_length=1000, description="a system URN: its datasets and their flows"),
+    principal: Principal = Depends(VIEW),
+) -> dict[str, Any]:
+    if system:
+        _urn(system, "system")
+    engine = catalog_store(_settings(request)).engine
+    return await run_in_threadpool(data_map, engine, scopes_of(principal), system)
