@@ -287,3 +287,62 @@ def test_transports_are_chosen_by_the_url_and_a_bad_one_is_refused():
     for bad in ("ftp://x", "kafka://broker:9092", "marquez:5000"):
         with pytest.raises(BadTransport):
             transport_config(bad)
+
+
+def test_a_worker_task_of_a_file_source_is_a_streaming_run_with_its_lineage(stack_settings, tmp_path, receiver):
+    """The real path: a harvested file connector run by a worker's TaskRunner sends START, RUNNING
+    snapshots and, when stopped, COMPLETE, naming its directory and topic with the field lineage."""
+    import uuid
+
+    from api.metadata.lineage import connector_edges
+    from connectors.catalog import harvest_steps
+    from connectors.store import ConnectorRecord
+    from connectors.task_runner import TaskRunner
+
+    run = uuid.uuid4().hex[:6]
+    settings = stack_settings.model_copy(
+        update={
+            "state_dir": tmp_path,
+            "control_db_url": "",
+            "openlineage_url": receiver[0],
+            "openlineage_snapshot_s": 0.3,
+        }
+    )
+    root = settings.resolved_data_root / f"ol-{run}"
+    root.mkdir(parents=True)
+    (root / "a.csv").write_text("编号,姓名\n1,张三\n", encoding="utf-8")
+    config = {
+        "connector.class": "files",
+        "system": f"ol{run}",
+        "table": f"people_{run}",
+        "store": {"root": str(root), "pattern": "*.csv"},
+        "settle_seconds": 0,
+        "columns": [{"name": "id", "type": "int", "key": True, "source": "编号"}, {"name": "name", "source": "姓名"}],
+    }
+    now = time.time()
+    record = ConnectorRecord(f"ol-files-{run}", "source", "files", config, "RUNNING", 1, 1, now, now)
+    store = CatalogStore(engine_for(settings.resolved_control_db_url))
+    for step in harvest_steps(record.plugin, record.config, settings):
+        store.record(step.run(), "")
+    replace_edges(store.engine, "", f"connector:{record.name}", connector_edges(record, settings, store, ""))
+    states = []
+    runner = TaskRunner(record, 0, settings, lambda state, detail, trace: states.append((state, detail)))
+    runner.start()
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and [e["eventType"] for _, e in receiver[1]].count("RUNNING") < 2:
+            time.sleep(0.1)
+    finally:
+        assert runner.stop(30)
+    events = [e for _, e in receiver[1]]
+    kinds = [e["eventType"] for e in events]
+    assert kinds[0] == "START" and kinds[-1] == "COMPLETE" and kinds.count("RUNNING") >= 2, (kinds, states)
+    for event in events:
+        validate(event)
+    event = events[-1]
+    assert event["job"]["name"] == record.name
+    assert event["job"]["facets"]["jobType"]["processingType"] == "STREAMING"
+    [inp], [out] = event["inputs"], event["outputs"]
+    assert inp["namespace"].startswith("file://") and inp["name"].endswith(f"ol-{run}/*.csv")
+    assert out["namespace"] == f"kafka://{settings.kafka_bootstrap}" and out["name"].endswith(f"people_{run}")
+    assert [f["name"] for f in inp["facets"]["schema"]["fields"]] == ["id", "name"]
