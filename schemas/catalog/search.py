@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Integer, and_, func, or_, select, text
@@ -67,9 +68,14 @@ def _conditions(engine: Engine, words: list[str]) -> list:
     return out
 
 
+# what a candidate row holds, by position (index access on rows is several times cheaper than names)
+COLUMNS = ("kind", "urn", "field", "name", "body", "system_urn", "type", "tags", "classification", "owner", "scope")
+KIND, URN, FIELD, NAME, BODY, SYSTEM, TYPE, TAGS, CLASS, OWNER, SCOPE = range(len(COLUMNS))
+
+
 def _score(row, words: list[str]) -> float:
     """`words` lower-cased by the caller."""
-    name, body = (row.name or "").lower(), None
+    name, body = (row[NAME] or "").lower(), None
     score = 0.0
     for w in words:
         if name == w:
@@ -79,11 +85,23 @@ def _score(row, words: list[str]) -> float:
         elif w in name:
             score += 40
         else:
-            body = body if body is not None else (row.body or "").lower()
+            body = body if body is not None else (row[BODY] or "").lower()
             at = body.find(w)
             if at >= 0:
                 score += 20 - min(10, at / 20)  # earlier in the text: more central
-    return score + KIND_WEIGHT.get(row.kind, 0)
+    return score + KIND_WEIGHT.get(row[KIND], 0)
+
+
+def _facets(rows: list) -> dict[str, Counter]:
+    present = lambda i: filter(None, map(itemgetter(i), rows))  # noqa: E731
+    return {
+        "kind": Counter(map(itemgetter(KIND), rows)),
+        "system": Counter(map(itemgetter(SYSTEM), rows)),
+        "type": Counter(present(TYPE)),
+        "tag": Counter(tag for tags in present(TAGS) for tag in json.loads(tags)),
+        "classification": Counter(present(CLASS)),
+        "owner": Counter(present(OWNER)),
+    }
 
 
 def search(
@@ -108,34 +126,26 @@ def search(
             # With LIMIT the planner prefers a sequential scan that reads ~25x the rows it keeps
             # (a common word's 1,000 candidates among 100,000 fields: 15-50 ms against 3-7 ms).
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        rows = conn.execute(select(docs).where(and_(*where)).limit(CANDIDATES + 1)).all()
+        rows = conn.execute(select(*(docs.c[c] for c in COLUMNS)).where(and_(*where)).limit(CANDIDATES + 1)).all()
     more = len(rows) > CANDIDATES
     rows = rows[:CANDIDATES]
     lowered = [w.lower() for w in words]
-    scored = sorted(
-        ((-_score(r, lowered), r.name, r.urn, r.field or "", i) for i, r in enumerate(rows)),
-    )
+    scored = sorted((-_score(r, lowered), r[NAME], r[URN], r[FIELD] or "", i) for i, r in enumerate(rows))
     ranked = [(rows[k[-1]], -k[0]) for k in scored[offset : offset + limit]]
-    facets: dict[str, Counter] = {k: Counter() for k in ("kind", "system", "type", "tag", "classification", "owner")}
-    facets["kind"].update(r.kind for r in rows)
-    facets["system"].update(r.system_urn for r in rows)
-    facets["type"].update(r.type for r in rows if r.type)
-    facets["classification"].update(r.classification for r in rows if r.classification)
-    facets["owner"].update(r.owner for r in rows if r.owner)
-    facets["tag"].update(tag for r in rows if r.tags for tag in json.loads(r.tags))
+    facets = _facets(rows)
     items = [
         {
-            "kind": r.kind,
-            "urn": r.urn,
-            "field": r.field,
-            "name": r.name,
-            "type": r.type,
-            "system": r.system_urn,
-            "tenant": r.scope or None,
-            "classification": r.classification,
-            "owner": r.owner,
-            "tags": json.loads(r.tags) if r.tags else [],
-            "text": r.body[:300],
+            "kind": r[KIND],
+            "urn": r[URN],
+            "field": r[FIELD],
+            "name": r[NAME],
+            "type": r[TYPE],
+            "system": r[SYSTEM],
+            "tenant": r[SCOPE] or None,
+            "classification": r[CLASS],
+            "owner": r[OWNER],
+            "tags": json.loads(r[TAGS]) if r[TAGS] else [],
+            "text": r[BODY][:300],
             "score": round(score, 2),
         }
         for r, score in ranked
