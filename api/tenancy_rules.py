@@ -137,6 +137,7 @@ ROUTES: dict[str, str] = {
     "DELETE /standards/mappings": "tenant-object",
     "GET /standards/suggestions": "tenant-list",
     "GET /standards/conformance": "tenant-list",
+    "GET /quality/quarantine": "tenant-list",
     "GET /impact/{urn}": "tenant-object",
     # identity
     "GET /users": "tenant-list",

@@ -2,7 +2,9 @@
 GB/T 2261.1 installed and a gender element referencing it published after review by a second
 person, the table's gender field mapped to the element -> the pipeline reading the table gets a new
 version with the generated rules -> deployed, its runner (a real worker process) quarantines the
-row whose value is not in the code set, naming the generated rule, and ClickHouse holds the others."""
+row whose value is not in the code set, naming the generated rule, and ClickHouse holds the others;
+GET /quality/quarantine shows that record with its violation (values masked without data:view),
+filtered by rule and time, and answers 404 to another tenant."""
 
 from __future__ import annotations
 
@@ -155,5 +157,32 @@ def test_a_published_element_quarantines_a_value_outside_its_code_set(cluster, s
     assert len(records) == 1, records
     assert [v["rule_id"] for v in records[0]["violations"]] == ["std.gender_code.code_set"]
     assert '"xb": "7"' in records[0]["original_json"] or '"xb":"7"' in records[0]["original_json"]
-    author.close()
-    reviewer.close()
+
+    # browsing the quarantine through the API: the violation and the original row (masked without data:view)
+    page = author.get("/quality/quarantine", params={"pipeline": NAME}).json()
+    assert (page["total"], page["masked"], page["partial"]) == (1, False, False), page
+    item = page["items"][0]
+    assert [v["rule_id"] for v in item["violations"]] == ["std.gender_code.code_set"]
+    assert item["event"]["after"]["xb"] == "7" and item["event"]["after"]["id"] == 3
+    assert item["original_topic"] == raw
+    rule = {"pipeline": NAME, "rule": "std.gender_code.code_set"}
+    assert author.get("/quality/quarantine", params=rule).json()["total"] == 1
+    assert author.get("/quality/quarantine", params={**rule, "rule": "id_required"}).json()["total"] == 0
+    future = {"pipeline": NAME, "since": "2999-01-01T00:00:00Z"}
+    assert author.get("/quality/quarantine", params=future).json()["total"] == 0
+    role = {"name": f"{TENANT}-steward", "tenant": TENANT, "permissions": ["quality:manage"]}
+    assert api.post("/roles", json=role).status_code == 201
+    steward = _user(api, f"{TENANT}-steward", [role["name"]])
+    page = steward.get("/quality/quarantine", params={"pipeline": NAME}).json()
+    assert page["masked"] is True and page["items"][0]["event"]["after"] == {k: "****" for k in item["event"]["after"]}
+    assert author.get("/quality/quarantine", params={"pipeline": "no-such-pipeline"}).status_code == 404
+    assert reviewer.get("/quality/quarantine", params={"pipeline": "bad name!"}).status_code == 422
+    r = api.post(
+        "/users", json={"username": f"x{RUN}-admin", "password": PASSWORD, "tenant": f"x{RUN}", "roles": ["admin"]}
+    )
+    assert r.status_code == 201, r.text
+    token = api.post("/auth/token", data={"username": f"x{RUN}-admin", "password": PASSWORD}).json()["access_token"]
+    with httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=60) as other:
+        assert other.get("/quality/quarantine", params={"pipeline": NAME}).status_code == 404  # another tenant's
+    for c in (author, reviewer, steward):
+        c.close()

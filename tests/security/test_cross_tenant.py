@@ -43,6 +43,7 @@ KINDS_OF = {
     "lineage": ("dataset",),
     "impact": ("dataset",),
     "standards": ("standard",),
+    "quality": ("pipeline",),
 }
 
 
@@ -202,6 +203,7 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "GET /standards/mappings": ({"params": {"dataset": o["dataset"]}}, True),
         "GET /standards/suggestions": ({"params": {"dataset": o["dataset"]}}, True),
         "GET /standards/conformance": ({"params": {"dataset": o["dataset"]}}, True),
+        "GET /quality/quarantine": ({"params": {"pipeline": o["pipeline"]}}, True),
         "POST /standards/import": (
             {
                 "content": export_elements([{"code": mine, "name_zh": "乙方", "category": o["standard"]}]),

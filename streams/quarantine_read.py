@@ -1,0 +1,104 @@
+"""Reading a quarantine topic back: what the runners put aside, filtered and paged, for people.
+
+    page = read_quarantine(bootstrap, registry_url, topic, rule=None, since_ms=None, until_ms=None,
+                           limit=50, offset=0, max_scan=100_000, budget=10.0)
+    page -> {"total", "items": [{partition, offset, ts_ms, stage, reason, violations, original_topic,
+             original_partition, original_offset, event}], "scanned", "partial"}
+
+The topic is read from its beginning on every partition with a throw-away consumer (no group
+offsets kept) until each partition's end, `max_scan` records or `budget` seconds; `partial` says
+when the scan stopped before the end. Newest first. `event` is the original change event (the
+decoded JSON the runner kept), or None when it could not be decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from schemas.serde import WireCodec
+
+
+def _matches(rec: dict[str, Any], rule: str | None, since_ms: int | None, until_ms: int | None) -> bool:
+    if rule and not any(v.get("rule_id") == rule for v in rec.get("violations") or []):
+        return False
+    ts = rec.get("ts_ms") or 0
+    return (since_ms is None or ts >= since_ms) and (until_ms is None or ts < until_ms)
+
+
+def _item(m, rec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        event = json.loads(rec["original_json"]) if rec.get("original_json") else None
+    except ValueError:
+        event = None
+    return {
+        "partition": m.partition(),
+        "offset": m.offset(),
+        "ts_ms": rec.get("ts_ms"),
+        "stage": rec.get("stage"),
+        "reason": rec.get("reason"),
+        "violations": rec.get("violations") or [],
+        "original_topic": rec.get("original_topic"),
+        "original_partition": rec.get("original_partition"),
+        "original_offset": rec.get("original_offset"),
+        "event": event,
+    }
+
+
+def read_quarantine(
+    bootstrap: str,
+    registry_url: str,
+    topic: str,
+    rule: str | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    max_scan: int = 100_000,
+    budget: float = 10.0,
+) -> dict[str, Any]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"huiliu-quarantine-browse-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    codec = WireCodec(registry_url)
+    matched: list[dict[str, Any]] = []
+    scanned = 0
+    try:
+        meta = consumer.list_topics(timeout=budget).topics.get(topic)  # all topics: asking for one may create it
+        if meta is None or meta.error is not None:
+            return {"total": 0, "items": [], "scanned": 0, "partial": False}
+        pending = set(meta.partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
+        deadline = time.time() + budget
+        while pending and scanned < max_scan and time.time() < deadline:
+            for m in consumer.consume(500, 0.5):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        pending.discard(m.partition())
+                    continue
+                scanned += 1
+                try:
+                    rec = codec.decode(m.value())[1]
+                except ValueError:  # UndecodableRecord: skipped, not fatal to the page
+                    continue
+                if _matches(rec, rule, since_ms, until_ms):
+                    matched.append(_item(m, rec))
+    finally:
+        consumer.close()
+    matched.sort(key=lambda i: (i["ts_ms"] or 0, i["partition"], i["offset"]), reverse=True)
+    return {
+        "total": len(matched),
+        "items": matched[offset : offset + limit],
+        "scanned": scanned,
+        "partial": bool(pending),
+    }
