@@ -201,6 +201,7 @@ CONSOLE_ROUTES: dict[str, str] = {
     "GET /console/static/{path:path}": "public",
     "GET /console/": "tenant-list",
     "GET /console/overview/metrics.json": "shared-read",
+    "GET /console/overview/health": "shared-read",
     "GET /console/jobs": "tenant-list",
     "GET /console/jobs/table": "tenant-list",
     "POST /console/jobs/{job_id}/cancel": "tenant-object",

@@ -157,6 +157,7 @@ def test_overview_shows_health_and_live_charts(admin, console, shots):
     counters = StageCounters(console["settings"].resolved_control_db_url, PIPELINE)
     assert page.locator("h1").inner_text() == "运行概览"
     assert page.locator("html").get_attribute("lang") == "zh-CN"
+    page.wait_for_selector("#health-table tbody tr")  # loaded after the page (htmx)
     assert page.locator("#health-table tbody tr").count() >= 3  # broker, registry, control DB, ...
     for chart in ("#chart-events", "#chart-lag"):
         page.wait_for_selector(f"{chart} canvas")

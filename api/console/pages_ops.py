@@ -25,15 +25,12 @@ async def _json_or_refusal(api: Backend, path: str, **kwargs) -> tuple[object | 
 @router.get("/")
 async def overview(request: Request, session: Session = Depends(signed_in)) -> Response:
     api = Backend(request, session.token)
-    health, health_error = await _json_or_refusal(api, "/health")
     messages, messages_error = await _json_or_refusal(api, "/messages", params={"limit": 10})
     rules, rules_error = await _json_or_refusal(api, "/alerts/rules")
     return render(
         request,
         "overview.html",
         {
-            "health": health,
-            "health_error": health_error,
             "messages": messages or [],
             "messages_error": messages_error,
             "rules": rules or [],
@@ -41,6 +38,14 @@ async def overview(request: Request, session: Session = Depends(signed_in)) -> R
         },
         session=session,
     )
+
+
+@router.get("/overview/health")
+async def overview_health(request: Request, session: Session = Depends(signed_in)) -> Response:
+    """The health panel alone: the overview loads it after the page (a component that does not
+    answer costs the check its timeout, not the page) and refreshes it every 15 s."""
+    health, health_error = await _json_or_refusal(Backend(request, session.token), "/health")
+    return render(request, "_health.html", {"health": health, "health_error": health_error}, session=session)
 
 
 def metric_samples(text: str) -> dict:

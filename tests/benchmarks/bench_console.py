@@ -1,0 +1,139 @@
+"""Server-side time of the web console's pages with many objects (issue 18: a page in under 300 ms
+with 1,000 connectors/pipelines in the control DB).
+
+Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_console.py [--objects 1000] [--requests 20]
+     [--port 25190]
+Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis. Makes the control DB
+`huiliu_bench_console` (fresh, migrated) with N pipelines and N connectors (runner.lean sinks, never
+run) in one tenant, starts the API as a process (no broker: health shows it down, which the pages
+show), signs in through the console's form and times each page's GET (p50/p95, ms; measured by the
+client on the same machine, so it includes the HTTP round trip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DB = "huiliu_bench_console"
+TENANT = "bench"
+USER, PASSWORD = "bench-admin", "Bench-console-pass-1"
+PAGES = (
+    "/console/",
+    "/console/overview/health",
+    "/console/connectors",
+    "/console/pipelines",
+    "/console/pipelines/p0000",
+    "/console/jobs",
+)
+# the JSON routes those pages call: what the console adds is the difference
+API = ("/health", "/connectors?expand=status&expand=info", "/pipelines", "/pipelines/p0000/graph", "/jobs")
+
+
+def seed(settings, n: int) -> None:
+    from api.identity.store import store_for
+    from api.pipelines.store import pipeline_store_for
+    from connectors.store import ConnectorStore
+    from connectors.validation import validate
+
+    store_for(settings.resolved_control_db_url).create_user(USER, PASSWORD, tenant=TENANT, roles=["admin"])
+    pipelines = pipeline_store_for(settings)
+    connectors = ConnectorStore(settings.resolved_control_db_url, settings.state_dir)
+    for i in range(n):
+        name = f"p{i:04d}"
+        document = {
+            "name": name,
+            "tenant": TENANT,
+            "source": {
+                "kind": "relational.timestamp",
+                "config": {
+                    "url": "postgresql+psycopg://u@db.example:5432/civil",
+                    "system": f"s{i}",
+                    "table": "population",
+                    "timestamp_column": "updated_at",
+                },
+            },
+            "transforms": [{"kind": "trim", "fields": ["name"]}],
+            "rules": [{"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"}],
+            "sink": {"kind": "clickhouse", "config": {"table": f"t{i}"}},
+        }
+        pipelines.create(name, document, USER)
+        spec, errors = validate(f"c{i:04d}", {"connector.class": "runner.lean", "topics": [f"t{i}"]}, settings)
+        assert spec is not None, errors
+        connectors.create(spec, TENANT, target_state="PAUSED")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--port", type=int, default=25190)
+    args = parser.parse_args()
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+    from deploy.settings import Settings, settings_env
+
+    state = Path(tempfile.mkdtemp(prefix="bench-console-"))
+    settings = Settings(
+        state_dir=state,
+        control_db_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB}",
+        kafka_bootstrap="127.0.0.1:1",
+        schema_registry_url="http://127.0.0.1:1",
+        api_port=args.port,
+    )
+    started = time.perf_counter()
+    seed(settings, args.objects)
+    print(f"seeded {args.objects} pipelines and {args.objects} connectors in {time.perf_counter() - started:.1f} s")
+
+    env = {**os.environ, **settings_env(settings)}
+    log = open(state / "api.out", "ab")
+    api = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(120):
+            try:
+                httpx.get(base + "/livez", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        client = httpx.Client(base_url=base, timeout=60)
+        form = client.get("/console/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        signed = client.post("/console/login", data={"username": USER, "password": PASSWORD, "csrf_token": token})
+        assert signed.status_code in (200, 303) and "huiliu_session" in client.cookies, signed.text[:300]
+        bearer = httpx.post(base + "/auth/token", data={"username": USER, "password": PASSWORD}).json()
+        headers = {"Authorization": f"Bearer {bearer['access_token']}"}
+        print(f"{'GET':40} {'p50 ms':>8} {'p95 ms':>8}  (goal for a page < 300)")
+        for path, extra in [(p, {}) for p in PAGES] + [(p, headers) for p in API]:
+            times = []
+            for _ in range(args.requests):
+                t = time.perf_counter()
+                answer = client.get(path, headers=extra)
+                times.append((time.perf_counter() - t) * 1000)
+                assert answer.status_code == 200, (path, answer.status_code)
+            times.sort()
+            p95 = times[max(0, int(len(times) * 0.95) - 1)]
+            print(f"{path:40} {statistics.median(times):8.1f} {p95:8.1f}")
+    finally:
+        api.terminate()
+        api.wait(20)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
