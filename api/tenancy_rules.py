@@ -138,6 +138,7 @@ ROUTES: dict[str, str] = {
     "GET /standards/suggestions": "tenant-list",
     "GET /standards/conformance": "tenant-list",
     "GET /quality/quarantine": "tenant-list",
+    "POST /quality/quarantine/replay": "tenant-create",
     "GET /impact/{urn}": "tenant-object",
     # identity
     "GET /users": "tenant-list",

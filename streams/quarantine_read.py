@@ -4,6 +4,7 @@
                            limit=50, offset=0, max_scan=100_000, budget=10.0)
     page -> {"total", "items": [{partition, offset, ts_ms, stage, reason, violations, original_topic,
              original_partition, original_offset, event}], "scanned", "partial"}
+    kept, scanned, partial = scan_quarantine(bootstrap, registry_url, topic, keep, start={partition: offset})
 
 The topic is read from its beginning on every partition with a throw-away consumer (no group
 offsets kept) until each partition's end, `max_scan` records or `budget` seconds; `partial` says
@@ -49,6 +50,56 @@ def _item(m, rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def scan_quarantine(
+    bootstrap: str,
+    registry_url: str,
+    topic: str,
+    keep,
+    max_scan: int = 100_000,
+    budget: float = 10.0,
+    start: dict[int, int] | None = None,
+) -> tuple[list[tuple[Any, dict[str, Any]]], int, bool]:
+    """([(message, decoded record)] that `keep(message, record)` accepts, scanned, partial). `start`:
+    partition -> first offset to read (default: every partition from its beginning)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"huiliu-quarantine-read-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    codec = WireCodec(registry_url)
+    kept: list[tuple[Any, dict[str, Any]]] = []
+    scanned = 0
+    try:
+        meta = consumer.list_topics(timeout=budget).topics.get(topic)  # all topics: asking for one may create it
+        if meta is None or meta.error is not None:
+            return [], 0, False
+        parts = sorted(meta.partitions) if start is None else sorted(set(start) & set(meta.partitions))
+        pending = set(parts)
+        offsets = start or {}
+        consumer.assign([TopicPartition(topic, p, offsets.get(p, OFFSET_BEGINNING)) for p in parts])
+        deadline = time.time() + budget
+        while pending and scanned < max_scan and time.time() < deadline:
+            for m in consumer.consume(500, 0.5):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        pending.discard(m.partition())
+                    continue
+                scanned += 1
+                try:
+                    rec = codec.decode(m.value())[1]
+                except ValueError:  # UndecodableRecord: skipped, not fatal
+                    continue
+                if keep(m, rec):
+                    kept.append((m, rec))
+    finally:
+        consumer.close()
+    return kept, scanned, bool(pending)
+
+
 def read_quarantine(
     bootstrap: str,
     registry_url: str,
@@ -61,44 +112,9 @@ def read_quarantine(
     max_scan: int = 100_000,
     budget: float = 10.0,
 ) -> dict[str, Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"huiliu-quarantine-browse-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
+    kept, scanned, partial = scan_quarantine(
+        bootstrap, registry_url, topic, lambda m, rec: _matches(rec, rule, since_ms, until_ms), max_scan, budget
     )
-    codec = WireCodec(registry_url)
-    matched: list[dict[str, Any]] = []
-    scanned = 0
-    try:
-        meta = consumer.list_topics(timeout=budget).topics.get(topic)  # all topics: asking for one may create it
-        if meta is None or meta.error is not None:
-            return {"total": 0, "items": [], "scanned": 0, "partial": False}
-        pending = set(meta.partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
-        deadline = time.time() + budget
-        while pending and scanned < max_scan and time.time() < deadline:
-            for m in consumer.consume(500, 0.5):
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(m.partition())
-                    continue
-                scanned += 1
-                try:
-                    rec = codec.decode(m.value())[1]
-                except ValueError:  # UndecodableRecord: skipped, not fatal to the page
-                    continue
-                if _matches(rec, rule, since_ms, until_ms):
-                    matched.append(_item(m, rec))
-    finally:
-        consumer.close()
+    matched = [_item(m, rec) for m, rec in kept]
     matched.sort(key=lambda i: (i["ts_ms"] or 0, i["partition"], i["offset"]), reverse=True)
-    return {
-        "total": len(matched),
-        "items": matched[offset : offset + limit],
-        "scanned": scanned,
-        "partial": bool(pending),
-    }
+    return {"total": len(matched), "items": matched[offset : offset + limit], "scanned": scanned, "partial": partial}

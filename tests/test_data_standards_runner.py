@@ -4,7 +4,9 @@ person, the table's gender field mapped to the element -> the pipeline reading t
 version with the generated rules -> deployed, its runner (a real worker process) quarantines the
 row whose value is not in the code set, naming the generated rule, and ClickHouse holds the others;
 GET /quality/quarantine shows that record with its violation (values masked without data:view),
-filtered by rule and time, and answers 404 to another tenant."""
+filtered by rule and time, and answers 404 to another tenant; a bulk replay of the rule's quarantine
+is quarantined again by the same rules, and a repaired replay (the value corrected) lands in
+ClickHouse, FINAL showing the row once, corrected; both audited."""
 
 from __future__ import annotations
 
@@ -98,6 +100,18 @@ def _clickhouse_ids(settings) -> set[int]:
         client.disconnect()
 
 
+def _clickhouse_rows(settings) -> dict[int, list[tuple]]:
+    """id -> the rows FINAL shows for it (one, when versions collapse as they should)."""
+    client = client_from_url(settings.clickhouse_url)
+    try:
+        out: dict[int, list[tuple]] = {}
+        for i, xb in client.execute(f"SELECT id, xb FROM {CH_TABLE} FINAL WHERE _deleted = 0"):
+            out.setdefault(i, []).append((xb,))
+        return out
+    finally:
+        client.disconnect()
+
+
 def test_a_published_element_quarantines_a_value_outside_its_code_set(cluster, stack_settings, pg_url):
     api, logs = cluster
     author, reviewer = _user(api, f"{TENANT}-author", ["developer"]), _user(api, f"{TENANT}-reviewer", ["admin"])
@@ -184,5 +198,47 @@ def test_a_published_element_quarantines_a_value_outside_its_code_set(cluster, s
     token = api.post("/auth/token", data={"username": f"x{RUN}-admin", "password": PASSWORD}).json()["access_token"]
     with httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=60) as other:
         assert other.get("/quality/quarantine", params={"pipeline": NAME}).status_code == 404  # another tenant's
+
+    # bulk replay of the rule's quarantine (no correction): the same rules quarantine it again
+    bulk = {"pipeline": NAME, "rule": "std.gender_code.code_set", "reason": "规则修正后重放 / replay after a fix"}
+    r = author.post("/quality/quarantine/replay", json=bulk)
+    assert r.status_code == 200 and r.json()["replayed"] == 1, r.text
+    wait_until(
+        lambda: author.get("/quality/quarantine", params={"pipeline": NAME}).json()["total"] == 2 or None,
+        90,
+        interval=1.0,
+        message="the replayed event quarantined again",
+    )
+
+    # repair: the steward corrects the value and replays it; ClickHouse FINAL shows the row once, corrected
+    position = {"partition": item["partition"], "offset": item["offset"]}
+    repair = {"pipeline": NAME, "records": [position], "set": {"xb": "1"}, "reason": "核实为男性 / checked at source"}
+    refusals = [
+        (steward, repair, 403),  # correcting data needs data:view
+        (author, {**repair, "set": {"nosuch": "1"}}, 422),
+        (author, {**repair, "set": {"xb": ["not", "a", "string"]}}, 422),
+        (author, {**repair, "records": [{"partition": 0, "offset": 999999}]}, 404),
+        (author, {**repair, "rule": "x"}, 422),  # records or rule, not both
+        (author, {**repair, "pipeline": "no-such-pipeline"}, 404),
+    ]
+    for who, body, status in refusals:
+        got = who.post("/quality/quarantine/replay", json=body)
+        assert got.status_code == status, (body, got.status_code, got.text)
+    r = author.post("/quality/quarantine/replay", json=repair)
+    assert r.status_code == 200 and r.json()["replayed"] == 1, r.text
+    assert r.json()["topic"] == raw
+    try:
+        wait_until(
+            lambda: _clickhouse_rows(stack_settings).get(3) == [("1",)] or None,
+            120,
+            interval=1.0,
+            message="repaired row",
+        )
+    except AssertionError:
+        raise AssertionError(f"{_clickhouse_rows(stack_settings)}\n{(logs / 'worker.log').read_text()[-4000:]}")
+    assert set(_clickhouse_rows(stack_settings)) == {1, 2, 3, 4}
+    audit = api.get("/audit", params={"action": "quality.quarantine.replay", "limit": 50}).json()
+    done = [e for e in audit if e["outcome"] == "success" and e["actor"] == f"{TENANT}-author"]
+    assert len(done) == 2 and done[0]["detail"]["fields"] == ["xb"] and "核实" in done[0]["detail"]["reason"]
     for c in (author, reviewer, steward):
         c.close()

@@ -1,18 +1,23 @@
 """Quality management (issue 16): browsing what a pipeline's runner quarantined, with every
-violation and the original event (values masked for callers without `data:view`). Thin: the
-reading is streams/quarantine_read.py, the wiring api/quality."""
+violation and the original event (values masked for callers without `data:view`), and repairing
+and replaying it. Thin: reading is streams/quarantine_read.py, replay streams/quarantine_replay.py,
+the wiring api/quality."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, model_validator
 
+from api.audit import audit_as
 from api.quality import masked, quarantine_topic_of
 from api.security import Principal, require
-from streams.quarantine_read import read_quarantine
+from schemas.serde import WireCodec
+from streams.quarantine_read import read_quarantine, scan_quarantine
+from streams.quarantine_replay import ReplayRefused, corrected, replay
 
 router = APIRouter(tags=["quality"])
 
@@ -53,3 +58,86 @@ async def quarantine(
         if not full:
             item["event"] = masked(item["event"])
     return {"pipeline": pipeline, "topic": topic, "masked": not full, **page}
+
+
+class Position(BaseModel):
+    model_config = {"extra": "forbid"}
+    partition: int = Field(ge=0, le=100_000)
+    offset: int = Field(ge=0, le=2**62)
+
+
+class Replay(BaseModel):
+    model_config = {"extra": "forbid"}
+    pipeline: str = Field(max_length=200, pattern=r"^[A-Za-z0-9_\-]+$")
+    records: list[Position] | None = Field(None, min_length=1, max_length=10_000, description="quarantined records")
+    rule: str | None = Field(None, max_length=300, description="or: every record this rule quarantined")
+    set: dict[str, Any] = Field(default_factory=dict, max_length=100, description="field -> corrected value")
+    reason: str = Field(min_length=1, max_length=2000, description="why (kept in the audit log)")
+
+    @model_validator(mode="after")
+    def _one(self) -> Replay:
+        if (self.records is None) == (self.rule is None):
+            raise ValueError("name either records or rule / records 与 rule 二选一")
+        return self
+
+
+def _refused(exc: ReplayRefused) -> HTTPException:
+    return HTTPException(422, {"message": str(exc), "message_zh": exc.msg_zh, "field": exc.field})
+
+
+@router.post(
+    "/quality/quarantine/replay",
+    summary="Correct quarantined events (or none: after a rule fix) and replay them into the pipeline's raw topic",
+)
+def replay_quarantined(
+    request: Request, body: Replay, principal: Principal = Depends(require("quality:manage"))
+) -> dict[str, Any]:
+    audit_as(
+        request,
+        "quality.quarantine.replay",
+        pipeline=body.pipeline,
+        rule=body.rule,
+        fields=sorted(body.set)[:100],
+        reason=body.reason[:500],
+    )
+    if not principal.can("data:view"):
+        raise HTTPException(403, "permission 'data:view' required to correct data / 修正数据需要 data:view 权限")
+    topic = quarantine_topic_of(request, principal, body.pipeline)
+    settings = request.app.state.settings
+    if body.records is not None:
+        wanted = {(p.partition, p.offset) for p in body.records}
+        start: dict[int, int] = {}
+        for part, off in wanted:
+            start[part] = min(off, start.get(part, off))
+        kept, _, _ = scan_quarantine(
+            settings.kafka_bootstrap,
+            settings.schema_registry_url,
+            topic,
+            lambda m, rec: (m.partition(), m.offset()) in wanted,
+            start=start,
+        )
+        missing = sorted(wanted - {(m.partition(), m.offset()) for m, _ in kept})
+        if missing:
+            raise HTTPException(404, f"no quarantined record at partition/offset {missing[0]} / 没有该隔离记录")
+    else:
+        kept, _, partial = scan_quarantine(
+            settings.kafka_bootstrap,
+            settings.schema_registry_url,
+            topic,
+            lambda m, rec: any(v.get("rule_id") == body.rule for v in rec.get("violations") or []),
+        )
+        if partial:
+            raise HTTPException(
+                409, "the quarantine is too large to read at once; name records / 隔离记录过多，请指定记录"
+            )
+        if not kept:
+            raise HTTPException(404, f"rule {body.rule!r} quarantined nothing here / 该规则没有隔离记录")
+    codec = WireCodec(settings.schema_registry_url)
+    try:
+        events = [corrected(codec, rec, body.set) for _, rec in kept]
+    except ReplayRefused as exc:
+        raise _refused(exc) from None
+    replay(settings.kafka_bootstrap, events)
+    replayed = [{"partition": m.partition(), "offset": m.offset()} for m, _ in kept]
+    request.state.audit_detail.update(count=len(replayed), records=replayed[:200])
+    return {"pipeline": body.pipeline, "replayed": len(replayed), "records": replayed, "topic": events[0].topic}

@@ -204,6 +204,7 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "GET /standards/suggestions": ({"params": {"dataset": o["dataset"]}}, True),
         "GET /standards/conformance": ({"params": {"dataset": o["dataset"]}}, True),
         "GET /quality/quarantine": ({"params": {"pipeline": o["pipeline"]}}, True),
+        "POST /quality/quarantine/replay": ({"json": {"pipeline": o["pipeline"], "rule": "r", "reason": "b"}}, True),
         "POST /standards/import": (
             {
                 "content": export_elements([{"code": mine, "name_zh": "乙方", "category": o["standard"]}]),
