@@ -55,10 +55,23 @@ def _client(url: str):
     return OpenLineageClient(config={"transport": transport_config(url)})
 
 
+def close_clients() -> None:
+    """Close the transports' clients (a Kafka producer keeps reconnecting otherwise); the next
+    event opens them again."""
+    for url in list(_opened):
+        _client(url).close(5.0)
+    _opened.clear()
+    _client.cache_clear()
+
+
+_opened: set[str] = set()
+
+
 def emit(settings, event) -> bool:
     """Send one event; False (logged) when the transport failed."""
     try:
         _client(settings.openlineage_url).emit(event)
+        _opened.add(settings.openlineage_url)
         return True
     except Exception as exc:  # lineage is a report on the job, never a reason for it to fail
         log.warning("OpenLineage event not sent: %s: %s", type(exc).__name__, str(exc)[:300])

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
 from deploy.control import StageCounters, engine_for
-from deploy.openlineage import BadTransport, batch_run, streaming_run, transport_config
+from deploy.openlineage import BadTransport, batch_run, close_clients, streaming_run, transport_config
 from deploy.settings import Settings
 from schemas.catalog import CatalogStore, DatasetInfo, FieldInfo, Harvest, SystemInfo
 from schemas.catalog.lineage import Edge, replace_edges
@@ -346,3 +346,31 @@ def test_a_worker_task_of_a_file_source_is_a_streaming_run_with_its_lineage(stac
     assert inp["namespace"].startswith("file://") and inp["name"].endswith(f"ol-{run}/*.csv")
     assert out["namespace"] == f"kafka://{settings.kafka_bootstrap}" and out["name"].endswith(f"people_{run}")
     assert [f["name"] for f in inp["facets"]["schema"]["fields"]] == ["id", "name"]
+
+
+def test_the_kafka_transport_produces_the_events_to_its_topic(stack_settings, tmp_path):
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    topic = f"openlineage-{uuid.uuid4().hex[:6]}"
+    settings = Settings(state_dir=tmp_path, openlineage_url=f"kafka://{stack_settings.kafka_bootstrap}/{topic}")
+    _catalogue(settings.resolved_control_db_url)
+    batch_run(settings, RUNNER, lambda ctx: None)(None)
+    consumer = Consumer(
+        {"bootstrap.servers": stack_settings.kafka_bootstrap, "group.id": topic, "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    events, deadline = [], time.time() + 60
+    try:
+        while len(events) < 2 and time.time() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                events.append(json.loads(msg.value()))
+    finally:
+        consumer.close()
+        close_clients()  # its producer would keep reconnecting after the session's broker stopped
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    for event in events:
+        validate(event)
+    assert events[1]["outputs"][0]["name"] == CLEAN
