@@ -3,6 +3,9 @@ real SourceRuntime (schemas registered, Avro envelopes, acked produce) without a
 
 from __future__ import annotations
 
+import time
+import uuid
+
 from connectors.base import CapturedTable, ChangeEvent, SourceBatch, SourceTask
 
 
@@ -65,3 +68,33 @@ def consume(settings, topic: str, expected: int, timeout: float = 90.0) -> list[
 
     codec = WireCodec(settings.schema_registry_url)
     return [codec.decode(value)[1] for _, value in raw_messages(settings, topic, expected, timeout)]
+
+
+def consume_settled(settings, topic: str, n: int, timeout: float = 60) -> list[dict]:
+    """Decoded values of `topic` once `n` arrived and two polls came back empty (extras are caught too)."""
+    from confluent_kafka import Consumer
+
+    from schemas.serde import WireCodec
+
+    codec = WireCodec(settings.schema_registry_url)
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )  # tansu joins in ~half of it
+    c.subscribe([topic])
+    out, deadline, idle = [], time.time() + timeout, 0
+    try:
+        while time.time() < deadline and (len(out) < n or idle < 2):
+            msg = c.poll(1)
+            if msg is None or msg.error():
+                idle += 1
+                continue
+            idle = 0
+            out.append(codec.decode(msg.value())[1])
+    finally:
+        c.close()
+    return out

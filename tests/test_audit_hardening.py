@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.test_security import PASSWORD, login, make_user, op, start_api
+from tests.support.identity import PASSWORD, login, make_user, op, start_keyed_api
 
 FAIL_ID = "audit-must-fail"
 
@@ -17,7 +17,7 @@ FAIL_ID = "audit-must-fail"
 @pytest.fixture(scope="module")
 def api(stack_settings):
     assert stack_settings.resolved_control_db_url.startswith("postgresql")
-    proc, base, key = start_api(stack_settings)
+    proc, base, key = start_keyed_api(stack_settings)
     yield base, key
     proc.terminate()
     proc.wait(10)
@@ -122,7 +122,7 @@ def test_caller_chosen_values_longer_than_their_column_are_still_audited(api):
 
 
 def test_a_probe_of_another_tenants_pipeline_shows_in_the_owners_log(api):
-    from tests.test_pipelines_api import document
+    from tests.support.pipelines import document
 
     base, key = api
     make_user(base, key, "aud-pl-a", roles=["admin"], tenant="aud-pa")

@@ -16,18 +16,12 @@ import pytest
 from api.scheduling.store import ScheduleStore
 from connectors.secrets import Vault
 from deploy.control import OffsetStore, StageCounters
-from deploy.settings import Settings, settings_env
+from deploy.settings import Settings
+from tests.support.cli import cli
 
 REGISTRY_PORT = 47220
 
 pytestmark = pytest.mark.integration  # starts the schema registry and the API's stores
-
-
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **settings_env(settings)}
-    return subprocess.run(
-        [sys.executable, "-m", "deploy.cli", *args], env=env, capture_output=True, text=True, timeout=120
-    )
 
 
 class Registry:

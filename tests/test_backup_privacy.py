@@ -12,7 +12,7 @@ import pytest
 from connectors.secrets import Vault
 from deploy.control import StageCounters
 from deploy.settings import Settings
-from tests.test_backup import cli
+from tests.support.cli import cli
 
 
 def private(path) -> bool:

@@ -20,7 +20,7 @@ HDFS_PORT_BASE = 45230
 
 @pytest.fixture(scope="module")
 def hbase():
-    from tests.test_hbase_sink import start_double
+    from tests.doubles.hbase import start_double
 
     d = start_double(HBASE_PORT)
     yield d

@@ -18,7 +18,7 @@ import pytest
 
 from connectors.relational.mysql_binlog import MysqlBinlogConfig, MysqlBinlogTask
 from deploy.servers import ensure_mariadb_binlog, restart_mariadb
-from tests.test_cdc_pg import Writer, consume, drain_quiet, make_runtime, pump, pump_until, replay
+from tests.support.cdc import Writer, consume, drain_quiet, make_runtime, pump, pump_until, replay
 
 RESTART_DB = os.environ.get("HUILIU_TEST_RESTART_DB", "1") != "0"
 

@@ -26,7 +26,7 @@ from tests.connect_cluster import (
     wait_until,
 )
 from tests.sources import consume
-from tests.test_security import login, make_user
+from tests.support.identity import login, make_user
 
 RUN = uuid.uuid4().hex[:6]
 

@@ -10,7 +10,6 @@ import json
 from datetime import date
 from decimal import Decimal
 
-import openpyxl
 import pytest
 
 from connectors.files.coerce import ColumnDef, RowError, RowTyper
@@ -18,21 +17,12 @@ from connectors.files.columnar import type_batch
 from connectors.files.encoding import SAMPLE
 from connectors.files.formats import FormatConfig, read_records
 from connectors.files.messages import mask, render
-
-HEADER = ["序号", "统一社会信用代码", "企业名称", "注册资本", "成立日期", "联系电话"]
+from tests.support.department_files import HEADER, department_csv, department_xlsx
 
 
 def read(data: bytes, **fmt) -> tuple[list, dict]:
     notes: dict = {}
     return list(read_records(io.BytesIO(data), FormatConfig(**fmt), notes)), notes
-
-
-def department_csv(rows: int = 30) -> bytes:
-    lines = ["某市市场监督管理局企业登记情况表,,,,,", "填报单位：某区分局,,,,填报日期：2022年7月1日,", ",".join(HEADER)]
-    for i in range(1, rows + 1):
-        lines.append(f'{i},91370100MA{i:08d},企业{i}䶮堃,"1,000.00",2022/06/30,1380000{i:04d}')
-    lines += ["合计,,,30000.00,,", "填报人：张三,,,,,", "注：金额单位为万元,,,,,"]
-    return ("\r\n".join(lines) + "\r\n").encode("gb18030")
 
 
 def test_csv_title_rows_header_totals_and_footer_are_recognised_and_reported():
@@ -56,24 +46,6 @@ def test_declared_columns_choose_the_header_row():
     notes: dict = {}
     got = list(read_records(io.BytesIO(data), FormatConfig(), notes, {"编号", "金额"}))
     assert notes["header_line"] == 3 and got[0][2] == {"编号": "1", "名称": "a", "金额": "2"}
-
-
-def department_xlsx() -> bytes:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "说明"
-    ws.append(["本工作簿第二页为数据"])
-    data = wb.create_sheet("企业名录")
-    data.append(["某市企业登记情况表"])
-    data.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(HEADER))
-    data.append(HEADER)
-    for i in range(1, 11):
-        data.append([i, f"91370100MA{i:08d}", f"企业{i}", 1000.5, date(2022, 6, 30), f"1380000{i:04d}"])
-    data.append(["合 计", None, None, 10005, None, None])
-    data.append(["填报单位：某区分局", None, None, "填报人：李四"])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize("sheet", ["企业名录", 1, "1"])
@@ -220,7 +192,8 @@ def test_a_config_error_found_inside_a_task_fails_it_at_once(monkeypatch):
     monkeypatch.setattr(task_runner, "build_runtime", lambda record, settings: Broken())
     reports = []
     record = SimpleNamespace(name="cfg-broken", config={}, tenant=None)
-    runner = task_runner.TaskRunner(record, 0, None, lambda *a: reports.append(a), max_attempts=6, base_delay=0.01)
+    settings = SimpleNamespace(openlineage_url="")  # lineage off; no control DB (the failure message is best effort)
+    runner = task_runner.TaskRunner(record, 0, settings, lambda *a: reports.append(a), max_attempts=6, base_delay=0.01)
     runner.start()
     assert runner.thread.join(10) is None and not runner.thread.is_alive()
     states = [r[0] for r in reports]

@@ -32,7 +32,7 @@ from tests.connect_cluster import (
     wait_until,
 )
 from tests.sources import consume
-from tests.test_files_department import HEADER, department_xlsx
+from tests.support.department_files import HEADER, department_xlsx
 
 RUN = uuid.uuid4().hex[:6]
 ROWS = 600  # 18 bad (3%): 12 amounts, 6 dates

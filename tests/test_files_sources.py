@@ -15,7 +15,6 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -24,7 +23,7 @@ from connectors.files.reports import ImportReports
 from connectors.files.source import FileSourceConfig, FileSourceTask
 from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
-from tests.sources import raw_messages
+from tests.sources import consume_settled, raw_messages
 
 FTP_PORT, SFTP_PORT = 45201, 45202
 COLUMNS = [
@@ -32,31 +31,6 @@ COLUMNS = [
     {"name": "name"},
     {"name": "amount", "type": "decimal", "precision": 10, "scale": 2},
 ]
-
-
-def consume(settings, topic: str, n: int, timeout: float = 60) -> list[dict]:
-    codec = WireCodec(settings.schema_registry_url)
-    c = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"t-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )  # tansu joins in ~half of it
-    c.subscribe([topic])
-    out, deadline, idle = [], time.time() + timeout, 0
-    try:
-        while time.time() < deadline and (len(out) < n or idle < 2):
-            msg = c.poll(1)
-            if msg is None or msg.error():
-                idle += 1
-                continue
-            idle = 0
-            out.append(codec.decode(msg.value())[1])
-    finally:
-        c.close()
-    return out
 
 
 def make(settings, root, name, table, **kw) -> tuple[FileSourceTask, SourceRuntime]:
@@ -93,12 +67,12 @@ def test_local_files_read_once_bad_rows_quarantined_and_reported(stack_settings,
     task, rt = make(stack_settings, tmp_path, name, table)
     assert rt.drain() == 6
     task.close()
-    good = consume(stack_settings, topic(table), 4)
+    good = consume_settled(stack_settings, topic(table), 4)
     assert sorted(e["after"]["id"] for e in good) == [1, 3, 5, 6]
     assert {e["op"] for e in good} == {"r"} and good[0]["after"]["name"] == "张三"
     pos = json.loads(good[0]["source"]["position"])
     assert pos["file"].endswith("a.csv") and pos["row"] == 1 and pos["line"] == 2
-    bad = consume(stack_settings, topic(table) + ".quarantine", 2)
+    bad = consume_settled(stack_settings, topic(table) + ".quarantine", 2)
     reasons = sorted(b["reason"] for b in bad)
     assert "a.csv line 3: column 'amount'" in reasons[0] and "a.csv line 5: expected 3 fields" in reasons[1]
 
@@ -184,10 +158,10 @@ def test_columnar_import_publishes_the_same_bytes_as_row_by_row(stack_settings, 
         assert run("rows.db") == 6
     messages = raw_messages(stack_settings, topic(table), 6)
     assert len(messages) == 6 and messages[:3] == messages[3:]
-    good = consume(stack_settings, topic(table), 6)[:3]
+    good = consume_settled(stack_settings, topic(table), 6)[:3]
     assert [e["after"]["id"] for e in good] == [1, 3, 4]
     assert good[1]["after"]["seen"].microsecond == 123456 and good[2]["after"]["name"] == "a,b"
-    reasons = [b["reason"] for b in consume(stack_settings, topic(table) + ".quarantine", 6)]
+    reasons = [b["reason"] for b in consume_settled(stack_settings, topic(table) + ".quarantine", 6)]
     assert len(reasons) == 6 and reasons[:3] == reasons[3:]
     assert [r.split(": ", 1)[1].split(":")[0] for r in reasons[:3]] == [
         "column 'amount'",
@@ -205,7 +179,7 @@ def test_restart_mid_file_resumes_after_last_durable_row_and_ignore_policy(stack
     task.close()
     task, rt = make(stack_settings, tmp_path, name, table, on_change="ignore")
     assert rt.drain() == 7
-    events = consume(stack_settings, topic(table), 11)
+    events = consume_settled(stack_settings, topic(table), 11)
     assert sorted(e["after"]["id"] for e in events) == list(range(1, 12))  # each once
     seqs = [e["source"]["sequence"] for e in events]
     assert seqs == sorted(seqs)
@@ -287,8 +261,10 @@ def test_remote_directories(kind, stack_settings, request):
     task, rt = make(stack_settings, root, name, table, store=store, format={"kind": "jsonl"}, mode="once")
     assert rt.drain() == 3 and task.finished
     task.close()
-    assert sorted(e["after"]["id"] for e in consume(stack_settings, topic(table), 2)) == [1, 2]
-    assert "x.jsonl line 2: column 'id'" in consume(stack_settings, topic(table) + ".quarantine", 1)[0]["reason"]
+    assert sorted(e["after"]["id"] for e in consume_settled(stack_settings, topic(table), 2)) == [1, 2]
+    assert (
+        "x.jsonl line 2: column 'id'" in consume_settled(stack_settings, topic(table) + ".quarantine", 1)[0]["reason"]
+    )
     task, rt = make(stack_settings, root, name, table, store=store, format={"kind": "jsonl"})
     assert rt.drain() == 0  # tracked across restarts
     task.close()

@@ -19,7 +19,7 @@ import httpx
 from deploy.settings import settings_env
 from tests.api_process import api_client, wait_for  # noqa: F401 - a fixture: api
 from tests.connect_cluster import make_table, start_worker, stop
-from tests.test_security import PASSWORD, login
+from tests.support.identity import PASSWORD, login
 
 RUN = uuid.uuid4().hex[:6]
 ROOT = Path(__file__).resolve().parents[1]

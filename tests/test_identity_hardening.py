@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
-from tests.test_security import PASSWORD, login, make_user, op, start_api
+from tests.support.identity import PASSWORD, login, make_user, op, start_keyed_api
 
 
 @pytest.fixture(scope="module")
 def api(stack_settings):
-    proc, base, key = start_api(stack_settings)
+    proc, base, key = start_keyed_api(stack_settings)
     yield base, key
     proc.terminate()
     proc.wait(10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.test_security import login, make_user, op, start_api
+from tests.support.identity import login, make_user, op, start_keyed_api
 
 # /docs, /redoc, /openapi.json are not in the document but are open too
 OPEN = {("POST", "/auth/token"), ("GET", "/livez")}
@@ -21,7 +21,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 @pytest.fixture(scope="module")
 def walk(stack_settings):
-    proc, base, key = start_api(stack_settings)
+    proc, base, key = start_keyed_api(stack_settings)
     make_user(base, key, "walk-nobody", roles=[], tenant="walk")
     user = login(base, "walk-nobody")
     created = httpx.post(base + "/api-keys", headers=op(key), json={"name": "walk-nobody-key", "tenant": "walk"})

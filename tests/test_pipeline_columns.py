@@ -19,7 +19,7 @@ from schemas.naming import field_names, key_subject, value_subject
 from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
-from tests.test_security import login, make_user, start_api
+from tests.support.identity import login, make_user, start_keyed_api
 
 RUN = uuid.uuid4().hex[:6]
 TABLE = f"cols_people_{RUN}"
@@ -28,7 +28,7 @@ TENANT = f"cols-{RUN}"
 
 @pytest.fixture(scope="module")
 def api(stack_settings):
-    proc, base, key = start_api(stack_settings)
+    proc, base, key = start_keyed_api(stack_settings)
     make_user(base, key, f"cols-dev-{RUN}", roles=["developer", "operator"], tenant=TENANT)
     yield base, login(base, f"cols-dev-{RUN}")
     proc.terminate()

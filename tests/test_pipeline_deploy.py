@@ -168,7 +168,7 @@ def test_deploy_of_an_unknown_pipeline_is_404(cluster):
 
 
 def test_deploy_needs_the_permission_and_the_tenant(cluster, pg_url):
-    from tests.test_security import login, make_user
+    from tests.support.identity import login, make_user
 
     client, _ = cluster
     base, key = str(client.base_url).rstrip("/"), client.headers["X-API-Key"]

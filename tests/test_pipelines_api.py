@@ -15,12 +15,13 @@ import httpx
 import pytest
 
 from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
-from tests.test_security import login, make_user, op, start_api
+from tests.support.identity import login, make_user, op, start_keyed_api
+from tests.support.pipelines import document
 
 
 @pytest.fixture(scope="module")
 def api(stack_settings):
-    proc, base, key = start_api(stack_settings)
+    proc, base, key = start_keyed_api(stack_settings)
     make_user(base, key, "pl-dev-a", roles=["developer"], tenant="tenant-a")
     make_user(base, key, "pl-dev-a2", roles=["developer"], tenant="tenant-a")
     make_user(base, key, "pl-dev-b", roles=["developer"], tenant="tenant-b")
@@ -28,29 +29,6 @@ def api(stack_settings):
     yield base, key
     proc.terminate()
     proc.wait(10)
-
-
-def document(name: str, **extra) -> dict:
-    return {
-        "name": name,
-        "description": "population register",
-        "source": {
-            "kind": "relational.timestamp",
-            "config": {
-                "url": "postgresql+psycopg://etl:Sup3rSecret@db.example:5432/civil",
-                "system": "civil",
-                "table": "population",
-                "timestamp_column": "updated_at",
-            },
-        },
-        "transforms": [{"kind": "trim", "fields": ["name", "phone"]}],
-        "rules": [
-            {"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
-            {"id": "phone_format", "kind": "regex", "fields": ["phone"], "pattern": "^1\\d{10}$"},
-        ],
-        "sink": {"kind": "clickhouse", "config": {"table": "population"}},
-        **extra,
-    }
 
 
 def test_crud_versions_diff_and_rollback(api):

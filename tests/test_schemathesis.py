@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_security import start_api
+from tests.support.identity import start_keyed_api
 
 MAX_EXAMPLES = int(os.environ.get("HUILIU_FUZZ_EXAMPLES", "10"))
 
 
 @pytest.fixture(scope="module")
 def api(stack_settings):
-    proc, base, key = start_api(stack_settings)
+    proc, base, key = start_keyed_api(stack_settings)
     yield base, key
     proc.terminate()
     proc.wait(10)

@@ -3,66 +3,21 @@ uvicorn process (the same way tests/test_api.py starts it)."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
-from api.auth import api_key_for
-from deploy.settings import settings_env
 from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
-
-PASSWORD = "correct-horse-9"
-
-
-def start_api(stack_settings):
-    """A real API process on the session's port; yields (base url, operator key)."""
-    env = {**os.environ, **settings_env(stack_settings)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://{stack_settings.api_host}:{stack_settings.api_port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            httpx.get(base + "/openapi.json", timeout=2)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                pytest.fail(f"API exited: {proc.stdout.read().decode()}")
-            time.sleep(0.3)
-    return proc, base, api_key_for(stack_settings)
+from tests.support.identity import PASSWORD, login, make_user, op, start_keyed_api
 
 
 @pytest.fixture(scope="module")
 def api(stack_settings):
-    proc, base, key = start_api(stack_settings)
+    proc, base, key = start_keyed_api(stack_settings)
     yield base, key
     proc.terminate()
     proc.wait(10)
-
-
-def op(key: str) -> dict:
-    return {"X-API-Key": key}
-
-
-def make_user(base, key, username, roles=(), tenant="t1", **extra) -> None:
-    r = httpx.post(
-        base + "/users",
-        headers=op(key),
-        json={"username": username, "password": PASSWORD, "tenant": tenant, "roles": list(roles), **extra},
-    )
-    assert r.status_code == 201, r.text
-
-
-def login(base, username, password=PASSWORD) -> dict:
-    r = httpx.post(base + "/auth/token", data={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_login_gives_a_short_lived_jwt_that_carries_the_users_permissions(api):

@@ -20,7 +20,7 @@ from connectors.streams.socket_source import SocketSourceConfig, SocketSourceTas
 from connectors.streams.syslog import parse
 from connectors.streams.tail import TailSourceConfig, TailSourceTask
 from schemas.serde import WireCodec
-from tests.test_files_sources import consume
+from tests.sources import consume_settled
 
 
 def test_syslog_rfc5424_rfc3164_and_rejects():
@@ -76,12 +76,12 @@ def test_tcp_syslog_into_kafka_with_quarantine(stack_settings):
     finally:
         task.close()
     topic = f"huiliu.net_t.default.{table}"
-    got = consume(stack_settings, topic, 3)
+    got = consume_settled(stack_settings, topic, 3)
     assert [e["after"]["message"] for e in got] == ["one", "two", "three"]
     assert got[0]["after"]["peer"].startswith("127.0.0.1:") and got[0]["op"] == "c"
     seqs = [e["source"]["sequence"] for e in got]
     assert seqs == sorted(set(seqs))
-    bad = consume(stack_settings, topic + ".quarantine", 1)
+    bad = consume_settled(stack_settings, topic + ".quarantine", 1)
     assert "not syslog" in bad[0]["reason"] and "garbage line" in bad[0]["original_json"]
 
 
@@ -197,5 +197,5 @@ def test_tail_resumes_across_restart_and_rotation_while_down(stack_settings, tmp
     task, rt = runtime()
     assert rt.drain() == 4
     task.close()
-    got = consume(stack_settings, f"huiliu.logs_t.default.{table}", 104)
+    got = consume_settled(stack_settings, f"huiliu.logs_t.default.{table}", 104)
     assert [e["after"]["message"] for e in got] == [f"a{i}" for i in range(102)] + ["b0", "b1"]
