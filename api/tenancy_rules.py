@@ -139,6 +139,7 @@ ROUTES: dict[str, str] = {
     "GET /standards/conformance": "tenant-list",
     "GET /quality/quarantine": "tenant-list",
     "POST /quality/quarantine/replay": "tenant-create",
+    "GET /workbench": "self",
     "GET /impact/{urn}": "tenant-object",
     # identity
     "GET /users": "tenant-list",

@@ -200,3 +200,26 @@ def test_another_tenant_sees_none_of_them(people):
     assert other.get("/standards/reviews").json() == []
     assert people["developer"].get("/standards/elements").json()["total"] == 1
     assert people["viewer"].post("/standards/elements", json=GENDER).status_code == 403
+
+
+def test_workbench_lists_what_waits_for_each_person(people):
+    author, reviewer, developer = people["author"], people["reviewer"], people["developer"]
+    assert author.post("/standards/elements", json={"code": "wb_elem", "name_zh": "待审数据元"}).status_code == 201
+    rid = author.post("/standards/reviews", json={"items": [{"kind": "element", "code": "wb_elem"}]}).json()["id"]
+
+    mine = reviewer.get("/workbench").json()
+    assert (mine["user"], mine["tenant"]) == (f"{TA}-reviewer", TA)
+    assert [r["id"] for r in mine["reviews"]] == [rid] and mine["counts"]["reviews"] == 1
+    theirs = author.get("/workbench").json()
+    assert theirs["reviews"] == [] and theirs["counts"]["reviews"] == 0  # not their own submission
+    assert "reviews" not in developer.get("/workbench").json()  # cannot review
+    assert people["other"].get("/workbench").json()["reviews"] == []
+
+    assert (
+        reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": False, "comment": "缺少定义"}).status_code
+        == 200
+    )
+    assert reviewer.get("/workbench").json()["counts"]["reviews"] == 0
+    returned = author.get("/workbench").json()["returned"]
+    assert [(r["id"], r["comment"]) for r in returned] == [(rid, "缺少定义")]
+    assert author.get("/workbench").json()["failed_jobs"] == []

@@ -23,6 +23,7 @@ ROUTERS = (
     "standard_files",
     "standard_mappings",
     "quality",
+    "workbench",
     "jobs",
     "schedules",
     "alerts",
