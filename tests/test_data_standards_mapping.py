@@ -2,7 +2,8 @@
 comments (pinyin field names included), confirmed by a person or mapped by hand, conformance per
 dataset and per system, unmapping, bad input answering 4xx, another tenant's dataset unknown; and
 standards becoming rules: a mapping, a newly published element version, a retirement and an
-unmapping each give the pipeline reading the table a new version with the generated rules."""
+unmapping each give the pipeline reading the table a new version with the generated rules; published
+code sets land in ClickHouse, joined by a dashboard query."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from sinks.clickhouse import client_from_url
 from tests.api_process import api_client, wait_for  # noqa: F401  (fixture)
 
 RUN = uuid.uuid4().hex[:6]
@@ -84,8 +86,9 @@ def world(api, source, pg_url):
         assert author.post("/standards/elements", json=e).status_code == 201
     items = [{"kind": "code_set", "code": "gb2261_1"}] + [{"kind": "element", "code": e["code"]} for e in elements]
     rid = author.post("/standards/reviews", json={"items": items}).json()["id"]
-    assert reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True}).status_code == 200
-    yield {**people, "dataset": dataset, "api": api, "pg_url": pg_url}
+    decision = reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True})
+    assert decision.status_code == 200, decision.text
+    yield {**people, "dataset": dataset, "api": api, "pg_url": pg_url, "decision": decision.json()}
     for c in people.values():
         c.close()
 
@@ -237,3 +240,34 @@ def test_standards_become_rules_in_a_new_pipeline_version(world):
     assert sorted(_rules(author, name)) == ["id_required", "std.gender_code.code_set", "std.gender_code.length"]
     audit = api.get("/audit", params={"action": "standards.mapping.remove", "limit": 20}).json()
     assert any(e["detail"].get("pipelines") == [{"pipeline": name, "version": 5}] for e in audit)
+
+
+def test_published_code_sets_land_in_clickhouse(world, stack_settings):
+    author, reviewer = world["author"], world["reviewer"]
+    table = f"std_codes_{TA}_gb2261_1"
+    assert world["decision"]["code_sets"] == [{"code": "gb2261_1", "version": 1, "table": table, "rows": 4}]
+    client = client_from_url(stack_settings.clickhouse_url)
+    try:
+        current = f"SELECT code, label FROM {table} FINAL WHERE _deleted = 0 ORDER BY code"
+        assert client.execute(current) == [("0", "未知的性别"), ("1", "男性"), ("2", "女性"), ("9", "未说明的性别")]
+
+        # a new version drops a code and relabels one: the table follows
+        items = [{"code": "1", "label": "男"}, {"code": "2", "label": "女性"}, {"code": "9", "label": "未说明的性别"}]
+        assert author.patch("/standards/code-sets/gb2261_1", json={"items": items}).json()["version"] == 2
+        rid = author.post("/standards/reviews", json={"items": [{"kind": "code_set", "code": "gb2261_1"}]}).json()["id"]
+        r = reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True})
+        assert r.json()["code_sets"] == [{"code": "gb2261_1", "version": 2, "table": table, "rows": 3}]
+        assert client.execute(current) == [("1", "男"), ("2", "女性"), ("9", "未说明的性别")]
+
+        # the documented join: a dashboard shows labels, not codes
+        facts = f"std_people_{RUN}"
+        client.execute(f"CREATE TABLE {facts} (id UInt32, xb String) ENGINE = MergeTree ORDER BY id")
+        client.execute(f"INSERT INTO {facts} VALUES", [(1, "1"), (2, "2"), (3, "0")])
+        joined = client.execute(
+            f"SELECT p.id, d.label FROM {facts} AS p LEFT JOIN "
+            f"(SELECT code, label FROM {table} FINAL WHERE _deleted = 0) AS d ON p.xb = d.code ORDER BY p.id"
+        )
+        assert joined == [(1, "男"), (2, "女性"), (3, "")]
+        client.execute(f"DROP TABLE {facts}")
+    finally:
+        client.disconnect()

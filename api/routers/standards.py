@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from api.audit import audit_as
 from api.security import Principal, require
 from api.standards import http_error, problems_detail, scope_of, standards_store
+from api.standards.publish import code_sets_to_clickhouse
 from api.standards.sync import after_change
 from quality_stream.governance.model import CODE_PATTERN, CodeSetSpec, ElementSpec, StandardsError, problems_of
 from quality_stream.governance.national import NOT_SHIPPED, national_code_set, national_code_sets
@@ -222,5 +223,6 @@ def decide(
     decided = _call(_store(request).decide, scope, rid, principal.name, body.approve, body.comment)
     request.state.audit_detail["items"] = [f"{i['kind']}:{i['code']}@{i['version']}" for i in decided["items"]][:500]
     if body.approve:
+        decided["code_sets"] = code_sets_to_clickhouse(request.app.state.settings, scope, decided)
         decided["pipelines"] = after_change(request, scope, principal, f"review {rid} approved")
     return decided
