@@ -371,6 +371,15 @@ def test_csrf_sign_out_and_expired_session(browser, console):
     assert refused.status == 403
     forged = page.request.post(f"/console/pipelines/{PIPELINE}/deploy", headers={"X-CSRF-Token": "0" * 64})
     assert forged.status == 403
+    # a live page whose session ends mid-way: its next poll (htmx) takes the person to the sign-in page
+    page.goto("/console/jobs")
+    page.context.clear_cookies()
+    page.wait_for_url("**/console/login?next=/console/jobs", timeout=15_000)
+    page.get_by_label("用户名").fill(ADMIN)  # the form on that page carries where to go next
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/console/jobs")  # back on the page, signed in again
+    page.goto("/console/")
     page.get_by_role("button", name="退出登录").click()
     page.wait_for_url("**/console/login")
     page.goto("/console/connectors")

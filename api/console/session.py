@@ -24,7 +24,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -159,7 +159,10 @@ async def signed_in(request: Request) -> Session:
 
 def not_signed_in(request: Request, expired: bool) -> HTTPException:
     """Back to the sign-in page (then to this page): 303 for a page, 401 + HX-Redirect for htmx."""
-    target = f"{PATH}/login?next={quote(request.url.path)}" + ("&expired=1" if expired else "")
+    back = request.url.path
+    if request.headers.get("HX-Request"):  # a poll or a button: back to the page it came from
+        back = urlsplit(request.headers.get("HX-Current-URL", "")).path or PATH + "/"
+    target = f"{PATH}/login?next={quote(back)}" + ("&expired=1" if expired else "")
     headers = {"Location": target}
     if expired:  # the browser forgets the dead token
         flags = "; Secure" if secure(request) else ""
