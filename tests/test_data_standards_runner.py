@@ -172,6 +172,23 @@ def test_a_published_element_quarantines_a_value_outside_its_code_set(cluster, s
     assert [v["rule_id"] for v in records[0]["violations"]] == ["std.gender_code.code_set"]
     assert '"xb": "7"' in records[0]["original_json"] or '"xb":"7"' in records[0]["original_json"]
 
+    # conformance: the field is mapped, and 3 of its 4 values passed the element's rules
+    def values():
+        c = author.get("/standards/conformance", params={"dataset": dataset["urn"]}).json()["datasets"][0]
+        return c if c["values"] and c["values"][0]["checked"] == 4 else None
+
+    conf = wait_until(values, 30, message="runner counters")
+    assert (conf["mapped"], conf["fields"]) == (1, 3)
+    assert conf["values"] == [
+        {
+            "pipeline": NAME,
+            "element": "gender_code",
+            "checked": 4,
+            "failed": {"std.gender_code.code_set": 1},
+            "pass_ratio": 0.75,
+        }
+    ]
+
     # browsing the quarantine through the API: the violation and the original row (masked without data:view)
     page = author.get("/quality/quarantine", params={"pipeline": NAME}).json()
     assert (page["total"], page["masked"], page["partial"]) == (1, False, False), page

@@ -13,7 +13,7 @@ from api.audit import audit_as
 from api.security import Principal, require
 from api.standards import http_error, mapping_store, scope_of, standards_store
 from api.standards.catalogue import dataset_of, datasets_of_system
-from api.standards.sync import after_change
+from api.standards.sync import after_change, value_checks
 from quality_stream.governance.mappings import conformance, split_field_urn
 from quality_stream.governance.model import CODE_PATTERN, StandardsError
 from quality_stream.governance.suggest import suggest
@@ -110,7 +110,10 @@ def suggestions(
     }
 
 
-@router.get("/standards/conformance", summary="Mapped ratio per dataset (?dataset=) or for every dataset of ?system=")
+@router.get(
+    "/standards/conformance",
+    summary="Mapped ratio per dataset (?dataset=) or for every dataset of ?system=, and values passing the rules",
+)
 def conformance_of(
     request: Request,
     dataset: str | None = Query(None, max_length=1000),
@@ -124,7 +127,9 @@ def conformance_of(
     per_dataset = []
     for urn in urns:
         fields = [f["name"] for f in dataset_of(request, principal, urn)["fields"]]
-        per_dataset.append({"dataset": urn, **conformance(fields, store.list(scope, urn))})
+        mapped = store.list(scope, urn)
+        values = value_checks(request.app.state.settings, principal, urn, [m["element"] for m in mapped])
+        per_dataset.append({"dataset": urn, **conformance(fields, mapped), "values": values})
     total = sum(d["fields"] for d in per_dataset)
     mapped = sum(d["mapped"] for d in per_dataset)
     return {

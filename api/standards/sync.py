@@ -6,6 +6,8 @@ rules with the reserved `std.` prefix are replaced; a pipeline whose rules come 
 version. A failing pipeline is reported in the answer and the rest still updated.
 
     after_change(request, scope, principal, reason) -> [{"pipeline", "version"} | {"pipeline", "error"}]
+    value_checks(settings, principal, dataset_urn, elements) -> per reading pipeline and element: checked,
+        failed per generated check, pass_ratio (from the runner's counters)
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from fastapi import Request
 
 from api.pipelines.store import Stale, pipeline_store_for
 from api.standards import mapping_store, standards_store
+from deploy.control import StageCounters
 from deploy.pipeline import PipelineSpec
 from quality_stream.governance.generate import element_rules, merge_rules
+from quality_stream.governance.mappings import value_conformance
 from schemas.catalog.urns import relational_urn, topic_urn
 from schemas.naming import field_names
 
@@ -110,4 +114,23 @@ def after_change(request: Request, scope: str, principal, reason: str) -> list[d
             out.append(done)
     if out and hasattr(request.state, "audit_detail"):
         request.state.audit_detail["pipelines"] = out[:100]
+    return out
+
+
+def value_checks(settings, principal, dataset_urn: str, elements: list[str]) -> list[dict[str, Any]]:
+    """Per pipeline the caller sees that reads the dataset: how its rows fared against the mapped
+    elements' generated rules (the runner's counters)."""
+    if not elements:
+        return []
+    store = pipeline_store_for(settings)
+    out = []
+    for head in store.list(principal.visible_tenants()):
+        try:
+            spec = PipelineSpec.model_validate(store.document(head["name"])["document"])
+        except (ValueError, TypeError):
+            continue
+        if dataset_urn not in datasets_read(spec, settings):
+            continue
+        runner = StageCounters(settings.resolved_control_db_url, head["name"]).read().get("runner", {})
+        out += [{"pipeline": head["name"], **v} for v in value_conformance(runner, elements)]
     return out

@@ -108,3 +108,18 @@ def conformance(fields: list[str], mappings: list[dict[str, Any]]) -> dict[str, 
         "unmapped": [f for f in fields if f not in mapped],
         "elements": mapped,
     }
+
+
+def value_conformance(runner: dict[str, int], elements: list[str]) -> list[dict[str, Any]]:
+    """Per element, from a pipeline runner's cumulative counters (`read`, `quarantined.<rule id>`):
+    rows checked, rows each generated check (`std.<element>.<check>`) quarantined, and `pass_ratio`
+    = 1 - the worst check's failures / checked (exact with one failing check, an upper bound with more)."""
+    checked = int(runner.get("read", 0))
+    out = []
+    for code in sorted(set(elements)):
+        prefix = f"quarantined.std.{code}."
+        failed = {k.removeprefix("quarantined."): int(v) for k, v in runner.items() if k.startswith(prefix)}
+        worst = max(failed.values(), default=0)
+        ratio = round(1 - worst / checked, 4) if checked else None
+        out.append({"element": code, "checked": checked, "failed": failed, "pass_ratio": ratio})
+    return out
