@@ -224,6 +224,13 @@ def test_create_connector_from_the_form_then_pause_resume_delete(admin, console,
 
     status = httpx.get(f"{console['base']}/connectors/{name}/status", headers=console["op"]).json()
     assert status["connector"]["state"] != "PAUSED"
+    page.locator(f'tr[data-connector="{name}"]').get_by_role("button", name=f"重启 {name}").click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator(f'tr[data-connector="{name}"] .error').count() == 0
+    audit = httpx.get(f"{console['base']}/audit", headers=console["op"], params={"actor": ADMIN}).json()
+    done = {(e["path"], e["status"]) for e in audit}
+    assert any(path == f"/connectors/{name}/restart" and status < 300 for path, status in done), done
+    assert (f"/connectors/{name}/pause", 202) in done  # each button is the API's own audited call
 
     page.once("dialog", lambda d: d.accept())
     page.locator(f'tr[data-connector="{name}"]').get_by_role("button", name=f"删除 {name}").click()
@@ -287,6 +294,22 @@ def test_job_progress_rises_without_a_reload(admin, console):
     assert page.evaluate("window.__sameDocument === true")  # polled into the page, never reloaded
     assert max(seen) == 100 and len(seen) >= 3, seen  # intermediate values on the way
     page.wait_for_selector(f'tr[data-job="{job_id}"] .state-succeeded')
+    assert not problems, problems
+
+
+def test_a_running_job_is_cancelled_from_the_message_centre(admin, console):
+    page, problems = admin
+    token = httpx.post(f"{console['base']}/auth/token", data={"username": ADMIN, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    job = httpx.post(
+        f"{console['base']}/jobs", headers=bearer, json={"action": "sleep", "params": {"seconds": 60, "steps": 60}}
+    )
+    job_id = job.json()["id"]
+    page.goto("/console/jobs")
+    page.wait_for_selector(f'tr[data-job="{job_id}"] .state-running')
+    page.locator(f'tr[data-job="{job_id}"]').get_by_role("button", name="取消").click()
+    page.wait_for_selector(f'tr[data-job="{job_id}"] .state-cancelled', timeout=30_000)
+    assert httpx.get(f"{console['base']}/jobs/{job_id}", headers=bearer).json()["state"] == "cancelled"
     assert not problems, problems
 
 
