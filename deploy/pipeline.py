@@ -51,6 +51,11 @@ class RunnerSpec(BaseModel):
     )
     batch_size: int = Field(1000, gt=0)
     within_seconds: float = Field(0.5, gt=0)
+    lookups: dict[str, str] = Field(
+        default_factory=dict,
+        description="reference tables fed from compacted topics, table name -> topic (lean runner): "
+        "`reference` rules and lookup transforms read them, and follow the topic while running",
+    )
 
 
 class PipelineSpec(BaseModel):
@@ -114,6 +119,7 @@ def stage_documents(spec: PipelineSpec, settings: Settings, version: int | None 
             "batch_seconds": spec.runner.within_seconds,
             "pipeline": spec.name,
             "pipeline_version": version,
+            **({"lookups": spec.runner.lookups} if spec.runner.lookups else {}),
         },
         "sink": {
             "connector.class": spec.sink.kind,

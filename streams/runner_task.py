@@ -34,6 +34,9 @@ class LeanRunnerConfig(BaseModel):
     batch_seconds: float = Field(0.5, gt=0, description="longest wait for a batch to fill")
     pipeline: str | None = Field(None, description="pipeline name: stage counters and the quarantine stage label")
     pipeline_version: int | None = Field(None, description="the pipeline version this runner was deployed from")
+    lookups: dict[str, str] = Field(
+        default_factory=dict, description="reference tables fed from compacted topics: table name -> topic"
+    )
 
 
 class LeanRunnerTask:
@@ -47,7 +50,12 @@ class LeanRunnerTask:
         self.name = config.pipeline or connector or "runner"
         # Built now: a transform that cannot run here is a config error, reported before any batch.
         self.processor = BatchProcessor(
-            WireCodec(settings.schema_registry_url), config.transforms, config.rules, stage=f"runner:{self.name}"
+            WireCodec(settings.schema_registry_url),
+            config.transforms,
+            config.rules,
+            stage=f"runner:{self.name}",
+            lookups=config.lookups or None,
+            bootstrap=settings.kafka_bootstrap,
         )
         self.counters = None
         if config.pipeline:
@@ -82,23 +90,25 @@ def check_runner(config: LeanRunnerConfig) -> list:
     """The transforms and rules of a runner compile (what BatchProcessor will build), as field errors."""
     from connectors.document import FieldError
     from quality_stream.errors import RuleConfigError
+    from quality_stream.lookup import LookupTable
     from quality_stream.ruleset import RuleSet
     from streams.processor import ROW_DROPPING
     from streams.transforms.base import TransformConfigError, build_transforms
 
+    tables = {name: LookupTable() for name in config.lookups}  # named: the runner feeds them from topics
     errors: list[FieldError] = []
     for i, step in enumerate(config.transforms):
         if step.get("kind") in ROW_DROPPING:
             errors.append(FieldError(f"transforms.{i}.kind", "drops rows, which a runner cannot map back to messages"))
     try:
-        build_transforms(config.transforms, lookups={})
+        build_transforms(config.transforms, lookups=tables)
     except TransformConfigError as exc:
         index = re.match(r"#(\d+)", str(exc.step))  # steps are named "#<index> (<kind>)"
         i = int(index.group(1)) if index else None
         where = f"transforms.{i}" if i is not None else "transforms"
         errors.append(FieldError(f"{where}.{exc.field}" if exc.field else where, str(exc)))
     try:
-        RuleSet.from_config(config.rules, lookups={})
+        RuleSet.from_config(config.rules, lookups=tables)
     except RuleConfigError as exc:
         i = next((n for n, r in enumerate(config.rules) if isinstance(r, dict) and r.get("id") == exc.rule_id), None)
         if i is None and str(exc.rule_id or "").startswith("#"):
@@ -114,6 +124,8 @@ class FaustRunnerTask:
     an error, which the task runner retries."""
 
     def __init__(self, config: LeanRunnerConfig, settings, connector: str | None = None):
+        if config.lookups:  # refused, not ignored: reference rules would judge rows against no table
+            raise ValueError("lookups fed from topics run in the lean runner only; use runner kind lean")
         self.config = config
         self.settings = settings
         self.topics = list(config.topics)

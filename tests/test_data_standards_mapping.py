@@ -209,8 +209,10 @@ def test_standards_become_rules_in_a_new_pipeline_version(world):
         "std.gender_code.code_set",
         "std.gender_code.length",
     ]
-    assert rules["std.gender_code.code_set"]["values"] == ["0", "1", "2", "9"]  # GB/T 2261.1
-    assert rules["std.gender_code.code_set"]["fields"] == ["xb"]
+    code_set = rules["std.gender_code.code_set"]  # GB/T 2261.1, followed from its compacted topic
+    assert (code_set["kind"], code_set["table"], code_set["fields"]) == ("reference", "std_codes.gb2261_1", ["xb"])
+    lookups = author.get(f"/pipelines/{name}").json()["document"]["runner"]["lookups"]
+    assert lookups == {"std_codes.gb2261_1": f"_huiliu.codes.{TA}.gb2261_1"}
     fmt = rules["std.citizen_id.format"]
     assert (fmt["kind"], fmt["pattern"], fmt["fullmatch"], fmt["fields"]) == ("regex", r"\d{17}[\dX]", True, ["sfzh"])
     assert "性别代码" in rules["std.gender_code.code_set"]["message"]
@@ -245,7 +247,10 @@ def test_standards_become_rules_in_a_new_pipeline_version(world):
 def test_published_code_sets_land_in_clickhouse(world, stack_settings):
     author, reviewer = world["author"], world["reviewer"]
     table = f"std_codes_{TA}_gb2261_1"
-    assert world["decision"]["code_sets"] == [{"code": "gb2261_1", "version": 1, "table": table, "rows": 4}]
+    topic = f"_huiliu.codes.{TA}.gb2261_1"
+    assert world["decision"]["code_sets"] == [
+        {"code": "gb2261_1", "version": 1, "table": table, "rows": 4, "topic": topic}
+    ]
     client = client_from_url(stack_settings.clickhouse_url)
     try:
         current = f"SELECT code, label FROM {table} FINAL WHERE _deleted = 0 ORDER BY code"
@@ -256,7 +261,8 @@ def test_published_code_sets_land_in_clickhouse(world, stack_settings):
         assert author.patch("/standards/code-sets/gb2261_1", json={"items": items}).json()["version"] == 2
         rid = author.post("/standards/reviews", json={"items": [{"kind": "code_set", "code": "gb2261_1"}]}).json()["id"]
         r = reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True})
-        assert r.json()["code_sets"] == [{"code": "gb2261_1", "version": 2, "table": table, "rows": 3}]
+        assert r.json()["code_sets"] == [{"code": "gb2261_1", "version": 2, "table": table, "rows": 3, "topic": topic}]
+        assert r.json()["pipelines"] == []  # the pipeline follows the topic: no new version needed
         assert client.execute(current) == [("1", "男"), ("2", "女性"), ("9", "未说明的性别")]
 
         # the documented join: a dashboard shows labels, not codes

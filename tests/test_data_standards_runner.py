@@ -6,7 +6,9 @@ row whose value is not in the code set, naming the generated rule, and ClickHous
 GET /quality/quarantine shows that record with its violation (values masked without data:view),
 filtered by rule and time, and answers 404 to another tenant; a bulk replay of the rule's quarantine
 is quarantined again by the same rules, and a repaired replay (the value corrected) lands in
-ClickHouse, FINAL showing the row once, corrected; both audited."""
+ClickHouse, FINAL showing the row once, corrected; both audited. A new code set version admitting
+the code reaches the running runner through the code set's compacted topic: a new row with it
+lands in ClickHouse with no new pipeline version and no redeploy."""
 
 from __future__ import annotations
 
@@ -257,5 +259,21 @@ def test_a_published_element_quarantines_a_value_outside_its_code_set(cluster, s
     audit = api.get("/audit", params={"action": "quality.quarantine.replay", "limit": 50}).json()
     done = [e for e in audit if e["outcome"] == "success" and e["actor"] == f"{TENANT}-author"]
     assert len(done) == 2 and done[0]["detail"]["fields"] == ["xb"] and "核实" in done[0]["detail"]["reason"]
+
+    # a new code set version reaches the running runner through its topic: no pipeline version, no redeploy
+    items = author.get("/standards/code-sets/gb2261_1").json()["items"] + [{"code": "7", "label": "本测试增加的代码"}]
+    assert author.patch("/standards/code-sets/gb2261_1", json={"items": items}).json()["version"] == 2
+    rid = author.post("/standards/reviews", json={"items": [{"kind": "code_set", "code": "gb2261_1"}]}).json()["id"]
+    r = reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True})
+    assert r.json()["pipelines"] == [] and r.json()["code_sets"][0]["topic"] == f"_huiliu.codes.{TENANT}.gb2261_1"
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO {TABLE} VALUES (5, '7', clock_timestamp())"))
+    engine.dispose()
+    try:
+        wait_until(lambda: 5 in _clickhouse_rows(stack_settings) or None, 120, interval=1.0, message="row 5 passes")
+    except AssertionError:
+        raise AssertionError(f"{_clickhouse_rows(stack_settings)}\n{(logs / 'worker.log').read_text()[-4000:]}")
+    assert api.get(f"/pipelines/{NAME}/deployment").json()["version"] == 2
     for c in (author, reviewer, steward):
         c.close()

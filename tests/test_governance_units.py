@@ -127,3 +127,21 @@ def test_national_code_sets_carry_their_source():
     assert [i.code for i in national_code_set("gb2261_1").items] == ["0", "1", "2", "9"]
     with pytest.raises(KeyError):
         national_code_set("gb3304")
+
+
+def test_code_sets_checked_against_a_followed_table_for_lean_runners():
+    from quality_stream.governance.generate import code_set_lookup, code_set_topic, merge_lookups
+    from quality_stream.lookup import LookupTable
+
+    gender = national_code_set("gb2261_1").model_dump(mode="json")
+    element = {"code": "xb", "version": 1, "name_zh": "性别", "code_set": "gb2261_1"}
+    table = code_set_lookup("gb2261_1")
+    (rule,) = element_rules(element, ["sex"], gender, lookup_table=table)
+    assert (rule["kind"], rule["table"], rule["pass_when_empty"]) == ("reference", "std_codes.gb2261_1", False)
+    codes = LookupTable()
+    for code in ("0", "1", "2", "9"):
+        codes.upsert(code, None)
+    verdict = RuleSet.from_config([rule], lookups={table: codes}).evaluate([{"sex": "1"}, {"sex": "7"}])
+    assert verdict.valid_rows == [0] and list(verdict.rejected) == [1]
+    assert code_set_topic("civil", "gb2261_1") == "_huiliu.codes.civil.gb2261_1"
+    assert merge_lookups({"mine": "t1", "std_codes.old": "t2"}, {table: "t3"}) == {"mine": "t1", table: "t3"}

@@ -1,7 +1,9 @@
 """Standards reach the pipelines: after elements or code sets are published or retired, or a field
 is mapped or unmapped, every pipeline of the tenant whose source reads a mapped dataset (its source
 table, or its raw topic) gets the rules its mapped fields' published elements generate, as a new
-pipeline version (in its history and diff, deployable like any change). Hand-written rules stay;
+pipeline version (in its history and diff, deployable like any change); a lean runner checks code
+set membership against the code set's compacted topic (runner.lookups), which later code set
+versions update without a new pipeline version. Hand-written rules and lookups stay;
 rules with the reserved `std.` prefix are replaced; a pipeline whose rules come out the same gets no
 version. A failing pipeline is reported in the answer and the rest still updated.
 
@@ -21,7 +23,13 @@ from api.pipelines.store import Stale, pipeline_store_for
 from api.standards import mapping_store, standards_store
 from deploy.control import StageCounters
 from deploy.pipeline import PipelineSpec
-from quality_stream.governance.generate import element_rules, merge_rules
+from quality_stream.governance.generate import (
+    code_set_lookup,
+    code_set_topic,
+    element_rules,
+    merge_lookups,
+    merge_rules,
+)
 from quality_stream.governance.mappings import value_conformance
 from schemas.catalog.urns import relational_urn, topic_urn
 from schemas.naming import field_names
@@ -60,21 +68,27 @@ def datasets_read(spec: PipelineSpec, settings) -> dict[str, str]:
     return out
 
 
-def generated_rules(settings, scope: str, reads: dict[str, str]) -> list[dict[str, Any]]:
+def generated_rules(
+    settings, scope: str, reads: dict[str, str], lean: bool = True
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """(rules, lookups): a lean runner checks code sets against their compacted topics."""
     standards, maps = standards_store(settings), mapping_store(settings)
     fields_of: dict[str, set[str]] = {}
     for urn, kind in reads.items():
         for m in maps.list(scope, urn):
             name = m["field"] if kind == "topic" else field_names([m["field"]])[m["field"]]
             fields_of.setdefault(m["element"], set()).add(name)
-    rules = []
+    rules, lookups = [], {}
     for code, fields in sorted(fields_of.items()):
         element = standards.published(scope, "element", code)
         if element is None:  # draft, in review or retired: no rules
             continue
         code_set = standards.published(scope, "code_set", element["code_set"]) if element.get("code_set") else None
-        rules += element_rules(element, sorted(fields), code_set)
-    return rules
+        table = code_set_lookup(code_set["code"]) if code_set and lean else None
+        if table:
+            lookups[table] = code_set_topic(scope, code_set["code"])
+        rules += element_rules(element, sorted(fields), code_set, lookup_table=table)
+    return rules, lookups
 
 
 def _update(store, settings, scope: str, head: dict, author: str, reason: str) -> dict[str, Any] | None:
@@ -82,15 +96,19 @@ def _update(store, settings, scope: str, head: dict, author: str, reason: str) -
         current = store.document(head["name"])
         document = current["document"]
         spec = PipelineSpec.model_validate(document)
-        merged = merge_rules(
-            document.get("rules") or [], generated_rules(settings, scope, datasets_read(spec, settings))
-        )
-        if merged == (document.get("rules") or []):
+        rules, lookups = generated_rules(settings, scope, datasets_read(spec, settings), spec.runner.kind == "lean")
+        merged = merge_rules(document.get("rules") or [], rules)
+        runner = dict(document.get("runner") or {})
+        merged_lookups = merge_lookups(runner.get("lookups") or {}, lookups)
+        if merged == (document.get("rules") or []) and merged_lookups == (runner.get("lookups") or {}):
             return None
+        if merged_lookups:
+            runner["lookups"] = merged_lookups
+        else:
+            runner.pop("lookups", None)
+        new = {**document, "rules": merged, **({"runner": runner} if runner else {})}
         try:
-            version = store.save(
-                head["name"], {**document, "rules": merged}, current["version"], author, f"data standards: {reason}"
-            )
+            version = store.save(head["name"], new, current["version"], author, f"data standards: {reason}")
         except Stale:
             continue
         return {"pipeline": head["name"], "version": version}

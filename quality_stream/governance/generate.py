@@ -4,8 +4,10 @@
     merged = merge_rules(document_rules, generated)         # hand-written rules kept, generated replaced
 
 An element gives, for the fields (a pipeline's column names): `type` (non-string types), `length`
-(min_length / length), `regex` (format, whole value), `in_set` (the published code set's codes valid
-today, compared as text) and `range` (min_value / max_value). Generated rules' ids start with
+(min_length / length), `regex` (format, whole value), code set membership (a `reference` rule
+against the table `std_codes.<code>` that a lean runner feeds from the compacted topic
+`_huiliu.codes.<tenant>.<code>` — new code set versions reach it without a pipeline change — or,
+for other runners, `in_set` with the published codes valid today) and `range` (min_value / max_value). Generated rules' ids start with
 `std.<element code>.` — the prefix is reserved: a hand-written rule must not use it, since each
 regeneration replaces every rule carrying it. Messages are in Chinese and English.
 """
@@ -38,8 +40,15 @@ def _rule(element: dict[str, Any], check: str, zh: str, fields: list[str], **spe
 
 
 def element_rules(
-    element: dict[str, Any], fields: list[str], code_set: dict[str, Any] | None = None, today: dt.date | None = None
+    element: dict[str, Any],
+    fields: list[str],
+    code_set: dict[str, Any] | None = None,
+    today: dt.date | None = None,
+    lookup_table: str | None = None,
 ) -> list[dict[str, Any]]:
+    """`lookup_table`: check code set membership with a `reference` rule against that table (fed
+    from the code set's compacted topic, so a new code set version needs no new pipeline version)
+    instead of the codes written into the rule."""
     if not fields:
         return []
     out = []
@@ -59,7 +68,11 @@ def element_rules(
         )
     if element.get("format"):
         out.append(_rule(element, "format", "格式", fields, kind="regex", pattern=element["format"], fullmatch=True))
-    if code_set is not None:
+    if code_set is not None and lookup_table:
+        out.append(
+            _rule(element, "code_set", "代码集", fields, kind="reference", table=lookup_table, pass_when_empty=False)
+        )
+    elif code_set is not None:
         spec = CodeSetSpec.model_validate({k: v for k, v in code_set.items() if k in CodeSetSpec.model_fields})
         values = sorted(spec.codes(today or dt.date.today()))
         out.append(_rule(element, "code_set", "代码集", fields, kind="in_set", values=values, as_text=True))
@@ -75,15 +88,34 @@ def element_rules(
                 max=element.get("max_value"),
             )
         )
-    _check(out)
+    _check(out, lookup_table)
     return out
 
 
-def _check(rules: list[dict[str, Any]]) -> None:
+def _check(rules: list[dict[str, Any]], lookup_table: str | None) -> None:
     """Compile them as a runner would: a rule the engine refuses is a bug here, not at deploy time."""
     from quality_stream import RuleSet
+    from quality_stream.lookup import LookupTable
 
-    RuleSet.from_config(rules)
+    RuleSet.from_config(rules, lookups={lookup_table: LookupTable()} if lookup_table else {})
+
+
+LOOKUP_PREFIX = "std_codes."
+
+
+def code_set_lookup(code: str) -> str:
+    """The reference table name a pipeline gives a code set (its runner.lookups key)."""
+    return f"{LOOKUP_PREFIX}{code}"
+
+
+def code_set_topic(scope: str, code: str) -> str:
+    """The compacted topic a published code set is written to (internal: `_huiliu.*`)."""
+    return f"_huiliu.codes.{scope or '_'}.{code}"
+
+
+def merge_lookups(existing: dict[str, str], generated: dict[str, str]) -> dict[str, str]:
+    kept = {k: v for k, v in existing.items() if not k.startswith(LOOKUP_PREFIX)}
+    return {**kept, **dict(sorted(generated.items()))}
 
 
 def merge_rules(existing: list[dict[str, Any]], generated: list[dict[str, Any]]) -> list[dict[str, Any]]:
