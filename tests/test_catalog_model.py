@@ -133,3 +133,29 @@ def test_search_on_a_sqlite_control_db_uses_fts5_trigrams(tmp_path):
     assert search(engine, {"a"}, "指标4")["total"] == 1 + 10  # 指标4 and 指标40..49
     with pytest.raises(BadQuery):
         search(engine, None, " ")
+
+
+def test_an_envelope_topics_fields_are_its_rows_with_source_names_kept_and_a_file_infers_them():
+    """`after` names `before`'s row type: the topic's fields are the row's, Chinese names mapped to
+    pinyin with the source name as comment; a file source without declared columns takes them back."""
+    import sqlalchemy as sa
+
+    from schemas.catalog.files import harvest_file_source
+    from schemas.catalog.topics import row_fields
+    from schemas.envelope import envelope_schema
+    from schemas.sqltypes import ColumnSpec
+
+    schema = envelope_schema(
+        "civil", "public", "人口", [ColumnSpec("编号", sa.Integer(), False, True), ColumnSpec("姓名", sa.String())]
+    )
+    fields = row_fields(schema)
+    assert [(f.name, f.type, f.nullable, f.comment) for f in fields] == [
+        ("bianhao", "int", False, "编号"),
+        ("xingming", "string", True, "姓名"),
+    ]
+    store = {"kind": "sftp", "host": "files.gov", "port": 2222, "root": "/in/people", "pattern": "*.csv"}
+    harvest = harvest_file_source(store, "人口", "civil", [], fields, None, "csv")
+    [ds] = harvest.datasets
+    assert ds.urn == "hl:dataset:sftp://files.gov:2222/in/people/*.csv" and ds.kind == "files"
+    assert [(f.name, f.type) for f in ds.fields] == [("编号", "int"), ("姓名", "string")]
+    assert ds.properties["columns_from"] == "inferred" and harvest.system.urn == "hl:system:sftp://files.gov:2222"

@@ -66,6 +66,18 @@ def _identity(job: str, source: str, target: str, names: list[str]) -> list[Edge
     return [Edge(job, source, target, n, n, IDENTITY) for n in names]
 
 
+def _renamed(job: str, source: str, topic: str, names: list[str], catalogue, scope: str) -> list[Edge]:
+    """Source column -> the topic field made of it: a field whose name Avro could not take keeps the
+    column's name as its comment (`姓名` -> `xingming`); the same name when the topic is unknown."""
+    try:
+        fields = catalogue.dataset({scope}, topic)["fields"]
+    except LookupError:
+        fields = []
+    made = {f["comment"]: f["name"] for f in fields if f.get("comment")}
+    made.update({f["name"]: f["name"] for f in fields})  # a field of the column's own name wins
+    return [Edge(job, source, topic, n, made.get(n, n), IDENTITY) for n in names]
+
+
 def connector_edges(record, settings, catalogue, scope: str) -> list[Edge]:
     cfg, job = record.config, job_urn(record.name)
     bootstrap = settings.kafka_bootstrap
@@ -86,7 +98,7 @@ def connector_edges(record, settings, catalogue, scope: str) -> list[Edge]:
                 topic_name(cfg.get("topic_prefix") or settings.topic_prefix, cfg["system"], cfg.get("db_schema"), name),
             )
             edges.append(Edge(job, source, topic))
-            edges += _identity(job, source, topic, _fields(catalogue, scope, source))
+            edges += _renamed(job, source, topic, _fields(catalogue, scope, source), catalogue, scope)
         return edges
     if record.plugin.startswith("runner."):
         edges = []

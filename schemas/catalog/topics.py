@@ -32,13 +32,30 @@ def _type_text(avro: Any) -> tuple[str, bool]:
     return str(avro), False
 
 
+def _named(schema: Any, found: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Records defined in a schema by name (short and full): `after` refers to `before`'s row by name."""
+    found = {} if found is None else found
+    if isinstance(schema, list):
+        for branch in schema:
+            _named(branch, found)
+    elif isinstance(schema, dict) and schema.get("type") == "record" and schema.get("name"):
+        found[schema["name"]] = schema
+        if schema.get("namespace"):
+            found[f"{schema['namespace']}.{schema['name']}"] = schema
+        for f in schema.get("fields", []):
+            _named(f.get("type"), found)
+    return found
+
+
 def row_fields(schema: dict[str, Any]) -> list[FieldInfo]:
     """The fields of the row a topic's record carries: the envelope's `after`, else the record's own."""
     record = schema
     for f in schema.get("fields", []):
         if f["name"] == "after":
-            branch = f["type"]
-            record = next((b for b in branch if isinstance(b, dict)), branch) if isinstance(branch, list) else branch
+            named = _named(schema)
+            branches = f["type"] if isinstance(f["type"], list) else [f["type"]]
+            rows = [named.get(b, b) if isinstance(b, str) else b for b in branches if b != "null"]
+            record = next((b for b in rows if isinstance(b, dict)), {})
             break
     out = []
     for i, f in enumerate(record.get("fields", []) if isinstance(record, dict) else []):
