@@ -193,3 +193,17 @@ def test_a_session_is_renewed_before_its_token_expires_and_ends_after_12_hours(t
     assert ended.status_code == 303 and ended.headers["location"].endswith("expired=1")
     forged = client.get("/console/pipelines", headers={"Cookie": cookie(now + 900, now).replace("huiliu_since=", "x=")})
     assert forged.status_code == 303
+
+
+def test_a_failed_tasks_reason_is_shown_as_text_and_escaped():
+    row = {
+        "name": "a.b",
+        "plugin": "files",
+        "type": "source",
+        "state": "FAILED",
+        "tasks": [{"id": 0, "state": "FAILED", "detail": "boom <script>"}, {"id": 1, "state": "RUNNING"}],
+    }
+    html = i18n.environment("en").get_template("_connector_row.html").render(row=row, row_error=None)
+    assert '<p class="detail" data-task="0">#0: boom &lt;script&gt;</p>' in html
+    assert 'data-task="1"' not in html and "#0 Failed</span>" in html and "#1 Running</span>" in html
+    assert 'id="connector-a-b"' in html and 'hx-post="/console/connectors/a.b/pause"' in html
