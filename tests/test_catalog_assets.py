@@ -1,5 +1,6 @@
 """Asset statistics and the data map through HTTP (issue 15): totals per system, department and
-classification (rows from the server's estimates, consumers from lineage), the map of systems and
+classification (rows from the server's estimates, consumers from lineage, events read and
+quarantined from a runner's stage counters), the map of systems and
 the flows between them, drilled down to one system's datasets; a tenant sees only its own; a bad
 system URN answers 422."""
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from deploy.control import StageCounters
 from tests.api_process import api_client, wait_for  # noqa: F401  (fixture)
 
 RUN = uuid.uuid4().hex[:6]
@@ -30,7 +32,7 @@ def _client(api, tenant: str) -> httpx.Client:
 
 
 @pytest.fixture(scope="module")
-def world(api, pg_url):
+def world(api, pg_url, stack_settings):
     engine = create_engine(pg_url)
     with engine.begin() as c:
         c.execute(text(f"CREATE SCHEMA {SCHEMA}"))
@@ -48,7 +50,13 @@ def world(api, pg_url):
     }
     name = f"ast-{RUN}"
     assert a.post("/connectors", json={"name": name, "config": config, "initial_state": "STOPPED"}).status_code == 201
-    job = a.post("/metadata/harvest", json={"connectors": [name]}).json()["job_id"]
+    runner = {"connector.class": "runner.lean", "topics": [f"huiliu.q{RUN}.public.t"], "pipeline": f"astp{RUN}"}
+    assert (
+        a.post("/connectors", json={"name": f"{name}-run", "config": runner, "initial_state": "STOPPED"}).status_code
+        == 201
+    )
+    StageCounters(stack_settings.resolved_control_db_url, f"astp{RUN}").add("runner", {"read": 200, "quarantined": 10})
+    job = a.post("/metadata/harvest", json={"connectors": [name, f"{name}-run"]}).json()["job_id"]
     wait_for(lambda: api.get(f"/jobs/{job}").json()["state"] == "succeeded", 120)
     table = next(d for d in a.get("/metadata/datasets").json()["items"] if d["name"] == f"{SCHEMA}.households")
     edges = [
@@ -59,7 +67,7 @@ def world(api, pg_url):
     assert a.post("/lineage/edges", json={"job": "load", "edges": [{"source": TOPIC, "target": CH}]}).status_code == 200
     patch = {"department": "民政局", "classification": "sensitive"}
     assert a.patch(f"/metadata/datasets/{quote(table['urn'], safe='')}", json=patch).status_code == 200
-    yield {"a": a, "b": b, "table": table}
+    yield {"a": a, "b": b, "table": table, "bootstrap": stack_settings.kafka_bootstrap}
     a.close()
     b.close()
 
@@ -74,6 +82,9 @@ def test_the_summary_totals_per_system_department_and_classification(world):
     pg = systems[table["system"]]
     assert (pg["datasets"], pg["fields"], pg["rows"], pg["consumers"], pg["name"]) == (1, 3, 300, 2, f"civil{RUN}")
     assert pg["last_change"] and pg["harvested"]  # consumers: the connector's job and the reported one
+    broker = systems[f"hl:system:kafka://{world['bootstrap']}"]  # the runner's counts, on its raw topic
+    assert (broker["events_read"], broker["quarantined"], broker["quarantine_ratio"]) == (200, 10, 0.05)
+    assert (s["totals"]["events_read"], s["totals"]["quarantine_ratio"]) == (200, 0.05)
     assert {g["department"]: g["datasets"] for g in s["by_department"]} == {"民政局": 1, "(none)": total - 1}
     assert {g["classification"]: g["datasets"] for g in s["by_classification"]} == {"sensitive": 1, "(none)": total - 1}
     assert world["b"].get("/assets/summary").json()["totals"]["datasets"] == 0  # tenants see their own

@@ -15,6 +15,7 @@ from api.audit.affected import note_affected_tenant
 from api.jobs import job_manager
 from api.metadata import catalog_store, scopes_of
 from api.metadata.harvest import harvest_job, harvest_targets
+from api.metadata.quality import runner_counts
 from api.security import Principal, require
 from deploy.logs import in_tenant
 from schemas.catalog import BadUrn, NoSuchVersion, NotInCatalogue, parse_urn
@@ -294,8 +295,10 @@ def receive_openlineage(
 
 @router.get("/assets/summary", summary="Asset totals per system, department and classification level")
 async def assets_summary(request: Request, principal: Principal = Depends(VIEW)) -> dict[str, Any]:
-    engine = catalog_store(_settings(request)).engine
-    return await run_in_threadpool(summary, engine, scopes_of(principal))
+    settings = _settings(request)
+    scopes = scopes_of(principal)
+    quality = await run_in_threadpool(runner_counts, settings, scopes)
+    return await run_in_threadpool(summary, catalog_store(settings).engine, scopes, quality)
 
 
 @router.get("/map", summary="Data map: systems and the flows between them; ?system= drills down to its datasets")

@@ -1,7 +1,9 @@
 """Asset statistics and the data map, from the catalogue's datasets and lineage edges.
 
-    summary(engine, scopes) -> totals, and per system, department and classification level:
-        datasets, fields, rows, bytes, last change (newest shape change), harvested, consumers
+    summary(engine, scopes, quality=None) -> totals, and per system, department and classification
+        level: datasets, fields, rows, bytes, last change (newest shape change), harvested,
+        consumers; with `quality` ({(scope, urn): {read, quarantined}}, the runners' counts) also
+        events read, quarantined and the quarantine ratio
     data_map(engine, scopes, system=None) -> {"nodes", "edges"}: systems as nodes and flows
         between them (edges aggregated with dataset-flow and job counts); with `system`, its
         datasets and the datasets they exchange data with, dataset to dataset
@@ -30,7 +32,18 @@ def _where(column, scopes: set[str] | None):
 
 
 def _group() -> dict[str, Any]:
-    return {"datasets": 0, "fields": 0, "rows": 0, "bytes": 0, "last_change": None, "harvested": None, "consumers": 0}
+    return {
+        "datasets": 0,
+        "fields": 0,
+        "rows": 0,
+        "bytes": 0,
+        "last_change": None,
+        "harvested": None,
+        "consumers": 0,
+        "events_read": 0,
+        "quarantined": 0,
+        "quarantine_ratio": None,
+    }
 
 
 def _add(group: dict[str, Any], d: dict[str, Any]) -> None:
@@ -39,12 +52,17 @@ def _add(group: dict[str, Any], d: dict[str, Any]) -> None:
     group["rows"] += d["rows"]
     group["bytes"] += d["bytes"]
     group["consumers"] += d["consumers"]
+    group["events_read"] += d["events_read"]
+    group["quarantined"] += d["quarantined"]
+    if group["events_read"]:
+        group["quarantine_ratio"] = round(group["quarantined"] / group["events_read"], 6)
     for key in ("last_change", "harvested"):
         if d[key] is not None and (group[key] is None or d[key] > group[key]):
             group[key] = d[key]
 
 
-def summary(engine: Engine, scopes: set[str] | None) -> dict[str, Any]:
+def summary(engine: Engine, scopes: set[str] | None, quality: dict | None = None) -> dict[str, Any]:
+    quality = quality or {}
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -89,6 +107,8 @@ def summary(engine: Engine, scopes: set[str] | None) -> dict[str, Any]:
             "rows": int(props.get("rows") or 0),
             "bytes": int(props.get("bytes") or 0),
             "consumers": len(consumers.get((r.scope, r.urn), ())),
+            "events_read": int(quality.get((r.scope, r.urn), {}).get("read", 0)),
+            "quarantined": int(quality.get((r.scope, r.urn), {}).get("quarantined", 0)),
             "last_change": r.updated_at,
             "harvested": r.harvested_at,
         }
