@@ -15,7 +15,7 @@ from tests.support.identity import login, make_user, op, start_keyed_api
 
 # /docs, /redoc, /openapi.json are not in the document but are open too
 OPEN = {("POST", "/auth/token"), ("GET", "/livez")}
-ANY_SIGNED_IN = {("GET", "/auth/me")}
+ANY_SIGNED_IN = {("GET", "/auth/me"), ("GET", "/workbench")}  # the workbench: each section by permission
 METHODS = ("get", "post", "put", "patch", "delete")
 
 

@@ -19,11 +19,12 @@ from quality_stream.governance.store import Conflict
 router = APIRouter(tags=["standards"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_BYTES = 20 * 1024 * 1024
-IMPORT_BODY = {
+IMPORT_BODY = {  # declared as octet-stream (what OpenAPI tools can send); the .xlsx media type is accepted too
     "requestBody": {
         "required": True,
-        "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
-        "description": "an .xlsx workbook: sheet 数据元 (or the first), a header row naming the attributes",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": f"an .xlsx workbook ({XLSX} or application/octet-stream): sheet 数据元 (or the first), "
+        "a header row naming the attributes",
     }
 }
 
