@@ -286,6 +286,11 @@ def test_search_finds_chinese_comments_and_english_names_ranked_with_facets(harv
     assert english[0]["name"] == "citizen_id"  # the exact name ranks first
     both = client.get("/metadata/search", params={"q": "population 人口", "kind": "dataset"}).json()
     assert [h["name"] for h in both["items"]][:1] == [f"{SCHEMA}.population"]
+    two = client.get("/metadata/search", params={"q": "姓名", "kind": "field"}).json()["items"]  # bigram index
+    assert any(h["field"] == "name" and h["urn"].endswith(f"{SCHEMA}.population") for h in two)
+    assert any(
+        h["field"] == "id" for h in client.get("/metadata/search", params={"q": "ID", "kind": "field"}).json()["items"]
+    )
     # business metadata is searchable too: tags and descriptions
     urn = _find(client, f"{SCHEMA}.population")["urn"]
     assert client.patch(_path(urn), json={"tags": ["户籍"], "description": "household register"}).status_code == 200

@@ -23,7 +23,7 @@ DEFINITIONS = (
 )
 # Objects a migration makes per dialect that no table definition can state (the catalogue's FTS5
 # table and its shadow tables, its pg_trgm index): left out of the definitions-equal-migrations check.
-UNTRACKED_PREFIXES = ("catalog_search_fts", "ix_catalog_search_trgm")
+UNTRACKED_PREFIXES = ("catalog_search_fts", "ix_catalog_search_trgm", "ix_catalog_search_bigrams")
 
 
 def tracked(name, type_, parent_names) -> bool:

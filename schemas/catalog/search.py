@@ -1,7 +1,9 @@
 """Search over systems, datasets and fields (names, comments, descriptions, tags, owners), Chinese and
 English: a query's words must all occur (substring, case-insensitive for Latin letters), so `身份证`
 finds a column whose comment is `公民身份证号码`. The index is the control DB's own: SQLite FTS5 with
-the trigram tokenizer, PostgreSQL pg_trgm (GIN); words under three characters are checked with LIKE.
+the trigram tokenizer (shorter words checked with LIKE), PostgreSQL pg_trgm (GIN) for words of three
+characters or more and a GIN index of two-character grams (`huiliu_bigrams`, migration 0007) for
+two-character words such as `姓名`; one-character words are checked row by row.
 Matches are ranked (exact name, name prefix, name, text; datasets before their fields on ties) and
 counted into facets by kind, system, type, tag, classification and owner.
 
@@ -15,7 +17,8 @@ from collections import Counter
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Integer, and_, func, or_, select, text
+from sqlalchemy import Integer, Text, and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from schemas.catalog.tables import catalog_search_docs as docs
@@ -63,7 +66,9 @@ def _conditions(engine: Engine, words: list[str]) -> list:
             out.append(
                 docs.c.body.like(_like(w), escape="\\") if _caseless(w) else docs.c.body.ilike(_like(w), escape="\\")
             )
-        else:  # no trigram to look up: a plain check on the rows the long words found (or a scan)
+        elif len(w) == 2:  # the bigram index (migration 0007): exact for two characters, any case
+            out.append(func.huiliu_bigrams(docs.c.body, type_=ARRAY(Text)).contains([w.lower()]))
+        else:  # one character: a plain check on the rows the other words found (or a scan)
             out.append(func.strpos(docs.c.body if _caseless(w) else func.lower(docs.c.body), w.lower()) > 0)
     return out
 
@@ -122,7 +127,7 @@ def search(
     if system:
         where.append(or_(docs.c.system_urn == system, docs.c.urn == system))
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql" and any(len(w) >= 3 for w in words):
+        if engine.dialect.name == "postgresql" and any(len(w) >= 2 for w in words):
             # With LIMIT the planner prefers a sequential scan that reads ~25x the rows it keeps
             # (a common word's 1,000 candidates among 100,000 fields: 15-50 ms against 3-7 ms).
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
