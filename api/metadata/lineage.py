@@ -66,16 +66,51 @@ def _identity(job: str, source: str, target: str, names: list[str]) -> list[Edge
     return [Edge(job, source, target, n, n, IDENTITY) for n in names]
 
 
-def _renamed(job: str, source: str, topic: str, names: list[str], catalogue, scope: str) -> list[Edge]:
-    """Source column -> the topic field made of it: a field whose name Avro could not take keeps the
-    column's name as its comment (`姓名` -> `xingming`); the same name when the topic is unknown."""
+def _topic_names(catalogue, scope: str, topic: str) -> dict[str, str]:
+    """Column -> the topic field made of it: a field whose name Avro could not take keeps the
+    column's name as its comment (`姓名` -> `xingming`)."""
     try:
         fields = catalogue.dataset({scope}, topic)["fields"]
     except LookupError:
         fields = []
     made = {f["comment"]: f["name"] for f in fields if f.get("comment")}
     made.update({f["name"]: f["name"] for f in fields})  # a field of the column's own name wins
+    return made
+
+
+def _renamed(job: str, source: str, topic: str, names: list[str], catalogue, scope: str) -> list[Edge]:
+    made = _topic_names(catalogue, scope, topic)  # the same name when the topic is unknown
     return [Edge(job, source, topic, n, made.get(n, n), IDENTITY) for n in names]
+
+
+def _query_edges(job: str, cfg: dict[str, Any], query: dict, settings, catalogue, scope: str) -> list[Edge]:
+    """A custom snapshot SELECT: its tables -> its topic, field edges parsed from the SQL (sqlglot)."""
+    from sqlalchemy.engine import make_url
+
+    from schemas.catalog.sql_lineage import BadQuery, query_lineage
+
+    dialect = make_url(cfg["url"]).get_backend_name()
+    default = cfg.get("db_schema") or ("public" if dialect == "postgresql" else None)
+    prefix = cfg.get("topic_prefix") or settings.topic_prefix
+    topic = topic_urn(settings.kafka_bootstrap, topic_name(prefix, cfg["system"], None, query["name"]))
+
+    def urn(table: str) -> str:
+        schema, _, name = table.rpartition(".")
+        return relational_urn(cfg["url"], schema or default, name)
+
+    try:
+        found = query_lineage(query["sql"], dialect)
+        known = {t: _fields(catalogue, scope, urn(t)) for t in found["tables"]}
+        found = query_lineage(query["sql"], dialect, known)
+    except BadQuery:
+        return []
+    made = _topic_names(catalogue, scope, topic)
+    edges = [Edge(job, urn(t), topic) for t in found["tables"]]
+    for out, sources in found["columns"].items():
+        target = made.get(out, out)
+        edges += [Edge(job, urn(t), topic, col, target, how) for t, col, how in sources]
+        edges += [Edge(job, urn(t), topic, col, target, how) for t, col, how in found["indirect"]]
+    return edges
 
 
 def connector_edges(record, settings, catalogue, scope: str) -> list[Edge]:
@@ -99,6 +134,9 @@ def connector_edges(record, settings, catalogue, scope: str) -> list[Edge]:
             )
             edges.append(Edge(job, source, topic))
             edges += _renamed(job, source, topic, _fields(catalogue, scope, source), catalogue, scope)
+        for query in cfg.get("queries") or []:
+            if isinstance(query, dict) and isinstance(query.get("name"), str) and isinstance(query.get("sql"), str):
+                edges += _query_edges(job, cfg, query, settings, catalogue, scope)
         return edges
     if record.plugin.startswith("runner."):
         edges = []
