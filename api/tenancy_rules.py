@@ -218,6 +218,12 @@ CONSOLE_ROUTES: dict[str, str] = {
     "GET /console/schedules": "tenant-list",
     "GET /console/schedules/{sid}/runs": "tenant-object",
     "POST /console/schedules/{sid}/run": "tenant-object",
+    "GET /console/catalog": "tenant-list",
+    "GET /console/catalog/dataset": "tenant-object",
+    "GET /console/catalog/dataset/diff": "tenant-object",
+    "POST /console/catalog/dataset/business": "tenant-object",
+    "GET /console/catalog/lineage": "tenant-object",
+    "GET /console/catalog/map": "tenant-list",
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")

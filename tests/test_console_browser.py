@@ -22,18 +22,11 @@ from sqlalchemy import create_engine, text
 
 from tests.api_process import start_api, stop_api
 from tests.conftest import PORT_BASE
+from tests.support import console as support
+from tests.support.console import chromium_browser, new_page  # noqa: F401  (fixture `browser`)
 
 pytestmark = pytest.mark.integration  # starts an API process of its own and a browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "Console-Test-Pass-42"
 RUN = uuid.uuid4().hex[:6]
 ADMIN, VIEWER, OTHER = f"con-admin-{RUN}", f"con-viewer-{RUN}", f"con-other-{RUN}"
@@ -43,7 +36,6 @@ TABLE = f"con_src_{RUN}"
 # Creating a connector with host and port checks the address answers (connectors/validation.py), so
 # the module listens there itself; the connector would listen only once a worker ran it (none does).
 SOCKET_PORT = PORT_BASE + 171
-VIEWPORT = {"width": 1366, "height": 768}
 
 
 def _answer(listener: socket.socket) -> None:
@@ -101,39 +93,12 @@ def console(stack_settings, pg_url):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `huiliu servers prepare` (installs chromium and fonts-noto-cjk)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("console-shots")
 
 
-def new_page(browser, console):
-    context = browser.new_context(
-        viewport=VIEWPORT, base_url=console["base"], locale="zh-CN", timezone_id="Asia/Shanghai"
-    )
-    page = context.new_page()
-    page.set_default_timeout(30_000)  # a shared 2-core machine: sign-in hashing can queue
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    return page, problems
-
-
 def sign_in(page, user: str, password: str = PASSWORD) -> None:
-    page.goto("/console/login")
-    page.get_by_label("用户名").fill(user)
-    page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录").click()
+    support.sign_in(page, user, password)
 
 
 @pytest.fixture(scope="module")

@@ -122,8 +122,87 @@
     window.setInterval(tick, parseInt(el.dataset.every || "5000", 10));
   }
 
+  // Catalogue: lineage (dataset or field level; sides of the root and the impact of changing it
+  // coloured) and the data map. A node with a link opens it when tapped (or Enter on the list).
+  var SIDES = { root: "#0550ae", up: "#6e7781", down: "#1a7f37" };
+  var IMPACT = "#cf222e";
+
+  function heads(data) { // nodes nothing flows into: the left of a lineage graph
+    var targets = {};
+    data.edges.forEach(function (e) { targets[e.to] = true; });
+    var ids = data.nodes.filter(function (n) { return !targets[n.id]; }).map(function (n) { return n.id; });
+    return ids.length ? ids : undefined;
+  }
+
+  function drawCatalogGraph(el, data, kind) {
+    var elements = data.nodes.map(function (n) {
+      return { data: { id: n.id, label: n.label, side: n.side || "down", impacted: n.impacted ? "yes" : "no",
+        href: n.href || (n.dataset ? "/console/catalog/dataset?urn=" + encodeURIComponent(n.dataset) : "") } };
+    }).concat(data.edges.map(function (e, i) {
+      return { data: { id: "e" + i, source: e.from, target: e.to, label: e.label || "" } };
+    }));
+    var cy = cytoscape({
+      container: el,
+      elements: elements,
+      wheelSensitivity: 0.3,
+      maxZoom: 1.6,
+      layout: kind === "lineage"
+        ? { name: "breadthfirst", directed: true, spacingFactor: 1.2, roots: heads(data) }
+        : { name: "cose", animate: false, nodeRepulsion: 8000, idealEdgeLength: 120 },
+      style: [
+        { selector: "node", style: {
+          "label": "data(label)", "color": "#1b1f24", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4,
+          "text-wrap": "wrap", "text-max-width": 200, "width": 24, "height": 24,
+          "background-color": function (n) { return SIDES[n.data("side")] || "#444"; } } },
+        { selector: "node[side = 'root']", style: { "width": 34, "height": 34, "shape": "round-rectangle" } },
+        { selector: "node[impacted = 'yes']", style: { "border-width": 4, "border-color": IMPACT } },
+        { selector: "edge", style: {
+          "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5, "line-color": "#8c959f",
+          "target-arrow-color": "#8c959f", "label": "data(label)", "font-size": 9, "color": "#57606a" } },
+        { selector: "edge.impact", style: { "line-color": IMPACT, "target-arrow-color": IMPACT, "width": 2.5 } }
+      ]
+    });
+    cy.edges().forEach(function (e) {
+      if (e.target().data("impacted") === "yes") e.addClass("impact");
+    });
+    cy.on("tap", "node", function (evt) {
+      var href = evt.target.data("href");
+      if (href) window.location.href = href;
+    });
+    el.dataset.nodes = String(cy.nodes().length);
+    el.dataset.edges = String(cy.edges().length);
+    el.dataset.impacted = String(cy.nodes("[impacted = 'yes']").length);
+    el.dataset.ready = "true";
+  }
+
+  // A bar chart of numbers the server rendered into the page (asset totals per system).
+  function staticChart(el) {
+    var data = JSON.parse(document.getElementById(el.dataset.from).textContent);
+    var names = JSON.parse(el.dataset.names || "{}");
+    var chart = echarts.init(el, null, { renderer: "canvas" });
+    chart.setOption({
+      tooltip: { trigger: "axis" },
+      legend: { bottom: 0 },
+      grid: { left: 50, right: 20, top: 20, bottom: 70, containLabel: true },
+      xAxis: { type: "category", data: data.categories, axisLabel: { rotate: 20 } },
+      yAxis: { type: "value" },
+      series: Object.keys(data.series).map(function (k) {
+        return { name: names[k] || k, type: "bar", data: data.series[k] };
+      })
+    });
+    el.dataset.series = String(Object.keys(data.series).length);
+    el.dataset.categories = String(data.categories.length);
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll(".chart[data-src]").forEach(pollChart);
+    document.querySelectorAll(".chart[data-from]").forEach(staticChart);
+    ["lineage", "map"].forEach(function (kind) {
+      var el = document.getElementById(kind + "-graph");
+      var src = document.getElementById(kind + "-graph-data");
+      if (el && src) drawCatalogGraph(el, JSON.parse(src.textContent), kind);
+    });
     var graph = document.getElementById("pipeline-graph");
     var data = document.getElementById("pipeline-graph-data");
     if (graph && data) drawGraph(graph, JSON.parse(data.textContent));

@@ -1,0 +1,355 @@
+"""The console's catalogue pages (数据目录, issue 15) in a real browser (Chromium, as
+tests/test_console_browser.py): a real PostgreSQL table with comments is harvested through the API
+(a timestamp source and a lean runner renaming and masking its columns, so there is lineage), then
+altered and harvested again (a second version). An admin searches `身份证`, narrows by a facet,
+opens the dataset (fields with their comments and keys), edits the owner, classification and tags,
+compares the two versions, opens the lineage graph at dataset and field level with the impact
+highlighted, and the data map with the asset chart; a viewer sees no edit form and the server
+refuses the edit anyway; another tenant finds nothing. Screenshots: <pytest tmp>/catalog-shots/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.api_process import start_api, stop_api
+from tests.conftest import PORT_BASE
+from tests.support.console import chromium_browser, new_page, sign_in  # noqa: F401  (fixture `browser`)
+
+pytestmark = pytest.mark.integration  # starts an API process of its own and a browser
+
+PASSWORD = "Catalog-Console-Pass-42"
+RUN = uuid.uuid4().hex[:6]
+ADMIN, VIEWER, OTHER = f"cat-admin-{RUN}", f"cat-viewer-{RUN}", f"cat-other-{RUN}"
+TENANT, OTHER_TENANT = f"catc-{RUN}", f"catc-b-{RUN}"
+SCHEMA = f"catc{RUN}"
+SYSTEM = f"hukou{RUN}"
+SOURCE, RUNNER = f"catc-src-{RUN}", f"catc-run-{RUN}"
+RAW = f"huiliu.{SYSTEM}.{SCHEMA}.residents"
+
+
+def _harvest(base: str, op: dict) -> dict:
+    r = httpx.post(f"{base}/metadata/harvest", headers=op, json={"connectors": [SOURCE, RUNNER]}, timeout=60)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        job = httpx.get(f"{base}/jobs/{job_id}", headers=op, timeout=30).json()
+        if job["state"] not in ("queued", "running"):
+            assert job["state"] == "succeeded", job
+            return job["result"]
+        time.sleep(0.5)
+    pytest.fail(f"harvest job {job_id} did not finish")
+
+
+@pytest.fixture(scope="module")
+def catalog(stack_settings, pg_url):
+    proc, base = start_api(stack_settings, port=PORT_BASE + 180)
+    op = {"X-API-Key": (stack_settings.state_dir / "api_key").read_text().strip()}
+    for name, role, tenant in ((ADMIN, "admin", TENANT), (VIEWER, "viewer", TENANT), (OTHER, "admin", OTHER_TENANT)):
+        r = httpx.post(
+            base + "/users",
+            headers=op,
+            json={"username": name, "password": PASSWORD, "roles": [role], "tenant": tenant},
+        )
+        assert r.status_code == 201, r.text
+    engine = create_engine(pg_url)
+    with engine.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+        c.execute(
+            text(
+                f"CREATE TABLE {SCHEMA}.residents (id bigint PRIMARY KEY, citizen_id varchar(18) NOT NULL, "
+                "name text, phone text, updated_at timestamp NOT NULL)"
+            )
+        )
+        c.execute(text(f"COMMENT ON TABLE {SCHEMA}.residents IS '户籍人口'"))
+        c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.citizen_id IS '公民身份证号码'"))
+        c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.name IS '姓名'"))
+        c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.phone IS '联系电话'"))
+    source = {
+        "connector.class": "relational.timestamp",
+        "url": pg_url,
+        "system": SYSTEM,
+        "db_schema": SCHEMA,
+        "table": "residents",
+        "timestamp_column": "updated_at",
+    }
+    runner = {
+        "connector.class": "runner.lean",
+        "topics": [RAW],
+        "transforms": [
+            {"kind": "rename", "mapping": {"name": "full_name"}},
+            {"kind": "mask", "fields": {"phone": "phone"}},
+        ],
+        "rules": [{"id": "name_required", "kind": "required", "fields": ["full_name"], "severity": "reject"}],
+    }
+    for name, config in ((SOURCE, source), (RUNNER, runner)):
+        body = {"name": name, "config": config, "initial_state": "STOPPED", "tenant": TENANT}
+        r = httpx.post(base + "/connectors", headers=op, json=body, timeout=60)
+        assert r.status_code == 201, r.text
+    first = _harvest(base, op)
+    with engine.begin() as c:  # a second version: a column added, a comment changed
+        c.execute(text(f"ALTER TABLE {SCHEMA}.residents ADD COLUMN email varchar(100)"))
+        c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.name IS '姓名（户籍登记）'"))
+    second = _harvest(base, op)
+    engine.dispose()
+    assert not first["errors"] and not second["errors"], (first, second)
+    items = httpx.get(base + "/metadata/datasets", headers=op, params={"limit": 1000}).json()["items"]
+    urn = next(d["urn"] for d in items if d["name"] == f"{SCHEMA}.residents")
+    yield {"base": base, "op": op, "urn": urn, "harvests": (first, second)}
+    for name in (RUNNER, SOURCE):
+        httpx.delete(f"{base}/connectors/{name}", headers=op, timeout=60)
+    stop_api(proc)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("catalog-shots")
+
+
+@pytest.fixture(scope="module")
+def admin(browser, catalog):
+    page, problems = new_page(browser, catalog)
+    sign_in(page, ADMIN, PASSWORD)
+    page.wait_for_url("**/console/")
+    yield page, problems
+    page.context.close()
+
+
+def _as(catalog, user: str) -> dict:
+    """Bearer headers of `user`: what the API shows that person (the operator key sees all tenants)."""
+    r = httpx.post(f"{catalog['base']}/auth/token", data={"username": user, "password": PASSWORD}, timeout=60)
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _business(catalog) -> dict:
+    r = httpx.get(f"{catalog['base']}/metadata/datasets/{quote(catalog['urn'], safe='')}", headers=catalog["op"])
+    return r.json()["business"]
+
+
+def test_search_in_chinese_with_facets_then_the_dataset_page(admin, catalog, shots):
+    page, problems = admin
+    page.get_by_role("link", name="数据目录").click()
+    page.wait_for_url("**/console/catalog")
+    assert page.locator("h1").inner_text() == "数据目录"
+    page.get_by_label("搜索数据集、字段、标签和说明（中文或英文）").fill("身份证")
+    page.get_by_role("button", name="搜索", exact=True).click()
+    page.wait_for_selector("#catalog-results")
+    hit = page.locator(f'.hit[data-kind="field"][data-field="citizen_id"][data-urn="{catalog["urn"]}"]')
+    assert hit.count() == 1, page.locator("#catalog-results").inner_text()
+    assert "公民身份证号码" in hit.inner_text()
+    # the facets are the API's: kinds, systems and types of the matches, with counts
+    kinds = page.locator('[data-facet="kind"] a')
+    assert "字段" in kinds.all_inner_texts()
+    assert page.locator('[data-facet="type"] a[data-value="VARCHAR(18)"]').count() == 1
+    page.screenshot(path=str(shots / "catalog-search.png"), full_page=True)
+
+    page.locator('[data-facet="type"] a[data-value="VARCHAR(18)"]').click()  # narrowed on the type
+    page.wait_for_selector('[data-facet="type"] a.on')
+    types = {t for t in page.locator(".hit").evaluate_all("els => els.map(e => e.dataset.kind)")}
+    assert types == {"field"} and page.locator('.hit[data-field="citizen_id"]').count() >= 1
+    page.locator('[data-facet="kind"] a[data-value="field"]').click()  # the API's own kind filter
+    page.wait_for_selector('[data-facet="kind"] a.on')
+    assert "q=%E8%BA%AB%E4%BB%BD%E8%AF%81" in page.url and "kind=field" in page.url
+
+    page.locator(f'.hit[data-urn="{catalog["urn"]}"][data-field="citizen_id"] a').click()
+    page.wait_for_selector("#fields-table")
+    assert page.locator("#dataset-name").inner_text().startswith(f"{SCHEMA}.residents")
+    assert page.locator("#dataset-comment").inner_text() == "户籍人口"
+    rows = {
+        r[0]: r
+        for r in page.locator("#fields-table tbody tr").evaluate_all(
+            "rows => rows.map(r => Array.from(r.children).map(c => c.innerText.trim()))"
+        )
+    }
+    assert list(rows) == ["id", "citizen_id", "name", "phone", "updated_at", "email"]
+    assert rows["citizen_id"][1:5] == ["VARCHAR(18)", "否", "", "公民身份证号码"]
+    assert rows["id"][1:4] == ["BIGINT", "否", "主键"]
+    assert rows["name"][2] == "是" and rows["name"][4] == "姓名（户籍登记）"
+    assert [v.strip() for v in page.locator("#versions-table tbody tr td:first-child").all_inner_texts()] == ["2", "1"]
+    page.screenshot(path=str(shots / "dataset.png"), full_page=True)
+    assert not problems, problems
+
+
+def test_two_versions_are_compared(admin, catalog, shots):
+    page, problems = admin
+    page.goto(f"/console/catalog/dataset?urn={quote(catalog['urn'], safe='')}")
+    assert page.locator("#diff-from").input_value() == "1" and page.locator("#diff-to").input_value() == "2"
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_role("button", name="比较").click()
+    page.wait_for_selector("#diff-table")
+    assert page.evaluate("window.__sameDocument === true")  # swapped in by htmx, no reload
+    assert page.locator("#diff-h").inner_text() == "版本 1 → 2 的差异"
+    added = page.locator('#diff-table tr[data-change="added"]')
+    assert added.count() == 1 and added.get_attribute("data-name") == "email" and "VARCHAR(100)" in added.inner_text()
+    comment = page.locator('#diff-table tr[data-change="comment_changed"][data-name="name"]')
+    assert (
+        "姓名" in comment.inner_text()
+        and "姓名（户籍登记）" in comment.inner_text()
+        and "注释变更" in comment.inner_text()
+    )
+    page.screenshot(path=str(shots / "dataset-diff.png"), full_page=True)
+    assert not problems, problems
+
+
+def test_admin_edits_owner_classification_and_tags(admin, catalog, shots):
+    page, problems = admin
+    page.goto(f"/console/catalog/dataset?urn={quote(catalog['urn'], safe='')}")
+    page.get_by_text("编辑业务元数据").click()
+    page.get_by_label("负责人").fill("民政局户籍科")
+    page.get_by_label("数据管家").fill("li.si")
+    page.get_by_label("分级", exact=True).select_option("sensitive")
+    page.get_by_label("标签").fill("人口，户籍")
+    page.get_by_label("说明").fill("常住人口登记")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector("#business-saved")
+    facts = page.locator("#business-facts")
+    assert facts.locator('[data-key="owner"]').inner_text() == "民政局户籍科"
+    assert facts.locator('[data-key="classification"]').inner_text() == "敏感"
+    assert facts.locator('[data-key="tags"] .tag').all_inner_texts() == ["人口", "户籍"]
+    business = _business(catalog)
+    assert business["owner"] == "民政局户籍科" and business["steward"] == "li.si"
+    assert business["classification"] == "sensitive" and business["tags"] == ["人口", "户籍"]
+    page.screenshot(path=str(shots / "dataset-edited.png"), full_page=True)
+
+    page.get_by_text("编辑业务元数据").click()  # clearing a value sends null: the steward is gone
+    page.get_by_label("数据管家").fill("")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector('#business-facts [data-key="steward"]:empty')
+    assert "steward" not in _business(catalog) and _business(catalog)["owner"] == "民政局户籍科"
+    audit = httpx.get(
+        f"{catalog['base']}/audit", headers=catalog["op"], params={"actor": ADMIN, "action": "metadata.update"}
+    ).json()
+    assert sum(1 for e in audit if e["outcome"] == "success") >= 2, audit  # the API's own audited PATCH
+
+    # the owner is searchable, and the tag is a facet
+    page.goto("/console/catalog?q=%E6%88%B7%E7%B1%8D%E7%A7%91")  # 户籍科
+    assert page.locator(f'.hit[data-kind="dataset"][data-urn="{catalog["urn"]}"]').count() == 1
+    page.goto("/console/catalog?q=residents")
+    assert page.locator('[data-facet="tag"] a[data-value="户籍"]').count() == 1
+    assert page.locator('[data-facet="classification"] a[data-value="sensitive"]').inner_text() == "敏感"
+    assert not problems, problems
+
+
+def test_viewer_sees_no_edit_form_and_the_server_refuses(browser, catalog, shots):
+    page, problems = new_page(browser, catalog)
+    sign_in(page, VIEWER, PASSWORD)
+    page.wait_for_url("**/console/")
+    page.goto(f"/console/catalog/dataset?urn={quote(catalog['urn'], safe='')}")
+    page.wait_for_selector("#fields-table")
+    assert page.locator("#business-facts").count() == 1  # reads the business metadata
+    assert page.locator("#business-form").count() == 0 and page.get_by_text("编辑业务元数据").count() == 0
+    page.screenshot(path=str(shots / "dataset-viewer.png"), full_page=True)
+    before = _business(catalog)
+    csrf = json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
+    answer = page.request.post(
+        "/console/catalog/dataset/business",
+        headers={"X-CSRF-Token": csrf},
+        form={"urn": catalog["urn"], "owner": "mallory"},
+    )
+    assert 'id="business-error"' in answer.text() and "metadata:manage" in answer.text()
+    assert _business(catalog) == before
+    audit = httpx.get(
+        f"{catalog['base']}/audit", headers=catalog["op"], params={"actor": VIEWER, "outcome": "denied"}
+    ).json()
+    assert any(e["path"].startswith("/metadata/datasets/") and e["status"] == 403 for e in audit), audit
+    assert not problems, problems
+    page.context.close()
+
+
+def test_lineage_graph_at_dataset_and_field_level_with_impact(admin, catalog, shots):
+    page, problems = admin
+    page.goto(f"/console/catalog/dataset?urn={quote(catalog['urn'], safe='')}")
+    page.get_by_role("link", name="血缘图").click()
+    page.wait_for_selector('#lineage-graph[data-ready="true"] canvas')
+    api = httpx.get(
+        f"{catalog['base']}/lineage/{quote(catalog['urn'], safe='')}", headers=catalog["op"], params={"depth": 3}
+    ).json()
+    names = {n["dataset"].rsplit("/", 1)[-1] for n in api["nodes"]}
+    assert {RAW, f"{RAW}.clean", f"{RAW}.quarantine"} <= names
+    graph = page.locator("#lineage-graph")
+    assert int(graph.get_attribute("data-nodes")) == len(api["nodes"])
+    assert int(graph.get_attribute("data-edges")) == len(api["edges"])
+    assert int(graph.get_attribute("data-impacted")) == len(api["nodes"]) - 1  # all downstream of a table
+    assert f"{RAW}.clean" in page.locator("#impact-datasets").inner_text()
+    assert "name_required" in page.locator("#impact-rules").inner_text()
+    assert "民政局户籍科" not in page.locator("#impact-rules").inner_text()  # the table's own owner: not downstream
+    page.screenshot(path=str(shots / "lineage-dataset.png"), full_page=True)
+
+    # field level, from the fields table: name -> raw name -> clean full_name (renamed), guarded by the rule
+    page.goto(f"/console/catalog/dataset?urn={quote(catalog['urn'], safe='')}")
+    page.get_by_role("link", name="字段 name 的血缘", exact=True).click()
+    page.wait_for_selector('#lineage-graph[data-ready="true"] canvas')
+    assert page.locator("#l-level").input_value() == "field" and page.locator("#l-field").input_value() == "name"
+    fields = page.locator("#impact-fields").inner_text()
+    assert f"{RAW}#name" in fields and f"{RAW}.clean#full_name" in fields
+    data = json.loads(page.locator("#lineage-graph-data").inner_text())
+    impacted = {n["id"].rsplit("/", 1)[-1] for n in data["nodes"] if n["impacted"]}
+    assert {f"{RAW}#name", f"{RAW}.clean#full_name"} <= impacted
+    assert int(page.locator("#lineage-graph").get_attribute("data-impacted")) == len(impacted)
+    assert any(e["label"] == "IDENTITY" and e["to"].endswith(".clean#full_name") for e in data["edges"])
+    page.screenshot(path=str(shots / "lineage-field.png"), full_page=True)
+
+    # upstream of the masked clean field: the form switches the direction
+    page.get_by_label("字段", exact=True).select_option("phone")
+    page.get_by_label("方向").select_option("downstream")
+    page.get_by_role("button", name="显示").click()
+    page.wait_for_selector('#lineage-graph[data-ready="true"] canvas')
+    data = json.loads(page.locator("#lineage-graph-data").inner_text())
+    assert any(e["label"] == "TRANSFORMATION mask" and e["to"].endswith(".clean#phone") for e in data["edges"])
+    assert {n["side"] for n in data["nodes"]} == {"root", "down"}
+    assert not problems, problems
+
+
+def test_data_map_with_asset_chart_drills_into_a_system(admin, catalog, shots):
+    page, problems = admin
+    page.goto("/console/catalog")
+    page.get_by_role("link", name="数据地图").click()
+    page.wait_for_selector('#map-graph[data-ready="true"] canvas')
+    page.wait_for_selector("#chart-assets canvas")
+    mine = _as(catalog, ADMIN)
+    found = httpx.get(f"{catalog['base']}/map", headers=mine).json()
+    summary = httpx.get(f"{catalog['base']}/assets/summary", headers=mine).json()
+    assert int(page.locator("#map-graph").get_attribute("data-nodes")) == len(found["nodes"])
+    assert int(page.locator("#map-graph").get_attribute("data-edges")) == len(found["edges"]) >= 1
+    datasets = page.locator('#asset-totals [data-key="datasets"] dd').inner_text()
+    assert datasets == f"{summary['totals']['datasets']:,}"
+    chart = page.locator("#chart-assets")
+    assert int(chart.get_attribute("data-categories")) == len(summary["by_system"])
+    assert chart.get_attribute("data-series") == "3"
+    page.screenshot(path=str(shots / "data-map.png"), full_page=True)
+
+    page.locator("#map-nodes").get_by_role("link", name=SYSTEM, exact=True).click()  # drill down to its datasets
+    page.wait_for_selector('#map-graph[data-ready="true"] canvas')
+    assert "system=" in page.url
+    assert page.locator(f'#map-nodes [data-node="{catalog["urn"]}"]').count() == 1
+    page.locator(f'#map-nodes [data-node="{catalog["urn"]}"] a').click()
+    page.wait_for_selector("#fields-table")
+    assert not problems, problems
+
+
+def test_another_tenant_finds_nothing_and_english_works(browser, catalog):
+    page, problems = new_page(browser, catalog)
+    sign_in(page, OTHER, PASSWORD)
+    page.wait_for_url("**/console/")
+    page.goto("/console/catalog?q=%E8%BA%AB%E4%BB%BD%E8%AF%81")  # 身份证
+    assert page.locator(f'.hit[data-urn="{catalog["urn"]}"]').count() == 0
+    answer = page.goto(f"/console/catalog/dataset?urn={quote(catalog['urn'], safe='')}")
+    assert answer.status == 404 and "no such dataset" in page.locator("#dataset-error").inner_text()
+    answer = page.goto(f"/console/catalog/lineage?urn={quote(catalog['urn'], safe='')}")
+    assert answer.status == 404 and page.locator("#lineage-graph").count() == 0
+    page.goto("/console/catalog?lang=en")
+    assert page.locator("h1").inner_text() == "Data catalogue"
+    assert page.get_by_role("link", name="Catalogue", exact=True).count() == 1
+    page.goto("/console/catalog/map")
+    assert page.locator("h1").inner_text() == "Data map"
+    assert problems == ["Failed to load resource: the server responded with a status of 404 (Not Found)"] * 2
+    page.context.close()
