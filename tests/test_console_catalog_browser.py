@@ -175,6 +175,9 @@ def test_search_in_chinese_with_facets_then_the_dataset_page(admin, catalog, sho
     assert rows["id"][1:4] == ["BIGINT", "否", "主键"]
     assert rows["name"][2] == "是" and rows["name"][4] == "姓名（户籍登记）"
     assert [v.strip() for v in page.locator("#versions-table tbody tr td:first-child").all_inner_texts()] == ["2", "1"]
+    changes = page.locator('#versions-table tr[data-version="2"] .changes .badge').all_inner_texts()
+    assert changes == ["新增 1 项", "注释变更 1 项"], changes  # the page's words, from the version's diff
+    assert page.locator('#versions-table tr[data-version="1"] .changes').inner_text() == "首次采集"
     page.screenshot(path=str(shots / "dataset.png"), full_page=True)
     assert not problems, problems
 
@@ -236,6 +239,9 @@ def test_admin_edits_owner_classification_and_tags(admin, catalog, shots):
     page.goto("/console/catalog?q=residents")
     assert page.locator('[data-facet="tag"] a[data-value="户籍"]').count() == 1
     assert page.locator('[data-facet="classification"] a[data-value="sensitive"]').inner_text() == "敏感"
+    page.locator('[data-facet="owner"] a[data-value="民政局户籍科"]').click()  # narrowed on the owner
+    page.wait_for_selector('[data-facet="owner"] a.on')
+    assert {h.get_attribute("data-urn") for h in page.locator(".hit").all()} == {catalog["urn"]}
     assert not problems, problems
 
 

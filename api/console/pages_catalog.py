@@ -21,7 +21,7 @@ from api.console.session import ConsoleRoute, Session, render, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
 # facets the search answers; kind and system filter in the API, the others on the fetched results
-FACETS = ("kind", "system", "type", "tag", "classification")
+FACETS = ("kind", "system", "type", "tag", "classification", "owner")
 API_FILTERS = ("kind", "system")
 PAGE = 50
 FETCH_FILTERED = 200  # the API's largest page: filtered on type/tag/classification here
@@ -39,6 +39,8 @@ def _matches(item: dict, chosen: dict[str, str]) -> bool:
     if chosen.get("tag") and chosen["tag"] not in (item.get("tags") or []):
         return False
     if chosen.get("classification") and item.get("classification") != chosen["classification"]:
+        return False
+    if chosen.get("owner") and item.get("owner") != chosen["owner"]:
         return False
     return True
 
@@ -65,9 +67,29 @@ async def catalog_page(request: Request, session: Session = Depends(signed_in)) 
     return render(request, "catalog.html", context, session=session)
 
 
+VERSIONS_DETAILED = 20  # the newest versions whose changes are counted on the page
+
+
+def changes_of(diff: dict) -> list[tuple[str, int]]:
+    """A version's structured diff as (kind of change, how many), for the page's own words (the
+    API's summary text is English)."""
+    out = [(key, len(value)) for key, value in diff.items() if isinstance(value, list) and value]
+    if diff.get("kind_changed"):
+        out.append(("kind_changed", 1))
+    return out
+
+
 async def _versions(api: Backend, urn: str) -> list[dict]:
     answer = await api.get(_dataset_path(urn, "/versions"))
-    return answer.json() if answer.status_code == 200 else []
+    if answer.status_code != 200:
+        return []
+    versions = answer.json()
+    for v in versions[:VERSIONS_DETAILED]:
+        one = await api.get(_dataset_path(urn, f"/versions/{int(v['version'])}"))
+        if one.status_code == 200:
+            v["changes"] = changes_of(one.json().get("diff") or {})
+            v["first"] = v["version"] == 1
+    return versions
 
 
 @router.get("/catalog/dataset")
