@@ -207,3 +207,80 @@ def test_a_failed_tasks_reason_is_shown_as_text_and_escaped():
     assert '<p class="detail" data-task="0">#0: boom &lt;script&gt;</p>' in html
     assert 'data-task="1"' not in html and "#0 Failed</span>" in html and "#1 Running</span>" in html
     assert 'id="connector-a-b"' in html and 'hx-post="/console/connectors/a.b/pause"' in html
+
+
+def test_catalogue_edit_sends_only_what_changed_and_clears_emptied_values():
+    from api.console.pages_catalog import _patch_of
+
+    current = {"owner": "a", "steward": "s", "tags": ["x"], "classification": "internal"}
+    form = {"owner": "b", "steward": "", "tags": "x，新 , ", "classification": "internal", "description": ""}
+    assert _patch_of(form, current) == {"owner": "b", "steward": None, "tags": ["x", "新"]}
+    assert _patch_of({"owner": "a", "steward": "s", "tags": "x", "classification": "internal"}, current) == {}
+
+
+def test_catalogue_lineage_sides_and_impact():
+    from api.console.pages_catalog import _lineage_graph, changes_of
+
+    lineage = {
+        "root": "t#name",
+        "level": "field",
+        "nodes": [
+            {"id": "t#name", "dataset": "t", "field": "name", "hops": 0, "name": "s.t"},
+            {"id": "raw#name", "dataset": "raw", "field": "name", "hops": 1},
+            {"id": "up#n", "dataset": "up", "field": "n", "hops": 1},
+        ],
+        "edges": [
+            {
+                "source": "t#name",
+                "target": "raw#name",
+                "job": "j",
+                "transformation": {"subtype": "TRANSFORMATION", "masking": True},
+            },
+            {"source": "up#n", "target": "t#name", "job": "k", "transformation": None},
+        ],
+    }
+    impact = {"fields": ["raw#name"], "datasets": ["raw"]}
+    graph = _lineage_graph(lineage, impact, "name")
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert [nodes[i]["side"] for i in ("t#name", "raw#name", "up#n")] == ["root", "down", "up"]
+    assert [nodes[i]["impacted"] for i in ("t#name", "raw#name", "up#n")] == [False, True, False]
+    assert nodes["t#name"]["label"] == "s.t.name" and nodes["up#n"]["label"] == "up.n"
+    assert graph["edges"][0]["label"] == "TRANSFORMATION mask" and graph["edges"][1]["label"] == ""
+    assert changes_of({"added": [{}], "removed": [], "kind_changed": {"from": "a"}}) == [
+        ("added", 1),
+        ("kind_changed", 1),
+    ]
+
+
+def test_catalogue_dataset_page_escapes_what_the_source_says():
+    ds = {
+        "urn": "hl:dataset:postgres://h:5432/d.s.t",
+        "name": "s.t",
+        "kind": "table",
+        "system": "hl:system:postgres://h:5432/d",
+        "comment": "<script>alert(1)</script>",
+        "version": 1,
+        "business": {"owner": "<b>x</b>"},
+        "fields": [
+            {"name": "c", "type": "TEXT", "nullable": True, "key": False, "comment": "<img src=x>", "business": {}}
+        ],
+    }
+    html = (
+        i18n.environment("zh-CN")
+        .get_template("dataset.html")
+        .render(
+            ds=ds,
+            versions=[],
+            can_edit=False,
+            classifications=(),
+            zone="UTC",
+            path="/console/catalog/dataset",
+            languages=[],
+            session=None,
+            lang="zh-CN",
+            htmx_config="{}",
+        )
+    )
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert 'id="business-form"' not in html  # no edit form without metadata:manage

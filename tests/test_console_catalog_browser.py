@@ -32,12 +32,13 @@ ADMIN, VIEWER, OTHER = f"cat-admin-{RUN}", f"cat-viewer-{RUN}", f"cat-other-{RUN
 TENANT, OTHER_TENANT = f"catc-{RUN}", f"catc-b-{RUN}"
 SCHEMA = f"catc{RUN}"
 SYSTEM = f"hukou{RUN}"
-SOURCE, RUNNER = f"catc-src-{RUN}", f"catc-run-{RUN}"
+SOURCE, RUNNER, WIDE = f"catc-src-{RUN}", f"catc-run-{RUN}", f"catc-wide-{RUN}"
+WIDE_COLUMNS = 57  # more matches than a page of results (50)
 RAW = f"huiliu.{SYSTEM}.{SCHEMA}.residents"
 
 
 def _harvest(base: str, op: dict) -> dict:
-    r = httpx.post(f"{base}/metadata/harvest", headers=op, json={"connectors": [SOURCE, RUNNER]}, timeout=60)
+    r = httpx.post(f"{base}/metadata/harvest", headers=op, json={"connectors": [SOURCE, RUNNER, WIDE]}, timeout=60)
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
     deadline = time.time() + 120
@@ -74,6 +75,10 @@ def catalog(stack_settings, pg_url):
         c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.citizen_id IS '公民身份证号码'"))
         c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.name IS '姓名'"))
         c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.phone IS '联系电话'"))
+        columns = ", ".join(f"m{i:02d} integer" for i in range(WIDE_COLUMNS))
+        c.execute(text(f"CREATE TABLE {SCHEMA}.wide (id integer PRIMARY KEY, {columns})"))
+        for i in range(WIDE_COLUMNS):
+            c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.wide.m{i:02d} IS '月度指标{i}'"))
     source = {
         "connector.class": "relational.timestamp",
         "url": pg_url,
@@ -91,7 +96,13 @@ def catalog(stack_settings, pg_url):
         ],
         "rules": [{"id": "name_required", "kind": "required", "fields": ["full_name"], "severity": "reject"}],
     }
-    for name, config in ((SOURCE, source), (RUNNER, runner)):
+    wide = {
+        "connector.class": "relational.snapshot",
+        "url": pg_url,
+        "system": SYSTEM,
+        "tables": {"schemas": [SCHEMA], "include": [f"{SCHEMA}.wide"]},
+    }
+    for name, config in ((SOURCE, source), (RUNNER, runner), (WIDE, wide)):
         body = {"name": name, "config": config, "initial_state": "STOPPED", "tenant": TENANT}
         r = httpx.post(base + "/connectors", headers=op, json=body, timeout=60)
         assert r.status_code == 201, r.text
@@ -105,7 +116,7 @@ def catalog(stack_settings, pg_url):
     items = httpx.get(base + "/metadata/datasets", headers=op, params={"limit": 1000}).json()["items"]
     urn = next(d["urn"] for d in items if d["name"] == f"{SCHEMA}.residents")
     yield {"base": base, "op": op, "urn": urn, "harvests": (first, second)}
-    for name in (RUNNER, SOURCE):
+    for name in (WIDE, RUNNER, SOURCE):
         httpx.delete(f"{base}/connectors/{name}", headers=op, timeout=60)
     stop_api(proc)
 
@@ -179,6 +190,23 @@ def test_search_in_chinese_with_facets_then_the_dataset_page(admin, catalog, sho
     assert changes == ["新增 1 项", "注释变更 1 项"], changes  # the page's words, from the version's diff
     assert page.locator('#versions-table tr[data-version="1"] .changes').inner_text() == "首次采集"
     page.screenshot(path=str(shots / "dataset.png"), full_page=True)
+    assert not problems, problems
+
+
+def test_many_results_come_in_pages(admin):
+    page, problems = admin
+    page.goto("/console/catalog")
+    page.get_by_label("搜索数据集、字段、标签和说明（中文或英文）").fill("月度指标")
+    page.get_by_role("button", name="搜索", exact=True).click()
+    page.wait_for_selector("#catalog-results")
+    assert page.locator(".hit").count() == 50 and page.locator("#catalog-prev").count() == 0
+    first = set(page.locator(".hit").evaluate_all("els => els.map(e => e.dataset.field)"))
+    page.locator("#catalog-next").click()
+    page.wait_for_selector("#catalog-prev")
+    rest = set(page.locator(".hit").evaluate_all("els => els.map(e => e.dataset.field)"))
+    assert len(rest) == WIDE_COLUMNS - 50 and not first & rest and page.locator("#catalog-next").count() == 0
+    assert first | rest == {f"m{i:02d}" for i in range(WIDE_COLUMNS)}
+    assert "从第 51 条起" in page.locator("#results-h").inner_text()
     assert not problems, problems
 
 

@@ -24,6 +24,7 @@ router = APIRouter(route_class=ConsoleRoute)
 FACETS = ("kind", "system", "type", "tag", "classification", "owner")
 API_FILTERS = ("kind", "system")
 PAGE = 50
+MAX_OFFSET = 1000  # the API's deepest offset
 FETCH_FILTERED = 200  # the API's largest page: filtered on type/tag/classification here
 CLASSIFICATIONS = ("public", "internal", "sensitive", "secret")
 BUSINESS = ("owner", "steward", "department", "classification", "description", "tags")
@@ -50,18 +51,30 @@ async def catalog_page(request: Request, session: Session = Depends(signed_in)) 
     params = request.query_params
     q = (params.get("q") or "").strip()
     chosen = {k: params[k] for k in FACETS if params.get(k)}
-    context: dict[str, Any] = {"q": q, "chosen": chosen, "facet_names": FACETS, "result": None, "error": None}
+    local = any(k not in API_FILTERS for k in chosen)
+    offset = int(params["offset"]) if (params.get("offset") or "").isdigit() and not local else 0
+    offset = min(offset - offset % PAGE, MAX_OFFSET)
+    context: dict[str, Any] = {
+        "q": q,
+        "chosen": chosen,
+        "facet_names": FACETS,
+        "result": None,
+        "error": None,
+        "offset": offset,
+        "page": PAGE,
+    }
     if q:
         query: list[tuple[str, str | int]] = [("q", q)]
         query += [(k, chosen[k]) for k in API_FILTERS if k in chosen]
-        local = any(k not in API_FILTERS for k in chosen)
         query.append(("limit", FETCH_FILTERED if local else PAGE))
+        query.append(("offset", offset))
         answer = await Backend(request, session.token).get("/metadata/search", params=query)
         if answer.status_code == 200:
             result = answer.json()
             if local:
                 result["items"] = [i for i in result["items"] if _matches(i, chosen)][:PAGE]
             context["result"] = result
+            context["more"] = not local and offset + PAGE < result["total"]
         else:
             context["error"] = detail_of(answer)
     return render(request, "catalog.html", context, session=session)
