@@ -20,7 +20,7 @@ from typing import Any
 from api.security import Principal
 
 CONNECT_GROUP = "huiliu-connect-"  # connectors/task_runner.py: a sink connector's consumer group
-SINK_GROUP = "huiliu-sink-"  # deploy/pipeline.py: a pipeline's own sink
+SINK_GROUP = "huiliu-sink-"  # connectors/pipeline.py: a pipeline's own sink
 
 
 def sees(principal: Principal, tenant: str | None) -> bool:

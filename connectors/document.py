@@ -19,24 +19,11 @@ from pydantic import BaseModel, ValidationError
 
 from connectors import plugins
 from connectors.plugins import Plugin
+from schemas.field_errors import FieldError
 
 CLASS_KEYS = ("connector.class", "class", "plugin")
 RUNTIME_KEYS = {"connector.class", "class", "plugin", "mode", "tasks.max", "topics", "name", "pipeline"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
-
-
-@dataclass
-class FieldError:
-    field: str
-    message: str
-    message_zh: str | None = None  # the Chinese text, where the check has one
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "field": self.field,
-            "message": self.message,
-            **({"message_zh": self.message_zh} if self.message_zh else {}),
-        }
 
 
 @dataclass

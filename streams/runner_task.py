@@ -88,10 +88,10 @@ def lean_runner_plugin(config: LeanRunnerConfig, ctx) -> LeanRunnerTask:
 
 def check_runner(config: LeanRunnerConfig) -> list:
     """The transforms and rules of a runner compile (what BatchProcessor will build), as field errors."""
-    from connectors.document import FieldError
     from quality_stream.errors import RuleConfigError
     from quality_stream.lookup import LookupTable
     from quality_stream.ruleset import RuleSet
+    from schemas.field_errors import FieldError
     from streams.processor import ROW_DROPPING
     from streams.transforms.base import TransformConfigError, build_transforms
 
@@ -145,7 +145,7 @@ class FaustRunnerTask:
         env = {**os.environ, **settings_env(self.settings)}
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "deploy.cli", "pipeline", "faust-worker", str(config_path)],
+                [sys.executable, "-m", "api.cli", "pipeline", "faust-worker", str(config_path)],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

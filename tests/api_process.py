@@ -18,7 +18,7 @@ def start_api(settings: Settings, port: int | None = None) -> tuple[subprocess.P
     port = port or settings.api_port
     env = {**os.environ, **settings_env(settings), "HUILIU_API_PORT": str(port)}
     log = open(settings.state_dir / f"api-{port}.out", "ab")  # a file, never an unread pipe
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "api"], env=env, stdout=log, stderr=log)
     base = f"http://{settings.api_host}:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:

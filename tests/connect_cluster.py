@@ -54,7 +54,7 @@ def wait_until(check, timeout: float, interval: float = 0.3, message: str = "con
 def start_api(settings, log: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, **settings_env(settings)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        [sys.executable, "-m", "api.cli", "api"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
     base = f"http://{settings.api_host}:{settings.api_port}"
 
@@ -76,7 +76,7 @@ def start_worker(settings, worker_id: str, log: Path, lease: float = 3.0, max_at
         [
             sys.executable,
             "-m",
-            "deploy.cli",
+            "api.cli",
             "worker",
             "--worker-id",
             worker_id,

@@ -19,7 +19,7 @@ from deploy.settings import settings_env
 def api(stack_settings):
     env = {**os.environ, **settings_env(stack_settings)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "api.cli", "api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     base = f"http://{stack_settings.api_host}:{stack_settings.api_port}"
     deadline = time.time() + 30

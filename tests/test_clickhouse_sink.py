@@ -293,7 +293,7 @@ def test_sink_process_killed_mid_load_loses_nothing_and_shows_no_duplicate(stack
 
     def start():
         return subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "pipeline", "sink", str(spec), "--log-level", "warning"],
+            [sys.executable, "-m", "api.cli", "pipeline", "sink", str(spec), "--log-level", "warning"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -274,7 +274,7 @@ def test_connect_apply_reads_a_yaml_document(connect, stack_settings, pg_url, tm
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**doc, "config": {**doc["config"], "oops": 1}}))
     env = {**os.environ, **settings_env(stack_settings)}
     ok = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "connect-apply", str(tmp_path / "c.yaml")],
+        [sys.executable, "-m", "api.cli", "connect-apply", str(tmp_path / "c.yaml")],
         env=env,
         capture_output=True,
         text=True,
@@ -282,7 +282,7 @@ def test_connect_apply_reads_a_yaml_document(connect, stack_settings, pg_url, tm
     )
     assert ok.returncode == 0 and "created" in ok.stdout and SECRET not in ok.stdout + ok.stderr
     bad = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "connect-apply", str(tmp_path / "bad.yaml")],
+        [sys.executable, "-m", "api.cli", "connect-apply", str(tmp_path / "bad.yaml")],
         env=env,
         capture_output=True,
         text=True,

@@ -32,7 +32,7 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
         "COLUMNS": "200",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "demo", "--rows", "400"],
+        [sys.executable, "-m", "api.cli", "demo", "--rows", "400"],
         env=env,
         capture_output=True,
         text=True,

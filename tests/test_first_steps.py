@@ -134,7 +134,7 @@ def test_worker_log_lines_reach_get_logs(api, stack_settings, tmp_path):
 def test_stack_status_is_readable_at_100_columns_with_the_clickhouse_http_port(stack_settings):
     env = {**os.environ, **settings_env(stack_settings), "COLUMNS": "100", "TERM": "dumb"}
     r = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "stack", "status"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "api.cli", "stack", "status"], env=env, capture_output=True, text=True, timeout=120
     )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()

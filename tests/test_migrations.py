@@ -65,7 +65,7 @@ def control_url(request, tmp_path) -> str:
 
 def huiliu(*args: str, url: str, state: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HUILIU_CONTROL_DB_URL": url, "HUILIU_STATE_DIR": str(state)}
-    done = subprocess.run([sys.executable, "-m", "deploy.cli", *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 

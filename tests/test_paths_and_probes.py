@@ -468,7 +468,7 @@ def test_the_api_runs_as_an_unprivileged_user(stack_settings):
     env.pop("HUILIU_API_KEY", None)
     log = open(os.path.join(state, "..", f"huiliu-nobody-{RUN}.out"), "wb")
     proc = subprocess.Popen(
-        [*prefix, sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log, stderr=log, cwd=os.getcwd()
+        [*prefix, sys.executable, "-m", "api.cli", "api"], env=env, stdout=log, stderr=log, cwd=os.getcwd()
     )
     base = f"http://{settings.api_host}:{port}"
     try:

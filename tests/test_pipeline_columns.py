@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import Integer, Numeric, String, create_engine, text
 
-from deploy.pipeline import PipelineSpec
+from connectors.pipeline import PipelineSpec
 from schemas.envelope import envelope_schema, key_schema
 from schemas.naming import field_names, key_subject, value_subject
 from schemas.serde import WireCodec

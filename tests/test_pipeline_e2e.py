@@ -18,8 +18,8 @@ import yaml
 from confluent_kafka import Consumer
 from sqlalchemy import create_engine, text
 
+from connectors.local_run import LocalPipelineRun
 from deploy.demo.seed import seed
-from deploy.local_run import LocalPipelineRun
 from schemas.serde import WireCodec
 from sinks.clickhouse import client_from_url
 

@@ -4,7 +4,7 @@
     runner  runner.lean/.faust       topics = [the source topic], transforms, rules -> .clean / .quarantine
     sink    any sink plugin          topics = [the clean topic] (or the sink's own topics)
 
-The documents come from `deploy.pipeline.stage_documents`, the one assembly the CLI uses too.
+The documents come from `connectors.pipeline.stage_documents`, the one assembly the CLI uses too.
 
 Deploying is idempotent: a connector whose config is unchanged is left alone (its tasks keep
 running); a changed one is replaced (the workers restart it). The deployed pipeline version is
@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from connectors.pipeline import STAGES, PipelineSpec, prepare_topics, stage_documents
 from connectors.store import ConnectorStore
 from connectors.validation import validate
-from deploy.pipeline import STAGES, PipelineSpec, prepare_topics, stage_documents
 
 
 class DeployInvalid(ValueError):

@@ -1,5 +1,5 @@
 """Validating a pipeline document with the code that will run it: the PipelineSpec shape, then each
-stage's connector document (`deploy.pipeline.stage_documents`) parsed as a worker parses it — the
+stage's connector document (`connectors.pipeline.stage_documents`) parsed as a worker parses it — the
 plugin's own settings model, and for the runner the transforms and rules compiled as the runner
 builds them — so a saved document can actually run; then the columns its rules and transforms
 name against the source's (connectors.column_errors). Errors name the field path in the document."""
@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from connectors.column_errors import column_errors
 from connectors.document import parse
+from connectors.pipeline import PipelineSpec, stage_documents, stage_name
 from connectors.sink_keys import clickhouse_key_errors
 from connectors.source_columns import for_topic
-from deploy.pipeline import PipelineSpec, stage_documents, stage_name
 from deploy.settings import Settings
 
 

@@ -4,7 +4,7 @@ also feeding the quarantine topic (rows it rejects)."""
 
 from __future__ import annotations
 
-from deploy.pipeline import PipelineSpec
+from connectors.pipeline import PipelineSpec
 from schemas.naming import clean_topic, quarantine_topic, topic_name
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.pipeline import STAGES, PipelineSpec, stage_name
 from connectors.store import ConnectorStore
-from deploy.pipeline import STAGES, PipelineSpec, stage_name
 from schemas.naming import topic_name
 
 

@@ -14,7 +14,7 @@ from fastapi import HTTPException, Request
 from api.audit.affected import note_affected_tenant
 from api.pipelines.store import pipeline_store_for
 from api.scoping import sees
-from deploy.pipeline import PipelineSpec
+from connectors.pipeline import PipelineSpec
 from schemas.naming import quarantine_topic
 
 MASK = "****"

@@ -21,8 +21,8 @@ from api.pipelines.graph import graph
 from api.pipelines.sharing import connector_store_for, deployed_stages
 from api.pipelines.store import Exists, NotFound, PipelineStore, Stale, pipeline_store_for
 from api.security import Principal, require
+from connectors.pipeline import PipelineSpec
 from connectors.secrets import EndpointChanged, mask, unmask
-from deploy.pipeline import PipelineSpec
 
 router = APIRouter(tags=["pipelines"])
 

@@ -101,7 +101,7 @@ def _load_capture_spec(params: dict, settings: Settings, scope: Scope):
     from pydantic import ValidationError
 
     from api.jobs.errors import describe
-    from deploy.pipeline import PipelineSpec
+    from connectors.pipeline import PipelineSpec
 
     if "document" in params:
         param, document = "params.document", params["document"]
@@ -145,7 +145,7 @@ def pipeline_capture(ctx: JobContext, params: dict, settings: Settings, scope: S
 
     params: `path` (pipeline YAML file inside the caller's data root) or `document` (the pipeline
     as a mapping)."""
-    from deploy.pipeline import build_source, prepare_topics
+    from connectors.pipeline import build_source, prepare_topics
 
     spec = _load_capture_spec(params, settings, scope)
     ctx.progress(1, f"capturing {spec.name}")

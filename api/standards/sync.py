@@ -21,8 +21,8 @@ from fastapi import Request
 
 from api.pipelines.store import Stale, pipeline_store_for
 from api.standards import mapping_store, standards_store
+from connectors.pipeline import PipelineSpec
 from deploy.control import StageCounters
-from deploy.pipeline import PipelineSpec
 from quality_stream.governance.generate import (
     code_set_lookup,
     code_set_topic,

@@ -174,7 +174,7 @@ def start_api(state: Path) -> subprocess.Popen:
         "HUILIU_SCHEMA_REGISTRY_URL": "http://127.0.0.1:24981",
     }
     log = open(state / "api.out", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "api"], env=env, stdout=log, stderr=log)
     deadline = time.time() + 90
     while time.time() < deadline:
         try:

@@ -102,7 +102,7 @@ def main() -> int:
 
     env = {**os.environ, **settings_env(settings)}
     log = open(state / "api.out", "ab")
-    api = subprocess.Popen([sys.executable, "-m", "deploy.cli", "api"], env=env, stdout=log, stderr=log)
+    api = subprocess.Popen([sys.executable, "-m", "api.cli", "api"], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{args.port}"
     try:
         for _ in range(120):

@@ -12,5 +12,5 @@ from deploy.settings import Settings, settings_env
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **settings_env(settings)}
     return subprocess.run(
-        [sys.executable, "-m", "deploy.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True, timeout=120
     )

@@ -8,16 +8,17 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
+import deploy.demo
+from connectors.local_run import LocalPipelineRun
+from connectors.pipeline import prepare_topics, stage_name
 from deploy.control import OffsetStore
 from deploy.demo.seed import seed
 from deploy.kafka import delete_topics_and_groups
-from deploy.local_run import LocalPipelineRun
-from deploy.pipeline import prepare_topics, stage_name
 from deploy.settings import Settings
 from deploy.stack import Stack
 from sinks.clickhouse import client_from_url
 
-TEMPLATE = Path(__file__).with_name("population.yaml")
+TEMPLATE = Path(deploy.demo.__file__).with_name("population.yaml")  # package data of deploy.demo
 
 
 def pick_source_url(settings: Settings, console: Console) -> str:

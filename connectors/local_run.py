@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from deploy.pipeline import PipelineSpec, build_sink, build_source, counters_for, prepare_topics
+from connectors.pipeline import PipelineSpec, build_sink, build_source, counters_for, prepare_topics
 from deploy.settings import Settings, settings_env
 
 
@@ -38,7 +38,7 @@ class LocalPipelineRun:
         self.runner_log.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.runner_log, "ab")
         self.runner = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "pipeline", "runner", self.spec_path],
+            [sys.executable, "-m", "api.cli", "pipeline", "runner", self.spec_path],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - only while the stack module is absent
 
 
 # Feature packages add their own commands: each module below may define `register(app)`.
-for _module in ("connectors.cli", "streams.cli", "sinks.cli", "api.cli", "deploy.ops_cli"):
+for _module in ("connectors.cli", "deploy.ops_cli"):
     try:
         __import__(_module, fromlist=["register"]).register(app)
     except ModuleNotFoundError as _exc:
@@ -67,7 +67,7 @@ def pipeline_source(
     log_level: str = "info",
 ) -> None:
     """Run the pipeline's source stage (captures rows into the source topic)."""
-    from deploy.pipeline import PipelineSpec, build_source
+    from connectors.pipeline import PipelineSpec, build_source
 
     _logging(log_level)
     source = build_source(PipelineSpec.load(file), get_settings())
@@ -82,7 +82,7 @@ def pipeline_source(
 @pipeline_app.command("runner")
 def pipeline_runner(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "warn") -> None:
     """Run the pipeline's runner stage (transforms + quality rules; clean and quarantine topics)."""
-    from deploy.pipeline import PipelineSpec, build_stage, prepare_topics, stage_documents
+    from connectors.pipeline import PipelineSpec, build_stage, prepare_topics, stage_documents
 
     _logging("warning" if log_level == "warn" else log_level)
     settings = get_settings()
@@ -103,7 +103,7 @@ def pipeline_runner(file: str = typer.Argument(..., help="pipeline YAML"), log_l
 @pipeline_app.command("sink")
 def pipeline_sink(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "info") -> None:
     """Run the pipeline's sink stage (clean topic -> the sink's store)."""
-    from deploy.pipeline import PipelineSpec, build_sink, prepare_topics
+    from connectors.pipeline import PipelineSpec, build_sink, prepare_topics
 
     _logging(log_level)
     settings = get_settings()
@@ -117,7 +117,7 @@ def pipeline_sink(file: str = typer.Argument(..., help="pipeline YAML"), log_lev
 @pipeline_app.command("run")
 def pipeline_run(file: str = typer.Argument(..., help="pipeline YAML"), log_level: str = "info") -> None:
     """Run all three stages in this process, as the workers would after an API deploy (Ctrl-C stops)."""
-    from deploy.pipeline import STAGES, PipelineSpec, build_stage, prepare_topics
+    from connectors.pipeline import STAGES, PipelineSpec, build_stage, prepare_topics
 
     _logging(log_level)
     settings = get_settings()
@@ -279,7 +279,7 @@ def demo(
 ) -> None:
     """Start the stack, seed a population register, run the pipeline and print a summary."""
     from api.console.demo_login import demo_login
-    from deploy.demo.run import run_demo
+    from api.demo import run_demo
 
     settings = get_settings()
     run_demo(settings, rows, console, keep_running)
