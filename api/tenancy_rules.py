@@ -222,6 +222,7 @@ CONSOLE_ROUTES: dict[str, str] = {
     "GET /console/catalog/dataset": "tenant-object",
     "GET /console/catalog/dataset/diff": "tenant-object",
     "POST /console/catalog/dataset/business": "tenant-object",
+    "POST /console/catalog/dataset/fields": "tenant-object",
     "GET /console/catalog/lineage": "tenant-object",
     "GET /console/catalog/map": "tenant-list",
 }

@@ -218,6 +218,15 @@ def test_catalogue_edit_sends_only_what_changed_and_clears_emptied_values():
     assert _patch_of({"owner": "a", "steward": "s", "tags": "x", "classification": "internal"}, current) == {}
 
 
+def test_catalogue_field_edit_sends_only_changed_fields():
+    from api.console.pages_catalog import _field_patch
+
+    fields = [{"name": "a", "business": {"classification": "secret"}}, {"name": "b", "business": {}}]
+    form = {"class.a": "secret", "desc.a": "", "class.b": "", "desc.b": "新说明"}
+    assert _field_patch(form, fields) == {"b": {"description": "新说明"}}
+    assert _field_patch({"class.a": ""}, fields) == {"a": {"classification": None}}
+
+
 def test_catalogue_lineage_sides_and_impact():
     from api.console.pages_catalog import _lineage_graph, changes_of
 

@@ -239,7 +239,7 @@ def test_admin_edits_owner_classification_and_tags(admin, catalog, shots):
     page.get_by_label("数据管家").fill("li.si")
     page.get_by_label("分级", exact=True).select_option("sensitive")
     page.get_by_label("标签").fill("人口，户籍")
-    page.get_by_label("说明").fill("常住人口登记")
+    page.get_by_label("说明", exact=True).fill("常住人口登记")
     page.get_by_role("button", name="保存").click()
     page.wait_for_selector("#business-saved")
     facts = page.locator("#business-facts")
@@ -261,6 +261,25 @@ def test_admin_edits_owner_classification_and_tags(admin, catalog, shots):
     ).json()
     assert sum(1 for e in audit if e["outcome"] == "success") >= 2, audit  # the API's own audited PATCH
 
+    # the fields' classification and description: citizen_id is secret
+    page.goto(f"/console/catalog/dataset?urn={quote(catalog['urn'], safe='')}")
+    page.get_by_text("编辑字段分级和说明").click()
+    page.get_by_label("字段 citizen_id 的分级").select_option("secret")
+    page.get_by_label("字段 citizen_id 的说明").fill("18 位公民身份号码")
+    page.locator("#save-fields").click()
+    page.wait_for_selector("#fields-saved")
+    row = page.locator('#fields-table tr[data-field="citizen_id"]')
+    assert "涉密" in row.inner_text() and "18 位公民身份号码" in row.inner_text()
+    field = next(
+        f
+        for f in httpx.get(
+            f"{catalog['base']}/metadata/datasets/{quote(catalog['urn'], safe='')}", headers=catalog["op"]
+        ).json()["fields"]
+        if f["name"] == "citizen_id"
+    )
+    assert field["business"] == {"classification": "secret", "description": "18 位公民身份号码"}
+    assert _business(catalog)["owner"] == "民政局户籍科"  # the dataset's own entries untouched
+
     # the owner is searchable, and the tag is a facet
     page.goto("/console/catalog?q=%E6%88%B7%E7%B1%8D%E7%A7%91")  # 户籍科
     assert page.locator(f'.hit[data-kind="dataset"][data-urn="{catalog["urn"]}"]').count() == 1
@@ -281,6 +300,7 @@ def test_viewer_sees_no_edit_form_and_the_server_refuses(browser, catalog, shots
     page.wait_for_selector("#fields-table")
     assert page.locator("#business-facts").count() == 1  # reads the business metadata
     assert page.locator("#business-form").count() == 0 and page.get_by_text("编辑业务元数据").count() == 0
+    assert page.locator("#fields-form").count() == 0 and page.get_by_text("编辑字段分级和说明").count() == 0
     page.screenshot(path=str(shots / "dataset-viewer.png"), full_page=True)
     before = _business(catalog)
     csrf = json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
@@ -290,6 +310,12 @@ def test_viewer_sees_no_edit_form_and_the_server_refuses(browser, catalog, shots
         form={"urn": catalog["urn"], "owner": "mallory"},
     )
     assert 'id="business-error"' in answer.text() and "metadata:manage" in answer.text()
+    assert _business(catalog) == before
+    refused = page.request.post(
+        "/console/catalog/dataset/fields",
+        form={"csrf_token": csrf, "urn": catalog["urn"], "class.citizen_id": "public"},
+    )
+    assert refused.status == 403 and 'id="fields-error"' in refused.text()
     assert _business(catalog) == before
     audit = httpx.get(
         f"{catalog['base']}/audit", headers=catalog["op"], params={"actor": VIEWER, "outcome": "denied"}

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from api.console.backend import Backend, detail_of, segment
 from api.console.pages_pipelines import graph_json
-from api.console.session import ConsoleRoute, Session, render, signed_in
+from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
 # facets the search answers; kind and system filter in the API, the others on the fetched results
@@ -120,6 +120,7 @@ async def dataset_page(request: Request, session: Session = Depends(signed_in)) 
         "versions": versions,
         "can_edit": session.can("metadata:manage"),
         "classifications": CLASSIFICATIONS,
+        "fields_saved": request.query_params.get("saved") == "fields",
     }
     return render(request, "dataset.html", context, session=session)
 
@@ -181,6 +182,50 @@ async def edit_business(request: Request, session: Session = Depends(signed_in))
         "edit_error": error,
     }
     return render(request, "_dataset_business.html", context, session=session)
+
+
+def _field_patch(form, fields: list[dict]) -> dict[str, dict[str, Any]]:
+    """The per-field form (`class.<name>`, `desc.<name>`) as the PATCH's `fields`: changed ones only."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in fields:
+        name, business = f["name"], f.get("business") or {}
+        entry: dict[str, Any] = {}
+        for key, prefix in (("classification", "class."), ("description", "desc.")):
+            if prefix + name not in form:
+                continue
+            value = str(form.get(prefix + name, "")).strip() or None
+            if value != (business.get(key) or None):
+                entry[key] = value
+        if entry:
+            out[name] = entry
+    return out
+
+
+@router.post("/catalog/dataset/fields")
+async def edit_fields(request: Request, session: Session = Depends(signed_in)) -> Response:
+    """Save the fields' classification and description (PATCH `fields`); back to the dataset page."""
+    form = await request.form()
+    urn = str(form.get("urn", ""))
+    api = Backend(request, session.token)
+    current = await api.get(_dataset_path(urn))
+    if current.status_code != 200:
+        context = {"urn": urn, "error": detail_of(current)}
+        return render(request, "dataset.html", context, status_code=current.status_code, session=session)
+    ds = current.json()
+    patch = _field_patch(form, ds["fields"])
+    if patch:
+        answer = await api.call("PATCH", _dataset_path(urn), json={"fields": patch})
+        if answer.status_code != 200:
+            context = {
+                "urn": urn,
+                "ds": ds,
+                "versions": await _versions(api, urn),
+                "can_edit": session.can("metadata:manage"),
+                "classifications": CLASSIFICATIONS,
+                "fields_error": detail_of(answer),
+            }
+            return render(request, "dataset.html", context, status_code=answer.status_code, session=session)
+    return RedirectResponse(f"{PATH}/catalog/dataset?urn={segment(urn)}&saved=fields#fields-h", status_code=303)
 
 
 def _lineage_graph(lineage: dict, impact: dict | None, field: str | None = None) -> dict[str, Any]:
