@@ -78,6 +78,11 @@ def emit(settings, event) -> bool:
         return False
 
 
+def _on(settings) -> bool:
+    """Emission is on when `openlineage_url` is set (a stand-in settings object without it: off)."""
+    return bool(getattr(settings, "openlineage_url", ""))
+
+
 def job_kind(record) -> str:
     if record.plugin.startswith("runner."):
         return "runner"
@@ -121,7 +126,7 @@ def _send(settings, record, event_type: str, run_id: str, processing: str, error
 @contextmanager
 def streaming_run(settings, record, task_id: int = 0):
     """START now, RUNNING every `openlineage_snapshot_s` while the body runs, then COMPLETE or FAIL."""
-    if not settings.openlineage_url:
+    if not _on(settings):
         yield
         return
     run_id, done = str(uuid.uuid4()), threading.Event()
@@ -145,7 +150,7 @@ def streaming_run(settings, record, task_id: int = 0):
 
 def batch_run(settings, record, fn):
     """`fn(ctx)` (a job) as a BATCH run of the connector's job: START, then COMPLETE or FAIL."""
-    if not settings.openlineage_url:
+    if not _on(settings):
         return fn
 
     def run(ctx):

@@ -374,3 +374,11 @@ def test_the_kafka_transport_produces_the_events_to_its_topic(stack_settings, tm
     for event in events:
         validate(event)
     assert events[1]["outputs"][0]["name"] == CLEAN
+
+
+def test_a_settings_stand_in_without_the_setting_means_off():
+    stand_in = SimpleNamespace(control_db_url="")  # what a unit test may hand a TaskRunner
+    with streaming_run(stand_in, RUNNER, 0):
+        pass
+    fn = lambda ctx: 1  # noqa: E731
+    assert batch_run(stand_in, RUNNER, fn) is fn
