@@ -75,6 +75,7 @@ def catalog(stack_settings, pg_url):
         c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.citizen_id IS '公民身份证号码'"))
         c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.name IS '姓名'"))
         c.execute(text(f"COMMENT ON COLUMN {SCHEMA}.residents.phone IS '联系电话'"))
+        c.execute(text(f"CREATE UNIQUE INDEX ux_res_citizen ON {SCHEMA}.residents (citizen_id)"))
         columns = ", ".join(f"m{i:02d} integer" for i in range(WIDE_COLUMNS))
         c.execute(text(f"CREATE TABLE {SCHEMA}.wide (id integer PRIMARY KEY, {columns})"))
         for i in range(WIDE_COLUMNS):
@@ -175,6 +176,8 @@ def test_search_in_chinese_with_facets_then_the_dataset_page(admin, catalog, sho
     page.wait_for_selector("#fields-table")
     assert page.locator("#dataset-name").inner_text().startswith(f"{SCHEMA}.residents")
     assert page.locator("#dataset-comment").inner_text() == "户籍人口"
+    assert page.locator('.facts [data-key="primary_key"]').inner_text() == "id"
+    assert page.locator('.facts [data-key="indexes"]').inner_text().strip() == "ux_res_citizen (citizen_id) 唯一"
     rows = {
         r[0]: r
         for r in page.locator("#fields-table tbody tr").evaluate_all(
