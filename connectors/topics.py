@@ -24,7 +24,10 @@ def connector_topics(record, settings) -> list[str]:
     if spec.plugin.name.startswith("bigdata.hive") or "database" in cfg and "db_schema" not in cfg:
         default_schema = cfg.get("database")
     single = cfg.get("topic_table") or cfg.get("table")
-    tables = list(cfg.get("tables") or []) + ([single] if isinstance(single, str) else [])
+    named = cfg.get("tables")
+    # a list names tables; a selection ({"include": [...], ...}) is known only once it is read
+    tables = [t for t in named if isinstance(t, str)] if isinstance(named, list) else []
+    tables += [single] if isinstance(single, str) else []
     tables += [c["table"] for c in cfg.get("children") or [] if isinstance(c, dict)]  # file arrays: child tables
     prefix = cfg.get("topic_prefix") or settings.topic_prefix
     found = set()
