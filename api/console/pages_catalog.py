@@ -313,7 +313,10 @@ def _map_graph(found: dict) -> dict[str, Any]:
         else:
             label = n["name"]
             href = "/console/catalog/dataset?urn=" + segment(n["id"])
-        nodes.append({"id": n["id"], "label": label, "kind": n["kind"], "type": n.get("type") or "", "href": href})
+        # systems and the drilled-into system's datasets stand out; the datasets they exchange with do not
+        own = n["kind"] == "system" or n.get("system") == found.get("system")
+        side = "root" if own else "down"
+        nodes.append({"id": n["id"], "label": label, "kind": n["kind"], "side": side, "href": href})
     edges = [
         {"from": e["source"], "to": e["target"], "label": str(e["flows"]) if "flows" in e else ""}
         for e in found["edges"]
