@@ -15,11 +15,31 @@ from api.console.session import ConsoleRoute, Session, render, signed_in
 router = APIRouter(route_class=ConsoleRoute)
 
 
+PAGE = 50  # pipelines per page
+
+
 @router.get("/pipelines")
 async def pipelines_page(request: Request, session: Session = Depends(signed_in)) -> Response:
-    answer = await Backend(request, session.token).get("/pipelines")
+    """A page of 50 by name (`GET /pipelines?limit=&offset=&q=`), previous/next, a name filter."""
+    q = (request.query_params.get("q") or "").strip()[:200]
+    raw = request.query_params.get("offset") or ""
+    offset = int(raw) - int(raw) % PAGE if raw.isdigit() and len(raw) < 10 else 0
+    params: dict = {"limit": PAGE, "offset": offset}
+    if q:
+        params["q"] = q
+    answer = await Backend(request, session.token).get("/pipelines", params=params)
     ok = answer.status_code == 200
-    context = {"pipelines": answer.json() if ok else [], "error": None if ok else detail_of(answer)}
+    rows = answer.json() if ok else []
+    total = int(answer.headers.get("x-total-count") or len(rows)) if ok else 0
+    context = {
+        "pipelines": rows,
+        "error": None if ok else detail_of(answer),
+        "q": q,
+        "offset": offset,
+        "page": PAGE,
+        "total": total,
+        "more": offset + PAGE < total,
+    }
     return render(request, "pipelines.html", context, session=session)
 
 

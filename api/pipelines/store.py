@@ -14,7 +14,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.audit.log import utc_iso
@@ -86,13 +86,30 @@ class PipelineStore:
             return None
         return dict(row._mapping)
 
-    def list(self, tenants: set[str] | None) -> list[dict]:
-        """Current heads, `tenants` None = all."""
-        q = select(pipelines).where(pipelines.c.deleted.is_(False)).order_by(pipelines.c.name)
-        if tenants is not None:
-            q = q.where(pipelines.c.tenant.in_(sorted(tenants)))
+    def list(self, tenants: set[str] | None, name_contains: str | None = None) -> list[dict]:
+        """Current heads by name, `tenants` None = all; `name_contains` a case-insensitive substring."""
+        q = self._heads(tenants, name_contains).order_by(pipelines.c.name)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def page(
+        self, tenants: set[str] | None, limit: int, offset: int, name_contains: str | None = None
+    ) -> tuple[list[dict], int]:
+        """One page of `list` (by name) and the number of heads in all pages, both in the query."""
+        q = self._heads(tenants, name_contains)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+            rows = conn.execute(q.order_by(pipelines.c.name).limit(limit).offset(offset))
+            return [dict(r._mapping) for r in rows], total
+
+    @staticmethod
+    def _heads(tenants: set[str] | None, name_contains: str | None):
+        q = select(pipelines).where(pipelines.c.deleted.is_(False))
+        if tenants is not None:
+            q = q.where(pipelines.c.tenant.in_(sorted(tenants)))
+        if name_contains:
+            q = q.where(pipelines.c.name.icontains(name_contains, autoescape=True))
+        return q
 
     def document(self, name: str, version: int | None = None) -> dict | None:
         """{version, document, op, message, author, at} of a version (default: current)."""

@@ -1,0 +1,111 @@
+"""Paging and the name filter of `GET /pipelines` over HTTP: `limit` (1..500), `offset` (>= 0) and
+`q` (case-insensitive substring of the name), pages by name with the number of matches in
+`X-Total-Count`; without them the answer is the whole list as before (no header); bad values 422
+naming the parameter; data grants narrow the pages and the count. The console's list pages it (50)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
+from tests.support.identity import PASSWORD, login, make_user, start_keyed_api
+from tests.support.pipelines import document
+
+N = 65  # more than the console's page of 50
+
+
+@pytest.fixture(scope="module")
+def api(stack_settings):
+    proc, base, key = start_keyed_api(stack_settings)
+    make_user(base, key, "lp-dev", roles=["developer"], tenant="lp")
+    make_user(base, key, "lp-narrow", roles=["viewer"], tenant="lp", grants=["pipeline:lp-04*"])
+    make_user(base, key, "lp-other", roles=["developer"], tenant="lp-other")
+    dev = login(base, "lp-dev")
+    with httpx.Client(base_url=base, headers=dev, timeout=30) as http:
+        for i in range(N):
+            name = f"lp-{i:03d}" if i % 5 else f"lp-{i:03d}-Blue"
+            assert http.post("/pipelines", json=document(name)).status_code == 201
+    other = login(base, "lp-other")
+    assert httpx.post(base + "/pipelines", headers=other, json=document("lp-elsewhere")).status_code == 201
+    yield base, dev
+    proc.terminate()
+    proc.wait(10)
+
+
+def names(r: httpx.Response) -> list[str]:
+    assert r.status_code == 200, r.text
+    return [p["name"] for p in r.json()]
+
+
+def test_pages_by_name_with_total_header(api):
+    base, dev = api
+    r = httpx.get(base + "/pipelines", headers=dev, params={"limit": 50})
+    first = names(r)
+    assert len(first) == 50 and r.headers["x-total-count"] == str(N)
+    assert first == sorted(first) and "lp-elsewhere" not in first
+    assert all("document" in p and "Sup3rSecret" not in str(p["document"]) for p in r.json())
+    r = httpx.get(base + "/pipelines", headers=dev, params={"limit": 50, "offset": 50})
+    second = names(r)
+    assert len(second) == N - 50 and r.headers["x-total-count"] == str(N)
+    assert not set(first) & set(second) and first[-1] < second[0]
+    r = httpx.get(base + "/pipelines", headers=dev, params={"limit": 10, "offset": 1000})
+    assert names(r) == [] and r.headers["x-total-count"] == str(N)
+
+
+def test_name_filter(api):
+    base, dev = api
+    r = httpx.get(base + "/pipelines", headers=dev, params={"q": "blue"})  # case-insensitive
+    blue = names(r)
+    assert len(blue) == 13 and all(n.endswith("-Blue") for n in blue) and r.headers["x-total-count"] == "13"
+    r = httpx.get(base + "/pipelines", headers=dev, params={"q": "blue", "limit": 5, "offset": 10})
+    assert names(r) == blue[10:] and r.headers["x-total-count"] == "13"
+    r = httpx.get(base + "/pipelines", headers=dev, params={"q": "%"})  # no wildcards
+    assert names(r) == [] and r.headers["x-total-count"] == "0"
+
+
+def test_unpaged_answer_unchanged(api):
+    base, dev = api
+    r = httpx.get(base + "/pipelines", headers=dev)
+    assert len(names(r)) == N and "x-total-count" not in r.headers
+    assert set(r.json()[0]) == {"name", "tenant", "owner", "version", "updated_at", "updated_by", "document"}
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"limit": "x"}, "limit"), ({"offset": -1}, "offset")],
+)
+def test_bad_values_422_name_the_parameter(api, params, name):
+    base, dev = api
+    r = httpx.get(base + "/pipelines", headers=dev, params=params)
+    assert r.status_code == 422
+    assert any(e["loc"][-1] == name for e in r.json()["detail"]), r.text
+
+
+def test_data_grants_narrow_pages_and_count(api):
+    base, _ = api
+    narrow = login(base, "lp-narrow")
+    everything = names(httpx.get(base + "/pipelines", headers=narrow))
+    assert len(everything) == 10 and all(n.startswith("lp-04") for n in everything)
+    r = httpx.get(base + "/pipelines", headers=narrow, params={"limit": 4, "offset": 2})
+    assert names(r) == everything[2:6] and r.headers["x-total-count"] == str(len(everything))
+
+
+def test_console_pages_of_50(api):
+    base, _ = api
+    with httpx.Client(base_url=base, timeout=30) as http:
+        page = http.get("/console/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        form = {"username": "lp-dev", "password": PASSWORD, "csrf_token": token}
+        assert http.post("/console/login", data=form).status_code in (200, 303)
+        assert "huiliu_session" in http.cookies
+        first = http.get("/console/pipelines").text
+        assert first.count('<tr><th scope="row">') == 50 and 'id="pipelines-next"' in first
+        assert 'id="pipelines-prev"' not in first
+        second = http.get("/console/pipelines", params={"offset": 50}).text
+        assert second.count('<tr><th scope="row">') == N - 50 and 'id="pipelines-prev"' in second
+        assert 'id="pipelines-next"' not in second
+        blue = http.get("/console/pipelines", params={"q": "Blue"}).text
+        assert blue.count('<tr><th scope="row">') == 13 and 'value="Blue"' in blue
