@@ -21,6 +21,7 @@ from connectors.plugins import TaskContext
 from connectors.secrets import scrub
 from connectors.store import ConnectorRecord
 from deploy.logs import in_tenant
+from deploy.messages import post_message
 from deploy.openlineage import streaming_run
 
 log = logging.getLogger(__name__)
@@ -180,9 +181,8 @@ class TaskRunner:
     def _alert(self, detail: str) -> None:
         """A message to the connector's tenant in the message centre (never fatal to the task)."""
         try:
-            from api.alerts.store import AlertStore
-
-            AlertStore(self.settings.resolved_control_db_url).add_message(
+            post_message(
+                self.settings.resolved_control_db_url,
                 "connector",
                 "error",
                 f"connector {self.record.name} task {self.task_id} is failing",

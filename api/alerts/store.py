@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from api.jobs.store import iso_time
 from connectors.secrets import Vault, mask
 from deploy.control import engine_for
+from deploy.messages import messages, post_message
 
 metadata = MetaData()
 
@@ -36,21 +37,6 @@ alert_rules = Table(
     Column("created_by", String(200)),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("tenant", "name", name="uq_alert_rule_tenant_name"),
-)
-
-messages = Table(
-    "messages",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("tenant", String(100), nullable=True, index=True, doc="tenant of the subject (rule, connector, pipeline)"),
-    Column("created_at", Float, nullable=False, index=True),
-    Column("category", String(40), nullable=False),
-    Column("level", String(20), nullable=False),
-    Column("rule_id", String(40)),
-    Column("subject", String(500), nullable=False),
-    Column("body", Text),
-    Column("delivery", String(500), doc="e-mail outcome: sent | failed: ... | none"),
-    Column("read", Integer, nullable=False, default=0),
 )
 
 # One row per (rule, subject): who sent last and when; claimed with a conditional UPDATE so that
@@ -171,20 +157,7 @@ class AlertStore:
         tenant: str | None = None,
     ) -> int:
         """`tenant`: the tenant of the message's subject (its rule, connector or pipeline)."""
-        with self.engine.begin() as conn:
-            return conn.execute(
-                messages.insert().values(
-                    tenant=tenant,
-                    created_at=time.time(),
-                    category=category,
-                    level=level,
-                    rule_id=rule_id,
-                    subject=subject[:500],
-                    body=body,
-                    delivery=delivery[:500],
-                    read=0,
-                )
-            ).inserted_primary_key[0]
+        return post_message(self.engine, category, level, subject, body, rule_id, delivery, tenant)
 
     def set_delivery(self, mid: int, delivery: str) -> None:
         with self.engine.begin() as conn:

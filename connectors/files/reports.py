@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 
 from deploy.control import engine_for
+from deploy.messages import post_message
 
 log = logging.getLogger(__name__)
 
@@ -216,15 +217,14 @@ class ImportReports:
     def notify(self, connector: str, import_id: int, path: str, status: str, message: str | None) -> None:
         """A message to the connector's tenant in the message centre: the import passed its bad-row ratio."""
         try:
-            from api.alerts.store import AlertStore
             from connectors.store import connectors_table
 
             with self.engine.connect() as conn:
                 tenant = conn.execute(
                     select(connectors_table.c.tenant).where(connectors_table.c.name == connector)
                 ).scalar()
-            url = self.engine.url.render_as_string(hide_password=False)
-            AlertStore(url).add_message(
+            post_message(
+                self.engine,
                 "import",
                 "error" if status == "failed" else "warning",
                 f"import {import_id} of {path.rsplit('/', 1)[-1]} ({connector}): {status}",

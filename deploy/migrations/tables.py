@@ -10,6 +10,7 @@ from sqlalchemy import MetaData
 
 DEFINITIONS = (
     "deploy.control:metadata",
+    "deploy.messages:metadata",
     "api.identity.tables:metadata",
     "api.scheduling.store:metadata",
     "api.jobs.store:metadata",
