@@ -112,7 +112,7 @@ def _one_table(values: dict[str, Any]) -> tuple[str | None, str] | None:
 
 
 def _reflected(values: dict[str, Any], settings, tenant: str | None) -> SourceColumns | None:
-    from connectors.validation import database_engine
+    from connectors.reach import database_engine
 
     found = _one_table(values)
     url = values.get("url")
@@ -156,7 +156,7 @@ def from_connector(
         return _mapped(names, where, "the file connector's declared columns", "文件连接器声明的列", nullable, keys)
     if not plugin.startswith("relational."):
         return None
-    from connectors.validation import scope_errors
+    from connectors.reach import scope_errors
 
     if scope_errors(config, values, settings, tenant, superuser=tenant is None):
         return None  # a path or host the tenant may not use is never connected to (deploy refuses it)
