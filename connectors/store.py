@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, select, update
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.document import ConnectorSpec
@@ -219,12 +219,47 @@ class ConnectorStore:
             rows = conn.execute(q).all()
         return [self._record(r) for r in rows]
 
-    def names(self, tenants: set[str] | None = None) -> list[str]:
-        q = select(connectors_table.c.name).order_by(connectors_table.c.name)
-        if tenants is not None:
-            q = q.where(connectors_table.c.tenant.in_(sorted(tenants)))
+    def names(self, tenants: set[str] | None = None, name_contains: str | None = None) -> list[str]:
+        """Names by name; `name_contains` a case-insensitive substring."""
+        q = self._matching(select(connectors_table.c.name), tenants, name_contains).order_by(connectors_table.c.name)
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
+
+    def page(
+        self, tenants: set[str] | None, limit: int, offset: int, name_contains: str | None = None
+    ) -> tuple[list[ConnectorRecord], int]:
+        """One page of `all` (by name, optionally names containing `name_contains`) and the number
+        of matching connectors in all pages, both in the query."""
+        q = self._matching(select(connectors_table), tenants, name_contains)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+            rows = conn.execute(q.order_by(connectors_table.c.name).limit(limit).offset(offset)).all()
+        return [self._record(r) for r in rows], total
+
+    def name_page(
+        self, tenants: set[str] | None, limit: int, offset: int, name_contains: str | None = None
+    ) -> tuple[list[str], int]:
+        """`page` as names only (no configuration decrypted)."""
+        q = self._matching(select(connectors_table.c.name), tenants, name_contains)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+            names = conn.execute(q.order_by(connectors_table.c.name).limit(limit).offset(offset)).scalars()
+            return list(names), total
+
+    def named(self, names: list[str]) -> list[ConnectorRecord]:
+        """The connectors of `names` (those that exist), by name."""
+        q = select(connectors_table).where(connectors_table.c.name.in_(names)).order_by(connectors_table.c.name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [self._record(r) for r in rows]
+
+    @staticmethod
+    def _matching(q, tenants: set[str] | None, name_contains: str | None):
+        if tenants is not None:
+            q = q.where(connectors_table.c.tenant.in_(sorted(tenants)))
+        if name_contains:
+            q = q.where(connectors_table.c.name.icontains(name_contains, autoescape=True))
+        return q
 
     def signal(self, name: str, target_state: str | None = None) -> bool:
         """Bump the version (workers restart the tasks), optionally setting RUNNING / PAUSED / STOPPED."""

@@ -1,7 +1,8 @@
-"""Paging and the name filter of `GET /pipelines` over HTTP: `limit` (1..500), `offset` (>= 0) and
-`q` (case-insensitive substring of the name), pages by name with the number of matches in
-`X-Total-Count`; without them the answer is the whole list as before (no header); bad values 422
-naming the parameter; data grants narrow the pages and the count. The console's list pages it (50)."""
+"""Paging and the name filter of `GET /pipelines` and `GET /connectors` over HTTP: `limit` (1..500),
+`offset` (>= 0) and `q` (case-insensitive substring of the name), pages by name with the number of
+matches in `X-Total-Count`; without them the answer is the whole list as before (no header; for
+connectors Kafka Connect's list of names or the expanded object); bad values 422 naming the
+parameter; pipeline data grants narrow the pages and the count. The console's lists page them (50)."""
 
 from __future__ import annotations
 
@@ -10,29 +11,47 @@ import re
 import httpx
 import pytest
 
-from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
 from tests.support.identity import PASSWORD, login, make_user, start_keyed_api
 from tests.support.pipelines import document
 
 N = 65  # more than the console's page of 50
 
 
+@pytest.fixture(scope="module", name="stack_settings")
+def own_settings(stack_settings, tmp_path_factory):
+    """The session's servers, a SQLite control DB of the module's own, and room for 66 connection
+    checks (one per connector created)."""
+    update = {"state_dir": tmp_path_factory.mktemp("paging-state"), "control_db_url": ""}
+    return stack_settings.model_copy(update={**update, "probe_rate_per_minute": 6000.0, "probe_burst": 200})
+
+
 @pytest.fixture(scope="module")
 def api(stack_settings):
     proc, base, key = start_keyed_api(stack_settings)
+    try:
+        yield base, seed(base, key)
+    finally:  # also when seeding fails: the port is free for the next run
+        proc.terminate()
+        proc.wait(10)
+
+
+def seed(base: str, key: str) -> dict:
+    """N pipelines and N connectors (every 5th name ends in -Blue) in tenant lp, one of each elsewhere."""
     make_user(base, key, "lp-dev", roles=["developer"], tenant="lp")
     make_user(base, key, "lp-narrow", roles=["viewer"], tenant="lp", grants=["pipeline:lp-04*"])
     make_user(base, key, "lp-other", roles=["developer"], tenant="lp-other")
-    dev = login(base, "lp-dev")
-    with httpx.Client(base_url=base, headers=dev, timeout=30) as http:
-        for i in range(N):
-            name = f"lp-{i:03d}" if i % 5 else f"lp-{i:03d}-Blue"
-            assert http.post("/pipelines", json=document(name)).status_code == 201
-    other = login(base, "lp-other")
-    assert httpx.post(base + "/pipelines", headers=other, json=document("lp-elsewhere")).status_code == 201
-    yield base, dev
-    proc.terminate()
-    proc.wait(10)
+    for user, names in (
+        ("lp-dev", [f"{i:03d}" if i % 5 else f"{i:03d}-Blue" for i in range(N)]),
+        ("lp-other", ["elsewhere"]),
+    ):
+        with httpx.Client(base_url=base, headers=login(base, user), timeout=30) as http:
+            for name in names:
+                assert http.post("/pipelines", json=document("lp-" + name)).status_code == 201
+                config = {"connector.class": "runner.lean", "topics": ["lc-t" + name]}
+                body = {"name": "lc-" + name, "config": config, "initial_state": "PAUSED"}
+                r = http.post("/connectors", json=body)
+                assert r.status_code == 201, r.text
+    return login(base, "lp-dev")
 
 
 def names(r: httpx.Response) -> list[str]:
@@ -109,3 +128,62 @@ def test_console_pages_of_50(api):
         assert 'id="pipelines-next"' not in second
         blue = http.get("/console/pipelines", params={"q": "Blue"}).text
         assert blue.count('<tr><th scope="row">') == 13 and 'value="Blue"' in blue
+
+
+def test_connectors_pages_by_name_with_total_header(api):
+    base, dev = api
+    r = httpx.get(base + "/connectors", headers=dev, params={"limit": 50})
+    assert r.status_code == 200 and r.headers["x-total-count"] == str(N)
+    first = r.json()
+    assert len(first) == 50 and first == sorted(first) and all(isinstance(n, str) for n in first)
+    r = httpx.get(base + "/connectors", headers=dev, params={"limit": 50, "offset": 50})
+    second = r.json()
+    assert len(second) == N - 50 and first[-1] < second[0] and r.headers["x-total-count"] == str(N)
+    params = [("expand", "status"), ("expand", "info"), ("limit", 50), ("offset", 50)]
+    r = httpx.get(base + "/connectors", headers=dev, params=params)
+    expanded = r.json()
+    assert r.headers["x-total-count"] == str(N) and sorted(expanded) == second
+    entry = expanded[second[0]]
+    assert (
+        entry["status"]["connector"]["state"] == "PAUSED"
+        and entry["info"]["config"]["connector.class"] == "runner.lean"
+    )
+
+
+def test_connectors_filter_and_unchanged_unpaged_shape(api):
+    base, dev = api
+    r = httpx.get(base + "/connectors", headers=dev, params={"q": "BLUE", "limit": 5, "offset": 10})
+    assert r.json() == [f"lc-{i:03d}-Blue" for i in range(50, N, 5)] and r.headers["x-total-count"] == "13"
+    r = httpx.get(base + "/connectors", headers=dev, params=[("q", "blue"), ("expand", "status")])
+    assert len(r.json()) == 13 and r.headers["x-total-count"] == "13"
+    r = httpx.get(base + "/connectors", headers=dev)
+    assert "x-total-count" not in r.headers and isinstance(r.json(), list) and len(r.json()) == N
+    assert "lc-elsewhere" not in r.json()
+    r = httpx.get(base + "/connectors", headers=dev, params={"expand": "status"})
+    assert "x-total-count" not in r.headers and isinstance(r.json(), dict) and len(r.json()) == N
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"limit": "x"}, "limit"), ({"offset": -1}, "offset")],
+)
+def test_connectors_bad_values_422_name_the_parameter(api, params, name):
+    base, dev = api
+    r = httpx.get(base + "/connectors", headers=dev, params=params)
+    assert r.status_code == 422 and r.json()["error_code"] == 422
+    assert f"query.{name}" in r.json()["message"], r.text
+
+
+def test_console_connectors_pages_of_50(api):
+    base, _ = api
+    with httpx.Client(base_url=base, timeout=30) as http:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/console/login").text).group(1)
+        assert http.post("/console/login", data={"username": "lp-dev", "password": PASSWORD, "csrf_token": token})
+        first = http.get("/console/connectors").text
+        assert first.count('data-connector="') == 50
+        assert 'id="connectors-next"' in first and 'id="connectors-prev"' not in first
+        second = http.get("/console/connectors", params={"offset": 50}).text
+        assert 'id="connectors-prev"' in second and 'id="connectors-next"' not in second
+        assert "lc-064" in second and "lc-001" not in second
+        blue = http.get("/console/connectors", params={"q": "Blue"}).text
+        assert "lc-005-Blue" in blue and "lc-001<" not in blue and 'value="Blue"' in blue

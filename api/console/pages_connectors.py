@@ -18,11 +18,19 @@ ACTIONS = {"pause": ("PUT", "pause"), "resume": ("PUT", "resume"), "restart": ("
 HIDDEN = {"connector.class", "name"}  # the plugin is chosen above the form; the name has its own field
 
 
-async def _connectors(api: Backend) -> tuple[dict, str | None]:
-    answer = await api.get("/connectors", params=[("expand", "status"), ("expand", "info")])
+PAGE = 50  # connectors per page
+
+
+async def _connectors(api: Backend, offset: int, q: str) -> tuple[dict, int, str | None]:
+    """A page of `GET /connectors?expand=status&expand=info` (by name) and how many match."""
+    params = [("expand", "status"), ("expand", "info"), ("limit", PAGE), ("offset", offset)]
+    if q:
+        params.append(("q", q))
+    answer = await api.get("/connectors", params=params)
     if answer.status_code != 200:
-        return {}, f"{answer.status_code}: {detail_of(answer)}"
-    return answer.json(), None
+        return {}, 0, f"{answer.status_code}: {detail_of(answer)}"
+    found = answer.json()
+    return found, int(answer.headers.get("x-total-count") or len(found)), None
 
 
 def _row(name: str, entry: dict) -> dict:
@@ -39,9 +47,15 @@ def _row(name: str, entry: dict) -> dict:
 
 @router.get("/connectors")
 async def connectors_page(request: Request, session: Session = Depends(signed_in)) -> Response:
-    found, error = await _connectors(Backend(request, session.token))
+    """50 per page by name, previous/next, a name filter (`?q=`)."""
+    q = (request.query_params.get("q") or "").strip()[:200]
+    raw = request.query_params.get("offset") or ""
+    offset = int(raw) - int(raw) % PAGE if raw.isdigit() and len(raw) < 10 else 0
+    found, total, error = await _connectors(Backend(request, session.token), offset, q)
     rows = [_row(name, entry) for name, entry in sorted(found.items())]
-    return render(request, "connectors.html", {"rows": rows, "error": error}, session=session)
+    context = {"rows": rows, "error": error, "q": q, "offset": offset, "page": PAGE, "total": total}
+    context["more"] = offset + PAGE < total
+    return render(request, "connectors.html", context, session=session)
 
 
 @router.post("/connectors/{name}/{action}")

@@ -201,15 +201,41 @@ def validate_plugin_config(plugin: str, request: Request, config: dict[str, Any]
 
 @router.get("/connectors", summary="Connector names (the caller's tenants); ?expand=status and/or ?expand=info")
 def list_connectors(
-    request: Request, expand: list[str] = Query(default=[]), principal: Principal = Depends(MANAGE)
+    request: Request,
+    response: Response,
+    expand: list[str] = Query(default=[]),
+    limit: int | None = Query(None, ge=1, le=500, description="page size; with it, X-Total-Count says how many match"),
+    offset: int = Query(0, ge=0, description="connectors skipped, by name"),
+    q: str | None = Query(None, max_length=200, description="names containing this (case-insensitive)"),
+    principal: Principal = Depends(MANAGE),
 ) -> Any:
+    """Without `limit`, `offset` or `q`, the whole answer as Kafka Connect gives it. With any of
+    them: the page by name, same shape (a list of names, or the expanded object), the number of
+    matching connectors in `X-Total-Count`; live status is read for the page's connectors only."""
+    store = connector_store(request)
     tenants = principal.visible_tenants()
-    if not expand:
-        return [n for n in connector_store(request).names(tenants) if principal.may_access("connector", n)]
+    if limit is None and offset == 0 and q is None:
+        if not expand:
+            return [n for n in store.names(tenants) if principal.may_access("connector", n)]
+        records = [r for r in store.all(tenants) if principal.may_access("connector", r.name)]
+    else:
+        size = limit or 500
+        if principal.superuser or not any(g.startswith("connector:") for g in principal.grants):
+            if not expand:  # no connector grants: paged in the query
+                names, total = store.name_page(tenants, size, offset, q)
+                response.headers["X-Total-Count"] = str(total)
+                return names
+            records, total = store.page(tenants, size, offset, q)
+        else:  # grants are shell patterns: the names are filtered here, the page's rows read
+            matching = [n for n in store.names(tenants, q) if principal.may_access("connector", n)]
+            names, total = matching[offset : offset + size], len(matching)
+            response.headers["X-Total-Count"] = str(total)
+            if not expand:
+                return names
+            records = store.named(names)
+        response.headers["X-Total-Count"] = str(total)
     result = {}
-    for record in connector_store(request).all(tenants):
-        if not principal.may_access("connector", record.name):
-            continue
+    for record in records:
         entry = {}
         if "info" in expand:
             entry["info"] = _info(record)
