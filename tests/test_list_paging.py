@@ -187,3 +187,13 @@ def test_console_connectors_pages_of_50(api):
         assert "lc-064" in second and "lc-001" not in second
         blue = http.get("/console/connectors", params={"q": "Blue"}).text
         assert "lc-005-Blue" in blue and "lc-001<" not in blue and 'value="Blue"' in blue
+
+
+@pytest.mark.parametrize("q", ["a\x00b", "%_\\", "'; drop table pipelines; --", "x" * 201])
+def test_odd_filters_never_a_server_error(api, q):
+    base, dev = api
+    for path in ("/pipelines", "/connectors"):
+        r = httpx.get(base + path, headers=dev, params={"q": q, "limit": 5})
+        assert r.status_code in (200, 422), (path, r.status_code, r.text)
+        if r.status_code == 200:
+            assert r.json() in ([], {}) and r.headers["x-total-count"] == "0"
