@@ -40,6 +40,11 @@ RULES: dict[str, str] = {
         "connections inside the allow-list; no other tenant's data comes back"
     ),
     "global-superuser": "changes state shared by all tenants: only superusers may (everyone else: 403)",
+    "app-key": (
+        "served to an application, not a user: the credential is the app key an approval issued (X-App-Key), "
+        "scoped to one service version of one tenant; user credentials give nothing, a key of another service, "
+        "version or tenant answers 401/403/404, and only the fields granted come back, masked, row-filtered"
+    ),
 }
 
 ROUTES: dict[str, str] = {
@@ -127,6 +132,18 @@ ROUTES: dict[str, str] = {
     "GET /standards/national": "shared-read",
     "POST /standards/national/{code}/install": "tenant-create",
     "POST /standards/reviews": "tenant-create",
+    # data services (kept per the author's home tenant; the call route is authenticated by app key)
+    "GET /services": "tenant-list",
+    "POST /services": "tenant-create",
+    "GET /services/{name}/versions": "tenant-object",
+    "POST /services/{name}/submit": "tenant-object",
+    "POST /services/{name}/review": "tenant-object",
+    "POST /services/{name}/v{version}/offline": "tenant-object",
+    "POST /services/{name}/applications": "tenant-object",
+    "GET /services/{name}/applications": "tenant-object",
+    "POST /services/applications/{app_id}/decision": "tenant-object",
+    "POST /services/applications/{app_id}/revoke": "tenant-object",
+    "GET /services/{name}/v{version}": "app-key",
     "GET /standards/reviews": "tenant-list",
     "GET /standards/reviews/{rid}": "tenant-object",
     "POST /standards/reviews/{rid}/decision": "tenant-object",

@@ -33,6 +33,9 @@ CATALOGUE: dict[str, str] = {
     "standards:review": "approve or reject submitted standards (never one's own), retire published ones",
     "quality:manage": "quality rules and tickets",
     "users:manage": "users, groups, roles, API keys",
+    "services:manage": "data services: service documents, drafts, submitting for review",
+    "services:review": "publish or reject submitted services (never one's own), take versions offline",
+    "services:apply": "list services, apply for them; the owner decides and revokes applications",
 }
 
 BUILTIN_ROLES: dict[str, dict] = {

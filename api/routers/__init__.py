@@ -22,6 +22,7 @@ ROUTERS = (
     "standards",
     "standard_files",
     "standard_mappings",
+    "services",
     "quality",
     "workbench",
     "jobs",

@@ -56,6 +56,8 @@ GHOSTS = {
     "message": 987654321,
     "dataset": f"hl:dataset:kafka://127.0.0.1:9/{A}-ghost",
     "review": 987654321,
+    "service": f"{A}_ghost_svc",
+    "application": 987654321,
 }  # ids no object has (others: a name no object has)
 
 
@@ -87,6 +89,9 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("impact", "urn"): o["dataset"],
         ("standards", "code"): o["standard"],
         ("standards", "rid"): o["review"],
+        ("services", "name"): o["service"],
+        ("services", "version"): 1,
+        ("services", "app_id"): o["application"],
     }
 
     def one(m: re.Match) -> str:
@@ -198,6 +203,17 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "POST /standards/categories": ({"json": {"code": mine, "name": "x", "parent": o["standard"]}}, True),
         "POST /standards/reviews": ({"json": {"items": [{"kind": "element", "code": o["standard"]}]}}, True),
         "POST /standards/reviews/{rid}/decision": ({"json": {"approve": True}}, True),
+        # data services: tenant b's own service document; tenant a's service, versions and applications
+        "POST /services": (
+            {"json": {"name": f"{B}_{who}_svc", "resource": {"table": "t"}, "fields": ["a"]}},
+            False,
+        ),
+        "POST /services/{name}/review": ({"json": {"approve": True}}, True),
+        "POST /services/{name}/applications": (
+            {"json": {"application": f"{B}_{who}_app", "version": 1, "purpose": "b", "fields": ["id"]}},
+            True,
+        ),
+        "POST /services/applications/{app_id}/decision": ({"json": {"approve": True}}, True),
         "POST /standards/mappings": ({"json": {"field_urn": f"{o['dataset']}#x", "element": mine}}, True),
         "DELETE /standards/mappings": ({"params": {"field_urn": f"{o['dataset']}#x"}}, True),
         "GET /standards/mappings": ({"params": {"dataset": o["dataset"]}}, True),
@@ -316,6 +332,9 @@ def expect(world, rule: str, route: str, who: str, kw: dict, names_a: bool, r: h
             problems.append("a config reading tenant a's file area validated without errors")
         elif status not in (200, 400, 403, 404, 422, 429):
             problems.append(f"unexpected {status}: {r.text[:300]}")
+    elif rule == "app-key":  # a user credential is no app key: tenant a's service answers nothing
+        if status not in (401, 403, 404) or A in r.text:
+            problems.append(f"expected 401/403/404 without an app key, got {status}: {r.text[:300]}")
     elif rule == "global-superuser":
         if status != 403:
             problems.append(f"expected 403 (superusers only), got {status}")

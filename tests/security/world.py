@@ -395,6 +395,28 @@ class World:
         assert r.status_code == 201, r.text
         self.a.objects["review"] = r.json()["id"]
 
+    def create_service(self) -> None:
+        """Tenant a's data service, published (by a second admin: the author may not review it), and an
+        approved application for it with its app key (tests/test_data_services.py has the whole flow)."""
+        name = f"{A}svc"
+        self.a.objects["service"] = name
+        doc = {"name": name, "resource": {"table": f"{A}_people"}, "fields": ["id", "name"]}
+        assert self.as_a("admin", "POST", "/services", json=doc).status_code == 201
+        assert self.as_a("admin", "POST", f"/services/{name}/submit").status_code == 200
+        reviewer = f"{A}-svc-reviewer"
+        body = {"username": reviewer, "password": PASSWORD, "tenant": A, "roles": ["admin"]}
+        assert self.op("POST", "/users", json=body).status_code == 201
+        token = self.client.post("/auth/token", data={"username": reviewer, "password": PASSWORD}).json()
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        r = self.call(auth, "POST", f"/services/{name}/review", json={"approve": True})
+        assert r.status_code == 200, r.text
+        app = {"application": f"{A}app", "version": 1, "purpose": f"{A} purpose", "fields": ["id", "name"]}
+        r = self.as_a("admin", "POST", f"/services/{name}/applications", json=app)
+        assert r.status_code == 201, r.text
+        self.a.objects["application"] = r.json()["id"]
+        r = self.as_a("admin", "POST", f"/services/applications/{r.json()['id']}/decision", json={"approve": True})
+        assert r.status_code == 200 and r.json()["key"], r.text
+
     def repair(self, kinds) -> list[str]:
         """Re-create tenant a's objects an attack removed (tenant a's admin gets 404); names what it did."""
         checks = {

@@ -1,0 +1,216 @@
+"""Serving a published service to an application, with every check on every call.
+
+    result = serve(store, clickhouse, limiter, key, name, version, params)   # -> {"rows": [...], ...}
+    raises CallRefused(status, message, message_zh, retry_after=None) for 401 / 403 / 404 / 422 / 429 / 503
+
+The order of the checks: the app key (known, secret matching, not revoked), its scope (this service
+and version, still published), the application's rate limit (a Redis token bucket per key), the
+query parameters (only declared filters and operators, required ones present, values of the
+column's type, `limit` within the service's maximum), then the query: the granted fields only,
+the application's row filter ANDed to the caller's filters, read through sinks/clickhouse/reader.py
+(FINAL, parameterised, bounded), and the service's masking applied to what leaves.
+
+Query parameters: `field=v` (eq), `field.in=a,b` (in), `field.gte=v` / `field.lte=v` (range),
+`limit`, `offset`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from clickhouse_driver.errors import Error as ClickHouseError
+
+from sinks.clickhouse.reader import coerce, read_rows, table_columns, table_engine
+from streams.dataservices.model import NotFound
+from streams.dataservices.store import ServiceStore, key_matches, split_key
+from streams.transforms.masking import MaskPolicy
+
+log = logging.getLogger(__name__)
+MAX_OFFSET = 1_000_000
+MAX_IN = 1000
+SUFFIX_OPS = {"in": "in", "gte": "range", "lte": "range"}
+
+
+class CallRefused(Exception):
+    def __init__(self, status: int, message: str, message_zh: str, retry_after: float | None = None, **about):
+        super().__init__(message)
+        self.status, self.message, self.message_zh, self.retry_after, self.about = (
+            status,
+            message,
+            message_zh,
+            retry_after,
+            about,
+        )
+
+
+# A token bucket in one Lua call: refill by elapsed time, take one token or say how long to wait.
+_BUCKET = """
+local key = KEYS[1]
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', key, 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', key, math.ceil(burst / rate) + 60)
+return tostring(wait)
+"""
+
+
+class TokenBuckets:
+    """Per-application rate limits in Redis (shared by every API process)."""
+
+    def __init__(self, client, prefix: str = "huiliu:ds:bucket:"):
+        self.client, self.prefix = client, prefix
+        self._script = client.register_script(_BUCKET)
+
+    def take(self, key_id: str, rate: float, burst: int) -> float:
+        """0 when a call may go ahead now, else the seconds until it may."""
+        return float(self._script(keys=[self.prefix + key_id], args=[rate, burst, time.time()]))
+
+
+def authorise(store: ServiceStore, key: str | None, name: str, version: int) -> tuple[str, dict[str, Any]]:
+    parts = split_key(key or "")
+    if parts is None:
+        raise CallRefused(401, "an app key is required (X-App-Key: hls_...)", "需要应用密钥（X-App-Key: hls_...）")
+    found = store.grant(parts[0])
+    if found is None or not key_matches(found[2], parts[1]):
+        raise CallRefused(401, "unknown app key", "应用密钥无效", key_id=parts[0])
+    scope, app, _ = found
+    if app["status"] != "approved":
+        raise CallRefused(401, f"the app key is {app['status']}", f"应用密钥已失效（{app['status']}）", key_id=parts[0])
+    if (app["service"], app["version"]) != (name, version):
+        raise CallRefused(
+            403,
+            f"the app key is for {app['service']} v{app['version']}, not {name} v{version}",
+            f"该应用密钥仅可调用 {app['service']} v{app['version']}",
+            application=app["application"],
+        )
+    return scope, app
+
+
+def parse(spec, params: list[tuple[str, str]]) -> tuple[list[tuple[str, str, Any]], int, int]:
+    declared = {f.field: f for f in spec.filters}
+    where: list[tuple[str, str, Any]] = []
+    seen: set[str] = set()
+    limit, offset = spec.default_limit, 0
+    for raw, value in params:
+        if raw in seen:
+            raise CallRefused(422, f"parameter {raw!r} given twice", f"参数 {raw!r} 重复")
+        seen.add(raw)
+        if raw in ("limit", "offset"):
+            try:
+                n = int(value)
+            except ValueError:
+                raise CallRefused(422, f"{raw} must be a whole number", f"{raw} 须为整数") from None
+            top = spec.max_limit if raw == "limit" else MAX_OFFSET
+            if n < (1 if raw == "limit" else 0) or n > top:
+                raise CallRefused(422, f"{raw} must be within 0..{top}", f"{raw} 须在 0..{top} 之间")
+            limit, offset = (n, offset) if raw == "limit" else (limit, n)
+            continue
+        field, _, suffix = raw.partition(".")
+        op = SUFFIX_OPS.get(suffix, "eq") if suffix else "eq"
+        if suffix and suffix not in SUFFIX_OPS:
+            raise CallRefused(
+                422, f"unknown operator {suffix!r} (in, gte, lte)", f"未知运算符 {suffix!r}（in、gte、lte）"
+            )
+        if field not in declared:
+            raise CallRefused(422, f"{field!r} is not a filter of this service", f"{field!r} 不是本服务可用的过滤条件")
+        if op not in declared[field].ops:
+            raise CallRefused(422, f"filter {field!r} does not allow {op}", f"过滤条件 {field!r} 不支持 {op}")
+        if op == "in":
+            values = [v for v in value.split(",") if v != ""]
+            if not values or len(values) > MAX_IN:
+                raise CallRefused(422, f"{raw} takes 1..{MAX_IN} values", f"{raw} 需要 1..{MAX_IN} 个值")
+            where.append((field, "in", values))
+        else:
+            where.append((field, suffix if op == "range" else "eq", value))
+    missing = [f for f in declared.values() if f.required and f.field not in {w[0] for w in where}]
+    if missing:
+        names = [f.field for f in missing]
+        raise CallRefused(422, f"required filters missing: {names}", f"缺少必填的过滤条件：{names}")
+    return where, limit, offset
+
+
+def serve(store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, version, params) -> dict[str, Any]:
+    """The rows a call may see (see the module's docstring); ClickHouse failing answers 503, not 500."""
+    try:
+        return _serve(store, clickhouse, buckets, key, name, version, params)
+    except (ClickHouseError, OSError, EOFError) as exc:
+        log.warning("service %s v%s: ClickHouse failed: %s", name, version, str(exc)[:300])
+        raise CallRefused(503, "the data store is not answering; retry later", "数据存储暂不可用，请稍后重试") from None
+
+
+def _serve(store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, version, params) -> dict[str, Any]:
+    scope, app = authorise(store, key, name, version)
+    try:
+        spec = store.published(scope, name, version)
+    except NotFound:
+        raise CallRefused(
+            404, f"service {name} v{version} is not published", f"服务 {name} v{version} 未发布"
+        ) from None
+    wait = buckets.take(app["key_id"], spec.rate_limit.rate, spec.rate_limit.burst)
+    if wait > 0:
+        raise CallRefused(
+            429,
+            "rate limit reached: retry later",
+            "调用频率超限，请稍后重试",
+            retry_after=math.ceil(wait),
+            application=app["application"],
+        )
+    where, limit, offset = parse(spec, params)
+    where += [(field, "eq", value) for field, value in (app["row_filter"] or {}).items()]
+    columns = table_columns(clickhouse, spec.resource.table)
+    if not columns:
+        raise CallRefused(503, "the service's table is not there", "服务的数据表不存在")
+    typed = []
+    for field, op, value in where:
+        if field not in columns:
+            raise CallRefused(503, f"the table has no column {field!r}", f"数据表没有列 {field!r}")
+        try:
+            typed.append(
+                (field, op, [coerce(columns[field], v) for v in value] if op == "in" else coerce(columns[field], value))
+            )
+        except ValueError:
+            raise CallRefused(
+                422,
+                f"{field!r}: a value of type {columns[field]} expected",
+                f"{field!r} 的取值类型应为 {columns[field]}",
+            ) from None
+    granted = [f for f in spec.fields if f in set(app["fields_granted"])]
+    missing = [f for f in granted + spec.sort if f not in columns]
+    if missing:
+        raise CallRefused(503, f"the table has no columns {missing}", f"数据表缺少列 {missing}")
+    rows = read_rows(
+        clickhouse,
+        spec.resource.table,
+        columns,
+        select=granted,
+        where=typed,
+        order_by=spec.sort or granted[:1],
+        limit=limit,
+        offset=offset,
+        timeout_s=spec.timeout_s,
+        max_rows=spec.max_limit,
+        engine=table_engine(clickhouse, spec.resource.table),
+    )
+    masking = {f: m for f, m in spec.masking.items() if f in granted}
+    if masking:
+        rows = MaskPolicy({"default": masking}).mask_rows(rows, "default")
+    return {
+        "service": name,
+        "version": version,
+        "application": app["application"],
+        "limit": limit,
+        "offset": offset,
+        "count": len(rows),
+        "rows": rows,
+    }
