@@ -396,3 +396,23 @@ def test_language_switches_to_english_and_stays(admin, shots):
     page.get_by_role("link", name="中文").click()
     assert page.locator("h1").inner_text() == "管道"
     assert not problems, problems
+
+
+def test_name_filter_box_narrows_the_lists(admin, console):
+    page, problems = admin
+    page.goto("/console/pipelines")
+    page.get_by_label("按名称筛选").fill(PIPELINE[2:])
+    page.locator("#pipelines-filter").click()
+    page.wait_for_url("**/console/pipelines?q=*")
+    assert page.get_by_role("link", name=PIPELINE).count() == 1
+    assert page.locator("#pipelines-count").is_visible() and page.locator("#pipelines-next").count() == 0
+    page.get_by_label("按名称筛选").fill("no-such-pipeline-at-all")
+    page.locator("#pipelines-filter").click()
+    page.wait_for_url("**q=no-such-pipeline-at-all*")
+    assert page.locator("#pipelines-none").is_visible() and page.locator("#pipelines-table").count() == 0
+    page.goto("/console/connectors")
+    page.get_by_label("按名称筛选").fill("no-such-connector-at-all")
+    page.locator("#connectors-filter").click()
+    page.wait_for_url("**/console/connectors?q=no-such-connector-at-all*")
+    assert page.locator("#connectors-none").is_visible() and page.locator("#connectors-prev").count() == 0
+    assert not problems, problems
