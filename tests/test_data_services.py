@@ -3,12 +3,14 @@ document reviewed before publishing (the author refused as reviewer), an applica
 fewer fields and a row filter, the app key shown once, calls returning only the granted fields,
 masked, current rows only (FINAL, tombstones skipped), another division's rows kept out, the rate
 limit answering 429 with Retry-After then recovering, revocation stopping the next call, bad input
-answering a clear 4xx in English and Chinese (never 500), and the audit entries of all of it."""
+answering a clear 4xx in English and Chinese (never 500), and the audit entries of all of it.
+Fields the service does not mask by name are masked by their classification in the catalogue."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -70,6 +72,41 @@ def table(stack_settings):
     client.disconnect()
 
 
+@pytest.fixture(scope="module")
+def catalogued(stack_settings, people, table) -> str:
+    """The table in the catalogue as a harvest of the sink's tables records it (the shape of
+    sinks/clickhouse/catalog.py, whose `system.columns` query the 18.16 test server cannot answer),
+    then classified by a steward over HTTP: division_code internal, phone secret."""
+    from deploy.control import engine_for
+    from schemas.catalog.model import DatasetInfo, FieldInfo, Harvest, SystemInfo
+    from schemas.catalog.store import CatalogStore
+    from schemas.catalog.urns import dataset_urn, host_namespace, system_urn
+    from sinks.clickhouse import client_from_url
+    from sinks.clickhouse.reader import table_columns
+
+    client = client_from_url(stack_settings.clickhouse_url)
+    columns = table_columns(client, TABLE)
+    client.disconnect()
+    address = urlparse(stack_settings.clickhouse_url)
+    namespace = host_namespace("clickhouse", f"{address.hostname}:{address.port}")
+    fields = [FieldInfo(name=n, type=t, position=i + 1, key=n == "id") for i, (n, t) in enumerate(columns.items())]
+    urn = dataset_urn(namespace, f"default.{TABLE}")
+    harvest = Harvest(
+        system=SystemInfo(
+            urn=system_urn(namespace, "default"),
+            name="clickhouse default",
+            kind="clickhouse",
+            properties={"namespace": namespace, "database": "default"},
+        ),
+        datasets=[DatasetInfo(urn=urn, name=f"default.{TABLE}", kind="sink_table", fields=fields)],
+    )
+    CatalogStore(engine_for(stack_settings.resolved_control_db_url)).record(harvest, TENANT)
+    levels = {"division_code": {"classification": "internal"}, "phone": {"classification": "secret"}}
+    r = people["author"].patch(f"/metadata/datasets/{urn}", json={"fields": levels})
+    assert r.status_code == 200, r.text
+    return urn
+
+
 def _document(**extra) -> dict:
     return {
         "name": SERVICE,
@@ -87,9 +124,10 @@ def _document(**extra) -> dict:
 
 
 @pytest.fixture(scope="module")
-def published(people, table):
+def published(people, catalogued):
     author = people["author"]
-    r = author.post("/services", json=_document())
+    levels = {"internal": {"fn": "keep", "first": 4}, "secret": "null"}
+    r = author.post("/services", json=_document(dataset=catalogued, classification_masking=levels))
     assert r.status_code == 201, r.text
     assert (r.json()["version"], r.json()["status"]) == (1, "draft")
     assert author.post(f"/services/{SERVICE}/submit").json()["status"] == "in_review"
@@ -140,6 +178,10 @@ def test_a_bad_document_names_the_field(people, table):
     assert detail["message_zh"] and detail["problems"] and all(p["msg_zh"] for p in detail["problems"])
     r = people["author"].post("/services", json=_document(masking={"phone": "no_such_mask"}))
     assert r.status_code == 422 and "no_such_mask" in r.text
+    r = people["author"].post("/services", json=_document(classification_masking={"secret": "redact"}))
+    assert r.status_code == 422 and "dataset" in r.text
+    r = people["author"].post("/services", json=_document(dataset="x", classification_masking={"top": "redact"}))
+    assert r.status_code == 422 and "top" in r.text
 
 
 def test_review_refuses_the_author_and_publishes_by_another(people, published):
@@ -186,7 +228,8 @@ def test_call_returns_only_granted_fields_masked_current_rows_of_the_own_divisio
     assert [row["id"] for row in rows] == [1, 2]  # 3 is another division's, 4 is deleted
     assert all(sorted(row) == sorted(GRANTED) for row in rows)
     assert rows[0]["name"] == "张**" and rows[1]["name"] == "李*"
-    assert rows[0]["phone"] == "138****0011"  # the current version's phone, masked
+    assert rows[0]["phone"] == "138****0011"  # the current version's phone, masked by name (not "secret": null)
+    assert [row["division_code"] for row in rows] == ["3701**", "3701**"]  # "internal" in the catalogue
     assert "13800000011" not in r.text and "370102199001011234" not in r.text
     # the row filter bound to the application wins over the caller's filters
     assert _call(grant["key"], division_code="370103").json()["rows"] == []

@@ -44,6 +44,25 @@ def _buckets_for(url: str) -> TokenBuckets:
     return TokenBuckets(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2))
 
 
+@lru_cache(maxsize=8)
+def _catalog_for(url: str):
+    from deploy.control import engine_for
+    from schemas.catalog.store import CatalogStore
+
+    return CatalogStore(engine_for(url))
+
+
+def _classifier(url: str):
+    """scope, dataset URN -> {field: classification level} (a field's own, else its dataset's)."""
+
+    def classify(scope: str, urn: str) -> dict[str, str | None]:
+        ds = _catalog_for(url).dataset({scope}, urn)
+        default = ds["business"].get("classification")
+        return {f["name"]: f["business"].get("classification") or default for f in ds["fields"]}
+
+    return classify
+
+
 def _store(request: Request) -> ServiceStore:
     return _store_for(request.app.state.settings.resolved_control_db_url)
 
@@ -222,6 +241,7 @@ def call(
             name,
             version,
             list(request.query_params.multi_items()),
+            _classifier(settings.resolved_control_db_url),
         )
     except CallRefused as exc:
         request.state.audit_detail.update(exc.about)

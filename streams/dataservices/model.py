@@ -6,7 +6,9 @@
 A service serves one resource (a ClickHouse table the sinks write), exposes `fields`, accepts the
 `filters` it declares (operators eq / in / range, some required), pages with `default_limit` and
 `max_limit`, masks `masking` fields with the masking transforms (streams/transforms/masking.py:
-`phone`, `id_number`, `name`, `email`, `keep`, `redact`, `hash`, ...), and limits each application
+`phone`, `id_number`, `name`, `email`, `keep`, `redact`, `hash`, ...) and, when the service names
+its catalogue entry (`dataset`), every other field by its classification level there
+(`classification_masking`: {"internal": ..., "sensitive": ..., "secret": ...}), and limits each application
 to `rate_limit` (a token bucket: `rate` per second, `burst` at once).
 """
 
@@ -17,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from quality_stream.governance.model import StandardsError, problem, problems_of
+from schemas.catalog.business import CLASSIFICATIONS
 from streams.transforms.masking import resolve
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -73,6 +76,10 @@ class ServiceSpec(BaseModel):
     default_limit: int = Field(50, ge=1, le=10_000)
     max_limit: int = Field(1000, ge=1, le=10_000)
     masking: dict[str, Any] = Field(default_factory=dict)
+    dataset: str | None = Field(None, max_length=1000, description="the resource's catalogue URN")
+    classification_masking: dict[str, Any] = Field(
+        default_factory=dict, description="classification level -> mask spec, for fields `masking` does not name"
+    )
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     timeout_s: int = Field(10, ge=1, le=60)
 
@@ -101,7 +108,12 @@ class ServiceSpec(BaseModel):
             if f.field in seen:
                 raise ValueError(f"filter {f.field!r} declared twice")
             seen.add(f.field)
-        for name, spec in self.masking.items():
+        if self.classification_masking and not self.dataset:
+            raise ValueError("classification_masking needs the resource's catalogue entry (dataset)")
+        unknown = [k for k in self.classification_masking if k not in CLASSIFICATIONS]
+        if unknown:
+            raise ValueError(f"unknown classification levels {unknown[:5]}; known: {', '.join(CLASSIFICATIONS)}")
+        for name, spec in [*self.masking.items(), *self.classification_masking.items()]:
             try:
                 resolve(spec)
             except (ValueError, TypeError) as exc:

@@ -97,6 +97,22 @@ def authorise(store: ServiceStore, key: str | None, name: str, version: int) -> 
     return scope, app
 
 
+def _by_classification(spec, scope: str, granted: list[str], explicit: dict, classify) -> dict[str, Any]:
+    """Masks for the granted fields the service does not mask by name, from their catalogue level.
+    A catalogue entry that is gone refuses the call (503): refusing beats serving clear data."""
+    try:
+        levels = classify(scope, spec.dataset) if classify else None
+    except LookupError:
+        levels = None
+    if levels is None:
+        raise CallRefused(503, "the service's catalogue entry is not there", "服务对应的数据目录条目不存在")
+    return {
+        f: spec.classification_masking[levels[f]]
+        for f in granted
+        if f not in explicit and levels.get(f) in spec.classification_masking
+    }
+
+
 def parse(spec, params: list[tuple[str, str]]) -> tuple[list[tuple[str, str, Any]], int, int]:
     declared = {f.field: f for f in spec.filters}
     where: list[tuple[str, str, Any]] = []
@@ -140,16 +156,19 @@ def parse(spec, params: list[tuple[str, str]]) -> tuple[list[tuple[str, str, Any
     return where, limit, offset
 
 
-def serve(store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, version, params) -> dict[str, Any]:
-    """The rows a call may see (see the module's docstring); ClickHouse failing answers 503, not 500."""
+def serve(
+    store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, version, params, classify=None
+) -> dict[str, Any]:
+    """The rows a call may see (see the module's docstring); ClickHouse failing answers 503, not 500.
+    `classify(scope, dataset_urn) -> {field: level}` reads the catalogue's field classification."""
     try:
-        return _serve(store, clickhouse, buckets, key, name, version, params)
+        return _serve(store, clickhouse, buckets, key, name, version, params, classify)
     except (ClickHouseError, OSError, EOFError) as exc:
         log.warning("service %s v%s: ClickHouse failed: %s", name, version, str(exc)[:300])
         raise CallRefused(503, "the data store is not answering; retry later", "数据存储暂不可用，请稍后重试") from None
 
 
-def _serve(store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, version, params) -> dict[str, Any]:
+def _serve(store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, version, params, classify):
     scope, app = authorise(store, key, name, version)
     try:
         spec = store.published(scope, name, version)
@@ -203,6 +222,8 @@ def _serve(store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, ve
         engine=table_engine(clickhouse, spec.resource.table),
     )
     masking = {f: m for f, m in spec.masking.items() if f in granted}
+    if spec.classification_masking:
+        masking |= _by_classification(spec, scope, granted, masking, classify)
     if masking:
         rows = MaskPolicy({"default": masking}).mask_rows(rows, "default")
     return {
