@@ -308,3 +308,25 @@ def test_revocation_stops_the_next_call_and_everything_is_audited(api, people, g
     assert any(e["status"] == 429 for e in calls) and any(e["status"] == 401 for e in calls)
     reviews = entries("services.review.approve")
     assert any(e["detail"].get("name") == SERVICE and e["actor"] == f"{TENANT}-reviewer" for e in reviews)
+
+
+def test_a_new_draft_leaves_the_published_version_served_and_offline_stops_it(people, grant):
+    r = people["applicant"].post(
+        f"/services/{SERVICE}/applications",
+        json={"application": f"{APP}_c", "version": 1, "purpose": "统计", "fields": ["id"]},
+    )
+    assert r.status_code == 201, r.text
+    r = people["author"].post(f"/services/applications/{r.json()['id']}/decision", json={"approve": True})
+    assert r.status_code == 200, r.text
+    key = r.json()["key"]
+    r = people["author"].post("/services", json=_document(fields=["id", "name"], masking={"name": "name"}))
+    assert (r.status_code, r.json()["version"], r.json()["status"]) == (201, 2, "draft")
+    time.sleep(1.0)
+    r = _call(key)
+    assert r.status_code == 200 and [sorted(row) for row in r.json()["rows"]] == [["id"]] * 3  # no row filter
+    assert people["author"].post(f"/services/{SERVICE}/v1/offline").status_code == 200
+    r = _call(key)
+    assert r.status_code == 404 and r.json()["detail"]["message_zh"], r.text
+    assert people["author"].post(f"/services/{SERVICE}/v1/offline").status_code == 409
+    versions = people["applicant"].get(f"/services/{SERVICE}/versions").json()
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "offline"), (2, "draft")]
