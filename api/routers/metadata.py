@@ -130,26 +130,28 @@ async def search_catalogue(
         raise HTTPException(422, str(exc)) from None
 
 
-@router.get("/metadata/datasets/{urn:path}/versions/{version}", summary="One version of a dataset: its shape and diff")
-async def dataset_version(
-    request: Request, urn: str = UrnPath, version: int = Path(ge=1), principal: Principal = Depends(VIEW)
-) -> dict[str, Any]:
+async def _read(request: Request, principal: Principal, urn: str, method: str, *args) -> Any:
+    """The catalogue store's `method` for the caller's scopes on `urn`; an unknown (or another
+    tenant's) URN or version answers 404."""
     store = catalog_store(_settings(request))
     try:
-        return await run_in_threadpool(store.version, scopes_of(principal), _urn(urn), version)
+        return await run_in_threadpool(getattr(store, method), scopes_of(principal), _urn(urn), *args)
     except NotInCatalogue:
         raise _missing(request, principal, urn) from None
     except NoSuchVersion as exc:
         raise HTTPException(404, str(exc)) from None
 
 
+@router.get("/metadata/datasets/{urn:path}/versions/{version}", summary="One version of a dataset: its shape and diff")
+async def dataset_version(
+    request: Request, urn: str = UrnPath, version: int = Path(ge=1), principal: Principal = Depends(VIEW)
+) -> dict[str, Any]:
+    return await _read(request, principal, urn, "version", version)
+
+
 @router.get("/metadata/datasets/{urn:path}/versions", summary="A dataset's versions, newest first")
 async def dataset_versions(request: Request, urn: str = UrnPath, principal: Principal = Depends(VIEW)) -> list[dict]:
-    store = catalog_store(_settings(request))
-    try:
-        return await run_in_threadpool(store.versions, scopes_of(principal), _urn(urn))
-    except NotInCatalogue:
-        raise _missing(request, principal, urn) from None
+    return await _read(request, principal, urn, "versions")
 
 
 @router.get("/metadata/datasets/{urn:path}/diff", summary="What changed between two versions (?from=&to=)")
@@ -160,22 +162,12 @@ async def dataset_diff(
     to: int = Query(ge=1),
     principal: Principal = Depends(VIEW),
 ) -> dict[str, Any]:
-    store = catalog_store(_settings(request))
-    try:
-        return await run_in_threadpool(store.diff, scopes_of(principal), _urn(urn), from_, to)
-    except NotInCatalogue:
-        raise _missing(request, principal, urn) from None
-    except NoSuchVersion as exc:
-        raise HTTPException(404, str(exc)) from None
+    return await _read(request, principal, urn, "diff", from_, to)
 
 
 @router.get("/metadata/datasets/{urn:path}", summary="A dataset: fields, properties, business metadata")
 async def dataset(request: Request, urn: str = UrnPath, principal: Principal = Depends(VIEW)) -> dict[str, Any]:
-    store = catalog_store(_settings(request))
-    try:
-        return await run_in_threadpool(store.dataset, scopes_of(principal), _urn(urn))
-    except NotInCatalogue:
-        raise _missing(request, principal, urn) from None
+    return await _read(request, principal, urn, "dataset")
 
 
 @router.patch("/metadata/datasets/{urn:path}", summary="Edit business metadata (only the keys sent; null clears)")
