@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from api.audit import audit_as
 from api.security import Principal, require
 from streams.dataservices.model import NAME, Conflict, NotFound, Refused, ServiceError, ServiceSpec, problems_of
-from streams.dataservices.serving import CallRefused, TokenBuckets, serve
+from streams.dataservices.serving import CallRefused, TokenBuckets, serve, split_key
 from streams.dataservices.store import ServiceStore
 
 router = APIRouter(tags=["services"])
@@ -216,6 +216,21 @@ def revoke(request: Request, app_id: int = Path(ge=1), principal: Principal = De
     return _call(_store(request).revoke, _scope(principal), app_id, principal.name)
 
 
+def _app_key(x_app_key: str | None = Header(None, max_length=200)) -> str:
+    """The call route's credential, checked before its parameters: a call without an app key is
+    401 whatever else is wrong with it (a platform user's token is no credential here)."""
+    if not x_app_key or split_key(x_app_key) is None:
+        raise HTTPException(
+            401,
+            {
+                "message": "an app key is required (X-App-Key: hls_...)",
+                "message_zh": "需要应用密钥（X-App-Key: hls_...）",
+            },
+            headers={"WWW-Authenticate": "X-App-Key"},
+        )
+    return x_app_key
+
+
 @router.get(
     "/services/{name}/v{version}",
     summary="Call a published service version with an app key: ?<field>=&<field>.in=&<field>.gte=&<field>.lte=&limit=&offset=",
@@ -224,7 +239,7 @@ def call(
     request: Request,
     name: str = NamePath,
     version: int = Path(ge=1, le=100_000),
-    x_app_key: str | None = Header(None, max_length=200),
+    x_app_key: str = Depends(_app_key),
 ) -> dict:
     from sinks.clickhouse import client_from_url
 
