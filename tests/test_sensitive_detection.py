@@ -1,0 +1,100 @@
+"""Sensitive-data detection (issue 17): the validators go past the shape (GB 11643 check digit,
+GB 32100 check character, Luhn, real IP addresses), a field is proposed only when most of its
+samples match, and a column of random digits proposes nothing. The integration tests at the end
+scan a ClickHouse table through the real API and confirm a proposal into the catalogue."""
+
+from __future__ import annotations
+
+import random
+
+from quality_stream.sensitive import detect_field
+from quality_stream.sensitive.validators import (
+    address,
+    bank_card,
+    chinese_name,
+    citizen_id,
+    email,
+    ip_address,
+    landline,
+    licence_plate,
+    luhn,
+    mobile,
+    social_credit_code,
+)
+from quality_stream.standards.citizen_id import check_char
+from quality_stream.standards.credit_code import CREDIT_CHARS, credit_check_char
+
+
+def make_id(rng: random.Random) -> str:
+    body = f"{rng.choice(['370102', '110105', '440305'])}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    return body + check_char(body)
+
+
+def make_card(rng: random.Random) -> str:
+    body = "622202" + "".join(rng.choice("0123456789") for _ in range(12))
+    return next(body + d for d in "0123456789" if luhn(body + d))
+
+
+def make_credit(rng: random.Random) -> str:
+    body = "91" + "370102" + "".join(rng.choice(CREDIT_CHARS) for _ in range(9))
+    return body + credit_check_char(body)
+
+
+def test_citizen_id_needs_the_check_digit_and_a_birth_date():
+    assert citizen_id("11010519491231002X") and citizen_id("11010519491231002x")
+    assert not citizen_id("110105194912310021")  # shape right, check digit wrong
+    assert not citizen_id("110105194913310020")  # month 13
+    assert not citizen_id("11010519491231002")  # 17 characters
+
+
+def test_bank_card_luhn_and_credit_code_check_character():
+    rng = random.Random(7)
+    card = make_card(rng)
+    assert bank_card(card) and bank_card(f"{card[:4]} {card[4:8]} {card[8:12]} {card[12:]}")
+    wrong = card[:-1] + str((int(card[-1]) + 1) % 10)
+    assert not bank_card(wrong)
+    assert not bank_card("0000000000000000")  # passes Luhn, is nobody's card
+    code = make_credit(rng)
+    assert social_credit_code(code) and social_credit_code("91350100M000100Y43")
+    assert not social_credit_code(code[:-1] + ("0" if code[-1] != "0" else "1"))
+    assert not social_credit_code("91350100M000100Y4O")  # O is not in the GB 32100 alphabet
+
+
+def test_contacts_names_addresses_plates_ips():
+    assert mobile("13800000001") and mobile("+86 13800000001") and not mobile("12800000001")
+    assert landline("0531-88888888") and landline("010 62345678") and not landline("88888888")
+    assert email("zhang.san@example.com.cn") and not email("zhang.san@") and not email("a@b")
+    assert chinese_name("张三") and chinese_name("欧阳娜娜") and chinese_name("买买提·艾力")
+    assert not chinese_name("数据中心") and not chinese_name("张") and not chinese_name("zhang san")
+    assert address("山东省济南市历下区泉城路1号") and address("北京市朝阳区建国路88号3单元")
+    assert not address("山东省") and not address("泉城路")
+    assert licence_plate("鲁A12345") and licence_plate("粤BD12345") and licence_plate("京A1234学")
+    assert not licence_plate("鲁I12345") and not licence_plate("AB12345")
+    assert ip_address("192.168.1.10") and ip_address("2001:db8::1")
+    assert not ip_address("1.2.3") and not ip_address("300.1.1.1") and not ip_address("12345")
+
+
+def test_a_column_is_proposed_with_evidence_and_masked_examples():
+    rng = random.Random(11)
+    ids = [make_id(rng) for _ in range(200)] + [None, ""]
+    found = detect_field("id_number", ids)
+    assert (found.kind, found.classification, found.masking) == ("citizen_id", "secret", "id_number")
+    assert found.ratio == 1.0 and found.sampled == 200 and found.matched == 200
+    assert len(found.examples) == 3 and all("*" in e and e not in ids for e in found.examples)
+    phones = [f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}" for _ in range(95)] + ["unknown"] * 5
+    found = detect_field("phone", phones)
+    assert (found.kind, found.ratio, found.classification) == ("mobile", 0.95, "sensitive")
+    assert all(e[3:7] == "****" for e in found.examples)
+    cards = detect_field("card", [make_card(rng) for _ in range(50)])
+    assert cards.kind == "bank_card" and cards.classification == "secret"
+
+
+def test_random_digits_and_plain_text_propose_nothing():
+    rng = random.Random(3)
+    for width in (11, 16, 18, 19):
+        digits = ["".join(rng.choice("0123456789") for _ in range(width)) for _ in range(1000)]
+        assert detect_field(f"digits{width}", digits) is None, width
+    assert detect_field("notes", ["已办结", "待审核", "退回补正"] * 50) is None
+    # one stray ID number in a notes column is no ID column
+    assert detect_field("notes", ["已办结"] * 20 + [make_id(rng)]) is None
+    assert detect_field("few", [make_id(rng), make_id(rng)]) is None  # too few values to tell
