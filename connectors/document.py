@@ -95,8 +95,10 @@ def parse(name: str | None, config: Any, settings=None) -> tuple[ConnectorSpec |
     topics = config.get("topics") or []
     if isinstance(topics, str):
         topics = [t.strip() for t in topics.split(",") if t.strip()]
-    if plugin.kind == "sink" and not topics:
-        errors.append(FieldError("topics", "field required: the topics this sink reads (list or comma separated)"))
+    if plugin.reads_topics and not topics:
+        errors.append(
+            FieldError("topics", f"field required: the topics this {plugin.kind} reads (list or comma separated)")
+        )
     elif plugin.kind == "source" and "topics" in config:
         errors.append(FieldError("topics", "unknown key for a source (topics are named from system, schema, table)"))
     fields = plugin.config_model.model_fields

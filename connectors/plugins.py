@@ -1,5 +1,9 @@
 """The connector plugin registry: a plugin name -> its config model and how to build its task.
 
+Three kinds: a `source` writes topics, a `processor` (a pipeline's runner stage) reads topics and
+writes topics, a `sink` reads topics into a store. Kafka Connect knows only sources and sinks, so
+its REST shape calls a processor a sink (`connect_type`); Huiliu's own answers say `kind`.
+
 Registering a plugin is one line. Either in `BUILTIN` below, by dotted path, imported only when
 the plugin is first used (so a mode whose module does not exist yet is simply "unavailable"):
 
@@ -43,7 +47,7 @@ class TaskContext:
 @dataclass(frozen=True)
 class Plugin:
     name: str
-    kind: str  # "source" | "sink"
+    kind: str  # "source" | "processor" | "sink"
     config_model: type[BaseModel]
     factory: Callable[[BaseModel, TaskContext], Any]
     dialects: tuple[str, ...] | None = None  # SQLAlchemy backend names a mode supports; None = any
@@ -54,6 +58,23 @@ class Plugin:
 
     def build(self, config: BaseModel, ctx: TaskContext):
         return self.factory(config, ctx)
+
+    @property
+    def reads_topics(self) -> bool:
+        """Processors and sinks consume topics (named in `topics`, tasks sharing a consumer group)."""
+        return reads_topics(self.kind)
+
+
+KINDS = ("source", "processor", "sink")
+
+
+def reads_topics(kind: str) -> bool:
+    return kind != "source"
+
+
+def connect_type(kind: str) -> str:
+    """The `type` of Kafka Connect's REST answers, which has only source and sink."""
+    return "source" if kind == "source" else "sink"
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,10 @@ def source(
 
 def sink(target: str, config: str | None = None, description: str = "", check: str | None = None) -> Lazy:
     return Lazy("sink", target, config, None, description, check)
+
+
+def processor(target: str, config: str | None = None, description: str = "", check: str | None = None) -> Lazy:
+    return Lazy("processor", target, config, None, description, check)
 
 
 def _clickhouse(config, ctx: TaskContext):
@@ -145,13 +170,13 @@ BUILTIN: dict[str, Lazy] = {
         config="sinks.hbase.settings:HBaseSinkSettings",
         description="one HBase table per target",
     ),
-    "runner.lean": sink(
+    "runner.lean": processor(
         "streams.runner_task:lean_runner_plugin",
         config="streams.runner_task:LeanRunnerConfig",
         description="a pipeline's runner stage: transforms and rules, source topic -> clean / quarantine",
         check="streams.runner_task:check_runner",
     ),
-    "runner.faust": sink(
+    "runner.faust": processor(
         "streams.runner_task:faust_runner_plugin",
         config="streams.runner_task:LeanRunnerConfig",
         description="a pipeline's runner stage as Faust agents, in a worker process of its own",
@@ -201,6 +226,11 @@ def sink_plugin(name: str, *, config_model: type[BaseModel], description: str = 
     return _plugin_decorator("sink", name, config_model, None, description)
 
 
+def processor_plugin(name: str, *, config_model: type[BaseModel], description: str = ""):
+    """Decorate a processor's task class (built as `cls(config)`) or a factory `f(config, ctx)`."""
+    return _plugin_decorator("processor", name, config_model, None, description)
+
+
 def _resolve_path(path: str):
     module, _, attr = path.partition(":")
     mod = importlib.import_module(module)
@@ -241,7 +271,7 @@ _entry_points_loaded = False
 def _load_entry_points() -> None:
     """Third-party plugins: installed distributions name them in the `huiliu.plugins` entry-point
     group, `name = package.module` (a module that registers itself with @source_plugin /
-    @sink_plugin) or `name = package.module:PLUGIN` (a Plugin object). Loaded once, lazily."""
+    @processor_plugin / @sink_plugin) or `name = package.module:PLUGIN` (a Plugin object). Loaded once, lazily."""
     global _entry_points_loaded
     if _entry_points_loaded:
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.plugins import reads_topics
 from connectors.task_health import shown
 from connectors.topics import connector_topics
 
@@ -23,7 +24,7 @@ def sink_groups(store, settings, tenants: set[str] | None = None) -> dict[str, d
     PAUSED/STOPPED when so targeted, UNASSIGNED when no task reported yet."""
     groups = {}
     for record in store.all(tenants):
-        if record.kind != "sink":
+        if not reads_topics(record.kind):  # sinks and runners (processors) consume in a group
             continue
         readings = [shown(s["state"], s["detail"]) for s in store.task_statuses(record.name).values()]
         readings.sort(key=lambda r: _ORDER.get(r["state"], 2))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.leases import task_key
+from connectors.plugins import connect_type
 from connectors.store import ConnectorRecord
 
 
@@ -43,7 +44,8 @@ def connector_status(record: ConnectorRecord, rows: dict[int, dict], owners: dic
         state = "UNASSIGNED"
     return {
         "name": record.name,
-        "type": record.kind,
+        "type": connect_type(record.kind),
+        "kind": record.kind,
         "tasks": tasks,
         "connector": {"state": state, "worker_id": tasks[0]["worker_id"] if tasks else None},
     }

@@ -12,7 +12,7 @@ def connector_topics(record, settings) -> list[str]:
     spec, _ = parse(record.name, record.config, settings)
     if spec is None:
         return []
-    if spec.kind == "sink":
+    if spec.plugin.reads_topics:
         return sorted(spec.topics)
     cfg = spec.plugin_config.model_dump()
     system = cfg.get("system")

@@ -250,7 +250,7 @@ def validate_response(plugin: Plugin, config: dict[str, Any], errors: list[Field
         ("connector.class", {"type": "string", "description": "the plugin"}, True, "Common"),
         ("tasks.max", {"type": "integer", "default": 1, "description": "maximum number of tasks"}, False, "Common"),
     ]
-    if plugin.kind == "sink":
+    if plugin.reads_topics:
         definitions.append(("topics", {"type": "array", "description": "topics to read"}, True, "Common"))
     definitions += [(k, p, k in required, plugin.name) for k, p in props.items() if k not in RUNTIME_KEYS]
     known = {d[0] for d in definitions}

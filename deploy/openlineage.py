@@ -84,9 +84,7 @@ def _on(settings) -> bool:
 
 
 def job_kind(record) -> str:
-    if record.plugin.startswith("runner."):
-        return "runner"
-    return "sink" if record.kind == "sink" else "source"
+    return {"processor": "runner", "sink": "sink"}.get(record.kind, "source")
 
 
 def _counts(settings, record) -> dict[str, int]:

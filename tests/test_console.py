@@ -228,6 +228,7 @@ def test_catalogue_field_edit_sends_only_changed_fields():
 
 
 def test_catalogue_lineage_sides_and_impact():
+    from api.console.i18n import catalogue
     from api.console.pages_catalog import _lineage_graph, changes_of
 
     lineage = {
@@ -254,7 +255,12 @@ def test_catalogue_lineage_sides_and_impact():
     assert [nodes[i]["side"] for i in ("t#name", "raw#name", "up#n")] == ["root", "down", "up"]
     assert [nodes[i]["impacted"] for i in ("t#name", "raw#name", "up#n")] == [False, True, False]
     assert nodes["t#name"]["label"] == "s.t.name" and nodes["up#n"]["label"] == "up.n"
-    assert graph["edges"][0]["label"] == "TRANSFORMATION mask" and graph["edges"][1]["label"] == ""
+    # the page's language labels the edges (zh by default); a subtype no catalogue knows stays as it came
+    assert graph["edges"][0]["label"] == "变换 · 脱敏" and graph["edges"][1]["label"] == ""
+    english = _lineage_graph(lineage, impact, "name", catalogue("en"))
+    assert english["edges"][0]["label"] == "transformation · masked"
+    lineage["edges"][1]["transformation"] = {"subtype": "VENDOR_SPECIFIC"}
+    assert _lineage_graph(lineage, impact, "name")["edges"][1]["label"] == "VENDOR_SPECIFIC"
     assert changes_of({"added": [{}], "removed": [], "kind_changed": {"from": "a"}}) == [
         ("added", 1),
         ("kind_changed", 1),

@@ -358,7 +358,7 @@ def test_lineage_graph_at_dataset_and_field_level_with_impact(admin, catalog, sh
     impacted = {n["id"].rsplit("/", 1)[-1] for n in data["nodes"] if n["impacted"]}
     assert {f"{RAW}#name", f"{RAW}.clean#full_name"} <= impacted
     assert int(page.locator("#lineage-graph").get_attribute("data-impacted")) == len(impacted)
-    assert any(e["label"] == "IDENTITY" and e["to"].endswith(".clean#full_name") for e in data["edges"])
+    assert any(e["label"] == "原样" and e["to"].endswith(".clean#full_name") for e in data["edges"])
     page.screenshot(path=str(shots / "lineage-field.png"), full_page=True)
 
     # upstream of the masked clean field: the form switches the direction
@@ -367,7 +367,7 @@ def test_lineage_graph_at_dataset_and_field_level_with_impact(admin, catalog, sh
     page.get_by_role("button", name="显示").click()
     page.wait_for_selector('#lineage-graph[data-ready="true"] canvas')
     data = json.loads(page.locator("#lineage-graph-data").inner_text())
-    assert any(e["label"] == "TRANSFORMATION mask" and e["to"].endswith(".clean#phone") for e in data["edges"])
+    assert any(e["label"] == "变换 · 脱敏" and e["to"].endswith(".clean#phone") for e in data["edges"])
     assert {n["side"] for n in data["nodes"]} == {"root", "down"}
     assert not problems, problems
 

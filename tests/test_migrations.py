@@ -37,6 +37,16 @@ StageCounters(url, "people").add("runner", {"valid": 8, "quarantined": 2})
 ScheduleStore(url).create("nightly", "noop", {"count": 1}, "0 2 * * *", [], True, "alice")
 AuditLog(url).record(actor="alice", actor_kind="user", action="auth.login", method="POST", path="/auth/token",
                      status=200, tenant="a")
+# connectors as 0.1.0 stored them: its runner plugin was registered as a sink
+from sqlalchemy import create_engine
+from connectors.store import connect_metadata, connectors_table
+engine = create_engine(url)
+connect_metadata.create_all(engine)
+row = dict(config_masked="{}", config_enc="x", target_state="RUNNING", version=1, task_count=1, created_at=0,
+           updated_at=0)
+with engine.begin() as conn:
+    conn.execute(connectors_table.insert().values(name="people-runner", kind="sink", plugin="runner.lean", **row))
+    conn.execute(connectors_table.insert().values(name="people-sink", kind="sink", plugin="clickhouse", **row))
 """
 
 
@@ -74,7 +84,14 @@ def counts(url: str) -> dict[str, int]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            tables = ("identity_users", "source_offsets", "stage_counters", "schedules", "audit_log")
+            tables = (
+                "identity_users",
+                "source_offsets",
+                "stage_counters",
+                "schedules",
+                "audit_log",
+                "connect_connectors",
+            )
             return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in tables}
     finally:
         engine.dispose()
@@ -95,7 +112,11 @@ def test_a_control_db_of_the_previous_release_is_upgraded_without_losing_data(pr
         counts(control_url)
         == before
         == {"identity_users": 1, "source_offsets": 1, "stage_counters": 2, "schedules": 1, "audit_log": 1}
+        | {"connect_connectors": 2}
     )
+    with create_engine(control_url).connect() as conn:
+        kinds = dict(conn.execute(text("SELECT name, kind FROM connect_connectors")).all())
+    assert kinds == {"people-runner": "processor", "people-sink": "sink"}
     assert OffsetStore(control_url, "people-source").load("civil.population") == {"ts": 123, "id": 9}
     assert f"at {head()}; newest {head()}" in huiliu("db", "current", url=control_url, state=tmp_path / "state").stdout
     again = huiliu("db", "upgrade", url=control_url, state=tmp_path / "state").stdout

@@ -168,7 +168,7 @@ def settings(tmp_path, receiver):
 RUNNER = SimpleNamespace(
     name="civil-runner",
     plugin="runner.lean",
-    kind="sink",
+    kind="processor",
     tenant=None,
     config={
         "pipeline": "civil",

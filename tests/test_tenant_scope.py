@@ -588,7 +588,7 @@ def test_the_migration_gives_existing_rows_their_known_tenant(tmp_path):
         "INSERT INTO pipelines (name, tenant, version, deleted, created_at, updated_at, updated_by) VALUES"
         " ('pop', 'ta', 1, 0, '1', '1', 'ann')",
         "INSERT INTO connect_connectors (name, kind, plugin, config_masked, config_enc, target_state, version,"
-        " task_count, created_at, updated_at) VALUES ('pop-runner', 'sink', 'runner.lean', '{}', 'x', 'RUNNING',"
+        " task_count, created_at, updated_at) VALUES ('pop-runner', 'processor', 'runner.lean', '{}', 'x', 'RUNNING',"
         " 1, 1, 1, 1), ('handmade', 'source', 'files', '{}', 'x', 'RUNNING', 1, 1, 1, 1)",
     ]
     with engine.begin() as conn:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.console.backend import Backend, detail_of, segment
+from api.console.i18n import DEFAULT, catalogue, language_of
 from api.console.pages_pipelines import graph_json
 from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
 
@@ -228,7 +229,19 @@ async def edit_fields(request: Request, session: Session = Depends(signed_in)) -
     return RedirectResponse(f"{PATH}/catalog/dataset?urn={segment(urn)}&saved=fields#fields-h", status_code=303)
 
 
-def _lineage_graph(lineage: dict, impact: dict | None, field: str | None = None) -> dict[str, Any]:
+def _edge_label(transformation: dict, words) -> str:
+    """An edge's OpenLineage subtype in the page's language (an unknown one, e.g. received from
+    another tool, as it came), plus whether it masks."""
+    subtype = transformation.get("subtype") or ""
+    key = f"lineage.subtype.{subtype}"
+    label = words.gettext(key) if subtype else ""
+    label = subtype if label == key else label
+    if transformation.get("masking"):
+        label = f"{label} · {words.gettext('lineage.subtype.mask')}" if label else words.gettext("lineage.subtype.mask")
+    return label
+
+
+def _lineage_graph(lineage: dict, impact: dict | None, field: str | None = None, words=None) -> dict[str, Any]:
     """Nodes and edges for cytoscape; each node says which side of the root it is and whether a
     change of the root reaches it (the impact)."""
     root = lineage["root"]
@@ -263,12 +276,10 @@ def _lineage_graph(lineage: dict, impact: dict | None, field: str | None = None)
             }
         )
     out_edges = []
+    words = words or catalogue(DEFAULT)
     for e in edges:
-        t = e.get("transformation") or {}
-        label = t.get("subtype") or ""
-        if t.get("masking"):
-            label += " mask"
-        out_edges.append({"from": e["source"], "to": e["target"], "label": label.strip(), "job": e["job"]})
+        label = _edge_label(e.get("transformation") or {}, words)
+        out_edges.append({"from": e["source"], "to": e["target"], "label": label, "job": e["job"]})
     return {"root": root, "nodes": nodes, "edges": out_edges}
 
 
@@ -299,7 +310,7 @@ async def lineage_page(request: Request, session: Session = Depends(signed_in)) 
         lineage=found,
         impact=impacted,
         impact_error=None if impacted else detail_of(impact),
-        graph=graph_json(_lineage_graph(found, impacted, field)),
+        graph=graph_json(_lineage_graph(found, impacted, field, catalogue(language_of(request)))),
     )
     return render(request, "lineage.html", context, session=session)
 

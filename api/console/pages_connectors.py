@@ -39,7 +39,7 @@ def _row(name: str, entry: dict) -> dict:
     return {
         "name": name,
         "plugin": config.get("connector.class", ""),
-        "type": entry.get("info", {}).get("type", ""),
+        "type": entry.get("info", {}).get("kind") or entry.get("info", {}).get("type", ""),
         "state": status.get("connector", {}).get("state", "UNASSIGNED"),
         "tasks": status.get("tasks", []),
     }

@@ -81,8 +81,7 @@ def harvest_job(settings, targets: list[Target]):
 
 
 def _order(target: Target) -> int:
-    plugin = target.record.plugin if target.record is not None else ""
-    return 2 if plugin.startswith("runner.") else 3 if target.record.kind == "sink" else 1
+    return {"source": 1, "processor": 2, "sink": 3}.get(target.record.kind, 3)
 
 
 def _lineage(settings, store, targets: list[Target], errors: list[str]) -> None:

@@ -85,8 +85,8 @@ def validate(document: dict[str, Any], settings: Settings, principal=None) -> Pi
         found, problems = parse(stage_name(spec.name, stage), config, settings)
         parsed[stage] = found
         errors += [{"type": "invalid", "loc": _loc(stage, p.field), "msg": p.message} for p in problems]
-        runner = found is not None and found.plugin.name.startswith("runner.")
-        if found is not None and stage != "runner" and (found.kind != stage or runner):
+        expected = "processor" if stage == "runner" else stage
+        if found is not None and found.kind != expected:
             errors.append(
                 {
                     "type": "wrong_kind",

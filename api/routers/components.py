@@ -27,13 +27,11 @@ def catalogue() -> dict:
 
     loaded = plugins.available()
     sources = {p.name: p.config_model.model_json_schema() for p in loaded if p.kind == "source"}
-    sinks = {
-        p.name: p.config_model.model_json_schema()
+    sinks = {p.name: p.config_model.model_json_schema() for p in loaded if p.kind == "sink"}
+    runners = {  # a pipeline names its runner by the processor's short name (runner.lean -> lean)
+        p.name.split(".", 1)[1]: p.config_model.model_json_schema()
         for p in loaded
-        if p.kind == "sink" and not p.name.startswith("runner.")
-    }
-    runners = {
-        p.name.split(".", 1)[1]: p.config_model.model_json_schema() for p in loaded if p.name.startswith("runner.")
+        if p.kind == "processor" and p.name.startswith("runner.")
     }
     return {
         "sources": entries(sources),

@@ -146,7 +146,8 @@ def _info(record: ConnectorRecord) -> dict[str, Any]:
     return {
         "name": record.name,
         "config": record.masked_config,
-        "type": record.kind,
+        "type": plugins.connect_type(record.kind),
+        "kind": record.kind,
         "tasks": [{"connector": record.name, "task": t} for t in range(record.task_count)],
     }
 
@@ -179,10 +180,16 @@ def cluster_info(request: Request) -> dict[str, Any]:
     return {"version": huiliu_version(), "commit": _commit(), "kafka_cluster_id": cluster_id}
 
 
-@router.get("/connector-plugins", summary="Installed connector plugins (sources and sinks)")
+@router.get("/connector-plugins", summary="Installed connector plugins (sources, processors and sinks)")
 def list_plugins() -> list[dict[str, Any]]:
     return [
-        {"class": p.name, "type": p.kind, "version": p.version, "description": p.description}
+        {
+            "class": p.name,
+            "type": plugins.connect_type(p.kind),
+            "kind": p.kind,
+            "version": p.version,
+            "description": p.description,
+        }
         for p in plugins.available()
     ]
 

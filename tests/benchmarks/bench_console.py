@@ -2,7 +2,7 @@
 with 1,000 connectors/pipelines in the control DB).
 
 Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_console.py [--objects 1000] [--requests 20]
-     [--port 25190]
+     [--port 22190]
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis. Makes the control DB
 `huiliu_bench_console` (fresh, migrated) with N pipelines and N connectors (runner.lean sinks, never
 run) in one tenant, starts the API as a process (no broker: health shows it down, which the pages
@@ -13,10 +13,6 @@ client on the same machine, so it includes the HTTP round trip).
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import httpx  # noqa: E402
 import psycopg  # noqa: E402
+
+from tests.benchmarks.console_timing import time_pages  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB = "huiliu_bench_console"
@@ -94,13 +91,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=20)
-    parser.add_argument("--port", type=int, default=25190)
+    parser.add_argument("--port", type=int, default=22190)
     args = parser.parse_args()
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB}")
-    from deploy.settings import Settings, settings_env
+    from deploy.settings import Settings
 
     state = Path(tempfile.mkdtemp(prefix="bench-console-"))
     settings = Settings(
@@ -114,38 +111,7 @@ def main() -> int:
     seed(settings, args.objects)
     print(f"seeded {args.objects} pipelines and {args.objects} connectors in {time.perf_counter() - started:.1f} s")
 
-    env = {**os.environ, **settings_env(settings)}
-    log = open(state / "api.out", "ab")
-    api = subprocess.Popen([sys.executable, "-m", "api.cli", "api"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        for _ in range(120):
-            try:
-                httpx.get(base + "/livez", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        client = httpx.Client(base_url=base, timeout=60)
-        form = client.get("/console/login").text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-        signed = client.post("/console/login", data={"username": USER, "password": PASSWORD, "csrf_token": token})
-        assert signed.status_code in (200, 303) and "huiliu_session" in client.cookies, signed.text[:300]
-        bearer = httpx.post(base + "/auth/token", data={"username": USER, "password": PASSWORD}).json()
-        headers = {"Authorization": f"Bearer {bearer['access_token']}"}
-        print(f"{'GET':48} {'p50 ms':>8} {'p95 ms':>8}  (goal for a page < 300)")
-        for path, extra in [(p, {}) for p in PAGES] + [(p, headers) for p in API]:
-            times = []
-            for _ in range(args.requests):
-                t = time.perf_counter()
-                answer = client.get(path, headers=extra)
-                times.append((time.perf_counter() - t) * 1000)
-                assert answer.status_code == 200, (path, answer.status_code)
-            times.sort()
-            p95 = times[max(0, int(len(times) * 0.95) - 1)]
-            print(f"{path:48} {statistics.median(times):8.1f} {p95:8.1f}")
-    finally:
-        api.terminate()
-        api.wait(20)
+    time_pages(settings, USER, PASSWORD, list(PAGES), list(API), args.requests)
     return 0
 
 

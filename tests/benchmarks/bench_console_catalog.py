@@ -2,7 +2,7 @@
 300 ms with 1,000 datasets in the control DB).
 
 Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_console_catalog.py [--datasets 1000]
-     [--columns 25] [--requests 10] [--port 25191]
+     [--columns 25] [--requests 10] [--port 22191]
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres). Makes the control DB
 `huiliu_bench_console_catalog` (fresh, migrated) holding N tables of one system, each with
 `citizen_id` (comment 公民身份证号码) among its columns, in one tenant, and a 6-hop topic path with
@@ -14,10 +14,6 @@ the client on the same machine).
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +22,9 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import httpx  # noqa: E402
 import psycopg  # noqa: E402
+
+from tests.benchmarks.console_timing import time_pages  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB = "huiliu_bench_console_catalog"
@@ -83,13 +80,13 @@ def main() -> int:
     parser.add_argument("--datasets", type=int, default=1000)
     parser.add_argument("--columns", type=int, default=25)
     parser.add_argument("--requests", type=int, default=10)
-    parser.add_argument("--port", type=int, default=25191)
+    parser.add_argument("--port", type=int, default=22191)
     args = parser.parse_args()
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB}")
-    from deploy.settings import Settings, settings_env
+    from deploy.settings import Settings
 
     state = Path(tempfile.mkdtemp(prefix="bench-console-catalog-"))
     settings = Settings(
@@ -123,40 +120,14 @@ def main() -> int:
         "/map",
         "/assets/summary",
     )
-    env = {**os.environ, **settings_env(settings)}
-    log = open(state / "api.out", "ab")
-    api = subprocess.Popen([sys.executable, "-m", "api.cli", "api"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{args.port}"
+
+    def matches_shown(path, answer):  # the matches are on the page, not just a 200
+        if path.startswith("/console/catalog?"):
+            assert answer.text.count('class="hit"') == 50, path
+
     try:
-        for _ in range(120):
-            try:
-                httpx.get(base + "/livez", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        client = httpx.Client(base_url=base, timeout=60)
-        form = client.get("/console/login").text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-        signed = client.post("/console/login", data={"username": USER, "password": PASSWORD, "csrf_token": token})
-        assert signed.status_code in (200, 303) and "huiliu_session" in client.cookies, signed.text[:300]
-        bearer = httpx.post(base + "/auth/token", data={"username": USER, "password": PASSWORD}).json()
-        headers = {"Authorization": f"Bearer {bearer['access_token']}"}
-        print(f"{'GET':72} {'p50 ms':>8} {'p95 ms':>8}  (goal for a page < 300)")
-        for path, extra in [(p, {}) for p in pages] + [(p, headers) for p in api_routes]:
-            times = []
-            for _ in range(args.requests):
-                began = time.perf_counter()
-                answer = client.get(path, headers=extra)
-                times.append((time.perf_counter() - began) * 1000)
-                assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
-            if path.startswith("/console/catalog?"):  # the matches are on the page, not just a 200
-                assert answer.text.count('class="hit"') == 50, path
-            times.sort()
-            p95 = times[max(0, int(len(times) * 0.95) - 1)]
-            print(f"{path[:72]:72} {statistics.median(times):8.1f} {p95:8.1f}", flush=True)
+        time_pages(settings, USER, PASSWORD, list(pages), list(api_routes), args.requests, matches_shown, width=72)
     finally:
-        api.terminate()
-        api.wait(20)
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
     return 0
