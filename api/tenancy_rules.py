@@ -208,6 +208,11 @@ ROUTES: dict[str, str] = {
     "GET /livez": "public",
     "GET /metrics": "shared-read",
     "GET /ops/lag": "shared-read",
+    # topics of the caller's connectors and pipelines (console topic browser)
+    "GET /topics": "tenant-list",
+    "GET /topics/{name}": "tenant-object",
+    "GET /topics/{name}/schema/diff": "tenant-object",
+    "GET /topics/{name}/messages": "tenant-object",
 }
 
 # The web console (api/console/): HTML pages left out of the OpenAPI document, so the attacker's suite

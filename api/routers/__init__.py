@@ -33,6 +33,7 @@ ROUTERS = (
     "logs",
     "operations",
     "ops_lag",
+    "topics",
     "metrics",
     "liveness",
     "console",

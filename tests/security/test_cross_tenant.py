@@ -20,6 +20,7 @@ import pytest
 
 from api.tenancy_rules import ROUTES, RULES
 from quality_stream.governance.excel import export_elements
+from schemas.naming import topic_name
 from tests.security.world import ATTACKERS, PASSWORD, A, B, files_config, pipeline_document, tenant_root
 
 pytestmark = pytest.mark.security
@@ -61,6 +62,12 @@ GHOSTS = {
 }  # ids no object has (others: a name no object has)
 
 
+def _a_topic(world) -> str:
+    """The topic tenant a's files connector writes."""
+    config = world.a_connector_config
+    return topic_name(world.settings.topic_prefix, config["system"], None, config["table"])
+
+
 def fill(world, template: str, ghost: bool = False) -> str:
     """The template with tenant a's object ids in its path parameters; `ghost`: with ids of objects
     that exist nowhere instead (the answer for tenant a's object must not differ from that)."""
@@ -92,6 +99,7 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("services", "name"): o["service"],
         ("services", "version"): 1,
         ("services", "app_id"): o["application"],
+        ("topics", "name"): f"{A}-ghost-topic" if ghost else _a_topic(world),
     }
 
     def one(m: re.Match) -> str:
@@ -170,6 +178,7 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "POST /auth/token": ({"data": {"username": o["victim"], "password": "Wrong-Password-1234"}}, True),
         # searches filtered by tenant a's objects, and full lists
         "GET /pipelines/{name}/diff": ({"params": {"from": 1, "to": 1}}, True),
+        "GET /topics/{name}/schema/diff": ({"params": {"from": 1, "to": 1}}, True),
         "GET /metadata/datasets/{urn}/diff": ({"params": {"from": 1, "to": 1}}, True),
         "PATCH /metadata/datasets/{urn}": ({"json": {"description": "changed by tenant b"}}, True),
         "POST /metadata/harvest": ({"json": {"connectors": [o["connector"]]}}, True),
