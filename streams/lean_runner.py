@@ -29,6 +29,7 @@ class LeanRunner:
         batch_seconds: float = 0.5,
         counters=None,
         consumer_extra: dict | None = None,
+        metrics=None,
     ):
         self.consumer = batch_consumer(bootstrap, group, consumer_extra)
         self.producer = AckedProducer(bootstrap)
@@ -38,6 +39,7 @@ class LeanRunner:
         self.batch_seconds = batch_seconds
         self.counters = counters
         self.processed = 0
+        self.metrics = metrics  # quality_stream.metrics.writer.MetricsWriter: per-window rule counts
 
     def run_once(self) -> int:
         messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
@@ -52,6 +54,8 @@ class LeanRunner:
         self.processed += len(batch)
         if self.counters:
             self.counters.add("runner", result.counts())
+        if self.metrics:
+            self.metrics.observe()
         return len(batch)
 
     def run(self, stop: threading.Event) -> None:
@@ -61,3 +65,5 @@ class LeanRunner:
                 self.run_once()
         finally:
             self.consumer.close()
+            if self.metrics:
+                self.metrics.close()

@@ -75,11 +75,34 @@ class LeanRunnerTask:
             batch_seconds=self.config.batch_seconds,
             counters=self.counters,
             consumer_extra={"session.timeout.ms": 10000},
+            metrics=self._metrics(),
         )
         try:
             runner.run(stop)
         finally:
             self.processor.close()
+
+    def _metrics(self):
+        """The per-window quality metrics writer (quality_stream/metrics) of a pipeline's runner with rules."""
+        if not (self.config.pipeline and self.config.rules and self.topics):
+            return None
+        from quality_stream.metrics.writer import MetricsWriter
+
+        return MetricsWriter(
+            self.settings.clickhouse_url,
+            _pipeline_scope(self.settings, self.config.pipeline),
+            self.config.pipeline,
+            self.topics[0],
+            self.processor.rules,
+        )
+
+
+def _pipeline_scope(settings, pipeline: str) -> str:
+    """The pipeline's tenant ("" = the operator's): the metrics rows are kept per tenant."""
+    from api.pipelines.store import pipeline_store_for
+
+    head = pipeline_store_for(settings).head(pipeline)
+    return (head or {}).get("tenant") or ""
 
 
 def lean_runner_plugin(config: LeanRunnerConfig, ctx) -> LeanRunnerTask:

@@ -21,6 +21,7 @@ DEFINITIONS = (
     "connectors.store:connect_metadata",
     "schemas.catalog.tables:metadata",
     "quality_stream.governance.tables:metadata",
+    "quality_stream.reports.tables:metadata",
     "quality_stream.tickets.tables:metadata",
     "streams.dataservices.tables:metadata",
 )
