@@ -51,6 +51,7 @@ class SourceRuntime:
         self.bootstrap = bootstrap
         self.codec = codec
         self.offsets = OffsetStore(control_db_url, task.name)
+        self.control_db_url = control_db_url
         self.topic_prefix = topic_prefix
         self.partitions = partitions
         self.counters = counters
@@ -61,10 +62,22 @@ class SourceRuntime:
         self._topic_sources: dict[str, tuple] = {}  # topic -> (system, schema, table): two on one is refused
         self._quarantine_topics: set[str] = set()
         self._quarantine_id: int | None = None
+        # `schema.table` (or `database.table`) -> topic, for tables an accepted incompatible schema
+        # change moved to a new topic (connectors.schema_changes)
+        self.topic_overrides: dict[str, str] = {}
         self.started = False
 
     def topic_of(self, table: CapturedTable) -> str:
+        if self.topic_overrides:
+            moved = self.topic_overrides.get(f"{table.schema or table.database}.{table.table}")
+            if moved:
+                return moved
         return topic_name(self.topic_prefix, table.system, table.schema, table.table)
+
+    def prepare_table(self, table: CapturedTable) -> str:
+        """Register a table layout's schemas (and create its topics) now; its topic. A task that
+        follows a schema change calls this to learn at once whether the registry accepts it."""
+        return self._prepare(table)[0]
 
     def _prepare(self, table: CapturedTable) -> tuple[str, int, int | None, str]:
         """Register the table's schemas and create its topics once per table layout."""
@@ -96,6 +109,9 @@ class SourceRuntime:
         return self._tables[table]
 
     def start(self) -> None:
+        evolution = getattr(self.task, "evolution", None)  # capture tasks that follow schema changes
+        if evolution is not None:
+            evolution.bind_runtime(self)
         self.task.start(self.offsets.load_all())
         self.started = True
 

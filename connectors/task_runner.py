@@ -63,6 +63,9 @@ def build_runtime(record: ConnectorRecord, settings, codec=None, **sink_kwargs):
         raise ConfigInvalid("; ".join(f"{e.field}: {e.message}" for e in errors))
     codec = codec or WireCodec(settings.schema_registry_url)
     task = spec.plugin.build(spec.plugin_config, TaskContext(record.name, settings, codec))
+    evolution = getattr(task, "evolution", None)  # schema changes it meets are recorded for its tenant
+    if evolution is not None:
+        evolution.attach(settings.resolved_control_db_url, record.tenant)
     cfg = spec.plugin_config
     if callable(getattr(task, "run", None)):
         # A task that runs itself (a pipeline's runner stage): it reads the connector's topics.

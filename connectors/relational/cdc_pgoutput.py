@@ -38,6 +38,7 @@ class Relation:
     name: str
     replica_identity: str
     columns: list[tuple[str, int]]  # (name, type oid)
+    typmods: tuple[int, ...] = ()  # per column (varchar length, numeric precision): a change is a schema change
 
 
 @dataclass
@@ -148,13 +149,14 @@ class PgOutputDecoder:
             ident = chr(buf[pos])
             (natts,) = _I16(buf, pos + 1)
             pos += 3
-            cols = []
+            cols, typmods = [], []
             for _ in range(natts):
                 col, pos = _cstring(buf, pos + 1)  # skip the flags byte
                 (type_oid,) = _U32(buf, pos)
                 cols.append((col, type_oid))
+                typmods.append(_I32(buf, pos + 4)[0])
                 pos += 8  # type oid + typmod
-            self.relations[oid] = Relation(oid, namespace, name, ident, cols)
+            self.relations[oid] = Relation(oid, namespace, name, ident, cols, tuple(typmods))
         # 'Y' (type), 'O' (origin), 'T' (truncate), 'M' (message) carry no row images: ignored
         return None
 

@@ -18,11 +18,15 @@ sequence = file index << 45 | pos << 13 | row, growing along the binlog.
 Server requirements: log_bin, binlog_format=ROW, binlog_row_image=FULL, binlog_row_metadata=FULL
 (column names in the binlog; `huiliu servers prepare` configures them), and the
 RELOAD + REPLICATION SLAVE/CLIENT privileges. Server gone: `poll` reconnects with backoff.
+Schema change (issue 15, connectors.schema_changes): an ALTER/RENAME/DROP/CREATE TABLE query event
+naming a captured table makes the task re-reflect it there; a compatible change is followed (rows
+after it carry the new layout), an incompatible one stops the task with the offset before the DDL.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import struct
 import time
 import zlib
@@ -47,9 +51,15 @@ from connectors.base import CapturedTable, ChangeEvent, RelationalSourceSettings
 from connectors.relational.cdc_common import Backoff, row_converter
 from connectors.relational.log_snapshot import ConsistentSnapshot
 from connectors.relational.reflect import reflect_table
+from connectors.schema_changes import Evolution
 
 log = logging.getLogger(__name__)
 STREAM_ERRORS = (pymysql.err.Error, OSError, EOFError, struct.error)
+_DDL = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:ALTER|CREATE|RENAME|DROP)\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+    r"(?:`?(\w+)`?\.)?`?(\w+)`?",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class MysqlBinlogConfig(RelationalSourceSettings):
@@ -101,6 +111,7 @@ class MysqlBinlogTask(SourceTask):
         self._snap: ConsistentSnapshot | None = None
         self._next_pass = 0.0
         self._returned: dict[str, Any] | None = None  # offset of the last batch handed out
+        self.evolution = Evolution(config.name, config.url)
 
     def _connect(self, **kw) -> pymysql.Connection:
         return pymysql.connect(
@@ -123,6 +134,8 @@ class MysqlBinlogTask(SourceTask):
 
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
         self.offset = dict(offsets.get(self.partition) or {})
+        for table in self.tables.values():  # a held schema change keeps the capture stopped
+            self.evolution.resume(table)
         conn = self._connect(cursorclass=pymysql.cursors.SSCursor)
         cur = conn.cursor()
         self._check_server(cur)
@@ -203,6 +216,12 @@ class MysqlBinlogTask(SourceTask):
                     if ev.schema == self.database and ev.table in self.tables:
                         pending.extend(self._events(ev, txn_id, len(pending), counts))
                 elif isinstance(ev, XidEvent) or (isinstance(ev, QueryEvent) and ev.query.strip().upper() != "BEGIN"):
+                    table = self._ddl_table(ev) if isinstance(ev, QueryEvent) else None
+                    if table is not None:
+                        if events:  # publish what came before the DDL; it is read again next poll
+                            self._close_stream()
+                            break
+                        self._evolve(table)  # SchemaChangeHeld stops the task, offset before the DDL
                     events.extend(pending)  # transaction (or DDL) complete: a safe resume point
                     pending, counts = [], {}
                     offset = {"snapshot_done": True, "file": self.stream.log_file, "pos": ev.packet.log_pos}
@@ -214,6 +233,27 @@ class MysqlBinlogTask(SourceTask):
             return SourceBatch(events)
         self._returned = offset
         return SourceBatch(events, {self.partition: offset})
+
+    def _ddl_table(self, ev) -> str | None:
+        """The captured table a DDL statement changes, if any."""
+        found = _DDL.match(ev.query or "")
+        if not found:
+            return None
+        schema, table = found.group(1), found.group(2)
+        db = schema or (ev.schema.decode() if isinstance(ev.schema, bytes) else ev.schema)
+        return table if db == self.database and table in self.tables else None
+
+    def _evolve(self, name: str) -> None:
+        engine = create_engine(self.config.url, future=True)
+        try:
+            _, columns = reflect_table(engine, name)
+        finally:
+            engine.dispose()
+        old = self.tables[name]
+        new = CapturedTable(old.system, old.table, tuple(columns), old.database, None, old.unknown_types)
+        table = self.evolution.apply(old, new)
+        self.tables[name] = table
+        self.convert[name] = row_converter(table.columns, table.table, table.unknown_types)
 
     def committed(self, offsets: dict[str, dict[str, Any]]) -> None:
         if self.partition in offsets:

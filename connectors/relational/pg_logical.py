@@ -30,7 +30,11 @@ other tables' changes filled.
 Images: captured tables are set to REPLICA IDENTITY FULL so updates and deletes carry the whole
 before image (and unchanged TOAST values can be filled from it). With `replica_identity_full:
 false` the tables must already be FULL; key-only before images are not supported. TRUNCATE and
-DDL are not emitted; columns added after capture started are left out of the events.
+DDL are not emitted. Schema change (issue 15, connectors.schema_changes): a relation message whose
+columns, types or type modifiers differ from the ones seen before for a table makes the task
+re-reflect it before the transaction's events are built; a compatible change is followed (new
+schema version, events from that transaction on carry the new layout), an incompatible one stops
+the task with the events before that transaction published and the offset just before it.
 Sequence: the change's LSN (grows per row); snapshot rows carry the slot's restart LSN, lower than
 any decoded change. Server gone (restart, network): `poll` reconnects with backoff by itself.
 """
@@ -55,6 +59,7 @@ from connectors.relational.cdc_pg_events import EventBuilder
 from connectors.relational.cdc_pgoutput import PgOutputDecoder, int_to_lsn, lsn_to_int
 from connectors.relational.log_snapshot import ConsistentSnapshot
 from connectors.relational.reflect import reflect_table
+from connectors.schema_changes import Evolution
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +119,8 @@ class PgLogicalTask(SourceTask):
         self.last_change = time.monotonic()
         self._snap: ConsistentSnapshot | None = None  # the snapshot in progress
         self.handover_skipped = 0  # transactions dropped because the snapshot already held them
+        self.evolution = Evolution(config.name, config.url)
+        self._layouts: dict[tuple[str, str], tuple] = {}  # per table: the relation layout seen last
 
     # --- connections -------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection:
@@ -156,6 +163,8 @@ class PgLogicalTask(SourceTask):
     # --- lifecycle ------------------------------------------------------------------------
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
         self.offset = dict(offsets.get(self.partition) or {})
+        for table in self.tables.values():  # a held schema change keeps the capture stopped
+            self.evolution.resume(table)
         self.conn = self._connect()
         self._prepare_tables(self.conn)
         confirmed = self._slot_confirmed(self.conn)
@@ -249,26 +258,63 @@ class PgLogicalTask(SourceTask):
             return SourceBatch()
         events: list[ChangeEvent] = []
         offset = dict(self.offset)  # self.offset changes only once stored (committed)
-        done = lsn_to_int(offset["lsn"])
+        done = before = lsn_to_int(offset["lsn"])
         progressed = False
         for lsn, data in rows:
             txn = self.decoder.feed(lsn_to_int(lsn), data)
             if txn is None or txn.end_lsn <= done:
                 continue  # mid-transaction, or already published before a crash
             progressed = True
-            done = txn.end_lsn
+            before, done = done, txn.end_lsn
             filt = offset.get("filter")
             if filt and txn.commit_lsn >= lsn_to_int(filt["bound"]):
                 offset.pop("filter")  # past the hand-over: no later commit can be in the snapshot
             elif filt and _xid_visible(txn.xid, filt):
                 self.handover_skipped += 1
                 continue  # its effects are in the snapshot already
+            changed = self._changed_relations(txn)
+            if changed and events:  # publish what came before the change first; it is read again next poll
+                offset["lsn"] = int_to_lsn(before)
+                return SourceBatch(events, {self.partition: offset})
+            for key, rel in changed.items():
+                self._evolve(key, rel)  # SchemaChangeHeld stops the task here, offset before this transaction
             events.extend(self.events.of(txn))
         if not progressed:
             return SourceBatch()
         self.last_change = time.monotonic()
         offset["lsn"] = int_to_lsn(done)
         return SourceBatch(events, {self.partition: offset})
+
+    def _changed_relations(self, txn) -> dict:
+        """The captured tables whose relation layout differs from the one seen before (the first
+        one seen by this task is taken as it is: the reflected columns at start describe it)."""
+        out = {}
+        for change in txn.changes:
+            rel = change.relation
+            key = (rel.namespace, rel.name)
+            if key not in self.tables:
+                continue
+            layout = (tuple(rel.columns), rel.typmods)
+            seen = self._layouts.setdefault(key, layout)
+            if seen != layout:
+                out[key] = rel
+        return out
+
+    def _evolve(self, key: tuple[str, str], rel) -> None:
+        engine = create_engine(self.config.url, future=True)
+        try:
+            _, columns = reflect_table(engine, key[1], key[0])
+        finally:
+            engine.dispose()
+        by_name = {c.name: c for c in columns}
+        # the relation message says which columns this transaction's rows have
+        columns = tuple(by_name[name] for name, _ in rel.columns if name in by_name)
+        old = self.tables[key]
+        new = CapturedTable(old.system, old.table, columns, old.database, old.schema, old.unknown_types)
+        table = self.evolution.apply(old, new)
+        self.tables[key] = table  # the EventBuilder shares this dict
+        self.convert[key] = row_converter(table.columns, table.table, table.unknown_types)
+        self._layouts[key] = (tuple(rel.columns), rel.typmods)
 
     def _advance(self, lsn: int) -> None:
         if lsn > self.confirmed:

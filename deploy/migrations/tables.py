@@ -19,6 +19,7 @@ DEFINITIONS = (
     "api.alerts.store:metadata",
     "connectors.files.reports:metadata",
     "connectors.store:connect_metadata",
+    "connectors.schema_change_store:metadata",
     "schemas.catalog.tables:metadata",
     "quality_stream.governance.tables:metadata",
     "quality_stream.reports.tables:metadata",

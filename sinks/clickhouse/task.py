@@ -3,7 +3,9 @@
 Each row carries `_version` (the source's monotonic sequence) so replays and duplicates collapse
 under FINAL, and `_deleted` so deletes are applied as tombstones (readers filter `_deleted = 0`).
 The table follows the registry schema: a new optional field is added as a Nullable column; a
-changed type stops the sink with an error naming topic, field and schema id.
+widened type (sinks.clickhouse.evolve) changes the column (MODIFY COLUMN) and rows of the older,
+narrower schema still go in; any other changed type stops the sink with an error naming topic,
+field and schema id.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from schemas.naming import ORIGINAL_NAME, avro_name
 from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkTask
 from sinks.clickhouse.backend import BackendError, StatementRefused, backend_for
 from sinks.clickhouse.columns import META_COLUMNS, frame_columns
+from sinks.clickhouse.evolve import holds
 from sinks.clickhouse.types import clickhouse_type, is_modern
 
 log = logging.getLogger(__name__)
@@ -133,7 +136,12 @@ class ClickHouseSinkTask(SinkTask):
                     f"ALTER TABLE `{self.table}` ADD COLUMN `{name}` {ch_type}{self._comment(name)}", ddl=True
                 )
                 self._columns = None
-            elif have != ch_type:
+            elif have == ch_type or holds(have, ch_type):
+                continue  # the same, or a row of an older, narrower schema: it fits
+            elif holds(ch_type, have):  # the source widened the column
+                self._execute(f"ALTER TABLE `{self.table}` MODIFY COLUMN `{name}` {ch_type}", ddl=True)
+                self._columns = None
+            else:
                 raise FatalSinkError(
                     f"topic {batch.topic}: field {name!r} is {ch_type} in schema id "
                     f"{batch.schema_id} but {have} in ClickHouse table {self.table}"

@@ -1,0 +1,382 @@
+"""Schema evolution in the running stream (issue 15), against the real PostgreSQL, MariaDB, broker,
+registry and ClickHouse.
+
+A column added at the source while changes flow: rows before and after arrive (each key's versions
+replayed without gap or repeat), the new column reaches ClickHouse, the registry holds a new
+subject version, the message centre and the catalogue know. A narrowed column stops the capture
+with an error naming table, column and both types, the events before it published and nothing
+after it; accepting the change resumes the capture with the rows after it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import psycopg
+import pymysql
+import pytest
+import sqlalchemy.types as sa
+from sqlalchemy import create_engine, text
+
+from connectors.relational.mysql_binlog import MysqlBinlogConfig, MysqlBinlogTask
+from connectors.relational.pg_logical import PgLogicalConfig, PgLogicalTask
+from connectors.schema_change_store import SchemaChangeStore
+from connectors.schema_changes import ColumnChange, SchemaChangeHeld, diff_columns
+from deploy.control import engine_for
+from schemas.catalog.relational import harvest_relational
+from schemas.catalog.store import CatalogStore
+from schemas.catalog.urns import relational_urn
+from schemas.naming import value_subject
+from schemas.serde import WireCodec
+from schemas.sqltypes import ColumnSpec
+from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask, client_from_url
+from sinks.clickhouse.evolve import holds
+from sinks.runtime import SinkRunner
+from tests.support.cdc import Writer, consume, drain_quiet, libpq, make_runtime, pump, replay
+
+RUN = uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_slot_left():
+    """A slot a failed test leaves would keep the next session's DROP DATABASE from working."""
+    yield
+    from deploy.servers import PG_ADMIN
+    from tests.conftest import PG_TEST_DB
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s AND NOT active",
+            (PG_TEST_DB,),
+        )
+
+
+# --- what counts as which change (pure logic) --------------------------------------------------
+def test_changes_are_named_added_dropped_widened_narrowed():
+    old = (
+        ColumnSpec("id", sa.Integer(), False, True),
+        ColumnSpec("score", sa.BigInteger()),
+        ColumnSpec("name", sa.String(20)),
+        ColumnSpec("amount", sa.Numeric(10, 2)),
+        ColumnSpec("gone", sa.Text()),
+    )
+    new = (
+        ColumnSpec("id", sa.BigInteger(), False, True),
+        ColumnSpec("score", sa.Integer()),
+        ColumnSpec("name", sa.String(40)),
+        ColumnSpec("amount", sa.Numeric(12, 2)),
+        ColumnSpec("district", sa.String(6)),
+    )
+    got = {c.column: c for c in diff_columns(old, new)}
+    assert {k: c.kind for k, c in got.items()} == {
+        "gone": "dropped",
+        "id": "widened",
+        "score": "narrowed",
+        "name": "widened",
+        "amount": "widened",
+        "district": "added",
+    }
+    assert got["score"].describe() == "column score narrowed: BIGINT -> INTEGER"
+    assert [c.column for c in got.values() if not c.compatible] == ["score"]
+    dropped_key = diff_columns(old, old[1:])
+    assert dropped_key == [ColumnChange("dropped", "id", "INTEGER NOT NULL", None, True)]
+    assert not dropped_key[0].compatible
+    assert diff_columns(old, old) == []
+    # NOT NULL added narrows (old rows may hold nulls); NOT NULL dropped widens
+    assert diff_columns(old[1:2], (ColumnSpec("score", sa.BigInteger(), False),))[0].kind == "narrowed"
+    assert diff_columns(old[:1], (ColumnSpec("id", sa.Integer(), True, True),))[0].kind == "widened"
+    assert diff_columns(old[4:], (ColumnSpec("gone", sa.Date()),))[0].kind == "changed"
+
+
+def test_clickhouse_holds_only_wider_types():
+    assert holds("Int64", "Int32") and holds("Nullable(Int64)", "Int32") and holds("Float64", "Float32")
+    assert holds("Nullable(Decimal(12, 2))", "Nullable(Decimal(10, 2))")
+    assert not holds("Int32", "Int64") and not holds("Int64", "Nullable(Int64)") and not holds("String", "Int32")
+    assert not holds("Decimal(12, 2)", "Decimal(12, 4)")
+
+
+# --- PostgreSQL log CDC ------------------------------------------------------------------------
+def _pg_table(pg_url: str, name: str, rows: int) -> None:
+    with psycopg.connect(libpq(pg_url), autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+        conn.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, ver int NOT NULL, note text, score bigint)")
+        conn.execute(
+            f"INSERT INTO {name} (id, ver, note, score) SELECT g, 0, 'seed', g FROM generate_series(1, {rows}) g"
+        )
+
+
+def _pg(pg_url: str, sql: str):
+    with psycopg.connect(libpq(pg_url), autocommit=True) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else None
+
+
+def _sink(settings, topic: str, table: str) -> SinkRunner:
+    codec = WireCodec(settings.schema_registry_url)
+    task = ClickHouseSinkTask(ClickHouseSinkConfig(url=settings.clickhouse_url, table=table), codec.schema_of)
+    return SinkRunner(
+        settings.kafka_bootstrap, f"sink-{table}", [topic], codec, task, consumer_extra={"session.timeout.ms": 6000}
+    )
+
+
+def _sink_until(runner: SinkRunner, predicate, timeout: float = 90.0) -> bool:
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: runner.run(stop), daemon=True)
+    thread.start()
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline and thread.is_alive():
+            if predicate():
+                return True
+            time.sleep(0.3)
+        return predicate()
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def _ch_rows(settings, table: str, columns: str) -> list[tuple]:
+    ch = client_from_url(settings.clickhouse_url)
+    try:
+        if not ch.execute(f"EXISTS TABLE {table}")[0][0]:
+            return []
+        return ch.execute(f"SELECT {columns} FROM {table} FINAL WHERE _deleted = 0 ORDER BY id")
+    finally:
+        ch.disconnect()
+
+
+def _held(runtime, timeout: float = 30.0) -> SchemaChangeHeld:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if not runtime.run_once():
+                time.sleep(0.05)
+        except SchemaChangeHeld as exc:
+            return exc
+    raise AssertionError("the capture did not stop at the schema change")
+
+
+def _messages(control: str) -> list[tuple[str, str, str]]:
+    engine = create_engine(control)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text("SELECT category, level, subject FROM messages ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def _harvest(url: str, control: str, system: str, schema: str | None, table: str) -> None:
+    source = create_engine(url)
+    try:
+        harvest = harvest_relational(source, url, system, [schema] if schema else None, [f"{schema}.{table}"])
+    finally:
+        source.dispose()
+    CatalogStore(engine_for(control)).record(harvest, "")
+
+
+def _catalogue_versions(control: str, urn: str) -> list[dict]:
+    return CatalogStore(engine_for(control)).versions(None, urn)
+
+
+def test_pg_column_added_while_changes_flow_then_a_narrowing_stops_and_accept_resumes(stack_settings, pg_url, tmp_path):
+    table = f"evo_pg_{RUN}"
+    _pg_table(pg_url, table, 200)
+    control = f"sqlite:///{tmp_path}/control.db"
+    config = PgLogicalConfig(name=f"evo-pg-{RUN}", url=pg_url, system="evopg", tables=[table])
+    task = PgLogicalTask(config)
+    runtime = make_runtime(stack_settings, task, control)
+    topic = runtime.topic_of(next(iter(task.tables.values())))
+    _harvest(pg_url, control, "evopg", "public", table)  # the catalogue knows the table as it was
+    writer = Writer(lambda: psycopg.connect(libpq(pg_url)), table, 201)
+    writer.start()
+    try:
+        pump(runtime, 2.0)  # snapshot, then stream with the writer going
+        _pg(pg_url, f"ALTER TABLE {table} ADD COLUMN district varchar(6)")
+        _pg(pg_url, f"INSERT INTO {table} (id, ver, note, district) VALUES (100001, 0, 'after', '370102')")
+        pump(runtime, 2.0)  # and more changes after the ALTER
+    finally:
+        writer.stop.set()
+        writer.join(10)
+    drain_quiet(runtime)
+    events = consume(stack_settings, topic)
+    state = dict(_pg(pg_url, f"SELECT id, ver FROM {table}"))
+    assert replay(events) == state  # nothing lost, nothing twice, across the change
+    after = [e for e in events if e["after"] and e["after"]["id"] == 100001]
+    assert after and after[0]["after"]["district"] == "370102"
+    assert "district" not in events[0]["after"]  # snapshot rows: the first schema version
+    registry = WireCodec(stack_settings.schema_registry_url).registry
+    assert len(registry.get_versions(value_subject(topic))) == 2
+
+    store = SchemaChangeStore(control)
+    [applied] = store.list(config.name)
+    assert applied["status"] == "applied" and applied["table"] == f"public.{table}"
+    assert applied["changes"] == [
+        {"kind": "added", "column": "district", "old_type": None, "new_type": "VARCHAR(6)", "key": False}
+    ]
+    assert ("schema", "info", f"schema change in public.{table}: column district added (VARCHAR(6))") in _messages(
+        control
+    )
+
+    versions = _catalogue_versions(control, relational_urn(pg_url, "public", table))
+    assert len(versions) == 2
+
+    # the ClickHouse sink adds the column before inserting rows that carry it
+    ch_table = f"evo_pg_{RUN}"
+    runner = _sink(stack_settings, topic, ch_table)
+    assert _sink_until(runner, lambda: len(_ch_rows(stack_settings, ch_table, "id")) == len(state))
+    rows = {r[0]: r[1:] for r in _ch_rows(stack_settings, ch_table, "id, ver, district")}
+    assert {k: v[0] for k, v in rows.items()} == state
+    assert rows[100001][1] == "370102" and rows[1][1] is None
+
+    # narrowing: the capture stops before the change, naming table, column and both types
+    _pg(pg_url, f"UPDATE {table} SET ver = ver + 1 WHERE id = 1")
+    _pg(pg_url, f"ALTER TABLE {table} ALTER COLUMN score TYPE integer")
+    _pg(pg_url, f"INSERT INTO {table} (id, ver, note, score) VALUES (100002, 0, 'narrow', 7)")
+    held = _held(runtime)
+    assert f"capture of public.{table} stopped" in str(held) and "column score narrowed: BIGINT -> INTEGER" in str(held)
+    runtime.task.close()
+    events = consume(stack_settings, topic)
+    ids = [(e["after"] or e["before"])["id"] for e in events]
+    assert 100002 not in ids  # not published under the old schema, and the offset is before it
+    assert [e["after"]["ver"] for e in events if e["op"] == "u" and e["after"]["id"] == 1][-1:] == [
+        state[1] + 1
+    ]  # the change before it went out
+    [_, change] = store.list(config.name)
+    assert change["status"] == "held" and change["changes"][0]["kind"] == "narrowed"
+    assert any(m[:2] == ("schema", "error") and table in m[2] for m in _messages(control))
+
+    # restarting without a decision stops again; after accepting, the capture resumes
+    again = make_runtime(stack_settings, PgLogicalTask(config), control)
+    again.topic_prefix = runtime.topic_prefix
+    with pytest.raises(SchemaChangeHeld, match="score narrowed"):
+        again.run_once()
+    again.task.close()
+    store.accept(config.name, change["id"], "new_version", "operator")
+    resumed = make_runtime(stack_settings, PgLogicalTask(config), control)
+    resumed.topic_prefix = runtime.topic_prefix
+    drain_quiet(resumed)
+    events = consume(stack_settings, topic)
+    narrow = [e for e in events if e["after"] and e["after"]["id"] == 100002]
+    assert len(narrow) == 1 and narrow[0]["after"]["score"] == 7
+    assert len(registry.get_versions(value_subject(topic))) == 3
+    resumed.task.drop_slot()
+    resumed.task.close()
+
+
+# --- MariaDB binlog ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def binlog_mysql_url(mysql_url) -> str:
+    """The session's MariaDB when its binlog is on (CI prepares it: `huiliu servers prepare`); else
+    the server HUILIU_TEST_BINLOG_MYSQL names (mysql+pymysql://root@host:port, binlog ROW/FULL),
+    so a machine whose shared server must not be restarted can still run these tests."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    url = mysql_url
+    other = os.environ.get("HUILIU_TEST_BINLOG_MYSQL")
+    if not _binlog_on(url) and other:
+        db = make_url(mysql_url).database
+        url = str(make_url(other).set(database=db, query={"charset": "utf8mb4"}).render_as_string(False))
+        server = make_url(other)
+        conn = pymysql.connect(host=server.host, port=server.port or 3306, user=server.username or "root")
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {db}")
+            cur.execute(f"CREATE DATABASE {db} CHARACTER SET utf8mb4")
+        conn.close()
+    if not _binlog_on(url):
+        pytest.skip("MariaDB's binlog is off (run `huiliu servers prepare`, or set HUILIU_TEST_BINLOG_MYSQL)")
+    return url
+
+
+def _binlog_on(url: str) -> bool:
+    return dict(_my(url, "SHOW GLOBAL VARIABLES WHERE Variable_name = 'log_bin'")).get("log_bin") == "ON"
+
+
+def _connect_my(mysql_url: str, **kw) -> pymysql.Connection:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(mysql_url)
+    return pymysql.connect(
+        host=u.host, port=u.port or 3306, user=u.username or "root", database=u.database, charset="utf8mb4", **kw
+    )
+
+
+def _my(mysql_url: str, *sql: str) -> list:
+    conn = _connect_my(mysql_url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for statement in sql:
+                cur.execute(statement)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def test_mariadb_column_added_while_changes_flow_then_a_narrowing_moves_to_a_new_topic(
+    stack_settings, binlog_mysql_url, tmp_path
+):
+    mysql_url = binlog_mysql_url
+    table = f"evo_my_{RUN}"
+    db = mysql_url.rsplit("/", 1)[1].split("?")[0]
+    _my(
+        mysql_url,
+        f"DROP TABLE IF EXISTS {table}",
+        f"CREATE TABLE {table} (id int PRIMARY KEY, ver int NOT NULL, note varchar(20), score bigint) ENGINE=InnoDB",
+        f"INSERT INTO {table} (id, ver, note, score) SELECT seq, 0, 'seed', seq FROM seq_1_to_200",
+    )
+    control = f"sqlite:///{tmp_path}/control.db"
+    config = MysqlBinlogConfig(name=f"evo-my-{RUN}", url=mysql_url, system="evomy", tables=[table])
+    runtime = make_runtime(stack_settings, MysqlBinlogTask(config), control)
+    topic = runtime.topic_of(next(iter(runtime.task.tables.values())))
+    writer = Writer(lambda: _connect_my(mysql_url, connect_timeout=5), table, 201)
+    writer.start()
+    try:
+        pump(runtime, 2.0)
+        _my(mysql_url, f"ALTER TABLE {table} ADD COLUMN district varchar(6)")
+        _my(mysql_url, f"INSERT INTO {table} (id, ver, note, district) VALUES (100001, 0, 'after', '370102')")
+        pump(runtime, 2.0)
+    finally:
+        writer.stop.set()
+        writer.join(10)
+    drain_quiet(runtime)
+    events = consume(stack_settings, topic)
+    state = dict(_my(mysql_url, f"SELECT id, ver FROM {table}"))
+    assert replay(events) == state
+    after = [e for e in events if e["after"] and e["after"]["id"] == 100001]
+    assert after and after[0]["after"]["district"] == "370102"
+    registry = WireCodec(stack_settings.schema_registry_url).registry
+    assert len(registry.get_versions(value_subject(topic))) == 2
+    store = SchemaChangeStore(control)
+    [applied] = store.list(config.name)
+    assert applied["table"] == f"{db}.{table}" and applied["changes"][0]["column"] == "district"
+
+    ch_table = f"evo_my_{RUN}"
+    assert _sink_until(
+        _sink(stack_settings, topic, ch_table), lambda: len(_ch_rows(stack_settings, ch_table, "id")) == len(state)
+    )
+    assert dict(_ch_rows(stack_settings, ch_table, "id, district"))[100001] == "370102"
+
+    _my(mysql_url, f"UPDATE {table} SET ver = ver + 1 WHERE id = 1")
+    _my(mysql_url, f"ALTER TABLE {table} MODIFY COLUMN score int")
+    _my(mysql_url, f"INSERT INTO {table} (id, ver, note, score) VALUES (100002, 0, 'narrow', 7)")
+    held = _held(runtime)
+    assert f"capture of {db}.{table} stopped" in str(held) and "score narrowed: BIGINT -> INTEGER" in str(held)
+    runtime.task.close()
+    events = consume(stack_settings, topic)
+    assert 100002 not in {(e["after"] or e["before"])["id"] for e in events}
+    assert [e["after"]["ver"] for e in events if e["op"] == "u" and e["after"]["id"] == 1][-1] == state[1] + 1
+
+    change = store.list(config.name, "held")[0]
+    store.accept(config.name, change["id"], "new_topic", "operator")
+    resumed = make_runtime(stack_settings, MysqlBinlogTask(config), control)
+    resumed.topic_prefix = runtime.topic_prefix
+    drain_quiet(resumed)
+    moved = store.list(config.name)[-1]["topic"]
+    assert moved == f"{topic}_v{change['id']}"
+    narrow = consume(stack_settings, moved)
+    assert [(e["op"], e["after"]["id"], e["after"]["score"]) for e in narrow] == [("c", 100002, 7)]
+    assert 100002 not in {(e["after"] or e["before"])["id"] for e in consume(stack_settings, topic)}
+    resumed.task.close()
