@@ -5,7 +5,8 @@ rule, consumer lag per group/topic/partition (api/lag.py, end offsets confirmed 
 jobs by type and state, schedules and schedule runs by status, alert messages by level, sink
 write latency per sink and store (`huiliu_sink_write_seconds`, a histogram SinkRunner keeps in
 the stage counters, see sinks/latency.py). Worker liveness comes from the workers' heartbeats in
-Redis (`huiliu_worker_up`). Not exported, because nothing the API can read records them:
+Redis (`huiliu_worker_up`). Data-service calls per service/version/status, their latency and the
+call log's written/dropped rows (`huiliu_service_*`, counted in each API process). Not exported, because nothing the API can read records them:
 per-sink SinkState (in-process only), Faust runners started outside a worker.
 """
 
@@ -118,7 +119,18 @@ class PlatformCollector:
         yield ok
 
 
+class ServiceCallCollector:
+    """Data-service calls served by this API process and its call log's drops (in-process counters,
+    streams/dataservices/calllog.py)."""
+
+    def collect(self):
+        from streams.dataservices import calllog
+
+        yield from calllog.collect()
+
+
 def render(settings: Settings) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PlatformCollector(settings))
+    registry.register(ServiceCallCollector())
     return generate_latest(registry)

@@ -144,6 +144,8 @@ ROUTES: dict[str, str] = {
     "POST /services/applications/{app_id}/decision": "tenant-object",
     "POST /services/applications/{app_id}/revoke": "tenant-object",
     "GET /services/{name}/v{version}": "app-key",
+    "GET /services/{name}/v{version}/openapi.json": "tenant-object",
+    "GET /services/{name}/stats": "tenant-object",
     "GET /standards/reviews": "tenant-list",
     "GET /standards/reviews/{rid}": "tenant-object",
     "POST /standards/reviews/{rid}/decision": "tenant-object",

@@ -21,6 +21,13 @@ replication_slot_inactive  params {"threshold_bytes": 0}: a `huiliu_*` replicati
                  running connector reads (left behind, or its connector paused/stopped) keeps more
                  WAL than threshold_bytes on its PostgreSQL server (connectors.decommission); a
                  tenant's rule: its connectors' slots only (slots of no connector: rules without tenant)
+service_error_ratio  params {"service", "threshold_pct", "window_minutes": 15, "min_calls": 20}: the
+                 share of a data service's calls answered 5xx over the last window, from the
+                 ClickHouse call log (streams/dataservices/calllog.py), above threshold_pct; a
+                 tenant's rule: its own service; the operator's: params.scope ("" by default)
+service_latency  params {"service", "threshold_ms", "quantile": 0.99 (0.5 / 0.95 / 0.99),
+                 "window_minutes": 15, "min_calls": 20}: the call latency quantile over the last
+                 window above threshold_ms (same log, same scoping)
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ REQUIRED = {
     "task_failed": (),
     "replication_slot_inactive": (),
     "lost_data": (),
+    "service_error_ratio": ("service", "threshold_pct"),
+    "service_latency": ("service", "threshold_ms"),
 }
 
 
@@ -69,6 +78,13 @@ def validate(kind_name: str, params: dict) -> None:
         missing.append("pipeline or group")
     if missing:
         raise ValueError(f"{kind_name} needs params {missing}")
+    if kind_name == "service_latency" and params.get("quantile", 0.99) not in (0.5, 0.95, 0.99):
+        raise ValueError("service_latency: quantile is 0.5, 0.95 or 0.99")
+    if kind_name in ("service_error_ratio", "service_latency"):
+        for name in ("threshold_pct", "threshold_ms", "window_minutes", "min_calls"):
+            value = params.get(name, 1)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{kind_name}: {name} must be a number, 0 or more")
     if kind_name == "replication_slot_inactive":
         value = params.get("threshold_bytes", 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -288,3 +304,49 @@ def lost_data(rule: dict, settings: Settings, memory: dict, since: float) -> lis
         )
         alerts.append(Alert(f"data lost: {where}", f"{where} {what}. {fix}.", level="error"))
     return alerts
+
+
+def _service_window(rule: dict, settings: Settings) -> dict | None:
+    """The call-log stats of the rule's service over its window, or None below min_calls."""
+    from sinks.clickhouse import client_from_url
+    from streams.dataservices.calllog import stats
+
+    p = rule["params"]
+    scope = rule["tenant"] if rule.get("tenant") is not None else p.get("scope", "")
+    now = time.time()
+    client = client_from_url(settings.clickhouse_url)
+    try:
+        out = stats(client, scope, p["service"], "hour", since=now - 60 * float(p.get("window_minutes", 15)), until=now)
+    finally:
+        client.disconnect()
+    return out if out["calls"] >= int(p.get("min_calls", 20)) and out["calls"] > 0 else None
+
+
+@kind("service_error_ratio")
+def service_error_ratio(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    p, out = rule["params"], _service_window(rule, settings)
+    if out is None or 100.0 * out["error_ratio"] <= float(p["threshold_pct"]):
+        return []
+    return [
+        Alert(
+            f"data service {p['service']}: error ratio above {p['threshold_pct']}%",
+            f"{100.0 * out['error_ratio']:.1f}% of {out['calls']} calls in the last "
+            f"{p.get('window_minutes', 15)} min answered 5xx. Top applications: {out['top_applications'][:5]}",
+        )
+    ]
+
+
+@kind("service_latency")
+def service_latency(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    p, out = rule["params"], _service_window(rule, settings)
+    name = {0.5: "p50", 0.95: "p95", 0.99: "p99"}[p.get("quantile", 0.99)]
+    if out is None or out["latency_ms"][name] <= float(p["threshold_ms"]):
+        return []
+    return [
+        Alert(
+            f"data service {p['service']}: {name} latency above {p['threshold_ms']} ms",
+            f"{name} latency {out['latency_ms'][name]} ms over {out['calls']} calls in the last "
+            f"{p.get('window_minutes', 15)} min (p50/p95/p99: {out['latency_ms']}).",
+            level="warning",
+        )
+    ]

@@ -20,8 +20,8 @@ router = APIRouter(tags=["operations"])
 
 
 # Labels naming a tenant's object: a pipeline or connector (stage counters, sink latency) or a
-# consumer group (lag). Samples without them are installation-wide counts (jobs, schedules, workers).
-_NAMED = re.compile(r'(?:^|[{,])(pipeline|sink|group)="((?:[^"\\]|\\.)*)"')
+# consumer group (lag), a data service. Samples without them are installation-wide counts (jobs, schedules, workers).
+_NAMED = re.compile(r'(?:^|[{,])(pipeline|sink|group|service)="((?:[^"\\]|\\.)*)"')
 
 
 def _scoped(settings, principal: Principal) -> bytes:
@@ -35,12 +35,19 @@ def _scoped(settings, principal: Principal) -> bytes:
         names.update(connector_store(settings).names({tenant}))
         names.update(h["name"] for h in pipeline_store_for(settings).list({tenant}))
         names.update(groups_of(settings, tenant))
+        names.update(_service_names(settings, tenant))
     kept = []
     for line in body.decode().splitlines():
         labels = line[line.find("{") : line.find("}") + 1] if not line.startswith("#") and "{" in line else ""
         if all(value in names for _, value in _NAMED.findall(labels)):
             kept.append(line)
     return ("\n".join(kept) + "\n").encode()
+
+
+def _service_names(settings, tenant: str) -> set[str]:
+    from api.routers.services import _store_for
+
+    return {s["name"] for s in _store_for(settings.resolved_control_db_url).services(tenant)}
 
 
 @router.get("/metrics", summary="Prometheus text format (a tenant's caller: its own pipelines and connectors)")

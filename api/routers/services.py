@@ -6,19 +6,25 @@ back sinks/clickhouse/reader.py.
 `services:manage` writes and submits, `services:review` decides reviews and takes versions offline,
 `services:apply` applies for a service and lists its applications; the owner (author of version 1)
 decides applications. The call route `GET /services/{name}/v{version}` takes no user credential: the
-app key (`X-App-Key`) is the credential, checked with its scope, fields, row filter and rate limit.
+app key (`X-App-Key`) or a signed request (`X-App-Key-Id`, `X-Timestamp`, `X-Nonce`, `X-Signature`)
+is the credential, checked with its scope, expiry, IP allowlist, fields, row filter, rate limit and
+quota; every call is logged to ClickHouse off its path (streams/dataservices/calllog.py) and read
+back by `GET /services/{name}/stats`. `GET /services/{name}/v{version}/openapi.json` describes a version.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Request
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from api.audit import audit_as
 from api.security import Principal, require
+from streams.dataservices import calllog
 from streams.dataservices.model import NAME, Conflict, NotFound, Refused, ServiceError, ServiceSpec, problems_of
 from streams.dataservices.serving import CallRefused, TokenBuckets, serve, split_key
 from streams.dataservices.store import ServiceStore
@@ -31,10 +37,12 @@ NamePath = Path(pattern=NAME, description="the service's name")
 
 
 @lru_cache(maxsize=8)
-def _store_for(url: str) -> ServiceStore:
+def _store_for(url: str, state_dir: str | None = None) -> ServiceStore:
+    from connectors.secrets import Vault
     from deploy.control import engine_for
 
-    return ServiceStore(engine_for(url))
+    # the vault seals signing secrets with the connector secrets' key (<state_dir>/connector_secrets.key)
+    return ServiceStore(engine_for(url), Vault(state_dir) if state_dir else None)
 
 
 @lru_cache(maxsize=8)
@@ -64,7 +72,8 @@ def _classifier(url: str):
 
 
 def _store(request: Request) -> ServiceStore:
-    return _store_for(request.app.state.settings.resolved_control_db_url)
+    settings = request.app.state.settings
+    return _store_for(settings.resolved_control_db_url, str(settings.state_dir))
 
 
 def _scope(principal: Principal) -> str:
@@ -100,6 +109,9 @@ class Application(BaseModel):
     version: int = Field(ge=1, le=100_000)
     purpose: str = Field(min_length=1, max_length=2000)
     fields: list[str] = Field(min_length=1, max_length=500)
+    auth: Literal["key", "hmac"] = Field("key", description="key: a plain app key; hmac: signed requests")
+    period_days: int | None = Field(None, ge=1, le=3660, description="how long the credential is wanted")
+    ip_allowlist: list[str] = Field(default_factory=list, max_length=100, description="CIDRs calls come from")
 
 
 class ApplicationDecision(BaseModel):
@@ -108,6 +120,10 @@ class ApplicationDecision(BaseModel):
     fields: list[str] | None = Field(None, min_length=1, max_length=500, description="granted: the asked ones or fewer")
     row_filter: dict[str, str | int | float] | None = Field(None, description="column -> value ANDed to every call")
     comment: str = Field("", max_length=2000)
+    quota_daily: int | None = Field(None, ge=1, le=1_000_000_000, description="calls per day (UTC+8)")
+    quota_monthly: int | None = Field(None, ge=1, le=1_000_000_000, description="calls per month (UTC+8)")
+    ip_allowlist: list[str] | None = Field(None, max_length=100, description="CIDRs; unset: as asked")
+    period_days: int | None = Field(None, ge=1, le=3660, description="at most the period asked for")
 
 
 @router.get("/services", summary="Services: the latest version of each")
@@ -171,6 +187,9 @@ def apply(request: Request, body: Application, name: str = NamePath, principal: 
         body.purpose,
         body.fields,
         principal.name,
+        body.auth,
+        body.period_days,
+        body.ip_allowlist,
     )
 
 
@@ -198,6 +217,10 @@ def decide_application(
         body.fields,
         body.row_filter,
         body.comment,
+        body.quota_daily,
+        body.quota_monthly,
+        body.ip_allowlist,
+        body.period_days,
     )
     request.state.audit_detail.update(
         service=out["service"],
@@ -206,6 +229,11 @@ def decide_application(
         fields=out["fields_granted"],
         row_filter=out["row_filter"],
         key_id=out["key_id"],
+        auth=out["auth"],
+        ip_allowlist=out["ip_allowlist"],
+        quota_daily=out["quota_daily"],
+        quota_monthly=out["quota_monthly"],
+        expires_at=out["expires_at"],
     )
     return out
 
@@ -216,9 +244,41 @@ def revoke(request: Request, app_id: int = Path(ge=1), principal: Principal = De
     return _call(_store(request).revoke, _scope(principal), app_id, principal.name)
 
 
+SIGNED = ("x-app-key-id", "x-timestamp", "x-nonce", "x-signature")
+
+
+def _credential(request: Request, x_app_key: str | None = Header(None, max_length=200)) -> dict:
+    """The call route's credential, checked before its parameters: a call without an app key or
+    a signed request's headers is 401 whatever else is wrong with it (a platform user's token is
+    no credential here)."""
+    headers = request.headers
+    if not x_app_key and any(h in headers for h in SIGNED):
+        missing = [h for h in SIGNED if not headers.get(h)]
+        if missing or any(len(headers[h]) > 200 for h in SIGNED):
+            raise HTTPException(
+                401,
+                {
+                    "message": f"a signed request needs the headers {', '.join(SIGNED)} (missing: {', '.join(missing)})",
+                    "message_zh": f"签名请求需要请求头 {', '.join(SIGNED)}（缺少：{', '.join(missing)}）",
+                },
+                headers={"WWW-Authenticate": "X-Signature"},
+            )
+        return {"signed": {h.removeprefix("x-").replace("app-key-id", "key_id"): headers[h] for h in SIGNED}}
+    if not x_app_key or split_key(x_app_key) is None:
+        raise HTTPException(
+            401,
+            {
+                "message": "an app key is required (X-App-Key: hls_...) or a signed request (X-Signature)",
+                "message_zh": "需要应用密钥（X-App-Key: hls_...）或签名请求（X-Signature）",
+            },
+            headers={"WWW-Authenticate": "X-App-Key"},
+        )
+    return {"key": x_app_key}
+
+
 def _app_key(x_app_key: str | None = Header(None, max_length=200)) -> str:
-    """The call route's credential, checked before its parameters: a call without an app key is
-    401 whatever else is wrong with it (a platform user's token is no credential here)."""
+    """A plain app key as a route's only credential (401 without one; kept for the routes that
+    take no signed request)."""
     if not x_app_key or split_key(x_app_key) is None:
         raise HTTPException(
             401,
@@ -231,34 +291,53 @@ def _app_key(x_app_key: str | None = Header(None, max_length=200)) -> str:
     return x_app_key
 
 
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 @router.get(
     "/services/{name}/v{version}",
-    summary="Call a published service version with an app key: ?<field>=&<field>.in=&<field>.gte=&<field>.lte=&limit=&offset=",
+    summary="Call a published service version with an app key or a signed request: "
+    "?<field>=&<field>.in=&<field>.gte=&<field>.lte=&limit=&offset=",
 )
 def call(
     request: Request,
     name: str = NamePath,
     version: int = Path(ge=1, le=100_000),
-    x_app_key: str = Depends(_app_key),
-) -> dict:
+    credential: dict = Depends(_credential),
+) -> Response:
     from sinks.clickhouse import client_from_url
 
+    started = time.perf_counter()
     settings = request.app.state.settings
     audit_as(request, "services.call", service=name, version=version)
     request.state.audit_actor = "app-key"
+    params = list(request.query_params.multi_items())
+    signed = credential.get("signed")
+    if signed is not None:
+        signed.update(method=request.method, path=request.url.path, query=params, body=b"")
+        request.state.audit_detail.update(key_id=signed["key_id"][:40], signed=True)
+    info: dict[str, Any] = {}
+    status, rows, body, reason = 200, 0, b"", ""
     clickhouse = client_from_url(settings.clickhouse_url)
     try:
         out = serve(
             _store(request),
             clickhouse,
             _buckets_for(settings.redis_url),
-            x_app_key,
+            credential.get("key"),
             name,
             version,
-            list(request.query_params.multi_items()),
+            params,
             _classifier(settings.resolved_control_db_url),
+            signed=signed,
+            client_ip=_client_ip(request),
+            info=info,
         )
+        rows = out["count"]
+        body = json.dumps(out, ensure_ascii=False, default=str).encode()
     except CallRefused as exc:
+        status, reason = exc.status, exc.message
         request.state.audit_detail.update(exc.about)
         request.state.audit_reason = exc.message[:300]
         if "application" in exc.about:
@@ -269,6 +348,103 @@ def call(
         ) from None
     finally:
         clickhouse.disconnect()
+        _log_call(settings, name, version, info, status, started, rows, len(body), _client_ip(request), reason)
     request.state.audit_actor = f"app:{out['application']}"
-    request.state.audit_detail.update(application=out["application"], rows=out["count"])
+    request.state.audit_detail.update(application=out["application"], rows=out["count"], key_id=info.get("key_id"))
+    return Response(body, media_type="application/json")
+
+
+def _log_call(settings, name, version, info, status, started, rows, size, client_ip, reason) -> None:
+    """Into the in-process metrics and the ClickHouse call log's buffer; never raises."""
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    try:
+        calllog.METRICS.observe(name, version, status, latency_ms)
+        if "scope" in info:  # calls whose application is known: the log is per tenant
+            calllog.call_log(settings.clickhouse_url).record(
+                scope=info["scope"],
+                service=name,
+                version=version,
+                application=info.get("application"),
+                key_id=info.get("key_id"),
+                status=status,
+                latency_ms=latency_ms,
+                rows=rows,
+                bytes=size,
+                client_ip=client_ip,
+                reason=reason,
+            )
+    except Exception:  # logging must never fail the call
+        pass
+
+
+@router.get("/services/{name}/v{version}/openapi.json", summary="The OpenAPI description of a service version")
+def openapi(
+    request: Request,
+    name: str = NamePath,
+    version: int = Path(ge=1, le=100_000),
+    principal: Principal = Depends(APPLY),
+) -> dict:
+    from sinks.clickhouse import client_from_url
+    from sinks.clickhouse.reader import table_columns
+    from streams.dataservices.openapi import document
+
+    current = _call(_store(request).get, _scope(principal), name, version)
+    spec = ServiceSpec.model_validate({k: v for k, v in current.items() if k in ServiceSpec.model_fields})
+    columns: dict[str, str] = {}
+    try:  # types from the table when it answers; the document stands without them
+        client = client_from_url(request.app.state.settings.clickhouse_url)
+        try:
+            columns = table_columns(client, spec.resource.table)
+        finally:
+            client.disconnect()
+    except Exception:
+        pass
+    return document(spec, version, columns)
+
+
+@router.get(
+    "/services/{name}/stats", summary="Calls, error ratio, latency p50/p95/p99 per period, top applications, quotas"
+)
+def stats(
+    request: Request,
+    name: str = NamePath,
+    period: Literal["minute", "hour", "day"] = Query("hour"),
+    hours: float = Query(24, gt=0, le=24 * 92, description="how far back"),
+    principal: Principal = Depends(APPLY),
+) -> dict:
+    from sinks.clickhouse import client_from_url
+
+    settings = request.app.state.settings
+    scope = _scope(principal)
+    _call(_store(request).get, scope, name)
+    now = time.time()
+    client = client_from_url(settings.clickhouse_url)
+    try:
+        out = calllog.stats(client, scope, name, period, since=now - hours * 3600, until=now)
+    except Exception as exc:
+        raise HTTPException(
+            503, {"message": "the call log is not answering; retry later", "message_zh": "调用日志暂不可用，请稍后重试"}
+        ) from exc
+    finally:
+        client.disconnect()
+    guard = _buckets_for(settings.redis_url).guard
+    quotas = []
+    for app in _store(request).applications(scope, name):
+        if app["status"] != "approved":
+            continue
+        try:
+            used = guard.quota_used(app["key_id"], now)
+        except Exception:
+            used = {"day": None, "month": None}
+        quotas.append(
+            {
+                "application": app["application"],
+                "quota_daily": app["quota_daily"],
+                "quota_monthly": app["quota_monthly"],
+                "used_today": used["day"],
+                "used_this_month": used["month"],
+                "expires_at": app["expires_at"],
+            }
+        )
+    out["quotas"] = quotas
     return out

@@ -1,10 +1,15 @@
 """Serving a published service to an application, with every check on every call.
 
     result = serve(store, clickhouse, limiter, key, name, version, params)   # -> {"rows": [...], ...}
+    result = serve(..., signed={...}, client_ip="10.1.2.3", info={})          # signed request; info gets
+                                                                              # scope, application, key_id
     raises CallRefused(status, message, message_zh, retry_after=None) for 401 / 403 / 404 / 422 / 429 / 503
 
-The order of the checks: the app key (known, secret matching, not revoked), its scope (this service
-and version, still published), the application's rate limit (a Redis token bucket per key), the
+The order of the checks: the credential (a plain app key: known, secret matching; or a signed
+request, streams/dataservices/access.py: timestamp within the window, signature, nonce not seen;
+an application uses the scheme it chose, never the other), not revoked, not expired, its scope
+(this service and version, still published), the client's IP in the application's allowlist, the
+application's rate limit (a Redis token bucket per key), its daily / monthly quota, the
 query parameters (only declared filters and operators, required ones present, values of the
 column's type, `limit` within the service's maximum), then the query: the granted fields only,
 the application's row filter ANDed to the caller's filters, read through sinks/clickhouse/reader.py
@@ -24,6 +29,7 @@ from typing import Any
 from clickhouse_driver.errors import Error as ClickHouseError
 
 from sinks.clickhouse.reader import coerce, read_rows, table_columns, table_engine
+from streams.dataservices.access import Denied, Guard, check_expiry, check_ip
 from streams.dataservices.model import NotFound
 from streams.dataservices.store import ServiceStore, key_matches, split_key
 from streams.transforms.masking import MaskPolicy
@@ -71,22 +77,59 @@ class TokenBuckets:
     def __init__(self, client, prefix: str = "huiliu:ds:bucket:"):
         self.client, self.prefix = client, prefix
         self._script = client.register_script(_BUCKET)
+        self.guard = Guard(client)  # nonces and quotas, in the same Redis
 
     def take(self, key_id: str, rate: float, burst: int) -> float:
         """0 when a call may go ahead now, else the seconds until it may."""
         return float(self._script(keys=[self.prefix + key_id], args=[rate, burst, time.time()]))
 
 
-def authorise(store: ServiceStore, key: str | None, name: str, version: int) -> tuple[str, dict[str, Any]]:
-    parts = split_key(key or "")
-    if parts is None:
-        raise CallRefused(401, "an app key is required (X-App-Key: hls_...)", "需要应用密钥（X-App-Key: hls_...）")
-    found = store.grant(parts[0])
-    if found is None or not key_matches(found[2], parts[1]):
-        raise CallRefused(401, "unknown app key", "应用密钥无效", key_id=parts[0])
+def authorise(
+    store: ServiceStore,
+    key: str | None,
+    name: str,
+    version: int,
+    signed: dict | None = None,
+    guard: Guard | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The application a call's credential names, checked; `signed` (access.py) instead of `key`
+    for a signing application (then `guard` checks the nonce)."""
+    if signed is not None:
+        key_id = str(signed.get("key_id") or "")
+        found = store.grant(key_id) if key_id else None
+        if found is None:
+            raise CallRefused(401, "unknown app key id", "应用密钥标识无效")
+    else:
+        parts = split_key(key or "")
+        if parts is None:
+            raise CallRefused(401, "an app key is required (X-App-Key: hls_...)", "需要应用密钥（X-App-Key: hls_...）")
+        key_id = parts[0]
+        found = store.grant(key_id)
+        if found is None or not key_matches(found[2], parts[1]):
+            raise CallRefused(401, "unknown app key", "应用密钥无效", key_id=key_id)
     scope, app, _ = found
     if app["status"] != "approved":
-        raise CallRefused(401, f"the app key is {app['status']}", f"应用密钥已失效（{app['status']}）", key_id=parts[0])
+        raise CallRefused(401, f"the app key is {app['status']}", f"应用密钥已失效（{app['status']}）", key_id=key_id)
+    try:
+        check_expiry(app)
+        if signed is None and app["auth"] == "hmac":
+            raise Denied(
+                401,
+                "this application signs its requests (X-App-Key-Id, X-Timestamp, X-Nonce, X-Signature)",
+                "该应用须使用签名请求（X-App-Key-Id、X-Timestamp、X-Nonce、X-Signature）",
+            )
+        if signed is not None:
+            if app["auth"] != "hmac":
+                raise Denied(
+                    401, "this application uses a plain app key (X-App-Key)", "该应用使用应用密钥（X-App-Key）"
+                )
+            if guard is None:
+                raise RuntimeError("signed requests need Redis for their nonces: pass guard=")
+            guard.verify_signed(key_id, store.signing_secret(key_id), signed)
+    except Denied as exc:
+        raise CallRefused(
+            exc.status, exc.message, exc.message_zh, key_id=key_id, application=app["application"]
+        ) from None
     if (app["service"], app["version"]) != (name, version):
         raise CallRefused(
             403,
@@ -157,25 +200,45 @@ def parse(spec, params: list[tuple[str, str]]) -> tuple[list[tuple[str, str, Any
 
 
 def serve(
-    store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, version, params, classify=None
+    store: ServiceStore,
+    clickhouse,
+    buckets: TokenBuckets,
+    key,
+    name,
+    version,
+    params,
+    classify=None,
+    *,
+    signed: dict | None = None,
+    client_ip: str | None = None,
+    info: dict | None = None,
 ) -> dict[str, Any]:
     """The rows a call may see (see the module's docstring); ClickHouse failing answers 503, not 500.
-    `classify(scope, dataset_urn) -> {field: level}` reads the catalogue's field classification."""
+    `classify(scope, dataset_urn) -> {field: level}` reads the catalogue's field classification.
+    `signed`: {key_id, timestamp, nonce, signature, method, path, query, body} of a signed request;
+    `client_ip`: checked against the application's allowlist (an unknown one is outside any);
+    `info`: filled with scope, application and key_id once known (for the call log)."""
     try:
-        return _serve(store, clickhouse, buckets, key, name, version, params, classify)
+        return _serve(store, clickhouse, buckets, key, name, version, params, classify, signed, client_ip, info)
     except (ClickHouseError, OSError, EOFError) as exc:
         log.warning("service %s v%s: ClickHouse failed: %s", name, version, str(exc)[:300])
         raise CallRefused(503, "the data store is not answering; retry later", "数据存储暂不可用，请稍后重试") from None
 
 
-def _serve(store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, version, params, classify):
-    scope, app = authorise(store, key, name, version)
+def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params, classify, signed, client_ip, info):
+    scope, app = authorise(store, key, name, version, signed, buckets.guard)
+    if info is not None:
+        info.update(scope=scope, application=app["application"], key_id=app["key_id"])
     try:
         spec = store.published(scope, name, version)
     except NotFound:
         raise CallRefused(
             404, f"service {name} v{version} is not published", f"服务 {name} v{version} 未发布"
         ) from None
+    try:
+        check_ip(app, client_ip)
+    except Denied as exc:
+        raise CallRefused(exc.status, exc.message, exc.message_zh, application=app["application"]) from None
     wait = buckets.take(app["key_id"], spec.rate_limit.rate, spec.rate_limit.burst)
     if wait > 0:
         raise CallRefused(
@@ -185,6 +248,16 @@ def _serve(store: ServiceStore, clickhouse, buckets: TokenBuckets, key, name, ve
             retry_after=math.ceil(wait),
             application=app["application"],
         )
+    try:
+        buckets.guard.take_quota(app)
+    except Denied as exc:
+        raise CallRefused(
+            exc.status,
+            exc.message,
+            exc.message_zh,
+            retry_after=math.ceil(exc.retry_after) if exc.retry_after else None,
+            application=app["application"],
+        ) from None
     where, limit, offset = parse(spec, params)
     where += [(field, "eq", value) for field, value in (app["row_filter"] or {}).items()]
     columns = table_columns(clickhouse, spec.resource.table)

@@ -10,6 +10,12 @@
     store.decide_application(scope, app_id, actor, approve, fields, row_filter, comment) -> {..., "key"}
     store.revoke(scope, app_id, actor)
     store.grant(key_id) -> the application row and its service version, read on every call
+    store.signing_secret(key_id) -> the hmac secret of a signing application (unsealed), or None
+
+Access controls (migration 0011): an application asks for `auth` ("key" or "hmac"), a `period_days`
+and an `ip_allowlist`; the owner's approval may shorten the period, set the allowlist and daily /
+monthly quotas. An "hmac" application gets its signing secret once (stored sealed with the vault
+the API passes in, `ServiceStore(engine, vault)`), a "key" application its app key.
 
 Lifecycle: draft -> in_review -> published -> offline. The reviewer may not be the author (the
 review pattern of quality_stream/governance/store.py). Only the service's owner (the author of its
@@ -30,6 +36,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from streams.dataservices.access import parse_cidrs
 from streams.dataservices.model import Conflict, NotFound, Refused, ServiceError, ServiceSpec, problem
 from streams.dataservices.tables import ds_applications, ds_services
 
@@ -91,6 +98,12 @@ def _application(row) -> dict[str, Any]:
         "created_at": row.created_at,
         "decided_at": row.decided_at,
         "revoked_at": row.revoked_at,
+        "auth": row.auth or "key",
+        "ip_allowlist": json.loads(row.ip_allowlist) if row.ip_allowlist else [],
+        "quota_daily": row.quota_daily,
+        "quota_monthly": row.quota_monthly,
+        "period_days": row.period_days,
+        "expires_at": row.expires_at,
     }
 
 
@@ -98,9 +111,31 @@ def _state(what: str, zh: str) -> Conflict:
     return Conflict([problem("status", what, zh)])
 
 
+AUTH_SCHEMES = ("key", "hmac")
+MAX_PERIOD_DAYS = 3660
+
+
+def _cidrs(values: list[str] | None) -> list[str]:
+    try:
+        return parse_cidrs(values)
+    except ValueError as exc:
+        raise ServiceError([problem("ip_allowlist", str(exc), f"不是有效的 IP 地址或网段：{exc}")]) from None
+
+
+def _count(field: str, value: int | None, top: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+        raise ServiceError(
+            [problem(field, f"{field} must be a whole number 1..{top}", f"{field} 须为 1..{top} 的整数")]
+        )
+    return value
+
+
 class ServiceStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, vault=None):
         self.engine = engine
+        self.vault = vault  # connectors.secrets.Vault (or anything with encrypt/decrypt): seals hmac secrets
 
     # -- services ---------------------------------------------------------------------------
     def _latest(self, conn, scope: str, name: str):
@@ -233,8 +268,22 @@ class ServiceStore:
 
     # -- applications -------------------------------------------------------------------------
     def apply(
-        self, scope: str, name: str, version: int, application: str, purpose: str, fields: list[str], applicant: str
+        self,
+        scope: str,
+        name: str,
+        version: int,
+        application: str,
+        purpose: str,
+        fields: list[str],
+        applicant: str,
+        auth: str = "key",
+        period_days: int | None = None,
+        ip_allowlist: list[str] | None = None,
     ) -> dict[str, Any]:
+        if auth not in AUTH_SCHEMES:
+            raise ServiceError([problem("auth", "auth is key or hmac", "auth 须为 key 或 hmac")])
+        period_days = _count("period_days", period_days, MAX_PERIOD_DAYS)
+        allow = _cidrs(ip_allowlist)
         spec = self.published(scope, name, version)
         unknown = [f for f in fields if f not in spec.fields]
         if unknown:
@@ -257,6 +306,9 @@ class ServiceStore:
                     applicant=applicant,
                     status="pending",
                     created_at=time.time(),
+                    auth=auth,
+                    period_days=period_days,
+                    ip_allowlist=json.dumps(allow),
                 )
             ).inserted_primary_key[0]
         return self.application(scope, app_id)
@@ -288,6 +340,10 @@ class ServiceStore:
         fields: list[str] | None = None,
         row_filter: dict[str, Any] | None = None,
         comment: str = "",
+        quota_daily: int | None = None,
+        quota_monthly: int | None = None,
+        ip_allowlist: list[str] | None = None,
+        period_days: int | None = None,
     ) -> dict[str, Any]:
         app = self.application(scope, app_id)
         if self.owner(scope, app["service"]) != actor:
@@ -331,6 +387,7 @@ class ServiceStore:
                         )
                     ]
                 )
+            values |= self._access(app, quota_daily, quota_monthly, ip_allowlist, period_days)
             key_id, key, hashed = new_key()
             values |= {
                 "status": "approved",
@@ -339,6 +396,10 @@ class ServiceStore:
                 "key_id": key_id,
                 "key_hash": hashed,
             }
+            if app["auth"] == "hmac":
+                if self.vault is None:
+                    raise RuntimeError("signing applications need the store's vault")
+                values["secret_sealed"] = self.vault.encrypt(split_key(key)[1])
         else:
             values["status"] = "rejected"
         with self.engine.begin() as conn:
@@ -350,9 +411,33 @@ class ServiceStore:
         if not done:
             raise _state(f"application {app_id} was decided meanwhile", f"申请 {app_id} 已被他人审批")
         out = self.application(scope, app_id)
-        if key:
+        if key and out["auth"] == "hmac":
+            out["secret"] = split_key(key)[1]  # shown once: kept sealed, to recompute signatures
+        elif key:
             out["key"] = key  # shown once: only its hash is kept
         return out
+
+    def _access(self, app, quota_daily, quota_monthly, ip_allowlist, period_days) -> dict[str, Any]:
+        """The access controls of an approval: the owner's values, else what the application asked."""
+        days = _count("period_days", period_days, MAX_PERIOD_DAYS)
+        if days is not None and app["period_days"] and days > app["period_days"]:
+            raise ServiceError([problem("period_days", "longer than the period asked for", "有效期不能长于申请的期限")])
+        days = days or app["period_days"]
+        return {
+            "quota_daily": _count("quota_daily", quota_daily, 1_000_000_000),
+            "quota_monthly": _count("quota_monthly", quota_monthly, 1_000_000_000),
+            "ip_allowlist": json.dumps(_cidrs(ip_allowlist) if ip_allowlist is not None else app["ip_allowlist"]),
+            "period_days": days,
+            "expires_at": time.time() + days * 86400 if days else None,
+        }
+
+    def signing_secret(self, key_id: str) -> str | None:
+        """The hmac secret of a signing application, unsealed; never logged or answered."""
+        with self.engine.connect() as conn:
+            sealed = conn.execute(
+                select(ds_applications.c.secret_sealed).where(ds_applications.c.key_id == key_id)
+            ).scalar()
+        return self.vault.decrypt(sealed) if sealed and self.vault is not None else None
 
     def revoke(self, scope: str, app_id: int, actor: str) -> dict[str, Any]:
         app = self.application(scope, app_id)

@@ -7,6 +7,12 @@ published row is never edited (a change is a new draft version). `ds_application
 application for one service version: what was asked (purpose, fields), what was decided (fields
 granted, the row filter bound to it) and, once approved, its app key: `key_id` in clear, only a
 SHA-256 of the secret (`key_hash`, api/identity/apikeys.py's scheme).
+
+Migration 0011_service_access adds the access controls of an approved application: `auth`
+("key": a plain app key, "hmac": signed requests), the signing secret sealed (`secret_sealed`,
+Fernet as connector secrets, connectors/secrets.py: the server must recompute signatures, so a hash
+is not enough), `ip_allowlist` (JSON list of CIDRs, empty = anywhere), `quota_daily` /
+`quota_monthly` (calls, NULL = none), `period_days` (asked for) and `expires_at` (decision + period).
 """
 
 from __future__ import annotations
@@ -54,6 +60,13 @@ ds_applications = Table(
     Column("created_at", Float, nullable=False),
     Column("decided_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
+    Column("auth", String(10), nullable=True),  # key | hmac (NULL: key, applications before 0011)
+    Column("secret_sealed", Text, nullable=True),  # the hmac signing secret, Fernet-sealed
+    Column("ip_allowlist", Text, nullable=True),  # JSON list of CIDRs
+    Column("quota_daily", Integer, nullable=True),
+    Column("quota_monthly", Integer, nullable=True),
+    Column("period_days", Integer, nullable=True),
+    Column("expires_at", Float, nullable=True),
     UniqueConstraint("key_id", name="uq_ds_applications_key_id"),
     Index("ix_ds_applications_service", "scope", "service"),
 )
