@@ -144,8 +144,6 @@ ROUTES: dict[str, str] = {
     "POST /services/applications/{app_id}/decision": "tenant-object",
     "POST /services/applications/{app_id}/revoke": "tenant-object",
     "GET /services/{name}/v{version}": "app-key",
-    "GET /services/{name}/v{version}/openapi.json": "tenant-object",
-    "GET /services/{name}/stats": "tenant-object",
     "GET /standards/reviews": "tenant-list",
     "GET /standards/reviews/{rid}": "tenant-object",
     "POST /standards/reviews/{rid}/decision": "tenant-object",
@@ -249,6 +247,18 @@ CONSOLE_ROUTES: dict[str, str] = {
     "POST /console/catalog/dataset/fields": "tenant-object",
     "GET /console/catalog/lineage": "tenant-object",
     "GET /console/catalog/map": "tenant-list",
+    "GET /console/topics": "tenant-list",
+    "GET /console/topics/{name}": "tenant-object",
+    "GET /console/topics/{name}/diff": "tenant-object",
+    "GET /console/topics/{name}/messages": "tenant-object",
+    "GET /console/standards": "tenant-list",
+    "GET /console/standards/{kind}/{code}": "tenant-object",
+    "GET /console/standards/{kind}/{code}/diff": "tenant-object",
+    "GET /console/standards/reviews": "tenant-list",
+    "POST /console/standards/reviews/{rid}/decision": "tenant-object",
+    "GET /console/standards/import": "shared-read",
+    "POST /console/standards/import": "tenant-create",
+    "GET /console/standards/export": "tenant-list",
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")

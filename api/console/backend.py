@@ -72,3 +72,24 @@ def segment(value: str) -> str:
     """A name as one path segment of an API URL (a '/' or '..' in it cannot reach another route)."""
     quoted = quote(value, safe="")
     return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
+
+
+def refusal_of(response: httpx.Response, lang: str) -> str:
+    """The API's refusal in the page's language: the Chinese text where the API gives one
+    (`message_zh`, each problem's `msg_zh`, or the zh half of a bilingual "en / 中文" detail),
+    else `detail_of`. Problems (field: why) follow the message."""
+    zh = lang.startswith("zh")
+    try:
+        body = response.json()
+    except ValueError:
+        return detail_of(response)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str) and " / " in detail:
+        en_part, _, zh_part = detail.partition(" / ")
+        return zh_part if zh else en_part
+    if isinstance(detail, dict) and "message" in detail:
+        text = str(detail.get("message_zh") if zh and detail.get("message_zh") else detail["message"])
+        problems = detail.get("problems") or []
+        parts = [f"{p.get('field')}: {p.get('msg_zh') if zh and p.get('msg_zh') else p.get('msg')}" for p in problems]
+        return "; ".join([text, *parts[:20]])
+    return detail_of(response)

@@ -7,9 +7,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console import pages_auth, pages_catalog, pages_connectors, pages_ops, pages_pipelines, pages_schedules
+from api.console import (
+    pages_auth,
+    pages_catalog,
+    pages_connectors,
+    pages_ops,
+    pages_pipelines,
+    pages_schedules,
+    pages_standards,
+    pages_topics,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-PAGES = (pages_auth, pages_ops, pages_connectors, pages_pipelines, pages_schedules, pages_catalog)
+PAGES = (
+    pages_auth,
+    pages_ops,
+    pages_connectors,
+    pages_pipelines,
+    pages_schedules,
+    pages_catalog,
+    pages_topics,
+    pages_standards,
+)
 for module in PAGES:
     router.include_router(module.router)
