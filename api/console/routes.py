@@ -13,6 +13,7 @@ from api.console import (
     pages_connectors,
     pages_ops,
     pages_pipelines,
+    pages_reports,
     pages_schedules,
     pages_standards,
     pages_topics,
@@ -28,6 +29,7 @@ PAGES = (
     pages_catalog,
     pages_topics,
     pages_standards,
+    pages_reports,
 )
 for module in PAGES:
     router.include_router(module.router)

@@ -24,6 +24,7 @@ ROUTERS = (
     "standard_mappings",
     "services",
     "quality",
+    "quality_reports",
     "workbench",
     "jobs",
     "schedules",

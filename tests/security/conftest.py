@@ -96,6 +96,7 @@ def world(sec_api, sec_settings) -> World:
     w.create_dataset()
     w.create_standard()
     w.create_service()
+    w.create_quality_report()
     yield w
     w.client.close()
 

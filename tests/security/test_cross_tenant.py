@@ -44,7 +44,7 @@ KINDS_OF = {
     "lineage": ("dataset",),
     "impact": ("dataset",),
     "standards": ("standard",),
-    "quality": ("pipeline",),
+    "quality": ("pipeline", "report"),
 }
 
 
@@ -59,6 +59,8 @@ GHOSTS = {
     "review": 987654321,
     "service": f"{A}_ghost_svc",
     "application": 987654321,
+    "report": 987654321,
+    "subscription": 987654321,
 }  # ids no object has (others: a name no object has)
 
 
@@ -99,6 +101,8 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("services", "name"): o["service"],
         ("services", "version"): 1,
         ("services", "app_id"): o["application"],
+        ("quality", "report_id"): o["report"],
+        ("quality", "subscription_id"): o["subscription"],
         ("topics", "name"): f"{A}-ghost-topic" if ghost else _a_topic(world),
     }
 
@@ -230,6 +234,14 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "GET /standards/conformance": ({"params": {"dataset": o["dataset"]}}, True),
         "GET /quality/quarantine": ({"params": {"pipeline": o["pipeline"]}}, True),
         "POST /quality/quarantine/replay": ({"json": {"pipeline": o["pipeline"], "rule": "r", "reason": "b"}}, True),
+        # quality profiles of tenant a's dataset; reports and subscriptions land in tenant b's own scope
+        "POST /quality/profiles": ({"json": {"dataset": o["dataset"]}}, True),
+        "GET /quality/profiles": ({"params": {"dataset": o["dataset"]}}, True),
+        "POST /quality/reports": ({"json": {"period": "daily"}}, False),
+        "POST /quality/report-subscriptions": (
+            {"json": {"channel": {"smtp_host": "127.0.0.1", "to": [f"{who}@b.test"]}}},
+            False,
+        ),
         "POST /standards/import": (
             {
                 "content": export_elements([{"code": mine, "name_zh": "乙方", "category": o["standard"]}]),

@@ -199,6 +199,7 @@ class World:
                 (f"/standards/reviews/{o['review']}", None),
                 ("/standards/categories", None),
             ],
+            "report": [(f"/quality/reports/{o['report']}", None), ("/quality/report-subscriptions", None)],
         }
         return table[kind]
 
@@ -216,6 +217,7 @@ class World:
         "job",
         "dataset",
         "standard",
+        "report",
     )
 
     def snapshot(self, kinds) -> dict:
@@ -416,6 +418,18 @@ class World:
         self.a.objects["application"] = r.json()["id"]
         r = self.as_a("admin", "POST", f"/services/applications/{r.json()['id']}/decision", json={"approve": True})
         assert r.status_code == 200 and r.json()["key"], r.text
+
+    def create_quality_report(self) -> None:
+        """Tenant a's quality report (over whatever metrics it has) and a report subscription (stored
+        directly: its SMTP host would have to be on the tenant's allow-list)."""
+        from api.quality.reporting import report_store
+
+        r = self.as_a("admin", "POST", "/quality/reports", json={"period": "daily"})
+        assert r.status_code == 201, r.text
+        self.a.objects["report"] = r.json()["id"]
+        channel = {"smtp_host": "mail.a.test", "smtp_port": 25, "to": [f"{A}-lead@a.test"]}
+        sub = report_store(self.settings).subscribe(A, "all", "", "daily", channel, f"{A}-admin")
+        self.a.objects["subscription"] = sub["id"]
 
     def repair(self, kinds) -> list[str]:
         """Re-create tenant a's objects an attack removed (tenant a's admin gets 404); names what it did."""
