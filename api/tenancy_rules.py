@@ -170,6 +170,8 @@ ROUTES: dict[str, str] = {
     "DELETE /quality/report-subscriptions/{subscription_id}": "tenant-object",
     "GET /workbench": "self",
     "GET /impact/{urn}": "tenant-object",
+    "POST /impact-exports": "tenant-create",
+    "GET /impact-exports/{job_id}": "tenant-object",
     # identity
     "GET /users": "tenant-list",
     "POST /users": "tenant-create",

@@ -118,6 +118,26 @@ def api_and_worker(settings, logs: Path, worker_id: str):
 
 
 @contextmanager
+def cluster_of_run(settings, tmp_path_factory, run: str, label: str):
+    """A module's API and worker; on leaving, the connectors whose names hold `run` are deleted."""
+    with api_and_worker(settings, tmp_path_factory.mktemp(f"{label}-logs"), f"worker-{label}-{run}") as client:
+        yield client
+        for name in client.get("/connectors").json():
+            if run in name:
+                client.delete(f"/connectors/{name}")
+
+
+@pytest.fixture(name="ch")
+def clickhouse_of_module(stack_settings):
+    """A ClickHouse client of the session's server (the module's settings)."""
+    from sinks.clickhouse import client_from_url
+
+    client = client_from_url(stack_settings.clickhouse_url)
+    yield client
+    client.disconnect()
+
+
+@contextmanager
 def api_and_workers(settings, logs: Path, worker_ids: list[str], lease: float):
     """An API and several workers sharing tasks with a short `lease`; yields {client, workers,
     logs}. Workers a test adds to `workers` (a restart, a joiner) are stopped too."""

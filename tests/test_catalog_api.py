@@ -5,6 +5,8 @@ their own systems, and bad input answering 4xx."""
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 import uuid
 from urllib.parse import quote
@@ -379,6 +381,29 @@ def test_field_lineage_and_impact_follow_the_running_documents(api, pg_source, p
     impact = client.get(f"/impact/{quote(table, safe='')}", params={"field": "name"}).json()
     assert any(f.endswith(".clean#full_name") for f in impact["fields"])
     assert "name_required" in impact["rules"] and f"hl:job:huiliu/{runner}" in impact["jobs"]
+
+    # the same list as CSV (Chinese header, BOM for Excel), inline and as a job's file
+    inline = client.get(f"/impact/{quote(table, safe='')}", params={"field": "name", "format": "csv"})
+    assert inline.status_code == 200 and inline.headers["x-partial"] == "false"
+    rows = list(csv.reader(io.StringIO(inline.content.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["跳数", "数据集", "名称", "字段"]
+    full_name = next(r for r in rows[1:] if r[1].endswith(".clean") and r[3] == "full_name")
+    assert f"hl:job:huiliu/{runner}" in full_name[7] and "name_required" in full_name[8]
+    assert {tuple(r[1:4:2]) for r in rows[1:]} == {tuple(f.rsplit("#", 1)) for f in impact["fields"]}
+    job = client.post("/impact-exports", json={"urn": table, "field": "name", "lang": "en"})
+    assert job.status_code == 202, job.text
+    for _ in range(150):  # 409 naming the job's state until its file is there
+        exported = client.get(job.json()["download"])
+        if exported.status_code != 409:
+            break
+        time.sleep(0.2)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv"), exported.text
+    exported_rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert exported_rows[0][:2] == ["hops", "dataset"] and exported_rows[1:] == rows[1:]
+    with httpx.Client(base_url=str(client.base_url), headers=tenants[TB], timeout=30) as other:
+        assert other.get(job.json()["download"]).status_code == 404  # another tenant's file: not there
+        assert other.post("/impact-exports", json={"urn": table}).status_code == 404
+    assert client.post("/impact-exports", json={"urn": "not-a-urn"}).status_code == 422
     assert client.get("/lineage/not-a-urn").status_code == 422
     assert client.get("/impact/hl:dataset:kafka://127.0.0.1:1/none").status_code == 404
     client.close()

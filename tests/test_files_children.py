@@ -15,7 +15,7 @@ import pytest
 
 from schemas.naming import topic_name
 from tests.api_process import own_state_settings  # noqa: F401 - a fixture: overrides stack_settings
-from tests.connect_cluster import api_and_worker, wait_until
+from tests.connect_cluster import clickhouse_of_module, cluster_of_run, wait_until  # noqa: F401 - a fixture: ch
 
 RUN = uuid.uuid4().hex[:6]
 SYSTEM = f"kids{RUN}"
@@ -24,20 +24,8 @@ PARENT, CHILD = f"enterprise_{RUN}", f"branch_{RUN}"
 
 @pytest.fixture(scope="module")
 def cluster(stack_settings, tmp_path_factory):
-    with api_and_worker(stack_settings, tmp_path_factory.mktemp("kids-logs"), f"worker-kids-{RUN}") as client:
+    with cluster_of_run(stack_settings, tmp_path_factory, RUN, "kids") as client:
         yield client
-        for name in client.get("/connectors").json():
-            if RUN in name:
-                client.delete(f"/connectors/{name}")
-
-
-@pytest.fixture()
-def ch(stack_settings):
-    from sinks.clickhouse import client_from_url
-
-    client = client_from_url(stack_settings.clickhouse_url)
-    yield client
-    client.disconnect()
 
 
 def _rows(ch, table: str, what: str = "count()", order: str = ""):

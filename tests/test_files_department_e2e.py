@@ -26,9 +26,10 @@ import pytest
 
 from deploy.kafka import ensure_topics
 from schemas.naming import topic_name
-from tests.connect_cluster import (
-    api_and_worker,
-    own_control_db,  # noqa: F401 - a fixture: stack_settings with its own control DB
+from tests.connect_cluster import (  # noqa: F401 - clickhouse_of_module (ch), own_control_db: fixtures
+    clickhouse_of_module,
+    cluster_of_run,
+    own_control_db,
     wait_until,
 )
 from tests.sources import consume
@@ -40,20 +41,8 @@ ROWS = 600  # 18 bad (3%): 12 amounts, 6 dates
 
 @pytest.fixture(scope="module")
 def cluster(stack_settings, tmp_path_factory):
-    with api_and_worker(stack_settings, tmp_path_factory.mktemp("dept-logs"), f"worker-dept-{RUN}") as client:
+    with cluster_of_run(stack_settings, tmp_path_factory, RUN, "dept") as client:
         yield client
-        for name in client.get("/connectors").json():
-            if RUN in name:
-                client.delete(f"/connectors/{name}")
-
-
-@pytest.fixture()
-def ch(stack_settings):
-    from sinks.clickhouse import client_from_url
-
-    client = client_from_url(stack_settings.clickhouse_url)
-    yield client
-    client.disconnect()
 
 
 def columns(thousands: str | None = ","):

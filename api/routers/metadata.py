@@ -4,10 +4,11 @@ slashes (`/metadata/datasets/hl:dataset:postgres://h:5432/db.s.t/versions`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from api.audit import audit_as
@@ -15,13 +16,17 @@ from api.audit.affected import note_affected_tenant
 from api.jobs import job_manager
 from api.metadata import catalog_store, scopes_of
 from api.metadata.harvest import harvest_job, harvest_targets
+from api.metadata.impact_export import JOB_TYPE as EXPORT_JOB
+from api.metadata.impact_export import export_file, impact_export_job
 from api.metadata.quality import runner_counts
 from api.security import Principal, require
 from deploy.logs import in_tenant
 from schemas.catalog import BadUrn, NoSuchVersion, NotInCatalogue, parse_urn
 from schemas.catalog.assets import data_map, summary
 from schemas.catalog.business import BusinessPatch
-from schemas.catalog.lineage import traverse
+from schemas.catalog.impact import csv_text, impact_table
+from schemas.catalog.impact import impact as impact_of
+from schemas.catalog.lineage import MAX_NODES, traverse
 from schemas.catalog.received import BadLineage, EdgesIn, edges_from_openlineage, edges_from_request, record_edges
 from schemas.catalog.search import BadQuery, search
 from schemas.catalog.store import scope_of
@@ -212,6 +217,45 @@ async def lineage(
     return await run_in_threadpool(traverse, store.engine, scopes, urn, direction, depth, level, field)
 
 
+class ImpactExport(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    urn: str = Field(max_length=1000, description="the dataset whose change or removal is weighed")
+    field: str | None = Field(None, max_length=500, description="one of its fields (default: the whole dataset)")
+    depth: int = Field(10, ge=1, le=20)
+    lang: Literal["zh", "en"] = Field("zh", description="language of the CSV header")
+
+
+@router.post(
+    "/impact-exports",
+    status_code=202,
+    summary="Export an impact list as CSV, as a job (for graphs too big for one answer); fetch it when done",
+)
+async def export_impact(request: Request, body: ImpactExport, principal: Principal = Depends(VIEW)) -> dict[str, Any]:
+    settings, scopes = _settings(request), scopes_of(principal)
+    try:
+        await run_in_threadpool(catalog_store(settings).dataset, scopes, _urn(body.urn))
+    except NotInCatalogue:
+        raise _missing(request, principal, body.urn) from None
+    audit_as(request, "metadata.impact_export", urn=body.urn, field=body.field)
+    job = impact_export_job(settings, scopes, body.urn, body.field, body.depth, body.lang)
+    job_id = await run_in_threadpool(job_manager(request.app).submit, EXPORT_JOB, principal.name, job)
+    return {"job_id": job_id, "download": f"/impact-exports/{job_id}"}
+
+
+@router.get("/impact-exports/{job_id}", summary="The CSV an impact export job wrote (its operator only)")
+async def impact_export_file(
+    request: Request, job_id: str = Path(max_length=100), principal: Principal = Depends(VIEW)
+):
+    job = await run_in_threadpool(job_manager(request.app).get, job_id)
+    if job is None or job["type"] != EXPORT_JOB or not (principal.superuser or job["operator"] == principal.name):
+        raise HTTPException(404, f"no impact export {job_id!r}")
+    path = export_file(_settings(request), job_id)
+    if job["state"] != "succeeded" or not path.exists():
+        raise HTTPException(409, f"impact export {job_id} is {job['state']}, no file yet (GET /jobs/{job_id})")
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"impact-{job_id}.csv")
+
+
 @router.get(
     "/impact/{urn:path}", summary="What is downstream of a dataset or one field: datasets, fields, jobs, owners"
 )
@@ -220,26 +264,24 @@ async def impact(
     urn: str = UrnPath,
     field: str | None = Query(None, max_length=500),
     depth: int = Query(10, ge=1, le=20),
+    format: Literal["json", "csv"] = Query("json", description="csv: one row per affected dataset or field"),
+    lang: Literal["zh", "en"] = Query("zh", description="language of the CSV header"),
     principal: Principal = Depends(VIEW),
-) -> dict[str, Any]:
+):
     store = catalog_store(_settings(request))
     scopes = scopes_of(principal)
     try:
         await run_in_threadpool(store.dataset, scopes, _urn(urn))
     except NotInCatalogue:
         raise _missing(request, principal, urn) from None
-    level = "field" if field else "dataset"
-    graph = await run_in_threadpool(traverse, store.engine, scopes, urn, "downstream", depth, level, field)
-    affected = [n for n in graph["nodes"] if n["hops"] > 0]
-    return {
-        "root": graph["root"],
-        "datasets": sorted({n["dataset"] for n in affected}),
-        "fields": [n["id"] for n in affected if n["field"]],
-        "jobs": sorted({e["job"] for e in graph["edges"]}),
-        "rules": sorted({r for e in graph["edges"] for r in (e["transformation"] or {}).get("rules", [])}),
-        "owners": sorted({n["owner"] for n in affected if n.get("owner")}),
-        "partial": graph["partial"],
-    }
+    if format == "json":
+        return await run_in_threadpool(impact_of, store.engine, scopes, urn, field, depth)
+    header, rows, partial = await run_in_threadpool(
+        impact_table, store.engine, scopes, urn, field, depth, lang, MAX_NODES
+    )
+    # bounded like the JSON answer; X-Partial says so, and POST /impact-exports follows the rest
+    headers = {"X-Partial": "true" if partial else "false", "Content-Disposition": 'attachment; filename="impact.csv"'}
+    return Response(csv_text(header, rows), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def _home_scope(principal: Principal) -> str:

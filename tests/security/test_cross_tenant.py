@@ -43,6 +43,7 @@ KINDS_OF = {
     "metadata": ("dataset",),
     "lineage": ("dataset",),
     "impact": ("dataset",),
+    "impact-exports": ("dataset", "job"),
     "standards": ("standard",),
     "quality": ("pipeline", "report"),
 }
@@ -96,6 +97,7 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("metadata", "version"): 1,
         ("lineage", "urn"): o["dataset"],
         ("impact", "urn"): o["dataset"],
+        ("impact-exports", "job_id"): o["job"],
         ("standards", "code"): o["standard"],
         ("standards", "rid"): o["review"],
         ("services", "name"): o["service"],
@@ -196,6 +198,8 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
             {"json": {"job": {"namespace": "b", "name": who}, "inputs": [_ol(o["dataset"])], "outputs": []}},
             False,
         ),
+        # an impact export of tenant a's dataset: unknown to tenant b
+        "POST /impact-exports": ({"json": {"urn": o["dataset"]}}, True),
         "GET /imports": ({"params": {"connector": o["connector"]}}, True),
         "GET /messages": ({"params": {"rule": o["rule"], "limit": 1000}}, True),
         "GET /connectors": ({"params": {"expand": ["info", "status"]}}, False),
