@@ -15,6 +15,7 @@ from api.console import (
     pages_pipelines,
     pages_reports,
     pages_schedules,
+    pages_services,
     pages_standards,
     pages_topics,
 )
@@ -29,6 +30,7 @@ PAGES = (
     pages_catalog,
     pages_topics,
     pages_standards,
+    pages_services,
     pages_reports,
 )
 for module in PAGES:

@@ -175,7 +175,8 @@
     el.dataset.ready = "true";
   }
 
-  // A bar chart of numbers the server rendered into the page (asset totals per system).
+  // A bar (or, with data-type="line", line) chart of numbers the server rendered into the page
+  // (asset totals per system, a data service's calls and latency per period).
   function staticChart(el) {
     var data = JSON.parse(document.getElementById(el.dataset.from).textContent);
     var names = JSON.parse(el.dataset.names || "{}");
@@ -187,7 +188,7 @@
       xAxis: { type: "category", data: data.categories, axisLabel: { rotate: 20 } },
       yAxis: { type: "value" },
       series: Object.keys(data.series).map(function (k) {
-        return { name: names[k] || k, type: "bar", data: data.series[k] };
+        return { name: names[k] || k, type: el.dataset.type === "line" ? "line" : "bar", data: data.series[k] };
       })
     });
     el.dataset.series = String(Object.keys(data.series).length);
