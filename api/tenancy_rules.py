@@ -288,6 +288,11 @@ CONSOLE_ROUTES: dict[str, str] = {
     "GET /console/standards/import": "shared-read",
     "POST /console/standards/import": "tenant-create",
     "GET /console/standards/export": "tenant-list",
+    "GET /console/admin": "tenant-list",
+    "GET /console/admin/{section}": "tenant-list",
+    "POST /console/admin/{section}": "tenant-create",
+    "POST /console/admin/users/{username}/{action}": "tenant-object",
+    "POST /console/admin/api-keys/{key_id}/revoke": "tenant-object",
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -12,6 +12,7 @@ request id (the page's and the API call's audit entries share it).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from deploy.logs import request_id_var
 
 INTERNAL = "http://huiliu.console"
+PERMISSION_REFUSAL = re.compile(r"permission '([a-z_*:-]+)' required")
 
 
 class Backend:
@@ -84,6 +86,8 @@ def refusal_of(response: httpx.Response, lang: str) -> str:
     except ValueError:
         return detail_of(response)
     detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str) and (needed := PERMISSION_REFUSAL.fullmatch(detail)):  # api.security.require
+        return f"需要 {needed[1]} 权限" if zh else detail
     if isinstance(detail, str) and " / " in detail:
         en_part, _, zh_part = detail.partition(" / ")
         return zh_part if zh else en_part

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.console import (
+    pages_admin,
     pages_auth,
     pages_catalog,
     pages_connectors,
@@ -30,6 +31,7 @@ PAGES = (
     pages_catalog,
     pages_topics,
     pages_standards,
+    pages_admin,
     pages_services,
     pages_reports,
 )

@@ -1,0 +1,134 @@
+"""The console's administration pages (系统管理, issue 18) in a real browser (Chromium, as
+tests/test_console_browser.py) over the identity, audit and log APIs of a real API process.
+
+A tenant admin creates a user (a weak password first: the API's refusal next to the form), a role,
+a group and an API key (shown once: not on the next visit; it works until revoked), disables the
+user, finds the key's creation in the audit log and searches the system log; a viewer (no
+users:manage) gets the API's refusal and no forms. Screenshots: <pytest tmp>/admin-shots/.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api_process import start_api, stop_api
+from tests.conftest import PORT_BASE
+from tests.support.console import chromium_browser, new_page, sign_in  # noqa: F401  (fixture `browser`)
+from tests.support.identity import PASSWORD, make_user
+
+pytestmark = pytest.mark.integration  # starts an API process of its own and a browser
+
+RUN = uuid.uuid4().hex[:6]
+TENANT = f"adm{RUN}"
+ADMIN, VIEWER, NEW = f"adm-admin-{RUN}", f"adm-viewer-{RUN}", f"adm-new-{RUN}"
+
+
+@pytest.fixture(scope="module")
+def console(stack_settings):
+    proc, base = start_api(stack_settings, port=PORT_BASE + 440)
+    key = (stack_settings.state_dir / "api_key").read_text().strip()
+    try:
+        make_user(base, key, ADMIN, ["admin"], tenant=TENANT)
+        make_user(base, key, VIEWER, ["viewer"], tenant=TENANT)
+        yield {"base": base}
+    finally:
+        stop_api(proc)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("admin-shots")
+
+
+def _signed_in(browser, console, user: str):
+    page, problems = new_page(browser, console)
+    sign_in(page, user, PASSWORD)
+    page.wait_for_url("**/console/")
+    return page, problems
+
+
+def _names(page) -> list[str]:
+    return page.locator("#admin-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.name)")
+
+
+def test_users_roles_groups_and_a_key_shown_once(browser, console, shots):
+    page, problems = _signed_in(browser, console, ADMIN)
+    page.get_by_role("link", name="系统管理").click()
+    page.wait_for_selector("#admin-table")
+    assert {ADMIN, VIEWER} <= set(_names(page))
+
+    page.get_by_label("用户名").fill(NEW)
+    page.get_by_label("密码", exact=True).fill("short")
+    page.get_by_label("角色（逗号分隔）").fill("viewer")
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_selector("#form-error")
+    assert NEW not in _names(page) and page.get_by_label("用户名").input_value() == NEW  # the form is kept
+    problems.clear()  # the refused form answers with the API's 422
+    page.get_by_label("密码", exact=True).fill("Maple-Harbour-7734-Quill")
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_selector("#created")
+    row = page.locator(f'#admin-table tr[data-name="{NEW}"]')
+    assert "viewer" in row.inner_text()
+    row.get_by_role("button", name=f"停用 {NEW}").click()
+    page.wait_for_selector(f'#admin-table tr[data-name="{NEW}"] [data-disabled="true"]')
+    page.screenshot(path=str(shots / "users.png"), full_page=True)
+
+    page.get_by_role("link", name="角色", exact=True).click()
+    page.get_by_label("名称").fill(f"auditor{RUN}")
+    page.get_by_label("权限（逗号分隔，如 pipeline:view）").fill("audit:view, pipeline:view")
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_selector(f'#admin-table tr[data-name="auditor{RUN}"]')
+    assert "audit:view" in page.locator(f'#admin-table tr[data-name="auditor{RUN}"]').inner_text()
+    assert page.locator('#admin-table tr[data-name="admin"] .badge').first.inner_text() == "内置"
+
+    page.get_by_role("link", name="用户组").click()
+    page.get_by_label("名称").fill(f"stewards{RUN}")
+    page.get_by_label("角色（逗号分隔）").fill(f"auditor{RUN}")
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_selector(f'#admin-table tr[data-name="stewards{RUN}"]')
+
+    page.get_by_role("link", name="API 密钥").click()
+    page.get_by_label("名称").fill(f"etl{RUN}")
+    page.get_by_label("角色（逗号分隔）").fill("viewer")
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_selector("#key-created")
+    key = page.locator("#new-key").input_value()
+    page.screenshot(path=str(shots / "api-key-created.png"), full_page=True)
+    assert httpx.get(console["base"] + "/pipelines", headers={"X-API-Key": key}).status_code == 200
+    page.get_by_role("link", name="API 密钥").click()  # shown once: not on the next visit
+    page.wait_for_selector("#admin-table")
+    assert page.locator("#key-created").count() == 0 and key not in page.content()
+    page.get_by_role("button", name=f"吊销 etl{RUN}").click()
+    page.wait_for_selector(f'#admin-table tr[data-name="etl{RUN}"] [data-revoked="true"]')
+    assert httpx.get(console["base"] + "/pipelines", headers={"X-API-Key": key}).status_code == 401
+
+    page.get_by_role("link", name="审计日志").click()
+    page.get_by_label("操作", exact=True).fill("api_key.*")
+    page.get_by_role("button", name="查询").click()
+    page.wait_for_selector("#audit-table")
+    actions = page.locator("#audit-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.action)")
+    assert "api_key.create" in actions and set(actions) <= {a for a in actions if a.startswith("api_key.")}
+    page.screenshot(path=str(shots / "audit.png"), full_page=True)
+
+    page.get_by_role("link", name="系统日志").click()
+    page.get_by_role("button", name="查询").click()
+    page.wait_for_url("**/console/admin/logs?**")
+    assert page.locator("#admin-error").count() == 0
+    assert page.locator("#logs-table").count() + page.locator("#logs-none").count() == 1
+    page.screenshot(path=str(shots / "logs.png"), full_page=True)
+    assert not problems, problems
+    page.context.close()
+
+
+def test_a_viewer_gets_the_refusal_and_no_forms(browser, console, shots):
+    page, problems = _signed_in(browser, console, VIEWER)
+    page.goto("/console/admin/users")
+    refusal = page.locator("#admin-error")
+    assert "需要 users:manage 权限" in refusal.inner_text(), refusal.inner_text()  # the API's refusal, in Chinese
+    assert page.locator("#create-form").count() == 0
+    page.screenshot(path=str(shots / "viewer-refused.png"), full_page=True)
+    page.context.close()
