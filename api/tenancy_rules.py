@@ -144,6 +144,15 @@ ROUTES: dict[str, str] = {
     "POST /services/applications/{app_id}/decision": "tenant-object",
     "POST /services/applications/{app_id}/revoke": "tenant-object",
     "GET /services/{name}/v{version}": "app-key",
+    # downloads and subscriptions (app key; a download job's file by its signed, expiring link)
+    "GET /services/{name}/v{version}/download": "app-key",
+    "POST /services/{name}/v{version}/downloads": "app-key",
+    "GET /service-downloads/{download_id}": "app-key",
+    "GET /service-downloads/{download_id}/file": "app-key",
+    "GET /services/{name}/v{version}/stream": "app-key",
+    # sensitive-data detection over the caller's catalogue entries
+    "POST /detection/scan": "tenant-object",
+    "POST /detection/confirm": "tenant-object",
     "GET /services/{name}/v{version}/openapi.json": "tenant-object",
     "GET /services/{name}/stats": "tenant-object",
     "GET /standards/reviews": "tenant-list",

@@ -18,7 +18,14 @@ OPEN = {("POST", "/auth/token"), ("GET", "/livez")}
 ANY_SIGNED_IN = {("GET", "/auth/me"), ("GET", "/workbench")}  # the workbench: each section by permission
 # A published data service is called with an application's key (X-App-Key), not a platform
 # credential: a user or API key without one is refused as unauthenticated (401), not forbidden.
-APP_KEY = {("GET", "/services/{name}/v{version}")}
+APP_KEY = {
+    ("GET", "/services/{name}/v{version}"),
+    ("GET", "/services/{name}/v{version}/download"),
+    ("POST", "/services/{name}/v{version}/downloads"),
+    ("GET", "/service-downloads/{download_id}"),
+    ("GET", "/service-downloads/{download_id}/file"),  # the signed link is the credential
+    ("GET", "/services/{name}/v{version}/stream"),
+}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 

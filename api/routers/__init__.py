@@ -23,6 +23,8 @@ ROUTERS = (
     "standard_files",
     "standard_mappings",
     "services",
+    "service_sharing",
+    "detection",
     "quality",
     "quality_reports",
     "workbench",

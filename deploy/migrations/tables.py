@@ -25,6 +25,7 @@ DEFINITIONS = (
     "quality_stream.reports.tables:metadata",
     "quality_stream.tickets.tables:metadata",
     "streams.dataservices.tables:metadata",
+    "streams.dataservices.download_store:metadata",
 )
 # Objects a migration makes per dialect that no table definition can state (the catalogue's FTS5
 # table and its shadow tables, its pg_trgm index): left out of the definitions-equal-migrations check.

@@ -231,6 +231,13 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
             True,
         ),
         "POST /services/applications/{app_id}/decision": ({"json": {"approve": True}}, True),
+        "POST /services/{name}/v{version}/downloads": ({"json": {"format": "csv"}}, True),
+        # sensitive-data detection over tenant a's catalogued dataset
+        "POST /detection/scan": ({"json": {"dataset": o["dataset"]}}, True),
+        "POST /detection/confirm": (
+            {"json": {"dataset": o["dataset"], "fields": {"x": {"classification": "secret"}}}},
+            True,
+        ),
         "POST /standards/mappings": ({"json": {"field_urn": f"{o['dataset']}#x", "element": mine}}, True),
         "DELETE /standards/mappings": ({"params": {"field_urn": f"{o['dataset']}#x"}}, True),
         "GET /standards/mappings": ({"params": {"dataset": o["dataset"]}}, True),
