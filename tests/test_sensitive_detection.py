@@ -5,7 +5,11 @@ scan a ClickHouse table through the real API and confirm a proposal into the cat
 
 from __future__ import annotations
 
+import json
 import random
+import uuid
+
+import pytest
 
 from quality_stream.sensitive import detect_field
 from quality_stream.sensitive.validators import (
@@ -23,6 +27,7 @@ from quality_stream.sensitive.validators import (
 )
 from quality_stream.standards.citizen_id import check_char
 from quality_stream.standards.credit_code import CREDIT_CHARS, credit_check_char
+from tests.api_process import api_client  # noqa: F401  (fixture)
 
 
 def make_id(rng: random.Random) -> str:
@@ -98,3 +103,140 @@ def test_random_digits_and_plain_text_propose_nothing():
     # one stray ID number in a notes column is no ID column
     assert detect_field("notes", ["已办结"] * 20 + [make_id(rng)]) is None
     assert detect_field("few", [make_id(rng), make_id(rng)]) is None  # too few values to tell
+
+
+# -- through the API, over a ClickHouse table in the catalogue ------------------------------------
+RUN = uuid.uuid4().hex[:6]
+TENANT = f"sdt{RUN}"
+TABLE = f"sd_people_{RUN}"
+PASSWORD = "Quartz-Lumen-7741-Tarn"
+
+
+@pytest.fixture(scope="module")
+def steward(api):
+    import httpx
+
+    name = f"{TENANT}-steward"
+    r = api.post("/users", json={"username": name, "password": PASSWORD, "tenant": TENANT, "roles": ["admin"]})
+    assert r.status_code == 201, r.text
+    token = api.post("/auth/token", data={"username": name, "password": PASSWORD}).json()["access_token"]
+    with httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def demo_table(stack_settings, steward) -> str:
+    """Demo-like people (valid citizen IDs, mobiles, names, addresses) beside a column of random
+    digits, in ClickHouse and in the catalogue as a harvest of the sink's tables records it."""
+    from urllib.parse import urlparse
+
+    from deploy.control import engine_for
+    from schemas.catalog.model import DatasetInfo, FieldInfo, Harvest, SystemInfo
+    from schemas.catalog.store import CatalogStore
+    from schemas.catalog.urns import dataset_urn, host_namespace, system_urn
+    from sinks.clickhouse import client_from_url
+
+    rng = random.Random(5)
+    rows = [
+        (
+            i,
+            rng.choice(["张", "李", "王", "欧阳"]) + rng.choice(["伟", "芳", "娜娜", "建国"]),
+            make_id(rng),
+            f"1{rng.choice('3589')}{rng.randint(0, 10**9 - 1):09d}",
+            f"山东省济南市历下区泉城路{rng.randint(1, 300)}号",
+            "".join(rng.choice("0123456789") for _ in range(18)),
+            rng.choice(["已办结", "待审核"]),
+        )
+        for i in range(300)
+    ]
+    columns = {
+        "id": "Int64",
+        "name": "String",
+        "id_number": "String",
+        "phone": "String",
+        "address": "String",
+        "serial": "String",
+        "status": "String",
+    }
+    client = client_from_url(stack_settings.clickhouse_url)
+    client.execute(
+        f"CREATE TABLE {TABLE} ({', '.join(f'{n} {t}' for n, t in columns.items())}) ENGINE = MergeTree ORDER BY id"
+    )
+    client.execute(f"INSERT INTO {TABLE} VALUES", rows)
+    address = urlparse(stack_settings.clickhouse_url)
+    namespace = host_namespace("clickhouse", f"{address.hostname}:{address.port}")
+    urn = dataset_urn(namespace, f"default.{TABLE}")
+    fields = [FieldInfo(name=n, type=t, position=i + 1, key=n == "id") for i, (n, t) in enumerate(columns.items())]
+    harvest = Harvest(
+        system=SystemInfo(
+            urn=system_urn(namespace, "default"),
+            name="clickhouse default",
+            kind="clickhouse",
+            properties={"namespace": namespace, "database": "default"},
+        ),
+        datasets=[DatasetInfo(urn=urn, name=f"default.{TABLE}", kind="sink_table", fields=fields)],
+    )
+    CatalogStore(engine_for(stack_settings.resolved_control_db_url)).record(harvest, TENANT)
+    r = steward.patch(f"/metadata/datasets/{urn}", json={"fields": {"phone": {"tags": ["contact"]}}})
+    assert r.status_code == 200, r.text
+    yield urn
+    client.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    client.disconnect()
+
+
+def test_scan_finds_ids_and_phones_and_nothing_in_random_digits(steward, demo_table):
+    r = steward.post("/detection/scan", json={"dataset": demo_table, "limit": 500})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    found = {f["field"]: f for f in body["findings"]}
+    assert body["source"] == "clickhouse" and body["sampled"] == 300
+    assert {k: found[k]["kind"] for k in found} == {
+        "id_number": "citizen_id",
+        "phone": "mobile",
+        "name": "chinese_name",
+        "address": "address",
+    }
+    assert found["id_number"]["ratio"] == 1.0 and found["id_number"]["classification"] == "secret"
+    assert found["phone"]["masking"] == "phone" and found["phone"]["current_classification"] is None
+    assert all("*" in e for f in found.values() for e in f["examples"])
+    assert {"serial", "status", "id"} <= set(body["clear"])  # random 18-digit strings are no IDs
+    # the clear values never come back
+    sample = json.dumps(body, ensure_ascii=False)
+    assert not any(citizen_id(w.strip('"')) for w in sample.replace(",", " ").split())
+
+
+def test_confirm_updates_the_catalogue_classification(steward, demo_table):
+    r = steward.post(
+        "/detection/confirm",
+        json={
+            "dataset": demo_table,
+            "fields": {
+                "id_number": {"classification": "secret", "kind": "citizen_id"},
+                "phone": {"classification": "sensitive", "kind": "mobile"},
+            },
+        },
+    )
+    assert r.status_code == 200, r.text
+    ds = steward.get(f"/metadata/datasets/{demo_table}").json()
+    business = {f["name"]: f["business"] for f in ds["fields"]}
+    assert business["id_number"]["classification"] == "secret"
+    assert business["phone"] == {"classification": "sensitive", "tags": ["contact", "sensitive:mobile"]}
+    again = steward.post("/detection/scan", json={"dataset": demo_table, "fields": ["phone"]}).json()
+    assert again["findings"][0]["current_classification"] == "sensitive"
+
+
+@pytest.mark.parametrize(
+    "path, body, status",
+    [
+        ("/detection/scan", {"dataset": "not-a-urn"}, 422),
+        ("/detection/scan", {"dataset": "hl:dataset:postgres://h:5432/db.s.nothing"}, 404),
+        ("/detection/scan", {"dataset": "DEMO", "fields": ["nope"]}, 422),
+        ("/detection/scan", {"dataset": "DEMO", "limit": 5}, 422),
+        ("/detection/confirm", {"dataset": "DEMO", "fields": {"nope": {"classification": "secret"}}}, 422),
+        ("/detection/confirm", {"dataset": "DEMO", "fields": {"phone": {"classification": "top"}}}, 422),
+    ],
+)
+def test_bad_requests_answer_a_clear_4xx(steward, demo_table, path, body, status):
+    body = {**body, "dataset": demo_table} if body.get("dataset") == "DEMO" else body
+    r = steward.post(path, json=body)
+    assert r.status_code == status, r.text

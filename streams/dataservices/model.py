@@ -49,6 +49,9 @@ class Resource(BaseModel):
     model_config = {"extra": "forbid"}
     kind: Literal["clickhouse"] = "clickhouse"
     table: str = Field(pattern=IDENT, description="the ClickHouse table (as a sink writes it)")
+    topic: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]{1,249}$", description="the clean topic feeding it (real-time subscriptions)"
+    )
 
 
 class FilterSpec(BaseModel):

@@ -1,0 +1,450 @@
+"""Data-service downloads and real-time subscriptions (issue 17), for approved applications.
+Thin: the domain is streams/dataservices/{downloads,download_store,subscriptions}.py, the checks
+those of a call (streams/dataservices/serving.py). The credential is the app key (`X-App-Key`),
+never a platform user's; a download job's file is fetched through a signed, time-limited link.
+
+    GET  /services/{name}/v{version}/download?format=csv|xlsx|parquet&<filters>   streamed export
+    POST /services/{name}/v{version}/downloads   {format, filters, link_ttl_s}    export as a job (202)
+    GET  /service-downloads/{id}                 its state, progress and (once ready) the link
+    GET  /service-downloads/{id}/file?expires=&sig=                                the file, until expiry
+    GET  /services/{name}/v{version}/stream      server-sent events of the clean topic (Last-Event-ID)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from functools import lru_cache
+from pathlib import Path as FsPath
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from api.audit import audit_as
+from api.routers.services import NamePath, _app_key, _buckets_for, _classifier, _store
+from streams.dataservices import downloads as dl
+from streams.dataservices.download_store import DownloadStore
+from streams.dataservices.serving import CallRefused
+from streams.dataservices.subscriptions import TopicReader, parse_event_id, recheck, to_event
+
+router = APIRouter(tags=["services"])
+VersionPath = Path(ge=1, le=100_000)
+DIRECT_MAX_ROWS = {"csv": 10_000_000, "parquet": 2_000_000, "xlsx": 100_000}  # more: ask for a job
+STREAM_BATCH = 500
+HEARTBEAT_S = 15.0
+
+
+@lru_cache(maxsize=8)
+def _downloads_for(url: str) -> DownloadStore:
+    from deploy.control import engine_for
+
+    return DownloadStore(engine_for(url))
+
+
+def _settings(request: Request):
+    return request.app.state.settings
+
+
+def _downloads(request: Request) -> DownloadStore:
+    return _downloads_for(_settings(request).resolved_control_db_url)
+
+
+def _refused(request: Request, exc: CallRefused) -> HTTPException:
+    request.state.audit_detail.update(exc.about)
+    request.state.audit_reason = exc.message[:300]
+    if "application" in exc.about:
+        request.state.audit_actor = f"app:{exc.about['application']}"
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return HTTPException(exc.status, {"message": exc.message, "message_zh": exc.message_zh}, headers=headers)
+
+
+def _clickhouse(request: Request):
+    from sinks.clickhouse import client_from_url
+
+    return client_from_url(_settings(request).clickhouse_url)
+
+
+def _plan(request: Request, clickhouse, key: str, name: str, version: int, params, count_call: bool = True):
+    settings = _settings(request)
+    try:
+        plan = dl.access_plan(
+            _store(request),
+            clickhouse,
+            _buckets_for(settings.redis_url),
+            key,
+            name,
+            version,
+            params,
+            _classifier(settings.resolved_control_db_url),
+            request.client.host if request.client else "",
+            count_call=count_call,
+        )
+    except CallRefused as exc:
+        raise _refused(request, exc) from None
+    except (OSError, EOFError) as exc:
+        raise _refused(request, CallRefused(503, "the data store is not answering", "数据存储暂不可用")) from exc
+    request.state.audit_actor = f"app:{plan.app['application']}"
+    request.state.audit_detail.update(application=plan.app["application"], key_id=plan.app["key_id"])
+    return plan
+
+
+def _filters(request: Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
+
+
+def _export_dir(request: Request) -> FsPath:
+    path = FsPath(_settings(request).state_dir) / "downloads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _clickhouse_error(exc: Exception) -> bool:
+    from clickhouse_driver.errors import Error as ClickHouseError
+
+    return isinstance(exc, ClickHouseError | OSError | EOFError)
+
+
+@router.get(
+    "/services/{name}/v{version}/download",
+    summary="Download a service version's rows the app key may see (CSV / XLSX / Parquet, masked), streamed",
+)
+def download(
+    request: Request,
+    name: str = NamePath,
+    version: int = VersionPath,
+    format: Literal["csv", "xlsx", "parquet"] = Query("csv", description="csv, xlsx or parquet"),
+    x_app_key: str = Depends(_app_key),
+):
+    audit_as(request, "services.download", service=name, version=version, format=format)
+    request.state.audit_actor = "app-key"
+    clickhouse = _clickhouse(request)
+    try:
+        plan = _plan(request, clickhouse, x_app_key, name, version, _filters(request))
+        total = dl.count(clickhouse, plan)
+    except Exception as exc:
+        clickhouse.disconnect()
+        if _clickhouse_error(exc):
+            raise _refused(request, CallRefused(503, "the data store is not answering", "数据存储暂不可用")) from None
+        raise
+    request.state.audit_detail.update(rows=total)
+    if total > DIRECT_MAX_ROWS[format]:
+        clickhouse.disconnect()
+        raise _refused(
+            request,
+            CallRefused(
+                413,
+                f"{total} rows are more than a direct {format} download gives ({DIRECT_MAX_ROWS[format]}): "
+                f"POST /services/{name}/v{version}/downloads (a job with a link), or filter",
+                f"{total} 行超过直接下载 {format} 的上限（{DIRECT_MAX_ROWS[format]}）："
+                f"请用 POST /services/{name}/v{version}/downloads 创建下载任务，或加过滤条件",
+            ),
+        )
+    filename = f"{name}_v{version}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', "X-Row-Count": str(total)}
+    if format == "csv":
+
+        def body():
+            try:
+                yield from dl.csv_chunks(plan.fields, dl.batches(clickhouse, plan))
+            finally:
+                clickhouse.disconnect()
+
+        return StreamingResponse(body(), media_type=dl.FORMATS["csv"], headers=headers)
+    path = _export_dir(request) / f"direct-{os.getpid()}-{time.time_ns()}.{format}"
+    try:
+        dl.write_file(format, plan, dl.batches(clickhouse, plan), str(path))
+    except CallRefused as exc:
+        path.unlink(missing_ok=True)
+        raise _refused(request, exc) from None
+    finally:
+        clickhouse.disconnect()
+    return FileResponse(
+        path, media_type=dl.FORMATS[format], headers=headers, background=BackgroundTask(path.unlink, missing_ok=True)
+    )
+
+
+class DownloadJob(BaseModel):
+    model_config = {"extra": "forbid"}
+    format: Literal["csv", "xlsx", "parquet"] = "csv"
+    filters: dict[str, str] = Field(default_factory=dict, max_length=100, description="as the call's query parameters")
+    link_ttl_s: int = Field(3600, ge=10, le=7 * 86400, description="how long the link works once the file is ready")
+
+
+def _sweep(request: Request) -> None:
+    """Files whose links have expired are removed (on each new job: no timer to run)."""
+    store = _downloads(request)
+    for row in store.expired(time.time()):
+        try:
+            FsPath(row["path"]).unlink(missing_ok=True)
+        finally:
+            store.update(row["id"], path=None)
+
+
+@router.post(
+    "/services/{name}/v{version}/downloads",
+    status_code=202,
+    summary="Export a service version as a message-centre job: progress, then a signed link that expires",
+)
+def download_job(
+    request: Request,
+    body: DownloadJob,
+    name: str = NamePath,
+    version: int = VersionPath,
+    x_app_key: str = Depends(_app_key),
+) -> dict:
+    from api.jobs import job_manager
+    from deploy.messages import post_message
+
+    audit_as(request, "services.download.job", service=name, version=version, format=body.format)
+    request.state.audit_actor = "app-key"
+    clickhouse = _clickhouse(request)
+    try:
+        plan = _plan(request, clickhouse, x_app_key, name, version, list(body.filters.items()))
+    finally:
+        clickhouse.disconnect()
+    _sweep(request)
+    store = _downloads(request)
+    row = store.create(
+        plan.scope,
+        plan.app["key_id"],
+        plan.app["application"],
+        name,
+        version,
+        body.format,
+        list(body.filters.items()),
+        body.link_ttl_s,
+    )
+    target = _export_dir(request) / f"{row['id']}.{body.format}"
+    settings = _settings(request)
+
+    def run(ctx) -> dict:
+        client = _clickhouse(request)
+        try:
+            store.update(row["id"], state="running")
+            total = max(1, dl.count(client, plan))
+
+            def on_block(n: int) -> None:
+                ctx.check_cancelled()
+                ctx.progress(100.0 * n / total, f"{n}/{total} rows")
+
+            n = dl.write_file(body.format, plan, dl.batches(client, plan), str(target), on_block)
+        except Exception as exc:
+            target.unlink(missing_ok=True)
+            reason = exc.message if isinstance(exc, CallRefused) else type(exc).__name__
+            store.update(row["id"], state="failed", error=reason[:500], finished_at=time.time())
+            raise
+        finally:
+            client.disconnect()
+        now = time.time()
+        store.update(
+            row["id"],
+            state="ready",
+            rows=n,
+            bytes=target.stat().st_size,
+            path=str(target),
+            finished_at=now,
+            expires_at=now + body.link_ttl_s,
+        )
+        post_message(
+            settings.resolved_control_db_url,
+            "download",
+            "info",
+            f"下载已就绪 / download ready: {name} v{version} ({body.format}, {n} rows) for {plan.app['application']}",
+            f"GET /service-downloads/{row['id']} (link valid {body.link_ttl_s} s)",
+            tenant=plan.scope or None,
+        )
+        return {"download": row["id"], "rows": n}
+
+    job_id = job_manager(request.app).submit("service-download", f"app:{plan.app['application']}", run)
+    store.update(row["id"], job_id=job_id)
+    request.state.audit_detail.update(download=row["id"], job=job_id)
+    return {"id": row["id"], "job_id": job_id, "state": "queued", "status": f"/service-downloads/{row['id']}"}
+
+
+def _own_download(request: Request, download_id: str, key: str) -> dict:
+    """The download, if this app key asked for it (and is still approved); 404 for anyone else."""
+    from streams.dataservices.store import key_matches, split_key
+
+    parts = split_key(key)
+    found = _store(request).grant(parts[0]) if parts else None
+    if found is None or not key_matches(found[2], parts[1]):
+        raise HTTPException(401, {"message": "unknown app key", "message_zh": "应用密钥无效"})
+    if found[1]["status"] != "approved":
+        raise HTTPException(401, {"message": f"the app key is {found[1]['status']}", "message_zh": "应用密钥已失效"})
+    row = _downloads(request).get(download_id)
+    if row is None or row["key_id"] != parts[0]:
+        raise HTTPException(404, {"message": "no such download", "message_zh": "下载任务不存在"})
+    return row
+
+
+def _link(request: Request, row: dict) -> str:
+    expires = int(row["expires_at"])
+    sig = dl.link_signature(request.app.state.jwt_key, row["id"], expires)
+    return f"/service-downloads/{row['id']}/file?expires={expires}&sig={sig}"
+
+
+@router.get("/service-downloads/{download_id}", summary="A download job: state, progress, the link once ready")
+def download_state(
+    request: Request, download_id: str = Path(pattern=r"^[0-9a-f]{32}$"), x_app_key: str = Depends(_app_key)
+) -> dict:
+    from api.jobs import job_manager
+
+    row = _own_download(request, download_id, x_app_key)
+    job = job_manager(request.app).get(row["job_id"]) if row["job_id"] else None
+    out = {
+        k: row[k]
+        for k in ("id", "service", "version", "format", "state", "rows", "bytes", "error", "created_at", "expires_at")
+    }
+    out["progress"] = 100.0 if row["state"] == "ready" else (job or {}).get("progress", 0.0)
+    out["message"] = (job or {}).get("message")
+    if row["state"] == "ready" and row["path"] and time.time() < row["expires_at"]:
+        out["link"] = _link(request, row)
+    elif row["state"] == "ready":
+        out["state"] = "expired"
+    return out
+
+
+def _signed(
+    request: Request,
+    download_id: str = Path(max_length=64),
+    expires: int | None = Query(None),
+    sig: str | None = Query(None, max_length=128),
+) -> dict:
+    """The link is the credential: without a valid signature 401 (before anything else), expired 410."""
+    problem = (
+        "signature"
+        if expires is None or not sig
+        else dl.link_valid(request.app.state.jwt_key, download_id, expires, sig, time.time())
+    )
+    if problem == "signature":
+        raise HTTPException(401, {"message": "not a signed download link", "message_zh": "下载链接无效（签名不符）"})
+    if problem == "expired":
+        raise HTTPException(410, {"message": "the download link has expired", "message_zh": "下载链接已过期"})
+    row = _downloads(request).get(download_id)
+    if row is None or not row["path"] or not os.path.exists(row["path"]):
+        raise HTTPException(410, {"message": "the file is gone", "message_zh": "文件已不存在"})
+    found = _store(request).grant(row["key_id"])
+    if found is None or found[1]["status"] != "approved":
+        raise HTTPException(403, {"message": "the application's access was revoked", "message_zh": "应用授权已撤销"})
+    return row
+
+
+@router.get("/service-downloads/{download_id}/file", summary="The file of a ready download (signed link, expires)")
+def download_file(request: Request, row: dict = Depends(_signed)):
+    audit_as(request, "services.download.file", download=row["id"], service=row["service"], rows=row["rows"])
+    request.state.audit_actor = f"app:{row['application']}"
+    return FileResponse(
+        row["path"],
+        media_type=dl.FORMATS[row["format"]],
+        headers={"Content-Disposition": f'attachment; filename="{row["service"]}_v{row["version"]}.{row["format"]}"'},
+    )
+
+
+def _bounds(bootstrap: str, topic: str, parts: list[int]) -> dict[int, tuple[int, int]]:
+    """{partition: (low, end)} with the end confirmed by a tail read (api/lag.py: tansu's watermark lags)."""
+    from api.lag import end_offsets
+
+    found = end_offsets(bootstrap, [(topic, p) for p in parts])
+    return {p: (low, end) for (_, p), (low, end, _method) in found.items()}
+
+
+# -- real-time subscription: server-sent events -------------------------------------------------
+@router.get(
+    "/services/{name}/v{version}/stream",
+    summary="Server-sent events of the service's clean topic: granted fields, masked, row-filtered; Last-Event-ID resumes",
+)
+async def stream(
+    request: Request,
+    name: str = NamePath,
+    version: int = VersionPath,
+    start: Literal["latest", "earliest"] = Query("latest", description="where a new subscription starts"),
+    last_event_id: str | None = Header(None, max_length=20_000),
+    x_app_key: str = Depends(_app_key),
+):
+    from schemas.topics_browse import plain
+
+    audit_as(request, "services.subscribe", service=name, version=version)
+    request.state.audit_actor = "app-key"
+    settings = _settings(request)
+
+    def open_reader():
+        clickhouse = _clickhouse(request)
+        try:
+            plan = _plan(request, clickhouse, x_app_key, name, version, [])
+        finally:
+            clickhouse.disconnect()
+        spec = _store(request).published(plan.scope, name, version)
+        if not spec.resource.topic:
+            raise HTTPException(
+                409,
+                {
+                    "message": "this service names no topic to subscribe to",
+                    "message_zh": "该服务未配置可订阅的数据主题",
+                },
+            )
+        try:
+            resume = parse_event_id(last_event_id)
+            return plan, TopicReader(
+                settings.kafka_bootstrap,
+                settings.schema_registry_url,
+                spec.resource.topic,
+                resume,
+                start,
+                bounds=lambda topic, parts: _bounds(settings.kafka_bootstrap, topic, parts),
+            )
+        except CallRefused as exc:
+            raise _refused(request, exc) from None
+
+    plan, reader = await run_in_threadpool(open_reader)
+
+    client_ip = request.client.host if request.client else ""
+
+    def still_allowed() -> CallRefused | None:
+        return recheck(_store(request), x_app_key, name, version, client_ip)
+
+    async def events():
+        idle_since = time.monotonic()
+        try:
+            yield b"retry: 1000\n\n"
+            while True:
+                if await request.is_disconnected():
+                    return
+                batch = await run_in_threadpool(reader.poll, STREAM_BATCH, 0.5)
+                # revocation, expiry, offline: checked on every batch (and every idle second), never cached
+                refused = await run_in_threadpool(still_allowed)
+                if refused is not None:
+                    body = json.dumps(
+                        {"status": refused.status, "message": refused.message, "message_zh": refused.message_zh},
+                        ensure_ascii=False,
+                    )
+                    yield f"event: end\ndata: {body}\n\n".encode()
+                    return
+                if not batch:
+                    if time.monotonic() - idle_since > HEARTBEAT_S:
+                        idle_since = time.monotonic()
+                        yield b": keep-alive\n\n"
+                    continue
+                idle_since = time.monotonic()
+                out = []
+                for partition, offset, value in batch:
+                    reader.delivered(partition, offset)
+                    event = to_event(plan, plain(value))
+                    if event is None:
+                        continue
+                    data = json.dumps(event, ensure_ascii=False, default=str)
+                    out.append(f"id: {reader.event_id()}\ndata: {data}\n\n")
+                if out:
+                    yield "".join(out).encode()
+                await asyncio.sleep(0)
+        finally:
+            await run_in_threadpool(reader.close)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
