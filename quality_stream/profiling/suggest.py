@@ -71,7 +71,7 @@ def suggest_rules(profile: dict[str, Any], max_set: int = 10) -> list[dict[str, 
                     "because": {"min": p["min"], "max": p["max"]},
                 }
             )
-        if not numeric and p["length"]["min"] == p["length"]["max"] and p["nulls"] < rows and p["pattern_count"] != 1:
+        if p["length"] and p["length"]["min"] == p["length"]["max"] and p["nulls"] < rows and p["pattern_count"] != 1:
             n = p["length"]["min"]
             out.append(
                 {
