@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from connectors.task_health import failing as task_failing
 from deploy.control import engine_for
+from deploy.kafka_security import client_config
 from deploy.settings import Settings
 from sinks.clickhouse import client_from_url
 
@@ -32,7 +33,7 @@ def _timed(probe: Callable[[], str | None]) -> dict:
 
 def probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
     def broker():
-        md = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=3)
+        md = AdminClient(client_config(settings.kafka_bootstrap)).list_topics(timeout=3)
         if settings.broker_storage == "memory":  # said plainly: a restart of this broker loses every event
             return f"{len(md.brokers)} broker(s); storage memory: NOT durable"
         return f"{len(md.brokers)} broker(s)"

@@ -17,6 +17,7 @@ import uuid
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from deploy.kafka_security import client_config
 from deploy.settings import Settings
 
 NO_OFFSET = -1001
@@ -36,7 +37,7 @@ def end_offsets(bootstrap: str, partitions: list[tuple[str, int]], budget: float
     """(topic, partition) -> (low, end, method), confirming each high watermark by a tail read."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "group.id": f"huiliu-lag-probe-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -88,7 +89,7 @@ def consumer_lag(
     """`known`: group -> {connector, topics, state, ...} of the sink connectors
     (connectors.sink_groups): shown even when the broker has no commit (or no group) for them,
     their uncommitted partitions with everything unread, each row with the connector's state."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(client_config(settings.kafka_bootstrap))
     metadata = admin.list_topics(timeout=budget)  # raises when the broker is unreachable, not "no groups"
     known = {g: v for g, v in (known or {}).items() if not only_groups or g in only_groups}
     names = only_groups if only_groups else sorted(set(groups(admin, budget)) | set(known))
@@ -148,7 +149,7 @@ def lost_data(
     from connectors.topics import connector_topics
     from deploy.control import OffsetStore
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(client_config(settings.kafka_bootstrap))
     present = set(admin.list_topics(timeout=budget).topics)
     store = ConnectorStore.for_settings(settings)
     sources = [r for r in store.all() if r.kind == "source" and (tenant is None or r.tenant == tenant)]

@@ -1,4 +1,5 @@
-"""Kafka plumbing shared by sources, runners and sinks: explicit topic creation and an acked producer."""
+"""Kafka plumbing shared by sources, runners and sinks: explicit topic creation and an acked producer.
+Every client starts from `deploy.kafka_security.client_config` (servers, TLS, SASL)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from deploy.kafka_security import client_config
+
 log = logging.getLogger(__name__)
 
 
@@ -14,7 +17,7 @@ def ensure_topics(
     bootstrap: str, topics: list[str], partitions: int = 1, replication: int = 1, config: dict[str, str] | None = None
 ) -> None:
     """Create missing topics explicitly (brokers that auto-create pick their own partition count)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     existing = set(admin.list_topics(timeout=15).topics)
     missing = [NewTopic(t, partitions, replication, config=config or {}) for t in topics if t not in existing]
     if not missing:
@@ -29,7 +32,7 @@ def ensure_topics(
 
 def delete_topics_and_groups(bootstrap: str, topics: list[str], groups: list[str]) -> None:
     """Remove topics and consumer groups that exist (what is already gone is fine)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     existing = set(admin.list_topics(timeout=15).topics)
     gone = [t for t in topics if t in existing]
     futures = list(admin.delete_topics(gone, operation_timeout=15).values()) if gone else []
@@ -56,7 +59,7 @@ class AckedProducer:
     def __init__(self, bootstrap: str, idempotent: bool = True, extra: dict | None = None):
         # Only failed deliveries call back: a Python callback per acknowledged message cost ~1 µs each.
         conf = {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "enable.idempotence": idempotent,
             "linger.ms": 5,
             "compression.type": "lz4",
@@ -113,7 +116,7 @@ def batch_consumer(bootstrap: str, group: str, extra: dict | None = None) -> Con
     within seconds of the first record, where librdkafka's default waited up to 5 minutes.
     """
     conf = {
-        "bootstrap.servers": bootstrap,
+        **client_config(bootstrap),
         "group.id": group,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",

@@ -25,6 +25,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
+from deploy.kafka_security import client_config
+
 log = logging.getLogger(__name__)
 
 
@@ -42,7 +44,7 @@ def transport_config(url: str) -> dict[str, Any]:
         return {
             "type": "kafka",
             "topic": parsed.path.strip("/"),
-            "config": {"bootstrap.servers": parsed.netloc},
+            "config": client_config(parsed.netloc),  # the platform's Kafka security applies here too
             "flush": True,
         }
     raise BadTransport("openlineage_url: http(s)://host[:port], file:///path or kafka://host:port/topic")

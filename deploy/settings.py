@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     # Kafka spine
     kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma separated")
     topic_prefix: str = Field("huiliu", description="first part of every change-event topic name")
+    # How every Kafka client of the process connects (deploy/kafka_security.py): TLS, SASL or both
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security.protocol of every client: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+    )
+    kafka_ssl_ca_file: str = Field("", description="PEM file of the CA that signed the brokers' certificates")
+    kafka_ssl_cert_file: str = Field("", description="client certificate (PEM) for mutual TLS; empty = none")
+    kafka_ssl_key_file: str = Field("", description="the client certificate's private key (PEM)")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field("PLAIN")
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (never logged)")
     # The local stack's broker keeps its log in an S3 object store (SeaweedFS, started by the stack)
     # so a restart loses nothing; "memory" only when asked for (tests of the spine, throw-away runs).
     broker_storage: Literal["s3", "memory"] = Field("s3", description="local broker storage: s3 (durable) or memory")

@@ -31,6 +31,7 @@ import httpx
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from deploy.kafka_security import client_config
 from schemas.catalog.diff import diff_shapes
 from schemas.catalog.topics import row_fields
 from schemas.naming import value_subject
@@ -69,7 +70,7 @@ def topics_of(connectors, pipelines, settings) -> set[str]:
 
 def partitions(bootstrap: str, budget: float = 5.0) -> dict[str, list[int]]:
     """Every user topic of the broker with its partition numbers."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     metadata = admin.list_topics(timeout=budget)
     return {
         name: sorted(meta.partitions)
@@ -151,7 +152,7 @@ def read_messages(
     its error instead of a value."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "group.id": f"huiliu-topic-browse-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,

@@ -20,6 +20,7 @@ import logging
 import faust
 
 from deploy.kafka import AckedProducer, ensure_topics
+from deploy.kafka_security import faust_credentials
 from schemas.naming import clean_topic, quarantine_topic
 from schemas.serde import WireCodec
 from streams.processor import BatchProcessor, RawMessage
@@ -55,6 +56,7 @@ def build_app(
         broker_heartbeat_interval=1.0,
         broker_commit_every=batch_size,
         producer_acks=-1,
+        broker_credentials=faust_credentials(),  # TLS / SASL of the settings (None: plaintext)
     )
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     source = app.topic(*topics, **raw)

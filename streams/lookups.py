@@ -27,6 +27,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError
 
+from deploy.kafka_security import client_config
 from quality_stream.lookup import LookupTable
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class CompactedTopicLookup:
         self.load_timeout = load_timeout
         self.poll_seconds = poll_seconds
         conf = {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             # A private group that never commits: every start reads the table from the beginning.
             "group.id": f"huiliu-lookup-{topic}-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,

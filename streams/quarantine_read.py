@@ -21,6 +21,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from deploy.kafka_security import client_config
 from schemas.serde import WireCodec
 
 
@@ -63,7 +64,7 @@ def scan_quarantine(
     partition -> first offset to read (default: every partition from its beginning)."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "group.id": f"huiliu-quarantine-read-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,

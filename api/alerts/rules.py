@@ -232,10 +232,12 @@ def consumer_lag(rule: dict, settings: Settings, memory: dict, since: float) -> 
 def sink_down(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
     from confluent_kafka.admin import AdminClient
 
+    from deploy.kafka_security import client_config
+
     p = rule["params"]
     group = p.get("group") or f"huiliu-sink-{p['pipeline']}"
     try:
-        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})  # must outlive the future
+        admin = AdminClient(client_config(settings.kafka_bootstrap))  # must outlive the future
         desc = admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=10)
         down, why = not desc.members, f"group {group} has no member (state {desc.state})"
     except Exception as exc:

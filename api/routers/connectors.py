@@ -57,6 +57,7 @@ from connectors.store import ConnectorExists, ConnectorRecord
 from connectors.topics import connector_topics
 from connectors.validation import validate, validate_response
 from deploy.control import OffsetStore
+from deploy.kafka_security import client_config
 from deploy.logs import in_tenant
 from deploy.openlineage import batch_run
 from deploy.version import huiliu_version
@@ -174,7 +175,7 @@ def cluster_info(request: Request) -> dict[str, Any]:
     cluster_id = None
     try:
         settings = request.app.state.settings
-        cluster_id = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=3).cluster_id
+        cluster_id = AdminClient(client_config(settings.kafka_bootstrap)).list_topics(timeout=3).cluster_id
     except Exception:  # the broker away: the rest of the answer still holds
         pass
     return {"version": huiliu_version(), "commit": _commit(), "kafka_cluster_id": cluster_id}

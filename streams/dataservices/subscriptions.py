@@ -18,6 +18,7 @@ import re
 import uuid
 from typing import Any
 
+from deploy.kafka_security import client_config
 from streams.dataservices.downloads import Plan
 from streams.dataservices.serving import CallRefused
 
@@ -104,7 +105,7 @@ class TopicReader:
         self.codec = WireCodec(registry_url)
         self.consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **client_config(bootstrap),
                 "group.id": f"huiliu-sse-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest" if start == "earliest" else "latest",

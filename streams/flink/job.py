@@ -20,6 +20,8 @@ Config (YAML):
 
     kafka: {bootstrap: host:port, group_id: huiliu-flink, properties: {session.timeout.ms: "6000"},
             bounded: false}            # true: stop at the end offsets seen at start
+                                       # properties go to every source and sink; a secured Kafka's
+                                       # (TLS, SASL) are deploy.kafka_security.java_properties()
     schema_registry_url: http://host:port
     parallelism: 1
     checkpoint_interval_seconds: 0     # 0: no checkpoints (bounded runs)
@@ -342,12 +344,11 @@ def build(cfg: dict):
         else:
             ser = ser.set_value_serialization_schema(SimpleStringSchema())
         # tansu has no transactions: at-least-once (flush on checkpoint and at end of input).
+        builder = KafkaSink.builder().set_bootstrap_servers(bootstrap)
+        for key, value in props.items():  # the same client properties as the sources (security among them)
+            builder = builder.set_property(key, str(value))
         return (
-            KafkaSink.builder()
-            .set_bootstrap_servers(bootstrap)
-            .set_record_serializer(ser.build())
-            .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
-            .build()
+            builder.set_record_serializer(ser.build()).set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
         )
 
     def with_props(extra: dict) -> str:
