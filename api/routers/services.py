@@ -15,6 +15,7 @@ back by `GET /services/{name}/stats`. `GET /services/{name}/v{version}/openapi.j
 from __future__ import annotations
 
 import json
+import threading
 import time
 from functools import lru_cache
 from typing import Any, Literal
@@ -291,6 +292,29 @@ def _app_key(x_app_key: str | None = Header(None, max_length=200)) -> str:
     return x_app_key
 
 
+_local = threading.local()
+
+
+def _clickhouse(url: str):
+    """This worker thread's ClickHouse client, kept between calls (a connection per call cost more
+    than the query); clickhouse-driver reconnects a dropped one on its next query."""
+    from sinks.clickhouse import client_from_url
+
+    clients = _local.__dict__.setdefault("clients", {})
+    if url not in clients:
+        clients[url] = client_from_url(url)
+    return clients[url]
+
+
+def _drop_clickhouse(url: str) -> None:
+    client = _local.__dict__.get("clients", {}).pop(url, None)
+    if client is not None:
+        try:
+            client.disconnect()
+        except Exception:
+            pass
+
+
 def _client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -306,8 +330,6 @@ def call(
     version: int = Path(ge=1, le=100_000),
     credential: dict = Depends(_credential),
 ) -> Response:
-    from sinks.clickhouse import client_from_url
-
     started = time.perf_counter()
     settings = request.app.state.settings
     audit_as(request, "services.call", service=name, version=version)
@@ -319,7 +341,7 @@ def call(
         request.state.audit_detail.update(key_id=signed["key_id"][:40], signed=True)
     info: dict[str, Any] = {}
     status, rows, body, reason = 200, 0, b"", ""
-    clickhouse = client_from_url(settings.clickhouse_url)
+    clickhouse = _clickhouse(settings.clickhouse_url)
     try:
         out = serve(
             _store(request),
@@ -338,6 +360,8 @@ def call(
         body = json.dumps(out, ensure_ascii=False, default=str).encode()
     except CallRefused as exc:
         status, reason = exc.status, exc.message
+        if status == 503:
+            _drop_clickhouse(settings.clickhouse_url)
         request.state.audit_detail.update(exc.about)
         request.state.audit_reason = exc.message[:300]
         if "application" in exc.about:
@@ -346,8 +370,11 @@ def call(
         raise HTTPException(
             exc.status, {"message": exc.message, "message_zh": exc.message_zh}, headers=headers
         ) from None
+    except Exception:
+        status = 500
+        _drop_clickhouse(settings.clickhouse_url)  # a broken connection is not handed to the next call
+        raise
     finally:
-        clickhouse.disconnect()
         _log_call(settings, name, version, info, status, started, rows, len(body), _client_ip(request), reason)
     request.state.audit_actor = f"app:{out['application']}"
     request.state.audit_detail.update(application=out["application"], rows=out["count"], key_id=info.get("key_id"))

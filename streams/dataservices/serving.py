@@ -71,6 +71,32 @@ return tostring(wait)
 """
 
 
+TABLE_INFO_TTL_S = 5.0
+_table_info: dict[tuple[str, str], tuple[float, dict[str, str], str]] = {}
+
+
+def table_info(clickhouse, table: str) -> tuple[dict[str, str], str]:
+    """A table's columns and engine, remembered TABLE_INFO_TTL_S seconds per ClickHouse server and
+    database (two system-table queries per call were most of a call's ClickHouse time); a column a
+    schema change adds is served at most that much later. A missing table is never remembered."""
+    conn = getattr(clickhouse, "connection", None)
+    key = (
+        repr((list(getattr(conn, "hosts", [])), getattr(conn, "database", None))) if conn else str(id(clickhouse)),
+        table,
+    )
+    hit = _table_info.get(key)
+    now = time.monotonic()
+    if hit and now - hit[0] < TABLE_INFO_TTL_S:
+        return hit[1], hit[2]
+    columns = table_columns(clickhouse, table)
+    engine = table_engine(clickhouse, table) if columns else ""
+    if columns:
+        if len(_table_info) > 10_000:
+            _table_info.clear()
+        _table_info[key] = (now, columns, engine)
+    return columns, engine
+
+
 class TokenBuckets:
     """Per-application rate limits in Redis (shared by every API process)."""
 
@@ -260,7 +286,7 @@ def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params,
         ) from None
     where, limit, offset = parse(spec, params)
     where += [(field, "eq", value) for field, value in (app["row_filter"] or {}).items()]
-    columns = table_columns(clickhouse, spec.resource.table)
+    columns, engine = table_info(clickhouse, spec.resource.table)
     if not columns:
         raise CallRefused(503, "the service's table is not there", "服务的数据表不存在")
     typed = []
@@ -292,7 +318,7 @@ def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params,
         offset=offset,
         timeout_s=spec.timeout_s,
         max_rows=spec.max_limit,
-        engine=table_engine(clickhouse, spec.resource.table),
+        engine=engine,
     )
     masking = {f: m for f, m in spec.masking.items() if f in granted}
     if spec.classification_masking:
