@@ -9,6 +9,8 @@ runs, one after another, each in fresh worker processes with their own consumer 
   faust-event x1        a per-event Faust agent doing the same work (the baseline)
 Each worker stops after IDLE (10) s without input and reports its count, first/last processing time
 and peak RSS; the rate is events / (last - first) over all workers of a run.
+BENCH_METRICS=1: the lean workers also write per-window quality metrics to ClickHouse (the cost of
+quality_stream/metrics/writer.py).
 """
 
 from __future__ import annotations
@@ -85,14 +87,21 @@ def worker_lean(settings, topic: str, group: str) -> None:
     from streams.lean_runner import LeanRunner
     from streams.processor import BatchProcessor
 
+    processor = BatchProcessor(WireCodec(settings.schema_registry_url), TRANSFORMS, RULES)
+    metrics = None
+    if os.environ.get("BENCH_METRICS") == "1":  # the per-window quality metrics writer (quality_stream/metrics)
+        from quality_stream.metrics.writer import MetricsWriter
+
+        metrics = MetricsWriter(settings.clickhouse_url, "bench", "bench-runner", topic, processor.rules)
     runner = LeanRunner(
         settings.kafka_bootstrap,
         group,
         [topic],
-        BatchProcessor(WireCodec(settings.schema_registry_url), TRANSFORMS, RULES),
+        processor,
         batch_size=5000,
         batch_seconds=0.2,
         consumer_extra={"session.timeout.ms": 6000},
+        metrics=metrics,
     )
     runner.consumer.subscribe([topic])
     first = last = None
@@ -102,6 +111,8 @@ def worker_lean(settings, topic: str, group: str) -> None:
             first = first or time.time()
             last = idle_since = time.time()
     runner.consumer.close()
+    if metrics:
+        metrics.close()
     report(runner.processed, first or 0, last or 0)
 
 
