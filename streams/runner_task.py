@@ -99,9 +99,15 @@ class LeanRunnerTask:
 
 def _pipeline_scope(settings, pipeline: str) -> str:
     """The pipeline's tenant ("" = the operator's): the metrics rows are kept per tenant."""
-    from api.pipelines.store import pipeline_store_for
+    try:
+        from api.pipelines.store import pipeline_store_for
 
-    head = pipeline_store_for(settings).head(pipeline)
+        head = pipeline_store_for(settings).head(pipeline)
+    except Exception:  # metrics never keep a runner from starting: the operator's scope then
+        import logging
+
+        logging.getLogger(__name__).warning("quality metrics of %s: the pipeline's tenant is unknown", pipeline)
+        return ""
     return (head or {}).get("tenant") or ""
 
 

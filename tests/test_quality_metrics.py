@@ -184,3 +184,18 @@ def test_profile_of_a_known_table(clickhouse):
 def test_pattern_shapes_become_regexes():
     assert pattern_regex("999999") == r"^\d{6}$"
     assert pattern_regex("AA-9999") == r"^[A-Za-z]{2}\-\d{4}$"
+
+
+def test_a_pipeline_runner_task_with_rules_gets_a_writer_and_one_without_none(stack_settings):
+    from streams.runner_task import LeanRunnerConfig, LeanRunnerTask
+
+    topic = f"huiliu.hr.public.qm_task_{RUN}"
+    task = LeanRunnerTask(LeanRunnerConfig(topics=[topic], rules=RULES, pipeline=f"qm-task-{RUN}"), stack_settings)
+    writer = task._metrics()
+    try:
+        assert (writer.pipeline, writer.dataset, writer.system, writer.scope) == (f"qm-task-{RUN}", topic, "hr", "")
+        assert set(writer.meta) == {"name_required", "phone_format"}
+    finally:
+        writer.close()
+    bare = LeanRunnerTask(LeanRunnerConfig(topics=[topic], rules=[], pipeline=f"qm-task-{RUN}"), stack_settings)
+    assert bare._metrics() is None
