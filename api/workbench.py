@@ -6,7 +6,8 @@ appears only when the caller holds the permission to act on it.
 Sections: `reviews` (open standards reviews of the caller's tenant submitted by someone else:
 `standards:review`), `returned` (the caller's own rejected submissions whose items are still the
 rejected drafts, to rework: `standards:manage`), `failed_jobs` (jobs the caller started that failed), `alerts` (unread
-messages of the caller's tenants: `ops:view`).
+messages of the caller's tenants: `ops:view`), `tickets_assigned` (quality tickets assigned to the caller still waiting
+for work) and `tickets_overdue` (tickets of the caller's tenants past their SLA): `metadata:view`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 from api.alerts import alert_engine_for
 from api.jobs import job_manager
+from api.quality.tickets import ticket_store
 from api.standards import scope_of, standards_store
+from quality_stream.tickets.model import LIVE
 
 LIMIT = 50
 
@@ -47,5 +50,13 @@ def workbench(app, principal) -> dict[str, Any]:
     if principal.can("ops:view"):
         store = alert_engine_for(app).store
         out["alerts"] = store.messages(unread=True, limit=LIMIT, tenants=principal.visible_tenants())
+    if principal.can("metadata:view"):
+        tickets, scopes = ticket_store(settings), principal.visible_tenants()
+        mine = tickets.list(scopes, assignee=principal.name, limit=200)[1]
+        out["tickets_assigned"] = [t for t in mine if t["state"] in LIVE][:LIMIT]
+        out["tickets_overdue"] = tickets.list(scopes, overdue=True, limit=LIMIT)[1]
+        for t in out["tickets_assigned"] + out["tickets_overdue"]:
+            t.pop("samples", None)  # the ticket page shows them, masked as the caller may see
+            t.pop("base", None)
     out["counts"] = {k: len(v) for k, v in out.items() if isinstance(v, list)}
     return out

@@ -14,6 +14,7 @@ from api.console import (
     pages_connectors,
     pages_ops,
     pages_pipelines,
+    pages_quality,
     pages_reports,
     pages_schedules,
     pages_services,
@@ -34,6 +35,7 @@ PAGES = (
     pages_admin,
     pages_services,
     pages_reports,
+    pages_quality,
 )
 for module in PAGES:
     router.include_router(module.router)

@@ -26,6 +26,7 @@ ROUTERS = (
     "service_sharing",
     "detection",
     "quality",
+    "quality_tickets",
     "quality_reports",
     "workbench",
     "jobs",

@@ -1,4 +1,5 @@
-"""Starts and stops the API's background loops: job heartbeat, scheduler, alert evaluation.
+"""Starts and stops the API's background loops: job heartbeat, scheduler, alert evaluation,
+the quality ticket monitor.
 
 `lifespan` is the app's (api/app.py create_app), so they run in every API process. `start_background(app)` / `stop_background(app)` are the same
 steps for an app that prefers to call them itself. Set HUILIU_OPS_LOOPS=0 to keep an API process
@@ -19,6 +20,7 @@ def start_background(app) -> None:
         return
     from api.alerts import alert_engine_for
     from api.jobs import job_manager
+    from api.quality.tickets import ticket_loop_for
     from api.scheduling import scheduler_for
     from deploy.logs import configure_logging
 
@@ -28,14 +30,15 @@ def start_background(app) -> None:
     job_manager(app).start()
     scheduler_for(app).start()
     alert_engine_for(app).start()
+    ticket_loop_for(app).start()  # quality tickets: opened, verified, escalated from the runners' counters
     app.state.ops_loops_started = True
-    log.info("background loops started: jobs, scheduler, alerts")
+    log.info("background loops started: jobs, scheduler, alerts, quality tickets")
 
 
 def stop_background(app) -> None:
     if not getattr(app.state, "ops_loops_started", False):
         return
-    for name in ("alerts", "scheduler", "jobs"):
+    for name in ("quality_tickets", "alerts", "scheduler", "jobs"):
         component = getattr(app.state, name, None)
         if component is not None:
             component.stop()

@@ -276,7 +276,7 @@ class TicketStore:
         if state in stamps and state != row.state:
             changes[stamps[state]] = now
         if state == "reopened":
-            changes.update(resolved_at=None, escalated_at=None)
+            changes["escalated_at"] = None  # a new SLA; resolved_at keeps the last resolution (metrics)
         changes["active"] = None if state == "closed" else "1"
         if actor != SYSTEM and row.responded_at is None:
             changes["responded_at"] = now

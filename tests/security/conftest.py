@@ -95,6 +95,7 @@ def world(sec_api, sec_settings) -> World:
     w.create_job()
     w.create_dataset()
     w.create_standard()
+    w.create_ticket()
     w.create_service()
     w.create_quality_report()
     yield w

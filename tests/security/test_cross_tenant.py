@@ -45,7 +45,7 @@ KINDS_OF = {
     "impact": ("dataset",),
     "impact-exports": ("dataset", "job"),
     "standards": ("standard",),
-    "quality": ("pipeline", "report"),
+    "quality": ("pipeline", "report", "ticket"),
 }
 
 
@@ -62,6 +62,7 @@ GHOSTS = {
     "application": 987654321,
     "report": 987654321,
     "subscription": 987654321,
+    "ticket": 987654321,
 }  # ids no object has (others: a name no object has)
 
 
@@ -105,6 +106,7 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("services", "app_id"): o["application"],
         ("quality", "report_id"): o["report"],
         ("quality", "subscription_id"): o["subscription"],
+        ("quality", "ticket_id"): o["ticket"],
         ("topics", "name"): f"{A}-ghost-topic" if ghost else _a_topic(world),
     }
 
@@ -245,6 +247,15 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "GET /standards/conformance": ({"params": {"dataset": o["dataset"]}}, True),
         "GET /quality/quarantine": ({"params": {"pipeline": o["pipeline"]}}, True),
         "POST /quality/quarantine/replay": ({"json": {"pipeline": o["pipeline"], "rule": "r", "reason": "b"}}, True),
+        # quality tickets: tenant a's pipeline in bodies, its ticket in paths
+        "GET /quality/tickets": ({"params": {"pipeline": o["pipeline"]}}, True),
+        "POST /quality/tickets": (
+            {"json": {"pipeline": o["pipeline"], "records": [{"partition": 0, "offset": 0}]}},
+            True,
+        ),
+        "PUT /quality/tickets/thresholds": ({"json": {"pipeline": o["pipeline"], "min_failed": 1}}, True),
+        "POST /quality/tickets/{ticket_id}/transitions": ({"json": {"action": "start"}}, True),
+        "POST /quality/tickets/{ticket_id}/comments": ({"json": {"text": "b"}}, True),
         # quality profiles of tenant a's dataset; reports and subscriptions land in tenant b's own scope
         "POST /quality/profiles": ({"json": {"dataset": o["dataset"]}}, True),
         "GET /quality/profiles": ({"params": {"dataset": o["dataset"]}}, True),

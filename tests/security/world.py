@@ -200,6 +200,7 @@ class World:
                 ("/standards/categories", None),
             ],
             "report": [(f"/quality/reports/{o['report']}", None), ("/quality/report-subscriptions", None)],
+            "ticket": [(f"/quality/tickets/{o['ticket']}", None), ("/quality/tickets/thresholds", None)],
         }
         return table[kind]
 
@@ -217,6 +218,7 @@ class World:
         "job",
         "dataset",
         "standard",
+        "ticket",
         "report",
     )
 
@@ -396,6 +398,33 @@ class World:
         r = self.as_a("admin", "POST", "/standards/reviews", json={"items": items})
         assert r.status_code == 201, r.text
         self.a.objects["review"] = r.json()["id"]
+
+    def create_ticket(self) -> None:
+        """Tenant a's quality ticket (and threshold), stored the way the monitor opens one: the monitor
+        needs a runner quarantining data (tests/test_quality_tickets.py drives that path)."""
+        from deploy.control import engine_for
+        from quality_stream.tickets.store import TicketStore
+        from quality_stream.tickets.thresholds import Threshold
+
+        store = TicketStore(engine_for(self.settings.resolved_control_db_url))
+        sample = {"partition": 0, "offset": 0, "violations": [], "event": {"after": {"name": f"{A} sample"}}}
+        ticket, _ = store.open(
+            A,
+            pipeline=self.a.objects["pipeline"],
+            dataset_urn=self.a.objects["dataset"],
+            rule=f"{A}_rule",
+            dimension="validity",
+            failed=3,
+            evaluated=10,
+            samples=[sample],
+            assignee=f"{A}-steward",
+            department=f"{A} dept",
+            actor="system",
+            origin="auto",
+            sla_hours=72,
+        )
+        store.set_threshold(A, self.a.objects["pipeline"], "", Threshold(min_failed=5), "system")
+        self.a.objects["ticket"] = ticket["id"]
 
     def create_service(self) -> None:
         """Tenant a's data service, published (by a second admin: the author may not review it), and an
