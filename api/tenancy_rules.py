@@ -90,6 +90,8 @@ ROUTES: dict[str, str] = {
     "POST /connectors/{name}/decommission": "tenant-object",
     "POST /connectors/{name}/snapshot": "tenant-object",
     "GET /connectors/{name}/snapshots": "tenant-object",
+    "GET /connectors/{name}/schema-changes": "tenant-object",
+    "POST /connectors/{name}/schema-changes/{change_id}/accept": "tenant-object",
     # file imports
     "GET /imports": "tenant-list",
     "POST /imports": "tenant-create",

@@ -42,6 +42,10 @@ class UnknownSchemaChange(LookupError):
     pass
 
 
+class NotHeld(ValueError):
+    """Only a held change can be accepted."""
+
+
 class SchemaChangeStore:
     def __init__(self, control_db_url: str):
         self.engine = engine_for(control_db_url)
@@ -126,7 +130,7 @@ class SchemaChangeStore:
             if row is None:
                 raise UnknownSchemaChange(f"schema change {change_id} of connector {connector} not found")
             if row.status != "held":
-                raise ValueError(
+                raise NotHeld(
                     f"schema change {change_id} is {row.status}, only a held change can be accepted; "
                     f"该结构变更状态为 {row.status}，只有暂停中的变更可以接受"
                 )

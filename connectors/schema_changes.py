@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy.types as sa
 
 from connectors.base import CapturedTable
-from connectors.schema_change_store import SchemaChangeStore, UnknownSchemaChange
+from connectors.schema_change_store import NotHeld, SchemaChangeStore, UnknownSchemaChange
 from connectors.task_runner import ConfigInvalid
 from deploy.control import engine_for
 from deploy.messages import post_message
@@ -37,7 +37,15 @@ from schemas.naming import key_subject, value_subject
 from schemas.sqltypes import ColumnSpec
 
 log = logging.getLogger(__name__)
-__all__ = ["ColumnChange", "Evolution", "SchemaChangeHeld", "UnknownSchemaChange", "accept_change", "diff_columns"]
+__all__ = [
+    "ColumnChange",
+    "Evolution",
+    "NotHeld",
+    "SchemaChangeHeld",
+    "UnknownSchemaChange",
+    "accept_change",
+    "diff_columns",
+]
 
 
 # --- what changed ------------------------------------------------------------------------------
@@ -226,14 +234,14 @@ class Evolution:
 
     # -- pieces
     def _held(self, label: str, text: str, change_id: int | None, reason: str | None) -> SchemaChangeHeld:
-        ref = (
-            f" (schema change {change_id}, accept it with POST /connectors/{self.connector}/schema-changes/"
-            if (change_id is not None)
+        why = f"; {reason}" if reason and not reason.startswith("incompatible") else ""  # e.g. the registry's
+        accept = (
+            f" (schema change {change_id}; accept it: POST /connectors/{self.connector}/schema-changes/"
+            f"{change_id}/accept)"
+            if change_id is not None
             else ""
         )
-        tail = f"{change_id}/accept)" if change_id is not None else ""
-        why = f"; {reason}" if reason and not reason.startswith("incompatible") else ""
-        return SchemaChangeHeld(f"capture of {label} stopped at an incompatible schema change: {text}{why}{ref}{tail}")
+        return SchemaChangeHeld(f"capture of {label} stopped at an incompatible schema change: {text}{why}{accept}")
 
     def _body(self, label: str, text: str, change_id: int | None, reason: str | None) -> str:
         lines = [f"Connector {self.connector}, table {label}: {text}."]
@@ -345,7 +353,7 @@ class Evolution:
 def accept_change(control_db_url: str, connectors, name: str, change_id: int, mode: str, by: str) -> dict[str, Any]:
     """An operator accepts a held change (`mode`: new_version | new_topic); the connector is
     signalled, so its workers restart the task, which follows the change at start (Evolution.resume).
-    ValueError: bad mode or not held; UnknownSchemaChange: no such change of that connector."""
+    ValueError: bad mode; NotHeld: not held (any more); UnknownSchemaChange: no such change of that connector."""
     change = SchemaChangeStore(control_db_url).accept(name, change_id, mode, by)
     connectors.signal(name)
     return change

@@ -20,27 +20,45 @@ import pytest
 import sqlalchemy.types as sa
 from sqlalchemy import create_engine, text
 
+from api.alerts.rules import KINDS
 from connectors.relational.mysql_binlog import MysqlBinlogConfig, MysqlBinlogTask
 from connectors.relational.pg_logical import PgLogicalConfig, PgLogicalTask
+from connectors.relational.timestamp_mode import TimestampSourceConfig, TimestampSourceTask
 from connectors.schema_change_store import SchemaChangeStore
 from connectors.schema_changes import ColumnChange, SchemaChangeHeld, diff_columns
 from deploy.control import engine_for
 from schemas.catalog.relational import harvest_relational
 from schemas.catalog.store import CatalogStore
 from schemas.catalog.urns import relational_urn
-from schemas.naming import value_subject
+from schemas.naming import topic_name, value_subject
 from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask, client_from_url
 from sinks.clickhouse.evolve import holds
 from sinks.runtime import SinkRunner
+from tests.connect_cluster import TopicReader, api_and_worker, wait_until
 from tests.support.cdc import Writer, consume, drain_quiet, libpq, make_runtime, pump, replay
 
 RUN = uuid.uuid4().hex[:6]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_slot_left():
+@pytest.fixture(scope="module")
+def own_db_settings(stack_settings):
+    """The session's servers with a PostgreSQL control DB of this module's own, for its API and
+    worker (tests.connect_cluster.own_control_db: workers run every connector of their control DB)."""
+    from tests.conftest import PG_ADMIN, PORT_BASE
+
+    db = f"huiliu_ctl_{PORT_BASE}_evo"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db}")
+    yield stack_settings.model_copy(update={"control_db_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"})
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+@pytest.fixture
+def no_slot_left(pg_url):
     """A slot a failed test leaves would keep the next session's DROP DATABASE from working."""
     yield
     from deploy.servers import PG_ADMIN
@@ -180,7 +198,9 @@ def _catalogue_versions(control: str, urn: str) -> list[dict]:
     return CatalogStore(engine_for(control)).versions(None, urn)
 
 
-def test_pg_column_added_while_changes_flow_then_a_narrowing_stops_and_accept_resumes(stack_settings, pg_url, tmp_path):
+def test_pg_column_added_while_changes_flow_then_a_narrowing_stops_and_accept_resumes(
+    stack_settings, pg_url, tmp_path, no_slot_left
+):
     table = f"evo_pg_{RUN}"
     _pg_table(pg_url, table, 200)
     control = f"sqlite:///{tmp_path}/control.db"
@@ -246,6 +266,17 @@ def test_pg_column_added_while_changes_flow_then_a_narrowing_stops_and_accept_re
     [_, change] = store.list(config.name)
     assert change["status"] == "held" and change["changes"][0]["kind"] == "narrowed"
     assert any(m[:2] == ("schema", "error") and table in m[2] for m in _messages(control))
+    alerts = KINDS["schema_change"](
+        {"params": {"connector": config.name}, "tenant": None},
+        stack_settings.model_copy(update={"control_db_url": control}),
+        {},
+        0.0,
+    )
+    assert [(a.level, a.subject) for a in alerts] == [
+        ("warning", f"schema change followed: {config.name} public.{table}"),
+        ("error", f"schema change stopped: {config.name} public.{table}"),
+    ]
+    assert "narrowed score (BIGINT -> INTEGER)" in alerts[1].body and "/accept" in alerts[1].body
 
     # restarting without a decision stops again; after accepting, the capture resumes
     again = make_runtime(stack_settings, PgLogicalTask(config), control)
@@ -380,3 +411,106 @@ def test_mariadb_column_added_while_changes_flow_then_a_narrowing_moves_to_a_new
     assert [(e["op"], e["after"]["id"], e["after"]["score"]) for e in narrow] == [("c", 100002, 7)]
     assert 100002 not in {(e["after"] or e["before"])["id"] for e in consume(stack_settings, topic)}
     resumed.task.close()
+
+
+# --- through the API and a worker --------------------------------------------------------------
+def test_api_shows_the_held_change_and_accepting_it_resumes_the_worker_task(
+    own_db_settings, pg_url, tmp_path, no_slot_left
+):
+    """The worker's task stops at a narrowing (status FAILED naming table, column and types), the
+    change is listed, bad accepts are refused with clear 4xx, and an accept resumes the capture."""
+    settings = own_db_settings
+    table = f"evo_api_{RUN}"
+    _pg_table(pg_url, table, 20)
+    name = f"evo-api-{RUN}"
+    config = {"connector.class": "relational.pg_logical", "url": pg_url, "system": "evoapi", "tables": [table]}
+    topic = topic_name(settings.topic_prefix, "evoapi", "public", table)
+    with api_and_worker(settings, tmp_path, f"worker-evo-{RUN}") as client:
+        assert client.post("/connectors", json={"name": name, "config": config}).status_code == 201
+        reader = TopicReader(settings, topic)
+        try:
+            reader.wait_for_ids(set(range(1, 21)), timeout=90)
+            _pg(pg_url, f"ALTER TABLE {table} ALTER COLUMN score TYPE integer")
+            _pg(pg_url, f"INSERT INTO {table} (id, ver, note, score) VALUES (21, 0, 'narrow', 7)")
+
+            def failed():
+                tasks = client.get(f"/connectors/{name}/status").json()["tasks"]
+                return tasks and tasks[0]["state"] == "FAILED" and tasks[0]
+
+            task = wait_until(failed, 90, message="task FAILED at the narrowing")
+            assert task["detail"].startswith(f"SchemaChangeHeld: capture of public.{table} stopped")
+            assert "column score narrowed: BIGINT -> INTEGER" in task["detail"]
+            changes = client.get(f"/connectors/{name}/schema-changes", params={"status": "held"}).json()
+            assert [c["changes"][0]["column"] for c in changes] == ["score"]
+            cid = changes[0]["id"]
+            messages = client.get("/messages", params={"limit": 200}).json()
+            assert any(table in m["subject"] and m["category"] == "schema" for m in messages)
+
+            bad = client.post(f"/connectors/{name}/schema-changes/{cid}/accept", json={"mode": "sideways"})
+            assert bad.status_code == 422 and "new_version" in bad.json()["message"]
+            assert (
+                client.post(
+                    f"/connectors/{name}/schema-changes/999999/accept", json={"mode": "new_version"}
+                ).status_code
+                == 404
+            )
+            assert (
+                client.post(
+                    f"/connectors/nobody-{RUN}/schema-changes/{cid}/accept", json={"mode": "new_version"}
+                ).status_code
+                == 404
+            )
+            ok = client.post(f"/connectors/{name}/schema-changes/{cid}/accept", json={"mode": "new_version"})
+            assert ok.status_code == 200 and ok.json()["status"] == "accepted"
+            again = client.post(f"/connectors/{name}/schema-changes/{cid}/accept", json={"mode": "new_version"})
+            assert again.status_code == 409
+
+            reader.wait_for_ids(set(range(1, 22)), timeout=90)  # the row after the change arrives
+            running = wait_until(
+                lambda: client.get(f"/connectors/{name}/status").json()["tasks"][0]["state"] == "RUNNING", 30
+            )
+            assert running
+            assert [e["after"]["score"] for e in reader.values if e["after"] and e["after"]["id"] == 21] == [7]
+        finally:
+            reader.close()
+            client.delete(f"/connectors/{name}")
+
+
+# --- timestamp mode: reflection before each poll -----------------------------------------------
+def test_timestamp_mode_follows_an_added_column_and_holds_a_narrowing(stack_settings, pg_url, tmp_path):
+    table = f"evo_ts_{RUN}"
+    _pg(pg_url, f"DROP TABLE IF EXISTS {table}")
+    _pg(pg_url, f"CREATE TABLE {table} (id int PRIMARY KEY, score bigint, updated_at timestamp NOT NULL)")
+    _pg(pg_url, f"INSERT INTO {table} SELECT g, g, clock_timestamp() FROM generate_series(1, 50) g")
+    control = f"sqlite:///{tmp_path}/control.db"
+    config = TimestampSourceConfig(
+        name=f"evo-ts-{RUN}",
+        url=pg_url,
+        system="evots",
+        table=table,
+        db_schema="public",
+        timestamp_column="updated_at",
+        schema_check_seconds=0,
+    )
+    runtime = make_runtime(stack_settings, TimestampSourceTask(config), control)
+    topic = runtime.topic_of(runtime.task.captured)
+    runtime.drain()
+    _pg(pg_url, f"ALTER TABLE {table} ADD COLUMN district varchar(6)")
+    _pg(pg_url, f"INSERT INTO {table} VALUES (51, 51, clock_timestamp(), '370102')")
+    runtime.drain()
+    events = consume(stack_settings, topic)
+    assert [e["after"]["id"] for e in events] == list(range(1, 52))
+    assert events[-1]["after"]["district"] == "370102" and "district" not in events[0]["after"]
+    store = SchemaChangeStore(control)
+    assert [(c["status"], c["changes"][0]["column"]) for c in store.list(config.name)] == [("applied", "district")]
+
+    _pg(pg_url, f"ALTER TABLE {table} ALTER COLUMN score TYPE integer")
+    _pg(pg_url, f"INSERT INTO {table} VALUES (52, 52, clock_timestamp(), NULL)")
+    with pytest.raises(SchemaChangeHeld, match=rf"public\.{table} stopped .*score narrowed: BIGINT -> INTEGER"):
+        runtime.drain()
+    assert [e["after"]["id"] for e in consume(stack_settings, topic)][-1] == 51  # row 52 not read
+    store.accept(config.name, store.list(config.name, "held")[0]["id"], "new_version", "operator")
+    resumed = make_runtime(stack_settings, TimestampSourceTask(config), control)
+    resumed.topic_prefix = runtime.topic_prefix
+    resumed.drain()
+    assert [(e["after"]["id"], e["after"]["score"]) for e in consume(stack_settings, topic)][-1] == (52, 52)

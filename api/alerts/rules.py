@@ -28,6 +28,10 @@ service_error_ratio  params {"service", "threshold_pct", "window_minutes": 15, "
 service_latency  params {"service", "threshold_ms", "quantile": 0.99 (0.5 / 0.95 / 0.99),
                  "window_minutes": 15, "min_calls": 20}: the call latency quantile over the last
                  window above threshold_ms (same log, same scoping)
+schema_change    params {"connector": optional name}: schema changes capture tasks met since the
+                 previous evaluation (connectors.schema_changes): followed ones (warning) and
+                 incompatible ones that stopped a capture (error, with the accept route); a tenant's
+                 rule: its connectors' changes only
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ REQUIRED = {
     "task_failed": (),
     "replication_slot_inactive": (),
     "lost_data": (),
+    "schema_change": (),
     "service_error_ratio": ("service", "threshold_pct"),
     "service_latency": ("service", "threshold_ms"),
 }
@@ -352,3 +357,37 @@ def service_latency(rule: dict, settings: Settings, memory: dict, since: float) 
             level="warning",
         )
     ]
+
+
+@kind("schema_change")
+def schema_change(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
+    from connectors.schema_change_store import SchemaChangeStore
+
+    tenant, only = rule.get("tenant"), rule["params"].get("connector")
+    seen: set = memory.setdefault("seen", set())
+    alerts = []
+    for change in SchemaChangeStore(settings.resolved_control_db_url).since(
+        since - OVERLAP, {tenant} if tenant is not None else None
+    ):
+        if change["id"] in seen or (only and change["connector"] != only) or change["status"] == "accepted":
+            continue
+        seen.add(change["id"])
+        what = "; ".join(
+            f"{c['kind']} {c['column']}" + (f" ({c['old_type']} -> {c['new_type']})" if c["old_type"] else "")
+            for c in change["changes"]
+        )
+        held = change["status"] == "held"
+        body = f"Connector {change['connector']}, table {change['table']}: {what}."
+        if held:
+            body += (
+                f"\nCapture stopped: {change['reason']}\nAccept it: POST /connectors/{change['connector']}"
+                f'/schema-changes/{change["id"]}/accept {{"mode": "new_version" | "new_topic"}}'
+            )
+        alerts.append(
+            Alert(
+                f"schema change {'stopped' if held else 'followed'}: {change['connector']} {change['table']}",
+                body,
+                level="error" if held else "warning",
+            )
+        )
+    return alerts

@@ -52,6 +52,8 @@ from connectors.decommission import DecommissionFailed, describe, is_log_cdc, re
 from connectors.document import FieldError
 from connectors.paths import PathRefused
 from connectors.probes import HostRefused, ProbeRateLimited
+from connectors.schema_change_store import SchemaChangeStore
+from connectors.schema_changes import NotHeld, UnknownSchemaChange, accept_change
 from connectors.secrets import EndpointChanged, scrub, unmask
 from connectors.store import ConnectorExists, ConnectorRecord
 from connectors.topics import connector_topics
@@ -554,3 +556,48 @@ def snapshot(
 def snapshots(name: str, request: Request, principal: Principal = Depends(MANAGE)) -> list[dict[str, Any]]:
     check_connector_visible(request, name, principal)
     return connector_store(request).snapshots(name)
+
+
+@router.get(
+    "/connectors/{name}/schema-changes",
+    summary="Schema changes the connector met: followed (applied), held (capture stopped) or accepted",
+)
+def schema_changes(
+    name: str,
+    request: Request,
+    status: str | None = Query(None, pattern="^(applied|held|accepted)$"),
+    principal: Principal = Depends(MANAGE),
+) -> list[dict[str, Any]]:
+    check_connector_visible(request, name, principal)
+    return SchemaChangeStore(request.app.state.settings.resolved_control_db_url).list(name, status)
+
+
+@router.post(
+    "/connectors/{name}/schema-changes/{change_id}/accept",
+    summary='Accept a held incompatible schema change: {"mode": "new_version" | "new_topic"}; capture resumes',
+)
+def accept_schema_change(
+    name: str,
+    request: Request,
+    change_id: int = Path(ge=1, le=2**31 - 1),
+    body: dict[str, Any] = Body(...),
+    principal: Principal = Depends(MANAGE),
+) -> dict[str, Any]:
+    audit_as(request, "connector.schema_change.accept", name=name, change=change_id, mode=body.get("mode"))
+    check_connector_visible(request, name, principal)
+    mode = body.get("mode")
+    if not isinstance(mode, str) or set(body) - {"mode"}:
+        raise HTTPException(
+            422, 'body must be {"mode": "new_version" | "new_topic"}; 请求体须为 {"mode": "new_version" | "new_topic"}'
+        )
+    settings = request.app.state.settings
+    try:
+        return accept_change(
+            settings.resolved_control_db_url, connector_store(request), name, change_id, mode, principal.name
+        )
+    except UnknownSchemaChange:
+        raise HTTPException(404, f"Schema change {change_id} of connector {name} not found")
+    except NotHeld as exc:
+        raise HTTPException(409, str(exc))
+    except ValueError as exc:  # the mode
+        raise HTTPException(422, str(exc))

@@ -5,6 +5,9 @@ the offset so several rows sharing the boundary timestamp are never skipped; row
 `now - safety_lag` wait for the next poll so a transaction committing late with an earlier
 timestamp is still seen. The first pass is the snapshot (op `r`); later rows are upserts (op
 `u`): this mode cannot tell inserts from updates, nor see deletes (use trigger, diff or log CDC).
+Schema change (issue 15): the table is reflected again before a poll at most every
+`schema_check_seconds`; a change is followed or holds the capture (connectors.schema_changes)
+before any row is read with the new layout, so the offset never passes an unread row.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy import and_, create_engine, or_, select
 
 from connectors.base import CapturedTable, ChangeEvent, RelationalSourceSettings, SourceBatch, SourceTask
 from connectors.relational.reflect import reflect_table
+from connectors.schema_changes import Evolution
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ class TimestampSourceConfig(RelationalSourceSettings):
     timestamp_column: str
     safety_lag_seconds: float = Field(0.0, ge=0)
     batch_size: int = Field(5000, gt=0)
+    schema_check_seconds: float = Field(5.0, ge=0, description="how often the table is reflected for schema changes")
 
 
 def to_micros(value: Any) -> int:
@@ -70,9 +75,24 @@ class TimestampSourceTask(SourceTask):
         if not self.key_columns:
             raise ValueError(f"table {config.table} has no primary key; timestamp mode needs one to order ties")
         self.offset: dict[str, Any] = {}
+        self.evolution = Evolution(config.name, config.url)
+        self._checked = time.monotonic()
 
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
         self.offset = dict(offsets.get(self.captured.partition) or {})
+        self.evolution.resume(self.captured)  # a held schema change keeps the capture stopped
+
+    def _check_schema(self) -> None:
+        """Reflect the table again; follow a change, or stop (SchemaChangeHeld) before reading with it."""
+        if time.monotonic() - self._checked < self.config.schema_check_seconds:
+            return
+        table, columns = reflect_table(self.engine, self.config.table, self.config.db_schema)
+        self._checked = time.monotonic()
+        old = self.captured
+        new = CapturedTable(old.system, old.table, tuple(columns), old.database, old.schema, old.unknown_types)
+        followed = self.evolution.apply(old, new)
+        if followed is not old:
+            self.table, self.captured = table, followed
 
     def _query(self):
         ts = self.table.c[self.config.timestamp_column]
@@ -93,6 +113,7 @@ class TimestampSourceTask(SourceTask):
         return stmt
 
     def poll(self) -> SourceBatch:
+        self._check_schema()
         snapshot = not self.offset.get("snapshot_done")
         with self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(self._query())]

@@ -88,6 +88,7 @@ def world(sec_api, sec_settings) -> World:
     w.create_apikey()
     w.create_pipeline()
     w.create_connector()
+    w.create_schema_change()
     w.create_import()
     w.create_schedule()
     w.create_alert()

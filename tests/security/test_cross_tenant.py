@@ -56,6 +56,7 @@ def segment(template: str) -> str:
 GHOSTS = {
     "import": 987654321,
     "message": 987654321,
+    "schema_change": 987654321,
     "dataset": f"hl:dataset:kafka://127.0.0.1:9/{A}-ghost",
     "review": 987654321,
     "service": f"{A}_ghost_svc",
@@ -83,6 +84,7 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("pipelines", "version"): 1,
         ("connectors", "name"): o["connector"],
         ("connectors", "task"): 0,
+        ("connectors", "change_id"): o["schema_change"],
         ("connector-plugins", "plugin"): "files",
         ("users", "username"): o["victim"],
         ("groups", "name"): o["group"],
@@ -171,6 +173,7 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "POST /pipelines/{name}/rollback": ({"json": {"version": 1}}, True),
         "PUT /connectors/{name}/config": ({"json": b_files_config(world, who)}, True),
         "POST /connectors/{name}/snapshot": ({"json": {"tables": []}}, True),
+        "POST /connectors/{name}/schema-changes/{change_id}/accept": ({"json": {"mode": "new_version"}}, True),
         "PATCH /users/{username}": ({"json": {"display_name": "changed by tenant b", "disabled": True}}, True),
         "PATCH /groups/{name}": ({"json": {"description": "changed by tenant b", "roles": ["viewer"]}}, True),
         "PATCH /roles/{name}": ({"json": {"description": "changed by tenant b", "permissions": ["ops:view"]}}, True),

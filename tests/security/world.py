@@ -178,6 +178,7 @@ class World:
                 (f"/connectors/{o['connector']}", None),
                 (f"/connectors/{o['connector']}/status", None),
                 (f"/connectors/{o['connector']}/snapshots", None),
+                (f"/connectors/{o['connector']}/schema-changes", None),
             ],
             "import": [(f"/imports/{o['import']}", None), ("/imports", {"connector": o["connector"]})],
             "schedule": [
@@ -283,6 +284,16 @@ class World:
             r = self.as_a("developer", "POST", "/connectors", json={"name": name, "config": self.a_connector_config})
         assert r.status_code == 201, r.text
         self.a.objects["connector"] = name
+
+    def create_schema_change(self) -> None:
+        """A held schema change of tenant a's connector, stored the way a capture task holds one (a
+        log-CDC task needs a replication slot; tests/test_schema_evolution.py drives that path)."""
+        from connectors.schema_change_store import SchemaChangeStore
+
+        change = {"kind": "narrowed", "column": "score", "old_type": "BIGINT", "new_type": "INTEGER", "key": False}
+        self.a.objects["schema_change"] = SchemaChangeStore(self.settings.resolved_control_db_url).add(
+            A, self.a.objects["connector"], "public.people", "0" * 64, [change], compatible=0, status="held"
+        )
 
     def create_import(self) -> None:
         root = tenant_root(self.settings, A)
