@@ -107,3 +107,15 @@ def test_window_and_delta():
     assert window(samples, 150.0, 100) is None  # no sample before the start: from zero
     assert delta({"read": 12}, {"read": 5}, "read") == 7
     assert delta({"read": 3}, {"read": 5}, "read") == 3  # counters reset
+
+
+def test_ratio_threshold_per_pipeline(world):
+    """A pipeline's own threshold wins over the tenant's: 2 failures open only once they are 10% of
+    the records checked in the window."""
+    store, monitor, _, _ = world
+    store.set_threshold("t1", "p1", "", Threshold(min_failed=2, min_ratio=0.1), "admin")
+    assert store.threshold_for("t1", "p1", "r1").min_ratio == 0.1
+    assert store.threshold_for("t1", "p2", "r1").min_failed == 3  # the tenant's
+    assert monitor.tick(_w(100, 2))["opened"] == []  # 2%: below the ratio
+    assert len(monitor.tick(_w(110, 12))["opened"]) == 1  # 12 of 110: above
+    assert Threshold(min_failed=1, min_ratio=0.5).crossed(1, 0) is False  # nothing checked: no ratio
