@@ -11,8 +11,9 @@ one without masking and one masking name, phone and citizen_id, approves an appl
 `GET /services/{name}/v1?id=<random>` from `--concurrency` asyncio clients in a separate process
 and prints calls/s and the latency p50/p99 seen by the client; the same load on `GET /livez`
 first gives the API process's floor on this machine. Also prints the bare ClickHouse
-query the service runs (the same `read_rows` call, in-process, one connection) p50/p99, so the
-platform's own cost is visible.
+query the service runs (the same `read_rows` call, in-process, one connection) p50/p99, and
+`serve()` called in-process on one thread (every check and the query, no HTTP, no audit row), so
+the platform's own cost is visible.
 """
 
 from __future__ import annotations
@@ -73,6 +74,27 @@ def bare_query(client, rows: int, n: int = 2000) -> tuple[float, float]:
         assert len(out) == 1
     times.sort()
     return times[len(times) // 2], times[int(len(times) * 0.99)]
+
+
+def in_process(settings, client, service: str, key: str, rows: int, seconds: float = 5.0) -> tuple[float, float, float]:
+    """serve() alone in this process, one thread (no HTTP, no audit row): calls/s, p50, p99 ms."""
+    import redis
+
+    from deploy.control import engine_for
+    from streams.dataservices.serving import TokenBuckets, serve
+    from streams.dataservices.store import ServiceStore
+
+    store = ServiceStore(engine_for(settings.resolved_control_db_url))
+    buckets = TokenBuckets(redis.Redis.from_url(settings.redis_url))
+    times = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t = time.perf_counter()
+        out = serve(store, client, buckets, key, service, 1, [("id", str(random.randrange(rows)))])
+        times.append((time.perf_counter() - t) * 1000)
+        assert out["count"] == 1
+    times.sort()
+    return len(times) / seconds, times[len(times) // 2], times[int(len(times) * 0.99)]
 
 
 def start_api(settings, port: int) -> subprocess.Popen:
@@ -199,6 +221,9 @@ def main() -> None:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             what = {None: "GET /livez (floor)", False: "plain", True: "masked"}[masked]
             print(f"{what}: {result} (load average before: {load_avg:.1f})", flush=True)
+            if masked is not None:
+                rate, p50, p99 = in_process(settings, client, svc["service"], svc["key"], args.rows)
+                print(f"{what}, serve() in-process, one thread: {rate:.1f} calls/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     finally:
         proc.terminate()
         proc.wait(20)
