@@ -13,6 +13,7 @@ request id (the page's and the API call's audit entries share it).
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,8 @@ from starlette.requests import Request
 from deploy.logs import request_id_var
 
 INTERNAL = "http://huiliu.console"
+page_language: ContextVar[str] = ContextVar("page_language", default="en")  # the console page's language
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
 PERMISSION_REFUSAL = re.compile(r"permission '([a-z_*:-]+)' required")
 
 
@@ -57,6 +60,12 @@ class Backend:
 
 
 def detail_of(response: httpx.Response) -> str:
+    """The API's refusal in the language of the page being served (`page_language`, set by
+    session.signed_in): the Chinese text where the API gives one, else its own (see refusal_of)."""
+    return refusal_of(response, page_language.get())
+
+
+def english_detail(response: httpx.Response) -> str:
     """The API's refusal message (FastAPI `detail` or Kafka Connect `message`) as text."""
     try:
         body = response.json()
@@ -79,21 +88,21 @@ def segment(value: str) -> str:
 def refusal_of(response: httpx.Response, lang: str) -> str:
     """The API's refusal in the page's language: the Chinese text where the API gives one
     (`message_zh`, each problem's `msg_zh`, or the zh half of a bilingual "en / 中文" detail),
-    else `detail_of`. Problems (field: why) follow the message."""
+    else the API's own text. Problems (field: why) follow the message."""
     zh = lang.startswith("zh")
     try:
         body = response.json()
     except ValueError:
-        return detail_of(response)
+        return english_detail(response)
     detail = body.get("detail") if isinstance(body, dict) else None
     if isinstance(detail, str) and (needed := PERMISSION_REFUSAL.fullmatch(detail)):  # api.security.require
         return f"需要 {needed[1]} 权限" if zh else detail
-    if isinstance(detail, str) and " / " in detail:
-        en_part, _, zh_part = detail.partition(" / ")
+    en_part, _, zh_part = detail.partition(" / ") if isinstance(detail, str) else ("", "", "")
+    if CHINESE.search(zh_part):  # a bilingual "english / 中文" detail
         return zh_part if zh else en_part
     if isinstance(detail, dict) and "message" in detail:
         text = str(detail.get("message_zh") if zh and detail.get("message_zh") else detail["message"])
         problems = detail.get("problems") or []
         parts = [f"{p.get('field')}: {p.get('msg_zh') if zh and p.get('msg_zh') else p.get('msg')}" for p in problems]
         return "; ".join([text, *parts[:20]])
-    return detail_of(response)
+    return english_detail(response)

@@ -31,6 +31,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 
+from api.console.backend import page_language
 from api.console.i18n import COOKIE as LANG_COOKIE
 from api.console.i18n import LANGUAGES, environment, language_of
 from api.identity import tokens
@@ -132,6 +133,7 @@ async def signed_in(request: Request) -> Session:
     request.state.audit_action = (
         f"console {request.method} {template if template.startswith(PATH) else PATH + template}"
     )
+    page_language.set(language_of(request))  # the API's refusals in the page's language (backend.detail_of)
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise not_signed_in(request, expired=False)
