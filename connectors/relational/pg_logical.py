@@ -121,6 +121,7 @@ class PgLogicalTask(SourceTask):
         self.handover_skipped = 0  # transactions dropped because the snapshot already held them
         self.evolution = Evolution(config.name, config.url)
         self._layouts: dict[tuple[str, str], tuple] = {}  # per table: the relation layout seen last
+        self._checked: dict[int, Any] = {}  # relation oid -> the relation message already compared
 
     # --- connections -------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection:
@@ -167,6 +168,7 @@ class PgLogicalTask(SourceTask):
             self.evolution.resume(table)
         self.conn = self._connect()
         self._prepare_tables(self.conn)
+        self._layouts = {key: self._catalog_layout(self.conn, key) for key in self.tables}
         confirmed = self._slot_confirmed(self.conn)
         if self.offset.get("snapshot_done"):
             if confirmed is None:
@@ -285,19 +287,34 @@ class PgLogicalTask(SourceTask):
         offset["lsn"] = int_to_lsn(done)
         return SourceBatch(events, {self.partition: offset})
 
+    @staticmethod
+    def _catalog_layout(conn, key: tuple[str, str]) -> tuple:
+        """The table's layout as a relation message states it (columns, type OIDs, modifiers), read
+        at start next to the reflection: a relation message that differs is a schema change."""
+        rows = conn.execute(
+            "SELECT attname, atttypid::int, atttypmod FROM pg_attribute WHERE attrelid = %s::regclass "
+            "AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            (f'"{key[0]}"."{key[1]}"',),
+        ).fetchall()
+        return (tuple((name, oid) for name, oid, _ in rows), tuple(mod for _, _, mod in rows))
+
     def _changed_relations(self, txn) -> dict:
-        """The captured tables whose relation layout differs from the one seen before (the first
-        one seen by this task is taken as it is: the reflected columns at start describe it)."""
+        """The captured tables whose relation layout differs from the one seen before (at start:
+        the catalogue's, read next to the reflection). Hot path: a relation object already checked
+        is skipped by identity (the decoder makes a new one for every relation message)."""
         out = {}
         for change in txn.changes:
             rel = change.relation
+            if self._checked.get(rel.oid) is rel:
+                continue
             key = (rel.namespace, rel.name)
             if key not in self.tables:
+                self._checked[rel.oid] = rel
                 continue
-            layout = (tuple(rel.columns), rel.typmods)
-            seen = self._layouts.setdefault(key, layout)
-            if seen != layout:
+            if self._layouts[key] != (tuple(rel.columns), rel.typmods):
                 out[key] = rel
+            else:
+                self._checked[rel.oid] = rel
         return out
 
     def _evolve(self, key: tuple[str, str], rel) -> None:
@@ -315,6 +332,7 @@ class PgLogicalTask(SourceTask):
         self.tables[key] = table  # the EventBuilder shares this dict
         self.convert[key] = row_converter(table.columns, table.table, table.unknown_types)
         self._layouts[key] = (tuple(rel.columns), rel.typmods)
+        self._checked[rel.oid] = rel
 
     def _advance(self, lsn: int) -> None:
         if lsn > self.confirmed:
