@@ -20,6 +20,8 @@ DYNAMIC = {
     "graph.": {"source", "topic", "transform", "rule", "sink"},
     "connectors.": {"pause", "resume", "restart"},
     "pipelines.done_": {"deploy", "undeploy"},
+    "versions.": {"added", "changed", "removed"},
+    "versions.op_": {"add", "remove", "replace"},
 }
 
 

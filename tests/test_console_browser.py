@@ -416,3 +416,83 @@ def test_name_filter_box_narrows_the_lists(admin, console):
     page.wait_for_url("**/console/connectors?q=no-such-connector-at-all*")
     assert page.locator("#connectors-none").is_visible() and page.locator("#connectors-prev").count() == 0
     assert not problems, problems
+
+
+def _drag_node(page, node: str, dx: int) -> None:
+    """Drag a node of the editor's graph sideways with the mouse (cytoscape draws on a canvas)."""
+    page.locator("#editor-graph").scroll_into_view_if_needed()
+    at = json.loads(page.locator("#pipeline-editor").get_attribute("data-positions"))[node]
+    box = page.locator("#editor-graph").bounding_box()
+    x, y = box["x"] + at[0], box["y"] + at[1]
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(x + dx * step / 10, y)
+    page.mouse.up()
+
+
+def test_graph_editor_adds_reorders_saves_and_refuses_a_stale_save(admin, console, shots):
+    page, problems = admin
+    op, base = console["op"], console["base"]
+    page.goto(f"/console/pipelines/{PIPELINE}")
+    before = httpx.get(f"{base}/pipelines/{PIPELINE}", headers=op).json()
+    page.locator("#edit-link").click()
+    page.wait_for_selector('#pipeline-editor[data-ready="true"]')
+    assert page.locator("#editor-count").inner_text() == "2"  # trim + name_required
+
+    # a rule from the palette by keyboard (focus, Enter), its form filled in
+    page.locator("#palette-rule-not_blank").focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#node-title").inner_text() == "rule: not_blank"
+    assert page.locator("#nf-id").input_value() == "not_blank_2"
+    page.locator("#nf-fields").fill('["name"]')
+    page.get_by_role("button", name="应用设置").click()
+    # a transform dropped on the graph with the mouse, then dragged left of trim: the order follows the drawing
+    page.drag_and_drop("#palette-transform-cast", "#editor-graph")
+    assert page.locator("#node-title").inner_text() == "transform: cast"
+    page.locator("#nf-types").fill('{"id": "integer"}')
+    page.get_by_role("button", name="应用设置").click()
+    assert page.locator("#editor-count").inner_text() == "4"
+    _drag_node(page, "transform:1", -300)
+    draft = json.loads(page.locator("#editor-document").input_value())
+    assert [t["kind"] for t in draft["transforms"]] == ["cast", "trim"], draft["transforms"]
+    page.screenshot(path=str(shots / "pipeline-editor.png"), full_page=True)
+
+    page.get_by_label("修改说明").fill("cast ids first; names must not be blank")
+    page.get_by_role("button", name="保存为新版本").click()
+    page.wait_for_selector("#pipeline-saved")
+    saved = httpx.get(f"{base}/pipelines/{PIPELINE}", headers=op).json()
+    assert saved["version"] == before["version"] + 1
+    assert page.locator("#pipeline-saved").inner_text() == f"已保存为版本 {saved['version']}"
+    assert [t["kind"] for t in saved["document"]["transforms"]] == ["cast", "trim"]
+    rule = saved["document"]["rules"][-1]
+    assert rule["id"] == "not_blank_2" and rule["fields"] == ["name"] and rule["kind"] == "not_blank"
+
+    # versions: the diff of the two drawn, changed and added steps marked
+    page.locator("#versions-link").click()
+    page.wait_for_selector('#versions-graph[data-ready="true"]')
+    assert int(page.locator("#versions-graph").get_attribute("data-marked")) >= 3  # 2 transforms, 1 rule
+    assert page.locator("#diff-table tbody tr").count() >= 3
+    page.screenshot(path=str(shots / "pipeline-versions.png"), full_page=True)
+
+    # a stale save: someone else saves while this draft is open; the page says who, and keeps the draft
+    page.goto(f"/console/pipelines/{PIPELINE}/edit")
+    page.wait_for_selector('#pipeline-editor[data-ready="true"]')
+    page.drag_and_drop("#palette-transform-trim", "#editor-graph")
+    page.locator("#nf-fields").fill('["name"]')
+    page.get_by_role("button", name="应用设置").click()
+    other = {**saved["document"], "description": "changed meanwhile"}
+    r = httpx.put(f"{base}/pipelines/{PIPELINE}", headers=op, params={"version": saved["version"]}, json=other)
+    assert r.status_code == 200, r.text
+    page.get_by_role("button", name="保存为新版本").click()
+    page.wait_for_selector("#editor-stale")
+    assert (
+        "saved by" in page.locator("#editor-errors").inner_text()
+        or "保存" in page.locator("#editor-errors").inner_text()
+    )
+    page.wait_for_selector('#pipeline-editor[data-ready="true"]')
+    assert page.locator("#editor-count").inner_text() == "5"  # the person's draft, not the server's
+    assert httpx.get(f"{base}/pipelines/{PIPELINE}", headers=op).json()["version"] == saved["version"] + 1
+    # the refused save's page comes with the API's 409, which the browser logs as a failed load
+    assert [p for p in problems if "409" not in p] == [], problems
+    problems.clear()

@@ -70,6 +70,8 @@ async def pipeline_page(name: str, request: Request, session: Session = Depends(
         "pipeline": document.json() if document.status_code == 200 else {},
         "deployment": deployment,
         "deployment_error": deployment_error,
+        "can_edit": session.can("pipeline:edit"),
+        "saved": request.query_params.get("saved", "") if request.query_params.get("saved", "").isdigit() else None,
     }
     return render(request, "pipeline.html", context, session=session)
 

@@ -13,6 +13,7 @@ from api.console import (
     pages_catalog,
     pages_connectors,
     pages_ops,
+    pages_pipeline_editor,
     pages_pipelines,
     pages_quality,
     pages_reports,
@@ -27,6 +28,7 @@ PAGES = (
     pages_auth,
     pages_ops,
     pages_connectors,
+    pages_pipeline_editor,  # before pages_pipelines: its POST .../edit is not a deploy action
     pages_pipelines,
     pages_schedules,
     pages_catalog,

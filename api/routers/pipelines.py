@@ -104,11 +104,13 @@ def _checked(request: Request, spec: PipelineSpec, principal: Principal, old: di
     return doc
 
 
-def _stale(e: Stale) -> HTTPException:
+def _stale(e: Stale, store: PipelineStore, name: str) -> HTTPException:
+    head = store.head(name) or {}
+    by = f", saved by {head['updated_by']} at {head['updated_at']}" if head.get("version") == e.current else ""
     return HTTPException(
         409,
         f"the pipeline changed since the version you edited: current version is "
-        f"{e.current}; reload, merge and save again",
+        f"{e.current}{by}; reload, merge and save again",
         headers={"ETag": f'"{e.current}"'},
     )
 
@@ -192,7 +194,7 @@ def save_pipeline(
     try:
         new = store.save(name, doc, base, principal.name, message)
     except Stale as e:
-        raise _stale(e)
+        raise _stale(e, store, name)
     except NotFound:
         raise HTTPException(404, f"no pipeline {name!r}")
     request.state.audit_detail.update(base_version=base, version=new, previous_tenant=head["tenant"])
@@ -219,7 +221,7 @@ def delete_pipeline(
     try:
         store.save(name, store.document(name)["document"], base, principal.name, "deleted", op="delete", deleted=True)
     except Stale as e:
-        raise _stale(e)
+        raise _stale(e, store, name)
     except NotFound:
         raise HTTPException(404, f"no pipeline {name!r}")
     return Response(status_code=204)
@@ -290,7 +292,7 @@ def rollback(
             name, old, base, principal.name, body.message or f"rollback to version {body.version}", op="rollback"
         )
     except Stale as e:
-        raise _stale(e)
+        raise _stale(e, store, name)
     request.state.audit_detail["version"] = new
     return _out(store, store.head(name), response)
 
