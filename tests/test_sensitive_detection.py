@@ -25,14 +25,9 @@ from quality_stream.sensitive.validators import (
     mobile,
     social_credit_code,
 )
-from quality_stream.standards.citizen_id import check_char
 from quality_stream.standards.credit_code import CREDIT_CHARS, credit_check_char
 from tests.api_process import api_client  # noqa: F401  (fixture)
-
-
-def make_id(rng: random.Random) -> str:
-    body = f"{rng.choice(['370102', '110105', '440305'])}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
-    return body + check_char(body)
+from tests.support.sensitive import drop_table, make_id, people_table
 
 
 def make_card(rng: random.Random) -> str:
@@ -126,62 +121,13 @@ def steward(api):
 
 @pytest.fixture(scope="module")
 def demo_table(stack_settings, steward) -> str:
-    """Demo-like people (valid citizen IDs, mobiles, names, addresses) beside a column of random
-    digits, in ClickHouse and in the catalogue as a harvest of the sink's tables records it."""
-    from urllib.parse import urlparse
-
-    from deploy.control import engine_for
-    from schemas.catalog.model import DatasetInfo, FieldInfo, Harvest, SystemInfo
-    from schemas.catalog.store import CatalogStore
-    from schemas.catalog.urns import dataset_urn, host_namespace, system_urn
-    from sinks.clickhouse import client_from_url
-
-    rng = random.Random(5)
-    rows = [
-        (
-            i,
-            rng.choice(["张", "李", "王", "欧阳"]) + rng.choice(["伟", "芳", "娜娜", "建国"]),
-            make_id(rng),
-            f"1{rng.choice('3589')}{rng.randint(0, 10**9 - 1):09d}",
-            f"山东省济南市历下区泉城路{rng.randint(1, 300)}号",
-            "".join(rng.choice("0123456789") for _ in range(18)),
-            rng.choice(["已办结", "待审核"]),
-        )
-        for i in range(300)
-    ]
-    columns = {
-        "id": "Int64",
-        "name": "String",
-        "id_number": "String",
-        "phone": "String",
-        "address": "String",
-        "serial": "String",
-        "status": "String",
-    }
-    client = client_from_url(stack_settings.clickhouse_url)
-    client.execute(
-        f"CREATE TABLE {TABLE} ({', '.join(f'{n} {t}' for n, t in columns.items())}) ENGINE = MergeTree ORDER BY id"
-    )
-    client.execute(f"INSERT INTO {TABLE} VALUES", rows)
-    address = urlparse(stack_settings.clickhouse_url)
-    namespace = host_namespace("clickhouse", f"{address.hostname}:{address.port}")
-    urn = dataset_urn(namespace, f"default.{TABLE}")
-    fields = [FieldInfo(name=n, type=t, position=i + 1, key=n == "id") for i, (n, t) in enumerate(columns.items())]
-    harvest = Harvest(
-        system=SystemInfo(
-            urn=system_urn(namespace, "default"),
-            name="clickhouse default",
-            kind="clickhouse",
-            properties={"namespace": namespace, "database": "default"},
-        ),
-        datasets=[DatasetInfo(urn=urn, name=f"default.{TABLE}", kind="sink_table", fields=fields)],
-    )
-    CatalogStore(engine_for(stack_settings.resolved_control_db_url)).record(harvest, TENANT)
+    """Demo-like people beside a column of random digits (tests/support/sensitive.py), catalogued;
+    a steward has tagged `phone` already (a confirmation keeps other tags)."""
+    urn = people_table(stack_settings, TENANT, TABLE)
     r = steward.patch(f"/metadata/datasets/{urn}", json={"fields": {"phone": {"tags": ["contact"]}}})
     assert r.status_code == 200, r.text
     yield urn
-    client.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    client.disconnect()
+    drop_table(stack_settings, TABLE)
 
 
 def test_scan_finds_ids_and_phones_and_nothing_in_random_digits(steward, demo_table):

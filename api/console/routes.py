@@ -19,6 +19,7 @@ from api.console import (
     pages_reports,
     pages_schedules,
     pages_services,
+    pages_sharing,
     pages_standards,
     pages_topics,
 )
@@ -36,6 +37,7 @@ PAGES = (
     pages_standards,
     pages_admin,
     pages_services,
+    pages_sharing,
     pages_reports,
     pages_quality,
 )
