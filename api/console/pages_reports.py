@@ -130,6 +130,7 @@ async def scorecards_page(request: Request, session: Session = Depends(signed_in
     if answer.status_code == 200:
         items = answer.json()["items"]
         context["items"] = items
+        context["unavailable"] = answer.json().get("unavailable")
         context["dimensions"] = sorted({d for i in items for d in i["dimensions"]})
         days = sorted({t["day"] for i in items for t in i["trend"]})
         series = {}

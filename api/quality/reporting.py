@@ -34,11 +34,23 @@ def report_store(settings) -> ReportStore:
     return _store(settings.resolved_control_db_url)
 
 
+class MetricsUnavailable(RuntimeError):
+    """ClickHouse (the quality metrics) cannot be reached."""
+
+
 def clickhouse(settings):
+    from clickhouse_driver.errors import Error as ClickHouseError
+
     from sinks.clickhouse import client_from_url
 
     client = client_from_url(settings.clickhouse_url)
-    ensure_tables(client)
+    try:
+        ensure_tables(client)
+    except (ClickHouseError, OSError, EOFError) as exc:  # refused, timed out, not ClickHouse at that port
+        client.disconnect()
+        raise MetricsUnavailable(
+            f"the quality metrics store (ClickHouse) cannot be reached: {type(exc).__name__}"
+        ) from None
     return client
 
 

@@ -33,6 +33,10 @@ def _settings(request: Request):
     return request.app.state.settings
 
 
+def _unavailable(exc: Exception) -> HTTPException:
+    return HTTPException(503, {"message": str(exc), "message_zh": "质量指标库（ClickHouse）暂时无法连接"})
+
+
 @router.get(
     "/quality/scorecards", summary="Quality score per dataset, system or department, by dimension, with its daily trend"
 )
@@ -45,7 +49,10 @@ def get_scorecards(
     settings, scope = _settings(request), _scope(principal)
     end = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)  # today included
     start = end - dt.timedelta(days=days)
-    client = reporting.clickhouse(settings)
+    try:
+        client = reporting.clickhouse(settings)
+    except reporting.MetricsUnavailable as exc:  # a dashboard says so instead of failing
+        return {"by": by, "start": start.isoformat(), "end": end.isoformat(), "items": [], "unavailable": str(exc)}
     try:
         deps = reporting.departments(settings, client, scope, start, end) if by == "department" else None
         items = scorecards(client, scope, by, start, end, deps)
@@ -93,7 +100,10 @@ def post_profile(request: Request, body: ProfileIn, principal: Principal = MANAG
     except NotInCatalogue:
         raise HTTPException(404, f"no dataset {body.dataset} in the catalogue / 目录中没有该数据集") from None
     table = _clickhouse_table(body.dataset)
-    client = reporting.clickhouse(settings)
+    try:
+        client = reporting.clickhouse(settings)
+    except reporting.MetricsUnavailable as exc:
+        raise _unavailable(exc) from None
     try:
         profile = profile_table(client, table, body.columns)
     except ProfileError as exc:
@@ -118,7 +128,7 @@ def get_profiles(
     principal: Principal = MANAGE,
 ) -> dict[str, Any]:
     items = reporting.report_store(_settings(request)).profiles(_scope(principal), dataset, version)
-    return {"dataset": dataset, "items": items}
+    return {"items": items}
 
 
 # -- reports ------------------------------------------------------------------------------------
@@ -150,18 +160,21 @@ async def post_report(request: Request, body: ReportIn, principal: Principal = M
     audit_as(request, "quality.report", kind=body.kind, target=target, period=body.period)
     if body.end and not dt.date(2000, 1, 1) <= body.end <= dt.date(2999, 1, 1):
         raise HTTPException(422, {"message": "end: out of range", "message_zh": "end 超出范围", "field": "end"})
-    report = await run_in_threadpool(
-        reporting.generate,
-        _settings(request),
-        _scope(principal),
-        body.kind,
-        target,
-        body.period,
-        principal.name,
-        body.end,
-        body.lang,
-        body.email,
-    )
+    try:
+        report = await run_in_threadpool(
+            reporting.generate,
+            _settings(request),
+            _scope(principal),
+            body.kind,
+            target,
+            body.period,
+            principal.name,
+            body.end,
+            body.lang,
+            body.email,
+        )
+    except reporting.MetricsUnavailable as exc:
+        raise _unavailable(exc) from None
     request.state.audit_detail.update(report=report["id"])
     return report
 
