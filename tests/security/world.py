@@ -460,16 +460,17 @@ class World:
         assert r.status_code == 200 and r.json()["key"], r.text
 
     def create_quality_report(self) -> None:
-        """Tenant a's quality report (over whatever metrics it has) and a report subscription (stored
-        directly: its SMTP host would have to be on the tenant's allow-list)."""
+        """Tenant a's quality report and report subscription, stored directly: this world has no
+        ClickHouse to build a report from, and the subscription's SMTP host would have to be on the
+        tenant's allow-list (tests/test_quality_reports.py drives both through the API)."""
         from api.quality.reporting import report_store
 
-        r = self.as_a("admin", "POST", "/quality/reports", json={"period": "daily"})
-        assert r.status_code == 201, r.text
-        self.a.objects["report"] = r.json()["id"]
+        store = report_store(self.settings)
+        data = {"start": "2026-01-01", "end": "2026-01-02", "title": f"{A} report", "totals": {"evaluated": 0}}
+        report = store.save(A, "all", "", "daily", data, f"<p>{A}</p>", b"%PDF-1.4", f"{A}-admin")
+        self.a.objects["report"] = report["id"]
         channel = {"smtp_host": "mail.a.test", "smtp_port": 25, "to": [f"{A}-lead@a.test"]}
-        sub = report_store(self.settings).subscribe(A, "all", "", "daily", channel, f"{A}-admin")
-        self.a.objects["subscription"] = sub["id"]
+        self.a.objects["subscription"] = store.subscribe(A, "all", "", "daily", channel, f"{A}-admin")["id"]
 
     def repair(self, kinds) -> list[str]:
         """Re-create tenant a's objects an attack removed (tenant a's admin gets 404); names what it did."""
