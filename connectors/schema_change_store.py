@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, select, update
@@ -140,3 +141,9 @@ class SchemaChangeStore:
                 .values(status="accepted", mode=mode, decided_at=time.time(), decided_by=by)
             )
         return {**self._row(row), "status": "accepted", "mode": mode, "decided_by": by}
+
+
+@lru_cache(maxsize=8)
+def store_for(control_db_url: str) -> SchemaChangeStore:
+    """One store (one engine and its pool) per control DB in a process, for the API and the alerts."""
+    return SchemaChangeStore(control_db_url)

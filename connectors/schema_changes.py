@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy.types as sa
 
 from connectors.base import CapturedTable
-from connectors.schema_change_store import NotHeld, SchemaChangeStore, UnknownSchemaChange
+from connectors.schema_change_store import NotHeld, SchemaChangeStore, UnknownSchemaChange, store_for
 from connectors.task_runner import ConfigInvalid
 from deploy.control import engine_for
 from deploy.messages import post_message
@@ -244,12 +244,16 @@ class Evolution:
         return SchemaChangeHeld(f"capture of {label} stopped at an incompatible schema change: {text}{why}{accept}")
 
     def _body(self, label: str, text: str, change_id: int | None, reason: str | None) -> str:
+        """English, then Chinese (column names and types are the source's own)."""
         lines = [f"Connector {self.connector}, table {label}: {text}."]
         if change_id is not None:
             lines.append(f"Schema change id {change_id}.")
         if reason:
             lines.append(f"Reason: {reason}")
-        return "\n".join(lines)
+        zh = f"连接器 {self.connector} 的表 {label} 结构变更：{text}。"
+        if reason:
+            zh += "变更不兼容，该表采集已暂停，需操作员确认（接受为新版本或新主题）后继续。"
+        return "\n".join(lines) + "\n" + zh
 
     def _topic(self, table: CapturedTable) -> str | None:
         return self.runtime.topic_of(table) if self.runtime is not None else None
@@ -338,22 +342,20 @@ class Evolution:
             try:
                 schemas = [table.schema] if table.schema else None
                 include = [f"{table.schema or table.database}.{table.table}"]
-                harvest = harvest_relational(source, self.source_url, self.connector_system(table), schemas, include)
+                harvest = harvest_relational(source, self.source_url, table.system, schemas, include)
             finally:
                 source.dispose()
-            CatalogStore(engine_for(self.control_db_url)).record(harvest, scope_of(self.tenant))
+            CatalogStore(self.store.engine if self.store else engine_for(self.control_db_url)).record(
+                harvest, scope_of(self.tenant)
+            )
         except Exception as exc:  # the catalogue catches up at the next harvest
             log.warning("cannot record the catalogue version of %s: %s", table_label(table), exc)
-
-    @staticmethod
-    def connector_system(table: CapturedTable) -> str:
-        return table.system
 
 
 def accept_change(control_db_url: str, connectors, name: str, change_id: int, mode: str, by: str) -> dict[str, Any]:
     """An operator accepts a held change (`mode`: new_version | new_topic); the connector is
     signalled, so its workers restart the task, which follows the change at start (Evolution.resume).
     ValueError: bad mode; NotHeld: not held (any more); UnknownSchemaChange: no such change of that connector."""
-    change = SchemaChangeStore(control_db_url).accept(name, change_id, mode, by)
+    change = store_for(control_db_url).accept(name, change_id, mode, by)
     connectors.signal(name)
     return change

@@ -361,12 +361,12 @@ def service_latency(rule: dict, settings: Settings, memory: dict, since: float) 
 
 @kind("schema_change")
 def schema_change(rule: dict, settings: Settings, memory: dict, since: float) -> list[Alert]:
-    from connectors.schema_change_store import SchemaChangeStore
+    from connectors.schema_change_store import store_for
 
     tenant, only = rule.get("tenant"), rule["params"].get("connector")
     seen: set = memory.setdefault("seen", set())
     alerts = []
-    for change in SchemaChangeStore(settings.resolved_control_db_url).since(
+    for change in store_for(settings.resolved_control_db_url).since(
         since - OVERLAP, {tenant} if tenant is not None else None
     ):
         if change["id"] in seen or (only and change["connector"] != only) or change["status"] == "accepted":

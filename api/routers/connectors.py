@@ -52,7 +52,7 @@ from connectors.decommission import DecommissionFailed, describe, is_log_cdc, re
 from connectors.document import FieldError
 from connectors.paths import PathRefused
 from connectors.probes import HostRefused, ProbeRateLimited
-from connectors.schema_change_store import SchemaChangeStore
+from connectors.schema_change_store import store_for
 from connectors.schema_changes import NotHeld, UnknownSchemaChange, accept_change
 from connectors.secrets import EndpointChanged, scrub, unmask
 from connectors.store import ConnectorExists, ConnectorRecord
@@ -569,7 +569,7 @@ def schema_changes(
     principal: Principal = Depends(MANAGE),
 ) -> list[dict[str, Any]]:
     check_connector_visible(request, name, principal)
-    return SchemaChangeStore(request.app.state.settings.resolved_control_db_url).list(name, status)
+    return store_for(request.app.state.settings.resolved_control_db_url).list(name, status)
 
 
 @router.post(
