@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -54,6 +55,10 @@ def _visible(settings, principal: Principal) -> set[str] | None:
 
 def _missing(name: str) -> HTTPException:
     return HTTPException(404, f"no topic {name!r} / 没有主题 {name!r}")
+
+
+def _registry_down(exc: Exception) -> HTTPException:
+    return HTTPException(503, f"the schema registry did not answer ({type(exc).__name__}) / 模式注册中心无响应")
 
 
 def _partitions_of(settings, principal: Principal, name: str) -> list[int]:
@@ -105,8 +110,11 @@ async def list_topics(
 def _one(settings, principal: Principal, name: str) -> dict[str, Any]:
     parts = _partitions_of(settings, principal, name)
     rows = _rows(settings, {name: parts}, 5.0).get(name, [])
-    versions = subject_versions(settings.schema_registry_url, name)
-    latest = schema_version(settings.schema_registry_url, name, versions[-1]) if versions else None
+    try:
+        versions = subject_versions(settings.schema_registry_url, name)
+        latest = schema_version(settings.schema_registry_url, name, versions[-1]) if versions else None
+    except httpx.HTTPError as exc:
+        raise _registry_down(exc) from None
     return {
         "name": name,
         "partitions": rows,
@@ -129,6 +137,8 @@ def _diff(settings, principal: Principal, name: str, a: int, b: int) -> dict[str
         return schema_diff(settings.schema_registry_url, name, a, b)
     except NoSuchVersion as exc:
         raise HTTPException(404, f"{exc} / 主题 {name!r} 没有该模式版本") from None
+    except httpx.HTTPError as exc:
+        raise _registry_down(exc) from None
 
 
 @router.get("/topics/{name}/schema/diff", summary="The difference of two versions of a topic's value schema")
