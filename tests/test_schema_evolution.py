@@ -24,6 +24,7 @@ from api.alerts.rules import KINDS
 from connectors.relational.mysql_binlog import MysqlBinlogConfig, MysqlBinlogTask
 from connectors.relational.pg_logical import PgLogicalConfig, PgLogicalTask
 from connectors.relational.timestamp_mode import TimestampSourceConfig, TimestampSourceTask
+from connectors.relational.trigger_mode import TriggerSourceConfig, TriggerSourceTask
 from connectors.schema_change_store import SchemaChangeStore
 from connectors.schema_changes import ColumnChange, SchemaChangeHeld, diff_columns
 from deploy.control import engine_for
@@ -514,3 +515,79 @@ def test_timestamp_mode_follows_an_added_column_and_holds_a_narrowing(stack_sett
     resumed.topic_prefix = runtime.topic_prefix
     resumed.drain()
     assert [(e["after"]["id"], e["after"]["score"]) for e in consume(stack_settings, topic)][-1] == (52, 52)
+
+
+# --- trigger mode: a log row naming an unknown column, and reflection before polls --------------
+def test_trigger_mode_follows_an_added_column_at_its_row_and_holds_a_narrowing(stack_settings, pg_url, tmp_path):
+    table = f"evo_tr_{RUN}"
+    _pg(pg_url, f"DROP TABLE IF EXISTS {table}")
+    _pg(pg_url, f"CREATE TABLE {table} (id int PRIMARY KEY, score bigint)")
+    control = f"sqlite:///{tmp_path}/control.db"
+    config = TriggerSourceConfig(
+        name=f"evo-tr-{RUN}",
+        url=pg_url,
+        system="evotr",
+        tables={"include": [f"public.{table}"]},
+        changelog_table=f"log_{RUN}",
+        schema_check_seconds=3600,  # only a log row naming a new column makes it look at once
+    )
+    task = TriggerSourceTask(config)
+    runtime = make_runtime(stack_settings, task, control)
+    topic = runtime.topic_of(task.units[0].captured)
+    runtime.start()
+    _pg(pg_url, f"INSERT INTO {table} SELECT g, g FROM generate_series(1, 5) g")
+    _pg(pg_url, f"ALTER TABLE {table} ADD COLUMN district varchar(6)")
+    _pg(pg_url, f"INSERT INTO {table} VALUES (6, 6, '370102')")
+    runtime.drain()
+    events = consume(stack_settings, topic)
+    assert [(e["after"]["id"], e["after"].get("district")) for e in events] == [
+        (1, None),
+        (2, None),
+        (3, None),
+        (4, None),
+        (5, None),
+        (6, "370102"),
+    ]
+    assert "district" not in events[0]["after"]  # rows before the change: the first schema version
+    store = SchemaChangeStore(control)
+    assert [(c["status"], c["changes"][0]["column"]) for c in store.list(config.name)] == [("applied", "district")]
+
+    task.config = config.model_copy(update={"schema_check_seconds": 0})
+    _pg(pg_url, f"ALTER TABLE {table} ALTER COLUMN score TYPE integer")
+    _pg(pg_url, f"INSERT INTO {table} VALUES (7, 7, NULL)")
+    with pytest.raises(SchemaChangeHeld, match=r"score narrowed: BIGINT -> INTEGER"):
+        runtime.drain()
+    assert [e["after"]["id"] for e in consume(stack_settings, topic)][-1] == 6
+    store.accept(config.name, store.list(config.name, "held")[0]["id"], "new_version", "operator")
+    resumed = make_runtime(stack_settings, TriggerSourceTask(config), control)
+    resumed.topic_prefix = runtime.topic_prefix
+    resumed.drain()
+    assert [(e["after"]["id"], e["after"]["score"]) for e in consume(stack_settings, topic)][-1] == (7, 7)
+    resumed.task.uninstall()
+
+
+def test_trigger_mode_on_mariadb_reinstalls_its_triggers_for_an_added_column(stack_settings, mysql_url, tmp_path):
+    table = f"evo_mtr_{RUN}"
+    _my(mysql_url, f"DROP TABLE IF EXISTS {table}", f"CREATE TABLE {table} (id int PRIMARY KEY, score bigint)")
+    control = f"sqlite:///{tmp_path}/control.db"
+    config = TriggerSourceConfig(
+        name=f"evo-mtr-{RUN}",
+        url=mysql_url,
+        system="evomtr",
+        tables={"include": [f"*.{table}"]},
+        changelog_table=f"log_{RUN}",
+        schema_check_seconds=0,
+    )
+    runtime = make_runtime(stack_settings, TriggerSourceTask(config), control)
+    topic = runtime.topic_of(runtime.task.units[0].captured)
+    runtime.start()
+    _my(mysql_url, f"INSERT INTO {table} VALUES (1, 1)")
+    runtime.drain()
+    _my(mysql_url, f"ALTER TABLE {table} ADD COLUMN district varchar(6)")
+    runtime.drain()  # follows the change: the triggers now name the new column
+    _my(mysql_url, f"INSERT INTO {table} VALUES (2, 2, '370102')")
+    runtime.drain()
+    events = consume(stack_settings, topic)
+    assert [(e["after"]["id"], e["after"].get("district")) for e in events] == [(1, None), (2, "370102")]
+    assert [c["changes"][0]["column"] for c in SchemaChangeStore(control).list(config.name)] == ["district"]
+    runtime.task.uninstall()

@@ -12,11 +12,19 @@ seen) or one that rolled back (a permanent hole). A poll therefore stops at a ga
 transaction that was running when the gap was first seen has ended — PostgreSQL: the snapshot
 xmin passed the xmax noted then; MariaDB: no InnoDB transaction started before that moment is
 left — and only then steps over it. No time-out, so a slow transaction is never skipped.
+
+Schema change (issue 15, connectors.schema_changes): the tables are reflected again before a poll
+at most every `schema_check_seconds`, and at once when a PostgreSQL log row names a column the
+capture does not know (its `to_jsonb` image has every column the table had at that moment): the
+events before that row are published first, then the change is followed (or holds the capture,
+the offset before that row). MariaDB's triggers list their columns: a followed change re-installs
+them (with `install`), so rows written between the ALTER and that have no value for a new column.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +36,7 @@ from connectors.plugins import source_plugin
 from connectors.relational.rowcodec import decode_row, loads
 from connectors.relational.selection import TableSelection, require_dialect, select_tables
 from connectors.relational.trigger_ddl import ChangeLog
+from connectors.schema_changes import Evolution
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class TriggerSourceConfig(RelationalSourceSettings):
     )
     install: bool = Field(True, description="install (or refresh) the change log and triggers when the task starts")
     batch_size: int = Field(1000, gt=0, description="change-log rows read per poll")
+    schema_check_seconds: float = Field(5.0, ge=0, description="how often the tables are reflected for schema changes")
 
 
 def _ts_ms(value: Any) -> int:
@@ -72,11 +82,50 @@ class TriggerSourceTask(SourceTask):
             skip=(config.changelog_table,),
             need_key="trigger",
         )
-        self.by_name = {u.captured.partition: u for u in self.units}
-        self.columns = {p: [(c.name, c.type) for c in u.columns] for p, u in self.by_name.items()}
+        self._use(self.units)
+        self.evolution = Evolution(config.name, config.url)
+        self._checked = time.monotonic()
         self.partition = f"changelog:{schema}.{config.changelog_table}"
         self.last_id = 0
         self._gap: tuple[int, Any] | None = None  # (first missing id, marker taken when it was seen)
+
+    def _use(self, units) -> None:
+        self.units = units
+        self.by_name = {u.captured.partition: u for u in units}
+        self.columns = {p: [(c.name, c.type) for c in u.columns] for p, u in self.by_name.items()}
+        self.known = {p: {c.name for c in u.source.c} for p, u in self.by_name.items()}  # every column, kept or not
+
+    def _check_schema(self, force: bool = False) -> None:
+        """Reflect the tables again; follow a change (SchemaChangeHeld stops the task before reading on)."""
+        if not force and time.monotonic() - self._checked < self.config.schema_check_seconds:
+            return
+        c = self.config
+        fresh = {
+            u.captured.partition: u
+            for u in select_tables(
+                self.engine, c.tables, c.system, c.unknown_types, skip=(c.changelog_table,), need_key="trigger"
+            )
+        }
+        self._checked = time.monotonic()
+        units, changed = [], False
+        for unit in self.units:
+            new = fresh.get(unit.captured.partition)
+            if new is not None and self.evolution.apply(unit.captured, new.captured) is not unit.captured:
+                unit, changed = new, True
+            units.append(unit)
+        if changed:
+            self._use(units)
+            if self.family != "postgresql" and c.install:  # the MariaDB triggers name their columns
+                self.install()
+        for partition, unit in fresh.items():  # columns left out by the selection are known too
+            if partition in self.known:
+                self.known[partition] = {col.name for col in unit.source.c}
+
+    def _unknown_column(self, table_name: str, before_text, after_text) -> bool:
+        if self.family != "postgresql":
+            return False
+        img = loads(after_text if after_text is not None else before_text)
+        return isinstance(img, dict) and not img.keys() <= self.known[table_name]
 
     # --- installation ----------------------------------------------------------------------------
     def install(self) -> None:
@@ -87,6 +136,8 @@ class TriggerSourceTask(SourceTask):
 
     # --- capture ---------------------------------------------------------------------------------
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
+        for unit in self.units:  # a held schema change keeps the capture stopped
+            self.evolution.resume(unit.captured)
         if self.config.install:
             self.install()
         self.last_id = int((offsets.get(self.partition) or {}).get("changelog_id", 0))
@@ -151,6 +202,7 @@ class TriggerSourceTask(SourceTask):
         return self._writers_done(conn, self._gap[1])
 
     def poll(self) -> SourceBatch:
+        self._check_schema()
         with self.engine.connect() as conn:
             rows = conn.execute(text(self._read_sql()), {"last": self.last_id, "n": self.config.batch_size}).all()
             accepted = []
@@ -163,16 +215,25 @@ class TriggerSourceTask(SourceTask):
             conn.rollback()  # end the read transaction so the next poll sees newer commits
         if not accepted:
             return SourceBatch()
-        events = []
+        events, last = [], self.last_id
         for cid, table_name, op, before_text, after_text, changed_at in accepted:
             unit = self.by_name.get(table_name)
             if unit is None:  # a table no longer selected: its rows are skipped (and purged)
+                last = cid
                 continue
+            if self._unknown_column(table_name, before_text, after_text):
+                if events:  # publish what came before the change; this row is read again next poll
+                    break
+                self._check_schema(force=True)
+                unit = self.by_name[table_name]
             cols = self.columns[table_name]
             before = decode_row(cols, loads(before_text)) if before_text is not None else None
             after = decode_row(cols, loads(after_text)) if after_text is not None else None
             events.append(ChangeEvent(unit.captured, op, before, after, _ts_ms(changed_at), {"changelog_id": cid}, cid))
-        self.last_id = accepted[-1][0]
+            last = cid
+        if last == self.last_id:
+            return SourceBatch()
+        self.last_id = last
         return SourceBatch(events, {self.partition: {"changelog_id": self.last_id}})
 
     def committed(self, offsets: dict[str, dict[str, Any]]) -> None:
