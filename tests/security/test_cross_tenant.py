@@ -106,6 +106,7 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("services", "name"): o["service"],
         ("services", "version"): 1,
         ("services", "app_id"): o["application"],
+        ("service-downloads", "download_id"): o["download"],
         ("quality", "report_id"): o["report"],
         ("quality", "subscription_id"): o["subscription"],
         ("quality", "ticket_id"): o["ticket"],

@@ -458,6 +458,13 @@ class World:
         self.a.objects["application"] = r.json()["id"]
         r = self.as_a("admin", "POST", f"/services/applications/{r.json()['id']}/decision", json={"approve": True})
         assert r.status_code == 200 and r.json()["key"], r.text
+        # a download job of that application (stored directly: the service's table is not in ClickHouse)
+        from deploy.control import engine_for
+        from streams.dataservices.download_store import DownloadStore
+
+        store = DownloadStore(engine_for(self.settings.resolved_control_db_url))
+        download = store.create(A, r.json()["key_id"], f"{A}app", name, 1, "csv", [], 3600)
+        self.a.objects["download"] = download["id"]
 
     def create_quality_report(self) -> None:
         """Tenant a's quality report and report subscription, stored directly: this world has no
