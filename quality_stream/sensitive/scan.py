@@ -52,16 +52,16 @@ def sample_topic(bootstrap: str, registry_url: str, topic: str, limit: int = 100
     if parts is None:
         raise LookupError(f"no topic {topic!r} on the broker")
     samples: dict[str, list[Any]] = {}
-    per_partition = max(1, min(int(limit), MAX_SAMPLE) // len(parts))
+    left = min(int(limit), MAX_SAMPLE)  # messages still to read, whichever partitions hold them
     for p in parts:
         offset = 0
-        while offset is not None and per_partition > 0:
-            page = read_messages(bootstrap, registry_url, topic, p, offset, min(500, per_partition))
+        while offset is not None and left > 0:
+            page = read_messages(bootstrap, registry_url, topic, p, offset, min(500, left))
             for item in page["items"]:
                 row = row_image(item.get("value"))
                 for name, v in (row or {}).items():
                     samples.setdefault(name, []).append(None if isinstance(v, dict | list) else v)
-            per_partition -= len(page["items"])
+            left -= len(page["items"])
             offset = None if page["at_end"] or not page["items"] else page["next"]
     return samples
 
