@@ -21,6 +21,7 @@ import sqlalchemy.types as sa
 from sqlalchemy import create_engine, text
 
 from api.alerts.rules import KINDS
+from connectors.relational.diff_mode import DiffSourceConfig, DiffSourceTask
 from connectors.relational.mysql_binlog import MysqlBinlogConfig, MysqlBinlogTask
 from connectors.relational.pg_logical import PgLogicalConfig, PgLogicalTask
 from connectors.relational.timestamp_mode import TimestampSourceConfig, TimestampSourceTask
@@ -591,3 +592,46 @@ def test_trigger_mode_on_mariadb_reinstalls_its_triggers_for_an_added_column(sta
     assert [(e["after"]["id"], e["after"].get("district")) for e in events] == [(1, None), (2, "370102")]
     assert [c["changes"][0]["column"] for c in SchemaChangeStore(control).list(config.name)] == ["district"]
     runtime.task.uninstall()
+
+
+# --- diff mode: reflection before each round ---------------------------------------------------
+def test_diff_mode_follows_a_column_added_in_the_middle_and_holds_a_narrowing(stack_settings, pg_url, tmp_path):
+    table = f"evo_df_{RUN}"
+    _pg(pg_url, f"DROP TABLE IF EXISTS {table}")
+    _pg(pg_url, f"CREATE TABLE {table} (id int PRIMARY KEY, score bigint, note text)")
+    _pg(pg_url, f"INSERT INTO {table} SELECT g, g, 'n' || g FROM generate_series(1, 4) g")
+    control = f"sqlite:///{tmp_path}/control.db"
+    config = DiffSourceConfig(
+        name=f"evo-df-{RUN}",
+        url=pg_url,
+        system="evodf",
+        tables={"include": [f"public.{table}"]},
+        state_dir=str(tmp_path / "diff"),
+    )
+    runtime = make_runtime(stack_settings, DiffSourceTask(config), control)
+    topic = runtime.topic_of(runtime.task.units[0].captured)
+    runtime.drain()
+    # a column in the middle of the layout (dropped and re-added columns move): images by name
+    _pg(pg_url, f"ALTER TABLE {table} DROP COLUMN note")
+    _pg(pg_url, f"ALTER TABLE {table} ADD COLUMN district varchar(6), ADD COLUMN note text")
+    _pg(pg_url, f"UPDATE {table} SET district = '370102', note = 'n2' WHERE id = 2")
+    _pg(pg_url, f"DELETE FROM {table} WHERE id = 3")
+    runtime.drain()
+    events = consume(stack_settings, topic)
+    second = {(e["op"], (e["after"] or e["before"])["id"]): e for e in events[4:]}
+    assert second[("u", 2)]["before"] == {"id": 2, "score": 2, "district": None, "note": "n2"}
+    assert second[("u", 2)]["after"]["district"] == "370102"
+    assert second[("d", 3)]["before"] == {"id": 3, "score": 3, "district": None, "note": "n3"}
+    assert second[("u", 1)]["after"] == {"id": 1, "score": 1, "district": None, "note": None}
+    changes = SchemaChangeStore(control).list(config.name)
+    assert [c["kind"] for c in changes[0]["changes"]] == ["added"]  # note kept its name: dropped and added back
+
+    _pg(pg_url, f"ALTER TABLE {table} ALTER COLUMN score TYPE integer")
+    with pytest.raises(SchemaChangeHeld, match=r"score narrowed: BIGINT -> INTEGER"):
+        runtime.drain()
+    store = SchemaChangeStore(control)
+    store.accept(config.name, store.list(config.name, "held")[0]["id"], "new_version", "operator")
+    resumed = make_runtime(stack_settings, DiffSourceTask(config), control)
+    resumed.topic_prefix = runtime.topic_prefix
+    resumed.drain()
+    assert len(consume(stack_settings, topic)) == len(events)  # nothing changed in the rows themselves

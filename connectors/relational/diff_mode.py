@@ -15,6 +15,11 @@ state replaces the old only in `committed()`, after the runtime stored that offs
 before that leaves the old state in place, so the next round compares against it again and
 re-emits the changes (at least once). `source.sequence` = round * 10^12 + row ordinal, so a row's
 versions grow across rounds; `source.position` = {"round", "ordinal", "key"}.
+
+Schema change (issue 15, connectors.schema_changes): the tables are reflected again before each
+round; a change is followed (every row is an update once, as its image changed) or holds the
+capture before the round reads anything. The state records the column names its images were
+written with, so before images and deletes after a change are decoded by name, not by position.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from connectors.plugins import source_plugin
 from connectors.relational.diff_state import DiffState, table_dir
 from connectors.relational.rowcodec import canonical, from_json, jsonable
 from connectors.relational.selection import SourceUnit, TableSelection, select_tables
+from connectors.schema_changes import Evolution
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +82,11 @@ class DiffSourceTask(SourceTask):
         self.awaiting: dict[str, int] = {}  # partition -> round whose state waits for the commit
         self._pass: Iterator[SourceBatch] | None = None
         self._next_round = 0.0
+        self.evolution = Evolution(config.name, config.url)
 
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
+        for unit in self.units:  # a held schema change keeps the capture stopped
+            self.evolution.resume(unit.captured)
         for partition, state in self.states.items():
             self.rounds[partition] = int((offsets.get(partition) or {}).get("round", 0))
             state.recover(self.rounds[partition])
@@ -87,11 +96,27 @@ class DiffSourceTask(SourceTask):
             if time.monotonic() < self._next_round:
                 return SourceBatch()
             self._next_round = time.monotonic() + self.config.interval_seconds
+            self._check_schema()
             self._pass = (batch for unit in self.units for batch in self._diff_table(unit))
         for batch in self._pass:
             return batch
         self._pass = None  # the round is over: an empty batch ends the runtime's drain()
         return SourceBatch()
+
+    def _check_schema(self) -> None:
+        """Reflect the tables before a round; follow a change (SchemaChangeHeld stops the task)."""
+        c = self.config
+        fresh = {
+            u.captured.partition: u
+            for u in select_tables(self.engine, c.tables, c.system, c.unknown_types, need_key="diff")
+        }
+        units = []
+        for unit in self.units:
+            new = fresh.get(unit.captured.partition)
+            if new is not None and self.evolution.apply(unit.captured, new.captured) is not unit.captured:
+                unit = new
+            units.append(unit)
+        self.units = units
 
     def _diff_table(self, unit: SourceUnit) -> Iterator[SourceBatch]:
         partition = unit.captured.partition
@@ -101,6 +126,8 @@ class DiffSourceTask(SourceTask):
         names, types = unit.names, [c.type for c in unit.columns]
         key_idx = [names.index(k) for k in unit.key_names]
         state = self.states[partition].begin()
+        old_names = state.old_columns() or names  # the previous images' layout (before a schema change)
+        state.set_columns(names)
         ordinal = changes = 0
         # the last events of a round travel with its offset (a batch of offsets alone would end drain())
         held: list[ChangeEvent] = []
@@ -121,7 +148,7 @@ class DiffSourceTask(SourceTask):
                         if prev is not None and prev[0] == h:
                             continue
                         after = dict(zip(names, row))
-                        before = self._image(names, types, prev[1]) if prev else None
+                        before = self._image(names, types, prev[1], old_names) if prev else None
                         events.append(
                             self._event(
                                 unit,
@@ -144,7 +171,7 @@ class DiffSourceTask(SourceTask):
                 events = []
                 for _k, img in gone:
                     ordinal += 1
-                    before = self._image(names, types, img)
+                    before = self._image(names, types, img, old_names)
                     events.append(
                         self._event(
                             unit,
@@ -173,8 +200,13 @@ class DiffSourceTask(SourceTask):
         yield SourceBatch(held, {partition: {"round": round_no, "rows": ordinal, "changes": changes}})
 
     @staticmethod
-    def _image(names: list[str], types: list[Any], img: str) -> dict[str, Any]:
-        return {n: from_json(t, v) for n, t, v in zip(names, types, json.loads(img))}
+    def _image(names: list[str], types: list[Any], img: str, old_names: list[str]) -> dict[str, Any]:
+        """A stored image as a row of the current columns: by name (a column added since is None)."""
+        values = json.loads(img)
+        if old_names == names:
+            return {n: from_json(t, v) for n, t, v in zip(names, types, values)}
+        old = dict(zip(old_names, values))
+        return {n: from_json(t, old.get(n)) for n, t in zip(names, types)}
 
     @staticmethod
     def _event(unit, op, before, after, ts_ms, round_no, sequence, key) -> ChangeEvent:

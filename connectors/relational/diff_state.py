@@ -16,6 +16,7 @@ index probe does not care. Memory is one chunk plus SQLite's page cache.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -81,6 +82,19 @@ class RoundState:
             for k, h, img in self.db.execute(f"SELECT k, h, img FROM old.rows WHERE k IN ({marks})", part):
                 found[k] = (h, img)
         return found
+
+    def old_columns(self) -> list[str] | None:
+        """The column names the previous state's row images were written with (None: not recorded)."""
+        if not self.db.execute("SELECT 1 FROM old.sqlite_master WHERE name = 'layout'").fetchone():
+            return None
+        row = self.db.execute("SELECT names FROM old.layout").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_columns(self, names: list[str]) -> None:
+        """Record the images' column names in the new state itself (replaced with it, atomically)."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS main.layout (names TEXT NOT NULL)")
+        self.db.execute("DELETE FROM main.layout")
+        self.db.execute("INSERT INTO main.layout VALUES (?)", (json.dumps(names),))
 
     def add(self, rows: list[tuple[str, bytes, str]]) -> None:
         # OR REPLACE: a key read twice (a duplicate in a non-unique custom key) keeps its last image
