@@ -29,7 +29,7 @@ from starlette.background import BackgroundTask
 from api.audit import audit_as
 from api.routers.services import NamePath, _app_key, _buckets_for, _classifier, _store
 from streams.dataservices import downloads as dl
-from streams.dataservices.download_store import DownloadStore
+from streams.dataservices.download_store import DownloadStore, run_export
 from streams.dataservices.serving import CallRefused
 from streams.dataservices.subscriptions import TopicReader, parse_event_id, recheck, to_event
 
@@ -199,7 +199,6 @@ def download_job(
     x_app_key: str = Depends(_app_key),
 ) -> dict:
     from api.jobs import job_manager
-    from deploy.messages import post_message
 
     audit_as(request, "services.download.job", service=name, version=version, format=body.format)
     request.state.audit_actor = "app-key"
@@ -224,42 +223,15 @@ def download_job(
     settings = _settings(request)
 
     def run(ctx) -> dict:
+        def progress(n: int, total: int) -> None:
+            ctx.check_cancelled()
+            ctx.progress(100.0 * n / total, f"{n}/{total} rows")
+
         client = _clickhouse(request)
         try:
-            store.update(row["id"], state="running")
-            total = max(1, dl.count(client, plan))
-
-            def on_block(n: int) -> None:
-                ctx.check_cancelled()
-                ctx.progress(100.0 * n / total, f"{n}/{total} rows")
-
-            n = dl.write_file(body.format, plan, dl.batches(client, plan), str(target), on_block)
-        except Exception as exc:
-            target.unlink(missing_ok=True)
-            reason = exc.message if isinstance(exc, CallRefused) else type(exc).__name__
-            store.update(row["id"], state="failed", error=reason[:500], finished_at=time.time())
-            raise
+            return run_export(store, row, plan, client, target, settings.resolved_control_db_url, progress)
         finally:
             client.disconnect()
-        now = time.time()
-        store.update(
-            row["id"],
-            state="ready",
-            rows=n,
-            bytes=target.stat().st_size,
-            path=str(target),
-            finished_at=now,
-            expires_at=now + body.link_ttl_s,
-        )
-        post_message(
-            settings.resolved_control_db_url,
-            "download",
-            "info",
-            f"下载已就绪 / download ready: {name} v{version} ({body.format}, {n} rows) for {plan.app['application']}",
-            f"GET /service-downloads/{row['id']} (link valid {body.link_ttl_s} s)",
-            tenant=plan.scope or None,
-        )
-        return {"download": row["id"], "rows": n}
 
     job_id = job_manager(request.app).submit("service-download", f"app:{plan.app['application']}", run)
     store.update(row["id"], job_id=job_id)

@@ -7,6 +7,7 @@ expires.
     row = store.create(scope, key_id, application, service, version, fmt, params, link_ttl_s)
     store.update(download_id, state=..., rows=..., path=..., expires_at=...)
     store.get(download_id) -> dict | None;  store.expired(now) -> rows whose files may go
+    run_export(store, row, plan, clickhouse, path, control_url, progress)   # the job's body
 """
 
 from __future__ import annotations
@@ -89,3 +90,41 @@ class DownloadStore:
                 )
             ).all()
         return [dict(r._mapping) for r in rows]
+
+
+def run_export(store: DownloadStore, row: dict, plan, clickhouse, path, control_url: str, progress) -> dict[str, Any]:
+    """Write the export of `row` (a download job) to `path`: state running, progress in rows
+    (`progress(n, total)`, which may raise to cancel), then ready with rows, bytes and the link's
+    expiry, and a message in the message centre; failed (file removed) on any error, re-raised."""
+    from deploy.messages import post_message
+    from streams.dataservices import downloads as dl  # here: the table module stays light for migrations
+
+    try:
+        store.update(row["id"], state="running")
+        total = max(1, dl.count(clickhouse, plan))
+        n = dl.write_file(row["format"], plan, dl.batches(clickhouse, plan), str(path), lambda k: progress(k, total))
+    except Exception as exc:
+        path.unlink(missing_ok=True)
+        reason = getattr(exc, "message", None) or type(exc).__name__
+        store.update(row["id"], state="failed", error=reason[:500], finished_at=time.time())
+        raise
+    now = time.time()
+    store.update(
+        row["id"],
+        state="ready",
+        rows=n,
+        bytes=path.stat().st_size,
+        path=str(path),
+        finished_at=now,
+        expires_at=now + row["link_ttl_s"],
+    )
+    post_message(
+        control_url,
+        "download",
+        "info",
+        f"下载已就绪 / download ready: {row['service']} v{row['version']} ({row['format']}, {n} rows) "
+        f"for {row['application']}",
+        f"GET /service-downloads/{row['id']} (link valid {row['link_ttl_s']} s)",
+        tenant=row["scope"] or None,
+    )
+    return {"download": row["id"], "rows": n}
