@@ -360,3 +360,51 @@ def test_sse_gives_granted_masked_rows_resumes_without_loss_and_ends_on_revoke(b
     assert end and end[0]["status"] == 401 and end[0]["message_zh"], live.items
     r = _get(base, f"/services/{SERVICE}/v1/stream", key)
     assert r.status_code == 401 and r.json()["detail"]["message_zh"], r.text
+
+
+def test_a_signing_application_downloads_and_streams_with_signed_requests(base, people, grant):
+    """An application that chose signed requests (auth hmac) uses them here too: a signed download,
+    its replay refused, a signed download job and its state, a signed stream."""
+    from streams.dataservices.access import signed_headers
+
+    r = people["applicant"].post(
+        f"/services/{SERVICE}/applications",
+        json={"application": f"{APP}_signer", "version": 1, "purpose": "签名下载", "fields": FIELDS, "auth": "hmac"},
+    )
+    assert r.status_code == 201, r.text
+    r = people["author"].post(
+        f"/services/applications/{r.json()['id']}/decision",
+        json={"approve": True, "fields": GRANTED, "row_filter": {"division_code": "370102"}},
+    )
+    signer = r.json()
+    assert r.status_code == 200 and signer["secret"], r.text
+    path, query = f"/services/{SERVICE}/v1/download", [("format", "csv"), ("id.lte", "2")]
+    headers = signed_headers(signer["key_id"], signer["secret"], "GET", path, query)
+    r = httpx.get(base + path, params=query, headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    _check_rows(list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))))
+    again = httpx.get(base + path, params=query, headers=headers, timeout=60)
+    assert again.status_code == 401 and again.json()["detail"]["message_zh"], again.text  # a replay
+    body = json.dumps({"format": "parquet", "filters": {"id.lte": "2"}}).encode()
+    path = f"/services/{SERVICE}/v1/downloads"
+    headers = signed_headers(signer["key_id"], signer["secret"], "POST", path, [], body)
+    r = httpx.post(base + path, content=body, headers={**headers, "Content-Type": "application/json"}, timeout=60)
+    assert r.status_code == 202, r.text
+    status = r.json()["status"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        state = httpx.get(base + status, headers=signed_headers(signer["key_id"], signer["secret"], "GET", status, []))
+        assert state.status_code == 200, state.text
+        if state.json()["state"] in ("ready", "failed"):
+            break
+        time.sleep(0.3)
+    assert (state.json()["state"], state.json()["rows"]) == ("ready", 2), state.text
+    path, query = f"/services/{SERVICE}/v1/stream", [("start", "earliest")]
+    headers = signed_headers(signer["key_id"], signer["secret"], "GET", path, query)
+    with httpx.stream("GET", base + path, params=query, headers=headers, timeout=60) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                assert sorted(event["row"]) == sorted(GRANTED)
+                break

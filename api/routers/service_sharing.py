@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from api.audit import audit_as
-from api.routers.services import NamePath, _app_key, _buckets_for, _classifier, _store
+from api.routers.services import NamePath, _buckets_for, _classifier, _credential, _store
 from streams.dataservices import downloads as dl
 from streams.dataservices.download_store import DownloadStore, run_export
 from streams.dataservices.serving import CallRefused
@@ -70,20 +70,32 @@ def _clickhouse(request: Request):
     return client_from_url(_settings(request).clickhouse_url)
 
 
-def _plan(request: Request, clickhouse, key: str, name: str, version: int, params, count_call: bool = True):
+def _signed_request(request: Request, credential: dict, body: bytes = b"") -> dict | None:
+    """A signed request's headers with what they sign (method, path, query, body), or None."""
+    signed = credential.get("signed")
+    if signed is not None:
+        query = list(request.query_params.multi_items())
+        signed.update(method=request.method, path=request.url.path, query=query, body=body)
+        request.state.audit_detail.update(key_id=signed["key_id"][:40], signed=True)
+    return signed
+
+
+def _plan(
+    request: Request, clickhouse, credential: dict, name: str, version: int, params, body: bytes = b""
+) -> dl.Plan:
     settings = _settings(request)
     try:
         plan = dl.access_plan(
             _store(request),
             clickhouse,
             _buckets_for(settings.redis_url),
-            key,
+            credential.get("key"),
             name,
             version,
             params,
             _classifier(settings.resolved_control_db_url),
             request.client.host if request.client else "",
-            count_call=count_call,
+            signed=_signed_request(request, credential, body),
         )
     except CallRefused as exc:
         raise _refused(request, exc) from None
@@ -119,13 +131,13 @@ def download(
     name: str = NamePath,
     version: int = VersionPath,
     format: Literal["csv", "xlsx", "parquet"] = Query("csv", description="csv, xlsx or parquet"),
-    x_app_key: str = Depends(_app_key),
+    credential: dict = Depends(_credential),
 ):
     audit_as(request, "services.download", service=name, version=version, format=format)
     request.state.audit_actor = "app-key"
     clickhouse = _clickhouse(request)
     try:
-        plan = _plan(request, clickhouse, x_app_key, name, version, _filters(request))
+        plan = _plan(request, clickhouse, credential, name, version, _filters(request))
         total = dl.count(clickhouse, plan)
     except Exception as exc:
         clickhouse.disconnect()
@@ -191,20 +203,25 @@ def _sweep(request: Request) -> None:
     status_code=202,
     summary="Export a service version as a message-centre job: progress, then a signed link that expires",
 )
-def download_job(
+async def download_job(
     request: Request,
     body: DownloadJob,
     name: str = NamePath,
     version: int = VersionPath,
-    x_app_key: str = Depends(_app_key),
+    credential: dict = Depends(_credential),
 ) -> dict:
+    raw = await request.body()  # a signed request signs the body as sent
+    return await run_in_threadpool(_start_job, request, body, raw, name, version, credential)
+
+
+def _start_job(request: Request, body: DownloadJob, raw: bytes, name: str, version: int, credential: dict) -> dict:
     from api.jobs import job_manager
 
     audit_as(request, "services.download.job", service=name, version=version, format=body.format)
     request.state.audit_actor = "app-key"
     clickhouse = _clickhouse(request)
     try:
-        plan = _plan(request, clickhouse, x_app_key, name, version, list(body.filters.items()))
+        plan = _plan(request, clickhouse, credential, name, version, list(body.filters.items()), raw)
     finally:
         clickhouse.disconnect()
     _sweep(request)
@@ -239,18 +256,20 @@ def download_job(
     return {"id": row["id"], "job_id": job_id, "state": "queued", "status": f"/service-downloads/{row['id']}"}
 
 
-def _own_download(request: Request, download_id: str, key: str) -> dict:
-    """The download, if this app key asked for it (and is still approved); 404 for anyone else."""
-    from streams.dataservices.store import key_matches, split_key
+def _own_download(request: Request, download_id: str, credential: dict) -> dict:
+    """The download, if this application's credential asked for it (and is still good); 404 else."""
+    from streams.dataservices.serving import authorise
 
-    parts = split_key(key)
-    found = _store(request).grant(parts[0]) if parts else None
-    if found is None or not key_matches(found[2], parts[1]):
-        raise HTTPException(401, {"message": "unknown app key", "message_zh": "应用密钥无效"})
-    if found[1]["status"] != "approved":
-        raise HTTPException(401, {"message": f"the app key is {found[1]['status']}", "message_zh": "应用密钥已失效"})
     row = _downloads(request).get(download_id)
-    if row is None or row["key_id"] != parts[0]:
+    if row is None:
+        raise HTTPException(404, {"message": "no such download", "message_zh": "下载任务不存在"})
+    guard = _buckets_for(_settings(request).redis_url).guard
+    signed = _signed_request(request, credential)
+    try:
+        _, app = authorise(_store(request), credential.get("key"), row["service"], row["version"], signed, guard)
+    except CallRefused as exc:
+        raise _refused(request, exc) from None
+    if app["key_id"] != row["key_id"]:
         raise HTTPException(404, {"message": "no such download", "message_zh": "下载任务不存在"})
     return row
 
@@ -263,11 +282,13 @@ def _link(request: Request, row: dict) -> str:
 
 @router.get("/service-downloads/{download_id}", summary="A download job: state, progress, the link once ready")
 def download_state(
-    request: Request, download_id: str = Path(pattern=r"^[0-9a-f]{32}$"), x_app_key: str = Depends(_app_key)
+    request: Request, download_id: str = Path(pattern=r"^[0-9a-f]{32}$"), credential: dict = Depends(_credential)
 ) -> dict:
     from api.jobs import job_manager
 
-    row = _own_download(request, download_id, x_app_key)
+    audit_as(request, "services.download.state", download=download_id)
+    request.state.audit_actor = "app-key"
+    row = _own_download(request, download_id, credential)
     job = job_manager(request.app).get(row["job_id"]) if row["job_id"] else None
     out = {
         k: row[k]
@@ -337,7 +358,7 @@ async def stream(
     version: int = VersionPath,
     start: Literal["latest", "earliest"] = Query("latest", description="where a new subscription starts"),
     last_event_id: str | None = Header(None, max_length=20_000),
-    x_app_key: str = Depends(_app_key),
+    credential: dict = Depends(_credential),
 ):
     from schemas.topics_browse import plain
 
@@ -348,7 +369,7 @@ async def stream(
     def open_reader():
         clickhouse = _clickhouse(request)
         try:
-            plan = _plan(request, clickhouse, x_app_key, name, version, [])
+            plan = _plan(request, clickhouse, credential, name, version, [])
         finally:
             clickhouse.disconnect()
         spec = _store(request).published(plan.scope, name, version)
@@ -378,7 +399,8 @@ async def stream(
     client_ip = request.client.host if request.client else ""
 
     def still_allowed() -> CallRefused | None:
-        return recheck(_store(request), x_app_key, name, version, client_ip)
+        key_id = (credential.get("signed") or {}).get("key_id")
+        return recheck(_store(request), credential.get("key"), name, version, client_ip, key_id)
 
     async def events():
         idle_since = time.monotonic()

@@ -72,10 +72,11 @@ def access_plan(
     classify=None,
     client_ip: str | None = None,
     count_call: bool = True,
+    signed: dict | None = None,
 ) -> Plan:
     """Every check of a call (see the module's docstring); CallRefused (4xx / 503) otherwise.
-    `count_call=False` for a stream's re-checks (revocation, expiry), which are not new calls."""
-    scope, app = authorise(store, key, name, version, None, getattr(buckets, "guard", None))
+    `signed`: a signed request's headers and what it signs (access.py), instead of `key`."""
+    scope, app = authorise(store, key, name, version, signed, buckets.guard)
     try:
         spec = store.published(scope, name, version)
     except NotFound:

@@ -38,15 +38,29 @@ def parse_event_id(text: str | None) -> dict[int, int] | None:
     return {int(p): int(o) for p, o in (pair.split(":") for pair in text.strip().split(","))}
 
 
-def recheck(store, key: str, name: str, version: int, client_ip: str | None) -> CallRefused | None:
+def recheck(
+    store, key: str | None, name: str, version: int, client_ip: str | None, key_id: str | None = None
+) -> CallRefused | None:
     """Why a live subscription must end now (revoked, expired, offline, outside the allowlist), or
-    None. Read from the control DB every time (a batch, an idle second): nothing is cached."""
-    from streams.dataservices.access import Denied, check_ip
+    None. Read from the control DB every time (a batch, an idle second): nothing is cached. A
+    signed subscription (its signature checked when it opened) is re-checked by its `key_id`."""
+    from streams.dataservices.access import Denied, check_expiry, check_ip
     from streams.dataservices.model import NotFound
     from streams.dataservices.serving import authorise
 
     try:
-        scope, app = authorise(store, key, name, version)
+        if key_id is None:
+            scope, app = authorise(store, key, name, version)
+        else:
+            found = store.grant(key_id)
+            if found is None:
+                return CallRefused(401, "unknown app key id", "应用密钥标识无效")
+            scope, app, _ = found
+            if app["status"] != "approved":
+                return CallRefused(401, f"the app key is {app['status']}", f"应用密钥已失效（{app['status']}）")
+            check_expiry(app)
+            if (app["service"], app["version"]) != (name, version):
+                return CallRefused(403, "the app key is for another service version", "该应用密钥不可调用此服务版本")
         store.published(scope, name, version)
         check_ip(app, client_ip)
     except CallRefused as exc:
