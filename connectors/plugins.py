@@ -37,11 +37,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What a factory may need besides the config: settings, a registry codec, the connector name."""
+    """What a factory may need besides the config: settings, a registry codec, the connector name
+    and its tenant (what the task writes under a tenant, e.g. quality metrics, is kept there)."""
 
     connector: str
     settings: Any
     codec: Any
+    tenant: str | None = None
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def build_runtime(record: ConnectorRecord, settings, codec=None, **sink_kwargs):
     if spec is None:
         raise ConfigInvalid("; ".join(f"{e.field}: {e.message}" for e in errors))
     codec = codec or WireCodec(settings.schema_registry_url)
-    task = spec.plugin.build(spec.plugin_config, TaskContext(record.name, settings, codec))
+    task = spec.plugin.build(spec.plugin_config, TaskContext(record.name, settings, codec, record.tenant))
     evolution = getattr(task, "evolution", None)  # schema changes it meets are recorded for its tenant
     if evolution is not None:
         evolution.attach(settings.resolved_control_db_url, record.tenant)

@@ -40,12 +40,13 @@ class LeanRunnerConfig(BaseModel):
 
 
 class LeanRunnerTask:
-    def __init__(self, config: LeanRunnerConfig, settings, connector: str | None = None):
+    def __init__(self, config: LeanRunnerConfig, settings, connector: str | None = None, tenant: str | None = None):
         from schemas.serde import WireCodec
         from streams.processor import BatchProcessor
 
         self.config = config
         self.settings = settings
+        self.scope = tenant or ""  # the connector's tenant ("" = the operator's): its metrics rows are kept there
         self.topics = list(config.topics)
         self.name = config.pipeline or connector or "runner"
         # Built now: a transform that cannot run here is a config error, reported before any batch.
@@ -90,29 +91,15 @@ class LeanRunnerTask:
 
         return MetricsWriter(
             self.settings.clickhouse_url,
-            _pipeline_scope(self.settings, self.config.pipeline),
+            self.scope,
             self.config.pipeline,
             self.topics[0],
             self.processor.rules,
         )
 
 
-def _pipeline_scope(settings, pipeline: str) -> str:
-    """The pipeline's tenant ("" = the operator's): the metrics rows are kept per tenant."""
-    try:
-        from api.pipelines.store import pipeline_store_for
-
-        head = pipeline_store_for(settings).head(pipeline)
-    except Exception:  # metrics never keep a runner from starting: the operator's scope then
-        import logging
-
-        logging.getLogger(__name__).warning("quality metrics of %s: the pipeline's tenant is unknown", pipeline)
-        return ""
-    return (head or {}).get("tenant") or ""
-
-
 def lean_runner_plugin(config: LeanRunnerConfig, ctx) -> LeanRunnerTask:
-    return LeanRunnerTask(config, ctx.settings, ctx.connector)
+    return LeanRunnerTask(config, ctx.settings, ctx.connector, ctx.tenant)
 
 
 def check_runner(config: LeanRunnerConfig) -> list:

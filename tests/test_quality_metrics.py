@@ -194,6 +194,13 @@ def test_a_pipeline_runner_task_with_rules_gets_a_writer_and_one_without_none(st
     writer = task._metrics()
     try:
         assert (writer.pipeline, writer.dataset, writer.system, writer.scope) == (f"qm-task-{RUN}", topic, "hr", "")
+        # a worker builds it with the connector's tenant (TaskContext.tenant): the rows are kept there
+        tenant_task = LeanRunnerTask(
+            LeanRunnerConfig(topics=[topic], rules=RULES, pipeline="p"), stack_settings, None, "t1"
+        )
+        tenant_writer = tenant_task._metrics()
+        assert tenant_writer.scope == "t1"
+        tenant_writer.close()
         assert set(writer.meta) == {"name_required", "phone_format"}
     finally:
         writer.close()

@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
-from quality_stream.sensitive import detect_field
-from quality_stream.sensitive.validators import (
+from quality_stream.standards.credit_code import CREDIT_CHARS, credit_check_char
+from streams.sensitive import detect_field
+from streams.sensitive.validators import (
     address,
     bank_card,
     chinese_name,
@@ -25,7 +26,6 @@ from quality_stream.sensitive.validators import (
     mobile,
     social_credit_code,
 )
-from quality_stream.standards.credit_code import CREDIT_CHARS, credit_check_char
 from tests.api_process import api_client  # noqa: F401  (fixture)
 from tests.support.sensitive import drop_table, make_id, people_table
 

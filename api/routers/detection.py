@@ -1,5 +1,5 @@
 """Sensitive-data detection (issue 17): scan a catalogue dataset's samples, confirm the proposals.
-Thin: the domain is quality_stream/sensitive (validators, detector, samplers, the catalogue patch);
+Thin: the domain is streams/sensitive (validators, detector, samplers, the catalogue patch);
 the catalogue is written through its store's business-metadata update, as PATCH /metadata/datasets
 does, so every service masking by classification applies the confirmed level on its next call.
 
@@ -21,11 +21,11 @@ from api.audit import audit_as
 from api.audit.affected import note_affected_tenant
 from api.metadata import catalog_store, scopes_of
 from api.security import Principal, require
-from quality_stream.sensitive import KINDS
-from quality_stream.sensitive.catalog import confirmation_patch, sample_source
-from quality_stream.sensitive.scan import sample_clickhouse, sample_topic, scan
 from schemas.catalog import BadUrn, NotInCatalogue, parse_urn
 from schemas.catalog.business import CLASSIFICATIONS, BusinessPatch
+from streams.sensitive import KINDS
+from streams.sensitive.catalog import confirmation_patch, sample_source
+from streams.sensitive.scan import sample_clickhouse, sample_topic, scan
 
 router = APIRouter(tags=["metadata"])
 MANAGE = require("metadata:manage")

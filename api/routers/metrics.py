@@ -45,9 +45,9 @@ def _scoped(settings, principal: Principal) -> bytes:
 
 
 def _service_names(settings, tenant: str) -> set[str]:
-    from api.routers.services import _store_for
+    from api.service_access import store_for
 
-    return {s["name"] for s in _store_for(settings.resolved_control_db_url).services(tenant)}
+    return {s["name"] for s in store_for(settings.resolved_control_db_url).services(tenant)}
 
 
 @router.get("/metrics", summary="Prometheus text format (a tenant's caller: its own pipelines and connectors)")

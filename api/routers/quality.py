@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.audit import audit_as
 from api.quality import masked, quarantine_topic_of
+from api.quality.positions import Position
 from api.security import Principal, require
 from schemas.serde import WireCodec
 from streams.quarantine_read import read_quarantine, scan_quarantine
@@ -58,12 +59,6 @@ async def quarantine(
         if not full:
             item["event"] = masked(item["event"])
     return {"pipeline": pipeline, "topic": topic, "masked": not full, **page}
-
-
-class Position(BaseModel):
-    model_config = {"extra": "forbid"}
-    partition: int = Field(ge=0, le=100_000)
-    offset: int = Field(ge=0, le=2**62)
 
 
 class Replay(BaseModel):

@@ -17,8 +17,8 @@ from api.audit import audit_as
 from api.audit.affected import note_affected_tenant
 from api.pipelines.store import pipeline_store_for
 from api.quality import masked, quarantine_topic_of
+from api.quality.positions import Position
 from api.quality.tickets import context, owner_of, runner_counts_of, ticket_store
-from api.routers.quality import Position
 from api.security import Principal, require
 from connectors.pipeline import PipelineSpec
 from quality_stream.tickets.model import DIMENSIONS, STATES, TicketError

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from api.audit import audit_as
-from api.routers.services import NamePath, _buckets_for, _classifier, _credential, _store
+from api.service_access import NamePath, app_credential, buckets_for, classifier, service_store
 from streams.dataservices import downloads as dl
 from streams.dataservices.download_store import DownloadStore, run_export
 from streams.dataservices.serving import CallRefused
@@ -86,14 +86,14 @@ def _plan(
     settings = _settings(request)
     try:
         plan = dl.access_plan(
-            _store(request),
+            service_store(request),
             clickhouse,
-            _buckets_for(settings.redis_url),
+            buckets_for(settings.redis_url),
             credential.get("key"),
             name,
             version,
             params,
-            _classifier(settings.resolved_control_db_url),
+            classifier(settings.resolved_control_db_url),
             request.client.host if request.client else "",
             signed=_signed_request(request, credential, body),
         )
@@ -131,7 +131,7 @@ def download(
     name: str = NamePath,
     version: int = VersionPath,
     format: Literal["csv", "xlsx", "parquet"] = Query("csv", description="csv, xlsx or parquet"),
-    credential: dict = Depends(_credential),
+    credential: dict = Depends(app_credential),
 ):
     audit_as(request, "services.download", service=name, version=version, format=format)
     request.state.audit_actor = "app-key"
@@ -208,7 +208,7 @@ async def download_job(
     body: DownloadJob,
     name: str = NamePath,
     version: int = VersionPath,
-    credential: dict = Depends(_credential),
+    credential: dict = Depends(app_credential),
 ) -> dict:
     raw = await request.body()  # a signed request signs the body as sent
     return await run_in_threadpool(_start_job, request, body, raw, name, version, credential)
@@ -263,10 +263,10 @@ def _own_download(request: Request, download_id: str, credential: dict) -> dict:
     row = _downloads(request).get(download_id)
     if row is None:
         raise HTTPException(404, {"message": "no such download", "message_zh": "下载任务不存在"})
-    guard = _buckets_for(_settings(request).redis_url).guard
+    guard = buckets_for(_settings(request).redis_url).guard
     signed = _signed_request(request, credential)
     try:
-        _, app = authorise(_store(request), credential.get("key"), row["service"], row["version"], signed, guard)
+        _, app = authorise(service_store(request), credential.get("key"), row["service"], row["version"], signed, guard)
     except CallRefused as exc:
         raise _refused(request, exc) from None
     if app["key_id"] != row["key_id"]:
@@ -282,7 +282,7 @@ def _link(request: Request, row: dict) -> str:
 
 @router.get("/service-downloads/{download_id}", summary="A download job: state, progress, the link once ready")
 def download_state(
-    request: Request, download_id: str = Path(pattern=r"^[0-9a-f]{32}$"), credential: dict = Depends(_credential)
+    request: Request, download_id: str = Path(pattern=r"^[0-9a-f]{32}$"), credential: dict = Depends(app_credential)
 ) -> dict:
     from api.jobs import job_manager
 
@@ -322,7 +322,7 @@ def _signed(
     row = _downloads(request).get(download_id)
     if row is None or not row["path"] or not os.path.exists(row["path"]):
         raise HTTPException(410, {"message": "the file is gone", "message_zh": "文件已不存在"})
-    found = _store(request).grant(row["key_id"])
+    found = service_store(request).grant(row["key_id"])
     if found is None or found[1]["status"] != "approved":
         raise HTTPException(403, {"message": "the application's access was revoked", "message_zh": "应用授权已撤销"})
     return row
@@ -358,9 +358,9 @@ async def stream(
     version: int = VersionPath,
     start: Literal["latest", "earliest"] = Query("latest", description="where a new subscription starts"),
     last_event_id: str | None = Header(None, max_length=20_000),
-    credential: dict = Depends(_credential),
+    credential: dict = Depends(app_credential),
 ):
-    from schemas.topics_browse import plain
+    from streams.topics_browse import plain
 
     audit_as(request, "services.subscribe", service=name, version=version)
     request.state.audit_actor = "app-key"
@@ -372,7 +372,7 @@ async def stream(
             plan = _plan(request, clickhouse, credential, name, version, [])
         finally:
             clickhouse.disconnect()
-        spec = _store(request).published(plan.scope, name, version)
+        spec = service_store(request).published(plan.scope, name, version)
         if not spec.resource.topic:
             raise HTTPException(
                 409,
@@ -400,7 +400,7 @@ async def stream(
 
     def still_allowed() -> CallRefused | None:
         key_id = (credential.get("signed") or {}).get("key_id")
-        return recheck(_store(request), credential.get("key"), name, version, client_ip, key_id)
+        return recheck(service_store(request), credential.get("key"), name, version, client_ip, key_id)
 
     async def events():
         idle_since = time.monotonic()

@@ -17,64 +17,28 @@ from __future__ import annotations
 import json
 import threading
 import time
-from functools import lru_cache
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from api.audit import audit_as
 from api.security import Principal, require
+from api.service_access import (
+    NamePath,
+    app_credential,
+    buckets_for,
+    classifier,
+    service_store,
+)
 from streams.dataservices import calllog
 from streams.dataservices.model import NAME, Conflict, NotFound, Refused, ServiceError, ServiceSpec, problems_of
-from streams.dataservices.serving import CallRefused, TokenBuckets, serve, split_key
-from streams.dataservices.store import ServiceStore
+from streams.dataservices.serving import CallRefused, serve
 
 router = APIRouter(tags=["services"])
 MANAGE = require("services:manage")
 REVIEW = require("services:review")
 APPLY = require("services:apply")
-NamePath = Path(pattern=NAME, description="the service's name")
-
-
-@lru_cache(maxsize=8)
-def _store_for(url: str, state_dir: str | None = None) -> ServiceStore:
-    from connectors.secrets import Vault
-    from deploy.control import engine_for
-
-    # the vault seals signing secrets with the connector secrets' key (<state_dir>/connector_secrets.key)
-    return ServiceStore(engine_for(url), Vault(state_dir) if state_dir else None)
-
-
-@lru_cache(maxsize=8)
-def _buckets_for(url: str) -> TokenBuckets:
-    import redis
-
-    return TokenBuckets(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2))
-
-
-@lru_cache(maxsize=8)
-def _catalog_for(url: str):
-    from deploy.control import engine_for
-    from schemas.catalog.store import CatalogStore
-
-    return CatalogStore(engine_for(url))
-
-
-def _classifier(url: str):
-    """scope, dataset URN -> {field: classification level} (a field's own, else its dataset's)."""
-
-    def classify(scope: str, urn: str) -> dict[str, str | None]:
-        ds = _catalog_for(url).dataset({scope}, urn)
-        default = ds["business"].get("classification")
-        return {f["name"]: f["business"].get("classification") or default for f in ds["fields"]}
-
-    return classify
-
-
-def _store(request: Request) -> ServiceStore:
-    settings = request.app.state.settings
-    return _store_for(settings.resolved_control_db_url, str(settings.state_dir))
 
 
 def _scope(principal: Principal) -> str:
@@ -129,7 +93,7 @@ class ApplicationDecision(BaseModel):
 
 @router.get("/services", summary="Services: the latest version of each")
 def listing(request: Request, principal: Principal = Depends(APPLY)) -> list[dict]:
-    return _store(request).services(_scope(principal))
+    return service_store(request).services(_scope(principal))
 
 
 @router.post("/services", status_code=201, summary="Save a service document as a draft (or the next draft version)")
@@ -141,26 +105,26 @@ def save(request: Request, body: Any = Body(...), principal: Principal = Depends
         spec = ServiceSpec.model_validate(body)
     except ValidationError as exc:
         raise HTTPException(422, _detail(problems_of(exc), "invalid input", "输入有误")) from None
-    saved = _call(_store(request).save_draft, _scope(principal), spec, principal.name)
+    saved = _call(service_store(request).save_draft, _scope(principal), spec, principal.name)
     request.state.audit_detail.update(version=saved["version"])
     return saved
 
 
 @router.get("/services/{name}/versions", summary="A service's versions, oldest first")
 def versions(request: Request, name: str = NamePath, principal: Principal = Depends(APPLY)) -> list[dict]:
-    return _call(_store(request).versions, _scope(principal), name)
+    return _call(service_store(request).versions, _scope(principal), name)
 
 
 @router.post("/services/{name}/submit", summary="Submit the service's draft for review")
 def submit(request: Request, name: str = NamePath, principal: Principal = Depends(MANAGE)) -> dict:
     audit_as(request, "services.submit", name=name)
-    return _call(_store(request).submit, _scope(principal), name, principal.name)
+    return _call(service_store(request).submit, _scope(principal), name, principal.name)
 
 
 @router.post("/services/{name}/review", summary="Decide the review: publish, or back to draft (not by the author)")
 def review(request: Request, body: Decision, name: str = NamePath, principal: Principal = Depends(REVIEW)) -> dict:
     audit_as(request, "services.review." + ("approve" if body.approve else "reject"), name=name)
-    out = _call(_store(request).decide, _scope(principal), name, principal.name, body.approve, body.comment)
+    out = _call(service_store(request).decide, _scope(principal), name, principal.name, body.approve, body.comment)
     request.state.audit_detail.update(version=out["version"], status=out["status"])
     return out
 
@@ -173,14 +137,14 @@ def offline(
     principal: Principal = Depends(REVIEW),
 ) -> dict:
     audit_as(request, "services.offline", name=name, version=version)
-    return _call(_store(request).offline, _scope(principal), name, version, principal.name)
+    return _call(service_store(request).offline, _scope(principal), name, version, principal.name)
 
 
 @router.post("/services/{name}/applications", status_code=201, summary="Apply for a published service version")
 def apply(request: Request, body: Application, name: str = NamePath, principal: Principal = Depends(APPLY)) -> dict:
     audit_as(request, "services.application.submit", name=name, application=body.application)
     return _call(
-        _store(request).apply,
+        service_store(request).apply,
         _scope(principal),
         name,
         body.version,
@@ -197,8 +161,8 @@ def apply(request: Request, body: Application, name: str = NamePath, principal: 
 @router.get("/services/{name}/applications", summary="A service's applications (never their keys)")
 def applications(request: Request, name: str = NamePath, principal: Principal = Depends(APPLY)) -> list[dict]:
     scope = _scope(principal)
-    _call(_store(request).get, scope, name)
-    return _store(request).applications(scope, name)
+    _call(service_store(request).get, scope, name)
+    return service_store(request).applications(scope, name)
 
 
 @router.post(
@@ -210,7 +174,7 @@ def decide_application(
 ) -> dict:
     audit_as(request, "services.application." + ("approve" if body.approve else "reject"), application_id=app_id)
     out = _call(
-        _store(request).decide_application,
+        service_store(request).decide_application,
         _scope(principal),
         app_id,
         principal.name,
@@ -242,54 +206,7 @@ def decide_application(
 @router.post("/services/applications/{app_id}/revoke", summary="Revoke an approved application's key, at once")
 def revoke(request: Request, app_id: int = Path(ge=1), principal: Principal = Depends(APPLY)) -> dict:
     audit_as(request, "services.application.revoke", application_id=app_id)
-    return _call(_store(request).revoke, _scope(principal), app_id, principal.name)
-
-
-SIGNED = ("x-app-key-id", "x-timestamp", "x-nonce", "x-signature")
-
-
-def _credential(request: Request, x_app_key: str | None = Header(None, max_length=200)) -> dict:
-    """The call route's credential, checked before its parameters: a call without an app key or
-    a signed request's headers is 401 whatever else is wrong with it (a platform user's token is
-    no credential here)."""
-    headers = request.headers
-    if not x_app_key and any(h in headers for h in SIGNED):
-        missing = [h for h in SIGNED if not headers.get(h)]
-        if missing or any(len(headers[h]) > 200 for h in SIGNED):
-            raise HTTPException(
-                401,
-                {
-                    "message": f"a signed request needs the headers {', '.join(SIGNED)} (missing: {', '.join(missing)})",
-                    "message_zh": f"签名请求需要请求头 {', '.join(SIGNED)}（缺少：{', '.join(missing)}）",
-                },
-                headers={"WWW-Authenticate": "X-Signature"},
-            )
-        return {"signed": {h.removeprefix("x-").replace("app-key-id", "key_id"): headers[h] for h in SIGNED}}
-    if not x_app_key or split_key(x_app_key) is None:
-        raise HTTPException(
-            401,
-            {
-                "message": "an app key is required (X-App-Key: hls_...) or a signed request (X-Signature)",
-                "message_zh": "需要应用密钥（X-App-Key: hls_...）或签名请求（X-Signature）",
-            },
-            headers={"WWW-Authenticate": "X-App-Key"},
-        )
-    return {"key": x_app_key}
-
-
-def _app_key(x_app_key: str | None = Header(None, max_length=200)) -> str:
-    """A plain app key as a route's only credential (401 without one; kept for the routes that
-    take no signed request)."""
-    if not x_app_key or split_key(x_app_key) is None:
-        raise HTTPException(
-            401,
-            {
-                "message": "an app key is required (X-App-Key: hls_...)",
-                "message_zh": "需要应用密钥（X-App-Key: hls_...）",
-            },
-            headers={"WWW-Authenticate": "X-App-Key"},
-        )
-    return x_app_key
+    return _call(service_store(request).revoke, _scope(principal), app_id, principal.name)
 
 
 _local = threading.local()
@@ -328,7 +245,7 @@ def call(
     request: Request,
     name: str = NamePath,
     version: int = Path(ge=1, le=100_000),
-    credential: dict = Depends(_credential),
+    credential: dict = Depends(app_credential),
 ) -> Response:
     started = time.perf_counter()
     settings = request.app.state.settings
@@ -344,14 +261,14 @@ def call(
     clickhouse = _clickhouse(settings.clickhouse_url)
     try:
         out = serve(
-            _store(request),
+            service_store(request),
             clickhouse,
-            _buckets_for(settings.redis_url),
+            buckets_for(settings.redis_url),
             credential.get("key"),
             name,
             version,
             params,
-            _classifier(settings.resolved_control_db_url),
+            classifier(settings.resolved_control_db_url),
             signed=signed,
             client_ip=_client_ip(request),
             info=info,
@@ -415,7 +332,7 @@ def openapi(
     from sinks.clickhouse.reader import table_columns
     from streams.dataservices.openapi import document
 
-    current = _call(_store(request).get, _scope(principal), name, version)
+    current = _call(service_store(request).get, _scope(principal), name, version)
     spec = ServiceSpec.model_validate({k: v for k, v in current.items() if k in ServiceSpec.model_fields})
     columns: dict[str, str] = {}
     try:  # types from the table when it answers; the document stands without them
@@ -443,7 +360,7 @@ def stats(
 
     settings = request.app.state.settings
     scope = _scope(principal)
-    _call(_store(request).get, scope, name)
+    _call(service_store(request).get, scope, name)
     now = time.time()
     client = client_from_url(settings.clickhouse_url)
     try:
@@ -454,9 +371,9 @@ def stats(
         ) from exc
     finally:
         client.disconnect()
-    guard = _buckets_for(settings.redis_url).guard
+    guard = buckets_for(settings.redis_url).guard
     quotas = []
-    for app in _store(request).applications(scope, name):
+    for app in service_store(request).applications(scope, name):
         if app["status"] != "approved":
             continue
         try:

@@ -2,7 +2,7 @@
 with its registry subject's versions, the difference of two schema versions, and a page of one
 partition's messages decoded from Avro and masked for the caller.
 
-Thin: the domain is schemas/topics_browse.py; end offsets are api/lag.end_offsets (tail read,
+Thin: the domain is streams/topics_browse.py; end offsets are api/lag.end_offsets (tail read,
 tansu's high watermark is wrong). A tenant's caller sees the topics of its tenants' connectors and
 pipelines only (another's answers 404 as an unknown one); all-tenant callers see every topic.
 Values: "****" without `data:view`; with it, fields the catalogue classifies secret/sensitive masked."""
@@ -21,8 +21,9 @@ from api.metadata import catalog_store
 from api.pipelines.store import pipeline_store_for
 from api.scoping import connector_store
 from api.security import Principal, require
+from connectors.tenant_topics import topics_of
 from schemas.catalog.urns import topic_urn
-from schemas.topics_browse import (
+from streams.topics_browse import (
     ALL_MASK,
     NoSuchVersion,
     masked_value,
@@ -31,7 +32,6 @@ from schemas.topics_browse import (
     schema_diff,
     schema_version,
     subject_versions,
-    topics_of,
 )
 
 router = APIRouter(tags=["topics"])

@@ -99,7 +99,7 @@ class MetricsWriter:
             return 0
         try:
             if self._client is None:
-                from sinks.clickhouse import client_from_url
+                from deploy.clickhouse import client_from_url
 
                 self._client = client_from_url(self.url)
                 ensure_tables(self._client)

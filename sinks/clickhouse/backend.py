@@ -7,10 +7,10 @@ import threading
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
 from clickhouse_driver.errors import ServerException
 
+from deploy.clickhouse import client_from_url  # noqa: F401 - part of this module's interface (sinks.clickhouse)
 from schemas.optional import optional_import
 
 
@@ -39,20 +39,6 @@ class ClickHouseBackend(Protocol):
     def insert_columns(self, table: str, names: list[str], columns: list[list[Any]]) -> None: ...
 
     def close(self) -> None: ...
-
-
-def client_from_url(url: str, **kwargs) -> Client:
-    parsed = urlparse(url)
-    return Client(
-        host=parsed.hostname or "127.0.0.1",
-        port=parsed.port or 9000,
-        user=parsed.username or "default",
-        password=parsed.password or "",
-        database=(parsed.path or "/default").lstrip("/") or "default",
-        connect_timeout=5,
-        send_receive_timeout=60,
-        **kwargs,
-    )
 
 
 class NativeBackend:

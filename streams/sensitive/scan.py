@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quality_stream.sensitive.detect import detect_field
+from streams.sensitive.detect import detect_field
 
 MAX_SAMPLE = 10_000
 
@@ -46,7 +46,7 @@ def row_image(value: Any) -> dict[str, Any] | None:
 
 
 def sample_topic(bootstrap: str, registry_url: str, topic: str, limit: int = 1000) -> dict[str, list[Any]]:
-    from schemas.topics_browse import partitions, read_messages
+    from streams.topics_browse import partitions, read_messages
 
     parts = partitions(bootstrap).get(topic)
     if parts is None:

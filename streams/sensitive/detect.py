@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from quality_stream.sensitive.validators import KINDS
+from streams.sensitive.validators import KINDS
 from streams.transforms.masking import resolve
 
 # kind -> (classification level of schemas/catalog/business.py, mask spec of streams/transforms/masking.py)

@@ -1,6 +1,6 @@
 """Does one value look like a kind of personal or sensitive data? Pure functions, one per kind.
 
-    from quality_stream.sensitive.validators import KINDS
+    from streams.sensitive.validators import KINDS
     KINDS["citizen_id"]("11010519491231002X")   # True: shape, birth date and GB 11643 check digit
 
 Checks go past the shape where a standard gives more: citizen ID numbers need a real birth date

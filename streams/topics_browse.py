@@ -1,8 +1,7 @@
-"""Topics as people browse them (issue 18): which topics a tenant owns, their partitions, the
+"""Topics as people browse them (issue 18): their partitions, the
 registry's versions of their value schema and the difference of two, and a page of messages decoded
 from Avro and masked for the reader.
 
-    topics_of(connectors, pipelines, settings)  -> set of topic names (a tenant's connectors' and pipelines')
     partitions(bootstrap, budget)              -> {topic: [partition, ...]} of the broker
     subject_versions(registry_url, topic)      -> [1, 2, ...] ([] without a subject)
     schema_version(registry_url, topic, v)     -> {"version", "id", "schema", "fields"}
@@ -45,27 +44,6 @@ INTERNAL_TOPIC = ("__", "_schemas", "_tansu")
 
 class NoSuchVersion(LookupError):
     pass
-
-
-def topics_of(connectors, pipelines, settings) -> set[str]:
-    """The topics `connectors` (stored records) write or read and `pipelines` (documents) use."""
-    from connectors.pipeline import PipelineSpec
-    from connectors.topics import connector_topics
-
-    found: set[str] = set()
-    for record in connectors:
-        try:
-            found.update(connector_topics(record, settings))
-        except Exception:  # noqa: BLE001 - a document that no longer parses names no topic
-            continue
-    for document in pipelines:
-        try:
-            spec = PipelineSpec.model_validate(document)
-            found.update(spec.topics(settings).values())
-            found.update(spec.sink.topics or [])
-        except Exception:  # noqa: BLE001 - a source without one table has no named topic
-            continue
-    return found
 
 
 def partitions(bootstrap: str, budget: float = 5.0) -> dict[str, list[int]]:
