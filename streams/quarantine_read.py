@@ -32,7 +32,7 @@ def _matches(rec: dict[str, Any], rule: str | None, since_ms: int | None, until_
     return (since_ms is None or ts >= since_ms) and (until_ms is None or ts < until_ms)
 
 
-def _item(m, rec: dict[str, Any]) -> dict[str, Any]:
+def quarantine_item(m, rec: dict[str, Any]) -> dict[str, Any]:
     try:
         event = json.loads(rec["original_json"]) if rec.get("original_json") else None
     except ValueError:
@@ -116,6 +116,29 @@ def read_quarantine(
     kept, scanned, partial = scan_quarantine(
         bootstrap, registry_url, topic, lambda m, rec: _matches(rec, rule, since_ms, until_ms), max_scan, budget
     )
-    matched = [_item(m, rec) for m, rec in kept]
+    matched = [quarantine_item(m, rec) for m, rec in kept]
     matched.sort(key=lambda i: (i["ts_ms"] or 0, i["partition"], i["offset"]), reverse=True)
     return {"total": len(matched), "items": matched[offset : offset + limit], "scanned": scanned, "partial": partial}
+
+
+class MissingRecord(LookupError):
+    """No quarantined record at this (partition, offset)."""
+
+    def __init__(self, position: tuple[int, int]):
+        super().__init__(f"no quarantined record at partition/offset {position} / 没有该隔离记录")
+        self.position = position
+
+
+def records_at(bootstrap: str, registry_url: str, topic: str, positions: set[tuple[int, int]]):
+    """[(message, decoded record)] at exactly these (partition, offset) positions of a quarantine
+    topic, each partition read from its lowest wanted offset; `MissingRecord` names one not there."""
+    start: dict[int, int] = {}
+    for part, off in positions:
+        start[part] = min(off, start.get(part, off))
+    kept, _, _ = scan_quarantine(
+        bootstrap, registry_url, topic, lambda m, rec: (m.partition(), m.offset()) in positions, start=start
+    )
+    missing = sorted(positions - {(m.partition(), m.offset()) for m, _ in kept})
+    if missing:
+        raise MissingRecord(missing[0])
+    return kept

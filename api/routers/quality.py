@@ -17,7 +17,7 @@ from api.quality import masked, quarantine_topic_of
 from api.quality.positions import Position
 from api.security import Principal, require
 from schemas.serde import WireCodec
-from streams.quarantine_read import read_quarantine, scan_quarantine
+from streams.quarantine_read import MissingRecord, read_quarantine, records_at, scan_quarantine
 from streams.quarantine_replay import ReplayRefused, corrected, replay
 
 router = APIRouter(tags=["quality"])
@@ -101,19 +101,10 @@ def replay_quarantined(
     settings = request.app.state.settings
     if body.records is not None:
         wanted = {(p.partition, p.offset) for p in body.records}
-        start: dict[int, int] = {}
-        for part, off in wanted:
-            start[part] = min(off, start.get(part, off))
-        kept, _, _ = scan_quarantine(
-            settings.kafka_bootstrap,
-            settings.schema_registry_url,
-            topic,
-            lambda m, rec: (m.partition(), m.offset()) in wanted,
-            start=start,
-        )
-        missing = sorted(wanted - {(m.partition(), m.offset()) for m, _ in kept})
-        if missing:
-            raise HTTPException(404, f"no quarantined record at partition/offset {missing[0]} / 没有该隔离记录")
+        try:
+            kept = records_at(settings.kafka_bootstrap, settings.schema_registry_url, topic, wanted)
+        except MissingRecord as exc:
+            raise HTTPException(404, str(exc)) from None
     else:
         kept, _, partial = scan_quarantine(
             settings.kafka_bootstrap,

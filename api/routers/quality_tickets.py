@@ -25,7 +25,7 @@ from quality_stream.tickets.model import DIMENSIONS, STATES, TicketError
 from quality_stream.tickets.monitor import dimension_of, notify_downstream
 from quality_stream.tickets.thresholds import Threshold
 from schemas.catalog.urns import topic_urn
-from streams.quarantine_read import _item, scan_quarantine
+from streams.quarantine_read import MissingRecord, quarantine_item, records_at
 
 router = APIRouter(tags=["quality"])
 VIEW = require("metadata:view")
@@ -135,20 +135,11 @@ def open_ticket(request: Request, body: TicketIn, principal: Principal = Depends
     settings = request.app.state.settings
     topic = quarantine_topic_of(request, principal, body.pipeline)
     wanted = {(p.partition, p.offset) for p in body.records}
-    start: dict[int, int] = {}
-    for part, off in wanted:
-        start[part] = min(off, start.get(part, off))
-    kept, _, _ = scan_quarantine(
-        settings.kafka_bootstrap,
-        settings.schema_registry_url,
-        topic,
-        lambda m, rec: (m.partition(), m.offset()) in wanted,
-        start=start,
-    )
-    missing = sorted(wanted - {(m.partition(), m.offset()) for m, _ in kept})
-    if missing:
-        raise HTTPException(404, f"no quarantined record at partition/offset {missing[0]} / 没有该隔离记录")
-    records = [_item(m, rec) for m, rec in kept]
+    try:
+        kept = records_at(settings.kafka_bootstrap, settings.schema_registry_url, topic, wanted)
+    except MissingRecord as exc:
+        raise HTTPException(404, str(exc)) from None
+    records = [quarantine_item(m, rec) for m, rec in kept]
     rules = [{v.get("rule_id") for v in r["violations"]} for r in records]
     rule = body.rule or next(iter(sorted(set.intersection(*rules) - {None})), None)
     if rule is None or any(rule not in r for r in rules):
