@@ -24,15 +24,19 @@ import csv
 import hashlib
 import hmac
 import io
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinks.clickhouse.reader import FINAL_ENGINES, coerce, identifier, table_columns, table_engine
-from streams.dataservices.access import Denied, check_ip
-from streams.dataservices.model import NotFound
-from streams.dataservices.serving import CallRefused, TokenBuckets, _by_classification, authorise, parse
+from sinks.clickhouse.reader import FINAL_ENGINES, identifier, table_engine
+from streams.dataservices.serving import (
+    CallRefused,
+    TokenBuckets,
+    admit,
+    field_masks,
+    selection,
+    table_info,
+)
 from streams.dataservices.store import ServiceStore
 from streams.transforms.masking import resolve
 
@@ -76,46 +80,11 @@ def access_plan(
 ) -> Plan:
     """Every check of a call (see the module's docstring); CallRefused (4xx / 503) otherwise.
     `signed`: a signed request's headers and what it signs (access.py), instead of `key`."""
-    scope, app = authorise(store, key, name, version, signed, buckets.guard)
-    try:
-        spec = store.published(scope, name, version)
-    except NotFound:
-        raise CallRefused(
-            404, f"service {name} v{version} is not published", f"服务 {name} v{version} 未发布"
-        ) from None
-    try:
-        check_ip(app, client_ip)
-        if count_call:
-            wait = buckets.take(app["key_id"], spec.rate_limit.rate, spec.rate_limit.burst)
-            if wait > 0:
-                raise Denied(429, "rate limit reached: retry later", "调用频率超限，请稍后重试", retry_after=wait)
-            buckets.guard.take_quota(app)
-    except Denied as exc:
-        retry = math.ceil(exc.retry_after) if exc.retry_after else None
-        raise CallRefused(exc.status, exc.message, exc.message_zh, retry, application=app["application"]) from None
+    scope, app, spec = admit(store, buckets, key, name, version, signed, client_ip, count_call)
     params = [(k, v) for k, v in params if k not in ("limit", "offset", "format")]
-    where, _, _ = parse(spec, params)
-    where += [(f, "eq", v) for f, v in (app["row_filter"] or {}).items()]
-    columns = table_columns(clickhouse, spec.resource.table)
-    if not columns:
-        raise CallRefused(503, "the service's table is not there", "服务的数据表不存在")
-    typed = []
-    for f, op, value in where:
-        if f not in columns:
-            raise CallRefused(503, f"the table has no column {f!r}", f"数据表没有列 {f!r}")
-        try:
-            typed.append((f, op, [coerce(columns[f], v) for v in value] if op == "in" else coerce(columns[f], value)))
-        except ValueError:
-            raise CallRefused(
-                422, f"{f!r}: a value of type {columns[f]} expected", f"{f!r} 的取值类型应为 {columns[f]}"
-            ) from None
-    granted = [f for f in spec.fields if f in set(app["fields_granted"])]
-    missing = [f for f in granted + spec.sort if f not in columns]
-    if missing:
-        raise CallRefused(503, f"the table has no columns {missing}", f"数据表缺少列 {missing}")
-    specs = {f: m for f, m in spec.masking.items() if f in granted}
-    if spec.classification_masking:
-        specs |= _by_classification(spec, scope, granted, specs, classify)
+    columns = table_info(clickhouse, spec.resource.table)[0]
+    typed, granted, _, _ = selection(spec, app, params, columns)
+    specs = field_masks(spec, scope, granted, classify)
     return Plan(
         scope=scope,
         app=app,

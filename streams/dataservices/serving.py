@@ -166,6 +166,15 @@ def authorise(
     return scope, app
 
 
+def field_masks(spec, scope: str, granted: list[str], classify) -> dict[str, Any]:
+    """The mask spec of every granted field that has one: named in the service's `masking`, else
+    by its catalogue classification (`classification_masking`)."""
+    masks = {f: m for f, m in spec.masking.items() if f in granted}
+    if spec.classification_masking:
+        masks |= _by_classification(spec, scope, granted, masks, classify)
+    return masks
+
+
 def _by_classification(spec, scope: str, granted: list[str], explicit: dict, classify) -> dict[str, Any]:
     """Masks for the granted fields the service does not mask by name, from their catalogue level.
     A catalogue entry that is gone refuses the call (503): refusing beats serving clear data."""
@@ -251,7 +260,10 @@ def serve(
         raise CallRefused(503, "the data store is not answering; retry later", "数据存储暂不可用，请稍后重试") from None
 
 
-def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params, classify, signed, client_ip, info):
+def admit(store, buckets: TokenBuckets, key, name, version, signed, client_ip, count_call: bool = True, info=None):
+    """The checks before any data: credential and application, the version published, the IP
+    allowlist and, for a counted call, the rate limit and quota -> (scope, application, spec);
+    CallRefused otherwise. `info` (the call log's) learns the application as soon as it is known."""
     scope, app = authorise(store, key, name, version, signed, buckets.guard)
     if info is not None:
         info.update(scope=scope, application=app["application"], key_id=app["key_id"])
@@ -263,30 +275,22 @@ def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params,
         ) from None
     try:
         check_ip(app, client_ip)
+        if count_call:
+            wait = buckets.take(app["key_id"], spec.rate_limit.rate, spec.rate_limit.burst)
+            if wait > 0:
+                raise Denied(429, "rate limit reached: retry later", "调用频率超限，请稍后重试", retry_after=wait)
+            buckets.guard.take_quota(app)
     except Denied as exc:
-        raise CallRefused(exc.status, exc.message, exc.message_zh, application=app["application"]) from None
-    wait = buckets.take(app["key_id"], spec.rate_limit.rate, spec.rate_limit.burst)
-    if wait > 0:
-        raise CallRefused(
-            429,
-            "rate limit reached: retry later",
-            "调用频率超限，请稍后重试",
-            retry_after=math.ceil(wait),
-            application=app["application"],
-        )
-    try:
-        buckets.guard.take_quota(app)
-    except Denied as exc:
-        raise CallRefused(
-            exc.status,
-            exc.message,
-            exc.message_zh,
-            retry_after=math.ceil(exc.retry_after) if exc.retry_after else None,
-            application=app["application"],
-        ) from None
+        retry = math.ceil(exc.retry_after) if exc.retry_after else None
+        raise CallRefused(exc.status, exc.message, exc.message_zh, retry, application=app["application"]) from None
+    return scope, app, spec
+
+
+def selection(spec, app, params, columns: dict[str, str]):
+    """What a call reads: its filters and the application's row filter, typed to the table's
+    columns, and the granted fields -> (where, granted, limit, offset); CallRefused 422 / 503."""
     where, limit, offset = parse(spec, params)
     where += [(field, "eq", value) for field, value in (app["row_filter"] or {}).items()]
-    columns, engine = table_info(clickhouse, spec.resource.table)
     if not columns:
         raise CallRefused(503, "the service's table is not there", "服务的数据表不存在")
     typed = []
@@ -307,6 +311,13 @@ def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params,
     missing = [f for f in granted + spec.sort if f not in columns]
     if missing:
         raise CallRefused(503, f"the table has no columns {missing}", f"数据表缺少列 {missing}")
+    return typed, granted, limit, offset
+
+
+def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params, classify, signed, client_ip, info):
+    scope, app, spec = admit(store, buckets, key, name, version, signed, client_ip, info=info)
+    columns, engine = table_info(clickhouse, spec.resource.table)
+    typed, granted, limit, offset = selection(spec, app, params, columns)
     rows = read_rows(
         clickhouse,
         spec.resource.table,
@@ -320,9 +331,7 @@ def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params,
         max_rows=spec.max_limit,
         engine=engine,
     )
-    masking = {f: m for f, m in spec.masking.items() if f in granted}
-    if spec.classification_masking:
-        masking |= _by_classification(spec, scope, granted, masking, classify)
+    masking = field_masks(spec, scope, granted, classify)
     if masking:
         rows = MaskPolicy({"default": masking}).mask_rows(rows, "default")
     return {
