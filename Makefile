@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: tools install install-test demo test lint lock upgrade-check wheel stack-up stack-down clean console-assets
+.PHONY: tools install install-test demo test test-long lint lock upgrade-check wheel stack-up stack-down clean console-assets
 
 # uv itself, pinned by hash, in its own small venv (the project's venv is synced exactly to the lock).
 $(UV): requirements/uv.txt
@@ -40,7 +40,12 @@ lint: install-test
 
 test: lint
 	$(VENV)/bin/huiliu servers prepare   # wal_level=logical, MariaDB binlog ROW: restarts a server only if needed
-	$(PY) -m pytest -q -ra --durations=20 --basetemp=$(CURDIR)/.pytest-tmp  # own temp root: other pytest sessions on the machine rotate the shared one
+	$(PY) -m pytest -q -ra --durations=20 -m "not long" --basetemp=$(CURDIR)/.pytest-tmp  # own temp root: other pytest sessions on the machine rotate the shared one
+
+# The longest reliability scenarios (mark `long`), kept out of `make test` for its 45-minute budget.
+test-long: install-test
+	$(VENV)/bin/huiliu servers prepare
+	$(PY) -m pytest -q -ra --durations=20 -m long --basetemp=$(CURDIR)/.pytest-tmp
 
 lock: $(UV)
 	$(UV) lock

@@ -31,7 +31,7 @@ SERVICE_FIXTURES = {"stack_settings", "pg_url", "mysql_url"}
 
 
 # Out of the fast loop too: Hadoop clusters, Flink mini-clusters, and tests slow by nature
-SERVER_MARKS = {"hdfs", "flink", "slow"}
+SERVER_MARKS = {"hdfs", "flink", "slow", "long"}
 
 
 def pytest_collection_modifyitems(config, items):

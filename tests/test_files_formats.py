@@ -111,7 +111,7 @@ def test_xml_truncated_file_keeps_its_records_and_says_where_it_ended():
     assert got == ["1"] * 5
 
 
-@pytest.mark.slow  # parses a large file twice (30 s)
+@pytest.mark.long  # parses a large file twice (30 s): `make test-long`
 def test_xml_streaming_keeps_memory_flat():
     def doc(n):
         yield b"<root>"

@@ -97,7 +97,7 @@ def test_a_missing_extra_is_named(installed):
     assert "huiliu[hbase]" in out
 
 
-@pytest.mark.slow
+@pytest.mark.long  # a wheel's stack and demo (about a minute): `make test-long`
 def test_huiliu_stack_and_demo_from_the_wheel(installed, tmp_path):
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("HUILIU_", "VIRTUAL_ENV", "PYTHONPATH"))},

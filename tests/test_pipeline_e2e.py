@@ -82,6 +82,7 @@ def pipeline_file(tmp_path, pg_url) -> Path:
     return path
 
 
+@pytest.mark.long  # a runner killed and a sink restarted mid-stream: `make test-long`
 def test_pipeline_survives_runner_kill_and_sink_restart(stack_settings, pg_url, pipeline_file):
     seed(pg_url, 3000)
     run = LocalPipelineRun(pipeline_file, stack_settings)

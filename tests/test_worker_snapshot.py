@@ -64,6 +64,7 @@ def in_topic_count(reader: TopicReader, topic: str) -> int:
         return 0
 
 
+@pytest.mark.long  # kill -9 mid snapshot, another worker takes over (about a minute): `make test-long`
 def test_kill_9_mid_snapshot_other_worker_finishes_it_with_no_row_lost(cluster, stack_settings, pg_url):
     client, workers = cluster["client"], cluster["workers"]
     table, name, system = f"snapkill_{RUN}", f"snapkill-{RUN}", f"sk{RUN}"

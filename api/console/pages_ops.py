@@ -35,6 +35,8 @@ async def overview(request: Request, session: Session = Depends(signed_in)) -> R
             "messages_error": messages_error,
             "rules": rules or [],
             "rules_error": rules_error,
+            # the charts poll /metrics (ops:view): without it they are not drawn, nor polled into refusals
+            "can_see_metrics": session.can("ops:view"),
         },
         session=session,
     )

@@ -261,7 +261,9 @@ def link_signature(secret: str, download_id: str, expires: int) -> str:
 
 def link_valid(secret: str, download_id: str, expires: int, signature: str, now: float) -> str | None:
     """None when the link may be used, else why not (expired or not signed by us)."""
-    if not hmac.compare_digest(link_signature(secret, download_id, expires), signature or ""):
+    # bytes: compare_digest refuses str with non-ASCII characters, which a forged link may carry
+    expected = link_signature(secret, download_id, expires).encode()
+    if not hmac.compare_digest(expected, (signature or "").encode("utf-8", "replace")):
         return "signature"
     if now > expires:
         return "expired"
