@@ -22,6 +22,7 @@ DYNAMIC = {
     "pipelines.done_": {"deploy", "undeploy"},
     "versions.": {"added", "changed", "removed"},
     "versions.op_": {"add", "remove", "replace"},
+    "versions.made_": {"create", "update", "rollback", "delete"},
 }
 
 

@@ -443,13 +443,13 @@ def test_graph_editor_adds_reorders_saves_and_refuses_a_stale_save(admin, consol
     # a rule from the palette by keyboard (focus, Enter), its form filled in
     page.locator("#palette-rule-not_blank").focus()
     page.keyboard.press("Enter")
-    assert page.locator("#node-title").inner_text() == "rule: not_blank"
+    assert page.locator("#node-title").inner_text() == "质量规则: not_blank"
     assert page.locator("#nf-id").input_value() == "not_blank_2"
     page.locator("#nf-fields").fill('["name"]')
     page.get_by_role("button", name="应用设置").click()
     # a transform dropped on the graph with the mouse, then dragged left of trim: the order follows the drawing
     page.drag_and_drop("#palette-transform-cast", "#editor-graph")
-    assert page.locator("#node-title").inner_text() == "transform: cast"
+    assert page.locator("#node-title").inner_text() == "转换: cast"
     page.locator("#nf-types").fill('{"id": "integer"}')
     page.get_by_role("button", name="应用设置").click()
     assert page.locator("#editor-count").inner_text() == "4"

@@ -173,7 +173,9 @@
     fields.innerHTML = "";
     document.getElementById("node-error").textContent = "";
     var item = current();
-    document.getElementById("node-title").textContent = selected.group + ": " + (item.kind || "");
+    // the group's name in the page's language (data-group-* of the page, from the catalogue)
+    var group = words["group" + selected.group.charAt(0).toUpperCase() + selected.group.slice(1)] || selected.group;
+    document.getElementById("node-title").textContent = group + ": " + (item.kind || "");
     if (selected.group === "source" || selected.group === "sink") {
       fields.appendChild(field("config", { type: "object" }, item.config || {}));
     } else {
