@@ -84,7 +84,26 @@ def test_national_code_sets_name_their_source(people):
     assert (
         shipped["gb2260"]["items"] == 376 and "modood/Administrative-divisions-of-China" in shipped["gb2260"]["source"]
     )
-    assert "GB/T 3304" in body["not_shipped"]  # not sourced here: said, never invented
+    assert "GB/T 4761" in body["not_shipped"]  # no reliable table here: said, never invented
+    assert shipped["gb3304"]["items"] == 56 and "tourze/gb-t-3304" in shipped["gb3304"]["source"]
+    assert shipped["gb4658"]["items"] == 40 and "pycountry" in shipped["gb2659"]["source"]
+
+
+def test_national_ethnic_groups_education_and_countries_install_with_known_entries(people):
+    author = people["author"]
+    for code in ("gb3304", "gb4658", "gb2659", "gb2659_numeric"):
+        assert author.post(f"/standards/national/{code}/install").status_code == 201, code
+
+    def labels(code: str) -> dict[str, dict]:
+        body = author.get(f"/standards/code-sets/{code}").json()
+        assert body["status"] == "draft" and body["source"]
+        return {i["code"]: i for i in body["items"]}
+
+    ethnic = labels("gb3304")
+    assert (ethnic["01"]["label"], ethnic["56"]["label"], len(ethnic)) == ("汉族", "基诺族", 56)
+    education = labels("gb4658")
+    assert education["21"]["label"] == "大学本科毕业" and education["21"]["parent"] == "20"
+    assert labels("gb2659")["CHN"]["label"] == "中国" and labels("gb2659_numeric")["156"]["label"] == "中国"
 
 
 def test_lifecycle_review_publication_versions_and_retirement(people, api):
