@@ -277,3 +277,75 @@ def test_published_code_sets_land_in_clickhouse(world, stack_settings):
         client.execute(f"DROP TABLE {facts}")
     finally:
         client.disconnect()
+
+
+def _clickhouse_dataset(settings, table: str, fields: list[tuple[str, str]]) -> str:
+    """A ClickHouse table in tenant TA's catalogue (what a sink's harvest records)."""
+    from deploy.control import engine_for
+    from schemas.catalog.model import DatasetInfo, FieldInfo, Harvest, SystemInfo
+    from schemas.catalog.store import CatalogStore
+    from schemas.catalog.urns import dataset_urn, system_urn
+
+    ns = f"clickhouse://127.0.0.1:{settings.clickhouse_url.split('@')[-1].split('/')[0].split(':')[1]}"
+    urn = dataset_urn(ns, f"default.{table}")
+    info = [FieldInfo(name, ctype, i + 1) for i, (name, ctype) in enumerate(fields)]
+    CatalogStore(engine_for(settings.resolved_control_db_url)).record(
+        Harvest(
+            SystemInfo(system_urn(ns, "default"), "clickhouse", "clickhouse"),
+            [DatasetInfo(urn, table, "sink_table", info)],
+        ),
+        TA,
+    )
+    return urn
+
+
+def test_suggestions_from_profiled_values_state_their_evidence(world, stack_settings):
+    """Columns whose names say nothing (c1, c2) are suggested elements from their values: 98% of the
+    1,000 sampled c1 values are GB/T 2260 codes, every c2 value a GB/T 3304 code; a person confirms."""
+    author = world["author"]
+    table = f"stdval_{RUN}"
+    ch = client_from_url(stack_settings.clickhouse_url)
+    ch.execute(f"CREATE TABLE {table} (id UInt32, c1 String, c2 Nullable(String)) ENGINE = MergeTree ORDER BY id")
+    divisions = ["110000", "370100", "440300", "510100"]  # 北京市, 济南市, 深圳市, 成都市 in GB/T 2260
+    rows = [
+        (i, "999999" if i % 50 == 0 else divisions[i % 4], None if i % 10 == 0 else f"{i % 56 + 1:02d}")
+        for i in range(1000)
+    ]
+    ch.execute(f"INSERT INTO {table} VALUES", rows)
+    try:
+        urn = _clickhouse_dataset(
+            stack_settings, table, [("id", "UInt32"), ("c1", "String"), ("c2", "Nullable(String)")]
+        )
+        for code in ("gb2260", "gb3304"):
+            assert author.post(f"/standards/national/{code}/install").status_code == 201
+        for e in (
+            {"code": "division_v", "name_zh": "行政区划", "length": 6, "format": r"\d{6}", "code_set": "gb2260"},
+            {"code": "ethnic_v", "name_zh": "民族", "length": 2, "code_set": "gb3304"},
+        ):
+            assert author.post("/standards/elements", json=e).status_code == 201
+
+        by_name = author.get("/standards/suggestions", params={"dataset": urn}).json()
+        assert all(f["suggestions"] == [] for f in by_name["fields"])  # c1, c2 say nothing by name
+        r = author.get("/standards/suggestions", params={"dataset": urn, "values": "true"})
+        assert r.status_code == 200, r.text
+        found = {f["field"]: f["suggestions"] for f in r.json()["fields"]}
+        (c1,) = [s for s in found["c1"] if s["element"] == "division_v"]
+        assert c1["basis"] == ["values"] and c1["score"] == 0.98 and found["c1"][0] == c1
+        checks = {c["check"]: c for c in c1["evidence"]}
+        assert (checks["code_set"]["matched"], checks["code_set"]["sampled"]) == (980, 1000)
+        assert checks["code_set"]["why"].startswith("98% of 1,000 sampled values are 中华人民共和国行政区划代码")
+        assert checks["code_set"]["why_zh"].startswith("抽样 1,000 个值中 98% 是")
+        assert checks["format"]["ratio"] == 1.0 and checks["length"]["ratio"] == 1.0
+        (c2,) = found["c2"]
+        assert (c2["element"], c2["score"], c2["evidence"][0]["sampled"]) == ("ethnic_v", 1.0, 900)  # NULLs left out
+        assert found["id"] == []
+
+        confirm = {"field_urn": f"{urn}#c1", "element": "division_v", "method": "suggested", "score": c1["score"]}
+        assert author.post("/standards/mappings", json=confirm).status_code == 200
+        again = author.get("/standards/suggestions", params={"dataset": urn, "values": "true"}).json()
+        assert {f["field"] for f in again["fields"]} == {"id", "c2"}  # mapped: no longer suggested
+        not_ch = author.get("/standards/suggestions", params={"dataset": world["dataset"]["urn"], "values": "true"})
+        assert not_ch.status_code == 422 and not_ch.json()["detail"]["field"] == "values"
+    finally:
+        ch.execute(f"DROP TABLE IF EXISTS {table}")
+        ch.disconnect()

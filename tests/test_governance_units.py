@@ -100,6 +100,25 @@ def test_suggestions_match_pinyin_and_comments_but_not_noise():
     assert found["id"] == [] and found["income"] == []
 
 
+def test_value_evidence_needs_a_code_set_or_format_and_every_check_to_fit():
+    from quality_stream.governance.value_fit import merge_suggestions, suggest_by_values
+
+    elements = [
+        {"code": "xb", "length": 1, "code_set": "gb2261_1"},
+        {"code": "short", "length": 2},  # fits every value but says nothing of what it is
+        {"code": "day", "data_type": "date", "format": r"\d{4}-\d{2}-\d{2}"},
+    ]
+    sets = {"gb2261_1": {"name": "GB/T 2261.1", "codes": {"0", "1", "2", "9"}}}
+    found = suggest_by_values(
+        {"sex": ["1", "2"] * 20, "d": ["2026-02-30"] * 5 + ["2026-01-01"] * 35, "few": ["1"] * 5}, elements, sets
+    )
+    assert [s["element"] for s in found["sex"]] == ["xb"] and found["few"] == []
+    (day,) = found["d"]
+    assert day["score"] == 0.875 and {c["check"]: c["ratio"] for c in day["evidence"]} == {"format": 1.0, "type": 0.875}
+    merged = merge_suggestions({"sex": [{"element": "xb", "score": 0.8, "why": "name"}]}, found)
+    assert merged["sex"][0]["basis"] == ["name", "values"] and merged["sex"][0]["score"] == 1.0
+
+
 def test_generated_rules_run_in_the_engine_and_replace_only_their_own():
     gender = national_code_set("gb2261_1").model_dump(mode="json")
     element = {

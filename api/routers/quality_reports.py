@@ -15,7 +15,7 @@ from api.audit import audit_as
 from api.quality import reporting
 from api.security import Principal, require
 from quality_stream.profiling import profile_table, suggest_rules
-from quality_stream.profiling.profile import ProfileError
+from quality_stream.profiling.profile import ProfileError, clickhouse_table_of
 from quality_stream.reports.scorecards import scorecards
 from quality_stream.reports.store import NotFound
 
@@ -73,8 +73,8 @@ class ProfileIn(BaseModel):
 
 
 def _clickhouse_table(urn: str) -> str:
-    prefix = "hl:dataset:clickhouse://"
-    if not urn.startswith(prefix) or "/" not in urn[len(prefix) :]:
+    table = clickhouse_table_of(urn)
+    if table is None:
         raise HTTPException(
             422,
             {
@@ -83,7 +83,7 @@ def _clickhouse_table(urn: str) -> str:
                 "field": "dataset",
             },
         )
-    return urn[len(prefix) :].split("/", 1)[1]
+    return table
 
 
 @router.post(

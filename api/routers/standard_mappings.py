@@ -1,5 +1,5 @@
 """Catalogue fields mapped to data elements (issue 16): by hand or by accepting a suggestion from
-name/comment similarity (a person confirms either way), and conformance (mapped ratio) per dataset
+name/comment similarity or from sampled values (a person confirms either way), and conformance (mapped ratio) per dataset
 and per system. Fields are named by the catalogue's field URN `<dataset URN>#<field>`."""
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from api.security import Principal, require
 from api.standards import http_error, mapping_store, scope_of, standards_store
 from api.standards.catalogue import dataset_of, datasets_of_system
 from api.standards.sync import after_change, value_checks
+from api.standards.value_evidence import suggest_from_values
 from quality_stream.governance.mappings import conformance, split_field_urn
 from quality_stream.governance.model import CODE_PATTERN, StandardsError
 from quality_stream.governance.suggest import suggest
+from quality_stream.governance.value_fit import merge_suggestions
 
 router = APIRouter(tags=["standards"])
 VIEW = require("standards:view")
@@ -86,13 +88,17 @@ def remove_mapping(
 
 @router.get(
     "/standards/suggestions",
-    summary="Suggested elements for a dataset's unmapped fields, from name and comment similarity (confirm by POST)",
+    summary="Suggested elements for a dataset's unmapped fields, from name and comment similarity and, with "
+    "?values=true, from a sample of a ClickHouse table's values (code set, format, length, type), each with its "
+    "evidence (confirm by POST /standards/mappings)",
 )
 def suggestions(
     request: Request,
     dataset: str = Query(max_length=1000),
     min_score: float = Query(0.7, ge=0, le=1),
     limit: int = Query(3, ge=1, le=20),
+    values: bool = Query(False, description="also sample the table's values (ClickHouse datasets)"),
+    sample: int = Query(1000, ge=20, le=100_000, description="rows sampled for the value evidence"),
     principal: Principal = Depends(VIEW),
 ) -> dict[str, Any]:
     ds = dataset_of(request, principal, dataset)
@@ -102,6 +108,10 @@ def suggestions(
     candidates = [e for e in elements if e["status"] != "retired"]
     fields = [f for f in ds["fields"] if f["name"] not in mapped]
     found = suggest(fields, candidates, limit, min_score)
+    if values:
+        names = [f["name"] for f in fields]
+        by_values = suggest_from_values(settings, scope, dataset, names, candidates, sample, limit, min_score)
+        found = merge_suggestions(found, by_values, limit)
     return {
         "dataset": dataset,
         "fields": [

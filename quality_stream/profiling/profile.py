@@ -24,6 +24,16 @@ class ProfileError(ValueError):
     pass
 
 
+CLICKHOUSE_URN = "hl:dataset:clickhouse://"
+
+
+def clickhouse_table_of(urn: str) -> str | None:
+    """`db.table` of a catalogue ClickHouse dataset URN (hl:dataset:clickhouse://host:port/db.table), else None."""
+    if not urn.startswith(CLICKHOUSE_URN) or "/" not in urn[len(CLICKHOUSE_URN) :]:
+        return None
+    return urn[len(CLICKHOUSE_URN) :].split("/", 1)[1]
+
+
 def _columns(client, database: str, table: str) -> list[tuple[str, str]]:
     rows = client.execute(
         "SELECT name, type FROM system.columns WHERE database = %(d)s AND table = %(t)s",
@@ -38,6 +48,34 @@ def _q(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
+def _source(client, database: str, name: str, names: set[str]) -> str:
+    """The table as a FROM clause: ReplacingMergeTree tables FINAL and without tombstones."""
+    source = f"{_q(database)}.{_q(name)}"
+    engine = client.execute(
+        "SELECT engine FROM system.tables WHERE database = %(d)s AND name = %(t)s", {"d": database, "t": name}
+    )[0][0]
+    if "ReplacingMergeTree" in engine:
+        source += " FINAL"
+        if "_deleted" in names:
+            source += " WHERE _deleted = 0"
+    return source
+
+
+def sample_values(client, table: str, columns: list[str], n: int = 1000) -> dict[str, list[str]]:
+    """Up to n rows' values of the named columns as text (NULLs left out), for value evidence.
+    Columns the table lacks are absent from the answer."""
+    database, _, name = table.rpartition(".")
+    database = database or client.execute("SELECT currentDatabase()")[0][0]
+    names = {c for c, _ in _columns(client, database, name)}
+    chosen = [c for c in columns if c in names and c not in INTERNAL][:MAX_COLUMNS]
+    if not chosen:
+        return {}
+    cols = ", ".join(f"toString({_q(c)})" for c in chosen)
+    source = _source(client, database, name, names)
+    rows = client.execute(f"SELECT {cols} FROM {source} LIMIT {int(n)}", settings={"max_execution_time": 60})
+    return {c: [r[i] for r in rows if r[i] is not None] for i, c in enumerate(chosen)}
+
+
 def profile_table(client, table: str, columns: list[str] | None = None) -> dict[str, Any]:
     database, _, name = table.rpartition(".")
     database = database or client.execute("SELECT currentDatabase()")[0][0]
@@ -49,14 +87,7 @@ def profile_table(client, table: str, columns: list[str] | None = None) -> dict[
             raise ProfileError(f"no column {unknown[0]!r} in {table} / 表中没有列 {unknown[0]!r}")
     chosen = [(n, t) for n, t in found if (columns is None and n not in INTERNAL) or (columns and n in columns)]
     chosen = chosen[:MAX_COLUMNS]
-    source = f"{_q(database)}.{_q(name)}"
-    engine = client.execute(
-        "SELECT engine FROM system.tables WHERE database = %(d)s AND name = %(t)s", {"d": database, "t": name}
-    )[0][0]
-    if "ReplacingMergeTree" in engine:
-        source += " FINAL"
-        if "_deleted" in names:
-            source += " WHERE _deleted = 0"
+    source = _source(client, database, name, names)
     parts = ["count()"]
     kinds: list[bool] = []  # per column: a number or date (natural order)?
     for col, ctype in chosen:
