@@ -310,6 +310,73 @@ def test_revocation_stops_the_next_call_and_everything_is_audited(api, people, g
     assert any(e["detail"].get("name") == SERVICE and e["actor"] == f"{TENANT}-reviewer" for e in reviews)
 
 
+def test_request_access_to_the_dataset_decided_by_its_owning_group(api, people, catalogued, published):
+    """ "Request access" on the catalogue dataset: its owner (a group in the business metadata) approves
+    fewer fields; the approval grants an application of the published service serving the dataset."""
+    group = f"{TENANT}-owners"
+    assert api.post("/groups", json={"name": group, "tenant": TENANT}).status_code == 201
+    r = api.post(
+        "/users",
+        json={
+            "username": f"{TENANT}-owner",
+            "password": PASSWORD,
+            "tenant": TENANT,
+            "roles": ["admin"],
+            "groups": [group],
+        },
+    )
+    assert r.status_code == 201, r.text
+    token = api.post("/auth/token", data={"username": f"{TENANT}-owner", "password": PASSWORD}).json()["access_token"]
+    owner = httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    applicant = people["applicant"]
+    ask = {"dataset": catalogued, "application": f"{APP}_req", "purpose": "核对人员", "fields": ["id", "name", "phone"]}
+    r = applicant.post("/access-requests", json=ask)
+    assert r.status_code == 409 and r.json()["detail"]["problems"][0]["field"] == "owner"  # nobody to decide yet
+    r = people["author"].patch(f"/metadata/datasets/{catalogued}", json={"owner": f"group:{group}"})
+    assert r.status_code == 200, r.text
+    r = applicant.post("/access-requests", json={**ask, "fields": ["id", "no_such_field"]})
+    assert r.status_code == 422 and "no_such_field" in r.text
+    r = applicant.post("/access-requests", json={**ask, "dataset": catalogued + "_ghost"})
+    assert r.status_code == 404, r.text
+    r = applicant.post("/access-requests", json={**ask, "period_days": 30})
+    assert r.status_code == 201, r.text
+    req = r.json()
+    assert (req["status"], req["owner"], req["fields_wanted"]) == ("pending", f"group:{group}", ask["fields"])
+    waiting = owner.get("/access-requests", params={"dataset": catalogued})
+    assert waiting.status_code == 200 and [x["id"] for x in waiting.json()] == [req["id"]]
+    decision = f"/access-requests/{req['id']}/decision"
+    r = people["reviewer"].post(decision, json={"approve": True})
+    assert r.status_code == 403 and r.json()["detail"]["problems"][0]["field"] == "decided_by"
+    r = owner.post(decision, json={"approve": True, "fields": ["id", "income"]})
+    assert r.status_code == 422 and "income" in r.text  # not asked for
+    r = owner.post(decision, json={"approve": True, "fields": ["id", "name"], "comment": "电话不需要"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["status"], out["fields_granted"], out["service"], out["version"]) == (
+        "approved",
+        ["id", "name"],
+        SERVICE,
+        1,
+    )
+    assert owner.post(decision, json={"approve": False}).status_code == 409
+    r = _call(out["key"])
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert [row["id"] for row in rows] == [1, 2, 3] and all(sorted(row) == ["id", "name"] for row in rows)
+    assert rows[0]["name"] == "张**"  # masked as the service masks it
+    apps = {a["id"]: a for a in people["author"].get(f"/services/{SERVICE}/applications").json()}
+    granted = apps[out["application_id"]]
+    assert (granted["status"], granted["decided_by"], granted["period_days"]) == ("approved", f"{TENANT}-owner", 30)
+    r = applicant.post("/access-requests", json={**ask, "application": f"{APP}_req2"})
+    r = owner.post(f"/access-requests/{r.json()['id']}/decision", json={"approve": False, "comment": "用途不明"})
+    assert (r.status_code, r.json()["status"], r.json()["comment"]) == (200, "rejected", "用途不明")
+    assert "key" not in r.json()
+    audit = api.get("/audit", params={"action": "services.access_request.approve", "limit": 1000}).json()
+    mine = [e for e in audit if e["detail"].get("request_id") == req["id"]]
+    assert mine and mine[0]["actor"] == f"{TENANT}-owner" and mine[0]["detail"]["fields"] == ["id", "name"]
+    owner.close()
+
+
 def test_a_new_draft_leaves_the_published_version_served_and_offline_stops_it(people, grant):
     r = people["applicant"].post(
         f"/services/{SERVICE}/applications",

@@ -24,6 +24,7 @@ ROUTERS = (
     "standard_mappings",
     "services",
     "service_sharing",
+    "access_requests",
     "detection",
     "quality",
     "quality_tickets",

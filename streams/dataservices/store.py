@@ -356,6 +356,37 @@ class ServiceStore:
                     )
                 ]
             )
+        return self.settle_application(
+            scope,
+            app_id,
+            actor,
+            approve,
+            fields,
+            row_filter,
+            comment,
+            quota_daily,
+            quota_monthly,
+            ip_allowlist,
+            period_days,
+        )
+
+    def settle_application(
+        self,
+        scope: str,
+        app_id: int,
+        actor: str,
+        approve: bool,
+        fields: list[str] | None = None,
+        row_filter: dict[str, Any] | None = None,
+        comment: str = "",
+        quota_daily: int | None = None,
+        quota_monthly: int | None = None,
+        ip_allowlist: list[str] | None = None,
+        period_days: int | None = None,
+    ) -> dict[str, Any]:
+        """The decision itself, once the caller's right to decide was checked (by the service's owner
+        above; by the dataset's owner for a request of access_requests.py)."""
+        app = self.application(scope, app_id)
         if app["status"] != "pending":
             raise _state(f"application {app_id} is already {app['status']}", f"申请 {app_id} 已是 {app['status']}")
         values: dict[str, Any] = {"decided_by": actor, "comment": comment, "decided_at": time.time()}

@@ -70,3 +70,33 @@ ds_applications = Table(
     UniqueConstraint("key_id", name="uq_ds_applications_key_id"),
     Index("ix_ds_applications_service", "scope", "service"),
 )
+
+# Migration 0016_services_access: a request for access to any catalogue dataset (the "request access"
+# action of the resource catalogue). The dataset's owner (its business metadata `owner`, a user or a
+# group) decides; an approval becomes an approved `ds_applications` row (`application_id`) of a
+# published service serving the dataset, so it grants what an application grants.
+ds_access_requests = Table(
+    "ds_access_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(100), nullable=False),
+    Column("dataset", String(1000), nullable=False),  # the catalogue URN
+    Column("owner", String(200), nullable=True),  # the dataset's owner when asked (listing; decided by the current one)
+    Column("application", String(100), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("fields_wanted", Text, nullable=False),  # JSON list of the dataset's field names
+    Column("period_days", Integer, nullable=True),
+    Column("auth", String(10), nullable=False),  # key | hmac
+    Column("ip_allowlist", Text, nullable=True),  # JSON list of CIDRs
+    Column("requester", String(200), nullable=False),
+    Column("status", String(20), nullable=False),  # pending | approved | rejected
+    Column("fields_granted", Text, nullable=True),
+    Column("decided_by", String(200), nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("service", String(100), nullable=True),  # the service version the approval applies to
+    Column("version", Integer, nullable=True),
+    Column("application_id", Integer, nullable=True),  # the approved ds_applications row
+    Column("created_at", Float, nullable=False),
+    Column("decided_at", Float, nullable=True),
+    Index("ix_ds_access_requests_scope", "scope", "status"),
+)

@@ -64,6 +64,7 @@ GHOSTS = {
     "report": 987654321,
     "subscription": 987654321,
     "ticket": 987654321,
+    "access_request": 987654321,
 }  # ids no object has (others: a name no object has)
 
 
@@ -106,6 +107,7 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("services", "name"): o["service"],
         ("services", "version"): 1,
         ("services", "app_id"): o["application"],
+        ("access-requests", "request_id"): o["access_request"],
         ("service-downloads", "download_id"): o["download"],
         ("quality", "report_id"): o["report"],
         ("quality", "subscription_id"): o["subscription"],
@@ -238,6 +240,12 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         ),
         "POST /services/applications/{app_id}/decision": ({"json": {"approve": True}}, True),
         "POST /services/{name}/v{version}/downloads": ({"json": {"format": "csv"}}, True),
+        # a request for access to tenant a's dataset; a decision on tenant a's request
+        "POST /access-requests": (
+            {"json": {"dataset": o["dataset"], "application": "b_attacker", "purpose": "b", "fields": ["id"]}},
+            True,
+        ),
+        "POST /access-requests/{request_id}/decision": ({"json": {"approve": True}}, True),
         # sensitive-data detection over tenant a's catalogued dataset
         "POST /detection/scan": ({"json": {"dataset": o["dataset"]}}, True),
         "POST /detection/confirm": (
@@ -262,6 +270,7 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "POST /quality/tickets/{ticket_id}/comments": ({"json": {"text": "b"}}, True),
         # quality profiles of tenant a's dataset; reports and subscriptions land in tenant b's own scope
         "POST /quality/profiles": ({"json": {"dataset": o["dataset"]}}, True),
+        "POST /quality/profile-jobs": ({"json": {"dataset": o["dataset"]}}, True),
         "GET /quality/profiles": ({"params": {"dataset": o["dataset"]}}, True),
         # (a report is always the caller's own tenant's, `tenant` is refused as an unknown field; this world has
         # no ClickHouse, so the probe stops at validation; tests/test_quality_reports.py checks the figures' tenant)

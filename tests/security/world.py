@@ -465,6 +465,13 @@ class World:
         store = DownloadStore(engine_for(self.settings.resolved_control_db_url))
         download = store.create(A, r.json()["key_id"], f"{A}app", name, 1, "csv", [], 3600)
         self.a.objects["download"] = download["id"]
+        # a request for access to tenant a's dataset, left pending for its owner (tenant a's steward)
+        path = f"/metadata/datasets/{quote(self.a.objects['dataset'], safe='')}"
+        field = self.as_a("admin", "GET", path).json()["fields"][0]["name"]
+        ask = {"dataset": self.a.objects["dataset"], "application": f"{A}req", "purpose": "a", "fields": [field]}
+        r = self.as_a("admin", "POST", "/access-requests", json=ask)
+        assert r.status_code == 201, r.text
+        self.a.objects["access_request"] = r.json()["id"]
 
     def create_quality_report(self) -> None:
         """Tenant a's quality report and report subscription, stored directly: this world has no
