@@ -115,6 +115,16 @@ class Settings(BaseSettings):
     probe_rate_per_minute: float = Field(12.0, gt=0, description="live checks per principal per minute")
     probe_burst: int = Field(6, ge=1, description="live checks a principal may make at once")
 
+    # Outgoing e-mail of people-facing notices (quality tickets assigned, opened at a threshold,
+    # overdue; deploy/mail.py). Off while smtp_host is empty: the message centre alone then.
+    smtp_host: str = Field("", description="SMTP server for notices by e-mail; empty = no e-mail")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (587 with STARTTLS, usually)")
+    smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_user: str = Field("", description="SMTP login; empty = no authentication")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (never logged)")
+    smtp_from: str = Field("huiliu@localhost", description="From address of notices")
+    smtp_timeout_s: float = Field(10.0, gt=0, description="connect/send timeout of one e-mail")
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings

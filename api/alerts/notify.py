@@ -1,4 +1,4 @@
-"""E-mail delivery of alerts over SMTP (smtplib). Channel shape (on the rule):
+"""E-mail delivery of alerts (the SMTP itself: deploy/mail.py). Channel shape (on the rule):
 
 {"smtp_host": "mail.example", "smtp_port": 25, "from": "huiliu@example", "to": ["ops@example"],
  "starttls": false, "ssl": false, "username": null, "password": null, "timeout": 10}
@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-import smtplib
-from email.message import EmailMessage
+from deploy.mail import SmtpServer, send_mail
 
 
 def send_email(
@@ -24,20 +23,14 @@ def send_email(
         to = [to]
     if not to or not channel.get("smtp_host"):
         raise ValueError("e-mail channel needs smtp_host and to")
-    msg = EmailMessage()
-    msg["Subject"] = f"{prefix} {subject}"
-    msg["From"] = channel.get("from", "huiliu@localhost")
-    msg["To"] = ", ".join(to)
-    msg.set_content(body)
-    for name, mime, data in attachments:
-        maintype, _, subtype = mime.partition("/")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-    cls = smtplib.SMTP_SSL if channel.get("ssl") else smtplib.SMTP
-    with cls(
-        channel["smtp_host"], int(channel.get("smtp_port", 25)), timeout=float(channel.get("timeout", 10))
-    ) as smtp:
-        if channel.get("starttls"):
-            smtp.starttls()
-        if channel.get("username"):
-            smtp.login(channel["username"], channel.get("password") or "")
-        smtp.send_message(msg)
+    server = SmtpServer(
+        host=channel["smtp_host"],
+        port=int(channel.get("smtp_port", 25)),
+        starttls=bool(channel.get("starttls")),
+        ssl=bool(channel.get("ssl")),
+        user=channel.get("username") or "",
+        password=channel.get("password") or "",
+        sender=channel.get("from", "huiliu@localhost"),
+        timeout=float(channel.get("timeout", 10)),
+    )
+    send_mail(server, to, f"{prefix} {subject}", body, attachments)

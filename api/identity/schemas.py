@@ -3,7 +3,7 @@ secret field; the one exception is `ApiKeyCreated.key`, shown once at creation."
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -15,6 +15,9 @@ Permission = Annotated[str, Field(pattern=PERMISSION_PATTERN, max_length=100)]
 Grant = Annotated[str, Field(pattern=r"^(pipeline|table|column):[A-Za-z0-9_.*\-]{1,200}$")]
 TenantGrant = Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_\-]{0,99})$")]
 Password = Annotated[SecretStr, Field(min_length=1, max_length=256)]
+# Where notices (quality tickets) are mailed; "" clears it. Deliberately loose: the server decides.
+Email = Annotated[str, Field(pattern=r"^$|^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$", max_length=254)]
+Lang = Literal["zh", "en"]
 
 
 class _In(BaseModel):
@@ -25,6 +28,8 @@ class UserIn(_In):
     username: Name
     password: Password
     display_name: str = Field("", max_length=200)
+    email: Email | None = Field(None, description="where notices (quality tickets) are mailed")
+    lang: Lang | None = Field(None, description="language of the notices: zh (default) or en")
     tenant: Tenant | None = Field(None, description="default: the caller's tenant")
     roles: list[Name] = []
     groups: list[Name] = []
@@ -36,6 +41,8 @@ class UserIn(_In):
 class UserPatch(_In):
     password: Password | None = None
     display_name: str | None = Field(None, max_length=200)
+    email: Email | None = Field(None, description='"" removes it')
+    lang: Lang | None = None
     roles: list[Name] | None = None
     groups: list[Name] | None = None
     tenants: list[TenantGrant] | None = None
@@ -47,6 +54,8 @@ class UserPatch(_In):
 class UserOut(BaseModel):
     username: str
     display_name: str
+    email: str | None = None
+    lang: str | None = None
     tenant: str | None
     superuser: bool
     disabled: bool

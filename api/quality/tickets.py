@@ -1,7 +1,8 @@
 """Wiring of quality tickets (quality_stream/tickets) into the API: the store, what the monitor
 watches (each runner connector's pipeline, its input topic's catalogue URN and its stage counters),
 the catalogue owner of a dataset, downstream owners from lineage, quarantine samples, the message
-centre, and the monitor's background loop (started with the other loops, api/scheduling/runtime.py).
+centre, e-mail to the assignee (api/quality/ticket_mail.py), and the monitor's background loop
+(started with the other loops, api/scheduling/runtime.py).
 
     ticket_store(settings) -> TicketStore
     TicketLoop(settings).start() / stop() / tick()   # every HUILIU_QUALITY_TICKETS_TICK seconds (30)
@@ -16,6 +17,7 @@ import threading
 from functools import lru_cache
 
 from api.metadata import catalog_store
+from api.quality.ticket_mail import mail_ticket
 from api.scoping import connector_store
 from deploy.control import StageCounters, engine_for
 from deploy.messages import post_message
@@ -109,6 +111,7 @@ def context(settings) -> Context:
         downstream=lambda scope, urn: downstream_of(settings, scope, urn),
         samples=lambda pipeline, rule: quarantine_samples(settings, pipeline, rule),
         post=post,
+        mail=lambda event, ticket: mail_ticket(settings, ticket_store(settings), event, ticket),
         window_keep=keep,
     )
 

@@ -18,6 +18,7 @@ from api.audit.affected import note_affected_tenant
 from api.pipelines.store import pipeline_store_for
 from api.quality import masked, quarantine_topic_of
 from api.quality.positions import Position
+from api.quality.ticket_mail import announce_assignment
 from api.quality.tickets import context, owner_of, runner_counts_of, ticket_store
 from api.security import Principal, require
 from connectors.pipeline import PipelineSpec
@@ -177,6 +178,8 @@ def open_ticket(request: Request, body: TicketIn, principal: Principal = Depends
         tickets.comment(None, ticket["id"], principal.name, body.comment)
     if created:
         notify_downstream(tickets, context(settings), ticket)
+        if ticket["assignee"]:
+            announce_assignment(settings, tickets, ticket)
     request.state.audit_detail.update(ticket=ticket["id"], created=created)
     return {"created": created, **_shown(tickets.get(None, ticket["id"]), principal)}
 
@@ -222,6 +225,8 @@ async def transition(
     except TicketError as exc:
         raise _error(exc) from None
     request.state.audit_detail.update(state=out["state"])
+    if body.action == "assign":
+        await run_in_threadpool(announce_assignment, settings, ticket_store(settings), out)
     return _shown(out, principal)
 
 

@@ -1,7 +1,8 @@
 """The ticket monitor: one pass over what the runners counted. Per pipeline and rule it opens a
 ticket when the rule's failures in the window cross the threshold, counts new failures into the
 live ticket (never one ticket per record), verifies a resolved ticket once new records passed the
-rule, reopens one whose failures came back, and escalates overdue tickets once.
+rule, reopens one whose failures came back, and escalates overdue tickets once. The assignee of a ticket
+opened at the threshold and of an escalated one is also told by `Context.mail` (e-mail).
 
 The wiring hands in what lives above the domain (catalogue owners, lineage, the quarantine topic,
 the message centre) as a `Context`:
@@ -41,6 +42,8 @@ class Context:
     downstream: Callable[[str, str], list[dict]]  # (scope, urn) -> [{"dataset", "owner"}]
     samples: Callable[[str, str], list[dict]]  # (pipeline, rule) -> quarantined records, newest first
     post: Callable[[str, str, str, str], int]  # (scope, level, subject, body) -> message id
+    # (event, ticket): tell the person the ticket concerns by e-mail (notices.EVENTS); no-op: no e-mail
+    mail: Callable[[str, dict], Any] = field(default=lambda event, ticket: None)
     window_keep: Callable[[str], float] = field(default=lambda scope: 3600.0)
 
 
@@ -68,6 +71,7 @@ class Monitor:
             if self.store.mark_escalated(ticket["id"], None):
                 mid = self.ctx.post(ticket["tenant"] or "", "warning", *escalation_text(ticket))
                 self.store.note(ticket["id"], "escalated", {"message_id": mid})
+                self._mail("escalated", ticket)
                 out["escalated"].append(ticket["id"])
         return out
 
@@ -139,9 +143,17 @@ class Monitor:
         )
         if created:
             self._notify(ticket)
+            if ticket["assignee"]:
+                self._mail("opened", ticket)
             out["opened"].append(ticket["id"])
         else:
             out["counted"].append(ticket["id"])
+
+    def _mail(self, event: str, ticket: dict) -> None:
+        try:
+            self.ctx.mail(event, ticket)
+        except Exception:  # a mail server's trouble never stops the monitor
+            log.warning("quality tickets: ticket %s not mailed (%s)", ticket["id"], event, exc_info=True)
 
     def _notify(self, ticket: dict, reopened: bool = False) -> list[str]:
         return notify_downstream(self.store, self.ctx, ticket, reopened)
