@@ -121,6 +121,51 @@ def default_jars() -> list[str]:
     return [str(d / "flink-connector-kafka.jar"), str(d / "kafka-clients.jar")]
 
 
+def kafka_properties(cfg: dict) -> dict:
+    """Client properties for every Kafka source and sink (a secured Kafka's among them)."""
+    return {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000", **(cfg["kafka"].get("properties") or {})}
+
+
+def environment(cfg: dict, execution_mode: str = "thread"):
+    """The StreamExecutionEnvironment of a job config: connector jars, this venv's Python for the
+    workers, parallelism, checkpointing and the config's extra `flink_config` options."""
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+
+    jars = cfg.get("jars") or default_jars()
+    for j in jars:
+        if not Path(j).exists():
+            raise SystemExit(f"connector jar {j} is missing: run deploy/flink/setup.py")
+    conf = Configuration()
+    conf.set_string("pipeline.jars", ";".join(Path(j).resolve().as_uri() for j in jars))
+    conf.set_string("python.executable", sys.executable)
+    conf.set_string("python.client.executable", sys.executable)
+    # thread mode: Python functions run in an interpreter embedded in the JVM (pemja) instead of
+    # Beam worker processes; starts faster and uses less memory (both modes pass the test).
+    conf.set_string("python.execution-mode", execution_mode)
+    for k, v in (cfg.get("flink_config") or {}).items():  # e.g. python.execution-mode: process
+        conf.set_string(str(k), str(v))
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    env.set_parallelism(int(cfg.get("parallelism", 1)))
+    if cfg.get("checkpoint_interval_seconds"):
+        env.enable_checkpointing(int(float(cfg["checkpoint_interval_seconds"]) * 1000))
+    return env
+
+
+def export_worker_path() -> None:
+    """Python workers are started by the JVM from this process's environment: make the repo
+    importable. In thread mode the interpreter embedded in the JVM does not know it belongs to a
+    venv: list this interpreter's site-packages too."""
+    import site
+
+    paths = (
+        [str(REPO)]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        + list(site.getsitepackages())
+    )
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+
+
 # ----------------------------------------------------------------------------- operators
 def _operators():
     """Python functions for the job (defined lazily so this module imports without pyflink)."""
@@ -292,11 +337,10 @@ def _operators():
 
 # ----------------------------------------------------------------------------- job graph
 def build(cfg: dict):
-    from pyflink.common import Configuration, Duration, WatermarkStrategy
+    from pyflink.common import Duration, WatermarkStrategy
     from pyflink.common.serialization import RowFieldExtractorSchema, SimpleStringSchema
     from pyflink.common.time import Time
     from pyflink.common.typeinfo import Types
-    from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.datastream.connectors.base import DeliveryGuarantee
     from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
     from pyflink.datastream.window import TumblingEventTimeWindows
@@ -306,26 +350,9 @@ def build(cfg: dict):
     kafka = cfg["kafka"]
     bootstrap = kafka["bootstrap"]
     group = kafka.get("group_id", "huiliu-flink")
-    props = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000", **(kafka.get("properties") or {})}
+    props = kafka_properties(cfg)
     registry = cfg["schema_registry_url"]
-    jars = cfg.get("jars") or default_jars()
-    for j in jars:
-        if not Path(j).exists():
-            raise SystemExit(f"connector jar {j} is missing: run deploy/flink/setup.py")
-
-    conf = Configuration()
-    conf.set_string("pipeline.jars", ";".join(Path(j).resolve().as_uri() for j in jars))
-    conf.set_string("python.executable", sys.executable)
-    conf.set_string("python.client.executable", sys.executable)
-    # thread mode: Python functions run in an interpreter embedded in the JVM (pemja) instead of
-    # Beam worker processes; starts faster and uses less memory (both modes pass the test).
-    conf.set_string("python.execution-mode", "thread")
-    for k, v in (cfg.get("flink_config") or {}).items():  # e.g. python.execution-mode: process
-        conf.set_string(str(k), str(v))
-    env = StreamExecutionEnvironment.get_execution_environment(conf)
-    env.set_parallelism(int(cfg.get("parallelism", 1)))
-    if cfg.get("checkpoint_interval_seconds"):
-        env.enable_checkpointing(int(cfg["checkpoint_interval_seconds"] * 1000))
+    env = environment(cfg)
     t_env = StreamTableEnvironment.create(env)
 
     wm_cfg = cfg.get("watermark") or {}
@@ -455,17 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default=None, help="job name (default: config's `name` or huiliu-flink)")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
-    # Python workers are started by the JVM from this process's environment: make the repo importable.
-    # In thread mode (python.execution-mode: thread) the interpreter embedded in the JVM does not
-    # know it belongs to a venv: list this interpreter's site-packages too.
-    import site
-
-    paths = (
-        [str(REPO)]
-        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        + list(site.getsitepackages())
-    )
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    export_worker_path()
     env = build(cfg)
     env.execute(args.name or cfg.get("name") or "huiliu-flink")
     return 0
