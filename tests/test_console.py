@@ -23,6 +23,8 @@ DYNAMIC = {
     "versions.": {"added", "changed", "removed"},
     "versions.op_": {"add", "remove", "replace"},
     "versions.made_": {"create", "update", "rollback", "delete"},
+    "assets.by_": {"system", "department", "classification"},
+    "assets.group_": {"system", "department", "classification"},
 }
 
 

@@ -279,7 +279,8 @@ def _lineage_graph(lineage: dict, impact: dict | None, field: str | None = None,
     words = words or catalogue(DEFAULT)
     for e in edges:
         label = _edge_label(e.get("transformation") or {}, words)
-        out_edges.append({"from": e["source"], "to": e["target"], "label": label, "job": e["job"]})
+        edge = {"from": e["source"], "to": e["target"], "label": label, "job": e["job"]}
+        out_edges.append({**edge, "reported": bool(e.get("reported"))})  # imported from outside: drawn dashed
     return {"root": root, "nodes": nodes, "edges": out_edges}
 
 

@@ -26,8 +26,9 @@ from schemas.catalog.assets import data_map, summary
 from schemas.catalog.business import BusinessPatch
 from schemas.catalog.impact import csv_text, impact_table
 from schemas.catalog.impact import impact as impact_of
-from schemas.catalog.lineage import MAX_NODES, traverse
+from schemas.catalog.lineage import MAX_NODES, REPORTED, traverse
 from schemas.catalog.received import BadLineage, EdgesIn, edges_from_openlineage, edges_from_request, record_edges
+from schemas.catalog.reported import note_report, reports
 from schemas.catalog.search import BadQuery, search
 from schemas.catalog.store import scope_of
 
@@ -289,13 +290,16 @@ def _home_scope(principal: Principal) -> str:
     return scope_of(principal.tenant if not principal.all_tenants else None)
 
 
-def _record(request: Request, principal: Principal, origin: str, parsed) -> dict[str, Any]:
+def _record(request: Request, principal: Principal, origin: str, parsed, producer: str | None = None) -> dict[str, Any]:
     job, edges, named = parsed
     store = catalog_store(_settings(request))
+    scope = _home_scope(principal)
     try:
-        stored = record_edges(store, _home_scope(principal), origin, edges, named)
+        stored = record_edges(store, scope, origin, edges, named)
     except BadLineage as exc:
         raise HTTPException(422, str(exc)[:1000]) from None
+    if origin.startswith(REPORTED):  # lineage from outside: who reported it and when, for the console
+        note_report(store.engine, scope, origin, job, producer, principal.name, stored["edges"])
     request.state.audit_detail.update(job=job[:300], edges=stored["edges"])
     return {"job": job, **stored}
 
@@ -324,7 +328,14 @@ def receive_openlineage(
     job = event["job"]
     if not parsed[1]:  # START events often carry no datasets: nothing to replace
         return {"job": parsed[0], "edges": 0, "new_datasets": []}
-    return _record(request, principal, f"openlineage:{job['namespace']}/{job['name']}"[:300], parsed)
+    producer = event.get("producer") if isinstance(event.get("producer"), str) else None
+    return _record(request, principal, f"openlineage:{job['namespace']}/{job['name']}"[:300], parsed, producer)
+
+
+@router.get("/lineage-reports", summary="Lineage reported from outside: each job with its producer, time and flows")
+async def lineage_reports(request: Request, principal: Principal = Depends(VIEW)) -> list[dict[str, Any]]:
+    engine = catalog_store(_settings(request)).engine
+    return await run_in_threadpool(reports, engine, scopes_of(principal))
 
 
 @router.get("/assets/summary", summary="Asset totals per system, department and classification level")

@@ -23,6 +23,7 @@ from schemas.catalog.tables import catalog_datasets, catalog_edges
 
 MAX_DEPTH = 20
 MAX_NODES = 2000
+REPORTED = ("api:", "openlineage:")  # origins of edges reported from outside (schemas/catalog/received.py)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def traverse(
                         "target": _node_id(e.target_urn, e.target_field),
                         "job": e.job_urn,
                         "transformation": json.loads(e.transformation) if e.transformation else None,
+                        "reported": e.origin.startswith(REPORTED),
                     }
                     nid = _node_id(*nxt)
                     if nid not in seen:

@@ -126,6 +126,7 @@
   // coloured) and the data map. A node with a link opens it when tapped (or Enter on the list).
   var SIDES = { root: "#0550ae", up: "#6e7781", down: "#1a7f37" };
   var IMPACT = "#cf222e";
+  var REPORTED = "#8250df";
 
   function heads(data) { // nodes nothing flows into: the left of a lineage graph
     var targets = {};
@@ -139,7 +140,8 @@
       return { data: { id: n.id, label: n.label, side: n.side || "down", impacted: n.impacted ? "yes" : "no",
         href: n.href || (n.dataset ? "/console/catalog/dataset?urn=" + encodeURIComponent(n.dataset) : "") } };
     }).concat(data.edges.map(function (e, i) {
-      return { data: { id: "e" + i, source: e.from, target: e.to, label: e.label || "" } };
+      return { data: { id: "e" + i, source: e.from, target: e.to, label: e.label || "",
+        reported: e.reported ? "yes" : "no" } };
     }));
     var cy = cytoscape({
       container: el,
@@ -159,7 +161,10 @@
         { selector: "edge", style: {
           "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5, "line-color": "#8c959f",
           "target-arrow-color": "#8c959f", "label": "data(label)", "font-size": 9, "color": "#57606a" } },
-        { selector: "edge.impact", style: { "line-color": IMPACT, "target-arrow-color": IMPACT, "width": 2.5 } }
+        { selector: "edge.impact", style: { "line-color": IMPACT, "target-arrow-color": IMPACT, "width": 2.5 } },
+        // lineage reported from outside (POST /lineage/edges, OpenLineage): dashed, violet
+        { selector: "edge[reported = 'yes']", style: { "line-style": "dashed", "line-color": REPORTED,
+          "target-arrow-color": REPORTED } }
       ]
     });
     cy.edges().forEach(function (e) {
@@ -172,6 +177,7 @@
     el.dataset.nodes = String(cy.nodes().length);
     el.dataset.edges = String(cy.edges().length);
     el.dataset.impacted = String(cy.nodes("[impacted = 'yes']").length);
+    el.dataset.reported = String(cy.edges("[reported = 'yes']").length);
     el.dataset.ready = "true";
   }
 
