@@ -14,7 +14,7 @@ import pytest
 
 from sinks.base import FatalSinkError, SinkError, SinkRecord
 from sinks.hdfs import HdfsSinkSettings, HdfsSinkTask
-from sinks.hdfs.store import INPROGRESS
+from sinks.hdfs.store import INPROGRESS, parse_name
 
 pytestmark = pytest.mark.hdfs
 
@@ -388,3 +388,92 @@ def test_sink_runner_hands_records_decoded_from_a_topic_in_offset_order(cluster,
     assert rows[30]["name"] == "five" and rows[30]["amount"] == "9.99"  # decimals are kept as exact text
     assert rows[31]["name"] == "n7"  # a delete carries its before image
     assert [r["_offset"] for r in rows] == list(range(len(events)))
+
+
+def _avro_file_schemas(client, root) -> dict[str, list[str]]:
+    """File name -> the field names of the Avro schema in its header (the writer schema of that file)."""
+    out = {}
+    for d, names in files(client, root).items():
+        if d.startswith("_tmp"):
+            continue
+        for n in names:
+            with client.read(f"{root}/{d}/{n}") as r:
+                out[n] = [f["name"] for f in fastavro.reader(io.BytesIO(r.read())).writer_schema["fields"]]
+    return out
+
+
+def test_source_schema_change_new_files_carry_the_added_column(cluster, root, stack_settings):
+    """Issue 15: a captured table gains a column, through SourceRuntime -> topic -> SinkRunner.
+    The file written before keeps its schema; the batch spanning the change is one file whose schema
+    is the union (the new column null in the older rows); every event is there once."""
+    import threading
+    import uuid
+
+    import sqlalchemy.types as sa
+
+    from connectors.base import CapturedTable
+    from connectors.runtime import SourceRuntime
+    from schemas.serde import WireCodec
+    from schemas.sqltypes import ColumnSpec
+    from sinks.runtime import SinkRunner
+    from tests.sources import ListSourceTask, upsert
+
+    name = f"evolve_{uuid.uuid4().hex[:6]}"
+    base = (ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("name", sa.String(20)))
+    v1 = CapturedTable("shop", name, base, "shop", "public")
+    v2 = CapturedTable("shop", name, (*base, ColumnSpec("email", sa.String(40))), "shop", "public")
+    codec = WireCodec(stack_settings.schema_registry_url)
+    events = [upsert(v1, {"id": i, "name": f"n{i}"}, i) for i in range(1, 6)]  # before the change
+    source = SourceRuntime(
+        ListSourceTask(f"src-{name}", events, 100),
+        bootstrap=stack_settings.kafka_bootstrap,
+        codec=codec,
+        control_db_url=stack_settings.resolved_control_db_url,
+    )
+    source.drain()
+    task = make_task(cluster, root, roll_seconds=3600)
+    client = task.store.client
+    runner = SinkRunner(
+        stack_settings.kafka_bootstrap,
+        f"hdfs-{name}",
+        [source.topic_of(v1)],
+        codec,
+        task,
+        batch_size=500,
+        batch_seconds=1.0,
+        consumer_extra={"session.timeout.ms": 6000},
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: runner.run(stop), daemon=True)
+    thread.start()
+
+    def written(n: int) -> None:
+        deadline = time.time() + 60
+        while runner.status.written < n and time.time() < deadline:
+            time.sleep(0.1)
+
+    try:
+        written(5)
+        first = _avro_file_schemas(client, root)
+        first_fields = ["id", "name", "_op", "_ts_ms", "_position", "_partition", "_offset"]
+        assert list(first.values()) == [first_fields]
+        # published together (one produce, one fetch), so they reach the sink as one batch
+        events += [upsert(v1, {"id": i, "name": f"n{i}"}, i) for i in range(6, 9)]
+        events += [
+            upsert(v2, {"id": i, "name": f"n{i}", "email": None if i == 10 else f"p{i}@x.cn"}, i) for i in range(9, 13)
+        ]
+        source.drain()
+        written(12)
+    finally:
+        stop.set()
+        thread.join(30)
+
+    schemas = _avro_file_schemas(client, root)
+    assert {n: schemas[n] for n in first} == first  # the file before the change keeps its schema
+    later = sorted((n for n in schemas if n not in first), key=lambda n: parse_name(n)[2])
+    assert [parse_name(n)[2:4] for n in later] == [(5, 11)]  # the batch spanning the change is one file
+    assert sorted(schemas[later[0]]) == sorted([*first_fields, "email"])
+    rows = sorted((r for rs in read_rows(client, root).values() for r in rs), key=lambda r: r["_offset"])
+    assert [r["id"] for r in rows] == list(range(1, 13))  # nothing lost, nothing twice
+    assert [r.get("email") for r in rows[:8]] == [None] * 8  # no column before; null in the union file
+    assert [r["email"] for r in rows[8:]] == ["p9@x.cn", None, "p11@x.cn", "p12@x.cn"]
