@@ -10,7 +10,8 @@ reflection between rounds) re-reflects the table and hands old and new layout to
   later events carry the new layout, sinks evolve their tables from the new schema;
 - holds an incompatible one (narrowed or changed type, dropped key column, or one the registry
   refuses): the task stops with `SchemaChangeHeld` naming table, column and both types, before
-  any event of the new layout, so no stored offset passes the change. Table `schema_changes`
+  any event of the new layout, so no stored offset passes the change (trigger and diff modes
+  catch it per table and go on with the others: connectors.held_tables). Table `schema_changes`
   keeps it `held` until `POST /connectors/{name}/schema-changes/{id}/accept` (mode `new_version`:
   registered as a new subject version under NONE compatibility; `new_topic`: the table's events go
   to a new topic `<topic>_v<n>`); the restarted task then follows it.

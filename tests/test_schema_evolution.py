@@ -635,3 +635,99 @@ def test_diff_mode_follows_a_column_added_in_the_middle_and_holds_a_narrowing(st
     resumed.topic_prefix = runtime.topic_prefix
     resumed.drain()
     assert len(consume(stack_settings, topic)) == len(events)  # nothing changed in the rows themselves
+
+
+# --- one held table does not stop the others (trigger and diff modes) --------------------------
+def _two_tables(pg_url: str, prefix: str) -> tuple[str, str]:
+    flowing, held = f"{prefix}_a_{RUN}", f"{prefix}_b_{RUN}"
+    for table in (flowing, held):
+        _pg(pg_url, f"DROP TABLE IF EXISTS {table}")
+        _pg(pg_url, f"CREATE TABLE {table} (id int PRIMARY KEY, score bigint)")
+        _pg(pg_url, f"INSERT INTO {table} VALUES (1, 1), (2, 2)")
+    return flowing, held
+
+
+def _topics(runtime, flowing: str, held: str) -> tuple[str, str]:
+    by_table = {u.captured.table: runtime.topic_of(u.captured) for u in runtime.task.units}
+    return by_table[flowing], by_table[held]
+
+
+def _ids(settings, topic: str) -> list[int]:
+    return [(e["after"] or e["before"])["id"] for e in consume(settings, topic)]
+
+
+def test_trigger_mode_holds_only_the_narrowed_table_and_replays_its_parked_rows_after_accept(
+    stack_settings, pg_url, tmp_path
+):
+    flowing, held = _two_tables(pg_url, "evo_trh")
+    control = f"sqlite:///{tmp_path}/control.db"
+    config = TriggerSourceConfig(
+        name=f"evo-trh-{RUN}",
+        url=pg_url,
+        system="evotrh",
+        tables={"include": [f"public.{flowing}", f"public.{held}"]},
+        changelog_table=f"logh_{RUN}",
+        schema_check_seconds=0,
+    )
+    runtime = make_runtime(stack_settings, TriggerSourceTask(config), control)
+    runtime.start()
+    a_topic, b_topic = _topics(runtime, flowing, held)
+    _pg(pg_url, f"UPDATE {flowing} SET score = 10 WHERE id = 1; UPDATE {held} SET score = 20 WHERE id = 1")
+    runtime.drain()
+    _pg(pg_url, f"ALTER TABLE {held} ALTER COLUMN score TYPE integer")  # narrowed: held
+    _pg(pg_url, f"INSERT INTO {held} VALUES (3, 3); INSERT INTO {flowing} VALUES (3, 3)")
+    _pg(pg_url, f"UPDATE {held} SET score = 30 WHERE id = 3; INSERT INTO {flowing} VALUES (4, 4)")
+    runtime.drain()  # no SchemaChangeHeld: the other table goes on
+    assert _ids(stack_settings, a_topic) == [1, 3, 4]
+    assert _ids(stack_settings, b_topic) == [1]
+    store = SchemaChangeStore(control)
+    (change,) = store.list(config.name, "held")
+    assert change["table"] == f"public.{held}"
+    parked = _pg(pg_url, f"SELECT count(*) FROM logh_{RUN} WHERE table_name = 'public.{held}'")[0][0]
+    assert parked == 2  # the held table's rows stay in the change log; the other's were purged
+    assert _pg(pg_url, f"SELECT count(*) FROM logh_{RUN} WHERE table_name = 'public.{flowing}'")[0][0] == 0
+
+    store.accept(config.name, change["id"], "new_version", "operator")
+    _pg(pg_url, f"INSERT INTO {held} VALUES (4, 4); INSERT INTO {flowing} VALUES (5, 5)")
+    resumed = make_runtime(stack_settings, TriggerSourceTask(config), control)
+    resumed.topic_prefix = runtime.topic_prefix
+    resumed.drain()
+    events = consume(stack_settings, b_topic)
+    # the parked rows in log order, then the newer one; nothing lost, nothing twice
+    assert [(e["op"], e["after"]["id"], e["after"]["score"]) for e in events] == [
+        ("u", 1, 20),
+        ("c", 3, 3),
+        ("u", 3, 30),
+        ("c", 4, 4),
+    ]
+    assert _ids(stack_settings, a_topic) == [1, 3, 4, 5]
+    assert _pg(pg_url, f"SELECT count(*) FROM logh_{RUN}")[0][0] == 0  # all durable, all purged
+    resumed.task.uninstall()
+
+
+def test_diff_mode_holds_only_the_narrowed_table_and_finds_its_changes_after_accept(stack_settings, pg_url, tmp_path):
+    flowing, held = _two_tables(pg_url, "evo_dfh")
+    control = f"sqlite:///{tmp_path}/control.db"
+    config = DiffSourceConfig(
+        name=f"evo-dfh-{RUN}",
+        url=pg_url,
+        system="evodfh",
+        tables={"include": [f"public.{flowing}", f"public.{held}"]},
+        state_dir=str(tmp_path / "diff"),
+    )
+    runtime = make_runtime(stack_settings, DiffSourceTask(config), control)
+    a_topic, b_topic = _topics(runtime, flowing, held)
+    runtime.drain()
+    _pg(pg_url, f"ALTER TABLE {held} ALTER COLUMN score TYPE integer")
+    _pg(pg_url, f"UPDATE {held} SET score = 20 WHERE id = 2; UPDATE {flowing} SET score = 10 WHERE id = 2")
+    runtime.drain()  # no SchemaChangeHeld: the other table's round goes on
+    assert _ids(stack_settings, a_topic) == [1, 2, 2]
+    assert _ids(stack_settings, b_topic) == [1, 2]
+    store = SchemaChangeStore(control)
+    (change,) = store.list(config.name, "held")
+    store.accept(config.name, change["id"], "new_version", "operator")
+    resumed = make_runtime(stack_settings, DiffSourceTask(config), control)
+    resumed.topic_prefix = runtime.topic_prefix
+    resumed.drain()
+    events = consume(stack_settings, b_topic)
+    assert [(e["op"], e["after"]["id"], e["after"]["score"]) for e in events][2:] == [("u", 2, 20)]

@@ -17,8 +17,9 @@ re-emits the changes (at least once). `source.sequence` = round * 10^12 + row or
 versions grow across rounds; `source.position` = {"round", "ordinal", "key"}.
 
 Schema change (issue 15, connectors.schema_changes): the tables are reflected again before each
-round; a change is followed (every row is an update once, as its image changed) or holds the
-capture before the round reads anything. The state records the column names its images were
+round; a change is followed (every row is an update once, as its image changed) or holds that
+table before the round reads it (connectors.held_tables: the other tables' rounds go on; its
+state is kept, so its first round after the accept finds every change made meanwhile). The state records the column names its images were
 written with, so before images and deletes after a change are decoded by name, not by position.
 """
 
@@ -36,6 +37,7 @@ from pydantic import Field
 from sqlalchemy import create_engine
 
 from connectors.base import ChangeEvent, RelationalSourceSettings, SourceBatch, SourceTask
+from connectors.held_tables import HeldTables
 from connectors.plugins import source_plugin
 from connectors.relational.diff_state import DiffState, table_dir
 from connectors.relational.rowcodec import canonical, from_json, jsonable
@@ -83,10 +85,10 @@ class DiffSourceTask(SourceTask):
         self._pass: Iterator[SourceBatch] | None = None
         self._next_round = 0.0
         self.evolution = Evolution(config.name, config.url)
+        self.held = HeldTables(self.evolution)
 
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
-        for unit in self.units:  # a held schema change keeps the capture stopped
-            self.evolution.resume(unit.captured)
+        self.held.resume(self.units)  # a table whose change is still held stays out
         for partition, state in self.states.items():
             self.rounds[partition] = int((offsets.get(partition) or {}).get("round", 0))
             state.recover(self.rounds[partition])
@@ -97,14 +99,20 @@ class DiffSourceTask(SourceTask):
                 return SourceBatch()
             self._next_round = time.monotonic() + self.config.interval_seconds
             self._check_schema()
-            self._pass = (batch for unit in self.units for batch in self._diff_table(unit))
+            self._pass = (
+                batch
+                for unit in self.units
+                if unit.captured.partition not in self.held
+                for batch in self._diff_table(unit)
+            )
         for batch in self._pass:
             return batch
         self._pass = None  # the round is over: an empty batch ends the runtime's drain()
         return SourceBatch()
 
     def _check_schema(self) -> None:
-        """Reflect the tables before a round; follow a change (SchemaChangeHeld stops the task)."""
+        """Reflect the tables before a round; follow a change, or hold that table (its state stays
+        as it is, so its next round after the accept finds every change since)."""
         c = self.config
         fresh = {
             u.captured.partition: u
@@ -113,10 +121,11 @@ class DiffSourceTask(SourceTask):
         units = []
         for unit in self.units:
             new = fresh.get(unit.captured.partition)
-            if new is not None and self.evolution.apply(unit.captured, new.captured) is not unit.captured:
-                unit = new
+            if new is not None and unit.captured.partition not in self.held:
+                unit = self.held.apply(unit, new)
             units.append(unit)
         self.units = units
+        self.held.check(units)
 
     def _diff_table(self, unit: SourceUnit) -> Iterator[SourceBatch]:
         partition = unit.captured.partition

@@ -16,8 +16,11 @@ left — and only then steps over it. No time-out, so a slow transaction is neve
 Schema change (issue 15, connectors.schema_changes): the tables are reflected again before a poll
 at most every `schema_check_seconds`, and at once when a PostgreSQL log row names a column the
 capture does not know (its `to_jsonb` image has every column the table had at that moment): the
-events before that row are published first, then the change is followed (or holds the capture,
-the offset before that row). MariaDB's triggers list their columns: a followed change re-installs
+events before that row are published first, then the change is followed or holds that table
+(connectors.held_tables): the other tables go on; the held table's rows stay in the log (left out
+of the purge) and the offset says from which id (`parked`); once the change is accepted the
+restarted task publishes them in log order before anything newer of that table. Only when every
+table is held does the task stop (the offset before that row). MariaDB's triggers list their columns: a followed change re-installs
 them (with `install`), so rows written between the ALTER and that have no value for a new column.
 """
 
@@ -29,9 +32,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import bindparam, create_engine, inspect, text
 
 from connectors.base import ChangeEvent, RelationalSourceSettings, SourceBatch, SourceTask
+from connectors.held_tables import HeldTables
 from connectors.plugins import source_plugin
 from connectors.relational.rowcodec import decode_row, loads
 from connectors.relational.selection import TableSelection, require_dialect, select_tables
@@ -84,6 +88,10 @@ class TriggerSourceTask(SourceTask):
         )
         self._use(self.units)
         self.evolution = Evolution(config.name, config.url)
+        self.held = HeldTables(self.evolution)
+        # table -> first change-log id not yet published for it: a held table's rows stay in the
+        # log (not purged) while the others' are read past them; kept in the offset across restarts
+        self.parked: dict[str, int] = {}
         self._checked = time.monotonic()
         self.partition = f"changelog:{schema}.{config.changelog_table}"
         self.last_id = 0
@@ -109,10 +117,16 @@ class TriggerSourceTask(SourceTask):
         self._checked = time.monotonic()
         units, changed = [], False
         for unit in self.units:
-            new = fresh.get(unit.captured.partition)
-            if new is not None and self.evolution.apply(unit.captured, new.captured) is not unit.captured:
-                unit, changed = new, True
+            p = unit.captured.partition
+            new = fresh.get(p)
+            if new is not None and p not in self.held:
+                followed = self.held.apply(unit, new)
+                changed |= followed is not unit
+                if p in self.held:  # held now: nothing of it after the last id read went out
+                    self.parked.setdefault(p, self.last_id + 1)
+                unit = followed
             units.append(unit)
+        self.held.check(units)
         if changed:
             self._use(units)
             if self.family != "postgresql" and c.install:  # the MariaDB triggers name their columns
@@ -136,11 +150,15 @@ class TriggerSourceTask(SourceTask):
 
     # --- capture ---------------------------------------------------------------------------------
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
-        for unit in self.units:  # a held schema change keeps the capture stopped
-            self.evolution.resume(unit.captured)
+        stored = offsets.get(self.partition) or {}
+        self.last_id = int(stored.get("changelog_id", 0))
+        self.parked = {p: int(i) for p, i in (stored.get("parked") or {}).items() if p in self.by_name}
+        self.held.resume(self.units)  # a table whose change is still held stays out (parked)
+        for unit in self.units:
+            if unit.captured.partition in self.held:
+                self.parked.setdefault(unit.captured.partition, self.last_id + 1)
         if self.config.install:
             self.install()
-        self.last_id = int((offsets.get(self.partition) or {}).get("changelog_id", 0))
         issued = self._last_issued_id()
         if self.last_id > issued:  # the log was dropped and re-created: its ids started again
             log.warning(
@@ -150,6 +168,7 @@ class TriggerSourceTask(SourceTask):
                 issued,
             )
             self.last_id = 0
+            self.parked = {}
 
     def _last_issued_id(self) -> int:
         with self.engine.connect() as conn:
@@ -201,8 +220,50 @@ class TriggerSourceTask(SourceTask):
             return False
         return self._writers_done(conn, self._gap[1])
 
+    def _offset(self) -> dict[str, Any]:
+        return {"changelog_id": self.last_id, **({"parked": dict(self.parked)} if self.parked else {})}
+
+    def _catch_up(self) -> SourceBatch | None:
+        """A parked table no longer held (its change accepted, the task restarted): its rows up to
+        the last id read, in log order, before anything newer of it."""
+        for table_name, first in list(self.parked.items()):
+            if table_name in self.held:
+                continue
+            cast = "::text" if self.family == "postgresql" else ""
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        f"SELECT id, op, before_image{cast}, after_image{cast}, changed_at "
+                        f"FROM {self.changelog.qualified} WHERE table_name = :t AND id >= :first AND id <= :last "
+                        "ORDER BY id LIMIT :n"
+                    ),
+                    {"t": table_name, "first": first, "last": self.last_id, "n": self.config.batch_size},
+                ).all()
+            if not rows:  # caught up: the next batch's offset no longer names it
+                del self.parked[table_name]
+                continue
+            unit, cols = self.by_name[table_name], self.columns[table_name]
+            events = [
+                ChangeEvent(
+                    unit.captured,
+                    op,
+                    decode_row(cols, loads(b)) if b is not None else None,
+                    decode_row(cols, loads(a)) if a is not None else None,
+                    _ts_ms(changed_at),
+                    {"changelog_id": cid},
+                    cid,
+                )
+                for cid, op, b, a, changed_at in rows
+            ]
+            self.parked[table_name] = rows[-1][0] + 1
+            return SourceBatch(events, {self.partition: self._offset()})
+        return None
+
     def poll(self) -> SourceBatch:
         self._check_schema()
+        caught_up = self._catch_up()
+        if caught_up is not None:
+            return caught_up
         with self.engine.connect() as conn:
             rows = conn.execute(text(self._read_sql()), {"last": self.last_id, "n": self.config.batch_size}).all()
             accepted = []
@@ -218,13 +279,16 @@ class TriggerSourceTask(SourceTask):
         events, last = [], self.last_id
         for cid, table_name, op, before_text, after_text, changed_at in accepted:
             unit = self.by_name.get(table_name)
-            if unit is None:  # a table no longer selected: its rows are skipped (and purged)
+            if unit is None or table_name in self.parked:  # not selected (purged) or held (kept)
                 last = cid
                 continue
             if self._unknown_column(table_name, before_text, after_text):
                 if events:  # publish what came before the change; this row is read again next poll
                     break
                 self._check_schema(force=True)
+                if table_name in self.parked:  # held at this row: the others go on
+                    last = cid
+                    continue
                 unit = self.by_name[table_name]
             cols = self.columns[table_name]
             before = decode_row(cols, loads(before_text)) if before_text is not None else None
@@ -234,15 +298,21 @@ class TriggerSourceTask(SourceTask):
         if last == self.last_id:
             return SourceBatch()
         self.last_id = last
-        return SourceBatch(events, {self.partition: {"changelog_id": self.last_id}})
+        return SourceBatch(events, {self.partition: self._offset()})
 
     def committed(self, offsets: dict[str, dict[str, Any]]) -> None:
         """The runtime stored the offset: the log up to it is durable in Kafka and can go."""
-        upto = (offsets.get(self.partition) or {}).get("changelog_id")
+        stored = offsets.get(self.partition) or {}
+        upto = stored.get("changelog_id")
         if upto is None:
             return
+        parked = sorted(stored.get("parked") or {})  # held tables' rows wait in the log
+        keep = " AND table_name NOT IN :parked" if parked else ""
+        stmt = text(f"DELETE FROM {self.changelog.qualified} WHERE id <= :upto{keep}")
+        if parked:
+            stmt = stmt.bindparams(bindparam("parked", expanding=True))
         with self.engine.begin() as conn:
-            conn.execute(text(f"DELETE FROM {self.changelog.qualified} WHERE id <= :upto"), {"upto": upto})
+            conn.execute(stmt, {"upto": upto, **({"parked": parked} if parked else {})})
 
     def close(self) -> None:
         self.engine.dispose()
