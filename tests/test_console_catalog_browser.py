@@ -534,6 +534,8 @@ def test_reported_lineage_is_listed_and_drawn_dashed(admin, catalog, shots):
     r = httpx.post(f"{catalog['base']}/api/v1/lineage", headers=mine, json=event, timeout=30)
     assert r.status_code == 200, r.text
 
+    others = httpx.get(f"{catalog['base']}/lineage-reports", headers=_as(catalog, OTHER), timeout=30).json()
+    assert not [r for r in others if RUN in r["job"]]  # another tenant sees none of them
     page, problems = admin
     page.goto("/console/catalog")
     page.get_by_role("link", name="外部上报血缘").click()
