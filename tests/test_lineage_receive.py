@@ -196,3 +196,110 @@ def test_a_tenants_reported_lineage_is_its_own(api):
     assert r.status_code == 403  # metadata:manage
     a.close()
     b.close()
+
+
+FLINK_JOB = f"""
+kafka: {{bootstrap: "fk{RUN}:9092", group_id: huiliu-flink}}
+schema_registry_url: http://registry:8081
+inputs:
+  - topic: huiliu.shop.public.orders
+    dedupe: {{key: [after.id, source.sequence], window_seconds: 60}}
+    rules: [{{id: amount_required, kind: required, fields: [amount]}}]
+  - topic: huiliu.shop.public.customers
+metrics: {{topic: huiliu.metrics, window_seconds: 60}}
+joins:
+  - {{name: orders_customers, left: {{topic: huiliu.shop.public.orders, key: after.customer_id}},
+     right: {{topic: huiliu.shop.public.customers, key: after.id}}, output: huiliu.orders_customers}}
+"""
+
+
+def test_a_flink_jobs_config_gives_its_dataset_and_column_lineage(api):
+    def urn(topic: str) -> str:
+        return f"hl:dataset:kafka://fk{RUN}:9092/{topic}"
+
+    orders, customers = urn("huiliu.shop.public.orders"), urn("huiliu.shop.public.customers")
+    # the orders topic is catalogued with its fields (its capture reports them); customers is not
+    capture = [{"source": f"hl:dataset:postgres://shop{RUN}:5432/shop.public.orders", "target": orders}] + [
+        {
+            "source": f"hl:dataset:postgres://shop{RUN}:5432/shop.public.orders",
+            "target": orders,
+            "source_field": f,
+            "target_field": f,
+        }
+        for f in ("id", "customer_id", "amount")
+    ]
+    assert api.post("/lineage/edges", json={"job": f"capture-{RUN}", "edges": capture}).status_code == 200
+    r = api.post("/lineage/flink-jobs", json={"name": f"shop-{RUN}", "config": FLINK_JOB})
+    assert r.status_code == 200, r.text
+    assert r.json()["job"] == f"hl:job:huiliu/flink/shop-{RUN}"
+    down = _lineage(api, orders, direction="downstream", depth=1)
+    assert {n["dataset"] for n in down["nodes"]} == {
+        orders,
+        urn("huiliu.shop.public.orders.dedup"),
+        urn("huiliu.metrics"),
+        urn("huiliu.orders_customers"),
+    }
+    how = {e["target"]: e["transformation"] for e in down["edges"]}
+    assert how[urn("huiliu.shop.public.orders.dedup")]["key"] == ["after.id", "source.sequence"]
+    assert how[urn("huiliu.metrics")] == {"kind": "metrics", "rules": ["amount_required"], "window_seconds": 60}
+    # column level: counts aggregate the column the rule reads; the dedupe and the join carry columns
+    invalid = _lineage(api, urn("huiliu.metrics"), direction="upstream", level="field", field="invalid", depth=1)
+    [edge] = invalid["edges"]
+    assert edge["source"] == f"{orders}#amount"
+    assert edge["transformation"] == {
+        "type": "DIRECT",
+        "subtype": "AGGREGATION",
+        "masking": False,
+        "rules": ["amount_required"],
+    }
+    assert edge["job"] == f"hl:job:huiliu/flink/shop-{RUN}"
+    dedup = _lineage(api, orders, direction="downstream", level="field", field="customer_id", depth=1)
+    assert sorted(e["target"] for e in dedup["edges"]) == [
+        f"{urn('huiliu.orders_customers')}#key",
+        f"{urn('huiliu.orders_customers')}#left.customer_id",
+        f"{urn('huiliu.shop.public.orders.dedup')}#customer_id",
+    ]
+    key = _lineage(api, urn("huiliu.orders_customers"), direction="upstream", level="field", field="key", depth=1)
+    assert sorted(e["source"] for e in key["edges"]) == [f"{customers}#id", f"{orders}#customer_id"]
+    # the field-level path from the source table through the Flink job, as for pipelines
+    upstream = _lineage(api, urn("huiliu.orders_customers"), direction="upstream", level="field", field="left.amount")
+    assert f"hl:dataset:postgres://shop{RUN}:5432/shop.public.orders#amount" in {n["id"] for n in upstream["nodes"]}
+    # sent again without the join: its edges are replaced
+    without = FLINK_JOB.split("joins:")[0]
+    assert api.post("/lineage/flink-jobs", json={"name": f"shop-{RUN}", "config": without}).status_code == 200
+    assert _lineage(api, urn("huiliu.orders_customers"), direction="upstream")["edges"] == []
+
+
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        ("inputs: [", "config: not YAML"),
+        ({"inputs": [{"topic": "a"}]}, "config.kafka"),
+        ({"kafka": {"bootstrap": "k:9092"}, "inputs": []}, "config.inputs"),
+        (
+            {
+                "kafka": {"bootstrap": "k:9092"},
+                "inputs": [{"topic": "a", "rules": [{"kind": "nope"}]}],
+                "metrics": {"topic": "m"},
+            },
+            "config.inputs[0].rules[0]",
+        ),
+        (
+            {
+                "kafka": {"bootstrap": "k:9092"},
+                "inputs": [{"topic": "a"}],
+                "joins": [
+                    {
+                        "left": {"topic": "a", "key": "after.id"},
+                        "right": {"topic": "b", "key": "after.id"},
+                        "output": "o",
+                    }
+                ],
+            },
+            "config.joins[0].right.topic: b is not one of the inputs",
+        ),
+    ],
+)
+def test_bad_flink_job_configs_answer_422_naming_the_path(api, config, says):
+    r = api.post("/lineage/flink-jobs", json={"name": f"bad-{RUN}", "config": config})
+    assert r.status_code == 422 and says in r.text, r.text

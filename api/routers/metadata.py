@@ -18,7 +18,7 @@ from api.metadata import catalog_store, scopes_of
 from api.metadata.harvest import harvest_job, harvest_targets
 from api.metadata.impact_export import JOB_TYPE as EXPORT_JOB
 from api.metadata.impact_export import export_file, impact_export_job
-from api.metadata.quality import runner_counts
+from api.metadata.quality import daily_events, dataset_stats, runner_counts
 from api.security import Principal, require
 from deploy.logs import in_tenant
 from schemas.catalog import BadUrn, NoSuchVersion, NotInCatalogue, parse_urn
@@ -27,10 +27,18 @@ from schemas.catalog.business import BusinessPatch
 from schemas.catalog.impact import csv_text, impact_table
 from schemas.catalog.impact import impact as impact_of
 from schemas.catalog.lineage import MAX_NODES, REPORTED, traverse
-from schemas.catalog.received import BadLineage, EdgesIn, edges_from_openlineage, edges_from_request, record_edges
+from schemas.catalog.received import (
+    JOB_NAME,
+    BadLineage,
+    EdgesIn,
+    edges_from_openlineage,
+    edges_from_request,
+    record_edges,
+)
 from schemas.catalog.reported import note_report, reports
 from schemas.catalog.search import BadQuery, search
 from schemas.catalog.store import scope_of
+from streams.flink.lineage import flink_edges, job_config
 
 router = APIRouter(tags=["metadata"])
 VIEW = require("metadata:view")
@@ -173,7 +181,9 @@ async def dataset_diff(
 
 @router.get("/metadata/datasets/{urn:path}", summary="A dataset: fields, properties, business metadata")
 async def dataset(request: Request, urn: str = UrnPath, principal: Principal = Depends(VIEW)) -> dict[str, Any]:
-    return await _read(request, principal, urn, "dataset")
+    found = await _read(request, principal, urn, "dataset")
+    found["stats"] = await run_in_threadpool(dataset_stats, _settings(request), scopes_of(principal), found)
+    return found
 
 
 @router.patch("/metadata/datasets/{urn:path}", summary="Edit business metadata (only the keys sent; null clears)")
@@ -314,6 +324,37 @@ def post_edges(request: Request, body: EdgesIn, principal: Principal = Depends(M
     return _record(request, principal, f"api:{body.job}", parsed)
 
 
+class FlinkJobIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(pattern=JOB_NAME, description="the Flink job's name; its lineage replaces the earlier one")
+    config: dict[str, Any] | str = Field(
+        description="the job's config (streams/flink/job.py), as an object or YAML text"
+    )
+
+
+@router.post(
+    "/lineage/flink-jobs",
+    summary="Lineage of a PyFlink job read off its config (dedupe, metrics, joins; replaces its earlier edges)",
+)
+def post_flink_job(request: Request, body: FlinkJobIn, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    audit_as(request, "lineage.flink", job=body.name)
+    scope = _home_scope(principal)
+    store = catalog_store(_settings(request))
+    try:
+        parsed = flink_edges(body.name, job_config(body.config), lambda urn: _field_names(store, scope, urn))
+    except BadLineage as exc:
+        raise HTTPException(422, str(exc)[:1000]) from None
+    return _record(request, principal, f"flink:{body.name}", parsed)
+
+
+def _field_names(store, scope: str, urn: str) -> list[str]:
+    try:
+        return [f["name"] for f in store.dataset({scope}, urn)["fields"]]
+    except NotInCatalogue:
+        return []
+
+
 @router.post(
     "/api/v1/lineage", summary="Receive an OpenLineage RunEvent (as Marquez does); its lineage joins the graph"
 )
@@ -343,7 +384,8 @@ async def assets_summary(request: Request, principal: Principal = Depends(VIEW))
     settings = _settings(request)
     scopes = scopes_of(principal)
     quality = await run_in_threadpool(runner_counts, settings, scopes)
-    return await run_in_threadpool(summary, catalog_store(settings).engine, scopes, quality)
+    daily = await run_in_threadpool(daily_events, settings, scopes)
+    return await run_in_threadpool(summary, catalog_store(settings).engine, scopes, quality, daily)
 
 
 @router.get("/map", summary="Data map: systems and the flows between them; ?system= drills down to its datasets")

@@ -206,6 +206,8 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
             {"json": {"job": {"namespace": "b", "name": who}, "inputs": [_ol(o["dataset"])], "outputs": []}},
             False,
         ),
+        # a Flink job of tenant b reading the topic tenant a catalogued: b's own copy, a's untouched
+        "POST /lineage/flink-jobs": ({"json": {"name": f"b-{who}", "config": _flink(o["dataset"])}}, False),
         # an impact export of tenant a's dataset: unknown to tenant b
         "POST /impact-exports": ({"json": {"urn": o["dataset"]}}, True),
         "GET /imports": ({"params": {"connector": o["connector"]}}, True),
@@ -301,6 +303,13 @@ def _ol(urn: str) -> dict:
     scheme, _, rest = urn.removeprefix("hl:dataset:").partition("://")
     host, _, name = rest.partition("/")
     return {"namespace": f"{scheme}://{host}", "name": name}
+
+
+def _flink(urn: str) -> dict:
+    """A Flink job config reading the topic of a catalogue URN, deduplicated into another."""
+    ol = _ol(urn)
+    bootstrap = ol["namespace"].partition("://")[2]
+    return {"kafka": {"bootstrap": bootstrap}, "inputs": [{"topic": ol["name"], "dedupe": {"output": "b-dedup"}}]}
 
 
 def _version(world) -> int:
