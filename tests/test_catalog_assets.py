@@ -109,3 +109,46 @@ def test_the_data_map_aggregates_flows_at_system_level_and_drills_down(world):
     for bad in ("kafka://x", "hl:dataset:kafka://x:1/t"):
         r = world["a"].get("/map", params={"system": bad})
         assert r.status_code == 422 and "urn" in r.text
+
+
+def test_events_per_day_come_from_the_quality_metrics_daily_rollup(world, stack_settings):
+    """The runner's quality metrics (rows per window and rule, rolled up per day in ClickHouse) give
+    each raw topic its events per day: a day's events are what one rule judged (every rule judges
+    every event), a second pipeline on the same topic is not added; the mean is over days with events."""
+    from datetime import UTC, datetime, timedelta
+
+    from deploy.clickhouse import client_from_url
+    from quality_stream.metrics.schema import RAW, ensure_tables
+
+    topic = f"huiliu.q{RUN}.public.t"
+    now = datetime.now(UTC).replace(tzinfo=None, hour=12, minute=0, second=0, microsecond=0)
+    rows = []
+    for days_ago, windows in ((2, (60, 40)), (1, (300,))):
+        for i, n in enumerate(windows):
+            at = now - timedelta(days=days_ago, minutes=i)
+            for rule in ("head_required", "size_range"):  # both rules judge every event
+                rows.append((at, f"asta{RUN}", f"astp{RUN}", f"q{RUN}", topic, rule, "validity", "m", n, 1))
+            rows.append((at, f"asta{RUN}", f"other{RUN}", f"q{RUN}", topic, "x", "validity", "m", n // 2, 0))
+    ch = client_from_url(stack_settings.clickhouse_url)
+    try:
+        ensure_tables(ch)
+        ch.execute(
+            f"INSERT INTO {RAW} (window_start, scope, pipeline, system, dataset, rule, dimension, message, "
+            "evaluated, failed) VALUES",
+            rows,
+        )
+    finally:
+        ch.disconnect()
+    urn = f"hl:dataset:kafka://{world['bootstrap']}/{topic}"
+    r = world["a"].get(f"/metadata/datasets/{quote(urn, safe='')}")
+    assert r.status_code == 200, r.text
+    stats = r.json()["stats"]
+    days = [(now - timedelta(days=d)).date().isoformat() for d in (2, 1)]
+    assert stats["events_daily"] == [{"day": days[0], "events": 100}, {"day": days[1], "events": 300}]
+    assert stats["events_per_day"] == 200.0
+    assert (stats["events_read"], stats["quarantined"], stats["quarantine_ratio"]) == (200, 10, 0.05)
+    assert stats["consumers"] == [f"hl:job:huiliu/ast-{RUN}-run"]
+    summary = world["a"].get("/assets/summary").json()
+    broker = next(g for g in summary["by_system"] if g["system"] == f"hl:system:kafka://{world['bootstrap']}")
+    assert broker["events_per_day"] == summary["totals"]["events_per_day"] == 200.0
+    assert world["b"].get("/assets/summary").json()["totals"]["events_per_day"] == 0.0  # tenants see their own

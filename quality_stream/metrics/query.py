@@ -5,6 +5,7 @@ datasets (a department's), over [start, end) in whole days.
     where = Filter(scope, system=None, datasets=None)
     totals(client, where, start, end) -> {"evaluated", "failed", "ratio", "score"}
     by_dimension / by_rule / top_datasets / causes / daily(client, where, start, end) -> [dict]
+    events_per_day(client, scopes, start, end, datasets=None) -> {(scope, dataset): [(day, events)]}
 """
 
 from __future__ import annotations
@@ -101,3 +102,29 @@ def grouped(client, where: Filter, start, end, column: str) -> list[dict]:
         client, where, start, end, f"{column}, dimension", f"{column}, dimension", f"{column}, dimension", 100_000
     )
     return [_item({column: k, "dimension": d}, ev, f) for k, d, ev, f in rows]
+
+
+def events_per_day(
+    client, scopes: set[str] | None, start, end, datasets: tuple[str, ...] | None = None
+) -> dict[tuple[str, str], list[tuple[dt.date, int]]]:
+    """Events each dataset (raw topic) carried per day, for the catalogue's asset statistics:
+    {(scope, dataset): [(day, events)]}, days ascending. Every rule of a pipeline judges every
+    event, so a day's events are the most any one rule judged; two pipelines reading the same
+    topic count it once (the larger of the two)."""
+    cond, params = "day >= %(start)s AND day < %(end)s", {"start": start, "end": end}
+    if scopes is not None:
+        cond += " AND scope IN %(scopes)s"
+        params["scopes"] = tuple(sorted(scopes)) or ("\x00",)
+    if datasets is not None:
+        cond += " AND dataset IN %(datasets)s"
+        params["datasets"] = tuple(datasets) or ("",)
+    rows = client.execute(
+        f"SELECT scope, dataset, day, max(ev) FROM (SELECT scope, dataset, pipeline, rule, day, "
+        f"sum(evaluated) AS ev FROM {DAILY} WHERE {cond} GROUP BY scope, dataset, pipeline, rule, day) "
+        "GROUP BY scope, dataset, day ORDER BY scope, dataset, day",
+        params,
+    )
+    out: dict[tuple[str, str], list[tuple[dt.date, int]]] = {}
+    for scope, dataset, day, events in rows:
+        out.setdefault((scope, dataset), []).append((day, int(events)))
+    return out

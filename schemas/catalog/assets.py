@@ -1,9 +1,13 @@
 """Asset statistics and the data map, from the catalogue's datasets and lineage edges.
 
-    summary(engine, scopes, quality=None) -> totals, and per system, department and classification
-        level: datasets, fields, rows, bytes, last change (newest shape change), harvested,
-        consumers; with `quality` ({(scope, urn): {read, quarantined}}, the runners' counts) also
-        events read, quarantined and the quarantine ratio
+    summary(engine, scopes, quality=None, daily=None) -> totals, and per system, department and
+        classification level: datasets, fields, rows, bytes, last change (newest shape change),
+        harvested, consumers; with `quality` ({(scope, urn): {read, quarantined}}, the runners'
+        counts) also events read, quarantined and the quarantine ratio; with `daily`
+        ({(scope, urn): [(day, events)]}, the quality metrics' daily rollup) events per day
+    dataset_stats(engine, scope, dataset, counts=None, days=None) -> one dataset's statistics:
+        rows, bytes, last change, consumers (job URNs), events read, quarantined, quarantine ratio,
+        events per day (mean over the days with events) and the days themselves
     data_map(engine, scopes, system=None) -> {"nodes", "edges"}: systems as nodes and flows
         between them (edges aggregated with dataset-flow and job counts); with `system`, its
         datasets and the datasets they exchange data with, dataset to dataset
@@ -43,7 +47,14 @@ def _group() -> dict[str, Any]:
         "events_read": 0,
         "quarantined": 0,
         "quarantine_ratio": None,
+        "events_per_day": 0.0,
     }
+
+
+def per_day(days: list | None) -> float:
+    """Mean events per day over the days that had any (a pipeline deployed last week is not
+    diluted by the month before it)."""
+    return round(sum(n for _, n in days) / len(days), 1) if days else 0.0
 
 
 def _add(group: dict[str, Any], d: dict[str, Any]) -> None:
@@ -54,6 +65,7 @@ def _add(group: dict[str, Any], d: dict[str, Any]) -> None:
     group["consumers"] += d["consumers"]
     group["events_read"] += d["events_read"]
     group["quarantined"] += d["quarantined"]
+    group["events_per_day"] = round(group["events_per_day"] + d["events_per_day"], 1)
     if group["events_read"]:
         group["quarantine_ratio"] = round(group["quarantined"] / group["events_read"], 6)
     for key in ("last_change", "harvested"):
@@ -61,8 +73,10 @@ def _add(group: dict[str, Any], d: dict[str, Any]) -> None:
             group[key] = d[key]
 
 
-def summary(engine: Engine, scopes: set[str] | None, quality: dict | None = None) -> dict[str, Any]:
-    quality = quality or {}
+def summary(
+    engine: Engine, scopes: set[str] | None, quality: dict | None = None, daily: dict | None = None
+) -> dict[str, Any]:
+    quality, daily = quality or {}, daily or {}
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -109,6 +123,7 @@ def summary(engine: Engine, scopes: set[str] | None, quality: dict | None = None
             "consumers": len(consumers.get((r.scope, r.urn), ())),
             "events_read": int(quality.get((r.scope, r.urn), {}).get("read", 0)),
             "quarantined": int(quality.get((r.scope, r.urn), {}).get("quarantined", 0)),
+            "events_per_day": per_day(daily.get((r.scope, r.urn))),
             "last_change": r.updated_at,
             "harvested": r.harvested_at,
         }
@@ -124,6 +139,38 @@ def summary(engine: Engine, scopes: set[str] | None, quality: dict | None = None
                 item["name"] = names.get(item["system"])
         out[f"by_{key}"] = items
     return out
+
+
+def dataset_stats(
+    engine: Engine, scope: str, dataset: dict[str, Any], counts: dict | None = None, days: list | None = None
+) -> dict[str, Any]:
+    """`dataset` as CatalogStore.dataset gives it; `counts` {read, quarantined} of the runners
+    reading it, `days` [(day, events)] from the quality metrics."""
+    with engine.connect() as conn:
+        jobs = conn.execute(
+            select(catalog_edges.c.job_urn)
+            .where(
+                catalog_edges.c.scope == scope,
+                catalog_edges.c.source_urn == dataset["urn"],
+                catalog_edges.c.source_field.is_(None),
+            )
+            .distinct()
+        ).scalars()
+        consumers = sorted(jobs)
+    props = dataset.get("properties") or {}
+    read, quarantined = int((counts or {}).get("read", 0)), int((counts or {}).get("quarantined", 0))
+    return {
+        "rows": props.get("rows"),
+        "bytes": props.get("bytes"),
+        "last_change": dataset.get("updated_at"),
+        "harvested": dataset.get("harvested_at"),
+        "consumers": consumers,
+        "events_read": read,
+        "quarantined": quarantined,
+        "quarantine_ratio": round(quarantined / read, 6) if read else None,
+        "events_per_day": per_day(days),
+        "events_daily": [{"day": d.isoformat(), "events": n} for d, n in days or []],
+    }
 
 
 def _system_of(urn: str, known: dict[str, str]) -> str:
