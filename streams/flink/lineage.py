@@ -165,11 +165,13 @@ def _join_edges(job: str, j: Any, i: int, topics: dict[str, list[str]], urn, nam
     if not isinstance(j, dict):
         raise BadLineage(f"config.joins[{i}]: an object with left, right and output is needed")
     out = urn(_text(j.get("output"), f"joins[{i}].output"))
+    for side in ("left", "right"):
+        if not isinstance(j.get(side), dict):
+            raise BadLineage(f"config.joins[{i}].{side}: an object with topic and key is needed")
+    name = j.get("name") or f"{j['left'].get('topic')}+{j['right'].get('topic')}"
     edges, made = [], ["join", "key", "left_ts", "right_ts"]
     for side in ("left", "right"):
-        spec = j.get(side)
-        if not isinstance(spec, dict):
-            raise BadLineage(f"config.joins[{i}].{side}: an object with topic and key is needed")
+        spec = j[side]
         topic = _text(spec.get("topic"), f"joins[{i}].{side}.topic")
         if topic not in topics:
             raise BadLineage(f"config.joins[{i}].{side}.topic: {topic} is not one of the inputs")
@@ -177,7 +179,7 @@ def _join_edges(job: str, j: Any, i: int, topics: dict[str, list[str]], urn, nam
         source = urn(topic)
         how = {
             "kind": "join",
-            "name": j.get("name") or f"{j['left'].get('topic')}+{j['right'].get('topic')}",
+            "name": name,
             "side": side,
             "key": spec["key"],
             "lower_seconds": j.get("lower_seconds", -60),
