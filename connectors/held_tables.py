@@ -16,6 +16,7 @@ table of the task is held does the task stop, as a single-table capture does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from connectors.schema_changes import Evolution, SchemaChangeHeld
@@ -27,6 +28,8 @@ class HeldTables:
     def __init__(self, evolution: Evolution):
         self.evolution = evolution
         self.errors: dict[str, SchemaChangeHeld] = {}  # partition -> why it is held
+        # told each newly held table's error: the worker shows it in the task's status (RUNNING)
+        self.on_hold: Callable[[str], None] | None = None
 
     def __contains__(self, partition: str) -> bool:
         return partition in self.errors
@@ -56,6 +59,10 @@ class HeldTables:
             raise self.errors[units[-1].captured.partition]
 
     def _hold(self, partition: str, exc: SchemaChangeHeld) -> None:
-        if partition not in self.errors:
-            log.warning("%s: %s; the connector's other tables go on", self.evolution.connector, exc)
+        new = partition not in self.errors
         self.errors[partition] = exc
+        if new:
+            log.warning("%s: %s; the connector's other tables go on", self.evolution.connector, exc)
+            if self.on_hold is not None:
+                held = "; ".join(str(e) for e in self.errors.values())
+                self.on_hold(f"{len(self.errors)} table(s) held, the others go on: {held}"[:2000])

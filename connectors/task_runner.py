@@ -205,6 +205,9 @@ class TaskRunner:
                 runtime = build_runtime(self.record, self.settings)
                 self.report("RUNNING", "recovered after a retry" if attempts else None)
                 self._watch_sink(runtime)
+                held = getattr(getattr(runtime, "task", None), "held", None)
+                if held is not None and hasattr(held, "on_hold"):  # a table held, the others captured
+                    held.on_hold = lambda detail: self.report("RUNNING", detail)
                 with streaming_run(self.settings, self.record, self.task_id):  # OpenLineage, when on
                     runtime.run(self.stop_event)
                 return

@@ -670,6 +670,8 @@ def test_trigger_mode_holds_only_the_narrowed_table_and_replays_its_parked_rows_
         schema_check_seconds=0,
     )
     runtime = make_runtime(stack_settings, TriggerSourceTask(config), control)
+    status: list[str] = []
+    runtime.task.held.on_hold = status.append  # the worker reports it as the task's status detail
     runtime.start()
     a_topic, b_topic = _topics(runtime, flowing, held)
     _pg(pg_url, f"UPDATE {flowing} SET score = 10 WHERE id = 1; UPDATE {held} SET score = 20 WHERE id = 1")
@@ -683,6 +685,7 @@ def test_trigger_mode_holds_only_the_narrowed_table_and_replays_its_parked_rows_
     store = SchemaChangeStore(control)
     (change,) = store.list(config.name, "held")
     assert change["table"] == f"public.{held}"
+    assert len(status) == 1 and status[0].startswith("1 table(s) held, the others go on: capture of public.")
     parked = _pg(pg_url, f"SELECT count(*) FROM logh_{RUN} WHERE table_name = 'public.{held}'")[0][0]
     assert parked == 2  # the held table's rows stay in the change log; the other's were purged
     assert _pg(pg_url, f"SELECT count(*) FROM logh_{RUN} WHERE table_name = 'public.{flowing}'")[0][0] == 0
