@@ -139,6 +139,7 @@ def pipeline_run(file: str = typer.Argument(..., help="pipeline YAML"), log_leve
 @pipeline_app.command("faust-worker", hidden=True)
 def pipeline_faust_worker(
     config: str = typer.Argument(..., help="runner config JSON (written by runner.faust)"),
+    scope: str = typer.Option("", help="the connector's tenant: its quality metrics rows are kept there"),
 ) -> None:
     """The Faust worker process of a `runner.faust` stage."""
     import json
@@ -146,7 +147,7 @@ def pipeline_faust_worker(
 
     from streams.runner_task import LeanRunnerConfig, run_faust_worker
 
-    run_faust_worker(LeanRunnerConfig.model_validate(json.loads(Path(config).read_text())), get_settings())
+    run_faust_worker(LeanRunnerConfig.model_validate(json.loads(Path(config).read_text())), get_settings(), scope=scope)
 
 
 @app.command("api")

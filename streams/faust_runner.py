@@ -42,7 +42,10 @@ def build_app(
     session_timeout: float = 10.0,
     counters=None,
     partitions: int = 1,
+    metrics_for=None,
 ) -> faust.App:
+    """`metrics_for(processor)`: the quality metrics writer of the stage (see
+    streams.runner_task.metrics_writer) or None; `app.huiliu_metrics` holds it for the shutdown."""
     app = faust.App(
         f"huiliu-runner-{pipeline}",
         broker=[f"kafka://{b}" for b in bootstrap.split(",")],
@@ -70,6 +73,7 @@ def build_app(
         producer.flush_acked()
 
     processor = BatchProcessor(WireCodec(registry_url), transforms, rules, stage=f"runner:{pipeline}")
+    metrics = metrics_for(processor) if metrics_for else None
 
     @app.agent(source, name="process")
     async def process(stream):
@@ -84,8 +88,11 @@ def build_app(
             await loop.run_in_executor(None, publish, result.outputs)
             if counters:  # a control-DB write: kept off the event loop
                 await loop.run_in_executor(None, counters.add, "runner", result.counts())
+            if metrics:  # a dict difference of the rule counters; its thread writes ClickHouse
+                metrics.observe()
 
     app.huiliu_processor = processor  # exposed for metrics (per-rule counters)
+    app.huiliu_metrics = metrics
     return app
 
 

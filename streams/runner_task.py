@@ -84,18 +84,17 @@ class LeanRunnerTask:
             self.processor.close()
 
     def _metrics(self):
-        """The per-window quality metrics writer (quality_stream/metrics) of a pipeline's runner with rules."""
-        if not (self.config.pipeline and self.config.rules and self.topics):
-            return None
-        from quality_stream.metrics.writer import MetricsWriter
+        return metrics_writer(self.settings, self.scope, self.config, self.processor)
 
-        return MetricsWriter(
-            self.settings.clickhouse_url,
-            self.scope,
-            self.config.pipeline,
-            self.topics[0],
-            self.processor.rules,
-        )
+
+def metrics_writer(settings, scope: str, config: LeanRunnerConfig, processor):
+    """The per-window quality metrics writer (quality_stream/metrics) of a pipeline's runner with
+    rules, else None. Lean and Faust runners both take theirs from here, so their rows are alike."""
+    if not (config.pipeline and config.rules and config.topics):
+        return None
+    from quality_stream.metrics.writer import MetricsWriter
+
+    return MetricsWriter(settings.clickhouse_url, scope or "", config.pipeline, config.topics[0], processor.rules)
 
 
 def lean_runner_plugin(config: LeanRunnerConfig, ctx) -> LeanRunnerTask:
@@ -139,13 +138,14 @@ class FaustRunnerTask:
     started by `run`, stopped (SIGTERM, then SIGKILL) when the worker asks; a worker that dies is
     an error, which the task runner retries."""
 
-    def __init__(self, config: LeanRunnerConfig, settings, connector: str | None = None):
+    def __init__(self, config: LeanRunnerConfig, settings, connector: str | None = None, tenant: str | None = None):
         if config.lookups:  # refused, not ignored: reference rules would judge rows against no table
             raise ValueError("lookups fed from topics run in the lean runner only; use runner kind lean")
         self.config = config
         self.settings = settings
         self.topics = list(config.topics)
         self.name = config.pipeline or connector or "runner"
+        self.scope = tenant or ""  # the connector's tenant: the worker's quality metrics rows are kept there
 
     def run(self, stop: threading.Event) -> None:
         from deploy.settings import settings_env
@@ -161,7 +161,7 @@ class FaustRunnerTask:
         env = {**os.environ, **settings_env(self.settings)}
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "pipeline", "faust-worker", str(config_path)],
+                [sys.executable, "-m", "api.cli", "pipeline", "faust-worker", str(config_path), "--scope", self.scope],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -192,11 +192,12 @@ def _die_with_parent() -> None:
 
 
 def faust_runner_plugin(config: LeanRunnerConfig, ctx) -> FaustRunnerTask:
-    return FaustRunnerTask(config, ctx.settings, ctx.connector)
+    return FaustRunnerTask(config, ctx.settings, ctx.connector, ctx.tenant)
 
 
-def run_faust_worker(config: LeanRunnerConfig, settings, loglevel: str = "warn") -> None:
-    """In this process's main thread: the Faust app of a runner stage, until SIGTERM."""
+def run_faust_worker(config: LeanRunnerConfig, settings, loglevel: str = "warn", scope: str = "") -> None:
+    """In this process's main thread: the Faust app of a runner stage, until SIGTERM. Its quality
+    metrics (when it has rules) go to ClickHouse under `scope` (the connector's tenant)."""
     from deploy.control import StageCounters
     from deploy.kafka import ensure_topics
     from schemas.naming import clean_topic, quarantine_topic
@@ -219,6 +220,11 @@ def run_faust_worker(config: LeanRunnerConfig, settings, loglevel: str = "warn")
         batch_size=config.batch_size,
         within_seconds=config.batch_seconds,
         counters=StageCounters(settings.resolved_control_db_url, config.pipeline) if config.pipeline else None,
+        metrics_for=lambda processor: metrics_writer(settings, scope, config, processor),
     )
     sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
-    run_worker(app, loglevel=loglevel)
+    try:
+        run_worker(app, loglevel=loglevel)
+    finally:  # SIGTERM ends the worker with SystemExit: the open windows are written first
+        if app.huiliu_metrics:
+            app.huiliu_metrics.close()

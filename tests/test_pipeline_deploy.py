@@ -212,8 +212,31 @@ def test_a_faust_runner_and_any_registered_sink_deploy_through_the_same_path(clu
             raise AssertionError((logs / "worker.log").read_text()[-4000:])
         stages = client.get(f"/pipelines/{name}/stats").json()["stages"]
         assert stages["runner"]["valid"] == 3 and stages["runner"]["quarantined"] == 3
+        # its quality metrics land in ClickHouse as the lean runner's do (open windows written on stop)
+        assert client.post(f"/pipelines/{name}/undeploy").status_code == 200
+        expected = [("", "name_required", 6, 1), ("", "phone_format", 6, 2)]  # scope "": the operator's
+        wait_until(
+            lambda: _quality_metrics(stack_settings, name) == expected or None,
+            60,
+            interval=1.0,
+            message=f"the Faust runner's quality metrics {expected} (have {_quality_metrics(stack_settings, name)})",
+        )
     finally:
         client.post(f"/pipelines/{name}/undeploy")
+
+
+def _quality_metrics(settings, pipeline: str) -> list[tuple]:
+    ch = client_from_url(settings.clickhouse_url)
+    try:
+        if not ch.execute("EXISTS TABLE quality_metrics")[0][0]:
+            return []
+        return ch.execute(
+            "SELECT scope, rule, sum(evaluated), sum(failed) FROM quality_metrics WHERE pipeline = %(p)s "
+            "GROUP BY scope, rule ORDER BY rule",
+            {"p": pipeline},
+        )
+    finally:
+        ch.disconnect()
 
 
 def test_a_document_that_cannot_run_is_refused_on_save_naming_the_field(cluster, pg_url):

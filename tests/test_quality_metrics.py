@@ -1,11 +1,12 @@
 """Quality metrics (issue 16) on the real broker and ClickHouse: a lean runner with the metrics
 writer judges published change events and its per-window rows count exactly what the rules saw
-(evaluated, failed per rule, with the rule's dimension and message); the hourly and daily rollups
+(evaluated, failed per rule, with the rule's dimension and message), and so does the Faust runner's worker process; the hourly and daily rollups
 agree with the raw rows; ClickHouse being unreachable does not stop the writer; a profile of a known
 table gives the known statistics and suggests the rules they imply."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -34,10 +35,10 @@ RULES = [
 N = 1000
 
 
-def _publish(settings) -> str:
+def _publish(settings, name: str = f"qm_{RUN}") -> str:
     table = CapturedTable(
         "hr",
-        f"qm_{RUN}",
+        name,
         (
             ColumnSpec("id", sa.BigInteger(), False, True),
             ColumnSpec("name", sa.String(20)),
@@ -52,7 +53,7 @@ def _publish(settings) -> str:
         phone = "12345" if i % 4 == 1 else f"138{i:08d}"
         events.append(upsert(table, {"id": i, "name": name, "phone": phone}, i))
     runtime = SourceRuntime(
-        ListSourceTask(f"src-qm-{RUN}", events, 300),
+        ListSourceTask(f"src-{name}", events, 300),
         bootstrap=settings.kafka_bootstrap,
         codec=WireCodec(settings.schema_registry_url),
         control_db_url=settings.resolved_control_db_url,
@@ -121,6 +122,51 @@ def test_the_runner_writes_per_window_metrics_and_the_rollups_agree(stack_settin
             {"p": pipeline},
         )
         assert rolled_by == raw_by
+
+
+@pytest.mark.long  # a Faust worker joins its group in 30 s+ under load; the default run checks the
+# same through an API deploy (tests/test_pipeline_deploy.py, Faust runner) at no extra start-up
+def test_the_faust_runner_writes_the_same_metrics(stack_settings, clickhouse, tmp_path):
+    """The `runner.faust` stage (a Faust worker process of its own) takes its writer from the same
+    place as the lean runner: the same rows, kept under the connector's tenant; written on SIGTERM."""
+    from deploy.control import StageCounters
+    from streams.runner_task import FaustRunnerTask, LeanRunnerConfig
+
+    topic = _publish(stack_settings, f"qm_faust_{RUN}")
+    pipeline = f"qm-faust-{RUN}"
+    settings = stack_settings.model_copy(update={"state_dir": tmp_path})
+    config = LeanRunnerConfig(topics=[topic], rules=RULES, pipeline=pipeline, batch_size=300, batch_seconds=0.2)
+    task = FaustRunnerTask(config, settings, f"{pipeline}-runner", "qm-faust-tenant")
+    stop, failed = threading.Event(), []
+    thread = threading.Thread(target=lambda: _catching(failed, task.run, stop), daemon=True)
+    thread.start()
+    counters = StageCounters(settings.resolved_control_db_url, pipeline)
+    deadline = time.time() + 180  # a Faust worker takes 30 s and more to join its group on a loaded machine
+    while counters.read().get("runner", {}).get("read", 0) < N and time.time() < deadline and not failed:
+        time.sleep(0.5)
+    stop.set()  # SIGTERM to the worker process, which writes its open windows before it exits
+    thread.join(60)
+    log = (tmp_path / "logs" / f"faust-{pipeline}.log").read_text(errors="replace")[-3000:]
+    assert not failed and counters.read().get("runner", {}).get("read") == N, (failed, log)
+
+    rows = clickhouse.execute(
+        f"SELECT rule, dimension, message, system, dataset, scope, sum(evaluated), sum(failed) FROM {RAW} "
+        "WHERE pipeline = %(p)s GROUP BY rule, dimension, message, system, dataset, scope ORDER BY rule",
+        {"p": pipeline},
+    )
+    no_name = sum(1 for i in range(1, N + 1) if i % 10 == 0)
+    bad_phone = sum(1 for i in range(1, N + 1) if i % 4 == 1)
+    assert rows == [
+        ("name_required", "completeness", "name is required", "hr", topic, "qm-faust-tenant", N, no_name),
+        ("phone_format", "validity", "bad phone", "hr", topic, "qm-faust-tenant", N, bad_phone),
+    ], log
+
+
+def _catching(failed: list, fn, *args) -> None:
+    try:
+        fn(*args)
+    except Exception as exc:  # reported by the test, not lost in the thread
+        failed.append(repr(exc))
 
 
 def test_windows_and_an_unreachable_clickhouse_never_stop_the_writer():
