@@ -393,6 +393,10 @@ class World:
         self.a.objects["dataset"] = items[0]["urn"]
         path = f"/metadata/datasets/{quote(items[0]['urn'], safe='')}"
         assert self.as_a("developer", "PATCH", path, json={"owner": f"{A}-steward"}).status_code == 200
+        # lineage tenant a reports from outside: GET /lineage-reports must not show it to tenant b
+        edges = {"job": f"{A}-etl", "edges": [{"source": items[0]["urn"], "target": f"{items[0]['urn']}-{A}-copy"}]}
+        r = self.as_a("developer", "POST", "/lineage/edges", json=edges)
+        assert r.status_code == 200, r.text
 
     def create_standard(self) -> None:
         """Tenant a's category, code set and element (same code), submitted as an open review."""
