@@ -184,6 +184,11 @@ BUILTIN: dict[str, Lazy] = {
         description="a pipeline's runner stage as Faust agents, in a worker process of its own",
         check="streams.runner_task:check_runner",
     ),
+    "runner.subscription": processor(
+        "streams.dataservices.derived_topics:derived_topic_plugin",
+        config="streams.dataservices.derived_topics:DerivedTopicConfig",
+        description="a data-service subscriber's own topic: its granted fields of the clean topic, masked",
+    ),
 }
 
 _registered: dict[str, Plugin] = {}  # filled by decorators and by resolving BUILTIN entries

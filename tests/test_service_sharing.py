@@ -408,3 +408,73 @@ def test_a_signing_application_downloads_and_streams_with_signed_requests(base, 
                 event = json.loads(line[6:])
                 assert sorted(event["row"]) == sorted(GRANTED)
                 break
+
+
+# -- a subscriber's own derived topic (Kafka-native subscribers) -----------------------------------
+def _read_json(stack_settings, topic: str, want: set[int], timeout: float = 60.0) -> list[dict]:
+    """The derived topic read from its beginning (assigned, no group: tansu's group joins are slow)
+    until the rows `want` arrived or `timeout` passed."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": stack_settings.kafka_bootstrap, "group.id": f"read-{RUN}"})
+    out, deadline = [], time.time() + timeout
+    try:
+        while time.time() < deadline:  # the runner creates the topic
+            meta = consumer.list_topics(topic, timeout=5).topics.get(topic)
+            if meta is not None and meta.error is None and meta.partitions:
+                break
+            time.sleep(0.5)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+        while not want <= {e["row"]["id"] for e in out} and time.time() < deadline:
+            out += [json.loads(m.value()) for m in consumer.consume(100, 0.5) if not m.error()]
+    finally:
+        consumer.close()
+    return out
+
+
+def test_a_derived_topic_carries_only_granted_masked_fields_and_stops_on_revoke(stack_settings, people, grant):
+    """The runner.subscription plugin copies the clean topic to the application's own topic: granted
+    fields only, masked by the service and the catalogue, other divisions' rows left out; revoked,
+    it writes nothing more."""
+    from streams.dataservices.derived_topics import DerivedTopicConfig, DerivedTopicTask, derived_names
+
+    r = people["applicant"].post(
+        f"/services/{SERVICE}/applications",
+        json={"application": f"{APP}_kafka", "version": 1, "purpose": "实时核对", "fields": FIELDS},
+    )
+    assert r.status_code == 201, r.text
+    r = people["author"].post(
+        f"/services/applications/{r.json()['id']}/decision",
+        json={"approve": True, "fields": GRANTED, "row_filter": {"division_code": "370102"}},
+    )
+    assert r.status_code == 200, r.text
+    app = r.json()
+    names = derived_names(TOPIC, app)
+    task = DerivedTopicTask(DerivedTopicConfig(key_id=app["key_id"], service=SERVICE, version=1), stack_settings)
+    stop = threading.Event()
+    runner = threading.Thread(target=task.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        _produce(stack_settings, [("c", _person(201)), ("c", _person(202, "370103")), ("u", _person(203))])
+        seen = _read_json(stack_settings, names["topic"], {201, 203})
+        mine = {e["row"]["id"]: e for e in seen if e["row"]["id"] >= 200}
+        assert sorted(mine) == [201, 203], seen  # 202 is another division's
+        assert all(sorted(e["row"]) == sorted(GRANTED) for e in seen)
+        row = mine[201]["row"]
+        assert (mine[201]["op"], row["name"], row["phone"], row["division_code"]) == (
+            "c",
+            "钱*",
+            "137****0201",
+            "370102",
+        )
+        assert mine[203]["op"] == "u" and mine[203]["row"]["id"] == 203  # unmasked fields intact
+        assert "370102199001011234" not in json.dumps(seen, ensure_ascii=False)
+        # revoked: the runner ends before writing anything more
+        assert people["applicant"].post(f"/services/applications/{app['id']}/revoke").status_code == 200
+        written = task.written
+        _produce(stack_settings, [("c", _person(204))])
+        runner.join(30)
+        assert not runner.is_alive() and task.written == written
+    finally:
+        stop.set()
+        runner.join(30)
