@@ -458,7 +458,10 @@ def test_schema_changes_listed_and_a_held_one_accepted(admin, catalog, stack_set
     assert row.get_attribute("data-status") == "held" and "已暂停" in row.inner_text() and "不兼容" in row.inner_text()
     assert "收窄" in row.inner_text() and "VARCHAR(18)" in row.inner_text() and "VARCHAR(10)" in row.inner_text()
     assert page.locator('#sc-table tr[data-status="applied"]').first.inner_text().count("已跟随") == 1
-    page.get_by_label("连接器", exact=True).select_option(SOURCE)  # per connector
+    page.goto(f"/console/connectors?q={SOURCE}")  # per connector, from its row on the connectors page
+    page.get_by_role("link", name=f"表结构变更 {SOURCE}").click()
+    page.wait_for_url(f"**connector={SOURCE}")
+    assert page.locator("#sc-connector").input_value() == SOURCE
     page.get_by_label("状态", exact=True).select_option("held")
     page.locator("#sc-show").click()
     page.wait_for_url("**status=held**")
@@ -590,6 +593,7 @@ def test_harvest_page_shows_triggers_and_harvests_now_with_progress(admin, catal
     assert page.evaluate("window.__sameDocument === true")
     assert "100" in page.locator("#harvest-job progress").get_attribute("value")
     assert page.locator("#harvest-job td").first.inner_text() == "metadata.harvest"
+    assert page.locator("#harvest-job td.detail").inner_text() == "1 个连接器：新增 0 个数据集，变更 0 个，错误 0 个"
     page.screenshot(path=str(shots / "harvest.png"), full_page=True)
     page.locator("#harvest-done a").click()
     page.wait_for_selector("#systems-table")

@@ -94,9 +94,26 @@ async def harvest_page(request: Request, session: Session = Depends(signed_in)) 
     return render(request, "catalog_harvest.html", context, session=session)
 
 
+def harvest_message(job: dict, words) -> str:
+    """The job's line in the page's language (the job's own message is English): its progress
+    while it runs, what it found when it is done."""
+    result = job.get("result") or {}
+    if job["state"] != "succeeded" or "harvested" not in result:
+        return words.gettext("harvest.running") if job["state"] in ("queued", "running") else ""
+    found = result["harvested"]
+    return words.gettext("harvest.summary") % {
+        "connectors": len(result.get("connectors") or []),
+        "new": sum(o.get("new", 0) for o in found),
+        "changed": sum(len(o.get("changed") or []) for o in found),
+        "errors": len(result.get("errors") or []),
+    }
+
+
 async def _job(request: Request, session: Session, job_id: str, error: str | None = None) -> Response:
     answer = await Backend(request, session.token).get(f"/jobs/{segment(job_id)}")
     job = answer.json() if answer.status_code == 200 else None
+    if job:
+        job["message"] = harvest_message(job, catalogue(language_of(request)))
     context = {
         "job_id": job_id,
         "jobs": [job] if job else [],
