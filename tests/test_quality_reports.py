@@ -99,6 +99,7 @@ def api(stack_settings, tmp_path_factory):
             "ops": login(base, f"{TENANT}-ops"),
             "ch_urn": ch_urn,
             "table": table,
+            "settings": settings,
         }
     finally:
         stop_api(proc)
@@ -343,3 +344,88 @@ def test_profile_of_a_catalogue_clickhouse_table_with_suggested_rules(api):
         == 403
     )
     time.sleep(0)  # keep the module's API alive until here
+
+
+def _job(base: str, headers: dict, job_id: str, states: tuple[str, ...], timeout: float = 60) -> dict:
+    return wait_for(
+        lambda: (j := httpx.get(f"{base}/jobs/{job_id}", headers=headers).json()).get("state") in states and j,
+        timeout,
+    )
+
+
+def test_profiling_as_a_message_centre_job_with_progress_and_cancel(api):
+    """POST /quality/profile-jobs answers a job at once; the job reports progress, stores the profile with
+    the dataset's catalogue version and names it in its result; a cancel stops a long scan in ClickHouse."""
+    from sinks.clickhouse import client_from_url
+
+    base, ops = api["base"], api["ops"]
+    r = httpx.post(base + "/quality/profile-jobs", json={"dataset": api["ch_urn"]}, headers=ops, timeout=60)
+    assert r.status_code == 202, r.text
+    job = _job(base, ops, r.json()["job_id"], ("succeeded", "failed"))
+    assert job["state"] == "succeeded", job
+    assert job["type"] == "quality.profile" and job["progress"] == 100.0 and "500" in job["message"]
+    result = job["result"]
+    assert (result["rows"], result["columns"], result["dataset_version"]) == (500, 3, 1)
+    listed = httpx.get(base + "/quality/profiles", params={"dataset": api["ch_urn"]}, headers=ops).json()["items"]
+    stored = next(p for p in listed if p["id"] == result["profile_id"])
+    assert stored["profile"]["columns"]["gender"]["nulls"] == 100 and stored["created_by"] == f"{TENANT}-ops"
+
+    bad = httpx.post(base + "/quality/profile-jobs", json={"dataset": api["ch_urn"], "columns": ["nope"]}, headers=ops)
+    assert bad.status_code == 422 and "nope" in bad.text  # said now, not as a failed job later
+    other = httpx.post(base + "/quality/profile-jobs", json={"dataset": api["ch_urn"]}, headers=api["other"])
+    assert other.status_code == 404
+    viewer = httpx.post(base + "/quality/profile-jobs", json={"dataset": api["ch_urn"]}, headers=api["viewer"])
+    assert viewer.status_code == 403
+
+    # a view over 10^10 generated rows: a scan long enough to cancel while it runs
+    ch = client_from_url(api["settings"].clickhouse_url)
+    view = f"qr_big_{RUN}"
+    ch.execute(f"CREATE VIEW {view} AS SELECT number AS id, toString(number % 977) AS code FROM numbers(10000000000)")
+    try:
+        big = _catalogue_one(api["settings"], view)
+
+        def scans_left() -> int:
+            sql = (
+                "SELECT count() FROM system.processes WHERE query LIKE %(q)s AND query NOT LIKE '%%system.processes%%'"
+            )
+            return ch.execute(sql, {"q": f"%uniq(%qr_big_{RUN}%"})[0][0]
+
+        r = httpx.post(base + "/quality/profile-jobs", json={"dataset": big}, headers=ops, timeout=60)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        wait_for(lambda: scans_left() == 1, 60)  # the scan runs in ClickHouse
+        running = _job(base, ops, job_id, ("running",), 10)
+        assert "qr_big_" in running["message"] and running["progress"] < 80
+        assert httpx.post(f"{base}/jobs/{job_id}/cancel", headers=ops).status_code == 200
+        done = _job(base, ops, job_id, ("cancelled", "succeeded", "failed"), 30)
+        assert done["state"] == "cancelled", done
+        assert not [
+            p for p in httpx.get(base + "/quality/profiles", params={"dataset": big}, headers=ops).json()["items"]
+        ]
+
+        wait_for(lambda: scans_left() == 0, 20)  # the query itself was cancelled in ClickHouse
+    finally:
+        ch.execute(f"DROP TABLE IF EXISTS {view}")  # ClickHouse 18.16 drops views so
+        ch.disconnect()
+
+
+def _catalogue_one(settings, table: str) -> str:
+    from deploy.control import engine_for
+    from schemas.catalog.model import DatasetInfo, FieldInfo, Harvest, SystemInfo
+    from schemas.catalog.store import CatalogStore
+    from schemas.catalog.urns import dataset_urn, system_urn
+
+    ns = f"clickhouse://127.0.0.1:{settings.port_of(settings.clickhouse_url.split('@')[-1].split('/')[0])}"
+    urn = dataset_urn(ns, f"default.{table}")
+    CatalogStore(engine_for(settings.resolved_control_db_url)).record(
+        Harvest(
+            SystemInfo(system_urn(ns, "default"), "clickhouse", "clickhouse"),
+            [
+                DatasetInfo(
+                    urn, f"default.{table}", "view", [FieldInfo("id", "UInt64", 1), FieldInfo("code", "String", 2)]
+                )
+            ],
+        ),
+        TENANT,
+    )
+    return urn

@@ -12,10 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.audit import audit_as
+from api.jobs import job_manager
 from api.quality import reporting
+from api.quality.profile_jobs import Target, profile_and_store, profile_job
 from api.security import Principal, require
-from quality_stream.profiling import profile_table, suggest_rules
-from quality_stream.profiling.profile import ProfileError, clickhouse_table_of
+from deploy.logs import in_tenant
+from quality_stream.profiling.profile import ProfileError, check_columns, clickhouse_table_of
 from quality_stream.reports.scorecards import scorecards
 from quality_stream.reports.store import NotFound
 
@@ -86,36 +88,59 @@ def _clickhouse_table(urn: str) -> str:
     return table
 
 
+def _profile_target(request: Request, principal: Principal, body: ProfileIn) -> Target:
+    """The dataset to profile: 404 when it is not in the caller's catalogue, 422 when not ClickHouse."""
+    from api.metadata import catalog_store
+    from schemas.catalog.store import NotInCatalogue
+
+    try:
+        dataset = catalog_store(_settings(request)).dataset({_scope(principal)}, body.dataset)
+    except NotInCatalogue:
+        raise HTTPException(404, f"no dataset {body.dataset} in the catalogue / 目录中没有该数据集") from None
+    return Target(body.dataset, dataset["version"], _clickhouse_table(body.dataset), body.columns)
+
+
 @router.post(
     "/quality/profiles", status_code=201, summary="Profile a catalogue dataset's ClickHouse table; suggests rules"
 )
 def post_profile(request: Request, body: ProfileIn, principal: Principal = MANAGE) -> dict[str, Any]:
-    from api.metadata import catalog_store
-    from schemas.catalog.store import NotInCatalogue
-
     audit_as(request, "quality.profile", dataset=body.dataset)
+    target = _profile_target(request, principal, body)
+    try:
+        saved = profile_and_store(_settings(request), _scope(principal), target, principal.name)
+    except reporting.MetricsUnavailable as exc:
+        raise _unavailable(exc) from None
+    except ProfileError as exc:
+        raise HTTPException(422, {"message": str(exc), "field": "dataset"}) from None
+    request.state.audit_detail.update(profile=saved["id"], rows=saved["profile"]["rows"])
+    return saved
+
+
+@router.post(
+    "/quality/profile-jobs",
+    status_code=202,
+    summary="Profile a catalogue dataset's ClickHouse table as a message-centre job (progress, cancel); "
+    "its result names the stored profile",
+)
+def post_profile_job(request: Request, body: ProfileIn, principal: Principal = MANAGE) -> dict[str, Any]:
+    audit_as(request, "quality.profile.job", dataset=body.dataset)
     settings, scope = _settings(request), _scope(principal)
-    try:
-        dataset = catalog_store(settings).dataset({scope}, body.dataset)
-    except NotInCatalogue:
-        raise HTTPException(404, f"no dataset {body.dataset} in the catalogue / 目录中没有该数据集") from None
-    table = _clickhouse_table(body.dataset)
-    try:
+    target = _profile_target(request, principal, body)
+    try:  # a missing table or column answers now, not as a failed job later
         client = reporting.clickhouse(settings)
     except reporting.MetricsUnavailable as exc:
         raise _unavailable(exc) from None
     try:
-        profile = profile_table(client, table, body.columns)
+        check_columns(client, target.table, target.columns)
     except ProfileError as exc:
         raise HTTPException(422, {"message": str(exc), "field": "dataset"}) from None
     finally:
         client.disconnect()
-    suggestions = suggest_rules(profile)
-    saved = reporting.report_store(settings).save_profile(
-        scope, body.dataset, dataset["version"], table, profile, suggestions, principal.name
-    )
-    request.state.audit_detail.update(profile=saved["id"], rows=profile["rows"])
-    return saved
+    tenant = principal.tenant if not principal.all_tenants else None
+    job = in_tenant(tenant, profile_job(settings, scope, target, principal.name))
+    job_id = job_manager(request.app).submit("quality.profile", principal.name, job)
+    request.state.audit_detail["job"] = job_id
+    return {"job_id": job_id, "dataset": body.dataset, "table": target.table}
 
 
 @router.get(

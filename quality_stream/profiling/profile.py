@@ -11,6 +11,7 @@ Identifiers come from system.columns and are quoted; nothing the caller typed re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 TOP = 10
@@ -18,6 +19,8 @@ PATTERNS = 5
 PATTERN_SAMPLE = 20_000
 MAX_COLUMNS = 200
 INTERNAL = {"_version", "_deleted"}
+QUERY_SETTINGS = {"max_execution_time": 60}
+Progress = Callable[[float, str], None]
 
 
 class ProfileError(ValueError):
@@ -72,19 +75,50 @@ def sample_values(client, table: str, columns: list[str], n: int = 1000) -> dict
         return {}
     cols = ", ".join(f"toString({_q(c)})" for c in chosen)
     source = _source(client, database, name, names)
-    rows = client.execute(f"SELECT {cols} FROM {source} LIMIT {int(n)}", settings={"max_execution_time": 60})
+    rows = client.execute(f"SELECT {cols} FROM {source} LIMIT {int(n)}", settings=QUERY_SETTINGS)
     return {c: [r[i] for r in rows if r[i] is not None] for i, c in enumerate(chosen)}
 
 
-def profile_table(client, table: str, columns: list[str] | None = None) -> dict[str, Any]:
+def _run(client, sql: str, progress: Progress | None, low: float, high: float, stage: str) -> list:
+    """The query's rows; with `progress`, called with the percent read as ClickHouse reports it. An
+    exception the callback raises (a job cancelled) cancels the query in ClickHouse and goes on up."""
+    if progress is None:
+        return client.execute(sql, settings=QUERY_SETTINGS)
+    running = client.execute_with_progress(sql, settings=QUERY_SETTINGS)
+    try:
+        for done, total in running:  # total is 0 when ClickHouse cannot tell (views): still a cancel point
+            progress(low + (high - low) * min(done / total, 1.0) if total else low, stage)
+    except BaseException:
+        client.cancel()
+        raise
+    result = running.get_result()
+    progress(high, stage)
+    return result
+
+
+def check_columns(client, table: str, columns: list[str] | None = None) -> None:
+    """ProfileError naming the table or the first column ClickHouse does not have."""
+    database, _, name = table.rpartition(".")
+    database = database or client.execute("SELECT currentDatabase()")[0][0]
+    names = {n for n, _ in _columns(client, database, name)}
+    _known(table, columns, names)
+
+
+def _known(table: str, columns: list[str] | None, names: set[str]) -> None:
+    unknown = [c for c in columns or [] if c not in names]
+    if unknown:
+        raise ProfileError(f"no column {unknown[0]!r} in {table} / 表中没有列 {unknown[0]!r}")
+
+
+def profile_table(
+    client, table: str, columns: list[str] | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """`progress(percent, stage)`, when given, follows the two scans (columns 0-80, patterns 80-100)."""
     database, _, name = table.rpartition(".")
     database = database or client.execute("SELECT currentDatabase()")[0][0]
     found = _columns(client, database, name)
     names = {n for n, _ in found}
-    if columns:
-        unknown = [c for c in columns if c not in names]
-        if unknown:
-            raise ProfileError(f"no column {unknown[0]!r} in {table} / 表中没有列 {unknown[0]!r}")
+    _known(table, columns, names)
     chosen = [(n, t) for n, t in found if (columns is None and n not in INTERNAL) or (columns and n in columns)]
     chosen = chosen[:MAX_COLUMNS]
     source = _source(client, database, name, names)
@@ -124,16 +158,14 @@ def profile_table(client, table: str, columns: list[str] | None = None) -> dict[
                 f"quantiles(0.5, 0.9)(lengthUTF8({text}))",
             ]
         kinds.append(natural)
-    row = client.execute(f"SELECT {', '.join(parts)} FROM {source}", settings={"max_execution_time": 60})[0]
+    row = _run(client, f"SELECT {', '.join(parts)} FROM {source}", progress, 0.0, 80.0, "columns")[0]
     shapes = []
     for col, _ in chosen:
         shape = f"replaceRegexpAll(replaceRegexpAll(toString({_q(col)}), '[0-9]', '9'), '[A-Za-z]', 'A')"
         shapes += [f"topK({PATTERNS})({shape})", f"uniq({shape})"]
     names_sql = ", ".join(_q(c) for c, _ in chosen)
     sample = f"(SELECT {names_sql} FROM {source} LIMIT {PATTERN_SAMPLE})"
-    shaped = client.execute(f"SELECT count(), {', '.join(shapes)} FROM {sample}", settings={"max_execution_time": 60})[
-        0
-    ]
+    shaped = _run(client, f"SELECT count(), {', '.join(shapes)} FROM {sample}", progress, 80.0, 100.0, "patterns")[0]
     rows = int(row[0])
     out: dict[str, Any] = {"table": f"{database}.{name}", "rows": rows, "pattern_sample": shaped[0], "columns": {}}
     at = 1
