@@ -112,6 +112,8 @@ ROUTES: dict[str, str] = {
     "GET /lineage/{urn}": "tenant-object",
     "POST /lineage/edges": "tenant-create",  # kept in the caller's tenant
     "POST /api/v1/lineage": "tenant-create",
+    "POST /lineage/flink-jobs": "tenant-create",  # kept in the caller's tenant
+    "GET /lineage-reports": "tenant-list",
     "GET /assets/summary": "tenant-list",
     "GET /map": "tenant-list",
     # data standards (kept per the author's home tenant: another tenant's code reads as unknown)
@@ -157,6 +159,10 @@ ROUTES: dict[str, str] = {
     "POST /detection/confirm": "tenant-object",
     "GET /services/{name}/v{version}/openapi.json": "tenant-object",
     "GET /services/{name}/stats": "tenant-object",
+    # requests for access to catalogue datasets, decided by the dataset's owner
+    "POST /access-requests": "tenant-create",
+    "GET /access-requests": "tenant-list",
+    "POST /access-requests/{request_id}/decision": "tenant-object",
     "GET /standards/reviews": "tenant-list",
     "GET /standards/reviews/{rid}": "tenant-object",
     "POST /standards/reviews/{rid}/decision": "tenant-object",
@@ -291,6 +297,13 @@ CONSOLE_ROUTES: dict[str, str] = {
     "POST /console/catalog/dataset/fields": "tenant-object",
     "GET /console/catalog/lineage": "tenant-object",
     "GET /console/catalog/map": "tenant-list",
+    "GET /console/catalog/assets": "tenant-list",
+    "GET /console/catalog/harvest": "tenant-list",
+    "POST /console/catalog/harvest": "tenant-create",
+    "GET /console/catalog/harvest/job": "tenant-object",
+    "GET /console/catalog/reported": "tenant-list",
+    "GET /console/catalog/schema-changes": "tenant-list",
+    "POST /console/catalog/schema-changes/accept": "tenant-object",
     "GET /console/catalog/detection": "tenant-object",
     "POST /console/catalog/detection": "tenant-object",
     "POST /console/catalog/detection/confirm": "tenant-object",
@@ -320,11 +333,16 @@ CONSOLE_ROUTES: dict[str, str] = {
     "GET /console/standards/import": "shared-read",
     "POST /console/standards/import": "tenant-create",
     "GET /console/standards/export": "tenant-list",
+    "GET /console/standards/edit": "tenant-object",
+    "POST /console/standards/edit": "tenant-create",
+    "POST /console/standards/{kind}/{code}/{action}": "tenant-object",
     "GET /console/admin": "tenant-list",
     "GET /console/admin/{section}": "tenant-list",
     "POST /console/admin/{section}": "tenant-create",
     "POST /console/admin/users/{username}/{action}": "tenant-object",
     "POST /console/admin/api-keys/{key_id}/revoke": "tenant-object",
+    "GET /console/admin/{section}/{name}": "tenant-object",
+    "POST /console/admin/{section}/{name}": "tenant-object",
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -64,6 +64,7 @@ GHOSTS = {
     "report": 987654321,
     "subscription": 987654321,
     "ticket": 987654321,
+    "access_request": 987654321,
 }  # ids no object has (others: a name no object has)
 
 
@@ -106,6 +107,7 @@ def fill(world, template: str, ghost: bool = False) -> str:
         ("services", "name"): o["service"],
         ("services", "version"): 1,
         ("services", "app_id"): o["application"],
+        ("access-requests", "request_id"): o["access_request"],
         ("service-downloads", "download_id"): o["download"],
         ("quality", "report_id"): o["report"],
         ("quality", "subscription_id"): o["subscription"],
@@ -204,6 +206,8 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
             {"json": {"job": {"namespace": "b", "name": who}, "inputs": [_ol(o["dataset"])], "outputs": []}},
             False,
         ),
+        # a Flink job of tenant b reading the topic tenant a catalogued: b's own copy, a's untouched
+        "POST /lineage/flink-jobs": ({"json": {"name": f"b-{who}", "config": _flink(o["dataset"])}}, False),
         # an impact export of tenant a's dataset: unknown to tenant b
         "POST /impact-exports": ({"json": {"urn": o["dataset"]}}, True),
         "GET /imports": ({"params": {"connector": o["connector"]}}, True),
@@ -238,6 +242,12 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         ),
         "POST /services/applications/{app_id}/decision": ({"json": {"approve": True}}, True),
         "POST /services/{name}/v{version}/downloads": ({"json": {"format": "csv"}}, True),
+        # a request for access to tenant a's dataset; a decision on tenant a's request
+        "POST /access-requests": (
+            {"json": {"dataset": o["dataset"], "application": "b_attacker", "purpose": "b", "fields": ["id"]}},
+            True,
+        ),
+        "POST /access-requests/{request_id}/decision": ({"json": {"approve": True}}, True),
         # sensitive-data detection over tenant a's catalogued dataset
         "POST /detection/scan": ({"json": {"dataset": o["dataset"]}}, True),
         "POST /detection/confirm": (
@@ -293,6 +303,13 @@ def _ol(urn: str) -> dict:
     scheme, _, rest = urn.removeprefix("hl:dataset:").partition("://")
     host, _, name = rest.partition("/")
     return {"namespace": f"{scheme}://{host}", "name": name}
+
+
+def _flink(urn: str) -> dict:
+    """A Flink job config reading the topic of a catalogue URN, deduplicated into another."""
+    ol = _ol(urn)
+    bootstrap = ol["namespace"].partition("://")[2]
+    return {"kafka": {"bootstrap": bootstrap}, "inputs": [{"topic": ol["name"], "dedupe": {"output": "b-dedup"}}]}
 
 
 def _version(world) -> int:
