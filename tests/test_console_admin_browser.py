@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration  # starts an API process of its own and a b
 RUN = uuid.uuid4().hex[:6]
 TENANT = f"adm{RUN}"
 ADMIN, VIEWER, NEW = f"adm-admin-{RUN}", f"adm-viewer-{RUN}", f"adm-new-{RUN}"
+EDITED = f"adm-edited-{RUN}"
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,7 @@ def console(stack_settings):
     try:
         make_user(base, key, ADMIN, ["admin"], tenant=TENANT)
         make_user(base, key, VIEWER, ["viewer"], tenant=TENANT)
+        make_user(base, key, EDITED, ["viewer"], tenant=TENANT)
         yield {"base": base}
     finally:
         stop_api(proc)
@@ -131,4 +133,73 @@ def test_a_viewer_gets_the_refusal_and_no_forms(browser, console, shots):
     assert "需要 users:manage 权限" in refusal.inner_text(), refusal.inner_text()  # the API's refusal, in Chinese
     assert page.locator("#create-form").count() == 0
     page.screenshot(path=str(shots / "viewer-refused.png"), full_page=True)
+    page.context.close()
+
+
+def test_an_admin_edits_a_users_roles_and_their_next_page_shows_it(browser, console, shots):
+    """The edited person's session ends (roles changed: the API refuses the old token) and, signed in
+    again, they reach what the new role allows; a group's members and a role's permissions are
+    edited the same way, a weak new password is refused next to the form."""
+    user, user_problems = _signed_in(browser, console, EDITED)
+    user.goto("/console/admin/users")
+    assert "需要 users:manage 权限" in user.locator("#admin-error").inner_text()
+    user_problems.clear()  # the refused page answers with the API's 403
+
+    page, problems = _signed_in(browser, console, ADMIN)
+    page.goto("/console/admin/users")
+    page.get_by_role("link", name=f"编辑 {EDITED}").click()
+    page.wait_for_selector("#edit-form")
+    assert page.get_by_label("角色（逗号分隔）").input_value() == "viewer"
+    page.get_by_label("新密码（留空则不修改）").fill("short")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector("#form-error")  # the API's 422, the typed values kept
+    problems.clear()
+    page.get_by_label("新密码（留空则不修改）").fill("")
+    page.get_by_label("显示名称").fill("改过的名字")
+    page.get_by_label("角色（逗号分隔）").fill("viewer, admin")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector("#saved")
+    page.screenshot(path=str(shots / "user-edited.png"), full_page=True)
+    page.goto("/console/admin/users")
+    row = page.locator(f'#admin-table tr[data-name="{EDITED}"]')
+    assert "admin" in row.inner_text() and "改过的名字" in row.inner_text()
+
+    user.goto("/console/admin/users")  # the old session ends: the roles changed
+    user.wait_for_url("**/console/login**")
+    user.get_by_label("用户名").fill(EDITED)
+    user.get_by_label("密码").fill(PASSWORD)
+    user.get_by_role("button", name="登录").click()
+    user.wait_for_url("**/console/admin/users")  # signed in again, back where they were going
+    user.wait_for_selector("#admin-table")
+    assert user.locator("#admin-error").count() == 0 and user.locator("#create-form").count() == 1
+    assert not user_problems, user_problems
+    user.context.close()
+
+    page.get_by_role("link", name="用户组").click()
+    page.get_by_label("名称").fill(f"editors{RUN}")
+    page.get_by_label("角色（逗号分隔）").fill("viewer")
+    page.get_by_role("button", name="创建").click()
+    page.get_by_role("link", name=f"编辑 editors{RUN}").click()
+    page.get_by_label("成员（用户名，逗号分隔）").fill(EDITED)
+    page.get_by_label("说明").fill("编辑组")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector("#saved")
+    assert page.get_by_label("成员（用户名，逗号分隔）").input_value() == EDITED
+    page.get_by_label("成员（用户名，逗号分隔）").fill("")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector("#saved")
+    assert page.get_by_label("成员（用户名，逗号分隔）").input_value() == ""
+
+    page.get_by_role("link", name="角色", exact=True).click()
+    page.get_by_label("名称").fill(f"readers{RUN}")
+    page.get_by_label("权限（逗号分隔，如 pipeline:view）").fill("pipeline:view")
+    page.get_by_role("button", name="创建").click()
+    page.get_by_role("link", name=f"编辑 readers{RUN}").click()
+    page.get_by_label("权限（逗号分隔，如 pipeline:view）").fill("pipeline:view, audit:view")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector("#saved")
+    page.screenshot(path=str(shots / "role-edited.png"), full_page=True)
+    page.get_by_role("link", name="角色", exact=True).click()
+    assert "audit:view" in page.locator(f'#admin-table tr[data-name="readers{RUN}"]').inner_text()
+    assert not problems, problems
     page.context.close()

@@ -164,3 +164,66 @@ def test_excel_import_report_then_review_refused_for_the_author_and_approved(bro
     assert page.locator('#standards-table tr[data-code="age_years"]').count() == 1
     assert not problems, problems
     page.context.close()
+
+
+def test_create_edit_submit_and_retire_through_the_forms(browser, console, shots):
+    """A developer (standards:manage) creates a data element through the form (the API's problems
+    next to their fields, in Chinese, first), edits the draft, submits it; once approved, the
+    reviewer retires it; a code set's bad item line is named by its line."""
+    code = f"height_{RUN}"
+    page, problems = _signed_in(browser, console, DEV)
+    page.goto("/console/standards?kind=element")
+    page.locator("#standard-new").click()
+    page.get_by_label("代码", exact=True).fill(code)
+    page.get_by_label("长度", exact=True).fill("三")
+    page.get_by_role("button", name="保存草稿").click()
+    page.wait_for_selector("#err-name_zh")
+    assert "不能为空" in page.locator("#err-name_zh").inner_text()
+    assert "应为整数" in page.locator("#err-length").inner_text()
+    assert page.get_by_label("代码", exact=True).input_value() == code  # what was typed is kept
+    page.screenshot(path=str(shots / "element-form-errors.png"), full_page=True)
+    problems.clear()  # the refused form answers with the API's 422
+    page.get_by_label("中文名称").fill("身高")
+    page.get_by_label("长度", exact=True).fill("3")
+    page.get_by_label("数据类型").select_option("integer")
+    page.get_by_role("button", name="保存草稿").click()
+    page.wait_for_selector("#standard-done")
+    assert page.locator("#standard-status").get_attribute("data-status") == "draft"
+
+    page.locator("#standard-edit").click()
+    assert page.get_by_label("中文名称").input_value() == "身高"
+    page.get_by_label("英文名称").fill("height")
+    page.get_by_role("button", name="保存草稿").click()
+    page.wait_for_selector("#standard-done")
+    assert page.locator('#attrs-table tr[data-attr="name_en"] td').inner_text() == "height"
+    assert page.locator("#versions-table tbody tr").count() == 1  # a draft is edited in place
+    page.locator("#standard-submit").click()
+    page.wait_for_selector("#standard-done")
+    assert page.locator("#standard-status").get_attribute("data-status") == "in_review"
+
+    reviewer = httpx.Client(base_url=console["base"], headers=login(console["base"], REVIEWER), timeout=60)
+    waiting = reviewer.get("/standards/reviews", params={"status": "open"}).json()
+    rid = next(r["id"] for r in waiting if code in str(r.get("items")))
+    assert reviewer.post(f"/standards/reviews/{rid}/decision", json={"approve": True}).status_code == 200
+    page.reload()
+    assert page.locator("#standard-status").get_attribute("data-status") == "published"
+    assert page.locator("#standard-retire").count() == 0  # retiring needs standards:review
+
+    page.goto("/console/standards/edit?kind=code_set")
+    page.get_by_label("代码", exact=True).fill(f"yesno_{RUN}")
+    page.get_by_label("名称", exact=True).fill("是否")
+    page.get_by_label("代码项（每行一项：代码, 名称[, 上级代码]）").fill("1, 是\n2")
+    page.get_by_role("button", name="保存草稿").click()
+    page.wait_for_selector("#err-items")
+    assert page.locator("#err-items").inner_text().startswith("第 2 行")
+    assert not [p for p in problems if "422" not in p], problems
+    page.context.close()
+
+    page, problems = _signed_in(browser, console, REVIEWER)
+    page.goto(f"/console/standards/element/{code}")
+    page.locator("#standard-retire").click()
+    page.wait_for_selector("#standard-done")
+    assert page.locator("#standard-status").get_attribute("data-status") == "retired"
+    page.screenshot(path=str(shots / "element-retired.png"), full_page=True)
+    assert not problems, problems
+    page.context.close()

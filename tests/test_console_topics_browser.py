@@ -14,8 +14,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
+from deploy.kafka import ensure_topics
+from schemas.naming import topic_name
 from tests.api_process import start_api, stop_api
 from tests.conftest import PORT_BASE
 from tests.support.console import chromium_browser, new_page, sign_in  # noqa: F401  (fixture `browser`)
@@ -41,9 +44,23 @@ def console(stack_settings):
         make_user(base, key, OTHER, ["admin"], tenant=OTHER_TENANT)
         dev = login(base, DEV)
         topic = tenant_topic(stack_settings, base, key, dev, TENANT, SYSTEM, f"tc-files-{RUN}", PER_PARTITION)
-        yield {"base": base, "topic": topic}
+        extra = [_empty_topic(stack_settings, base, dev, f"tcpg{RUN}{n}", f"tc-more{n}-{RUN}") for n in (1, 2)]
+        yield {"base": base, "topic": topic, "extra": extra}
     finally:
         stop_api(proc)
+
+
+def _empty_topic(settings, base: str, dev: dict, system: str, connector: str) -> str:
+    """One more topic of the tenant, cheaply: a paused files connector naming it, the topic created."""
+    config = {"connector.class": "files", "system": system, "table": "people", "settle_seconds": 0}
+    config |= {"store": {"root": str(settings.resolved_data_root / TENANT), "pattern": "in/*.csv"}}
+    config |= {"columns": [{"name": "id", "type": "int", "key": True}]}
+    r = httpx.post(f"{base}/connectors", headers=dev, json={"name": connector, "config": config}, timeout=30)
+    assert r.status_code == 201, r.text
+    httpx.put(f"{base}/connectors/{connector}/pause", headers=dev, timeout=30)
+    topic = topic_name(settings.topic_prefix, system, None, "people")
+    ensure_topics(settings.kafka_bootstrap, [topic], partitions=1)
+    return topic
 
 
 @pytest.fixture(scope="module")
@@ -139,4 +156,32 @@ def test_a_viewer_sees_masked_values_and_another_tenant_nothing(browser, console
     assert response.status == 404
     assert "没有主题" in page.locator("#topic-error").inner_text()
     page.screenshot(path=str(shots / "topic-other-tenant.png"), full_page=True)
+    page.context.close()
+
+
+def test_the_topic_list_pages_by_name(browser, console, shots):
+    """Three topics of the tenant a page at a time (a size by URL; the list offers 20/50/100)."""
+    names = sorted([console["topic"], *console["extra"]])
+    page, problems = _signed_in(browser, console, DEV)
+    page.goto(f"/console/topics?q={RUN}&size=1")
+    seen = []
+    for n in range(3):
+        row = page.locator("#topics-table tbody tr")
+        assert row.count() == 1
+        seen.append(row.get_attribute("data-topic"))
+        assert page.locator("#topics-count").inner_text().startswith(f"第 {n + 1}–{n + 1} 个，共 3 个主题")
+        if n < 2:
+            page.locator("#topics-next").click()
+            page.wait_for_url(f"**offset={n + 1}**")
+    assert seen == names and page.locator("#topics-next").count() == 0
+    page.screenshot(path=str(shots / "topics-paged.png"), full_page=True)
+    page.locator("#topics-prev").click()
+    page.wait_for_url("**offset=1**")
+    assert page.locator("#topics-table tbody tr").get_attribute("data-topic") == names[1]
+    page.get_by_label("每页主题数").select_option("20")
+    page.get_by_role("button", name="筛选").click()
+    page.wait_for_url("**size=20**")
+    assert page.locator("#topics-table tbody tr").count() == 3  # back to the first page of 20
+    assert page.locator("#topics-prev").count() == 0 and page.locator("#topics-next").count() == 0
+    assert not problems, problems
     page.context.close()

@@ -6,7 +6,8 @@ from its component's JSON schema. `POST` saves the draft as a new version throug
 `PUT /pipelines/{name}?version=` (optimistic locking: a stale base is refused by the API with who
 saved the newer version, and the page keeps the person's draft); the API validates everything.
 `GET /console/pipelines/{name}/versions[?from=&to=]`: versions, and the diff of two drawn on the
-graph (changed, added and removed steps marked) with the list of changes beside it.
+graph (changed and added steps marked; steps matched by id, not position: api/pipelines/step_diff.py)
+with the changed steps listed beside it, and the other changes of the API's JSON diff.
 Shown with `pipeline:edit`; the API decides anyway."""
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from api.console.backend import Backend, detail_of, segment
 from api.console.pages_pipelines import graph_json
 from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
 from api.pipelines.graph import graph as draw
+from api.pipelines.step_diff import marks as step_marks
+from api.pipelines.step_diff import step_changes
 from connectors.pipeline import PipelineSpec
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -115,26 +118,15 @@ async def save_draft(name: str, request: Request, session: Session = Depends(sig
     )
 
 
-def step_marks(changes: list[dict], document: dict) -> dict[str, str]:
-    """Graph node ids of api/pipelines/graph.py (drawn from `document`, the newer version) ->
-    added | removed | changed, from the JSON diff of the two versions."""
-    marks: dict[str, str] = {}
-    for change in changes:
-        parts = change["path"].strip("/").split("/")
-        if parts[0] in ("source", "sink"):
-            marks[parts[0]] = "changed"
-            continue
-        if parts[0] not in STEPS or len(parts) < 2 or not parts[1].isdigit():
-            continue
-        index, steps = int(parts[1]), document.get(parts[0]) or []
-        if parts[0] == "transforms":
-            node = f"transform:{index}"
-        else:  # rule nodes are named by their id where they have one
-            item = steps[index] if index < len(steps) else change.get("old") or {}
-            node = f"rule:{item.get('id') or index}" if isinstance(item, dict) else f"rule:{index}"
-        whole = len(parts) == 2 and change["op"] in ("add", "remove")
-        marks[node] = {"add": "added", "remove": "removed"}[change["op"]] if whole else "changed"
-    return marks
+def other_changes(changes: list[dict]) -> list[dict]:
+    """The API's JSON diff outside the steps, source and sink (description, runner...), which
+    `step_changes` lists step by step instead."""
+    return [c for c in changes if c["path"].strip("/").split("/")[0] not in (*STEPS, "source", "sink")]
+
+
+async def _document(api: Backend, name: str, version: int) -> dict:
+    answer = await api.get(f"/pipelines/{segment(name)}/versions/{version}")
+    return answer.json().get("document", {}) if answer.status_code == 200 else {}
 
 
 @router.get("/pipelines/{name}/versions")
@@ -152,9 +144,9 @@ async def versions_page(name: str, request: Request, session: Session = Depends(
         context["diff_error"] = detail_of(diff)
         return render(request, "pipeline_versions.html", context, session=session)
     body = diff.json()
-    newer = await api.get(f"/pipelines/{segment(name)}/versions/{body['to']}")
-    document = newer.json().get("document", {}) if newer.status_code == 200 else {}
-    marks = step_marks(body["changes"], document)
+    document = await _document(api, name, body["to"])
+    steps = step_changes(await _document(api, name, body["from"]), document)
+    marks = step_marks(steps)
     drawn = {"nodes": [], "edges": []}
     try:  # the newer version drawn as the pipeline page draws the current one
         drawn = draw(PipelineSpec.model_validate(document), request.app.state.settings.topic_prefix)
@@ -163,6 +155,11 @@ async def versions_page(name: str, request: Request, session: Session = Depends(
     for node in drawn["nodes"]:
         node["mark"] = marks.get(node["id"], "")
     context.update(
-        diff=body, marks=marks, graph=graph_json(drawn), query=urlencode({"from": body["from"], "to": body["to"]})
+        diff=body,
+        steps=steps,
+        others=other_changes(body["changes"]),
+        marks=marks,
+        graph=graph_json(drawn),
+        query=urlencode({"from": body["from"], "to": body["to"]}),
     )
     return render(request, "pipeline_versions.html", context, session=session)

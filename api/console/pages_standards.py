@@ -38,6 +38,7 @@ ELEMENT_ATTRS = (
     "synonyms",
 )
 CODE_SET_ATTRS = ("name", "description", "source")
+DONE = ("saved", "submitted", "retired")  # the notices of the item's page after an action
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -54,6 +55,7 @@ async def standards_page(request: Request, session: Session = Depends(signed_in)
     query: dict[str, Any] = {"limit": PAGE, **({"q": q} if q else {}), **({"status": status} if status else {})}
     answer = await Backend(request, session.token).get(KINDS[kind], params=query)
     context: dict[str, Any] = {"kind": kind, "q": q, "status": status, "statuses": STATUSES, "items": [], "total": 0}
+    context["can_manage"] = session.can("standards:manage")
     if answer.status_code == 200:
         context.update(items=answer.json()["items"], total=answer.json()["total"], error=None)
     else:
@@ -63,6 +65,13 @@ async def standards_page(request: Request, session: Session = Depends(signed_in)
 
 @router.get("/standards/{kind}/{code}")
 async def standard_page(kind: str, code: str, request: Request, session: Session = Depends(signed_in)) -> Response:
+    done = request.query_params.get("done")
+    return await standard_view(request, session, kind, code, done=done if done in DONE else None)
+
+
+async def standard_view(request: Request, session: Session, kind: str, code: str, **extra: Any) -> Response:
+    """The item's page; `extra`: `done` (what was just done) or `action_error` (the API's refusal
+    of a submit or retire, shown above the attributes)."""
     kind = _kind(kind)
     api = Backend(request, session.token)
     path = f"{KINDS[kind]}/{segment(code)}"
@@ -77,8 +86,14 @@ async def standard_page(kind: str, code: str, request: Request, session: Session
         attrs=ELEMENT_ATTRS if kind == "element" else CODE_SET_ATTRS,
         versions=versions.json() if versions.status_code == 200 else [],
         error=None,
+        can_manage=session.can("standards:manage"),
+        can_review=session.can("standards:review"),
+        done=None,
+        action_error=None,
     )
-    return render(request, "standard.html", context, session=session)
+    status = extra.pop("status", 200)
+    context.update(extra)
+    return render(request, "standard.html", context, status_code=status, session=session)
 
 
 @router.get("/standards/{kind}/{code}/diff")

@@ -1,4 +1,5 @@
-"""Topics (主题): the list with partitions and end offsets (`GET /topics`), a topic's page with its
+"""Topics (主题): the list with partitions and end offsets (`GET /topics`, a page of 20, 50 or 100 by
+name with previous/next), a topic's page with its
 partitions, the registry subject's versions and fields, the diff of two versions (htmx, from
 `GET /topics/{name}/schema/diff`) and a message browser paging one partition by offset (htmx, from
 `GET /topics/{name}/messages`: decoded from Avro, masked by the API for the person's role)."""
@@ -15,7 +16,8 @@ from api.console.backend import Backend, detail_of, segment
 from api.console.session import ConsoleRoute, Session, render, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
-PAGE_SIZES = (10, 20, 50)
+PAGE_SIZES = (10, 20, 50)  # messages a page
+LIST_SIZES = (20, 50, 100)  # topics a page of the list
 
 
 def _number(raw: str | None, default: int, top: int) -> int:
@@ -24,11 +26,20 @@ def _number(raw: str | None, default: int, top: int) -> int:
 
 @router.get("/topics")
 async def topics_page(request: Request, session: Session = Depends(signed_in)) -> Response:
-    q = (request.query_params.get("q") or "").strip()[:200]
-    answer = await Backend(request, session.token).get("/topics", params={"q": q} if q else {})
-    context: dict[str, Any] = {"q": q, "topics": [], "error": None}
+    """A page of topics by name (`GET /topics?limit=&offset=`: only that page's end offsets are read)."""
+    params = request.query_params
+    q = (params.get("q") or "").strip()[:200]
+    size = _number(params.get("size"), LIST_SIZES[1], LIST_SIZES[-1]) or LIST_SIZES[1]  # any 1-100 by URL
+    offset = _number(params.get("offset"), 0, 10**9)
+    offset -= offset % size
+    query: dict[str, Any] = {"limit": size, "offset": offset} | ({"q": q} if q else {})
+    answer = await Backend(request, session.token).get("/topics", params=query)
+    context: dict[str, Any] = {"q": q, "topics": [], "error": None, "size": size}
+    context["sizes"] = sorted({*LIST_SIZES, size})
+    context |= {"offset": offset, "total": 0, "more": False}
     if answer.status_code == 200:
-        context["topics"] = answer.json()["items"]
+        body = answer.json()
+        context.update(topics=body["items"], total=body["total"], more=offset + size < body["total"])
     else:
         context["error"] = detail_of(answer)
     return render(

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from api.console import (
     pages_admin,
+    pages_admin_edit,
     pages_auth,
     pages_catalog,
     pages_catalog_assets,
@@ -23,6 +24,7 @@ from api.console import (
     pages_services,
     pages_sharing,
     pages_standards,
+    pages_standards_edit,
     pages_topics,
 )
 
@@ -39,7 +41,9 @@ PAGES = (
     pages_schema_changes,
     pages_topics,
     pages_standards,
+    pages_standards_edit,  # after pages_standards: its POST .../{action} is not a review decision
     pages_admin,
+    pages_admin_edit,
     pages_services,
     pages_sharing,
     pages_reports,

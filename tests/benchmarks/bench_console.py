@@ -1,8 +1,9 @@
 """Server-side time of the web console's pages with many objects (issue 18: a page in under 300 ms
-with 1,000 connectors/pipelines in the control DB).
+with 1,000 connectors/pipelines in the control DB), and of the newer pages that list things with
+as many data elements, code sets, quality tickets, data services and users (console_seed.py).
 
 Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_console.py [--objects 1000] [--requests 20]
-     [--port 22190]
+     [--port 22190] [--kafka 127.0.0.1:9092 --registry http://127.0.0.1:8081]
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis. Makes the control DB
 `huiliu_bench_console` (fresh, migrated) with N pipelines and N connectors (runner.lean sinks, never
 run) in one tenant, starts the API as a process (no broker: health shows it down, which the pages
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import psycopg  # noqa: E402
 
+from tests.benchmarks.console_seed import seed_identity, seed_services, seed_standards, seed_tickets  # noqa: E402
 from tests.benchmarks.console_timing import time_pages  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -39,6 +41,34 @@ PAGES = (
     "/console/pipelines?q=p09",
     "/console/pipelines/p0000",
     "/console/jobs",
+)
+# the newer pages that list things (console_seed.py writes N of each; catalogue pages:
+# bench_console_catalog.py; the topic list needs a broker: --kafka)
+GOVERNANCE_PAGES = (
+    "/console/standards?kind=element",
+    "/console/standards?kind=code_set",
+    "/console/standards?kind=element&q=e09",
+    "/console/standards/element/e0500",
+    "/console/standards/edit?kind=element&code=e0500",
+    "/console/standards/code_set/cs0500",
+    "/console/standards/reviews",
+    "/console/quality/tickets",
+    "/console/services",
+    "/console/admin/users",
+    "/console/admin/users/user0500",
+    "/console/admin/groups",
+    "/console/admin/groups/group050",
+    "/console/admin/roles",
+    "/console/admin/api-keys",
+    "/console/admin/audit",
+)
+GOVERNANCE_API = (
+    "/standards/elements?limit=100",
+    "/quality/tickets",
+    "/services",
+    "/users",
+    "/groups",
+    "/roles",
 )
 # the JSON routes those pages call: what the console adds is the difference
 # (the lists page them: 50 a page; unpaged, the whole list as Kafka Connect clients expect)
@@ -92,6 +122,8 @@ def main() -> int:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--port", type=int, default=22190)
+    parser.add_argument("--kafka", default="", help="a broker's bootstrap: also time the topic list")
+    parser.add_argument("--registry", default="http://127.0.0.1:1", help="its schema registry")
     args = parser.parse_args()
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
@@ -103,15 +135,23 @@ def main() -> int:
     settings = Settings(
         state_dir=state,
         control_db_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB}",
-        kafka_bootstrap="127.0.0.1:1",
-        schema_registry_url="http://127.0.0.1:1",
+        kafka_bootstrap=args.kafka or "127.0.0.1:1",
+        schema_registry_url=args.registry,
         api_port=args.port,
     )
     started = time.perf_counter()
     seed(settings, args.objects)
-    print(f"seeded {args.objects} pipelines and {args.objects} connectors in {time.perf_counter() - started:.1f} s")
-
-    time_pages(settings, USER, PASSWORD, list(PAGES), list(API), args.requests)
+    seed_standards(settings, TENANT, USER, args.objects)
+    seed_tickets(settings, TENANT, USER, args.objects)
+    seed_services(settings, TENANT, USER, args.objects)
+    seed_identity(settings, TENANT, args.objects)
+    print(
+        f"seeded {args.objects} each of pipelines, connectors, data elements, code sets, quality tickets,"
+        f" data services and users ({args.objects // 10} groups and roles) in {time.perf_counter() - started:.1f} s"
+    )
+    pages = [*PAGES, *GOVERNANCE_PAGES, *(["/console/topics", "/console/topics?offset=50"] if args.kafka else [])]
+    api = [*API, *GOVERNANCE_API, *(["/topics?limit=50"] if args.kafka else [])]
+    time_pages(settings, USER, PASSWORD, pages, api, args.requests)
     return 0
 
 
