@@ -4,8 +4,8 @@ The stages meet only at topics: the source writes `<prefix>.<system>.<schema>.<t
 runner reads it and writes `.clean` and `.quarantine`, the sink reads `.clean`.
 
 Assembly happens once: `stage_documents(spec)` turns a document into three connector documents
-(Kafka Connect shape) — `<name>-source` (any source plugin), `<name>-runner` (`runner.lean` or
-`runner.faust`) and `<name>-sink` (any sink plugin) — each carrying `pipeline: <name>`. The API
+(Kafka Connect shape) — `<name>-source` (any source plugin), `<name>-runner` (`runner.lean`,
+`runner.faust` or `runner.flink`) and `<name>-sink` (any sink plugin) — each carrying `pipeline: <name>`. The API
 deploys them to the workers; the CLI (`huiliu pipeline run FILE`) and the local runs build the very
 same runtimes from them in-process (`build_stage`). So consumer groups (`huiliu-connect-<name>-sink`,
 `huiliu-runner-<name>`), stage counters (`/pipelines/<name>/stats`: source, runner, sink) and the
@@ -46,11 +46,15 @@ class SinkSpec(BaseModel):
 
 class RunnerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["lean", "faust"] = Field(
-        "lean", description="lean (confluent-kafka, the default) or faust (Faust agents in a worker process)"
+    kind: Literal["lean", "faust", "flink"] = Field(
+        "lean",
+        description="lean (confluent-kafka, the default), faust (Faust agents in a worker process) or "
+        "flink (a Flink job: a cluster's REST API when flink_rest_url is set, else a local mini-cluster)",
     )
     batch_size: int = Field(1000, gt=0)
     within_seconds: float = Field(0.5, gt=0)
+    parallelism: int = Field(1, ge=1, le=256, description="flink: parallel slots of the job")
+    checkpoint_seconds: float = Field(10, ge=1, le=3600, description="flink: checkpoint interval")
     lookups: dict[str, str] = Field(
         default_factory=dict,
         description="reference tables fed from compacted topics, table name -> topic (lean runner): "
@@ -120,6 +124,7 @@ def stage_documents(spec: PipelineSpec, settings: Settings, version: int | None 
             "pipeline": spec.name,
             "pipeline_version": version,
             **({"lookups": spec.runner.lookups} if spec.runner.lookups else {}),
+            **(_flink_options(spec.runner) if spec.runner.kind == "flink" else {}),
         },
         "sink": {
             "connector.class": spec.sink.kind,
@@ -129,6 +134,11 @@ def stage_documents(spec: PipelineSpec, settings: Settings, version: int | None 
             **sink,
         },
     }
+
+
+def _flink_options(runner: RunnerSpec) -> dict[str, Any]:
+    """Only a Flink runner's document carries these: the lean and Faust ones stay as they were."""
+    return {"parallelism": runner.parallelism, "checkpoint_interval_seconds": runner.checkpoint_seconds}
 
 
 def counters_for(spec: PipelineSpec, settings: Settings) -> StageCounters:

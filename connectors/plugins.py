@@ -184,6 +184,12 @@ BUILTIN: dict[str, Lazy] = {
         description="a pipeline's runner stage as Faust agents, in a worker process of its own",
         check="streams.runner_task:check_runner",
     ),
+    "runner.flink": processor(
+        "streams.flink.task:flink_runner_plugin",
+        config="streams.flink.task:FlinkRunnerConfig",
+        description="a pipeline's runner stage as a Flink job: a cluster (flink_rest_url) or a local mini-cluster",
+        check="streams.runner_task:check_runner",
+    ),
     "runner.subscription": processor(
         "streams.dataservices.derived_topics:derived_topic_plugin",
         config="streams.dataservices.derived_topics:DerivedTopicConfig",

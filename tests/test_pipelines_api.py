@@ -103,6 +103,12 @@ def test_invalid_documents_are_refused_with_the_reason(api):
     del bad["source"]["config"]["timestamp_column"]
     r = httpx.post(base + "/pipelines", headers=dev, json=bad)
     assert r.status_code == 422 and "timestamp_column" in r.text and "Sup3rSecret" not in r.text
+    # the runner: an unknown kind, a parallelism below 1 (issue 19: runner kind flink)
+    for runner, field in (({"kind": "spark"}, "kind"), ({"kind": "flink", "parallelism": 0}, "parallelism")):
+        r = httpx.post(base + "/pipelines", headers=dev, json={**document("pl-bad"), "runner": runner})
+        assert r.status_code == 422 and any(e["loc"][-2:] == ["runner", field] for e in r.json()["detail"]), r.text
+    flink = {**document("pl-flink"), "runner": {"kind": "flink", "parallelism": 2}}
+    assert httpx.post(base + "/pipelines", headers=dev, json=flink).status_code == 201
 
 
 def test_connection_passwords_are_masked_in_responses_and_kept_on_save(api, stack_settings):
@@ -193,7 +199,7 @@ def test_components_list_every_kind_with_a_settings_schema(api):
     assert set(kinds["sources"]) == {n for n, k in builtin.items() if k == "source"}
     assert {"streams.socket", "streams.tail", "files", "relational.pg_logical"} <= set(kinds["sources"])
     assert set(kinds["sinks"]) == {n for n, k in builtin.items() if k == "sink" and not n.startswith("runner.")}
-    assert set(kinds["runners"]) == {"lean", "faust"}
+    assert {"lean", "faust", "flink"} <= set(kinds["runners"])
     assert all(c["in_pipeline_documents"] for c in kinds["sinks"].values())
 
 

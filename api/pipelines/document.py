@@ -33,7 +33,11 @@ def _path(part: str) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in part.split(".")]
 
 
-RUNNER_FIELDS = {"batch_size": ["runner", "batch_size"], "batch_seconds": ["runner", "within_seconds"]}
+RUNNER_FIELDS = {
+    "batch_size": ["runner", "batch_size"],
+    "batch_seconds": ["runner", "within_seconds"],
+    "checkpoint_interval_seconds": ["runner", "checkpoint_seconds"],
+}
 
 
 def _loc(stage: str, field: str) -> list[Any]:

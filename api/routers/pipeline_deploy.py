@@ -23,6 +23,7 @@ from api.security import Principal, require
 from connectors.decommission import DecommissionFailed, retire
 from connectors.leases import Leases
 from connectors.secrets import scrub
+from streams.flink.task import job_state as flink_job_state
 
 router = APIRouter(tags=["pipelines"])
 
@@ -121,6 +122,8 @@ def get_deployment(name: str, request: Request, principal: Principal = Depends(r
                 "worker_id": status["connector"]["worker_id"],
                 "tasks": status["tasks"],
             }
+            if record.plugin == "runner.flink":  # the job as its Flink cluster reports it
+                stages[stage]["flink"] = flink_job_state(request.app.state.settings, name)
     if head is None and all(s["state"] == "NOT_DEPLOYED" for s in stages.values()):
         raise HTTPException(404, f"no pipeline {name!r}")  # a deleted pipeline still deployed stays visible
     version = deployment.deployed_version(store, name, tenant)
