@@ -114,6 +114,7 @@ ROUTES: dict[str, str] = {
     "POST /api/v1/lineage": "tenant-create",
     "POST /lineage/flink-jobs": "tenant-create",  # kept in the caller's tenant
     "GET /lineage-reports": "tenant-list",
+    "GET /schema-changes": "tenant-list",
     "GET /assets/summary": "tenant-list",
     "GET /map": "tenant-list",
     # data standards (kept per the author's home tenant: another tenant's code reads as unknown)

@@ -103,6 +103,16 @@ class SchemaChangeStore:
         with self.engine.connect() as conn:
             return [self._row(r) for r in conn.execute(q.order_by(schema_changes.c.id))]
 
+    def recent(self, scopes: set[str] | None, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest changes of the connectors of `scopes` (None: every tenant's), newest first."""
+        q = select(schema_changes)
+        if scopes is not None:
+            q = q.where(schema_changes.c.scope.in_(sorted(scopes)))
+        if status:
+            q = q.where(schema_changes.c.status == status)
+        with self.engine.connect() as conn:
+            return [self._row(r) for r in conn.execute(q.order_by(schema_changes.c.id.desc()).limit(limit))]
+
     def since(self, created_after: float, scopes: set[str] | None = None) -> list[dict[str, Any]]:
         q = select(schema_changes).where(schema_changes.c.created_at > created_after)
         if scopes is not None:

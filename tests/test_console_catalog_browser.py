@@ -505,6 +505,8 @@ def test_viewer_cannot_accept_a_schema_change_or_harvest(browser, catalog, stack
     )
     assert refused.status == 403 and "connector:manage" in refused.text()
     assert _changes(catalog)[held]["status"] == "held"
+    others = httpx.get(f"{catalog['base']}/schema-changes", headers=_as(catalog, OTHER), timeout=30)
+    assert others.status_code == 200 and not [c for c in others.json() if c["connector"] == SOURCE]
     page.goto("/console/catalog/harvest")
     assert page.locator("#systems-table").count() == 1 and page.locator("#harvest-form").count() == 0
     answer = page.request.post("/console/catalog/harvest", headers={"X-CSRF-Token": csrf}, form={})

@@ -1,7 +1,7 @@
 """Schema changes (表结构变更, issue 15 in the console): the changes capture tasks met, followed
-(applied) or held (capture stopped until an operator decides), per connector or over all of the
-person's connectors (`GET /connectors/{name}/schema-changes`), with the accept action for a held
-one (`POST /connectors/{name}/schema-changes/{id}/accept`, mode new_version or new_topic) shown to
+(applied) or held (capture stopped until an operator decides), per connector
+(`GET /connectors/{name}/schema-changes`) or the newest over all of the person's connectors
+(`GET /schema-changes`), with the accept action for a held one (`POST /connectors/{name}/schema-changes/{id}/accept`, mode new_version or new_topic) shown to
 people holding connector:manage; the API refuses anyone else anyway.
 """
 
@@ -18,18 +18,20 @@ from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
 router = APIRouter(route_class=ConsoleRoute)
 STATUSES = ("held", "applied", "accepted")
 MODES = ("new_version", "new_topic")
-MAX_CONNECTORS = 100  # connectors read for the overall list; beyond, pick one
+MAX_CONNECTORS = 100  # connectors offered in the filter; a name beyond them works in the URL
+MAX_CHANGES = 200  # the newest changes over all connectors
 
 
-async def _changes(api: Backend, names: list[str], status: str | None) -> tuple[list[dict], str | None]:
-    found: list[dict] = []
-    for name in names:
-        answer = await api.get(
-            f"/connectors/{segment(name)}/schema-changes", params={"status": status} if status else {}
-        )
-        if answer.status_code != 200:
-            return found, detail_of(answer)
-        found += answer.json()
+async def _changes(api: Backend, connector: str, status: str | None) -> tuple[list[dict], str | None]:
+    """One connector's changes, or the newest of every connector the person may see; held first."""
+    params: dict[str, Any] = {"status": status} if status else {}
+    if connector:
+        answer = await api.get(f"/connectors/{segment(connector)}/schema-changes", params=params)
+    else:
+        answer = await api.get("/schema-changes", params={**params, "limit": MAX_CHANGES})
+    if answer.status_code != 200:
+        return [], detail_of(answer)
+    found = answer.json()
     found.sort(key=lambda c: (c["status"] != "held", -(c.get("created_at") or 0)))
     return found, None
 
@@ -52,8 +54,7 @@ async def _context(request: Request, session: Session, connector: str, status: s
         return context
     context["connectors"] = listed.json()
     context["more"] = int(listed.headers.get("X-Total-Count", "0")) > MAX_CONNECTORS
-    names = [connector] if connector else context["connectors"]
-    context["changes"], context["error"] = await _changes(api, names, status)
+    context["changes"], context["error"] = await _changes(api, connector, status)
     return context
 
 

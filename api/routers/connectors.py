@@ -572,6 +572,19 @@ def schema_changes(
     return store_for(request.app.state.settings.resolved_control_db_url).list(name, status)
 
 
+@router.get("/schema-changes", summary="Schema changes of every connector you may see, newest first (?status=)")
+def all_schema_changes(
+    request: Request,
+    status: str | None = Query(None, pattern="^(applied|held|accepted)$"),
+    limit: int = Query(200, ge=1, le=1000),
+    principal: Principal = Depends(MANAGE),
+) -> list[dict[str, Any]]:
+    found = store_for(request.app.state.settings.resolved_control_db_url).recent(
+        principal.visible_tenants(), status, limit
+    )
+    return [c for c in found if principal.may_access("connector", c["connector"])]  # connector grants narrow
+
+
 @router.post(
     "/connectors/{name}/schema-changes/{change_id}/accept",
     summary='Accept a held incompatible schema change: {"mode": "new_version" | "new_topic"}; capture resumes',
