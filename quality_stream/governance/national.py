@@ -127,9 +127,9 @@ _SETS: dict[str, tuple[str, Callable[[], CodeSetSpec]]] = {
     "gb2261_1": ("GB/T 2261.1-2003", _gb2261),
     "gb3304": ("GB/T 3304-1991", _gb3304),
     "gb4658": ("GB/T 4658-2006", _gb4658),
-    "gb2659": ("GB/T 2659", _gb2659("alpha_3", "gb2659", "三字母代码 / alpha-3")),
-    "gb2659_numeric": ("GB/T 2659", _gb2659("numeric", "gb2659_numeric", "数字代码 / numeric")),
-    "gb2659_alpha2": ("GB/T 2659", _gb2659("alpha_2", "gb2659_alpha2", "两字母代码 / alpha-2")),
+    "gb2659": ("GB/T 2659", _gb2659("alpha_3", "gb2659", "三字母代码")),
+    "gb2659_numeric": ("GB/T 2659", _gb2659("numeric", "gb2659_numeric", "数字代码")),
+    "gb2659_alpha2": ("GB/T 2659", _gb2659("alpha_2", "gb2659_alpha2", "两字母代码")),
 }
 NOT_SHIPPED = {
     "GB/T 4761": "家庭关系代码 / family relationship",
