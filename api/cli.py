@@ -165,7 +165,6 @@ def api(
     settings = get_settings()
     configure_logging(settings, stderr_level="WARNING")  # JSON lines in state_dir/logs/huiliu.jsonl
     engine_for(settings.resolved_control_db_url)  # migrates the control DB before the first request
-    application = create_app(settings)
     host, port = host or settings.api_host, port or settings.api_port
     address = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     key = "the HUILIU_API_KEY setting" if settings.api_key else str(settings.state_dir / "api_key")
@@ -173,14 +172,18 @@ def api(
     console.print(f"web console: {address}/console/", soft_wrap=True)
     console.print(f"operator key: {key} (send it as X-API-Key)", soft_wrap=True)
     console.print("deployed pipelines and connectors run in workers: start `huiliu worker`", soft_wrap=True)
-    uvicorn.run(
-        application,
+    options = dict(
         host=host,
         port=port,
         log_level="warning",
         proxy_headers=bool(settings.api_trusted_proxies),
         forwarded_allow_ips=",".join(settings.api_trusted_proxies) or None,
     )
+    if settings.api_workers > 1:  # each worker builds the app from the same HUILIU_* settings
+        console.print(f"{settings.api_workers} API worker processes", soft_wrap=True)
+        uvicorn.run("api.app:create_app", factory=True, workers=settings.api_workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
 
 
 @app.command("registry")

@@ -16,12 +16,16 @@ NamePath = Path(pattern=NAME, description="the service's name")
 
 
 @lru_cache(maxsize=8)
-def store_for(url: str, state_dir: str | None = None) -> ServiceStore:
+def store_for(url: str, state_dir: str | None = None, redis_url: str | None = None) -> ServiceStore:
+    """The API's store: grants and published versions cached per process, dropped in every process
+    at once on a change (streams/dataservices/cache.py: a generation counter in Redis)."""
     from connectors.secrets import Vault
     from deploy.control import engine_for
+    from streams.dataservices.cache import CachingServiceStore, Generation
 
+    generation = Generation(buckets_for(redis_url).client) if redis_url else None
     # the vault seals signing secrets with the connector secrets' key (<state_dir>/connector_secrets.key)
-    return ServiceStore(engine_for(url), Vault(state_dir) if state_dir else None)
+    return CachingServiceStore(engine_for(url), Vault(state_dir) if state_dir else None, generation)
 
 
 @lru_cache(maxsize=8)
@@ -32,27 +36,18 @@ def buckets_for(url: str) -> TokenBuckets:
 
 
 @lru_cache(maxsize=8)
-def catalog_for(url: str):
-    from deploy.control import engine_for
-    from schemas.catalog.store import CatalogStore
-
-    return CatalogStore(engine_for(url))
-
-
 def classifier(url: str):
-    """scope, dataset URN -> {field: classification level} (a field's own, else its dataset's)."""
+    """scope, dataset URN -> {field: classification level} (a field's own, else its dataset's),
+    read per call, the parsed levels kept while the catalogue row is unchanged."""
+    from deploy.control import engine_for
+    from streams.dataservices.cache import Classifier
 
-    def classify(scope: str, urn: str) -> dict[str, str | None]:
-        ds = catalog_for(url).dataset({scope}, urn)
-        default = ds["business"].get("classification")
-        return {f["name"]: f["business"].get("classification") or default for f in ds["fields"]}
-
-    return classify
+    return Classifier(engine_for(url))
 
 
 def service_store(request: Request) -> ServiceStore:
     settings = request.app.state.settings
-    return store_for(settings.resolved_control_db_url, str(settings.state_dir))
+    return store_for(settings.resolved_control_db_url, str(settings.state_dir), settings.redis_url)
 
 
 SIGNED = ("x-app-key-id", "x-timestamp", "x-nonce", "x-signature")

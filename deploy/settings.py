@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="API key; unset = generated into <state_dir>/api_key")
     api_host: str = "127.0.0.1"
     api_port: int = 18000
+    # Several API processes on one port (uvicorn workers): the data-service call route is CPU-bound
+    # Python, one process uses one core; each process runs the API's background loops, as several
+    # API hosts would.
+    api_workers: int = Field(1, ge=1, le=64, description="API worker processes `huiliu api` starts")
     # Only these proxies' X-Forwarded-For is believed (the client address drives sign-in back-off
     # and the audit log); empty = the header is ignored, even from 127.0.0.1.
     api_trusted_proxies: list[str] = Field([], description="proxy addresses whose X-Forwarded-For is trusted")

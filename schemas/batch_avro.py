@@ -16,6 +16,7 @@ caller falls back to encoding record by record, which names the bad record.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SLICE = 4096  # records per Arrow pass
-_NULL_BRANCH = [pa.scalar(bytes([2 * i]), pa.binary()) for i in range(2)]  # zig-zag of the branch index
+
+
+@functools.cache
+def _null_branch() -> list[pa.Scalar]:
+    """The zig-zag bytes of a union's branch index 0 and 1. Built on first use: `pa.scalar` at
+    import made pyarrow load pandas (~100 MB) in every process that imports schemas.serde."""
+    return [pa.scalar(bytes([2 * i]), pa.binary()) for i in range(2)]
 
 
 class UnsupportedSchema(ValueError):
@@ -216,7 +223,8 @@ class BatchEncoder:
             raise UnsupportedSchema(f"field {name!r}: only [null, T] unions are batch-encodable, got {branches!r}")
         null_index = branches.index("null")
         arrow_type, inner = self._compile(others[0], namespace, name)
-        null_byte, value_byte = _NULL_BRANCH[null_index], _NULL_BRANCH[1 - null_index]
+        branch = _null_branch()
+        null_byte, value_byte = branch[null_index], branch[1 - null_index]
 
         def encode(arr: pa.Array, present: np.ndarray) -> pa.Array:
             if arr.null_count == len(arr):  # e.g. `before` of inserts: nothing inside to encode

@@ -16,7 +16,6 @@ from quality_stream.metrics import query
 from quality_stream.metrics.schema import ensure_tables
 from quality_stream.reports.build import report_data
 from quality_stream.reports.periods import window
-from quality_stream.reports.render import render_html, render_pdf
 from quality_stream.reports.scorecards import department_map, topics
 from quality_stream.reports.store import ReportStore
 
@@ -123,6 +122,8 @@ def generate(
     finally:
         client.disconnect()
     data["kind"] = kind
+    from quality_stream.reports.render import render_html, render_pdf  # matplotlib: only to render
+
     html, pdf = render_html(data, lang), render_pdf(data, lang)
     report = report_store(settings).save(scope, kind, target, period, data, html, pdf, by)
     report["emailed"] = mail_subscribers(settings, scope, report, pdf) if email else []

@@ -12,11 +12,19 @@ from fastapi.concurrency import run_in_threadpool
 from api.audit import audit_as
 from api.security import Principal, require
 from api.standards import scope_of, standards_store
-from quality_stream.governance.excel import export_elements, read_elements
 from quality_stream.governance.model import StandardsError
 from quality_stream.governance.store import Conflict
 
 router = APIRouter(tags=["standards"])
+
+
+def excel():
+    """The Excel module, imported on first use: openpyxl (~37 MB) is not needed by the API's other routes."""
+    from quality_stream.governance import excel as module
+
+    return module
+
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_BYTES = 20 * 1024 * 1024
 IMPORT_BODY = {  # declared as octet-stream (what OpenAPI tools can send); the .xlsx media type is accepted too
@@ -60,7 +68,7 @@ def export(
     store = standards_store(request.app.state.settings)
     _, items = store.items(scope_of(principal), "element", status=status, limit=1_000_000)
     return Response(
-        export_elements(items),
+        excel().export_elements(items),
         media_type=XLSX,
         headers={"Content-Disposition": 'attachment; filename="data-elements.xlsx"'},
     )
@@ -83,7 +91,7 @@ async def import_elements(
         raise HTTPException(422, {"message": "send the .xlsx file as the body", "message_zh": "请求体应为 .xlsx 文件"})
     if len(data) > MAX_BYTES:
         raise HTTPException(413, {"message": "the workbook is over 20 MB", "message_zh": "工作簿超过 20 MB"})
-    rows, errors = await run_in_threadpool(read_elements, data)
+    rows, errors = await run_in_threadpool(excel().read_elements, data)
     if errors:
         request.state.audit_detail["errors"] = len(errors)
         raise _report(errors)
