@@ -18,7 +18,7 @@ from api.quality.positions import Position
 from api.security import Principal, require
 from schemas.serde import WireCodec
 from streams.quarantine_read import MissingRecord, read_quarantine, records_at, scan_quarantine
-from streams.quarantine_replay import ReplayRefused, corrected, replay
+from streams.quarantine_replay import ReplayRefused, corrected_many, replay
 
 router = APIRouter(tags=["quality"])
 
@@ -120,7 +120,7 @@ def replay_quarantined(
             raise HTTPException(404, f"rule {body.rule!r} quarantined nothing here / 该规则没有隔离记录")
     codec = WireCodec(settings.schema_registry_url)
     try:
-        events = [corrected(codec, rec, body.set) for _, rec in kept]
+        events = corrected_many(codec, [rec for _, rec in kept], body.set)
     except ReplayRefused as exc:
         raise _refused(exc) from None
     replay(settings.kafka_bootstrap, events)

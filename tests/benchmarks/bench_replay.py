@@ -1,0 +1,220 @@
+"""Quarantine repair and replay throughput (issue 16: >= 50,000 records/s): N quarantined records
+read back from a pipeline's quarantine topic, corrected and replayed to its raw topic.
+
+    HUILIU_BROKER_STORAGE=memory HUILIU_STATE_DIR=/tmp/bench-replay PYTHONPATH=. \\
+        .venv/bin/python tests/benchmarks/bench_replay.py --records 1000000
+
+(Point HUILIU_KAFKA_BOOTSTRAP / HUILIU_SCHEMA_REGISTRY_URL / HUILIU_CLICKHOUSE_URL at a free port
+block on a shared machine; the script starts the local stack there.)
+
+Setup, not timed: N population-register change events whose phone is malformed are published to
+a raw topic (2 partitions) and a lean runner with a `mobile` rule quarantines every one of them.
+Timed: what `POST /quality/quarantine/replay {"rule": "phone", "set": {"phone": ...}}` does after
+the fix, phase by phase: `scan_quarantine` (read and decode every quarantine record the rule
+caught), `corrected` (decode the original event, apply the fix, `source.sequence` + 1, encode)
+and `replay` (produce to the raw topic with the original key, wait for every ack), `--chunk`
+records at a time. The raw topic is counted before and after: N more. `--raw TOPIC` replays an
+earlier run's quarantine again without the setup. `--profile FILE` writes a cProfile
+top list of the timed part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import random
+import resource
+import time
+import uuid
+
+RULES = [{"id": "phone", "kind": "mobile", "fields": ["phone"]}]
+FIX = {"phone": "13800138000"}
+
+
+def publish(settings, name: str, n: int) -> str:
+    from datetime import datetime
+
+    from connectors.base import CapturedTable, ChangeEvent
+    from connectors.runtime import SourceRuntime
+    from deploy.demo.seed import person, population
+    from schemas.serde import WireCodec
+    from schemas.sqltypes import ColumnSpec
+    from tests.sources import ListSourceTask
+
+    cols = tuple(ColumnSpec(c.name, c.type, bool(c.nullable), bool(c.primary_key)) for c in population.columns)
+    table = CapturedTable("bench", name, cols, "bench", "public")
+    rng = random.Random(1)
+    now = datetime.now().replace(microsecond=0)
+    events = []
+    for i in range(1, n + 1):
+        row = {**person(i, rng, now), "phone": rng.choice(["12345", "0531-8888", "1381234567x"])}
+        events.append(ChangeEvent(table, "r", None, row, 1_764_000_000_000, {"i": i}, i, True))
+    runtime = SourceRuntime(
+        ListSourceTask(f"bench-{name}", events, 20000),
+        bootstrap=settings.kafka_bootstrap,
+        codec=WireCodec(settings.schema_registry_url),
+        control_db_url=settings.resolved_control_db_url,
+        partitions=2,
+    )
+    runtime.drain()
+    return runtime.topic_of(table)
+
+
+def quarantine_all(settings, topic: str, n: int) -> None:
+    from schemas.serde import WireCodec
+    from streams.lean_runner import LeanRunner
+    from streams.processor import BatchProcessor
+
+    processor = BatchProcessor(WireCodec(settings.schema_registry_url), [], RULES, stage="runner:bench-replay")
+    runner = LeanRunner(
+        settings.kafka_bootstrap,
+        f"bench-replay-{uuid.uuid4().hex[:6]}",
+        [topic],
+        processor,
+        batch_size=20000,
+        batch_seconds=0.2,
+        consumer_extra={"session.timeout.ms": 6000},
+    )
+    runner.consumer.subscribe([topic])
+    deadline = time.time() + 1800
+    while runner.processed < n and time.time() < deadline:
+        runner.run_once()
+    runner.consumer.close()
+    if runner.processed < n:
+        raise SystemExit(f"the runner quarantined only {runner.processed} of {n}")
+
+
+def end_offsets(settings, topic: str) -> dict[int, int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    from deploy.kafka_security import client_config
+
+    c = Consumer({**client_config(settings.kafka_bootstrap), "group.id": f"bench-{uuid.uuid4().hex[:6]}"})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    finally:
+        c.close()
+
+
+def count_from(settings, topic: str, start: dict[int, int]) -> int:
+    """Messages on `topic` from `start` (partition -> offset) to the end: the replayed events."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    from deploy.kafka_security import client_config
+
+    c = Consumer(
+        {
+            **client_config(settings.kafka_bootstrap),
+            "group.id": f"bench-{uuid.uuid4().hex[:6]}",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
+    c.assign([TopicPartition(topic, p, o) for p, o in start.items()])
+    pending, n = set(start), 0
+    try:
+        while pending:
+            for m in c.consume(10000, 1.0):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        pending.discard(m.partition())
+                    continue
+                n += 1
+    finally:
+        c.close()
+    return n
+
+
+def replay_all(settings, quarantine: str, n: int, chunk: int) -> dict:
+    """The API's bulk replay of a rule's quarantine (api/routers/quality.py: scan_quarantine keeping
+    the rule's records, corrected, replay), phase by phase, `chunk` records at a time so memory stays
+    bounded (the API reads at most 100,000 at once)."""
+    from schemas.serde import WireCodec
+    from streams.quarantine_read import scan_quarantine
+    from streams.quarantine_replay import corrected_many, replay
+
+    codec = WireCodec(settings.schema_registry_url)
+    start = {p: 0 for p in end_offsets(settings, quarantine)}
+    phases = {"scan_s": 0.0, "correct_s": 0.0, "replay_s": 0.0}
+    kept_total = 0
+    t_start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        kept, _, _ = scan_quarantine(
+            settings.kafka_bootstrap,
+            settings.schema_registry_url,
+            quarantine,
+            lambda m, rec: any(v.get("rule_id") == "phone" for v in rec.get("violations") or []),
+            max_scan=chunk,
+            budget=3600,
+            start=start,
+        )
+        t1 = time.perf_counter()
+        events = corrected_many(codec, [rec for _, rec in kept], FIX)
+        t2 = time.perf_counter()
+        replay(settings.kafka_bootstrap, events)
+        t3 = time.perf_counter()
+        phases["scan_s"] += t1 - t0
+        phases["correct_s"] += t2 - t1
+        phases["replay_s"] += t3 - t2
+        kept_total += len(kept)
+        for m, _ in kept:  # where the next chunk starts
+            start[m.partition()] = max(start[m.partition()], m.offset() + 1)
+        if not kept:  # every partition read to its end
+            break
+    total = time.perf_counter() - t_start
+    return {
+        "kept": kept_total,
+        **{k: round(v, 2) for k, v in phases.items()},
+        "total_s": round(total, 2),
+        "records_per_s": round(kept_total / total),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--raw", help="replay again the quarantine of this raw topic (an earlier run's; no setup)")
+    ap.add_argument("--chunk", type=int, default=50_000, help="records read, corrected and replayed at a time")
+    ap.add_argument("--profile", help="write a cProfile top list of the timed part to this file")
+    args = ap.parse_args()
+
+    from deploy.settings import get_settings
+    from deploy.stack import Stack
+    from schemas.naming import quarantine_topic
+
+    settings = get_settings()
+    Stack(settings).up(progress=False)
+    raw = args.raw
+    if raw is None:
+        t0 = time.time()
+        raw = publish(settings, f"replay_{uuid.uuid4().hex[:6]}", args.records)
+        t1 = time.time()
+        quarantine_all(settings, raw, args.records)
+        t2 = time.time()
+        print(f"setup: published {args.records} to {raw} in {t1 - t0:.1f}s, quarantined in {t2 - t1:.1f}s", flush=True)
+    already = count_from(settings, raw, dict.fromkeys(end_offsets(settings, raw), 0))
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    result = replay_all(settings, quarantine_topic(raw), args.records, args.chunk)
+    if profiler:
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+        with open(args.profile, "w") as f:
+            f.write(out.getvalue())
+    # tansu's high watermark lags behind the last batch, so the raw topic is counted whole, twice
+    result["replayed_on_raw_topic"] = count_from(settings, raw, dict.fromkeys(end_offsets(settings, raw), 0)) - already
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(result), flush=True)
+    if result["replayed_on_raw_topic"] != args.records or result["kept"] != args.records:
+        raise SystemExit("not every quarantined record was replayed")
+
+
+if __name__ == "__main__":
+    main()
