@@ -49,30 +49,37 @@ def note_report(
 
 
 def reports(engine: Engine, scopes: set[str] | None) -> list[dict[str, Any]]:
+    """Two queries: the reporting jobs, then the dataset pairs of all their edges."""
     q = select(catalog_jobs).where(catalog_jobs.c.kind == KIND)
     if scopes is not None:
         q = q.where(catalog_jobs.c.scope.in_(sorted(scopes)))
-    out = []
     with engine.connect() as conn:
-        for r in conn.execute(q):
-            props = json.loads(r.properties)
-            pairs = conn.execute(
-                select(catalog_edges.c.source_urn, catalog_edges.c.target_urn)
-                .where(catalog_edges.c.scope == r.scope, catalog_edges.c.origin == r.origin)
-                .distinct()
-                .order_by(catalog_edges.c.source_urn, catalog_edges.c.target_urn)
-                .limit(MAX_FLOWS)
-            ).all()
-            out.append(
-                {
-                    "job": r.urn,
-                    "name": r.name,
-                    "origin": r.origin,
-                    "via": r.origin.split(":", 1)[0],
-                    "tenant": r.scope or None,
-                    **props,
-                    "flows": [{"source": s, "target": t} for s, t in pairs],
-                }
+        jobs = conn.execute(q).all()
+        origins = sorted({r.origin for r in jobs})
+        flows: dict[tuple[str, str], list[dict[str, str]]] = {}
+        if origins:
+            pairs = select(
+                catalog_edges.c.scope, catalog_edges.c.origin, catalog_edges.c.source_urn, catalog_edges.c.target_urn
             )
+            pairs = pairs.where(catalog_edges.c.origin.in_(origins))
+            if scopes is not None:
+                pairs = pairs.where(catalog_edges.c.scope.in_(sorted(scopes)))
+            for scope, origin, source, target in conn.execute(pairs.distinct()):
+                flows.setdefault((scope, origin), []).append({"source": source, "target": target})
+    out = []
+    for r in jobs:
+        props = json.loads(r.properties)
+        found = sorted(flows.get((r.scope, r.origin), []), key=lambda f: (f["source"], f["target"]))
+        out.append(
+            {
+                "job": r.urn,
+                "name": r.name,
+                "origin": r.origin,
+                "via": r.origin.split(":", 1)[0],
+                "tenant": r.scope or None,
+                **props,
+                "flows": found[:MAX_FLOWS],
+            }
+        )
     out.sort(key=lambda x: x.get("reported_at") or 0, reverse=True)
     return out[:MAX_REPORTS]

@@ -6,7 +6,8 @@ Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_console_catalog.py [--
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres). Makes the control DB
 `huiliu_bench_console_catalog` (fresh, migrated) holding N tables of one system, each with
 `citizen_id` (comment 公民身份证号码) among its columns, in one tenant, and a 6-hop topic path with
-field lineage from the first table; starts the API as a process (no broker), signs in through the
+field lineage from the first table, 100 jobs reporting lineage from outside and 1,000 schema
+changes (100 connectors); starts the API as a process (no broker), signs in through the
 console's form and times each catalogue page's GET and the JSON routes it calls (p50/p95, ms, by
 the client on the same machine).
 """
@@ -71,8 +72,31 @@ def seed(settings, datasets: int, columns: int) -> tuple[str, str]:
         edges = [Edge(job, path[i], path[i + 1])]
         edges += [Edge(job, path[i], path[i + 1], f.name, f.name, identity) for f in fields]
         replace_edges(store.engine, TENANT, f"bench:hop{i}", edges)
+    seed_reported_and_changes(settings, store, tables)
     store.engine.dispose()
     return tables[0].urn, system
+
+
+REPORTERS = 100  # external jobs reporting lineage, one table -> an external copy each
+CHANGES = 1000  # schema changes over 100 connectors, a tenth of them held
+
+
+def seed_reported_and_changes(settings, store, tables) -> None:
+    from connectors.schema_change_store import SchemaChangeStore
+    from schemas.catalog.lineage import Edge, replace_edges
+    from schemas.catalog.reported import note_report
+    from schemas.catalog.urns import dataset_urn, job_urn
+
+    for j in range(REPORTERS):
+        job, origin = job_urn(f"api/etl{j:03d}"), f"api:etl{j:03d}"
+        edge = Edge(job, tables[j].urn, dataset_urn("postgres://dw:5432", f"dw.public.copy{j:03d}"))
+        replace_edges(store.engine, TENANT, origin, [edge])
+        note_report(store.engine, TENANT, origin, job, "https://example.org/etl", USER, 1)
+    changes = SchemaChangeStore(settings.resolved_control_db_url)
+    change = [{"kind": "narrowed", "column": "c02", "old_type": "TEXT", "new_type": "VARCHAR(10)", "key": False}]
+    for i in range(CHANGES):
+        status = "held" if i % 10 == 0 else "applied"
+        changes.add(TENANT, f"conn{i % 100:03d}", f"public.t{i:04d}", f"{i:064d}", change, compatible=0, status=status)
 
 
 def main() -> int:
@@ -111,6 +135,10 @@ def main() -> int:
         f"/console/catalog/lineage?urn={t}&level=field&field=citizen_id&depth=6",
         "/console/catalog/map",
         f"/console/catalog/map?system={s}",
+        "/console/catalog/assets",
+        "/console/catalog/harvest",
+        "/console/catalog/schema-changes",
+        "/console/catalog/reported",
     )
     api_routes = (
         "/metadata/search?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&limit=50",
@@ -119,6 +147,8 @@ def main() -> int:
         f"/impact/{t}?field=citizen_id",
         "/map",
         "/assets/summary",
+        "/schema-changes",
+        "/lineage-reports",
     )
 
     def matches_shown(path, answer):  # the matches are on the page, not just a 200
