@@ -22,6 +22,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from deploy.kafka_security import client_config
+from quality_stream.frame import frame_to_rows
+from schemas.frames import FrameDecoder
 from schemas.serde import WireCodec
 
 
@@ -71,7 +73,7 @@ def scan_quarantine(
             "auto.offset.reset": "earliest",
         }
     )
-    codec = WireCodec(registry_url)
+    decoder = FrameDecoder(WireCodec(registry_url))
     kept: list[tuple[Any, dict[str, Any]]] = []
     scanned = 0
     try:
@@ -84,21 +86,32 @@ def scan_quarantine(
         consumer.assign([TopicPartition(topic, p, offsets.get(p, OFFSET_BEGINNING)) for p in parts])
         deadline = time.time() + budget
         while pending and scanned < max_scan and time.time() < deadline:
-            for m in consumer.consume(500, 0.5):
+            messages = []
+            for m in consumer.consume(5000, 0.5):
                 if m.error():
                     if m.error().code() == KafkaError._PARTITION_EOF:
                         pending.discard(m.partition())
                     continue
-                scanned += 1
-                try:
-                    rec = codec.decode(m.value())[1]
-                except ValueError:  # UndecodableRecord: skipped, not fatal
-                    continue
-                if keep(m, rec):
+                messages.append(m)
+            scanned += len(messages)
+            for m, rec in zip(messages, _decoded(decoder, messages)):
+                if rec is not None and keep(m, rec):  # None: undecodable, skipped, not fatal
                     kept.append((m, rec))
     finally:
         consumer.close()
     return kept, scanned, bool(pending)
+
+
+def _decoded(decoder: FrameDecoder, messages: list) -> list[dict[str, Any] | None]:
+    """The records of a consumed batch, decoded together (polars' Avro reader: a bulk replay of a
+    rule's quarantine spent half its time decoding record by record); None where undecodable."""
+    out: list[dict[str, Any] | None] = [None] * len(messages)
+    if messages:
+        batch = decoder.decode([m.value() for m in messages])
+        for run in batch.runs:
+            for i, rec in zip(run.positions, frame_to_rows(run.frame)):
+                out[i] = rec
+    return out
 
 
 def read_quarantine(

@@ -94,3 +94,48 @@ def test_bulk_correction_refuses_what_one_by_one_refuses(codec):
         with pytest.raises(ReplayRefused) as refused:
             corrected_many(codec, records, fix)
         assert refused.value.field == field, (fix, refused.value)
+
+
+def test_the_scan_decodes_a_batch_as_one_by_one(codec, stack_settings):
+    """scan_quarantine decodes what it consumed together; each record equals its own decode, and an
+    undecodable message is skipped, not fatal."""
+    from deploy.kafka import AckedProducer, ensure_topics
+    from schemas.envelope import QUARANTINE_SCHEMA
+    from schemas.naming import quarantine_topic
+    from streams.quarantine_read import scan_quarantine
+
+    topic = quarantine_topic(TOPIC)
+    ensure_topics(stack_settings.kafka_bootstrap, [topic], 2)
+    qid = codec.register(value_subject(topic), QUARANTINE_SCHEMA)
+    schema_id = codec.register(value_subject(TOPIC), envelope_schema("hr", "public", f"replay_{RUN}", COLUMNS))
+    values = []
+    for i in range(1, 31):
+        rec = _record(codec, schema_id, i)
+        violations = [{"rule_id": "phone", "field": "phone", "message": "bad phone", "dimension": "validity"}]
+        if i % 4 == 0:
+            violations.append({"rule_id": "name", "field": None, "message": "名字必填", "dimension": None})
+        quarantined = {
+            "reason": "phone: bad phone",
+            "stage": "runner:t",
+            "violations": violations,
+            "original_topic": TOPIC,
+            "original_partition": i % 2,
+            "original_offset": i,
+            "original_key": rec["original_key"],
+            "original_value": rec["original_value"],
+            "original_json": None if i % 5 == 0 else '{"after": {"phone": "12345"}}',
+            "ts_ms": 1_700_000_000_000 + i,
+        }
+        values.append(codec.encode(qid, quarantined))
+    producer = AckedProducer(stack_settings.kafka_bootstrap)
+    for i, value in enumerate(values):
+        producer.produce(topic, value, f"k{i}".encode())
+        if i == 10:
+            producer.produce(topic, b"not avro", b"x")
+    producer.flush_acked()
+    kept, scanned, partial = scan_quarantine(
+        stack_settings.kafka_bootstrap, stack_settings.schema_registry_url, topic, lambda m, rec: True
+    )
+    assert (len(kept), scanned, partial) == (30, 31, False)
+    by_value = {m.value(): rec for m, rec in kept}
+    assert [by_value[v] for v in values] == [codec.decode(v)[1] for v in values]
