@@ -139,6 +139,8 @@ def test_groups_give_their_roles_to_members(api):
     assert r.status_code == 201
     make_user(base, key, "sec-member", groups=["auditors"])
     assert httpx.get(base + "/groups/auditors", headers=op(key)).json()["members"] == ["sec-member"]
+    listed = {g["name"]: g for g in httpx.get(base + "/groups", headers=op(key)).json()}  # users read once
+    assert listed["auditors"]["members"] == ["sec-member"]
     headers = login(base, "sec-member")
     assert httpx.get(base + "/pipelines", headers=headers).status_code == 200
     httpx.patch(base + "/groups/auditors", headers=op(key), json={"roles": []})

@@ -154,16 +154,19 @@ def delete_user(username: str, request: Request, principal: Principal = Depends(
 
 
 # groups -------------------------------------------------------------------------------------
-def _group_out(store: IdentityStore, group: dict, principal: Principal) -> dict:
-    """Members the caller may see (a name of another tenant's user is never shown)."""
-    members = [u["username"] for u in store.users() if group["name"] in u["groups"] and visible(principal, u)]
+def _group_out(store: IdentityStore, group: dict, principal: Principal, users: list[dict] | None = None) -> dict:
+    """Members the caller may see (a name of another tenant's user is never shown); `users`: the
+    users already read, so a list of groups reads them once, not once a group."""
+    users = store.users() if users is None else users
+    members = [u["username"] for u in users if group["name"] in u["groups"] and visible(principal, u)]
     return {**group, "members": members}
 
 
 @router.get("/groups", response_model=list[GroupOut])
 def list_groups(request: Request, principal: Principal = Depends(manager)) -> list[dict]:
     store = _store(request)
-    return [_group_out(store, g, principal) for g in store.groups() if visible(principal, g)]
+    users = store.users()
+    return [_group_out(store, g, principal, users) for g in store.groups() if visible(principal, g)]
 
 
 @router.post("/groups", response_model=GroupOut, status_code=201)

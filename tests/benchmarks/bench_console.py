@@ -3,7 +3,7 @@ with 1,000 connectors/pipelines in the control DB), and of the newer pages that 
 as many data elements, code sets, quality tickets, data services and users (console_seed.py).
 
 Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_console.py [--objects 1000] [--requests 20]
-     [--port 22190] [--kafka 127.0.0.1:9092 --registry http://127.0.0.1:8081]
+     [--port 22190] [--kafka 127.0.0.1:9092 --registry http://127.0.0.1:8081] [--seeded STATE_DIR]
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis. Makes the control DB
 `huiliu_bench_console` (fresh, migrated) with N pipelines and N connectors (runner.lean sinks, never
 run) in one tenant, starts the API as a process (no broker: health shows it down, which the pages
@@ -124,14 +124,18 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=22190)
     parser.add_argument("--kafka", default="", help="a broker's bootstrap: also time the topic list")
     parser.add_argument("--registry", default="http://127.0.0.1:1", help="its schema registry")
+    parser.add_argument(
+        "--seeded", metavar="STATE_DIR", help="time again: the DB and this state dir as a run left them (no seeding)"
+    )
     args = parser.parse_args()
 
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
+    if not args.seeded:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {DB}")
     from deploy.settings import Settings
 
-    state = Path(tempfile.mkdtemp(prefix="bench-console-"))
+    state = Path(args.seeded) if args.seeded else Path(tempfile.mkdtemp(prefix="bench-console-"))
     settings = Settings(
         state_dir=state,
         control_db_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB}",
@@ -140,15 +144,16 @@ def main() -> int:
         api_port=args.port,
     )
     started = time.perf_counter()
-    seed(settings, args.objects)
-    seed_standards(settings, TENANT, USER, args.objects)
-    seed_tickets(settings, TENANT, USER, args.objects)
-    seed_services(settings, TENANT, USER, args.objects)
-    seed_identity(settings, TENANT, args.objects)
-    print(
-        f"seeded {args.objects} each of pipelines, connectors, data elements, code sets, quality tickets,"
-        f" data services and users ({args.objects // 10} groups and roles) in {time.perf_counter() - started:.1f} s"
-    )
+    if not args.seeded:
+        seed(settings, args.objects)
+        seed_standards(settings, TENANT, USER, args.objects)
+        seed_tickets(settings, TENANT, USER, args.objects)
+        seed_services(settings, TENANT, USER, args.objects)
+        seed_identity(settings, TENANT, args.objects)
+        print(
+            f"seeded {args.objects} each of pipelines, connectors, data elements, code sets, quality tickets,"
+            f" data services and users ({args.objects // 10} groups and roles) in {time.perf_counter() - started:.1f} s"
+        )
     pages = [*PAGES, *GOVERNANCE_PAGES, *(["/console/topics", "/console/topics?offset=50"] if args.kafka else [])]
     api = [*API, *GOVERNANCE_API, *(["/topics?limit=50"] if args.kafka else [])]
     time_pages(settings, USER, PASSWORD, pages, api, args.requests)

@@ -63,7 +63,9 @@ def seed_identity(settings, tenant: str, n: int) -> None:
     store = store_for(settings.resolved_control_db_url)
     hashed = passwords.hash_password("Bench-user-pass-1")
     for r in range(n // 10):
-        store.create_role(f"role{r:03d}", tenant=tenant, description="bench", permissions=["pipeline:view"])
+        store.create_role(
+            name=f"role{r:03d}", tenant=tenant, description="bench", permissions=["pipeline:view"], grants=[]
+        )
         store.create_group(name=f"group{r:03d}", tenant=tenant, description="bench", roles=[f"role{r:03d}"])
     with mock.patch.object(passwords, "hash_password", lambda _password: hashed):
         for i in range(n):
