@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from quality_stream.reports.labels import LABELS  # the dimensions' Chinese names, as reports say them
 from quality_stream.tickets.workflow import STATE_ZH
 
 LANGS = ("zh", "en")
@@ -56,14 +57,6 @@ FACTS = {
     "zh": "数据集：{dataset}\n管道：{pipeline}\n规则：{rule}（{dimension}）\n失败记录数：{failed}",
     "en": "Dataset: {dataset}\nPipeline: {pipeline}\nRule: {rule} ({dimension})\nFailed records: {failed}",
 }
-DIMENSION_ZH = {
-    "completeness": "完整性",
-    "validity": "有效性",
-    "uniqueness": "唯一性",
-    "consistency": "一致性",
-    "accuracy": "准确性",
-    "timeliness": "及时性",
-}
 NOBODY = {"zh": "未分派", "en": "unassigned"}
 
 
@@ -83,7 +76,7 @@ def notice(event: str, ticket: dict[str, Any], lang: str | None = "zh") -> tuple
         "rule": ticket.get("rule") or "",
         "dataset": ticket.get("dataset") or "",
         "pipeline": ticket.get("pipeline") or "",
-        "dimension": DIMENSION_ZH.get(dimension, dimension) if lang == "zh" else dimension,
+        "dimension": LABELS["zh"].get(dimension, dimension) if lang == "zh" else dimension,
         "failed": ticket.get("failed") or 0,
         "assignee": ticket.get("assignee") or NOBODY[lang],
         "state": STATE_ZH.get(ticket.get("state"), ticket.get("state")) if lang == "zh" else ticket.get("state"),
