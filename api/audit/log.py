@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -79,9 +81,56 @@ def audit_log_for(url: str) -> AuditLog:
     return AuditLog(url)
 
 
+BATCH_S = 0.2
+_BATCHER_LOCK = threading.Lock()
+
+
+class _Batcher:
+    """Queued entries inserted by a daemon thread every BATCH_S in one transaction. A batch that
+    fails is kept and retried (bounded: beyond 100,000 queued entries the oldest are dropped and
+    logged), so a short control-DB outage loses nothing."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.queue: list[dict] = []
+        self.lock = threading.Lock()  # guards the queue
+        self.writing = threading.Lock()  # one writer at a time (the thread, or a reader's flush)
+        threading.Thread(target=self._loop, name="audit-batches", daemon=True).start()
+
+    def add(self, values: dict) -> None:
+        with self.lock:
+            self.queue.append(values)
+            if len(self.queue) > 100_000:
+                dropped, self.queue = len(self.queue) - 100_000, self.queue[-100_000:]
+                log.error("audit batch queue full: %d entries dropped", dropped)
+
+    def flush(self) -> None:
+        with self.writing:
+            with self.lock:
+                rows, self.queue = self.queue, []
+            if not rows:
+                return
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(audit_log), rows)
+            except Exception:
+                log.exception("audit batch of %d entries not written; retried", len(rows))
+                with self.lock:
+                    self.queue = rows + self.queue
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(BATCH_S)
+            try:
+                self.flush()
+            except Exception:  # never let the writer die
+                log.exception("audit batch writer")
+
+
 class AuditLog:
     def __init__(self, url: str):
         self.engine = engine_for(url)
+        self.batcher: _Batcher | None = None
         triggers = {"sqlite": _SQLITE_TRIGGERS, "postgresql": _PG_TRIGGERS}.get(self.engine.dialect.name, [])
         try:
             with self.engine.begin() as conn:
@@ -105,7 +154,10 @@ class AuditLog:
         client_ip: str | None = None,
         request_id: str | None = None,
         detail: dict[str, Any] | None = None,
+        batched: bool = False,
     ) -> None:
+        """One entry, inserted now; `batched` (data-API calls, served to applications at a high
+        rate): queued and inserted with others within `BATCH_S` (one transaction per batch)."""
         values = dict(
             at=utc_iso(),
             actor=actor,
@@ -128,8 +180,23 @@ class AuditLog:
             limit = getattr(audit_log.c[name].type, "length", None)
             if limit and isinstance(value, str) and len(value) > limit:
                 values[name] = value[: limit - 1] + "…"
+        if batched:
+            self._batcher().add(values)
+            return
         with self.engine.begin() as conn:
             conn.execute(insert(audit_log).values(**values))
+
+    def _batcher(self) -> _Batcher:
+        if self.batcher is None:
+            with _BATCHER_LOCK:
+                if self.batcher is None:
+                    self.batcher = _Batcher(self.engine)
+        return self.batcher
+
+    def flush(self) -> None:
+        """Write the queued entries now (a reader of the log sees every entry answered before)."""
+        if self.batcher is not None:
+            self.batcher.flush()
 
     def query(
         self,
@@ -145,6 +212,7 @@ class AuditLog:
     ) -> list[dict]:
         """Newest first. `action` ending in '*' matches a prefix; `tenants` None = all tenants,
         else entries of those tenants' callers or touching those tenants (affected_tenant)."""
+        self.flush()
         q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if actor:
             q = q.where(audit_log.c.actor == actor)
