@@ -1,5 +1,5 @@
 """Administration (系统管理): users, groups, roles and API keys (`/users`, `/groups`, `/roles`,
-`/api-keys`: lists, a create form each, disabling a user, revoking a key; a new key is shown once,
+`/api-keys`: lists of 50 a page (paging.py), a create form each, disabling a user, revoking a key; a new key is shown once,
 on the page that created it), the audit log search (`/audit`, older entries by `before_id`) and the
 system log search (`/logs`). The API decides who may (users:manage, audit:view, ops:view) and
 what a tenant admin may hand out; its refusals are shown in the page's language."""
@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from api.console.backend import Backend, refusal_of, segment
 from api.console.i18n import language_of
+from api.console.paging import page_of
 from api.console.session import ConsoleRoute, Session, render, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -49,7 +50,7 @@ async def _section(request: Request, session: Session, section: str, **extra) ->
     context: dict[str, Any] = {"section": section, "rows": [], "error": None, "created": None, "form_error": None}
     context["can_manage"] = session.can("users:manage")
     if answer.status_code == 200:
-        context["rows"] = answer.json()
+        context["rows"], context["pager"] = page_of(answer.json(), request)
     else:
         context["error"] = refusal_of(answer, language_of(request))
     context.update(extra)
