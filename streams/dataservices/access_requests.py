@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from schemas.catalog.store import CatalogStore, NotInCatalogue
 from streams.dataservices.model import Conflict, NotFound, Refused, ServiceError, ServiceSpec, problem
-from streams.dataservices.store import AUTH_SCHEMES, MAX_PERIOD_DAYS, ServiceStore, _cidrs, _count
+from streams.dataservices.store import ServiceStore, asked_access
 from streams.dataservices.tables import ds_access_requests, ds_services
 
 
@@ -88,10 +88,7 @@ class AccessRequests:
         period_days: int | None = None,
         ip_allowlist: list[str] | None = None,
     ) -> dict[str, Any]:
-        if auth not in AUTH_SCHEMES:
-            raise ServiceError([problem("auth", "auth is key or hmac", "auth 须为 key 或 hmac")])
-        period_days = _count("period_days", period_days, MAX_PERIOD_DAYS)
-        allow = _cidrs(ip_allowlist)
+        period_days, allow = asked_access(auth, period_days, ip_allowlist)
         ds = self._dataset(scope, urn)
         known = {f["name"] for f in ds["fields"]}
         unknown = [f for f in fields if f not in known]

@@ -132,6 +132,13 @@ def _count(field: str, value: int | None, top: int) -> int | None:
     return value
 
 
+def asked_access(auth: str, period_days: int | None, ip_allowlist: list[str] | None) -> tuple[int | None, list[str]]:
+    """What an application (or an access request) asks, checked: (period_days, CIDRs)."""
+    if auth not in AUTH_SCHEMES:
+        raise ServiceError([problem("auth", "auth is key or hmac", "auth 须为 key 或 hmac")])
+    return _count("period_days", period_days, MAX_PERIOD_DAYS), _cidrs(ip_allowlist)
+
+
 class ServiceStore:
     def __init__(self, engine: Engine, vault=None):
         self.engine = engine
@@ -202,21 +209,31 @@ class ServiceStore:
             raise NotFound(f"no service {name!r} / 没有服务 {name!r}")
         return [_service(r) for r in rows]
 
-    def services(self, scope: str) -> list[dict[str, Any]]:
+    def services(self, scope: str, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """The latest version of each service by name; `limit`/`offset`: one page of them."""
         latest = (
             select(ds_services.c.name, func.max(ds_services.c.version).label("v"))
             .where(ds_services.c.scope == scope)
             .group_by(ds_services.c.name)
             .subquery()
         )
+        query = (
+            select(ds_services)
+            .join(latest, (ds_services.c.name == latest.c.name) & (ds_services.c.version == latest.c.v))
+            .where(ds_services.c.scope == scope)
+            .order_by(ds_services.c.name)
+            .offset(offset)
+        )
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(ds_services)
-                .join(latest, (ds_services.c.name == latest.c.name) & (ds_services.c.version == latest.c.v))
-                .where(ds_services.c.scope == scope)
-                .order_by(ds_services.c.name)
-            ).all()
+            rows = conn.execute(query.limit(limit) if limit else query).all()
         return [_service(r) for r in rows]
+
+    def service_count(self, scope: str) -> int:
+        """How many services (names) the scope has."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count(func.distinct(ds_services.c.name))).where(ds_services.c.scope == scope)
+            ).scalar_one()
 
     def owner(self, scope: str, name: str) -> str:
         return self.get(scope, name, 1)["author"] if self._has(scope, name) else ""
@@ -280,10 +297,7 @@ class ServiceStore:
         period_days: int | None = None,
         ip_allowlist: list[str] | None = None,
     ) -> dict[str, Any]:
-        if auth not in AUTH_SCHEMES:
-            raise ServiceError([problem("auth", "auth is key or hmac", "auth 须为 key 或 hmac")])
-        period_days = _count("period_days", period_days, MAX_PERIOD_DAYS)
-        allow = _cidrs(ip_allowlist)
+        period_days, allow = asked_access(auth, period_days, ip_allowlist)
         spec = self.published(scope, name, version)
         unknown = [f for f in fields if f not in spec.fields]
         if unknown:
@@ -331,20 +345,9 @@ class ServiceStore:
             ).all()
         return [_application(r) for r in rows]
 
-    def decide_application(
-        self,
-        scope: str,
-        app_id: int,
-        actor: str,
-        approve: bool,
-        fields: list[str] | None = None,
-        row_filter: dict[str, Any] | None = None,
-        comment: str = "",
-        quota_daily: int | None = None,
-        quota_monthly: int | None = None,
-        ip_allowlist: list[str] | None = None,
-        period_days: int | None = None,
-    ) -> dict[str, Any]:
+    def decide_application(self, scope: str, app_id: int, actor: str, approve: bool, *args, **kwargs) -> dict[str, Any]:
+        """The service owner's decision: settle_application's arguments (fields, row_filter,
+        comment, quotas, ip_allowlist, period_days)."""
         app = self.application(scope, app_id)
         if self.owner(scope, app["service"]) != actor:
             raise Refused(
@@ -356,19 +359,7 @@ class ServiceStore:
                     )
                 ]
             )
-        return self.settle_application(
-            scope,
-            app_id,
-            actor,
-            approve,
-            fields,
-            row_filter,
-            comment,
-            quota_daily,
-            quota_monthly,
-            ip_allowlist,
-            period_days,
-        )
+        return self.settle_application(scope, app_id, actor, approve, *args, **kwargs)
 
     def settle_application(
         self,
