@@ -68,6 +68,10 @@ def console(stack_settings):
         "rate_limit": {"rate": 100, "burst": 100},
     }
     assert httpx.post(base + "/services", headers=as_author, json=doc).status_code == 201
+    second = {**doc, "name": f"{SERVICE}b"}
+    assert httpx.post(base + "/services", headers=as_author, json=second).status_code == 201
+    paged = httpx.get(base + "/services", headers=as_author, params={"limit": 1, "offset": 1})  # a page, by name
+    assert [s["name"] for s in paged.json()] == [f"{SERVICE}b"] and paged.headers["x-total-count"] == "2"
     yield {"base": base, "op": op, "tokens": tokens}
     ch.execute(f"DROP TABLE IF EXISTS {TABLE}")
     ch.disconnect()

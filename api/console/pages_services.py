@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from api.console.backend import Backend, refusal_of
 from api.console.i18n import language_of
-from api.console.paging import page_of
+from api.console.paging import SIZE, asked_offset, pager
 from api.console.session import ConsoleRoute, Session, render, signed_in
 from streams.dataservices.model import NAME
 
@@ -27,10 +27,12 @@ PERIODS = {"minute": 1, "hour": 24, "day": 24 * 30}  # period -> hours shown
 
 @router.get("/services")
 async def services_page(request: Request, session: Session = Depends(signed_in)) -> Response:
-    answer = await Backend(request, session.token).get("/services")
+    offset = asked_offset(request)
+    answer = await Backend(request, session.token).get("/services", params={"limit": SIZE, "offset": offset})
     context: dict[str, Any] = {"services": [], "error": None, "pager": None}
-    if answer.status_code == 200:
-        context["services"], context["pager"] = page_of(answer.json(), request)
+    if answer.status_code == 200:  # a page from the store, not every service's document
+        total = int(answer.headers.get("x-total-count") or 0)
+        context.update(services=answer.json(), pager=pager(request, offset, total))
     else:
         context["error"] = refusal_of(answer, language_of(request))
     return render(request, "services.html", context, session=session)

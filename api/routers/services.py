@@ -91,9 +91,18 @@ class ApplicationDecision(BaseModel):
     period_days: int | None = Field(None, ge=1, le=3660, description="at most the period asked for")
 
 
-@router.get("/services", summary="Services: the latest version of each")
-def listing(request: Request, principal: Principal = Depends(APPLY)) -> list[dict]:
-    return service_store(request).services(_scope(principal))
+@router.get("/services", summary="Services: the latest version of each (a page with ?limit=&offset=)")
+def listing(
+    request: Request,
+    response: Response,
+    limit: int | None = Query(None, ge=1, le=1000, description="a page of this many, by name (default: all)"),
+    offset: int = Query(0, ge=0, le=10**9),
+    principal: Principal = Depends(APPLY),
+) -> list[dict]:
+    store = service_store(request)
+    if limit:  # the number in all pages, for a pager
+        response.headers["X-Total-Count"] = str(store.service_count(_scope(principal)))
+    return store.services(_scope(principal), limit, offset)
 
 
 @router.post("/services", status_code=201, summary="Save a service document as a draft (or the next draft version)")

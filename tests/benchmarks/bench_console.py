@@ -3,7 +3,7 @@ with 1,000 connectors/pipelines in the control DB), and of the newer pages that 
 as many data elements, code sets, quality tickets, data services and users (console_seed.py).
 
 Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_console.py [--objects 1000] [--requests 20]
-     [--port 22190] [--kafka 127.0.0.1:9092 --registry http://127.0.0.1:8081] [--seeded STATE_DIR]
+     [--port 22190] [--kafka 127.0.0.1:9092 --registry http://127.0.0.1:8081] [--seeded STATE_DIR] [--only services]
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis. Makes the control DB
 `huiliu_bench_console` (fresh, migrated) with N pipelines and N connectors (runner.lean sinks, never
 run) in one tenant, starts the API as a process (no broker: health shows it down, which the pages
@@ -127,6 +127,7 @@ def main() -> int:
     parser.add_argument(
         "--seeded", metavar="STATE_DIR", help="time again: the DB and this state dir as a run left them (no seeding)"
     )
+    parser.add_argument("--only", default="", help="time only the paths containing this text")
     args = parser.parse_args()
 
     if not args.seeded:
@@ -156,6 +157,7 @@ def main() -> int:
         )
     pages = [*PAGES, *GOVERNANCE_PAGES, *(["/console/topics", "/console/topics?offset=50"] if args.kafka else [])]
     api = [*API, *GOVERNANCE_API, *(["/topics?limit=50"] if args.kafka else [])]
+    pages, api = [p for p in pages if args.only in p], [p for p in api if args.only in p]
     time_pages(settings, USER, PASSWORD, pages, api, args.requests)
     return 0
 
