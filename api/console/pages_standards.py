@@ -14,29 +14,13 @@ from fastapi.responses import Response
 from api.console.backend import Backend, refusal_of, segment
 from api.console.i18n import language_of
 from api.console.session import ConsoleRoute, Session, render, signed_in
+from api.console.standards_form import ELEMENT_FIELDS
 
 router = APIRouter(route_class=ConsoleRoute)
 KINDS = {"element": "/standards/elements", "code_set": "/standards/code-sets"}
 STATUSES = ("draft", "in_review", "published", "superseded", "retired")
 PAGE = 100
-ELEMENT_ATTRS = (
-    "name_zh",
-    "name_en",
-    "definition",
-    "data_type",
-    "length",
-    "min_length",
-    "precision",
-    "scale",
-    "format",
-    "unit",
-    "code_set",
-    "min_value",
-    "max_value",
-    "category",
-    "source_standard",
-    "synonyms",
-)
+ELEMENT_ATTRS = ELEMENT_FIELDS  # the attributes shown, in the form's order
 CODE_SET_ATTRS = ("name", "description", "source")
 DONE = ("saved", "submitted", "retired")  # the notices of the item's page after an action
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
