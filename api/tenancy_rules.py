@@ -164,6 +164,7 @@ ROUTES: dict[str, str] = {
     "POST /access-requests": "tenant-create",
     "GET /access-requests": "tenant-list",
     "POST /access-requests/{request_id}/decision": "tenant-object",
+    "POST /services/applications/{app_id}/topic": "tenant-object",
     "GET /standards/reviews": "tenant-list",
     "GET /standards/reviews/{rid}": "tenant-object",
     "POST /standards/reviews/{rid}/decision": "tenant-object",

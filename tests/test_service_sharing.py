@@ -450,6 +450,16 @@ def test_a_derived_topic_carries_only_granted_masked_fields_and_stops_on_revoke(
     assert r.status_code == 200, r.text
     app = r.json()
     names = derived_names(TOPIC, app)
+    # deployed for the workers to run (a connector of the processor plugin in the tenant)
+    r = people["reviewer"].post(f"/services/applications/{app['id']}/topic")
+    assert r.status_code == 403 and r.json()["detail"]["message_zh"], r.text  # neither applicant nor owner
+    r = people["applicant"].post(f"/services/applications/{app['id']}/topic")
+    assert r.status_code == 200, r.text
+    assert (r.json()["topic"], r.json()["group"]) == (names["topic"], names["group"])
+    config = people["author"].get(f"/connectors/{r.json()['connector']}/config")
+    assert config.status_code == 200 and config.json()["connector.class"] == "runner.subscription", config.text
+    assert config.json()["key_id"] == app["key_id"]
+    assert people["author"].delete(f"/connectors/{r.json()['connector']}").status_code in (200, 204)
     task = DerivedTopicTask(DerivedTopicConfig(key_id=app["key_id"], service=SERVICE, version=1), stack_settings)
     stop = threading.Event()
     runner = threading.Thread(target=task.run, args=(stop,), daemon=True)

@@ -25,6 +25,7 @@ ROUTERS = (
     "services",
     "service_sharing",
     "access_requests",
+    "service_topics",
     "detection",
     "quality",
     "quality_tickets",
