@@ -349,6 +349,8 @@ def test_request_access_to_the_dataset_decided_by_its_owning_group(api, people, 
     assert r.status_code == 403 and r.json()["detail"]["problems"][0]["field"] == "decided_by"
     r = owner.post(decision, json={"approve": True, "fields": ["id", "income"]})
     assert r.status_code == 422 and "income" in r.text  # not asked for
+    r = owner.post(decision, json={"approve": True, "fields": ["id"], "row_filter": {"no such column": "x"}})
+    assert r.status_code == 422 and "row_filter" in r.text  # refused: the request still waits
     r = owner.post(decision, json={"approve": True, "fields": ["id", "name"], "comment": "电话不需要"})
     assert r.status_code == 200, r.text
     out = r.json()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
@@ -174,6 +175,25 @@ class AccessRequests:
             ]
         )
 
+    def _claim(self, req_id: int, values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(ds_access_requests)
+                .where(ds_access_requests.c.id == req_id, ds_access_requests.c.status == "pending")
+                .values(**values)
+            ).rowcount
+        if not done:
+            raise Conflict(
+                [problem("status", f"request {req_id} was decided meanwhile", f"申请 {req_id} 已被他人审批")]
+            )
+
+    def _release(self, req_id: int) -> None:
+        cleared = dict.fromkeys(("decided_by", "comment", "decided_at", "fields_granted", "service", "version"))
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ds_access_requests).where(ds_access_requests.c.id == req_id).values(status="pending", **cleared)
+            )
+
     def decide(
         self,
         scope: str,
@@ -209,6 +229,7 @@ class AccessRequests:
             )
         values: dict[str, Any] = {"decided_by": actor, "comment": comment, "decided_at": time.time()}
         out: dict[str, Any] = {}
+        name = ver = granted = None
         if approve:
             granted = req["fields_wanted"] if fields is None else list(dict.fromkeys(fields))
             extra = [f for f in granted if f not in req["fields_wanted"]]
@@ -223,38 +244,41 @@ class AccessRequests:
                     ]
                 )
             name, ver = self._serving(scope, req["dataset"], granted, service, version)
-            app = self.services.apply(
-                scope,
-                name,
-                ver,
-                req["application"],
-                req["purpose"],
-                granted,
-                req["requester"],
-                req["auth"],
-                req["period_days"],
-                req["ip_allowlist"],
-            )
-            out = self.services.settle_application(scope, app["id"], actor, True, granted, row_filter, comment)
             values |= {
                 "status": "approved",
                 "fields_granted": json.dumps(granted, ensure_ascii=False),
                 "service": name,
                 "version": ver,
-                "application_id": app["id"],
             }
         else:
             values["status"] = "rejected"
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(ds_access_requests)
-                .where(ds_access_requests.c.id == req_id, ds_access_requests.c.status == "pending")
-                .values(**values)
-            ).rowcount
-        if not done:
-            raise Conflict(
-                [problem("status", f"request {req_id} was decided meanwhile", f"申请 {req_id} 已被他人审批")]
-            )
+        self._claim(req_id, values)  # first: two owners deciding at once get one application, not two
+        if approve:
+            app = None
+            try:
+                app = self.services.apply(
+                    scope,
+                    name,
+                    ver,
+                    req["application"],
+                    req["purpose"],
+                    granted,
+                    req["requester"],
+                    req["auth"],
+                    req["period_days"],
+                    req["ip_allowlist"],
+                )
+                out = self.services.settle_application(scope, app["id"], actor, True, granted, row_filter, comment)
+            except BaseException:
+                if app is not None:  # e.g. a bad row filter: the half-made application is closed
+                    with suppress(Exception):
+                        self.services.settle_application(scope, app["id"], actor, False, comment="not approved")
+                self._release(req_id)  # the request waits again, as if not decided
+                raise
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(ds_access_requests).where(ds_access_requests.c.id == req_id).values(application_id=app["id"])
+                )
         decided = self.get(scope, req_id)
         for shown_once in ("key", "secret", "key_id", "expires_at"):  # the credential, in this answer only
             if shown_once in out:
