@@ -4,6 +4,8 @@ Every client starts from `deploy.kafka_security.client_config` (servers, TLS, SA
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -129,3 +131,29 @@ def batch_consumer(bootstrap: str, group: str, extra: dict | None = None) -> Con
     }
     conf.update(extra or {})
     return Consumer(conf)
+
+
+class GroupMember:
+    """A consumer's membership of its group, left only once its join has settled.
+
+    tansu (the local broker) never finishes a rebalance that a member left in the middle of its join
+    (LeaveGroup before its SyncGroup): every later member of the group waits for ever. A task moved
+    between workers at that moment ran without reading a record (found by tests/chaos). A member
+    that dies mid-join is expired after the session timeout, as it should be; so a stage that
+    closes its consumer first lets the join finish, bounded, which costs nothing on Kafka.
+    """
+
+    def __init__(self, consumer: Consumer, topics: list[str], settle_seconds: float = 15.0):
+        self.consumer = consumer
+        self.settle_seconds = settle_seconds
+        self._settled = threading.Event()
+        consumer.subscribe(topics, on_assign=self._assigned)
+
+    def _assigned(self, consumer, partitions) -> None:  # the client assigns them after this returns
+        self._settled.set()
+
+    def close(self) -> None:
+        deadline = time.monotonic() + self.settle_seconds
+        while not self._settled.is_set() and time.monotonic() < deadline:
+            self.consumer.poll(0.2)  # nothing is committed after this: the next member reads it again
+        self.consumer.close()

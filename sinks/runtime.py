@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from deploy.kafka import batch_consumer
+from deploy.kafka import GroupMember, batch_consumer
 from quality_stream.frame import frame_to_rows
 from schemas.frames import DecodedBatch, FrameDecoder
 from schemas.serde import UndecodableRecord, WireCodec
@@ -162,7 +162,7 @@ class SinkRunner:
         return len(messages)
 
     def run(self, stop: threading.Event) -> None:
-        self.consumer.subscribe(self.topics)
+        member = GroupMember(self.consumer, self.topics)
         self.status.set("running")
         try:
             while not stop.is_set():
@@ -175,7 +175,7 @@ class SinkRunner:
             if self.status.state != "failed":
                 self.status.set("stopped")
             self.task.close()
-            self.consumer.close()
+            member.close()
 
 
 def _deletes(batch: list[SinkRecord] | list[SinkFrame]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from deploy.kafka import AckedProducer, batch_consumer
+from deploy.kafka import AckedProducer, GroupMember, batch_consumer
 from streams.processor import BatchProcessor, RawMessage
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,11 @@ class LeanRunner:
         return len(batch)
 
     def run(self, stop: threading.Event) -> None:
-        self.consumer.subscribe(self.topics)
+        member = GroupMember(self.consumer, self.topics)
         try:
             while not stop.is_set():
                 self.run_once()
         finally:
-            self.consumer.close()
+            member.close()
             if self.metrics:
                 self.metrics.close()

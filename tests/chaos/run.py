@@ -1,0 +1,406 @@
+"""One chaos run: its own stack (durable broker on SeaweedFS, registry, ClickHouse), an API and
+three workers, a pipeline deployed through the API (PostgreSQL log CDC -> lean runner with two
+rules -> ClickHouse), a steady load, and seeded faults; then the end state is checked.
+
+`ChaosRun(...).run()` returns a `Report`: every fault with its recovery time (a row inserted right
+after the fault, until it is in ClickHouse), and the end-state checks: ClickHouse FINAL equals the
+valid source rows exactly with no key twice, every rejected row has a quarantine record with its
+reason, every task is RUNNING on a live worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from connectors.pipeline import PipelineSpec
+from deploy.servers import PG_ADMIN
+from deploy.settings import Settings, settings_env
+from deploy.stack import Stack
+from schemas.serde import WireCodec
+from sinks.clickhouse import client_from_url
+from tests.chaos.faults import Injected, available_faults, plan
+from tests.chaos.load import TABLE, SourceLoad, create_table, rejected_now
+
+PIPELINE = "chaos"
+CANARY_BASE = 10_000_000  # ids of the rows that time each recovery, far above the load's
+
+
+@dataclass
+class Report:
+    seed: int
+    seconds: float
+    faults: list[Injected] = field(default_factory=list)
+    rows_written: int = 0
+    load_retries: int = 0
+    source_valid: int = 0
+    source_rejected: int = 0
+    clickhouse_rows: int = 0
+    missing: list[int] = field(default_factory=list)
+    extra: list[int] = field(default_factory=list)
+    differ: list[int] = field(default_factory=list)
+    duplicated_keys: int = 0
+    rejected_without_quarantine: list[int] = field(default_factory=list)
+    quarantine_without_reason: int = 0
+    tasks_not_running: dict = field(default_factory=dict)
+    caught_up_after: float | None = None
+    error: str | None = None  # the run itself broke down (a process that never came back)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.error is None
+            and not (self.missing or self.extra or self.differ or self.duplicated_keys)
+            and not (self.rejected_without_quarantine or self.quarantine_without_reason)
+            and not self.tasks_not_running
+            and all(f.recovered_after is not None for f in self.faults)
+        )
+
+    def text(self) -> str:
+        lines = [f"chaos run: seed {self.seed}, {self.seconds:.0f} s of load, {self.rows_written} writes"]
+        lines.append(f"{'at s':>6}  {'fault':<11} {'target':<12} {'recovered after':>15}  detail")
+        for f in self.faults:
+            rec = f"{f.recovered_after:.1f} s" if f.recovered_after is not None else "NOT RECOVERED"
+            lines.append(f"{f.at:6.1f}  {f.kind:<11} {f.target:<12} {rec:>15}  {f.detail}")
+        lines.append(
+            f"source: {self.source_valid} rows with a valid version, {self.source_rejected} rejected now; ClickHouse FINAL: "
+            f"{self.clickhouse_rows} rows, caught up {self.caught_up_after} s after the load stopped"
+        )
+        lines.append(
+            f"missing {len(self.missing)}, extra {len(self.extra)}, differ {len(self.differ)}, keys twice "
+            f"{self.duplicated_keys}; rejected without quarantine record {len(self.rejected_without_quarantine)}; "
+            f"tasks not running {self.tasks_not_running or 0}; load retries {self.load_retries}"
+        )
+        if self.error:
+            lines.append(f"run broke down: {self.error}")
+        lines.append("RESULT: " + ("PASS" if self.ok else "FAIL"))
+        return "\n".join(lines)
+
+
+def chaos_settings(run_dir: Path, port_base: int) -> Settings:
+    return Settings(
+        state_dir=run_dir / "state",
+        control_db_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/huiliu_chaos_ctl_{port_base}",
+        kafka_bootstrap=f"127.0.0.1:{port_base + 92}",
+        objectstore_port=port_base + 50,
+        schema_registry_url=f"http://127.0.0.1:{port_base + 81}",
+        clickhouse_url=f"clickhouse://default:@127.0.0.1:{port_base}/default",
+        clickhouse_http_port=port_base + 23,
+        api_port=port_base + 100,
+        broker_storage="s3",
+    )
+
+
+def _drop_database(name: str, create: bool = False) -> str:
+    """Drop (and create again) a database of the run, with its replication slots (DROP DATABASE
+    refuses while a slot is on it)."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = %s AND active", (name,)
+        )
+        for (slot,) in conn.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)
+        ).fetchall():
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if create:
+            conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+class Cluster:
+    """The API and worker processes of the run, restartable one by one."""
+
+    def __init__(self, settings: Settings, logs: Path, worker_ids: list[str], lease: float):
+        self.settings, self.logs, self.lease = settings, logs, lease
+        self.stack = Stack(settings)
+        self.env = {**os.environ, **settings_env(settings)}
+        self.api: subprocess.Popen | None = None
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.worker_ids = worker_ids
+        self.base = f"http://{settings.api_host}:{settings.api_port}"
+        self.client: httpx.Client | None = None
+
+    def _spawn(self, args: list[str], log: str) -> subprocess.Popen:
+        out = (self.logs / log).open("ab")
+        return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=self.env, stdout=out, stderr=out)
+
+    def start_api(self) -> None:
+        from api.auth import api_key_for
+
+        self.api = self._spawn(["api"], "api.log")
+        deadline = time.monotonic() + 240  # a loaded 2-core machine takes a minute and more to import it
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.base + "/livez", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError(f"the API did not start: {(self.logs / 'api.log').read_text()[-2000:]}")
+        if self.client is None:
+            self.client = httpx.Client(
+                base_url=self.base, headers={"X-API-Key": api_key_for(self.settings)}, timeout=60
+            )
+
+    def start_worker(self, worker_id: str) -> None:
+        self.workers[worker_id] = self._spawn(
+            ["worker", "--worker-id", worker_id, "--lease-seconds", str(self.lease)], f"{worker_id}.log"
+        )
+
+    def up(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.stack.up(progress=False)
+        self.start_api()
+        for wid in self.worker_ids:
+            self.start_worker(wid)
+
+    def call(self, method: str, path: str, **kw) -> httpx.Response:
+        """An API call that rides out the API's own restart."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self.client.request(method, path, **kw)
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def connectors(self) -> list[str]:
+        return [n for n in self.call("GET", "/connectors").json() if n.startswith(PIPELINE + "-")]
+
+    def tasks_of(self, worker_id: str) -> list[str]:
+        return [
+            n
+            for n in self.connectors()
+            for t in self.call("GET", f"/connectors/{n}/status").json().get("tasks", [])
+            if t.get("worker_id") == worker_id
+        ]
+
+    def tasks_not_running(self) -> dict[str, str]:
+        out = {}
+        for n in self.connectors():
+            for t in self.call("GET", f"/connectors/{n}/status").json().get("tasks", []):
+                if t.get("state") != "RUNNING" or t.get("worker_id") not in self.workers:
+                    out[n] = f"{t.get('state')} on {t.get('worker_id')}: {str(t.get('trace', ''))[-300:]}"
+        return out
+
+    def down(self) -> None:
+        for proc in [*self.workers.values(), self.api]:
+            if proc and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if self.client:
+            self.client.close()
+        self.stack.down()
+
+
+class ChaosRun:
+    def __init__(self, run_dir: Path, port_base: int, seconds: float, seed: int, rate: int = 60):
+        self.run_dir, self.seconds, self.seed, self.rate = Path(run_dir), seconds, seed, rate
+        self.port_base = port_base
+        self.settings = chaos_settings(self.run_dir, port_base)
+        self.rng = random.Random(seed)
+        self.report = Report(seed=seed, seconds=seconds)
+        self.cluster = Cluster(self.settings, self.run_dir / "logs", [f"chaos-w{i}" for i in range(3)], lease=10.0)
+
+    # --- set-up ---------------------------------------------------------------------------
+    def _document(self, source_url: str) -> dict:
+        return {
+            "name": PIPELINE,
+            "source": {
+                "kind": "relational.pg_logical",
+                "config": {
+                    "url": source_url,
+                    "system": "chaos",
+                    "db_schema": "public",
+                    "tables": [TABLE],
+                    "slot_name": f"huiliu_chaos_{self.port_base}",
+                    "publication": f"huiliu_chaos_{self.port_base}",
+                },
+            },
+            "transforms": [{"kind": "trim", "fields": ["name", "phone"]}],
+            "rules": [
+                {"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
+                {
+                    "id": "phone_format",
+                    "kind": "regex",
+                    "fields": ["phone"],
+                    "pattern": r"^1[3-9]\d{9}$",
+                    "severity": "reject",
+                    "message": "phone must be an 11-digit mobile number",
+                },
+            ],
+            "sink": {"kind": "clickhouse", "config": {"table": TABLE}},
+        }
+
+    def _deploy(self, source_url: str) -> None:
+        r = self.cluster.call("POST", "/pipelines", json=self._document(source_url))
+        assert r.status_code == 201, r.text
+        r = self.cluster.call("POST", f"/pipelines/{PIPELINE}/deploy")
+        assert r.status_code == 200, r.text
+
+    # --- the measured pieces ----------------------------------------------------------------
+    def _clickhouse(self, query: str):
+        client = client_from_url(self.settings.clickhouse_url)
+        try:
+            return client.execute(query)
+        finally:
+            client.disconnect()
+
+    def _in_clickhouse(self, id_: int) -> bool:
+        try:
+            return (
+                self._clickhouse(f"SELECT count() FROM {TABLE} FINAL WHERE id = {int(id_)} AND _deleted = 0")[0][0] > 0
+            )
+        except Exception:  # noqa: BLE001 - the table not made yet, or ClickHouse restarting
+            return False
+
+    def _time_recovery(self, fault: Injected, canary: int, started: float, timeout: float = 120.0) -> None:
+        self.load.insert_canary(canary)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._in_clickhouse(canary):
+                fault.recovered_after = round(time.monotonic() - started, 1)
+                return
+            time.sleep(0.5)
+
+    def _warm_up(self, timeout: float = 300.0) -> None:
+        """The clock starts once a row goes through end to end: a fault before the stages first
+        ran would time their start-up, not a recovery."""
+        self.load.insert_canary(CANARY_BASE - 1)
+        deadline = time.monotonic() + timeout
+        while not self._in_clickhouse(CANARY_BASE - 1):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the pipeline carried no row within {timeout:.0f} s of its deployment")
+            time.sleep(0.5)
+
+    def _inject_faults(self, t0: float) -> None:
+        faults = available_faults()
+        for i, (at, kind) in enumerate(plan(self.seed, self.seconds, sorted(faults))):
+            if time.monotonic() - t0 >= self.seconds:
+                break  # recoveries took longer than planned: the run keeps its length
+            wait = at - (time.monotonic() - t0)
+            if wait > 0:
+                time.sleep(wait)
+            started = time.monotonic()
+            fault = Injected(kind=kind, target="", at=round(started - t0, 1))
+            fault.target, fault.detail = faults[kind](self.cluster, self.rng)
+            self.report.faults.append(fault)
+            self._time_recovery(fault, CANARY_BASE + i, started)
+            print(
+                f"[chaos] {fault.at:6.1f}s {kind:<11} {fault.target:<12} recovered after {fault.recovered_after}",
+                flush=True,
+            )
+
+    # --- the end state --------------------------------------------------------------------
+    def _wait_caught_up(self, expected: dict, timeout: float) -> dict:
+        started, got = time.monotonic(), {}
+        while time.monotonic() - started < timeout:
+            try:
+                got = {
+                    i: (n, p)
+                    for i, n, p in self._clickhouse(f"SELECT id, name, phone FROM {TABLE} FINAL WHERE _deleted = 0")
+                }
+            except Exception:  # noqa: BLE001
+                got = {}
+            if got == expected:
+                self.report.caught_up_after = round(time.monotonic() - started, 1)
+                break
+            time.sleep(2)
+        return got
+
+    def _quarantined_ids(self, topic: str) -> tuple[set[int], int]:
+        codec = WireCodec(self.settings.schema_registry_url)
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap,
+                "group.id": f"chaos-check-{uuid.uuid4().hex[:6]}",
+                "enable.auto.commit": False,
+            }
+        )
+        ids, no_reason = set(), 0
+        try:
+            parts = consumer.list_topics(topic, timeout=20).topics[topic].partitions
+            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+            idle_since = time.monotonic()
+            while time.monotonic() - idle_since < 5:
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error():
+                    continue
+                idle_since = time.monotonic()
+                record = codec.decode(msg.value())[1]
+                event = json.loads(record["original_json"])  # the change envelope: the row is its after
+                ids.add(int((event.get("after") or event.get("before") or event)["id"]))
+                no_reason += not (record.get("reason") and record.get("violations"))
+        finally:
+            consumer.close()
+        return ids, no_reason
+
+    def _check(self, source_url: str) -> None:
+        expected, rejected = dict(self.load.last_valid), rejected_now(source_url)
+        r = self.report
+        r.source_valid, r.source_rejected = len(expected), len(rejected)
+        got = self._wait_caught_up(expected, timeout=240)
+        r.clickhouse_rows = len(got)
+        r.missing = sorted(set(expected) - set(got))[:50]
+        r.extra = sorted(set(got) - set(expected))[:50]
+        r.differ = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])[:50]
+        total, distinct = self._clickhouse(f"SELECT count(), uniqExact(id) FROM {TABLE} FINAL WHERE _deleted = 0")[0]
+        r.duplicated_keys = total - distinct
+        quarantined, r.quarantine_without_reason = self._quarantined_ids(self._quarantine_topic(source_url))
+        r.rejected_without_quarantine = sorted(rejected - quarantined)[:50]
+        r.tasks_not_running = self.cluster.tasks_not_running()
+
+    def _quarantine_topic(self, source_url: str) -> str:
+        return PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)["quarantine"]
+
+    # --- the whole run ----------------------------------------------------------------------
+    def run(self) -> Report:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        source_url = _drop_database(f"huiliu_chaos_src_{self.port_base}", create=True)
+        _drop_database(f"huiliu_chaos_ctl_{self.port_base}", create=True)
+        create_table(source_url)
+        self.load = SourceLoad(source_url, self.rate, self.seed)
+        try:
+            self.cluster.up()
+            self._deploy(source_url)
+            self._warm_up()
+            self.load.start()
+            t0 = time.monotonic()
+            self._inject_faults(t0)
+            time.sleep(max(0.0, self.seconds - (time.monotonic() - t0)))
+            self.load.stop()
+            self.report.rows_written, self.report.load_retries = self.load.written, self.load.retries
+            self._check(source_url)
+        except Exception as exc:
+            self.report.error = f"{type(exc).__name__}: {str(exc)[-1500:]}"
+            raise
+        finally:
+            self.load.stop()
+            (self.run_dir / "report.json").write_text(
+                json.dumps({**asdict(self.report), "ok": self.report.ok}, indent=2, ensure_ascii=False)
+            )
+            (self.run_dir / "report.txt").write_text(self.report.text(), encoding="utf-8")
+            try:
+                self.cluster.call("POST", f"/pipelines/{PIPELINE}/undeploy")
+            except Exception:  # noqa: BLE001 - the API may be what failed; the databases go anyway
+                pass
+            self.cluster.down()
+            _drop_database(f"huiliu_chaos_src_{self.port_base}")  # and the run's replication slot
+            _drop_database(f"huiliu_chaos_ctl_{self.port_base}")
+        return self.report

@@ -1,0 +1,25 @@
+"""The chaos run CI makes: a fixed seed, HUILIU_CHAOS_SECONDS of load (180 by default) with a fault
+every 10-25 s, on a stack of the run's own (its broker, ClickHouse and API are killed -9)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.chaos.faults import FAULTS, SHARED_FAULTS, SHARED_RESTARTS
+from tests.chaos.run import ChaosRun
+from tests.conftest import PORT_BASE
+
+pytestmark = [pytest.mark.integration, pytest.mark.long]  # minutes of load: `make test-long`
+SECONDS = float(os.environ.get("HUILIU_CHAOS_SECONDS", "180"))
+
+
+def test_a_pipeline_under_faults_ends_exact(tmp_path):
+    report = ChaosRun(tmp_path / "chaos", PORT_BASE + 850, SECONDS, seed=20261206).run()
+    print(report.text())
+    kinds = {f.kind for f in report.faults}
+    expected = set(FAULTS) | (set(SHARED_FAULTS) if SHARED_RESTARTS else set())
+    assert kinds == expected, f"a short run must meet every fault kind once: {kinds}"
+    assert report.ok, report.text()
+    assert report.source_rejected > 0 and report.source_valid > 1000  # the load was real and both kinds flowed
