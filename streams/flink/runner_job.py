@@ -195,12 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     group = ap.add_mutually_exclusive_group(required=True)
     group.add_argument("--config", help="runner config file (JSON or YAML)")
     group.add_argument("--config-json", help="the runner config itself (REST submission: no shared file)")
+    ap.add_argument(
+        "--detached", action="store_true", help="submit and return (a REST submission may not wait for the result)"
+    )
     args = ap.parse_args(argv)
     cfg = load_runner_config(Path(args.config).read_text(encoding="utf-8") if args.config else args.config_json)
     export_worker_path()
     t_env, statement = build(cfg)
     t_env.get_config().set("pipeline.name", cfg.get("name") or f"huiliu-runner-{cfg.get('pipeline', 'runner')}")
-    t_env.execute_sql(statement).wait()
+    result = t_env.execute_sql(statement)
+    if not args.detached:
+        result.wait()
     return 0
 
 

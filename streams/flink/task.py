@@ -122,7 +122,7 @@ class FlinkRunnerTask:
             job_id = running["jid"]  # a worker restarted: the job kept running, adopt it
         else:
             job_id = rest.submit_python(
-                url, connector_jar, JOB_MODULE, ["--config-json", json.dumps(cfg)], cfg["parallelism"]
+                url, connector_jar, JOB_MODULE, ["--detached", "--config-json", json.dumps(cfg)], cfg["parallelism"]
             )
         self._record(mode="cluster", rest_url=url, job_id=job_id)
         try:
