@@ -167,18 +167,23 @@ class FaustRunnerTask:
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
-        try:
-            while not stop.wait(0.5):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the Faust worker exited with status {proc.returncode} (log: {log_path})")
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        supervise_child(proc, stop, "the Faust worker", log_path)
+
+
+def supervise_child(proc: subprocess.Popen, stop: threading.Event, what: str, log_path: Path) -> None:
+    """Until `stop`: a child that exits is an error (the task runner retries); then SIGTERM, SIGKILL after 30 s."""
+    try:
+        while not stop.wait(0.5):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with status {proc.returncode} (log: {log_path})")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _die_with_parent() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from streams.flink import rest
-from streams.runner_task import LeanRunnerConfig, _die_with_parent
+from streams.runner_task import LeanRunnerConfig, _die_with_parent, supervise_child
 
 REPO = Path(__file__).resolve().parents[2]
 JOB_MODULE = "streams.flink.runner_job"
@@ -160,18 +159,7 @@ class FlinkRunnerTask:
                 preexec_fn=_die_with_parent,
             )
         self._record(mode="local", rest_url=f"http://127.0.0.1:{port}", pid=proc.pid, log=str(log_path))
-        try:
-            while not stop.wait(0.5):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the local Flink job exited with status {proc.returncode} (log: {log_path})")
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        supervise_child(proc, stop, "the local Flink job", log_path)
 
 
 def job_state(settings, pipeline: str) -> dict[str, Any]:
