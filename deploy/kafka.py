@@ -134,23 +134,27 @@ def batch_consumer(bootstrap: str, group: str, extra: dict | None = None) -> Con
 
 
 class GroupMember:
-    """A consumer's membership of its group, left only once its join has settled.
+    """A consumer's membership of its group, left only from a settled generation.
 
-    tansu (the local broker) never finishes a rebalance that a member left in the middle of its join
-    (LeaveGroup before its SyncGroup): every later member of the group waits for ever. A task moved
-    between workers at that moment ran without reading a record (found by tests/chaos). A member
-    that dies mid-join is expired after the session timeout, as it should be; so a stage that
-    closes its consumer first lets the join finish, bounded, which costs nothing on Kafka.
+    tansu (the local broker) never finishes a rebalance that a member left in the middle of it
+    (LeaveGroup between its JoinGroup and SyncGroup): every later member of the group waits for
+    ever. A task moved between workers at that moment ran without reading a record (found by
+    tests/chaos). A member that dies mid-join is expired after the session timeout, as it should
+    be; so a stage closing its consumer first lets the current rebalance finish (its assignment
+    arrived, and no revocation since), bounded, which costs nothing on Kafka.
     """
 
-    def __init__(self, consumer: Consumer, topics: list[str], settle_seconds: float = 15.0):
+    def __init__(self, consumer: Consumer, topics: list[str], settle_seconds: float = 30.0):
         self.consumer = consumer
         self.settle_seconds = settle_seconds
         self._settled = threading.Event()
-        consumer.subscribe(topics, on_assign=self._assigned)
+        consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked)
 
     def _assigned(self, consumer, partitions) -> None:  # the client assigns them after this returns
         self._settled.set()
+
+    def _revoked(self, consumer, partitions) -> None:  # a rebalance began: not settled until it ends
+        self._settled.clear()
 
     def close(self) -> None:
         deadline = time.monotonic() + self.settle_seconds

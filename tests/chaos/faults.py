@@ -75,8 +75,9 @@ def kill_component(name: str):
     def inject(cluster, rng: random.Random) -> tuple[str, str]:
         comp = cluster.stack.component(name)
         pid = comp.running_pid()
-        if pid:
-            kill_group(pid)
+        if pid is None:  # a fault that injects nothing must not pass for one survived
+            raise RuntimeError(f"{name}: no process of this run to kill")
+        kill_group(pid)
         time.sleep(rng.uniform(0.5, 3))
         cluster.stack.up(progress=False, only=[name])
         return name, f"pid {pid} killed -9, started again"

@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from connectors.pipeline import PipelineSpec
 from deploy.servers import PG_ADMIN
 from deploy.settings import Settings, settings_env
-from deploy.stack import Stack
+from deploy.stack import MANAGED, Stack
 from schemas.serde import WireCodec
 from sinks.clickhouse import client_from_url
 from tests.chaos.faults import Injected, available_faults, plan
@@ -160,6 +160,15 @@ class Cluster:
         )
 
     def up(self) -> None:
+        from deploy.components.base import port_in_use
+
+        # a server of another run on these ports would be taken for ours (and never be killed)
+        taken = [(self.settings.api_host, self.settings.api_port)] + [
+            self.stack.component(name).listen_address() for name in MANAGED
+        ]
+        busy = [f"{h}:{p}" for h, p in filter(None, taken) if port_in_use(h, p)]
+        if busy:
+            raise RuntimeError(f"ports taken ({', '.join(busy)}): a run on this port block is still up")
         self.logs.mkdir(parents=True, exist_ok=True)
         self.stack.up(progress=False)
         self.start_api()
@@ -391,16 +400,25 @@ class ChaosRun:
             self.report.error = f"{type(exc).__name__}: {str(exc)[-1500:]}"
             raise
         finally:
-            self.load.stop()
-            (self.run_dir / "report.json").write_text(
-                json.dumps({**asdict(self.report), "ok": self.report.ok}, indent=2, ensure_ascii=False)
-            )
-            (self.run_dir / "report.txt").write_text(self.report.text(), encoding="utf-8")
-            try:
-                self.cluster.call("POST", f"/pipelines/{PIPELINE}/undeploy")
-            except Exception:  # noqa: BLE001 - the API may be what failed; the databases go anyway
-                pass
-            self.cluster.down()
-            _drop_database(f"huiliu_chaos_src_{self.port_base}")  # and the run's replication slot
-            _drop_database(f"huiliu_chaos_ctl_{self.port_base}")
+            self._tear_down()
         return self.report
+
+    def _tear_down(self) -> None:
+        """Each step on its own: a run that broke down still leaves no process or database behind
+        (a stack left running would be taken over by the next run on the same ports)."""
+        for step in (self.load.stop, self._write_report, self._undeploy, self.cluster.down):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - the next step still runs
+                print(f"[chaos] tear-down: {step.__name__} failed: {exc}", flush=True)
+        _drop_database(f"huiliu_chaos_src_{self.port_base}")  # and the run's replication slot
+        _drop_database(f"huiliu_chaos_ctl_{self.port_base}")
+
+    def _write_report(self) -> None:
+        (self.run_dir / "report.json").write_text(
+            json.dumps({**asdict(self.report), "ok": self.report.ok}, indent=2, ensure_ascii=False)
+        )
+        (self.run_dir / "report.txt").write_text(self.report.text(), encoding="utf-8")
+
+    def _undeploy(self) -> None:
+        self.cluster.call("POST", f"/pipelines/{PIPELINE}/undeploy")

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.long]  # minutes of load: `ma
 SECONDS = float(os.environ.get("HUILIU_CHAOS_SECONDS", "180"))
 
 
+@pytest.mark.timeout(SECONDS + 900)  # the load, then start-up, recoveries and the final checks
 def test_a_pipeline_under_faults_ends_exact(tmp_path):
     report = ChaosRun(tmp_path / "chaos", PORT_BASE + 850, SECONDS, seed=20261206).run()
     print(report.text())
