@@ -27,7 +27,7 @@ users = Table(
     # password change, disabling or a change of roles/groups/tenants/grants (generation bumped) is refused.
     Column("user_id", String(40), nullable=True, doc="random per created account; NULL only on rows of old releases"),
     Column("generation", Integer, nullable=False, default=0, server_default=text("0")),
-    # Notices by e-mail (migration 0017): where, and in which language (NULL = zh)
+    # Notices by e-mail (migration 0016): where, and in which language (NULL = zh)
     Column("email", String(254), nullable=True),
     Column("lang", String(8), nullable=True),
 )

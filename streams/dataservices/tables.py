@@ -71,7 +71,7 @@ ds_applications = Table(
     Index("ix_ds_applications_service", "scope", "service"),
 )
 
-# Migration 0016_services_access: a request for access to any catalogue dataset (the "request access"
+# Migration 0015_services_access: a request for access to any catalogue dataset (the "request access"
 # action of the resource catalogue). The dataset's owner (its business metadata `owner`, a user or a
 # group) decides; an approval becomes an approved `ds_applications` row (`application_id`) of a
 # published service serving the dataset, so it grants what an application grants.

@@ -2,8 +2,8 @@
 (purpose, fields wanted, period), decided by the dataset's owner; an approval links the approved
 ds_applications row it created. Definitions in streams/dataservices/tables.py.
 
-Revision ID: 0016_services_access
-Revises: 0015_catalog_events
+Revision ID: 0015_services_access
+Revises: 0014_processor_kind
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016_services_access"
-down_revision = "0015_catalog_events"
+revision = "0015_services_access"
+down_revision = "0014_processor_kind"
 branch_labels = None
 depends_on = None
 

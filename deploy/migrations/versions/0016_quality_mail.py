@@ -3,8 +3,8 @@ receive (zh, the default, or en), as columns of identity_users. Quality tickets 
 opened at a threshold or overdue are mailed there (api/quality/ticket_mail.py). Definitions in
 api/identity/tables.py.
 
-Revision ID: 0017_quality_mail
-Revises: 0016_services_access
+Revision ID: 0016_quality_mail
+Revises: 0015_services_access
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_quality_mail"
-down_revision = "0016_services_access"
+revision = "0016_quality_mail"
+down_revision = "0015_services_access"
 branch_labels = None
 depends_on = None
 
