@@ -11,7 +11,7 @@ from tests.chaos.faults import FAULTS, SHARED_FAULTS, SHARED_RESTARTS
 from tests.chaos.run import ChaosRun
 from tests.conftest import PORT_BASE
 
-pytestmark = [pytest.mark.integration, pytest.mark.long]  # minutes of load: `make test-long`
+pytestmark = pytest.mark.integration
 SECONDS = float(os.environ.get("HUILIU_CHAOS_SECONDS", "180"))
 
 
