@@ -11,7 +11,9 @@ from tests.chaos.faults import FAULTS, SHARED_FAULTS, SHARED_RESTARTS
 from tests.chaos.run import ChaosRun
 from tests.conftest import PORT_BASE
 
-pytestmark = pytest.mark.integration
+# `make test-long` until tansu's stuck groups are handled: a 25-minute run saw a sink stall for good
+# after a Redis restart moved it between workers (the 3-minute seed passed three times in a row).
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 SECONDS = float(os.environ.get("HUILIU_CHAOS_SECONDS", "180"))
 
 
