@@ -30,37 +30,17 @@ import resource
 import time
 import uuid
 
+from tests.benchmarks.bench_runner import publish  # the same population events, malformed phones
+
 RULES = [{"id": "phone", "kind": "mobile", "fields": ["phone"]}]
 FIX = {"phone": "13800138000"}
 
 
-def publish(settings, name: str, n: int) -> str:
-    from datetime import datetime
+def malformed_phone(i: int, rng: random.Random, now) -> dict:
+    """A population-register row whose phone the `mobile` rule rejects."""
+    from deploy.demo.seed import person
 
-    from connectors.base import CapturedTable, ChangeEvent
-    from connectors.runtime import SourceRuntime
-    from deploy.demo.seed import person, population
-    from schemas.serde import WireCodec
-    from schemas.sqltypes import ColumnSpec
-    from tests.sources import ListSourceTask
-
-    cols = tuple(ColumnSpec(c.name, c.type, bool(c.nullable), bool(c.primary_key)) for c in population.columns)
-    table = CapturedTable("bench", name, cols, "bench", "public")
-    rng = random.Random(1)
-    now = datetime.now().replace(microsecond=0)
-    events = []
-    for i in range(1, n + 1):
-        row = {**person(i, rng, now), "phone": rng.choice(["12345", "0531-8888", "1381234567x"])}
-        events.append(ChangeEvent(table, "r", None, row, 1_764_000_000_000, {"i": i}, i, True))
-    runtime = SourceRuntime(
-        ListSourceTask(f"bench-{name}", events, 20000),
-        bootstrap=settings.kafka_bootstrap,
-        codec=WireCodec(settings.schema_registry_url),
-        control_db_url=settings.resolved_control_db_url,
-        partitions=2,
-    )
-    runtime.drain()
-    return runtime.topic_of(table)
+    return {**person(i, rng, now), "phone": rng.choice(["12345", "0531-8888", "1381234567x"])}
 
 
 def quarantine_all(settings, topic: str, n: int) -> None:
@@ -192,7 +172,7 @@ def main() -> None:
     raw = args.raw
     if raw is None:
         t0 = time.time()
-        raw = publish(settings, f"replay_{uuid.uuid4().hex[:6]}", args.records)
+        raw = publish(settings, f"replay_{uuid.uuid4().hex[:6]}", args.records, row=malformed_phone)
         t1 = time.time()
         quarantine_all(settings, raw, args.records)
         t2 = time.time()

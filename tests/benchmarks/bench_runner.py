@@ -46,7 +46,9 @@ TRANSFORMS = [
 ]
 
 
-def publish(settings, topic_table: str, n: int) -> str:
+def publish(settings, topic_table: str, n: int, row=None) -> str:
+    """N population-register change events on a 2-partition raw topic; `row(i, rng, now)` makes
+    each row (default: `deploy.demo.seed.person`)."""
     from connectors.base import CapturedTable, ChangeEvent
     from connectors.runtime import SourceRuntime
     from deploy.demo.seed import person, population
@@ -60,9 +62,9 @@ def publish(settings, topic_table: str, n: int) -> str:
     from datetime import datetime
 
     now = datetime.now().replace(microsecond=0)
+    row = row or person
     events = [
-        ChangeEvent(table, "r", None, person(i, rng, now), 1_764_000_000_000, {"i": i}, i, True)
-        for i in range(1, n + 1)
+        ChangeEvent(table, "r", None, row(i, rng, now), 1_764_000_000_000, {"i": i}, i, True) for i in range(1, n + 1)
     ]
     runtime = SourceRuntime(
         ListSourceTask(f"bench-{topic_table}", events, 20000),
