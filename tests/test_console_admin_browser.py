@@ -18,7 +18,7 @@ import pytest
 from tests.api_process import start_api, stop_api
 from tests.conftest import PORT_BASE
 from tests.support.console import chromium_browser, new_page, sign_in  # noqa: F401  (fixture `browser`)
-from tests.support.identity import PASSWORD, make_user
+from tests.support.identity import PASSWORD, login, make_user
 
 pytestmark = pytest.mark.integration  # starts an API process of its own and a browser
 
@@ -202,4 +202,62 @@ def test_an_admin_edits_a_users_roles_and_their_next_page_shows_it(browser, cons
     page.get_by_role("link", name="角色", exact=True).click()
     assert "audit:view" in page.locator(f'#admin-table tr[data-name="readers{RUN}"]').inner_text()
     assert not problems, problems
+    page.context.close()
+
+
+def test_a_users_notice_email_and_language_created_and_edited(browser, console, shots):
+    """The user forms take the notice address and language (ticket mail): a mistyped address is
+    refused next to its field in the page's language (Chinese, then English), nothing saved; a good
+    one is created, shown in the edit form, changed and cleared, as the API stores it."""
+    person = f"adm-mail-{RUN}"
+    api = httpx.Client(base_url=console["base"], headers=login(console["base"], ADMIN), timeout=60)
+    page, problems = _signed_in(browser, console, ADMIN)
+    page.goto("/console/admin/users")
+    page.get_by_label("用户名").fill(person)
+    page.get_by_label("密码", exact=True).fill("Maple-Harbour-7734-Quill")
+    page.get_by_label("电子邮件（接收工单通知）").fill("someone at example")
+    page.get_by_label("通知语言").select_option("en")
+    page.get_by_role("button", name="创建").click()
+    assert "电子邮件地址格式不正确" in page.locator("#f-email-problem").inner_text()
+    assert person not in _names(page) and page.get_by_label("通知语言").input_value() == "en"  # the form is kept
+    assert api.get(f"/users/{person}").status_code == 404
+    problems.clear()  # the refused form answers 422
+    page.get_by_label("密码", exact=True).fill("Maple-Harbour-7734-Quill")
+    page.get_by_label("电子邮件（接收工单通知）").fill("mail.person@example.com")
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_selector("#created")
+    stored = api.get(f"/users/{person}").json()
+    assert (stored["email"], stored["lang"]) == ("mail.person@example.com", "en")
+
+    page.get_by_role("link", name=f"编辑 {person}").click()
+    page.wait_for_selector("#edit-form")
+    assert page.get_by_label("电子邮件（接收工单通知）").input_value() == "mail.person@example.com"
+    assert page.get_by_label("通知语言").input_value() == "en"
+    page.get_by_label("电子邮件（接收工单通知）").fill("two@@example.com")
+    page.get_by_role("button", name="保存").click()
+    assert "电子邮件地址格式不正确" in page.locator("#e-email-problem").inner_text()
+    assert page.get_by_label("电子邮件（接收工单通知）").input_value() == "two@@example.com"
+    assert api.get(f"/users/{person}").json()["email"] == "mail.person@example.com"  # nothing saved
+    page.screenshot(path=str(shots / "user-email-refused.png"), full_page=True)
+    problems.clear()
+    page.get_by_label("电子邮件（接收工单通知）").fill("desk@example.org")
+    page.get_by_label("通知语言").select_option("zh")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector("#saved")
+    assert page.get_by_label("电子邮件（接收工单通知）").input_value() == "desk@example.org"
+    stored = api.get(f"/users/{person}").json()
+    assert (stored["email"], stored["lang"]) == ("desk@example.org", "zh")
+
+    page.goto(f"/console/admin/users/{person}?lang=en")  # the same refusal in English
+    page.get_by_label("E-mail (ticket notices)").fill("no-at-sign")
+    page.get_by_role("button", name="Save").click()
+    assert "not valid" in page.locator("#e-email-problem").inner_text()
+    problems.clear()
+    page.get_by_label("E-mail (ticket notices)").fill("")  # emptied: the address is removed
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("#saved")
+    assert not api.get(f"/users/{person}").json()["email"]  # the API keeps it as ""
+    page.goto("/console/admin/users?lang=zh-CN")
+    assert not problems, problems
+    api.close()
     page.context.close()

@@ -15,6 +15,7 @@ from api.console.backend import Backend, refusal_of, segment
 from api.console.i18n import language_of
 from api.console.paging import page_of
 from api.console.session import ConsoleRoute, Session, render, signed_in
+from api.console.user_contact import LANGS, contact_of
 
 router = APIRouter(route_class=ConsoleRoute)
 LISTS = {"users": "/users", "groups": "/groups", "roles": "/roles", "api-keys": "/api-keys"}
@@ -34,7 +35,8 @@ def _body(section: str, form) -> dict[str, Any]:
     if section == "users":
         body = {"username": get("username"), "password": str(form.get("password") or "")}
         body |= {"display_name": get("display_name"), "roles": _names(form.get("roles"))}
-        return body | {"groups": _names(form.get("groups"))}
+        contact = {k: v for k, v in contact_of(form)[0].items() if v}  # unset: no address, zh
+        return body | {"groups": _names(form.get("groups"))} | contact
     if section == "groups":
         return {"name": get("name"), "description": get("description"), "roles": _names(form.get("roles"))}
     if section == "roles":
@@ -49,6 +51,7 @@ async def _section(request: Request, session: Session, section: str, **extra) ->
     answer = await Backend(request, session.token).get(LISTS[section])
     context: dict[str, Any] = {"section": section, "rows": [], "error": None, "created": None, "form_error": None}
     context["can_manage"] = session.can("users:manage")
+    context |= {"langs": LANGS, "problems": {}}
     if answer.status_code == 200:
         context["rows"], context["pager"] = page_of(answer.json(), request)
     else:
@@ -76,6 +79,12 @@ async def admin_create(section: str, request: Request, session: Session = Depend
     if section not in LISTS:
         return Response(status_code=404)
     form = await request.form()
+    problems = contact_of(form)[1] if section == "users" else {}
+    if problems:  # a mistyped address or language: said next to its field in the page's language
+        kept = {k: v for k, v in form.items() if k not in ("password", "csrf_token")}
+        response = await _section(request, session, section, form=kept, problems=problems)
+        response.status_code = 422
+        return response
     answer = await Backend(request, session.token).post(LISTS[section], json=_body(section, form))
     if answer.status_code == 201:
         return await _section(request, session, section, created=answer.json())

@@ -2,7 +2,8 @@
 
 `GET /console/admin/{users|groups|roles}/{name}` shows the form with the current values;
 `POST` to the same address saves only what changed, as the API's `PATCH` (a user's display name,
-roles, groups, disabled, a new password; a group's description and roles; a role's description and
+roles, groups, disabled, a new password, the notice e-mail address and language (user_contact.py:
+a mistyped address is refused next to its field in the page's language); a group's description and roles; a role's description and
 permissions). A group's members are its users' `groups`: an added or removed member is a `PATCH
 /users/{member}` of that user's groups, so the API checks and audits each one. The API decides who
 may change what (users:manage, no handing out permissions one lacks, built-in roles are fixed);
@@ -20,6 +21,7 @@ from api.console.backend import Backend, refusal_of, segment
 from api.console.i18n import language_of
 from api.console.pages_admin import LISTS, _names
 from api.console.session import ConsoleRoute, Session, render, signed_in
+from api.console.user_contact import LANGS, contact_changes, contact_of
 
 router = APIRouter(route_class=ConsoleRoute)
 EDITABLE = ("users", "groups", "roles")
@@ -49,6 +51,7 @@ def changes_of(section: str, current: dict, form) -> dict[str, Any]:
             body["disabled"] = disabled
         if str(form.get("password") or ""):
             body["password"] = str(form["password"])
+        body |= contact_changes(contact_of(form)[0], current)
     return body
 
 
@@ -71,6 +74,7 @@ async def _page(request: Request, session: Session, section: str, name: str, **e
     answer = await Backend(request, session.token).get(_address(section, name))
     context: dict[str, Any] = {"section": section, "name": name, "item": None, "error": None}
     context |= {"form_error": None, "saved": False, "form": None, "can_manage": session.can("users:manage")}
+    context |= {"langs": LANGS, "problems": {}}
     if answer.status_code == 200:
         context["item"] = answer.json()
     else:
@@ -97,6 +101,10 @@ async def edit_save(section: str, name: str, request: Request, session: Session 
     if current.status_code != 200:
         return await _page(request, session, section, name)
     form = await request.form()
+    kept = {k: v for k, v in form.items() if k not in ("password", "csrf_token")}
+    problems = contact_of(form)[1] if section == "users" else {}
+    if problems:  # said next to the fields, in the page's language; nothing saved
+        return await _page(request, session, section, name, form=kept, problems=problems, status=422)
     body = changes_of(section, current.json(), form)
     refused = await api.call("PATCH", _address(section, name), json=body) if body else None
     if refused is not None and refused.status_code == 200:
@@ -106,5 +114,4 @@ async def edit_save(section: str, name: str, request: Request, session: Session 
     if refused is None:
         return await _page(request, session, section, name, saved=True)
     error = refusal_of(refused, language_of(request))
-    kept = {k: v for k, v in form.items() if k not in ("password", "csrf_token")}
     return await _page(request, session, section, name, form_error=error, form=kept, status=refused.status_code)
