@@ -27,8 +27,9 @@ FIELDS = ["id", "name", "id_number", "phone", "division_code", "income"]
 GRANTED = ["id", "name", "phone", "division_code"]
 
 
-def _user(api, name: str, roles: list[str]) -> httpx.Client:
-    r = api.post("/users", json={"username": name, "password": PASSWORD, "tenant": TENANT, "roles": roles})
+def _user(api, name: str, roles: list[str], tenant: str = TENANT, groups: list[str] | None = None) -> httpx.Client:
+    body = {"username": name, "password": PASSWORD, "tenant": tenant, "roles": roles, "groups": groups or []}
+    r = api.post("/users", json=body)
     assert r.status_code == 201, r.text
     token = api.post("/auth/token", data={"username": name, "password": PASSWORD}).json()["access_token"]
     return httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=60)
@@ -72,9 +73,8 @@ def table(stack_settings):
     client.disconnect()
 
 
-@pytest.fixture(scope="module")
-def catalogued(stack_settings, people, table) -> str:
-    """The table in the catalogue as a harvest of the sink's tables records it (the shape of
+def _catalogue(stack_settings, tenant: str, steward: httpx.Client) -> str:
+    """The table in `tenant`'s catalogue as a harvest of the sink's tables records it (the shape of
     sinks/clickhouse/catalog.py, whose `system.columns` query the 18.16 test server cannot answer),
     then classified by a steward over HTTP: division_code internal, phone secret."""
     from deploy.control import engine_for
@@ -100,11 +100,19 @@ def catalogued(stack_settings, people, table) -> str:
         ),
         datasets=[DatasetInfo(urn=urn, name=f"default.{TABLE}", kind="sink_table", fields=fields)],
     )
-    CatalogStore(engine_for(stack_settings.resolved_control_db_url)).record(harvest, TENANT)
+    CatalogStore(engine_for(stack_settings.resolved_control_db_url)).record(harvest, tenant)
     levels = {"division_code": {"classification": "internal"}, "phone": {"classification": "secret"}}
-    r = people["author"].patch(f"/metadata/datasets/{urn}", json={"fields": levels})
+    r = steward.patch(f"/metadata/datasets/{urn}", json={"fields": levels})
     assert r.status_code == 200, r.text
     return urn
+
+
+@pytest.fixture(scope="module")
+def catalogued(stack_settings, people, table) -> str:
+    return _catalogue(stack_settings, TENANT, people["author"])
+
+
+LEVELS = {"internal": {"fn": "keep", "first": 4}, "secret": "null"}  # masks by classification level
 
 
 def _document(**extra) -> dict:
@@ -126,8 +134,7 @@ def _document(**extra) -> dict:
 @pytest.fixture(scope="module")
 def published(people, catalogued):
     author = people["author"]
-    levels = {"internal": {"fn": "keep", "first": 4}, "secret": "null"}
-    r = author.post("/services", json=_document(dataset=catalogued, classification_masking=levels))
+    r = author.post("/services", json=_document(dataset=catalogued, classification_masking=LEVELS))
     assert r.status_code == 201, r.text
     assert (r.json()["version"], r.json()["status"]) == (1, "draft")
     assert author.post(f"/services/{SERVICE}/submit").json()["status"] == "in_review"
@@ -155,10 +162,10 @@ def grant(people, published):
     return out
 
 
-def _call(key: str | None, version: int = 1, **params) -> httpx.Response:
+def _call(key: str | None, version: int = 1, service: str = SERVICE, **params) -> httpx.Response:
     headers = {"X-App-Key": key} if key else {}
     time.sleep(0.25)  # one token back (rate 5/s) between the checks that are not about the limit
-    return httpx.get(f"{BASE[0]}/services/{SERVICE}/v{version}", params=params, headers=headers, timeout=30)
+    return httpx.get(f"{BASE[0]}/services/{service}/v{version}", params=params, headers=headers, timeout=30)
 
 
 BASE: list[str] = []
@@ -310,24 +317,36 @@ def test_revocation_stops_the_next_call_and_everything_is_audited(api, people, g
     assert any(e["detail"].get("name") == SERVICE and e["actor"] == f"{TENANT}-reviewer" for e in reviews)
 
 
-def test_request_access_to_the_dataset_decided_by_its_owning_group(api, people, catalogued, published):
+REQ_TENANT = f"dsr{RUN}"
+REQ_SERVICE = f"people_req_{RUN}"
+
+
+@pytest.fixture
+def requestable(api, stack_settings, table):
+    """What the access-request test stands on, made for it alone in a tenant of its own, so it passes
+    by itself as in the module: its people (the owner in the group that will own the dataset), the
+    table catalogued there without an owner, and a service serving it published by a reviewer."""
+    group = f"{REQ_TENANT}-owners"
+    r = api.post("/groups", json={"name": group, "tenant": REQ_TENANT})
+    assert r.status_code == 201, r.text
+    people = {k: _user(api, f"{REQ_TENANT}-{k}", ["admin"], REQ_TENANT) for k in ("author", "reviewer", "applicant")}
+    people["owner"] = _user(api, f"{REQ_TENANT}-owner", ["admin"], REQ_TENANT, [group])
+    urn = _catalogue(stack_settings, REQ_TENANT, people["author"])
+    doc = _document(name=REQ_SERVICE, dataset=urn, classification_masking=LEVELS)
+    r = people["author"].post("/services", json=doc)
+    assert r.status_code == 201, r.text
+    assert people["author"].post(f"/services/{REQ_SERVICE}/submit").status_code == 200
+    r = people["reviewer"].post(f"/services/{REQ_SERVICE}/review", json={"approve": True})
+    assert r.status_code == 200 and r.json()["status"] == "published", r.text
+    yield {**people, "dataset": urn, "group": group}
+    for c in people.values():
+        c.close()
+
+
+def test_request_access_to_the_dataset_decided_by_its_owning_group(api, requestable):
     """ "Request access" on the catalogue dataset: its owner (a group in the business metadata) approves
     fewer fields; the approval grants an application of the published service serving the dataset."""
-    group = f"{TENANT}-owners"
-    assert api.post("/groups", json={"name": group, "tenant": TENANT}).status_code == 201
-    r = api.post(
-        "/users",
-        json={
-            "username": f"{TENANT}-owner",
-            "password": PASSWORD,
-            "tenant": TENANT,
-            "roles": ["admin"],
-            "groups": [group],
-        },
-    )
-    assert r.status_code == 201, r.text
-    token = api.post("/auth/token", data={"username": f"{TENANT}-owner", "password": PASSWORD}).json()["access_token"]
-    owner = httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    people, catalogued, group, owner = requestable, requestable["dataset"], requestable["group"], requestable["owner"]
     applicant = people["applicant"]
     ask = {"dataset": catalogued, "application": f"{APP}_req", "purpose": "核对人员", "fields": ["id", "name", "phone"]}
     r = applicant.post("/access-requests", json=ask)
@@ -357,26 +376,25 @@ def test_request_access_to_the_dataset_decided_by_its_owning_group(api, people, 
     assert (out["status"], out["fields_granted"], out["service"], out["version"]) == (
         "approved",
         ["id", "name"],
-        SERVICE,
+        REQ_SERVICE,
         1,
     )
     assert owner.post(decision, json={"approve": False}).status_code == 409
-    r = _call(out["key"])
+    r = _call(out["key"], service=REQ_SERVICE)
     assert r.status_code == 200, r.text
     rows = r.json()["rows"]
     assert [row["id"] for row in rows] == [1, 2, 3] and all(sorted(row) == ["id", "name"] for row in rows)
     assert rows[0]["name"] == "张**"  # masked as the service masks it
-    apps = {a["id"]: a for a in people["author"].get(f"/services/{SERVICE}/applications").json()}
+    apps = {a["id"]: a for a in people["author"].get(f"/services/{REQ_SERVICE}/applications").json()}
     granted = apps[out["application_id"]]
-    assert (granted["status"], granted["decided_by"], granted["period_days"]) == ("approved", f"{TENANT}-owner", 30)
+    assert (granted["status"], granted["decided_by"], granted["period_days"]) == ("approved", f"{REQ_TENANT}-owner", 30)
     r = applicant.post("/access-requests", json={**ask, "application": f"{APP}_req2"})
     r = owner.post(f"/access-requests/{r.json()['id']}/decision", json={"approve": False, "comment": "用途不明"})
     assert (r.status_code, r.json()["status"], r.json()["comment"]) == (200, "rejected", "用途不明")
     assert "key" not in r.json()
     audit = api.get("/audit", params={"action": "services.access_request.approve", "limit": 1000}).json()
     mine = [e for e in audit if e["detail"].get("request_id") == req["id"]]
-    assert mine and mine[0]["actor"] == f"{TENANT}-owner" and mine[0]["detail"]["fields"] == ["id", "name"]
-    owner.close()
+    assert mine and mine[0]["actor"] == f"{REQ_TENANT}-owner" and mine[0]["detail"]["fields"] == ["id", "name"]
 
 
 def test_a_new_draft_leaves_the_published_version_served_and_offline_stops_it(people, grant):
