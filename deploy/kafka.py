@@ -134,29 +134,66 @@ def batch_consumer(bootstrap: str, group: str, extra: dict | None = None) -> Con
 
 
 class GroupMember:
-    """A consumer's membership of its group, left only from a settled generation.
+    """A consumer's membership of its group, left only from a settled generation, and watched.
 
-    tansu (the local broker) never finishes a rebalance that a member left in the middle of it
+    tansu (the local broker) never finishes a rebalance that its leader left in the middle of
     (LeaveGroup between its JoinGroup and SyncGroup): every later member of the group waits for
     ever. A task moved between workers at that moment ran without reading a record (found by
-    tests/chaos). A member that dies mid-join is expired after the session timeout, as it should
-    be; so a stage closing its consumer first lets the current rebalance finish (its assignment
-    arrived, and no revocation since), bounded, which costs nothing on Kafka.
+    tests/chaos). So a stage closing its consumer first lets the current rebalance finish (its
+    assignment arrived, and no revocation since), bounded, which costs nothing on Kafka. When the
+    group still ends up wedged (the wait ran out), a watcher that sees no assignment for
+    `stuck_seconds` asks `deploy.kafka_groups.free_wedged_group` to free it; it acts only on
+    tansu's own evidence, so on Kafka it never does anything.
     """
 
-    def __init__(self, consumer: Consumer, topics: list[str], settle_seconds: float = 30.0):
+    def __init__(
+        self,
+        consumer: Consumer,
+        topics: list[str],
+        settle_seconds: float = 30.0,
+        bootstrap: str | None = None,
+        group: str | None = None,
+        stuck_seconds: float = 30.0,
+    ):
         self.consumer = consumer
+        self.topics = topics
         self.settle_seconds = settle_seconds
+        self.freed: list[str] = []  # departed leaders the watcher freed the group from
         self._settled = threading.Event()
+        self._unsettled_since: float | None = time.monotonic()
+        self._closed = threading.Event()
         consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked)
+        if bootstrap and group:
+            args = (bootstrap, group, stuck_seconds)
+            threading.Thread(target=self._watch, args=args, name=f"group-watch-{group}", daemon=True).start()
 
     def _assigned(self, consumer, partitions) -> None:  # the client assigns them after this returns
+        self._unsettled_since = None
         self._settled.set()
 
     def _revoked(self, consumer, partitions) -> None:  # a rebalance began: not settled until it ends
         self._settled.clear()
+        self._unsettled_since = time.monotonic()
+
+    def _watch(self, bootstrap: str, group: str, stuck_seconds: float) -> None:
+        from deploy.kafka_groups import free_wedged_group
+
+        while not self._closed.wait(min(5.0, stuck_seconds / 2)):
+            since = self._unsettled_since
+            if since is None or time.monotonic() - since < stuck_seconds:
+                continue
+            try:
+                leader = free_wedged_group(bootstrap, group, self.topics)
+            except Exception as exc:  # the broker may be down right now: the next round tries again
+                log.info("could not check consumer group %s: %s", group, exc)
+                continue
+            if leader:
+                self.freed.append(leader)
+            if self._unsettled_since is not None:  # give the freed (or slow) group its time again
+                self._unsettled_since = time.monotonic()
 
     def close(self) -> None:
+        self._closed.set()
         deadline = time.monotonic() + self.settle_seconds
         while not self._settled.is_set() and time.monotonic() < deadline:
             self.consumer.poll(0.2)  # nothing is committed after this: the next member reads it again

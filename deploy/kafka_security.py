@@ -5,6 +5,7 @@ cannot be opened without it:
 
     client_config(bootstrap)              # librdkafka (confluent-kafka): {"bootstrap.servers", security...}
     faust_credentials(settings)           # Faust/aiokafka broker_credentials, or None
+    aiokafka_security(settings)           # aiokafka client keyword arguments (deploy.kafka_groups)
     java_properties(settings)             # Kafka Java client properties (the Flink connector)
 
 Security is process-wide configuration, like a JAAS file: the functions without a settings argument
@@ -81,6 +82,24 @@ def faust_credentials(settings: Settings | None = None):
     return faust.SASLCredentials(
         username=s.kafka_sasl_username, password=password, ssl_context=context, mechanism=s.kafka_sasl_mechanism
     )
+
+
+def aiokafka_security(settings: Settings | None = None) -> dict:
+    """aiokafka client keyword arguments for the settings' security (empty for PLAINTEXT)."""
+    s = _checked(settings or get_settings())
+    protocol = s.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    kwargs: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.endswith("SSL"):
+        kwargs["ssl_context"] = _ssl_context(s)
+    if protocol.startswith("SASL"):
+        kwargs.update(
+            sasl_mechanism=s.kafka_sasl_mechanism,
+            sasl_plain_username=s.kafka_sasl_username,
+            sasl_plain_password=s.kafka_sasl_password.get_secret_value(),
+        )
+    return kwargs
 
 
 def java_properties(settings: Settings | None = None) -> dict[str, str]:

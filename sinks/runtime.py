@@ -54,6 +54,7 @@ class SinkRunner:
         max_backoff: float = 10.0,
     ):
         self.consumer = batch_consumer(bootstrap, group, consumer_extra)
+        self.bootstrap, self.group = bootstrap, group
         self.topics = topics
         self.codec = codec
         self.frames = FrameDecoder(codec)
@@ -162,7 +163,7 @@ class SinkRunner:
         return len(messages)
 
     def run(self, stop: threading.Event) -> None:
-        member = GroupMember(self.consumer, self.topics)
+        member = GroupMember(self.consumer, self.topics, bootstrap=self.bootstrap, group=self.group)
         self.status.set("running")
         try:
             while not stop.is_set():

@@ -32,6 +32,7 @@ class LeanRunner:
         metrics=None,
     ):
         self.consumer = batch_consumer(bootstrap, group, consumer_extra)
+        self.bootstrap, self.group = bootstrap, group
         self.producer = AckedProducer(bootstrap)
         self.topics = topics
         self.processor = processor
@@ -59,7 +60,7 @@ class LeanRunner:
         return len(batch)
 
     def run(self, stop: threading.Event) -> None:
-        member = GroupMember(self.consumer, self.topics)
+        member = GroupMember(self.consumer, self.topics, bootstrap=self.bootstrap, group=self.group)
         try:
             while not stop.is_set():
                 self.run_once()
