@@ -106,24 +106,54 @@ async def _versions(api: Backend, urn: str) -> list[dict]:
     return versions
 
 
-@router.get("/catalog/dataset")
-async def dataset_page(request: Request, session: Session = Depends(signed_in)) -> Response:
-    urn = request.query_params.get("urn", "")
+async def access_of(api: Backend, session: Session, ds: dict) -> dict[str, Any] | None:
+    """The "request access" (申请访问) part of a dataset's page (issue 17), for people holding
+    services:apply: their own requests for it (`GET /access-requests?dataset=`), how many wait for
+    them as its owner, and whether to offer the form (not to its owner by name, nor once a request
+    was approved or still waits). A group owner's members are not known to the console (the API
+    decides), so a member of the owning group is offered the form too."""
+    if not session.can("services:apply"):
+        return None
+    me = session.principal.name
+    answer = await api.get("/access-requests", params={"dataset": ds["urn"]})
+    listed = answer.json() if answer.status_code == 200 else []
+    mine = [r for r in listed if r["requester"] == me]
+    owner = (ds.get("business") or {}).get("owner")
+    return {
+        "mine": mine,
+        "waiting": sum(1 for r in listed if r["requester"] != me and r["status"] == "pending"),
+        "offer": owner != me and not any(r["status"] in ("approved", "pending") for r in mine),
+        "error": None if answer.status_code == 200 else detail_of(answer),
+    }
+
+
+async def dataset_view(request: Request, session: Session, urn: str, **extra: Any) -> Response:
+    """The dataset's page; `extra` adds to (or overrides) its context, e.g. a refused form's error."""
     api = Backend(request, session.token)
     answer = await api.get(_dataset_path(urn))
     if answer.status_code != 200:
         context = {"urn": urn, "error": detail_of(answer)}
         return render(request, "dataset.html", context, status_code=answer.status_code, session=session)
     versions = await _versions(api, urn)
+    ds = answer.json()
     context = {
         "urn": urn,
-        "ds": answer.json(),
+        "ds": ds,
         "versions": versions,
         "can_edit": session.can("metadata:manage"),
         "classifications": CLASSIFICATIONS,
         "fields_saved": request.query_params.get("saved") == "fields",
+        "access": await access_of(api, session, ds),
+        "asked": request.query_params.get("asked") == "1",
     }
-    return render(request, "dataset.html", context, session=session)
+    status = extra.pop("status", 200)
+    context.update(extra)
+    return render(request, "dataset.html", context, status_code=status, session=session)
+
+
+@router.get("/catalog/dataset")
+async def dataset_page(request: Request, session: Session = Depends(signed_in)) -> Response:
+    return await dataset_view(request, session, request.query_params.get("urn", ""))
 
 
 @router.get("/catalog/dataset/diff")

@@ -13,6 +13,7 @@ from api.console import (
     pages_auth,
     pages_catalog,
     pages_catalog_assets,
+    pages_catalog_profile,
     pages_connectors,
     pages_ops,
     pages_pipeline_editor,
@@ -25,6 +26,7 @@ from api.console import (
     pages_sharing,
     pages_standards,
     pages_standards_edit,
+    pages_standards_mapping,
     pages_topics,
 )
 
@@ -38,8 +40,10 @@ PAGES = (
     pages_schedules,
     pages_catalog,
     pages_catalog_assets,
+    pages_catalog_profile,
     pages_schema_changes,
     pages_topics,
+    pages_standards_mapping,
     pages_standards,
     pages_standards_edit,  # after pages_standards: its POST .../{action} is not a review decision
     pages_admin,
