@@ -16,7 +16,5 @@ def client_from_url(url: str, **kwargs) -> Client:
         user=parsed.username or "default",
         password=parsed.password or "",
         database=(parsed.path or "/default").lstrip("/") or "default",
-        connect_timeout=5,
-        send_receive_timeout=60,
-        **kwargs,
+        **{"connect_timeout": 5, "send_receive_timeout": 60, **kwargs},
     )
