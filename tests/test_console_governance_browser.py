@@ -8,8 +8,8 @@ In the browser: the steward asks for suggestions from values (按取值建议), 
 of sampled values that are codes of the set) and confirms it, and the mapping is listed; the
 steward profiles the table as a job (progress polled, then the column profiles and the null-ratio
 chart); a requester asks for access (a bad form first: the reasons in Chinese), the owning group's
-member approves fewer fields with a comment (the app key shown once), and the requester sees the
-decision on the dataset's page and the access-requests page. Screenshots: <pytest tmp>/governance-shots/.
+member rejects one request with a comment and approves another with fewer fields (the app key shown
+once), and the requester sees both decisions on the dataset's page and the access-requests page. Screenshots: <pytest tmp>/governance-shots/.
 """
 
 from __future__ import annotations
@@ -198,10 +198,21 @@ def test_access_is_asked_approved_with_fewer_fields_and_the_decision_seen(browse
     mine = asker.locator("#my-access tbody tr")
     assert mine.count() == 1 and mine.locator("[data-status]").get_attribute("data-status") == "pending"
     assert asker.locator("#access-request").count() == 0  # asked: no second form while it waits
+    second = {"dataset": console["urn"], "application": f"bulk_{RUN}", "purpose": "全部导出", "fields": ["phone"]}
+    requester = httpx.Client(base_url=console["base"], headers=login(console["base"], REQUESTER), timeout=60)
+    assert requester.post("/access-requests", json=second).status_code == 201  # another, through the API
+    requester.close()
 
     owner, owner_problems = _signed_in(browser, console, OWNER)
     _dataset(owner, console)
     owner.locator("#access-waiting a").click()
+    assert owner.locator("#waiting-count").inner_text() == "2"
+    bulk = owner.locator(".access-decision", has_text=f"bulk_{RUN}")
+    bulk.get_by_label("审批意见").fill("用途不明")
+    bulk.get_by_role("button", name="驳回").click()
+    owner.wait_for_selector("#access-decided")
+    assert owner.locator("#access-decided").get_attribute("data-status") == "rejected"
+    assert owner.locator("#issued-key").count() == 0
     request = owner.locator(".access-decision").first
     request.wait_for()
     assert "核对人员信息" in request.inner_text() and REQUESTER in request.inner_text()
@@ -212,19 +223,23 @@ def test_access_is_asked_approved_with_fewer_fields_and_the_decision_seen(browse
     owner.wait_for_selector("#access-decided")
     assert "id, name" in owner.locator("#access-decided").inner_text()
     assert owner.locator("#issued-key").inner_text().startswith("hls_")  # the app key, shown once
-    decided = owner.locator("#decided-table tbody tr")
+    decided = owner.locator("#decided-table tbody tr", has_text=f"checks_{RUN}")
     assert decided.locator("[data-status]").get_attribute("data-status") == "approved"
     owner.goto("/console/catalog/access-requests")  # the key is not shown again
     assert owner.locator("#issued-key").count() == 0 and owner.locator("#waiting-none").is_visible()
 
     _dataset(asker, console)
-    row = asker.locator("#my-access tbody tr")
+    rejected = asker.locator("#my-access tbody tr", has_text=f"bulk_{RUN}")
+    assert rejected.locator("[data-status]").inner_text() == "已驳回"
+    assert rejected.locator(".comment").inner_text() == "用途不明"
+    row = asker.locator("#my-access tbody tr", has_text=f"checks_{RUN}")
     assert row.locator("[data-status]").inner_text() == "已批准"
     assert row.locator(".granted").inner_text() == "id, name" and row.locator(".comment").inner_text() == "电话不需要"
     assert asker.locator("#access-request").count() == 0  # approved: nothing more to ask
     asker.screenshot(path=str(shots / "access-decided.png"), full_page=True)
     asker.goto("/console/catalog/access-requests")
-    assert asker.locator("#mine-table tbody tr [data-status]").get_attribute("data-status") == "approved"
+    statuses = asker.locator("#mine-table tbody tr [data-status]").evaluate_all("es => es.map(e => e.dataset.status)")
+    assert sorted(statuses) == ["approved", "rejected"]
     assert not asker_problems, asker_problems
     assert not owner_problems, owner_problems
     asker.context.close()
