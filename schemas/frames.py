@@ -88,9 +88,13 @@ def reader_view(schema: dict) -> dict:
 
 
 class FrameDecoder:
-    def __init__(self, codec: WireCodec):
+    def __init__(self, codec: WireCodec, columns: list[str] | None = None):
+        """`columns`: decode only these top-level fields (those a schema has), e.g. a quarantine
+        scan that needs neither the reason nor the event's JSON: about half the decoding time."""
         self.codec = codec
+        self.columns = columns
         self._containers: dict[int, tuple[bytes, bytes]] = {}  # schema id -> (header, sync marker)
+        self._projection: dict[int, list[str] | None] = {}  # schema id -> the columns it has
 
     def _container(self, schema_id: int) -> tuple[bytes, bytes]:
         known = self._containers.get(schema_id)
@@ -100,13 +104,17 @@ class FrameDecoder:
             fastavro.writer(buf, fastavro.parse_schema(reader_view(self.codec.schema_of(schema_id))), [])
             header = buf.getvalue()
             known = self._containers[schema_id] = (header, header[-16:])
+            if self.columns is not None:
+                fields = {f["name"] for f in self.codec.schema_of(schema_id).get("fields", [])}
+                self._projection[schema_id] = [c for c in self.columns if c in fields] or None
         return known
 
     def _read(self, schema_id: int, bodies: list[bytes]) -> pl.DataFrame:
         header, sync = self._container(schema_id)
         data = b"".join(bodies)
         frame = pl.read_avro(
-            io.BytesIO(b"".join((header, encode_long(len(bodies)), encode_long(len(data)), data, sync)))
+            io.BytesIO(b"".join((header, encode_long(len(bodies)), encode_long(len(data)), data, sync))),
+            columns=self._projection.get(schema_id),
         )
         if frame.height != len(bodies):
             raise ValueError(f"block of {len(bodies)} records decoded to {frame.height} rows")

@@ -17,8 +17,8 @@ from api.quality import masked, quarantine_topic_of
 from api.quality.positions import Position
 from api.security import Principal, require
 from schemas.serde import WireCodec
-from streams.quarantine_read import MissingRecord, read_quarantine, records_at, scan_quarantine
-from streams.quarantine_replay import ReplayRefused, corrected_many, replay
+from streams.quarantine_read import MissingRecord, read_quarantine, records_at, scan_rule
+from streams.quarantine_replay import ReplayRefused, corrected_columns, corrected_many, replay, replay_batch
 
 router = APIRouter(tags=["quality"])
 
@@ -99,31 +99,33 @@ def replay_quarantined(
         raise HTTPException(403, "permission 'data:view' required to correct data / 修正数据需要 data:view 权限")
     topic = quarantine_topic_of(request, principal, body.pipeline)
     settings = request.app.state.settings
+    codec = WireCodec(settings.schema_registry_url)
     if body.records is not None:
         wanted = {(p.partition, p.offset) for p in body.records}
         try:
             kept = records_at(settings.kafka_bootstrap, settings.schema_registry_url, topic, wanted)
         except MissingRecord as exc:
             raise HTTPException(404, str(exc)) from None
-    else:
-        kept, _, partial = scan_quarantine(
-            settings.kafka_bootstrap,
-            settings.schema_registry_url,
-            topic,
-            lambda m, rec: any(v.get("rule_id") == body.rule for v in rec.get("violations") or []),
-        )
-        if partial:
+        try:
+            events = corrected_many(codec, [rec for _, rec in kept], body.set)
+        except ReplayRefused as exc:
+            raise _refused(exc) from None
+        replay(settings.kafka_bootstrap, events)
+        positions, replayed_topic = [(m.partition(), m.offset()) for m, _ in kept], events[0].topic
+    else:  # a rule's whole quarantine: read, corrected and replayed as columns (no dict per record)
+        scan = scan_rule(settings.kafka_bootstrap, settings.schema_registry_url, topic, body.rule, codec=codec)
+        if scan.partial:
             raise HTTPException(
                 409, "the quarantine is too large to read at once; name records / 隔离记录过多，请指定记录"
             )
-        if not kept:
+        if not scan.values:
             raise HTTPException(404, f"rule {body.rule!r} quarantined nothing here / 该规则没有隔离记录")
-    codec = WireCodec(settings.schema_registry_url)
-    try:
-        events = corrected_many(codec, [rec for _, rec in kept], body.set)
-    except ReplayRefused as exc:
-        raise _refused(exc) from None
-    replay(settings.kafka_bootstrap, events)
-    replayed = [{"partition": m.partition(), "offset": m.offset()} for m, _ in kept]
+        try:
+            batch = corrected_columns(codec, scan.topics, scan.keys, scan.values, body.set)
+        except ReplayRefused as exc:
+            raise _refused(exc) from None
+        replay_batch(settings.kafka_bootstrap, batch)
+        positions, replayed_topic = scan.positions, batch.topics[0]
+    replayed = [{"partition": p, "offset": o} for p, o in positions]
     request.state.audit_detail.update(count=len(replayed), records=replayed[:200])
-    return {"pipeline": body.pipeline, "replayed": len(replayed), "records": replayed, "topic": events[0].topic}
+    return {"pipeline": body.pipeline, "replayed": len(replayed), "records": replayed, "topic": replayed_topic}

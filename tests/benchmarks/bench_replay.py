@@ -10,10 +10,10 @@ block on a shared machine; the script starts the local stack there.)
 Setup, not timed: N population-register change events whose phone is malformed are published to
 a raw topic (2 partitions) and a lean runner with a `mobile` rule quarantines every one of them.
 Timed: what `POST /quality/quarantine/replay {"rule": "phone", "set": {"phone": ...}}` does after
-the fix, phase by phase: `scan_quarantine` (read and decode every quarantine record the rule
-caught), `corrected` (decode the original event, apply the fix, `source.sequence` + 1, encode)
-and `replay` (produce to the raw topic with the original key, wait for every ack), `--chunk`
-records at a time. The raw topic is counted before and after: N more. `--raw TOPIC` replays an
+the fix, phase by phase: `scan_rule` (read and decode every quarantine record, keep the rule's),
+`corrected_columns` (decode the original events into Arrow, replace the fixed column,
+`source.sequence` + 1, encode from Arrow) and `replay_batch` (produce to the raw topic with the
+original key, wait for every ack), `--chunk` records at a time. The raw topic is counted before and after: N more. `--raw TOPIC` replays an
 earlier run's quarantine again without the setup. `--profile FILE` writes a cProfile
 top list of the timed part.
 """
@@ -109,50 +109,83 @@ def count_from(settings, topic: str, start: dict[int, int]) -> int:
     return n
 
 
-def replay_all(settings, quarantine: str, n: int, chunk: int) -> dict:
-    """The API's bulk replay of a rule's quarantine (api/routers/quality.py: scan_quarantine keeping
-    the rule's records, corrected, replay), phase by phase, `chunk` records at a time so memory stays
-    bounded (the API reads at most 100,000 at once)."""
+def replay_all(settings, quarantine: str, n: int, chunk: int, path: str = "columns") -> dict:
+    """The API's bulk replay of a rule's quarantine (api/routers/quality.py: scan_rule, then
+    corrected_columns, then replay_batch), phase by phase, `chunk` records at a time so memory stays
+    bounded (the API reads at most 100,000 at once). path="rows": the record path it replaced
+    (scan_quarantine -> dicts, corrected_many, replay), for comparison."""
     from schemas.serde import WireCodec
-    from streams.quarantine_read import scan_quarantine
-    from streams.quarantine_replay import corrected_many, replay
+    from streams.quarantine_read import scan_quarantine, scan_rule
+    from streams.quarantine_replay import corrected_columns, corrected_many, replay, replay_batch
 
     codec = WireCodec(settings.schema_registry_url)
     start = {p: 0 for p in end_offsets(settings, quarantine)}
+    # What a running API has loaded before its first replay (and pyarrow's lazy pandas import,
+    # seconds on a loaded machine): not part of a replay's time.
+    import pyarrow
+
+    pyarrow.array([0])
     phases = {"scan_s": 0.0, "correct_s": 0.0, "replay_s": 0.0}
     kept_total = 0
-    t_start = time.perf_counter()
+    cpu0, t_start = _cpu(), time.perf_counter()
     while True:
         t0 = time.perf_counter()
-        kept, _, _ = scan_quarantine(
-            settings.kafka_bootstrap,
-            settings.schema_registry_url,
-            quarantine,
-            lambda m, rec: any(v.get("rule_id") == "phone" for v in rec.get("violations") or []),
-            max_scan=chunk,
-            budget=3600,
-            start=start,
-        )
-        t1 = time.perf_counter()
-        events = corrected_many(codec, [rec for _, rec in kept], FIX)
-        t2 = time.perf_counter()
-        replay(settings.kafka_bootstrap, events)
+        if path == "rows":
+            kept, _, partial = scan_quarantine(
+                settings.kafka_bootstrap,
+                settings.schema_registry_url,
+                quarantine,
+                lambda m, rec: any(v.get("rule_id") == "phone" for v in rec.get("violations") or []),
+                max_scan=chunk,
+                budget=3600,
+                start=start,
+            )
+            t1 = time.perf_counter()
+            events = corrected_many(codec, [rec for _, rec in kept], FIX)
+            t2 = time.perf_counter()
+            replay(settings.kafka_bootstrap, events)
+            count = len(events)
+            for m, _ in kept:
+                start[m.partition()] = max(start[m.partition()], m.offset() + 1)
+            done = not kept
+        else:
+            scan = scan_rule(
+                settings.kafka_bootstrap,
+                settings.schema_registry_url,
+                quarantine,
+                "phone",
+                max_scan=chunk,
+                budget=3600,
+                start=start,
+                codec=codec,
+            )
+            t1 = time.perf_counter()
+            batch = corrected_columns(codec, scan.topics, scan.keys, scan.values, FIX)
+            t2 = time.perf_counter()
+            replay_batch(settings.kafka_bootstrap, batch)
+            count, start, done = len(batch), scan.next_start, not scan.partial
         t3 = time.perf_counter()
         phases["scan_s"] += t1 - t0
         phases["correct_s"] += t2 - t1
         phases["replay_s"] += t3 - t2
-        kept_total += len(kept)
-        for m, _ in kept:  # where the next chunk starts
-            start[m.partition()] = max(start[m.partition()], m.offset() + 1)
-        if not kept:  # every partition read to its end
+        kept_total += count
+        if done:  # every partition read to its end
             break
     total = time.perf_counter() - t_start
     return {
+        "path": path,
         "kept": kept_total,
         **{k: round(v, 2) for k, v in phases.items()},
         "total_s": round(total, 2),
+        "cpu_s": round(_cpu() - cpu0, 2),
         "records_per_s": round(kept_total / total),
     }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far (user + system): its own work, whatever the machine's load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -161,6 +194,7 @@ def main() -> None:
     ap.add_argument("--raw", help="replay again the quarantine of this raw topic (an earlier run's; no setup)")
     ap.add_argument("--chunk", type=int, default=50_000, help="records read, corrected and replayed at a time")
     ap.add_argument("--profile", help="write a cProfile top list of the timed part to this file")
+    ap.add_argument("--path", choices=["columns", "rows"], default="columns", help="rows: the dict path, to compare")
     args = ap.parse_args()
 
     from deploy.settings import get_settings
@@ -181,7 +215,7 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
-    result = replay_all(settings, quarantine_topic(raw), args.records, args.chunk)
+    result = replay_all(settings, quarantine_topic(raw), args.records, args.chunk, args.path)
     if profiler:
         profiler.disable()
         out = io.StringIO()
