@@ -144,6 +144,11 @@ def test_a_suggestion_from_values_is_confirmed_and_listed(browser, console, shot
     assert code_set.get_attribute("data-ratio") == "1.0"
     assert f"抽样 {ROWS} 个值中 100% 是" in code_set.inner_text()  # the evidence, in Chinese
     page.screenshot(path=str(shots / "mapping-suggested.png"), full_page=True)
+    page.goto(page.url + "&lang=en")  # the same evidence in English
+    english = page.locator('#suggestions-table tr[data-field="col_a"][data-element="sex_code"]')
+    assert f"100% of {ROWS} sampled values are" in english.locator('[data-check="code_set"]').inner_text()
+    assert english.get_by_role("button", name="Confirm col_a as sex_code").is_visible()
+    page.goto(page.url.replace("&lang=en", "&lang=zh-CN"))
     row.get_by_role("button", name="确认 col_a 映射到 sex_code").click()
     page.wait_for_selector("#mapping-done")
     mapped = page.locator('#mapped-table tr[data-field="col_a"]')
