@@ -69,8 +69,9 @@ async def _job_panel(request: Request, session: Session, urn: str, job_id: str, 
     context |= {"jobs": [job] if job else [], "running": bool(job) and job["state"] not in FINISHED}
     context["profile_error"] = error
     response = render(request, "_profile_job.html", context, session=session)
-    if job and job["state"] == "succeeded" and request.headers.get("HX-Request") and request.method == "GET":
-        # done while the page polled: the whole page again, with the new profile and its chart
+    if job and job["state"] == "succeeded" and request.headers.get("HX-Request"):
+        # done (while the page polled, or already when started): the whole page again, with the new
+        # profile and its chart (drawn when a page loads)
         response.headers["HX-Redirect"] = f"{PATH}/catalog/profile?urn={segment(urn)}&job={segment(job_id)}"
     return response
 
