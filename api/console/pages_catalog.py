@@ -110,8 +110,9 @@ async def access_of(api: Backend, session: Session, ds: dict) -> dict[str, Any] 
     """The "request access" (申请访问) part of a dataset's page (issue 17), for people holding
     services:apply: their own requests for it (`GET /access-requests?dataset=`), how many wait for
     them as its owner, and whether to offer the form (not to its owner by name, nor once a request
-    was approved or still waits). A group owner's members are not known to the console (the API
-    decides), so a member of the owning group is offered the form too."""
+    was approved or still waits, nor to one who is listed others' requests for it: the API lists
+    those only to its owner). A group owner's members are not known to the console otherwise (the
+    API decides), so a member of the owning group is offered the form until a request arrives."""
     if not session.can("services:apply"):
         return None
     me = session.principal.name
@@ -122,7 +123,9 @@ async def access_of(api: Backend, session: Session, ds: dict) -> dict[str, Any] 
     return {
         "mine": mine,
         "waiting": sum(1 for r in listed if r["requester"] != me and r["status"] == "pending"),
-        "offer": owner != me and not any(r["status"] in ("approved", "pending") for r in mine),
+        "offer": owner != me
+        and len(mine) == len(listed)
+        and not any(r["status"] in ("approved", "pending") for r in mine),
         "error": None if answer.status_code == 200 else detail_of(answer),
     }
 
