@@ -193,6 +193,7 @@ def test_access_is_asked_approved_with_fewer_fields_and_the_decision_seen(browse
     asker.get_by_role("button", name="提交申请").click()  # no application, no field: refused here
     assert "请至少选择一个字段" in asker.locator("#access-request").inner_text()
     assert "应用名称须以小写字母开头" in asker.locator("#access-request").inner_text()
+    asker.screenshot(path=str(shots / "access-form-refused.png"), full_page=True)
     asker_problems.clear()  # the refused form answers 422
     asker.get_by_label("使用数据的应用（小写字母开头，字母、数字、下划线）").fill(f"checks_{RUN}")
     for field in ("id", "name", "phone"):
