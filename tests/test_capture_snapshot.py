@@ -200,9 +200,10 @@ class _FrozenClock:
 
 
 def test_chunks_in_columns_publish_the_same_bytes_as_row_by_row(pg_url, stack_settings, tmp_path, monkeypatch):
-    """A chunk goes to Kafka as one RowFrame (connectors.columns); the bytes are those of the
-    row-by-row path, type by type; a column whose values do not convert exactly (UUID) sends its
-    chunk row by row, and a string key makes per-row positions."""
+    """A chunk goes to Kafka as one RowFrame, read straight into Arrow through ADBC (PostgreSQL's
+    binary COPY) or from Python rows (connectors.columns); the bytes are those of the row-by-row
+    path, type by type; a column whose values do not convert exactly (UUID) sends its chunk row by
+    row, and a string key makes per-row positions."""
     engine = create_engine(pg_url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS typed_all, typed_odd"))
@@ -234,10 +235,15 @@ def test_chunks_in_columns_publish_the_same_bytes_as_row_by_row(pg_url, stack_se
     system = f"snapb_{uuid.uuid4().hex[:6]}"
     monkeypatch.setattr("connectors.relational.snapshot_mode.time", _FrozenClock)
 
-    def run(control: str) -> tuple[int, SourceRuntime, SnapshotSourceTask]:
+    def run(control: str, reader: str = "rows") -> tuple[int, SourceRuntime, SnapshotSourceTask]:
         task = SnapshotSourceTask(
             SnapshotSourceConfig(
-                name=f"snap-{system}", url=pg_url, system=system, chunk_size=20, tables={"include": ["*.typed_*"]}
+                name=f"snap-{system}",
+                url=pg_url,
+                system=system,
+                chunk_size=20,
+                tables={"include": ["*.typed_*"]},
+                reader=reader,
             )
         )
         rt = SourceRuntime(
@@ -262,10 +268,21 @@ def test_chunks_in_columns_publish_the_same_bytes_as_row_by_row(pg_url, stack_se
         m.setattr("connectors.relational.snapshot_mode.frame_of", lambda *a, **k: None)
         n, rt, task = run("rows.db")
     assert n == 57
+    arrow = []
+    with monkeypatch.context() as m:  # the same tables through ADBC into Arrow
+        original_arrow = snapshot_mode.SnapshotSourceTask._arrow_frame
+        m.setattr(
+            snapshot_mode.SnapshotSourceTask,
+            "_arrow_frame",
+            staticmethod(lambda *a, **k: arrow.append(r := original_arrow(*a, **k)) or r),
+        )
+        n, rt, task = run("arrow.db", reader="arrow")
+    assert n == 57 and len(arrow) == 3, "the UUID table's chunk must fall back to rows, the others go as Arrow"
     for unit, rows in zip(task.units, (45, 12)):
         topic = rt.topic_of(unit.captured)
-        messages = raw_messages(stack_settings, topic, 2 * rows)
-        assert len(messages) == 2 * rows and messages[:rows] == messages[rows:], topic
+        messages = raw_messages(stack_settings, topic, 3 * rows)
+        assert len(messages) == 3 * rows, topic
+        assert messages[:rows] == messages[rows : 2 * rows] == messages[2 * rows :], topic
     typed = consume(stack_settings, rt.topic_of(task.units[0].captured), 45)
     assert typed[4]["after"]["code"] is None and typed[4]["after"]["name"] == "名字5"
     assert json.loads(typed[0]["source"]["position"]) == {"chunk_last_key": [20], "key": [1]}

@@ -21,12 +21,14 @@ import logging
 import time
 from typing import Any, Literal
 
+import pyarrow as pa
 from pydantic import Field
 from sqlalchemy import create_engine
 
 from connectors.base import ChangeEvent, RelationalSourceSettings, RowFrame, SourceBatch, SourceTask
-from connectors.columns import frame_of, json_lists
+from connectors.columns import frame_of, json_lists, row_type
 from connectors.plugins import source_plugin
+from connectors.relational import pg_arrow
 from connectors.relational.rowcodec import from_json, jsonable, keyset_after
 from connectors.relational.selection import (
     QuerySource,
@@ -56,6 +58,13 @@ class SnapshotSourceConfig(RelationalSourceSettings):
     )
     queries: list[QuerySource] = Field(default_factory=list, description="custom SELECTs read as tables")
     chunk_size: int = Field(10_000, gt=0, description="rows per chunk (one poll, one stored offset)")
+    reader: Literal["auto", "arrow", "rows"] = Field(
+        "auto",
+        description=(
+            "auto = PostgreSQL tables straight into Arrow (ADBC, binary COPY) when the driver is installed, "
+            "Python rows otherwise; rows = always through SQLAlchemy"
+        ),
+    )
     consistency: Literal["snapshot", "none"] = Field(
         "snapshot",
         description=(
@@ -88,6 +97,10 @@ class SnapshotSourceTask(SourceTask):
             raise ValueError("tables/queries: the selection matches no table and no query is given")
         self.progress: dict[str, dict[str, Any]] = {}
         self._conn = None
+        self.arrow: pg_arrow.PgArrowReader | None = None
+        if self.family == "postgresql" and config.reader != "rows" and pg_arrow.available():
+            self.arrow = pg_arrow.PgArrowReader(config.url, snapshot=config.consistency == "snapshot")
+        self._rows_only: set[str] = set()  # units whose columns did not convert to Arrow
 
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
         self.progress = {u.captured.partition: dict(offsets.get(u.captured.partition) or {}) for u in self.units}
@@ -99,6 +112,8 @@ class SnapshotSourceTask(SourceTask):
             if self.config.consistency == "snapshot":
                 if self.family == "postgresql":
                     conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+                    if self.arrow is not None:  # the same snapshot as the Arrow reader's chunks
+                        conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self.arrow.exported_snapshot()}'")
                 elif self.family == "mysql":
                     conn.execution_options(isolation_level="REPEATABLE READ")
                     conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
@@ -108,6 +123,8 @@ class SnapshotSourceTask(SourceTask):
         return self._conn
 
     def _release(self) -> None:
+        if self.arrow is not None:
+            self.arrow.close()
         if self._conn is not None:
             try:
                 self._conn.rollback()
@@ -134,29 +151,40 @@ class SnapshotSourceTask(SourceTask):
         last = self._last_key(unit, offset)
         if last is not None:
             stmt = stmt.where(keyset_after(unit.key, last))
-        result = self._connection().execute(stmt)
-        names = list(result.keys())
-        rows = result.all()  # one fetchall, not a fetchone per row
-        done = len(rows) <= self.config.chunk_size
-        del rows[self.config.chunk_size :]
-        key_idx = [names.index(k) for k in unit.key_names]
-        chunk_last = [jsonable(rows[-1][i]) for i in key_idx] if rows else offset.get("chunk_last_key")
+        arrow = self._read_arrow(unit, stmt)
+        if arrow is not None:
+            names, keys, frame, read = arrow
+            events: list[ChangeEvent] = []
+            done, count = read <= self.config.chunk_size, frame.num_rows
+            chunk_last = [jsonable(k[-1]) for k in keys] if count else offset.get("chunk_last_key")
+        else:
+            result = self._connection().execute(stmt)
+            names = list(result.keys())
+            rows = result.all()  # one fetchall, not a fetchone per row
+            done = len(rows) <= self.config.chunk_size
+            del rows[self.config.chunk_size :]
+            count = len(rows)
+            key_idx = [names.index(k) for k in unit.key_names]
+            chunk_last = [jsonable(rows[-1][i]) for i in key_idx] if rows else offset.get("chunk_last_key")
         now_ms = int(time.time() * 1000)
         # The position as JSON text, the chunk's part encoded once: {"chunk_last_key": ..., "key": [...]}
         head = '{"chunk_last_key": ' + _json(chunk_last) + ', "key": '
-        # One row version per snapshot pass: the pass's start time (kept across a resume).
-        frame = self._frame(unit, names, rows, key_idx, head, now_ms, started_us)
-        events = (
-            []
-            if frame is not None
-            else [
-                ChangeEvent(unit.captured, "r", None, dict(zip(names, row)), now_ms, position, started_us, True)
-                for row, position in zip(rows, _row_positions(head, rows, key_idx))
-            ]
-        )
+        if arrow is not None:
+            frame = self._arrow_frame(unit, frame, keys, head, now_ms, started_us)
+        else:
+            # One row version per snapshot pass: the pass's start time (kept across a resume).
+            frame = self._frame(unit, names, rows, key_idx, head, now_ms, started_us)
+            events = (
+                []
+                if frame is not None
+                else [
+                    ChangeEvent(unit.captured, "r", None, dict(zip(names, row)), now_ms, position, started_us, True)
+                    for row, position in zip(rows, _row_positions(head, rows, key_idx))
+                ]
+            )
         new_offset = {
             "chunk_last_key": chunk_last,
-            "rows": offset.get("rows", 0) + len(rows),
+            "rows": offset.get("rows", 0) + count,
             "started_us": started_us,
             "done": done,
         }
@@ -164,6 +192,36 @@ class SnapshotSourceTask(SourceTask):
         if done:
             log.info("snapshot of %s finished: %d rows", partition, new_offset["rows"])
         return SourceBatch(events, {partition: dict(new_offset)}, [frame] if frame is not None else [])
+
+    def _read_arrow(self, unit: SourceUnit, stmt):
+        """(names, key values, the chunk in the row's Arrow types, rows read) of a chunk read through
+        ADBC, or None: then it is read as Python rows (no Arrow reader, or columns that do not convert).
+        Rows read may be one more than the chunk: that row only says more follow."""
+        partition = unit.captured.partition
+        arrow_type = row_type(unit.captured)
+        if self.arrow is None or arrow_type is None or partition in self._rows_only:
+            return None
+        table = self.arrow.read(stmt)
+        read = table.num_rows
+        table = table.slice(0, self.config.chunk_size)
+        names = table.column_names
+        conformed = pg_arrow.conform(table, names, arrow_type)
+        if conformed is None:
+            log.info("snapshot of %s: columns do not convert to Arrow, reading Python rows", partition)
+            self._rows_only.add(partition)
+            return None
+        keys = [pg_arrow.python_values(table.column(names.index(k))) for k in unit.key_names]
+        return names, keys, conformed, read
+
+    @staticmethod
+    def _arrow_frame(unit: SourceUnit, rows, keys, head, now_ms, started_us) -> RowFrame | None:
+        if rows.num_rows == 0:
+            return None
+        positions = json_lists(head, keys, "}") or pa.array(
+            [head + _json([jsonable(k[i]) for k in keys]) + "}" for i in range(rows.num_rows)], pa.string()
+        )
+        sequences = pa.repeat(pa.scalar(started_us, pa.int64()), rows.num_rows)
+        return RowFrame(unit.captured, "r", rows, positions, sequences, now_ms, True)
 
     @staticmethod
     def _frame(unit: SourceUnit, names, rows, key_idx, head, now_ms, started_us) -> RowFrame | None:

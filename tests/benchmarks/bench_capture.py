@@ -82,6 +82,7 @@ def phase_snapshot(args) -> dict:
             system=name.replace("-", "_"),
             chunk_size=args.chunk,
             tables={"include": ["*.bench_people"]},
+            reader=args.reader,
         )
     )
     rt = _runtime(task, args)
@@ -89,15 +90,39 @@ def phase_snapshot(args) -> dict:
     n = profiled(rt.drain, args.profile)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     task.close()
+    ceiling = copy_ceiling()
     # rows per CPU second of this process: what the code costs, whatever else loads the machine
     return {
         "phase": "snapshot",
+        "reader": "arrow (ADBC)" if task.arrow is not None else "rows (SQLAlchemy)",
         "rows": n,
         "seconds": round(secs, 1),
         "rows_per_s": round(n / secs),
         "rows_per_cpu_s": round(n / cpu),
         "peak_rss_mb": round(_rss_mb()),
+        "ceiling_copy_to_stdout_rows_per_s": ceiling,
+        "ratio_to_ceiling": round(n / secs / ceiling, 3),
+        "versions": _versions("psycopg", "adbc-driver-postgresql", "pyarrow", "confluent-kafka", "fastavro"),
     }
+
+
+def copy_ceiling() -> int:
+    """This machine's bare ceiling, measured right after: `COPY bench_people TO STDOUT`, bytes discarded."""
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB}") as conn, conn.cursor() as cur:
+        rows = cur.execute("SELECT count(*) FROM bench_people").fetchone()[0]
+        t0 = time.perf_counter()
+        with cur.copy("COPY bench_people TO STDOUT") as copy:
+            for _ in copy:
+                pass
+        return round(rows / (time.perf_counter() - t0))
+
+
+def _versions(*names: str) -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in names}
 
 
 def phase_diff(args) -> dict:
@@ -151,6 +176,7 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--chunk", type=int, default=20_000)
+    p.add_argument("--reader", choices=["auto", "rows"], default="auto", help="snapshot reader (auto: ADBC into Arrow)")
     p.add_argument("--port-base", type=int, default=41500)
     p.add_argument("--phase", choices=["all", "snapshot", "diff"], default="all")
     p.add_argument("--only", choices=["snapshot", "diff"], help="run one phase only")
@@ -177,7 +203,7 @@ def main() -> int:
     print(f"preparing {args.rows} rows ...", flush=True)
     prepare_table(args.rows)
     stack = Stack(settings)
-    stack.up(progress=False, only=["broker", "registry"])
+    stack.up(progress=False, only=["objectstore", "broker", "registry"])
     try:
         for phase in [args.only] if args.only else ("snapshot", "diff"):
             out = subprocess.run(
@@ -190,6 +216,8 @@ def main() -> int:
                     str(args.rows),
                     "--chunk",
                     str(args.chunk),
+                    "--reader",
+                    args.reader,
                     "--bootstrap",
                     settings.kafka_bootstrap,
                     "--registry",
@@ -207,7 +235,7 @@ def main() -> int:
                 return out.returncode
             print(out.stdout.strip().splitlines()[-1], flush=True)
     finally:
-        stack.down(only=["broker", "registry"])
+        stack.down(only=["objectstore", "broker", "registry"])
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average {load} on {os.cpu_count()} cores")
     return 0

@@ -55,6 +55,7 @@ class Report:
     quarantine_without_reason: int = 0
     tasks_not_running: dict = field(default_factory=dict)
     caught_up_after: float | None = None
+    lost_at: dict = field(default_factory=dict)  # stage -> ids whose last version stopped there
     error: str | None = None  # the run itself broke down (a process that never came back)
 
     @property
@@ -82,6 +83,8 @@ class Report:
             f"{self.duplicated_keys}; rejected without quarantine record {len(self.rejected_without_quarantine)}; "
             f"tasks not running {self.tasks_not_running or 0}; load retries {self.load_retries}"
         )
+        if self.lost_at:
+            lines.append("where the missing and differing rows' last versions stopped: " + json.dumps(self.lost_at))
         if self.error:
             lines.append(f"run broke down: {self.error}")
         lines.append("RESULT: " + ("PASS" if self.ok else "FAIL"))
@@ -333,7 +336,8 @@ class ChaosRun:
             time.sleep(2)
         return got
 
-    def _quarantined_ids(self, topic: str) -> tuple[set[int], int]:
+    def _scan(self, topic: str, each) -> None:
+        """`each(record)` for every message of `topic` from its start, until 5 s bring nothing new."""
         codec = WireCodec(self.settings.schema_registry_url)
         consumer = Consumer(
             {
@@ -342,23 +346,53 @@ class ChaosRun:
                 "enable.auto.commit": False,
             }
         )
-        ids, no_reason = set(), 0
         try:
             parts = consumer.list_topics(topic, timeout=20).topics[topic].partitions
             consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
             idle_since = time.monotonic()
             while time.monotonic() - idle_since < 5:
                 msg = consumer.poll(0.5)
-                if msg is None or msg.error():
+                if msg is None or msg.error() or msg.value() is None:
                     continue
                 idle_since = time.monotonic()
-                record = codec.decode(msg.value())[1]
-                event = json.loads(record["original_json"])  # the change envelope: the row is its after
-                ids.add(int((event.get("after") or event.get("before") or event)["id"]))
-                no_reason += not (record.get("reason") and record.get("violations"))
+                each(codec.decode(msg.value())[1])
         finally:
             consumer.close()
-        return ids, no_reason
+
+    def _quarantined_ids(self, topic: str) -> tuple[set[int], int]:
+        ids, no_reason = set(), [0]
+
+        def each(record: dict) -> None:
+            event = json.loads(record["original_json"])  # the change envelope: the row is its after
+            ids.add(int((event.get("after") or event.get("before") or event)["id"]))
+            no_reason[0] += not (record.get("reason") and record.get("violations"))
+
+        self._scan(topic, each)
+        return ids, no_reason[0]
+
+    def _trace_losses(self, source_url: str, expected: dict, ids: list[int]) -> dict[str, list[int]]:
+        """For rows whose last version is not in ClickHouse: the stage it stopped at. `source`: not in
+        the source topic; `runner`: in it but not in the clean topic; `sink`: in the clean topic."""
+        topics = PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)
+        wanted, seen = set(ids), {"source": set(), "clean": set()}
+
+        def into(where: str):
+            def each(record: dict) -> None:
+                after = record.get("after") or {}
+                i = after.get("id")
+                if i in wanted and (after.get("name"), after.get("phone")) == expected.get(i):
+                    seen[where].add(i)
+
+            return each
+
+        self._scan(topics["source"], into("source"))
+        self._scan(topics["clean"], into("clean"))
+        stages = {
+            "source": sorted(wanted - seen["source"]),
+            "runner": sorted(seen["source"] - seen["clean"]),
+            "sink": sorted(seen["clean"]),
+        }
+        return {k: v for k, v in stages.items() if v}
 
     def _check(self, source_url: str) -> None:
         expected, rejected = dict(self.load.last_valid), rejected_now(source_url)
@@ -374,6 +408,11 @@ class ChaosRun:
         quarantined, r.quarantine_without_reason = self._quarantined_ids(self._quarantine_topic(source_url))
         r.rejected_without_quarantine = sorted(rejected - quarantined)[:50]
         r.tasks_not_running = self.cluster.tasks_not_running()
+        if r.missing or r.differ:
+            try:
+                r.lost_at = self._trace_losses(source_url, expected, r.missing + r.differ)
+            except Exception as exc:  # noqa: BLE001 - the verdict stands without the trace
+                r.lost_at = {"trace failed": [str(exc)[:200]]}
 
     def _quarantine_topic(self, source_url: str) -> str:
         return PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)["quarantine"]
