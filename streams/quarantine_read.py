@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,14 +75,12 @@ def scan_quarantine(
     partition -> first offset to read (default: every partition from its beginning)."""
     kept: list[tuple[Any, dict[str, Any]]] = []
     decoder = FrameDecoder(WireCodec(registry_url))
-
-    def batch(messages: list) -> None:
-        for m, rec in zip(messages, _decoded(decoder, messages)):
-            if rec is not None and keep(m, rec):  # None: undecodable, skipped, not fatal
-                kept.append((m, rec))
-
-    scanned, partial, _ = _scan(bootstrap, topic, batch, max_scan, budget, start)
-    return kept, scanned, partial
+    with _Reader(bootstrap, topic, start, budget) as reader:
+        for messages in reader.batches(max_scan, budget):
+            for m, rec in zip(messages, _decoded(decoder, messages)):
+                if rec is not None and keep(m, rec):  # None: undecodable, skipped, not fatal
+                    kept.append((m, rec))
+        return kept, reader.scanned, reader.partial
 
 
 @dataclass
@@ -113,30 +111,73 @@ def scan_rule(
     """Every record of the quarantine topic with a violation of `rule`, in topic order per partition
     (what scan_quarantine keeps for `rule`, but as columns, filtered in the frame). `codec`: the
     caller's (its schema cache), else one for `registry_url`."""
-    out = RuleScan()
-    decoder = FrameDecoder(codec or WireCodec(registry_url), columns=_REPLAY_COLUMNS)
-    hit = pl.col("violations").list.eval(pl.element().struct.field("rule_id") == rule).list.any().fill_null(False)
+    collect = _RuleCollector(codec or WireCodec(registry_url), rule, positions=True)
+    with _Reader(bootstrap, topic, start, budget) as reader:
+        for messages in reader.batches(max_scan, budget):
+            collect(messages)
+        return collect.result(reader)
 
-    def batch(messages: list) -> None:
-        if not messages:
-            return
-        decoded = decoder.decode([m.value() for m in messages])  # undecodable ones: skipped, not fatal
+
+def scan_rule_chunks(
+    bootstrap: str,
+    registry_url: str,
+    topic: str,
+    rule: str,
+    chunk: int = 50_000,
+    budget: float = 60.0,
+    start: dict[int, int] | None = None,
+    codec: WireCodec | None = None,
+) -> Iterator[RuleScan]:
+    """scan_rule over the whole topic with one consumer, a RuleScan per `chunk` records read (the
+    last one has partial False), without positions (next_start says how far each one got).
+    TimeoutError when a chunk reads nothing within `budget` seconds."""
+    with _Reader(bootstrap, topic, start, budget) as reader:
+        while True:
+            before = reader.scanned
+            collect = _RuleCollector(codec or WireCodec(registry_url), rule, positions=False)
+            for messages in reader.batches(chunk, budget):
+                collect(messages)
+            scan = collect.result(reader)
+            scan.scanned = reader.scanned - before
+            yield scan
+            if not scan.partial:
+                return
+            if not scan.scanned:
+                raise TimeoutError(f"{topic}: nothing read in {budget:.0f}s before the end of the topic")
+
+
+class _RuleCollector:
+    """Keeps, of each consumed batch, the records with a violation of `rule` (filtered in the frame)."""
+
+    def __init__(self, codec: WireCodec, rule: str, positions: bool):
+        self.decoder = FrameDecoder(codec, columns=_REPLAY_COLUMNS)
+        self.hit = (
+            pl.col("violations").list.eval(pl.element().struct.field("rule_id") == rule).list.any().fill_null(False)
+        )
+        self.positions = positions
+        self.out = RuleScan()
+
+    def __call__(self, messages: list) -> None:
+        out = self.out
+        decoded = self.decoder.decode([m.value() for m in messages])  # undecodable ones: skipped, not fatal
         for run in decoded.runs:
             frame = run.frame
             if "violations" not in frame.columns:  # not a quarantine record
                 continue
-            mask = frame.select(hit).to_series().to_numpy()
+            mask = frame.select(self.hit).to_series().to_numpy()
             if not mask.any():
                 continue
             kept = frame.filter(pl.Series(mask))
-            for i in np.asarray(run.positions)[mask].tolist():
-                out.positions.append((messages[i].partition(), messages[i].offset()))
+            if self.positions:
+                picked = [messages[i] for i in np.asarray(run.positions)[mask].tolist()]
+                out.positions += [(m.partition(), m.offset()) for m in picked]
             out.topics += _column(kept, "original_topic")
             out.keys += _column(kept, "original_key")
             out.values += _column(kept, "original_value")
 
-    out.scanned, out.partial, out.next_start = _scan(bootstrap, topic, batch, max_scan, budget, start)
-    return out
+    def result(self, reader: _Reader) -> RuleScan:
+        self.out.scanned, self.out.partial, self.out.next_start = reader.scanned, reader.partial, dict(reader.offsets)
+        return self.out
 
 
 _REPLAY_COLUMNS = ["violations", "original_topic", "original_key", "original_value"]
@@ -146,52 +187,68 @@ def _column(frame: pl.DataFrame, name: str) -> list:
     return frame.get_column(name).to_list() if name in frame.columns else [None] * frame.height
 
 
-def _scan(
-    bootstrap: str,
-    topic: str,
-    on_batch: Callable[[list], None],
-    max_scan: int,
-    budget: float,
-    start: dict[int, int] | None,
-) -> tuple[int, bool, dict[int, int]]:
-    """Reads the topic with a throw-away consumer and hands each consumed batch of messages to
-    `on_batch`; (scanned, partial, partition -> next offset)."""
-    consumer = Consumer(
-        {
-            **client_config(bootstrap),
-            "group.id": f"huiliu-quarantine-read-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    scanned = 0
-    offsets = dict(start or {})
-    try:
-        meta = consumer.list_topics(timeout=budget).topics.get(topic)  # all topics: asking for one may create it
-        if meta is None or meta.error is not None:
-            return 0, False, offsets
-        parts = sorted(meta.partitions) if start is None else sorted(set(start) & set(meta.partitions))
-        pending = set(parts)
-        consumer.assign([TopicPartition(topic, p, offsets.get(p, OFFSET_BEGINNING)) for p in parts])
-        deadline = time.time() + budget
-        while pending and scanned < max_scan and time.time() < deadline:
+class _Reader:
+    """A throw-away consumer (no group offsets kept) reading a topic from `start` (partition ->
+    offset; default every partition from its beginning) to each partition's end."""
+
+    def __init__(self, bootstrap: str, topic: str, start: dict[int, int] | None, budget: float):
+        self.consumer = Consumer(
+            {
+                **client_config(bootstrap),
+                "group.id": f"huiliu-quarantine-read-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self.scanned = 0
+        self.offsets = dict(start or {})  # partition -> the offset after the last one read
+        self.pending: set[int] = set()
+        self.assigned = 0
+        try:
+            meta = self.consumer.list_topics(timeout=budget).topics.get(topic)  # all topics: one may create it
+            if meta is None or meta.error is not None:
+                return
+            parts = sorted(meta.partitions) if start is None else sorted(set(start) & set(meta.partitions))
+            self.pending, self.assigned = set(parts), len(parts)
+            self.consumer.assign([TopicPartition(topic, p, self.offsets.get(p, OFFSET_BEGINNING)) for p in parts])
+        except BaseException:
+            self.consumer.close()
+            raise
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.pending)
+
+    def batches(self, max_scan: int, budget: float) -> Iterator[list]:
+        """Consumed batches of messages until every partition's end, `max_scan` more records or
+        `budget` seconds."""
+        limit, deadline = self.scanned + max_scan, time.time() + budget
+        while self.pending and self.scanned < limit and time.time() < deadline:
             messages = []
-            for m in consumer.consume(5000, 0.5):
+            for m in self.consumer.consume(min(5000, limit - self.scanned), 0.5):
                 if m.error():
                     if m.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(m.partition())
+                        self.pending.discard(m.partition())
                     continue
                 messages.append(m)
             if messages:
-                scanned += len(messages)
-                for m in messages[::-1]:  # the last message of each partition in the batch
-                    if offsets.get(m.partition(), -1) <= m.offset():
-                        offsets[m.partition()] = m.offset() + 1
-                on_batch(messages)
-    finally:
-        consumer.close()
-    return scanned, bool(pending), offsets
+                self.scanned += len(messages)
+                seen: set[int] = set()
+                for m in reversed(messages):  # the last message of each partition in the batch
+                    part = m.partition()
+                    if part not in seen:
+                        seen.add(part)
+                        self.offsets[part] = max(self.offsets.get(part, 0), m.offset() + 1)
+                        if len(seen) == self.assigned:
+                            break
+                yield messages
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.consumer.close()
 
 
 def _decoded(decoder: FrameDecoder, messages: list) -> list[dict[str, Any] | None]:

@@ -5,6 +5,7 @@
     replay(bootstrap, events)                                                # acknowledged, or DeliveryFailed
     batch = corrected_columns(codec, scan.topics, scan.keys, scan.values, changes)   # bulk: in Arrow
     replay_batch(bootstrap, batch)
+    done = replay_rule(bootstrap, registry_url, quarantine_topic, rule, changes)     # a rule's whole quarantine
 
 A replayed event keeps the original key (so it lands on the row's partition, in order with the
 row's other changes) and gets `source.sequence` + 1: above the quarantined version, so the sinks'
@@ -22,6 +23,9 @@ columnar encoder does not cover) goes the record path, which refuses it as `corr
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +37,7 @@ from deploy.kafka import AckedProducer
 from quality_stream.frame import frame_to_rows
 from schemas.frames import FrameDecoder, FrameRun
 from schemas.serde import WireCodec
+from streams.quarantine_read import scan_rule_chunks
 
 
 class ReplayRefused(ValueError):
@@ -240,3 +245,89 @@ def replay_batch(bootstrap: str, batch: ReplayBatch, producer: AckedProducer | N
             producer.produce_many(topic, [batch.values[i] for i in picked], [batch.keys[i] for i in picked])
     if own:
         producer.flush_acked()
+
+
+@dataclass
+class RuleReplay:
+    """What replay_rule did: events replayed, quarantine records read, where each partition's read
+    ended, and seconds spent waiting for the reader, correcting, producing and for the last acks."""
+
+    replayed: int = 0
+    scanned: int = 0
+    next_start: dict[int, int] = field(default_factory=dict)
+    phases: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("read_s", "correct_s", "produce_s", "ack_s"), 0.0)
+    )
+
+
+def replay_rule(
+    bootstrap: str,
+    registry_url: str,
+    topic: str,
+    rule: str,
+    changes: dict[str, Any],
+    chunk: int = 50_000,
+    start: dict[int, int] | None = None,
+    codec: WireCodec | None = None,
+    ack_timeout: float = 300.0,
+) -> RuleReplay:
+    """Every record `rule` quarantined on the quarantine `topic` (from `start`, partition -> offset),
+    corrected with `changes` and replayed, in bounded memory: a reader thread reads and filters the
+    next `chunk` records (scan_rule_chunks) while this one is corrected (corrected_columns) and
+    produced; one producer for all, every acknowledgement waited for at the end (DeliveryFailed
+    otherwise). A chunk that cannot be corrected raises ReplayRefused once the chunks before it are
+    acknowledged: the changes are the same for every record, so that is the first chunk unless a
+    later record cannot take them (a delete)."""
+    codec = codec or WireCodec(registry_url)
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            for scan in scan_rule_chunks(bootstrap, registry_url, topic, rule, chunk, start=start, codec=codec):
+                put(scan)
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the caller's thread
+            put(exc)
+        finally:
+            put(None)
+
+    out = RuleReplay(next_start=dict(start or {}))
+    producer = AckedProducer(bootstrap)
+    reader = threading.Thread(target=read, name="quarantine-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            t0 = time.perf_counter()
+            item = chunks.get()
+            t1 = time.perf_counter()
+            out.phases["read_s"] += t1 - t0
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            if item.values:
+                batch = corrected_columns(codec, item.topics, item.keys, item.values, changes)
+                t2 = time.perf_counter()
+                replay_batch(bootstrap, batch, producer)
+                out.phases["correct_s"] += t2 - t1
+                out.phases["produce_s"] += time.perf_counter() - t2
+            out.replayed += len(item.values)
+            out.scanned += item.scanned
+            out.next_start = item.next_start
+    finally:
+        stop.set()
+        reader.join(30)
+        t0 = time.perf_counter()
+        producer.flush_acked(ack_timeout)  # what was produced is acknowledged, even before an error
+        out.phases["ack_s"] += time.perf_counter() - t0
+    return out
