@@ -6,6 +6,7 @@
              original_partition, original_offset, event}], "scanned", "partial"}
     kept, scanned, partial = scan_quarantine(bootstrap, registry_url, topic, keep, start={partition: offset})
     scan = scan_rule(bootstrap, registry_url, topic, rule, start={partition: offset})   # columns, for bulk replay
+    for scan in scan_rule_chunks(bootstrap, registry_url, topic, rule, chunk=50_000): ...  # one consumer, in chunks
 
 The topic is read from its beginning on every partition with a throw-away consumer (no group
 offsets kept) until each partition's end, `max_scan` records or `budget` seconds; `partial` says
