@@ -223,12 +223,13 @@ _local = threading.local()
 
 def _clickhouse(url: str):
     """This worker thread's ClickHouse client, kept between calls (a connection per call cost more
-    than the query); clickhouse-driver reconnects a dropped one on its next query."""
-    from sinks.clickhouse import client_from_url
+    than the query), without the driver's ping before each query while the connection is fresh
+    (streams/dataservices/clickhouse_clients.py); a dropped one is reconnected on its next query."""
+    from streams.dataservices.clickhouse_clients import CallClient
 
     clients = _local.__dict__.setdefault("clients", {})
     if url not in clients:
-        clients[url] = client_from_url(url)
+        clients[url] = CallClient(url)
     return clients[url]
 
 

@@ -159,14 +159,7 @@ class Guard:
         now = time.time() if now is None else now
         over, day, month = self._quota(keys=self.quota_keys(app["key_id"], now), args=[daily, monthly])
         if over:
-            what = "monthly" if over == 2 else "daily"
-            raise Denied(
-                429,
-                f"the application's {what} quota is used up; it resets at the start of the next "
-                f"{'month' if over == 2 else 'day'} (UTC+8)",
-                f"应用的{'月' if over == 2 else '日'}调用配额已用完，将于下一{'月' if over == 2 else '日'}（北京时间）重置",
-                retry_after=period_reset(now, over == 2),
-            )
+            raise quota_denied(int(over), now)
         return {"day": int(day), "month": int(month)}
 
     def quota_keys(self, key_id: str, now: float) -> list[str]:
@@ -176,6 +169,18 @@ class Guard:
     def quota_used(self, key_id: str, now: float | None = None) -> dict[str, int]:
         values = self.client.mget(self.quota_keys(key_id, time.time() if now is None else now))
         return {"day": int(values[0] or 0), "month": int(values[1] or 0)}
+
+
+def quota_denied(over: int, now: float) -> Denied:
+    """The refusal of a call over its daily (`over` 1) or monthly (2) quota."""
+    what = "monthly" if over == 2 else "daily"
+    return Denied(
+        429,
+        f"the application's {what} quota is used up; it resets at the start of the next "
+        f"{'month' if over == 2 else 'day'} (UTC+8)",
+        f"应用的{'月' if over == 2 else '日'}调用配额已用完，将于下一{'月' if over == 2 else '日'}（北京时间）重置",
+        retry_after=period_reset(now, over == 2),
+    )
 
 
 def check_ip(app: dict[str, Any], client_ip: str | None) -> None:

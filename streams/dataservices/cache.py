@@ -13,6 +13,13 @@ applies to the very next call in every API worker, as before; expiry is checked 
 cached row. Redis not answering: the lookup reads the control DB (the cache is bypassed, never
 trusted blindly).
 
+A counted call (`serving.admit`) does not even read the generation first: its checks trust the
+cache at the generation this process saw last (`pinned`), and the one Lua script that takes the
+call's rate-limit token and quota (serving.py) also compares the generation atomically with
+taking them; if it moved, nothing is taken and the call is decided again on fresh reads. A refusal
+decided on the pinned cache is re-checked against the current generation before it is answered.
+So a steady call costs one Redis round trip in all.
+
 The catalogue classification a call masks by is cached per dataset by the catalogue row's version
 and business metadata (`Classifier`): one small query instead of two and a JSON parse of the shape,
 and a steward's change still applies to the next call.
@@ -23,6 +30,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -80,6 +88,31 @@ class CachingServiceStore(ServiceStore):
         self._grants = _Memo(ttl)
         self._local = threading.local()
         self._published = _Memo(ttl)
+        self._seen: int | None = None  # the generation this process read last (any thread)
+
+    def seen_generation(self) -> int | None:
+        """The generation last read from Redis by this process (None before the first, or without
+        Redis): what a call's checks may trust the cache at, validated afterwards (serving.admit)."""
+        return self._seen if self.generation is not None else None
+
+    def current_generation(self) -> int | None:
+        """The generation now (one Redis GET); None when Redis is not answering."""
+        gen = self.generation.current() if self.generation is not None else None
+        self._seen = gen
+        return gen
+
+    def saw(self, generation: int | None) -> None:
+        self._seen = generation
+
+    @contextmanager
+    def pinned(self, generation: int):
+        """Lookups on this thread trust the cache at `generation` without reading Redis; whoever
+        pins checks afterwards that it was still current (atomically with what it then does)."""
+        self._local.pinned = generation
+        try:
+            yield
+        finally:
+            self._local.pinned = None
 
     def _gen(self) -> int | None:
         """The generation, read once per call: a call looks up its grant then its version within
@@ -87,6 +120,9 @@ class CachingServiceStore(ServiceStore):
         `REUSE_S` old) instead of another Redis round trip (each was ~5 ms on a loaded machine)."""
         if self.generation is None:
             return None
+        pinned = getattr(self._local, "pinned", None)
+        if pinned is not None:
+            return pinned
         now = time.monotonic()
         last = getattr(self._local, "last", None)
         if last is not None and now - last[1] < REUSE_S:
@@ -94,6 +130,7 @@ class CachingServiceStore(ServiceStore):
             return last[0]
         gen = self.generation.current()
         self._local.last = (gen, now)
+        self._seen = gen
         return gen
 
     def grant(self, key_id: str):

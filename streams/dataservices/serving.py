@@ -21,15 +21,17 @@ Query parameters: `field=v` (eq), `field.in=a,b` (in), `field.gte=v` / `field.lt
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from typing import Any
 
 from clickhouse_driver.errors import Error as ClickHouseError
+from redis.exceptions import RedisError
 
 from sinks.clickhouse.reader import coerce, read_rows, table_columns, table_engine
-from streams.dataservices.access import Denied, Guard, check_expiry, check_ip
+from streams.dataservices.access import Denied, Guard, check_expiry, check_ip, quota_denied
 from streams.dataservices.model import NotFound
 from streams.dataservices.store import ServiceStore, key_matches, split_key
 from streams.transforms.masking import MaskPolicy
@@ -71,6 +73,46 @@ return tostring(wait)
 """
 
 
+# A counted call's admission in one round trip (the checks before it trusted this process's cache
+# at generation ARGV[1]): the services' generation (KEYS[1]) still that one, else nothing is taken
+# and {-1, generation} asks for fresh checks; then the token bucket (KEYS[2], as _BUCKET: {1, wait}
+# when empty); then the daily and monthly quota counters (KEYS[3], KEYS[4], as access.py's _QUOTA:
+# both or neither, {2, 1|2} when over the day's or the month's). {0, ""}: admitted.
+_ADMIT = """
+local gen = tonumber(redis.call('GET', KEYS[1]) or '0')
+if gen ~= tonumber(ARGV[1]) then return {-1, tostring(gen)} end
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', KEYS[2], math.ceil(burst / rate) + 60)
+if wait > 0 then return {1, tostring(wait)} end
+local qd = tonumber(ARGV[5])
+local qm = tonumber(ARGV[6])
+if qd > 0 or qm > 0 then
+  local d = redis.call('INCR', KEYS[3])
+  local m = redis.call('INCR', KEYS[4])
+  if d == 1 then redis.call('EXPIRE', KEYS[3], 172800) end
+  if m == 1 then redis.call('EXPIRE', KEYS[4], 2764800) end
+  local over = 0
+  if qd > 0 and d > qd then over = 1 elseif qm > 0 and m > qm then over = 2 end
+  if over > 0 then
+    redis.call('DECR', KEYS[3])
+    redis.call('DECR', KEYS[4])
+    return {2, tostring(over)}
+  end
+end
+return {0, ''}
+"""
+
+
 TABLE_INFO_TTL_S = 5.0
 _table_info: dict[tuple[str, str], tuple[float, dict[str, str], str]] = {}
 
@@ -103,11 +145,31 @@ class TokenBuckets:
     def __init__(self, client, prefix: str = "huiliu:ds:bucket:"):
         self.client, self.prefix = client, prefix
         self._script = client.register_script(_BUCKET)
+        self._admit = client.register_script(_ADMIT)
         self.guard = Guard(client)  # nonces and quotas, in the same Redis
 
     def take(self, key_id: str, rate: float, burst: int) -> float:
         """0 when a call may go ahead now, else the seconds until it may."""
         return float(self._script(keys=[self.prefix + key_id], args=[rate, burst, time.time()]))
+
+    def admit(self, app: dict[str, Any], rate: float, burst: int, generation_key: str, generation: int):
+        """One round trip: the generation still `generation`, a token, the quota (see _ADMIT)
+        -> ("stale", generation now) | ("wait", seconds) | ("quota", 1 day | 2 month) | ("ok", None)."""
+        now = time.time()
+        key_id = app["key_id"]
+        code, value = self._admit(
+            keys=[generation_key, self.prefix + key_id, *self.guard.quota_keys(key_id, now)],
+            args=[generation, rate, burst, now, app.get("quota_daily") or 0, app.get("quota_monthly") or 0],
+        )
+        value = value.decode() if isinstance(value, bytes) else value
+        code = int(code)
+        if code == -1:
+            return "stale", int(value)
+        if code == 1:
+            return "wait", float(value)
+        if code == 2:
+            return "quota", int(value)
+        return "ok", None
 
 
 def authorise(
@@ -191,6 +253,22 @@ def _by_classification(spec, scope: str, granted: list[str], explicit: dict, cla
     }
 
 
+_policies: dict[str, MaskPolicy] = {}
+
+
+def mask_policy(masking: dict[str, Any]) -> MaskPolicy:
+    """The compiled masking of a field -> spec mapping, kept per process (a service's masks, and
+    those its fields' classification levels give, are a handful of mappings; each compiles once)."""
+    key = json.dumps(masking, sort_keys=True, default=str)
+    policy = _policies.get(key)
+    if policy is None:
+        policy = MaskPolicy({"default": masking})
+        if len(_policies) > 1000:
+            _policies.clear()
+        _policies[key] = policy
+    return policy
+
+
 def parse(spec, params: list[tuple[str, str]]) -> tuple[list[tuple[str, str, Any]], int, int]:
     declared = {f.field: f for f in spec.filters}
     where: list[tuple[str, str, Any]] = []
@@ -255,6 +333,11 @@ def serve(
     `info`: filled with scope, application and key_id once known (for the call log)."""
     try:
         return _serve(store, clickhouse, buckets, key, name, version, params, classify, signed, client_ip, info)
+    except RedisError as exc:  # the rate limits, quotas and nonces live there: no call without them
+        log.warning("service %s v%s: Redis failed: %s", name, version, str(exc)[:300])
+        raise CallRefused(
+            503, "the rate limiter is not answering; retry later", "调用限流服务暂不可用，请稍后重试"
+        ) from None
     except (ClickHouseError, OSError, EOFError) as exc:
         log.warning("service %s v%s: ClickHouse failed: %s", name, version, str(exc)[:300])
         raise CallRefused(503, "the data store is not answering; retry later", "数据存储暂不可用，请稍后重试") from None
@@ -263,7 +346,66 @@ def serve(
 def admit(store, buckets: TokenBuckets, key, name, version, signed, client_ip, count_call: bool = True, info=None):
     """The checks before any data: credential and application, the version published, the IP
     allowlist and, for a counted call, the rate limit and quota -> (scope, application, spec);
-    CallRefused otherwise. `info` (the call log's) learns the application as soon as it is known."""
+    CallRefused otherwise. `info` (the call log's) learns the application as soon as it is known.
+
+    A counted plain-key call on the caching store (cache.py) first decides on the cache as of the
+    generation this process saw last and validates it in the same Redis round trip that takes its
+    token and quota (`_admit_pinned`); when the generation moved it is decided again as below, on
+    fresh reads. Signed calls go the fresh way at once (their nonce must be spent only once)."""
+    gen = store.seen_generation() if count_call and signed is None and hasattr(store, "pinned") else None
+    if gen is not None:
+        admitted = _admit_pinned(store, buckets, key, name, version, client_ip, info, gen)
+        if admitted is not None:
+            return admitted
+    return _admit_fresh(store, buckets, key, name, version, signed, client_ip, count_call, info)
+
+
+def _checks(store, buckets, key, name, version, signed, client_ip, info):
+    """credential, application, version published, IP allowlist -> (scope, app, spec)."""
+    scope, app = authorise(store, key, name, version, signed, buckets.guard)
+    if info is not None:
+        info.update(scope=scope, application=app["application"], key_id=app["key_id"])
+    try:
+        spec = store.published(scope, name, version)
+    except NotFound:
+        raise CallRefused(
+            404, f"service {name} v{version} is not published", f"服务 {name} v{version} 未发布"
+        ) from None
+    try:
+        check_ip(app, client_ip)
+    except Denied as exc:
+        raise CallRefused(exc.status, exc.message, exc.message_zh, application=app["application"]) from None
+    return scope, app, spec
+
+
+def _admit_pinned(store, buckets: TokenBuckets, key, name, version, client_ip, info, gen: int):
+    """The checks on the cache as of generation `gen`, then one script validating `gen` while it
+    takes the token and the quota; None when `gen` was no longer current (nothing was taken)."""
+    try:
+        with store.pinned(gen):
+            scope, app, spec = _checks(store, buckets, key, name, version, None, client_ip, info)
+    except CallRefused:
+        if store.current_generation() == gen:
+            raise  # decided on what is current
+        return None  # perhaps on a stale cache: decide again
+    outcome, value = buckets.admit(app, spec.rate_limit.rate, spec.rate_limit.burst, store.generation.key, gen)
+    if outcome == "stale":
+        store.saw(value)
+        return None
+    if outcome == "wait":
+        raise CallRefused(
+            429, "rate limit reached: retry later", "调用频率超限，请稍后重试", math.ceil(value),
+            application=app["application"],
+        )  # fmt: skip
+    if outcome == "quota":
+        exc = quota_denied(value, time.time())
+        raise CallRefused(
+            exc.status, exc.message, exc.message_zh, math.ceil(exc.retry_after), application=app["application"]
+        )
+    return scope, app, spec
+
+
+def _admit_fresh(store, buckets: TokenBuckets, key, name, version, signed, client_ip, count_call, info):
     scope, app = authorise(store, key, name, version, signed, buckets.guard)
     if info is not None:
         info.update(scope=scope, application=app["application"], key_id=app["key_id"])
@@ -333,7 +475,7 @@ def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params,
     )
     masking = field_masks(spec, scope, granted, classify)
     if masking:
-        rows = MaskPolicy({"default": masking}).mask_rows(rows, "default")
+        rows = mask_policy(masking).mask_rows(rows, "default")
     return {
         "service": name,
         "version": version,
