@@ -1,19 +1,29 @@
 """Data-service calls through real HTTP over a 10M-row ClickHouse table filtered by its key (issue 17).
 
     HUILIU_STATE_DIR=/tmp/bench-svc PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_services.py \
-        --rows 10000000 --seconds 15 --concurrency 32
+        --rows 10000000 --seconds 15 --concurrency 32 [--load wrk|python] [--py-spy DIR]
 
 Uses the local stack of the HUILIU_* settings (started if needed) and starts the API as its own
-process (`python -m api.cli api`). Loads `rows` rows into a ReplacingMergeTree table ordered by
-`id` (INSERT ... SELECT from numbers(), once: kept between runs), publishes two services over it,
-one without masking and one masking name, phone and citizen_id, approves an application for each
-(rate limit high enough not to refuse), then for each service drives `--seconds` of calls
-`GET /services/{name}/v1?id=<random>` from `--concurrency` asyncio clients in a separate process
-and prints calls/s and the latency p50/p99 seen by the client; the same load on `GET /livez`
-first gives the API process's floor on this machine. Also prints the bare ClickHouse
-query the service runs (the same `read_rows` call, in-process, one connection) p50/p99, and
-`serve()` called in-process on one thread (every check and the query, no HTTP, no audit row), so
-the platform's own cost is visible.
+process (`python -m api.cli api`, `HUILIU_API_WORKERS` of them). Loads `rows` rows into a
+ReplacingMergeTree table ordered by `id` (INSERT ... SELECT from numbers(), once: kept between
+runs), publishes two services over it, one without masking and one masking name, phone and
+citizen_id, approves an application for each (rate limit high enough not to refuse), then for each
+service drives `--seconds` of calls `GET /services/{name}/v1?id=<random>` from `--concurrency`
+connections and prints calls/s and the latency p50/p99 seen by the client; the same load on
+`GET /livez` first gives the API process's floor on this machine.
+
+The load generator is `wrk` (C, one Lua script setting the X-App-Key header, a random id per call
+and counting the answers that are not 200 with one row) when it is installed (`apt-get install
+wrk`), else `--load python`: asyncio httpx clients in a separate process, which on 2 cores take
+as much CPU as the API and so measure themselves as much as the server.
+
+Also printed: the ClickHouse query's own time, from the server's log ("Read 1 rows ... in T sec."
+of every query it ran during the load: its time, not the client's); the bare query as the service
+runs it (the same `read_rows` call, in-process, one connection) p50/p99 seen by the client; the
+API's RSS after each load (every worker process); `serve()` called in-process on one thread
+(every check and the query, no HTTP, no audit row). `--py-spy DIR` records a py-spy profile of
+the API process during each load (DIR/<what>.txt, collapsed stacks, and DIR/<what>-top.txt, the
+functions by own samples).
 """
 
 from __future__ import annotations
@@ -23,10 +33,15 @@ import asyncio
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections import Counter
+from pathlib import Path
 
 import httpx
 
@@ -197,19 +212,247 @@ async def drive(base: str, service: str, key: str, rows: int, seconds: float, co
     }
 
 
+WRK_SCRIPT = """
+local path, rows, key = "%(path)s", %(rows)d, "%(key)s"
+local threads, n = {}, 0
+function setup(thread)
+  n = n + 1
+  thread:set("tid", n)
+  table.insert(threads, thread)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + tid)
+  ok, bad = 0, 0
+  if key ~= "-" then wrk.headers["X-App-Key"] = key end
+end
+function request()
+  if key == "-" then return wrk.format("GET", path) end
+  return wrk.format("GET", path .. "?id=" .. math.random(0, rows - 1))
+end
+function response(status, headers, body)
+  -- a call counts when it answered 200 with exactly one row
+  if status == 200 and (key == "-" or string.find(body, '"count":%%s*1[,}]')) then ok = ok + 1 else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local good, wrong = 0, 0
+  for _, t in ipairs(threads) do
+    good = good + t:get("ok")
+    wrong = wrong + t:get("bad")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_s": %%.3f, "ok": %%d, "bad": %%d, "socket_errors": %%d, '
+    .. '"p50_ms": %%.2f, "p90_ms": %%.2f, "p99_ms": %%.2f, "max_ms": %%.2f}\\n',
+    summary.requests, summary.duration / 1e6, good, wrong, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000))
+end
+"""
+
+
+def wrk_drive(base: str, service: str, key: str, rows: int, seconds: float, concurrency: int) -> dict:
+    """`seconds` of calls from wrk (2 threads, `concurrency` keep-alive connections)."""
+    path = "/livez" if service == "-" else f"/services/{service}/v1"
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % {"path": path, "rows": rows, "key": key})
+    try:
+        out = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{seconds:g}s", "--timeout", "10s", "-s", f.name, base],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        os.unlink(f.name)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "calls_per_s": round(result["ok"] / result["duration_s"], 1),
+        "p50_ms": round(result["p50_ms"], 1),
+        "p90_ms": round(result["p90_ms"], 1),
+        "p99_ms": round(result["p99_ms"], 1),
+        "calls": result["ok"],
+        "errors": result["bad"] + result["socket_errors"],
+    }
+
+
+def python_drive(base: str, service: str, key: str, rows: int, seconds: float, concurrency: int) -> dict:
+    """The same load from asyncio httpx clients in a process of their own (`--load python`)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--drive", base, service, key, "--rows", str(rows),
+         "--seconds", str(seconds), "--concurrency", str(concurrency)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": "."},
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ClickHouse logs every query's own time at level information: "Read 1 rows, 60.00 B in 0.003 sec., ..."
+_READ = re.compile(rb"Read (\d+) rows, .*? in ([0-9.]+) sec\.")
+
+
+def clickhouse_times(log: Path, start: int) -> tuple[int, float, float, float]:
+    """The queries the ClickHouse server logged after byte `start` of its log (during a load: the
+    service's queries; the call log's inserts read nothing): how many, and their own time p50 /
+    p99 / max in ms (the server's time, without the network and the client)."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        times = sorted(float(m.group(2)) * 1000 for m in _READ.finditer(f.read()))
+    if not times:
+        return 0, float("nan"), float("nan"), float("nan")
+    return len(times), times[len(times) // 2], times[int(len(times) * 0.99)], times[-1]
+
+
+def rss_mb(pid: int) -> float:
+    """RSS of a process and its children (uvicorn's workers), in MB."""
+    total = 0
+    pids = [pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def cpu_s(pid: int, children: bool = True) -> float:
+    """CPU seconds (user + system) a process, and its child processes (uvicorn's workers), used so far."""
+    pids = [pid]
+    if children:
+        try:
+            pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            pass
+    ticks = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
+    """py-spy recording the API process (and its workers) for `seconds`, collapsed stacks to `out`."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        print("py-spy is not installed (pip install py-spy): no profile")
+        return None
+    return subprocess.Popen(
+        [exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds) - 1)), "-r", "200", "-s", "--nonblocking",
+         "-f", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def top_of(collapsed: Path, n: int = 40) -> str:
+    """The functions of a collapsed-stacks profile by own samples and by samples under them."""
+    own, under = Counter(), Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        c = int(count)
+        total += c
+        frames = stack.split(";")
+        own[frames[-1]] += c
+        for fr in set(frames):
+            under[fr] += c
+    lines = [f"{total} samples", "", "own %  function"]
+    lines += [f"{100 * c / total:5.1f}  {fr}" for fr, c in own.most_common(n)]
+    lines += ["", "under %  function"]
+    lines += [f"{100 * c / total:5.1f}  {fr}" for fr, c in under.most_common(n)]
+    return "\n".join(lines)
+
+
+async def asgi_calls(app, path: str, key: str, rows: int, calls: int, concurrency: int) -> list[float]:
+    """`calls` calls of the call route straight into the ASGI app (no sockets, no HTTP parsing, no
+    load generator), `concurrency` at a time; the process CPU ms per call of each batch of
+    `concurrency` x 25 calls (all threads: the event loop, the worker threads, the audit batcher)."""
+    import asyncio as aio
+
+    async def one():
+        body = []
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": path, "raw_path": path.encode(), "root_path": "",
+            "query_string": f"id={random.randrange(rows)}".encode() if key != "-" else b"",
+            "headers": [(b"host", b"bench"), (b"x-app-key", key.encode())], "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            body.append(message)
+
+        await app(scope, receive, send)
+        if body[0]["status"] != 200:
+            raise SystemExit(f"the call answered {body[0]['status']}: {body[-1].get('body', b'')[:300]!r}")
+
+    per_batch = []
+    batch = concurrency * 25
+    for _ in range(max(1, calls // batch)):
+        t = time.process_time()
+        for _ in range(25):
+            await aio.gather(*(one() for _ in range(concurrency)))
+        per_batch.append((time.process_time() - t) * 1000 / batch)
+    return per_batch
+
+
+def in_process_asgi(settings, service: str, key: str, rows: int, calls: int, profile: str | None) -> str:
+    """The API's own CPU per call, in this process: the app of api/app.py called through ASGI."""
+    from api.app import create_app
+
+    app = create_app(settings)
+    path = "/livez" if service == "-" else f"/services/{service}/v1"
+    asyncio.run(asgi_calls(app, path, key, rows, 200, 4))  # warm: caches, connections, the thread pool
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    batches = asyncio.run(asgi_calls(app, path, key, rows, calls, 4))
+    if profile:
+        import pstats
+
+        prof.disable()
+        with open(profile, "w") as out:
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(40)
+            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(60)
+    batches.sort()
+    return (
+        f"CPU per call, min {batches[0]:.2f} ms, median {batches[len(batches) // 2]:.2f} ms of {len(batches)} batches"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--load", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     ap.add_argument("--profile", action="store_true", help="cProfile of serve() in-process (printed)")
+    ap.add_argument("--py-spy", metavar="DIR", help="py-spy profiles of the API process during each load")
+    ap.add_argument("--skip-in-process", action="store_true", help="no serve() in-process figures")
+    ap.add_argument(
+        "--asgi", type=int, default=0, metavar="CALLS",
+        help="also CALLS calls into the API app in this process (no HTTP): its CPU per call",
+    )  # fmt: skip
+    ap.add_argument("--asgi-profile", metavar="DIR", help="cProfile of those ASGI calls (DIR/<what>-asgi.txt)")
     ap.add_argument("--drive", nargs=3, metavar=("BASE", "SERVICE", "KEY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.drive:  # the load generator, in its own process (its own core's share)
+    if args.drive:  # the python load generator, in its own process (its own core's share)
         out = asyncio.run(drive(*args.drive, args.rows, args.seconds, args.concurrency))
         print(json.dumps(out))
         return
+    from deploy.components.clickhouse import ClickHouse
     from sinks.clickhouse import client_from_url
 
     settings = get_settings()
@@ -218,24 +461,70 @@ def main() -> None:
     load(client, args.rows)
     p50, p99 = bare_query(client, args.rows)
     print(f"bare ClickHouse query (read_rows, id = ?, FINAL, one connection): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    clickhouse = ClickHouse(settings)
+    clickhouse_log = Path(clickhouse.log_path)
+    try:
+        clickhouse_pid = int(Path(clickhouse.pid_path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        clickhouse_pid = None
     port = args.port or settings.api_port + 7
     proc = start_api(settings, port)
     base = f"http://127.0.0.1:{port}"
     op = {"X-API-Key": (settings.state_dir / "api_key").read_text().strip()}
+    print(
+        f"load generator: {args.load}, {args.concurrency} connections, {args.seconds:g} s each; "
+        f"API workers: {settings.api_workers}; API RSS after start {rss_mb(proc.pid):.0f} MB",
+        flush=True,
+    )
+    spy_dir = Path(args.py_spy) if args.py_spy else None
+    if spy_dir:
+        spy_dir.mkdir(parents=True, exist_ok=True)
     try:
         for masked in (None, False, True):
             svc = json.loads(publish(base, op, masked)) if masked is not None else {"service": "-", "key": "-"}
-            httpx.get(f"{base}/services/{svc['service']}/v1", params={"id": "1"}, headers={"X-App-Key": svc["key"]})
-            load_avg = os.getloadavg()[0]
-            out = subprocess.run(
-                [sys.executable, __file__, "--drive", base, svc["service"], svc["key"], "--rows", str(args.rows),
-                 "--seconds", str(args.seconds), "--concurrency", str(args.concurrency)],
-                capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": "."},
-            )  # fmt: skip
-            result = json.loads(out.stdout.strip().splitlines()[-1])
             what = {None: "GET /livez (floor)", False: "plain", True: "masked"}[masked]
-            print(f"{what}: {result} (load average before: {load_avg:.1f})", flush=True)
-            if masked is not None:
+            if masked is not None:  # warm: the worker's ClickHouse connection, the caches
+                for _ in range(20):
+                    httpx.get(
+                        f"{base}/services/{svc['service']}/v1", params={"id": "1"}, headers={"X-App-Key": svc["key"]}
+                    )
+            name = what.split()[0].strip("/")
+            if args.seconds > 0:
+                load_avg = os.getloadavg()[0]
+                log_start = clickhouse_log.stat().st_size if clickhouse_log.exists() else 0
+                spy = py_spy(proc.pid, args.seconds, spy_dir / f"{name}.txt") if spy_dir else None
+                driver = wrk_drive if args.load == "wrk" else python_drive
+                api_cpu, ch_cpu = cpu_s(proc.pid), cpu_s(clickhouse_pid, False) if clickhouse_pid else 0.0
+                result = driver(base, svc["service"], svc["key"], args.rows, args.seconds, args.concurrency)
+                calls = max(1, result["calls"] + result["errors"])
+                result["api_cpu_ms_per_call"] = round((cpu_s(proc.pid) - api_cpu) * 1000 / calls, 2)
+                if clickhouse_pid:
+                    ch_ms = (cpu_s(clickhouse_pid, False) - ch_cpu) * 1000 / calls
+                    result["clickhouse_cpu_ms_per_call"] = round(ch_ms, 2)
+                rss = rss_mb(proc.pid)
+                print(f"{what}: {result} (load average before: {load_avg:.1f}; API RSS {rss:.0f} MB)", flush=True)
+                if spy is not None:
+                    spy.wait(60)
+                    out = spy_dir / f"{name}.txt"
+                    if out.exists():
+                        out.with_name(out.stem + "-top.txt").write_text(top_of(out))
+                if masked is not None and clickhouse_log.exists():
+                    n, q50, q99, qmax = clickhouse_times(clickhouse_log, log_start)
+                    print(
+                        f"{what}, the ClickHouse query's own time (server log, {n} queries during the load): "
+                        f"p50 {q50:.1f} ms, p99 {q99:.1f} ms, max {qmax:.1f} ms",
+                        flush=True,
+                    )
+            if args.asgi:
+                out = None
+                if args.asgi_profile:
+                    Path(args.asgi_profile).mkdir(parents=True, exist_ok=True)
+                    out = str(Path(args.asgi_profile) / f"{name}-asgi.txt")
+                figure = in_process_asgi(settings, svc["service"], svc["key"], args.rows, args.asgi, out)
+                print(
+                    f"{what}, the API app called in-process through ASGI (no HTTP), 4 at a time: {figure}", flush=True
+                )
+            if masked is not None and not args.skip_in_process:
                 rate, p50, p99 = in_process(
                     settings, client, svc["service"], svc["key"], args.rows, profile=args.profile
                 )
