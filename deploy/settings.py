@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field("PLAIN")
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (never logged)")
+    kafka_producer_idempotence: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "idempotent producers; auto = on, except against tansu (deploy.kafka.idempotence_for), "
+            "whose idempotence lost acknowledged batches when killed -9; off = at least once, in order"
+        ),
+    )
     # The local stack's broker keeps its log in an S3 object store (SeaweedFS, started by the stack)
     # so a restart loses nothing; "memory" only when asked for (tests of the spine, throw-away runs).
     broker_storage: Literal["s3", "memory"] = Field("s3", description="local broker storage: s3 (durable) or memory")

@@ -172,6 +172,47 @@ def test_the_broker_is_durable_by_default_and_keeps_events_across_a_restart(stac
     assert [(m.key(), m.value()) for m in got] == sent
 
 
+def test_acknowledged_events_survive_broker_kills_mid_stream(stack):
+    """kill -9 of the broker while a source's producer streams: every chunk `flush_acked()` returned
+    for is in the topic afterwards (tansu's idempotence lost such chunks: deploy.kafka.idempotence_for)."""
+    import signal
+    import threading
+
+    from deploy.kafka import AckedProducer, ensure_topics
+
+    topic = f"stack-kill-{uuid.uuid4().hex[:8]}"
+    ensure_topics(BROKER, [topic])
+    producer = AckedProducer(BROKER)
+    assert producer.idempotent is False, "against tansu the producers must not use its idempotence"
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        chunk = 0
+        while not stop.is_set():
+            values = [f"{chunk}:{i}".encode() for i in range(500)]
+            producer.produce_many(topic, values)
+            producer.flush_acked(120)
+            acked.append(chunk)
+            chunk += 1
+            stop.wait(0.05)  # a source's pace, so the topic stays small enough to read back
+
+    thread = threading.Thread(target=stream, daemon=True)
+    thread.start()
+    for _ in range(2):
+        time.sleep(2.5)
+        os.kill(stack.component("broker").read_pid(), signal.SIGKILL)
+        time.sleep(0.3)
+        stack.up(progress=False, only=["broker"])
+    time.sleep(2)
+    stop.set()
+    thread.join(150)
+    assert len(acked) > 4, "the stream must run across both kills"
+    got = {m.value() for m in _consume(topic, len(acked) * 500, timeout=120)}
+    lost = [c for c in acked if any(f"{c}:{i}".encode() not in got for i in range(500))]
+    assert not lost, f"acknowledged chunks missing after the kills: {lost[:10]}"
+
+
 def test_memory_storage_is_only_used_when_asked_and_says_so(tmp_path):
     settings = Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:29192", broker_storage="memory")
     memory = Stack(settings)
