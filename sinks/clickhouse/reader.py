@@ -42,6 +42,15 @@ def table_engine(client, table: str) -> str:
     return rows[0][0] if rows else ""
 
 
+def table_keys(client, table: str) -> frozenset[str]:
+    """The table's primary-key columns: every version of a row shares them."""
+    rows = client.execute(
+        "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = %(t)s AND is_in_primary_key",
+        {"t": table},
+    )
+    return frozenset(r[0] for r in rows)
+
+
 def coerce(type_: str, value: Any) -> Any:
     """A filter value (text from a query string) as the column's Python type; ValueError when it is not one."""
     base = type_.removeprefix("Nullable(").removeprefix("LowCardinality(").rstrip(")")
@@ -64,26 +73,33 @@ def read_rows(
     timeout_s: int = 10,
     max_rows: int = 1000,
     engine: str | None = None,
+    keys: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
+    """`keys`: primary-key columns (`table_keys`). Under FINAL their filters go to PREWHERE, read
+    before the merge: ClickHouse 18.16 does not move them there itself and otherwise merges every
+    granule of the table's parts (5.7-7.2 ms of its CPU per point query against 2.5-3.3 ms, issue 17).
+    Safe because all versions of a row share its key; other filters must see the merged row."""
     for name in [*select, *(w[0] for w in where), *order_by]:
         if name not in columns:
             raise ValueError(f"table {table!r} has no column {name!r}")
     engine = table_engine(client, table) if engine is None else engine
     final = " FINAL" if any(e in engine for e in FINAL_ENGINES) else ""
-    clauses, params = [], {}
+    clauses, prewhere, params = [], [], {}
     if "_deleted" in columns:
         clauses.append("`_deleted` = 0")
     for n, (field, op, value) in enumerate(where):
         p = f"p{n}"
+        into = prewhere if final and field in keys else clauses
         if op == "in":
-            clauses.append(f"{identifier(field)} IN %({p})s")
+            into.append(f"{identifier(field)} IN %({p})s")
             params[p] = tuple(value)
         else:
-            clauses.append(f"{identifier(field)} {_OPS[op]} %({p})s")
+            into.append(f"{identifier(field)} {_OPS[op]} %({p})s")
             params[p] = value
     params["limit"], params["offset"] = min(int(limit), max_rows), int(offset)
     sql = (
         f"SELECT {', '.join(identifier(c) for c in select)} FROM {identifier(table)}{final}"
+        + (f" PREWHERE {' AND '.join(prewhere)}" if prewhere else "")
         + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
         + (f" ORDER BY {', '.join(identifier(c) for c in order_by)}" if order_by else "")
         + " LIMIT %(offset)s, %(limit)s"
@@ -94,5 +110,7 @@ def read_rows(
         "result_overflow_mode": "break",
         "readonly": 2,
     }
+    if prewhere:  # a key range: one thread reads it, others would only wait on each other
+        settings["max_threads"] = 1
     rows = client.execute(sql, params, settings=settings)
     return [dict(zip(select, row)) for row in rows]

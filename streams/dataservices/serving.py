@@ -30,7 +30,7 @@ from typing import Any
 from clickhouse_driver.errors import Error as ClickHouseError
 from redis.exceptions import RedisError
 
-from sinks.clickhouse.reader import coerce, read_rows, table_columns, table_engine
+from sinks.clickhouse.reader import coerce, read_rows, table_columns, table_engine, table_keys
 from streams.dataservices.access import Denied, Guard, check_expiry, check_ip, quota_denied
 from streams.dataservices.model import NotFound
 from streams.dataservices.store import ServiceStore, key_matches, split_key
@@ -117,8 +117,8 @@ TABLE_INFO_TTL_S = 5.0
 _table_info: dict[tuple[str, str], tuple[float, dict[str, str], str]] = {}
 
 
-def table_info(clickhouse, table: str) -> tuple[dict[str, str], str]:
-    """A table's columns and engine, remembered TABLE_INFO_TTL_S seconds per ClickHouse server and
+def table_info(clickhouse, table: str) -> tuple[dict[str, str], str, frozenset[str]]:
+    """A table's columns, engine and primary-key columns, remembered TABLE_INFO_TTL_S seconds per ClickHouse server and
     database (two system-table queries per call were most of a call's ClickHouse time); a column a
     schema change adds is served at most that much later. A missing table is never remembered."""
     conn = getattr(clickhouse, "connection", None)
@@ -129,14 +129,15 @@ def table_info(clickhouse, table: str) -> tuple[dict[str, str], str]:
     hit = _table_info.get(key)
     now = time.monotonic()
     if hit and now - hit[0] < TABLE_INFO_TTL_S:
-        return hit[1], hit[2]
+        return hit[1], hit[2], hit[3]
     columns = table_columns(clickhouse, table)
     engine = table_engine(clickhouse, table) if columns else ""
+    keys = table_keys(clickhouse, table) if columns else frozenset()
     if columns:
         if len(_table_info) > 10_000:
             _table_info.clear()
-        _table_info[key] = (now, columns, engine)
-    return columns, engine
+        _table_info[key] = (now, columns, engine, keys)
+    return columns, engine, keys
 
 
 class TokenBuckets:
@@ -458,7 +459,7 @@ def selection(spec, app, params, columns: dict[str, str]):
 
 def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params, classify, signed, client_ip, info):
     scope, app, spec = admit(store, buckets, key, name, version, signed, client_ip, info=info)
-    columns, engine = table_info(clickhouse, spec.resource.table)
+    columns, engine, keys = table_info(clickhouse, spec.resource.table)
     typed, granted, limit, offset = selection(spec, app, params, columns)
     rows = read_rows(
         clickhouse,
@@ -472,6 +473,7 @@ def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params,
         timeout_s=spec.timeout_s,
         max_rows=spec.max_limit,
         engine=engine,
+        keys=keys,
     )
     masking = field_masks(spec, scope, granted, classify)
     if masking:
