@@ -190,20 +190,21 @@ class GroupMember:
         self.topics = topics
         self.settle_seconds = settle_seconds
         self.freed: list[str] = []  # departed leaders the watcher freed the group from
-        self._settled = threading.Event()
-        self._unsettled_since: float | None = time.monotonic()
+        self._unsettled_since: float | None = time.monotonic()  # None once an assignment arrived
         self._closed = threading.Event()
         consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked)
         if bootstrap and group:
             args = (bootstrap, group, stuck_seconds)
             threading.Thread(target=self._watch, args=args, name=f"group-watch-{group}", daemon=True).start()
 
+    @property
+    def settled(self) -> bool:
+        return self._unsettled_since is None
+
     def _assigned(self, consumer, partitions) -> None:  # the client assigns them after this returns
         self._unsettled_since = None
-        self._settled.set()
 
     def _revoked(self, consumer, partitions) -> None:  # a rebalance began: not settled until it ends
-        self._settled.clear()
         self._unsettled_since = time.monotonic()
 
     def _watch(self, bootstrap: str, group: str, stuck_seconds: float) -> None:
@@ -220,12 +221,12 @@ class GroupMember:
                 continue
             if leader:
                 self.freed.append(leader)
-            if self._unsettled_since is not None:  # give the freed (or slow) group its time again
+            if self._unsettled_since == since:  # still unsettled: give the freed (or slow) group its time again
                 self._unsettled_since = time.monotonic()
 
     def close(self) -> None:
         self._closed.set()
         deadline = time.monotonic() + self.settle_seconds
-        while not self._settled.is_set() and time.monotonic() < deadline:
+        while not self.settled and time.monotonic() < deadline:
             self.consumer.poll(0.2)  # nothing is committed after this: the next member reads it again
         self.consumer.close()

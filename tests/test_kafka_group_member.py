@@ -15,13 +15,20 @@ from deploy.kafka import GroupMember, batch_consumer, ensure_topics
 from deploy.kafka_groups import free_wedged_group
 
 
-def test_a_member_closed_mid_join_leaves_the_group_usable(stack_settings):
-    bootstrap, run = stack_settings.kafka_bootstrap, uuid.uuid4().hex[:6]
-    topic, group = f"member-{run}", f"member-group-{run}"
+def _topic_with_one_record(bootstrap: str, name: str) -> tuple[str, str]:
+    """A fresh topic holding one record (b"v") and a fresh group name for it."""
+    run = uuid.uuid4().hex[:6]
+    topic, group = f"{name}-{run}", f"{name}-group-{run}"
     ensure_topics(bootstrap, [topic])
     producer = Producer({"bootstrap.servers": bootstrap})
     producer.produce(topic, key=b"k", value=b"v")
     producer.flush(10)
+    return topic, group
+
+
+def test_a_member_closed_mid_join_leaves_the_group_usable(stack_settings):
+    bootstrap = stack_settings.kafka_bootstrap
+    topic, group = _topic_with_one_record(bootstrap, "member")
 
     first = GroupMember(batch_consumer(bootstrap, group), [topic])
     first.consumer.poll(0.5)  # the join has started, not settled
@@ -71,12 +78,8 @@ def _first_value(member: GroupMember, seconds: float) -> bytes | None:
 
 
 def test_a_group_wedged_by_its_departed_leader_is_freed_by_the_watcher(stack_settings):
-    bootstrap, run = stack_settings.kafka_bootstrap, uuid.uuid4().hex[:6]
-    topic, group = f"wedged-{run}", f"wedged-group-{run}"
-    ensure_topics(bootstrap, [topic])
-    producer = Producer({"bootstrap.servers": bootstrap})
-    producer.produce(topic, key=b"k", value=b"v")
-    producer.flush(10)
+    bootstrap = stack_settings.kafka_bootstrap
+    topic, group = _topic_with_one_record(bootstrap, "wedged")
     asyncio.run(_wedge(bootstrap, group, topic))
 
     blind = GroupMember(batch_consumer(bootstrap, group), [topic], settle_seconds=0)  # no watcher
@@ -95,17 +98,13 @@ def test_a_group_wedged_by_its_departed_leader_is_freed_by_the_watcher(stack_set
 
 
 def test_the_doctor_leaves_a_healthy_group_alone(stack_settings):
-    bootstrap, run = stack_settings.kafka_bootstrap, uuid.uuid4().hex[:6]
-    topic, group = f"healthy-{run}", f"healthy-group-{run}"
-    ensure_topics(bootstrap, [topic])
-    producer = Producer({"bootstrap.servers": bootstrap})
-    producer.produce(topic, key=b"k", value=b"v")
-    producer.flush(10)
+    bootstrap = stack_settings.kafka_bootstrap
+    topic, group = _topic_with_one_record(bootstrap, "healthy")
     member = GroupMember(batch_consumer(bootstrap, group), [topic])
     try:
         assert _first_value(member, 30) == b"v"
         assert free_wedged_group(bootstrap, group, [topic]) is None
         member.consumer.poll(1)
-        assert member._settled.is_set(), "the doctor disturbed a settled group"
+        assert member.settled, "the doctor disturbed a settled group"
     finally:
         member.close()
