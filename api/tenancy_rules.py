@@ -177,6 +177,7 @@ ROUTES: dict[str, str] = {
     "GET /standards/conformance": "tenant-list",
     "GET /quality/quarantine": "tenant-list",
     "POST /quality/quarantine/replay": "tenant-create",
+    "POST /quality/quarantine/accept": "tenant-create",
     "GET /quality/tickets": "tenant-list",
     "POST /quality/tickets": "tenant-create",
     "GET /quality/tickets/metrics": "tenant-list",

@@ -28,6 +28,7 @@ ROUTERS = (
     "service_topics",
     "detection",
     "quality",
+    "quality_accept",
     "quality_tickets",
     "quality_reports",
     "workbench",
