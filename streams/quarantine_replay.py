@@ -6,6 +6,7 @@
     batch = corrected_columns(codec, scan.topics, scan.keys, scan.values, changes)   # bulk: in Arrow
     replay_batch(bootstrap, batch)
     done = replay_rule(bootstrap, registry_url, quarantine_topic, rule, changes)     # a rule's whole quarantine
+    done = replay_rule(..., progress=fn(done_so_far), cancelled=fn() -> bool)      # a job: steps, stop between
 
 A replayed event keeps the original key (so it lands on the row's partition, in order with the
 row's other changes) and gets `source.sequence` + 1: above the quarantined version, so the sinks'
@@ -26,6 +27,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,11 +252,15 @@ def replay_batch(bootstrap: str, batch: ReplayBatch, producer: AckedProducer | N
 @dataclass
 class RuleReplay:
     """What replay_rule did: events replayed, quarantine records read, where each partition's read
-    ended, and seconds spent waiting for the reader, correcting, producing and for the last acks."""
+    ended, and seconds spent waiting for the reader, correcting, producing and for the last acks.
+    `steps`: chunks done; `complete`: False when `cancelled` stopped it before the topic's end
+    (`next_start` is then where a later replay_rule(start=next_start) goes on)."""
 
     replayed: int = 0
     scanned: int = 0
     next_start: dict[int, int] = field(default_factory=dict)
+    steps: int = 0
+    complete: bool = False
     phases: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(("read_s", "correct_s", "produce_s", "ack_s"), 0.0)
     )
@@ -270,6 +276,8 @@ def replay_rule(
     start: dict[int, int] | None = None,
     codec: WireCodec | None = None,
     ack_timeout: float = 300.0,
+    progress: Callable[[RuleReplay], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> RuleReplay:
     """Every record `rule` quarantined on the quarantine `topic` (from `start`, partition -> offset),
     corrected with `changes` and replayed, in bounded memory: a reader thread reads and filters the
@@ -277,7 +285,11 @@ def replay_rule(
     produced; one producer for all, every acknowledgement waited for at the end (DeliveryFailed
     otherwise). A chunk that cannot be corrected raises ReplayRefused once the chunks before it are
     acknowledged: the changes are the same for every record, so that is the first chunk unless a
-    later record cannot take them (a delete)."""
+    later record cannot take them (a delete).
+
+    `progress(done)` is called after each chunk with the RuleReplay so far (its events produced,
+    not yet all acknowledged); `cancelled()` is asked after each chunk: True stops there, the
+    chunks read ahead are dropped, what was produced is acknowledged and `complete` stays False."""
     codec = codec or WireCodec(registry_url)
     chunks: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
@@ -312,6 +324,7 @@ def replay_rule(
             t1 = time.perf_counter()
             out.phases["read_s"] += t1 - t0
             if item is None:
+                out.complete = True
                 break
             if isinstance(item, BaseException):
                 raise item
@@ -324,6 +337,12 @@ def replay_rule(
             out.replayed += len(item.values)
             out.scanned += item.scanned
             out.next_start = item.next_start
+            out.steps += 1
+            out.complete = not item.partial  # the last chunk: read to every partition's end
+            if progress is not None:
+                progress(out)
+            if cancelled is not None and cancelled():
+                break
     finally:
         stop.set()
         reader.join(30)

@@ -1,9 +1,10 @@
 """Runs jobs in a thread pool and keeps their state in the control DB.
 
 A job is `fn(ctx: JobContext) -> dict | None`; its return value is the result, an exception the
-error, `JobCancelled` (or returning after `ctx.cancelled()`) a cancellation. Jobs of a process that
-is gone are marked `interrupted`: at start-up for this host's dead pids, and by the sweeper for
-jobs whose heartbeat stopped (another host's API died).
+error, `JobCancelled` (or returning after `ctx.cancelled()`, the return value kept as the result:
+how far it got) a cancellation. Jobs of a process that is gone are marked `interrupted`: at
+start-up for this host's dead pids, and by the sweeper for jobs whose heartbeat stopped (another
+host's API died).
 """
 
 from __future__ import annotations
@@ -178,14 +179,11 @@ class JobManager:
         final: dict[str, Any]
         try:
             result = fn(ctx)
-            if ctx.cancelled():
-                final = {"state": "cancelled"}
+            stored = json.dumps(result, default=str) if result is not None else None
+            if ctx.cancelled():  # what it returned says how far it got before stopping
+                final = {"state": "cancelled", "result": stored}
             else:
-                final = {
-                    "state": "succeeded",
-                    "progress": 100.0,
-                    "result": json.dumps(result, default=str) if result is not None else None,
-                }
+                final = {"state": "succeeded", "progress": 100.0, "result": stored}
         except JobCancelled:
             final = {"state": "cancelled"}
         except Exception as exc:

@@ -1,7 +1,7 @@
 """Quality management (issue 16): browsing what a pipeline's runner quarantined, with every
 violation and the original event (values masked for callers without `data:view`), and repairing
-and replaying it. Thin: reading is streams/quarantine_read.py, replay streams/quarantine_replay.py,
-the wiring api/quality."""
+and replaying it, at once or (a rule's whole quarantine) as a message-centre job. Thin: reading is
+streams/quarantine_read.py, replay streams/quarantine_replay.py, the wiring api/quality."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
 from api.audit import audit_as
+from api.jobs import job_manager
 from api.quality import masked, quarantine_topic_of
 from api.quality.positions import Position
+from api.quality.replay_jobs import CHUNK, KIND, check_fields, replay_job
 from api.security import Principal, require
+from deploy.logs import in_tenant
+from schemas.naming import QUARANTINE_SUFFIX
 from schemas.serde import WireCodec
 from streams.quarantine_read import MissingRecord, read_quarantine, records_at, scan_rule
 from streams.quarantine_replay import ReplayRefused, corrected_columns, corrected_many, replay, replay_batch
@@ -96,7 +100,7 @@ def replay_quarantined(
         reason=body.reason[:500],
     )
     if not principal.can("data:view"):
-        raise HTTPException(403, "permission 'data:view' required to correct data / 修正数据需要 data:view 权限")
+        raise _no_data_view()
     topic = quarantine_topic_of(request, principal, body.pipeline)
     settings = request.app.state.settings
     codec = WireCodec(settings.schema_registry_url)
@@ -116,7 +120,10 @@ def replay_quarantined(
         scan = scan_rule(settings.kafka_bootstrap, settings.schema_registry_url, topic, body.rule, codec=codec)
         if scan.partial:
             raise HTTPException(
-                409, "the quarantine is too large to read at once; name records / 隔离记录过多，请指定记录"
+                409,
+                "the quarantine is too large to read at once; name records, or replay the rule as a job: "
+                "POST /quality/quarantine/replay-jobs / 隔离记录过多，无法一次读取；请指定记录，"
+                "或以后台任务重放该规则：POST /quality/quarantine/replay-jobs",
             )
         if not scan.values:
             raise HTTPException(404, f"rule {body.rule!r} quarantined nothing here / 该规则没有隔离记录")
@@ -129,3 +136,54 @@ def replay_quarantined(
     replayed = [{"partition": p, "offset": o} for p, o in positions]
     request.state.audit_detail.update(count=len(replayed), records=replayed[:200])
     return {"pipeline": body.pipeline, "replayed": len(replayed), "records": replayed, "topic": replayed_topic}
+
+
+class ReplayJob(BaseModel):
+    model_config = {"extra": "forbid"}
+    pipeline: str = Field(max_length=200, pattern=r"^[A-Za-z0-9_\-]+$")
+    rule: str = Field(min_length=1, max_length=300, description="every record this rule quarantined")
+    set: dict[str, Any] = Field(default_factory=dict, max_length=100, description="field -> corrected value")
+    reason: str = Field(min_length=1, max_length=2000, description="why (kept in the audit log)")
+    chunk: int = Field(
+        CHUNK,
+        ge=100,
+        le=200_000,
+        description="quarantine records read per step (memory bound); progress and cancel come between steps",
+    )
+
+
+def _no_data_view() -> HTTPException:
+    return HTTPException(403, "permission 'data:view' required to correct data / 修正数据需要 data:view 权限")
+
+
+@router.post(
+    "/quality/quarantine/replay-jobs",
+    status_code=202,
+    summary="Correct and replay a rule's whole quarantine as a message-centre job (progress, cancel between "
+    "chunks); its result says how many were replayed and where the read stopped",
+)
+def replay_quarantined_job(
+    request: Request, body: ReplayJob, principal: Principal = Depends(require("quality:manage"))
+) -> dict[str, Any]:
+    audit_as(
+        request,
+        "quality.quarantine.replay.job",
+        pipeline=body.pipeline,
+        rule=body.rule,
+        fields=sorted(body.set)[:100],
+        reason=body.reason[:500],
+    )
+    if not principal.can("data:view"):
+        raise _no_data_view()
+    topic = quarantine_topic_of(request, principal, body.pipeline)
+    raw_topic = topic.removesuffix(QUARANTINE_SUFFIX)
+    settings = request.app.state.settings
+    try:  # a field no version of the row has: refused now, not as a failed job later
+        check_fields(settings.schema_registry_url, raw_topic, body.set)
+    except ReplayRefused as exc:
+        raise _refused(exc) from None
+    tenant = principal.tenant if not principal.all_tenants else None
+    job = replay_job(settings, topic, raw_topic, body.rule, body.set, body.chunk)
+    job_id = job_manager(request.app).submit(KIND, principal.name, in_tenant(tenant, job))
+    request.state.audit_detail["job"] = job_id
+    return {"job_id": job_id, "pipeline": body.pipeline, "rule": body.rule, "topic": raw_topic}

@@ -261,6 +261,10 @@ def attack(world, openapi, method: str, template: str, who: str) -> tuple[str, d
         "GET /standards/conformance": ({"params": {"dataset": o["dataset"]}}, True),
         "GET /quality/quarantine": ({"params": {"pipeline": o["pipeline"]}}, True),
         "POST /quality/quarantine/replay": ({"json": {"pipeline": o["pipeline"], "rule": "r", "reason": "b"}}, True),
+        "POST /quality/quarantine/replay-jobs": (
+            {"json": {"pipeline": o["pipeline"], "rule": "r", "reason": "b"}},
+            True,
+        ),
         "POST /quality/quarantine/accept": (
             {"json": {"pipeline": o["pipeline"], "records": [{"partition": 0, "offset": 0}], "reason": "b"}},
             True,
