@@ -12,7 +12,7 @@ import logging
 import threading
 
 from deploy.kafka import AckedProducer, GroupMember, batch_consumer
-from streams.processor import BatchProcessor, RawMessage
+from streams.processor import BatchProcessor, RawBatch
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,9 @@ class LeanRunner:
         messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
         if not messages:
             return 0
-        batch = [RawMessage(m.topic(), m.partition(), m.offset(), m.key(), m.value()) for m in messages]
+        batch = RawBatch.of_kafka(messages)
         result = self.processor.process(batch)
-        for out in result.outputs:
-            self.producer.produce(out.topic, out.value, out.key)
+        self.producer.produce_columns(result.topics, result.values, result.keys)
         self.producer.flush_acked()  # outputs durable before the input is committed
         self.consumer.commit(asynchronous=False)  # the whole batch, now that its outputs are acknowledged
         self.processed += len(batch)
