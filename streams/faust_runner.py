@@ -67,9 +67,8 @@ def build_app(
     ensure_topics(bootstrap, [out(t) for t in topics for out in (clean_topic, quarantine_topic)], partitions)
     producer = AckedProducer(bootstrap)
 
-    def publish(outputs) -> None:
-        for o in outputs:
-            producer.produce(o.topic, o.value, o.key)
+    def publish(result) -> None:
+        producer.produce_columns(result.topics, result.values, result.keys)
         producer.flush_acked()
 
     processor = BatchProcessor(WireCodec(registry_url), transforms, rules, stage=f"runner:{pipeline}")
@@ -85,7 +84,7 @@ def build_app(
             # Decoding and rules are CPU work; the registry look-ups on first sight are blocking HTTP.
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(None, processor.process, batch)
-            await loop.run_in_executor(None, publish, result.outputs)
+            await loop.run_in_executor(None, publish, result)
             if counters:  # a control-DB write: kept off the event loop
                 await loop.run_in_executor(None, counters.add, "runner", result.counts())
             if metrics:  # a dict difference of the rule counters; its thread writes ClickHouse

@@ -4,6 +4,8 @@
 
 Publishes population-register change events (a few percent bad) to a 2-partition topic, then
 runs, one after another, each in fresh worker processes with their own consumer group:
+  bare x1               the ceiling: the same consume -> produce -> flush -> commit loop with no
+                        processing (confluent-kafka alone, the same batch size and settings)
   lean x1, lean x2      the confluent-kafka runner (streams/lean_runner.py), 1 and 2 processes
   faust-batch x1        the Faust runner (take_events micro-batches, streams/faust_runner.py)
   faust-event x1        a per-event Faust agent doing the same work (the baseline)
@@ -116,6 +118,40 @@ def worker_lean(settings, topic: str, group: str) -> None:
     if metrics:
         metrics.close()
     report(runner.processed, first or 0, last or 0)
+
+
+def worker_bare(settings, topic: str, group: str) -> None:
+    """The lean runner's loop without the processor: every value produced unchanged to one topic."""
+    from deploy.kafka import AckedProducer, batch_consumer
+
+    consumer = batch_consumer(settings.kafka_bootstrap, group, {"session.timeout.ms": 6000})
+    producer = AckedProducer(settings.kafka_bootstrap)
+    consumer.subscribe([topic])
+    out, count, first, last, idle_since = f"{topic}.bare", 0, None, None, time.time()
+    while time.time() - idle_since < IDLE or first is None and time.time() - idle_since < 90:
+        messages = [m for m in consumer.consume(5000, 0.2) if not m.error()]
+        if not messages:
+            continue
+        producer.produce_columns([out] * len(messages), [m.value() for m in messages], [m.key() for m in messages])
+        producer.flush_acked()
+        consumer.commit(asynchronous=False)
+        count += len(messages)
+        first = first or time.time()
+        last = idle_since = time.time()
+    consumer.close()
+    report(count, first or 0, last or 0)
+
+
+def versions() -> dict:
+    import confluent_kafka
+    import polars
+
+    return {
+        "python": sys.version.split()[0],
+        "confluent_kafka": confluent_kafka.version()[0],
+        "librdkafka": confluent_kafka.libversion()[0],
+        "polars": polars.__version__,
+    }
 
 
 def worker_faust(settings, topic: str, group: str, per_event: bool) -> None:
@@ -233,16 +269,18 @@ def run(mode: str, processes: int, topic: str, events: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--worker", choices=["lean", "faust-batch", "faust-event"])
+    ap.add_argument("--worker", choices=["bare", "lean", "faust-batch", "faust-event"])
     ap.add_argument("--topic")
     ap.add_argument("--group")
-    ap.add_argument("--modes", default="lean:1,lean:2,faust-batch:1,faust-event:1")
+    ap.add_argument("--modes", default="bare:1,lean:1,lean:2,faust-batch:1,faust-event:1")
     args = ap.parse_args()
     from deploy.settings import get_settings
 
     settings = get_settings()
     if args.worker == "lean":
         return worker_lean(settings, args.topic, args.group)
+    if args.worker == "bare":
+        return worker_bare(settings, args.topic, args.group)
     if args.worker:
         return worker_faust(settings, args.topic, args.group, per_event=args.worker == "faust-event")
 
@@ -252,9 +290,16 @@ def main() -> None:
     t0 = time.time()
     topic = publish(settings, f"people_{uuid.uuid4().hex[:6]}", args.events)
     print(f"published {args.events} events to {topic} in {time.time() - t0:.1f}s", flush=True)
+    ceiling = None
     for spec in args.modes.split(","):
         mode, n = spec.split(":")
-        print(json.dumps(run(mode, int(n), topic, args.events)), flush=True)
+        result = run(mode, int(n), topic, args.events)
+        if mode == "bare" and n == "1":
+            ceiling = result["events_per_s"]
+        elif ceiling and result["events_per_s"]:
+            result["ratio_to_bare_1"] = round(result["events_per_s"] / ceiling, 3)
+        print(json.dumps(result), flush=True)
+    print(json.dumps({"versions": versions(), "load_average": os.getloadavg()}), flush=True)
 
 
 if __name__ == "__main__":
