@@ -7,7 +7,8 @@ on that code set, the dataset owned by a group, and a published data service ser
 In the browser: the steward asks for suggestions from values (按取值建议), sees the evidence (share
 of sampled values that are codes of the set) and confirms it, and the mapping is listed; the
 steward profiles the table as a job (progress polled, then the column profiles and the null-ratio
-chart); a requester asks for access (a bad form first: the reasons in Chinese), the owning group's
+chart); the owning group's member is shown the dataset as theirs, with no request form (the console
+reads the person's groups from /auth/me); a requester asks for access (a bad form first: the reasons in Chinese), the owning group's
 member rejects one request with a comment and approves another with fewer fields (the app key shown
 once), and the requester sees both decisions on the dataset's page and the access-requests page. Screenshots: <pytest tmp>/governance-shots/.
 """
@@ -183,6 +184,28 @@ def test_a_profile_job_shows_progress_then_the_column_profiles(browser, console,
     assert len(stored) == 1 and stored[0]["profile"]["columns"]["phone"]["nulls"] == ROWS // 4
     assert not problems, problems
     page.context.close()
+
+
+def test_the_owning_groups_member_is_not_offered_the_request_form(browser, console, shots):
+    """Before any request exists (the API lists none to anyone), the console knows the person's
+    groups from /auth/me: the owning group's member sees that the dataset is theirs, not the form."""
+    base = console["base"]
+    assert httpx.get(base + "/auth/me", headers=login(base, OWNER)).json()["groups"] == [GROUP]
+    assert httpx.get(base + "/auth/me", headers=login(base, REQUESTER)).json()["groups"] == []
+    owner, problems = _signed_in(browser, console, OWNER)
+    _dataset(owner, console)
+    assert owner.locator("#access-request").count() == 0
+    assert "您是该数据集的所有者" in owner.locator("#access-owner").inner_text()
+    owner.screenshot(path=str(shots / "access-owner.png"), full_page=True)
+    owner.goto("/console/catalog/dataset?lang=en&urn=" + quote(console["urn"], safe=""))
+    assert "You own this dataset" in owner.locator("#access-owner").inner_text()
+    assert not problems, problems
+    owner.context.close()
+    asker, asker_problems = _signed_in(browser, console, REQUESTER)
+    _dataset(asker, console)
+    assert asker.locator("#access-open").is_visible() and asker.locator("#access-owner").count() == 0
+    assert not asker_problems, asker_problems
+    asker.context.close()
 
 
 def test_access_is_asked_approved_with_fewer_fields_and_the_decision_seen(browser, console, shots):

@@ -106,13 +106,20 @@ async def _versions(api: Backend, urn: str) -> list[dict]:
     return versions
 
 
+async def _identities(api: Backend, name: str) -> set[str]:
+    """The names a catalogue owner may give the person by: the name, and each of the groups
+    `GET /auth/me` lists (`g` and `group:g`, as the API's decisions read them)."""
+    answer = await api.get("/auth/me")
+    groups = (answer.json().get("groups") or []) if answer.status_code == 200 else []
+    return {name} | {g for group in groups for g in (group, f"group:{group}")}
+
+
 async def access_of(api: Backend, session: Session, ds: dict) -> dict[str, Any] | None:
     """The "request access" (申请访问) part of a dataset's page (issue 17), for people holding
     services:apply: their own requests for it (`GET /access-requests?dataset=`), how many wait for
-    them as its owner, and whether to offer the form (not to its owner by name, nor once a request
-    was approved or still waits, nor to one who is listed others' requests for it: the API lists
-    those only to its owner). A group owner's members are not known to the console otherwise (the
-    API decides), so a member of the owning group is offered the form until a request arrives."""
+    them as its owner, and whether to offer the form: not to its owner (the user it names, or a
+    member of the group it names), nor once a request was approved or still waits, nor to one who
+    is listed others' requests for it (the API lists those only to its owner)."""
     if not session.can("services:apply"):
         return None
     me = session.principal.name
@@ -120,10 +127,12 @@ async def access_of(api: Backend, session: Session, ds: dict) -> dict[str, Any] 
     listed = answer.json() if answer.status_code == 200 else []
     mine = [r for r in listed if r["requester"] == me]
     owner = (ds.get("business") or {}).get("owner")
+    owns = bool(owner) and owner in await _identities(api, me)
     return {
         "mine": mine,
+        "owns": owns,
         "waiting": sum(1 for r in listed if r["requester"] != me and r["status"] == "pending"),
-        "offer": owner != me
+        "offer": not owns
         and len(mine) == len(listed)
         and not any(r["status"] in ("approved", "pending") for r in mine),
         "error": None if answer.status_code == 200 else detail_of(answer),

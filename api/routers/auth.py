@@ -28,6 +28,7 @@ class Me(BaseModel):
     permissions: list[str]
     tenants: list[str]
     grants: list[str]
+    groups: list[str] = []  # a person's groups (a catalogue owner may be one); none for keys and operators
 
 
 BAD_CREDENTIALS = "wrong username or password"
@@ -70,7 +71,11 @@ async def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -
 
 
 @router.get("/auth/me", response_model=Me, summary="Who the credential belongs to and what it may do")
-def me(principal: Principal = Depends(authenticated)) -> Me:
+def me(request: Request, principal: Principal = Depends(authenticated)) -> Me:
+    groups: list[str] = []
+    if principal.kind == "user":
+        user = store_for(request.app.state.settings.resolved_control_db_url).user(principal.name) or {}
+        groups = sorted(user.get("groups") or [])
     return Me(
         name=principal.name,
         kind=principal.kind,
@@ -79,4 +84,5 @@ def me(principal: Principal = Depends(authenticated)) -> Me:
         permissions=sorted(principal.permissions),
         tenants=sorted(principal.tenants),
         grants=sorted(principal.grants),
+        groups=groups,
     )
