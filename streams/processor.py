@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from quality_stream import LookupTable, RuleSet
 from quality_stream.frame import frame_to_rows
@@ -255,6 +256,15 @@ class BatchProcessor:
                 )
             rejected = {checked[pos]: v for pos, v in self.rules.evaluate_frame(after).rejected.items()}
             same = _unchanged_rows(before, after)
+            changed = [pos for pos in range(len(checked)) if not same[pos] and checked[pos] not in rejected]
+            if changed:  # transformed rows that pass: encoded as columns when the schema allows
+                encoded = self._encode_changed(run, frame, after, [checked[pos] for pos in changed], changed)
+                if encoded is not None:
+                    for pos, value in zip(changed, encoded):
+                        result.values[run.positions[checked[pos]]] = value
+                    same = list(same)
+                    for pos in changed:
+                        same[pos] = True  # done: forwarded as the bytes just set
             need = [pos for pos in range(len(checked)) if checked[pos] in rejected or not same[pos]]
             if need:
                 rows = [checked[pos] for pos in need]
@@ -289,6 +299,31 @@ class BatchProcessor:
                 self._quarantine(batch, i, f"unencodable after transforms: {exc}", [], events[row], result)
                 result.valid -= 1
                 result.by_rule["_unencodable"] = result.by_rule.get("_unencodable", 0) + 1
+
+    def _encode_changed(
+        self, run: FrameRun, frame: pl.DataFrame, after: pl.DataFrame, rows: list[int], positions: list[int]
+    ) -> list[bytes] | None:
+        """The events of frame `rows` with their transformed images (`after` rows `positions`),
+        encoded from Arrow in one pass; None when the record path must do it (a schema the columnar
+        encoder does not cover, a value its type cannot hold). The first is checked byte for byte
+        against the record path, so the two never differ."""
+        target = self.codec.arrow_type(run.schema_id)
+        if target is None or target.get_field_index("after") < 0:
+            return None
+        try:
+            events = frame[rows].with_columns(after[positions].to_struct("after"))
+            arrays = events.to_arrow().to_struct_array()
+            arrays = (arrays.combine_chunks() if isinstance(arrays, pa.ChunkedArray) else arrays).cast(target)
+            encoded = self.codec.encode_arrow(run.schema_id, arrays)
+        except (pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError, OverflowError):
+            return None
+        event = frame_to_rows(frame[rows[:1]])[0]
+        event["after"] = frame_to_rows(after[positions[:1]])[0]
+        try:
+            reference = self.codec.encode(run.schema_id, event)
+        except Exception:  # noqa: BLE001 - the record path quarantines it as unencodable
+            return None
+        return encoded if encoded[0] == reference else None
 
 
 def _unchanged_rows(before: pl.DataFrame, after: pl.DataFrame) -> list[bool]:

@@ -65,20 +65,19 @@ def build_processor(cfg: dict):
 
 def process_columns(processor, topics, partitions, offsets, keys, values) -> dict[str, list]:
     """One Arrow batch through the processor: columns in, one (topic, key, value) per input row out."""
-    from streams.processor import RawMessage
+    from streams.processor import RawBatch
 
-    batch = [
-        RawMessage(t, int(p), int(o), _bytes(k), _bytes(v))
-        for t, p, o, k, v in zip(topics, partitions, offsets, keys, values, strict=True)
-    ]
-    outputs = processor.process(batch).outputs
-    if len(outputs) != len(batch):  # Flink's scalar UDF maps row to row; the processor does too
-        raise RuntimeError(f"the processor returned {len(outputs)} outputs for {len(batch)} messages")
-    return {
-        "topic": [o.topic for o in outputs],
-        "key": [o.key for o in outputs],
-        "value": [o.value for o in outputs],
-    }
+    partitions, offsets = list(partitions), list(offsets)
+    batch = RawBatch(
+        list(topics),
+        [_bytes(k) for k in keys],
+        [_bytes(v) for v in values],
+        lambda i: (int(partitions[i]), int(offsets[i])),
+    )
+    result = processor.process(batch)
+    if len(result.values) != len(batch):  # Flink's scalar UDF maps row to row; the processor does too
+        raise RuntimeError(f"the processor returned {len(result.values)} outputs for {len(batch)} messages")
+    return {"topic": result.topics, "key": result.keys, "value": result.values}
 
 
 def _bytes(value: Any) -> bytes | None:
