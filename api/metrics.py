@@ -121,12 +121,13 @@ class PlatformCollector:
 
 class ServiceCallCollector:
     """Data-service calls served by this API process and its call log's drops (in-process counters,
-    streams/dataservices/calllog.py)."""
+    streams/dataservices/calllog.py); its SSE streams' shared readers (fanout.py)."""
 
     def collect(self):
-        from streams.dataservices import calllog
+        from streams.dataservices import calllog, fanout
 
         yield from calllog.collect()
+        yield from fanout.collect()
 
 
 def render(settings: Settings) -> bytes:

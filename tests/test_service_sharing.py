@@ -410,6 +410,56 @@ def test_a_signing_application_downloads_and_streams_with_signed_requests(base, 
                 break
 
 
+def _metric(api, name: str) -> float:
+    text = api.get("/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_streams_of_one_topic_share_one_reader_each_with_its_own_grant(base, api, stack_settings, people):
+    """Three applications with different grants subscribe to the topic at once: each gets only its
+    fields, masked, rows of its own division where it has a row filter, and the API decodes every
+    record once for all three (its one reader of the topic, counted in /metrics)."""
+    grants = {
+        "names": (["id", "name", "phone"], {}),
+        "division": (["id", "name", "division_code"], {"division_code": "370102"}),
+        "phones": (["id", "phone"], {}),
+    }
+    keys = {}
+    for label, (fields, row_filter) in grants.items():
+        r = people["applicant"].post(
+            f"/services/{SERVICE}/applications",
+            json={"application": f"{APP}_{label}", "version": 1, "purpose": "实时订阅", "fields": FIELDS},
+        )
+        assert r.status_code == 201, r.text
+        r = people["author"].post(
+            f"/services/applications/{r.json()['id']}/decision",
+            json={"approve": True, "fields": fields, "row_filter": row_filter},
+        )
+        assert r.status_code == 200, r.text
+        keys[label] = r.json()["key"]
+    streams = {label: Events(f"{base}/services/{SERVICE}/v1/stream", key) for label, key in keys.items()}
+    wait_for_shared = time.time() + 30
+    while _metric(api, 'huiliu_service_stream_subscribers{reader="shared"}') < 3 and time.time() < wait_for_shared:
+        time.sleep(0.1)
+    assert _metric(api, "huiliu_service_stream_readers") == 1
+    decoded = _metric(api, "huiliu_service_stream_decoded_records_total")
+    _produce(stack_settings, [("c", _person(i)) for i in range(150, 154)] + [("c", _person(154, "370103"))])
+    got = {label: stream.wait_for(n) for (label, stream), n in zip(streams.items(), (5, 4, 5), strict=True)}
+    time.sleep(0.5)
+    for stream in streams.values():
+        stream.close()
+    rows = {label: [d["row"] for _, _, d in items] for label, items in got.items()}
+    assert sorted(r["id"] for r in rows["names"]) == [150, 151, 152, 153, 154]
+    assert sorted(r["id"] for r in rows["division"]) == [150, 151, 152, 153]  # 154 is another division's
+    assert all(sorted(r) == ["id", "name", "phone"] for r in rows["names"])
+    assert all(sorted(r) == ["division_code", "id", "name"] for r in rows["division"])
+    assert all(sorted(r) == ["id", "phone"] for r in rows["phones"])
+    by_id = {r["id"]: r for r in rows["names"]}
+    assert by_id[151]["name"] == "钱*" and by_id[150]["name"] == "欧阳**" and by_id[151]["phone"] == "137****0151"
+    assert {r["phone"] for r in rows["phones"]} == {f"137****0{i}" for i in range(150, 155)}
+    assert _metric(api, "huiliu_service_stream_decoded_records_total") - decoded == 5  # once, not three times
+
+
 # -- a subscriber's own derived topic (Kafka-native subscribers) -----------------------------------
 def _read_json(stack_settings, topic: str, want: set[int], timeout: float = 60.0) -> list[dict]:
     """The derived topic read from its beginning (assigned, no group: tansu's group joins are slow)

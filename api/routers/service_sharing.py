@@ -12,8 +12,6 @@ never a platform user's; a download job's file is fetched through a signed, time
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import time
 from functools import lru_cache
@@ -29,9 +27,10 @@ from starlette.background import BackgroundTask
 from api.audit import audit_as
 from api.service_access import NamePath, app_credential, buckets_for, classifier, service_store
 from streams.dataservices import downloads as dl
+from streams.dataservices import fanout
 from streams.dataservices.download_store import DownloadStore, run_export
 from streams.dataservices.serving import CallRefused
-from streams.dataservices.subscriptions import TopicReader, parse_event_id, recheck, to_event
+from streams.dataservices.subscriptions import TopicReader, parse_event_id, recheck
 
 router = APIRouter(tags=["services"])
 VersionPath = Path(ge=1, le=100_000)
@@ -360,19 +359,26 @@ async def stream(
     last_event_id: str | None = Header(None, max_length=20_000),
     credential: dict = Depends(app_credential),
 ):
-    from streams.topics_browse import plain
-
+    """The streams of one topic share the process's reader of it (streams/dataservices/fanout.py)."""
     audit_as(request, "services.subscribe", service=name, version=version)
     request.state.audit_actor = "app-key"
     settings = _settings(request)
+    store = service_store(request)
+    client_ip = request.client.host if request.client else ""
+    generation = getattr(store, "current_generation", lambda: None)
 
-    def open_reader():
+    def still_allowed() -> CallRefused | None:
+        key_id = (credential.get("signed") or {}).get("key_id")
+        return recheck(store, credential.get("key"), name, version, client_ip, key_id)
+
+    def open_stream():
+        seen = generation()  # before the checks: a change after them is re-checked by the reader
         clickhouse = _clickhouse(request)
         try:
             plan = _plan(request, clickhouse, credential, name, version, [])
         finally:
             clickhouse.disconnect()
-        spec = service_store(request).published(plan.scope, name, version)
+        spec = store.published(plan.scope, name, version)
         if not spec.resource.topic:
             raise HTTPException(
                 409,
@@ -381,64 +387,31 @@ async def stream(
                     "message_zh": "该服务未配置可订阅的数据主题",
                 },
             )
-        try:
-            resume = parse_event_id(last_event_id)
-            return plan, TopicReader(
-                settings.kafka_bootstrap,
-                settings.schema_registry_url,
-                spec.resource.topic,
-                resume,
-                start,
-                bounds=lambda topic, parts: _bounds(settings.kafka_bootstrap, topic, parts),
+        topic = spec.resource.topic
+
+        def reader(resume, at: str, prefetch_kb: int = 4096) -> TopicReader:
+            bounds = lambda t, parts: _bounds(settings.kafka_bootstrap, t, parts)  # noqa: E731
+            return TopicReader(
+                settings.kafka_bootstrap, settings.schema_registry_url, topic, resume, at, bounds, prefetch_kb
             )
+
+        try:
+            stream = fanout.Stream(
+                (settings.kafka_bootstrap, settings.schema_registry_url, topic),
+                reader,
+                generation,
+                fanout.Subscriber(plan, still_allowed, seen),
+            )
+            stream.open(parse_event_id(last_event_id), start)
+            return stream
         except CallRefused as exc:
             raise _refused(request, exc) from None
 
-    plan, reader = await run_in_threadpool(open_reader)
-
-    client_ip = request.client.host if request.client else ""
-
-    def still_allowed() -> CallRefused | None:
-        key_id = (credential.get("signed") or {}).get("key_id")
-        return recheck(service_store(request), credential.get("key"), name, version, client_ip, key_id)
-
-    async def events():
-        idle_since = time.monotonic()
-        try:
-            yield b"retry: 1000\n\n"
-            while True:
-                if await request.is_disconnected():
-                    return
-                batch = await run_in_threadpool(reader.poll, STREAM_BATCH, 0.5)
-                # revocation, expiry, offline: checked on every batch (and every idle second), never cached
-                refused = await run_in_threadpool(still_allowed)
-                if refused is not None:
-                    body = json.dumps(
-                        {"status": refused.status, "message": refused.message, "message_zh": refused.message_zh},
-                        ensure_ascii=False,
-                    )
-                    yield f"event: end\ndata: {body}\n\n".encode()
-                    return
-                if not batch:
-                    if time.monotonic() - idle_since > HEARTBEAT_S:
-                        idle_since = time.monotonic()
-                        yield b": keep-alive\n\n"
-                    continue
-                idle_since = time.monotonic()
-                out = []
-                for partition, offset, value in batch:
-                    reader.delivered(partition, offset)
-                    event = to_event(plan, plain(value))
-                    if event is None:
-                        continue
-                    data = json.dumps(event, ensure_ascii=False, default=str)
-                    out.append(f"id: {reader.event_id()}\ndata: {data}\n\n")
-                if out:
-                    yield "".join(out).encode()
-                await asyncio.sleep(0)
-        finally:
-            await run_in_threadpool(reader.close)
-
+    stream = await run_in_threadpool(open_stream)
+    body = stream.events(request.is_disconnected, run_in_threadpool)
     return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(stream.close),  # also when the body never started (a client gone at once)
     )

@@ -63,6 +63,7 @@ class Plan:
     where: list[tuple[str, str, Any]]  # typed, row filter included
     order_by: list[str]
     masks: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    mask_specs: dict[str, Any] = field(default_factory=dict)  # what `masks` were made of (fanout.View)
 
 
 def access_plan(
@@ -96,6 +97,7 @@ def access_plan(
         where=typed,
         order_by=spec.sort or granted[:1],
         masks={f: resolve(m) for f, m in specs.items()},
+        mask_specs=specs,
     )
 
 

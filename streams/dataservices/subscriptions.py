@@ -1,4 +1,6 @@
 """Real-time subscriptions to a service's clean topic, as server-sent events (issue 17).
+The API's streams share one reader per topic (fanout.py); a TopicReader of a stream's own serves
+one that is behind it (a resume, `start=earliest`, one too slow for the shared reader).
 
     plan = access_plan(...)                       # downloads.py: the checks of a call
     reader = TopicReader(bootstrap, registry_url, topic, resume=parse_event_id(last_event_id), start="latest")
@@ -107,10 +109,13 @@ class TopicReader:
         resume: dict[int, int] | None,
         start: str,
         bounds=None,
+        prefetch_kb: int = 4096,
     ):
         """`bounds(topic, partitions) -> {partition: (low, end)}` (the caller's, confirmed ends: tansu's
         watermark can lag) places a new subscription's start on every partition, so even its first
-        event id names them all and a resume never falls back to `start` for a quiet partition."""
+        event id names them all and a resume never falls back to `start` for a quiet partition.
+        `prefetch_kb` caps what librdkafka fetches ahead (its default, 64 MB per reader, would let
+        a slow subscriber's reader hold that much)."""
         from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
         from schemas.serde import WireCodec
@@ -124,6 +129,7 @@ class TopicReader:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest" if start == "earliest" else "latest",
                 "fetch.wait.max.ms": 100,
+                "queued.max.messages.kbytes": prefetch_kb,
             }
         )
         meta = self.consumer.list_topics(topic, timeout=10).topics.get(topic)

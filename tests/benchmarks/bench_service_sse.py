@@ -8,6 +8,11 @@ The issue's figure: 20 SSE subscribers at 20,000 events/s in total, p99 delivery
 subscriber reads the whole topic (an SSE stream is a reader of its own on the API), so 20,000
 events/s in total is 1,000 events/s produced to the topic, delivered to each of the 20.
 
+`--views N` gives the subscribers N different grants (fields left out, a row filter), each its own
+event text: the API shares one reader per topic and renders each distinct grant once per record
+(streams/dataservices/fanout.py), so N=1 (every application granted the same) is its cheapest case
+and N=16 is near its dearest here.
+
 Uses the local stack of the HUILIU_* settings (started if needed) and starts the API as its own
 process (`python -m api.cli api`). Registers the topic's envelope schema (the clean topics' shape:
 {before, after, op}), publishes a service over a table and that topic, masking name, id_number and
@@ -41,6 +46,17 @@ from deploy.settings import get_settings  # noqa: E402
 from deploy.stack import Stack  # noqa: E402
 
 GRANTED = ["id", "name", "phone", "division_code", "sent_ms"]
+OPTIONAL = ["name", "phone", "division_code"]
+
+
+def grant_of(i: int, views: int) -> tuple[list[str], dict]:
+    """Subscriber i's fields and row filter: `views` distinct grants (at most 16) over the subscribers."""
+    v = i % views
+    left_out = {f for bit, f in enumerate(OPTIONAL) if v & (1 << bit)}
+    row_filter = {"division_code": "370102"} if v & 8 else {}
+    return [f for f in GRANTED if f not in left_out], row_filter
+
+
 ROW = {
     "type": "record",
     "name": "Row",
@@ -65,7 +81,9 @@ ENVELOPE = {
 NAME, PHONE, ID_NUMBER = "欧阳娜娜", "13712345678", "370102199001011234"
 
 
-def setup(base: str, op: dict, clickhouse_url: str, topic: str, subscribers: int) -> tuple[str, list[str]]:
+def setup(
+    base: str, op: dict, clickhouse_url: str, topic: str, subscribers: int, views: int = 1
+) -> tuple[str, list[str]]:
     """The table, the service over it and the topic, published; `subscribers` approved keys."""
     from sinks.clickhouse import client_from_url
 
@@ -105,13 +123,17 @@ def setup(base: str, op: dict, clickhouse_url: str, topic: str, subscribers: int
             f"/services/{service}/applications",
             json={"application": f"live_{run}_{i}", "version": 1, "purpose": "bench", "fields": doc["fields"]},
         )
-        r = author.post(f"/services/applications/{r.json()['id']}/decision", json={"approve": True, "fields": GRANTED})
+        fields, row_filter = grant_of(i, views)
+        decision = {"approve": True, "fields": fields, "row_filter": row_filter}
+        r = author.post(f"/services/applications/{r.json()['id']}/decision", json=decision)
         assert r.status_code == 200, r.text
         keys.append(r.json()["key"])
     return service, keys
 
 
-async def subscribe(base: str, service: str, keys: list[str], expect: int, wait_s: float, ready: Path) -> dict:
+async def subscribe(
+    base: str, service: str, keys: list[str], expect: int, wait_s: float, ready: Path, views: int = 1
+) -> dict:
     """Every key's stream until it has `expect` events or `wait_s` passed after the first event."""
     latencies: list[float] = []
     counts = [0] * len(keys)
@@ -142,7 +164,11 @@ async def subscribe(base: str, service: str, keys: list[str], expect: int, wait_
                             continue
                         body = json.loads(line[6:])
                         row = body.get("row") or {}
-                        if sorted(row) != sorted(GRANTED) or row.get("name") == NAME or row.get("phone") == PHONE:
+                        if (
+                            sorted(row) != sorted(grant_of(i, views)[0])
+                            or NAME in row.values()
+                            or PHONE in row.values()
+                        ):
                             wrong += 1
                         latencies.append(now - row.get("sent_ms", now))
                         counts[i] += 1
@@ -216,13 +242,16 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=1000, help="changes per second produced to the topic")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--views", type=int, default=1, choices=range(1, 17), help="distinct grants among the subscribers")
     ap.add_argument(
         "--subscribe", nargs=5, metavar=("BASE", "SERVICE", "KEYS", "EXPECT", "READY"), help=argparse.SUPPRESS
     )
     args = ap.parse_args()
     if args.subscribe:  # the subscribers, in a process of their own
         base, service, keys, expect, ready = args.subscribe
-        out = asyncio.run(subscribe(base, service, keys.split(","), int(expect), args.seconds + 30, Path(ready)))
+        out = asyncio.run(
+            subscribe(base, service, keys.split(","), int(expect), args.seconds + 30, Path(ready), args.views)
+        )
         print(json.dumps(out))
         return
     settings = get_settings()
@@ -237,12 +266,12 @@ def main() -> None:
 
         admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
         admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
-        service, keys = setup(base, op, settings.clickhouse_url, topic, args.subscribers)
+        service, keys = setup(base, op, settings.clickhouse_url, topic, args.subscribers, args.views)
         expect = int(args.rate * args.seconds)
         ready = settings.state_dir / f"sse-ready-{uuid.uuid4().hex[:6]}"
         subscribers = subprocess.Popen(
             [sys.executable, __file__, "--subscribe", base, service, ",".join(keys), str(expect), str(ready),
-             "--seconds", str(args.seconds)],
+             "--seconds", str(args.seconds), "--views", str(args.views)],
             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": "."},
         )  # fmt: skip
         deadline = time.time() + 120
@@ -264,12 +293,16 @@ def main() -> None:
         api_cpu = cpu_s(proc.pid) - cpu
         result["events_per_s_total"] = round(result["events"] / max(result["seconds"], produced_s), 1)
         result["api_cpu_s_per_s"] = round(api_cpu / max(result["seconds"], produced_s), 2)
+        result["api_cpu_us_per_event"] = round(api_cpu / max(result["events"], 1) * 1e6, 1)
         print(
             f"produced {sent:,} changes in {produced_s:.1f} s ({sent / produced_s:,.0f}/s) to one partition; "
             f"{args.subscribers} subscribers, each expecting {expect:,}",
             flush=True,
         )
-        print(f"SSE delivery: {result} (load average before: {load_avg:.1f}; API RSS {rss_mb(proc.pid):.0f} MB)")
+        print(
+            f"SSE delivery: {result} (load average before: {load_avg:.1f}, after: {os.getloadavg()[0]:.1f}; "
+            f"API RSS {rss_mb(proc.pid):.0f} MB; {args.views} distinct grant(s))"
+        )
     finally:
         proc.terminate()
         proc.wait(20)
