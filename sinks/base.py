@@ -46,7 +46,8 @@ class SinkFrame:
     """Change events of one writer schema, decoded together (schemas.frames) for columnar stores.
 
     `frame` has the envelope's columns: before, after (structs of the row), op, ts_ms, source
-    (struct), transaction, plus each record's `_partition` and `_offset`. `key` is the first
+    (struct), transaction, plus each record's `_partition` and `_offset` (unless the task's
+    `frame_positions` is False). `key` is the first
     record's key: it names the key fields when a table has to be created.
     """
 
@@ -67,6 +68,9 @@ class FatalSinkError(Exception):
 class SinkTask(ABC):
     # A columnar task is handed SinkFrames through put_frames instead of records through put.
     columnar = False
+    # A columnar task that never reads `_partition`/`_offset` says so: they cost two Python
+    # calls per message to gather.
+    frame_positions = True
     # (events, seconds) bounding each batch the runtime hands over and then commits, unless the
     # runtime is told otherwise; stores that like big writes (files) ask for more.
     batch_bounds: tuple[int, float] = (5000, 1.0)

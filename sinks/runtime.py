@@ -39,6 +39,21 @@ class SinkState:
         self.state, self.last_error = state, error
 
 
+def prefetch(batch_size: int) -> dict:
+    """The sink's read-ahead, bounded by configuration: two batches or 32 MB of records, fetched
+    16 MB at a time. deploy.kafka.batch_consumer's own (500,000 messages, 64 MB queued, 50 MB
+    fetches) suits runners that never stop reading; a sink waits whenever its store is slow, and
+    with that queue it grew from 228 to 496 MB while ClickHouse was frozen (librdkafka keeps a few
+    hundred bytes beside each queued message). A queue of two batches keeps the next batch ready
+    while one is written: the sink reads no faster with more (bench_clickhouse_sink)."""
+    return {
+        "queued.min.messages": max(2 * batch_size, 10_000),
+        "queued.max.messages.kbytes": 32_768,
+        "fetch.max.bytes": 16_777_216,
+        "max.partition.fetch.bytes": 16_777_216,
+    }
+
+
 class SinkRunner:
     def __init__(
         self,
@@ -53,17 +68,20 @@ class SinkRunner:
         consumer_extra: dict | None = None,
         max_backoff: float = 10.0,
     ):
-        self.consumer = batch_consumer(bootstrap, group, consumer_extra)
+        self.batch_size = batch_size or task.batch_bounds[0]  # the task's own bounds unless told otherwise
+        self.batch_seconds = batch_seconds or task.batch_bounds[1]
+        self.consumer = batch_consumer(bootstrap, group, {**prefetch(self.batch_size), **(consumer_extra or {})})
         self.bootstrap, self.group = bootstrap, group
         self.topics = topics
         self.codec = codec
         self.frames = FrameDecoder(codec)
         self.task = task
-        self.batch_size = batch_size or task.batch_bounds[0]  # the task's own bounds unless told otherwise
-        self.batch_seconds = batch_seconds or task.batch_bounds[1]
         self.counters = counters
         self.max_backoff = max_backoff
         self.status = SinkState()
+        # One topic named outright (not a ^pattern): every message is from it, nothing to ask each one.
+        only = set(topics)
+        self._single_topic = next(iter(only)) if len(only) == 1 and not next(iter(only)).startswith("^") else None
 
     def _decode(self, messages) -> list[SinkRecord] | list[SinkFrame]:
         """Frames for a columnar task, records (in message order) for the others; both decoded
@@ -84,18 +102,31 @@ class SinkRunner:
         return records
 
     def _sink_frames(self, run, messages) -> list[SinkFrame]:
-        """One SinkFrame per topic of a run, with each row's `_partition` and `_offset`."""
-        by_topic: dict[str, list[int]] = {}
-        for row, i in enumerate(run.positions):
-            by_topic.setdefault(messages[i].topic(), []).append(row)
+        """One SinkFrame per topic of a run, with each row's `_partition` and `_offset` when the
+        task reads them (`frame_positions`): per-message Python work is the sink's largest cost
+        after decoding, so a sink of one named topic asks nothing of each message here."""
+        single = self._single_topic
+        if single is not None:
+            by_topic = {single: None}  # every row: the consumer reads this one topic
+        else:
+            by_topic: dict[str, list[int] | None] = {}
+            for row, i in enumerate(run.positions):
+                by_topic.setdefault(messages[i].topic(), []).append(row)
+            if len(by_topic) == 1:
+                by_topic = dict.fromkeys(by_topic)
         out = []
         for topic, rows in by_topic.items():
-            frame = run.frame if len(rows) == len(run.positions) else run.frame[rows]
-            frame = frame.with_columns(
-                pl.Series("_partition", [messages[run.positions[r]].partition() for r in rows], dtype=pl.Int32),
-                pl.Series("_offset", [messages[run.positions[r]].offset() for r in rows], dtype=pl.Int64),
-            )
-            out.append(SinkFrame(topic, run.schema_id, self._first_key(messages[run.positions[rows[0]]]), frame))
+            frame = run.frame if rows is None else run.frame[rows]
+            if self.task.frame_positions:
+                picked = (
+                    [messages[i] for i in run.positions] if rows is None else [messages[run.positions[r]] for r in rows]
+                )
+                frame = frame.with_columns(
+                    pl.Series("_partition", [m.partition() for m in picked], dtype=pl.Int32),
+                    pl.Series("_offset", [m.offset() for m in picked], dtype=pl.Int64),
+                )
+            first = messages[run.positions[0 if rows is None else rows[0]]]
+            out.append(SinkFrame(topic, run.schema_id, self._first_key(first), frame))
         return out
 
     def _frames(self, values: list[bytes], messages, what: str) -> DecodedBatch:

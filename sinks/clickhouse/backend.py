@@ -7,11 +7,14 @@ import threading
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+import polars as pl
 from clickhouse_driver.errors import Error as ClickHouseError
 from clickhouse_driver.errors import ServerException
 
 from deploy.clickhouse import client_from_url  # noqa: F401 - part of this module's interface (sinks.clickhouse)
 from schemas.optional import optional_import
+from sinks.clickhouse.columns import python_values
+from sinks.clickhouse.native import insert_block
 
 
 class BackendError(Exception):
@@ -37,6 +40,9 @@ class ClickHouseBackend(Protocol):
     def execute(self, sql: str) -> list[tuple]: ...
 
     def insert_columns(self, table: str, names: list[str], columns: list[list[Any]]) -> None: ...
+
+    def insert_frame(self, table: str, columns: list[tuple[str, str, pl.Series]]) -> None:
+        """Insert (column, type, values) columns; `type` is what the schema maps the values to."""
 
     def close(self) -> None: ...
 
@@ -64,6 +70,15 @@ class NativeBackend:
         col_list = ", ".join(f"`{n}`" for n in names)
         try:
             self.client.execute(f"INSERT INTO `{table}` ({col_list}) VALUES", columns, columnar=True)
+        except (ClickHouseError, OSError, EOFError) as exc:
+            self.client.disconnect()
+            raise BackendError(str(exc).split("Stack trace")[0].strip()) from exc
+
+    def insert_frame(self, table: str, columns: list[tuple[str, str, pl.Series]]) -> None:
+        """Written as the server's block layout from the columns' buffers (sinks.clickhouse.native),
+        against the types the server announces for the insert."""
+        try:
+            insert_block(self.client, table, [(name, values) for name, _, values in columns], python_values)
         except (ClickHouseError, OSError, EOFError) as exc:
             self.client.disconnect()
             raise BackendError(str(exc).split("Stack trace")[0].strip()) from exc
@@ -109,6 +124,9 @@ class ChdbBackend:
             self.session.query(f"INSERT INTO `{table}` ({col_list}) SELECT * FROM Python(batch)")
         except Exception as exc:
             raise BackendError(str(exc)) from exc
+
+    def insert_frame(self, table: str, columns: list[tuple[str, str, pl.Series]]) -> None:
+        self.insert_columns(table, [n for n, _, _ in columns], [python_values(v, t) for _, t, v in columns])
 
     def close(self) -> None:
         """The session is shared by the process; it stays open."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.naming import ORIGINAL_NAME, avro_name
 from sinks.base import FatalSinkError, SinkError, SinkFrame, SinkTask
 from sinks.clickhouse.backend import BackendError, StatementRefused, backend_for
-from sinks.clickhouse.columns import META_COLUMNS, frame_columns
+from sinks.clickhouse.columns import META_COLUMNS, frame_series
 from sinks.clickhouse.evolve import holds
 from sinks.clickhouse.types import clickhouse_type, is_modern
 
@@ -37,6 +37,7 @@ class ClickHouseSinkConfig(BaseModel):
 
 class ClickHouseSinkTask(SinkTask):
     columnar = True  # batches arrive decoded as frames and are inserted column by column
+    frame_positions = False  # the table keeps _version from the envelope, not Kafka positions
 
     def __init__(self, config: ClickHouseSinkConfig, schema_of):
         """`schema_of(schema_id) -> dict` returns the registry's envelope schema for an id."""
@@ -155,9 +156,8 @@ class ClickHouseSinkTask(SinkTask):
     def flush(self) -> None:
         for batch in self._pending:
             fields = self._ensure_table(batch)
-            names = [n for n, _ in fields] + [m for m, _ in META_COLUMNS]
             try:
-                self.backend.insert_columns(self.table, names, frame_columns(batch.frame, fields))
+                self.backend.insert_frame(self.table, frame_series(batch.frame, fields))
             except BackendError as exc:
                 raise SinkError(f"{self.backend.name} {self.config.table}: {exc}") from exc
         self._pending.clear()
