@@ -15,7 +15,7 @@ import pytest
 
 from streams.dataservices.downloads import Plan
 from streams.dataservices.fanout import Hubs, Stream, Subscriber
-from streams.dataservices.subscriptions import TopicReader
+from streams.dataservices.subscriptions import TopicReader, parse_event_id
 from streams.transforms.masking import resolve
 
 ROW = {
@@ -67,7 +67,7 @@ def topic(stack_settings):
 
     name = f"clean.fanout_{uuid.uuid4().hex[:6]}"
     admin = AdminClient({"bootstrap.servers": stack_settings.kafka_bootstrap})
-    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
+    admin.create_topics([NewTopic(name, 3, 1)])[name].result(30)  # event ids name three partitions
     codec = WireCodec(stack_settings.schema_registry_url)
     schema_id = codec.register(value_subject(name), ENVELOPE)
     producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap, "linger.ms": 5})
@@ -154,6 +154,17 @@ def _wiring(stack_settings, topic: str, hubs: Hubs, gen: list[int], allowed: dic
     return stream
 
 
+def _ascending(events) -> None:
+    """Each event id names every partition, each position at or past the previous event's."""
+    last: dict[int, int] = {}
+    for event_id, name, _ in events:
+        if name != "message":
+            continue
+        now = parse_event_id(event_id)
+        assert sorted(now) == [0, 1, 2] and all(now[p] >= o for p, o in last.items()), (last, now)
+        last = now
+
+
 async def _settled(condition, timeout: float = 10.0) -> None:
     for _ in range(int(timeout / 0.05)):
         if condition():
@@ -188,9 +199,9 @@ def test_one_reader_serves_grants_and_a_slow_subscriber_holds_nobody_up(stack_se
         await fast_a.until(310)
         # one reader decoded each record once for all three
         assert hubs.decoded - decoded == 310 and len(hubs.hubs) == 1
-        assert fast_a.ids() == list(range(310)) and fast_b.ids() == list(range(300))
-        rows_a = [d["row"] for _, _, d in fast_a.events]
-        assert all(sorted(r) == ["id", "name", "phone"] for r in rows_a)
+        assert sorted(fast_a.ids()) == list(range(310)) and sorted(fast_b.ids()) == list(range(300))
+        rows_a = {d["row"]["id"]: d["row"] for _, _, d in fast_a.events}
+        assert all(sorted(r) == ["id", "name", "phone"] for r in rows_a.values())
         assert rows_a[1] == {"id": 1, "name": "欧阳**", "phone": "137****0001"}
         assert all(sorted(d["row"]) == ["division_code", "id"] for _, _, d in fast_b.events)
         # the slow one was detached at its bound (4,000 bytes), not the others
@@ -199,30 +210,32 @@ def test_one_reader_serves_grants_and_a_slow_subscriber_holds_nobody_up(stack_se
         # it reads again: what was queued, then on its own reader, then back on the hub
         lagging.task = asyncio.create_task(lagging._run())
         await lagging.until(310)
-        assert lagging.ids() == list(range(310))
-        offsets = [int(e.split(":")[1]) for e, _, _ in lagging.events]
-        assert offsets == [int(e.split(":")[1]) for e, _, _ in fast_a.events[:310]], "the same ids as a fast one's"
+        assert sorted(lagging.ids()) == list(range(310))
+        _ascending(lagging.events)
+        assert parse_event_id(lagging.events[-1][0]) == parse_event_id(fast_a.events[309][0])  # every partition's end
         await _settled(lambda: slow.own is None and slow.sub in slow.hub.subs)  # caught up: on the hub again
         # a resume from the past: its own reader until it has caught up, exactly after the id
         resumed = stream(_plan(["id", "phone"]), "resumed")
-        last_seen = fast_a.events[99][0]  # the event of id 99
-        await asyncio.to_thread(resumed.open, {0: int(last_seen.split(":")[1])}, "latest")
+        await asyncio.to_thread(resumed.open, parse_event_id(fast_a.events[99][0]), "latest")
         assert resumed.own is not None
         again = Collector(resumed)
         await again.until(210)
-        assert again.ids() == list(range(100, 310))
+        after = sorted(fast_a.ids()[100:310])  # what the 100th event's id had not seen, on every partition
+        assert sorted(again.ids()) == after
         await _settled(lambda: resumed.own is None)  # caught up: on the hub
         await asyncio.to_thread(produce, 310, 5)
         for c, n in ((fast_a, 315), (lagging, 315), (again, 215)):
             await c.until(n)
-        assert again.ids() == list(range(100, 315)) and lagging.ids() == list(range(315))
+        assert sorted(again.ids()) == after + list(range(310, 315)) and sorted(lagging.ids()) == list(range(315))
+        for c in (fast_a, fast_b, lagging, again):
+            _ascending(c.events)
         # revocation: the next batch's check ends the stream at once, nothing more is sent
         allowed["a"] = CallRefused(401, "the app key is revoked", "应用密钥已失效（revoked）")
         gen[0] += 1
         await asyncio.to_thread(produce, 315, 5)
         await fast_a.until(316, timeout=10)
         assert fast_a.events[-1][1] == "end" and fast_a.events[-1][2]["status"] == 401
-        assert fast_a.ids() == list(range(315)), "nothing after the revocation"
+        assert sorted(fast_a.ids()) == list(range(315)), "nothing after the revocation"
         await fast_b.until(305)
         for c in (fast_b, lagging, again):
             await c.close()

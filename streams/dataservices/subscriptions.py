@@ -24,7 +24,8 @@ from deploy.kafka_security import client_config
 from streams.dataservices.downloads import Plan
 from streams.dataservices.serving import CallRefused
 
-_ID = re.compile(r"^\d{1,6}:\d{1,19}(,\d{1,6}:\d{1,19}){0,999}$")
+# -1: nothing delivered on that partition yet (an empty one's end is 0), as the ids say
+_ID = re.compile(r"^\d{1,6}:(-1|\d{1,19})(,\d{1,6}:(-1|\d{1,19})){0,999}$")
 
 
 def parse_event_id(text: str | None) -> dict[int, int] | None:
