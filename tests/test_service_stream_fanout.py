@@ -130,16 +130,20 @@ class Collector:
 
 
 def _wiring(stack_settings, topic: str, hubs: Hubs, gen: list[int], allowed: dict):
-    def make_reader(resume, start, prefetch_kb=4096):
-        from api.routers.service_sharing import _bounds
+    def bounds(topic_name: str, parts: list[int]) -> dict[int, tuple[int, int]]:
+        from api.lag import end_offsets  # confirmed ends, as the route's readers use
 
+        found = end_offsets(stack_settings.kafka_bootstrap, [(topic_name, p) for p in parts])
+        return {p: (low, end) for (_, p), (low, end, _method) in found.items()}
+
+    def make_reader(resume, start, prefetch_kb=4096):
         return TopicReader(
             stack_settings.kafka_bootstrap,
             stack_settings.schema_registry_url,
             topic,
             resume,
             start,
-            lambda t, parts: _bounds(stack_settings.kafka_bootstrap, t, parts),
+            bounds,
             prefetch_kb,
         )
 

@@ -35,8 +35,6 @@ from streams.dataservices.subscriptions import TopicReader, parse_event_id, rech
 router = APIRouter(tags=["services"])
 VersionPath = Path(ge=1, le=100_000)
 DIRECT_MAX_ROWS = {"csv": 10_000_000, "parquet": 2_000_000, "xlsx": 100_000}  # more: ask for a job
-STREAM_BATCH = 500
-HEARTBEAT_S = 15.0
 
 
 @lru_cache(maxsize=8)
