@@ -18,10 +18,10 @@ carried in its event ids. It joins the hub only when it has seen everything the 
 subscriber behind the hub (Last-Event-ID from the past, `start=earliest`) reads on a reader of its
 own from its positions until it has caught up, then joins: nothing lost, nothing twice.
 
-A slow subscriber. Each has a bounded queue (`QUEUE_BYTES` of event text; one batch more than that
-is let in only into an empty queue). One that falls that far behind is detached from the hub, so it holds nobody else up and its memory stops growing; once it
-has written what was queued it goes on, without a break in its stream, on a reader of its own from
-its own positions (pulled only as fast as it writes; librdkafka's prefetch is capped), and joins the
+A slow subscriber. Each has a bounded queue (`QUEUE_BYTES` of event text; a batch larger than that
+is let only into an empty queue). One that falls that far behind is detached from the hub, so it
+holds nobody else up and its memory stops growing; once it has written what was queued it goes on,
+without a break in its stream, on a reader of its own from its own positions (pulled only as fast as it writes; librdkafka's prefetch is capped), and joins the
 hub again when it has caught up. Chosen over ending the stream (the client would have to reconnect
 and resume by Last-Event-ID for the same result) and over pausing the reader (one slow client would
 hold up every other).
