@@ -40,7 +40,15 @@ lint: install-test
 
 test: lint
 	$(VENV)/bin/huiliu servers prepare   # wal_level=logical, MariaDB binlog ROW: restarts a server only if needed
-	$(PY) -m pytest -q -ra --durations=20 -m "not long" --basetemp=$(CURDIR)/.pytest-tmp  # own temp root: other pytest sessions on the machine rotate the shared one
+	# First what restarts the machine's shared servers, alone; then the rest on two workers (a stack
+	# each: most of a test's time is waiting on servers, so two share the 2 cores well). Own temp
+	# root: other pytest sessions on the machine rotate the shared one.
+	mkdir -p $(CURDIR)/.pytest-tmp
+	$(PY) -m pytest -q -ra --durations=10 -m "serial and not long" --basetemp=$(CURDIR)/.pytest-tmp/serial; \
+	  serial=$$?; \
+	  $(PY) -m pytest -q -ra --durations=30 -n 2 --dist loadgroup -m "not serial and not long" --basetemp=$(CURDIR)/.pytest-tmp/parallel; \
+	  parallel=$$?; \
+	  test $$serial -eq 0 -a $$parallel -eq 0
 
 # The longest reliability scenarios (mark `long`), kept out of `make test` for its 45-minute budget.
 test-long: install-test

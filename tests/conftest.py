@@ -18,7 +18,12 @@ PG_ADMIN = os.environ.get("HUILIU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0
 # Several test sessions may run side by side (developers, helpers): each takes its own port block.
 # The default block sits below Linux's ephemeral range (32768-60999), so no client socket of
 # another test can be holding one of these ports when a server wants it.
-PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "23000"))
+# Under pytest-xdist (`make test` runs two workers) each worker is a session of its own: worker
+# gwN takes the block N thousand above, its own stack, PostgreSQL databases and control DB.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "23000")) + (
+    1000 * int(_WORKER[2:]) if _WORKER.startswith("gw") else 0
+)
 PG_TEST_DB = f"huiliu_test_{PORT_BASE}"
 
 
@@ -39,6 +44,10 @@ def pytest_collection_modifyitems(config, items):
         marks = {m.name for m in item.iter_markers()}
         if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or SERVER_MARKS & marks:
             item.add_marker(pytest.mark.integration)
+        # `make test`'s two workers (--dist loadgroup) take a module at a time, and tests/security
+        # whole: its last modules check what the package's earlier ones did on the same servers.
+        group = "security" if item.nodeid.startswith("tests/security/") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

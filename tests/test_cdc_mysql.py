@@ -120,6 +120,7 @@ def test_restart_resumes_from_stored_offsets(stack_settings, mysql_url, tmp_path
     second.task.close()
 
 
+@pytest.mark.serial  # restarts the machine's MariaDB (unless HUILIU_TEST_RESTART_DB=0)
 def test_source_restart_during_streaming(stack_settings, mysql_url, tmp_path):
     _table(mysql_url, "acct3", 300)
     task = _task(mysql_url, "my-reconnect", "acct3")

@@ -139,6 +139,7 @@ def test_restart_resumes_from_stored_offsets(stack_settings, pg_url, tmp_path):
     second.task.close()
 
 
+@pytest.mark.serial  # restarts the machine's PostgreSQL (unless HUILIU_TEST_RESTART_DB=0)
 def test_source_restart_during_streaming(stack_settings, pg_url, tmp_path):
     _table(pg_url, "acct3", 300)
     task = PgLogicalTask(_config(pg_url, "pg-reconnect", "acct3"))

@@ -594,7 +594,7 @@ def test_harvest_page_shows_triggers_and_harvests_now_with_progress(admin, catal
     page.wait_for_selector('#harvest-job[data-state="succeeded"]', timeout=120_000)  # polled, no reload
     assert page.evaluate("window.__sameDocument === true")
     assert "100" in page.locator("#harvest-job progress").get_attribute("value")
-    assert page.locator("#harvest-job td").first.inner_text() == "metadata.harvest"
+    assert page.locator("#harvest-job td").first.inner_text() == "元数据采集"  # the job kind, labelled
     assert page.locator("#harvest-job td.detail").inner_text() == "1 个连接器：新增 0 个数据集，变更 0 个，错误 0 个"
     page.screenshot(path=str(shots / "harvest.png"), full_page=True)
     page.locator("#harvest-done a").click()

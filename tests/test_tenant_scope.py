@@ -14,7 +14,6 @@ port HUILIU_TEST_PORT_BASE + 160.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import uuid
 
@@ -24,8 +23,8 @@ import pytest
 from api.auth import api_key_for
 from deploy.settings import Settings
 from tests.api_process import start_api, stop_api, wait_for
+from tests.conftest import PORT_BASE  # noqa: E402 - the worker's block under pytest-xdist
 
-PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "23000"))
 RUN = uuid.uuid4().hex[:6]
 A, B = f"ta{RUN}", f"tb{RUN}"
 pytestmark = pytest.mark.integration  # runs the API as a process

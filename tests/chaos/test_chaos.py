@@ -11,11 +11,12 @@ from tests.chaos.faults import FAULTS, SHARED_FAULTS, SHARED_RESTARTS
 from tests.chaos.run import ChaosRun
 from tests.conftest import PORT_BASE
 
-# `make test-long`: in `make test` it took 4 of the run's 52 minutes on 2026-12-07, over CI's 45.
-# Its longer runs found two faults of tansu, both handled now: a group left wedged by a leader that
-# left mid-rebalance (deploy.kafka_groups) and acknowledged batches lost to its idempotence when
-# killed -9 (deploy.kafka.idempotence_for).
-pytestmark = [pytest.mark.integration, pytest.mark.long]
+# In `make test`'s first, serial part: it restarts the machine's PostgreSQL and Redis, so it runs
+# alone, before the two-worker run of the rest (4 minutes). Its longer runs found two faults of
+# tansu, both handled now: a group left wedged by a leader that left mid-rebalance
+# (deploy.kafka_groups) and acknowledged batches lost to its idempotence when killed -9
+# (deploy.kafka.idempotence_for).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 SECONDS = float(os.environ.get("HUILIU_CHAOS_SECONDS", "180"))
 
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from deploy.settings import Settings
-from tests.security.world import PORT_BASE, B, World, make_principals, tenant_root
+from tests.conftest import PORT_BASE
+from tests.security.world import B, World, make_principals, tenant_root
 
 
 def pytest_configure(config):

@@ -78,7 +78,7 @@ def test_live_checks_are_rate_limited_per_principal(world, sec_settings):
     checks (checks refused by the allow-list connect nowhere and are not counted)."""
     from deploy.settings import Settings
     from tests.api_process import start_api, stop_api
-    from tests.security.world import PORT_BASE
+    from tests.conftest import PORT_BASE
 
     limits = {"probe_rate_per_minute": 12.0, "probe_burst": 6}
     missing = [k for k in limits if k not in Settings.model_fields]

@@ -14,7 +14,6 @@ of the stack (file imports publish to them); ClickHouse is not needed. Ports: HU
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ import httpx
 
 from deploy.settings import Settings
 
-PORT_BASE = int(os.environ.get("HUILIU_TEST_PORT_BASE", "23000"))
 RUN = uuid.uuid4().hex[:6]
 A, B = f"ta{RUN}", f"tb{RUN}"  # every name of a tenant's objects starts with its tenant's name
 PASSWORD = "Quartz-Lumen-7741-Tarn"  # long, uncommon, without a username in it
