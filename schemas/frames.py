@@ -109,15 +109,18 @@ class FrameDecoder:
                 self._projection[schema_id] = [c for c in self.columns if c in fields] or None
         return known
 
-    def _read(self, schema_id: int, bodies: list[bytes]) -> pl.DataFrame:
+    def _read(self, schema_id: int, values: list[bytes], positions: list[int]) -> pl.DataFrame:
+        """The records at `positions` (their 5-byte headers skipped) as one container block, the
+        bodies joined once with the header around them (not joined, then joined again: a copy of
+        the batch less, which a sink holding 50,000 records feels in its memory)."""
         header, sync = self._container(schema_id)
-        data = b"".join(bodies)
-        frame = pl.read_avro(
-            io.BytesIO(b"".join((header, encode_long(len(bodies)), encode_long(len(data)), data, sync))),
-            columns=self._projection.get(schema_id),
-        )
-        if frame.height != len(bodies):
-            raise ValueError(f"block of {len(bodies)} records decoded to {frame.height} rows")
+        bodies = [values[i][5:] for i in positions]
+        size = sum(map(len, bodies))
+        blob = b"".join([header, encode_long(len(bodies)), encode_long(size), *bodies, sync])
+        del bodies
+        frame = pl.read_avro(io.BytesIO(blob), columns=self._projection.get(schema_id))
+        if frame.height != len(positions):
+            raise ValueError(f"block of {len(positions)} records decoded to {frame.height} rows")
         return frame
 
     def decode(self, values: list[bytes | None]) -> DecodedBatch:
@@ -133,7 +136,7 @@ class FrameDecoder:
             self._group(values, by_schema, batch.errors)
         for schema_id, positions in by_schema.items():
             try:
-                frame = self._read(schema_id, [values[i][5:] for i in positions])
+                frame = self._read(schema_id, values, positions)
             except UndecodableRecord as exc:  # unknown schema id: every record of it
                 batch.errors.update((i, str(exc)) for i in positions)
                 continue
@@ -141,7 +144,7 @@ class FrameDecoder:
                 positions = self._weed_out(values, positions, batch.errors)
                 if not positions:
                     continue
-                frame = self._read(schema_id, [values[i][5:] for i in positions])
+                frame = self._read(schema_id, values, positions)
             batch.runs.append(FrameRun(schema_id, positions, frame))
         return batch
 
