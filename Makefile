@@ -46,7 +46,7 @@ test: lint
 	mkdir -p $(CURDIR)/.pytest-tmp
 	$(PY) -m pytest -q -ra --durations=10 -m "serial and not long" --basetemp=$(CURDIR)/.pytest-tmp/serial; \
 	  serial=$$?; \
-	  $(PY) -m pytest -q -ra --durations=30 -n 2 --dist loadgroup -m "not serial and not long" --basetemp=$(CURDIR)/.pytest-tmp/parallel; \
+	  $(PY) -m pytest -q -ra --durations=30 -n 2 --dist loadscope -m "not serial and not long" --basetemp=$(CURDIR)/.pytest-tmp/parallel; \
 	  parallel=$$?; \
 	  test $$serial -eq 0 -a $$parallel -eq 0
 
