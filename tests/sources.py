@@ -98,3 +98,40 @@ def consume_settled(settings, topic: str, n: int, timeout: float = 60) -> list[d
     finally:
         c.close()
     return out
+
+
+def topic_ends(bootstrap: str, topic: str) -> dict[int, int]:
+    """partition -> end offset, confirmed by a tail read (tansu's watermark is the last batch's base + 1)."""
+    from confluent_kafka import Consumer
+
+    from api.lag import end_offsets
+    from deploy.kafka_security import client_config
+
+    c = Consumer({**client_config(bootstrap), "group.id": f"t-{uuid.uuid4().hex[:6]}"})
+    try:
+        parts = sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
+    finally:
+        c.close()
+    return {p: end for (_, p), (_, end, _) in end_offsets(bootstrap, [(topic, p) for p in parts]).items()}
+
+
+def read_between(bootstrap: str, topic: str, start: dict[int, int]) -> list[tuple[bytes | None, bytes]]:
+    """(key, value) of every message from `start` (partition -> offset) to each partition's end."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    from deploy.kafka_security import client_config
+
+    c = Consumer({**client_config(bootstrap), "group.id": f"t-{uuid.uuid4().hex[:6]}", "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, p, o) for p, o in start.items()])
+    pending, out = set(start), []
+    try:
+        while pending:
+            for m in c.consume(1000, 1.0):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        pending.discard(m.partition())
+                    continue
+                out.append((m.key(), m.value()))
+    finally:
+        c.close()
+    return out

@@ -52,15 +52,20 @@ def rows() -> list[dict | None]:
     return out
 
 
-def produce_input(bootstrap: str, registry: str, topic: str) -> int:
-    codec = WireCodec(registry)
+def accounts_schema(codec: WireCodec, topic: str) -> int:
+    """The input's writer schema (pg public.accounts: id, name, amount, status), registered for `topic`."""
     cols = [
         ColumnSpec("id", sa.Integer(), False, True),
         ColumnSpec("name", sa.String()),
         ColumnSpec("amount", sa.Integer()),
         ColumnSpec("status", sa.String()),
     ]
-    sid = codec.register(value_subject(topic), envelope_schema("pg", "public", "accounts", cols))
+    return codec.register(value_subject(topic), envelope_schema("pg", "public", "accounts", cols))
+
+
+def produce_input(bootstrap: str, registry: str, topic: str) -> int:
+    codec = WireCodec(registry)
+    sid = accounts_schema(codec, topic)
     values = []
     for seq, row in enumerate(rows(), start=1):
         source = {"system": "pg", "database": "db", "schema": "public", "table": "accounts", "connector": "t"}

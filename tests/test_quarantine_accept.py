@@ -128,8 +128,8 @@ def test_accepted_records_go_on_to_the_clean_topic_through_the_transforms(api, q
     assert [e["source"]["sequence"] for e in events] == [10, 12]  # the original versions: a later change still wins
 
     audit = api.get("/audit", params={"action": "quality.quarantine.accept", "limit": 20}).json()
-    done = [e for e in audit if e["outcome"] == "success"]
-    assert len(done) == 1 and done[0]["actor"] == f"{TENANT}-steward"
+    done = [e for e in audit if e["outcome"] == "success" and e["actor"] == f"{TENANT}-steward"]
+    assert len(done) == 1
     assert "源系统确认" in done[0]["detail"]["reason"] and len(done[0]["detail"]["records"]) == 2
     for c in (steward, looker):
         c.close()

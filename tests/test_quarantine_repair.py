@@ -24,10 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy.types as sa
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from api.console.pages_quality import corrections, field_types
-from api.lag import end_offsets
 from api.quality.replay_jobs import KIND, percent
 from connectors.pipeline import PipelineSpec
 from deploy.kafka import ensure_topics
@@ -38,6 +37,7 @@ from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from tests.api_process import start_api, stop_api
 from tests.conftest import PORT_BASE
+from tests.sources import read_between, topic_ends
 from tests.support.console import chromium_browser, new_page, sign_in  # noqa: F401  (fixture `browser`)
 
 RUN = uuid.uuid4().hex[:6]
@@ -203,34 +203,6 @@ def world(stack_settings, pg_url):
     stop_api(proc)
 
 
-def _ends(bootstrap: str, topic: str) -> dict[int, int]:
-    """partition -> end offset, confirmed by a tail read (tansu's watermark is the last batch's base + 1)."""
-    c = Consumer({**client_config(bootstrap), "group.id": f"t-{uuid.uuid4().hex[:6]}"})
-    try:
-        parts = sorted(c.list_topics(timeout=10).topics[topic].partitions)
-    finally:
-        c.close()
-    return {p: end for (_, p), (_, end, _) in end_offsets(bootstrap, [(topic, p) for p in parts]).items()}
-
-
-def _read(bootstrap: str, topic: str, start: dict[int, int]) -> list[tuple[bytes, bytes]]:
-    """(key, value) of every message from `start` to each partition's end."""
-    c = Consumer({**client_config(bootstrap), "group.id": f"t-{uuid.uuid4().hex[:6]}", "enable.partition.eof": True})
-    c.assign([TopicPartition(topic, p, o) for p, o in start.items()])
-    pending, out = set(start), []
-    try:
-        while pending:
-            for m in c.consume(1000, 1.0):
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(m.partition())
-                    continue
-                out.append((m.key(), m.value()))
-    finally:
-        c.close()
-    return out
-
-
 def _wait_job(client: httpx.Client, job_id: str, timeout: float = 90.0) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -246,7 +218,7 @@ def _wait_job(client: httpx.Client, job_id: str, timeout: float = 90.0) -> dict:
 
 def test_a_rules_quarantine_is_replayed_as_a_job(world):
     settings, raw, steward = world["settings"], world["raw"], world[STEWARD]
-    before = _ends(settings.kafka_bootstrap, raw)
+    before = topic_ends(settings.kafka_bootstrap, raw)
     body = {"pipeline": PIPELINE, "rule": "phone_ok", "set": {"phone": FIXED}, "reason": "号码已核实", "chunk": 100}
     r = steward.post("/quality/quarantine/replay-jobs", json=body)
     assert r.status_code == 202, r.text
@@ -260,7 +232,7 @@ def test_a_rules_quarantine_is_replayed_as_a_job(world):
     assert "已重放 300 条" in job["message"] and "300 replayed" in job["message"]
 
     codec = WireCodec(settings.schema_registry_url)
-    replayed = _read(settings.kafka_bootstrap, raw, before)
+    replayed = read_between(settings.kafka_bootstrap, raw, before)
     assert len(replayed) == PHONE_BAD
     for key, value in replayed:
         event = codec.decode(value)[1]
@@ -301,7 +273,7 @@ def test_a_cancelled_job_keeps_what_it_replayed_and_says_where_it_stopped(world)
     from api.quality.replay_jobs import replay_job
 
     settings, raw = world["settings"], world["raw"]
-    before = _ends(settings.kafka_bootstrap, raw)
+    before = topic_ends(settings.kafka_bootstrap, raw)
     manager = JobManager(settings.resolved_control_db_url, workers=1)
     job = replay_job(settings, quarantine_topic(raw), raw, "phone_ok", {}, chunk=100)
 
@@ -314,7 +286,7 @@ def test_a_cancelled_job_keeps_what_it_replayed_and_says_where_it_stopped(world)
     assert done["state"] == "cancelled" and result["complete"] is False and result["steps"] == 1, done
     assert 0 < result["replayed"] <= 100 and result["scanned"] == 100
     assert sum(result["next_start"].values()) == 100  # where a later replay would go on
-    assert len(_read(settings.kafka_bootstrap, raw, before)) == result["replayed"]  # produced and acknowledged
+    assert len(read_between(settings.kafka_bootstrap, raw, before)) == result["replayed"]  # produced and acknowledged
 
 
 # -- the console --------------------------------------------------------------------------------
@@ -329,7 +301,7 @@ def test_steward_repairs_replays_and_bulk_replays_in_the_console(browser, world,
     page.wait_for_selector("#quarantine-table")
     assert "共 300 条隔离记录" in page.locator("#quarantine-count").inner_text()
 
-    before = _ends(settings.kafka_bootstrap, raw)
+    before = topic_ends(settings.kafka_bootstrap, raw)
     rows = page.locator("#quarantine-table tbody tr")
     chosen = [rows.nth(0).get_attribute("data-record"), rows.nth(1).get_attribute("data-record")]
     rows.nth(0).locator("input[type=checkbox]").check()
@@ -352,7 +324,7 @@ def test_steward_repairs_replays_and_bulk_replays_in_the_console(browser, world,
     page.wait_for_selector("#quarantine-notice")
     assert f"已修正并重放 2 条记录到 {raw}" in page.locator("#quarantine-notice").inner_text()
     codec = WireCodec(settings.schema_registry_url)
-    events = [codec.decode(v)[1]["after"] for _, v in _read(settings.kafka_bootstrap, raw, before)]
+    events = [codec.decode(v)[1]["after"] for _, v in read_between(settings.kafka_bootstrap, raw, before)]
     assert len(events) == 2 and all(e["phone"] == FIXED and e["age"] == 31 for e in events)  # 31 as an int
 
     page.locator("#quarantine-table tbody tr input[type=checkbox]").first.check()
@@ -366,7 +338,7 @@ def test_steward_repairs_replays_and_bulk_replays_in_the_console(browser, world,
 
     clean = clean_topic(raw)
     ensure_topics(settings.kafka_bootstrap, [clean], 1)
-    before_clean = _ends(settings.kafka_bootstrap, clean)
+    before_clean = topic_ends(settings.kafka_bootstrap, clean)
     accepted = page.locator("#quarantine-table tbody tr").nth(2)
     accepted_id = int(accepted.locator(".row .field").first.inner_text().split(":")[1])
     accepted.locator("input[type=checkbox]").check()
@@ -374,7 +346,7 @@ def test_steward_repairs_replays_and_bulk_replays_in_the_console(browser, world,
     page.locator("#do-accept").click()
     page.wait_for_selector("#quarantine-notice")
     assert f"已接受（豁免）1 条记录，放行到 {clean}" in page.locator("#quarantine-notice").inner_text()
-    passed = [codec.decode(v)[1]["after"] for _, v in _read(settings.kafka_bootstrap, clean, before_clean)]
+    passed = [codec.decode(v)[1]["after"] for _, v in read_between(settings.kafka_bootstrap, clean, before_clean)]
     assert [(e["id"], e["phone"]) for e in passed] == [(accepted_id, "12345")]  # as it was
 
     assert page.locator("#bulk-rule").input_value() == "phone_ok"  # from the filter

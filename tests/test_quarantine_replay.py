@@ -18,6 +18,7 @@ from schemas.naming import value_subject
 from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from streams.quarantine_replay import ReplayRefused, corrected, corrected_columns, corrected_many
+from tests.sources import read_between, topic_ends
 
 RUN = uuid.uuid4().hex[:6]
 TOPIC = f"huiliu.hr.public.replay_{RUN}"
@@ -227,49 +228,14 @@ def test_the_scan_decodes_a_batch_as_one_by_one(codec, stack_settings):
 
     ensure_topics(stack_settings.kafka_bootstrap, [TOPIC], 2)
     args = (stack_settings.kafka_bootstrap, stack_settings.schema_registry_url, topic, "name")
-    before = _end_offsets(stack_settings.kafka_bootstrap, TOPIC)
+    before = topic_ends(stack_settings.kafka_bootstrap, TOPIC)
     with pytest.raises(ReplayRefused) as refused:
         replay_rule(*args, {"mobile": "13800138000"}, chunk=3)
     assert refused.value.field == "set.mobile"
-    assert _end_offsets(stack_settings.kafka_bootstrap, TOPIC) == before
+    assert topic_ends(stack_settings.kafka_bootstrap, TOPIC) == before
     fix = {"phone": "13800138000"}
     done = replay_rule(*args, fix, chunk=3, codec=codec)
     assert (done.replayed, done.scanned, sum(done.next_start.values())) == (7, 31, 31)
-    replayed = _read_from(stack_settings.kafka_bootstrap, TOPIC, before)
+    replayed = read_between(stack_settings.kafka_bootstrap, TOPIC, before)
     expected = [corrected(codec, rec, fix) for _, rec in kept if any(v["rule_id"] == "name" for v in rec["violations"])]
     assert sorted(replayed) == sorted((e.key, e.value) for e in expected)
-
-
-def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    from deploy.kafka_security import client_config
-
-    c = Consumer({**client_config(bootstrap), "group.id": f"t-{uuid.uuid4().hex[:6]}"})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    finally:
-        c.close()
-
-
-def _read_from(bootstrap: str, topic: str, start: dict[int, int]) -> list[tuple[bytes, bytes]]:
-    """(key, value) of every message from `start` to each partition's end."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-    from deploy.kafka_security import client_config
-
-    c = Consumer({**client_config(bootstrap), "group.id": f"t-{uuid.uuid4().hex[:6]}", "enable.partition.eof": True})
-    c.assign([TopicPartition(topic, p, o) for p, o in start.items()])
-    pending, out = set(start), []
-    try:
-        while pending:
-            for m in c.consume(1000, 1.0):
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(m.partition())
-                    continue
-                out.append((m.key(), m.value()))
-    finally:
-        c.close()
-    return out

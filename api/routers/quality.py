@@ -91,17 +91,7 @@ def _refused(exc: ReplayRefused) -> HTTPException:
 def replay_quarantined(
     request: Request, body: Replay, principal: Principal = Depends(require("quality:manage"))
 ) -> dict[str, Any]:
-    audit_as(
-        request,
-        "quality.quarantine.replay",
-        pipeline=body.pipeline,
-        rule=body.rule,
-        fields=sorted(body.set)[:100],
-        reason=body.reason[:500],
-    )
-    if not principal.can("data:view"):
-        raise _no_data_view()
-    topic = quarantine_topic_of(request, principal, body.pipeline)
+    topic = _corrections_begin(request, principal, "quality.quarantine.replay", body)
     settings = request.app.state.settings
     codec = WireCodec(settings.schema_registry_url)
     if body.records is not None:
@@ -152,8 +142,15 @@ class ReplayJob(BaseModel):
     )
 
 
-def _no_data_view() -> HTTPException:
-    return HTTPException(403, "permission 'data:view' required to correct data / 修正数据需要 data:view 权限")
+def _corrections_begin(request: Request, principal: Principal, action: str, body: Replay | ReplayJob) -> str:
+    """What both replay routes do first: audit the steward's corrections (with the reason), require
+    data:view (corrections show and change data), and answer the pipeline's quarantine topic."""
+    audit_as(
+        request, action, pipeline=body.pipeline, rule=body.rule, fields=sorted(body.set)[:100], reason=body.reason[:500]
+    )
+    if not principal.can("data:view"):
+        raise HTTPException(403, "permission 'data:view' required to correct data / 修正数据需要 data:view 权限")
+    return quarantine_topic_of(request, principal, body.pipeline)
 
 
 @router.post(
@@ -165,17 +162,7 @@ def _no_data_view() -> HTTPException:
 def replay_quarantined_job(
     request: Request, body: ReplayJob, principal: Principal = Depends(require("quality:manage"))
 ) -> dict[str, Any]:
-    audit_as(
-        request,
-        "quality.quarantine.replay.job",
-        pipeline=body.pipeline,
-        rule=body.rule,
-        fields=sorted(body.set)[:100],
-        reason=body.reason[:500],
-    )
-    if not principal.can("data:view"):
-        raise _no_data_view()
-    topic = quarantine_topic_of(request, principal, body.pipeline)
+    topic = _corrections_begin(request, principal, "quality.quarantine.replay.job", body)
     raw_topic = topic.removesuffix(QUARANTINE_SUFFIX)
     settings = request.app.state.settings
     try:  # a field no version of the row has: refused now, not as a failed job later
