@@ -127,7 +127,6 @@ def hdfs_cluster(tmp_path_factory):
 
 
 @pytest.mark.hdfs
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_hdfs_copy_and_hdfs_as_a_file_store(hdfs_cluster, tmp_path):
     from hdfs import InsecureClient
 

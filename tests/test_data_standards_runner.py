@@ -114,7 +114,6 @@ def _clickhouse_rows(settings) -> dict[int, list[tuple]]:
         client.disconnect()
 
 
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_a_published_element_quarantines_a_value_outside_its_code_set(cluster, stack_settings, pg_url):
     api, logs = cluster
     author, reviewer = _user(api, f"{TENANT}-author", ["developer"]), _user(api, f"{TENANT}-reviewer", ["admin"])

@@ -19,7 +19,6 @@ BASE = PORT_BASE + 500  # a block of its own: the demo starts (and stops) its ow
 
 
 @pytest.mark.slow
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_demo_runs_on_embedded_defaults(tmp_path):
     state = tmp_path / "state"
     env = {

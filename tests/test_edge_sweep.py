@@ -234,7 +234,6 @@ def _sweep(api: httpx.Client) -> None:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_edge_values_on_every_route_never_answer_a_server_error(api):
     """The session's API: a PostgreSQL control DB, as in a many-process deployment."""
     _sweep(api)
@@ -254,6 +253,5 @@ def sqlite_api(stack_settings, tmp_path_factory):
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_edge_values_never_answer_a_server_error_on_a_sqlite_control_db(sqlite_api):
     _sweep(sqlite_api)

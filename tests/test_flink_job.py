@@ -282,7 +282,6 @@ def test_job_config_checks_and_key_paths(tmp_path):
 @pytest.mark.flink
 @pytest.mark.timeout(1500)  # the first run creates the PyFlink venv (minutes); later runs take ~1-2 min
 @needs_flink
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_flink_job_dedupe_metrics_join(stack_settings, flink_env, tmp_path):
     bootstrap, registry = stack_settings.kafka_bootstrap, stack_settings.schema_registry_url
     run = uuid.uuid4().hex[:8]

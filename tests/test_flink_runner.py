@@ -142,7 +142,6 @@ def decoded_quarantine(codec: WireCodec, records) -> Counter:
 @pytest.mark.flink
 @pytest.mark.timeout(1500)  # the first run creates the PyFlink venv (minutes)
 @needs_flink
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_flink_runner_matches_lean_runner(stack_settings, flink_env, tmp_path):
     bootstrap, registry = stack_settings.kafka_bootstrap, stack_settings.schema_registry_url
     pipeline = f"eq{uuid.uuid4().hex[:8]}"

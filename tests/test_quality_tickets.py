@@ -73,7 +73,6 @@ def _tickets(who: httpx.Client, **params) -> dict:
     return r.json()
 
 
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_tickets_from_threshold_to_reopen(cluster, stack_settings, pg_url):
     api, engine, logs = cluster
     dev = _user(api, f"{TENANT}-dev", ["developer"])  # quality:manage, data:view, metadata:manage

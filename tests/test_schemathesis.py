@@ -28,7 +28,6 @@ def api(stack_settings):
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.long  # make test-long: the default run's 45-minute budget (52 min measured 2026-12-07)
 def test_no_operation_answers_a_server_error(api, tmp_path):
     base, key = api
     st = Path(sys.executable).with_name("st")
