@@ -263,12 +263,7 @@ async def replay_records(request: Request, session: Session = Depends(signed_in)
     if problem:
         return await _quarantine(request, session, _back(form), _say(lang, problem))
     body = {"pipeline": _back(form)["pipeline"], "records": records, "set": fix, "reason": reason}
-    answer = await Backend(request, session.token).post("/quality/quarantine/replay", json=body)
-    if answer.status_code != 200:
-        return await _quarantine(request, session, _back(form), refusal_of(answer, lang))
-    done = answer.json()
-    notice = {"id": "quality.replayed_n", "n": done["replayed"], "topic": done["topic"]}
-    return await _quarantine(request, session, _back(form), notice=notice)
+    return await _post_and_show(request, session, form, "/quality/quarantine/replay", body, "replayed")
 
 
 @router.post("/quality/quarantine/accept")
@@ -282,11 +277,17 @@ async def accept_records(request: Request, session: Session = Depends(signed_in)
     if problem:
         return await _quarantine(request, session, _back(form), _say(lang, problem))
     body = {"pipeline": _back(form)["pipeline"], "records": records, "reason": reason}
-    answer = await Backend(request, session.token).post("/quality/quarantine/accept", json=body)
+    return await _post_and_show(request, session, form, "/quality/quarantine/accept", body, "accepted")
+
+
+async def _post_and_show(request: Request, session: Session, form, path: str, body: dict, done: str) -> Response:
+    """Post the chosen records' action; the quarantine page again with how many it took (`done`:
+    "replayed" or "accepted", the answer's count and the notice's name) or the API's refusal."""
+    answer = await Backend(request, session.token).post(path, json=body)
     if answer.status_code != 200:
-        return await _quarantine(request, session, _back(form), refusal_of(answer, lang))
-    done = answer.json()
-    notice = {"id": "quality.accepted_n", "n": done["accepted"], "topic": done["topic"]}
+        return await _quarantine(request, session, _back(form), refusal_of(answer, language_of(request)))
+    result = answer.json()
+    notice = {"id": f"quality.{done}_n", "n": result[done], "topic": result["topic"]}
     return await _quarantine(request, session, _back(form), notice=notice)
 
 
