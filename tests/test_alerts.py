@@ -12,7 +12,7 @@ from aiosmtpd.controller import Controller
 from deploy.control import StageCounters
 from tests.api_process import api_client, wait_for  # noqa: F401 - fixture: api
 
-SMTP_PORT = 47210
+SMTP_PORT = 30310
 
 
 @pytest.fixture(scope="module", name="stack_settings")

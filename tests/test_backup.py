@@ -19,7 +19,7 @@ from deploy.control import OffsetStore, StageCounters
 from deploy.settings import Settings
 from tests.support.cli import cli
 
-REGISTRY_PORT = 47220
+REGISTRY_PORT = 30320
 
 pytestmark = pytest.mark.integration  # starts the schema registry and the API's stores
 

@@ -1,5 +1,5 @@
 """Big-data inputs (AGG-03): HBase scan (through the Thrift test double), HDFS copy and HDFS as a
-file store (real single-node HDFS on ports 45230-45234), Hive through a fake DB-API connection."""
+file store (real single-node HDFS on ports 30230-30234), Hive through a fake DB-API connection."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from connectors.base import RejectedEvent
 from connectors.bigdata.hbase_scan import HBaseScanConfig, HBaseScanTask
 from connectors.bigdata.hive import HiveSourceConfig, HiveSourceTask
 
-HBASE_PORT = 45220
-HDFS_PORT_BASE = 45230
+HBASE_PORT = 30220
+HDFS_PORT_BASE = 30230
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """File sources end to end (AGG-05): local, FTP (pyftpdlib) and SFTP (asyncssh) directories -> Kafka.
 
-Real servers on loopback (ports 45201/45202 + passive 45240-45259), the session's real broker and
+Real servers on loopback (ports 30201/30202 + passive 30240-30259), the session's real broker and
 registry; checks read-once across restarts, resume mid-file, the on_change policies, quarantine
 of bad rows with file/line/reason, and the import reports through the API.
 """
@@ -25,7 +25,7 @@ from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
 from tests.sources import consume_settled, raw_messages
 
-FTP_PORT, SFTP_PORT = 45201, 45202
+FTP_PORT, SFTP_PORT = 30201, 30202
 COLUMNS = [
     {"name": "id", "type": "int", "key": True},
     {"name": "name"},
@@ -200,7 +200,7 @@ def ftp_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("ftp")
     auth = DummyAuthorizer()
     auth.add_user("loader", "secret", str(root), perm="elradfmw")
-    handler = type("Handler", (FTPHandler,), {"authorizer": auth, "passive_ports": range(45240, 45260)})
+    handler = type("Handler", (FTPHandler,), {"authorizer": auth, "passive_ports": range(30240, 30260)})
     server = ThreadedFTPServer(("127.0.0.1", FTP_PORT), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
     thread.start()

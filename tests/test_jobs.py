@@ -52,7 +52,7 @@ def test_failed_job_keeps_its_error(api):
 
 
 def test_jobs_of_a_dead_api_process_show_as_interrupted(stack_settings):
-    port = stack_settings.api_port + 101  # a second API on the same control DB (our 47200 block)
+    port = stack_settings.api_port + 101  # a second API on the same control DB (inside our port block)
     proc, base = start_api(stack_settings, port)
     headers = {"X-API-Key": api_key_for(stack_settings)}
     job = httpx.post(
