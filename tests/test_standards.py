@@ -197,3 +197,59 @@ def test_standards_vectorised_over_many_rows():
     )
     assert len(v.valid_rows) == 4000 and len(v.rejected) == 2000
     assert pl.Series(list(v.rejected)).min() == 2
+
+
+def _id_like(rng) -> str | None:
+    """ID-shaped text, mostly near-misses: real IDs, bad check digits, impossible dates (29 Feb of
+    leap and common years, month 13, day 0), out-of-range years, lower-case x, blanks, letters,
+    other lengths, full-width digits, nulls."""
+    born = f"{rng.choice([1880, 1899, 1900, 1996, 2000, 2024, 2025, 2026, 2027])}{rng.randint(0, 13):02d}{rng.choice([0, 1, 28, 29, 30, 31, 32])}"
+    body = rng.choice(["110105", "370102", "999999", "44052a"]) + born.zfill(8)[:8] + f"{rng.randint(0, 999):03d}"
+    value = body + (check_char(body) if body.isdigit() else "0")
+    kind = rng.randint(0, 9)
+    if kind == 0:
+        value = body + rng.choice("0123456789X")  # any check character
+    elif kind == 1:
+        value = value.lower()
+    elif kind == 2:
+        value = f"  {value} "
+    elif kind == 3:
+        value = value[: rng.randint(0, 20)]
+    elif kind == 4:
+        value = value.replace("1", "１", 1)  # a full-width digit: 18 characters, not 18 ASCII digits
+    elif kind == 5:
+        return None
+    return value
+
+
+def test_vectorised_id_rules_agree_with_the_scalar_reference():
+    import random
+
+    rng = random.Random(11643)
+    today = NOW.date()
+    rows = [{"id": _id_like(rng), "sex": rng.choice(["1", "2", "男", "女", "9", None])} for _ in range(20_000)]
+    rules = [
+        {"id": "cid", "kind": "citizen_id", "fields": ["id"]},
+        {"id": "div", "kind": "id_division_known", "id_field": "id"},
+        {"id": "sex", "kind": "id_matches_birth_gender", "id_field": "id", "gender_field": "sex"},
+    ]
+    v = RuleSet.from_config(rules).evaluate(rows, now=NOW)
+    failed = {
+        rule: {i for i, vs in v.rejected.items() if any(x.rule_id == rule for x in vs)}
+        for rule in ("cid", "div", "sex")
+    }
+    expected = {"cid": set(), "div": set(), "sex": set()}
+    for i, row in enumerate(rows):
+        if row["id"] is None:
+            continue
+        s = row["id"].strip().upper()
+        if not s.isascii() or citizen_id_problem(s, today) is not None:  # str.isdigit() takes full-width digits
+            expected["cid"].add(i)
+        if not (len(s) >= 6 and s[:6].isascii() and is_known_division(s[:6])):
+            expected["div"].add(i)
+        shaped = len(s) == 18 and s.isascii() and s[:17].isdigit() and (s[17].isdigit() or s[17] == "X")
+        if shaped and row["sex"] in ("1", "男", "2", "女"):
+            if gender_from_id(s) != ("1" if row["sex"] in ("1", "男") else "2"):
+                expected["sex"].add(i)
+    assert failed == expected
+    assert 2_000 < len(failed["cid"]) < 18_000  # the mix holds both kinds

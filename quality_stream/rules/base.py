@@ -25,6 +25,8 @@ class EvalContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     lookups: dict[str, Any] = field(default_factory=dict)
     stores: dict[str, Any] = field(default_factory=dict)
+    # What several rules of one batch derive from the same column (e.g. parsed ID numbers).
+    cache: dict[Any, Any] = field(default_factory=dict)
 
 
 class Rule:

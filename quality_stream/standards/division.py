@@ -7,6 +7,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 Match = Literal["exact", "prefecture", "province"]
@@ -26,6 +27,7 @@ def add_codes(codes: dict[str, str], level: str = "county") -> None:
     """Add codes (e.g. county level or abolished historical codes) at runtime."""
     _EXTRA.update({c: (n, level) for c, n in codes.items()})
     _sets.cache_clear()
+    _known_tables.cache_clear()
 
 
 def divisions() -> dict[str, tuple[str, str]]:
@@ -58,6 +60,29 @@ def is_known_division(code: str, match: Match = "prefecture") -> bool:
     if code.endswith("0000"):
         return code in set(exact)
     return code[:4] in set(prefectures)
+
+
+@lru_cache(maxsize=1)
+def _known_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The known codes as lookup tables indexed by the number: 6-digit codes, 4-digit
+    prefecture prefixes, 2-digit provinces."""
+    exact, prefectures, provinces = _sets()
+    tables = []
+    for codes, width in ((exact, 6), (prefectures, 4), (provinces, 2)):
+        table = np.zeros(10**width, bool)
+        table[np.array([int(c) for c in codes if len(c) == width and c.isascii() and c.isdigit()], np.int64)] = True
+        tables.append(table)
+    return tables[0], tables[1], tables[2]
+
+
+def division_codes_known(codes: np.ndarray, match: Match = "prefecture") -> np.ndarray:
+    """`division_known_expr` for codes already read as 6-digit numbers (an ID's first six)."""
+    exact, prefectures, provinces = _known_tables()
+    if match == "exact":
+        return exact[codes]
+    if match == "province":
+        return provinces[codes // 10_000]
+    return np.where(codes % 10_000 == 0, exact[codes], prefectures[codes // 100])
 
 
 def division_known_expr(col: pl.Expr, match: Match = "prefecture") -> pl.Expr:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
 from quality_stream.model import RuleSpec
 from quality_stream.rules.base import Rule, rule_kind
 from quality_stream.standards import codesets
-from quality_stream.standards.citizen_id import birth_date_expr, citizen_id_valid_expr, normalised
+from quality_stream.standards.citizen_id import IdNumbers, birth_yyyymmdd, citizen_ids_valid
 from quality_stream.standards.contact import (
     GENDER_CODES,
     LANDLINE,
@@ -20,7 +21,7 @@ from quality_stream.standards.contact import (
     pattern_valid_expr,
 )
 from quality_stream.standards.credit_code import credit_code_valid_expr, org_code_valid_expr
-from quality_stream.standards.division import Match, _sets, division_known_expr
+from quality_stream.standards.division import Match, _sets, division_codes_known, division_known_expr
 
 codesets.register_code_set("gb2260_division", lambda: _sets()[0])
 
@@ -51,15 +52,38 @@ class CitizenIdSpec(FieldsSpec):
     check_division: bool = False
 
 
-@rule_kind
-class CitizenId(_ValidExprRule):
-    kind, settings, label = "citizen_id", CitizenIdSpec, "citizen ID number (GB 11643)"
+def id_numbers(df: pl.DataFrame, field: str, ctx) -> IdNumbers:
+    """The batch's ID numbers of `field`, parsed once for all the ID rules of the batch."""
+    key = ("id_numbers", field)
+    if key not in ctx.cache:
+        ctx.cache[key] = IdNumbers(df.get_column(field))
+    return ctx.cache[key]
 
-    def valid(self, col, ctx):
-        ok = citizen_id_valid_expr(col, ctx.now.date(), self.spec.allow_15_digit)
-        if self.spec.check_division:
-            ok = ok & division_known_expr(normalised(col).str.slice(0, 6), "prefecture")
-        return ok
+
+def _id_divisions_known(ids: IdNumbers, match: Match) -> np.ndarray:
+    """Rows whose first six characters are digits naming a known division."""
+    rows, d = ids.fixed(6, prefix=True)
+    digits = (d <= 9).all(axis=1)
+    rows, codes = rows[digits], d[digits].astype(np.int64) @ np.array([100_000, 10_000, 1_000, 100, 10, 1])
+    return ids.mask(rows[division_codes_known(codes, match)])
+
+
+@rule_kind
+class CitizenId(Rule):
+    kind, settings = "citizen_id", CitizenIdSpec
+
+    def masks(self, df, ctx):
+        out = []
+        for field in self.spec.fields:
+            ids = id_numbers(df, field, ctx)
+            ok = citizen_ids_valid(ids, ctx.now.date(), self.spec.allow_15_digit)
+            if self.spec.check_division:
+                ok = ok & pl.Series(_id_divisions_known(ids, "prefecture"))
+            out.append((field, ~ok.fill_null(True)))
+        return out
+
+    def describe_failure(self, field):
+        return f"{field} is not a valid citizen ID number (GB 11643)"
 
 
 class CreditCodeSpec(FieldsSpec):
@@ -185,22 +209,26 @@ class IdMatchesBirthGender(Rule):
 
     def masks(self, df, ctx):
         s = self.spec
-        idn = normalised(pl.col(s.id_field))
-        well_formed = idn.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
+        ids = id_numbers(df, s.id_field, ctx)
+        rows, d = ids.well_formed()
         out = []
         if s.birth_field:
             from quality_stream.expr import _to_date
 
-            born = birth_date_expr(idn)
             given = _to_date(pl.col(s.birth_field))
-            out.append((s.birth_field, (well_formed & (born != given)).fill_null(False)))
+            ymd = [part.cast(pl.Int64) for part in (given.dt.year(), given.dt.month(), given.dt.day())]
+            as_number = (ymd[0] * 10_000 + ymd[1] * 100 + ymd[2]).fill_null(-1)
+            given = df.select(as_number).to_series().to_numpy()[rows]
+            born = birth_yyyymmdd(d)  # 0: not a real date, compared with nothing (as a null)
+            out.append((s.birth_field, pl.Series(ids.mask(rows[(born != 0) & (given != -1) & (born != given)]))))
         if s.gender_field:
-            odd = idn.str.slice(16, 1).cast(pl.Int32, strict=False) % 2 == 1
+            odd = d[:, 16] % 2 == 1
             g = pl.col(s.gender_field).cast(pl.Utf8, strict=False).str.strip_chars()
-            is_m = g.is_in(s.male_values)
-            is_f = g.is_in(s.female_values)
-            bad = well_formed & ((is_m & ~odd) | (is_f & odd))
-            out.append((s.gender_field, bad.fill_null(False)))
+            sexes = df.select(
+                g.is_in(s.male_values).fill_null(False), g.is_in(s.female_values).fill_null(False).alias("f")
+            )
+            is_m, is_f = sexes.to_series(0).to_numpy()[rows], sexes.to_series(1).to_numpy()[rows]
+            out.append((s.gender_field, pl.Series(ids.mask(rows[(is_m & ~odd) | (is_f & odd)]))))
         return out
 
     def describe_failure(self, field):
@@ -223,9 +251,8 @@ class IdDivisionKnown(Rule):
         return [self.spec.id_field]
 
     def masks(self, df, ctx):
-        col = pl.col(self.spec.id_field)
-        ok = division_known_expr(normalised(col).str.slice(0, 6), self.spec.match)
-        return [(self.spec.id_field, ~ok.fill_null(True))]
+        ids = id_numbers(df, self.spec.id_field, ctx)
+        return [(self.spec.id_field, pl.Series(~_id_divisions_known(ids, self.spec.match) & ~ids.null))]
 
     def describe_failure(self, field):
         return f"{field}: division prefix is not a known GB/T 2260 code"
