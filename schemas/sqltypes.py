@@ -7,9 +7,10 @@ unknown types to be passed as strings (`unknown_types="string"`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy.types as sa
+if TYPE_CHECKING:
+    import sqlalchemy.types as sa
 
 
 class UnmappedTypeError(ValueError):
@@ -31,6 +32,10 @@ def _decimal(t: sa.Numeric) -> dict:
 
 
 def base_avro_type(column: ColumnSpec, table: str, unknown_types: str = "error") -> Any:
+    # Imported here: a runner or sink imports this module (through schemas.envelope) but never maps
+    # SQL types, and SQLAlchemy is 32 MB of its resident memory.
+    import sqlalchemy.types as sa
+
     t = column.sql_type
     # Order matters: Boolean/Integer/... are checked before their broader parents.
     if isinstance(t, sa.Boolean):

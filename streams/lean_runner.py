@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from deploy.kafka import AckedProducer, GroupMember, batch_consumer
+from deploy.kafka import AckedProducer, GroupMember, batch_consumer, bounded_prefetch
 from streams.processor import BatchProcessor, RawBatch
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class LeanRunner:
         consumer_extra: dict | None = None,
         metrics=None,
     ):
-        self.consumer = batch_consumer(bootstrap, group, consumer_extra)
+        self.consumer = batch_consumer(bootstrap, group, {**bounded_prefetch(batch_size), **(consumer_extra or {})})
         self.bootstrap, self.group = bootstrap, group
         self.producer = AckedProducer(bootstrap)
         self.topics = topics

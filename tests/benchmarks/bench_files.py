@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python tests/benchmarks/bench_files.py [--csv-rows 500000] [--xml-mb 1024] [--tail-seconds 10]
      [--bootstrap HOST:PORT --registry URL]   (default: starts its own broker + registry, ports 45281/45292)
-Each phase runs in its own process so its peak RSS (ru_maxrss) is its own. End-to-end means
+Each phase runs in its own process so its peak RSS (VmHWM) is its own. End-to-end means
 file -> parse -> type -> Avro envelope -> broker ack -> offsets stored (SourceRuntime).
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks.profiling import profiled  # noqa: E402
+from tests.benchmarks.profiling import peak_rss_mb, profiled  # noqa: E402
 
 PORT_BASE = 45200  # registry 45281, broker 45292
 
@@ -140,7 +139,7 @@ def phase_xml(args, tmp) -> dict:
         "seconds": round(dt, 1),
         "records_per_s": round(n / dt),
         "rss_mb_every_200k_records": samples,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_rss_mb()),
     }
 
 
@@ -163,7 +162,7 @@ def phase_xmlmem(args, tmp) -> dict:
         "seconds": round(dt, 1),
         "records_per_s": round(n / dt),
         "rss_mb_every_500k_records": samples,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_rss_mb()),
     }
 
 

@@ -19,7 +19,6 @@ import io
 import json
 import pstats
 import random
-import resource
 import sys
 import time
 from datetime import datetime
@@ -28,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.benchmarks.bench_runner import RULES, TRANSFORMS  # noqa: E402
+from tests.benchmarks.profiling import peak_rss_mb  # noqa: E402
 
 
 def make_messages(n: int, seed: int = 1, now: datetime | None = None):
@@ -123,7 +123,7 @@ def main() -> None:
                 "seconds": [round(s, 2) for s in runs],
                 "cpu_seconds": [round(s, 2) for s in cpu],
                 "split": totals,
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "peak_rss_mb": round(peak_rss_mb()),
             }
         )
     )

@@ -38,6 +38,7 @@ import time
 import uuid
 
 from tests.benchmarks.bench_runner import publish  # the same population events, malformed phones
+from tests.benchmarks.profiling import peak_rss_mb
 
 RULES = [{"id": "phone", "kind": "mobile", "fields": ["phone"]}]
 FIX = {"phone": "13800138000"}
@@ -349,7 +350,7 @@ def main() -> None:
             f.write(out.getvalue())
     # tansu's high watermark lags behind the last batch, so the raw topic is counted whole, twice
     result["replayed_on_raw_topic"] = count_from(settings, raw, dict.fromkeys(end_offsets(settings, raw), 0)) - already
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result["peak_rss_mb"] = round(peak_rss_mb())
     print(json.dumps(result), flush=True)
     if args.through_clickhouse and result["clickhouse_corrected_rows"] != args.records:
         raise SystemExit("ClickHouse FINAL does not hold every corrected row")

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -80,7 +79,9 @@ def publish(settings, topic_table: str, n: int, row=None) -> str:
 
 
 def report(count: int, first: float, last: float) -> None:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from tests.benchmarks.profiling import peak_rss_mb
+
+    rss = peak_rss_mb()
     # Faust redirects sys.stdout into its logger; the real stdout is where the parent reads.
     sys.__stdout__.write(json.dumps({"count": count, "first": first, "last": last, "rss_mb": rss}) + "\n")
     sys.__stdout__.flush()
@@ -122,9 +123,9 @@ def worker_lean(settings, topic: str, group: str) -> None:
 
 def worker_bare(settings, topic: str, group: str) -> None:
     """The lean runner's loop without the processor: every value produced unchanged to one topic."""
-    from deploy.kafka import AckedProducer, batch_consumer
+    from deploy.kafka import AckedProducer, batch_consumer, bounded_prefetch
 
-    consumer = batch_consumer(settings.kafka_bootstrap, group, {"session.timeout.ms": 6000})
+    consumer = batch_consumer(settings.kafka_bootstrap, group, {**bounded_prefetch(5000), "session.timeout.ms": 6000})
     producer = AckedProducer(settings.kafka_bootstrap)
     consumer.subscribe([topic])
     out, count, first, last, idle_since = f"{topic}.bare", 0, None, None, time.time()
