@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -204,9 +205,11 @@ class GroupMember:
         bootstrap: str | None = None,
         group: str | None = None,
         stuck_seconds: float = 30.0,
+        before_revoke: Callable[[], None] | None = None,
     ):
         self.consumer = consumer
         self.topics = topics
+        self.before_revoke = before_revoke  # e.g. commit what is done while the partitions are ours
         self.settle_seconds = settle_seconds
         self.freed: list[str] = []  # departed leaders the watcher freed the group from
         self._unsettled_since: float | None = time.monotonic()  # None once an assignment arrived
@@ -225,6 +228,8 @@ class GroupMember:
 
     def _revoked(self, consumer, partitions) -> None:  # a rebalance began: not settled until it ends
         self._unsettled_since = time.monotonic()
+        if self.before_revoke:
+            self.before_revoke()
 
     def _watch(self, bootstrap: str, group: str, stuck_seconds: float) -> None:
         from deploy.kafka_groups import free_wedged_group

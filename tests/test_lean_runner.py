@@ -126,3 +126,42 @@ def test_a_row_dropping_transform_is_refused_when_the_runner_is_built(stack_sett
         BatchProcessor(
             WireCodec(stack_settings.schema_registry_url), [{"kind": "filter", "expr": "phone != ''"}], RULES
         )
+
+
+def test_the_running_loop_commits_only_what_the_broker_acknowledged(stack_settings):
+    """run() sends a batch while the next is processed: when it stops, each input has exactly one
+    output (nothing lost, nothing twice) and the group's committed offsets are the topic's end."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from tests.sources import topic_ends
+
+    n = 3000
+    topic = _publish(stack_settings, n)
+    runner = _runner(stack_settings, topic)
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: runner.run(stop), daemon=True)
+    thread.start()
+    deadline = time.time() + 90
+    while runner.processed < n and time.time() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    thread.join(30)
+    assert runner.processed == n and not thread.is_alive()
+
+    valid = [i for i in range(1, n + 1) if i % 10 not in (0, 5)]
+    clean = consume(stack_settings, clean_topic(topic), len(valid))
+    quarantined = consume(stack_settings, quarantine_topic(topic), n - len(valid))
+    assert sorted(e["after"]["id"] for e in clean) == valid
+    codec = WireCodec(stack_settings.schema_registry_url)
+    assert sorted(codec.decode(q["original_value"])[1]["after"]["id"] for q in quarantined) == sorted(
+        set(range(1, n + 1)) - set(valid)
+    )
+    for out, count in ((clean_topic(topic), len(valid)), (quarantine_topic(topic), n - len(valid))):
+        assert sum(topic_ends(stack_settings.kafka_bootstrap, out).values()) == count  # none twice
+    ends = topic_ends(stack_settings.kafka_bootstrap, topic)
+    probe = Consumer({"bootstrap.servers": stack_settings.kafka_bootstrap, "group.id": f"lean-{topic}"})
+    try:
+        committed = probe.committed([TopicPartition(topic, p) for p in ends], timeout=10)
+    finally:
+        probe.close()
+    assert {tp.partition: tp.offset for tp in committed} == ends
