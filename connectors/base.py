@@ -135,6 +135,9 @@ class SourceBatch:
 
 class SourceTask(ABC):
     name: str
+    # True: the runtime may publish the next batch before this one's offsets are stored (stored
+    # in order once acknowledged, connectors.acks); `committed` is then called from another thread.
+    pipelined: bool = False
 
     @abstractmethod
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:

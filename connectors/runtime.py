@@ -13,8 +13,10 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
+from connectors.acks import AcksBehind
 from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, RowFrame, SourceBatch, SourceTask
 from deploy.control import OffsetStore
 from deploy.kafka import AckedProducer, ensure_topics
@@ -66,6 +68,7 @@ class SourceRuntime:
         # change moved to a new topic (connectors.schema_changes)
         self.topic_overrides: dict[str, str] = {}
         self.started = False
+        self._acks: AcksBehind | None = None  # while a pipelined task publishes
 
     def topic_of(self, table: CapturedTable) -> str:
         if self.topic_overrides:
@@ -208,19 +211,52 @@ class SourceRuntime:
         return out
 
     def publish(self, batch: SourceBatch) -> dict[str, int]:
-        """Produce the batch's events, then its frames; store its offsets once all are acked."""
+        """Produce the batch's events, then its frames; store its offsets once all are acked. A
+        pipelined task's offsets are stored on the acks thread while the next batch is read and
+        encoded; that batch is produced only once they are stored, so the topic never holds more
+        than one batch beyond the stored offsets (what a crash reads again)."""
         counts = {"read": 0, "quarantined": 0}
+        encoded = [(frame, self._encode_frame(frame)) for frame in batch.frames]
+        if self._acks is not None:
+            self._acks.wait()
         self._publish_events(batch.events, counts)
-        for frame in batch.frames:
-            self._publish_frame(frame, counts)
-        self.producer.flush_acked()
-        for partition, offset in batch.offsets.items():
-            self.offsets.save(partition, offset)
-        self.task.committed(batch.offsets)
+        for frame, records in encoded:
+            if records is None:  # some row does not fit the schema: row by row, so only it is quarantined
+                self._publish_events(frame.events(), counts)
+            else:
+                self.producer.produce_many(*records)
+                counts["read"] += len(records[1])
+        if self._acks is None and getattr(self.task, "pipelined", False):
+            self._acks = AcksBehind(self._store, name=f"acks-{self.task.name}")
+        if self._acks is not None:
+            self._acks.submit(batch.offsets)
+        else:
+            self._store(batch.offsets)
         take = getattr(self.task, "take_counters", None)  # tasks need not subclass SourceTask
         if take is not None:
             counts.update({k: v for k, v in take().items() if v})
         return counts
+
+    def _store(self, offsets: dict[str, dict[str, Any]]) -> None:
+        self.producer.flush_acked()
+        for partition, offset in offsets.items():
+            self.offsets.save(partition, offset)
+        self.task.committed(offsets)
+
+    def settle(self, quiet: bool = False) -> None:
+        """Wait until the offsets of all that was published are stored (a pipelined task's are
+        stored behind the producer). quiet: an error is logged, not raised (one is already)."""
+        acks, self._acks = self._acks, None
+        if acks is None:
+            return
+        try:
+            acks.wait()
+        except Exception:
+            if not quiet:
+                raise
+            log.exception("offsets of batches published before the error were not stored")
+        finally:
+            acks.close()
 
     def _publish_events(self, events: list[ChangeEvent], counts: dict[str, int]) -> None:
         by_table: dict[CapturedTable, list[int]] = {}
@@ -245,7 +281,8 @@ class SourceRuntime:
             self.producer.produce(topic, result[1], result[0])
             counts["read"] += 1
 
-    def _publish_frame(self, frame: RowFrame, counts: dict[str, int]) -> None:
+    def _encode_frame(self, frame: RowFrame) -> tuple[str, list[bytes], list[bytes] | None] | None:
+        """(topic, values, keys) of a frame encoded in columns, or None if some row does not fit."""
         topic, value_id, key_id, _ = self._prepare(frame.table)
         try:
             values = self.codec.encode_arrow(value_id, self._frame_envelopes(frame, self.codec.arrow_type(value_id)))
@@ -254,11 +291,8 @@ class SourceRuntime:
                 key_rows = _renamed_columns(frame.rows, self._renames.get(frame.table))
                 keys = self.codec.encode_arrow(key_id, _struct(key_rows, self.codec.arrow_type(key_id)))
         except (BatchEncodeError, UnsupportedSchema, pa.ArrowException, TypeError, ValueError):
-            # Some row does not fit the schema: row by row, so only that row is quarantined.
-            self._publish_events(frame.events(), counts)
-            return
-        self.producer.produce_many(topic, values, keys)
-        counts["read"] += len(values)
+            return None
+        return topic, values, keys
 
     def _frame_envelopes(self, frame: RowFrame, envelope: pa.StructType | None) -> pa.StructArray:
         """The envelopes of a frame's rows as one Arrow struct array of the envelope schema's type."""
@@ -276,22 +310,23 @@ class SourceRuntime:
             "snapshot": frame.snapshot,
         }
         columns = {"position": frame.positions, "sequence": frame.sequences}
+        same = pa.array(np.zeros(n, np.int32))  # constants as one-entry dictionaries: encoded once
         source_array = pa.StructArray.from_arrays(
             [
-                columns[f.name].cast(f.type) if f.name in columns else pa.repeat(pa.scalar(constant[f.name], f.type), n)
+                columns[f.name].cast(f.type) if f.name in columns else _constant(constant[f.name], f.type, same)
                 for f in source
             ],
-            fields=list(source),
+            names=[f.name for f in source],  # not `fields`: they would refuse the dictionaries
         )
         parts = {
             "before": pa.nulls(n, envelope.field("before").type),
             "after": _struct(rows, envelope.field("after").type),
-            "op": pa.repeat(pa.scalar(frame.op, pa.string()), n),
-            "ts_ms": pa.repeat(pa.scalar(frame.ts_ms, pa.int64()), n),
+            "op": _constant(frame.op, pa.string(), same),
+            "ts_ms": _constant(frame.ts_ms, pa.int64(), same),
             "source": source_array,
             "transaction": pa.nulls(n, envelope.field("transaction").type),
         }
-        return pa.StructArray.from_arrays([parts[f.name] for f in envelope], fields=list(envelope))
+        return pa.StructArray.from_arrays([parts[f.name] for f in envelope], names=[f.name for f in envelope])
 
     def run_once(self) -> int:
         """One poll; returns the events published (an offsets-only batch is stored and returns 0)."""
@@ -306,17 +341,28 @@ class SourceRuntime:
         return batch.size
 
     def drain(self) -> int:
-        """Poll until a poll publishes nothing (a round-based task ends its round there)."""
+        """Poll until a poll publishes nothing (a round-based task ends its round there); returns
+        once the offsets of all it published are stored."""
         total = 0
-        while n := self.run_once():
-            total += n
+        try:
+            while n := self.run_once():
+                total += n
+        except BaseException:
+            self.settle(quiet=True)
+            raise
+        self.settle()
         return total
 
     def run(self, stop, idle_seconds: float = 1.0) -> None:
         try:
             while not stop.is_set():
                 if not self.run_once():
+                    self.settle()
                     stop.wait(idle_seconds)
+            self.settle()
+        except BaseException:
+            self.settle(quiet=True)
+            raise
         finally:
             self.task.close()
 
@@ -327,6 +373,13 @@ def _renamed(row: dict[str, Any] | None, renames: dict[str, str]) -> dict[str, A
 
 def _renamed_columns(rows: pa.Table, renames: dict[str, str] | None) -> pa.Table:
     return rows.rename_columns([renames.get(c, c) for c in rows.column_names]) if renames else rows
+
+
+def _constant(value: Any, arrow_type: pa.DataType, same: pa.Array) -> pa.Array:
+    """`value` on every row: a dictionary of one entry (None: a column of nulls)."""
+    if value is None:
+        return pa.nulls(len(same), arrow_type)
+    return pa.DictionaryArray.from_arrays(same, pa.array([value], arrow_type))
 
 
 def _struct(rows: pa.Table, arrow_type: pa.StructType) -> pa.StructArray:

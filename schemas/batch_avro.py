@@ -3,20 +3,23 @@
 Encoding record by record (fastavro) costs 15-25 µs per change-event envelope and was the
 largest cost of every source. Avro's binary encoding of a record is the concatenation of its
 fields' encodings, and each field's encoding can be computed for a whole column at once:
-zig-zag varints in numpy, strings as length + UTF-8, unions as a branch byte. The pieces are
-joined per row by Arrow (`binary_join_element_wise`). The result is byte-identical to fastavro's
-(tests/test_batch_avro.py checks it type by type).
+zig-zag varints in numpy, strings as length + UTF-8, unions as a branch byte. Each field gives
+its pieces (a binary array, or one bytes value every row shares) and a record's pieces are its
+fields' pieces in order, so a row is joined once by Arrow (`binary_join_element_wise`), with the
+shared bytes of neighbouring fields merged: a union without nulls in the batch is its branch
+byte and its value's pieces, and a dictionary-encoded column (a value repeated on every row: a
+table name, an op) is encoded once per dictionary entry. The result is byte-identical to
+fastavro's (tests/test_batch_avro.py checks it type by type).
 
 Supported: records, [null, T] unions, boolean, int, long, float, double, string, bytes, enum and
 the logical types date, time-micros/millis, timestamp-micros/millis, decimal (bytes), uuid.
-Anything else (arrays, maps, fixed, multi-branch unions) raises UnsupportedSchema when the
-encoder is built; a batch holding a value Arrow cannot take raises BatchEncodeError, and the
+Arrow input may hold any column as a dictionary of the field's type. Anything else (arrays, maps,
+fixed, multi-branch unions) raises UnsupportedSchema when the encoder is built; a batch holding a value Arrow cannot take raises BatchEncodeError, and the
 caller falls back to encoding record by record, which names the bad record.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,13 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SLICE = 4096  # records per Arrow pass
-
-
-@functools.cache
-def _null_branch() -> list[pa.Scalar]:
-    """The zig-zag bytes of a union's branch index 0 and 1. Built on first use: `pa.scalar` at
-    import made pyarrow load pandas (~100 MB) in every process that imports schemas.serde."""
-    return [pa.scalar(bytes([2 * i]), pa.binary()) for i in range(2)]
 
 
 class UnsupportedSchema(ValueError):
@@ -43,8 +39,45 @@ class BatchEncodeError(ValueError):
 
 
 # An encoder takes an Arrow array of the field's values and the mask of rows where the field is
-# actually present (its parents are not null), and returns a binary array of encoded values.
-Encoder = Callable[[pa.Array, np.ndarray], pa.Array]
+# actually present (its parents are not null), and returns the pieces of the encoded values:
+# binary arrays and bytes every row shares, each row's encoding being their concatenation.
+Piece = pa.Array | bytes
+Encoder = Callable[[pa.Array, np.ndarray], list[Piece]]
+
+
+def _joined(pieces: list[Piece], n: int) -> pa.Array:
+    """One binary array: per row the concatenation of the pieces (neighbouring bytes merged first)."""
+    merged: list[Piece] = []
+    for piece in pieces:
+        if isinstance(piece, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += piece
+        elif not (isinstance(piece, bytes) and not piece):
+            merged.append(piece)
+    if not merged:
+        return pa.repeat(pa.scalar(b"", pa.binary()), n)
+    if len(merged) == 1:
+        only = merged[0]
+        return pa.repeat(pa.scalar(only, pa.binary()), n) if isinstance(only, bytes) else only
+    if not any(isinstance(p, pa.Array) for p in merged):
+        return pa.repeat(pa.scalar(b"".join(merged), pa.binary()), n)
+    args = [pa.scalar(p, pa.binary()) if isinstance(p, bytes) else p for p in merged]
+    return pc.binary_join_element_wise(*args, b"")
+
+
+def _conforms(given: pa.DataType, wanted: pa.DataType) -> bool:
+    """`given` is `wanted`, with any leaf column possibly a dictionary of the leaf's type."""
+    if pa.types.is_dictionary(given):
+        return not pa.types.is_struct(wanted) and given.value_type.equals(wanted)
+    if pa.types.is_struct(wanted):
+        return (
+            pa.types.is_struct(given)
+            and given.num_fields == wanted.num_fields
+            and all(
+                g.name == w.name and _conforms(g.type, w.type)
+                for g, w in zip((given.field(i) for i in range(given.num_fields)), wanted)
+            )
+        )
+    return given.equals(wanted)
 
 
 def _ragged(matrix: np.ndarray, lengths: np.ndarray, right: bool = False) -> pa.Array:
@@ -70,10 +103,12 @@ def varints(values: np.ndarray) -> pa.Array:
     """Avro longs (zig-zag varints) of an int64 numpy array."""
     v = values.astype(np.int64, copy=False)
     zz = ((v << 1) ^ (v >> 63)).view(np.uint64)
+    width = max(1, (int(zz.max()).bit_length() + 6) // 7) if len(zz) else 1  # bytes of the largest
+    if width == 1:  # all below 64 in magnitude (string lengths, codes): one byte each
+        return _fixed(zz.astype(np.uint8).reshape(-1, 1))
     lengths = np.ones(len(zz), np.int64)
-    for j in range(1, 10):
+    for j in range(1, width):
         lengths += zz >= np.uint64(1 << (7 * j))
-    width = int(lengths.max()) if len(lengths) else 1
     groups = np.empty((len(zz), width), np.uint8)
     for j in range(width):
         groups[:, j] = ((zz >> np.uint64(7 * j)) & np.uint64(0x7F)).astype(np.uint8)
@@ -90,12 +125,12 @@ def _ints(arr: pa.Array) -> np.ndarray:
     return arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
 
 
-def _length_prefixed(arr: pa.Array) -> pa.Array:
+def _length_prefixed(arr: pa.Array) -> list[Piece]:
     data = arr.cast(pa.binary()).fill_null(b"")
-    return pc.binary_join_element_wise(varints(pc.binary_length(data).to_numpy(zero_copy_only=False)), data, b"")
+    return [varints(pc.binary_length(data).to_numpy(zero_copy_only=False)), data]
 
 
-def _decimal_bytes(arr: pa.Array, precision: int) -> pa.Array:
+def _decimal_bytes(arr: pa.Array, precision: int) -> list[Piece]:
     """Two's complement, big-endian, in as many bytes as fastavro writes: ceil((bits(|v|) + 1) / 8)."""
     if precision <= 18:  # the unscaled value fits the low 64-bit word of Arrow's decimal128
         words = np.frombuffer(arr.buffers()[1], np.int64, count=2 * (len(arr) + arr.offset))[2 * arr.offset :: 2]
@@ -106,7 +141,7 @@ def _decimal_bytes(arr: pa.Array, precision: int) -> pa.Array:
             nbytes += magnitude >= (1 << (8 * k - 1))
         big_endian = unscaled.astype(">i8").view(np.uint8).reshape(-1, 8)
         body = _ragged(big_endian, nbytes, right=True)
-        return pc.binary_join_element_wise(varints(nbytes), body, b"")
+        return [varints(nbytes), body]
     out = []
     for value in arr.to_pylist():  # wide decimals: Python ints, same rule
         if value is None:
@@ -117,7 +152,7 @@ def _decimal_bytes(arr: pa.Array, precision: int) -> pa.Array:
         size = ((unscaled.bit_length() + 1) + 7) // 8
         body = (-unscaled if sign else unscaled).to_bytes(size, "big", signed=True)
         out.append(encode_long(len(body)) + body)
-    return pa.array(out, pa.binary())
+    return [pa.array(out, pa.binary())]
 
 
 def encode_long(n: int) -> bytes:
@@ -147,7 +182,7 @@ class BatchEncoder:
     def encode_arrow(self, records: pa.StructArray, prefix: bytes = b"") -> list[bytes]:
         """encode() of records already in Arrow, of type `arrow_type` (sources that parse into
         columns never build one dict per record)."""
-        if not records.type.equals(self.arrow_type):
+        if not _conforms(records.type, self.arrow_type):
             raise BatchEncodeError(f"records are {records.type}, the schema needs {self.arrow_type}")
         out: list[bytes] = []
         for start in range(0, len(records), SLICE):
@@ -157,14 +192,12 @@ class BatchEncoder:
     def _encode_slice(self, records: list[dict] | pa.StructArray, prefix: bytes) -> list[bytes]:
         try:
             arr = records if isinstance(records, pa.Array) else pa.array(records, type=self.arrow_type)
-            pieces = self._encode(arr, np.ones(len(records), bool))
+            encoded = _joined([prefix, *self._encode(arr, np.ones(len(records), bool))], len(records))
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, BatchEncodeError):
                 raise
             raise BatchEncodeError(str(exc)) from exc
-        if prefix:
-            pieces = pc.binary_join_element_wise(pa.scalar(prefix, pa.binary()), pieces, b"")
-        return pieces.to_pylist()
+        return encoded.to_pylist()
 
     # -- compiling the schema into (arrow type, encoder) ----------------------------------------
     def _compile(self, t: Any, namespace: str | None, name: str) -> tuple[pa.DataType, Encoder]:
@@ -203,14 +236,11 @@ class BatchEncoder:
         arrow_type = pa.struct([pa.field(n, at) for n, at, _ in fields])
         record_name = t["name"]
 
-        def encode(arr: pa.Array, present: np.ndarray) -> pa.Array:
-            if not fields:
-                return pa.array([b""] * len(arr), pa.binary())
-            parts = []
+        def encode(arr: pa.Array, present: np.ndarray) -> list[Piece]:
+            pieces: list[Piece] = []
             for i, (_fname, _, enc) in enumerate(fields):
-                child = arr.field(i)
-                parts.append(enc(child, present))
-            return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, b"")
+                pieces += enc(arr.field(i), present)
+            return pieces
 
         encode.__name__ = f"encode_{record_name}"
         compiled = (arrow_type, encode)
@@ -223,37 +253,38 @@ class BatchEncoder:
             raise UnsupportedSchema(f"field {name!r}: only [null, T] unions are batch-encodable, got {branches!r}")
         null_index = branches.index("null")
         arrow_type, inner = self._compile(others[0], namespace, name)
-        branch = _null_branch()
-        null_byte, value_byte = branch[null_index], branch[1 - null_index]
+        null_byte, value_byte = bytes([2 * null_index]), bytes([2 * (1 - null_index)])
 
-        def encode(arr: pa.Array, present: np.ndarray) -> pa.Array:
+        def encode(arr: pa.Array, present: np.ndarray) -> list[Piece]:
             if arr.null_count == len(arr):  # e.g. `before` of inserts: nothing inside to encode
-                return pa.repeat(null_byte, len(arr))
+                return [null_byte]
+            if arr.null_count == 0:  # e.g. `after` of inserts: the branch byte, then the value
+                return [value_byte, *inner(arr, present)]
             is_null = arr.is_null()
             valid = present & ~is_null.to_numpy(zero_copy_only=False)
-            value = pc.binary_join_element_wise(value_byte, inner(arr, valid), b"")
-            return pc.if_else(is_null, null_byte, value)
+            value = _joined([value_byte, *inner(arr, valid)], len(arr))
+            return [pc.if_else(is_null, pa.scalar(null_byte, pa.binary()), value)]
 
         return arrow_type, encode
 
     def _enum(self, t: dict, namespace: str | None, name: str):
         symbols = pa.array(t["symbols"], pa.string())
 
-        def encode(arr: pa.Array, present: np.ndarray) -> pa.Array:
+        def encode(arr: pa.Array, present: np.ndarray) -> list[Piece]:
             index = pc.index_in(arr, value_set=symbols)
             if index.null_count and (index.is_null().to_numpy(zero_copy_only=False) & present).any():
                 raise BatchEncodeError(f"field {name!r}: value is not a symbol of enum {t['name']}")
-            return varints(_ints(index))
+            return [varints(_ints(index))]
 
-        compiled = (pa.string(), encode)
+        compiled = (pa.string(), _dictionary_aware(encode))
         self._register(t, namespace, compiled)
         return compiled
 
     def _logical(self, t: dict, logical: str, name: str):
         base = t["type"]
-        as_long = lambda arrow_type: (arrow_type, self._required(name, lambda a: varints(_ints(a))))  # noqa: E731
+        as_long = lambda arrow_type: (arrow_type, self._required(name, lambda a: [varints(_ints(a))]))  # noqa: E731
         if logical == "date" and base == "int":
-            return pa.date32(), self._required(name, lambda a: varints(_ints(a.cast(pa.int32()))))
+            return pa.date32(), self._required(name, lambda a: [varints(_ints(a.cast(pa.int32())))])
         if logical == "timestamp-micros" and base == "long":
             return as_long(pa.timestamp("us", tz="UTC"))
         if logical == "timestamp-millis" and base == "long":
@@ -273,28 +304,47 @@ class BatchEncoder:
         if t == "boolean":
             return pa.bool_(), self._required(
                 name,
-                lambda a: _fixed(a.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8).reshape(-1, 1)),
+                lambda a: [_fixed(a.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8).reshape(-1, 1))],
             )
         if t in ("int", "long"):
-            return (pa.int32() if t == "int" else pa.int64()), self._required(name, lambda a: varints(_ints(a)))
+            return (pa.int32() if t == "int" else pa.int64()), self._required(name, lambda a: [varints(_ints(a))])
         if t in ("float", "double"):
             dtype = "<f4" if t == "float" else "<f8"
             return (pa.float32() if t == "float" else pa.float64()), self._required(
                 name,
-                lambda a: _fixed(
-                    a.fill_null(0).to_numpy(zero_copy_only=False).astype(dtype).view(np.uint8).reshape(len(a), -1)
-                ),
+                lambda a: [
+                    _fixed(
+                        a.fill_null(0).to_numpy(zero_copy_only=False).astype(dtype).view(np.uint8).reshape(len(a), -1)
+                    )
+                ],
             )
         if t in ("string", "bytes"):
             return (pa.string() if t == "string" else pa.binary()), self._required(name, _length_prefixed)
         if t == "null":
-            return pa.null(), lambda a, present: pa.array([b""] * len(a), pa.binary())
+            return pa.null(), lambda a, present: []
         raise UnsupportedSchema(f"field {name!r}: Avro type {t!r} is not batch-encodable")
 
     @staticmethod
-    def _required(name: str, fn: Callable[[pa.Array], pa.Array]) -> Encoder:
-        def encode(arr: pa.Array, present: np.ndarray) -> pa.Array:
+    def _required(name: str, fn: Callable[[pa.Array], list[Piece]]) -> Encoder:
+        def encode(arr: pa.Array, present: np.ndarray) -> list[Piece]:
             _check_required(arr, present, name)
             return fn(arr)
 
-        return encode
+        return _dictionary_aware(encode)
+
+
+def _dictionary_aware(encode: Encoder) -> Encoder:
+    """A leaf encoder that also takes a dictionary array: its entries are encoded once and taken
+    per row (one entry and no null: the same bytes on every row)."""
+
+    def encode_any(arr: pa.Array, present: np.ndarray) -> list[Piece]:
+        if not pa.types.is_dictionary(arr.type):
+            return encode(arr, present)
+        if arr.null_count:  # rare: decoded, so the required check sees each row
+            return encode(arr.dictionary.take(arr.indices), present)
+        entries = _joined(encode(arr.dictionary, np.ones(len(arr.dictionary), bool)), len(arr.dictionary))
+        if len(entries) == 1 and not arr.null_count:
+            return [entries[0].as_py()]
+        return [entries.take(arr.indices).fill_null(b"")]
+
+    return encode_any

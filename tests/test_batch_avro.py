@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import fastavro
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import sqlalchemy.types as sa
 
@@ -108,3 +110,60 @@ def test_unsupported_constructs_are_named_when_the_encoder_is_built():
         BatchEncoder(
             {"type": "record", "name": "R", "fields": [{"name": "tags", "type": {"type": "array", "items": "string"}}]}
         )
+
+
+def _dictionary_columns(records: pa.StructArray, names: set[str]) -> pa.StructArray:
+    """`records` with the named leaf columns (at any depth) dictionary-encoded."""
+    children = []
+    for i, field in enumerate(records.type):
+        child = records.field(i)
+        if pa.types.is_struct(field.type):
+            child = _dictionary_columns(child, names)
+        elif field.name in names:
+            child = pc.dictionary_encode(child)
+        children.append(child)
+    return pa.StructArray.from_arrays(children, names=[f.name for f in records.type], mask=records.is_null())
+
+
+def _full_row(i: int) -> dict:
+    """A row with no null, its integers and lengths below 64 (one-byte varints)."""
+    return {
+        "id": i,
+        "small": i % 7 - 3,
+        "name": f"名字{i}",
+        "blob": bytes([i]),
+        "ok": i % 2 == 0,
+        "score": i / 4,
+        "money": Decimal(i).scaleb(-2),
+        "wide": Decimal(i).scaleb(-4),
+        "born": date(2000, 1, 1) + timedelta(days=i),
+        "seen": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i),
+        "at": time(0, 0, i),
+    }
+
+
+def test_batches_without_nulls_and_dictionary_columns_encode_like_fastavro():
+    """What a snapshot chunk looks like: no null in a column (a union is then its branch byte and
+    the value), small numbers only (one-byte varints), and the values every row shares given as
+    one-entry dictionaries (connectors.runtime); a dictionary with several entries and nulls too."""
+    schema = envelope_schema("gov", "public", "people", COLUMNS)
+    encoder = BatchEncoder(schema)
+    rng = random.Random(11)
+    source = {
+        "system": "gov",
+        "database": None,
+        "schema": "public",
+        "table": "people",
+        "connector": "c",
+        "position": "{}",
+        "sequence": 5,
+        "snapshot": True,
+    }
+    small = [make_event("r", None, _full_row(i), 1, source) for i in range(30)]
+    mixed = [make_event(rng.choice("cudr"), None, _row(rng, i), rng.randint(0, 2**41), source) for i in range(300)]
+    for events in (small, mixed, small[:1]):
+        records = pa.array(events, type=encoder.arrow_type)
+        as_dictionaries = _dictionary_columns(records, {"op", "system", "table", "connector", "name", "ts_ms"})
+        for given in (records, as_dictionaries):
+            encoded = encoder.encode_arrow(given, prefix=b"\x00\x00\x00\x00\x07")
+            assert encoded == [b"\x00\x00\x00\x00\x07" + _fastavro(schema, e) for e in events]

@@ -6,12 +6,16 @@ ratio is in tests/benchmarks/bench_capture.py's snapshot figure).
 `PgArrowReader` holds one read-only REPEATABLE READ transaction for every chunk it reads and
 exports its snapshot, so a connection that reads some chunks another way (SQLAlchemy, for a table
 whose columns do not convert) sees the very same data. Statements are SQLAlchemy selects compiled
-with numbered parameters ($1, $2): the values travel as parameters, never in the SQL text.
+with numbered parameters ($1, $2): the values travel as parameters, never in the SQL text, except
+integers: the driver reads a statement without parameters through `COPY ... TO STDOUT (FORMAT
+binary)` and one with parameters row by row, half as fast (1M rows of the benchmark's table in
+20k-row keyset chunks: 0.92 s against 1.81 s), and a Python int renders as nothing but digits.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from decimal import Decimal
 
 import pyarrow as pa
@@ -41,6 +45,7 @@ class PgArrowReader:
         self.uri, self.snapshot = libpq_uri(sqlalchemy_url), snapshot
         self._conn = None
         self.snapshot_id: str | None = None
+        self._lock = threading.Lock()  # one statement at a time: chunks may be read on a prefetch thread
 
     def _cursor(self):
         if self._conn is None:
@@ -57,21 +62,29 @@ class PgArrowReader:
 
     def exported_snapshot(self) -> str | None:
         """The id of the transaction's snapshot (`SET TRANSACTION SNAPSHOT` takes it), opening it if need be."""
-        self._cursor().close()
-        return self.snapshot_id
+        with self._lock:
+            self._cursor().close()
+            return self.snapshot_id
 
     def read(self, stmt) -> pa.Table:
         """The rows of a SQLAlchemy select as PostgreSQL's own Arrow types (numeric as text)."""
         compiled = stmt.compile(dialect=_DIALECT)
         params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-        cursor = self._cursor()
-        try:
-            cursor.execute(str(compiled), params or None)
-            return cursor.fetch_arrow_table()
-        finally:
-            cursor.close()
+        if params and all(type(v) is int for v in params):  # keyset chunks of integer keys: COPY
+            compiled, params = stmt.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}), ()
+        with self._lock:
+            cursor = self._cursor()
+            try:
+                cursor.execute(str(compiled), params or None)
+                return cursor.fetch_arrow_table()
+            finally:
+                cursor.close()
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.rollback() if self.snapshot else None

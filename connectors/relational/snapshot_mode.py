@@ -12,6 +12,11 @@ SNAPSHOT`, SQLite one read transaction (in rollback-journal mode it blocks write
 does not). A resumed snapshot opens a new transaction, so rows changed between the stop and the
 restart are read in their newer state. Other SQLAlchemy dialects (Oracle, SQL Server, DB2, DM,
 KingbaseES...) run with `consistency: none` (each chunk its own statement).
+
+PostgreSQL chunks read through ADBC are read one ahead on a thread (`prefetch.ChunkPrefetch`)
+while the runtime encodes and produces the chunk before, and the task is `pipelined`: a chunk's
+position is stored once the broker acknowledged it, on the runtime's acks thread
+(`connectors.acks`), while the next chunk is already read and encoded.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 from sqlalchemy import create_engine
 
@@ -29,6 +35,7 @@ from connectors.base import ChangeEvent, RelationalSourceSettings, RowFrame, Sou
 from connectors.columns import frame_of, json_lists, row_type
 from connectors.plugins import source_plugin
 from connectors.relational import pg_arrow
+from connectors.relational.prefetch import ChunkPrefetch
 from connectors.relational.rowcodec import from_json, jsonable, keyset_after
 from connectors.relational.selection import (
     QuerySource,
@@ -80,6 +87,8 @@ class SnapshotSourceConfig(RelationalSourceSettings):
     description="snapshot (batch) reads of tables and custom SELECTs, chunked and resumable (AGG-01)",
 )
 class SnapshotSourceTask(SourceTask):
+    pipelined = True  # committed() is the base's no-op: nothing to do on the acks thread
+
     def __init__(self, config: SnapshotSourceConfig):
         self.config = config
         self.name = config.name
@@ -101,8 +110,10 @@ class SnapshotSourceTask(SourceTask):
         if self.family == "postgresql" and config.reader != "rows" and pg_arrow.available():
             self.arrow = pg_arrow.PgArrowReader(config.url, snapshot=config.consistency == "snapshot")
         self._rows_only: set[str] = set()  # units whose columns did not convert to Arrow
+        self._prefetch: tuple[SourceUnit, ChunkPrefetch] | None = None  # the unit whose chunks are read ahead
 
     def start(self, offsets: dict[str, dict[str, Any]]) -> None:
+        self._stop_prefetch()
         self.progress = {u.captured.partition: dict(offsets.get(u.captured.partition) or {}) for u in self.units}
 
     def _connection(self):
@@ -122,7 +133,13 @@ class SnapshotSourceTask(SourceTask):
             self._conn = conn
         return self._conn
 
+    def _stop_prefetch(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch[1].close()
+            self._prefetch = None
+
     def _release(self) -> None:
+        self._stop_prefetch()
         if self.arrow is not None:
             self.arrow.close()
         if self._conn is not None:
@@ -146,19 +163,16 @@ class SnapshotSourceTask(SourceTask):
         partition = unit.captured.partition
         offset = self.progress[partition]
         started_us = offset.get("started_us") or int(time.time() * 1_000_000)
-        # one row more than a chunk tells whether this is the last chunk, so no empty chunk follows
-        stmt = unit.select().limit(self.config.chunk_size + 1)
         last = self._last_key(unit, offset)
-        if last is not None:
-            stmt = stmt.where(keyset_after(unit.key, last))
-        arrow = self._read_arrow(unit, stmt)
+        arrow = self._read_arrow(unit, last)
         if arrow is not None:
-            names, keys, frame, read = arrow
+            keys, frame, read = arrow
             events: list[ChangeEvent] = []
             done, count = read <= self.config.chunk_size, frame.num_rows
-            chunk_last = [jsonable(k[-1]) for k in keys] if count else offset.get("chunk_last_key")
+            chunk_last = [jsonable(pg_arrow.python_values(k.slice(count - 1))[0]) for k in keys] if count else None
+            chunk_last = chunk_last or offset.get("chunk_last_key")
         else:
-            result = self._connection().execute(stmt)
+            result = self._connection().execute(self._chunk_statement(unit, last))
             names = list(result.keys())
             rows = result.all()  # one fetchall, not a fetchone per row
             done = len(rows) <= self.config.chunk_size
@@ -193,33 +207,73 @@ class SnapshotSourceTask(SourceTask):
             log.info("snapshot of %s finished: %d rows", partition, new_offset["rows"])
         return SourceBatch(events, {partition: dict(new_offset)}, [frame] if frame is not None else [])
 
-    def _read_arrow(self, unit: SourceUnit, stmt):
-        """(names, key values, the chunk in the row's Arrow types, rows read) of a chunk read through
-        ADBC, or None: then it is read as Python rows (no Arrow reader, or columns that do not convert).
+    def _chunk_statement(self, unit: SourceUnit, last: list[Any] | None):
+        # one row more than a chunk tells whether this is the last chunk, so no empty chunk follows
+        stmt = unit.select().limit(self.config.chunk_size + 1)
+        return stmt if last is None else stmt.where(keyset_after(unit.key, last))
+
+    def _read_chunk(self, unit: SourceUnit, last: list[Any] | None) -> tuple[pa.Table, list[Any] | None]:
+        """One chunk through ADBC and the key the next one starts after (None: this is the last).
+        Runs on the prefetch thread."""
+        table = self.arrow.read(self._chunk_statement(unit, last))
+        if table.num_rows <= self.config.chunk_size:
+            return table, None
+        names = table.column_names
+        following = [
+            pg_arrow.python_values(table.column(names.index(k)).slice(self.config.chunk_size - 1, 1))[0]
+            for k in unit.key_names
+        ]
+        return table, following
+
+    def _prefetched(self, unit: SourceUnit, last: list[Any] | None) -> pa.Table:
+        """The chunk after `last`, read ahead on the unit's prefetch thread (started here when the
+        unit or the position is not the one it read for)."""
+        for attempt in range(2):
+            if self._prefetch is None or self._prefetch[0] is not unit or attempt:
+                self._stop_prefetch()
+                reader = ChunkPrefetch(
+                    lambda after: self._read_chunk(unit, after), last, name=f"snapshot-{unit.captured.table}"
+                )
+                self._prefetch = (unit, reader)
+            try:
+                after, table = self._prefetch[1].take()
+            except LookupError:  # asked past the table's last chunk: read again from `last`
+                continue
+            if _same_key(after, last):
+                return table
+        raise RuntimeError(f"snapshot of {unit.captured.partition}: no chunk read after {last!r}")
+
+    def _read_arrow(self, unit: SourceUnit, last: list[Any] | None):
+        """(key columns, the chunk in the row's Arrow types, rows read) of a chunk read through ADBC,
+        or None: then it is read as Python rows (no Arrow reader, or columns that do not convert).
         Rows read may be one more than the chunk: that row only says more follow."""
         partition = unit.captured.partition
         arrow_type = row_type(unit.captured)
         if self.arrow is None or arrow_type is None or partition in self._rows_only:
             return None
-        table = self.arrow.read(stmt)
+        table = self._prefetched(unit, last)
         read = table.num_rows
         table = table.slice(0, self.config.chunk_size)
         names = table.column_names
         conformed = pg_arrow.conform(table, names, arrow_type)
         if conformed is None:
             log.info("snapshot of %s: columns do not convert to Arrow, reading Python rows", partition)
+            self._stop_prefetch()
             self._rows_only.add(partition)
             return None
-        keys = [pg_arrow.python_values(table.column(names.index(k))) for k in unit.key_names]
-        return names, keys, conformed, read
+        keys = [table.column(names.index(k)) for k in unit.key_names]
+        return keys, conformed, read
 
     @staticmethod
     def _arrow_frame(unit: SourceUnit, rows, keys, head, now_ms, started_us) -> RowFrame | None:
         if rows.num_rows == 0:
             return None
-        positions = json_lists(head, keys, "}") or pa.array(
-            [head + _json([jsonable(k[i]) for k in keys]) + "}" for i in range(rows.num_rows)], pa.string()
-        )
+        positions = _integer_positions(head, keys)
+        if positions is None:
+            values = [pg_arrow.python_values(k) for k in keys]
+            positions = pa.array(
+                [head + _json([jsonable(k[i]) for k in values]) + "}" for i in range(rows.num_rows)], pa.string()
+            )
         sequences = pa.repeat(pa.scalar(started_us, pa.int64()), rows.num_rows)
         return RowFrame(unit.captured, "r", rows, positions, sequences, now_ms, True)
 
@@ -239,6 +293,23 @@ class SnapshotSourceTask(SourceTask):
     def close(self) -> None:
         self._release()
         self.engine.dispose()
+
+
+def _same_key(a: list[Any] | None, b: list[Any] | None) -> bool:
+    return (a is None and b is None) or (
+        a is not None and b is not None and list(map(jsonable, a)) == list(map(jsonable, b))
+    )
+
+
+def _integer_positions(head: str, keys: list[pa.ChunkedArray]) -> pa.Array | None:
+    """Per row `head + [k1, k2, ...] + "}"` straight from integer key columns (None for other types:
+    only integers print the same in Arrow and in JSON)."""
+    if not keys or not all(pa.types.is_integer(k.type) and not k.null_count for k in keys):
+        return None
+    parts: list = [head + "["]
+    for i, k in enumerate(keys):
+        parts += ([] if i == 0 else [", "]) + [k.combine_chunks().cast(pa.string())]
+    return pc.binary_join_element_wise(*parts, "]}", "")
 
 
 def _row_positions(head: str, rows, key_idx: list[int]) -> list[str]:
