@@ -2,7 +2,8 @@
 tests/test_console_browser.py) over the identity, audit and log APIs of a real API process.
 
 A tenant admin creates a user (a weak password first: the API's refusal next to the form), a role,
-a group and an API key (shown once: not on the next visit; it works until revoked), disables the
+a group and an API key (shown once: not on the next visit nor when the page is reloaded, which creates
+no second key; it works until revoked), disables the
 user, finds the key's creation in the audit log and searches the system log; a viewer (no
 users:manage) gets the API's refusal and no forms. Screenshots: <pytest tmp>/admin-shots/.
 """
@@ -100,6 +101,11 @@ def test_users_roles_groups_and_a_key_shown_once(browser, console, shots):
     page.wait_for_selector("#key-created")
     key = page.locator("#new-key").input_value()
     page.screenshot(path=str(shots / "api-key-created.png"), full_page=True)
+    assert page.url.endswith("/console/admin/api-keys")  # Post/Redirect/Get: reloading creates no second key
+    page.reload()
+    page.wait_for_selector("#admin-table")
+    assert page.locator(f'#admin-table tr[data-name="etl{RUN}"]').count() == 1
+    assert page.locator("#key-created").count() == 0 and key not in page.content()
     assert httpx.get(console["base"] + "/pipelines", headers={"X-API-Key": key}).status_code == 200
     page.get_by_role("link", name="API 密钥").click()  # shown once: not on the next visit
     page.wait_for_selector("#admin-table")

@@ -10,7 +10,7 @@ steward profiles the table as a job (progress polled, then the column profiles a
 chart); the owning group's member is shown the dataset as theirs, with no request form (the console
 reads the person's groups from /auth/me); a requester asks for access (a bad form first: the reasons in Chinese), the owning group's
 member rejects one request with a comment and approves another with fewer fields (the app key shown
-once), and the requester sees both decisions on the dataset's page and the access-requests page. Screenshots: <pytest tmp>/governance-shots/.
+once; the decision answers with a redirect to the list, so reloading it decides nothing again), and the requester sees both decisions on the dataset's page and the access-requests page. Screenshots: <pytest tmp>/governance-shots/.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def console(stack_settings):
         assert steward.post(f"/services/{SERVICE}/submit").status_code == 200
         r = reviewer.post(f"/services/{SERVICE}/review", json={"approve": True})
         assert r.status_code == 200 and r.json()["status"] == "published", r.text
-        yield {"base": base, "urn": urn, "steward": steward}
+        yield {"base": base, "urn": urn, "steward": steward, "op": {"X-API-Key": key}}
         steward.close()
         reviewer.close()
     finally:
@@ -255,6 +255,20 @@ def test_access_is_asked_approved_with_fewer_fields_and_the_decision_seen(browse
     assert owner.locator("#issued-key").inner_text().startswith("hls_")  # the app key, shown once
     decided = owner.locator("#decided-table tbody tr", has_text=f"checks_{RUN}")
     assert decided.locator("[data-status]").get_attribute("data-status") == "approved"
+    assert urlparse(owner.url).path == "/console/catalog/access-requests"  # Post/Redirect/Get
+    owner.reload()  # decides nothing again, and the key is not shown again
+    owner.wait_for_selector("#decided-table")
+    assert owner.locator("#access-decided").count() == 0 and owner.locator("#issued-key").count() == 0
+    audit = httpx.get(
+        console["base"] + "/audit",
+        headers=console["op"],
+        params={"action": "services.access_request.*", "actor": OWNER},
+        timeout=60,
+    ).json()
+    assert sorted(e["action"] for e in audit) == [  # one decision each, the reload added none
+        "services.access_request.approve",
+        "services.access_request.reject",
+    ], audit
     owner.goto("/console/catalog/access-requests")  # the key is not shown again
     assert owner.locator("#issued-key").count() == 0 and owner.locator("#waiting-none").is_visible()
 

@@ -16,6 +16,8 @@ from tests.support.identity import login, make_user, op, start_keyed_api
 # /docs, /redoc, /openapi.json are not in the document but are open too
 OPEN = {("POST", "/auth/token"), ("GET", "/livez")}
 ANY_SIGNED_IN = {("GET", "/auth/me"), ("GET", "/workbench")}  # the workbench: each section by permission
+# One's own jobs (the message centre is personal): whoever started a job follows and cancels it.
+ANY_SIGNED_IN |= {("GET", "/jobs"), ("GET", "/jobs/{job_id}"), ("POST", "/jobs/{job_id}/cancel")}
 # A published data service is called with an application's key (X-App-Key), not a platform
 # credential: a user or API key without one is refused as unauthenticated (401), not forbidden.
 APP_KEY = {

@@ -11,7 +11,9 @@ once. The job cancelled after its first step (the cancel flag set as POST /jobs/
 ends cancelled with a result saying how many were replayed and where the read stopped. In Chromium:
 a steward corrects two chosen records (a text and an integer field) and replays them, is refused an
 unknown field in Chinese, accepts one as a waiver (on the clean topic as it was), starts the rule's
-bulk replay and sees the job's row, labelled, polled to success. Pure: the job's percentage, the form's value types, and a label for every job kind."""
+bulk replay and sees the job's row, labelled, polled to success; reloading the page a replay or an
+accept answered (a redirect to the page, Post/Redirect/Get) sends nothing again. The steward holds
+no jobs:manage and still follows and cancels their own job. Pure: the job's percentage, the form's value types, and a label for every job kind."""
 
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ RUN = uuid.uuid4().hex[:6]
 TENANT, OTHER = f"qr-{RUN}", f"qr-other-{RUN}"
 PIPELINE = f"qr-pipe-{RUN}"
 STEWARD, CLERK, STRANGER = f"qr-steward-{RUN}", f"qr-clerk-{RUN}", f"qr-stranger-{RUN}"
+OPERATOR = f"qr-operator-{RUN}"
 PASSWORD = "Quarantine-Repair-Pass-42"
 TABLE = f"qr_people_{RUN}"
 COLUMNS = [
@@ -167,14 +170,16 @@ def world(stack_settings, pg_url):
     proc, base = start_api(stack_settings, port=PORT_BASE + 191)
     op = {"X-API-Key": (stack_settings.state_dir / "api_key").read_text().strip()}
     roles = {
-        f"qr-steward-{RUN}": (TENANT, ["quality:manage", "pipeline:view", "data:view", "jobs:manage"]),
+        # no jobs:manage: the steward follows and cancels the replay jobs they start all the same
+        f"qr-steward-{RUN}": (TENANT, ["quality:manage", "pipeline:view", "data:view"]),
+        f"qr-operator-{RUN}": (TENANT, ["jobs:manage", "pipeline:view"]),
         f"qr-clerk-{RUN}": (TENANT, ["quality:manage", "pipeline:view"]),  # no data:view
         f"qr-stranger-{RUN}": (OTHER, ["quality:manage", "pipeline:view", "data:view"]),
     }
     for name, (tenant, permissions) in roles.items():
         r = httpx.post(base + "/roles", headers=op, json={"name": name, "tenant": tenant, "permissions": permissions})
         assert r.status_code == 201, r.text
-    for user, role in ((STEWARD, "steward"), (CLERK, "clerk"), (STRANGER, "stranger")):
+    for user, role in ((STEWARD, "steward"), (CLERK, "clerk"), (STRANGER, "stranger"), (OPERATOR, "operator")):
         tenant = roles[f"qr-{role}-{RUN}"][0]
         body = {"username": user, "password": PASSWORD, "roles": [f"qr-{role}-{RUN}"], "tenant": tenant}
         r = httpx.post(base + "/users", headers=op, json=body, timeout=60)
@@ -192,7 +197,7 @@ def world(stack_settings, pg_url):
     raw = PipelineSpec.model_validate(document).source_topic(stack_settings)
     _fill(stack_settings, raw)
     clients = {}
-    for user in (STEWARD, CLERK, STRANGER):
+    for user in (STEWARD, CLERK, STRANGER, OPERATOR):
         token = httpx.post(base + "/auth/token", data={"username": user, "password": PASSWORD}, timeout=60)
         assert token.status_code == 200, token.text
         auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
@@ -268,6 +273,29 @@ def test_refusals_answer_at_once(world):
     assert world[STEWARD].get("/jobs", params={"type": "quality.quarantine.replay"}).status_code == 200
 
 
+def test_the_steward_sees_and_cancels_their_own_job_without_jobs_manage(world):
+    """The message centre is personal: whoever started a job reads it, lists it and may cancel it,
+    with no jobs:manage; another person of the tenant (with jobs:manage) sees none of it."""
+    steward, colleague = world[STEWARD], world[OPERATOR]
+    body = {"pipeline": PIPELINE, "rule": "name_required", "set": {"name": "王芳"}, "reason": "姓名已补录"}
+    r = steward.post("/quality/quarantine/replay-jobs", json=body)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    listed = steward.get("/jobs", params={"type": "quality.quarantine.replay"})
+    assert listed.status_code == 200 and job_id in [j["id"] for j in listed.json()], listed.text
+    assert steward.get(f"/jobs/{job_id}").json()["operator"] == STEWARD
+    cancel = steward.post(f"/jobs/{job_id}/cancel")  # 200 while it runs, 409 once it has ended
+    assert cancel.status_code in (200, 409), cancel.text
+    _wait_job(steward, job_id)
+    assert colleague.get(f"/jobs/{job_id}").status_code == 404
+    assert colleague.post(f"/jobs/{job_id}/cancel").status_code == 404
+    assert job_id not in [j["id"] for j in colleague.get("/jobs", params={"limit": 1000}).json()]
+    assert world[CLERK].get(f"/jobs/{job_id}").status_code == 404  # signed in, not theirs
+    assert httpx.get(world["base"] + f"/jobs/{job_id}").status_code == 401  # no credential
+    operator_view = httpx.get(world["base"] + f"/jobs/{job_id}", headers=world["op"])
+    assert operator_view.status_code == 200  # the operator key (superuser) sees every job
+
+
 def test_a_cancelled_job_keeps_what_it_replayed_and_says_where_it_stopped(world):
     from api.jobs import JobManager
     from api.quality.replay_jobs import replay_job
@@ -323,6 +351,10 @@ def test_steward_repairs_replays_and_bulk_replays_in_the_console(browser, world,
     page.locator("#do-replay").click()
     page.wait_for_selector("#quarantine-notice")
     assert f"已修正并重放 2 条记录到 {raw}" in page.locator("#quarantine-notice").inner_text()
+    assert "/console/quality/quarantine?" in page.url  # Post/Redirect/Get: the page is a GET
+    page.reload()  # reloading the page that says so posts nothing again
+    page.wait_for_selector("#quarantine-table")
+    assert page.locator("#quarantine-notice").count() == 0  # said once
     codec = WireCodec(settings.schema_registry_url)
     events = [codec.decode(v)[1]["after"] for _, v in read_between(settings.kafka_bootstrap, raw, before)]
     assert len(events) == 2 and all(e["phone"] == FIXED and e["age"] == 31 for e in events)  # 31 as an int
@@ -346,6 +378,8 @@ def test_steward_repairs_replays_and_bulk_replays_in_the_console(browser, world,
     page.locator("#do-accept").click()
     page.wait_for_selector("#quarantine-notice")
     assert f"已接受（豁免）1 条记录，放行到 {clean}" in page.locator("#quarantine-notice").inner_text()
+    page.reload()
+    page.wait_for_selector("#quarantine-table")
     passed = [codec.decode(v)[1]["after"] for _, v in read_between(settings.kafka_bootstrap, clean, before_clean)]
     assert [(e["id"], e["phone"]) for e in passed] == [(accepted_id, "12345")]  # as it was
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from api.console.backend import Backend, refusal_of, segment
+from api.console.flash import redirect_with, take
 from api.console.i18n import language_of
 from api.console.paging import page_of
-from api.console.session import ConsoleRoute, Session, render, signed_in
+from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
 from api.console.user_contact import LANGS, contact_of
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -69,13 +70,15 @@ async def admin_page(request: Request, section: str = "users", session: Session 
         return await _logs(request, session)
     if section not in LISTS:
         return Response(status_code=404)
-    return await _section(request, session, section)
+    # what a form just created (a new API key shown this once), after its redirect (flash.py)
+    return await _section(request, session, section, created=take(request, session).get("created"))
 
 
 @router.post("/admin/{section}")
 async def admin_create(section: str, request: Request, session: Session = Depends(signed_in)) -> Response:
-    """Create a user, group, role or API key through the API; the page again with the result (a new
-    API key shown once) or the API's refusal next to the form."""
+    """Create a user, group, role or API key through the API; then 303 to the section's page, which
+    shows the result (a new API key shown once) so a reload creates nothing; or the page with the
+    API's refusal next to the form."""
     if section not in LISTS:
         return Response(status_code=404)
     form = await request.form()
@@ -87,7 +90,11 @@ async def admin_create(section: str, request: Request, session: Session = Depend
         return response
     answer = await Backend(request, session.token).post(LISTS[section], json=_body(section, form))
     if answer.status_code == 201:
-        return await _section(request, session, section, created=answer.json())
+        created = answer.json()
+        back = f"{PATH}/admin/{section}"
+        return redirect_with(request, session, back, created=created) or await _section(
+            request, session, section, created=created
+        )
     status = answer.status_code
     error = refusal_of(answer, language_of(request))
     response = await _section(request, session, section, form_error=error, form=dict(form))
@@ -102,15 +109,17 @@ async def user_action(username: str, action: str, request: Request, session: Ses
         return Response(status_code=404)
     body = {"disabled": action == "disable"}
     answer = await Backend(request, session.token).call("PATCH", f"/users/{segment(username)}", json=body)
-    error = None if answer.status_code == 200 else refusal_of(answer, language_of(request))
-    return await _section(request, session, "users", form_error=error)
+    if answer.status_code == 200:  # 303: a reload of the list does not act again
+        return RedirectResponse(f"{PATH}/admin/users", status_code=303)
+    return await _section(request, session, "users", form_error=refusal_of(answer, language_of(request)))
 
 
 @router.post("/admin/api-keys/{key_id}/revoke")
 async def revoke_key(key_id: str, request: Request, session: Session = Depends(signed_in)) -> Response:
     answer = await Backend(request, session.token).delete(f"/api-keys/{segment(key_id)}")
-    error = None if answer.status_code == 204 else refusal_of(answer, language_of(request))
-    return await _section(request, session, "api-keys", form_error=error)
+    if answer.status_code == 204:
+        return RedirectResponse(f"{PATH}/admin/api-keys", status_code=303)
+    return await _section(request, session, "api-keys", form_error=refusal_of(answer, language_of(request)))
 
 
 async def _audit(request: Request, session: Session) -> Response:

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from api.console.backend import Backend, refusal_of, segment
 from api.console.i18n import language_of
 from api.console.pages_admin import LISTS, _names
-from api.console.session import ConsoleRoute, Session, render, signed_in
+from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
 from api.console.user_contact import LANGS, contact_changes, contact_of
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -88,12 +88,14 @@ async def _page(request: Request, session: Session, section: str, name: str, **e
 async def edit_page(section: str, name: str, request: Request, session: Session = Depends(signed_in)) -> Response:
     if section not in EDITABLE:
         return Response(status_code=404)
-    return await _page(request, session, section, name)
+    # ?saved=1: where a save's redirect lands ("saved" said on the page; a reload saves nothing)
+    return await _page(request, session, section, name, saved=request.query_params.get("saved") == "1")
 
 
 @router.post("/admin/{section}/{name}")
 async def edit_save(section: str, name: str, request: Request, session: Session = Depends(signed_in)) -> Response:
-    """Save the changed fields; the form again with "saved" or the API's refusal (and its status)."""
+    """Save the changed fields; then 303 to the form's page saying "saved" (a reload repeats
+    nothing), or the form again with the API's refusal (and its status)."""
     if section not in EDITABLE:
         return Response(status_code=404)
     api = Backend(request, session.token)
@@ -112,6 +114,6 @@ async def edit_save(section: str, name: str, request: Request, session: Session 
     if refused is None and section == "groups":
         refused = await _member_moves(api, current.json(), _names(form.get("members")))
     if refused is None:
-        return await _page(request, session, section, name, saved=True)
+        return RedirectResponse(f"{PATH}/admin/{section}/{segment(name)}?saved=1", status_code=303)
     error = refusal_of(refused, language_of(request))
     return await _page(request, session, section, name, form_error=error, form=kept, status=refused.status_code)

@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.console.backend import Backend, refusal_of, segment
+from api.console.flash import redirect_with, take
 from api.console.i18n import catalogue, language_of
 from api.console.pages_catalog_profile import in_language
 from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
@@ -112,7 +114,8 @@ def _when(raw: str | None) -> str | None:
 
 @router.get("/quality/quarantine")
 async def quarantine_page(request: Request, session: Session = Depends(signed_in)) -> Response:
-    return await _quarantine(request, session, request.query_params)
+    notice = take(request, session).get("notice")  # what a replay or an accept just did (flash.py)
+    return await _quarantine(request, session, request.query_params, notice=notice)
 
 
 def field_types(items: list[dict]) -> dict[str, str]:
@@ -281,14 +284,18 @@ async def accept_records(request: Request, session: Session = Depends(signed_in)
 
 
 async def _post_and_show(request: Request, session: Session, form, path: str, body: dict, done: str) -> Response:
-    """Post the chosen records' action; the quarantine page again with how many it took (`done`:
-    "replayed" or "accepted", the answer's count and the notice's name) or the API's refusal."""
+    """Post the chosen records' action; then 303 to the quarantine page (its filter), which says how
+    many it took (`done`: "replayed" or "accepted", the answer's count and the notice's name), so a
+    reload does not post again; or the page with the API's refusal."""
     answer = await Backend(request, session.token).post(path, json=body)
     if answer.status_code != 200:
         return await _quarantine(request, session, _back(form), refusal_of(answer, language_of(request)))
     result = answer.json()
     notice = {"id": f"quality.{done}_n", "n": result[done], "topic": result["topic"]}
-    return await _quarantine(request, session, _back(form), notice=notice)
+    back = f"{PATH}/quality/quarantine?{urlencode({k: v for k, v in _back(form).items() if v})}"
+    return redirect_with(request, session, back, notice=notice) or await _quarantine(
+        request, session, _back(form), notice=notice
+    )
 
 
 async def _replay_job_panel(request: Request, session: Session, job_id: str, error: str | None = None) -> Response:

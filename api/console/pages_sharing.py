@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.console.backend import Backend, detail_of, segment
+from api.console.flash import redirect_with, take
 from api.console.pages_catalog import dataset_view
 from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
 
@@ -148,7 +149,8 @@ async def access_view(request: Request, session: Session, **extra: Any) -> Respo
 
 @router.get(ACCESS_PAGE)
 async def access_page(request: Request, session: Session = Depends(signed_in)) -> Response:
-    return await access_view(request, session)
+    # the decision just made (its app key or signing secret shown this once), after the redirect
+    return await access_view(request, session, decision=take(request, session).get("decision"))
 
 
 @router.post(ACCESS_PAGE + "/{request_id}/decision")
@@ -167,4 +169,8 @@ async def access_decision(request_id: int, request: Request, session: Session = 
     if answer.status_code != 200:
         refusal = {"id": request_id, "reason": detail_of(answer), "problem": None}
         return await access_view(request, session, decision_error=refusal, status=answer.status_code)
-    return await access_view(request, session, decision=answer.json())
+    # 303 to the list, which shows the decision once: a reload does not decide again
+    decision = answer.json()
+    return redirect_with(request, session, PATH + ACCESS_PAGE, decision=decision) or await access_view(
+        request, session, decision=decision
+    )

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.console.backend import Backend, refusal_of, segment
+from api.console.flash import redirect_with, take
 from api.console.i18n import language_of
-from api.console.session import ConsoleRoute, Session, render, signed_in
+from api.console.session import PATH, ConsoleRoute, Session, render, signed_in
 from api.console.standards_form import ELEMENT_FIELDS
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -123,13 +124,15 @@ async def decide(rid: int, request: Request, session: Session = Depends(signed_i
 
 @router.get("/standards/import")
 async def import_page(request: Request, session: Session = Depends(signed_in)) -> Response:
-    return render(request, "standards_import.html", {"result": None, "report": None, "error": None}, session=session)
+    result = take(request, session).get("result")  # an import just made, after its redirect (flash.py)
+    return render(request, "standards_import.html", {"result": result, "report": None, "error": None}, session=session)
 
 
 @router.post("/standards/import")
 async def import_workbook(request: Request, session: Session = Depends(signed_in)) -> Response:
-    """Send the uploaded workbook to `POST /standards/import`: the drafts and their review, or the
-    row-by-row report of what is wrong (nothing imported)."""
+    """Send the uploaded workbook to `POST /standards/import`: 303 to the import page saying how many
+    drafts went into which review (a reload imports nothing), or the row-by-row report of what is
+    wrong (nothing imported)."""
     form = await request.form()
     upload = form.get("workbook")
     data = await upload.read() if upload is not None and hasattr(upload, "read") else b""
@@ -139,7 +142,12 @@ async def import_workbook(request: Request, session: Session = Depends(signed_in
     )
     context: dict[str, Any] = {"result": None, "report": None, "error": None}
     if answer.status_code == 201:
-        context["result"] = answer.json()
+        done = answer.json()
+        result = {"rows": done.get("rows"), "review": {"id": done["review"]["id"]} if done.get("review") else None}
+        redirect = redirect_with(request, session, f"{PATH}/standards/import", result=result)
+        if redirect is not None:
+            return redirect
+        context["result"] = result
     else:
         detail = (
             answer.json().get("detail")

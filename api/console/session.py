@@ -202,7 +202,8 @@ def render(
 
 
 class ConsoleRoute(APIRoute):
-    """Console routes: a token renewed while serving the request goes back in the cookie."""
+    """Console routes: a token renewed while serving the request goes back in the cookie; an
+    outcome a page took (flash.take) is deleted from the browser."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
@@ -212,6 +213,12 @@ class ConsoleRoute(APIRoute):
             renewed = getattr(request.state, "console_renewed", None)
             if renewed is not None:
                 set_session(response, request, *renewed)
+            if getattr(request.state, "console_flash_taken", False):
+                from api.console.flash import FLASH_COOKIE
+
+                response.delete_cookie(
+                    FLASH_COOKIE, path=PATH, httponly=True, samesite="strict", secure=secure(request)
+                )
             return response
 
         return route

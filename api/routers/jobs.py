@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.jobs import job_manager
 from api.scheduling.actions import ACTIONS, Scope, bind, check_params
 from api.scoping import target_problem
-from api.security import require
+from api.security import authenticated, require
 from connectors.paths import PathRefused
 from connectors.probes import HostRefused
 
@@ -28,13 +28,22 @@ def _visible(principal, job: dict | None) -> bool:
     return job is not None and (principal.superuser or job["operator"] == principal.name)
 
 
-@router.get("/jobs", summary="Background jobs, newest first")
+def own_jobs(request: Request, principal=Depends(authenticated)):
+    """Any signed-in caller reads and cancels the jobs they started, whatever started them (a
+    steward's quarantine replay job needs quality:manage, not jobs:manage); others' jobs stay
+    out of sight (`_visible`). The audit entry names jobs:manage when the caller holds it."""
+    if principal.can("jobs:manage"):
+        request.state.permission = "jobs:manage"
+    return principal
+
+
+@router.get("/jobs", summary="Background jobs, newest first (the caller's own; the operator: all)")
 async def list_jobs(
     request: Request,
     state: str | None = None,
     type: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    principal=Depends(require("jobs:manage")),
+    principal=Depends(own_jobs),
 ) -> list[dict]:
     return await run_in_threadpool(
         job_manager(request.app).list, state, type, limit, None if principal.superuser else principal.name
@@ -42,7 +51,7 @@ async def list_jobs(
 
 
 @router.get("/jobs/{job_id}", summary="One job: progress, state, result or error")
-async def get_job(job_id: str, request: Request, principal=Depends(require("jobs:manage"))) -> dict:
+async def get_job(job_id: str, request: Request, principal=Depends(own_jobs)) -> dict:
     job = await run_in_threadpool(job_manager(request.app).get, job_id)
     if not _visible(principal, job):
         raise HTTPException(404, f"no job {job_id!r}")
@@ -66,8 +75,8 @@ async def submit_job(body: JobRequest, request: Request, principal=Depends(requi
     return await run_in_threadpool(job_manager(request.app).get, job_id)
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Ask a job to stop")
-async def cancel_job(job_id: str, request: Request, principal=Depends(require("jobs:manage"))) -> dict:
+@router.post("/jobs/{job_id}/cancel", summary="Ask a job to stop (one's own; the operator: any)")
+async def cancel_job(job_id: str, request: Request, principal=Depends(own_jobs)) -> dict:
     if not _visible(principal, await run_in_threadpool(job_manager(request.app).get, job_id)):
         raise HTTPException(404, f"no job {job_id!r}")
     job = await run_in_threadpool(job_manager(request.app).cancel, job_id)
