@@ -52,21 +52,21 @@ class LeanRunner:
 
     def run_once(self) -> int:
         """One batch start to finish: its outputs acknowledged and its input offsets committed."""
-        n = self._step()
-        self._settle()
+        n = self.step()
+        self.settle()
         return n
 
-    def _step(self, commit_asynchronously: bool = False) -> int:
-        """Consume and process a batch while the previous one's outputs travel; then settle the
-        previous one and send this one (left pending)."""
+    def step(self, commit_asynchronously: bool = False) -> int:
+        """One batch of the running loop: consume and process it while the previous one's outputs
+        travel; then settle the previous one and send this one, left pending (settle() ends it)."""
         messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
         if not messages:
-            self._settle()
+            self.settle()
             return 0
         consumed = [tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0]
         batch = RawBatch.of_kafka(messages)
         result = self.processor.process(batch)
-        self._settle(commit_asynchronously)
+        self.settle(commit_asynchronously)
         self.producer.produce_columns(result.topics, result.values, result.keys)
         self._pending = consumed
         self.processed += len(batch)
@@ -76,7 +76,7 @@ class LeanRunner:
             self.metrics.observe()
         return len(batch)
 
-    def _settle(self, asynchronously: bool = False) -> None:
+    def settle(self, asynchronously: bool = False) -> None:
         """The pending batch's outputs acknowledged, then its input offsets committed."""
         pending, self._pending = self._pending, None
         if pending:
@@ -85,12 +85,12 @@ class LeanRunner:
 
     def run(self, stop: threading.Event) -> None:
         member = GroupMember(
-            self.consumer, self.topics, bootstrap=self.bootstrap, group=self.group, before_revoke=self._settle
+            self.consumer, self.topics, bootstrap=self.bootstrap, group=self.group, before_revoke=self.settle
         )
         try:
             while not stop.is_set():
-                self._step(commit_asynchronously=True)  # the last commit, below, waits
-            self._settle()
+                self.step(commit_asynchronously=True)  # the last commit, below, waits
+            self.settle()
         finally:
             member.close()
             if self.metrics:

@@ -111,10 +111,14 @@ def worker_lean(settings, topic: str, group: str) -> None:
     runner.consumer.subscribe([topic])
     first = last = None
     idle_since = time.time()
+    in_flight = False
     while time.time() - idle_since < IDLE or first is None and time.time() - idle_since < 90:
-        if runner.run_once():
+        if runner.step(commit_asynchronously=True):  # as run() does: the next batch is processed while one travels
             first = first or time.time()
-            last = idle_since = time.time()
+            idle_since, in_flight = time.time(), True
+        elif in_flight:  # an empty poll (batch_seconds of waiting, not counted) settled the last batch
+            last, in_flight = time.time() - runner.batch_seconds, False
+    runner.settle()
     runner.consumer.close()
     if metrics:
         metrics.close()
