@@ -101,7 +101,7 @@ class RowFrame:
     op: str
     rows: pa.Table
     positions: pa.Array  # string: each row's position as JSON text
-    sequences: pa.Array  # int64
+    sequences: pa.Array  # int64 (or a dictionary of int64)
     ts_ms: int
     snapshot: bool = False
 

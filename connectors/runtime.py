@@ -313,7 +313,7 @@ class SourceRuntime:
         same = pa.array(np.zeros(n, np.int32))  # constants as one-entry dictionaries: encoded once
         source_array = pa.StructArray.from_arrays(
             [
-                columns[f.name].cast(f.type) if f.name in columns else _constant(constant[f.name], f.type, same)
+                _typed(columns[f.name], f.type) if f.name in columns else _constant(constant[f.name], f.type, same)
                 for f in source
             ],
             names=[f.name for f in source],  # not `fields`: they would refuse the dictionaries
@@ -373,6 +373,13 @@ def _renamed(row: dict[str, Any] | None, renames: dict[str, str]) -> dict[str, A
 
 def _renamed_columns(rows: pa.Table, renames: dict[str, str] | None) -> pa.Table:
     return rows.rename_columns([renames.get(c, c) for c in rows.column_names]) if renames else rows
+
+
+def _typed(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
+    """`column` cast to `arrow_type`; a dictionary of that type stays one (the encoder takes it)."""
+    if pa.types.is_dictionary(column.type) and column.type.value_type.equals(arrow_type):
+        return column
+    return column.cast(arrow_type)
 
 
 def _constant(value: Any, arrow_type: pa.DataType, same: pa.Array) -> pa.Array:

@@ -26,6 +26,7 @@ import logging
 import time
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
@@ -274,7 +275,9 @@ class SnapshotSourceTask(SourceTask):
             positions = pa.array(
                 [head + _json([jsonable(k[i]) for k in values]) + "}" for i in range(rows.num_rows)], pa.string()
             )
-        sequences = pa.repeat(pa.scalar(started_us, pa.int64()), rows.num_rows)
+        # one row version per pass: one dictionary entry, encoded once
+        same = pa.array(np.zeros(rows.num_rows, np.int32))
+        sequences = pa.DictionaryArray.from_arrays(same, pa.array([started_us], pa.int64()))
         return RowFrame(unit.captured, "r", rows, positions, sequences, now_ms, True)
 
     @staticmethod
