@@ -15,6 +15,7 @@ from api.edge import install_edge
 from api.identity.tokens import signing_key
 from api.refusals import install as install_refusals
 from api.request_ids import install_request_ids
+from api.route_index import index_routes
 from api.routers import all_routers
 from api.scheduling.runtime import lifespan
 from api.security_headers import SecurityHeadersMiddleware
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in all_routers():  # api/routers/__init__.py ROUTERS: every router, listed
         app.include_router(router)
     serve_calls_first(app)  # data-API calls matched before the routers listed ahead of them (same answers)
+    index_routes(app)  # a request is tried only against the routes its path's first segment can reach
     return app

@@ -312,7 +312,7 @@ class EdgeMiddleware:
         self.api = api
         self.max_body = max_body_bytes
         self._openapi: dict | None = None
-        self._paths: list = []
+        self._paths: dict[str | None, list] = {}  # first path segment -> (regex, operations), documented order
 
     def _operation(self, scope) -> tuple[dict | None, dict]:
         """The OpenAPI operation of the route this request goes to, and its path parameters (the
@@ -320,12 +320,14 @@ class EdgeMiddleware:
         if self._openapi is None:
             try:
                 self._openapi = self.api.openapi()
-                self._paths = [(compile_path(path)[0], ops) for path, ops in self._openapi.get("paths", {}).items()]
+                self._paths = _by_first_segment(self._openapi.get("paths", {}))
             except Exception:  # no description, no parameter checks; the size limit and 500s still hold
                 log.exception("the OpenAPI description could not be built: parameters are not checked at the edge")
-                self._openapi, self._paths = {}, []
+                self._openapi, self._paths = {}, {}
         method = scope["method"].lower()
-        for regex, ops in self._paths:
+        path = scope["path"]
+        segment = path.split("/", 2)[1] if path.startswith("/") else None
+        for regex, ops in self._paths.get(segment, self._paths.get(None, [])):
             found = regex.match(scope["path"])
             if found and method in ops:
                 return ops[method], found.groupdict()
@@ -421,6 +423,21 @@ class EdgeMiddleware:
         msg = f"request body larger than {self.max_body} bytes (setting api_max_body_bytes)"
         scope.setdefault("state", {})["audit_reason"] = msg
         await _json(send, 413, {"detail": msg, **_connect_shape(413, msg)}, close=True)
+
+
+def _by_first_segment(paths: dict) -> dict[str | None, list]:
+    """The documented paths' regexes and operations, listed under each literal first segment they
+    can match (a template starting with a parameter is listed under every one, and under None for
+    the others), in documented order: a request is tried against its own segment's list only."""
+    compiled = []
+    for path, ops in paths.items():
+        segment = path.split("/", 2)[1] if path.startswith("/") else "{"
+        compiled.append((None if "{" in segment else segment, compile_path(path)[0], ops))
+    literals = {segment for segment, _, _ in compiled if segment is not None}
+    return {
+        key: [(regex, ops) for segment, regex, ops in compiled if segment is None or segment == key]
+        for key in (*literals, None)
+    }
 
 
 def _connect_shape(status: int, message: str) -> dict:

@@ -22,6 +22,8 @@ _FIXED = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
+_FIXED_NAMES = {name for name, _ in _FIXED}
+_STRICT, _DOCS = STRICT_CSP.encode(), DOCS_CSP.encode()
 
 
 class SecurityHeadersMiddleware:
@@ -31,11 +33,11 @@ class SecurityHeadersMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        csp = (DOCS_CSP if scope["path"] in DOCS else STRICT_CSP).encode()
+        csp = _DOCS if scope["path"] in DOCS else _STRICT
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in {h for h, _ in _FIXED}]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _FIXED_NAMES]
                 names = {k.lower() for k, _ in headers}
                 headers += _FIXED
                 if b"cache-control" not in names:

@@ -14,5 +14,6 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/livez", summary="Liveness: the API process answers (no credential needed, nothing revealed)")
-def livez() -> dict[str, str]:
+async def livez() -> dict[str, str]:
+    # async: answered on the event loop, without a hop to a worker thread and back
     return {"status": "ok"}

@@ -21,7 +21,8 @@ Also printed: the ClickHouse query's own time, from the server's log ("Read 1 ro
 of every query it ran during the load: its time, not the client's); the bare query as the service
 runs it (the same `read_rows` call, in-process, one connection) p50/p99 seen by the client; the
 API's RSS after each load (every worker process); `serve()` called in-process on one thread
-(every check and the query, no HTTP, no audit row). `--py-spy DIR` records a py-spy profile of
+(every check and the query, no HTTP, no audit row). `--layer N` measures only what the API layer
+adds to serve(), per request, with serve() stubbed (no stack; N batches). `--py-spy DIR` records a py-spy profile of
 the API process during each load (DIR/<what>.txt, collapsed stacks, and DIR/<what>-top.txt, the
 functions by own samples).
 """
@@ -431,6 +432,29 @@ def in_process_asgi(settings, service: str, key: str, rows: int, calls: int, pro
     )
 
 
+def api_layer(settings, rounds: int) -> str:
+    """The API layer's own CPU per request (issue 17), without ClickHouse or Redis: the app of
+    api/app.py called in this process through ASGI, the call route's serve() replaced by a constant
+    one-row answer (so what is measured is what the app adds to serve(): middleware, routing,
+    dependencies, the thread hop, the audit entry, the access log line, the call log), and
+    `GET /livez`; `rounds` batches of 100 each, min and median."""
+    import api.routers.services as services
+    from api.app import create_app
+    from deploy.logs import configure_logging
+
+    configure_logging(settings, stderr_level="WARNING")  # as `huiliu api`: the access lines go to the file
+    answer = {"items": [{"id": 1, "name": "张三", "phone": "138****0000"}], "count": 1, "application": "bench"}
+    services.serve = lambda *args, **kwargs: dict(answer)
+    services._clickhouse = lambda url: None
+    app = create_app(settings)
+    figures = []
+    for what, path, key in (("call route", "/services/bench_layer/v1", "hls_bench_layer"), ("/livez", "/livez", "-")):
+        asyncio.run(asgi_calls(app, path, key, 1000, 400, 4))  # warm
+        batches = sorted(b for _ in range(rounds) for b in asyncio.run(asgi_calls(app, path, key, 1000, 100, 4)))
+        figures.append(f"{what} min {batches[0] * 1000:.0f} / median {batches[len(batches) // 2] * 1000:.0f} us")
+    return f"the API layer's CPU per request, serve() stubbed ({rounds} batches of 100): " + ", ".join(figures)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -446,6 +470,10 @@ def main() -> None:
         help="also CALLS calls into the API app in this process (no HTTP): its CPU per call",
     )  # fmt: skip
     ap.add_argument("--asgi-profile", metavar="DIR", help="cProfile of those ASGI calls (DIR/<what>-asgi.txt)")
+    ap.add_argument(
+        "--layer", type=int, default=0, metavar="ROUNDS",
+        help="only the API layer's CPU per request (serve() stubbed, no stack), ROUNDS batches of 100",
+    )  # fmt: skip
     ap.add_argument("--drive", nargs=3, metavar=("BASE", "SERVICE", "KEY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.drive:  # the python load generator, in its own process (its own core's share)
@@ -456,6 +484,9 @@ def main() -> None:
     from sinks.clickhouse import client_from_url
 
     settings = get_settings()
+    if args.layer:  # no stack needed
+        print(f"{api_layer(settings, args.layer)} (load average {os.getloadavg()[0]:.1f})")
+        return
     Stack(settings).up(progress=False)
     client = client_from_url(settings.clickhouse_url)
     load(client, args.rows)
