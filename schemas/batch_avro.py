@@ -11,9 +11,9 @@ byte and its value's pieces, and a dictionary-encoded column (a value repeated o
 table name, an op) is encoded once per dictionary entry. The result is byte-identical to
 fastavro's (tests/test_batch_avro.py checks it type by type).
 
-Supported: records, [null, T] unions, boolean, int, long, float, double, string, bytes, enum and
-the logical types date, time-micros/millis, timestamp-micros/millis, decimal (bytes), uuid.
-Arrow input may hold any column as a dictionary of the field's type. Anything else (arrays, maps,
+Supported: records, arrays, [null, T] unions, boolean, int, long, float, double, string, bytes,
+enum and the logical types date, time-micros/millis, timestamp-micros/millis, decimal (bytes),
+uuid. Arrow input may hold any column as a dictionary of the field's type. Anything else (maps,
 fixed, multi-branch unions) raises UnsupportedSchema when the encoder is built; a batch holding a value Arrow cannot take raises BatchEncodeError, and the
 caller falls back to encoding record by record, which names the bad record.
 """
@@ -214,6 +214,8 @@ class BatchEncoder:
                 return self._record(t, namespace)
             if kind == "enum":
                 return self._enum(t, namespace, name)
+            if kind == "array":
+                return self._array(t, namespace, name)
             if logical:
                 compiled = self._logical(t, logical, name)
                 if compiled is not None:
@@ -266,6 +268,31 @@ class BatchEncoder:
             return [pc.if_else(is_null, pa.scalar(null_byte, pa.binary()), value)]
 
         return arrow_type, encode
+
+    def _array(self, t: dict, namespace: str | None, name: str):
+        """One block as fastavro writes it: the item count, the items, a 0 (an empty array: the 0)."""
+        item_type, encode_items = self._compile(t["items"], namespace, name)
+
+        def encode(arr: pa.Array, present: np.ndarray) -> list[Piece]:
+            _check_required(arr, present, name)
+            counts = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            items = arr.flatten()  # every row's items, in row order (a null row has none)
+            encoded = _joined(encode_items(items, np.ones(len(items), bool)), len(items))
+            # A row's items are neighbours in `encoded`: its bytes are one run of that array's data.
+            item_offsets = np.frombuffer(encoded.buffers()[1], np.int32)[
+                encoded.offset : encoded.offset + len(items) + 1
+            ]
+            first_item = np.zeros(len(counts) + 1, np.int64)
+            np.cumsum(counts, out=first_item[1:])
+            body = pa.Array.from_buffers(
+                pa.binary(),
+                len(counts),
+                [None, pa.py_buffer(item_offsets[first_item].astype(np.int32)), encoded.buffers()[2]],
+            )
+            end = _ragged(np.zeros((len(counts), 1), np.uint8), (counts > 0).astype(np.int64))
+            return [varints(counts), body, end]
+
+        return pa.list_(item_type), encode
 
     def _enum(self, t: dict, namespace: str | None, name: str):
         symbols = pa.array(t["symbols"], pa.string())

@@ -170,6 +170,7 @@ class BatchProcessor:
         self.transforms = build_transforms(transforms, lookups=tables)
         self.rules = RuleSet.from_config(rules, lookups=tables)
         self._quarantine_ids: dict[str, int] = {}
+        self._to_encode: dict[int, list[tuple[int, dict]]] = {}  # this batch's quarantine records, by schema id
         self._clean_subjects: set[tuple[str, int]] = set()
         self._clean_topics: dict[str, str] = {}
         self._quarantine_topics: dict[str, str] = {}
@@ -205,7 +206,7 @@ class BatchProcessor:
     def _quarantine(
         self, batch: RawBatch, i: int, reason: str, violations: list[dict], event: dict | None, result: BatchResult
     ) -> None:
-        """Output i becomes the quarantine record of message i."""
+        """Output i becomes the quarantine record of message i (encoded with the batch's others)."""
         topic, key, value = batch.topics[i], batch.keys[i], batch.values[i]
         partition, offset = batch.origin(i)
         record = {
@@ -221,8 +222,21 @@ class BatchProcessor:
             "ts_ms": int(time.time() * 1000),
         }
         result.topics[i] = self._qtopic(topic)
-        result.values[i] = self.codec.encode(self._quarantine_id(topic), record)
+        self._to_encode.setdefault(self._quarantine_id(topic), []).append((i, record))
         result.quarantined += 1
+
+    def _encode_quarantined(self, result: BatchResult) -> None:
+        """The batch's quarantine records in one columnar pass per schema (fastavro, record by
+        record, cost ~10-17 us each); record by record only if the columnar pass refuses."""
+        for schema_id, pending in self._to_encode.items():
+            records = [record for _, record in pending]
+            try:
+                values = self.codec.encode_many(schema_id, records)
+            except Exception:  # noqa: BLE001 - encoded one by one, the same bytes
+                values = [self.codec.encode(schema_id, record) for record in records]
+            for (i, _), value in zip(pending, values):
+                result.values[i] = value
+        self._to_encode.clear()
 
     def process(self, batch: list[RawMessage] | RawBatch) -> BatchResult:
         if not isinstance(batch, RawBatch):
@@ -235,8 +249,11 @@ class BatchProcessor:
         for i, reason in decoded.errors.items():
             self._quarantine(batch, i, f"undecodable: {reason}", [], None, result)
             result.by_rule["_undecodable"] = result.by_rule.get("_undecodable", 0) + 1
-        for run in decoded.runs:
-            self._process_run(batch, run, result)
+        try:
+            for run in decoded.runs:
+                self._process_run(batch, run, result)
+        finally:
+            self._encode_quarantined(result)
         return result
 
     def _process_run(self, batch: RawBatch, run: FrameRun, result: BatchResult) -> None:

@@ -108,8 +108,55 @@ def test_a_value_the_schema_cannot_hold_is_refused():
 def test_unsupported_constructs_are_named_when_the_encoder_is_built():
     with pytest.raises(UnsupportedSchema, match="'tags'"):
         BatchEncoder(
-            {"type": "record", "name": "R", "fields": [{"name": "tags", "type": {"type": "array", "items": "string"}}]}
+            {"type": "record", "name": "R", "fields": [{"name": "tags", "type": {"type": "map", "values": "string"}}]}
         )
+
+
+def test_arrays_encode_like_fastavro():
+    """Arrays (one block: count, items, 0; an empty one just 0) of strings, of arrays, of records,
+    inside a nullable union, from dicts and from a sliced Arrow batch; the quarantine record is one."""
+    from schemas.envelope import QUARANTINE_SCHEMA
+
+    schema = {
+        "type": "record",
+        "name": "R",
+        "fields": [
+            {"name": "tags", "type": {"type": "array", "items": "string"}},
+            {"name": "maybe", "type": ["null", {"type": "array", "items": "long"}]},
+            {"name": "nested", "type": {"type": "array", "items": {"type": "array", "items": "int"}}},
+        ],
+    }
+    rows = [
+        {"tags": ["a", "bb"], "maybe": [1, -2, 300_000], "nested": [[1], [], [2, 3]]},
+        {"tags": [], "maybe": [], "nested": []},
+        {"tags": ["x"], "maybe": None, "nested": [[]]},
+    ]
+    assert BatchEncoder(schema).encode(rows) == [_fastavro(schema, r) for r in rows]
+    empty = [{"tags": [], "maybe": None, "nested": []}] * 3
+    assert BatchEncoder(schema).encode(empty) == [_fastavro(schema, r) for r in empty]
+
+    quarantined = [
+        {
+            "reason": "r" * i,
+            "stage": "runner",
+            "violations": [
+                {"rule_id": f"r{j}", "field": None if j % 2 else "f", "message": "m" * j, "dimension": None}
+                for j in range(i % 4)
+            ],
+            "original_topic": "t" if i % 5 else None,
+            "original_partition": i,
+            "original_offset": i * 1000,
+            "original_key": b"k" if i % 2 else None,
+            "original_value": b"v" * i,
+            "original_json": None if i % 3 else "{}",
+            "ts_ms": 1_796_000_000_000 + i,
+        }
+        for i in range(50)
+    ]
+    encoder = BatchEncoder(QUARANTINE_SCHEMA)
+    assert encoder.encode(quarantined) == [_fastavro(QUARANTINE_SCHEMA, q) for q in quarantined]
+    sliced = pa.array(quarantined, type=encoder.arrow_type).slice(7, 30)
+    assert encoder.encode_arrow(sliced) == [_fastavro(QUARANTINE_SCHEMA, q) for q in quarantined[7:37]]
 
 
 def _dictionary_columns(records: pa.StructArray, names: set[str]) -> pa.StructArray:
