@@ -11,17 +11,15 @@ schema), in either thread, stops the sink in state `failed` with the message.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import polars as pl
 from confluent_kafka import KafkaException, TopicPartition
 
-from deploy.kafka import GroupMember, batch_consumer
+from deploy.kafka import GroupMember, batch_consumer, bounded_prefetch, collector_paused
 from quality_stream.frame import frame_to_rows
 from schemas.frames import DecodedBatch, FrameDecoder
 from schemas.serde import UndecodableRecord, WireCodec
@@ -46,28 +44,6 @@ class SinkState:
         self.state, self.last_error = state, error
 
 
-def prefetch(batch_size: int) -> dict:
-    """The sink's read-ahead, bounded by configuration: four batches or 32 MB of records, fetched
-    4 MB at a time. deploy.kafka.batch_consumer's own (500,000 messages, 64 MB queued, 50 MB
-    fetches) suits runners that never stop reading; a sink waits whenever its store is slow, and
-    with that queue it grew from 228 to 496 MB while ClickHouse was frozen (librdkafka keeps a few
-    hundred bytes beside each queued message). Measured (bench_clickhouse_sink, 50,000-row
-    batches): two batches ahead ran dry (the next fetch arrived late: 164k rows/s), four did not
-    (237k, as with the 500,000 default). Once the queue is full librdkafka waits
-    `fetch.queue.backoff.ms` (1 s by default) before it fetches again, and a sink empties four
-    batches well within that: a bare consumer with these settings read 296k records/s, 490-560k
-    with 10-50 ms (batch_consumer's deep queue: 610-665k); the sink 210-265k -> 295-460k. A fetch
-    is bounded compressed: 16 MB of lz4 batches of repetitive rows came to over 100 MB in memory;
-    4 MB fetches held the sink's peak RSS ~30 MB lower at the same rate."""
-    return {
-        "queued.min.messages": max(4 * batch_size, 20_000),
-        "queued.max.messages.kbytes": 32_768,
-        "fetch.max.bytes": 4_194_304,
-        "max.partition.fetch.bytes": 4_194_304,
-        "fetch.queue.backoff.ms": 50,
-    }
-
-
 class SinkRunner:
     def __init__(
         self,
@@ -84,7 +60,9 @@ class SinkRunner:
     ):
         self.batch_size = batch_size or task.batch_bounds[0]  # the task's own bounds unless told otherwise
         self.batch_seconds = batch_seconds or task.batch_bounds[1]
-        self.consumer = batch_consumer(bootstrap, group, {**prefetch(self.batch_size), **(consumer_extra or {})})
+        self.consumer = batch_consumer(
+            bootstrap, group, {**bounded_prefetch(self.batch_size), **(consumer_extra or {})}
+        )
         self.bootstrap, self.group = bootstrap, group
         self.topics = topics
         self.codec = codec
@@ -197,7 +175,7 @@ class SinkRunner:
         """Consume and decode a batch and hand it to the writer; the number of records handed over."""
         self.writer.check()
         self._commit_written()
-        with _collector_paused():
+        with collector_paused():
             messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
             if not messages:
                 return 0
@@ -235,7 +213,7 @@ class SinkRunner:
 
     def run(self, stop: threading.Event) -> None:
         self.writer = BatchWriter(self.group, self._write, self._written, self._degraded, stop, self.max_backoff)
-        member = _SinkMember(
+        member = GroupMember(
             self.consumer, self.topics, before_revoke=self._before_revoke, bootstrap=self.bootstrap, group=self.group
         )
         self.status.set("running")
@@ -261,37 +239,6 @@ class SinkRunner:
         the group first (bounded), so the next owner starts after it instead of writing it again."""
         self.writer.drain(timeout=30.0)
         self._commit_written(wait=True)
-
-
-@contextmanager
-def _collector_paused():
-    """Python's cyclic garbage collector paused while a batch is consumed and decoded. librdkafka
-    hands over one Message object per record, each tracked by the collector: 20,000 of them set off
-    dozens of collections per batch, some walking the whole heap, for objects that hold no cycles
-    and die together when the batch is decoded (reference counting frees them). Measured on 1M
-    records in 20,000-record batches: the consuming thread's CPU for consume 1.3-1.4 us a record,
-    0.4-0.5 with the collector paused (decode unchanged, ~1 us). Paused process-wide, briefly; left
-    alone when something else turned it off."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-class _SinkMember(GroupMember):
-    """GroupMember whose revocation first lets the sink's writer finish the batch it holds."""
-
-    def __init__(self, *args, before_revoke, **kwargs):
-        self._before_revoke = before_revoke  # set before subscribing: a revocation may come at once
-        super().__init__(*args, **kwargs)
-
-    def _revoked(self, consumer, partitions) -> None:
-        self._before_revoke()
-        super()._revoked(consumer, partitions)
 
 
 def _deletes(batch: list[SinkRecord] | list[SinkFrame]) -> int:

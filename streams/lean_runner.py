@@ -18,7 +18,7 @@ import threading
 
 from confluent_kafka import TopicPartition
 
-from deploy.kafka import AckedProducer, GroupMember, batch_consumer, bounded_prefetch
+from deploy.kafka import AckedProducer, GroupMember, batch_consumer, bounded_prefetch, collector_paused
 from streams.processor import BatchProcessor, RawBatch
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,14 @@ class LeanRunner:
     def step(self, commit_asynchronously: bool = False) -> int:
         """One batch of the running loop: consume and process it while the previous one's outputs
         travel; then settle the previous one and send this one, left pending (settle() ends it)."""
-        messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
-        if not messages:
-            self.settle()
-            return 0
-        consumed = [tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0]
-        batch = RawBatch.of_kafka(messages)
-        result = self.processor.process(batch)
+        with collector_paused():  # a Message object per record: no cycles, freed with the batch
+            messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
+            if not messages:
+                self.settle()
+                return 0
+            consumed = [tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0]
+            batch = RawBatch.of_kafka(messages)
+            result = self.processor.process(batch)
         self.settle(commit_asynchronously)
         self.producer.produce_columns(result.topics, result.values, result.keys)
         self._pending = consumed

@@ -38,7 +38,7 @@ import sqlalchemy.types as sa
 from connectors.base import CapturedTable, ChangeEvent
 from connectors.runtime import SourceRuntime
 from deploy.clickhouse import client_from_url
-from deploy.kafka import batch_consumer
+from deploy.kafka import batch_consumer, bounded_prefetch
 from deploy.settings import get_settings
 from deploy.stack import Stack
 from schemas.frames import FrameDecoder
@@ -46,7 +46,7 @@ from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
 from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask, backend_for
 from sinks.clickhouse.columns import frame_series, python_values
-from sinks.runtime import SinkRunner, prefetch
+from sinks.runtime import SinkRunner
 from tests.benchmarks.profiling import profiled
 from tests.sources import ListSourceTask
 
@@ -160,7 +160,7 @@ def _numpy(series):
 def bare_consume(bootstrap: str, topic: str, rows: int, batch: int) -> tuple[float, list[bytes]]:
     """rows/s of confluent-kafka consuming the topic in `batch`-sized calls with the sink's prefetch,
     taking each value and nothing else (from the first batch on: group join excluded); the values."""
-    consumer = batch_consumer(bootstrap, f"bare-{uuid.uuid4().hex[:6]}", prefetch(batch))
+    consumer = batch_consumer(bootstrap, f"bare-{uuid.uuid4().hex[:6]}", bounded_prefetch(batch))
     consumer.subscribe([topic])
     values: list[bytes] = []
     start = first = None
