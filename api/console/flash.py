@@ -27,9 +27,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
-from api.console.session import PATH, secure
+from api.console.session import FLASH_COOKIE, PATH, secure
 
-FLASH_COOKIE = "huiliu_flash"
 TTL_S = 120
 MAX_COOKIE = 3800  # browsers keep 4,096 bytes a cookie, name and attributes included
 

@@ -39,6 +39,7 @@ from api.security import Principal, current_principal
 
 SESSION_COOKIE = "huiliu_session"
 SINCE_COOKIE = "huiliu_since"
+FLASH_COOKIE = "huiliu_flash"  # a POST's outcome for the page it redirects to (api.console.flash)
 MAX_SESSION_S = 12 * 3600
 RENEW_BELOW_S = 600
 LOGIN_CSRF_COOKIE = "huiliu_login_csrf"
@@ -214,8 +215,6 @@ class ConsoleRoute(APIRoute):
             if renewed is not None:
                 set_session(response, request, *renewed)
             if getattr(request.state, "console_flash_taken", False):
-                from api.console.flash import FLASH_COOKIE
-
                 response.delete_cookie(
                     FLASH_COOKIE, path=PATH, httponly=True, samesite="strict", secure=secure(request)
                 )
