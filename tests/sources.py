@@ -27,6 +27,30 @@ class ListSourceTask(SourceTask):
         return SourceBatch(chunk, {"list": {"pos": self.pos}})
 
 
+class CrashAfter:
+    """Wraps a source task; its poll raises after `n` polls, as a crash between two chunks would.
+    pipelined=True runs it as the runtime runs a pipelined task (the snapshot): the crash comes
+    while the next chunk is read ahead and the last one's acks may be outstanding."""
+
+    def __init__(self, task, n: int, pipelined: bool = False):
+        self.task, self.n, self.name, self.pipelined = task, n, task.name, pipelined
+
+    def start(self, offsets):
+        self.task.start(offsets)
+
+    def poll(self):
+        if self.n == 0:
+            raise RuntimeError("simulated crash")
+        self.n -= 1
+        return self.task.poll()
+
+    def committed(self, offsets):
+        self.task.committed(offsets)
+
+    def close(self):
+        self.task.close()
+
+
 def upsert(table: CapturedTable, row: dict, seq: int, op: str = "c") -> ChangeEvent:
     return ChangeEvent(table, op, None, row, 1_700_000_000_000 + seq, {"seq": seq}, seq)
 

@@ -14,7 +14,7 @@ from connectors.relational.selection import TableSelection, UnsupportedDatabase
 from connectors.relational.snapshot_mode import SnapshotSourceConfig, SnapshotSourceTask
 from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
-from tests.sources import consume, raw_messages
+from tests.sources import CrashAfter, consume, raw_messages
 
 
 def runtime_for(task, settings, tmp_path) -> SourceRuntime:
@@ -24,29 +24,6 @@ def runtime_for(task, settings, tmp_path) -> SourceRuntime:
         codec=WireCodec(settings.schema_registry_url),
         control_db_url=f"sqlite:///{tmp_path / 'control.db'}",
     )
-
-
-class StopAfter:
-    """Wraps a task; its poll raises after `n` polls, as a crash between two chunks would."""
-
-    def __init__(self, task, n: int):
-        self.task, self.n, self.name = task, n, task.name
-        self.queries: list[str] = []
-
-    def start(self, offsets):
-        self.task.start(offsets)
-
-    def poll(self):
-        if self.n == 0:
-            raise RuntimeError("simulated crash")
-        self.n -= 1
-        return self.task.poll()
-
-    def committed(self, offsets):
-        self.task.committed(offsets)
-
-    def close(self):
-        self.task.close()
 
 
 def _make_tables(url: str, schema_sql: str, n: int) -> None:
@@ -106,7 +83,7 @@ def test_snapshot_interrupted_and_resumed_reads_every_row_once(db, request, stac
     )
 
     # First run: orders (2 chunks) and two chunks of people are published, the fifth poll crashes.
-    first = runtime_for(StopAfter(SnapshotSourceTask(config), 4), stack_settings, tmp_path)
+    first = runtime_for(CrashAfter(SnapshotSourceTask(config), 4), stack_settings, tmp_path)
     with pytest.raises(RuntimeError, match="simulated crash"):
         first.drain()
     first.task.close()

@@ -18,7 +18,7 @@ from connectors.relational.prefetch import ChunkPrefetch
 from connectors.relational.snapshot_mode import SnapshotSourceConfig, SnapshotSourceTask
 from connectors.runtime import SourceRuntime
 from schemas.serde import WireCodec
-from tests.sources import consume_settled
+from tests.sources import CrashAfter, consume_settled
 
 
 def test_chunks_read_ahead_come_in_order_and_a_read_error_in_its_turn():
@@ -84,31 +84,6 @@ def test_offsets_are_stored_in_order_and_none_after_a_failed_delivery():
     assert stored == [{"t": {"n": 1}}]  # neither 3 nor 4 after the failure of 2
 
 
-class CrashAfter:
-    """The snapshot task, pipelined as it is, whose poll raises after `n` polls: a crash while the
-    next chunk is being read ahead and the last one's acks may still be outstanding."""
-
-    pipelined = True
-
-    def __init__(self, task: SnapshotSourceTask, n: int):
-        self.task, self.n, self.name = task, n, task.name
-
-    def start(self, offsets):
-        self.task.start(offsets)
-
-    def poll(self):
-        if self.n == 0:
-            raise RuntimeError("simulated crash")
-        self.n -= 1
-        return self.task.poll()
-
-    def committed(self, offsets):
-        self.task.committed(offsets)
-
-    def close(self):
-        self.task.close()
-
-
 def test_pipelined_snapshot_crashes_and_resumes_after_the_last_acknowledged_chunk(
     pg_url, stack_settings, tmp_path, monkeypatch
 ):
@@ -140,7 +115,7 @@ def test_pipelined_snapshot_crashes_and_resumes_after_the_last_acknowledged_chun
             control_db_url=f"sqlite:///{tmp_path / 'control.db'}",
         )
 
-    first = runtime(CrashAfter(SnapshotSourceTask(config), 7))
+    first = runtime(CrashAfter(SnapshotSourceTask(config), 7, pipelined=True))
     with pytest.raises(RuntimeError, match="simulated crash"):
         first.drain()
     first.task.close()
