@@ -58,19 +58,23 @@ def _row(rng: random.Random, i: int) -> dict:
     }
 
 
-def test_envelopes_encode_byte_for_byte_like_fastavro():
-    schema = envelope_schema("gov", "public", "people", COLUMNS)
-    rng = random.Random(7)
-    source = {
+def _source(position: str) -> dict:
+    return {
         "system": "gov",
         "database": None,
         "schema": "public",
         "table": "people",
         "connector": "c",
-        "position": '{"lsn": 1}',
+        "position": position,
         "sequence": 5,
         "snapshot": True,
     }
+
+
+def test_envelopes_encode_byte_for_byte_like_fastavro():
+    schema = envelope_schema("gov", "public", "people", COLUMNS)
+    rng = random.Random(7)
+    source = _source('{"lsn": 1}')
     events = []
     for i in range(600):
         op = rng.choice("cudr")
@@ -196,16 +200,7 @@ def test_batches_without_nulls_and_dictionary_columns_encode_like_fastavro():
     schema = envelope_schema("gov", "public", "people", COLUMNS)
     encoder = BatchEncoder(schema)
     rng = random.Random(11)
-    source = {
-        "system": "gov",
-        "database": None,
-        "schema": "public",
-        "table": "people",
-        "connector": "c",
-        "position": "{}",
-        "sequence": 5,
-        "snapshot": True,
-    }
+    source = _source("{}")
     small = [make_event("r", None, _full_row(i), 1, source) for i in range(30)]
     mixed = [make_event(rng.choice("cudr"), None, _row(rng, i), rng.randint(0, 2**41), source) for i in range(300)]
     for events in (small, mixed, small[:1]):
