@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from quality_stream.model import RuleSpec
 from quality_stream.rules.base import Rule, rule_kind
 from quality_stream.standards import codesets
-from quality_stream.standards.citizen_id import IdNumbers, birth_yyyymmdd, citizen_ids_valid
+from quality_stream.standards.citizen_id import IdNumbers, birth_yyyymmdd, citizen_ids_valid, digits_number
 from quality_stream.standards.contact import (
     GENDER_CODES,
     LANDLINE,
@@ -64,7 +64,7 @@ def _id_divisions_known(ids: IdNumbers, match: Match) -> np.ndarray:
     """Rows whose first six characters are digits naming a known division."""
     rows, d = ids.fixed(6, prefix=True)
     digits = (d <= 9).all(axis=1)
-    rows, codes = rows[digits], d[digits].astype(np.int64) @ np.array([100_000, 10_000, 1_000, 100, 10, 1])
+    rows, codes = rows[digits], digits_number(d[digits])
     return ids.mask(rows[division_codes_known(codes, match)])
 
 
