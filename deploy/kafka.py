@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from functools import lru_cache
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from deploy.kafka_security import client_config
@@ -189,6 +189,12 @@ def bounded_prefetch(batch_size: int, batches: int = 4) -> dict:
         "max.partition.fetch.bytes": 4_194_304,
         "fetch.queue.backoff.ms": 50,
     }
+
+
+def consumed_positions(consumer: Consumer) -> list[TopicPartition]:
+    """Where the consumer stands in each assigned partition it has read from: the offsets to
+    commit once everything consumed so far is done (asked of the consumer, not of each message)."""
+    return [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import polars as pl
 from confluent_kafka import KafkaException, TopicPartition
 
-from deploy.kafka import GroupMember, batch_consumer, bounded_prefetch, collector_paused
+from deploy.kafka import GroupMember, batch_consumer, bounded_prefetch, collector_paused, consumed_positions
 from quality_stream.frame import frame_to_rows
 from schemas.frames import DecodedBatch, FrameDecoder
 from schemas.serde import UndecodableRecord, WireCodec
@@ -179,9 +179,8 @@ class SinkRunner:
             messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
             if not messages:
                 return 0
-            # Everything consumed so far, per partition: what to commit once this batch (and so every
-            # earlier one, written in order) is in the store. Asked of the consumer, not of each message.
-            offsets = [tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0]
+            # What to commit once this batch (and so every earlier one, written in order) is in the store.
+            offsets = consumed_positions(self.consumer)
             batch = Batch(self._decode(messages), len(messages), offsets)
             del messages  # freed by reference counting while the collector is paused: it never walks them
         return batch.count if self._hand_over(batch, stop) else 0

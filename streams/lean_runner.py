@@ -18,7 +18,14 @@ import threading
 
 from confluent_kafka import TopicPartition
 
-from deploy.kafka import AckedProducer, GroupMember, batch_consumer, bounded_prefetch, collector_paused
+from deploy.kafka import (
+    AckedProducer,
+    GroupMember,
+    batch_consumer,
+    bounded_prefetch,
+    collector_paused,
+    consumed_positions,
+)
 from streams.processor import BatchProcessor, RawBatch
 
 log = logging.getLogger(__name__)
@@ -64,7 +71,7 @@ class LeanRunner:
             if not messages:
                 self.settle()
                 return 0
-            consumed = [tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0]
+            consumed = consumed_positions(self.consumer)
             batch = RawBatch.of_kafka(messages)
             result = self.processor.process(batch)
         self.settle(commit_asynchronously)
