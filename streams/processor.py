@@ -236,7 +236,6 @@ class BatchProcessor:
                 values = [self.codec.encode(schema_id, record) for record in records]
             for (i, _), value in zip(pending, values):
                 result.values[i] = value
-        self._to_encode.clear()
 
     def process(self, batch: list[RawMessage] | RawBatch) -> BatchResult:
         if not isinstance(batch, RawBatch):
@@ -245,15 +244,14 @@ class BatchProcessor:
         # Every message has one output, at its own index (per-key order downstream): its clean
         # topic and unchanged bytes unless it is quarantined or its row was transformed.
         result = BatchResult(topics=[None] * n, keys=list(batch.keys), values=list(batch.values), read=n)
+        self._to_encode.clear()  # nothing left over from a batch that failed half way
         decoded = self.decoder.decode(batch.values)
         for i, reason in decoded.errors.items():
             self._quarantine(batch, i, f"undecodable: {reason}", [], None, result)
             result.by_rule["_undecodable"] = result.by_rule.get("_undecodable", 0) + 1
-        try:
-            for run in decoded.runs:
-                self._process_run(batch, run, result)
-        finally:
-            self._encode_quarantined(result)
+        for run in decoded.runs:
+            self._process_run(batch, run, result)
+        self._encode_quarantined(result)
         return result
 
     def _process_run(self, batch: RawBatch, run: FrameRun, result: BatchResult) -> None:
