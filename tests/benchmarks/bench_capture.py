@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks.profiling import profiled  # noqa: E402
+from tests.benchmarks.profiling import peak_rss_mb, profiled  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB = "huiliu_bench_capture"
@@ -67,10 +66,6 @@ def _runtime(task, args):
     )
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def phase_snapshot(args) -> dict:
     from connectors.relational.snapshot_mode import SnapshotSourceConfig, SnapshotSourceTask
 
@@ -103,7 +98,7 @@ def phase_snapshot(args) -> dict:
         "seconds": round(secs, 1),
         "rows_per_s": round(n / secs),
         "rows_per_cpu_s": round(n / cpu),
-        "peak_rss_mb": round(_rss_mb()),
+        "peak_rss_mb": round(peak_rss_mb()),
         "ceiling_copy_to_stdout_rows_per_s": ceiling,
         "ceilings_before_after": ceilings,
         "ratio_to_ceiling": round(n / secs / ceiling, 3),
@@ -150,7 +145,7 @@ def phase_diff(args) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     first = rt.drain()
     round1, cpu1 = time.perf_counter() - t0, time.process_time() - c0
-    rss1 = _rss_mb()
+    rss1 = peak_rss_mb()
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB}", autocommit=True) as conn:
         conn.execute("UPDATE bench_people SET score = score + 1 WHERE id % 100 = 1")
         conn.execute("DELETE FROM bench_people WHERE id % 1000 = 2")
@@ -172,7 +167,7 @@ def phase_diff(args) -> dict:
         "round2_rows_per_s": round(args.rows / round2),
         "round2_rows_per_cpu_s": round(args.rows / cpu2),
         "peak_rss_mb_after_round1": round(rss1),
-        "peak_rss_mb": round(_rss_mb()),
+        "peak_rss_mb": round(peak_rss_mb()),
         "state_mb_on_disk": round(state_mb),
     }
 

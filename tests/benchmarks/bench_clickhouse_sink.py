@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import threading
 import time
 import uuid
@@ -47,7 +46,7 @@ from schemas.sqltypes import ColumnSpec
 from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask, backend_for
 from sinks.clickhouse.columns import frame_series, python_values
 from sinks.runtime import SinkRunner
-from tests.benchmarks.profiling import profiled
+from tests.benchmarks.profiling import peak_rss_mb, profiled
 from tests.sources import ListSourceTask
 
 
@@ -219,7 +218,7 @@ def main() -> None:
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         topic = pool.submit(publish, name, args.rows).result()
     print(f"published {args.rows} events in {time.perf_counter() - t0:.1f}s (child process)")
-    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_start = peak_rss_mb()
 
     codec = WireCodec(settings.schema_registry_url)
     url = args.url or settings.clickhouse_url
@@ -255,7 +254,7 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     cpu, ch_cpu, broker_cpu = time.process_time() - cpu0, cpu_seconds(ch_pid) - ch0, cpu_seconds(broker_pid) - broker0
     by_role = cpu_by_role(threads0, thread_cpu(), roles)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     stop.set()
     thread.join(30)
     rate = (args.rows - first) / elapsed
