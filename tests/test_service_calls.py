@@ -99,6 +99,20 @@ def test_a_revocation_in_another_process_refuses_the_warm_process_next_call(worl
     assert wrong.value.status == 401
 
 
+def test_a_lookup_outside_a_call_lends_nothing_to_the_next_call_on_its_thread(world):
+    """A thread-pool thread serves one request after another: what an earlier request's lookup read
+    of the generation must not be trusted by the next call (it once was, for 50 ms: a revocation
+    right after an application's page was read could be missed by a call on the same thread)."""
+    granted = world["approve"]()
+    a = world["a"]
+    assert _admit(world, granted["key"])  # the grant cached at the current generation
+    a.published(SCOPE, SERVICE, 1)  # another route's lookup on this thread
+    world["b"].revoke(SCOPE, granted["id"], "applicant")
+    with pytest.raises(CallRefused) as refused:
+        _admit(world, granted["key"])
+    assert refused.value.status == 401 and "revoked" in refused.value.message
+
+
 def test_a_token_is_taken_once_per_call_also_when_the_generation_moves(world):
     key = world["approve"]()["key"]
     assert _admit(world, key)  # token 1 of 3

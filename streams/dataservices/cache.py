@@ -8,7 +8,7 @@ A call used to read its application and its service version from the control DB 
 queries, most of a call's own cost besides ClickHouse). Both are now kept for `TTL_S` seconds per
 API process, and dropped at once by every process when anything about services or applications
 changes: the change increments a counter in Redis (`huiliu:ds:generation`) and each lookup compares
-it (one GET per call, reused by the call's second lookup) before trusting its cache. So a revocation, an offline version or a new decision
+it before trusting its cache (a call reads it once for both its lookups: `store.pinned(gen)`). So a revocation, an offline version or a new decision
 applies to the very next call in every API worker, as before; expiry is checked per call on the
 cached row. Redis not answering: the lookup reads the control DB (the cache is bypassed, never
 trusted blindly).
@@ -38,7 +38,6 @@ from sqlalchemy import select
 from streams.dataservices.store import ServiceStore
 
 TTL_S = 5.0
-REUSE_S = 0.05
 KEY = "huiliu:ds:generation"
 
 
@@ -115,21 +114,15 @@ class CachingServiceStore(ServiceStore):
             self._local.pinned = None
 
     def _gen(self) -> int | None:
-        """The generation, read once per call: a call looks up its grant then its version within
-        milliseconds on one thread, so the second lookup reuses the first's read (at most
-        `REUSE_S` old) instead of another Redis round trip (each was ~5 ms on a loaded machine)."""
+        """The generation a lookup trusts: the one pinned on this thread for the call, else read
+        now. (A call's lookups used to reuse a read up to 50 ms old kept per thread, which leaked
+        into the next request the thread pool gave that thread: a revocation could be missed.)"""
         if self.generation is None:
             return None
         pinned = getattr(self._local, "pinned", None)
         if pinned is not None:
             return pinned
-        now = time.monotonic()
-        last = getattr(self._local, "last", None)
-        if last is not None and now - last[1] < REUSE_S:
-            self._local.last = None  # one reuse: the next call reads again
-            return last[0]
         gen = self.generation.current()
-        self._local.last = (gen, now)
         self._seen = gen
         return gen
 

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from clickhouse_driver.errors import Error as ClickHouseError
@@ -406,16 +407,24 @@ def _admit_pinned(store, buckets: TokenBuckets, key, name, version, client_ip, i
     return scope, app, spec
 
 
+def _one_generation_read(store):
+    """A call's two lookups (grant, published version) trust one generation read at its start:
+    one Redis GET a call, and nothing carried over from an earlier call."""
+    gen = store.current_generation() if hasattr(store, "pinned") else None
+    return store.pinned(gen) if gen is not None else nullcontext()
+
+
 def _admit_fresh(store, buckets: TokenBuckets, key, name, version, signed, client_ip, count_call, info):
-    scope, app = authorise(store, key, name, version, signed, buckets.guard)
-    if info is not None:
-        info.update(scope=scope, application=app["application"], key_id=app["key_id"])
-    try:
-        spec = store.published(scope, name, version)
-    except NotFound:
-        raise CallRefused(
-            404, f"service {name} v{version} is not published", f"服务 {name} v{version} 未发布"
-        ) from None
+    with _one_generation_read(store):
+        scope, app = authorise(store, key, name, version, signed, buckets.guard)
+        if info is not None:
+            info.update(scope=scope, application=app["application"], key_id=app["key_id"])
+        try:
+            spec = store.published(scope, name, version)
+        except NotFound:
+            raise CallRefused(
+                404, f"service {name} v{version} is not published", f"服务 {name} v{version} 未发布"
+            ) from None
     try:
         check_ip(app, client_ip)
         if count_call:
