@@ -19,7 +19,6 @@ from api.route_index import index_routes
 from api.routers import all_routers
 from api.scheduling.runtime import lifespan
 from api.security_headers import SecurityHeadersMiddleware
-from api.service_access import serve_calls_first
 from deploy.settings import Settings, get_settings
 from deploy.version import huiliu_version
 
@@ -68,6 +67,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: on every response
     for router in all_routers():  # api/routers/__init__.py ROUTERS: every router, listed
         app.include_router(router)
-    serve_calls_first(app)  # data-API calls matched before the routers listed ahead of them (same answers)
     index_routes(app)  # a request is tried only against the routes its path's first segment can reach
     return app

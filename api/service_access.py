@@ -81,32 +81,3 @@ async def app_credential(request: Request, x_app_key: str | None = Header(None, 
             headers={"WWW-Authenticate": "X-App-Key"},
         )
     return {"key": x_app_key}
-
-
-def serve_calls_first(app) -> bool:
-    """Move the data-API routes (api/routers/services.py, the call route among them) ahead of the
-    routers listed before them in the app, so that a call is matched without first being tried
-    against every route of those routers (FastAPI tries the routers in order, and matches twice:
-    py-spy and cProfile of the call route, issue 17, showed route matching as the largest single
-    cost of a call on the event loop). Only when that changes no answer: none of the routes it
-    moves ahead of can match a path under /services (a literal first segment other than
-    `services`), every route it moves is under /services, and no router involved is included
-    under a prefix. Returns whether it moved them."""
-    from api.routers.services import router as services
-
-    routes = app.router.routes
-    at = next((i for i, r in enumerate(routes) if getattr(r, "original_router", None) is services), None)
-    if at is None or any(not r.path.startswith("/services/") and r.path != "/services" for r in services.routes):
-        return False
-    first = next(i for i, r in enumerate(routes) if hasattr(r, "original_router"))  # after the docs routes
-    for entry in routes[first : at + 1]:
-        if not hasattr(entry, "original_router") or getattr(entry.include_context, "prefix", ""):
-            return False  # not an included router, or one under a prefix: its paths are not its routes'
-    for entry in routes[first:at]:
-        for route in entry.original_router.routes:
-            path = getattr(route, "path", "/{")
-            segment = path.split("/")[1]
-            if path != "/" and (not segment or segment.startswith("{") or segment == "services"):
-                return False
-    routes.insert(first, routes.pop(at))
-    return True
