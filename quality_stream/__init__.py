@@ -16,7 +16,7 @@ _WHERE = {
     "EvalContext": "quality_stream.rules.base",
     "Rule": "quality_stream.rules.base",
     "rule_kind": "quality_stream.rules.base",
-    "rule_kinds": "quality_stream.rules.base",
+    "rule_kinds": "quality_stream.rules.registry",
     "register_rule": "quality_stream.rules.custom",
     "RuleSet": "quality_stream.ruleset",
     "compile_rule": "quality_stream.ruleset",

@@ -15,13 +15,13 @@ from quality_stream.errors import RuleConfigError, first_pydantic_problem
 from quality_stream.frame import rows_to_frame
 from quality_stream.lookup import LookupTable
 from quality_stream.model import BatchVerdict, Violation
-from quality_stream.rules.base import EvalContext, Rule, _load_builtin, kinds
+from quality_stream.rules.base import EvalContext, Rule
+from quality_stream.rules.registry import kinds
 from quality_stream.state import TTLStore
 
 
 def compile_rule(cfg: Any, index: int = 0) -> Rule:
     """Validate one rule definition against its kind's pydantic model and build the rule."""
-    _load_builtin()
     if not isinstance(cfg, Mapping):
         raise RuleConfigError(f"#{index}", None, f"rule definition must be a mapping, got {type(cfg).__name__}")
     rid = cfg.get("id") or f"#{index}"

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from quality_stream.errors import RuleConfigError
 from quality_stream.ruleset import compile_rule
-from streams.transforms.base import TransformSpec, transform_class
+from streams.transforms.base import TransformSpec
+from streams.transforms.registry import transform_class
 
 
 @dataclass

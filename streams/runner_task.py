@@ -108,7 +108,7 @@ def check_runner(config: LeanRunnerConfig) -> list:
     from quality_stream.ruleset import RuleSet
     from schemas.field_errors import FieldError
     from streams.processor import ROW_DROPPING
-    from streams.transforms.base import TransformConfigError, build_transforms
+    from streams.transforms import TransformConfigError, build_transforms
 
     tables = {name: LookupTable() for name in config.lookups}  # named: the runner feeds them from topics
     errors: list[FieldError] = []

@@ -30,7 +30,7 @@ def _step(kind: str, reads: set[str], col: str, was: dict[str, Any]) -> dict[str
 def field_flow(transforms: list[dict[str, Any]], columns: list[str]) -> tuple[dict[str, list], bool]:
     """{output column: [(input column, transformation)]} through `transforms`; complete flag False
     when a step's output columns depend on data (then the flow stops there)."""
-    from streams.transforms.base import transform_class
+    from streams.transforms.registry import transform_class
 
     origin: dict[str, list[tuple[str, dict]]] = {c: [(c, IDENTITY)] for c in columns}
     cols = list(columns)

@@ -73,22 +73,6 @@ def rule_kind(cls: type[Rule]) -> type[Rule]:
     return cls
 
 
-def kinds() -> dict[str, type[Rule]]:
-    return dict(_KINDS)
-
-
-def rule_kinds() -> dict[str, dict]:
-    """kind -> JSON Schema of its settings, for editors and the config API."""
-    _load_builtin()
-    return {k: cls.settings.model_json_schema() for k, cls in sorted(_KINDS.items())}
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their kinds; done lazily to avoid import cycles.
-    from quality_stream.rules import basic, codeset, consistency, custom, freshness, ranges, uniqueness  # noqa: F401
-    from quality_stream.standards import rules as _std  # noqa: F401
-
-
 def null_safe(mask: pl.Expr) -> pl.Expr:
     """A null comparison result means 'not checked', never a failure."""
     return mask.fill_null(False)

@@ -6,9 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from quality_stream.errors import first_pydantic_problem
 from quality_stream.frame import rows_to_frame
 
 
@@ -82,20 +81,6 @@ def transform_kind(*names: str):
     return deco
 
 
-def _load_builtin() -> None:
-    from streams.transforms import basic, dedupe, enrich, flatten, mask, normalise, route, standardise  # noqa: F401
-
-
-def transform_class(kind: Any) -> type[Transform] | None:
-    _load_builtin()
-    return _KINDS.get(kind) if isinstance(kind, str) else None
-
-
-def transform_kinds() -> dict[str, dict]:
-    _load_builtin()
-    return {k: cls.settings.model_json_schema() for k, cls in sorted(_KINDS.items())}
-
-
 def ensure_columns(df: pl.DataFrame, cols: Iterable[str]) -> pl.DataFrame:
     missing = [c for c in dict.fromkeys(cols) if c not in df.columns]
     return df.with_columns([pl.lit(None).alias(c) for c in missing]) if missing else df
@@ -122,40 +107,6 @@ class Pipeline:
 
     def __iter__(self):
         return iter(self.steps)
-
-
-def build_transform(cfg: Any, index: int = 0, env: BuildEnv | None = None) -> Transform:
-    _load_builtin()
-    env = env or BuildEnv()
-    if not isinstance(cfg, Mapping):
-        raise TransformConfigError(f"#{index}", None, "transform definition must be a mapping")
-    name = cfg.get("id") or f"#{index} ({cfg.get('kind')})"
-    kind = cfg.get("kind")
-    if kind not in _KINDS:
-        raise TransformConfigError(name, "kind", f"unknown kind {kind!r}; known kinds: {', '.join(sorted(_KINDS))}")
-    cls = _KINDS[kind]
-    try:
-        spec = cls.settings.model_validate(dict(cfg))
-    except ValidationError as exc:
-        loc, msg = first_pydantic_problem(exc)
-        raise TransformConfigError(name, loc, msg) from None
-    try:
-        return cls(spec, env)
-    except TransformConfigError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TransformConfigError(name, getattr(exc, "field", None), str(exc)) from None
-
-
-def build_transforms(
-    configs: Iterable[Mapping[str, Any]],
-    *,
-    lookups: Mapping[str, Any] | None = None,
-    stores: Mapping[str, Any] | None = None,
-    secrets: Mapping[str, str] | None = None,
-) -> Pipeline:
-    env = BuildEnv(lookups, stores, secrets)
-    return Pipeline([build_transform(c, i, env) for i, c in enumerate(configs)])
 
 
 def config_error(field: str, msg: str) -> ValueError:
