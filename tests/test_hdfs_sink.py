@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import posixpath
 import shutil
 import time
@@ -18,8 +19,9 @@ from sinks.hdfs.store import INPROGRESS, parse_name
 
 pytestmark = pytest.mark.hdfs
 
-PORT_BASE = 29880  # 29880-29884; the benchmark uses 29885-29889
-DEAD_URL = "http://127.0.0.1:29879"  # in our range, never listened on
+# 29880-29884 (the benchmark uses 29885-29889); a session beside another one's names its own five
+PORT_BASE = int(os.environ.get("HUILIU_TEST_HDFS_PORT_BASE", "29880"))
+DEAD_URL = f"http://127.0.0.1:{PORT_BASE - 1}"  # in our range, never listened on
 DAY1_MS = 1_700_000_000_000  # 2023-11-14 (UTC)
 DAY2_MS = DAY1_MS + 86_400_000  # 2023-11-15
 
@@ -65,6 +67,7 @@ def event(topic, offset, table, op, row, ts_ms, partition=0):
             "table": table,
             "connector": "pg",
             "position": {"lsn": 1000 + offset},
+            "sequence": 1000 + offset,
             "snapshot": False,
         },
     }
@@ -98,6 +101,7 @@ def expected_rows(recs: list[SinkRecord]) -> dict[str, list[dict]]:
             _op=r.op,
             _ts_ms=r.value["ts_ms"],
             _position=f'{{"lsn":{1000 + r.offset}}}',
+            _sequence=1000 + r.offset,
             _partition=r.partition,
             _offset=r.offset,
         )
@@ -325,7 +329,6 @@ def test_namenode_down_at_flush_then_retry_succeeds(cluster, root):
 
 def test_sink_runner_hands_records_decoded_from_a_topic_in_offset_order(cluster, root, stack_settings):
     """The record path of SinkRunner (frames -> records): values, keys, deletes and order intact."""
-    import threading
     import uuid
     from decimal import Decimal
 
@@ -335,7 +338,6 @@ def test_sink_runner_hands_records_decoded_from_a_topic_in_offset_order(cluster,
     from connectors.runtime import SourceRuntime
     from schemas.serde import WireCodec
     from schemas.sqltypes import ColumnSpec
-    from sinks.runtime import SinkRunner
     from tests.sources import ListSourceTask, delete, upsert
 
     t = CapturedTable(
@@ -363,26 +365,8 @@ def test_sink_runner_hands_records_decoded_from_a_topic_in_offset_order(cluster,
     )
     runtime.drain()
     task = make_task(cluster, root, roll_seconds=3600)
-    runner = SinkRunner(
-        stack_settings.kafka_bootstrap,
-        f"hdfs-{t.table}",
-        [runtime.topic_of(t)],
-        codec,
-        task,
-        batch_size=500,
-        batch_seconds=0.5,
-        consumer_extra={"session.timeout.ms": 6000},
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=lambda: runner.run(stop), daemon=True)
-    thread.start()
-    try:
-        deadline = time.time() + 60
-        while runner.status.written < len(events) and time.time() < deadline:
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        thread.join(30)
+    runner = _sink_runner(stack_settings, codec, task, [runtime.topic_of(t)], f"hdfs-{t.table}")
+    _run_until(runner, lambda: runner.status.written >= len(events))
     rows = sorted((r for rs in read_rows(task.store.client, root).values() for r in rs), key=lambda r: r["_offset"])
     assert [(r["id"], r["_op"]) for r in rows] == [(i, "c") for i in range(1, 31)] + [(5, "u"), (7, "d")]
     assert rows[30]["name"] == "five" and rows[30]["amount"] == "9.99"  # decimals are kept as exact text
@@ -455,7 +439,7 @@ def test_source_schema_change_new_files_carry_the_added_column(cluster, root, st
     try:
         written(5)
         first = _avro_file_schemas(client, root)
-        first_fields = ["id", "name", "_op", "_ts_ms", "_position", "_partition", "_offset"]
+        first_fields = ["id", "name", "_op", "_ts_ms", "_position", "_sequence", "_partition", "_offset"]
         assert list(first.values()) == [first_fields]
         # published together (one produce, one fetch), so they reach the sink as one batch
         events += [upsert(v1, {"id": i, "name": f"n{i}"}, i) for i in range(6, 9)]
@@ -477,3 +461,107 @@ def test_source_schema_change_new_files_carry_the_added_column(cluster, root, st
     assert [r["id"] for r in rows] == list(range(1, 13))  # nothing lost, nothing twice
     assert [r.get("email") for r in rows[:8]] == [None] * 8  # no column before; null in the union file
     assert [r["email"] for r in rows[8:]] == ["p9@x.cn", None, "p11@x.cn", "p12@x.cn"]
+
+
+def test_copies_of_written_events_are_skipped_within_the_window(cluster, root):
+    """A copy (same key and source sequence, later offset) is skipped while its original is among the
+    last `dedupe_offsets` offsets; one further behind is written again: the window is bounded."""
+    recs = [event("huiliu.shop.people", i, "people", "c", {"id": i, "v": f"v{i}"}, DAY1_MS) for i in range(30)]
+
+    def copy(original: SinkRecord, offset: int) -> SinkRecord:
+        return SinkRecord(original.topic, 0, offset, original.key, original.value)
+
+    near = [copy(recs[i], 30 + n) for n, i in enumerate(range(25, 30))]  # 5 offsets behind: skipped
+    far = [copy(recs[0], 35)]  # 35 offsets behind a window of 20: written again
+    again = [copy(recs[27], 36), copy(recs[27], 37)]  # two copies in one put: both skipped
+    task = make_task(cluster, root, dedupe_offsets=20)
+    task.put(recs)
+    task.put(near + far + again)
+    task.flush()
+    rows = read_rows(task.store.client, root)["people/dt=2023-11-14"]
+    assert [r["_offset"] for r in rows] == [*range(30), 35]
+    assert task.duplicates_skipped == 7
+
+
+def test_a_replay_through_a_topic_is_written_once_also_after_a_sink_restart(cluster, root, stack_settings):
+    """SourceRuntime -> topic -> SinkRunner: the source replays events it had published (same key and
+    sequence, later offsets), before and after the sink restarted; the files hold each event once,
+    and a new version of a key is still written."""
+    import uuid
+
+    import sqlalchemy.types as sa
+
+    from connectors.base import CapturedTable
+    from connectors.runtime import SourceRuntime
+    from schemas.serde import WireCodec
+    from schemas.sqltypes import ColumnSpec
+    from tests.sources import ListSourceTask, upsert
+
+    t = CapturedTable(
+        "shop",
+        f"replayed_{uuid.uuid4().hex[:6]}",
+        (ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("name", sa.String(20))),
+        "shop",
+        "public",
+    )
+    originals = [upsert(t, {"id": i, "name": f"n{i}"}, 100 + i) for i in range(1, 31)]
+    newer = upsert(t, {"id": 5, "name": "five"}, 200, "u")
+    events = [*originals, *originals[20:], newer]  # offsets 30-39: a replay of 21-30
+    codec = WireCodec(stack_settings.schema_registry_url)
+    source = SourceRuntime(
+        ListSourceTask(f"src-{t.table}", events, 7),
+        bootstrap=stack_settings.kafka_bootstrap,
+        codec=codec,
+        control_db_url=stack_settings.resolved_control_db_url,
+    )
+    source.drain()
+
+    def sink_until(written: int) -> HdfsSinkTask:
+        task = make_task(cluster, root, roll_seconds=3600)
+        runner = _sink_runner(stack_settings, codec, task, [source.topic_of(t)], f"hdfs-{t.table}")
+        _run_until(runner, lambda: runner.status.written >= written)
+        return task
+
+    first = sink_until(len(events))
+    assert first.duplicates_skipped == 10
+    # The sink restarted; the source replays again: copies whose originals are in committed files
+    # (the new task's window is seeded from them), a copy of the newer version, and one new event.
+    events += [*originals[24:], newer, upsert(t, {"id": 31, "name": "n31"}, 131)]
+    source.drain()
+    second = sink_until(len(events) - 41)  # the restarted sink reads from its committed offset
+    assert second.duplicates_skipped == 7
+    rows = [r for rs in read_rows(second.store.client, root).values() for r in rs]
+    pairs = [(r["id"], r["_sequence"]) for r in rows]
+    assert sorted(pairs) == sorted({(e.after["id"], e.sequence) for e in events})  # each event once
+    assert len(pairs) == 32
+
+
+def _sink_runner(settings, codec, task, topics: list[str], group: str):
+    from sinks.runtime import SinkRunner
+
+    return SinkRunner(
+        settings.kafka_bootstrap,
+        group,
+        topics,
+        codec,
+        task,
+        batch_size=500,
+        batch_seconds=0.5,
+        consumer_extra={"session.timeout.ms": 6000},
+    )
+
+
+def _run_until(runner, done, timeout: float = 60.0) -> None:
+    """Runs the SinkRunner on a thread until `done()` (or the timeout), then stops it (offsets committed)."""
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: runner.run(stop), daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + timeout
+        while not done() and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(30)

@@ -34,6 +34,11 @@ class HdfsSinkSettings(BaseModel):
     commit_rows: int = Field(100_000, gt=0)
     commit_seconds: float = Field(10.0, gt=0)
 
+    # An event whose (key, source sequence) was written at one of the last dedupe_offsets offsets
+    # of its partition is skipped: the copies a replaying runner or source produces lie within
+    # their uncommitted windows behind the original (sinks/hdfs/README.md). 0: write every event.
+    dedupe_offsets: int = Field(200_000, ge=0)
+
     # The date partition comes from this row column when set and present (datetime, date,
     # epoch millis or ISO string), else from the event's ts_ms. Dates are UTC.
     date_field: str | None = None

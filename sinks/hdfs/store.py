@@ -1,4 +1,4 @@
-"""WebHDFS operations of the sink: write a temp file, commit it by rename, list what is committed.
+"""WebHDFS operations of the sink: write a temp file, commit it by rename, list and read what is committed.
 
 Every failure of the NameNode/DataNode (refused, timeout, HTTP error) becomes a SinkError, so
 the runtime retries. Commit is idempotent: file names are deterministic, and an existing final
@@ -71,6 +71,11 @@ class HdfsStore:
         if self.client.status(path, strict=False) is None:
             return []
         return self.client.list(path)
+
+    @_translated
+    def read(self, path: str) -> bytes:
+        with self.client.read(path) as reader:
+            return reader.read()
 
     @_translated
     def delete(self, path: str) -> None:

@@ -1,8 +1,9 @@
 """HdfsSinkTask: change events -> Avro/Parquet files under <root>/<table>/dt=YYYY-MM-DD/.
 
 HDFS files are an append-only change log: every event is one row (deletes too, with op 'd'
-and the before image), plus `_op`, `_ts_ms`, `_position` (source position as JSON),
-`_partition` and `_offset`. Readers take the latest row per key.
+and the before image), plus `_op`, `_ts_ms`, `_position` (source position as JSON), `_sequence`
+(the source's row version), `_partition` and `_offset`. Readers take the row with the highest
+`_sequence` per key.
 
 Batches arrive as frames (columnar, from SinkRunner: the row image, op, ts_ms, source,
 `_partition`, `_offset`) or as records (`put`, schema inferred per batch); either way each
@@ -12,11 +13,14 @@ Exactly-once files: rows are grouped per (topic, partition, table, day); a file'
 `<topic>+<partition>+<first offset>+<last offset>.<ext>`, written under <root>/_tmp/ and
 renamed into place. After a crash the task skips offsets already covered by committed files
 of the same directory, and a rename onto an existing name is dropped, so a replay never
-commits the same rows twice.
+commits the same rows twice. An event the topic carries twice (a runner or source replaying
+what it had produced: same key and `source.sequence`, later offset) is written once:
+`sinks.hdfs.recent` keeps the pairs written at the last `dedupe_offsets` offsets of each partition.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import posixpath
@@ -27,11 +31,13 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sinks.base import FatalSinkError, SinkFrame, SinkRecord, SinkTask
 from sinks.hdfs.committer import ClosedFile, Committer
 from sinks.hdfs.encode import EXTENSIONS, encode
-from sinks.hdfs.schema import to_arrow
+from sinks.hdfs.recent import OFFSET, SEQUENCE, RecentWrites
+from sinks.hdfs.schema import avro_name, to_arrow
 from sinks.hdfs.settings import HdfsSinkSettings
 from sinks.hdfs.store import INPROGRESS, HdfsStore, file_name, parse_name
 
@@ -40,7 +46,7 @@ log = logging.getLogger(__name__)
 DirKey = tuple[str, int, str, str]  # topic, partition, table, day
 _DAY_MS = 86_400_000
 _to_json = json.JSONEncoder(separators=(",", ":"), default=str).encode  # same text as polars' json_encode
-_META = ("_op", "_ts_ms", "_position", "_partition", "_offset")
+_META = ("_op", "_ts_ms", "_position", SEQUENCE, "_partition", OFFSET)
 
 
 @dataclass
@@ -79,6 +85,8 @@ class HdfsSinkTask(SinkTask):
         self._committer = Committer(self.store, self._committed, max_buffered_bytes=2 * s.roll_bytes)
         self._committed_upto: dict[DirKey, int] = {}  # highest offset already in committed files
         self._accepted: dict[tuple[str, int], int] = {}  # highest offset buffered, per partition
+        self._recent: dict[tuple[str, int, str], RecentWrites] = {}  # per (topic, partition, table)
+        self.duplicates_skipped = 0
         self._days: dict[int, str] = {}
         self._bytes_ratio = 1.0  # encoded bytes / buffered Arrow bytes, learnt from closed files
         self.files_committed = 0
@@ -94,13 +102,15 @@ class HdfsSinkTask(SinkTask):
             rows = self._frame_rows(sf)
             for (partition, table, day), group in rows.group_by("_partition", "_table", "_day", maintain_order=True):
                 key = (sf.topic, int(partition), str(table).replace("/", "_"), str(day))
-                self._add(key, group.drop("_table", "_day").to_arrow(), group.get_column("_offset"), accepted)
+                chunk = group.drop("_table", "_day").to_arrow()
+                self._add(key, chunk, group.get_column("_offset"), accepted, list(sf.key or ()))
         self._roll_aged()
 
     def put(self, records: list[SinkRecord]) -> None:
         self._roll_aged()
         accepted = dict(self._accepted)
         groups: dict[DirKey, list[SinkRecord]] = {}
+        key_fields = list(next((r.key for r in records if r.key), None) or ())
         for rec in records:
             v = rec.value
             src = v.get("source") or {}
@@ -114,6 +124,7 @@ class HdfsSinkTask(SinkTask):
                 "_op": pa.array([r.op for r in recs], pa.string()),
                 "_ts_ms": pa.array([r.value.get("ts_ms") for r in recs], pa.int64()),
                 "_position": _positions_json([(r.value.get("source") or {}).get("position") for r in recs]),
+                SEQUENCE: pa.array([(r.value.get("source") or {}).get("sequence") for r in recs], pa.int64()),
                 "_partition": pa.array([key[1]] * len(recs), pa.int32()),
                 "_offset": offsets.to_arrow(),
             }
@@ -121,7 +132,7 @@ class HdfsSinkTask(SinkTask):
                 chunk = to_arrow(rows, meta)
             except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
                 raise self._unencodable(key, int(offsets.min()), int(offsets.max()), exc) from exc
-            self._add(key, chunk, offsets, accepted)
+            self._add(key, chunk, offsets, accepted, key_fields)
         self._roll_aged()
 
     def flush(self) -> None:
@@ -147,6 +158,7 @@ class HdfsSinkTask(SinkTask):
             pl.col("op").cast(pl.Utf8).alias("_op"),
             pl.col("ts_ms").alias("_ts_ms"),
             pl.col("source").struct.field("position").alias("_position"),
+            pl.col("source").struct.field("sequence").cast(pl.Int64).alias(SEQUENCE),
             pl.col("_partition").cast(pl.Int32),
             pl.col("_offset").cast(pl.Int64),
             pl.col("source").struct.field("table").fill_null(sf.topic.rsplit(".", 1)[-1]).alias("_table"),
@@ -177,12 +189,13 @@ class HdfsSinkTask(SinkTask):
         return pl.coalesce(day, from_ts).alias("_day")
 
     # -- buffering -----------------------------------------------------------------------
-    def _add(self, key: DirKey, chunk: pa.Table, offsets: pl.Series, accepted: dict) -> None:
+    def _add(self, key: DirKey, chunk: pa.Table, offsets: pl.Series, accepted: dict, key_fields: list[str]) -> None:
         """Buffer a chunk of one directory's rows (offsets ascending), skipping rows already in
-        committed files (a replay) or buffered before this put (`accepted`: a retried put); roll
-        files at roll_bytes."""
+        committed files (a replay) or buffered before this put (`accepted`: a retried put), and
+        events whose (key, sequence) was written lately (a topic's duplicate); roll files at roll_bytes."""
+        recent = self._recent_of(key, key_fields)
         if key not in self._committed_upto:
-            self._load_dir(key)
+            self._load_dir(key, recent)
         tp = key[:2]
         floor = max(self._committed_upto[key], accepted.get(tp, -1))
         first, last = int(offsets[0]), int(offsets[-1])
@@ -192,6 +205,11 @@ class HdfsSinkTask(SinkTask):
         if first <= floor:
             keep = (offsets > floor).arg_true()
             chunk, first = chunk.take(keep.to_arrow()), int(offsets[int(keep[0])])
+        if recent is not None:
+            chunk = self._unseen(chunk, recent)
+            if not chunk.num_rows:
+                return
+            first = int(chunk.column(OFFSET)[0].as_py())
         while chunk.num_rows:
             f = self._open.get(key)
             if f is None:
@@ -244,14 +262,21 @@ class HdfsSinkTask(SinkTask):
             self.bytes_committed += f.size
         self._committed_upto[f.key] = max(self._committed_upto.get(f.key, -1), f.last_offset)
 
-    def _load_dir(self, key: DirKey) -> None:
-        """First touch of a directory: learn which offsets it already holds; drop stale temps."""
+    def _load_dir(self, key: DirKey, recent: RecentWrites | None) -> None:
+        """First touch of a directory: learn which offsets it already holds, seed the window of
+        recent writes from its files' tail (a copy arriving after a restart is still caught);
+        drop stale temps."""
         topic, partition, table, day = key
-        upto = -1
-        for name in self.store.list_names(self.store.final_dir(table, day)):
+        final_dir, ours = self.store.final_dir(table, day), []
+        for name in self.store.list_names(final_dir):
             p = parse_name(name)
             if p and p[0] == topic and p[1] == partition:
-                upto = max(upto, p[3])
+                ours.append((p[3], name))
+        upto = max((last for last, _ in ours), default=-1)
+        if recent is not None:
+            for last, name in ours:
+                if last > upto - recent.span:
+                    self._seed(recent, posixpath.join(final_dir, name), upto - recent.span)
         temp_dir = self.store.temp_dir(table, day)
         for name in self.store.list_names(temp_dir):
             p = parse_name(name)
@@ -259,6 +284,50 @@ class HdfsSinkTask(SinkTask):
             if p and p[0] == topic and p[1] == partition and name.endswith(INPROGRESS):
                 self.store.delete(posixpath.join(temp_dir, name))
         self._committed_upto[key] = upto
+
+    # -- duplicates ----------------------------------------------------------------------
+    def _recent_of(self, key: DirKey, key_fields: list[str]) -> RecentWrites | None:
+        """The window of the directory's table in its partition; None when there is nothing to
+        compare (dedupe off, or a table without a key: equal rows there are different events)."""
+        if not key_fields or not self.settings.dedupe_offsets:
+            return None
+        topic, partition, table, _ = key
+        recent = self._recent.get((topic, partition, table))
+        if recent is None or recent.key_fields != key_fields:
+            recent = self._recent[(topic, partition, table)] = RecentWrites(key_fields, self.settings.dedupe_offsets)
+        return recent
+
+    def _unseen(self, chunk: pa.Table, recent: RecentWrites) -> pa.Table:
+        missing = [n for n in recent.key_fields if n not in chunk.column_names]
+        if missing:  # a key field the row image lacks: nothing to compare by
+            return chunk
+        ids = pl.from_arrow(chunk.select([*recent.key_fields, SEQUENCE, OFFSET]))
+        assert isinstance(ids, pl.DataFrame)
+        fresh = recent.unseen(ids)
+        kept = int(fresh.sum())
+        if kept == chunk.num_rows:
+            return chunk
+        self.duplicates_skipped += chunk.num_rows - kept
+        return chunk.filter(fresh.to_arrow())
+
+    def _seed(self, recent: RecentWrites, path: str, above: int) -> None:
+        """The (key, sequence) pairs of a committed file's rows past offset `above`."""
+        names = {n: avro_name(n) if self.settings.format == "avro" else n for n in recent.key_fields}
+        wanted = [*names.values(), SEQUENCE, OFFSET]
+        data = self.store.read(path)
+        try:
+            if self.settings.format == "avro":
+                rows = pl.read_avro(io.BytesIO(data), columns=wanted)
+            else:
+                found = pl.from_arrow(pq.read_table(io.BytesIO(data), columns=wanted))
+                assert isinstance(found, pl.DataFrame)
+                rows = found
+        except (pl.exceptions.PolarsError, pa.ArrowException, KeyError, ValueError) as exc:
+            # e.g. a file written before files carried _sequence: nothing to seed from it
+            log.info("%s: no (key, sequence) to remember (%s)", path, exc)
+            return
+        rows = rows.rename({v: k for k, v in names.items() if v != k})
+        recent.seed(rows.filter(pl.col(OFFSET) > above))
 
     # -- partitioning --------------------------------------------------------------------
     def _day(self, row: dict[str, Any], value: dict[str, Any]) -> str:
