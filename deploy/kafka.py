@@ -191,6 +191,19 @@ def bounded_prefetch(batch_size: int, batches: int = 4) -> dict:
     }
 
 
+def consume_records(consumer: Consumer, limit: int, timeout: float) -> list:
+    """A batch of records: what `consume` returned less its error events, which are logged (not the
+    end of a partition, which is no error); librdkafka goes on fetching after them by itself."""
+    messages = consumer.consume(limit, timeout)
+    records = [m for m in messages if not m.error()]
+    if len(records) < len(messages):
+        for m in messages:
+            error = m.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consuming %s [%s]: %s", m.topic(), m.partition(), error)
+    return records
+
+
 def consumed_positions(consumer: Consumer) -> list[TopicPartition]:
     """Where the consumer stands in each assigned partition it has read from: the offsets to
     commit once everything consumed so far is done (asked of the consumer, not of each message)."""

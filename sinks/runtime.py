@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 import polars as pl
 from confluent_kafka import KafkaException, TopicPartition
 
-from deploy.kafka import GroupMember, batch_consumer, bounded_prefetch, collector_paused, consumed_positions
+from deploy.kafka import (
+    GroupMember,
+    batch_consumer,
+    bounded_prefetch,
+    collector_paused,
+    consume_records,
+    consumed_positions,
+)
 from quality_stream.frame import frame_to_rows
 from schemas.frames import DecodedBatch, FrameDecoder
 from schemas.serde import UndecodableRecord, WireCodec
@@ -176,7 +183,7 @@ class SinkRunner:
         self.writer.check()
         self._commit_written()
         with collector_paused():
-            messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
+            messages = consume_records(self.consumer, self.batch_size, self.batch_seconds)
             if not messages:
                 return 0
             # What to commit once this batch (and so every earlier one, written in order) is in the store.

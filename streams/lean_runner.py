@@ -24,6 +24,7 @@ from deploy.kafka import (
     batch_consumer,
     bounded_prefetch,
     collector_paused,
+    consume_records,
     consumed_positions,
 )
 from streams.processor import BatchProcessor, RawBatch
@@ -67,7 +68,7 @@ class LeanRunner:
         """One batch of the running loop: consume and process it while the previous one's outputs
         travel; then settle the previous one and send this one, left pending (settle() ends it)."""
         with collector_paused():  # a Message object per record: no cycles, freed with the batch
-            messages = [m for m in self.consumer.consume(self.batch_size, self.batch_seconds) if not m.error()]
+            messages = consume_records(self.consumer, self.batch_size, self.batch_seconds)
             if not messages:
                 self.settle()
                 return 0

@@ -117,7 +117,7 @@ class DerivedTopicTask:
     def run(self, stop: threading.Event) -> None:
         from confluent_kafka import Producer
 
-        from deploy.kafka import batch_consumer, ensure_topics
+        from deploy.kafka import batch_consumer, consume_records, ensure_topics
         from deploy.kafka_security import client_config
         from schemas.serde import WireCodec
         from streams.dataservices.subscriptions import to_event
@@ -137,9 +137,7 @@ class DerivedTopicTask:
             if not self._assign(consumer, source, stop):
                 return
             while not stop.is_set():
-                batch = [
-                    m for m in consumer.consume(self.config.batch_size, self.config.batch_seconds) if not m.error()
-                ]
+                batch = consume_records(consumer, self.config.batch_size, self.config.batch_seconds)
                 if not batch:
                     continue
                 try:
