@@ -26,9 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def locked_versions() -> dict[str, set[str]]:
+def locked_versions(lock_file: Path = REPO / "uv.lock") -> dict[str, set[str]]:
     """Name -> versions: a universal lock may hold two versions of one package (per Python version)."""
-    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    lock = tomllib.loads(lock_file.read_text())
     found: dict[str, set[str]] = {}
     for package in lock["package"]:
         if "version" in package and package["name"] != "huiliu":
