@@ -417,3 +417,73 @@ def test_a_new_draft_leaves_the_published_version_served_and_offline_stops_it(pe
     assert people["author"].post(f"/services/{SERVICE}/v1/offline").status_code == 409
     versions = people["applicant"].get(f"/services/{SERVICE}/versions").json()
     assert [(v["version"], v["status"]) for v in versions] == [(1, "offline"), (2, "draft")]
+
+
+CACHED = f"people_cached_{RUN}"
+
+
+def test_a_cache_ttl_reuses_an_answer_after_every_check_and_never_across_grants_or_masks(
+    people, table, catalogued, stack_settings
+):
+    """`cache_ttl_s`: the same query, fields and masks within the TTL are answered without ClickHouse
+    (a newer row in the table is not seen until it expires); another grant, a classification change
+    or a revocation is never answered from it."""
+    from sinks.clickhouse import client_from_url
+
+    author, reviewer, applicant = people["author"], people["reviewer"], people["applicant"]
+    doc = _document(
+        name=CACHED,
+        dataset=catalogued,
+        classification_masking=LEVELS,
+        cache_ttl_s=3,
+        rate_limit={"rate": 50, "burst": 50},
+    )
+    assert author.post("/services", json=doc).status_code == 201
+    assert author.post(f"/services/{CACHED}/submit").status_code == 200
+    assert reviewer.post(f"/services/{CACHED}/review", json={"approve": True}).json()["status"] == "published"
+
+    def approved(name: str, fields: list[str], decision: dict) -> str:
+        r = applicant.post(
+            f"/services/{CACHED}/applications",
+            json={"application": name, "version": 1, "purpose": "核查", "fields": fields},
+        )
+        r = author.post(f"/services/applications/{r.json()['id']}/decision", json={"approve": True, **decision})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    a = approved(f"cached_a_{RUN}", GRANTED, {"fields": GRANTED, "row_filter": {"division_code": "370102"}})
+    b = approved(f"cached_b_{RUN}", ["id", "division_code"], {"fields": ["id", "division_code"]})
+
+    def call(app: dict) -> httpx.Response:
+        return httpx.get(f"{BASE[0]}/services/{CACHED}/v1", headers={"X-App-Key": app["key"]}, timeout=30)
+
+    first = call(a)
+    assert first.status_code == 200 and first.headers["X-Huiliu-Cache"] == "miss", first.text
+    assert [(r["id"], r["phone"]) for r in first.json()["rows"]] == [(1, "138****0011"), (2, "139****0002")]
+    clickhouse = client_from_url(stack_settings.clickhouse_url)
+    clickhouse.execute(
+        f"INSERT INTO {TABLE} VALUES", [(2, "李四", "370102198505052345", "13900000022", "370102", 2000.0, 3, 0)]
+    )
+    again = call(a)
+    assert again.headers["X-Huiliu-Cache"] == "hit" and again.json()["rows"] == first.json()["rows"]
+    other = call(b)  # other fields, no row filter: its own answer
+    assert other.headers["X-Huiliu-Cache"] == "miss"
+    assert [r["id"] for r in other.json()["rows"]] == [1, 2, 3]
+    # a steward makes division_code public: other masks, so not the kept answer
+    r = author.patch(
+        f"/metadata/datasets/{catalogued}", json={"fields": {"division_code": {"classification": "public"}}}
+    )
+    assert r.status_code == 200, r.text
+    fresh = call(a)
+    assert fresh.headers["X-Huiliu-Cache"] == "miss"
+    assert [(r["id"], r["phone"], r["division_code"]) for r in fresh.json()["rows"]] == [
+        (1, "138****0011", "370102"),
+        (2, "139****0022", "370102"),
+    ]
+    assert applicant.post(f"/services/applications/{a['id']}/revoke").status_code == 200
+    assert call(a).status_code == 401  # the checks come before the cache
+    time.sleep(3.2)
+    assert call(b).headers["X-Huiliu-Cache"] == "miss"  # expired
+    metrics = author.get("/metrics").text
+    assert f'huiliu_service_cache_lookups_total{{outcome="hit",service="{CACHED}"}} 1.0' in metrics
+    clickhouse.disconnect()

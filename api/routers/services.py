@@ -306,7 +306,8 @@ def call(
         _log_call(settings, name, version, info, status, started, rows, len(body), _client_ip(request), reason)
     request.state.audit_actor = f"app:{out['application']}"
     request.state.audit_detail.update(application=out["application"], rows=out["count"], key_id=info.get("key_id"))
-    return Response(body, media_type="application/json")
+    cached = {"X-Huiliu-Cache": info["cache"]} if "cache" in info else None  # a service with a cache TTL
+    return Response(body, media_type="application/json", headers=cached)
 
 
 def _log_call(settings, name, version, info, status, started, rows, size, client_ip, reason) -> None:

@@ -279,6 +279,16 @@ def collect():
         buckets = [(str(edge / 1000.0), h[i]) for i, edge in enumerate(BUCKETS_MS)] + [("+Inf", h[-2])]
         hist.add_metric([service], buckets, h[-1])
     yield hist
+    from streams.dataservices.answers import ANSWERS
+
+    kept = CounterMetricFamily(
+        "huiliu_service_cache_lookups",
+        "Calls of services with a cache TTL, answered from the cache (hit) or ClickHouse (miss)",
+        labels=["service", "outcome"],
+    )
+    for (service, outcome), n in sorted(dict(ANSWERS.counts).items()):
+        kept.add_metric([service, outcome], n)
+    yield kept
     dropped = CounterMetricFamily(
         "huiliu_service_calllog_dropped", "Call-log rows not written to ClickHouse", labels=["reason"]
     )

@@ -85,6 +85,9 @@ class ServiceSpec(BaseModel):
     )
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     timeout_s: int = Field(10, ge=1, le=60)
+    cache_ttl_s: int = Field(
+        0, ge=0, le=3600, description="seconds the answer to the same query, fields and masks is reused (0: never)"
+    )
 
     @field_validator("fields", "sort")
     @classmethod

@@ -13,7 +13,9 @@ application's rate limit (a Redis token bucket per key), its daily / monthly quo
 query parameters (only declared filters and operators, required ones present, values of the
 column's type, `limit` within the service's maximum), then the query: the granted fields only,
 the application's row filter ANDed to the caller's filters, read through sinks/clickhouse/reader.py
-(FINAL, parameterised, bounded), and the service's masking applied to what leaves.
+(FINAL, parameterised, bounded), and the service's masking applied to what leaves. A service with a
+`cache_ttl_s` reuses the masked rows of the same query, fields and masks for that long
+(streams/dataservices/answers.py), after every check of the call.
 
 Query parameters: `field=v` (eq), `field.in=a,b` (in), `field.gte=v` / `field.lte=v` (range),
 `limit`, `offset`.
@@ -33,6 +35,7 @@ from redis.exceptions import RedisError
 
 from sinks.clickhouse.reader import coerce, read_rows, table_columns, table_engine, table_keys
 from streams.dataservices.access import Denied, Guard, check_expiry, check_ip, quota_denied
+from streams.dataservices.answers import ANSWERS, answer_key
 from streams.dataservices.model import NotFound
 from streams.dataservices.store import ServiceStore, key_matches, split_key
 from streams.transforms.masking import MaskPolicy
@@ -470,23 +473,30 @@ def _serve(store, clickhouse, buckets: TokenBuckets, key, name, version, params,
     scope, app, spec = admit(store, buckets, key, name, version, signed, client_ip, info=info)
     columns, engine, keys = table_info(clickhouse, spec.resource.table)
     typed, granted, limit, offset = selection(spec, app, params, columns)
-    rows = read_rows(
-        clickhouse,
-        spec.resource.table,
-        columns,
-        select=granted,
-        where=typed,
-        order_by=spec.sort or granted[:1],
-        limit=limit,
-        offset=offset,
-        timeout_s=spec.timeout_s,
-        max_rows=spec.max_limit,
-        engine=engine,
-        keys=keys,
-    )
     masking = field_masks(spec, scope, granted, classify)
-    if masking:
-        rows = mask_policy(masking).mask_rows(rows, "default")
+    kept = answer_key(scope, name, version, typed, granted, limit, offset, masking) if spec.cache_ttl_s else None
+    rows = ANSWERS.get(kept) if kept else None
+    if info is not None and kept:
+        info["cache"] = "miss" if rows is None else "hit"
+    if rows is None:
+        rows = read_rows(
+            clickhouse,
+            spec.resource.table,
+            columns,
+            select=granted,
+            where=typed,
+            order_by=spec.sort or granted[:1],
+            limit=limit,
+            offset=offset,
+            timeout_s=spec.timeout_s,
+            max_rows=spec.max_limit,
+            engine=engine,
+            keys=keys,
+        )
+        if masking:
+            rows = mask_policy(masking).mask_rows(rows, "default")
+        if kept:
+            ANSWERS.put(kept, rows, spec.cache_ttl_s)
     return {
         "service": name,
         "version": version,
