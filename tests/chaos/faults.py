@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import redis
 
 from deploy.servers import PG_CLUSTER
+from tests.chaos.hdfs import SINK
 
 SHARED_RESTARTS = os.environ.get("HUILIU_TEST_RESTART_DB", "1") != "0"
 REDIS_START = [
@@ -49,6 +50,7 @@ class Injected:
     at: float  # seconds since the run started
     detail: str = ""
     recovered_after: float | None = None  # seconds from injection to a new row end to end
+    hdfs_recovered_after: float | None = None  # the same row in HDFS (a run with HDFS)
     notes: list[str] = field(default_factory=list)
 
 
@@ -61,14 +63,31 @@ def kill_group(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def kill_worker(cluster, rng: random.Random) -> tuple[str, str]:
-    worker_id = rng.choice(sorted(cluster.workers))
+def _restart_worker(cluster, worker_id: str, rng: random.Random) -> tuple[str, str]:
     hosted = cluster.tasks_of(worker_id)
     cluster.workers[worker_id].kill()
     cluster.workers[worker_id].wait(10)
     time.sleep(rng.uniform(1, 4))
     cluster.start_worker(worker_id)
     return worker_id, "hosted " + (", ".join(hosted) or "no task")
+
+
+def kill_worker(cluster, rng: random.Random) -> tuple[str, str]:
+    return _restart_worker(cluster, rng.choice(sorted(cluster.workers)), rng)
+
+
+def kill_host_of(connector: str):
+    """kill -9 the worker that runs `connector`'s task (whatever else it hosts goes with it)."""
+
+    def inject(cluster, rng: random.Random) -> tuple[str, str]:
+        deadline = time.monotonic() + 60
+        while (worker_id := cluster.host_of(connector)) is None:
+            if time.monotonic() > deadline:  # a fault that injects nothing must not pass for one survived
+                raise RuntimeError(f"{connector}: no live worker runs its task")
+            time.sleep(0.5)
+        return _restart_worker(cluster, worker_id, rng)
+
+    return inject
 
 
 def kill_component(name: str):
@@ -126,8 +145,11 @@ FAULTS = {
 SHARED_FAULTS = {"postgresql": restart_postgres, "redis": restart_redis}
 
 
-def available_faults() -> dict:
-    return {**FAULTS, **(SHARED_FAULTS if SHARED_RESTARTS else {})}
+HDFS_FAULTS = {"hdfs_sink": kill_host_of(SINK)}  # when the run has HDFS
+
+
+def available_faults(hdfs: bool = False) -> dict:
+    return {**FAULTS, **(HDFS_FAULTS if hdfs else {}), **(SHARED_FAULTS if SHARED_RESTARTS else {})}
 
 
 def plan(seed: int, seconds: float, kinds: list[str], first: float = 15.0, gap: tuple = (10.0, 25.0)) -> list:

@@ -1,11 +1,13 @@
 """One chaos run: its own stack (durable broker on SeaweedFS, registry, ClickHouse), an API and
 three workers, a pipeline deployed through the API (PostgreSQL log CDC -> lean runner with two
-rules -> ClickHouse), a steady load, and seeded faults; then the end state is checked.
+rules -> ClickHouse, and an HDFS sink on the same clean topic when Java is here), a steady load,
+and seeded faults; then the end state is checked.
 
 `ChaosRun(...).run()` returns a `Report`: every fault with its recovery time (a row inserted right
-after the fault, until it is in ClickHouse), and the end-state checks: ClickHouse FINAL equals the
-valid source rows exactly with no key twice, every rejected row has a quarantine record with its
-reason, every task is RUNNING on a live worker.
+after the fault, until it is in ClickHouse, and until it is in HDFS), and the end-state checks:
+ClickHouse FINAL equals the valid source rows exactly with no key twice, every rejected row has a
+quarantine record with its reason, HDFS holds each event of the clean stream exactly once with each
+row's last valid version as its latest (tests/chaos/hdfs.py), every task is RUNNING on a live worker.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from deploy.settings import Settings, settings_env
 from deploy.stack import MANAGED, Stack
 from schemas.serde import WireCodec
 from sinks.clickhouse import client_from_url
+from tests.chaos import hdfs
 from tests.chaos.faults import Injected, available_faults, plan
 from tests.chaos.load import TABLE, SourceLoad, create_table, rejected_now
 
@@ -57,6 +60,7 @@ class Report:
     caught_up_after: float | None = None
     lost_at: dict = field(default_factory=dict)  # stage -> ids whose last version stopped there
     error: str | None = None  # the run itself broke down (a process that never came back)
+    hdfs: hdfs.HdfsVerdict = field(default_factory=hdfs.HdfsVerdict)
 
     @property
     def ok(self) -> bool:
@@ -66,14 +70,18 @@ class Report:
             and not (self.rejected_without_quarantine or self.quarantine_without_reason)
             and not self.tasks_not_running
             and all(f.recovered_after is not None for f in self.faults)
+            and (self.hdfs.skipped is not None or all(f.hdfs_recovered_after is not None for f in self.faults))
+            and self.hdfs.ok
         )
 
     def text(self) -> str:
         lines = [f"chaos run: seed {self.seed}, {self.seconds:.0f} s of load, {self.rows_written} writes"]
-        lines.append(f"{'at s':>6}  {'fault':<11} {'target':<12} {'recovered after':>15}  detail")
+        lines.append(f"{'at s':>6}  {'fault':<11} {'target':<12} {'recovered after':>15} {'in HDFS':>13}  detail")
         for f in self.faults:
             rec = f"{f.recovered_after:.1f} s" if f.recovered_after is not None else "NOT RECOVERED"
-            lines.append(f"{f.at:6.1f}  {f.kind:<11} {f.target:<12} {rec:>15}  {f.detail}")
+            in_hdfs = "-" if self.hdfs.skipped else "NOT RECOVERED"
+            in_hdfs = f"{f.hdfs_recovered_after:.1f} s" if f.hdfs_recovered_after is not None else in_hdfs
+            lines.append(f"{f.at:6.1f}  {f.kind:<11} {f.target:<12} {rec:>15} {in_hdfs:>13}  {f.detail}")
         lines.append(
             f"source: {self.source_valid} rows with a valid version, {self.source_rejected} rejected now; ClickHouse FINAL: "
             f"{self.clickhouse_rows} rows, caught up {self.caught_up_after} s after the load stopped"
@@ -83,6 +91,7 @@ class Report:
             f"{self.duplicated_keys}; rejected without quarantine record {len(self.rejected_without_quarantine)}; "
             f"tasks not running {self.tasks_not_running or 0}; load retries {self.load_retries}"
         )
+        lines.append(self.hdfs.text())
         if self.lost_at:
             lines.append("where the missing and differing rows' last versions stopped: " + json.dumps(self.lost_at))
         if self.error:
@@ -91,7 +100,7 @@ class Report:
         return "\n".join(lines)
 
 
-def chaos_settings(run_dir: Path, port_base: int) -> Settings:
+def chaos_settings(run_dir: Path, port_base: int, with_hdfs: bool = False) -> Settings:
     return Settings(
         state_dir=run_dir / "state",
         control_db_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/huiliu_chaos_ctl_{port_base}",
@@ -102,6 +111,8 @@ def chaos_settings(run_dir: Path, port_base: int) -> Settings:
         clickhouse_http_port=port_base + 23,
         api_port=port_base + 100,
         broker_storage="s3",
+        # the stack's HDFS: connectors may reach it (connectors.probes allows the stack's ports)
+        hdfs_url=hdfs.webhdfs_url(port_base) if with_hdfs else "",
     )
 
 
@@ -200,6 +211,13 @@ class Cluster:
             if t.get("worker_id") == worker_id
         ]
 
+    def host_of(self, connector: str) -> str | None:
+        """The live worker running `connector`'s task, if any."""
+        for t in self.call("GET", f"/connectors/{connector}/status").json().get("tasks", []):
+            if t.get("state") == "RUNNING" and t.get("worker_id") in self.workers:
+                return t["worker_id"]
+        return None
+
     def tasks_not_running(self) -> dict[str, str]:
         out = {}
         for n in self.connectors():
@@ -225,10 +243,13 @@ class ChaosRun:
     def __init__(self, run_dir: Path, port_base: int, seconds: float, seed: int, rate: int = 60):
         self.run_dir, self.seconds, self.seed, self.rate = Path(run_dir), seconds, seed, rate
         self.port_base = port_base
-        self.settings = chaos_settings(self.run_dir, port_base)
         self.rng = random.Random(seed)
         self.report = Report(seed=seed, seconds=seconds)
+        self.report.hdfs.skipped = hdfs.unavailable()
+        self.settings = chaos_settings(self.run_dir, port_base, with_hdfs=self.report.hdfs.skipped is None)
         self.cluster = Cluster(self.settings, self.run_dir / "logs", [f"chaos-w{i}" for i in range(3)], lease=10.0)
+        self.hdfs: hdfs.RunCluster | None = None  # the run's HDFS cluster, unless this machine has no Java
+        self.hdfs_files: hdfs.HdfsFiles | None = None
 
     # --- set-up ---------------------------------------------------------------------------
     def _document(self, source_url: str) -> dict:
@@ -265,6 +286,15 @@ class ChaosRun:
         assert r.status_code == 201, r.text
         r = self.cluster.call("POST", f"/pipelines/{PIPELINE}/deploy")
         assert r.status_code == 200, r.text
+        if self.hdfs is not None:  # a second sink of the clean topic, a connector of its own
+            self.hdfs.wait()
+            self.report.hdfs.started_after = self.hdfs.started_after
+            clean = PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)["clean"]
+            r = self.cluster.call(
+                "POST", "/connectors", json={"name": hdfs.SINK, "config": self.hdfs.sink_document(clean)}
+            )
+            assert r.status_code == 201, r.text
+            self.hdfs_files = hdfs.HdfsFiles(self.hdfs.cluster.webhdfs_url)
 
     # --- the measured pieces ----------------------------------------------------------------
     def _clickhouse(self, query: str):
@@ -282,12 +312,23 @@ class ChaosRun:
         except Exception:  # noqa: BLE001 - the table not made yet, or ClickHouse restarting
             return False
 
+    def _in_hdfs(self, id_: int) -> bool:
+        try:
+            return self.hdfs_files.holds(id_)
+        except Exception:  # noqa: BLE001 - nothing written yet, or WebHDFS busy
+            return False
+
     def _time_recovery(self, fault: Injected, canary: int, started: float, timeout: float = 120.0) -> None:
         self.load.insert_canary(canary)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._in_clickhouse(canary):
+            if fault.recovered_after is None and self._in_clickhouse(canary):
                 fault.recovered_after = round(time.monotonic() - started, 1)
+            if self.hdfs_files is not None and fault.hdfs_recovered_after is None and self._in_hdfs(canary):
+                fault.hdfs_recovered_after = round(time.monotonic() - started, 1)
+            if fault.recovered_after is not None and (
+                self.hdfs_files is None or fault.hdfs_recovered_after is not None
+            ):
                 return
             time.sleep(0.5)
 
@@ -296,13 +337,15 @@ class ChaosRun:
         ran would time their start-up, not a recovery."""
         self.load.insert_canary(CANARY_BASE - 1)
         deadline = time.monotonic() + timeout
-        while not self._in_clickhouse(CANARY_BASE - 1):
+        while not (
+            self._in_clickhouse(CANARY_BASE - 1) and (self.hdfs_files is None or self._in_hdfs(CANARY_BASE - 1))
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the pipeline carried no row within {timeout:.0f} s of its deployment")
             time.sleep(0.5)
 
     def _inject_faults(self, t0: float) -> None:
-        faults = available_faults()
+        faults = available_faults(hdfs=self.hdfs_files is not None)
         for i, (at, kind) in enumerate(plan(self.seed, self.seconds, sorted(faults))):
             if time.monotonic() - t0 >= self.seconds:
                 break  # recoveries took longer than planned: the run keeps its length
@@ -315,7 +358,8 @@ class ChaosRun:
             self.report.faults.append(fault)
             self._time_recovery(fault, CANARY_BASE + i, started)
             print(
-                f"[chaos] {fault.at:6.1f}s {kind:<11} {fault.target:<12} recovered after {fault.recovered_after}",
+                f"[chaos] {fault.at:6.1f}s {kind:<11} {fault.target:<12} recovered after {fault.recovered_after}"
+                + (f", in HDFS after {fault.hdfs_recovered_after}" if self.hdfs_files is not None else ""),
                 flush=True,
             )
 
@@ -408,11 +452,26 @@ class ChaosRun:
         quarantined, r.quarantine_without_reason = self._quarantined_ids(self._quarantine_topic(source_url))
         r.rejected_without_quarantine = sorted(rejected - quarantined)[:50]
         r.tasks_not_running = self.cluster.tasks_not_running()
+        if self.hdfs_files is not None:
+            r.hdfs = self._hdfs_verdict(source_url, expected)
         if r.missing or r.differ:
             try:
                 r.lost_at = self._trace_losses(source_url, expected, r.missing + r.differ)
             except Exception as exc:  # noqa: BLE001 - the verdict stands without the trace
                 r.lost_at = {"trace failed": [str(exc)[:200]]}
+
+    def _hdfs_verdict(self, source_url: str, expected: dict) -> hdfs.HdfsVerdict:
+        clean: dict[tuple[int, int], int] = {}
+
+        def each(record: dict) -> None:
+            row = record.get("after") or record.get("before") or {}
+            pair = (int(row["id"]), int(record["source"]["sequence"]))
+            clean[pair] = clean.get(pair, 0) + 1
+
+        self._scan(PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)["clean"], each)
+        v = hdfs.verdict(self.hdfs_files, clean, expected, timeout=120)
+        v.started_after = self.report.hdfs.started_after
+        return v
 
     def _quarantine_topic(self, source_url: str) -> str:
         return PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)["quarantine"]
@@ -424,6 +483,9 @@ class ChaosRun:
         _drop_database(f"huiliu_chaos_ctl_{self.port_base}", create=True)
         create_table(source_url)
         self.load = SourceLoad(source_url, self.rate, self.seed)
+        if self.report.hdfs.skipped is None:
+            self.hdfs = hdfs.RunCluster(self.run_dir / "hdfs", self.port_base)
+            self.hdfs.start()  # beside the stack's start
         try:
             self.cluster.up()
             self._deploy(source_url)
@@ -445,7 +507,7 @@ class ChaosRun:
     def _tear_down(self) -> None:
         """Each step on its own: a run that broke down still leaves no process or database behind
         (a stack left running would be taken over by the next run on the same ports)."""
-        for step in (self.load.stop, self._write_report, self._undeploy, self.cluster.down):
+        for step in (self.load.stop, self._write_report, self._undeploy, self.cluster.down, self._stop_hdfs):
             try:
                 step()
             except Exception as exc:  # noqa: BLE001 - the next step still runs
@@ -461,3 +523,9 @@ class ChaosRun:
 
     def _undeploy(self) -> None:
         self.cluster.call("POST", f"/pipelines/{PIPELINE}/undeploy")
+        if self.hdfs_files is not None:
+            self.cluster.call("DELETE", f"/connectors/{hdfs.SINK}")
+
+    def _stop_hdfs(self) -> None:
+        if self.hdfs is not None:
+            self.hdfs.stop()
