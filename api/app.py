@@ -19,6 +19,7 @@ from api.route_index import index_routes
 from api.routers import all_routers
 from api.scheduling.runtime import lifespan
 from api.security_headers import SecurityHeadersMiddleware
+from deploy.pandas_probes import skip_pandas_probes
 from deploy.settings import Settings, get_settings
 from deploy.version import huiliu_version
 
@@ -46,6 +47,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    skip_pandas_probes()  # also in API worker processes uvicorn spawns (they do not go through the CLI)
     settings = settings or get_settings()
     # lifespan: the background loops every API process runs (job heartbeat, scheduler, alerts)
     app = FastAPI(

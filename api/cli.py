@@ -32,6 +32,9 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="print the version"),
 ) -> None:
     """Huiliu (汇流): streaming data integration and governance."""
+    from deploy.pandas_probes import skip_pandas_probes
+
+    skip_pandas_probes()  # every huiliu process: workers, runners, sinks, the API (~48 MB each)
 
 
 try:  # the stack commands live beside the stack code

@@ -282,6 +282,10 @@ def main() -> None:
     from deploy.settings import get_settings
 
     settings = get_settings()
+    if args.worker:  # a worker process as `huiliu worker` starts one: pandas kept from pyarrow's probes
+        from deploy.pandas_probes import skip_pandas_probes
+
+        skip_pandas_probes()
     if args.worker == "lean":
         return worker_lean(settings, args.topic, args.group)
     if args.worker == "bare":
