@@ -335,10 +335,9 @@ def test_sink_runner_hands_records_decoded_from_a_topic_in_offset_order(cluster,
     import sqlalchemy.types as sa
 
     from connectors.base import CapturedTable
-    from connectors.runtime import SourceRuntime
     from schemas.serde import WireCodec
     from schemas.sqltypes import ColumnSpec
-    from tests.sources import ListSourceTask, delete, upsert
+    from tests.sources import delete, upsert
 
     t = CapturedTable(
         "shop",
@@ -357,12 +356,7 @@ def test_sink_runner_hands_records_decoded_from_a_topic_in_offset_order(cluster,
         delete(t, {"id": 7, "name": "n7", "amount": Decimal("0.07")}, 41),
     ]
     codec = WireCodec(stack_settings.schema_registry_url)
-    runtime = SourceRuntime(
-        ListSourceTask(f"src-{t.table}", events, 7),
-        bootstrap=stack_settings.kafka_bootstrap,
-        codec=codec,
-        control_db_url=stack_settings.resolved_control_db_url,
-    )
+    runtime = _list_source(stack_settings, codec, f"src-{t.table}", events, 7)
     runtime.drain()
     task = make_task(cluster, root, roll_seconds=3600)
     runner = _sink_runner(stack_settings, codec, task, [runtime.topic_of(t)], f"hdfs-{t.table}")
@@ -396,11 +390,10 @@ def test_source_schema_change_new_files_carry_the_added_column(cluster, root, st
     import sqlalchemy.types as sa
 
     from connectors.base import CapturedTable
-    from connectors.runtime import SourceRuntime
     from schemas.serde import WireCodec
     from schemas.sqltypes import ColumnSpec
     from sinks.runtime import SinkRunner
-    from tests.sources import ListSourceTask, upsert
+    from tests.sources import upsert
 
     name = f"evolve_{uuid.uuid4().hex[:6]}"
     base = (ColumnSpec("id", sa.BigInteger(), False, True), ColumnSpec("name", sa.String(20)))
@@ -408,12 +401,7 @@ def test_source_schema_change_new_files_carry_the_added_column(cluster, root, st
     v2 = CapturedTable("shop", name, (*base, ColumnSpec("email", sa.String(40))), "shop", "public")
     codec = WireCodec(stack_settings.schema_registry_url)
     events = [upsert(v1, {"id": i, "name": f"n{i}"}, i) for i in range(1, 6)]  # before the change
-    source = SourceRuntime(
-        ListSourceTask(f"src-{name}", events, 100),
-        bootstrap=stack_settings.kafka_bootstrap,
-        codec=codec,
-        control_db_url=stack_settings.resolved_control_db_url,
-    )
+    source = _list_source(stack_settings, codec, f"src-{name}", events, 100)
     source.drain()
     task = make_task(cluster, root, roll_seconds=3600)
     client = task.store.client
@@ -492,10 +480,9 @@ def test_a_replay_through_a_topic_is_written_once_also_after_a_sink_restart(clus
     import sqlalchemy.types as sa
 
     from connectors.base import CapturedTable
-    from connectors.runtime import SourceRuntime
     from schemas.serde import WireCodec
     from schemas.sqltypes import ColumnSpec
-    from tests.sources import ListSourceTask, upsert
+    from tests.sources import upsert
 
     t = CapturedTable(
         "shop",
@@ -508,12 +495,7 @@ def test_a_replay_through_a_topic_is_written_once_also_after_a_sink_restart(clus
     newer = upsert(t, {"id": 5, "name": "five"}, 200, "u")
     events = [*originals, *originals[20:], newer]  # offsets 30-39: a replay of 21-30
     codec = WireCodec(stack_settings.schema_registry_url)
-    source = SourceRuntime(
-        ListSourceTask(f"src-{t.table}", events, 7),
-        bootstrap=stack_settings.kafka_bootstrap,
-        codec=codec,
-        control_db_url=stack_settings.resolved_control_db_url,
-    )
+    source = _list_source(stack_settings, codec, f"src-{t.table}", events, 7)
     source.drain()
 
     def sink_until(written: int) -> HdfsSinkTask:
@@ -534,6 +516,19 @@ def test_a_replay_through_a_topic_is_written_once_also_after_a_sink_restart(clus
     pairs = [(r["id"], r["_sequence"]) for r in rows]
     assert sorted(pairs) == sorted({(e.after["id"], e.sequence) for e in events})  # each event once
     assert len(pairs) == 32
+
+
+def _list_source(settings, codec, name: str, events: list, batch: int):
+    """A real SourceRuntime publishing `events` (the list may grow: `drain()` publishes what is new)."""
+    from connectors.runtime import SourceRuntime
+    from tests.sources import ListSourceTask
+
+    return SourceRuntime(
+        ListSourceTask(name, events, batch),
+        bootstrap=settings.kafka_bootstrap,
+        codec=codec,
+        control_db_url=settings.resolved_control_db_url,
+    )
 
 
 def _sink_runner(settings, codec, task, topics: list[str], group: str):

@@ -73,11 +73,11 @@ class RunCluster:
             self._thread.join(240)
         self.cluster.stop()
 
-    def sink_document(self, clean_topic: str) -> dict:
+    def sink_document(self, clean_topics: list[str]) -> dict:
         # Batches of 2 s (the default 10 s would stretch each recovery timed through HDFS).
         return {
             "connector.class": "hdfs",
-            "topics": [clean_topic],
+            "topics": clean_topics,
             "url": self.cluster.webhdfs_url,
             "root": ROOT,
             "commit_seconds": 2,
@@ -85,20 +85,20 @@ class RunCluster:
 
 
 class HdfsFiles:
-    """The sink's committed files, each read once (a committed file never changes, the log only grows)."""
+    """The sink's committed files of one table, each read once (a committed file never changes, the log
+    only grows)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, table: str):
         from hdfs import InsecureClient
 
         self.client = InsecureClient(url, user="huiliu", timeout=30)
+        self.root = f"{ROOT}/{table}"
         self._read: set[str] = set()
         self._rows: list[pl.DataFrame] = []
 
     def rows(self) -> pl.DataFrame:
-        if self.client.status(ROOT, strict=False) is not None:
-            for directory, _, names in self.client.walk(ROOT):
-                if "/_tmp" in directory:
-                    continue  # in-progress uploads
+        if self.client.status(self.root, strict=False) is not None:
+            for directory, _, names in self.client.walk(self.root):
                 for name in names:
                     path = f"{directory}/{name}"
                     if path not in self._read:

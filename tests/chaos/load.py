@@ -37,6 +37,17 @@ def valid(name: str | None, phone: str | None) -> bool:
     return bool((name or "").strip()) and bool(PHONE.match((phone or "").strip()))
 
 
+def phone(rng: random.Random) -> str:
+    """A mobile number, or one time in ten a number the phone rule rejects."""
+    return "12345" if rng.random() < 0.1 else f"13{rng.randrange(10**9):09d}"
+
+
+def person(rng: random.Random, id_: int) -> tuple[int, str, str]:
+    """A new row: one time in twenty without a name (rejected), padded with blanks the trim removes."""
+    name = "" if rng.random() < 0.05 else f" 居民{id_} "
+    return id_, name, phone(rng)
+
+
 def rejected_now(url: str) -> set[int]:
     """Ids of the source rows whose current version the rules reject."""
     with psycopg.connect(libpq(url)) as conn:
@@ -70,18 +81,14 @@ class SourceLoad:
         """A valid row the run waits for to time a recovery."""
         self._write([(id_, f"探针{id_}", "13700000000")], [], [])
 
-    def _phone(self) -> str:
-        return "12345" if self.rng.random() < 0.1 else f"13{self.rng.randrange(10**9):09d}"
-
     def _batch(self):
         per_tick = max(1, self.rate // 10)
         inserts = []
         for _ in range(per_tick):
-            name = "" if self.rng.random() < 0.05 else f" 居民{self.next_id} "
-            inserts.append((self.next_id, name, self._phone()))
+            inserts.append(person(self.rng, self.next_id))
             self.next_id += 1
         existing = max(1, self.next_id - 1)
-        updates = [(self._phone(), self.rng.randrange(1, existing + 1)) for _ in range(max(1, per_tick // 3))]
+        updates = [(phone(self.rng), self.rng.randrange(1, existing + 1)) for _ in range(max(1, per_tick // 3))]
         deletes = [self.rng.randrange(1, existing + 1)] if self.rng.random() < 0.05 else []
         return inserts, updates, deletes
 

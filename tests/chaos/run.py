@@ -1,7 +1,8 @@
 """One chaos run: its own stack (durable broker on SeaweedFS, registry, ClickHouse), an API and
-three workers, a pipeline deployed through the API (PostgreSQL log CDC -> lean runner with two
-rules -> ClickHouse, and an HDFS sink on the same clean topic when Java is here), a steady load,
-and seeded faults; then the end state is checked.
+three workers, pipelines deployed through the API (PostgreSQL log CDC -> lean runner with two
+rules -> ClickHouse; CSV files -> the file source -> the same rules -> a second table,
+tests/chaos/files.py; an HDFS sink on both clean topics when Java is here), a steady load, and
+seeded faults; then the end state is checked.
 
 `ChaosRun(...).run()` returns a `Report`: every fault with its recovery time (a row inserted right
 after the fault, until it is in ClickHouse, and until it is in HDFS), and the end-state checks:
@@ -32,11 +33,24 @@ from deploy.settings import Settings, settings_env
 from deploy.stack import MANAGED, Stack
 from schemas.serde import WireCodec
 from sinks.clickhouse import client_from_url
+from tests.chaos import files as file_import
 from tests.chaos import hdfs
 from tests.chaos.faults import Injected, available_faults, plan
 from tests.chaos.load import TABLE, SourceLoad, create_table, rejected_now
 
 PIPELINE = "chaos"
+TRANSFORMS = [{"kind": "trim", "fields": ["name", "phone"]}]
+RULES = [
+    {"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
+    {
+        "id": "phone_format",
+        "kind": "regex",
+        "fields": ["phone"],
+        "pattern": r"^1[3-9]\d{9}$",
+        "severity": "reject",
+        "message": "phone must be an 11-digit mobile number",
+    },
+]
 CANARY_BASE = 10_000_000  # ids of the rows that time each recovery, far above the load's
 
 
@@ -61,6 +75,7 @@ class Report:
     lost_at: dict = field(default_factory=dict)  # stage -> ids whose last version stopped there
     error: str | None = None  # the run itself broke down (a process that never came back)
     hdfs: hdfs.HdfsVerdict = field(default_factory=hdfs.HdfsVerdict)
+    imports: file_import.ImportsVerdict = field(default_factory=file_import.ImportsVerdict)
 
     @property
     def ok(self) -> bool:
@@ -72,6 +87,7 @@ class Report:
             and all(f.recovered_after is not None for f in self.faults)
             and (self.hdfs.skipped is not None or all(f.hdfs_recovered_after is not None for f in self.faults))
             and self.hdfs.ok
+            and self.imports.ok
         )
 
     def text(self) -> str:
@@ -92,6 +108,7 @@ class Report:
             f"tasks not running {self.tasks_not_running or 0}; load retries {self.load_retries}"
         )
         lines.append(self.hdfs.text())
+        lines.append(self.imports.text())
         if self.lost_at:
             lines.append("where the missing and differing rows' last versions stopped: " + json.dumps(self.lost_at))
         if self.error:
@@ -114,6 +131,14 @@ def chaos_settings(run_dir: Path, port_base: int, with_hdfs: bool = False) -> Se
         # the stack's HDFS: connectors may reach it (connectors.probes allows the stack's ports)
         hdfs_url=hdfs.webhdfs_url(port_base) if with_hdfs else "",
     )
+
+
+def _differences(got: dict, expected: dict) -> tuple[list, list, list]:
+    """Keys missing, keys extra, keys whose values differ (the first 50 of each)."""
+    missing = sorted(set(expected) - set(got))[:50]
+    extra = sorted(set(got) - set(expected))[:50]
+    differ = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])[:50]
+    return missing, extra, differ
 
 
 def _drop_database(name: str, create: bool = False) -> str:
@@ -250,6 +275,9 @@ class ChaosRun:
         self.cluster = Cluster(self.settings, self.run_dir / "logs", [f"chaos-w{i}" for i in range(3)], lease=10.0)
         self.hdfs: hdfs.RunCluster | None = None  # the run's HDFS cluster, unless this machine has no Java
         self.hdfs_files: hdfs.HdfsFiles | None = None
+        self.file_load = file_import.FileLoad(
+            self.settings.resolved_data_root / file_import.INBOX, max(1, rate // 3), seed + 1
+        )
 
     # --- set-up ---------------------------------------------------------------------------
     def _document(self, source_url: str) -> dict:
@@ -266,35 +294,32 @@ class ChaosRun:
                     "publication": f"huiliu_chaos_{self.port_base}",
                 },
             },
-            "transforms": [{"kind": "trim", "fields": ["name", "phone"]}],
-            "rules": [
-                {"id": "name_required", "kind": "required", "fields": ["name"], "severity": "reject"},
-                {
-                    "id": "phone_format",
-                    "kind": "regex",
-                    "fields": ["phone"],
-                    "pattern": r"^1[3-9]\d{9}$",
-                    "severity": "reject",
-                    "message": "phone must be an 11-digit mobile number",
-                },
-            ],
+            "transforms": TRANSFORMS,
+            "rules": RULES,
             "sink": {"kind": "clickhouse", "config": {"table": TABLE}},
         }
 
+    def _files_document(self) -> dict:
+        return file_import.document(self.file_load.inbox, TRANSFORMS, RULES)
+
+    def _topics(self, document: dict) -> dict[str, str]:
+        return PipelineSpec.model_validate(document).topics(self.settings)
+
     def _deploy(self, source_url: str) -> None:
-        r = self.cluster.call("POST", "/pipelines", json=self._document(source_url))
-        assert r.status_code == 201, r.text
-        r = self.cluster.call("POST", f"/pipelines/{PIPELINE}/deploy")
-        assert r.status_code == 200, r.text
-        if self.hdfs is not None:  # a second sink of the clean topic, a connector of its own
+        for document in (self._document(source_url), self._files_document()):
+            r = self.cluster.call("POST", "/pipelines", json=document)
+            assert r.status_code == 201, r.text
+            r = self.cluster.call("POST", f"/pipelines/{document['name']}/deploy")
+            assert r.status_code == 200, r.text
+        if self.hdfs is not None:  # a second sink of both clean topics, a connector of its own
             self.hdfs.wait()
             self.report.hdfs.started_after = self.hdfs.started_after
-            clean = PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)["clean"]
+            clean = [self._topics(self._document(source_url))["clean"], self._topics(self._files_document())["clean"]]
             r = self.cluster.call(
                 "POST", "/connectors", json={"name": hdfs.SINK, "config": self.hdfs.sink_document(clean)}
             )
             assert r.status_code == 201, r.text
-            self.hdfs_files = hdfs.HdfsFiles(self.hdfs.cluster.webhdfs_url)
+            self.hdfs_files = hdfs.HdfsFiles(self.hdfs.cluster.webhdfs_url, TABLE)
 
     # --- the measured pieces ----------------------------------------------------------------
     def _clickhouse(self, query: str):
@@ -364,21 +389,25 @@ class ChaosRun:
             )
 
     # --- the end state --------------------------------------------------------------------
-    def _wait_caught_up(self, expected: dict, timeout: float) -> dict:
+    def _wait_caught_up(self, table: str, expected: dict, timeout: float) -> tuple[dict, float | None]:
+        """The table's live rows once they equal `expected` (or at the timeout), and after how long."""
         started, got = time.monotonic(), {}
         while time.monotonic() - started < timeout:
             try:
                 got = {
                     i: (n, p)
-                    for i, n, p in self._clickhouse(f"SELECT id, name, phone FROM {TABLE} FINAL WHERE _deleted = 0")
+                    for i, n, p in self._clickhouse(f"SELECT id, name, phone FROM {table} FINAL WHERE _deleted = 0")
                 }
             except Exception:  # noqa: BLE001
                 got = {}
             if got == expected:
-                self.report.caught_up_after = round(time.monotonic() - started, 1)
-                break
+                return got, round(time.monotonic() - started, 1)
             time.sleep(2)
-        return got
+        return got, None
+
+    def _keys_twice(self, table: str) -> int:
+        total, distinct = self._clickhouse(f"SELECT count(), uniqExact(id) FROM {table} FINAL WHERE _deleted = 0")[0]
+        return total - distinct
 
     def _scan(self, topic: str, each) -> None:
         """`each(record)` for every message of `topic` from its start, until 5 s bring nothing new."""
@@ -417,7 +446,7 @@ class ChaosRun:
     def _trace_losses(self, source_url: str, expected: dict, ids: list[int]) -> dict[str, list[int]]:
         """For rows whose last version is not in ClickHouse: the stage it stopped at. `source`: not in
         the source topic; `runner`: in it but not in the clean topic; `sink`: in the clean topic."""
-        topics = PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)
+        topics = self._topics(self._document(source_url))
         wanted, seen = set(ids), {"source": set(), "clean": set()}
 
         def into(where: str):
@@ -442,25 +471,42 @@ class ChaosRun:
         expected, rejected = dict(self.load.last_valid), rejected_now(source_url)
         r = self.report
         r.source_valid, r.source_rejected = len(expected), len(rejected)
-        got = self._wait_caught_up(expected, timeout=240)
+        got, r.caught_up_after = self._wait_caught_up(TABLE, expected, timeout=240)
         r.clickhouse_rows = len(got)
-        r.missing = sorted(set(expected) - set(got))[:50]
-        r.extra = sorted(set(got) - set(expected))[:50]
-        r.differ = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])[:50]
-        total, distinct = self._clickhouse(f"SELECT count(), uniqExact(id) FROM {TABLE} FINAL WHERE _deleted = 0")[0]
-        r.duplicated_keys = total - distinct
-        quarantined, r.quarantine_without_reason = self._quarantined_ids(self._quarantine_topic(source_url))
+        r.missing, r.extra, r.differ = _differences(got, expected)
+        r.duplicated_keys = self._keys_twice(TABLE)
+        quarantined, r.quarantine_without_reason = self._quarantined_ids(
+            self._topics(self._document(source_url))["quarantine"]
+        )
         r.rejected_without_quarantine = sorted(rejected - quarantined)[:50]
         r.tasks_not_running = self.cluster.tasks_not_running()
         if self.hdfs_files is not None:
-            r.hdfs = self._hdfs_verdict(source_url, expected)
+            r.hdfs = self._hdfs_verdict(self._topics(self._document(source_url))["clean"], self.hdfs_files, expected)
+        r.imports = self._check_imports()
         if r.missing or r.differ:
             try:
                 r.lost_at = self._trace_losses(source_url, expected, r.missing + r.differ)
             except Exception as exc:  # noqa: BLE001 - the verdict stands without the trace
                 r.lost_at = {"trace failed": [str(exc)[:200]]}
 
-    def _hdfs_verdict(self, source_url: str, expected: dict) -> hdfs.HdfsVerdict:
+    def _check_imports(self) -> file_import.ImportsVerdict:
+        load, v = self.file_load, file_import.ImportsVerdict()
+        v.files, v.rows, v.valid, v.rejected = load.files, load.rows, len(load.valid), len(load.rejected)
+        got, v.caught_up_after = self._wait_caught_up(file_import.TABLE, load.valid, timeout=120)
+        v.clickhouse_rows = len(got)
+        v.missing, v.extra, v.differ = _differences(got, load.valid)
+        v.duplicated_keys = self._keys_twice(file_import.TABLE)
+        topics = self._topics(self._files_document())
+        quarantined, v.quarantine_without_reason = self._quarantined_ids(topics["quarantine"])
+        v.rejected_without_quarantine = sorted(load.rejected - quarantined)[:50]
+        if self.hdfs_files is not None:
+            imported = hdfs.HdfsFiles(self.hdfs.cluster.webhdfs_url, file_import.TABLE)
+            v.hdfs = self._hdfs_verdict(topics["clean"], imported, load.valid)
+        else:
+            v.hdfs.skipped = self.report.hdfs.skipped
+        return v
+
+    def _hdfs_verdict(self, clean_topic: str, files: hdfs.HdfsFiles, expected: dict) -> hdfs.HdfsVerdict:
         clean: dict[tuple[int, int], int] = {}
 
         def each(record: dict) -> None:
@@ -468,13 +514,10 @@ class ChaosRun:
             pair = (int(row["id"]), int(record["source"]["sequence"]))
             clean[pair] = clean.get(pair, 0) + 1
 
-        self._scan(PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)["clean"], each)
-        v = hdfs.verdict(self.hdfs_files, clean, expected, timeout=120)
+        self._scan(clean_topic, each)
+        v = hdfs.verdict(files, clean, expected, timeout=120)
         v.started_after = self.report.hdfs.started_after
         return v
-
-    def _quarantine_topic(self, source_url: str) -> str:
-        return PipelineSpec.model_validate(self._document(source_url)).topics(self.settings)["quarantine"]
 
     # --- the whole run ----------------------------------------------------------------------
     def run(self) -> Report:
@@ -491,10 +534,12 @@ class ChaosRun:
             self._deploy(source_url)
             self._warm_up()
             self.load.start()
+            self.file_load.start()
             t0 = time.monotonic()
             self._inject_faults(t0)
             time.sleep(max(0.0, self.seconds - (time.monotonic() - t0)))
             self.load.stop()
+            self.file_load.stop()
             self.report.rows_written, self.report.load_retries = self.load.written, self.load.retries
             self._check(source_url)
         except Exception as exc:
@@ -507,7 +552,14 @@ class ChaosRun:
     def _tear_down(self) -> None:
         """Each step on its own: a run that broke down still leaves no process or database behind
         (a stack left running would be taken over by the next run on the same ports)."""
-        for step in (self.load.stop, self._write_report, self._undeploy, self.cluster.down, self._stop_hdfs):
+        for step in (
+            self.load.stop,
+            self.file_load.stop,
+            self._write_report,
+            self._undeploy,
+            self.cluster.down,
+            self._stop_hdfs,
+        ):
             try:
                 step()
             except Exception as exc:  # noqa: BLE001 - the next step still runs
@@ -522,7 +574,8 @@ class ChaosRun:
         (self.run_dir / "report.txt").write_text(self.report.text(), encoding="utf-8")
 
     def _undeploy(self) -> None:
-        self.cluster.call("POST", f"/pipelines/{PIPELINE}/undeploy")
+        for name in (PIPELINE, file_import.PIPELINE):
+            self.cluster.call("POST", f"/pipelines/{name}/undeploy")
         if self.hdfs_files is not None:
             self.cluster.call("DELETE", f"/connectors/{hdfs.SINK}")
 

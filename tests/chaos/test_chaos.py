@@ -1,6 +1,7 @@
 """The chaos run CI makes: a fixed seed, HUILIU_CHAOS_SECONDS of load (180 by default) with a fault
-every 10-25 s, on a stack of the run's own (its broker, ClickHouse and API are killed -9), with an
-HDFS cluster of its own for the second sink where Java is installed (skipped, and said so, where not)."""
+every 10-25 s, on a stack of the run's own (its broker, ClickHouse and API are killed -9), with CSV
+files imported beside the CDC load and an HDFS cluster of its own for the second sink where Java is
+installed (skipped, and said so, where not)."""
 
 from __future__ import annotations
 
@@ -31,5 +32,6 @@ def test_a_pipeline_under_faults_ends_exact(tmp_path):
     assert kinds == expected, f"a short run must meet every fault kind once: {kinds}"
     assert report.ok, report.text()
     assert report.source_rejected > 0 and report.source_valid > 1000  # the load was real and both kinds flowed
+    assert report.imports.rejected > 0 and report.imports.valid > 1000  # so was the file import's
     if report.hdfs.skipped is None:
         assert report.hdfs.clean_events >= report.source_valid  # every event of the clean stream was compared
