@@ -12,11 +12,37 @@ from urllib.parse import urlparse
 from schemas.catalog.model import DatasetInfo, FieldInfo, Harvest, SystemInfo
 from schemas.catalog.urns import dataset_urn, host_namespace, system_urn
 from schemas.naming import avro_name
-from sinks.clickhouse.backend import BackendError, backend_for
+from sinks.clickhouse.backend import BackendError, StatementRefused, backend_for
+
+UNKNOWN_IDENTIFIER = 47  # ClickHouse's code for a column the server does not have
 
 
 def _quoted(names: list[str]) -> str:
     return ", ".join("'" + n.replace("\\", "\\\\").replace("'", "\\'") + "'" for n in names)
+
+
+def _columns(backend, names: list[str]) -> list[tuple]:
+    """(table, name, type, position, comment, in primary key, default) per column. Servers before
+    ClickHouse 19 (Debian's 18.16, the local stack's) have no `system.columns.position`; they list a
+    table's columns in declaration order, so the position is counted instead."""
+    where = f"WHERE database = currentDatabase() AND table IN ({_quoted(names)})"
+    try:
+        return backend.execute(
+            "SELECT table, name, type, position, comment, is_in_primary_key, default_expression "
+            f"FROM system.columns {where} ORDER BY table, position"
+        )
+    except StatementRefused as exc:
+        if exc.code != UNKNOWN_IDENTIFIER:
+            raise
+    rows = backend.execute(
+        f"SELECT table, name, type, comment, is_in_primary_key, default_expression FROM system.columns {where}"
+    )
+    counted: dict[str, int] = {}
+    out = []
+    for table, name, type_, comment, in_key, default in rows:
+        counted[table] = counted.get(table, 0) + 1
+        out.append((table, name, type_, counted[table], comment, in_key, default))
+    return sorted(out, key=lambda r: (r[0], r[3]))
 
 
 def describe_tables(url: str, tables: list[str]) -> Harvest:
@@ -30,10 +56,7 @@ def describe_tables(url: str, tables: list[str]) -> Harvest:
     backend = backend_for(url)
     errors: list[str] = []
     try:
-        columns = backend.execute(
-            "SELECT table, name, type, position, comment, is_in_primary_key, default_expression FROM system.columns "
-            f"WHERE database = currentDatabase() AND table IN ({_quoted(names)}) ORDER BY table, position"
-        )
+        columns = _columns(backend, names)
         try:
             parts = backend.execute(
                 "SELECT table, sum(rows), sum(bytes_on_disk), toUnixTimestamp(max(modification_time)) FROM system.parts "
