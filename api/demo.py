@@ -1,14 +1,18 @@
-"""`huiliu demo`: stack up, seed the population register, run the pipeline, print a summary."""
+"""`huiliu demo`: stack up, seed the population register, run the pipeline, print a summary; then the
+platform over the loaded table through the API (api/demo_platform.py) and its summary."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
 import deploy.demo
+from api.demo_platform import show_platform, start_api
 from connectors.local_run import LocalPipelineRun
 from connectors.pipeline import prepare_topics, stage_name
 from deploy.control import OffsetStore
@@ -65,6 +69,7 @@ def run_demo(settings: Settings, rows: int, console: Console, keep_running: bool
     settings.ensure_dirs()
     stack = Stack(settings)
     stack.up()
+    api = start_api(settings)  # built while the pipeline runs
     try:
         source_url = pick_source_url(settings, console)
         with console.status(f"seeding {rows} people into {source_url.split('@')[-1]}"):
@@ -90,7 +95,11 @@ def run_demo(settings: Settings, rows: int, console: Console, keep_running: bool
         in_clickhouse = client.execute(f"SELECT count() FROM `{table}` FINAL WHERE _deleted = 0")[0][0]
         client.disconnect()
         print_summary(console, stats, in_clickhouse, settings, table)
-        return {"stats": stats, "clickhouse_rows": in_clickhouse}
+        with console.status("the platform over the table: catalogue, detection, a data service, two calls"):
+            document = yaml.safe_load(Path(run.spec_path).read_text(encoding="utf-8"))
+            platform = show_platform(api.result(), settings, document, table, run.spec.topics(settings)["clean"])
+        print_platform_summary(console, platform)
+        return {"stats": stats, "clickhouse_rows": in_clickhouse, "platform": platform}
     finally:
         if not keep_running:  # also after a failure: nothing is left running
             Stack(settings).down()
@@ -121,3 +130,50 @@ def print_summary(console: Console, stats: dict, in_clickhouse: int, settings: S
         f"http://{settings.api_host}:{settings.api_port}/pipelines/population/stats\n"
         f"  quarantined records: topic huiliu.civil.default.population.quarantine"
     )
+
+
+def print_platform_summary(console: Console, platform: dict) -> None:
+    dataset = platform["dataset"]
+    summary = Table(title="Huiliu demo: the table in the platform (through the API)")
+    summary.add_column("what")
+    summary.add_column("outcome")
+    stats = dataset.get("stats") or {}
+    summary.add_row(
+        "catalogue dataset", f"{dataset['urn']} ({len(dataset['fields'])} fields, {stats.get('rows')} rows)"
+    )
+    for f in platform["findings"]:
+        summary.add_row(
+            f"  classified {f['field']}",
+            f"{f['classification']}: {f['label_zh']} {f['label']} (detection: {f['matched']}/{f['sampled']} sampled match)",
+        )
+    if platform["skipped"]:
+        summary.add_row("data service", f"skipped: {platform['skipped']}")
+    else:
+        add_service_rows(summary, platform)
+    console.print(summary)
+    for row in platform.get("calls", [{}])[0].get("rows", []):
+        console.print("  masked row: " + json.dumps(row, ensure_ascii=False), soft_wrap=True)
+    links = platform["console"]
+    console.print(
+        f"In the console (`huiliu api`, sign in as below): dataset {links['dataset']}\n"
+        f"  service {links['service']}\n  quarantine {links['quarantine']}",
+        soft_wrap=True,
+    )
+
+
+def add_service_rows(summary: Table, platform: dict) -> None:
+    service = platform["service"]
+    summary.add_row(
+        "data service",
+        f"{service['name']} v{service['version']} {service.get('title', '')} {service['status']}: "
+        f"written by {service['author']}, reviewed by {service['reviewer']}",
+    )
+    summary.add_row(
+        f"application {platform['application']}",
+        f"asked {len(service['asked'])} fields, granted {len(service['granted'])}: {', '.join(service['granted'])}",
+    )
+    for i, call in enumerate(platform["calls"], 1):
+        outcome = (
+            f"HTTP {call['status']}, X-Huiliu-Cache: {call['cache'] or '-'}, {len(call['rows'])} rows, {call['ms']} ms"
+        )
+        summary.add_row(f"call {i} with the app key", outcome + (f" {call['refusal']}" if call["refusal"] else ""))
