@@ -147,8 +147,9 @@ class HdfsVerdict:
     def text(self) -> str:
         if self.skipped:
             return f"HDFS: skipped: {self.skipped}"
+        up = f"cluster up in {self.started_after} s; " if self.started_after is not None else ""
         return (
-            f"HDFS: cluster up in {self.started_after} s; {self.files} files, {self.rows} rows for "
+            f"HDFS: {up}{self.files} files, {self.rows} rows for "
             f"{self.clean_events} events of the clean topic (which carried {self.clean_copies} copies "
             f"more); duplicates {self.duplicates}, missing {self.missing_count}, extra {len(self.extra)}, "
             f"latest version differs for {len(self.differ)} ids; caught up {self.caught_up_after} s into its check"

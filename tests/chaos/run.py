@@ -502,6 +502,7 @@ class ChaosRun:
         if self.hdfs_files is not None:
             imported = hdfs.HdfsFiles(self.hdfs.cluster.webhdfs_url, file_import.TABLE)
             v.hdfs = self._hdfs_verdict(topics["clean"], imported, load.valid)
+            v.hdfs.started_after = None  # said once, in the run's own HDFS line
         else:
             v.hdfs.skipped = self.report.hdfs.skipped
         return v
