@@ -560,3 +560,38 @@ def _run_until(runner, done, timeout: float = 60.0) -> None:
     finally:
         stop.set()
         thread.join(30)
+
+
+def test_a_batch_retried_after_an_upload_failed_mid_put_is_written_whole_and_once(cluster, root, monkeypatch):
+    """Files roll within one put; the first uploads fail, so put or flush raises partway, and the
+    runtime retries the batch (put, then flush) on the same task: every row lands exactly once, also
+    when the partition's offsets alternate between two tables' directories."""
+    recs = [
+        event("huiliu.shop.logs", i, "logs" if i % 2 else "audit", "c", {"id": i, "text": "x" * 200}, DAY1_MS)
+        for i in range(3000)
+    ]
+    task = make_task(cluster, root, roll_bytes=20_000)
+    real_write, failures = task.store.write_temp, [0]
+
+    def flaky_write(path, data):
+        if failures[0] < 3:
+            failures[0] += 1
+            raise SinkError("simulated DataNode failure")
+        return real_write(path, data)
+
+    monkeypatch.setattr(task.store, "write_temp", flaky_write)
+    raised_in_put = False
+    for _attempt in range(10):  # as SinkRunner's writer retries a batch
+        try:
+            task.put(recs)
+        except SinkError:
+            raised_in_put = True
+            continue
+        try:
+            task.flush()
+            break
+        except SinkError:
+            continue
+    assert raised_in_put, "the failure must reach put: a file rolled while the batch was being buffered"
+    rows = [r for rs in read_rows(task.store.client, root).values() for r in rs]
+    assert sorted(r["_offset"] for r in rows) == list(range(3000))

@@ -53,7 +53,8 @@ class RecentWrites:
 
     def unseen(self, ids: pl.DataFrame) -> pl.Series:
         """A mask over `ids` (offsets ascending): True for an event whose pair is neither in the
-        window nor earlier in `ids`. Those are remembered; a null sequence is never a copy."""
+        window nor earlier in `ids`; a null sequence is never a copy. The caller `remember`s the
+        rows it buffers (a put that fails partway leaves the rest unremembered for its retry)."""
         rows = normal_form(ids, self.key_fields).with_row_index("_row")
         first = rows.select(pl.struct(self._on).is_first_distinct() | pl.col(SEQUENCE).is_null()).to_series()
         if self._seen is not None and self._seen.height:
@@ -61,8 +62,11 @@ class RecentWrites:
             fresh = first & ~rows.get_column("_row").is_in(seen.implode())
         else:
             fresh = first
-        self._remember(rows.filter(fresh).drop("_row"))
         return fresh.alias("unseen")
+
+    def remember(self, ids: pl.DataFrame) -> None:
+        """Pairs now written (buffered for a file)."""
+        self._remember(normal_form(ids, self.key_fields))
 
     def _remember(self, rows: pl.DataFrame) -> None:
         if not rows.height:

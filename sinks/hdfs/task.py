@@ -84,7 +84,8 @@ class HdfsSinkTask(SinkTask):
         # Encoded files wait for upload up to about two rolls' worth (bounded memory).
         self._committer = Committer(self.store, self._committed, max_buffered_bytes=2 * s.roll_bytes)
         self._committed_upto: dict[DirKey, int] = {}  # highest offset already in committed files
-        self._accepted: dict[tuple[str, int], int] = {}  # highest offset buffered, per partition
+        # highest offset buffered per directory (a partition's offsets interleave across directories)
+        self._accepted: dict[DirKey, int] = {}
         self._recent: dict[tuple[str, int, str], RecentWrites] = {}  # per (topic, partition, table)
         self.duplicates_skipped = 0
         self._days: dict[int, str] = {}
@@ -194,22 +195,23 @@ class HdfsSinkTask(SinkTask):
         committed files (a replay) or buffered before this put (`accepted`: a retried put), and
         events whose (key, sequence) was written lately (a topic's duplicate); roll files at roll_bytes."""
         recent = self._recent_of(key, key_fields)
+        if recent is not None and not set(key_fields) <= set(chunk.column_names):
+            recent = None  # a key field the row image lacks: nothing to compare by
         if key not in self._committed_upto:
             self._load_dir(key, recent)
-        tp = key[:2]
-        floor = max(self._committed_upto[key], accepted.get(tp, -1))
+        floor = max(self._committed_upto[key], accepted.get(key, -1))
         first, last = int(offsets[0]), int(offsets[-1])
-        self._accepted[tp] = max(self._accepted.get(tp, -1), last)
-        if last <= floor:
-            return
-        if first <= floor:
+        if first <= floor < last:
             keep = (offsets > floor).arg_true()
             chunk, first = chunk.take(keep.to_arrow()), int(offsets[int(keep[0])])
-        if recent is not None:
+        if last > floor and recent is not None:
             chunk = self._unseen(chunk, recent)
-            if not chunk.num_rows:
-                return
-            first = int(chunk.column(OFFSET)[0].as_py())
+            first = int(chunk.column(OFFSET)[0].as_py()) if chunk.num_rows else first
+        if last <= floor or not chunk.num_rows:
+            self._accepted[key] = max(self._accepted.get(key, -1), last)  # nothing of it to write
+            return
+        # `_accepted` (what a retried put skips) and the window grow with each part buffered: a
+        # roll below may raise (an earlier upload failed) and leave the rest for the retry.
         while chunk.num_rows:
             f = self._open.get(key)
             if f is None:
@@ -221,6 +223,9 @@ class HdfsSinkTask(SinkTask):
             f.chunks.append(part)
             f.nbytes += part.nbytes
             f.last = int(part.column("_offset")[take - 1].as_py())
+            self._accepted[key] = max(self._accepted.get(key, -1), f.last if chunk.num_rows > take else last)
+            if recent is not None:
+                recent.remember(self._ids(part, recent))
             chunk = chunk.slice(take)
             if chunk.num_rows:
                 first = int(chunk.column("_offset")[0].as_py())
@@ -297,13 +302,15 @@ class HdfsSinkTask(SinkTask):
             recent = self._recent[(topic, partition, table)] = RecentWrites(key_fields, self.settings.dedupe_offsets)
         return recent
 
-    def _unseen(self, chunk: pa.Table, recent: RecentWrites) -> pa.Table:
-        missing = [n for n in recent.key_fields if n not in chunk.column_names]
-        if missing:  # a key field the row image lacks: nothing to compare by
-            return chunk
+    @staticmethod
+    def _ids(chunk: pa.Table, recent: RecentWrites) -> pl.DataFrame:
         ids = pl.from_arrow(chunk.select([*recent.key_fields, SEQUENCE, OFFSET]))
         assert isinstance(ids, pl.DataFrame)
-        fresh = recent.unseen(ids)
+        return ids
+
+    def _unseen(self, chunk: pa.Table, recent: RecentWrites) -> pa.Table:
+        """The chunk without the events whose (key, sequence) was written lately or comes earlier in it."""
+        fresh = recent.unseen(self._ids(chunk, recent))
         kept = int(fresh.sum())
         if kept == chunk.num_rows:
             return chunk
