@@ -38,6 +38,7 @@ from connectors.base import CapturedTable, ChangeEvent
 from connectors.runtime import SourceRuntime
 from deploy.clickhouse import client_from_url
 from deploy.kafka import batch_consumer, bounded_prefetch
+from deploy.pandas_probes import skip_pandas_probes
 from deploy.settings import get_settings
 from deploy.stack import Stack
 from schemas.frames import FrameDecoder
@@ -211,6 +212,7 @@ def main() -> None:
     ap.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the bare clients' ceilings")
     ap.add_argument("--url", default=None, help="sink URL (default: the settings' ClickHouse; chdb:///dir works)")
     args = ap.parse_args()
+    skip_pandas_probes()  # as in a `huiliu worker` process, which runs sinks
     settings = get_settings()
     Stack(settings).up(progress=False)
     name = f"bench_{uuid.uuid4().hex[:6]}"
