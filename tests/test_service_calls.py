@@ -232,3 +232,16 @@ def test_the_call_client_skips_pings_on_a_fresh_connection_and_survives_a_droppe
     finally:
         relay.stop()
         client.disconnect()
+
+
+def test_a_change_is_made_and_answered_while_redis_is_not_answering(world):
+    """The change counter lives in Redis; a revocation committed while Redis does not answer is
+    still made (it was answered 500 after being applied), and lookups read the control DB."""
+    import redis
+
+    granted = world["approve"]()
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)  # nothing listens on port 1
+    store = CachingServiceStore(world["a"].engine, None, Generation(dead, "huiliu:test:ds:unreachable"))
+    revoked = store.revoke(SCOPE, granted["id"], "applicant")
+    assert revoked["status"] == "revoked"
+    assert store.grant(granted["key_id"])[1]["status"] == "revoked"  # no generation: the DB, not a cache

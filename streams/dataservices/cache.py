@@ -28,17 +28,20 @@ and a steward's change still applies to the next call.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from contextlib import contextmanager
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from streams.dataservices.store import ServiceStore
 
 TTL_S = 5.0
 KEY = "huiliu:ds:generation"
+log = logging.getLogger(__name__)
 
 
 class Generation:
@@ -84,6 +87,7 @@ class CachingServiceStore(ServiceStore):
     def __init__(self, engine, vault=None, generation: Generation | None = None, ttl: float = TTL_S):
         super().__init__(engine, vault)
         self.generation = generation
+        self.ttl = ttl
         self._grants = _Memo(ttl)
         self._local = threading.local()
         self._published = _Memo(ttl)
@@ -145,8 +149,18 @@ class CachingServiceStore(ServiceStore):
         return spec
 
     def _changed(self) -> None:
+        """After a change is committed: every process's cache is dropped. Redis not answering does
+        not undo or refuse the change (it is made): lookups meanwhile bypass the cache (no
+        generation), and what a process cached before is trusted at most `TTL_S` seconds more."""
         if self.generation is not None:
-            self.generation.bump()
+            try:
+                self.generation.bump()
+            except RedisError as exc:
+                log.warning(
+                    "services changed but Redis did not take the change counter (%s): caches expire in %ss",
+                    exc,
+                    self.ttl,
+                )
 
     def decide(self, *args, **kwargs):
         try:
