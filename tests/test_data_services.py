@@ -313,6 +313,9 @@ def test_revocation_stops_the_next_call_and_everything_is_audited(api, people, g
     served = [e for e in calls if e["status"] == 200]
     assert served and all(e["actor"] == f"app:{APP}" for e in served)
     assert any(e["status"] == 429 for e in calls) and any(e["status"] == 401 for e in calls)
+    # the service's tenant admin sees its applications' calls too (the entries carry the service's tenant)
+    own = people["author"].get("/audit", params={"action": "services.call", "limit": 1000}).json()
+    assert {e["request_id"] for e in served} <= {e["request_id"] for e in own}
     reviews = entries("services.review.approve")
     assert any(e["detail"].get("name") == SERVICE and e["actor"] == f"{TENANT}-reviewer" for e in reviews)
 

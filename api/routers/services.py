@@ -304,6 +304,8 @@ def call(
         raise
     finally:
         _log_call(settings, name, version, info, status, started, rows, len(body), _client_ip(request), reason)
+        if info.get("scope"):  # the service's tenant: its admins see the calls in their audit log
+            request.state.audit_tenant = info["scope"]
     request.state.audit_actor = f"app:{out['application']}"
     request.state.audit_detail.update(application=out["application"], rows=out["count"], key_id=info.get("key_id"))
     cached = {"X-Huiliu-Cache": info["cache"]} if "cache" in info else None  # a service with a cache TTL
