@@ -1,7 +1,8 @@
 """A demo-like people table for sensitive-data detection: valid citizen IDs (GB 11643 check digit),
 mobiles, names, addresses, beside a column of random 18-digit strings and a status column; created
 in ClickHouse and recorded in the catalogue as a harvest of the sink's tables records it (the shape
-of sinks/clickhouse/catalog.py, whose `system.columns` query the 18.16 test server cannot answer)."""
+of sinks/clickhouse/catalog.py; recorded directly, without a harvest job: the harvest itself is
+tested in tests/test_clickhouse_catalog.py)."""
 
 from __future__ import annotations
 
