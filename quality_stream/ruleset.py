@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from pydantic import ValidationError
 
-from quality_stream.errors import RuleConfigError, first_pydantic_problem
+from quality_stream.errors import RuleConfigError, build_kind
 from quality_stream.frame import rows_to_frame
 from quality_stream.lookup import LookupTable
 from quality_stream.model import BatchVerdict, Violation
@@ -25,22 +24,7 @@ def compile_rule(cfg: Any, index: int = 0) -> Rule:
     if not isinstance(cfg, Mapping):
         raise RuleConfigError(f"#{index}", None, f"rule definition must be a mapping, got {type(cfg).__name__}")
     rid = cfg.get("id") or f"#{index}"
-    kind = cfg.get("kind")
-    registry = kinds()
-    if kind not in registry:
-        raise RuleConfigError(rid, "kind", f"unknown kind {kind!r}; known kinds: {', '.join(sorted(registry))}")
-    cls = registry[kind]
-    try:
-        spec = cls.settings.model_validate(dict(cfg))
-    except ValidationError as exc:
-        loc, msg = first_pydantic_problem(exc)
-        raise RuleConfigError(rid, loc, msg) from None
-    try:
-        return cls(spec)
-    except RuleConfigError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RuleConfigError(rid, getattr(exc, "field", None), str(exc)) from None
+    return build_kind(kinds(), cfg, rid, RuleConfigError, lambda cls, spec: cls(spec))
 
 
 class RuleSet:

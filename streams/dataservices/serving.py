@@ -419,22 +419,14 @@ def _one_generation_read(store):
 
 def _admit_fresh(store, buckets: TokenBuckets, key, name, version, signed, client_ip, count_call, info):
     with _one_generation_read(store):
-        scope, app = authorise(store, key, name, version, signed, buckets.guard)
-        if info is not None:
-            info.update(scope=scope, application=app["application"], key_id=app["key_id"])
-        try:
-            spec = store.published(scope, name, version)
-        except NotFound:
-            raise CallRefused(
-                404, f"service {name} v{version} is not published", f"服务 {name} v{version} 未发布"
-            ) from None
+        scope, app, spec = _checks(store, buckets, key, name, version, signed, client_ip, info)
+    if not count_call:
+        return scope, app, spec
     try:
-        check_ip(app, client_ip)
-        if count_call:
-            wait = buckets.take(app["key_id"], spec.rate_limit.rate, spec.rate_limit.burst)
-            if wait > 0:
-                raise Denied(429, "rate limit reached: retry later", "调用频率超限，请稍后重试", retry_after=wait)
-            buckets.guard.take_quota(app)
+        wait = buckets.take(app["key_id"], spec.rate_limit.rate, spec.rate_limit.burst)
+        if wait > 0:
+            raise Denied(429, "rate limit reached: retry later", "调用频率超限，请稍后重试", retry_after=wait)
+        buckets.guard.take_quota(app)
     except Denied as exc:
         retry = math.ceil(exc.retry_after) if exc.retry_after else None
         raise CallRefused(exc.status, exc.message, exc.message_zh, retry, application=app["application"]) from None

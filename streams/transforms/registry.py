@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from quality_stream.errors import first_pydantic_problem
+from quality_stream.errors import build_kind
 from streams.transforms import basic, dedupe, enrich, flatten, mask, normalise, route, standardise  # noqa: F401
 from streams.transforms.base import _KINDS, BuildEnv, Pipeline, Transform, TransformConfigError
 
@@ -27,21 +25,7 @@ def build_transform(cfg: Any, index: int = 0, env: BuildEnv | None = None) -> Tr
     if not isinstance(cfg, Mapping):
         raise TransformConfigError(f"#{index}", None, "transform definition must be a mapping")
     name = cfg.get("id") or f"#{index} ({cfg.get('kind')})"
-    kind = cfg.get("kind")
-    if kind not in _KINDS:
-        raise TransformConfigError(name, "kind", f"unknown kind {kind!r}; known kinds: {', '.join(sorted(_KINDS))}")
-    cls = _KINDS[kind]
-    try:
-        spec = cls.settings.model_validate(dict(cfg))
-    except ValidationError as exc:
-        loc, msg = first_pydantic_problem(exc)
-        raise TransformConfigError(name, loc, msg) from None
-    try:
-        return cls(spec, env)
-    except TransformConfigError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TransformConfigError(name, getattr(exc, "field", None), str(exc)) from None
+    return build_kind(_KINDS, cfg, name, TransformConfigError, lambda cls, spec: cls(spec, env))
 
 
 def build_transforms(
