@@ -1,7 +1,7 @@
 """Real-time collection (AGG-04): syslog parsing, TCP/UDP listeners with counted drops, log tail
 through rename and copytruncate rotation, multi-line records, and resume across restarts.
 
-Listeners bind 127.0.0.1:45210-45219; the Kafka tests use the session's real broker.
+Listeners bind 127.0.0.1:30270-30279 (below Linux's ephemeral range 32768-60999, where another test's client socket could hold one); the Kafka tests use the session's real broker.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_tcp_syslog_into_kafka_with_quarantine(stack_settings):
     table = f"s{uuid.uuid4().hex[:8]}"
     task = SocketSourceTask(
         SocketSourceConfig(
-            name=f"sock-{table}", system="net_t", table=table, host="127.0.0.1", port=45210, parse="syslog"
+            name=f"sock-{table}", system="net_t", table=table, host="127.0.0.1", port=30270, parse="syslog"
         )
     )
     rt = SourceRuntime(
@@ -66,7 +66,7 @@ def test_tcp_syslog_into_kafka_with_quarantine(stack_settings):
     )
     rt.start()
     try:
-        with socket.create_connection(("127.0.0.1", 45210)) as s:
+        with socket.create_connection(("127.0.0.1", 30270)) as s:
             s.sendall(
                 b"<13>Feb  5 17:32:18 host1 app[1]: one\n<14>1 2024-01-01T00:00:00Z h2 app - - - two\r\n"
                 b"garbage line\n<15>Feb  5 17:32:19 host1 app: three"
@@ -87,8 +87,8 @@ def test_tcp_syslog_into_kafka_with_quarantine(stack_settings):
 
 def test_length_prefixed_and_octet_framing_and_oversize_is_counted():
     for port, framing, encode in (
-        (45211, "length", lambda b: struct.pack(">I", len(b)) + b),
-        (45213, "octet", lambda b: b"%d " % len(b) + b),
+        (30271, "length", lambda b: struct.pack(">I", len(b)) + b),
+        (30273, "octet", lambda b: b"%d " % len(b) + b),
     ):
         task = SocketSourceTask(
             SocketSourceConfig(name="f", system="s", host="127.0.0.1", port=port, framing=framing, max_frame_bytes=100)
@@ -111,13 +111,13 @@ def test_length_prefixed_and_octet_framing_and_oversize_is_counted():
 
 def test_udp_full_buffer_drops_are_counted_never_silent():
     task = SocketSourceTask(
-        SocketSourceConfig(name="u", system="s", protocol="udp", host="127.0.0.1", port=45212, buffer_size=5)
+        SocketSourceConfig(name="u", system="s", protocol="udp", host="127.0.0.1", port=30272, buffer_size=5)
     )
     task.start({})
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for i in range(50):
-                s.sendto(b"msg %d" % i, ("127.0.0.1", 45212))
+                s.sendto(b"msg %d" % i, ("127.0.0.1", 30272))
         assert wait_until(lambda: task.stats["received"] + task.stats["dropped_buffer_full"] == 50)
         assert task.stats["received"] == 5 and task.stats["dropped_buffer_full"] == 45
         assert [e.after["message"] for e in task.poll().events] == [f"msg {i}" for i in range(5)]
