@@ -87,7 +87,6 @@ class CachingServiceStore(ServiceStore):
     def __init__(self, engine, vault=None, generation: Generation | None = None, ttl: float = TTL_S):
         super().__init__(engine, vault)
         self.generation = generation
-        self.ttl = ttl
         self._grants = _Memo(ttl)
         self._local = threading.local()
         self._published = _Memo(ttl)
@@ -159,7 +158,7 @@ class CachingServiceStore(ServiceStore):
                 log.warning(
                     "services changed but Redis did not take the change counter (%s): caches expire in %ss",
                     exc,
-                    self.ttl,
+                    self._grants.ttl,
                 )
 
     def decide(self, *args, **kwargs):
