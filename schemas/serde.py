@@ -11,12 +11,16 @@ from __future__ import annotations
 import io
 import json
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from schemas.batch_avro import BatchEncoder, UnsupportedSchema
+if TYPE_CHECKING:
+    from schemas.batch_avro import BatchEncoder
+
+# schemas.batch_avro (numpy, pyarrow) is imported when a schema's batch encoder is first built: a
+# process that encodes or decodes one record at a time (the API) does not load them.
 
 _HEADER = struct.Struct(">bI")
 
@@ -65,6 +69,8 @@ class WireCodec:
 
     def _batch_encoder(self, schema_id: int) -> BatchEncoder | None:
         if schema_id not in self._batch:
+            from schemas.batch_avro import BatchEncoder, UnsupportedSchema
+
             try:
                 self._batch[schema_id] = BatchEncoder(self.schema_of(schema_id))
             except UnsupportedSchema:
@@ -90,6 +96,8 @@ class WireCodec:
         """encode() of each record of an Arrow struct array of type `arrow_type(schema_id)`."""
         encoder = self._batch_encoder(schema_id)
         if encoder is None:
+            from schemas.batch_avro import UnsupportedSchema
+
             raise UnsupportedSchema(f"schema {schema_id} is not batch-encodable")
         return encoder.encode_arrow(records, prefix=_HEADER.pack(0, schema_id))
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from quality_stream.errors import RuleConfigError
-from quality_stream.ruleset import compile_rule
-from streams.transforms.base import TransformSpec
-from streams.transforms.registry import transform_class
+
+if TYPE_CHECKING:
+    from streams.transforms.base import TransformSpec
+
+# The rule and transform kinds are imported where they are used: they load polars, which the API
+# (importing this module to check a pipeline being saved) does not otherwise need.
 
 
 @dataclass
@@ -33,6 +36,8 @@ class MissingColumn:
 
 
 def _transform_spec(cfg: Any) -> TransformSpec | None:
+    from streams.transforms.registry import transform_class
+
     cls = transform_class(cfg.get("kind")) if isinstance(cfg, Mapping) else None
     if cls is None:
         return None
@@ -62,6 +67,8 @@ def missing_columns(transforms: list[dict], rules: list[dict], columns: list[str
         if after is None:  # e.g. flatten: the columns after it depend on the data
             return found
         current = after
+    from quality_stream.ruleset import compile_rule
+
     for i, cfg in enumerate(rules):
         try:
             rule = compile_rule(cfg, i)

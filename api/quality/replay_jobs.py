@@ -25,7 +25,9 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from api.lag import end_offsets
 from deploy.kafka_security import client_config
 from schemas.naming import value_subject
-from streams.quarantine_replay import ReplayRefused, RuleReplay, replay_rule
+
+# streams.quarantine_replay is imported where it is used: it loads numpy and pyarrow, which the API
+# (importing this module with its routes) does not otherwise need (its idle memory, issue 17).
 
 KIND = "quality.quarantine.replay"
 CHUNK = 50_000  # quarantine records read per step: the reader's memory bound and the progress step
@@ -42,6 +44,8 @@ def check_fields(registry_url: str, raw_topic: str, changes: dict[str, Any]) -> 
     nothing is refused here; the replay itself still refuses what a row cannot take."""
     if not changes:
         return
+    from streams.quarantine_replay import ReplayRefused
+
     client = SchemaRegistryClient({"url": registry_url})
     subject = value_subject(raw_topic)
     try:
@@ -88,6 +92,8 @@ def percent(span: dict[int, tuple[int, int]], next_start: dict[int, int]) -> flo
 
 
 def replay_job(settings, quarantine_topic: str, raw_topic: str, rule: str, changes: dict[str, Any], chunk: int = CHUNK):
+    from streams.quarantine_replay import ReplayRefused, RuleReplay, replay_rule
+
     def run(ctx) -> dict[str, Any]:
         started = time.perf_counter()
         span = topic_span(settings.kafka_bootstrap, quarantine_topic)

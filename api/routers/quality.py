@@ -6,7 +6,7 @@ streams/quarantine_read.py, replay streams/quarantine_replay.py, the wiring api/
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,8 +21,12 @@ from api.security import Principal, require
 from deploy.logs import in_tenant
 from schemas.naming import QUARANTINE_SUFFIX
 from schemas.serde import WireCodec
-from streams.quarantine_read import MissingRecord, read_quarantine, records_at, scan_rule
-from streams.quarantine_replay import ReplayRefused, corrected_columns, corrected_many, replay, replay_batch
+
+if TYPE_CHECKING:
+    from streams.quarantine_replay import ReplayRefused
+
+# The quarantine's reader and replay are imported in the routes: they load polars, numpy and
+# pyarrow, which the API's other routes do not need (its idle memory, issue 17).
 
 router = APIRouter(tags=["quality"])
 
@@ -45,6 +49,8 @@ async def quarantine(
     offset: int = Query(0, ge=0, le=100_000),
     principal: Principal = Depends(require("quality:manage")),
 ) -> dict[str, Any]:
+    from streams.quarantine_read import read_quarantine
+
     topic = await run_in_threadpool(quarantine_topic_of, request, principal, pipeline)
     settings = request.app.state.settings
     page = await run_in_threadpool(
@@ -91,6 +97,9 @@ def _refused(exc: ReplayRefused) -> HTTPException:
 def replay_quarantined(
     request: Request, body: Replay, principal: Principal = Depends(require("quality:manage"))
 ) -> dict[str, Any]:
+    from streams.quarantine_read import MissingRecord, records_at, scan_rule
+    from streams.quarantine_replay import ReplayRefused, corrected_columns, corrected_many, replay, replay_batch
+
     topic = _corrections_begin(request, principal, "quality.quarantine.replay", body)
     settings = request.app.state.settings
     codec = WireCodec(settings.schema_registry_url)
@@ -162,6 +171,8 @@ def _corrections_begin(request: Request, principal: Principal, action: str, body
 def replay_quarantined_job(
     request: Request, body: ReplayJob, principal: Principal = Depends(require("quality:manage"))
 ) -> dict[str, Any]:
+    from streams.quarantine_replay import ReplayRefused
+
     topic = _corrections_begin(request, principal, "quality.quarantine.replay.job", body)
     raw_topic = topic.removesuffix(QUARANTINE_SUFFIX)
     settings = request.app.state.settings

@@ -15,8 +15,9 @@ from api.quality.positions import Position
 from api.security import Principal, require
 from schemas.naming import quarantine_topic
 from schemas.serde import WireCodec
-from streams.quarantine_accept import AcceptRefused, accepted, publish
-from streams.quarantine_read import MissingRecord, records_at
+
+# The quarantine's reader and the processor are imported in the route: they load polars, numpy and
+# pyarrow, which the API's other routes do not need (its idle memory, issue 17).
 
 router = APIRouter(tags=["quality"])
 
@@ -35,6 +36,9 @@ class Acceptance(BaseModel):
 def accept_quarantined(
     request: Request, body: Acceptance, principal: Principal = Depends(require("quality:manage"))
 ) -> dict[str, Any]:
+    from streams.quarantine_accept import AcceptRefused, accepted, publish
+    from streams.quarantine_read import MissingRecord, records_at
+
     audit_as(request, "quality.quarantine.accept", pipeline=body.pipeline, reason=body.reason[:500])
     if not principal.can("data:view"):
         raise HTTPException(403, "permission 'data:view' required to accept data / 接受数据需要 data:view 权限")

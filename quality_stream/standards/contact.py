@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars is imported in the expression builders only: the scalar checks serve the API's
+# sensitive-data detection, which should not load it.
 
 # Mainland mobile numbers: 11 digits starting 13-19, optional +86 / 86 / 0086 prefix.
 MOBILE = r"^(?:(?:\+|00)?86[- ]?)?1[3-9][0-9]{9}$"
@@ -19,10 +24,14 @@ GENDER_CODES = ["0", "1", "2", "9"]
 
 
 def _text(col: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     return col.cast(pl.Utf8, strict=False).str.strip_chars()
 
 
 def pattern_valid_expr(col: pl.Expr, pattern: str) -> pl.Expr:
+    import polars as pl
+
     ok = _text(col).str.contains(pattern)
     return pl.when(col.is_null()).then(None).otherwise(ok.fill_null(False))
 

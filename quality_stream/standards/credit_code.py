@@ -6,7 +6,13 @@ Credit code: 1 registration authority | 1 entity type | 6 division code |
 
 from __future__ import annotations
 
-import polars as pl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars is imported in the expression builders only: the scalar checks serve the API's
+# sensitive-data detection, which should not load it.
 
 # GB 32100 alphabet: digits and capitals except I, O, Z, S, V (confusable with 1, 0, 2, 5, U).
 CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -47,6 +53,8 @@ def org_code_valid(value: str) -> bool:
 
 
 def _sum_weighted(s: pl.Expr, values: dict[str, int], weights: list[int]) -> pl.Expr:
+    import polars as pl
+
     keys, vals = list(values), list(values.values())
     return pl.sum_horizontal(
         [
@@ -57,6 +65,8 @@ def _sum_weighted(s: pl.Expr, values: dict[str, int], weights: list[int]) -> pl.
 
 
 def org_code_valid_expr(col: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     s = col.cast(pl.Utf8, strict=False).str.strip_chars().str.to_uppercase().str.replace("-", "", literal=True)
     c = 11 - _sum_weighted(s, _ORG_VALUE, ORG_WEIGHTS) % 11
     expected = c.replace_strict([10, 11], ["X", "0"], default=c.cast(pl.Utf8), return_dtype=pl.Utf8)
@@ -65,6 +75,8 @@ def org_code_valid_expr(col: pl.Expr) -> pl.Expr:
 
 
 def credit_code_valid_expr(col: pl.Expr, check_org_code: bool = False) -> pl.Expr:
+    import polars as pl
+
     s = col.cast(pl.Utf8, strict=False).str.strip_chars().str.to_uppercase()
     total = _sum_weighted(s, CREDIT_VALUE, CREDIT_WEIGHTS)
     expected = ((31 - total % 31) % 31).replace_strict(

@@ -11,7 +11,6 @@ from pydantic import Field, model_validator
 from quality_stream.model import RuleSpec
 from quality_stream.rules.base import Rule, rule_kind
 from quality_stream.standards import codesets
-from quality_stream.standards.citizen_id import IdNumbers, birth_yyyymmdd, citizen_ids_valid, digits_number
 from quality_stream.standards.contact import (
     GENDER_CODES,
     LANDLINE,
@@ -22,6 +21,7 @@ from quality_stream.standards.contact import (
 )
 from quality_stream.standards.credit_code import credit_code_valid_expr, org_code_valid_expr
 from quality_stream.standards.division import Match, _sets, division_codes_known, division_known_expr
+from quality_stream.standards.id_numbers import IdNumbers, birth_yyyymmdd, citizen_ids_valid, digits_number
 
 codesets.register_code_set("gb2260_division", lambda: _sets()[0])
 

@@ -1,7 +1,7 @@
-"""Stream transforms: config-driven steps over micro-batches (see README.md)."""
+"""Stream transforms: config-driven steps over micro-batches (see README.md).
 
-from streams.transforms.base import BuildEnv, Pipeline, Transform, TransformConfigError, TransformSpec
-from streams.transforms.registry import build_transform, build_transforms, transform_kinds
+The names below load on first use (PEP 562): the kinds import polars, and a process that only
+masks values (streams.transforms.masking in the API's data services) should not load it."""
 
 __all__ = [
     "build_transforms",
@@ -13,3 +13,15 @@ __all__ = [
     "Pipeline",
     "BuildEnv",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("build_transforms", "build_transform", "transform_kinds"):
+        from streams.transforms import registry
+
+        return getattr(registry, name)
+    if name in __all__:
+        from streams.transforms import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

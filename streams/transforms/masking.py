@@ -13,9 +13,10 @@ import os
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 MASK_CHAR = "*"
 
@@ -167,6 +168,8 @@ def resolve(spec: str | Mapping[str, Any] | None, secrets: Mapping[str, str] | N
 
 
 def mask_series(s: pl.Series, fn: Callable[[Any], Any]) -> pl.Series:
+    import polars as pl  # local: the API masks rows (mask_row) and should not load polars for it
+
     if s.dtype == pl.Null:
         return s
     return s.cast(pl.Utf8, strict=False).map_elements(fn, return_dtype=pl.Utf8, skip_nulls=True)
