@@ -9,6 +9,7 @@ meanwhile (back-pressure), so nothing is lost.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,15 @@ class SinkTask(ABC):
     @abstractmethod
     def flush(self) -> None:
         """Make everything given to `put` durable in the store. Offsets are committed after this."""
+
+    def flush_started(self) -> Callable[[float | None], bool] | None:
+        """`flush` for a store that can finish it in the background: start making everything given
+        to `put` durable and return `wait(timeout)`, which blocks until it is and returns True
+        (raising as `flush` would), or returns False after `timeout` seconds (None: no bound);
+        None when it already is. The runtime puts the next batch before it waits for this one, and
+        commits the batch's offsets only after a wait returned True. The default flushes: None."""
+        self.flush()
+        return None
 
     def close(self) -> None:
         """Release connections; the default has nothing to release."""

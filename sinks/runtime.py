@@ -2,8 +2,10 @@
 
 Batches are bounded by size and time (one `consume` call). The consumer thread consumes and
 decodes; a writer thread (sinks.writer) writes each batch while the next is read, so the store's
-round trip overlaps consuming and decoding. The consumer thread commits the offsets a batch ends
-at once the writer wrote it: no offset is committed before its batch is in the store. A failed write is retried with exponential backoff
+round trip overlaps consuming and decoding; a task whose flush finishes in the background
+(`SinkTask.flush_started`: the HDFS sink's upload) is put the next batch meanwhile. The consumer
+thread commits the offsets a batch ends at once the writer wrote it (and its flush finished): no
+offset is committed before its batch is in the store. A failed write is retried with exponential backoff
 while the partitions are paused (back-pressure: nothing more is read and nothing is committed),
 and the state shows `degraded` until the store answers again. A fatal error (incompatible
 schema), in either thread, stops the sink in state `failed` with the message.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -145,13 +148,14 @@ class SinkRunner:
                 f"topic {message.topic()} partition {message.partition()} offset {message.offset()}: key: {exc}"
             ) from exc
 
-    def _write(self, batch: list[SinkRecord] | list[SinkFrame]) -> None:
-        """One attempt at making a batch durable (the writer thread retries a SinkError)."""
+    def _write(self, batch: list[SinkRecord] | list[SinkFrame]) -> Callable[[float | None], bool] | None:
+        """One attempt at writing a batch (the writer thread retries a SinkError): None once it is
+        durable, or what waits until it is (`SinkTask.flush_started`)."""
         if self.task.columnar:
             self.task.put_frames(batch)
         else:
             self.task.put(batch)
-        self.task.flush()
+        return self.task.flush_started()
 
     def _written(self, batch: Batch, seconds: float) -> None:
         """The writer wrote a batch: state, counts, latency."""

@@ -17,9 +17,10 @@ from connectors.runtime import SourceRuntime
 from deploy.kafka_security import client_config
 from schemas.serde import WireCodec
 from schemas.sqltypes import ColumnSpec
-from sinks.base import FatalSinkError
+from sinks.base import FatalSinkError, SinkError
 from sinks.clickhouse import ClickHouseSinkConfig, ClickHouseSinkTask, backend_for
 from sinks.runtime import SinkRunner
+from sinks.writer import Batch, BatchWriter
 from tests.sources import ListSourceTask, topic_ends, upsert
 
 ROWS = 5000
@@ -155,3 +156,57 @@ def test_offsets_follow_written_batches_and_a_failed_write_commits_nothing_beyon
         thread.join(30)
     assert _count(stack_settings, name, final=False) == ROWS  # every row once, not just once in FINAL
     assert second.status.state == "stopped" and second.status.written == ROWS - written
+
+
+def test_a_batch_finished_in_the_background_becomes_committable_only_once_its_wait_returned():
+    """A store whose write returns a wait (the HDFS sink: files uploaded on a thread of its own) is
+    handed the next batch before the writer waits for the one before; a batch is counted and its
+    offsets become committable only once its wait returned True, and a wait that fails is retried."""
+    log: list[str] = []
+    durable = {1: threading.Event(), 2: threading.Event()}
+    refusals = [SinkError("upload refused (injected)")]
+
+    def write(n: int):
+        log.append(f"put {n}")
+
+        def wait(timeout: float | None) -> bool:
+            if not durable[n].wait(timeout):
+                return False
+            if n == 2 and refusals:
+                raise refusals.pop()
+            log.append(f"durable {n}")
+            return True
+
+        return wait
+
+    degraded: list[str] = []
+    writer = BatchWriter(
+        "bg", write, lambda batch, _s: log.append(f"written {batch.data}"), degraded.append, threading.Event()
+    )
+
+    def offsets(n: int) -> list[TopicPartition]:
+        return [TopicPartition("t", 0, 10 * n)]
+
+    def committable() -> list[TopicPartition] | None:
+        got: list = []
+        assert _wait(lambda: bool(got.append(writer.committable()) or got[-1]), 10), log
+        return got[-1]
+
+    try:
+        assert writer.hand_over(Batch(1, 10, offsets(1)), 5)
+        assert writer.hand_over(Batch(2, 10, offsets(2)), 5)  # taken although batch 1 is not durable
+        assert _wait(lambda: "put 2" in log, 10)
+        time.sleep(0.2)
+        assert writer.committable() is None and log == ["put 1", "put 2"]
+        durable[1].set()
+        assert [(tp.topic, tp.offset) for tp in committable()] == [("t", 10)]
+        assert writer.committable() is None  # batch 2 is still being finished
+        durable[2].set()
+        assert [(tp.topic, tp.offset) for tp in committable()] == [("t", 20)]
+        assert degraded == ["upload refused (injected)"] and not writer.retrying
+        assert log == ["put 1", "put 2", "durable 1", "written 1", "durable 2", "written 2"]
+    finally:
+        for event in durable.values():
+            event.set()
+        writer.close()
+    writer.check()

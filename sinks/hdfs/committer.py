@@ -42,29 +42,35 @@ class Committer:
         self._cv = threading.Condition()
         self._running = False
         self._error: BaseException | None = None
+        self.submitted = 0  # files submitted so far
+        self._done = 0  # of them, committed (or discarded)
 
     def submit(self, f: ClosedFile) -> None:
         """Queues a file; blocks while too many encoded bytes wait for upload (back-pressure)."""
         with self._cv:
             self._queue.append(f)
             self._buffered += f.size
+            self.submitted += 1
             self._start()
             while self._running and self._buffered > self._max:
                 self._cv.wait()
             self._reraise()
 
-    def drain(self) -> None:
-        """Commits everything queued; raises the first failure (queue kept for a retry)."""
+    def drain(self, upto: int | None = None, timeout: float | None = None) -> bool:
+        """Commits everything queued, or the first `upto` files ever submitted (those queued before
+        the `submitted` count was taken): True once they are, False when `timeout` seconds passed
+        first; raises the first failure (queue kept for a retry)."""
         with self._cv:
             self._start()
-            while self._running:
-                self._cv.wait()
+            done = self._cv.wait_for(lambda: not self._running or (upto is not None and self._done >= upto), timeout)
             self._reraise()
+            return done
 
     def discard(self) -> None:
         with self._cv:
             self._queue.clear()
             self._buffered = 0
+            self._done = self.submitted
 
     @property
     def pending(self) -> int:
@@ -96,12 +102,13 @@ class Committer:
                     self._running = False
                     self._cv.notify_all()
                 return
+            self._on_committed(f, committed)  # before drain() can return for it
             with self._cv:
                 if self._queue and self._queue[0] is f:  # discard() may have emptied it meanwhile
                     self._queue.popleft()
                     self._buffered -= f.size
+                    self._done += 1
                 self._cv.notify_all()
-            self._on_committed(f, committed)
 
     def _commit(self, f: ClosedFile) -> bool:
         _topic, _partition, table, day = f.key

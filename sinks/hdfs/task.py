@@ -20,11 +20,13 @@ what it had produced: same key and `source.sequence`, later offset) is written o
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import posixpath
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -137,9 +139,14 @@ class HdfsSinkTask(SinkTask):
         self._roll_aged()
 
     def flush(self) -> None:
+        self.flush_started()(None)
+
+    def flush_started(self) -> Callable[[float | None], bool]:
+        """Closes every open file and queues it for upload; the wait returned blocks until they
+        are committed (the runtime puts the next batch meanwhile: upload and encoding overlap)."""
         for key in list(self._open):
             self._close(key)
-        self._committer.drain()
+        return functools.partial(self._committer.drain, self._committer.submitted)
 
     def close(self) -> None:
         # Uncommitted rows are dropped on purpose: their offsets were not committed either.

@@ -1,9 +1,11 @@
 """Throughput of HdfsSinkTask writing Avro to a real local HDFS (NameNode + DataNode).
 
 Run: .venv/bin/python tests/benchmarks/bench_hdfs.py [--mb 256] [--format avro] [--text-bytes 400]
-Starts its own cluster on ports 29885-29889 under a temp dir, writes change events of one
-table in runtime-sized batches (put + occasional flush), and reports committed file MB/s and
-rows/s, measured end to end (row building, encoding, WebHDFS upload, rename).
+Starts its own cluster on ports --port-base .. +4 (default 29885-29889; with --from-topic a broker
+and registry on +192/+181) under a temp dir, writes change events of one table in runtime-sized
+batches (put + occasional flush), and reports committed file MB/s and rows/s, measured end to end
+(row building, encoding, WebHDFS upload, rename), and the CPU seconds per MB spent meanwhile by
+this process and by the HDFS daemons (a shared machine's load bends MB/s more than these).
 """
 
 from __future__ import annotations
@@ -65,7 +67,31 @@ def make_records(n: int, text_bytes: int, start: int = 0) -> list[SinkRecord]:
     return recs
 
 
-def from_topic(task, batches, args) -> tuple[float, int]:
+class CpuMeter:
+    """CPU seconds (user + system) between start() and stop(): this process's (every thread) and the
+    processes `pids`' (the HDFS daemons)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.own = self.others = 0.0
+
+    def _others(self) -> float:
+        total = 0.0
+        for pid in self.pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return total
+
+    def start(self) -> None:
+        self.own, self.others = -time.process_time(), -self._others()
+
+    def stop(self) -> None:
+        self.own += time.process_time()
+        self.others += self._others()
+
+
+def from_topic(task, batches, args, cpu: CpuMeter) -> tuple[float, int]:
     """(seconds, rows) SinkRunner took to bring the rows from a topic into the task, counted from
     its first written batch (the group join is not the sink's throughput)."""
     import threading
@@ -81,11 +107,12 @@ def from_topic(task, batches, args) -> tuple[float, int]:
     from sinks.runtime import SinkRunner
     from tests.sources import ListSourceTask
 
-    base = PORT_BASE + 100
+    base = args.port_base + 100
     settings = Settings(
         state_dir=tempfile.mkdtemp(prefix="bench-hdfs-stack-"),
         kafka_bootstrap=f"127.0.0.1:{base + 92}",
         schema_registry_url=f"http://127.0.0.1:{base + 81}",
+        broker_storage="memory",  # the sink's throughput, not the broker's durability (bench_broker)
     )
     stack = Stack(settings)
     stack.up(progress=False, only=["broker", "registry"])
@@ -130,9 +157,11 @@ def from_topic(task, batches, args) -> tuple[float, int]:
         while runner.status.written == 0:
             time.sleep(0.01)
         t0, first = time.perf_counter(), runner.status.written
+        cpu.start()
         while runner.status.written < n:
             time.sleep(0.05)
         secs = time.perf_counter() - t0
+        cpu.stop()
         stop.set()
         thread.join(60)
         return secs, n - first
@@ -149,6 +178,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=20_000, help="records per put (a runtime batch)")
     ap.add_argument("--flush-every", type=int, default=10, help="flush after this many batches")
     ap.add_argument("--roll-mb", type=float, default=64)
+    ap.add_argument("--port-base", type=int, default=PORT_BASE, help="first of the HDFS ports (+192/+181 Kafka)")
     ap.add_argument("--profile", metavar="FILE", help="profile the writes, top functions into FILE")
     ap.add_argument(
         "--from-topic",
@@ -158,7 +188,7 @@ def main() -> int:
     args = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="bench-hdfs-"))
-    cluster = HdfsCluster.from_port_base(base, PORT_BASE, heap_mb=768)
+    cluster = HdfsCluster.from_port_base(base, args.port_base, heap_mb=768)
     cluster.start()
     try:
         task = HdfsSinkTask(
@@ -193,19 +223,23 @@ def main() -> int:
                     task.flush()
             task.flush()
 
+        cpu = CpuMeter([p.pid for p in cluster._procs.values()])
         timed = n
         if args.from_topic:
-            secs, timed = from_topic(task, batches, args)
+            secs, timed = from_topic(task, batches, args, cpu)
         else:
             t0 = time.perf_counter()
+            cpu.start()
             profiled(write_all, args.profile)
             secs = time.perf_counter() - t0
+            cpu.stop()
         mb = task.bytes_committed / 2**20 * timed / n  # the timed rows' share of the files
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         how = " from a topic (SinkRunner)" if args.from_topic else ""
         print(
             f"{args.format}/{args.codec}{how}: {n} rows ({row_bytes:.0f} B/row encoded), {task.files_committed} files, "
             f"{mb:.1f} MB timed in {secs:.2f}s -> {mb / secs:.1f} MB/s, {timed / secs:,.0f} rows/s "
+            f"; CPU s/MB: this process {cpu.own / mb:.3f}, HDFS daemons {cpu.others / mb:.3f} "
             f"(load avg {load}, 2 cores)"
         )
     finally:
