@@ -1,11 +1,14 @@
-"""PostgreSQL log-based CDC (AGG-02, mode 4): a logical replication slot read through the SQL interface.
+"""PostgreSQL log-based CDC (AGG-02, mode 4): a logical replication slot read over the streaming
+replication protocol (connectors.relational.pg_replication).
 
-Route: the built-in `pgoutput` plugin (no server package to install) read with
-`pg_logical_slot_peek_binary_changes`; the slot is advanced with `pg_replication_slot_advance`
-only in `committed()`, i.e. after the runtime stored the offset the broker acknowledged. Peek
-returns whole committed transactions in commit order, so the resume point is always a commit's
-end LSN; a crash between storing the offset and advancing the slot re-reads transactions the
-stored offset already covers, and those (end LSN <= stored LSN) are skipped: no duplicates.
+Route: the built-in `pgoutput` plugin (no server package to install); the server's walsender
+decodes and streams while the capture publishes the previous batch. The slot is confirmed (the
+standby status's flushed LSN) only in `committed()`, i.e. after the runtime stored the offset the
+broker acknowledged. The stream delivers whole committed transactions in commit order, so the
+resume point is always a commit's end LSN: a (re)connection starts streaming at the stored offset
+and the server skips the transactions it covers; a crash between storing the offset and
+confirming it re-reads nothing the stored offset covers (end LSN <= stored LSN is skipped too):
+no duplicates.
 
 Snapshot then stream, no gap and no duplicate at the hand-over:
 1. The slot is created first; every transaction committing after its consistent point will
@@ -58,6 +61,7 @@ from connectors.relational.cdc_common import Backoff, row_converter
 from connectors.relational.cdc_pg_events import EventBuilder
 from connectors.relational.cdc_pgoutput import PgOutputDecoder, int_to_lsn, lsn_to_int
 from connectors.relational.log_snapshot import ConsistentSnapshot
+from connectors.relational.pg_replication import ReplicationStream
 from connectors.relational.reflect import reflect_table
 from connectors.schema_changes import Evolution
 
@@ -75,6 +79,9 @@ class PgLogicalConfig(RelationalSourceSettings):
     batch_size: int = Field(5000, gt=0, description="snapshot rows per poll")
     max_changes: int = Field(20000, gt=0, description="decoded messages per poll (whole transactions)")
     heartbeat_seconds: float = Field(30.0, gt=0, description="idle time before a heartbeat message")
+    wait_seconds: float = Field(
+        0.2, ge=0, description="how long a poll waits for the first change when none is buffered"
+    )
 
     def ident(self) -> str:
         return re.sub(r"[^a-z0-9_]", "_", f"huiliu_{self.name}".lower())[:63]
@@ -112,7 +119,9 @@ class PgLogicalTask(SourceTask):
         finally:
             engine.dispose()
         self.convert = {k: row_converter(t.columns, t.table, t.unknown_types) for k, t in self.tables.items()}
-        self.conn: psycopg.Connection | None = None
+        self.conn: psycopg.Connection | None = None  # SQL: slot and publication set-up, heartbeats
+        self.stream: ReplicationStream | None = None  # the slot's changes, streamed
+        self._pending: list = []  # complete transactions read but not yet turned into events
         self.backoff = Backoff()
         self.offset: dict[str, Any] = {}
         self.confirmed = 0
@@ -176,8 +185,7 @@ class PgLogicalTask(SourceTask):
                     f"replication slot {self.slot} is gone: changes since offset "
                     f"{self.offset.get('lsn')} are lost; clear the offsets to snapshot again"
                 )
-            self.confirmed = confirmed
-            self._advance(lsn_to_int(self.offset["lsn"]))
+            self.confirmed = confirmed  # the stream starts at the stored offset; the first commit confirms it
             return
         if confirmed is not None and not self.offset:  # a slot left by an earlier run whose offsets are gone
             self.conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
@@ -245,14 +253,17 @@ class PgLogicalTask(SourceTask):
                     return SourceBatch()
                 self.conn = self._connect()
                 self.confirmed = self._slot_confirmed(self.conn) or 0
-                self._advance(lsn_to_int(self.offset["lsn"]))
-            rows = self.conn.execute(
-                "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, "
-                "'proto_version', '1', 'publication_names', %s, 'messages', 'true')",
-                (self.slot, self.config.max_changes, self.publication),
-            ).fetchall()
+            if self.stream is None:  # streams from the stored offset: the server skips what it covers
+                self.stream = ReplicationStream(self.conninfo, self.slot, self.offset["lsn"], self._stream_options())
+                self.decoder, self._pending = PgOutputDecoder(), []  # a stream starts at a transaction boundary
+            txns = self._pending
+            for lsn, data in self.stream.read(self.config.max_changes, self.config.wait_seconds):
+                txn = self.decoder.feed(lsn, data)
+                if txn is not None:
+                    txns.append(txn)
+            self._pending = []
             self.backoff.ok()
-            if not rows and time.monotonic() - self.last_change > self.config.heartbeat_seconds:
+            if not txns and time.monotonic() - self.last_change > self.config.heartbeat_seconds:
                 self.conn.execute("SELECT pg_logical_emit_message(true, 'huiliu_heartbeat', '')")
                 self.last_change = time.monotonic()
         except psycopg.OperationalError as exc:
@@ -262,10 +273,9 @@ class PgLogicalTask(SourceTask):
         offset = dict(self.offset)  # self.offset changes only once stored (committed)
         done = before = lsn_to_int(offset["lsn"])
         progressed = False
-        for lsn, data in rows:
-            txn = self.decoder.feed(lsn_to_int(lsn), data)
-            if txn is None or txn.end_lsn <= done:
-                continue  # mid-transaction, or already published before a crash
+        for i, txn in enumerate(txns):
+            if txn.end_lsn <= done:
+                continue  # already published before a crash
             progressed = True
             before, done = done, txn.end_lsn
             filt = offset.get("filter")
@@ -275,7 +285,8 @@ class PgLogicalTask(SourceTask):
                 self.handover_skipped += 1
                 continue  # its effects are in the snapshot already
             changed = self._changed_relations(txn)
-            if changed and events:  # publish what came before the change first; it is read again next poll
+            if changed and events:  # publish what came before the change first; this one goes next poll
+                self._pending = txns[i:]
                 offset["lsn"] = int_to_lsn(before)
                 return SourceBatch(events, {self.partition: offset})
             for key, rel in changed.items():
@@ -286,6 +297,9 @@ class PgLogicalTask(SourceTask):
         self.last_change = time.monotonic()
         offset["lsn"] = int_to_lsn(done)
         return SourceBatch(events, {self.partition: offset})
+
+    def _stream_options(self) -> dict[str, str]:
+        return {"proto_version": "1", "publication_names": self.publication, "messages": "true"}
 
     @staticmethod
     def _catalog_layout(conn, key: tuple[str, str]) -> tuple:
@@ -335,12 +349,17 @@ class PgLogicalTask(SourceTask):
         self._checked[rel.oid] = rel
 
     def _advance(self, lsn: int) -> None:
+        """Confirm `lsn` to the server: on the stream while one is open (the slot is its walsender's)."""
         if lsn > self.confirmed:
-            self.conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, int_to_lsn(lsn)))
+            if self.stream is not None:
+                self.stream.confirm(lsn)
+            else:
+                self.conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, int_to_lsn(lsn)))
             self.confirmed = lsn
 
     def _lost(self, exc: Exception, what: str) -> None:
         self.backoff.failed(exc, f"{self.name}: {what}")
+        self._close_stream()
         if self.conn is not None:
             try:
                 self.conn.close()
@@ -360,17 +379,33 @@ class PgLogicalTask(SourceTask):
         except psycopg.OperationalError as exc:
             self._lost(exc, "advancing the slot")  # the reconnect advances to the stored offset
 
+    def _close_stream(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+
     def drop_slot(self) -> None:
         """Decommission: drop the slot (the server then frees its WAL) and the publication."""
+        self._close_stream()  # the slot is in use while its stream is open
         conn = self.conn or psycopg.connect(self.conninfo, autocommit=True)
-        conn.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)
-        )
+        deadline = time.monotonic() + 10
+        while True:  # the walsender of the closed stream lets go of the slot a moment later
+            try:
+                conn.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                    (self.slot,),
+                )
+                break
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(self.publication)))
         if conn is not self.conn:
             conn.close()
 
     def close(self) -> None:
+        self._close_stream()
         if self._snap is not None:
             self._snap.close()
             self._snap = None

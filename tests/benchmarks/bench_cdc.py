@@ -16,6 +16,7 @@ import multiprocessing as mp
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +60,41 @@ def writer(rate: int, seconds: float, tx_rows: int, done) -> None:
             time.sleep(ahead)
     done.value = sent
     conn.close()
+
+
+class ServerCpu(threading.Thread):
+    """CPU seconds used by PostgreSQL's processes during the run (walsender, the writer's backend,
+    background writers): /proc sampled every 0.2 s, so a backend that exits still counts."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.seen: dict[int, tuple[float, float]] = {}  # pid -> (first, last) CPU seconds
+        self.stop = threading.Event()
+        self.start()
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+        except OSError:
+            return None
+        if not head.endswith("(postgres"):
+            return None
+        fields = rest.split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            for name in os.listdir("/proc"):
+                if name.isdigit() and (cpu := self._cpu(int(name))) is not None:
+                    first = self.seen.get(int(name), (cpu, cpu))[0]
+                    self.seen[int(name)] = (first, cpu)
+
+    def used(self) -> float:
+        self.stop.set()
+        self.join()
+        return sum(last - first for first, last in self.seen.values())
 
 
 def main() -> int:
@@ -114,7 +150,8 @@ def main() -> int:
         done = mp.Value("q", 0)
         proc = mp.Process(target=writer, args=(args.rate, args.seconds, args.tx_rows, done))
         latencies: list[float] = []
-        captured, t0 = 0, time.time()
+        server_cpu = ServerCpu()
+        captured, t0, cpu0 = 0, time.time(), time.process_time()
         proc.start()
         idle_since = None
         while True:
@@ -132,7 +169,8 @@ def main() -> int:
                 if not proc.is_alive() and time.time() - idle_since > 10:
                     break
                 time.sleep(0.02)
-        secs = time.time() - t0
+        secs, capture_cpu = time.time() - t0, time.process_time() - cpu0
+        database_cpu = server_cpu.used()
         proc.join()
         latencies.sort()
         pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] / 1000  # noqa: E731
@@ -140,7 +178,11 @@ def main() -> int:
         print(
             f"written {done.value} changes at target {args.rate}/s for {args.seconds:.0f}s; captured {captured} "
             f"in {secs:.1f}s -> {captured / secs:,.0f} changes/s; latency p50 {pct(0.5):.3f}s p99 {pct(0.99):.3f}s "
-            f"max {latencies[-1] / 1000:.3f}s (load avg {load}, {os.cpu_count()} cores)"
+            f"max {latencies[-1] / 1000:.3f}s (load avg {load}, {os.cpu_count()} cores)\n"
+            f"CPU: capture process {capture_cpu:.1f} s = {1e6 * capture_cpu / max(captured, 1):.1f} us a change "
+            f"({capture_cpu / secs:.2f} of a core); PostgreSQL {database_cpu:.1f} s "
+            f"({database_cpu / secs:.2f} of a core, {database_cpu / secs / os.cpu_count():.0%} of the machine; "
+            "its walsender decoding, the writer's backend and its background processes)"
         )
         return 0 if captured == done.value else 1
     finally:
