@@ -100,6 +100,10 @@ def _xid_visible(xid32: int, snap: dict) -> bool:
 
 
 class PgLogicalTask(SourceTask):
+    # The runtime stores a batch's offset on its acks thread while this task reads the next one;
+    # the stream never sends a transaction twice, so the next batch starts where this one ended.
+    pipelined = True
+
     def __init__(self, config: PgLogicalConfig):
         self.config = config
         self.name = config.name
@@ -122,6 +126,7 @@ class PgLogicalTask(SourceTask):
         self.conn: psycopg.Connection | None = None  # SQL: slot and publication set-up, heartbeats
         self.stream: ReplicationStream | None = None  # the slot's changes, streamed
         self._pending: list = []  # complete transactions read but not yet turned into events
+        self._stored = 0  # LSN of the last stored offset, confirmed to the server by the polling thread
         self.backoff = Backoff()
         self.offset: dict[str, Any] = {}
         self.confirmed = 0
@@ -256,6 +261,8 @@ class PgLogicalTask(SourceTask):
             if self.stream is None:  # streams from the stored offset: the server skips what it covers
                 self.stream = ReplicationStream(self.conninfo, self.slot, self.offset["lsn"], self._stream_options())
                 self.decoder, self._pending = PgOutputDecoder(), []  # a stream starts at a transaction boundary
+            if self._stored > self.confirmed:  # confirm only what Kafka acknowledged and the offset store holds
+                self._advance(self._stored)
             txns = self._pending
             for lsn, data in self.stream.read(self.config.max_changes, self.config.wait_seconds):
                 txn = self.decoder.feed(lsn, data)
@@ -349,12 +356,9 @@ class PgLogicalTask(SourceTask):
         self._checked[rel.oid] = rel
 
     def _advance(self, lsn: int) -> None:
-        """Confirm `lsn` to the server: on the stream while one is open (the slot is its walsender's)."""
+        """Confirm `lsn` to the server on the open stream (the slot may then move past it)."""
         if lsn > self.confirmed:
-            if self.stream is not None:
-                self.stream.confirm(lsn)
-            else:
-                self.conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, int_to_lsn(lsn)))
+            self.stream.confirm(lsn)
             self.confirmed = lsn
 
     def _lost(self, exc: Exception, what: str) -> None:
@@ -368,19 +372,21 @@ class PgLogicalTask(SourceTask):
         self.conn = None
 
     def committed(self, offsets: dict[str, dict[str, Any]]) -> None:
+        """Called on the runtime's acks thread (the task is `pipelined`): the connections belong to
+        the polling thread, which confirms the stored offset to the server at its next poll."""
         offset = offsets.get(self.partition)
         if not offset or not offset.get("snapshot_done"):
             return
-        self.offset = dict(offset)  # what the next poll resumes from, even if this batch is re-polled
-        if self.conn is None:
-            return
-        try:  # confirm to the server only what Kafka acknowledged and the offset store holds
-            self._advance(lsn_to_int(offset["lsn"]))
-        except psycopg.OperationalError as exc:
-            self._lost(exc, "advancing the slot")  # the reconnect advances to the stored offset
+        self.offset = dict(offset)  # what a reconnection resumes from
+        self._stored = lsn_to_int(offset["lsn"])
 
     def _close_stream(self) -> None:
         if self.stream is not None:
+            try:
+                if self._stored > self.confirmed:
+                    self._advance(self._stored)
+            except psycopg.OperationalError:
+                pass  # the connection is gone anyway: the next stream starts at the stored offset
             self.stream.close()
             self.stream = None
 
