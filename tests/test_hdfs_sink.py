@@ -6,6 +6,7 @@ import io
 import os
 import posixpath
 import shutil
+import threading
 import time
 from datetime import UTC
 
@@ -595,3 +596,41 @@ def test_a_batch_retried_after_an_upload_failed_mid_put_is_written_whole_and_onc
     assert raised_in_put, "the failure must reach put: a file rolled while the batch was being buffered"
     rows = [r for rs in read_rows(task.store.client, root).values() for r in rs]
     assert sorted(r["_offset"] for r in rows) == list(range(3000))
+
+
+def test_flush_started_waits_for_its_own_files_and_not_for_later_ones(cluster, root, monkeypatch):
+    """SinkRunner puts the next batch while the last one's files upload (flush_started): a batch's
+    wait answers False while its file is not renamed into place, True once it is, also while the
+    next batch's file is still being uploaded."""
+    task = make_task(cluster, root)
+    real_write, gates = task.store.write_temp, [threading.Event(), threading.Event()]
+    uploads: list[str] = []
+
+    def held_write(path, data):
+        uploads.append(path)
+        assert gates[len(uploads) - 1].wait(60)
+        return real_write(path, data)
+
+    monkeypatch.setattr(task.store, "write_temp", held_write)
+    first, second = two_table_batch()[:10:2], two_table_batch()[20:30:2]  # orders, one day each
+
+    def committed() -> list[str]:
+        return [n for d, ns in files(task.store.client, root).items() if not d.startswith("_tmp") for n in ns]
+
+    try:
+        task.put(first)
+        first_done = task.flush_started()
+        assert first_done(0.3) is False and committed() == []
+        task.put(second)  # the first batch's upload still held
+        second_done = task.flush_started()
+        gates[0].set()
+        assert first_done(None) is True
+        assert [parse_name(n)[2:] for n in committed()] == [(0, 4)]
+        assert second_done(0.3) is False
+        gates[1].set()
+        assert second_done(None) is True
+        assert sorted(parse_name(n)[2:] for n in committed()) == [(0, 4), (10, 14)]
+    finally:
+        for gate in gates:
+            gate.set()
+    assert len(uploads) == 2 and task.files_committed == 2

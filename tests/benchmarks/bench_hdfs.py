@@ -68,27 +68,32 @@ def make_records(n: int, text_bytes: int, start: int = 0) -> list[SinkRecord]:
 
 
 class CpuMeter:
-    """CPU seconds (user + system) between start() and stop(): this process's (every thread) and the
-    processes `pids`' (the HDFS daemons)."""
+    """CPU seconds (user + system) between start() and stop(): this process's (every thread) and
+    those of the processes in `others` (name -> pids: the HDFS daemons, the broker)."""
 
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-        self.own = self.others = 0.0
+    def __init__(self, others: dict[str, list[int]]) -> None:
+        self.others = others
+        self.seconds: dict[str, float] = {}
 
-    def _others(self) -> float:
-        total = 0.0
-        for pid in self.pids:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-        return total
+    def _now(self) -> dict[str, float]:
+        now = {"this process": time.process_time()}
+        for name, pids in self.others.items():
+            now[name] = 0.0
+            for pid in pids:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                now[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return now
 
     def start(self) -> None:
-        self.own, self.others = -time.process_time(), -self._others()
+        self.seconds = {k: -v for k, v in self._now().items()}
 
     def stop(self) -> None:
-        self.own += time.process_time()
-        self.others += self._others()
+        for k, v in self._now().items():
+            self.seconds[k] += v
+
+    def per_mb(self, mb: float) -> str:
+        return ", ".join(f"{k} {v / mb:.4f}" for k, v in self.seconds.items())
 
 
 def from_topic(task, batches, args, cpu: CpuMeter) -> tuple[float, int]:
@@ -116,6 +121,9 @@ def from_topic(task, batches, args, cpu: CpuMeter) -> tuple[float, int]:
     )
     stack = Stack(settings)
     stack.up(progress=False, only=["broker", "registry"])
+    broker = stack.component("broker").running_pid()
+    if broker is not None:
+        cpu.others["broker"] = [broker]
     try:
         cols = (
             ColumnSpec("id", sa.BigInteger(), False, True),
@@ -223,7 +231,7 @@ def main() -> int:
                     task.flush()
             task.flush()
 
-        cpu = CpuMeter([p.pid for p in cluster._procs.values()])
+        cpu = CpuMeter({"HDFS daemons": [p.pid for p in cluster._procs.values()]})
         timed = n
         if args.from_topic:
             secs, timed = from_topic(task, batches, args, cpu)
@@ -239,7 +247,7 @@ def main() -> int:
         print(
             f"{args.format}/{args.codec}{how}: {n} rows ({row_bytes:.0f} B/row encoded), {task.files_committed} files, "
             f"{mb:.1f} MB timed in {secs:.2f}s -> {mb / secs:.1f} MB/s, {timed / secs:,.0f} rows/s "
-            f"; CPU s/MB: this process {cpu.own / mb:.3f}, HDFS daemons {cpu.others / mb:.3f} "
+            f"; CPU s/MB: {cpu.per_mb(mb)} "
             f"(load avg {load}, 2 cores)"
         )
     finally:
