@@ -103,7 +103,7 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=25000)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--tx-rows", type=int, default=500)
-    ap.add_argument("--max-changes", type=int, default=5000, help="decoded messages per poll")
+    ap.add_argument("--max-changes", type=int, default=20000, help="decoded messages per poll (the task's default)")
     ap.add_argument("--port-base", type=int, default=int(os.environ.get("HUILIU_TEST_PORT_BASE", "42500")))
     args = ap.parse_args()
     ensure_pg_logical()
