@@ -193,6 +193,11 @@ def test_idle_slot_still_advances_with_heartbeat(pg_url):
         task.committed(batch.offsets)
         time.sleep(0.1)
     assert task.confirmed >= written
+    with psycopg.connect(libpq(pg_url), autocommit=True) as conn:  # the server took the stream's status update
+        server_confirmed = conn.execute(
+            "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s", (task.slot,)
+        ).fetchone()[0]
+    assert server_confirmed == task.confirmed
     task.drop_slot()
     task.close()
 

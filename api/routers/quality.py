@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 router = APIRouter(tags=["quality"])
 
 
+def _read_quarantine(*args: Any) -> dict[str, Any]:
+    # in the thread pool: the first call's import of polars must not stall the event loop
+    from streams.quarantine_read import read_quarantine
+
+    return read_quarantine(*args)
+
+
 def _ms(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
@@ -49,12 +56,10 @@ async def quarantine(
     offset: int = Query(0, ge=0, le=100_000),
     principal: Principal = Depends(require("quality:manage")),
 ) -> dict[str, Any]:
-    from streams.quarantine_read import read_quarantine
-
     topic = await run_in_threadpool(quarantine_topic_of, request, principal, pipeline)
     settings = request.app.state.settings
     page = await run_in_threadpool(
-        read_quarantine,
+        _read_quarantine,
         settings.kafka_bootstrap,
         settings.schema_registry_url,
         topic,
