@@ -47,9 +47,9 @@ class SinkFrame:
     """Change events of one writer schema, decoded together (schemas.frames) for columnar stores.
 
     `frame` has the envelope's columns: before, after (structs of the row), op, ts_ms, source
-    (struct), transaction, plus each record's `_partition` and `_offset` (unless the task's
-    `frame_positions` is False). `key` is the first
-    record's key: it names the key fields when a table has to be created.
+    (struct), transaction (or the task's `frame_columns` of them), plus each record's `_partition`
+    and `_offset` (unless the task's `frame_positions` is False). `key` is the first record's
+    key: it names the key fields when a table has to be created.
     """
 
     topic: str
@@ -72,6 +72,9 @@ class SinkTask(ABC):
     # A columnar task that never reads `_partition`/`_offset` says so: they cost two Python
     # calls per message to gather.
     frame_positions = True
+    # The envelope fields a columnar task reads (schemas.frames' `columns`: `source.sequence` is
+    # one field of a record); None: all of them. The others are parsed, not built.
+    frame_columns: list[str] | None = None
     # (events, seconds) bounding each batch the runtime hands over and then commits, unless the
     # runtime is told otherwise; stores that like big writes (files) ask for more.
     batch_bounds: tuple[int, float] = (5000, 1.0)

@@ -76,7 +76,7 @@ class SinkRunner:
         self.bootstrap, self.group = bootstrap, group
         self.topics = topics
         self.codec = codec
-        self.frames = FrameDecoder(codec)
+        self.frames = FrameDecoder(codec, task.frame_columns if task.columnar else None)
         self.task = task
         self.counters = counters
         self.max_backoff = max_backoff
