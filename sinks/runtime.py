@@ -164,7 +164,7 @@ class SinkRunner:
         self.status.written += batch.count
         self.status.batches += 1
         if self.counters:
-            self.counters.add("sink", {"written": batch.count, "deleted": _deletes(batch.data)})
+            self.counters.add("sink", {"written": batch.count, "deleted": batch.deleted})
         log.debug("wrote %d records in %.3fs", batch.count, seconds)
 
     def _commit_written(self, wait: bool = False) -> None:
@@ -193,6 +193,8 @@ class SinkRunner:
             # What to commit once this batch (and so every earlier one, written in order) is in the store.
             offsets = consumed_positions(self.consumer)
             batch = Batch(self._decode(messages), len(messages), offsets)
+            if self.counters:
+                batch.deleted = _deletes(batch.data)
             del messages  # freed by reference counting while the collector is paused: it never walks them
         return batch.count if self._hand_over(batch, stop) else 0
 

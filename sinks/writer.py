@@ -46,11 +46,13 @@ Wait = Callable[[float | None], bool]
 @dataclass(slots=True)
 class Batch:
     """What the writer writes: the decoded batch, how many messages it holds, and the offsets to
-    commit once it is written (the consumer's positions right after consuming it)."""
+    commit once it is written (the consumer's positions right after consuming it). `data` is let
+    go once the store took it (while its flush finishes, the store holds what it needs)."""
 
     data: Any
     count: int
     offsets: list[TopicPartition]
+    deleted: int = 0  # deletes among the messages, for the counters (counted before `data` goes)
 
 
 class BatchWriter:
@@ -137,6 +139,7 @@ class BatchWriter:
                     done, wait = self._until_done(functools.partial(self._write, batch.data))
                     if not done:
                         return  # asked to stop while the store was failing: nothing committed
+                    batch.data = None
                     if wait is None and unfinished is None:  # durable already: done with it
                         self._finished(batch, t0, taken=True)
                         continue
