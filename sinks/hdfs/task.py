@@ -97,6 +97,8 @@ class HdfsSinkTask(SinkTask):
 
     # -- SinkTask ------------------------------------------------------------------------
     columnar = True  # SinkRunner hands frames (put_frames); put(records) stays for direct callers
+    # What _frame_rows reads: the source's other strings and the transaction are parsed, not built.
+    frame_columns = ["before", "after", "op", "ts_ms", "source.table", "source.position", "source.sequence"]
 
     def put_frames(self, frames: list[SinkFrame]) -> None:
         self._roll_aged()  # before: new rows must not extend a file that is already too old
