@@ -12,10 +12,10 @@ MySQL/MariaDB (`relational.mysql_binlog`): a binlog reader holds nothing on the 
 server purges binlogs by its own expiry, `binlog_expire_logs_seconds`), so there is nothing to
 drop; the stored (file, pos) offset is kept, as for every other connector.
 
-"Inactive" means: no running connector reads the slot. With the SQL interface the slot is `active`
-in pg_replication_slots only while a read is in progress, so that column says little; what matters
-is whether a connector whose target state is RUNNING owns the slot (a paused, stopped or deleted
-connector's slot keeps WAL growing).
+"Inactive" means: no running connector reads the slot. The slot is `active` in pg_replication_slots
+while a connector's replication stream is open, but a running connector between reconnections
+shows it inactive too; what matters is whether a connector whose target state is RUNNING owns the
+slot (a paused, stopped or deleted connector's slot keeps WAL growing).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def decommission(name: str, plugin: str, config: dict[str, Any], settings, activ
                     retained = row[1]
                     dropped.append(f"replication slot {slot}")
                     break
-                except psycopg.errors.ObjectInUse:  # a read in progress (the SQL interface holds it briefly)
+                except psycopg.errors.ObjectInUse:  # its stream's walsender lets go of it a moment after the stop
                     if time.monotonic() > deadline:
                         raise DecommissionFailed(
                             f"replication slot {slot} on {server} is in use (process {row[0]}); stop its reader first"

@@ -1,7 +1,7 @@
 """Parser of PostgreSQL's built-in `pgoutput` logical decoding messages (protocol version 1).
 
-The SQL interface (`pg_logical_slot_peek_binary_changes`) hands us the same bytes a replication
-connection would; decoding them here avoids any server-side plugin install (wal2json) and the
+The replication stream (connectors.relational.pg_replication) hands us these bytes, one message
+per XLogData; decoding them here avoids any server-side plugin install (wal2json) and the
 quoting ambiguities of `test_decoding`'s text output. Column values arrive in each type's text
 output form and are turned into Python values by psycopg's own loaders for the type's OID, so
 streamed rows have exactly the types a SELECT (the snapshot) returns.
