@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 
 import psycopg
@@ -150,8 +151,15 @@ def test_source_restart_during_streaming(stack_settings, pg_url, tmp_path):
     try:
         pump(runtime, 1.5)
         before = writer.commits
-        if RESTART_DB:
-            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *PG_CLUSTER, "restart"], check=True)
+        if RESTART_DB:  # restarted while the capture runs, as a worker would go on polling
+            took = []
+            restart = threading.Thread(target=lambda: took.append(_timed_restart()))
+            restart.start()
+            while restart.is_alive():
+                pump(runtime, 0.3)
+            # a walsender whose client never confirms the WAL it sent holds a fast shutdown until
+            # wal_sender_timeout (1 min here): the capture confirms a keepalive's end of WAL
+            assert took and took[0] < 20, f"the restart took {took}s: the capture's walsender held the shutdown"
         else:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 killed = conn.execute(
@@ -172,6 +180,12 @@ def test_source_restart_during_streaming(stack_settings, pg_url, tmp_path):
     assert replay(consume(stack_settings, topic)) == _db_state(pg_url, "acct3")
     task.drop_slot()
     task.close()
+
+
+def _timed_restart() -> float:
+    started = time.monotonic()
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *PG_CLUSTER, "restart"], check=True)
+    return time.monotonic() - started
 
 
 def test_idle_slot_still_advances_with_heartbeat(pg_url):

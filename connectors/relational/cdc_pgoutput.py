@@ -113,6 +113,10 @@ class PgOutputDecoder:
         self.relations: dict[int, Relation] = {}
         self._open: Transaction | None = None
 
+    @property
+    def between_transactions(self) -> bool:
+        return self._open is None
+
     def feed(self, lsn: int, data: bytes) -> Transaction | None:
         """Consume one message; returns a transaction when its commit arrives."""
         buf = bytes(data)

@@ -127,6 +127,8 @@ class PgLogicalTask(SourceTask):
         self.stream: ReplicationStream | None = None  # the slot's changes, streamed
         self._pending: list = []  # complete transactions read but not yet turned into events
         self._stored = 0  # LSN of the last stored offset, confirmed to the server by the polling thread
+        self._read_end = 0  # end LSN of the last complete transaction read from the stream
+        self._quiet: tuple[int, int] | None = None  # (a keepalive's end of WAL, _read_end when it came)
         self.backoff = Backoff()
         self.offset: dict[str, Any] = {}
         self.confirmed = 0
@@ -261,13 +263,18 @@ class PgLogicalTask(SourceTask):
             if self.stream is None:  # streams from the stored offset: the server skips what it covers
                 self.stream = ReplicationStream(self.conninfo, self.slot, self.offset["lsn"], self._stream_options())
                 self.decoder, self._pending = PgOutputDecoder(), []  # a stream starts at a transaction boundary
-            if self._stored > self.confirmed:  # confirm only what Kafka acknowledged and the offset store holds
-                self._advance(self._stored)
+                self._read_end, self._quiet = lsn_to_int(self.offset["lsn"]), None
+            self._advance(self._confirmable())
             txns = self._pending
             for lsn, data in self.stream.read(self.config.max_changes, self.config.wait_seconds):
+                if data is None:  # keepalive: `lsn` is confirmable once what was read before is stored
+                    if self.decoder.between_transactions:
+                        self._quiet = (lsn, self._read_end)
+                    continue
                 txn = self.decoder.feed(lsn, data)
                 if txn is not None:
                     txns.append(txn)
+                    self._read_end = txn.end_lsn
             self._pending = []
             self.backoff.ok()
             if not txns and time.monotonic() - self.last_change > self.config.heartbeat_seconds:
@@ -304,6 +311,16 @@ class PgLogicalTask(SourceTask):
         self.last_change = time.monotonic()
         offset["lsn"] = int_to_lsn(done)
         return SourceBatch(events, {self.partition: offset})
+
+    def _confirmable(self) -> int:
+        """The LSN the server may move the slot to: the stored offset, or past it the end of WAL a
+        keepalive reported once every transaction read before that keepalive is stored (WAL with
+        no captured commit in it: other databases', checkpoints). Without this a fast shutdown of
+        the server waits for wal_sender_timeout: its walsender exits only once the client
+        confirmed all WAL it sent, the shutdown checkpoint included."""
+        if self._quiet is not None and self._stored >= self._quiet[1]:
+            return max(self._stored, self._quiet[0])
+        return self._stored
 
     def _stream_options(self) -> dict[str, str]:
         return {"proto_version": "1", "publication_names": self.publication, "messages": "true"}
@@ -383,8 +400,7 @@ class PgLogicalTask(SourceTask):
     def _close_stream(self) -> None:
         if self.stream is not None:
             try:
-                if self._stored > self.confirmed:
-                    self._advance(self._stored)
+                self._advance(self._confirmable())
             except psycopg.OperationalError:
                 pass  # the connection is gone anyway: the next stream starts at the stored offset
             self.stream.close()

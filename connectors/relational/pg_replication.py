@@ -49,9 +49,11 @@ class ReplicationStream:
         self.received = self.flushed = 0  # LSNs: the last message read, the last confirmed
         self._status_at = time.monotonic()
 
-    def read(self, max_messages: int, wait_s: float) -> Iterator[tuple[int, memoryview]]:
+    def read(self, max_messages: int, wait_s: float) -> Iterator[tuple[int, memoryview | None]]:
         """Messages already buffered, up to `max_messages`; if there are none, waits up to `wait_s`
-        for the first. Keepalives are answered here; a status is sent every STATUS_INTERVAL_S."""
+        for the first. Yields (start LSN, pgoutput message), and (end of WAL sent, None) for a
+        keepalive: every transaction committed before that LSN came earlier in the stream.
+        Keepalives asking for a reply are answered here; a status is sent every STATUS_INTERVAL_S."""
         deadline = time.monotonic() + wait_s
         got = 0
         while got < max_messages:
@@ -75,9 +77,10 @@ class ReplicationStream:
                 got += 1
                 yield lsn, data[25:]
             elif kind == 0x6B:  # 'k'
-                _, _, reply = _KEEPALIVE.unpack_from(data, 1)
+                wal_end, _, reply = _KEEPALIVE.unpack_from(data, 1)
                 if reply:
                     self.send_status()
+                yield wal_end, None
         if time.monotonic() - self._status_at > STATUS_INTERVAL_S:
             self.send_status()
 
