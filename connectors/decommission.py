@@ -30,6 +30,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
 from connectors.document import parse
+from connectors.relational.pg_replication import drop_slot
 from connectors.secrets import scrub
 from deploy.control import engine_for, source_offsets
 
@@ -77,26 +78,23 @@ def decommission(name: str, plugin: str, config: dict[str, Any], settings, activ
     retained = None
     try:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-            deadline = time.monotonic() + active_wait
-            while True:
-                row = conn.execute(
-                    "SELECT active_pid, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
-                    "FROM pg_replication_slots WHERE slot_name = %s",
-                    (slot,),
-                ).fetchone()
-                if row is None:
-                    break
-                try:
-                    conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-                    retained = row[1]
+            row = conn.execute(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
+                "FROM pg_replication_slots WHERE slot_name = %s",
+                (slot,),
+            ).fetchone()
+            try:
+                if row is not None and drop_slot(conn, slot, active_wait):
+                    retained = row[0]
                     dropped.append(f"replication slot {slot}")
-                    break
-                except psycopg.errors.ObjectInUse:  # its stream's walsender lets go of it a moment after the stop
-                    if time.monotonic() > deadline:
-                        raise DecommissionFailed(
-                            f"replication slot {slot} on {server} is in use (process {row[0]}); stop its reader first"
-                        ) from None
-                    time.sleep(0.5)
+            except psycopg.errors.ObjectInUse:  # its stream's walsender did not let go of it
+                holder = conn.execute(
+                    "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+                ).fetchone()
+                raise DecommissionFailed(
+                    f"replication slot {slot} on {server} is in use (process {holder and holder[0]}); "
+                    "stop its reader first"
+                ) from None
             if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone():
                 conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(publication)))
                 dropped.append(f"publication {publication}")

@@ -61,7 +61,7 @@ from connectors.relational.cdc_common import Backoff, row_converter
 from connectors.relational.cdc_pg_events import EventBuilder
 from connectors.relational.cdc_pgoutput import PgOutputDecoder, int_to_lsn, lsn_to_int
 from connectors.relational.log_snapshot import ConsistentSnapshot
-from connectors.relational.pg_replication import ReplicationStream
+from connectors.relational.pg_replication import ReplicationStream, drop_slot
 from connectors.relational.reflect import reflect_table
 from connectors.schema_changes import Evolution
 
@@ -410,18 +410,7 @@ class PgLogicalTask(SourceTask):
         """Decommission: drop the slot (the server then frees its WAL) and the publication."""
         self._close_stream()  # the slot is in use while its stream is open
         conn = self.conn or psycopg.connect(self.conninfo, autocommit=True)
-        deadline = time.monotonic() + 10
-        while True:  # the walsender of the closed stream lets go of the slot a moment later
-            try:
-                conn.execute(
-                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
-                    (self.slot,),
-                )
-                break
-            except psycopg.errors.ObjectInUse:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        drop_slot(conn, self.slot, timeout=10)
         conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(self.publication)))
         if conn is not self.conn:
             conn.close()

@@ -107,6 +107,25 @@ class ReplicationStream:
         raise psycopg.OperationalError(f"{what}: {message or 'connection closed'}")
 
 
+def drop_slot(conn: psycopg.Connection, slot: str, timeout: float) -> bool:
+    """Drop the replication slot if it exists; True if it did. A walsender still holding it (a
+    stream that just stopped lets go a moment later) is waited for up to `timeout` seconds, then
+    psycopg.errors.ObjectInUse is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return bool(
+                conn.execute(
+                    "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = %s",
+                    (slot,),
+                ).fetchone()[0]
+            )
+        except psycopg.errors.ObjectInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
