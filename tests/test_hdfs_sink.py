@@ -634,3 +634,26 @@ def test_flush_started_waits_for_its_own_files_and_not_for_later_ones(cluster, r
         for gate in gates:
             gate.set()
     assert len(uploads) == 2 and task.files_committed == 2
+
+
+def test_a_restarted_sink_seeds_its_window_from_every_recent_file(cluster, root):
+    """After a restart the window is read back from each committed file within it (side by side):
+    copies of events from any of them are skipped, one from a file behind the window is written."""
+    first = make_task(cluster, root, dedupe_offsets=100)
+    recs = [event("huiliu.shop.people", i, "people", "c", {"id": i, "v": f"v{i}"}, DAY1_MS) for i in range(120)]
+    for n in range(12):  # twelve files of ten offsets each
+        first.put(recs[n * 10 : n * 10 + 10])
+        first.flush()
+    first.close()
+
+    def copy(original: SinkRecord, offset: int) -> SinkRecord:
+        return SinkRecord(original.topic, 0, offset, original.key, original.value)
+
+    copies = [copy(recs[i], 120 + n) for n, i in enumerate([25, 47, 68, 89, 119])]  # one from five files
+    behind = copy(recs[5], 125)  # its file ends at offset 9, 110 behind the newest: outside the window
+    again = make_task(cluster, root, dedupe_offsets=100)
+    again.put([*copies, behind])
+    again.flush()
+    rows = read_rows(again.store.client, root)["people/dt=2023-11-14"]
+    assert sorted(r["_offset"] for r in rows) == [*range(120), 125]
+    assert again.duplicates_skipped == 5

@@ -26,7 +26,8 @@ import json
 import logging
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DirKey = tuple[str, int, str, str]  # topic, partition, table, day
 _DAY_MS = 86_400_000
+_WINDOW_READERS = 8  # WebHDFS reads in flight while a directory's dedupe window is seeded
 _to_json = json.JSONEncoder(separators=(",", ":"), default=str).encode  # same text as polars' json_encode
 _META = ("_op", "_ts_ms", "_position", SEQUENCE, "_partition", OFFSET)
 
@@ -288,9 +290,11 @@ class HdfsSinkTask(SinkTask):
                 ours.append((p[3], name))
         upto = max((last for last, _ in ours), default=-1)
         if recent is not None:
-            for last, name in ours:
-                if last > upto - recent.span:
-                    self._seed(recent, posixpath.join(final_dir, name), upto - recent.span)
+            above = upto - recent.span
+            for rows in self._window_rows(
+                [posixpath.join(final_dir, n) for last, n in ours if last > above], recent, above
+            ):
+                recent.seed(rows)
         temp_dir = self.store.temp_dir(table, day)
         for name in self.store.list_names(temp_dir):
             p = parse_name(name)
@@ -326,7 +330,18 @@ class HdfsSinkTask(SinkTask):
         self.duplicates_skipped += chunk.num_rows - kept
         return chunk.filter(fresh.to_arrow())
 
-    def _seed(self, recent: RecentWrites, path: str, above: int) -> None:
+    def _window_rows(self, paths: list[str], recent: RecentWrites, above: int) -> Iterator[pl.DataFrame]:
+        """The (key, sequence) pairs past offset `above` of committed files, read side by side: a
+        window of many small files read one after the other held a restarted sink's first put (and
+        so the release of its partitions) for tens of seconds on a loaded machine."""
+        if not paths:
+            return
+        with ThreadPoolExecutor(max_workers=min(_WINDOW_READERS, len(paths)), thread_name_prefix="hdfs-seed") as pool:
+            for rows in pool.map(functools.partial(self._window_of, recent=recent, above=above), paths):
+                if rows is not None:
+                    yield rows
+
+    def _window_of(self, path: str, recent: RecentWrites, above: int) -> pl.DataFrame | None:
         """The (key, sequence) pairs of a committed file's rows past offset `above`."""
         names = {n: avro_name(n) if self.settings.format == "avro" else n for n in recent.key_fields}
         wanted = [*names.values(), SEQUENCE, OFFSET]
@@ -341,9 +356,9 @@ class HdfsSinkTask(SinkTask):
         except (pl.exceptions.PolarsError, pa.ArrowException, KeyError, ValueError) as exc:
             # e.g. a file written before files carried _sequence: nothing to seed from it
             log.info("%s: no (key, sequence) to remember (%s)", path, exc)
-            return
+            return None
         rows = rows.rename({v: k for k, v in names.items() if v != k})
-        recent.seed(rows.filter(pl.col(OFFSET) > above))
+        return rows.filter(pl.col(OFFSET) > above)
 
     # -- partitioning --------------------------------------------------------------------
     def _day(self, row: dict[str, Any], value: dict[str, Any]) -> str:
