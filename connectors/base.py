@@ -9,6 +9,7 @@ replication slot position).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -119,10 +120,34 @@ class RowFrame:
 
 
 @dataclass
+class ChangeFrame:
+    """Change events of one table in columns, in source order, as a log reader decodes them
+    (connectors.relational.cdc_pg_columns): each row's op, before and after image, commit time,
+    position, sequence and transaction. Encoded column by column like a RowFrame."""
+
+    table: CapturedTable
+    ops: pa.Array  # string c/u/d (or a dictionary of them)
+    before: pa.StructArray  # row images, one field per table column by source name; null where none
+    after: pa.StructArray
+    ts_ms: pa.Array  # int64 (or a dictionary of int64)
+    positions: pa.Array  # string: each row's position as JSON text
+    sequences: pa.Array  # int64
+    transactions: pa.StructArray  # {id, total_order, data_collection_order}
+    fallback: Callable[[], list[ChangeEvent]]  # the same events one by one, built as a row-wise reader does
+    snapshot: bool = False
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def events(self) -> list[ChangeEvent]:
+        return self.fallback()
+
+
+@dataclass
 class SourceBatch:
     events: list[ChangeEvent] = field(default_factory=list)
     offsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # partition -> offset after these events
-    frames: list[RowFrame] = field(default_factory=list)  # more events, in columns
+    frames: list[RowFrame | ChangeFrame] = field(default_factory=list)  # more events, in columns
 
     @property
     def size(self) -> int:

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.acks import AcksBehind
-from connectors.base import CapturedTable, ChangeEvent, RejectedEvent, RowFrame, SourceBatch, SourceTask
+from connectors.base import CapturedTable, ChangeEvent, ChangeFrame, RejectedEvent, RowFrame, SourceBatch, SourceTask
 from deploy.control import OffsetStore
 from deploy.kafka import AckedProducer, ensure_topics
 from schemas.batch_avro import BatchEncodeError, UnsupportedSchema
@@ -281,25 +282,30 @@ class SourceRuntime:
             self.producer.produce(topic, result[1], result[0])
             counts["read"] += 1
 
-    def _encode_frame(self, frame: RowFrame) -> tuple[str, list[bytes], list[bytes] | None] | None:
+    def _encode_frame(self, frame: RowFrame | ChangeFrame) -> tuple[str, list[bytes], list[bytes] | None] | None:
         """(topic, values, keys) of a frame encoded in columns, or None if some row does not fit."""
         topic, value_id, key_id, _ = self._prepare(frame.table)
+        renames = self._renames.get(frame.table)
         try:
             values = self.codec.encode_arrow(value_id, self._frame_envelopes(frame, self.codec.arrow_type(value_id)))
             keys = None
             if key_id is not None:
-                key_rows = _renamed_columns(frame.rows, self._renames.get(frame.table))
-                keys = self.codec.encode_arrow(key_id, _struct(key_rows, self.codec.arrow_type(key_id)))
+                key_type = self.codec.arrow_type(key_id)
+                if isinstance(frame, ChangeFrame):
+                    key_rows = _change_keys(frame, key_type, renames)
+                else:
+                    key_rows = _struct(_renamed_columns(frame.rows, renames), key_type)
+                keys = self.codec.encode_arrow(key_id, key_rows)
         except (BatchEncodeError, UnsupportedSchema, pa.ArrowException, TypeError, ValueError):
             return None
         return topic, values, keys
 
-    def _frame_envelopes(self, frame: RowFrame, envelope: pa.StructType | None) -> pa.StructArray:
+    def _frame_envelopes(self, frame: RowFrame | ChangeFrame, envelope: pa.StructType | None) -> pa.StructArray:
         """The envelopes of a frame's rows as one Arrow struct array of the envelope schema's type."""
         if envelope is None:
             raise UnsupportedSchema("the envelope schema is not batch-encodable")
         n, t = len(frame), frame.table
-        rows = _renamed_columns(frame.rows, self._renames.get(t))
+        renames = self._renames.get(t)
         source = envelope.field("source").type
         constant = {
             "system": t.system,
@@ -318,14 +324,23 @@ class SourceRuntime:
             ],
             names=[f.name for f in source],  # not `fields`: they would refuse the dictionaries
         )
-        parts = {
-            "before": pa.nulls(n, envelope.field("before").type),
-            "after": _struct(rows, envelope.field("after").type),
-            "op": _constant(frame.op, pa.string(), same),
-            "ts_ms": _constant(frame.ts_ms, pa.int64(), same),
-            "source": source_array,
-            "transaction": pa.nulls(n, envelope.field("transaction").type),
-        }
+        if isinstance(frame, ChangeFrame):
+            parts = {
+                "before": _image(frame.before, envelope.field("before").type, renames),
+                "after": _image(frame.after, envelope.field("after").type, renames),
+                "op": frame.ops,
+                "ts_ms": frame.ts_ms,
+                "transaction": frame.transactions,
+            }
+        else:
+            parts = {
+                "before": pa.nulls(n, envelope.field("before").type),
+                "after": _struct(_renamed_columns(frame.rows, renames), envelope.field("after").type),
+                "op": _constant(frame.op, pa.string(), same),
+                "ts_ms": _constant(frame.ts_ms, pa.int64(), same),
+                "transaction": pa.nulls(n, envelope.field("transaction").type),
+            }
+        parts["source"] = source_array
         return pa.StructArray.from_arrays([parts[f.name] for f in envelope], names=[f.name for f in envelope])
 
     def run_once(self) -> int:
@@ -393,4 +408,28 @@ def _struct(rows: pa.Table, arrow_type: pa.StructType) -> pa.StructArray:
     """The table's columns named by `arrow_type`, cast to its field types, as one struct array."""
     return pa.StructArray.from_arrays(
         [rows.column(f.name).combine_chunks().cast(f.type) for f in arrow_type], fields=list(arrow_type)
+    )
+
+
+def _image(image: pa.StructArray, arrow_type: pa.StructType, renames: dict[str, str] | None) -> pa.StructArray:
+    """Row images named by source column (null rows: no image) as `arrow_type`, named by Avro field."""
+    names = [renames.get(f.name, f.name) for f in image.type] if renames else [f.name for f in image.type]
+    by_name = dict(zip(names, (image.field(i) for i in range(image.type.num_fields))))
+    return pa.StructArray.from_arrays(
+        [by_name[f.name].cast(f.type) for f in arrow_type],
+        fields=list(arrow_type),
+        mask=image.is_null() if image.null_count else None,
+    )
+
+
+def _change_keys(frame: ChangeFrame, arrow_type: pa.StructType, renames: dict[str, str] | None) -> pa.StructArray:
+    """Each change's key: from the after image, or the before image of a delete."""
+    source = {(renames.get(f.name, f.name) if renames else f.name): f.name for f in frame.after.type}
+    has_after = frame.after.is_valid()
+    return pa.StructArray.from_arrays(
+        [
+            pc.if_else(has_after, frame.after.field(source[f.name]), frame.before.field(source[f.name])).cast(f.type)
+            for f in arrow_type
+        ],
+        fields=list(arrow_type),
     )

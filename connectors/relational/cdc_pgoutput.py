@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors.relational.pg_replication import XLOGDATA_HEADER, xlogdata_lsn
+
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 UNCHANGED_TOAST = object()  # 'u': an unchanged TOASTed value the server did not resend
 
@@ -66,11 +68,21 @@ class RowChange:
 
 @dataclass
 class Transaction:
+    """A committed transaction. Its Insert/Update/Delete messages are kept undecoded: a table's
+    changes are decoded in bulk into columns (connectors.relational.cdc_pg_columns), and one by
+    one (`decode_change`) only where that path does not apply."""
+
     xid: int
     commit_lsn: int
     end_lsn: int
     commit_ts_ms: int
-    changes: list[RowChange] = field(default_factory=list)
+    messages: list = field(default_factory=list)  # the XLogData messages of 'I', 'U', 'D' (header included)
+    runs: list[tuple[Relation, int]] = field(default_factory=list)  # (relation, first message) of each run
+
+    def run_bounds(self) -> list[tuple[Relation, int, int]]:
+        """(relation, first, end) of each run of consecutive messages of one relation."""
+        starts = [start for _, start in self.runs] + [len(self.messages)]
+        return [(rel, start, starts[i + 1]) for i, (rel, start) in enumerate(self.runs)]
 
 
 _BEGIN = struct.Struct(">QqI")
@@ -117,27 +129,20 @@ class PgOutputDecoder:
     def between_transactions(self) -> bool:
         return self._open is None
 
-    def feed(self, lsn: int, data: bytes) -> Transaction | None:
-        """Consume one message; returns a transaction when its commit arrives."""
-        buf = bytes(data)
-        kind = buf[0]
-        if kind in (73, 85, 68):  # 'I', 'U', 'D': the hot path
-            rel = self.relations[_U32(buf, 1)[0]]
-            old = new = None
-            marker = buf[5]
-            if kind == 73:
-                new, _ = read_tuple(buf, 6)
-            elif kind == 85:
-                pos = 6
-                if marker in (75, 79):  # old image: 'O' with REPLICA IDENTITY FULL, 'K' key only
-                    old, pos = read_tuple(buf, 6)
-                    pos += 1  # the 'N' marker
-                new, _ = read_tuple(buf, pos)
-            else:
-                old, _ = read_tuple(buf, 6)
-            if self._open is not None:
-                self._open.changes.append(RowChange(_OPS[kind], rel, old, new, lsn))
-        elif kind == 66:  # 'B'
+    def feed(self, message: bytes | memoryview) -> Transaction | None:
+        """Consume one XLogData message (the replication protocol's header, then the pgoutput
+        message); returns a transaction when its commit arrives."""
+        kind = message[XLOGDATA_HEADER]
+        if kind in (73, 85, 68):  # 'I', 'U', 'D': the hot path, kept undecoded
+            txn = self._open
+            rel = self.relations[_U32(message, XLOGDATA_HEADER + 1)[0]]
+            if txn is not None:
+                if not txn.runs or txn.runs[-1][0] is not rel:
+                    txn.runs.append((rel, len(txn.messages)))
+                txn.messages.append(message)
+            return None
+        buf = bytes(message[XLOGDATA_HEADER:])
+        if kind == 66:  # 'B'
             final_lsn, ts, xid = _BEGIN.unpack_from(buf, 1)
             self._open = Transaction(xid, final_lsn, 0, pg_ts_to_ms(ts))
         elif kind == 67:  # 'C'
@@ -163,6 +168,25 @@ class PgOutputDecoder:
             self.relations[oid] = Relation(oid, namespace, name, ident, cols, tuple(typmods))
         # 'Y' (type), 'O' (origin), 'T' (truncate), 'M' (message) carry no row images: ignored
         return None
+
+
+def decode_change(rel: Relation, message: bytes | memoryview) -> RowChange:
+    """One Insert/Update/Delete XLogData message with its row images decoded value by value."""
+    lsn = xlogdata_lsn(message)
+    buf = bytes(message[XLOGDATA_HEADER:])
+    kind = buf[0]
+    old = new = None
+    if kind == 73:
+        new, _ = read_tuple(buf, 6)
+    elif kind == 85:
+        pos = 6
+        if buf[5] in (75, 79):  # old image: 'O' with REPLICA IDENTITY FULL, 'K' key only
+            old, pos = read_tuple(buf, 6)
+            pos += 1  # the 'N' marker
+        new, _ = read_tuple(buf, pos)
+    else:
+        old, _ = read_tuple(buf, 6)
+    return RowChange(_OPS[kind], rel, old, new, lsn)
 
 
 _OPS = {73: "c", 85: "u", 68: "d"}

@@ -19,21 +19,20 @@ from __future__ import annotations
 import select
 import struct
 import time
-from collections.abc import Iterator
 
 import psycopg
 from psycopg import pq
 from psycopg.conninfo import make_conninfo
 
-_XLOGDATA = struct.Struct(">QQQ")  # after the 'w' byte
-_KEEPALIVE = struct.Struct(">QQB")  # after the 'k' byte
+_LSN = struct.Struct(">Q")  # XLogData: 'w', start LSN, end of WAL, send time; keepalive: 'k', end of WAL, ...
+XLOGDATA_HEADER = 25  # the pgoutput message starts here
 _STATUS = struct.Struct(">cQQQqB")
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 STATUS_INTERVAL_S = 10.0  # well inside the server's wal_sender_timeout (60 s by default)
 
 
 class ReplicationStream:
-    """One START_REPLICATION of a logical slot; iterate `read()` for (lsn, pgoutput message)."""
+    """One START_REPLICATION of a logical slot; `read()` returns the messages received."""
 
     def __init__(self, conninfo: str, slot: str, start_lsn: str, options: dict[str, str], connect_timeout: int = 10):
         self.pgconn = pq.PGconn.connect(
@@ -49,40 +48,47 @@ class ReplicationStream:
         self.received = self.flushed = 0  # LSNs: the last message read, the last confirmed
         self._status_at = time.monotonic()
 
-    def read(self, max_messages: int, wait_s: float) -> Iterator[tuple[int, memoryview | None]]:
-        """Messages already buffered, up to `max_messages`; if there are none, waits up to `wait_s`
-        for the first. Yields (start LSN, pgoutput message), and (end of WAL sent, None) for a
-        keepalive: every transaction committed before that LSN came earlier in the stream.
-        Keepalives asking for a reply are answered here; a status is sent every STATUS_INTERVAL_S."""
+    def read(self, max_messages: int, wait_s: float, linger_s: float = 0.0) -> list[memoryview]:
+        """Messages received, up to `max_messages` XLogData: waits up to `wait_s` for the first,
+        then up to `linger_s` after it for more (fewer, larger batches: the capture's cost per
+        batch is a few ms). Returns them as received, the header included: XLogData `w` (its
+        pgoutput message from XLOGDATA_HEADER on; `xlogdata_lsn`) and keepalives `k`
+        (`keepalive_end`: every transaction committed before that LSN came earlier in the stream).
+        Keepalives asking for a reply are answered here; a status is sent every STATUS_INTERVAL_S.
+        Hot path (one pass per change): no per-message parsing beyond the kind byte."""
         deadline = time.monotonic() + wait_s
+        out: list[memoryview] = []
         got = 0
+        get = self.pgconn.get_copy_data
         while got < max_messages:
-            size, data = self.pgconn.get_copy_data(1)
+            size, data = get(1)
+            if size > 0:
+                if data[0] == 0x77:  # 'w'
+                    if not got:
+                        deadline = time.monotonic() + linger_s
+                    got += 1
+                elif data[0] == 0x6B and data[17]:  # 'k' asking for a reply
+                    self.send_status()
+                out.append(data)
+                continue
             if size == 0:  # nothing complete in libpq's buffer
                 if select.select([self.pgconn.socket], [], [], 0)[0]:
                     self.pgconn.consume_input()  # more has arrived on the socket
                     continue
                 remaining = deadline - time.monotonic()
-                if got or remaining <= 0:
+                if remaining <= 0:
                     break
                 select.select([self.pgconn.socket], [], [], remaining)
                 self.pgconn.consume_input()
                 continue
-            if size < 0:  # -1: the server ended the stream; -2: an error
-                self._fail("reading the replication stream")
-            kind = data[0]
-            if kind == 0x77:  # 'w'
-                lsn = _XLOGDATA.unpack_from(data, 1)[0]
-                self.received = max(self.received, lsn)
-                got += 1
-                yield lsn, data[25:]
-            elif kind == 0x6B:  # 'k'
-                wal_end, _, reply = _KEEPALIVE.unpack_from(data, 1)
-                if reply:
-                    self.send_status()
-                yield wal_end, None
+            self._fail("reading the replication stream")  # -1: the server ended the stream; -2: an error
+        for data in reversed(out):
+            if data[0] == 0x77:
+                self.received = max(self.received, xlogdata_lsn(data))
+                break
         if time.monotonic() - self._status_at > STATUS_INTERVAL_S:
             self.send_status()
+        return out
 
     def confirm(self, lsn: int) -> None:
         """Tell the server everything up to `lsn` is stored: the slot may move past it."""
@@ -105,6 +111,16 @@ class ReplicationStream:
         message = self.pgconn.error_message.decode(errors="replace").strip()
         self.pgconn.finish()
         raise psycopg.OperationalError(f"{what}: {message or 'connection closed'}")
+
+
+def xlogdata_lsn(message) -> int:
+    """The WAL position of an XLogData message's change."""
+    return _LSN.unpack_from(message, 1)[0]
+
+
+def keepalive_end(message) -> int:
+    """A keepalive's end of WAL sent."""
+    return _LSN.unpack_from(message, 1)[0]
 
 
 def drop_slot(conn: psycopg.Connection, slot: str, timeout: float) -> bool:

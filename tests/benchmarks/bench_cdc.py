@@ -21,7 +21,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psycopg
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -150,14 +152,15 @@ def main() -> int:
         runtime.publish(task.poll())  # the (empty) snapshot and the hand-over offset
         done = mp.Value("q", 0)
         proc = mp.Process(target=writer, args=(args.rate, args.seconds, args.tx_rows, done))
-        latencies: list[float] = []
-        waiting: dict[str, list[int]] = {}  # offset LSN -> commit times of that batch's changes
+        stored_ms: list[np.ndarray] = []  # latency of each change, per batch (numpy: cheap next to the capture)
+        waiting: dict[str, np.ndarray] = {}  # offset LSN -> commit times of that batch's changes
         stored = task.committed
 
         def committed(offsets):  # on the runtime's acks thread, once the batch is acked and stored
             now = time.time() * 1000
             for offset in offsets.values():
-                latencies.extend(now - ts for ts in waiting.pop(offset["lsn"], ()))
+                if offset["lsn"] in waiting:
+                    stored_ms.append(now - waiting.pop(offset["lsn"]))
             stored(offsets)
 
         task.committed = committed
@@ -167,11 +170,14 @@ def main() -> int:
         idle_since = None
         while True:
             batch = task.poll()
-            if batch.events or batch.offsets:
-                for offset in batch.offsets.values():
-                    waiting[offset["lsn"]] = [ev.ts_ms for ev in batch.events]
+            if batch.size or batch.offsets:
+                for offset in batch.offsets.values():  # commit times: events', and frames' per row
+                    waiting[offset["lsn"]] = np.concatenate(
+                        [np.array([ev.ts_ms for ev in batch.events], np.float64)]
+                        + [frame.ts_ms.cast(pa.int64()).to_numpy().astype(np.float64) for frame in batch.frames]
+                    )
                 runtime.publish(batch)
-                captured += len(batch.events)
+                captured += batch.size
                 idle_since = None
             elif not proc.is_alive() and captured >= done.value:
                 break
@@ -184,7 +190,7 @@ def main() -> int:
         secs, capture_cpu = time.time() - t0, time.process_time() - cpu0
         database_cpu = server_cpu.used()
         proc.join()
-        latencies.sort()
+        latencies = np.sort(np.concatenate(stored_ms)) if stored_ms else np.zeros(1)
         pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] / 1000  # noqa: E731
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
