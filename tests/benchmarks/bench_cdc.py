@@ -106,6 +106,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--tx-rows", type=int, default=500)
     ap.add_argument("--max-changes", type=int, default=20000, help="decoded messages per poll (the task's default)")
+    ap.add_argument(
+        "--linger", type=float, default=0.05, help="a poll's wait for more after its first change (default)"
+    )
     ap.add_argument("--port-base", type=int, default=int(os.environ.get("HUILIU_TEST_PORT_BASE", "42500")))
     args = ap.parse_args()
     ensure_pg_logical()
@@ -138,6 +141,7 @@ def main() -> int:
             system="bench",
             tables=["bench"],
             max_changes=args.max_changes,
+            linger_seconds=args.linger,
         )
     )
     runtime = SourceRuntime(
