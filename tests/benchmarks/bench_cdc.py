@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import socket
 import sys
 import tempfile
 import threading
@@ -66,12 +67,16 @@ def writer(rate: int, seconds: float, tx_rows: int, done) -> None:
 
 
 class ServerCpu(threading.Thread):
-    """CPU seconds used by PostgreSQL's processes during the run (walsender, the writer's backend,
-    background writers): /proc sampled every 0.2 s, so a backend that exits still counts."""
+    """CPU seconds used by PostgreSQL's processes during the run, by role: the capture's walsender
+    (told by its client port), the writer's backend (its database in the process title), the
+    server's background processes, and other sessions (other users of a shared server, left out
+    of the total). /proc sampled every 0.2 s, so a backend that exits still counts."""
 
-    def __init__(self):
+    def __init__(self, walsender_port):
         super().__init__(daemon=True)
+        self.walsender_port = walsender_port  # () -> the capture's client port, None until it streams
         self.seen: dict[int, tuple[float, float]] = {}  # pid -> (first, last) CPU seconds
+        self.role: dict[int, str] = {}
         self.stop = threading.Event()
         self.start()
 
@@ -87,17 +92,44 @@ class ServerCpu(threading.Thread):
         fields = rest.split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def _role(self, pid: int) -> str | None:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        port = self.walsender_port()
+        if "walsender" in title:
+            return None if port is None else "walsender" if f"({port})" in title else "other"
+        if "(" in title:  # a backend: "user database host(port) activity"
+            return "writer" if f" {DB} " in title else "other"
+        return "background"
+
     def run(self) -> None:
         while not self.stop.wait(0.2):
             for name in os.listdir("/proc"):
                 if name.isdigit() and (cpu := self._cpu(int(name))) is not None:
-                    first = self.seen.get(int(name), (cpu, cpu))[0]
-                    self.seen[int(name)] = (first, cpu)
+                    pid = int(name)
+                    if pid not in self.role and (role := self._role(pid)) is not None:
+                        self.role[pid] = role
+                    first = self.seen.get(pid, (cpu, cpu))[0]
+                    self.seen[pid] = (first, cpu)
 
-    def used(self) -> float:
+    def used(self) -> dict[str, float]:
+        """CPU seconds by role."""
         self.stop.set()
         self.join()
-        return sum(last - first for first, last in self.seen.values())
+        out = dict.fromkeys(("walsender", "writer", "background", "other"), 0.0)
+        for pid, (first, last) in self.seen.items():
+            out[self.role.get(pid, "other")] += last - first
+        return out
+
+
+def _client_port(task: PgLogicalTask) -> int | None:
+    stream = task.stream
+    if stream is None:
+        return None
+    return socket.socket(fileno=os.dup(stream.pgconn.socket)).getsockname()[1]
 
 
 def main() -> int:
@@ -168,12 +200,15 @@ def main() -> int:
             stored(offsets)
 
         task.committed = committed
-        server_cpu = ServerCpu()
+        port: list[int] = []  # the capture's client port, once it streams
+        server_cpu = ServerCpu(lambda: port[0] if port else None)
         captured, t0, cpu0 = 0, time.time(), time.process_time()
         proc.start()
         idle_since = None
         while True:
             batch = task.poll()
+            if not port and (p := _client_port(task)) is not None:
+                port.append(p)
             if batch.size or batch.offsets:
                 for offset in batch.offsets.values():  # commit times: events', and frames' per row
                     waiting[offset["lsn"]] = np.concatenate(
@@ -192,7 +227,8 @@ def main() -> int:
                 time.sleep(0.02)
         runtime.settle()
         secs, capture_cpu = time.time() - t0, time.process_time() - cpu0
-        database_cpu = server_cpu.used()
+        by_role = server_cpu.used()
+        database_cpu = by_role["walsender"] + by_role["writer"] + by_role["background"]
         proc.join()
         latencies = np.sort(np.concatenate(stored_ms)) if stored_ms else np.zeros(1)
         pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] / 1000  # noqa: E731
@@ -203,8 +239,10 @@ def main() -> int:
             f"max {latencies[-1] / 1000:.3f}s (load avg {load}, {os.cpu_count()} cores)\n"
             f"CPU: capture process {capture_cpu:.1f} s = {1e6 * capture_cpu / max(captured, 1):.1f} us a change "
             f"({capture_cpu / secs:.2f} of a core); PostgreSQL {database_cpu:.1f} s "
-            f"({database_cpu / secs:.2f} of a core, {database_cpu / secs / os.cpu_count():.0%} of the machine; "
-            "its walsender decoding, the writer's backend and its background processes)"
+            f"({database_cpu / secs:.2f} of a core, {database_cpu / secs / os.cpu_count():.0%} of the machine): "
+            f"walsender decoding {by_role['walsender'] / secs:.2f}, the writer's backend {by_role['writer'] / secs:.2f}, "
+            f"background processes {by_role['background'] / secs:.2f} of a core; other sessions on the server "
+            f"{by_role['other'] / secs:.2f} (not counted)"
         )
         return 0 if captured == done.value else 1
     finally:
