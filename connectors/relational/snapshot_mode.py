@@ -13,10 +13,11 @@ does not). A resumed snapshot opens a new transaction, so rows changed between t
 restart are read in their newer state. Other SQLAlchemy dialects (Oracle, SQL Server, DB2, DM,
 KingbaseES...) run with `consistency: none` (each chunk its own statement).
 
-PostgreSQL chunks read through ADBC are read one ahead on a thread (`prefetch.ChunkPrefetch`)
-while the runtime encodes and produces the chunk before, and the task is `pipelined`: a chunk's
-position is stored once the broker acknowledged it, on the runtime's acks thread
-(`connectors.acks`), while the next chunk is already read and encoded.
+PostgreSQL chunks read through ADBC are read one ahead on a thread (`prefetch.ChunkPrefetch`),
+cast to the row's types and given their positions there too, while the runtime encodes and
+produces the chunk before; numeric columns come as PostgreSQL's text (`pg_arrow.as_text`). The
+task is `pipelined`: a chunk's position is stored once the broker acknowledged it, on the
+runtime's acks thread (`connectors.acks`), while the next chunk is already read and encoded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -167,11 +169,9 @@ class SnapshotSourceTask(SourceTask):
         last = self._last_key(unit, offset)
         arrow = self._read_arrow(unit, last)
         if arrow is not None:
-            keys, frame, read = arrow
             events: list[ChangeEvent] = []
-            done, count = read <= self.config.chunk_size, frame.num_rows
-            chunk_last = [jsonable(pg_arrow.python_values(k.slice(count - 1))[0]) for k in keys] if count else None
-            chunk_last = chunk_last or offset.get("chunk_last_key")
+            done, count = arrow.read <= self.config.chunk_size, arrow.rows.num_rows
+            chunk_last = arrow.last_key or offset.get("chunk_last_key")
         else:
             result = self._connection().execute(self._chunk_statement(unit, last))
             names = list(result.keys())
@@ -182,11 +182,10 @@ class SnapshotSourceTask(SourceTask):
             key_idx = [names.index(k) for k in unit.key_names]
             chunk_last = [jsonable(rows[-1][i]) for i in key_idx] if rows else offset.get("chunk_last_key")
         now_ms = int(time.time() * 1000)
-        # The position as JSON text, the chunk's part encoded once: {"chunk_last_key": ..., "key": [...]}
-        head = '{"chunk_last_key": ' + _json(chunk_last) + ', "key": '
         if arrow is not None:
-            frame = self._arrow_frame(unit, frame, keys, head, now_ms, started_us)
+            frame = self._arrow_frame(unit, arrow, now_ms, started_us)
         else:
+            head = _position_head(chunk_last)
             # One row version per snapshot pass: the pass's start time (kept across a resume).
             frame = self._frame(unit, names, rows, key_idx, head, now_ms, started_us)
             events = (
@@ -213,20 +212,30 @@ class SnapshotSourceTask(SourceTask):
         stmt = unit.select().limit(self.config.chunk_size + 1)
         return stmt if last is None else stmt.where(keyset_after(unit.key, last))
 
-    def _read_chunk(self, unit: SourceUnit, last: list[Any] | None) -> tuple[pa.Table, list[Any] | None]:
-        """One chunk through ADBC and the key the next one starts after (None: this is the last).
-        Runs on the prefetch thread."""
-        table = self.arrow.read(self._chunk_statement(unit, last))
-        if table.num_rows <= self.config.chunk_size:
-            return table, None
+    def _read_chunk(self, unit: SourceUnit, last: list[Any] | None) -> tuple[ArrowChunk, list[Any] | None]:
+        """One chunk through ADBC, in the row's Arrow types, and the key the next one starts after
+        (None: this is the last). Runs on the prefetch thread, so the casts and the rows' positions
+        are worked out there too, beside the runtime encoding the chunk before."""
+        arrow_type = row_type(unit.captured)
+        # numeric columns the row wants as decimals (keys excepted: their values cut the chunks)
+        as_text = {f.name for f in arrow_type if pa.types.is_decimal(f.type)} - set(unit.key_names)
+        table = self.arrow.read(pg_arrow.as_text(self._chunk_statement(unit, last), as_text))
+        read, size = table.num_rows, self.config.chunk_size
         names = table.column_names
-        following = [
-            pg_arrow.python_values(table.column(names.index(k)).slice(self.config.chunk_size - 1, 1))[0]
-            for k in unit.key_names
-        ]
-        return table, following
+        following = (
+            None
+            if read <= size
+            else [pg_arrow.python_values(table.column(names.index(k)).slice(size - 1, 1))[0] for k in unit.key_names]
+        )
+        table = table.slice(0, size)
+        keys = [table.column(names.index(k)) for k in unit.key_names]
+        count = table.num_rows
+        last_key = [jsonable(pg_arrow.python_values(k.slice(count - 1))[0]) for k in keys] if count else None
+        rows = pg_arrow.conform(table, names, arrow_type)
+        positions = _key_positions(_position_head(last_key), keys) if rows is not None and count else None
+        return ArrowChunk(rows, keys, read, last_key, positions), following
 
-    def _prefetched(self, unit: SourceUnit, last: list[Any] | None) -> pa.Table:
+    def _prefetched(self, unit: SourceUnit, last: list[Any] | None) -> ArrowChunk:
         """The chunk after `last`, read ahead on the unit's prefetch thread (started here when the
         unit or the position is not the one it read for)."""
         for attempt in range(2):
@@ -237,48 +246,36 @@ class SnapshotSourceTask(SourceTask):
                 )
                 self._prefetch = (unit, reader)
             try:
-                after, table = self._prefetch[1].take()
+                after, chunk = self._prefetch[1].take()
             except LookupError:  # asked past the table's last chunk: read again from `last`
                 continue
             if _same_key(after, last):
-                return table
+                return chunk
         raise RuntimeError(f"snapshot of {unit.captured.partition}: no chunk read after {last!r}")
 
-    def _read_arrow(self, unit: SourceUnit, last: list[Any] | None):
-        """(key columns, the chunk in the row's Arrow types, rows read) of a chunk read through ADBC,
-        or None: then it is read as Python rows (no Arrow reader, or columns that do not convert).
-        Rows read may be one more than the chunk: that row only says more follow."""
+    def _read_arrow(self, unit: SourceUnit, last: list[Any] | None) -> ArrowChunk | None:
+        """The chunk after `last` read through ADBC, or None: then it is read as Python rows (no
+        Arrow reader, or columns that do not convert)."""
         partition = unit.captured.partition
-        arrow_type = row_type(unit.captured)
-        if self.arrow is None or arrow_type is None or partition in self._rows_only:
+        if self.arrow is None or row_type(unit.captured) is None or partition in self._rows_only:
             return None
-        table = self._prefetched(unit, last)
-        read = table.num_rows
-        table = table.slice(0, self.config.chunk_size)
-        names = table.column_names
-        conformed = pg_arrow.conform(table, names, arrow_type)
-        if conformed is None:
+        chunk = self._prefetched(unit, last)
+        if chunk.rows is None:
             log.info("snapshot of %s: columns do not convert to Arrow, reading Python rows", partition)
             self._stop_prefetch()
             self._rows_only.add(partition)
             return None
-        keys = [table.column(names.index(k)) for k in unit.key_names]
-        return keys, conformed, read
+        return chunk
 
     @staticmethod
-    def _arrow_frame(unit: SourceUnit, rows, keys, head, now_ms, started_us) -> RowFrame | None:
+    def _arrow_frame(unit: SourceUnit, chunk: ArrowChunk, now_ms: int, started_us: int) -> RowFrame | None:
+        rows = chunk.rows
         if rows.num_rows == 0:
             return None
-        positions = _integer_positions(head, keys)
-        if positions is None:
-            values = [pg_arrow.python_values(k) for k in keys]
-            positions = pa.array(
-                [head + _json([jsonable(k[i]) for k in values]) + "}" for i in range(rows.num_rows)], pa.string()
-            )
         # one row version per pass: one dictionary entry, encoded once
         same = pa.array(np.zeros(rows.num_rows, np.int32))
         sequences = pa.DictionaryArray.from_arrays(same, pa.array([started_us], pa.int64()))
-        return RowFrame(unit.captured, "r", rows, positions, sequences, now_ms, True)
+        return RowFrame(unit.captured, "r", rows, chunk.positions, sequences, now_ms, True)
 
     @staticmethod
     def _frame(unit: SourceUnit, names, rows, key_idx, head, now_ms, started_us) -> RowFrame | None:
@@ -298,10 +295,39 @@ class SnapshotSourceTask(SourceTask):
         self.engine.dispose()
 
 
+@dataclass
+class ArrowChunk:
+    """A chunk read through ADBC: `rows` in the row's Arrow types (None: a column does not
+    convert), its key columns, the rows read (one more than the chunk says more follow), the
+    chunk's last key as JSON values and each row's position (JSON text)."""
+
+    rows: pa.Table | None
+    keys: list[pa.ChunkedArray]
+    read: int
+    last_key: list[Any] | None
+    positions: pa.Array | None
+
+
+def _position_head(chunk_last: list[Any] | None) -> str:
+    """The position as JSON text, the chunk's part encoded once: {"chunk_last_key": ..., "key": [...]}"""
+    return '{"chunk_last_key": ' + _json(chunk_last) + ', "key": '
+
+
 def _same_key(a: list[Any] | None, b: list[Any] | None) -> bool:
     return (a is None and b is None) or (
         a is not None and b is not None and list(map(jsonable, a)) == list(map(jsonable, b))
     )
+
+
+def _key_positions(head: str, keys: list[pa.ChunkedArray]) -> pa.Array:
+    """Per row `head + [k1, k2, ...] + "}"`: in Arrow for integer keys, from Python values for others."""
+    positions = _integer_positions(head, keys)
+    if positions is None:
+        values = [pg_arrow.python_values(k) for k in keys]
+        positions = pa.array(
+            [head + _json([jsonable(k[i]) for k in values]) + "}" for i in range(len(keys[0]))], pa.string()
+        )
+    return positions
 
 
 def _integer_positions(head: str, keys: list[pa.ChunkedArray]) -> pa.Array | None:
