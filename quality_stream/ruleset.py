@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from quality_stream.errors import RuleConfigError, build_kind
@@ -119,20 +120,23 @@ class RuleSet:
             return BatchVerdict(row_count=n, valid_rows=list(range(n)))
         res = res.with_columns(pl.col(k).fill_null(False).cast(pl.Boolean) for _, _, k in plan)
 
+        # The masks as numpy arrays, each read once (polars' arg_true / select per mask ran a query each).
+        failing = {key: res.get_column(key).to_numpy() for _, _, key in plan}
         by_rule: dict[str, list[str]] = {}
         for rule, _, key in plan:
             by_rule.setdefault(rule.id, []).append(key)
-        fails = res.select(pl.any_horizontal(keys).sum().alias(rid) for rid, keys in by_rule.items()).row(0, named=True)
         for rule in self.rules:
             c = self._counters[rule.id]
             c["evaluated"] += n
-            c["failed"] += int(fails.get(rule.id) or 0)
+            keys = by_rule.get(rule.id)
+            if keys:
+                c["failed"] += int(np.logical_or.reduce([failing[k] for k in keys]).sum())
 
         rejected: dict[int, list[Violation]] = {}
         warnings: dict[int, list[Violation]] = {}
         reject_keys: list[str] = []
         for rule, field, key in plan:
-            idx = res[key].arg_true().to_list()
+            idx = np.flatnonzero(failing[key]).tolist()
             if not idx:
                 continue
             # One shared (immutable) Violation per rule/field keeps failing batches cheap.
@@ -143,7 +147,7 @@ class RuleSet:
             for i in idx:
                 target.setdefault(i, []).append(v)
         if reject_keys:
-            valid = res.select(~pl.any_horizontal(reject_keys)).to_series().arg_true().to_list()
+            valid = np.flatnonzero(~np.logical_or.reduce([failing[k] for k in reject_keys])).tolist()
         else:
             valid = list(range(n))
         return BatchVerdict(

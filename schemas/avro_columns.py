@@ -43,13 +43,15 @@ class UndecodableBatch(ValueError):
 class _Cursor:
     """The batch's bytes, and per record where its next field starts and where it ends."""
 
-    __slots__ = ("buf", "data", "windows", "pos", "ends", "size")
+    __slots__ = ("buf", "data", "windows", "pos", "ends", "size", "starts", "span")
 
     def __init__(self, values: list[bytes], skip: int):
         joined = b"".join([*values, bytes(_PAD)])
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
         self.ends = np.cumsum(lengths)
-        self.pos = self.ends - lengths + skip
+        self.starts = self.ends - lengths  # where each record's value begins in the batch
+        self.pos = self.starts + skip
+        self.span: tuple[np.ndarray, np.ndarray] | None = None  # the marked field's (start, end)
         self.size = len(joined) - _PAD
         self.buf = np.frombuffer(joined, dtype=np.uint8)
         self.data = pa.py_buffer(joined)  # what the string views point into
@@ -252,6 +254,28 @@ def _spread(values: pa.Array, present: np.ndarray) -> pa.Array:
     return values.take(pa.array(np.cumsum(present) - 1, mask=~present))
 
 
+def _marked(inner: Reader | Skipper) -> Reader | Skipper:
+    """A top-level field's reader (or skipper) that notes where the field starts and ends in every
+    record (cur.span), so its bytes can be replaced without encoding the rest of the record again."""
+
+    def read(cur: _Cursor, rows: np.ndarray | None) -> pa.Array | None:
+        start = cur.at(rows).copy()  # the cursors move in place under a union's subset
+        out = inner(cur, rows)
+        cur.span = (start, cur.at(rows).copy())
+        return out
+
+    return read
+
+
+def _discarded(read: Reader) -> Skipper:
+    """A field read (and so checked) and dropped."""
+
+    def skip(cur: _Cursor, rows: np.ndarray | None) -> None:
+        read(cur, rows)
+
+    return skip
+
+
 def _record(readers: list[Reader], arrow_type: pa.DataType) -> Reader:
     fields = [arrow_type.field(i) for i in range(arrow_type.num_fields)]
 
@@ -313,9 +337,14 @@ _PRIMITIVES: dict[str, tuple[pa.DataType, Reader, Skipper]] = {
 Keep = bool | dict[str, "Keep"]
 
 
-def _compile(t: Any, keep: Keep = True) -> tuple[pa.DataType, Reader, Skipper]:
+def _compile(
+    t: Any, keep: Keep = True, mark: str | None = None, check: bool = False
+) -> tuple[pa.DataType, Reader, Skipper]:
     """The Arrow type, reader and skipper of a schema with its references inlined
-    (frames.reader_view); `keep` a record's fields to read (the others skipped)."""
+    (frames.reader_view); `keep` a record's fields to read (the others skipped); `mark` a field
+    of the record whose span the reader notes (_marked); `check`: the fields not kept are read
+    and dropped rather than skipped, so a record is refused for anything a reader refuses (text
+    that is not UTF-8, an enum index or an int out of range) whether its field is kept or not."""
     if isinstance(t, str):
         if t in _PRIMITIVES:
             return _PRIMITIVES[t]
@@ -323,16 +352,21 @@ def _compile(t: Any, keep: Keep = True) -> tuple[pa.DataType, Reader, Skipper]:
     if isinstance(t, list):
         if len(t) == 2 and "null" in t:
             null_branch = t.index("null")
-            arrow_type, inner, skip = _compile(t[1 - null_branch], keep)
+            arrow_type, inner, skip = _compile(t[1 - null_branch], keep, None, check)
             return arrow_type, _nullable(null_branch, inner, arrow_type), _skip_nullable(null_branch, skip)
         raise UnsupportedSchema(f"union {t!r}")
     kind, logical = t.get("type"), t.get("logicalType")
     if kind == "record":
         fields = [(f["name"], f["type"]) for f in t["fields"]]
-        compiled = [(name, *_compile(ft, True if keep is True else keep.get(name, True))) for name, ft in fields]
+        compiled = [
+            (name, *_compile(ft, True if keep is True else keep.get(name, True), None, check)) for name, ft in fields
+        ]
         wanted = [keep is True or name in keep for name, _ in fields]
         arrow_type = pa.struct([pa.field(name, at) for (name, at, _, _), w in zip(compiled, wanted) if w])
-        readers = [read if w else skip for (_, _, read, skip), w in zip(compiled, wanted)]
+        readers = [
+            read if w else _discarded(read) if check else skip for (_, _, read, skip), w in zip(compiled, wanted)
+        ]
+        readers = [_marked(r) if name == mark else r for r, (name, _) in zip(readers, fields)]
         return arrow_type, _record(readers, arrow_type), _skip_record([skip for _, _, _, skip in compiled])
     if kind == "enum":
         return pa.dictionary(pa.uint32(), pa.large_string()), _enum(list(t["symbols"])), _skip_varint
@@ -363,22 +397,38 @@ def keep_of(columns: list[str]) -> Keep:
 
 
 class BatchDecoder:
-    def __init__(self, schema: dict, columns: list[str] | None = None):
+    def __init__(
+        self, schema: dict, columns: list[str] | None = None, spans_of: str | None = None, check_all: bool = False
+    ):
         """`schema`: a record schema with named references inlined (schemas.frames.reader_view);
         `columns`: the fields to read (`source.sequence`: of a record field only that one), in the
         schema's order, the others skipped (Avro has no lengths to jump over a field: each is
-        parsed all the same, but nothing is built of it). None: every field."""
+        parsed all the same, but nothing is built of it). None: every field. `spans_of`: a
+        top-level field whose place in each record decode_spans() reports. `check_all`: the
+        fields not asked for are read and dropped, so exactly the records whole reading refuses
+        are refused (a skipped string is not checked for UTF-8, nor a skipped enum's index)."""
         if not isinstance(schema, dict) or schema.get("type") != "record":
             raise UnsupportedSchema("the top level is not a record")
-        self.arrow_type, self._read, _ = _compile(schema, True if columns is None else keep_of(columns))
+        if spans_of is not None and spans_of not in {f["name"] for f in schema["fields"]}:
+            raise UnsupportedSchema(f"no field {spans_of!r}")
+        self.spans_of = spans_of
+        keep = True if columns is None else keep_of(columns)
+        self.arrow_type, self._read, _ = _compile(schema, keep, spans_of, check_all)
 
     def decode(self, values: list[bytes], skip: int = 5) -> pl.DataFrame:
         """The records, each after its first `skip` bytes (the Confluent header), as a frame."""
+        return self.decode_spans(values, skip)[0]
+
+    def decode_spans(self, values: list[bytes], skip: int = 5) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+        """decode(), and where the `spans_of` field starts and ends in each value (byte offsets,
+        the header counted; zeros without spans_of)."""
         cur = _Cursor(values, skip)
         if cur.size > _MAX_VIEW_OFFSET and len(values) > 1:
             half = len(values) // 2
-            return pl.concat([self.decode(values[:half], skip), self.decode(values[half:], skip)])
+            first, second = self.decode_spans(values[:half], skip), self.decode_spans(values[half:], skip)
+            return pl.concat([first[0], second[0]]), *(np.concatenate([a, b]) for a, b in zip(first[1:], second[1:]))
         struct = self._read(cur, None)
         if not np.array_equal(cur.pos, cur.ends):
             raise UndecodableBatch("a record does not end where its last field does")
-        return pl.from_arrow(pa.RecordBatch.from_struct_array(struct))
+        start, end = cur.span if cur.span is not None else (cur.starts, cur.starts)
+        return pl.from_arrow(pa.RecordBatch.from_struct_array(struct)), start - cur.starts, end - cur.starts

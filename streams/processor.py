@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -113,6 +114,10 @@ def _json_default(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
+# json.dumps(event, default=_json_default, ensure_ascii=False), without building an encoder per call
+_EVENT_JSON = json.JSONEncoder(default=_json_default, ensure_ascii=False)
+
+
 class BatchProcessor:
     """Decode, transform, check and split one micro-batch (see the module docstring).
 
@@ -134,7 +139,12 @@ class BatchProcessor:
         lookup_tables: dict[str, LookupTable] | None = None,
     ):
         self.codec = codec
-        self.decoder = FrameDecoder(codec)
+        # Only the after-images are built for every record, with where each sits in its bytes: a
+        # transformed row's new image replaces those bytes, and the whole event is decoded only
+        # for the few rows that need it (quarantined: its JSON). Schemas the columnar reader
+        # does not take come whole from polars' reader (no spans), and are re-encoded whole.
+        self.decoder = FrameDecoder(codec, columns=["after"], spans_of="after", check_all=True)
+        self._image_encoders: dict[int, Any] = {}  # schema id -> BatchEncoder of {after} alone, or None
         self.stage = stage
         for step in transforms:
             if step.get("kind") in ROW_DROPPING:
@@ -218,7 +228,7 @@ class BatchProcessor:
             "original_offset": offset,
             "original_key": key,
             "original_value": value,
-            "original_json": json.dumps(event, default=_json_default, ensure_ascii=False) if event else None,
+            "original_json": _EVENT_JSON.encode(event) if event else None,
             "ts_ms": int(time.time() * 1000),
         }
         result.topics[i] = self._qtopic(topic)
@@ -257,33 +267,40 @@ class BatchProcessor:
     def _process_run(self, batch: RawBatch, run: FrameRun, result: BatchResult) -> None:
         frame = run.frame
         # Deletes carry no after-image: they pass through untouched (rules judge new data).
-        has_after = frame.get_column("after").is_not_null()
-        checked = has_after.arg_true().to_list()  # frame rows with an after-image
+        images = frame.get_column("after")
+        has_after = images.is_not_null()
+        checked = has_after.arg_true().to_numpy()  # frame rows with an after-image
         rejected: dict[int, list] = {}  # frame row -> violations
         events: dict[int, dict] = {}  # frame row -> event dict, only for rows not forwarded as is
-        if checked:
-            before = frame.get_column("after").filter(has_after).struct.unnest()
+        if checked.size:
+            before = (images if checked.size == frame.height else images.filter(has_after)).struct.unnest()
             after = self.transforms.apply_frame(before)
             if after.height != before.height:
                 raise ValueError(
                     f"transforms changed the batch from {before.height} to {after.height} rows; "
                     "the processor needs one output row per input row"
                 )
-            rejected = {checked[pos]: v for pos, v in self.rules.evaluate_frame(after).rejected.items()}
+            verdicts = self.rules.evaluate_frame(after).rejected  # position in `checked` -> violations
+            rejected = {int(checked[pos]): v for pos, v in verdicts.items()}
+            is_rejected = np.zeros(checked.size, bool)
+            is_rejected[list(verdicts)] = True
             same = _unchanged_rows(before, after)
-            changed = [pos for pos in range(len(checked)) if not same[pos] and checked[pos] not in rejected]
+            changed = np.flatnonzero(~same & ~is_rejected).tolist()
             if changed:  # transformed rows that pass: encoded as columns when the schema allows
-                encoded = self._encode_changed(run, frame, after, [checked[pos] for pos in changed], changed)
+                rows = checked[changed].tolist()
+                if run.spans is None:
+                    encoded = self._encode_changed(run, frame, after, rows, changed)
+                else:
+                    encoded = self._splice_changed(batch, run, after, rows, changed)
                 if encoded is not None:
-                    for pos, value in zip(changed, encoded):
-                        result.values[run.positions[checked[pos]]] = value
-                    same = list(same)
-                    for pos in changed:
-                        same[pos] = True  # done: forwarded as the bytes just set
-            need = [pos for pos in range(len(checked)) if checked[pos] in rejected or not same[pos]]
+                    for row, value in zip(rows, encoded):
+                        result.values[run.positions[row]] = value
+                    same[changed] = True  # done: forwarded as the bytes just set
+            need = np.flatnonzero(is_rejected | ~same).tolist()
             if need:
-                rows = [checked[pos] for pos in need]
-                for row, event, image in zip(rows, frame_to_rows(frame[rows]), frame_to_rows(after[need])):
+                rows = checked[need].tolist()
+                whole = frame[rows] if run.spans is None else self._whole_events(batch, run, rows)
+                for row, event, image in zip(rows, frame_to_rows(whole), frame_to_rows(after[need])):
                     event["after"] = image
                     events[row] = event
 
@@ -292,8 +309,12 @@ class BatchProcessor:
         if len(rejected) < len(positions):  # some of the run goes to the clean topic
             for topic in clean_of:
                 self._register_clean(topic, run.schema_id)
-        for i in positions:  # the common case: clean, bytes unchanged (Avro's binary encoding is canonical)
-            out_topics[i] = clean_of[topics[i]]
+        # The common case: clean, bytes unchanged (Avro's binary encoding is canonical).
+        if len(clean_of) == 1 and len(positions) == len(out_topics):  # one topic, the whole batch
+            out_topics[:] = [next(iter(clean_of.values()))] * len(positions)
+        else:
+            for i in positions:
+                out_topics[i] = clean_of[topics[i]]
         result.valid += len(positions)
         for row in sorted(events.keys() | rejected.keys()):  # the few that need more, each at its index
             i, violations = positions[row], rejected.get(row)
@@ -315,6 +336,54 @@ class BatchProcessor:
                 result.valid -= 1
                 result.by_rule["_unencodable"] = result.by_rule.get("_unencodable", 0) + 1
 
+    def _whole_events(self, batch: RawBatch, run: FrameRun, rows: list[int]) -> pl.DataFrame:
+        """The whole events of frame `rows` of a run decoded for its after-images only."""
+        return self.decoder.whole(run.schema_id, [batch.values[run.positions[row]] for row in rows])
+
+    def _image_encoder(self, schema_id: int):
+        """A BatchEncoder of a record holding only the schema's `after` field: its bytes are the
+        field's bytes in an event (Avro concatenates a record's fields). None: not encodable so."""
+        if schema_id not in self._image_encoders:
+            from schemas.batch_avro import BatchEncoder, UnsupportedSchema
+            from schemas.frames import reader_view
+
+            fields = reader_view(self.codec.schema_of(schema_id))["fields"]
+            after = next(f for f in fields if f["name"] == "after")
+            try:
+                encoder = BatchEncoder({"type": "record", "name": "AfterImage", "fields": [after]})
+            except UnsupportedSchema:
+                encoder = None
+            self._image_encoders[schema_id] = encoder
+        return self._image_encoders[schema_id]
+
+    def _splice_changed(
+        self, batch: RawBatch, run: FrameRun, after: pl.DataFrame, rows: list[int], positions: list[int]
+    ) -> list[bytes] | None:
+        """The events of frame `rows` with their transformed images (`after` rows `positions`): each
+        record's bytes with its after-image's bytes replaced by the new image's, encoded in one
+        columnar pass. The first is checked byte for byte against encoding its whole event on the
+        record path (so a record whose other fields would not encode back to the same bytes is
+        never spliced); None: the caller decodes the whole events and encodes them instead."""
+        encoder = self._image_encoder(run.schema_id)
+        if encoder is None:
+            return None
+        try:
+            images = after[positions].to_struct("after").to_frame().to_arrow().to_struct_array()
+            images = (images.combine_chunks() if isinstance(images, pa.ChunkedArray) else images).cast(
+                encoder.arrow_type
+            )
+            encoded = encoder.encode_arrow(images)
+        except (pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError, OverflowError):
+            return None
+        starts, ends = run.spans[0][rows].tolist(), run.spans[1][rows].tolist()
+        values, where = batch.values, run.positions
+        spliced = [
+            values[where[row]][:start] + image + values[where[row]][end:]
+            for row, start, end, image in zip(rows, starts, ends, encoded)
+        ]
+        _, event = self.codec.decode(values[where[rows[0]]])
+        return spliced if self._record_path_gives(spliced[0], run.schema_id, event, after[positions[:1]]) else None
+
     def _encode_changed(
         self, run: FrameRun, frame: pl.DataFrame, after: pl.DataFrame, rows: list[int], positions: list[int]
     ) -> list[bytes] | None:
@@ -333,20 +402,24 @@ class BatchProcessor:
         except (pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError, OverflowError):
             return None
         event = frame_to_rows(frame[rows[:1]])[0]
-        event["after"] = frame_to_rows(after[positions[:1]])[0]
+        return encoded if self._record_path_gives(encoded[0], run.schema_id, event, after[positions[:1]]) else None
+
+    def _record_path_gives(self, value: bytes, schema_id: int, event: dict, image: pl.DataFrame) -> bool:
+        """Whether `value` is what encoding `event` with the after-image `image` (one row) on the
+        record path gives; False where that path cannot encode it (it then quarantines it)."""
+        event["after"] = frame_to_rows(image)[0]
         try:
-            reference = self.codec.encode(run.schema_id, event)
+            return self.codec.encode(schema_id, event) == value
         except Exception:  # noqa: BLE001 - the record path quarantines it as unencodable
-            return None
-        return encoded if encoded[0] == reference else None
+            return False
 
 
-def _unchanged_rows(before: pl.DataFrame, after: pl.DataFrame) -> list[bool]:
+def _unchanged_rows(before: pl.DataFrame, after: pl.DataFrame) -> np.ndarray:
     """Per row: did the transforms leave every value exactly as decoded (same column types, equal
     values; floats bit for bit, since 0.0 == -0.0 would encode differently)? Columnar, so an
     unchanged row never becomes a dict; a changed column type re-encodes every row."""
     if after.schema != before.schema:
-        return [False] * after.height
+        return np.zeros(after.height, bool)
     mask = pl.Series([True] * after.height)
     for name, dtype in before.schema.items():
         old, new = before.get_column(name), after.get_column(name)
@@ -355,4 +428,4 @@ def _unchanged_rows(before: pl.DataFrame, after: pl.DataFrame) -> list[bool]:
             bits = f"i{8 if dtype == pl.Float64 else 4}"
             eq = eq & pl.Series(new.fill_null(0).to_numpy().view(bits) == old.fill_null(0).to_numpy().view(bits))
         mask = mask & eq
-    return mask.to_list()
+    return mask.to_numpy().copy()  # writable: the caller marks rows it re-encoded

@@ -34,6 +34,21 @@ def test_normalise_full_width_whitespace_case():
     assert out == [{"a": "13800138000", "b": "ABC D"}, {"a": None, "b": "X Y"}]
 
 
+def test_normalise_converts_full_width_in_the_columns_holding_any():
+    """Full-width characters are looked for per column and batch first: a column with none in the
+    batch skips the conversion, one with a single such value converts it."""
+    from streams.transforms.normalise import FULL_WIDTH, full_to_half_text
+
+    texts = ["".join(FULL_WIDTH), "\uff00\uff5f plain", None, "张三　李四"]
+    out = run(
+        [{"kind": "normalise", "fields": ["wide", "narrow", "empty"]}],
+        [{"wide": t, "narrow": "a  b", "empty": None} for t in texts],
+    )
+    expected = [None if t is None else " ".join(full_to_half_text(t).split()) for t in texts]
+    assert [r["wide"] for r in out] == expected
+    assert [r["narrow"] for r in out] == ["a b"] * 4 and [r["empty"] for r in out] == [None] * 4
+
+
 def test_filter_and_derive_expressions():
     rows = [
         {"amount": 10, "kind": "A", "birth": "1990-03-07"},

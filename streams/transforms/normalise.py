@@ -24,6 +24,7 @@ def full_to_half_text(s: str) -> str:
 
 
 _TABLE = {ord(f): h for f, h in zip(FULL_WIDTH, HALF_WIDTH)}
+_ANY_FULL_WIDTH = "[\uff01-\uff5e\u3000]"  # a regex class of FULL_WIDTH
 
 
 class NormaliseSpec(TransformSpec):
@@ -59,9 +60,15 @@ class Normalise(Transform):
         if not cols:
             return df
         exprs = []
-        for c in cols:
+        # replace_many builds its matcher of 95 patterns and scans each value on every call: a
+        # column with no full-width character in the batch (the usual case) is left out of it.
+        if s.full_to_half:
+            wide = df.select(pl.col(c).str.contains(_ANY_FULL_WIDTH).any() for c in cols).row(0)
+        else:
+            wide = (False,) * len(cols)
+        for c, has_wide in zip(cols, wide):
             e = pl.col(c)
-            if s.full_to_half:
+            if has_wide:
                 e = full_to_half(e)
             if s.collapse_whitespace:
                 e = e.str.replace_all(r"\s+", " ")

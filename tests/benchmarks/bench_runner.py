@@ -78,12 +78,14 @@ def publish(settings, topic_table: str, n: int, row=None) -> str:
     return runtime.topic_of(table)
 
 
-def report(count: int, first: float, last: float) -> None:
+def report(count: int, first: float, last: float, cpu: float | None = None) -> None:
+    """`cpu`: CPU seconds of the worker (all its threads) between its first and last batch."""
     from tests.benchmarks.profiling import peak_rss_mb
 
     rss = peak_rss_mb()
     # Faust redirects sys.stdout into its logger; the real stdout is where the parent reads.
-    sys.__stdout__.write(json.dumps({"count": count, "first": first, "last": last, "rss_mb": rss}) + "\n")
+    out = {"count": count, "first": first, "last": last, "rss_mb": rss, "cpu_s": cpu}
+    sys.__stdout__.write(json.dumps(out) + "\n")
     sys.__stdout__.flush()
 
 
@@ -109,20 +111,20 @@ def worker_lean(settings, topic: str, group: str) -> None:
         metrics=metrics,
     )
     runner.consumer.subscribe([topic])
-    first = last = None
+    first = last = cpu_first = cpu_last = None
     idle_since = time.time()
     in_flight = False
     while time.time() - idle_since < IDLE or first is None and time.time() - idle_since < 90:
         if runner.step(commit_asynchronously=True):  # as run() does: the next batch is processed while one travels
-            first = first or time.time()
+            first, cpu_first = first or time.time(), cpu_first or time.process_time()
             idle_since, in_flight = time.time(), True
         elif in_flight:  # an empty poll (batch_seconds of waiting, not counted) settled the last batch
-            last, in_flight = time.time() - runner.batch_seconds, False
+            last, in_flight, cpu_last = time.time() - runner.batch_seconds, False, time.process_time()
     runner.settle()
     runner.consumer.close()
     if metrics:
         metrics.close()
-    report(runner.processed, first or 0, last or 0)
+    report(runner.processed, first or 0, last or 0, cpu_last - cpu_first if cpu_last else None)
 
 
 def worker_bare(settings, topic: str, group: str) -> None:
@@ -133,6 +135,7 @@ def worker_bare(settings, topic: str, group: str) -> None:
     producer = AckedProducer(settings.kafka_bootstrap)
     consumer.subscribe([topic])
     out, count, first, last, idle_since = f"{topic}.bare", 0, None, None, time.time()
+    cpu_first = cpu_last = None
     while time.time() - idle_since < IDLE or first is None and time.time() - idle_since < 90:
         messages = [m for m in consumer.consume(5000, 0.2) if not m.error()]
         if not messages:
@@ -141,10 +144,11 @@ def worker_bare(settings, topic: str, group: str) -> None:
         producer.flush_acked()
         consumer.commit(asynchronous=False)
         count += len(messages)
-        first = first or time.time()
+        first, cpu_first = first or time.time(), cpu_first or time.process_time()
         last = idle_since = time.time()
+        cpu_last = time.process_time()
     consumer.close()
-    report(count, first or 0, last or 0)
+    report(count, first or 0, last or 0, cpu_last - cpu_first if cpu_last else None)
 
 
 def versions() -> dict:
@@ -261,6 +265,7 @@ def run(mode: str, processes: int, topic: str, events: int) -> dict:
     active = [r for r in results if r["count"]]
     total = sum(r["count"] for r in results)
     span = max(r["last"] for r in active) - min(r["first"] for r in active) if active else float("inf")
+    cpu = [r.get("cpu_s") for r in active]
     return {
         "mode": mode,
         "processes": processes,
@@ -268,6 +273,9 @@ def run(mode: str, processes: int, topic: str, events: int) -> dict:
         "seconds": round(span, 2),
         "events_per_s": round(total / span) if span else None,
         "peak_rss_mb_per_worker": max(r["rss_mb"] for r in results),
+        # CPU of the workers' processes (librdkafka's and polars' threads too) per event: steadier
+        # than events/s on shared cores (the first batch of each worker is not counted)
+        "cpu_us_per_event": round(sum(cpu) / total * 1e6, 2) if cpu and None not in cpu and total else None,
     }
 
 
@@ -299,14 +307,16 @@ def main() -> None:
     t0 = time.time()
     topic = publish(settings, f"people_{uuid.uuid4().hex[:6]}", args.events)
     print(f"published {args.events} events to {topic} in {time.time() - t0:.1f}s", flush=True)
-    ceiling = None
+    ceiling = ceiling_cpu = None
     for spec in args.modes.split(","):
         mode, n = spec.split(":")
         result = run(mode, int(n), topic, args.events)
         if mode == "bare" and n == "1":
-            ceiling = result["events_per_s"]
+            ceiling, ceiling_cpu = result["events_per_s"], result["cpu_us_per_event"]
         elif ceiling and result["events_per_s"]:
             result["ratio_to_bare_1"] = round(result["events_per_s"] / ceiling, 3)
+            if ceiling_cpu and result["cpu_us_per_event"]:  # the bare loop's CPU an event over this mode's
+                result["cpu_ratio_to_bare_1"] = round(ceiling_cpu / result["cpu_us_per_event"], 3)
         print(json.dumps(result), flush=True)
     print(json.dumps({"versions": versions(), "load_average": os.getloadavg()}), flush=True)
 
