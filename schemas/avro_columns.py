@@ -112,6 +112,17 @@ def _spans(cur: _Cursor, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarra
     return start, lengths
 
 
+def _views_from_buffers() -> bool:
+    """Whether this pyarrow builds a string view array from its buffers: the PyFlink venv's
+    pyarrow 16 (pinned by apache-flink) does not, and its runner decodes with polars instead."""
+    try:
+        pa.Array.from_buffers(pa.string_view(), 0, [None, pa.py_buffer(b""), pa.py_buffer(b"")])
+        return True
+    except (ValueError, NotImplementedError, pa.ArrowException):
+        return False
+
+
+_VIEWS_FROM_BUFFERS = _views_from_buffers()
 _KEEP = np.array([[0xFF] * k + [0] * (12 - k) for k in range(13)], dtype=np.uint8)  # a length's inline bytes
 
 
@@ -346,6 +357,8 @@ def _compile(
     and dropped rather than skipped, so a record is refused for anything a reader refuses (text
     that is not UTF-8, an enum index or an int out of range) whether its field is kept or not."""
     if isinstance(t, str):
+        if t in ("string", "bytes") and not _VIEWS_FROM_BUFFERS:
+            raise UnsupportedSchema(f"{t!r}: pyarrow {pa.__version__} builds no view array from buffers")
         if t in _PRIMITIVES:
             return _PRIMITIVES[t]
         raise UnsupportedSchema(f"type {t!r}")

@@ -220,3 +220,21 @@ def test_schemas_it_does_not_take_are_read_by_polars():
     batch = decoder.decode(values)
     assert decoder._columnar[sid] is None
     assert batch.runs[0].frame.get_column("n").to_list() == list(range(5))
+
+
+def test_a_pyarrow_without_view_arrays_from_buffers_reads_with_polars(monkeypatch):
+    """The PyFlink venv's pyarrow (16, pinned by apache-flink) builds no string view array from
+    buffers: there the decoder refuses string fields when built, and FrameDecoder reads the same
+    frame through polars."""
+    codec = WireCodec(SchemaRegistryClient.new_client({"url": f"mock://columns-{uuid.uuid4().hex}"}))
+    sid = codec.register("t-value", SCHEMA)
+    values = _framed(_events(300, seed=13), sid)
+    columns = ["after", "op", "source.sequence"]
+    want = FrameDecoder(codec, columns).decode(values).runs[0].frame
+    monkeypatch.setattr(avro_columns, "_VIEWS_FROM_BUFFERS", False)
+    with pytest.raises(UnsupportedSchema, match="view array"):
+        BatchDecoder(reader_view(SCHEMA))
+    decoder = FrameDecoder(codec, columns)
+    got = decoder.decode(values).runs[0].frame
+    assert decoder._columnar[sid] is None
+    assert got.schema == want.schema and got.equals(want)
