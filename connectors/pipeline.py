@@ -24,6 +24,7 @@ from deploy.control import StageCounters
 from deploy.kafka import ensure_topics
 from deploy.settings import Settings
 from schemas.naming import clean_topic, quarantine_topic, topic_name
+from streams.runner_task import DEFAULT_BATCH_SIZE
 
 STAGES = ("source", "runner", "sink")
 
@@ -51,7 +52,7 @@ class RunnerSpec(BaseModel):
         description="lean (confluent-kafka, the default), faust (Faust agents in a worker process) or "
         "flink (a Flink job: a cluster's REST API when flink_rest_url is set, else a local mini-cluster)",
     )
-    batch_size: int = Field(1000, gt=0)
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, gt=0)
     within_seconds: float = Field(0.5, gt=0)
     parallelism: int = Field(1, ge=1, le=256, description="flink: parallel slots of the job")
     checkpoint_seconds: float = Field(10, ge=1, le=3600, description="flink: checkpoint interval")

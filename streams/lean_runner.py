@@ -28,6 +28,7 @@ from deploy.kafka import (
     consumed_positions,
 )
 from streams.processor import BatchProcessor, RawBatch
+from streams.runner_task import DEFAULT_BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class LeanRunner:
         topics: list[str],
         processor: BatchProcessor,
         *,
-        batch_size: int = 5000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         batch_seconds: float = 0.5,
         counters=None,
         consumer_extra: dict | None = None,

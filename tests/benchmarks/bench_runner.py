@@ -27,6 +27,7 @@ import time
 import uuid
 
 IDLE = 10.0  # seconds without input after which a worker reports and exits
+BATCH = int(os.environ.get("BENCH_RUNNER_BATCH", "10000"))  # events a batch, bare and runners alike
 
 RULES = [
     {"id": "name_required", "kind": "required", "fields": ["name"]},
@@ -105,7 +106,7 @@ def worker_lean(settings, topic: str, group: str) -> None:
         group,
         [topic],
         processor,
-        batch_size=5000,
+        batch_size=BATCH,
         batch_seconds=0.2,
         consumer_extra={"session.timeout.ms": 6000},
         metrics=metrics,
@@ -131,13 +132,13 @@ def worker_bare(settings, topic: str, group: str) -> None:
     """The lean runner's loop without the processor: every value produced unchanged to one topic."""
     from deploy.kafka import AckedProducer, batch_consumer, bounded_prefetch
 
-    consumer = batch_consumer(settings.kafka_bootstrap, group, {**bounded_prefetch(5000), "session.timeout.ms": 6000})
+    consumer = batch_consumer(settings.kafka_bootstrap, group, {**bounded_prefetch(BATCH), "session.timeout.ms": 6000})
     producer = AckedProducer(settings.kafka_bootstrap)
     consumer.subscribe([topic])
     out, count, first, last, idle_since = f"{topic}.bare", 0, None, None, time.time()
     cpu_first = cpu_last = None
     while time.time() - idle_since < IDLE or first is None and time.time() - idle_since < 90:
-        messages = [m for m in consumer.consume(5000, 0.2) if not m.error()]
+        messages = [m for m in consumer.consume(BATCH, 0.2) if not m.error()]
         if not messages:
             continue
         producer.produce_columns([out] * len(messages), [m.value() for m in messages], [m.key() for m in messages])
@@ -214,7 +215,7 @@ def worker_faust(settings, topic: str, group: str, per_event: bool) -> None:
             bootstrap=settings.kafka_bootstrap,
             registry_url=settings.schema_registry_url,
             data_dir=f"/tmp/{group}",
-            batch_size=5000,
+            batch_size=BATCH,
             within_seconds=0.2,
             session_timeout=6,
             counters=Counting(),
@@ -286,7 +287,12 @@ def main() -> None:
     ap.add_argument("--topic")
     ap.add_argument("--group")
     ap.add_argument("--modes", default="bare:1,lean:1,lean:2,faust-batch:1,faust-event:1")
+    ap.add_argument(
+        "--batch", type=int, help=f"events a batch, every mode (default {BATCH}: a pipeline's runner default)"
+    )
     args = ap.parse_args()
+    if args.batch:
+        os.environ["BENCH_RUNNER_BATCH"] = str(args.batch)  # the workers' processes read it
     from deploy.settings import get_settings
 
     settings = get_settings()
