@@ -116,6 +116,19 @@ def _json_default(value: Any) -> str:
 
 # json.dumps(event, default=_json_default, ensure_ascii=False), without building an encoder per call
 _EVENT_JSON = json.JSONEncoder(default=_json_default, ensure_ascii=False)
+# The same encoder's C core, made once: JSONEncoder.encode builds it again for every event (about
+# 40% of a quarantined event's JSON). No circular-reference check: a decoded event holds none.
+_EVENT_JSON_CORE = (
+    json.encoder.c_make_encoder(
+        None, _json_default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+    )
+    if json.encoder.c_make_encoder is not None
+    else None
+)
+
+
+def _event_json(event: dict) -> str:
+    return "".join(_EVENT_JSON_CORE(event, 0)) if _EVENT_JSON_CORE is not None else _EVENT_JSON.encode(event)
 
 
 class BatchProcessor:
@@ -228,7 +241,7 @@ class BatchProcessor:
             "original_offset": offset,
             "original_key": key,
             "original_value": value,
-            "original_json": _EVENT_JSON.encode(event) if event else None,
+            "original_json": _event_json(event) if event else None,
             "ts_ms": int(time.time() * 1000),
         }
         result.topics[i] = self._qtopic(topic)
@@ -300,9 +313,7 @@ class BatchProcessor:
             if need:
                 rows = checked[need].tolist()
                 whole = frame[rows] if run.spans is None else self._whole_events(batch, run, rows)
-                for row, event, image in zip(rows, frame_to_rows(whole), frame_to_rows(after[need])):
-                    event["after"] = image
-                    events[row] = event
+                events.update(zip(rows, _events_with_images(whole, frame_to_rows(after[need]))))
 
         positions, topics, out_topics = run.positions, batch.topics, result.topics
         clean_of = {t: self._ctopic(t) for t in {topics[i] for i in positions}}
@@ -412,6 +423,17 @@ class BatchProcessor:
             return self.codec.encode(schema_id, event) == value
         except Exception:  # noqa: BLE001 - the record path quarantines it as unencodable
             return False
+
+
+def _events_with_images(whole: pl.DataFrame, images: list[dict]) -> list[dict]:
+    """The whole events' rows as dicts (frame_to_rows), each holding its new after-image in place
+    of the decoded one: the decoded images (structs, the dearest column to turn into dicts) are
+    never converted."""
+    names = whole.columns
+    columns = [images if name == "after" else whole.get_column(name).to_list() for name in names]
+    if "after" not in names:  # where setting event["after"] would put it
+        names, columns = [*names, "after"], [*columns, images]
+    return [dict(zip(names, values)) for values in zip(*columns)]
 
 
 def _unchanged_rows(before: pl.DataFrame, after: pl.DataFrame) -> np.ndarray:

@@ -117,3 +117,20 @@ def test_runs_carry_the_after_images_spans():
         image = WireCodec(SchemaRegistryClient.new_client({"url": "mock://x"}))
         image_id = image.register("x-value", after_only)
         assert value[start:end] == image.encode(image_id, {"before": event["after"]})[5:]
+
+
+def test_quarantined_events_json_is_json_dumps_text(monkeypatch):
+    """original_json from the JSON encoder's C core made once is the text JSONEncoder.encode gives
+    (json.dumps with the same default): decimals, dates, timestamps, inf, -0.0, CJK, nulls."""
+    monkeypatch.setattr(streams.processor, "time", types.SimpleNamespace(time=lambda: 1_765_000_000.123))
+    codec = WireCodec(SchemaRegistryClient.new_client({"url": f"mock://images-{uuid.uuid4().hex}"}))
+    messages = _messages(codec)
+    reject_all = [{"id": "no_id", "kind": "required", "fields": ["missing_field"]}]
+    processor = BatchProcessor(codec, TRANSFORMS + EXTRA_TRANSFORMS, RULES + EXTRA_RULES + reject_all, stage="test")
+    fast = processor.process(messages)
+    monkeypatch.setattr(streams.processor, "_EVENT_JSON_CORE", None)  # JSONEncoder.encode for each event
+    slow = processor.process(messages)
+    assert fast.quarantined > 300
+    assert (fast.topics, fast.keys, fast.values) == (slow.topics, slow.keys, slow.values)
+    texts = [codec.decode(v)[1]["original_json"] for v, t in zip(fast.values, fast.topics) if "quarantine" in t]
+    assert any("长" in t for t in texts if t) and any('"seen": "2026-01-02T03:04:05.' in t for t in texts if t)
